@@ -1,0 +1,105 @@
+/* rdml/config.h — INI configuration behind a validating schema.
+ *
+ * Usage:
+ *
+ *   rdml_config *cfg;
+ *   RDML_TRY(rdml_config_create(ctx, &cfg));                 // every key at its default
+ *   rc = rdml_config_load(ctx, cfg, "jobs/demo.ini");         // merge a file (validated)
+ *   if (!rc) rc = rdml_config_set(ctx, cfg, "data.images=500");  // a --set override
+ *   if (!rc) rc = rdml_config_check_required(ctx, cfg);
+ *   int64_t n; double noise; const char *root;
+ *   if (!rc) rc = rdml_config_int(ctx, cfg, "data", "images", &n);
+ *   ...
+ *   char *text = rdml_config_dump(cfg);   // resolved INI, stored with every output
+ *   rdml_config_destroy(&cfg);
+ *
+ * iniparser reads the file; every value is then parsed strictly by the schema (one table in
+ * src/config/schema.c: section, key, type, default, range, choices, help). Errors name the
+ * file, section, key and the bad value, and suggest the nearest valid name. Not collective:
+ * every rank loads the same file (or rank 0 loads and broadcasts the dump).
+ */
+#ifndef RDML_CONFIG_H
+#define RDML_CONFIG_H
+
+#include <stdint.h>
+
+#include "rdml/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum rdml_cfg_type {
+    RDML_CFG_INT,       /* 64-bit integer, decimal only ("042" is 42, "0x10" is an error) */
+    RDML_CFG_REAL,      /* finite double ("1e999", "nan", "12x" are errors) */
+    RDML_CFG_BOOL,      /* true/false/yes/no/on/off/1/0 */
+    RDML_CFG_STRING,    /* free text */
+    RDML_CFG_PATH,      /* a file or folder path (relative paths are kept as written) */
+    RDML_CFG_CHOICE,    /* one of `choices` ("a|b|c") */
+    RDML_CFG_LIST,      /* comma-separated strings */
+    RDML_CFG_INT_LIST,  /* comma-separated integers, each within [min, max] */
+    RDML_CFG_REAL_LIST  /* comma-separated reals, each within [min, max] */
+} rdml_cfg_type;
+
+typedef struct rdml_cfg_key {
+    const char *section;
+    const char *key;
+    rdml_cfg_type type;
+    const char *def;     /* default as INI text; NULL = required (no default) */
+    double min, max;     /* inclusive range for numbers (ignored when min > max) */
+    const char *choices; /* CHOICE: "a|b|c"; LIST: allowed items or NULL for free */
+    const char *help;    /* one or more sentences; shown in --defaults and docs */
+} rdml_cfg_key;
+
+/* The schema: all keys of all sections, grouped by section in display order. */
+const rdml_cfg_key *rdml_config_schema(int *n);
+/* Section names in display order, with a one-line description each. */
+const char *const *rdml_config_sections(int *n);
+const char *rdml_config_section_help(const char *section);
+
+typedef struct rdml_config rdml_config;
+
+int rdml_config_create(rdml_ctx *ctx, rdml_config **out);
+void rdml_config_destroy(rdml_config **cfg);
+
+/* Merge an INI file. Unknown section or key, malformed or out-of-range values: error naming
+ * the file, section, key and value, with the nearest valid name. On error cfg is unchanged. */
+int rdml_config_load(rdml_ctx *ctx, rdml_config *cfg, const char *path);
+/* Merge INI text (what = name for messages). Same rules. For tests, fuzzing, broadcast. */
+int rdml_config_load_text(rdml_ctx *ctx, rdml_config *cfg, const char *what, const char *text);
+/* Apply "section.key=value" (a --set override). Same validation. */
+int rdml_config_set(rdml_ctx *ctx, rdml_config *cfg, const char *assignment);
+/* Error naming every required key (default NULL) still unset. */
+int rdml_config_check_required(rdml_ctx *ctx, const rdml_config *cfg);
+
+/* Typed getters. Asking for a key not in the schema or of another type is RDML_EINTERNAL. */
+int rdml_config_int(rdml_ctx *ctx, const rdml_config *cfg, const char *sec, const char *key,
+                    int64_t *out);
+int rdml_config_real(rdml_ctx *ctx, const rdml_config *cfg, const char *sec, const char *key,
+                     double *out);
+int rdml_config_bool(rdml_ctx *ctx, const rdml_config *cfg, const char *sec, const char *key,
+                     int *out);
+/* STRING, PATH, CHOICE and LIST keys: the resolved text (owned by cfg). */
+int rdml_config_str(rdml_ctx *ctx, const rdml_config *cfg, const char *sec, const char *key,
+                    const char **out);
+/* LIST: items split on commas and trimmed; *items is malloc'd (free(*items) frees all). */
+int rdml_config_list(rdml_ctx *ctx, const rdml_config *cfg, const char *sec, const char *key,
+                     char ***items, int *n);
+/* INT_LIST / REAL_LIST: *vals malloc'd. */
+int rdml_config_int_list(rdml_ctx *ctx, const rdml_config *cfg, const char *sec,
+                         const char *key, int64_t **vals, int *n);
+int rdml_config_real_list(rdml_ctx *ctx, const rdml_config *cfg, const char *sec,
+                          const char *key, double **vals, int *n);
+/* Was the key set by a file or --set (rather than left at its default)? */
+int rdml_config_is_set(const rdml_config *cfg, const char *sec, const char *key);
+
+/* The resolved configuration as INI text (every key, in schema order), malloc'd.
+ * commented = 1 adds each key's help, type and range as comments. */
+char *rdml_config_dump(const rdml_config *cfg, int commented);
+/* What `rdmlearn config --defaults` prints and configs/defaults.ini holds, malloc'd. */
+char *rdml_config_defaults_text(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

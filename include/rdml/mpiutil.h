@@ -1,0 +1,37 @@
+/* rdml/mpiutil.h — the MPI side of error handling: ranks agree on failure.
+ *
+ * Usage, at every phase boundary of a collective operation:
+ *
+ *   int rc = do_my_local_part(ctx, ...);   // may fail on some ranks only
+ *   rc = rdml_agree(ctx, comm, rc);        // collective: every rank now holds the same code
+ *   if (rc) return rc;                     //   and the same message (from the lowest failing rank)
+ *
+ * A failing rank must still call rdml_agree, so a failure never leaves others waiting.
+ */
+#ifndef RDML_MPIUTIL_H
+#define RDML_MPIUTIL_H
+
+#include <mpi.h>
+
+#include "rdml/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Set ctx->rank / ctx->nranks from comm (not collective). */
+void rdml_ctx_set_comm(rdml_ctx *ctx, MPI_Comm comm);
+
+/* Collective. `rc` is this rank's status (usually the return of its local step). If any rank
+ * passes non-OK, every rank's ctx gets the code and message of the lowest failing rank
+ * (prefixed "rank R: " when more than one rank exists and the failure was not on all ranks)
+ * and every rank returns that code. Returns RDML_OK on all ranks otherwise. */
+int rdml_agree(rdml_ctx *ctx, MPI_Comm comm, int rc);
+
+/* Turn an MPI error code into a recorded RDML_EMPI naming the call. */
+int rdml_mpi_check(rdml_ctx *ctx, int mpi_rc, const char *call);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,51 @@
+/* Error agreement across ranks. Each rank brings its local status to a phase boundary; one
+ * allreduce finds the lowest failing rank, which broadcasts its code and message, so every
+ * rank stops with the same clear message and none waits forever for a peer that gave up. */
+#include <string.h>
+
+#include "rdml/mpiutil.h"
+
+void rdml_ctx_set_comm(rdml_ctx *ctx, MPI_Comm comm) {
+    MPI_Comm_rank(comm, &ctx->rank);
+    MPI_Comm_size(comm, &ctx->nranks);
+}
+
+int rdml_agree(rdml_ctx *ctx, MPI_Comm comm, int rc) {
+    int rank, size;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+    if (rc != RDML_OK && ctx->code == RDML_OK) ctx->code = rc; /* callee forgot a message */
+    int mine[2] = {rc != RDML_OK ? rank : size, rc != RDML_OK ? 1 : 0};
+    int agg[2];
+    int lowest, nfail;
+    MPI_Allreduce(&mine[0], &agg[0], 1, MPI_INT, MPI_MIN, comm);
+    MPI_Allreduce(&mine[1], &agg[1], 1, MPI_INT, MPI_SUM, comm);
+    lowest = agg[0];
+    nfail = agg[1];
+    if (lowest == size) return RDML_OK;
+    struct {
+        int code;
+        char msg[sizeof ctx->msg];
+    } buf;
+    if (rank == lowest) {
+        buf.code = ctx->code;
+        memcpy(buf.msg, ctx->msg, sizeof buf.msg);
+        if (buf.msg[0] == '\0') snprintf(buf.msg, sizeof buf.msg, "%s error", rdml_status_name(buf.code));
+    }
+    MPI_Bcast(&buf, (int)sizeof buf, MPI_BYTE, lowest, comm);
+    ctx->code = buf.code;
+    if (size > 1 && nfail < size)
+        snprintf(ctx->msg, sizeof ctx->msg, "rank %d: %.4000s", lowest, buf.msg);
+    else
+        memcpy(ctx->msg, buf.msg, sizeof ctx->msg);
+    ctx->msg[sizeof ctx->msg - 1] = '\0';
+    return ctx->code;
+}
+
+int rdml_mpi_check(rdml_ctx *ctx, int mpi_rc, const char *call) {
+    if (mpi_rc == MPI_SUCCESS) return RDML_OK;
+    char err[MPI_MAX_ERROR_STRING];
+    int len = 0;
+    MPI_Error_string(mpi_rc, err, &len);
+    return RDML_FAIL(ctx, RDML_EMPI, "%s failed: %s", call, err);
+}
