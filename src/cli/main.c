@@ -1,0 +1,191 @@
+/* main(): MPI start-up, option parsing shared by every subcommand, config resolution, and the
+ * one place where errors become a message and an exit code. Every rank parses the same
+ * arguments and loads the same files; failures are agreed across ranks (rdml_agree) so all
+ * ranks exit with the same status and rank 0 prints the message once. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "rdml/mpiutil.h"
+
+static const rdml_command commands[] = {
+    {"synth", "write a synthetic dataset in the Algonauts 2023 layout",
+     "rdmlearn synth OUTDIR [options]\n"
+     "  Writes subjects, PNG images, fMRI .npy files, ROI masks and mappings under OUTDIR\n"
+     "  (which must not hold subjNN folders yet). Sizes and model: the [synth] section,\n"
+     "  e.g. --set synth.images=2000 --set synth.image_size=425; seed: run.seed.\n"
+     "  Full real size: --set synth.subjects=1 --set synth.images=9841 --set synth.lh_vertices=19004\n"
+     "                  --set synth.rh_vertices=20544 --set synth.image_size=425\n",
+     1, 1, rdml_cmd_synth},
+    {"info", "describe a dataset: subjects, images, vertices, ROI sizes",
+     "rdmlearn info [ROOT] [options]\n"
+     "  Prints every subject's image and vertex counts and every ROI's vertex count per\n"
+     "  hemisphere. ROOT defaults to data.root.\n",
+     0, 1, rdml_cmd_info},
+    {"config", "print the resolved configuration, or the documented defaults",
+     "rdmlearn config [--defaults] [options]\n"
+     "  --defaults   print every key with its documentation (this is configs/defaults.ini)\n"
+     "  Without --defaults: validate --config files and --set overrides and print the\n"
+     "  resolved configuration.\n",
+     0, 0, rdml_cmd_config},
+    {"version", "print versions of rdmlearn and its libraries", "rdmlearn version\n", 0, 0,
+     rdml_cmd_version},
+};
+static const int ncommands = (int)(sizeof commands / sizeof commands[0]);
+
+static const char common_options[] =
+    "Options for every command:\n"
+    "  --config FILE        read an INI file (repeatable; later files override earlier)\n"
+    "  --set SEC.KEY=VALUE  override one key (repeatable; applied after all files)\n"
+    "  --force              redo work whose output already exists\n"
+    "  -q, --quiet          only errors;  -v, --verbose  debug messages\n"
+    "  -h, --help           this help\n"
+    "Run under MPI with: mpirun -n 4 rdmlearn COMMAND ...\n";
+
+static void print_usage(FILE *f) {
+    fprintf(f, "rdmlearn %s: learn to predict brain response dissimilarity of image pairs\n\n"
+               "usage: rdmlearn COMMAND [ARGS] [--config FILE] [--set SEC.KEY=VALUE]...\n\n"
+               "Commands:\n",
+            RDML_VERSION);
+    for (int i = 0; i < ncommands; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\n%s\n`rdmlearn COMMAND --help` describes one command.\n", common_options);
+}
+
+static const rdml_command *find_command(rdml_ctx *ctx, const char *name) {
+    const char *names[16];
+    for (int i = 0; i < ncommands; i++) {
+        if (strcmp(commands[i].name, name) == 0) return &commands[i];
+        names[i] = commands[i].name;
+    }
+    int near = rdml_nearest(name, names, ncommands);
+    char list[512] = "";
+    for (int i = 0; i < ncommands; i++) {
+        strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
+        strncat(list, names[i], sizeof list - strlen(list) - 1);
+    }
+    if (near >= 0)
+        RDML_FAIL(ctx, RDML_EUSAGE, "unknown command \"%s\" (did you mean \"%s\"?; commands: %s)",
+                  name, names[near], list);
+    else
+        RDML_FAIL(ctx, RDML_EUSAGE, "unknown command \"%s\" (commands: %s)", name, list);
+    return NULL;
+}
+
+/* Parse options after the command. Files are loaded in order, then every --set, so an
+ * override on the command line always wins whatever its position. */
+static int parse_args(rdml_cli *cli, const rdml_command *cmd, int argc, char **argv,
+                      int *help) {
+    rdml_ctx *ctx = &cli->ctx;
+    const char **sets = rdml_calloc(ctx, (size_t)argc, sizeof *sets, "arguments");
+    if (!sets) return ctx->code;
+    int nsets = 0, rc = RDML_OK;
+    cli->pos = rdml_calloc(ctx, (size_t)argc, sizeof *cli->pos, "arguments");
+    if (!cli->pos) {
+        free(sets);
+        return ctx->code;
+    }
+    int verbosity = 0;
+    for (int i = 0; i < argc && rc == RDML_OK; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            *help = 1;
+        } else if (strcmp(a, "--config") == 0 || strcmp(a, "-c") == 0) {
+            if (i + 1 >= argc) {
+                rc = RDML_FAIL(ctx, RDML_EUSAGE, "%s needs a file name", a);
+            } else {
+                rc = rdml_config_load(ctx, cli->cfg, argv[++i]);
+            }
+        } else if (strncmp(a, "--config=", 9) == 0) {
+            rc = rdml_config_load(ctx, cli->cfg, a + 9);
+        } else if (strcmp(a, "--set") == 0) {
+            if (i + 1 >= argc)
+                rc = RDML_FAIL(ctx, RDML_EUSAGE, "--set needs SECTION.KEY=VALUE");
+            else
+                sets[nsets++] = argv[++i];
+        } else if (strncmp(a, "--set=", 6) == 0) {
+            sets[nsets++] = a + 6;
+        } else if (strcmp(a, "--defaults") == 0 && strcmp(cmd->name, "config") == 0) {
+            cli->defaults_flag = 1;
+        } else if (strcmp(a, "--force") == 0) {
+            cli->force = 1;
+        } else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
+            verbosity = -1;
+        } else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+            verbosity = 1;
+        } else if (a[0] == '-' && a[1] != '\0') {
+            rc = RDML_FAIL(ctx, RDML_EUSAGE,
+                           "unknown option \"%s\" for `rdmlearn %s` (see rdmlearn %s --help)", a,
+                           cmd->name, cmd->name);
+        } else {
+            cli->pos[cli->npos++] = argv[i];
+        }
+    }
+    for (int i = 0; i < nsets && rc == RDML_OK; i++) rc = rdml_config_set(ctx, cli->cfg, sets[i]);
+    free(sets);
+    if (rc || *help) return rc;
+    if (cli->npos < cmd->min_pos || cli->npos > cmd->max_pos) {
+        return RDML_FAIL(ctx, RDML_EUSAGE, "`rdmlearn %s` takes %d to %d arguments, got %d\nusage: %s",
+                         cmd->name, cmd->min_pos, cmd->max_pos, cli->npos, cmd->usage);
+    }
+    rc = rdml_config_check_required(ctx, cli->cfg);
+    if (rc) return rc;
+    const char *level;
+    rc = rdml_config_str(ctx, cli->cfg, "run", "log_level", &level);
+    if (rc) return rc;
+    static const char *const levels[] = {"quiet", "error", "warn", "info", "debug"};
+    for (int l = 0; l < 5; l++)
+        if (strcmp(level, levels[l]) == 0) ctx->log_level = l;
+    if (verbosity < 0) ctx->log_level = RDML_LOG_ERROR;
+    if (verbosity > 0) ctx->log_level = RDML_LOG_DEBUG;
+    return RDML_OK;
+}
+
+int main(int argc, char **argv) {
+    MPI_Init(&argc, &argv);
+    rdml_cli cli;
+    memset(&cli, 0, sizeof cli);
+    rdml_ctx_init(&cli.ctx);
+    cli.comm = MPI_COMM_WORLD;
+    rdml_ctx_set_comm(&cli.ctx, cli.comm);
+    rdml_ctx *ctx = &cli.ctx;
+
+    int rc = RDML_OK, help = 0;
+    const rdml_command *cmd = NULL;
+    if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        if (cli.ctx.rank == 0) print_usage(stdout);
+        if (argc < 2) rc = RDML_FAIL(ctx, RDML_EUSAGE, "no command given");
+        help = argc >= 2;
+    } else if (strcmp(argv[1], "--version") == 0) {
+        cmd = &commands[ncommands - 1];
+    } else {
+        cmd = find_command(ctx, argv[1]);
+        rc = cmd ? RDML_OK : ctx->code;
+    }
+    if (cmd) {
+        cli.command = cmd->name;
+        rc = rdml_config_create(ctx, &cli.cfg);
+        if (!rc) rc = parse_args(&cli, cmd, argc - 2, argv + 2, &help);
+        rc = rdml_agree(ctx, cli.comm, rc);
+        if (!rc && help) {
+            if (cli.ctx.rank == 0) printf("usage: %s\n%s", cmd->usage, common_options);
+        } else if (!rc) {
+            rc = cmd->run(&cli);
+            rc = rdml_agree(ctx, cli.comm, rc);
+        }
+    } else if (rc) {
+        rc = rdml_agree(ctx, cli.comm, rc);
+    }
+    if (rc && cli.ctx.rank == 0) {
+        fprintf(stderr, "rdmlearn%s%s: error: %s\n", cli.command ? " " : "",
+                cli.command ? cli.command : "", ctx->msg);
+        if (ctx->log_level >= RDML_LOG_DEBUG && ctx->where)
+            fprintf(stderr, "  (raised at %s:%d)\n", ctx->where, ctx->where_line);
+    }
+    rdml_config_destroy(&cli.cfg);
+    free(cli.pos);
+    MPI_Finalize();
+    return rdml_status_exit_code(rc);
+}
