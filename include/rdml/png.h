@@ -30,8 +30,11 @@ typedef struct rdml_image {
 
 /* want_channels: 0 keeps what the file holds (after palette expansion: 1, 2, 3 or 4);
  * 1 = gray (RGB converted with Pillow's convert('L') integer weights, alpha dropped);
+ * 2 = gray+alpha (as 1, alpha kept or 255 added: Pillow's convert('LA'));
  * 3 = RGB (gray replicated, alpha dropped); 4 = RGBA (opaque alpha added).
- * Errors name the file: missing, not a PNG, truncated, or corrupt (libpng's message). */
+ * Colour values are returned as stored (alpha is not composited; gAMA/iCCP ignored).
+ * Errors name the file: missing (RDML_EIO), not a PNG, truncated, or corrupt (RDML_EFORMAT,
+ * with libpng's message). On error *out is zeroed and nothing is leaked. */
 int rdml_png_read(rdml_ctx *ctx, const char *path, int want_channels, rdml_image *out);
 /* Write 8-bit gray (1), gray+alpha (2), RGB (3) or RGBA (4); under a temporary name, renamed. */
 int rdml_png_write(rdml_ctx *ctx, const char *path, const rdml_image *im);

@@ -1,0 +1,1110 @@
+/* Parallel HDF5 results files (rdml/h5.h) over the MPI-IO driver. A handle owns a duplicate
+ * of the caller's communicator, the open file, its final path and, when writable, the
+ * temporary path the file really lives at until commit (path.tmp-<pid>-<ns>, the suffix
+ * chosen on rank 0 and broadcast). Every public function is collective: metadata calls
+ * (create group/dataset/attribute) are made by all ranks with the same arguments, as HDF5
+ * requires; row slabs move with collective transfers (H5FD_MPIO_COLLECTIVE); and each phase
+ * ends with rdml_agree so a failure on any rank returns the same status and message on every
+ * rank instead of hanging. Arguments that differ per rank (row ranges) are validated and
+ * agreed on *before* the collective transfer. HDF5's automatic error printing is switched off;
+ * the innermost messages of its error stack are appended to ours instead. Variable-length
+ * string *datasets* cannot be written through the MPI-IO driver in HDF5 1.10 ("Parallel IO does
+ * not support writing VL datatypes"), so rdml_h5_write_strings closes the file on all ranks,
+ * lets rank 0 write the strings through the serial driver, and reopens it; string attributes
+ * are metadata and are written by all ranks in parallel. Numeric datasets are chunked (about
+ * 1 MiB per chunk) and uncompressed. Left out: compression (parallel filters need collective
+ * writes of every chunk), datasets of more than 2 dims, extendible datasets, and references. */
+#include <errno.h>
+#include <fcntl.h>
+#include <hdf5.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rdml/h5.h"
+#include "rdml/mpiutil.h"
+
+struct rdml_h5 {
+    MPI_Comm comm; /* duplicate of the caller's communicator */
+    int rank, nranks;
+    hid_t file;   /* -1 once closed (or after a failed reopen) */
+    int writable; /* 1: file lives at tmp until commit */
+    char *path;   /* final path */
+    char *tmp;    /* temporary path (writable handles), else NULL */
+};
+
+#define H5_CHUNK_BYTES ((int64_t)1 << 20)
+
+/* ---- errors ---- */
+
+typedef struct h5_stack {
+    char text[1200];
+    int depth;
+} h5_stack;
+
+/* Walked upward: n = 0 is the innermost (most specific) entry. Keep the first three. */
+static herr_t h5_walk_cb(unsigned n, const H5E_error2_t *e, void *data) {
+    h5_stack *st = data;
+    if (n >= 3) return 0;
+    size_t len = strlen(st->text);
+    char minor[160] = "";
+    if (n == 0) H5Eget_msg(e->min_num, NULL, minor, sizeof minor);
+    snprintf(st->text + len, sizeof st->text - len, "%s%s%s%s%s", n ? " <- " : "",
+             e->desc ? e->desc : "?", n == 0 && minor[0] ? " (" : "", n == 0 ? minor : "",
+             n == 0 && minor[0] ? ")" : "");
+    st->depth++;
+    return 0;
+}
+
+/* Record an error: our message, then what HDF5's error stack says (if anything). Call it right
+ * after the failing HDF5 call, before any cleanup call resets the stack. */
+static int h5_fail(rdml_ctx *ctx, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int h5_fail(rdml_ctx *ctx, int code, const char *fmt, ...) {
+    char head[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(head, sizeof head, fmt, ap);
+    va_end(ap);
+    h5_stack st = {"", 0};
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, h5_walk_cb, &st);
+    H5Eclear2(H5E_DEFAULT);
+    if (st.depth) return RDML_FAIL(ctx, code, "%s [HDF5: %s]", head, st.text);
+    return RDML_FAIL(ctx, code, "%s", head);
+}
+
+static void h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+
+/* Calling with a NULL handle is a bug on every rank alike (create/open agree), so it returns
+ * at once without a collective step. */
+#define NEED_HANDLE(h)                                                                     \
+    do {                                                                                   \
+        if (!(h)) return RDML_FAIL(ctx, RDML_EINTERNAL, "%s: NULL rdml_h5 handle", __func__); \
+    } while (0)
+
+static int check_handle(rdml_ctx *ctx, const rdml_h5 *h, const char *obj, int need_write) {
+    if (!obj || !obj[0])
+        return RDML_FAIL(ctx, RDML_EINTERNAL, "%s: empty HDF5 object name", h->path);
+    if (h->file < 0)
+        return RDML_FAIL(ctx, RDML_EIO,
+                         "%s: the results file is closed after an earlier error (hint: abort "
+                         "this handle and rerun)", h->path);
+    if (need_write && !h->writable)
+        return RDML_FAIL(ctx, RDML_EINTERNAL, "%s: cannot write '%s': file opened read-only",
+                         h->path, obj);
+    return RDML_OK;
+}
+
+/* ---- small helpers ---- */
+
+static hid_t mpio_fapl(const rdml_h5 *h) {
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0) return -1;
+    if (H5Pset_fapl_mpio(fapl, h->comm, MPI_INFO_NULL) < 0 ||
+        H5Pset_coll_metadata_write(fapl, 1) < 0) {
+        H5Pclose(fapl);
+        return -1;
+    }
+    return fapl;
+}
+
+/* 1 if every component of obj resolves (a group chain ending in any object), 0 otherwise. */
+static int path_exists(hid_t file, const char *obj) {
+    size_t n = strlen(obj);
+    char *buf = malloc(n + 1);
+    if (!buf) return -1;
+    memcpy(buf, obj, n + 1);
+    int ok = 1;
+    for (size_t i = 1; i <= n && ok; i++) {
+        if (buf[i] != '/' && buf[i] != '\0') continue;
+        if (buf[i - 1] == '/') continue; /* leading or doubled slash */
+        char save = buf[i];
+        buf[i] = '\0';
+        htri_t e = H5Lexists(file, buf, H5P_DEFAULT);
+        if (e > 0) e = H5Oexists_by_name(file, buf, H5P_DEFAULT);
+        buf[i] = save;
+        if (e <= 0) ok = 0;
+    }
+    H5Eclear2(H5E_DEFAULT);
+    free(buf);
+    return ok;
+}
+
+static H5O_type_t obj_type(hid_t file, const char *obj) {
+    H5O_info_t info;
+    if (H5Oget_info_by_name(file, obj, &info, H5P_DEFAULT) < 0) return H5O_TYPE_UNKNOWN;
+    return info.type;
+}
+
+static hid_t intermediate_lcpl(void) {
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    if (lcpl >= 0) H5Pset_create_intermediate_group(lcpl, 1);
+    return lcpl;
+}
+
+static const char *class_name(H5T_class_t c) {
+    switch (c) {
+    case H5T_INTEGER: return "integer";
+    case H5T_FLOAT: return "float";
+    case H5T_STRING: return "string";
+    default: return "other";
+    }
+}
+
+static hid_t vlen_str_type(void) {
+    hid_t t = H5Tcopy(H5T_C_S1);
+    if (t >= 0 && (H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0)) {
+        H5Tclose(t);
+        return -1;
+    }
+    return t;
+}
+
+/* ---- create / open / commit / abort ---- */
+
+static void handle_free(rdml_h5 *h) {
+    if (!h) return;
+    if (h->comm != MPI_COMM_NULL) MPI_Comm_free(&h->comm);
+    free(h->path);
+    free(h->tmp);
+    free(h);
+}
+
+/* Collective: allocate a handle; writable ones get a temporary name agreed on rank 0. */
+static int handle_new(rdml_ctx *ctx, MPI_Comm comm, const char *path, int writable,
+                      rdml_h5 **out) {
+    *out = NULL;
+    h5_quiet();
+    rdml_h5 *h = calloc(1, sizeof *h);
+    if (!h) return rdml_agree(ctx, comm, RDML_FAIL(ctx, RDML_ENOMEM, "out of memory"));
+    h->file = -1;
+    h->comm = MPI_COMM_NULL;
+    int rc = rdml_mpi_check(ctx, MPI_Comm_dup(comm, &h->comm), "MPI_Comm_dup");
+    if (rc) {
+        free(h);
+        return rdml_agree(ctx, comm, rc);
+    }
+    MPI_Comm_rank(h->comm, &h->rank);
+    MPI_Comm_size(h->comm, &h->nranks);
+    h->writable = writable;
+    char suffix[64] = "";
+    if (writable) {
+        if (h->rank == 0) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            snprintf(suffix, sizeof suffix, "%ld-%lld%09ld", (long)getpid(),
+                     (long long)ts.tv_sec % 100000, (long)ts.tv_nsec);
+        }
+        MPI_Bcast(suffix, (int)sizeof suffix, MPI_CHAR, 0, h->comm);
+    }
+    h->path = strdup(path);
+    if (writable) {
+        size_t n = strlen(path) + strlen(suffix) + 8;
+        h->tmp = malloc(n);
+        if (h->tmp) snprintf(h->tmp, n, "%s.tmp-%s", path, suffix);
+    }
+    if (!h->path || (writable && !h->tmp)) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
+    rc = rdml_agree(ctx, h->comm, rc);
+    if (rc) {
+        handle_free(h);
+        return rc;
+    }
+    *out = h;
+    return RDML_OK;
+}
+
+/* Rank 0: is the folder of `path` there and writable? (A clearer message than MPI-IO's.) */
+static int check_folder(rdml_ctx *ctx, const char *path) {
+    char *dir = strdup(path);
+    if (!dir) return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
+    char *slash = strrchr(dir, '/');
+    if (!slash) strcpy(dir, ".");
+    else if (slash == dir) dir[1] = '\0';
+    else *slash = '\0';
+    int rc = RDML_OK;
+    struct stat sb;
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        rc = RDML_FAIL(ctx, RDML_EIO, "%s: cannot create results file: folder '%s' does not "
+                       "exist (hint: create it or change run.output)", path, dir);
+    else if (access(dir, W_OK | X_OK) != 0)
+        rc = RDML_FAIL(ctx, RDML_EIO, "%s: cannot create results file: folder '%s' is not "
+                       "writable (%s)", path, dir, strerror(errno));
+    free(dir);
+    return rc;
+}
+
+int rdml_h5_create(rdml_ctx *ctx, MPI_Comm comm, const char *path, rdml_h5 **out) {
+    *out = NULL;
+    if (!path || !path[0])
+        return rdml_agree(ctx, comm, RDML_FAIL(ctx, RDML_EINTERNAL, "rdml_h5_create: empty path"));
+    rdml_h5 *h;
+    RDML_TRY(handle_new(ctx, comm, path, 1, &h));
+    /* Checked on every rank: on a cluster a folder missing on some nodes is worth naming. */
+    int rc = check_folder(ctx, path);
+    rc = rdml_agree(ctx, h->comm, rc);
+    if (!rc) {
+        hid_t fapl = mpio_fapl(h);
+        if (fapl < 0) rc = h5_fail(ctx, RDML_EIO, "%s: cannot set up MPI-IO file access", path);
+        if (!rc) {
+            h->file = H5Fcreate(h->tmp, H5F_ACC_EXCL, H5P_DEFAULT, fapl);
+            if (h->file < 0)
+                rc = h5_fail(ctx, RDML_EIO, "%s: cannot create temporary results file %s", path,
+                             h->tmp);
+        }
+        if (fapl >= 0) H5Pclose(fapl);
+        rc = rdml_agree(ctx, h->comm, rc);
+    }
+    if (rc) {
+        rdml_h5_abort(&h);
+        return rc;
+    }
+    *out = h;
+    return RDML_OK;
+}
+
+/* Rank 0: plain byte copy of src to dst (created exclusively). */
+static int copy_file(rdml_ctx *ctx, const char *src, const char *dst) {
+    int in = open(src, O_RDONLY);
+    if (in < 0)
+        return RDML_FAIL(ctx, RDML_EIO, "%s: cannot open results file: %s", src, strerror(errno));
+    struct stat sb;
+    mode_t mode = fstat(in, &sb) == 0 ? (sb.st_mode & 0777) : 0644;
+    int outfd = open(dst, O_WRONLY | O_CREAT | O_EXCL, mode | 0200);
+    if (outfd < 0) {
+        int rc = RDML_FAIL(ctx, RDML_EIO, "%s: cannot create temporary copy %s: %s", src, dst,
+                           strerror(errno));
+        close(in);
+        return rc;
+    }
+    size_t cap = (size_t)1 << 20;
+    char *buf = malloc(cap);
+    int rc = buf ? RDML_OK : RDML_FAIL(ctx, RDML_ENOMEM, "out of memory copying %s", src);
+    while (!rc) {
+        ssize_t got = read(in, buf, cap);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) {
+            rc = RDML_FAIL(ctx, RDML_EIO, "%s: read error: %s", src, strerror(errno));
+            break;
+        }
+        if (got == 0) break;
+        for (ssize_t off = 0; off < got && !rc;) {
+            ssize_t put = write(outfd, buf + off, (size_t)(got - off));
+            if (put < 0 && errno == EINTR) continue;
+            if (put <= 0)
+                rc = RDML_FAIL(ctx, RDML_EIO, "%s: cannot write %s: %s (hint: is the disk full?)",
+                               src, dst, strerror(errno));
+            else
+                off += put;
+        }
+    }
+    free(buf);
+    close(in);
+    if (close(outfd) != 0 && !rc)
+        rc = RDML_FAIL(ctx, RDML_EIO, "%s: cannot write %s: %s", src, dst, strerror(errno));
+    if (rc) unlink(dst);
+    return rc;
+}
+
+int rdml_h5_open(rdml_ctx *ctx, MPI_Comm comm, const char *path, int writable, rdml_h5 **out) {
+    *out = NULL;
+    if (!path || !path[0])
+        return rdml_agree(ctx, comm, RDML_FAIL(ctx, RDML_EINTERNAL, "rdml_h5_open: empty path"));
+    rdml_h5 *h;
+    RDML_TRY(handle_new(ctx, comm, path, writable ? 1 : 0, &h));
+    int rc = RDML_OK;
+    if (access(path, R_OK) != 0)
+        rc = RDML_FAIL(ctx, RDML_EIO, "%s: cannot open results file: %s%s", path,
+                       strerror(errno),
+                       errno == ENOENT ? " (hint: run the stage that writes it first)" : "");
+    rc = rdml_agree(ctx, h->comm, rc);
+    if (!rc && writable) rc = rdml_agree(ctx, h->comm, h->rank == 0 ? copy_file(ctx, path, h->tmp) : RDML_OK);
+    if (!rc) {
+        hid_t fapl = mpio_fapl(h);
+        if (fapl < 0) rc = h5_fail(ctx, RDML_EIO, "%s: cannot set up MPI-IO file access", path);
+        if (!rc) {
+            h->file = H5Fopen(writable ? h->tmp : path, writable ? H5F_ACC_RDWR : H5F_ACC_RDONLY,
+                              fapl);
+            if (h->file < 0)
+                rc = h5_fail(ctx, RDML_EFORMAT, "%s: cannot open as HDF5%s", path,
+                             writable ? " (read-write copy)" : "");
+        }
+        if (fapl >= 0) H5Pclose(fapl);
+        rc = rdml_agree(ctx, h->comm, rc);
+    }
+    if (rc) {
+        rdml_h5_abort(&h);
+        return rc;
+    }
+    *out = h;
+    return RDML_OK;
+}
+
+int rdml_h5_commit(rdml_ctx *ctx, rdml_h5 **hp) {
+    if (!hp || !*hp) return RDML_FAIL(ctx, RDML_EINTERNAL, "rdml_h5_commit: no open file");
+    rdml_h5 *h = *hp;
+    *hp = NULL;
+    int rc = RDML_OK;
+    if (h->file < 0) {
+        rc = RDML_FAIL(ctx, RDML_EIO, "%s: not committed: the file was closed after an earlier "
+                       "error", h->path);
+    } else {
+        herr_t e = H5Fclose(h->file);
+        h->file = -1;
+        if (e < 0) rc = h5_fail(ctx, RDML_EIO, "%s: cannot close (flush) the results file",
+                                h->path);
+    }
+    rc = rdml_agree(ctx, h->comm, rc);
+    if (h->writable) {
+        if (h->rank == 0) {
+            if (!rc) {
+                /* Durable before visible: a file at the final path is always complete. */
+                int fd = open(h->tmp, O_RDONLY);
+                if (fd < 0 || fsync(fd) != 0)
+                    rc = RDML_FAIL(ctx, RDML_EIO, "%s: cannot sync %s: %s", h->path, h->tmp,
+                                   strerror(errno));
+                if (fd >= 0) close(fd);
+                if (!rc && rename(h->tmp, h->path) != 0)
+                    rc = RDML_FAIL(ctx, RDML_EIO, "%s: cannot rename %s into place: %s",
+                                   h->path, h->tmp, strerror(errno));
+            }
+            if (rc) unlink(h->tmp);
+        }
+        rc = rdml_agree(ctx, h->comm, rc);
+    }
+    handle_free(h);
+    return rc;
+}
+
+void rdml_h5_abort(rdml_h5 **hp) {
+    if (!hp || !*hp) return;
+    rdml_h5 *h = *hp;
+    *hp = NULL;
+    if (h->file >= 0) H5Fclose(h->file);
+    H5Eclear2(H5E_DEFAULT);
+    h->file = -1;
+    MPI_Barrier(h->comm); /* everyone closed before the file disappears */
+    if (h->writable && h->rank == 0 && h->tmp) unlink(h->tmp);
+    MPI_Barrier(h->comm);
+    handle_free(h);
+}
+
+const char *rdml_h5_path(const rdml_h5 *h) { return h ? h->path : NULL; }
+
+/* ---- groups ---- */
+
+int rdml_h5_exists(rdml_ctx *ctx, rdml_h5 *h, const char *obj, int *exists) {
+    NEED_HANDLE(h);
+    *exists = 0;
+    int rc = check_handle(ctx, h, obj, 0);
+    if (!rc) {
+        int e = path_exists(h->file, obj);
+        if (e < 0) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
+        *exists = e > 0;
+    }
+    return rdml_agree(ctx, h->comm, rc);
+}
+
+int rdml_h5_group(rdml_ctx *ctx, rdml_h5 *h, const char *group) {
+    NEED_HANDLE(h);
+    int rc = check_handle(ctx, h, group, 1);
+    if (!rc && strcmp(group, "/") != 0) {
+        if (path_exists(h->file, group) > 0) {
+            if (obj_type(h->file, group) != H5O_TYPE_GROUP)
+                rc = RDML_FAIL(ctx, RDML_EDATA, "%s: '%s' exists and is not a group", h->path,
+                               group);
+        } else {
+            hid_t lcpl = intermediate_lcpl();
+            hid_t g = H5Gcreate2(h->file, group, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+            if (g < 0)
+                rc = h5_fail(ctx, RDML_EDATA, "%s: cannot create group '%s'", h->path, group);
+            else
+                H5Gclose(g);
+            H5Pclose(lcpl);
+        }
+    }
+    return rdml_agree(ctx, h->comm, rc);
+}
+
+/* ---- numeric row slabs ---- */
+
+/* Choose chunk dims of about H5_CHUNK_BYTES, never larger than the dataset. */
+static void chunk_dims(int64_t rows, int64_t cols, size_t elsize, hsize_t chunk[2]) {
+    int64_t row_bytes = cols * (int64_t)elsize;
+    if (row_bytes >= H5_CHUNK_BYTES) {
+        chunk[0] = 1;
+        int64_t c = H5_CHUNK_BYTES / (int64_t)elsize;
+        chunk[1] = (hsize_t)(c < cols ? c : cols);
+    } else {
+        int64_t r = H5_CHUNK_BYTES / row_bytes;
+        chunk[0] = (hsize_t)(r < rows ? r : rows);
+        chunk[1] = (hsize_t)cols;
+    }
+}
+
+/* Open `dset` (checking dims and type class) or create it; returns the id or -1 (ctx set). */
+static hid_t open_or_create_2d(rdml_ctx *ctx, rdml_h5 *h, const char *dset, int64_t rows,
+                               int64_t cols, hid_t ftype) {
+    H5T_class_t want_class = H5Tget_class(ftype);
+    if (path_exists(h->file, dset) > 0) {
+        if (obj_type(h->file, dset) != H5O_TYPE_DATASET) {
+            RDML_FAIL(ctx, RDML_EDATA, "%s: '%s' exists and is not a dataset", h->path, dset);
+            return -1;
+        }
+        hid_t d = H5Dopen2(h->file, dset, H5P_DEFAULT);
+        if (d < 0) {
+            h5_fail(ctx, RDML_EFORMAT, "%s: cannot open dataset '%s'", h->path, dset);
+            return -1;
+        }
+        hid_t sp = H5Dget_space(d), t = H5Dget_type(d);
+        hsize_t dims[8] = {0};
+        int nd = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
+        if (nd >= 0 && nd <= 8) H5Sget_simple_extent_dims(sp, dims, NULL);
+        H5T_class_t cls = t >= 0 ? H5Tget_class(t) : H5T_NO_CLASS;
+        if (sp >= 0) H5Sclose(sp);
+        if (t >= 0) H5Tclose(t);
+        if (nd != 2 || (int64_t)dims[0] != rows || (int64_t)dims[1] != cols) {
+            char have[64];
+            if (nd == 1) snprintf(have, sizeof have, "%llu (1-D)", (unsigned long long)dims[0]);
+            else if (nd == 2)
+                snprintf(have, sizeof have, "%llu x %llu", (unsigned long long)dims[0],
+                         (unsigned long long)dims[1]);
+            else snprintf(have, sizeof have, "%d dims", nd);
+            RDML_FAIL(ctx, RDML_EDATA, "%s: dataset '%s' exists with shape %s, not %lld x %lld "
+                      "(hint: write to a new name or start a new results file)", h->path, dset,
+                      have, (long long)rows, (long long)cols);
+            H5Dclose(d);
+            return -1;
+        }
+        if (cls != want_class) {
+            RDML_FAIL(ctx, RDML_EDATA, "%s: dataset '%s' exists with %s values, not %s",
+                      h->path, dset, class_name(cls), class_name(want_class));
+            H5Dclose(d);
+            return -1;
+        }
+        return d;
+    }
+    hsize_t dims[2] = {(hsize_t)rows, (hsize_t)cols};
+    hid_t sp = H5Screate_simple(2, dims, NULL);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    hid_t lcpl = intermediate_lcpl();
+    hid_t d = -1;
+    if (sp >= 0 && dcpl >= 0 && lcpl >= 0) {
+        herr_t e = 0;
+        if (rows > 0 && cols > 0) {
+            hsize_t chunk[2];
+            chunk_dims(rows, cols, H5Tget_size(ftype), chunk);
+            e = H5Pset_chunk(dcpl, 2, chunk);
+        }
+        if (e >= 0) d = H5Dcreate2(h->file, dset, ftype, sp, lcpl, dcpl, H5P_DEFAULT);
+    }
+    if (d < 0)
+        h5_fail(ctx, RDML_EDATA, "%s: cannot create dataset '%s' (%lld x %lld)", h->path, dset,
+                (long long)rows, (long long)cols);
+    if (sp >= 0) H5Sclose(sp);
+    if (dcpl >= 0) H5Pclose(dcpl);
+    if (lcpl >= 0) H5Pclose(lcpl);
+    return d;
+}
+
+/* Collective transfer of this rank's rows [row_lo, row_lo + nrows) of a rows x cols dataset. */
+static int transfer_rows(rdml_ctx *ctx, rdml_h5 *h, hid_t d, const char *dset, int64_t cols,
+                         int64_t row_lo, int64_t nrows, hid_t memtype, void *buf, int write) {
+    int rc = RDML_OK;
+    hid_t fsp = H5Dget_space(d);
+    int empty = nrows == 0 || cols == 0;
+    hsize_t mdims[2] = {empty ? 1 : (hsize_t)nrows, empty ? 1 : (hsize_t)cols};
+    hid_t msp = H5Screate_simple(2, mdims, NULL);
+    hid_t dxpl = H5Pcreate(H5P_DATASET_XFER);
+    herr_t e = (fsp < 0 || msp < 0 || dxpl < 0) ? -1 : 0;
+    if (e >= 0) e = H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE);
+    if (e >= 0 && empty) {
+        e = H5Sselect_none(fsp);
+        if (e >= 0) e = H5Sselect_none(msp);
+    } else if (e >= 0) {
+        hsize_t start[2] = {(hsize_t)row_lo, 0}, count[2] = {(hsize_t)nrows, (hsize_t)cols};
+        e = H5Sselect_hyperslab(fsp, H5S_SELECT_SET, start, NULL, count, NULL);
+    }
+    if (e >= 0) {
+        if (write) e = H5Dwrite(d, memtype, msp, fsp, dxpl, buf);
+        else e = H5Dread(d, memtype, msp, fsp, dxpl, buf);
+    }
+    if (e < 0)
+        rc = h5_fail(ctx, RDML_EIO, "%s: cannot %s rows %lld..%lld of dataset '%s'", h->path,
+                     write ? "write" : "read", (long long)row_lo, (long long)(row_lo + nrows),
+                     dset);
+    if (fsp >= 0) H5Sclose(fsp);
+    if (msp >= 0) H5Sclose(msp);
+    if (dxpl >= 0) H5Pclose(dxpl);
+    return rc;
+}
+
+static int write_rows(rdml_ctx *ctx, rdml_h5 *h, const char *dset, int64_t rows, int64_t cols,
+                      int64_t row_lo, int64_t nrows, const void *data, hid_t memtype,
+                      hid_t ftype) {
+    NEED_HANDLE(h);
+    int rc = check_handle(ctx, h, dset, 1);
+    if (!rc && (rows < 0 || cols < 0))
+        rc = RDML_FAIL(ctx, RDML_EINTERNAL, "%s: dataset '%s': negative shape %lld x %lld",
+                       h->path, dset, (long long)rows, (long long)cols);
+    if (!rc && (row_lo < 0 || nrows < 0 || row_lo > rows || nrows > rows - row_lo))
+        rc = RDML_FAIL(ctx, RDML_EINTERNAL,
+                       "%s: dataset '%s': rows %lld..%lld are outside 0..%lld", h->path, dset,
+                       (long long)row_lo, (long long)(row_lo + nrows), (long long)rows);
+    if (!rc && nrows > 0 && cols > 0 && !data)
+        rc = RDML_FAIL(ctx, RDML_EINTERNAL, "%s: dataset '%s': no data", h->path, dset);
+    RDML_TRY(rdml_agree(ctx, h->comm, rc));
+
+    hid_t d = open_or_create_2d(ctx, h, dset, rows, cols, ftype);
+    rc = rdml_agree(ctx, h->comm, d < 0 ? ctx->code : RDML_OK);
+    /* An empty dataset has no storage to transfer to (and MPI-IO would fail on its undefined
+     * address); rows and cols are the same on all ranks, so all skip alike. */
+    if (!rc && rows > 0 && cols > 0)
+        rc = transfer_rows(ctx, h, d, dset, cols, row_lo, nrows, memtype, (void *)data, 1);
+    if (d >= 0 && H5Dclose(d) < 0 && !rc)
+        rc = h5_fail(ctx, RDML_EIO, "%s: cannot close dataset '%s'", h->path, dset);
+    return rdml_agree(ctx, h->comm, rc);
+}
+
+int rdml_h5_write_rows_f32(rdml_ctx *ctx, rdml_h5 *h, const char *dset, int64_t rows,
+                           int64_t cols, int64_t row_lo, int64_t nrows, const float *data) {
+    NEED_HANDLE(h);
+    return write_rows(ctx, h, dset, rows, cols, row_lo, nrows, data, H5T_NATIVE_FLOAT,
+                      H5T_IEEE_F32LE);
+}
+
+int rdml_h5_write_rows_f64(rdml_ctx *ctx, rdml_h5 *h, const char *dset, int64_t rows,
+                           int64_t cols, int64_t row_lo, int64_t nrows, const double *data) {
+    NEED_HANDLE(h);
+    return write_rows(ctx, h, dset, rows, cols, row_lo, nrows, data, H5T_NATIVE_DOUBLE,
+                      H5T_IEEE_F64LE);
+}
+
+int rdml_h5_write_rows_i64(rdml_ctx *ctx, rdml_h5 *h, const char *dset, int64_t rows,
+                           int64_t cols, int64_t row_lo, int64_t nrows, const int64_t *data) {
+    NEED_HANDLE(h);
+    return write_rows(ctx, h, dset, rows, cols, row_lo, nrows, data, H5T_NATIVE_INT64,
+                      H5T_STD_I64LE);
+}
+
+/* Open an existing dataset with a clear message when it is missing. Not collective. */
+static hid_t open_dataset(rdml_ctx *ctx, rdml_h5 *h, const char *dset) {
+    if (path_exists(h->file, dset) <= 0) {
+        RDML_FAIL(ctx, RDML_EDATA, "%s: no dataset '%s' (hint: run the stage that writes it, "
+                  "or check the name with h5ls -r)", h->path, dset);
+        return -1;
+    }
+    if (obj_type(h->file, dset) != H5O_TYPE_DATASET) {
+        RDML_FAIL(ctx, RDML_EDATA, "%s: '%s' is a group, not a dataset", h->path, dset);
+        return -1;
+    }
+    hid_t d = H5Dopen2(h->file, dset, H5P_DEFAULT);
+    if (d < 0) h5_fail(ctx, RDML_EFORMAT, "%s: cannot open dataset '%s'", h->path, dset);
+    return d;
+}
+
+/* Shape of an open dataset; -1 on failure (ctx set). */
+static int dataset_dims(rdml_ctx *ctx, rdml_h5 *h, hid_t d, const char *dset, int *ndim,
+                        hsize_t dims[8]) {
+    hid_t sp = H5Dget_space(d);
+    int nd = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
+    if (nd < 0 || nd > 8) {
+        if (sp >= 0) H5Sclose(sp);
+        return nd < 0 ? h5_fail(ctx, RDML_EFORMAT, "%s: cannot get the shape of '%s'", h->path,
+                                dset)
+                      : RDML_FAIL(ctx, RDML_EFORMAT, "%s: dataset '%s' has %d dims (max 8)",
+                                  h->path, dset, nd);
+    }
+    H5Sget_simple_extent_dims(sp, dims, NULL);
+    H5Sclose(sp);
+    *ndim = nd;
+    return RDML_OK;
+}
+
+static int read_rows(rdml_ctx *ctx, rdml_h5 *h, const char *dset, int64_t row_lo,
+                     int64_t nrows, void *out, hid_t memtype) {
+    NEED_HANDLE(h);
+    int rc = check_handle(ctx, h, dset, 0);
+    if (!rc && (row_lo < 0 || nrows < 0))
+        rc = RDML_FAIL(ctx, RDML_EINTERNAL, "%s: dataset '%s': bad row range %lld + %lld",
+                       h->path, dset, (long long)row_lo, (long long)nrows);
+    RDML_TRY(rdml_agree(ctx, h->comm, rc));
+
+    hid_t d = open_dataset(ctx, h, dset);
+    int nd = 0;
+    hsize_t dims[8] = {0};
+    rc = d < 0 ? ctx->code : dataset_dims(ctx, h, d, dset, &nd, dims);
+    if (!rc && nd != 1 && nd != 2)
+        rc = RDML_FAIL(ctx, RDML_EDATA, "%s: dataset '%s' has %d dims; rows can be read from "
+                       "1-D or 2-D datasets only", h->path, dset, nd);
+    if (!rc) {
+        hid_t t = H5Dget_type(d);
+        H5T_class_t cls = t >= 0 ? H5Tget_class(t) : H5T_NO_CLASS;
+        if (t >= 0) H5Tclose(t);
+        if (cls != H5T_INTEGER && cls != H5T_FLOAT)
+            rc = RDML_FAIL(ctx, RDML_EDATA, "%s: dataset '%s' holds %s values, not numbers",
+                           h->path, dset, class_name(cls));
+    }
+    if (!rc && (hsize_t)row_lo + (hsize_t)nrows > dims[0])
+        rc = RDML_FAIL(ctx, RDML_EDATA, "%s: dataset '%s' has %llu rows; cannot read rows "
+                       "%lld..%lld", h->path, dset, (unsigned long long)dims[0],
+                       (long long)row_lo, (long long)(row_lo + nrows));
+    if (!rc && nrows > 0 && !out)
+        rc = RDML_FAIL(ctx, RDML_EINTERNAL, "%s: dataset '%s': no output buffer", h->path, dset);
+    rc = rdml_agree(ctx, h->comm, rc);
+    int64_t cols = nd == 2 ? (int64_t)dims[1] : 1;
+    if (!rc && dims[0] > 0 && cols > 0) { /* empty datasets have no storage: nothing to read */
+        if (nd == 1) {
+            /* 1-D: view as a column; select on the 1-D file space directly. */
+            hid_t fsp = H5Dget_space(d);
+            hsize_t m = nrows ? (hsize_t)nrows : 1;
+            hid_t msp = H5Screate_simple(1, &m, NULL);
+            hid_t dxpl = H5Pcreate(H5P_DATASET_XFER);
+            herr_t e = (fsp < 0 || msp < 0 || dxpl < 0) ? -1 : 0;
+            if (e >= 0) e = H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE);
+            if (e >= 0 && nrows == 0) {
+                e = H5Sselect_none(fsp);
+                if (e >= 0) e = H5Sselect_none(msp);
+            } else if (e >= 0) {
+                hsize_t start = (hsize_t)row_lo, count = (hsize_t)nrows;
+                e = H5Sselect_hyperslab(fsp, H5S_SELECT_SET, &start, NULL, &count, NULL);
+            }
+            if (e >= 0) e = H5Dread(d, memtype, msp, fsp, dxpl, out);
+            if (e < 0)
+                rc = h5_fail(ctx, RDML_EIO, "%s: cannot read rows %lld..%lld of dataset '%s'",
+                             h->path, (long long)row_lo, (long long)(row_lo + nrows), dset);
+            if (fsp >= 0) H5Sclose(fsp);
+            if (msp >= 0) H5Sclose(msp);
+            if (dxpl >= 0) H5Pclose(dxpl);
+        } else {
+            rc = transfer_rows(ctx, h, d, dset, cols, row_lo, nrows, memtype, out, 0);
+        }
+    }
+    if (d >= 0) H5Dclose(d);
+    return rdml_agree(ctx, h->comm, rc);
+}
+
+int rdml_h5_read_rows_f32(rdml_ctx *ctx, rdml_h5 *h, const char *dset, int64_t row_lo,
+                          int64_t nrows, float *out) {
+    NEED_HANDLE(h);
+    return read_rows(ctx, h, dset, row_lo, nrows, out, H5T_NATIVE_FLOAT);
+}
+
+int rdml_h5_read_rows_f64(rdml_ctx *ctx, rdml_h5 *h, const char *dset, int64_t row_lo,
+                          int64_t nrows, double *out) {
+    NEED_HANDLE(h);
+    return read_rows(ctx, h, dset, row_lo, nrows, out, H5T_NATIVE_DOUBLE);
+}
+
+int rdml_h5_read_rows_i64(rdml_ctx *ctx, rdml_h5 *h, const char *dset, int64_t row_lo,
+                          int64_t nrows, int64_t *out) {
+    NEED_HANDLE(h);
+    return read_rows(ctx, h, dset, row_lo, nrows, out, H5T_NATIVE_INT64);
+}
+
+int rdml_h5_dims(rdml_ctx *ctx, rdml_h5 *h, const char *dset, int *ndim, int64_t *dims) {
+    NEED_HANDLE(h);
+    *ndim = 0;
+    int rc = check_handle(ctx, h, dset, 0);
+    if (!rc) {
+        hid_t d = open_dataset(ctx, h, dset);
+        hsize_t hd[8] = {0};
+        int nd = 0;
+        rc = d < 0 ? ctx->code : dataset_dims(ctx, h, d, dset, &nd, hd);
+        if (!rc) {
+            *ndim = nd;
+            for (int i = 0; i < nd; i++) dims[i] = (int64_t)hd[i];
+        }
+        if (d >= 0) H5Dclose(d);
+    }
+    return rdml_agree(ctx, h->comm, rc);
+}
+
+/* ---- attributes ---- */
+
+/* Create (or replace) attribute `name` on `obj` and write `buf` into it. Not collective itself;
+ * callers on all ranks pass the same arguments. */
+static int attr_write(rdml_ctx *ctx, rdml_h5 *h, const char *obj, const char *name,
+                      hid_t ftype, hid_t mtype, hid_t space, const void *buf) {
+    if (path_exists(h->file, obj) <= 0)
+        return RDML_FAIL(ctx, RDML_EDATA, "%s: cannot set attribute '%s': no group or dataset "
+                         "'%s'", h->path, name, obj);
+    int rc = RDML_OK;
+    hid_t o = H5Oopen(h->file, obj, H5P_DEFAULT);
+    if (o < 0) return h5_fail(ctx, RDML_EFORMAT, "%s: cannot open '%s'", h->path, obj);
+    htri_t ex = H5Aexists(o, name);
+    if (ex > 0 && H5Adelete(o, name) < 0)
+        rc = h5_fail(ctx, RDML_EIO, "%s: cannot replace attribute '%s' of '%s'", h->path, name,
+                     obj);
+    if (!rc) {
+        hid_t a = H5Acreate2(o, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT);
+        if (a < 0 || H5Awrite(a, mtype, buf) < 0)
+            rc = h5_fail(ctx, RDML_EIO, "%s: cannot write attribute '%s' of '%s'", h->path, name,
+                         obj);
+        if (a >= 0) H5Aclose(a);
+    }
+    H5Oclose(o);
+    return rc;
+}
+
+static int check_attr_args(rdml_ctx *ctx, rdml_h5 *h, const char *obj, const char *name,
+                           int need_write) {
+    int rc = check_handle(ctx, h, obj, need_write);
+    if (!rc && (!name || !name[0]))
+        rc = RDML_FAIL(ctx, RDML_EINTERNAL, "%s: empty attribute name on '%s'", h->path, obj);
+    return rc;
+}
+
+int rdml_h5_attr_str(rdml_ctx *ctx, rdml_h5 *h, const char *obj, const char *name,
+                     const char *value) {
+    NEED_HANDLE(h);
+    int rc = check_attr_args(ctx, h, obj, name, 1);
+    if (!rc && !value)
+        rc = RDML_FAIL(ctx, RDML_EINTERNAL, "%s: attribute '%s' of '%s': NULL string", h->path,
+                       name, obj);
+    if (!rc) {
+        hid_t t = vlen_str_type();
+        hid_t sp = H5Screate(H5S_SCALAR);
+        if (t < 0 || sp < 0) rc = h5_fail(ctx, RDML_EINTERNAL, "cannot make a string type");
+        else rc = attr_write(ctx, h, obj, name, t, t, sp, &value);
+        if (t >= 0) H5Tclose(t);
+        if (sp >= 0) H5Sclose(sp);
+    }
+    return rdml_agree(ctx, h->comm, rc);
+}
+
+static int attr_array(rdml_ctx *ctx, rdml_h5 *h, const char *obj, const char *name,
+                      const void *values, int64_t n, hid_t ftype, hid_t mtype) {
+    NEED_HANDLE(h);
+    int rc = check_attr_args(ctx, h, obj, name, 1);
+    if (!rc && (n < 0 || (n > 0 && !values)))
+        rc = RDML_FAIL(ctx, RDML_EINTERNAL, "%s: attribute '%s' of '%s': bad count %lld",
+                       h->path, name, obj, (long long)n);
+    if (!rc) {
+        hsize_t dim = (hsize_t)n;
+        hid_t sp = H5Screate_simple(1, &dim, NULL);
+        double dummy = 0;
+        if (sp < 0) rc = h5_fail(ctx, RDML_EINTERNAL, "cannot make an attribute space");
+        else rc = attr_write(ctx, h, obj, name, ftype, mtype, sp, n ? values : (void *)&dummy);
+        if (sp >= 0) H5Sclose(sp);
+    }
+    return rdml_agree(ctx, h->comm, rc);
+}
+
+int rdml_h5_attr_i64(rdml_ctx *ctx, rdml_h5 *h, const char *obj, const char *name,
+                     const int64_t *values, int64_t n) {
+    NEED_HANDLE(h);
+    return attr_array(ctx, h, obj, name, values, n, H5T_STD_I64LE, H5T_NATIVE_INT64);
+}
+
+int rdml_h5_attr_f64(rdml_ctx *ctx, rdml_h5 *h, const char *obj, const char *name,
+                     const double *values, int64_t n) {
+    NEED_HANDLE(h);
+    return attr_array(ctx, h, obj, name, values, n, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE);
+}
+
+/* Open attribute `name` of `obj` (and the object). Not collective. */
+static hid_t attr_open(rdml_ctx *ctx, rdml_h5 *h, const char *obj, const char *name, hid_t *o) {
+    *o = -1;
+    if (path_exists(h->file, obj) <= 0) {
+        RDML_FAIL(ctx, RDML_EDATA, "%s: cannot read attribute '%s': no group or dataset '%s'",
+                  h->path, name, obj);
+        return -1;
+    }
+    *o = H5Oopen(h->file, obj, H5P_DEFAULT);
+    if (*o < 0) {
+        h5_fail(ctx, RDML_EFORMAT, "%s: cannot open '%s'", h->path, obj);
+        return -1;
+    }
+    if (H5Aexists(*o, name) <= 0) {
+        RDML_FAIL(ctx, RDML_EDATA, "%s: '%s' has no attribute '%s'", h->path, obj, name);
+        H5Oclose(*o);
+        *o = -1;
+        return -1;
+    }
+    hid_t a = H5Aopen(*o, name, H5P_DEFAULT);
+    if (a < 0) {
+        h5_fail(ctx, RDML_EFORMAT, "%s: cannot open attribute '%s' of '%s'", h->path, name, obj);
+        H5Oclose(*o);
+        *o = -1;
+    }
+    return a;
+}
+
+/* A fixed-length string element (as h5py or numpy 'S' data stores it) as a C string:
+ * NULLPAD/NULLTERM end at the first NUL; with SPACEPAD trailing spaces are padding. */
+static char *fixed_to_cstr(const char *src, size_t size, H5T_str_t pad) {
+    char *s = malloc(size + 1);
+    if (!s) return NULL;
+    memcpy(s, src, size);
+    s[size] = '\0';
+    if (pad == H5T_STR_SPACEPAD)
+        for (size_t k = strlen(s); k > 0 && s[k - 1] == ' '; k--) s[k - 1] = '\0';
+    return s;
+}
+
+int rdml_h5_get_attr_str(rdml_ctx *ctx, rdml_h5 *h, const char *obj, const char *name,
+                         char **value) {
+    NEED_HANDLE(h);
+    *value = NULL;
+    int rc = check_attr_args(ctx, h, obj, name, 0);
+    hid_t o = -1, a = -1, t = -1, sp = -1;
+    if (!rc) {
+        a = attr_open(ctx, h, obj, name, &o);
+        if (a < 0) rc = ctx->code;
+    }
+    if (!rc) {
+        t = H5Aget_type(a);
+        sp = H5Aget_space(a);
+        if (t < 0 || sp < 0 || H5Tget_class(t) != H5T_STRING || H5Sget_simple_extent_npoints(sp) != 1)
+            rc = RDML_FAIL(ctx, RDML_EDATA, "%s: attribute '%s' of '%s' is not a single string",
+                           h->path, name, obj);
+    }
+    if (!rc && H5Tis_variable_str(t) > 0) {
+        hid_t mt = vlen_str_type();
+        char *s = NULL;
+        if (mt < 0 || H5Tset_cset(mt, H5Tget_cset(t)) < 0 || H5Aread(a, mt, &s) < 0)
+            rc = h5_fail(ctx, RDML_EIO, "%s: cannot read attribute '%s' of '%s'", h->path, name,
+                         obj);
+        else {
+            *value = rdml_strdup(ctx, s ? s : "");
+            if (!*value) rc = ctx->code;
+            H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, &s);
+        }
+        if (mt >= 0) H5Tclose(mt);
+    } else if (!rc) {
+        size_t size = H5Tget_size(t);
+        char *buf = calloc(size + 1, 1);
+        if (!buf) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
+        else if (H5Aread(a, t, buf) < 0)
+            rc = h5_fail(ctx, RDML_EIO, "%s: cannot read attribute '%s' of '%s'", h->path, name,
+                         obj);
+        else if (!(*value = fixed_to_cstr(buf, size, H5Tget_strpad(t))))
+            rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
+        free(buf);
+    }
+    if (sp >= 0) H5Sclose(sp);
+    if (t >= 0) H5Tclose(t);
+    if (a >= 0) H5Aclose(a);
+    if (o >= 0) H5Oclose(o);
+    rc = rdml_agree(ctx, h->comm, rc);
+    if (rc) {
+        free(*value);
+        *value = NULL;
+    }
+    return rc;
+}
+
+static int get_attr_array(rdml_ctx *ctx, rdml_h5 *h, const char *obj, const char *name,
+                          void *values, int64_t cap, int64_t *n, hid_t mtype, size_t elsize) {
+    NEED_HANDLE(h);
+    *n = 0;
+    int rc = check_attr_args(ctx, h, obj, name, 0);
+    hid_t o = -1, a = -1, t = -1, sp = -1;
+    if (!rc) {
+        a = attr_open(ctx, h, obj, name, &o);
+        if (a < 0) rc = ctx->code;
+    }
+    hssize_t np = 0;
+    if (!rc) {
+        t = H5Aget_type(a);
+        sp = H5Aget_space(a);
+        H5T_class_t cls = t >= 0 ? H5Tget_class(t) : H5T_NO_CLASS;
+        np = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
+        if ((cls != H5T_INTEGER && cls != H5T_FLOAT) || np < 0)
+            rc = RDML_FAIL(ctx, RDML_EDATA, "%s: attribute '%s' of '%s' holds %s values, not "
+                           "numbers", h->path, name, obj, class_name(cls));
+    }
+    if (!rc && np > 0) {
+        char *buf = malloc((size_t)np * elsize);
+        if (!buf) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
+        else if (H5Aread(a, mtype, buf) < 0)
+            rc = h5_fail(ctx, RDML_EIO, "%s: cannot read attribute '%s' of '%s'", h->path, name,
+                         obj);
+        else {
+            int64_t keep = np < cap ? np : cap;
+            if (keep > 0) memcpy(values, buf, (size_t)keep * elsize);
+            *n = keep;
+        }
+        free(buf);
+    }
+    if (sp >= 0) H5Sclose(sp);
+    if (t >= 0) H5Tclose(t);
+    if (a >= 0) H5Aclose(a);
+    if (o >= 0) H5Oclose(o);
+    rc = rdml_agree(ctx, h->comm, rc);
+    if (rc) *n = 0;
+    return rc;
+}
+
+int rdml_h5_get_attr_i64(rdml_ctx *ctx, rdml_h5 *h, const char *obj, const char *name,
+                         int64_t *values, int64_t cap, int64_t *n) {
+    NEED_HANDLE(h);
+    return get_attr_array(ctx, h, obj, name, values, cap, n, H5T_NATIVE_INT64, sizeof(int64_t));
+}
+
+int rdml_h5_get_attr_f64(rdml_ctx *ctx, rdml_h5 *h, const char *obj, const char *name,
+                         double *values, int64_t cap, int64_t *n) {
+    NEED_HANDLE(h);
+    return get_attr_array(ctx, h, obj, name, values, cap, n, H5T_NATIVE_DOUBLE, sizeof(double));
+}
+
+/* ---- string lists ---- */
+
+/* Rank 0 only, on a serial (sec2) handle of the temporary file: create or overwrite the 1-D
+ * variable-length UTF-8 string dataset. */
+static int write_strings_serial(rdml_ctx *ctx, rdml_h5 *h, hid_t file, const char *dset,
+                                const char *const *strs, int64_t n) {
+    int rc = RDML_OK;
+    hid_t t = vlen_str_type(), d = -1, sp = -1;
+    if (t < 0) return h5_fail(ctx, RDML_EINTERNAL, "cannot make a string type");
+    if (path_exists(file, dset) > 0) {
+        d = H5Dopen2(file, dset, H5P_DEFAULT);
+        if (d < 0) rc = h5_fail(ctx, RDML_EFORMAT, "%s: cannot open dataset '%s'", h->path, dset);
+        if (!rc) {
+            hid_t ft = H5Dget_type(d);
+            sp = H5Dget_space(d);
+            hsize_t dim = 0;
+            int nd = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
+            if (nd == 1) H5Sget_simple_extent_dims(sp, &dim, NULL);
+            if (ft < 0 || H5Tget_class(ft) != H5T_STRING || H5Tis_variable_str(ft) <= 0 ||
+                nd != 1 || (int64_t)dim != n)
+                rc = RDML_FAIL(ctx, RDML_EDATA, "%s: dataset '%s' exists and is not a list of "
+                               "%lld strings (hint: write to a new name)", h->path, dset,
+                               (long long)n);
+            if (ft >= 0) H5Tclose(ft);
+        }
+    } else {
+        hsize_t dim = (hsize_t)n;
+        sp = H5Screate_simple(1, &dim, NULL);
+        hid_t lcpl = intermediate_lcpl();
+        d = sp >= 0 && lcpl >= 0 ? H5Dcreate2(file, dset, t, sp, lcpl, H5P_DEFAULT, H5P_DEFAULT)
+                                 : -1;
+        if (d < 0) rc = h5_fail(ctx, RDML_EDATA, "%s: cannot create dataset '%s'", h->path, dset);
+        if (lcpl >= 0) H5Pclose(lcpl);
+    }
+    if (!rc && n > 0 && H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, strs) < 0)
+        rc = h5_fail(ctx, RDML_EIO, "%s: cannot write the strings of '%s'", h->path, dset);
+    if (d >= 0) H5Dclose(d);
+    if (sp >= 0) H5Sclose(sp);
+    H5Tclose(t);
+    return rc;
+}
+
+int rdml_h5_write_strings(rdml_ctx *ctx, rdml_h5 *h, const char *dset,
+                          const char *const *strs, int64_t n) {
+    NEED_HANDLE(h);
+    int rc = check_handle(ctx, h, dset, 1);
+    if (!rc && (n < 0 || (n > 0 && !strs)))
+        rc = RDML_FAIL(ctx, RDML_EINTERNAL, "%s: dataset '%s': bad string count %lld", h->path,
+                       dset, (long long)n);
+    for (int64_t i = 0; !rc && i < n; i++)
+        if (!strs[i])
+            rc = RDML_FAIL(ctx, RDML_EINTERNAL, "%s: dataset '%s': string %lld is NULL",
+                           h->path, dset, (long long)i);
+    if (!rc && path_exists(h->file, dset) > 0 && obj_type(h->file, dset) != H5O_TYPE_DATASET)
+        rc = RDML_FAIL(ctx, RDML_EDATA, "%s: '%s' exists and is not a dataset", h->path, dset);
+    RDML_TRY(rdml_agree(ctx, h->comm, rc));
+
+    /* The MPI-IO driver refuses variable-length writes: close on all ranks, write serially on
+     * rank 0, reopen on all ranks. */
+    herr_t e = H5Fclose(h->file);
+    h->file = -1;
+    if (e < 0) rc = h5_fail(ctx, RDML_EIO, "%s: cannot close the file to write '%s'", h->path, dset);
+    rc = rdml_agree(ctx, h->comm, rc);
+    if (!rc && h->rank == 0) {
+        hid_t f = H5Fopen(h->tmp, H5F_ACC_RDWR, H5P_DEFAULT);
+        if (f < 0)
+            rc = h5_fail(ctx, RDML_EIO, "%s: cannot reopen %s on rank 0", h->path, h->tmp);
+        else {
+            rc = write_strings_serial(ctx, h, f, dset, strs, n);
+            if (H5Fclose(f) < 0 && !rc)
+                rc = h5_fail(ctx, RDML_EIO, "%s: cannot close %s on rank 0", h->path, h->tmp);
+        }
+    }
+    int rc_write = rdml_agree(ctx, h->comm, rc);
+    /* Reopen even after a failed write, so that the handle stays usable (or abortable). */
+    rc = RDML_OK;
+    hid_t fapl = mpio_fapl(h);
+    if (fapl >= 0) h->file = H5Fopen(h->tmp, H5F_ACC_RDWR, fapl);
+    if (fapl < 0 || h->file < 0)
+        rc = h5_fail(ctx, RDML_EIO, "%s: cannot reopen %s after writing '%s'", h->path, h->tmp,
+                     dset);
+    if (fapl >= 0) H5Pclose(fapl);
+    rc = rdml_agree(ctx, h->comm, rc);
+    return rc_write ? rc_write : rc;
+}
+
+void rdml_h5_free_strings(char **strs, int64_t n) {
+    if (!strs) return;
+    for (int64_t i = 0; i < n; i++) free(strs[i]);
+    free(strs);
+}
+
+int rdml_h5_read_strings(rdml_ctx *ctx, rdml_h5 *h, const char *dset, char ***strs,
+                         int64_t *n) {
+    NEED_HANDLE(h);
+    *strs = NULL;
+    *n = 0;
+    int rc = check_handle(ctx, h, dset, 0);
+    hid_t d = -1, t = -1, sp = -1;
+    int nd = 0;
+    hsize_t dims[8] = {0};
+    if (!rc) {
+        d = open_dataset(ctx, h, dset);
+        rc = d < 0 ? ctx->code : dataset_dims(ctx, h, d, dset, &nd, dims);
+    }
+    if (!rc) {
+        t = H5Dget_type(d);
+        sp = H5Dget_space(d);
+        if (t < 0 || sp < 0 || H5Tget_class(t) != H5T_STRING || nd != 1)
+            rc = RDML_FAIL(ctx, RDML_EDATA, "%s: dataset '%s' is not a 1-D list of strings",
+                           h->path, dset);
+    }
+    char **out = NULL;
+    int64_t cnt = nd == 1 ? (int64_t)dims[0] : 0;
+    if (!rc) {
+        out = calloc(cnt ? (size_t)cnt : 1, sizeof *out);
+        if (!out) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for %lld strings",
+                                 (long long)cnt);
+    }
+    if (!rc && cnt > 0 && H5Tis_variable_str(t) > 0) {
+        hid_t mt = vlen_str_type();
+        char **raw = calloc((size_t)cnt, sizeof *raw);
+        if (mt < 0 || !raw || H5Tset_cset(mt, H5Tget_cset(t)) < 0)
+            rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory reading '%s'", dset);
+        else if (H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw) < 0)
+            rc = h5_fail(ctx, RDML_EIO, "%s: cannot read the strings of '%s'", h->path, dset);
+        else {
+            for (int64_t i = 0; i < cnt && !rc; i++)
+                if (!(out[i] = strdup(raw[i] ? raw[i] : "")))
+                    rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
+            H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, raw);
+        }
+        free(raw);
+        if (mt >= 0) H5Tclose(mt);
+    } else if (!rc && cnt > 0) {
+        size_t size = H5Tget_size(t);
+        char *buf = malloc((size_t)cnt * size);
+        if (!buf) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory reading '%s'", dset);
+        else if (H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
+            rc = h5_fail(ctx, RDML_EIO, "%s: cannot read the strings of '%s'", h->path, dset);
+        for (int64_t i = 0; i < cnt && !rc; i++)
+            if (!(out[i] = fixed_to_cstr(buf + (size_t)i * size, size, H5Tget_strpad(t))))
+                rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
+        free(buf);
+    }
+    if (sp >= 0) H5Sclose(sp);
+    if (t >= 0) H5Tclose(t);
+    if (d >= 0) H5Dclose(d);
+    rc = rdml_agree(ctx, h->comm, rc);
+    if (rc) {
+        rdml_h5_free_strings(out, cnt);
+        return rc;
+    }
+    *strs = out;
+    *n = cnt;
+    return RDML_OK;
+}
