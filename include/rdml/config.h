@@ -47,7 +47,9 @@ typedef struct rdml_cfg_key {
     rdml_cfg_type type;
     const char *def;     /* default as INI text; NULL = required (no default) */
     double min, max;     /* inclusive range for numbers (ignored when min > max) */
-    const char *choices; /* CHOICE: "a|b|c"; LIST: allowed items or NULL for free */
+    const char *choices; /* CHOICE: "a|b|c"; LIST: allowed items or NULL for free (matched
+                            case-insensitively; with choices, min <= max also admits
+                            integers in [min, max], e.g. subjects = all | 1..99) */
     const char *help;    /* one or more sentences; shown in --defaults and docs */
 } rdml_cfg_key;
 
@@ -63,11 +65,15 @@ int rdml_config_create(rdml_ctx *ctx, rdml_config **out);
 void rdml_config_destroy(rdml_config **cfg);
 
 /* Merge an INI file. Unknown section or key, malformed or out-of-range values: error naming
- * the file, section, key and value, with the nearest valid name. On error cfg is unchanged. */
+ * the file, section, key and value, with the nearest valid name. On error cfg is unchanged.
+ * Section and key names are case-insensitive (iniparser lowercases them); a key given twice in
+ * one file is an error naming both lines; a later load overrides earlier ones key by key.
+ * A missing or unreadable file is RDML_EIO; everything else is RDML_ECONFIG. */
 int rdml_config_load(rdml_ctx *ctx, rdml_config *cfg, const char *path);
 /* Merge INI text (what = name for messages). Same rules. For tests, fuzzing, broadcast. */
 int rdml_config_load_text(rdml_ctx *ctx, rdml_config *cfg, const char *what, const char *text);
-/* Apply "section.key=value" (a --set override). Same validation. */
+/* Apply "section.key=value" (a --set override). Same validation; names are case-insensitive,
+ * spaces around '=' are ignored and one pair of quotes around the value is removed. */
 int rdml_config_set(rdml_ctx *ctx, rdml_config *cfg, const char *assignment);
 /* Error naming every required key (default NULL) still unset. */
 int rdml_config_check_required(rdml_ctx *ctx, const rdml_config *cfg);
@@ -82,7 +88,8 @@ int rdml_config_bool(rdml_ctx *ctx, const rdml_config *cfg, const char *sec, con
 /* STRING, PATH, CHOICE and LIST keys: the resolved text (owned by cfg). */
 int rdml_config_str(rdml_ctx *ctx, const rdml_config *cfg, const char *sec, const char *key,
                     const char **out);
-/* LIST: items split on commas and trimmed; *items is malloc'd (free(*items) frees all). */
+/* LIST (also INT_LIST, REAL_LIST as text): items split on commas and trimmed; *items is
+ * malloc'd (free(*items) frees all). */
 int rdml_config_list(rdml_ctx *ctx, const rdml_config *cfg, const char *sec, const char *key,
                      char ***items, int *n);
 /* INT_LIST / REAL_LIST: *vals malloc'd. */
