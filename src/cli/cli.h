@@ -30,6 +30,7 @@ typedef struct rdml_command {
 
 int rdml_cmd_synth(rdml_cli *cli);
 int rdml_cmd_info(rdml_cli *cli);
+int rdml_cmd_check(rdml_cli *cli);
 int rdml_cmd_config(rdml_cli *cli);
 int rdml_cmd_version(rdml_cli *cli);
 

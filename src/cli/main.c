@@ -23,6 +23,12 @@ static const rdml_command commands[] = {
      "  Prints every subject's image and vertex counts and every ROI's vertex count per\n"
      "  hemisphere. ROOT defaults to data.root.\n",
      0, 1, rdml_cmd_info},
+    {"check", "load the configured data as the pipeline will and verify every file",
+     "rdmlearn check [ROOT] [options]\n"
+     "  For each subject of data.subjects: selects data.rois, reads the first data.images\n"
+     "  images' fMRI rows (each rank its own block), checks every value is finite,\n"
+     "  standardises (data.standardize) and decodes every image. ROOT defaults to data.root.\n",
+     0, 1, rdml_cmd_check},
     {"config", "print the resolved configuration, or the documented defaults",
      "rdmlearn config [--defaults] [options]\n"
      "  --defaults   print every key with its documentation (this is configs/defaults.ini)\n"
@@ -186,6 +192,18 @@ int main(int argc, char **argv) {
     }
     rdml_config_destroy(&cli.cfg);
     free(cli.pos);
+    /* Testing hook: record each rank's exit status, so tests can check that every rank (not
+     * just the one mpirun reports) stopped with the same error. */
+    const char *status_dir = getenv("RDML_STATUS_DIR");
+    if (status_dir) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/rank%d.status", status_dir, cli.ctx.rank);
+        FILE *f = fopen(path, "w");
+        if (f) {
+            fprintf(f, "%d %s\n", rdml_status_exit_code(rc), rdml_status_name(rc));
+            fclose(f);
+        }
+    }
     MPI_Finalize();
     return rdml_status_exit_code(rc);
 }
