@@ -19,6 +19,8 @@
 
 #include "rdml/core.h"
 
+struct rdml_config;
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -39,13 +41,31 @@ typedef struct rdml_synth_params {
 } rdml_synth_params;
 
 void rdml_synth_defaults(rdml_synth_params *p);
+/* Fill p from the [synth] section and run.seed of a resolved configuration (not collective).
+ * Starts from rdml_synth_defaults, so keys the schema lacks keep their defaults. */
+int rdml_synth_from_config(rdml_ctx *ctx, const struct rdml_config *cfg, rdml_synth_params *p);
 /* A readable message if a parameter is out of range (like libsvm's svm_check_parameter). */
 int rdml_synth_check(rdml_ctx *ctx, const rdml_synth_params *p);
 /* Collective. Write the dataset under root (created if absent; refuses to overwrite an
  * existing subjNN folder). Ranks split the images; the .npy files are created by rank 0 and
- * filled by all ranks with pwrite. */
+ * filled by all ranks with pwrite. Also writes root/synth_truth/subjNN_{category,color}.npy
+ * and subjNN_test_{category,color}.npy (int64 per image: primary object category 0..6 =
+ * face, body, place, word, circle, rectangle, triangle; colour class 0 none, 1 red, 2 green,
+ * 3 blue by rdml_synth_color_class). Built in root.tmp-<pid> (or root/.synth-tmp-<pid> when
+ * root exists) and renamed into place at the end, so a subjNN folder that exists is
+ * complete; on error every rank returns the same status and the temporary folder is
+ * removed. All ranks must share the filesystem. Output bytes do not depend on the number of
+ * ranks. */
 int rdml_synth_write(rdml_ctx *ctx, MPI_Comm comm, const rdml_synth_params *p,
                      const char *root);
+
+/* The paper's colour rule, as the generator checks it: each RGB pixel goes to the nearest of
+ * pure red (255,0,0), green (0,255,0) and blue (0,0,255) in Euclidean distance, which is the
+ * channel holding the strict maximum (ties: unclassified). The image's class is the colour
+ * with the most pixels if that count is >= 70% of all pixels, else 0. Returns 0 none,
+ * 1 red, 2 green, 3 blue; *fraction (may be NULL) = that colour's count / npix. Not
+ * collective, pure. */
+int rdml_synth_color_class(const uint8_t *rgb, int64_t npix, double *fraction);
 
 #ifdef __cplusplus
 }
