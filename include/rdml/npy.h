@@ -68,9 +68,11 @@ int rdml_npy_parse_header(rdml_ctx *ctx, const char *what, const uint8_t *buf, s
 void rdml_npy_close(rdml_npy *f);
 
 /* Rows [row_lo, row_hi) of a 1-D or 2-D numeric array (1-D: one column), columns `cols`
- * (ncols of them, any order, NULL = all columns in order), converted to float / double /
- * int64 and stored row-major in out. Reads with pread in bounded chunks, never the whole file
- * unless asked for it. int64 conversion refuses non-integral floating values. */
+ * (ncols of them, any order, repeats allowed; NULL = all columns in order, with ncols 0 or
+ * the column count), converted to float / double / int64 and stored row-major in out
+ * ((row_hi - row_lo) x ncols). A 0-d array reads as one row of one column. Reads with pread
+ * in bounded chunks, never the whole file unless asked for it. int64 conversion refuses
+ * non-integral floating values. */
 int rdml_npy_read_f32(rdml_ctx *ctx, const rdml_npy *f, int64_t row_lo, int64_t row_hi,
                       const int64_t *cols, int64_t ncols, float *out);
 int rdml_npy_read_f64(rdml_ctx *ctx, const rdml_npy *f, int64_t row_lo, int64_t row_hi,

@@ -10,8 +10,11 @@
  * The reader walks pickle opcodes and accepts exactly the subset numpy's np.save writes for a
  * 0-d object array holding a dict of int to str, with protocols 2, 3 and 4. It never executes
  * or imports anything: GLOBAL / STACK_GLOBAL must name numpy's _reconstruct, ndarray or
- * dtype, and any other opcode is refused with its name and offset. The writer produces the
- * same bytes numpy 1.x writes (protocol 3). Not collective.
+ * dtype (numpy.core or numpy 2's numpy._core; protocol 2 also needs _codecs.encode for a
+ * bytes literal), and any other opcode is refused with its name and offset. The writer
+ * produces the same bytes numpy 1.x writes (protocol 3) whenever the names are distinct
+ * strings (pickle would emit a memo reference for one str object used as two values).
+ * Not collective.
  */
 #ifndef RDML_PYMAP_H
 #define RDML_PYMAP_H
