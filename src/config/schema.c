@@ -47,9 +47,10 @@ static const rdml_cfg_key schema[] = {
     /* ---- [synth] ---- */
     {"synth", "subjects", RDML_CFG_INT, "2", RANGE(1, 8), NULL,
      "number of synthetic subjects to write, subj01 upwards. The release has 8."},
-    {"synth", "images", RDML_CFG_INT, "600", RANGE(10, 20000), NULL,
+    {"synth", "images", RDML_CFG_INT, "600", RANGE(10, 9999), NULL,
      "training images of the first synthetic subject. The release has 9841 for subject 1; "
-     "with vary = true later subjects get fewer."},
+     "with vary = true later subjects get fewer. At most 9999: image file names carry a "
+     "4-digit row number."},
     {"synth", "test_images", RDML_CFG_INT, "20", RANGE(0, 1000), NULL,
      "test images per subject, written without fMRI as in the release. The release has 159 "
      "to 395."},

@@ -26,12 +26,12 @@ expect() {
   if ! grep -qF -- "$sub" <<<"$out"; then
     echo "message lacks \"$sub\": np=$np rdmlearn $*"; ok=0
   fi
-  local n; n=$(ls "$W/st" | wc -l)
+  local n sf; n=$(ls "$W/st" | wc -l)
   if [[ $n -ne $np ]]; then echo "only $n of $np ranks finished: rdmlearn $*"; ok=0; fi
-  for f in "$W"/st/*.status; do
-    [[ -e "$f" ]] || continue
-    if [[ "$(cut -d' ' -f1 "$f")" != "$code" ]]; then
-      echo "$(basename "$f") exited $(cat "$f"), expected $code: np=$np rdmlearn $*"; ok=0
+  for sf in "$W"/st/*.status; do
+    [[ -e "$sf" ]] || continue
+    if [[ "$(cut -d" " -f1 "$sf")" != "$code" ]]; then
+      echo "$(basename "$sf") exited $(cat "$sf"), expected $code: np=$np rdmlearn $*"; ok=0
     fi
   done
   if [[ $ok -eq 1 ]]; then passes=$((passes+1)); else fails=$((fails+1)); echo "$out" | head -5; fi
