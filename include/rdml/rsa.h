@@ -20,8 +20,11 @@
  * Comparisons use the strict upper triangle (i < j) in row-major order, values in double.
  * Spearman ranks ties by their average rank (scipy.stats.spearmanr); Kendall is tau-a
  * (ties count as neither concordant nor discordant; denominator n(n-1)/2), computed in
- * O(P log P) for P pairs so 9841-image RDMs (48 million pairs) compare in seconds.
+ * O(P log P) for P pairs so 9841-image RDMs (48 million pairs) compare in seconds
+ * (bench/rsa/bench_rsa.py: ~4-5 s each on one core, 7-9x faster than scipy).
+ * Limits: at most 2^32 - 1 values (n <= 92681 images); a NaN is an error naming its index.
  * Everything is serial except rdml_rsa_summarize and rdml_rsa_median (collective).
+ * docs/rsa.md has the definitions and how they relate to scipy / rsatoolbox.
  */
 #ifndef RDML_RSA_H
 #define RDML_RSA_H
@@ -41,7 +44,8 @@ typedef enum rdml_rsa_method {
     RDML_RSA_KENDALL_A
 } rdml_rsa_method;
 const char *rdml_rsa_method_name(rdml_rsa_method m); /* "spearman", "pearson", "kendall_tau_a" */
-/* Parse a method name; error names the value and lists the valid ones. */
+/* Parse a method name; error names the value and lists the valid ones. Also accepted:
+ * "kendall", "tau-a", "tau_a" (kendall_tau_a) and "corr", "correlation" (pearson). */
 int rdml_rsa_method_parse(rdml_ctx *ctx, const char *name, rdml_rsa_method *out);
 
 /* Number of strict-upper-triangle entries, n(n-1)/2. */
@@ -49,23 +53,27 @@ int64_t rdml_rsa_ntri(int64_t n);
 /* Copy the strict upper triangle of an n x n row-major RDM into out (ntri doubles). */
 void rdml_rsa_upper(const float *rdm, int64_t n, double *out);
 
-/* Correlations of two vectors of length p. A constant vector makes the correlation undefined:
- * RDML_EDATA with a message saying which input is constant. */
+/* Correlations of two vectors of length p >= 2. A constant vector makes the correlation
+ * undefined: RDML_EDATA with a message saying which input is constant ("input a", "input b"
+ * or "both inputs"). A NaN is RDML_EDATA naming the input and index. Results are clamped to
+ * [-1, 1]. Workspace: Spearman ~24 bytes and Kendall ~16 bytes per value (malloc'd). */
 int rdml_rsa_pearson(rdml_ctx *ctx, const double *a, const double *b, int64_t p, double *r);
 int rdml_rsa_spearman(rdml_ctx *ctx, const double *a, const double *b, int64_t p, double *rho);
 int rdml_rsa_kendall_tau_a(rdml_ctx *ctx, const double *a, const double *b, int64_t p,
                            double *tau);
-/* Compare two n x n RDMs (upper triangles) with a method. */
+/* Compare two n x n RDMs (upper triangles, n >= 3) with a method. Works on the float values
+ * directly (4 bytes per pair per RDM of extra memory, on top of the method's workspace). */
 int rdml_rsa_compare(rdml_ctx *ctx, const float *a, const float *b, int64_t n,
                      rdml_rsa_method m, double *out);
 
 /* Images common to two subjects: ids_a (na NSD ids) and ids_b (nb). On return ia[k], ib[k]
  * index the k-th shared id in each list, in ascending NSD id order; *m shared ids.
- * *ia and *ib are malloc'd. Duplicate ids within one list are an error naming the id. */
+ * *ia and *ib are malloc'd (non-NULL even when *m == 0; NULL after an error). Duplicate ids
+ * within one list are an error naming the id and both positions. */
 int rdml_rsa_match_ids(rdml_ctx *ctx, const int64_t *ids_a, int64_t na, const int64_t *ids_b,
                        int64_t nb, int64_t **ia, int64_t **ib, int64_t *m);
 /* Images common to all s lists (ids[k] has n[k] entries); idx[k] (malloc'd, *m entries) index
- * them in list k, in ascending NSD id order. */
+ * them in list k, in ascending NSD id order. s >= 1; errors as in rdml_rsa_match_ids. */
 int rdml_rsa_match_ids_all(rdml_ctx *ctx, const int64_t *const *ids, const int64_t *n, int s,
                            int64_t **idx, int64_t *m);
 /* The m x m sub-RDM of an n x n RDM on rows/cols idx (out malloc'd by the caller). */
@@ -74,7 +82,10 @@ void rdml_rsa_subrdm(const float *rdm, int64_t n, const int64_t *idx, int64_t m,
 /* Leave-one-subject-out noise ceiling over s >= 2 RDMs of the same m images (rsatoolbox's
  * boot-free estimate, as in Nili et al. 2014 and Net2Brain): upper = mean over subjects of
  * compare(rdm_k, mean of all s RDMs), lower = mean over subjects of compare(rdm_k, mean of
- * the other s-1 RDMs). per_lower / per_upper (s values each) may be NULL. */
+ * the other s-1 RDMs). per_lower / per_upper (s values each) may be NULL. The mean RDMs are
+ * arithmetic means of the raw dissimilarities for every method (summed in subject order, in
+ * double); rsatoolbox's pool_rdm instead z-scores (corr) or ranks (spearman, tau) each RDM
+ * before averaging, so its bounds can differ slightly. Needs m >= 3. */
 int rdml_rsa_noise_ceiling(rdml_ctx *ctx, const float *const *rdms, int s, int64_t m,
                            rdml_rsa_method method, double *lower, double *upper,
                            double *per_lower, double *per_upper);
@@ -99,18 +110,26 @@ typedef struct rdml_rdm_summary {
 } rdml_rdm_summary;
 
 /* Collective. Every rank gets the full summary. Ties are broken by (i, j) ascending, so the
- * result does not depend on the number of ranks. */
+ * result does not depend on the number of ranks. The ranks' slabs must tile [0, n) (in any
+ * rank order; a rank may hold no rows, rows may then be NULL); n >= 2, nbins >= 1, k >= 0,
+ * the same n / nbins / k everywhere. out->k = min(k, count). std is the population std
+ * (ddof = 0). The histogram reproduces numpy.histogram(upper.astype(float64), nbins) exactly,
+ * edges included. A NaN or infinite off-diagonal entry is RDML_EDATA naming (i, j) on every
+ * rank. On error *out is left empty (safe to free). */
 int rdml_rsa_summarize(rdml_ctx *ctx, MPI_Comm comm, int64_t n, int64_t row_lo,
                        int64_t row_hi, const float *rows, int nbins, int k,
                        rdml_rdm_summary *out);
 void rdml_rdm_summary_free(rdml_rdm_summary *s);
 
-/* Collective. Exact median of the off-diagonal entries (numpy.median semantics: mean of the
- * two middle values for an even count) without gathering the matrix. */
+/* Collective. Exact median of the off-diagonal entries (all i != j of the rows held, so a
+ * non-symmetric matrix is fine; for a symmetric one it equals the upper triangle's median),
+ * numpy.median semantics: the mean of the two middle values (computed in double) for an even
+ * count. A radix select on the float bit patterns: five passes over the local rows and five
+ * small allreduces, never gathering the matrix. Same layout rules and errors as summarize. */
 int rdml_rsa_median(rdml_ctx *ctx, MPI_Comm comm, int64_t n, int64_t row_lo, int64_t row_hi,
                     const float *rows, double *median);
 
-/* The paper's binary labels: 1 = "dissimilar" when value > threshold. */
+/* The paper's binary labels: 1 = "dissimilar" when value > threshold (NaN gives 0). */
 void rdml_rsa_binarize(const float *rows, int64_t count, double threshold, uint8_t *out);
 
 #ifdef __cplusplus
