@@ -9,6 +9,8 @@
 #include "rdml/config.h"
 #include "rdml/core.h"
 
+struct rdml_dataset;
+
 typedef struct rdml_cli {
     rdml_ctx ctx;
     MPI_Comm comm;
@@ -28,9 +30,23 @@ typedef struct rdml_command {
     int (*run)(rdml_cli *cli);
 } rdml_command;
 
+/* Subject ids from data.subjects ("all" or numbers), in the dataset's order for "all". */
+int rdml_cli_subjects(rdml_ctx *ctx, const rdml_config *cfg, const struct rdml_dataset *ds,
+                      int **ids, int *n);
+/* The selections of data.rois, each converted to the loader's comma syntax ("V1v+V1d" ->
+ * "V1v,V1d"); free with rdml_cli_free_list. */
+int rdml_cli_selections(rdml_ctx *ctx, const rdml_config *cfg, char ***specs, int *n);
+void rdml_cli_free_list(char **items, int n);
+/* Collective. Open run.output for writing (a copy under a temporary name if it exists, else a
+ * new file) and record the stage's provenance under /meta/stages/<stage>. Commit with
+ * rdml_h5_commit; on error nothing at run.output changes. */
+struct rdml_h5;
+int rdml_cli_results_open(rdml_cli *cli, const char *stage, struct rdml_h5 **h);
+
 int rdml_cmd_synth(rdml_cli *cli);
 int rdml_cmd_info(rdml_cli *cli);
 int rdml_cmd_check(rdml_cli *cli);
+int rdml_cmd_rdm(rdml_cli *cli);
 int rdml_cmd_config(rdml_cli *cli);
 int rdml_cmd_version(rdml_cli *cli);
 

@@ -13,27 +13,6 @@
 #include "rdml/mpiutil.h"
 #include "rdml/png.h"
 
-/* Subject ids from data.subjects ("all" or numbers), checked against the dataset. */
-static int resolve_subjects(rdml_ctx *ctx, const rdml_config *cfg, const rdml_dataset *ds,
-                            int **ids, int *n) {
-    char **items;
-    int nitems;
-    RDML_TRY(rdml_config_list(ctx, cfg, "data", "subjects", &items, &nitems));
-    int nds = rdml_dataset_nsubjects(ds);
-    int all = nitems == 1 && strcmp(items[0], "all") == 0;
-    int cap = all ? nds : nitems;
-    *ids = rdml_calloc(ctx, (size_t)(cap ? cap : 1), sizeof **ids, "subject list");
-    if (!*ids) {
-        free(items);
-        return ctx->code;
-    }
-    *n = 0;
-    for (int i = 0; i < cap; i++)
-        (*ids)[(*n)++] = all ? rdml_dataset_subject_id(ds, i) : atoi(items[i]);
-    free(items);
-    return RDML_OK;
-}
-
 static int check_images(rdml_ctx *ctx, const rdml_subject *s, int64_t lo, int64_t hi,
                         int64_t *w, int64_t *h) {
     for (int64_t i = lo; i < hi; i++) {
@@ -116,22 +95,26 @@ static int check_subject(rdml_cli *cli, const rdml_dataset *ds, int id, const ch
 
 int rdml_cmd_check(rdml_cli *cli) {
     rdml_ctx *ctx = &cli->ctx;
-    const char *root, *rois;
+    const char *root;
     int64_t nimages;
     int standardize;
     RDML_TRY(rdml_config_str(ctx, cli->cfg, "data", "root", &root));
     if (cli->npos > 0) root = cli->pos[0];
-    RDML_TRY(rdml_config_str(ctx, cli->cfg, "data", "rois", &rois));
     RDML_TRY(rdml_config_int(ctx, cli->cfg, "data", "images", &nimages));
     RDML_TRY(rdml_config_bool(ctx, cli->cfg, "data", "standardize", &standardize));
 
     rdml_dataset *ds = NULL;
-    int *ids = NULL, nids = 0;
+    int *ids = NULL, nids = 0, nsel = 0;
+    char **sels = NULL;
     int rc = rdml_dataset_open(ctx, root, &ds);
-    if (!rc) rc = resolve_subjects(ctx, cli->cfg, ds, &ids, &nids);
+    if (!rc) rc = rdml_cli_subjects(ctx, cli->cfg, ds, &ids, &nids);
+    if (!rc) rc = rdml_cli_selections(ctx, cli->cfg, &sels, &nsel);
     rc = rdml_agree(ctx, cli->comm, rc);
-    for (int i = 0; i < nids && !rc; i++) rc = check_subject(cli, ds, ids[i], rois, nimages, standardize);
-    if (!rc) rdml_info(ctx, "check: %d subject(s) in %s are usable", nids, root);
+    for (int i = 0; i < nids && !rc; i++)
+        for (int k = 0; k < nsel && !rc; k++)
+            rc = check_subject(cli, ds, ids[i], sels[k], nimages, standardize);
+    if (!rc) rdml_info(ctx, "check: %d subject(s) x %d selection(s) in %s are usable", nids, nsel, root);
+    rdml_cli_free_list(sels, nsel);
     free(ids);
     rdml_dataset_close(&ds);
     return rc;

@@ -19,7 +19,7 @@
 /* Outcome of checking one value. */
 enum { RDML_CFGV_OK = 0, RDML_CFGV_SYNTAX, RDML_CFGV_RANGE, RDML_CFGV_NOMEM };
 
-/* Extra whole-list check for a LIST key (after the generic per-item checks). Returns 0 when
+/* Extra check for a LIST key (after the generic per-item checks) or a STRING key (n = 1). Returns 0 when
  * the items are acceptable, otherwise writes the reason (and a hint) into why. */
 typedef int (*rdml_cfg_list_check)(char *const *items, int n, char *why, size_t whylen);
 typedef struct rdml_cfg_extra {

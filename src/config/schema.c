@@ -10,6 +10,7 @@
 #include <ctype.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config/config_internal.h"
@@ -29,12 +30,13 @@ static const rdml_cfg_key schema[] = {
      "which subjects to use: all, or subject numbers like 1,2. A number refers to its subjNN "
      "folder (1 = subj01); all means every subject folder found under root."},
     {"data", "rois", RDML_CFG_LIST, "all", NR, NULL,
-     "which vertices to use: all, ROI names like V1,hV4, or a class like class:Faces. ROI "
-     "names are those of the dataset's mapping files (V1v, V1d, V2v, V2d, V3v, V3d, hV4, EBA, "
-     "FBA-1, OFA, FFA-1, OPA, PPA, RSC, OWFA, VWFA-1, early, ventral, ...) plus the unions V1, "
-     "V2, V3, FBA, FFA and VWFA; class:NAME takes every labelled vertex of a class, NAME one "
-     "of Visual, Bodies, Faces, Places, Words, Streams. Items may be mixed; the selected "
-     "vertices are used once each, left hemisphere first."},
+     "the vertex selections to analyse, comma-separated; each is analysed on its own. A "
+     "selection is all, an ROI name, a class like class:Faces, or a union of these joined "
+     "with + (V1v+V1d+hV4). ROI names are those of the dataset's mapping files (V1v, V1d, "
+     "V2v, V2d, V3v, V3d, hV4, EBA, FBA-1, OFA, FFA-1, OPA, PPA, RSC, OWFA, VWFA-1, early, "
+     "ventral, ...) plus the paper's unions V1, V2, V3, FBA, FFA and VWFA; class:NAME takes "
+     "every labelled vertex of a class, NAME one of Visual, Bodies, Faces, Places, Words, "
+     "Streams. Within a selection each vertex is used once, left hemisphere first."},
     {"data", "images", RDML_CFG_INT, "0", GE(0), NULL,
      "keep the first N images of each subject; 0 means all images. Images are taken in file "
      "order (train-0001, train-0002, ...) as the paper's code does; a small N makes quick "
@@ -78,6 +80,39 @@ static const rdml_cfg_key schema[] = {
      "also write the 163842-vertex fsaverage-space masks. They are only needed for plots and "
      "are large; the challenge-space masks are always written."},
 
+    /* ---- [rdm] ---- */
+    {"rdm", "metric", RDML_CFG_CHOICE, "correlation", NR,
+     "correlation|euclidean|cosine|sqeuclidean|spearman",
+     "dissimilarity between two images' vertex vectors, as scipy's pdist names it. "
+     "correlation is 1 - Pearson r (the paper's); euclidean the paper's alternative; cosine "
+     "1 - cosine similarity; sqeuclidean the squared distance; spearman 1 - Spearman rho "
+     "(each image's vector rank-transformed, then correlation)."},
+    {"rdm", "zero_variance", RDML_CFG_CHOICE, "error", NR, "error|one",
+     "an image whose selected vertices all have one value has no correlation with anything. "
+     "error stops with its name; one sets its dissimilarity to every other image to 1 "
+     "(r taken as 0) and says so in the log and the results file."},
+    {"rdm", "threshold", RDML_CFG_STRING, "auto", NR, NULL,
+     "dissimilarity above which a pair is labelled dissimilar. auto is the paper's rule: 1 "
+     "(negative r) for correlation, spearman and cosine, the median of the off-diagonal "
+     "values for euclidean and sqeuclidean; or a number."},
+    {"rdm", "hist_bins", RDML_CFG_INT, "50", RANGE(1, 100000), NULL,
+     "bins of the stored histogram of each RDM's values (equal width from min to max)."},
+    {"rdm", "extremes", RDML_CFG_INT, "10", RANGE(0, 100000), NULL,
+     "how many most similar and most dissimilar image pairs each RDM summary stores (the "
+     "paper's Figure 2)."},
+    {"rdm", "compare", RDML_CFG_LIST, "spearman,pearson,kendall_tau_a", NR,
+     "spearman|pearson|kendall_tau_a",
+     "how RDMs are compared for inter-subject consistency and the noise ceiling, computed on "
+     "the images all subjects share (matched by NSD id)."},
+    {"rdm", "grid", RDML_CFG_STRING, "auto", NR, NULL,
+     "MPI process grid over images x vertices, as ROWSxCOLS (e.g. 2x2), whose product is the "
+     "number of ranks; auto picks a near-square grid with rows >= cols."},
+    {"rdm", "block", RDML_CFG_INT, "0", RANGE(0, 65536), NULL,
+     "block size of the block-cyclic distribution (ScaLAPACK); 0 picks one."},
+    {"rdm", "max_memory_gb", RDML_CFG_REAL, "0", RANGE(0, 1e6), NULL,
+     "memory one rank may use, in GB; 0 takes the node's available memory shared among the "
+     "ranks on it. A job that would need more stops before allocating, with the numbers."},
+
     /* ---- [run] ---- */
     {"run", "seed", RDML_CFG_INT, "42", RANGE(0, 9007199254740992.0), NULL,
      "seed of every random choice: synthetic data, pairs, folds, weight initialisation and "
@@ -96,10 +131,11 @@ static const rdml_cfg_key schema[] = {
      "source location of errors."},
 };
 
-static const char *const sections[] = {"data", "synth", "run"};
+static const char *const sections[] = {"data", "synth", "rdm", "run"};
 static const char *const section_help[] = {
     "the fMRI dataset: where it is and which subjects, ROIs and images are used",
     "the synthetic dataset written by `rdmlearn synth`: the Algonauts 2023 layout at toy size",
+    "representational dissimilarity matrices: metric, labels, summaries, comparisons, layout",
     "how a run executes: seed, results file, threads and logging",
 };
 
@@ -141,40 +177,85 @@ static int check_subjects(char *const *items, int n, char *why, size_t len) {
 static const char *const roi_classes[] = {"Visual", "Bodies", "Faces", "Places", "Words",
                                           "Streams"};
 
-static int check_rois(char *const *items, int n, char *why, size_t len) {
-    if (all_alone(items, n, "V1,hV4", why, len)) return 1;
+/* One ROI name or class: as in the mapping files or class:NAME. */
+static int check_roi_part(const char *it, char *why, size_t len) {
     const int ncls = (int)(sizeof roi_classes / sizeof roi_classes[0]);
-    for (int i = 0; i < n; i++) {
-        const char *it = items[i];
-        if (strncmp(it, "class:", 6) == 0) {
-            const char *c = it + 6;
-            int ok = 0;
-            for (int j = 0; j < ncls; j++) ok |= strcmp(c, roi_classes[j]) == 0;
-            if (!ok) {
-                int near = rdml_nearest(c, roi_classes, ncls);
-                char mean[64] = "";
-                if (near >= 0)
-                    snprintf(mean, sizeof mean, "did you mean class:%s?; ", roi_classes[near]);
-                snprintf(why, len, "unknown ROI class \"%s\" (%sclasses: Visual, Bodies, Faces, "
-                                   "Places, Words, Streams)", c, mean);
-                return 1;
-            }
-            continue;
-        }
-        /* Mapping-file names use letters, digits and '-'; anything else is a typo such as a
-         * missing comma or a stray quote. Whether the ROI exists is for the dataset to say. */
-        for (const char *p = it; *p; p++) {
-            if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_') {
-                snprintf(why, len, "\"%s\" is not an ROI name (names use letters, digits and "
-                                   "'-', e.g. V1,hV4,FFA-1; a class is written class:Faces)", it);
-                return 1;
-            }
+    if (strncmp(it, "class:", 6) == 0) {
+        const char *c = it + 6;
+        for (int j = 0; j < ncls; j++)
+            if (strcmp(c, roi_classes[j]) == 0) return 0;
+        int near = rdml_nearest(c, roi_classes, ncls);
+        char mean[64] = "";
+        if (near >= 0) snprintf(mean, sizeof mean, "did you mean class:%s?; ", roi_classes[near]);
+        snprintf(why, len, "unknown ROI class \"%s\" (%sclasses: Visual, Bodies, Faces, "
+                           "Places, Words, Streams)", c, mean);
+        return 1;
+    }
+    if (*it == '\0') {
+        snprintf(why, len, "empty ROI name in a + union (write e.g. V1v+V1d)");
+        return 1;
+    }
+    /* Mapping-file names use letters, digits and '-'; anything else is a typo such as a
+     * stray quote. Whether the ROI exists is for the dataset to say. */
+    for (const char *p = it; *p; p++) {
+        if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_') {
+            snprintf(why, len, "\"%s\" is not an ROI name (names use letters, digits and "
+                               "'-', e.g. V1,hV4,FFA-1; a union is V1v+V1d; a class is "
+                               "class:Faces)", it);
+            return 1;
         }
     }
     return 0;
 }
 
+/* Each item is one selection: parts joined by '+'. */
+static int check_rois(char *const *items, int n, char *why, size_t len) {
+    for (int i = 0; i < n; i++) {
+        char part[256];
+        const char *it = items[i];
+        while (1) {
+            const char *plus = strchr(it, '+');
+            size_t l = plus ? (size_t)(plus - it) : strlen(it);
+            if (l >= sizeof part) l = sizeof part - 1;
+            memcpy(part, it, l);
+            part[l] = '\0';
+            if (strcmp(part, "all") == 0 && (plus || it != items[i])) {
+                snprintf(why, len, "\"all\" cannot be part of a + union (%s)", items[i]);
+                return 1;
+            }
+            if (strcmp(part, "all") != 0 && check_roi_part(part, why, len)) return 1;
+            if (!plus) break;
+            it = plus + 1;
+        }
+    }
+    return 0;
+}
+
+static int check_threshold(char *const *items, int n, char *why, size_t len) {
+    if (n != 1 || strcmp(items[0], "auto") == 0) return 0;
+    char *end;
+    double v = strtod(items[0], &end);
+    if (end == items[0] || *end != '\0' || !isfinite(v)) {
+        snprintf(why, len, "expected auto or a number such as 1 or 0.85");
+        return 1;
+    }
+    return 0;
+}
+
+static int check_grid(char *const *items, int n, char *why, size_t len) {
+    if (n != 1 || strcmp(items[0], "auto") == 0) return 0;
+    int r = 0, c = 0, used = 0;
+    if (sscanf(items[0], "%dx%d%n", &r, &c, &used) != 2 || items[0][used] != '\0' || r < 1 ||
+        c < 1) {
+        snprintf(why, len, "expected auto or ROWSxCOLS such as 2x1 or 2x2");
+        return 1;
+    }
+    return 0;
+}
+
 static const rdml_cfg_extra extra[] = {
+    {"rdm", "threshold", check_threshold},
+    {"rdm", "grid", check_grid},
     {"data", "subjects", check_subjects},
     {"data", "rois", check_rois},
 };

@@ -421,6 +421,15 @@ static int check_text(const rdml_cfg_key *k, const char *raw, char **canon, char
                      k->type == RDML_CFG_PATH ? "path" : "text");
         return RDML_CFGV_SYNTAX;
     }
+    if (k->type == RDML_CFG_STRING) { /* keys with a format of their own (e.g. "2x2") */
+        int ne;
+        const rdml_cfg_extra *ex = rdml_config_extra_checks(&ne);
+        char *one = (char *)raw;
+        for (int e = 0; e < ne; e++)
+            if (strcmp(ex[e].section, k->section) == 0 && strcmp(ex[e].key, k->key) == 0 &&
+                ex[e].check(&one, 1, why, whylen))
+                return RDML_CFGV_SYNTAX;
+    }
     return out_canon(canon, raw);
 }
 

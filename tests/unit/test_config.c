@@ -321,6 +321,14 @@ static void test_lists(void) {
     CHECK(strcmp(s, "V1,hV4,class:Faces") == 0);
     rdml_config_destroy(&cfg);
 
+    /* several selections, unions with + and "all" as one selection among others */
+    CHECK_EQ_I(load_fresh(&ctx, &cfg, "[data]\nrois = V1v+V1d+class:Faces, all, hV4\n"), RDML_OK);
+    CHECK_EQ_I(rdml_config_list(&ctx, cfg, "data", "rois", &items, &n), RDML_OK);
+    CHECK_EQ_I(n, 3);
+    if (n == 3) CHECK(strcmp(items[0], "V1v+V1d+class:Faces") == 0);
+    free(items);
+    rdml_config_destroy(&cfg);
+
     CHECK_EQ_I(load_fresh(&ctx, &cfg, "[data]\nsubjects = ALL\n"), RDML_OK);
     CHECK_EQ_I(rdml_config_str(&ctx, cfg, "data", "subjects", &s), RDML_OK);
     CHECK(strcmp(s, "all") == 0);
@@ -343,7 +351,12 @@ static void test_lists(void) {
                  "unknown ROI class \"Face\" (did you mean class:Faces?; classes: Visual, "
                  "Bodies, Faces, Places, Words, Streams)");
     expect_error("[data]\nrois = V1 hV4\n", "\"V1 hV4\" is not an ROI name");
-    expect_error("[data]\nrois = all,V1\n", "\"all\" cannot be combined");
+    expect_error("[rdm]\nthreshold = 1.2x\n", "expected auto or a number");
+    expect_error("[rdm]\ngrid = 2by2\n", "expected auto or ROWSxCOLS");
+    expect_error("[rdm]\ncompare = spearman,kendal\n", "kendal");
+    expect_error("[data]\nrois = all+V1\n", "\"all\" cannot be part of a + union");
+    expect_error("[data]\nrois = V1v+\n", "empty ROI name in a + union");
+    expect_error("[data]\nrois = V1v+class:Fces\n", "unknown ROI class \"Fces\"");
 }
 
 /* ---- names: unknown sections and keys, case, placement ---- */
