@@ -71,7 +71,14 @@ def attr_str(obj, name, expect):
 
 
 def attr_arr(obj, name, dtype, expect):
+    """One value is stored as a scalar attribute, several as a 1-D array."""
     v = obj.attrs.get(name)
+    if len(expect) == 1:
+        ok = isinstance(v, np.generic) and v.dtype == np.dtype(dtype)
+        check("%s@%s is a %s scalar" % (obj.name, name, dtype), ok, repr(v))
+        if ok:
+            check("%s@%s value" % (obj.name, name), v == expect[0], repr(v))
+        return
     ok = isinstance(v, np.ndarray) and v.dtype == np.dtype(dtype) and v.ndim == 1
     check("%s@%s is a 1-D %s array" % (obj.name, name, dtype), ok, repr(v))
     if ok:

@@ -44,6 +44,9 @@ void rdml_h5_abort(rdml_h5 **h);
 
 /* Collective. Does an object (group or dataset) exist at this path? */
 int rdml_h5_exists(rdml_ctx *ctx, rdml_h5 *h, const char *obj, int *exists);
+/* Collective. Remove the object at this path (a group with everything below it) if it
+ * exists; the space is reused by later writes. */
+int rdml_h5_delete(rdml_ctx *ctx, rdml_h5 *h, const char *obj);
 /* Collective. Create a group (and parents). Existing groups are fine. */
 int rdml_h5_group(rdml_ctx *ctx, rdml_h5 *h, const char *group);
 
@@ -57,6 +60,12 @@ int rdml_h5_write_rows_f64(rdml_ctx *ctx, rdml_h5 *h, const char *dset, int64_t 
                            int64_t cols, int64_t row_lo, int64_t nrows, const double *data);
 int rdml_h5_write_rows_i64(rdml_ctx *ctx, rdml_h5 *h, const char *dset, int64_t rows,
                            int64_t cols, int64_t row_lo, int64_t nrows, const int64_t *data);
+/* Collective. A 1-D dataset of n values that every rank holds alike (ids, per-fold scores);
+ * an existing dataset of that name is replaced. */
+int rdml_h5_write_vec_i64(rdml_ctx *ctx, rdml_h5 *h, const char *dset, int64_t n,
+                          const int64_t *data);
+int rdml_h5_write_vec_f64(rdml_ctx *ctx, rdml_h5 *h, const char *dset, int64_t n,
+                          const double *data);
 /* Collective. Read rows [row_lo, row_lo + nrows) of a 1-D or 2-D numeric dataset (any
  * stored float/int type, converted) into out (row-major, nrows x cols). */
 int rdml_h5_read_rows_f32(rdml_ctx *ctx, rdml_h5 *h, const char *dset, int64_t row_lo,
@@ -69,7 +78,7 @@ int rdml_h5_read_rows_i64(rdml_ctx *ctx, rdml_h5 *h, const char *dset, int64_t r
 int rdml_h5_dims(rdml_ctx *ctx, rdml_h5 *h, const char *dset, int *ndim, int64_t *dims);
 
 /* Collective. Attributes on a group or dataset (created or overwritten). All ranks must pass
- * the same values. */
+ * the same values. n == 1 writes a scalar attribute, otherwise a 1-D array. */
 int rdml_h5_attr_str(rdml_ctx *ctx, rdml_h5 *h, const char *obj, const char *name,
                      const char *value);
 int rdml_h5_attr_i64(rdml_ctx *ctx, rdml_h5 *h, const char *obj, const char *name,

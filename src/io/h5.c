@@ -407,6 +407,14 @@ int rdml_h5_exists(rdml_ctx *ctx, rdml_h5 *h, const char *obj, int *exists) {
     return rdml_agree(ctx, h->comm, rc);
 }
 
+int rdml_h5_delete(rdml_ctx *ctx, rdml_h5 *h, const char *obj) {
+    NEED_HANDLE(h);
+    int rc = check_handle(ctx, h, obj, 1);
+    if (!rc && path_exists(h->file, obj) > 0 && H5Ldelete(h->file, obj, H5P_DEFAULT) < 0)
+        rc = h5_fail(ctx, RDML_EDATA, "%s: cannot delete '%s'", h->path, obj);
+    return rdml_agree(ctx, h->comm, rc);
+}
+
 int rdml_h5_group(rdml_ctx *ctx, rdml_h5 *h, const char *group) {
     NEED_HANDLE(h);
     int rc = check_handle(ctx, h, group, 1);
@@ -587,6 +595,50 @@ int rdml_h5_write_rows_i64(rdml_ctx *ctx, rdml_h5 *h, const char *dset, int64_t 
     NEED_HANDLE(h);
     return write_rows(ctx, h, dset, rows, cols, row_lo, nrows, data, H5T_NATIVE_INT64,
                       H5T_STD_I64LE);
+}
+
+/* A small 1-D vector that every rank holds: replaced if present, written by rank 0 in a
+ * collective transfer (the others select nothing). */
+static int write_vec(rdml_ctx *ctx, rdml_h5 *h, const char *dset, int64_t n, const void *data,
+                     hid_t memtype, hid_t ftype) {
+    NEED_HANDLE(h);
+    int rc = check_handle(ctx, h, dset, 1);
+    if (!rc && (n < 0 || (n > 0 && !data)))
+        rc = RDML_FAIL(ctx, RDML_EINTERNAL, "%s: dataset '%s': bad vector (n = %lld)", h->path,
+                       dset, (long long)n);
+    if (!rc && path_exists(h->file, dset) > 0 && H5Ldelete(h->file, dset, H5P_DEFAULT) < 0)
+        rc = h5_fail(ctx, RDML_EDATA, "%s: cannot replace '%s'", h->path, dset);
+    RDML_TRY(rdml_agree(ctx, h->comm, rc));
+    hsize_t dims[1] = {(hsize_t)n};
+    hid_t sp = H5Screate_simple(1, dims, NULL), lcpl = intermediate_lcpl();
+    hid_t d = H5Dcreate2(h->file, dset, ftype, sp, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    if (d < 0) rc = h5_fail(ctx, RDML_EDATA, "%s: cannot create dataset '%s'", h->path, dset);
+    if (!rc && n > 0) {
+        hid_t msp = H5Screate_simple(1, dims, NULL), dxpl = H5Pcreate(H5P_DATASET_XFER);
+        herr_t e = H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE);
+        if (h->rank != 0) {
+            H5Sselect_none(sp);
+            H5Sselect_none(msp);
+        }
+        if (e >= 0) e = H5Dwrite(d, memtype, msp, sp, dxpl, data);
+        if (e < 0) rc = h5_fail(ctx, RDML_EIO, "%s: cannot write '%s'", h->path, dset);
+        H5Pclose(dxpl);
+        H5Sclose(msp);
+    }
+    if (d >= 0) H5Dclose(d);
+    H5Sclose(sp);
+    H5Pclose(lcpl);
+    return rdml_agree(ctx, h->comm, rc);
+}
+
+int rdml_h5_write_vec_i64(rdml_ctx *ctx, rdml_h5 *h, const char *dset, int64_t n,
+                          const int64_t *data) {
+    return write_vec(ctx, h, dset, n, data, H5T_NATIVE_INT64, H5T_STD_I64LE);
+}
+
+int rdml_h5_write_vec_f64(rdml_ctx *ctx, rdml_h5 *h, const char *dset, int64_t n,
+                          const double *data) {
+    return write_vec(ctx, h, dset, n, data, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE);
 }
 
 /* Open an existing dataset with a clear message when it is missing. Not collective. */
@@ -783,8 +835,9 @@ static int attr_array(rdml_ctx *ctx, rdml_h5 *h, const char *obj, const char *na
         rc = RDML_FAIL(ctx, RDML_EINTERNAL, "%s: attribute '%s' of '%s': bad count %lld",
                        h->path, name, obj, (long long)n);
     if (!rc) {
+        /* One value is a scalar attribute (h5py gives a number, not a 1-element array). */
         hsize_t dim = (hsize_t)n;
-        hid_t sp = H5Screate_simple(1, &dim, NULL);
+        hid_t sp = n == 1 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &dim, NULL);
         double dummy = 0;
         if (sp < 0) rc = h5_fail(ctx, RDML_EINTERNAL, "cannot make an attribute space");
         else rc = attr_write(ctx, h, obj, name, ftype, mtype, sp, n ? values : (void *)&dummy);
