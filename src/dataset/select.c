@@ -216,9 +216,20 @@ int rdml_subject_select(rdml_ctx *ctx, const rdml_subject *s, const char *spec,
         n += keep[j];
         if (j < nlh) n_lh += keep[j];
     }
-    if (rc == RDML_OK && n == 0)
+    if (rc == RDML_OK && n == 0) {
+        /* Say what can be selected instead: every ROI with vertices in this subject. */
+        char avail[2048] = "";
+        size_t used = 0;
+        for (int c = 0; c < RDML_NROICLASS; c++)
+            for (int r = 0; r < rdml_subject_nrois(s, c); r++)
+                if (rdml_subject_roi_nvert(s, c, r, 0) + rdml_subject_roi_nvert(s, c, r, 1) > 0 &&
+                    used + 64 < sizeof avail)
+                    used += (size_t)snprintf(avail + used, sizeof avail - used, "%s%s",
+                                             used ? ", " : "", rdml_subject_roi_name(s, c, r));
         rc = RDML_FAIL(ctx, RDML_EDATA, "selection '%s' has no vertices in subj%02d (its ROIs are "
-                       "empty in both hemispheres; `rdmlearn info` lists the ROI sizes)", spec, s->id);
+                       "empty in both hemispheres); ROIs with vertices: %s", spec, s->id,
+                       used ? avail : "none");
+    }
     if (rc == RDML_OK) {
         out->cols = rdml_malloc(ctx, (size_t)n * sizeof *out->cols, "selection columns");
         if (!out->cols) rc = ctx->code;

@@ -384,6 +384,9 @@ static void test_bad_selections(void) {
     }
     CHECK_EQ_I(rdml_subject_select(&ctx, s, "aTL-faces", &sel), RDML_EDATA);
     CHECK_STR_HAS(ctx.msg, "has no vertices in subj03");
+    CHECK_STR_HAS(ctx.msg, "ROIs with vertices: V1v"); /* lists what can be selected */
+    CHECK_STR_HAS(ctx.msg, "RSC");
+    CHECK(strstr(ctx.msg, "aTL-faces, ") == NULL);
     rdml_ctx_clear(&ctx);
     CHECK_EQ_I(rdml_subject_select(&ctx, s, "aTL-faces,RSC", &sel), RDML_OK); /* RSC: rh only */
     CHECK_EQ_I(sel.n_lh, 0);
