@@ -9,6 +9,9 @@
 #include "cli.h"
 #include "rdml/mpiutil.h"
 
+/* OpenBLAS's thread control (declared in its cblas.h, whose location varies by package). */
+void openblas_set_num_threads(int num_threads);
+
 static const rdml_command commands[] = {
     {"synth", "write a synthetic dataset in the Algonauts 2023 layout",
      "rdmlearn synth OUTDIR [options]\n"
@@ -29,6 +32,15 @@ static const rdml_command commands[] = {
      "  images' fMRI rows (each rank its own block), checks every value is finite,\n"
      "  standardises (data.standardize) and decodes every image. ROOT defaults to data.root.\n",
      0, 1, rdml_cmd_check},
+    {"rdm", "representational dissimilarity matrices for subjects x vertex selections",
+     "rdmlearn rdm [ROOT] [options]\n"
+     "  For each subject of data.subjects and each selection of data.rois: the N x N RDM\n"
+     "  (rdm.metric) of the first data.images images, computed on a 2-D process grid where\n"
+     "  each rank reads only its block, written to run.output as\n"
+     "  /subjects/subjNN/rdm/<selection> with a summary (histogram, median, most similar and\n"
+     "  dissimilar pairs) and the binary-label threshold; with several subjects also the\n"
+     "  inter-subject consistency and noise ceiling on their shared images (/rsa/<selection>).\n",
+     0, 1, rdml_cmd_rdm},
     {"config", "print the resolved configuration, or the documented defaults",
      "rdmlearn config [--defaults] [options]\n"
      "  --defaults   print every key with its documentation (this is configs/defaults.ini)\n"
@@ -143,6 +155,11 @@ static int parse_args(rdml_cli *cli, const rdml_command *cmd, int argc, char **a
     static const char *const levels[] = {"quiet", "error", "warn", "info", "debug"};
     for (int l = 0; l < 5; l++)
         if (strcmp(level, levels[l]) == 0) ctx->log_level = l;
+    int64_t threads;
+    rc = rdml_config_int(ctx, cli->cfg, "run", "threads", &threads);
+    if (rc) return rc;
+    /* One BLAS thread per rank unless configured: ranks already fill the cores. */
+    openblas_set_num_threads((int)threads);
     if (verbosity < 0) ctx->log_level = RDML_LOG_ERROR;
     if (verbosity > 0) ctx->log_level = RDML_LOG_DEBUG;
     return RDML_OK;

@@ -367,8 +367,9 @@ static void test_unknown_names(void) {
                  "[data]: root, subjects, rois, images, standardize)");
     expect_error("[dta]\nimages = 3\n",
                  "t.ini: unknown section [dta] (did you mean [data]?; valid sections: [data], "
-                 "[synth], [run])");
-    expect_error("[zzzzzz]\n", "unknown section [zzzzzz] (valid sections: [data], [synth], [rdm], [run])");
+                 "[synth], [rdm], [run])");
+    expect_error("[zzzzzz]\n",
+                 "unknown section [zzzzzz] (valid sections: [data], [synth], [rdm], [run])");
     expect_error("[data]\nnoise = 1\n",
                  "unknown key [data] noise (noise belongs in [synth]; valid keys in [data]");
     expect_error("images = 3\n[data]\n",
