@@ -38,6 +38,8 @@ typedef struct rdml_synth_params {
     double noise;           /* measurement noise std relative to signal std (>= 0) */
     int fsaverage;          /* 1: also write the 163842-vertex fsaverage-space masks */
     uint64_t seed;
+    const char *provenance; /* text stored as ROOT/synth_truth/config.ini (the resolved
+                               configuration), or NULL; not owned */
 } rdml_synth_params;
 
 void rdml_synth_defaults(rdml_synth_params *p);

@@ -16,14 +16,18 @@ int rdml_cmd_synth(rdml_cli *cli) {
     rdml_synth_params p;
     RDML_TRY(rdml_synth_from_config(ctx, cli->cfg, &p));
     RDML_TRY(rdml_synth_check(ctx, &p));
+    char *text = rdml_config_dump(cli->cfg, 0); /* stored with the dataset */
+    if (!text) return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory dumping the config");
+    p.provenance = text;
     double t0 = rdml_now();
     rdml_info(ctx, "synth: %lld subject(s), %lld images of %lldx%lld px, %lld+%lld vertices -> %s",
               (long long)p.subjects, (long long)p.images, (long long)p.image_size,
               (long long)p.image_size, (long long)p.lh_vertices, (long long)p.rh_vertices,
               cli->pos[0]);
-    RDML_TRY(rdml_synth_write(ctx, cli->comm, &p, cli->pos[0]));
-    rdml_info(ctx, "synth: done in %.1f s", rdml_now() - t0);
-    return RDML_OK;
+    int rc = rdml_synth_write(ctx, cli->comm, &p, cli->pos[0]);
+    free(text);
+    if (!rc) rdml_info(ctx, "synth: done in %.1f s", rdml_now() - t0);
+    return rc;
 }
 
 int rdml_cmd_info(rdml_cli *cli) {

@@ -342,9 +342,22 @@ static int prepare_root(rdml_ctx *ctx, const rdml_synth_params *p, const char *r
     return RDML_OK;
 }
 
+/* The resolved configuration that made the dataset, beside the ground truth. */
+static int write_provenance(rdml_ctx *ctx, const rdml_synth_params *p, const char *dir) {
+    if (!p->provenance) return RDML_OK;
+    char path[PATHLEN];
+    RDML_TRY(pathf(ctx, path, "%s/synth_truth/config.ini", dir));
+    FILE *f = fopen(path, "w");
+    if (!f) return RDML_FAIL(ctx, RDML_EIO, "cannot write %s: %s", path, strerror(errno));
+    int bad = fputs(p->provenance, f) < 0;
+    bad |= fclose(f) != 0;
+    return bad ? RDML_FAIL(ctx, RDML_EIO, "cannot write %s (disk full?)", path) : RDML_OK;
+}
+
 static int finalize(rdml_ctx *ctx, const rdml_synth_params *p, const char *root, const char *tmp,
                     int mode) {
     if (mode == MODE_NEW) {
+        RDML_TRY(write_provenance(ctx, p, tmp));
         if (rename(tmp, root) != 0)
             return RDML_FAIL(ctx, RDML_EIO, "cannot rename %s to %s: %s (did another program "
                                             "create %s meanwhile?)", tmp, root, strerror(errno), root);
@@ -353,6 +366,7 @@ static int finalize(rdml_ctx *ctx, const rdml_synth_params *p, const char *root,
     char a[PATHLEN], b[PATHLEN];
     RDML_TRY(pathf(ctx, a, "%s/synth_truth", root));
     RDML_TRY(mkdir_one(ctx, a));
+    RDML_TRY(write_provenance(ctx, p, root));
     static const char *const kinds[4] = {"category", "color", "test_category", "test_color"};
     for (int s = 1; s <= p->subjects; s++)
         for (int k = 0; k < 4; k++) {

@@ -30,6 +30,9 @@ for k in 2 3 4; do
         fail "$k ranks differ from 1 rank:"; head -5 "$T/diff$k.txt" >&2
     fi
 done
+# the resolved configuration is stored with the dataset
+grep -qE '^images *= *60' "$T/np1/synth_truth/config.ini" && grep -qE '^seed *= *7' "$T/np1/synth_truth/config.ini" \
+    && echo "ok: resolved config stored" || fail "synth_truth/config.ini lacks the resolved config"
 ls -a "$T" | grep -q 'tmp-' && fail "a temporary folder was left behind: $(ls -a "$T")"
 
 "$PY" "$RDML_SRC/tools/check_synth.py" "$T/np2" || fail "check_synth.py rejected the dataset"
