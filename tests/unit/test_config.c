@@ -99,7 +99,7 @@ static void test_schema_is_consistent(void) {
     const rdml_cfg_key *k = rdml_config_schema(&n);
     const char *const *secs = rdml_config_sections(&ns);
     CHECK(n >= 20);
-    CHECK_EQ_I(ns, 4);
+    CHECK(ns >= 4); /* data, synth, rdm, run, and the sections later stages add */
     for (int i = 0; i < n; i++) {
         int found = 0;
         for (int s = 0; s < ns; s++) found |= strcmp(secs[s], k[i].section) == 0;
@@ -367,9 +367,9 @@ static void test_unknown_names(void) {
                  "[data]: root, subjects, rois, images, standardize)");
     expect_error("[dta]\nimages = 3\n",
                  "t.ini: unknown section [dta] (did you mean [data]?; valid sections: [data], "
-                 "[synth], [rdm], [run])");
+                 "[synth], [rdm]");
     expect_error("[zzzzzz]\n",
-                 "unknown section [zzzzzz] (valid sections: [data], [synth], [rdm], [run])");
+                 "unknown section [zzzzzz] (valid sections: [data], [synth], [rdm]");
     expect_error("[data]\nnoise = 1\n",
                  "unknown key [data] noise (noise belongs in [synth]; valid keys in [data]");
     expect_error("images = 3\n[data]\n",
