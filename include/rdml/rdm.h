@@ -13,9 +13,14 @@
  * How: a pr x pc BLACS process grid over (images x vertices), block-cyclic; each rank reads
  * only its blocks of the .npy files; optional per-vertex standardisation (reductions along
  * process columns), per-image centring/normalisation (reductions along process rows, in
- * double); the Gram matrix by PSSYRK/PSGEMM; distances from it (clamped, exact zero
- * diagonal, symmetric); then redistribution (PSGEMR2D) to contiguous row slabs. The input
- * block is freed before the redistribution so peak memory stays near the input share.
+ * double); the Gram matrix in float32 BLAS over chunks of 2048 vertices accumulated in
+ * double; distances from it (clamped, exact zero diagonal, exactly symmetric); the result in
+ * contiguous row slabs. The auto grid is 1 x P: every rank holds all images and a share of
+ * the vertices, runs SSYRK/SGEMM on its share panel by panel, and an MPI_Reduce sums each
+ * panel onto the rank whose rows it is (no input moves, only the result). A grid with
+ * pr > 1 uses ScaLAPACK's PSSYRK and PSGEMR2D. The input block is freed before the slabs
+ * are mirrored, so peak memory stays near the input + output share (docs/rdm.md).
+ * Results agree across rank counts and grid shapes within 1e-6 (relative for euclidean).
  */
 #ifndef RDML_RDM_H
 #define RDML_RDM_H
@@ -47,8 +52,11 @@ typedef struct rdml_rdm_params {
     int zero_variance_error;    /* 1: a constant image vector under correlation/cosine/spearman
                                    is an error naming the image; 0: its distances are 1
                                    (r taken as 0), documented policy */
-    int64_t block;              /* block-cyclic block size (0 = auto) */
-    int grid_rows, grid_cols;   /* process grid (0, 0 = auto: near-square, rows >= cols) */
+    int64_t block;              /* block-cyclic block size (0 = auto: ceil(v / P) on a 1 x P
+                                   grid, i.e. one contiguous block per rank; 64 when pr > 1) */
+    int grid_rows, grid_cols;   /* process grid rows (image blocks) x columns (vertex blocks);
+                                   0, 0 = auto = 1 x P (the fastest, see above); one of them 0
+                                   = derived from the other and the rank count */
     int64_t max_bytes_per_rank; /* refuse (with the numbers) when the plan needs more than this
                                    per rank; 0 = MemAvailable / ranks on the node */
 } rdml_rdm_params;
@@ -68,7 +76,9 @@ typedef int (*rdml_rdm_reader)(rdml_ctx *ctx, void *user, int64_t r0, int64_t r1
                                const int64_t *cols, int64_t ncols, float *out);
 
 /* Collective. The n x n RDM of an n x v input read through `read`. Errors (zero-variance
- * image, memory plan, read failure on any rank) are agreed on every rank. */
+ * image: "image row R has zero variance ..."; non-finite value: "input value at image row R,
+ * vertex column C is NaN"; memory plan; read failure on any rank) are agreed on every rank,
+ * and out->rows is NULL then. */
 int rdml_rdm_compute_from(rdml_ctx *ctx, MPI_Comm comm, int64_t n, int64_t v,
                           rdml_rdm_reader read, void *user, const rdml_rdm_params *p,
                           rdml_rdm *out);

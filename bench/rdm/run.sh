@@ -1,0 +1,88 @@
+#!/bin/bash
+# RDM benchmark: rdmlearn (mpirun -n 2, one BLAS thread per rank) against the numpy float32
+# BLAS anchor (shared/bench/rdm_numpy.py, method blas32; 2 BLAS threads) on the SAME matrix.
+# usage: bench/rdm/run.sh [N V]        (default 2000 20000; the full subject is 9841 39548)
+# env:   RDML_BENCH_DIR (work dir, default /tmp/rdml-bench), REPS (default 3),
+#        RANKS (default 2), MPIEXEC (default mpirun), PYTHON (default /usr/bin/python3)
+# Prints median times, the ratio numpy/rdmlearn (>= 1.0 means rdmlearn is at least as fast),
+# GFLOP/s counted as the anchor does (2 N^2 V), peak RSS per rank against its share of
+# input + output, the HDF5 write time of the result, and the largest difference between the
+# two RDMs. The numpy run unsets OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (see the machine notes:
+# they slow a current numpy) and reports the kernel OpenBLAS picked; rdmlearn keeps the
+# environment as it is.
+set -euo pipefail
+N=${1:-2000}
+V=${2:-20000}
+REPS=${REPS:-3}
+RANKS=${RANKS:-2}
+PY=${PYTHON:-/usr/bin/python3}
+MPIEXEC=${MPIEXEC:-mpirun}
+HERE=$(cd "$(dirname "$0")" && pwd)
+DIR=${RDML_BENCH_DIR:-/tmp/rdml-bench}
+mkdir -p "$DIR"
+X="$DIR/x_${N}x${V}.npy"
+
+echo "== build (cmake $HERE -> $DIR/build)"
+cmake -S "$HERE" -B "$DIR/build" -DCMAKE_BUILD_TYPE=Release >"$DIR/cmake.log" 2>&1 ||
+  { cat "$DIR/cmake.log"; exit 1; }
+cmake --build "$DIR/build" -j2 --target rdm_bench >"$DIR/build.log" 2>&1 ||
+  { tail -30 "$DIR/build.log"; exit 1; }
+
+if [ ! -f "$X" ]; then
+  echo "== data: $X (default_rng(0).standard_normal((N, V), float32), as the anchor draws it)"
+  "$PY" -c "import sys, numpy as np
+n, v = int(sys.argv[1]), int(sys.argv[2])
+X = np.random.default_rng(0).standard_normal((n, v), dtype=np.float32)
+np.save(sys.argv[3], X)" "$N" "$V" "$X"
+fi
+# both programs read the file from the page cache
+cat "$X" >/dev/null
+
+# Repetitions alternate between the two programs, so load from other processes on the
+# machine hits both alike.
+ROOT=()
+[ "$(id -u)" = 0 ] && ROOT=(--allow-run-as-root)
+: >"$DIR/numpy.log"
+: >"$DIR/rdml.log"
+for rep in $(seq 1 "$REPS"); do
+  echo "== repetition $rep: numpy anchor (2 BLAS threads)"
+  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=2 \
+    "$PY" "$HERE/anchor.py" "$X" 1 "$DIR/r_numpy.npy" | tee -a "$DIR/numpy.log"
+  echo "== repetition $rep: rdmlearn ($RANKS ranks x 1 BLAS thread)"
+  rm -f "$DIR/r_rdml.h5"
+  OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 "$MPIEXEC" "${ROOT[@]}" -n "$RANKS" --bind-to none \
+    "$DIR/build/rdm_bench" "$X" "$DIR/r_rdml.h5" 1 | tee -a "$DIR/rdml.log"
+done
+
+echo "== summary"
+"$PY" - "$DIR" "$N" "$V" "$RANKS" <<'PYEOF'
+import re, sys, statistics
+import h5py, numpy as np
+d, n, v, ranks = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+tn = [float(m) for m in re.findall(r"z@z\.T n=\d+ v=\d+: ([0-9.]+) s", open(f"{d}/numpy.log").read())]
+log = open(f"{d}/rdml.log").read()
+tr = [float(m) for m in re.findall(r"rdmlearn rdm n=\d+ v=\d+ ranks=\d+: ([0-9.]+) s", log)]
+res = {}
+for k, val in re.findall(r"RESULT (\S+) (.*)", log):
+    res.setdefault(k, []).append(val)
+tw = statistics.median(float(x) for x in res["h5_write_s"])
+mn, mr = statistics.median(tn), statistics.median(tr)
+fl = 2.0 * n * n * v
+print(f"N={n} V={v}: numpy median {mn:.3f} s ({fl/mn/1e9:.1f} GF/s), "
+      f"rdmlearn {ranks} ranks median {mr:.3f} s ({fl/mr/1e9:.1f} GF/s)")
+tl = statistics.median(float(m) for m in re.findall(r"numpy load of \S+: ([0-9.]+) s", open(f"{d}/numpy.log").read()))
+print(f"ratio numpy/rdmlearn = {mn/mr:.2f}  (>= 1.0 wanted; rdmlearn's time includes reading "
+      f"the file, numpy's excludes np.load as the anchor does)")
+print(f"from the file: numpy np.load + compute {tl + mn:.3f} s, ratio {(tl + mn)/mr:.2f}")
+print(f"HDF5 write of the {n}x{n} result (median): {tw:.2f} s; compute + write {mr + tw:.1f} s")
+share = float(res["share_mb"][0])
+for k, vals in sorted(res.items()):
+    if k.startswith("peak_rss"):
+        print(f"{k}: {max(vals, key=lambda x: float(x.split()[0]))} MB  (share of input + output {share:.0f} MB; target <= 1.3 x)")
+print(f"plan (rdml_rdm_plan_bytes): {res['plan_mb'][0]} MB per rank")
+with h5py.File(f"{d}/r_rdml.h5", "r") as h:
+    a = h["/rdm"][...]
+b = np.load(f"{d}/r_numpy.npy")
+np.fill_diagonal(b, 0)
+print(f"max |rdmlearn - numpy| = {np.abs(a - b).max():.2e}; symmetric: {bool((a == a.T).all())}")
+PYEOF

@@ -1,0 +1,266 @@
+/* From the prepared local block to finished RDM row slabs. Two engines, both ending with the
+ * lower triangle (j <= i) of each rank's rows [lo, hi) in place as distances:
+ *  - 1 x P grid (every rank has all images, a share of the vertices): the lower triangle is
+ *    cut into panels of rows that lie inside one rank's slab; for each panel every rank runs
+ *    SGEMM (columns left of the panel) + SSYRK (the diagonal block) on its vertices in chunks
+ *    of RDM_KCHUNK vertices, accumulates the chunk results in double, and an MPI_Reduce in
+ *    double sums the partial Grams onto the slab's owner, which turns them into distances.
+ *    Flops are N^2 V / (2P) per rank, nothing but the N x N result is communicated.
+ *  - pr x pc grid with pr > 1: PSSYRK('U', 'T') of S = A^T (the row-major local blocks
+ *    are S's column-major local blocks on a pc x pr BLACS grid) on K chunks accumulated in
+ *    double in the block-cyclic layout, distances there, then PSGEMR2D copies the columns [lo, hi) of that
+ *    upper triangle to the slab owner on a 1 x 1 BLACS grid: column c of a symmetric matrix
+ *    stored column-major is row c stored row-major, so no transpose is needed, and the
+ *    upper triangle of the columns is the lower triangle of the rows.
+ * Then the common end: the upper triangle of each slab is filled from the other ranks' lower
+ * triangles (MPI_Scatterv of row chunks from their owners, transposed on arrival), which
+ * makes the output exactly symmetric, with exact zeros on the diagonal. The input block is
+ * freed as soon as the Gram matrix is complete. Left out: overlapping the reductions with
+ * the next panel's SGEMM (the reduction is a few percent of the time on shared memory) and
+ * GPU BLAS. */
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rdm/rdm_priv.h"
+#include "rdml/mpiutil.h"
+
+double rdm_distance(rdml_rdm_metric m, double g, const rdm_stats *st, int64_t i, int64_t j) {
+    switch (m) {
+    case RDML_RDM_EUCLIDEAN:
+    case RDML_RDM_SQEUCLIDEAN: {
+        double dm = st->mean[i] - st->mean[j];
+        double d2 = st->sq[i] + st->sq[j] - 2.0 * g + st->v * dm * dm;
+        if (!(d2 > 0.0)) d2 = 0.0; /* rounding can make near-duplicates slightly negative */
+        return m == RDML_RDM_EUCLIDEAN ? sqrt(d2) : d2;
+    }
+    default: {
+        double d = 1.0 - g;
+        if (d < 0.0) d = 0.0; /* |r| can exceed 1 by rounding */
+        if (d > 2.0) d = 2.0;
+        return d;
+    }
+    }
+}
+
+/* ---- 1 x P engine ---- */
+
+static int gram_panels(rdml_ctx *ctx, const rdm_layout *L, const rdml_rdm_params *p,
+                       const float *a, const rdm_stats *st, rdml_rdm *out) {
+    const int64_t n = L->n, nloc = L->nloc, ld = nloc > 0 ? nloc : 1;
+    const int64_t M = rdm_panel_rows(n);
+    float *tmp = rdml_malloc(ctx, (size_t)(M * n) * sizeof *tmp, "Gram panel");
+    double *acc = rdml_malloc(ctx, (size_t)(M * n) * sizeof *acc, "Gram panel (double)");
+    double *sum = L->nranks > 1 ? rdml_malloc(ctx, (size_t)(M * n) * sizeof *sum, "Gram panel sum")
+                                : acc;
+    int rc = (!tmp || !acc || !sum) ? ctx->code : RDML_OK;
+    rc = rdml_agree(ctx, L->comm, rc);
+    double t_blas = 0, t_add = 0, t_red = 0, t_dist = 0, t0;
+    for (int o = 0; o < L->nranks && rc == RDML_OK; o++) {
+        int64_t lo, hi;
+        rdm_slab(n, o, L->nranks, &lo, &hi);
+        for (int64_t g0 = lo; g0 < hi && rc == RDML_OK; g0 += M) {
+            const int64_t g1 = g0 + M < hi ? g0 + M : hi, mp = g1 - g0, w = g1;
+            memset(acc, 0, (size_t)(mp * w) * sizeof *acc);
+            for (int64_t k0 = 0; k0 < nloc; k0 += RDM_KCHUNK) {
+                const int64_t kk = nloc - k0 < RDM_KCHUNK ? nloc - k0 : RDM_KCHUNK;
+                const float *ak = a + k0; /* rows of a from vertex k0 on */
+                t0 = rdml_now();
+                /* a is row-major n x nloc = column-major S = A^T (nloc x n). Column-major
+                 * results with ld w read as row-major panel rows: tmp[i*w + j] = G[g0+i, j]. */
+                if (g0 > 0)
+                    cblas_sgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)g0, (int)mp, (int)kk,
+                                1.0f, ak, (int)ld, ak + g0 * ld, (int)ld, 0.0f, tmp, (int)w);
+                cblas_ssyrk(CblasColMajor, CblasUpper, CblasTrans, (int)mp, (int)kk, 1.0f,
+                            ak + g0 * ld, (int)ld, 0.0f, tmp + g0, (int)w);
+                t_blas += rdml_now() - t0;
+                t0 = rdml_now();
+                for (int64_t i = 0; i < mp; i++) {
+                    double *ar = acc + i * w;
+                    const float *tr = tmp + i * w;
+                    const int64_t jn = g0 + i + 1;
+                    for (int64_t j = 0; j < jn; j++) ar[j] += tr[j];
+                }
+                t_add += rdml_now() - t0;
+            }
+            t0 = rdml_now();
+            if (L->nranks > 1) {
+                int mrc = MPI_Reduce(acc, L->rank == o ? sum : NULL, (int)(mp * w), MPI_DOUBLE,
+                                     MPI_SUM, o, L->comm);
+                if (mrc != MPI_SUCCESS) rc = rdml_mpi_check(ctx, mrc, "MPI_Reduce (Gram panel)");
+            }
+            t_red += rdml_now() - t0;
+            t0 = rdml_now();
+            if (rc == RDML_OK && L->rank == o) {
+                for (int64_t i = 0; i < mp; i++) {
+                    const int64_t gi = g0 + i;
+                    float *row = out->rows + (gi - out->row_lo) * n;
+                    const double *sr = sum + i * w;
+                    for (int64_t j = 0; j < gi; j++)
+                        row[j] = (float)rdm_distance(p->metric, sr[j], st, gi, j);
+                    row[gi] = 0.0f;
+                }
+            }
+            t_dist += rdml_now() - t0;
+        }
+    }
+    rdml_log_any(ctx, RDML_LOG_DEBUG, "RDM Gram panels: BLAS %.2f s, double accumulation %.2f s, "
+                 "reductions %.2f s, distances %.2f s", t_blas, t_add, t_red, t_dist);
+    free(tmp);
+    if (sum != acc) free(sum);
+    free(acc);
+    return rdml_agree(ctx, L->comm, rc);
+}
+
+/* ---- pr x pc engine (ScaLAPACK) ---- */
+
+static int gram_pblas(rdml_ctx *ctx, const rdm_layout *L, const rdml_rdm_params *p,
+                      float **ap, const rdm_stats *st, rdml_rdm *out) {
+    /* S = A^T (v x n) on the pc x pr BLACS grid; C = S^T S (n x n) on the same grid: its
+     * rows over the pc grid rows (my coordinate mycol), columns over pr (myrow). */
+    const int n = (int)L->n, v = (int)L->v, b = (int)L->b, zero = 0, one = 1;
+    const int64_t mc = rdml_part_numroc(L->n, L->b, L->mycol, 0, L->pc);
+    const int64_t nc = rdml_part_numroc(L->n, L->b, L->myrow, 0, L->pr);
+    int lldS = (int)(L->nloc > 0 ? L->nloc : 1), lldC = (int)(mc > 0 ? mc : 1), info = 0;
+    int descS[9], descC[9];
+    descinit_(descS, &v, &n, &b, &b, &zero, &zero, &L->ctxt, &lldS, &info);
+    if (info == 0) descinit_(descC, &n, &n, &b, &b, &zero, &zero, &L->ctxt, &lldC, &info);
+    int rc = info ? RDML_FAIL(ctx, RDML_EINTERNAL, "descinit failed (info %d)", info) : RDML_OK;
+    const int64_t cnt = (mc > 0 ? mc : 1) * (nc > 0 ? nc : 1);
+    const int chunked = L->v > RDM_KCHUNK;
+    float *cf = rc ? NULL : rdml_calloc(ctx, (size_t)cnt, sizeof *cf, "Gram block");
+    double *cd = (rc || !chunked) ? NULL : rdml_calloc(ctx, (size_t)cnt, sizeof *cd, "Gram block (double)");
+    int64_t *gr = rc ? NULL : rdml_malloc(ctx, (size_t)(mc > 0 ? mc : 1) * sizeof *gr, "Gram row map");
+    int64_t *gc = rc ? NULL : rdml_malloc(ctx, (size_t)(nc > 0 ? nc : 1) * sizeof *gc, "Gram column map");
+    if (rc == RDML_OK && (!cf || (chunked && !cd) || !gr || !gc)) rc = ctx->code;
+    rc = rdml_agree(ctx, L->comm, rc);
+    for (int64_t il = 0; rc == RDML_OK && il < mc; il++) gr[il] = rdml_part_l2g(il, L->b, L->mycol, L->pc);
+    for (int64_t jl = 0; rc == RDML_OK && jl < nc; jl++) gc[jl] = rdml_part_l2g(jl, L->b, L->myrow, L->pr);
+    const float fone = 1.0f, fzero = 0.0f;
+    if (rc == RDML_OK && !chunked) {
+        pssyrk_("U", "T", &n, &v, &fone, *ap, &one, &one, descS, &fzero, cf, &one, &one, descC);
+    } else if (rc == RDML_OK) {
+        /* Chunks of whole block rows of S on every grid row, so each rank's share is even. */
+        int64_t step = (int64_t)b * L->pc;
+        int64_t kc = (RDM_KCHUNK + step - 1) / step * step;
+        for (int64_t k0 = 0; k0 < L->v; k0 += kc) {
+            int kk = (int)(L->v - k0 < kc ? L->v - k0 : kc), ia = (int)k0 + 1;
+            pssyrk_("U", "T", &n, &kk, &fone, *ap, &ia, &one, descS, &fzero, cf, &one, &one, descC);
+            for (int64_t jl = 0; jl < nc; jl++)
+                for (int64_t il = 0; il < mc && gr[il] <= gc[jl]; il++)
+                    cd[il + jl * lldC] += cf[il + jl * lldC];
+        }
+    }
+    free(*ap);
+    *ap = NULL;
+    /* distances on the upper triangle, zero diagonal, zero below */
+    for (int64_t jl = 0; rc == RDML_OK && jl < nc; jl++) {
+        const int64_t gj = gc[jl];
+        for (int64_t il = 0; il < mc; il++) {
+            const int64_t gi = gr[il], k = il + jl * lldC;
+            if (gi < gj)
+                cf[k] = (float)rdm_distance(p->metric, chunked ? cd[k] : (double)cf[k], st, gi, gj);
+            else
+                cf[k] = 0.0f;
+        }
+    }
+    free(cd);
+    free(gr);
+    free(gc);
+    /* columns [lo_o, hi_o) to rank o, on a 1 x 1 grid of its own */
+    for (int o = 0; o < L->nranks && rc == RDML_OK; o++) {
+        int64_t lo, hi;
+        rdm_slab(L->n, o, L->nranks, &lo, &hi);
+        int s = (int)(hi - lo), ja = (int)lo + 1, ctxo = L->sys;
+        if (s == 0) continue;
+        Cblacs_gridmap(&ctxo, &o, 1, 1, 1);
+        int descB[9] = {1, -1, n, s, 1, 1, 0, 0, 1}; /* CTXT -1: not in the target grid */
+        if (L->rank == o) {
+            int mb = n, nb = s, lldB = n;
+            descinit_(descB, &n, &s, &mb, &nb, &zero, &zero, &ctxo, &lldB, &info);
+            if (info) rc = RDML_FAIL(ctx, RDML_EINTERNAL, "descinit (slab) failed (info %d)", info);
+        }
+        float dummy = 0.0f;
+        psgemr2d_(&n, &s, cf, &one, &ja, descC, L->rank == o ? out->rows : &dummy, &one, &one,
+                  descB, &L->ctxt);
+        if (L->rank == o && ctxo >= 0) Cblacs_gridexit(ctxo);
+    }
+    free(cf);
+    return rdml_agree(ctx, L->comm, rc);
+}
+
+/* ---- mirror: upper triangle of every slab from the owners' lower triangles ---- */
+
+static int mirror_upper(rdml_ctx *ctx, const rdm_layout *L, rdml_rdm *out) {
+    const int64_t n = L->n, lo = out->row_lo, hi = out->row_hi;
+    float *r = out->rows;
+    for (int64_t i = lo; i < hi; i++)
+        for (int64_t j = i + 1; j < hi; j++) r[(i - lo) * n + j] = r[(j - lo) * n + i];
+    if (L->nranks == 1) return RDML_OK;
+    const int P = L->nranks;
+    const int64_t M = rdm_panel_rows(n);
+    float *send = rdml_malloc(ctx, (size_t)(M * n) * sizeof *send, "mirror buffer");
+    float *recv = rdml_malloc(ctx, (size_t)(M * n) * sizeof *recv, "mirror buffer");
+    int *cnt = rdml_calloc(ctx, (size_t)P * 2, sizeof *cnt, "mirror counts");
+    int rc = (!send || !recv || !cnt) ? ctx->code : RDML_OK;
+    rc = rdml_agree(ctx, L->comm, rc);
+    int *dsp = cnt ? cnt + P : NULL;
+    for (int q = 1; q < P && rc == RDML_OK; q++) {
+        int64_t qlo, qhi;
+        rdm_slab(n, q, P, &qlo, &qhi);
+        for (int64_t g0 = qlo; g0 < qhi && rc == RDML_OK; g0 += M) {
+            const int64_t g1 = g0 + M < qhi ? g0 + M : qhi, k = g1 - g0;
+            int off = 0;
+            for (int t = 0; t < P; t++) {
+                int64_t tlo, thi;
+                rdm_slab(n, t, P, &tlo, &thi);
+                dsp[t] = off;
+                cnt[t] = t < q ? (int)(k * (thi - tlo)) : 0;
+                if (L->rank == q && t < q)
+                    for (int64_t x = 0; x < k; x++)
+                        memcpy(send + off + x * (thi - tlo), r + (g0 + x - lo) * n + tlo,
+                               (size_t)(thi - tlo) * sizeof *send);
+                off += cnt[t];
+            }
+            const int mine = cnt[L->rank];
+            int mrc = MPI_Scatterv(send, cnt, dsp, MPI_FLOAT, recv, mine, MPI_FLOAT, q, L->comm);
+            if (mrc != MPI_SUCCESS) {
+                rc = rdml_mpi_check(ctx, mrc, "MPI_Scatterv (RDM mirror)");
+                break;
+            }
+            const int64_t s = hi - lo;
+            if (L->rank < q)
+                for (int64_t i = 0; i < s; i++)
+                    for (int64_t x = 0; x < k; x++) r[i * n + g0 + x] = recv[x * s + i];
+        }
+    }
+    free(send);
+    free(recv);
+    free(cnt);
+    return rdml_agree(ctx, L->comm, rc);
+}
+
+int rdm_gram_to_slabs(rdml_ctx *ctx, const rdm_layout *L, const rdml_rdm_params *p,
+                      float **a, const rdm_stats *st, rdml_rdm *out) {
+    int64_t lo, hi;
+    rdm_slab(L->n, L->rank, L->nranks, &lo, &hi);
+    out->n = L->n;
+    out->row_lo = lo;
+    out->row_hi = hi;
+    out->rows = rdml_malloc(ctx, (size_t)((hi - lo) * L->n) * sizeof *out->rows, "RDM rows");
+    int rc = rdml_agree(ctx, L->comm, out->rows ? RDML_OK : ctx->code);
+    if (rc != RDML_OK) return rc;
+    if (L->pr == 1) {
+        rc = gram_panels(ctx, L, p, *a, st, out);
+        free(*a);
+        *a = NULL;
+    } else {
+        rc = gram_pblas(ctx, L, p, a, st, out);
+    }
+    if (rc != RDML_OK) return rc;
+    double t0 = rdml_now();
+    rc = mirror_upper(ctx, L, out);
+    rdml_log_any(ctx, RDML_LOG_DEBUG, "RDM mirror: %.2f s", rdml_now() - t0);
+    return rc;
+}

@@ -1,0 +1,113 @@
+/* rdm_priv.h — internals of the distributed RDM shared by rdm.c (parameters, plan, driver),
+ * rdm_prep.c (reading the local block, per-vertex standardisation, rank transform, per-image
+ * centring and normalisation), rdm_gram.c (Gram matrix, distances, row slabs, mirroring) and
+ * rdm_subject.c (the reader over a subject's lh/rh .npy files). Also the BLACS / PBLAS
+ * prototypes, which Debian's libscalapack-openmpi exports without a header. */
+#ifndef RDML_RDM_PRIV_H
+#define RDML_RDM_PRIV_H
+
+#include <mpi.h>
+#include <stdint.h>
+
+#include "rdml/core.h"
+#include "rdml/rdm.h"
+
+/* ---- BLACS / PBLAS / ScaLAPACK (Fortran calling convention, 32-bit integers) ---- */
+int Csys2blacs_handle(MPI_Comm comm);
+void Cfree_blacs_system_handle(int handle);
+void Cblacs_gridinit(int *ctxt, const char *order, int nprow, int npcol);
+void Cblacs_gridmap(int *ctxt, int *usermap, int ldumap, int nprow, int npcol);
+void Cblacs_gridinfo(int ctxt, int *nprow, int *npcol, int *myrow, int *mycol);
+void Cblacs_gridexit(int ctxt);
+void descinit_(int *desc, const int *m, const int *n, const int *mb, const int *nb,
+               const int *irsrc, const int *icsrc, const int *ictxt, const int *lld, int *info);
+void pssyrk_(const char *uplo, const char *trans, const int *n, const int *k, const float *alpha,
+             const float *a, const int *ia, const int *ja, const int *desca, const float *beta,
+             float *c, const int *ic, const int *jc, const int *descc);
+void psgemr2d_(const int *m, const int *n, const float *a, const int *ia, const int *ja,
+               const int *desca, float *b, const int *ib, const int *jb, const int *descb,
+               const int *ictxt);
+
+/* K-dimension chunk (vertices) whose float32 Gram is accumulated in double: see docs/rdm.md
+ * "Accuracy" for the measurement behind the value. */
+#ifndef RDM_KCHUNK
+#define RDM_KCHUNK 2048
+#endif
+
+/* Where one rank stands in the computation. Logical grid pr x pc over (images x vertices),
+ * rank = myrow*pc + mycol. The local block is row-major mloc x nloc (ld = nloc), which is the
+ * column-major local block of the transposed V x N matrix S = A^T; ScaLAPACK therefore sees
+ * a pc x pr BLACS grid (column-major order, so BLACS coordinates are (mycol, myrow)) and
+ * computes A A^T as PSSYRK('U', 'T') of S. */
+typedef struct rdm_layout {
+    MPI_Comm comm;       /* the caller's communicator (not owned) */
+    MPI_Comm rowcomm;    /* ranks of my process row (same images, other vertices), by mycol */
+    MPI_Comm colcomm;    /* ranks of my process column (same vertices, other images), by myrow */
+    int rank, nranks;
+    int pr, pc, myrow, mycol;
+    int sys, ctxt;       /* BLACS system handle and grid context */
+    int64_t n, v;        /* global images x vertices */
+    int64_t b;           /* block-cyclic block size (rows of images, columns of vertices) */
+    int64_t mloc, nloc;  /* local rows (images) and columns (vertices) */
+    int64_t *gcols;      /* nloc global vertex indices of my local columns, ascending */
+    int64_t *grows;      /* mloc global image indices of my local rows, ascending */
+} rdm_layout;
+
+/* Per-image statistics every rank holds for all n images after preparation. */
+typedef struct rdm_stats {
+    /* Euclidean metrics only (else NULL): rows are centred (after the column centring), so
+     * |a - b|^2 = |a'|^2 + |b'|^2 - 2 a'.b' + V (mean_a - mean_b)^2 with smaller norms. */
+    double *sq;   /* n squared norms of the centred rows */
+    double *mean; /* n row means that were removed */
+    double v;     /* vertex count */
+} rdm_stats;
+
+/* Grid and block the parameters resolve to for nranks ranks (auto rules in docs/rdm.md).
+ * Returns 0 when the requested grid does not multiply to nranks. */
+int rdm_resolve(int64_t n, int64_t v, int nranks, const rdml_rdm_params *p, int *pr, int *pc,
+                int64_t *b);
+
+/* Row slab of rank r: rdml_part_block of n over nranks. */
+static inline void rdm_slab(int64_t n, int r, int nranks, int64_t *lo, int64_t *hi) {
+    rdml_part_block(n, r, nranks, lo, hi);
+}
+
+/* ---- rdm_prep.c ---- */
+/* Collective. Reads my block into a (row-major mloc x nloc), checks
+ * that every value is finite (error names global row and column), standardises vertices if
+ * asked, rank-transforms images for spearman, and centres / normalises rows for the metric.
+ * Fills st (allocated here). On a zero-variance image with zero_variance_error, fails with
+ * RDML_EDATA on every rank and sets *bad_row to the lowest such global image row (else -1). */
+int rdm_prepare(rdml_ctx *ctx, const rdm_layout *L, rdml_rdm_reader read, void *user,
+                const rdml_rdm_params *p, float *a, rdm_stats *st, int64_t *bad_row,
+                int64_t *nbad);
+void rdm_stats_free(rdm_stats *st);
+
+/* Average ranks (1-based, ties get the mean of their positions, as scipy.stats.rankdata's
+ * default) of the finite values x[0..n) into r (r may equal x). scratch holds 4n uint32.
+ * Exact in float32 for n < 2^22. */
+void rdm_rank_avg(const float *x, int64_t n, float *r, uint32_t *scratch);
+
+/* ---- rdm_gram.c ---- */
+/* Collective. From the prepared block a (freed here, *a set to NULL) to the finished RDM in
+ * row slabs: Gram matrix (K chunks accumulated in double), distances, exact zero diagonal,
+ * mirrored upper triangle. out->rows is allocated here. */
+int rdm_gram_to_slabs(rdml_ctx *ctx, const rdm_layout *L, const rdml_rdm_params *p,
+                      float **a, const rdm_stats *st, rdml_rdm *out);
+
+/* Distance from a Gram entry g between prepared images i and j. */
+double rdm_distance(rdml_rdm_metric m, double g, const rdm_stats *st, int64_t i, int64_t j);
+
+/* ---- rdm.c ---- */
+/* The core of rdml_rdm_compute_from; on a zero-variance error *bad_row names the image row
+ * (so rdml_rdm_compute can name the file and NSD id), -1 otherwise. */
+int rdm_compute_core(rdml_ctx *ctx, MPI_Comm comm, int64_t n, int64_t v, rdml_rdm_reader read,
+                     void *user, const rdml_rdm_params *p, rdml_rdm *out, int64_t *bad_row);
+
+/* Rows of one Gram panel (1 x P path) and of one mirror chunk: about 2^22 entries. */
+int64_t rdm_panel_rows(int64_t n);
+
+/* Human-readable byte count: "1.9 GB", "310 MB", "12 kB". */
+void rdm_fmt_bytes(char *buf, size_t len, double bytes);
+
+#endif
