@@ -1,0 +1,51 @@
+/* The run's results file: opened (or created) under a temporary name by the first stage of a
+ * command and committed at its end, with provenance under /meta: the version, and per stage
+ * the resolved configuration, ranks, BLAS threads and start time. A file at run.output is
+ * therefore always complete; a failed command leaves the previous file as it was. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "cli.h"
+#include "rdml/h5.h"
+#include "rdml/mpiutil.h"
+
+int rdml_cli_results_open(rdml_cli *cli, const char *stage, rdml_h5 **h) {
+    rdml_ctx *ctx = &cli->ctx;
+    const char *path;
+    int64_t threads;
+    RDML_TRY(rdml_config_str(ctx, cli->cfg, "run", "output", &path));
+    RDML_TRY(rdml_config_int(ctx, cli->cfg, "run", "threads", &threads));
+    int exists = 0;
+    if (ctx->rank == 0) {
+        struct stat st;
+        exists = stat(path, &st) == 0;
+    }
+    MPI_Bcast(&exists, 1, MPI_INT, 0, cli->comm);
+    if (exists) {
+        RDML_TRY(rdml_h5_open(ctx, cli->comm, path, 1, h));
+    } else {
+        RDML_TRY(rdml_h5_create(ctx, cli->comm, path, h));
+    }
+    char *text = rdml_config_dump(cli->cfg, 0);
+    char group[256], when[64];
+    snprintf(group, sizeof group, "/meta/stages/%s", stage);
+    /* rank 0's clock, so every rank writes the same attribute value */
+    int64_t now = (int64_t)time(NULL);
+    MPI_Bcast(&now, 1, MPI_INT64_T, 0, cli->comm);
+    time_t tt = (time_t)now;
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&tt));
+    int64_t ranks = ctx->nranks;
+    int rc = text ? RDML_OK : RDML_FAIL(ctx, RDML_ENOMEM, "out of memory dumping the config");
+    if (!rc) rc = rdml_h5_group(ctx, *h, group);
+    if (!rc) rc = rdml_h5_attr_str(ctx, *h, "/meta", "rdmlearn_version", RDML_VERSION);
+    if (!rc) rc = rdml_h5_attr_str(ctx, *h, group, "config", text);
+    if (!rc) rc = rdml_h5_attr_i64(ctx, *h, group, "ranks", &ranks, 1);
+    if (!rc) rc = rdml_h5_attr_i64(ctx, *h, group, "blas_threads_per_rank", &threads, 1);
+    if (!rc) rc = rdml_h5_attr_str(ctx, *h, group, "started", when);
+    free(text);
+    if (rc) rdml_h5_abort(h);
+    return rc;
+}

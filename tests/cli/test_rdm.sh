@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# `rdmlearn rdm` end to end on a synthetic dataset:
+#  - RDMs, summaries and noise ceilings agree with numpy/scipy computed from the raw files
+#    (tools/check_rdm_results.py: pdist within 1e-5) for several selections and metrics;
+#  - 1, 2, 3 and 4 ranks and different process grids give the same results (1e-6);
+#  - bad input (mismatched lh/rh image counts, an empty ROI, a memory limit, a grid that does
+#    not fit) stops every rank with a clear message and leaves the previous results intact.
+set -uo pipefail
+: "${RDMLEARN:?}" "${MPIEXEC:?}" "${RDML_SRC:?}"
+PY=/usr/bin/python3
+CHECK="$PY $RDML_SRC/tools/check_rdm_results.py"
+W=$(mktemp -d); trap 'rm -rf "$W"' EXIT
+MPI=("$MPIEXEC" --oversubscribe --allow-run-as-root --bind-to none)
+fails=0 passes=0
+ok() { passes=$((passes+1)); }
+bad() { echo "FAIL: $*"; fails=$((fails+1)); }
+
+"${MPI[@]}" -n 2 "$RDMLEARN" synth "$W/ds" -q --set synth.subjects=3 --set synth.images=150 \
+  --set synth.image_size=24 --set synth.lh_vertices=700 --set synth.rh_vertices=800 \
+  --set synth.test_images=0 || { echo "synth failed"; exit 1; }
+SEL="V1,hV4,V1v+FFA-1,class:Faces,all"
+
+for np in 1 2 3 4; do
+  "${MPI[@]}" -n $np "$RDMLEARN" rdm "$W/ds" -q --set data.rois=$SEL \
+    --set run.output="$W/np$np.h5" && ok || bad "rdm at $np ranks"
+done
+for s in "1 V1" "2 hV4" "3 V1v+FFA-1" "1 class:Faces" "2 all"; do
+  $CHECK reference "$W/ds" "$W/np1.h5" $s >"$W/log" 2>&1 && ok || { bad "reference $s"; cat "$W/log"; }
+done
+for np in 2 3 4; do
+  $CHECK same "$W/np1.h5" "$W/np$np.h5" >"$W/log" 2>&1 && ok || { bad "np1 vs np$np"; cat "$W/log"; }
+done
+for g in 4x1 1x4 2x2; do
+  "${MPI[@]}" -n 4 "$RDMLEARN" rdm "$W/ds" -q --set data.rois=V1,all --set data.subjects=1,2 \
+    --set rdm.grid=$g --set rdm.block=7 --set run.output="$W/g$g.h5" && ok || bad "grid $g"
+done
+$CHECK same "$W/g4x1.h5" "$W/g1x4.h5" >"$W/log" 2>&1 && ok || { bad "grid 4x1 vs 1x4"; cat "$W/log"; }
+$CHECK same "$W/g4x1.h5" "$W/g2x2.h5" >"$W/log" 2>&1 && ok || { bad "grid 4x1 vs 2x2"; cat "$W/log"; }
+for m in euclidean cosine sqeuclidean spearman; do
+  "${MPI[@]}" -n 3 "$RDMLEARN" rdm "$W/ds" -q --set data.rois=V1 --set data.subjects=1 \
+    --set rdm.metric=$m --set data.images=90 --set run.output="$W/$m.h5" && ok || bad "metric $m"
+  $CHECK reference "$W/ds" "$W/$m.h5" 1 V1 $m >"$W/log" 2>&1 && ok || { bad "reference $m"; cat "$W/log"; }
+done
+# the paper's euclidean threshold is the off-diagonal median
+$PY - "$W/euclidean.h5" <<'PYEOF' && ok || bad "euclidean threshold is not the median"
+import sys, h5py, numpy as np
+f = h5py.File(sys.argv[1], "r"); d = f["/subjects/subj01/rdm/V1"]; R = d[()]
+med = np.median(R[~np.eye(len(R), dtype=bool)])
+assert abs(d.attrs["threshold"] - med) < 1e-9, (d.attrs["threshold"], med)
+assert abs(d.attrs["dissimilar_fraction"] - np.mean(R[np.triu_indices(len(R), 1)] > med)) < 1e-12
+PYEOF
+
+# ---- bad input: every rank stops, same status, results file untouched ----
+expect_fail() { # NP CODE SUBSTRING args...
+  local np=$1 code=$2 sub=$3; shift 3
+  local before; before=$(md5sum "$W/np1.h5")
+  rm -rf "$W/st"; mkdir "$W/st"
+  out=$(RDML_STATUS_DIR="$W/st" timeout 120 "${MPI[@]}" -n $np "$RDMLEARN" rdm "$@" \
+        --set run.output="$W/np1.h5" 2>&1); rc=$?
+  local good=1
+  [[ $rc -ne 0 && $rc -ne 124 ]] || { echo "rc=$rc"; good=0; }
+  grep -qF -- "$sub" <<<"$out" || { echo "message lacks \"$sub\""; good=0; }
+  [[ $(cat "$W"/st/*.status 2>/dev/null | cut -d' ' -f1 | sort -u) == "$code" ]] || { echo "statuses: $(cat "$W"/st/*.status)"; good=0; }
+  [[ $(ls "$W/st" | wc -l) -eq $np ]] || good=0
+  [[ "$(md5sum "$W/np1.h5")" == "$before" ]] || { echo "results file changed"; good=0; }
+  ls "$W"/np1.h5.tmp* >/dev/null 2>&1 && { echo "temporary file left"; good=0; }
+  if [[ $good -eq 1 ]]; then ok; else bad "expect_fail $*"; echo "$out" | head -5; fi
+}
+cp -r "$W/ds" "$W/bad"
+$PY - "$W/bad/subj02/training_split/training_fmri/rh_training_fmri.npy" <<'PYEOF'
+import sys, numpy as np
+x = np.load(sys.argv[1]); np.save(sys.argv[1], x[:-3])   # rh loses 3 image rows
+PYEOF
+cp -r "$W/ds" "$W/empty"   # subj01's FFA-1 emptied in both hemispheres
+$PY - "$W/empty/subj01/roi_masks" <<'PYEOF'
+import sys, numpy as np
+d = sys.argv[1]
+code = {v: k for k, v in np.load(f"{d}/mapping_floc-faces.npy", allow_pickle=True).item().items()}["FFA-1"]
+for h in ("lh", "rh"):
+    m = np.load(f"{d}/{h}.floc-faces_challenge_space.npy"); m[m == code] = 0
+    np.save(f"{d}/{h}.floc-faces_challenge_space.npy", m)
+PYEOF
+for np in 1 3; do
+  expect_fail $np 7 'rh_training_fmri.npy' "$W/bad" --set data.rois=V1
+  expect_fail $np 7 'ROIs with vertices: V1v' "$W/empty" --set data.rois=FFA-1 --set data.subjects=1
+  expect_fail $np 7 'per rank' "$W/ds" --set data.rois=all --set rdm.max_memory_gb=0.0000001
+  expect_fail $np 4 'grid' "$W/ds" --set rdm.grid=5x1
+done
+echo "$passes passed, $fails failed"
+[[ $fails -eq 0 ]]
