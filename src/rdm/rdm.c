@@ -186,8 +186,8 @@ static int check_memory(rdml_ctx *ctx, MPI_Comm comm, int64_t n, int64_t v, int 
     rdm_fmt_bytes(have, sizeof have, (double)minavail);
     return RDML_FAIL(ctx, RDML_EDATA,
                      "RDM of %lld images x %lld vertices needs %s per rank on %d ranks but %s "
-                     "is available%s (hint: more ranks or nodes, fewer vertices, or "
-                     "data.images)",
+                     "is available%s (hint: more ranks or nodes, fewer vertices, data.images, "
+                     "or rdm.max_memory_gb when more memory is free)",
                      (long long)n, (long long)v, need, nranks, have,
                      p->max_bytes_per_rank > 0 ? " (the configured limit per rank)"
                                                : " (MemAvailable shared by the ranks of the node)");

@@ -437,8 +437,8 @@ int rdm_prepare(rdml_ctx *ctx, const rdm_layout *L, rdml_rdm_reader read, void *
             rc = RDML_FAIL(ctx, RDML_EDATA,
                            "image row %lld%s has %s over its %lld vertices, so its %s distance "
                            "is undefined (hint: check that image's data or the vertex "
-                           "selection, or choose the zero-variance policy that gives such "
-                           "images distance 1 to every other image)",
+                           "selection, or set rdm.zero_variance = one to give such images "
+                           "distance 1 to every other image)",
                            (long long)res[0], more,
                            centre ? "zero variance" : "an all-zero vector", (long long)L->v,
                            rdml_rdm_metric_name(met));
