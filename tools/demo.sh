@@ -12,9 +12,15 @@ MPIRUN=(mpirun --oversubscribe --bind-to none -n "$NP")
 RDML=build/rdmlearn
 
 mkdir -p "$OUT"
-rm -rf "$OUT/data"
-echo "== synthetic dataset -> $OUT/data (jobs/demo.ini)"
-"${MPIRUN[@]}" "$RDML" synth "$OUT/data" --config jobs/demo.ini
-echo "== dataset report"
-"$RDML" info "$OUT/data" | tee "$OUT/info.txt"
-echo "== demo finished: dataset in $OUT/data, report in $OUT/info.txt"
+rm -rf "$OUT/data" "$OUT/results.h5"
+CFG=(--config jobs/demo.ini --set data.root="$OUT/data" --set run.output="$OUT/results.h5")
+echo "== 1. synthetic dataset -> $OUT/data"
+"${MPIRUN[@]}" "$RDML" synth "$OUT/data" "${CFG[@]}"
+echo "== 2. dataset description"
+"$RDML" info "$OUT/data" "${CFG[@]}" | tee "$OUT/info.txt"
+echo "== 3. check: every subject x selection loads, every value finite, every image decodes"
+"${MPIRUN[@]}" "$RDML" check "${CFG[@]}"
+echo "== 4. RDMs, summaries, inter-subject noise ceilings -> $OUT/results.h5"
+"${MPIRUN[@]}" "$RDML" rdm "${CFG[@]}" 2>&1 | tee "$OUT/rdm.log"
+echo "== demo finished: dataset $OUT/data, results $OUT/results.h5 (layout: docs/results.md),"
+echo "   report: $OUT/info.txt and $OUT/rdm.log"
