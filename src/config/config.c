@@ -668,19 +668,24 @@ int rdml_config_list(rdml_ctx *ctx, const rdml_config *cfg, const char *sec, con
     return split_items(ctx, v, items, n);
 }
 
-int rdml_config_int_list(rdml_ctx *ctx, const rdml_config *cfg, const char *sec,
-                         const char *key, int64_t **vals, int *n) {
+/* Element parsers with one signature, so both number lists share number_list below. */
+static int parse_int_elem(const char *s, void *out) { return rdml_config_parse_int(s, out); }
+static int parse_real_elem(const char *s, void *out) { return rdml_config_parse_real(s, out); }
+
+static int number_list(rdml_ctx *ctx, const rdml_config *cfg, const char *sec, const char *key,
+                       unsigned type_mask, const char *type_name, size_t elem_size,
+                       int (*parse)(const char *, void *), void **vals, int *n) {
     const char *v;
     char **items;
     int m;
     *vals = NULL;
     *n = 0;
-    RDML_TRY(get_value(ctx, cfg, sec, key, T(INT_LIST), "INT_LIST", &v));
+    RDML_TRY(get_value(ctx, cfg, sec, key, type_mask, type_name, &v));
     RDML_TRY(split_items(ctx, v, &items, &m));
-    int64_t *out = rdml_malloc(ctx, (size_t)m * sizeof *out, "config integer list");
+    char *out = rdml_malloc(ctx, (size_t)m * elem_size, "config number list");
     int rc = out ? RDML_OK : ctx->code;
     for (int i = 0; i < m && rc == RDML_OK; i++)
-        if (rdml_config_parse_int(items[i], &out[i]))
+        if (parse(items[i], out + (size_t)i * elem_size))
             rc = RDML_FAIL(ctx, RDML_EINTERNAL, "config [%s] %s holds \"%s\"", sec, key, v);
     free(items);
     if (rc != RDML_OK) {
@@ -692,28 +697,16 @@ int rdml_config_int_list(rdml_ctx *ctx, const rdml_config *cfg, const char *sec,
     return RDML_OK;
 }
 
+int rdml_config_int_list(rdml_ctx *ctx, const rdml_config *cfg, const char *sec,
+                         const char *key, int64_t **vals, int *n) {
+    return number_list(ctx, cfg, sec, key, T(INT_LIST), "INT_LIST", sizeof **vals,
+                       parse_int_elem, (void **)vals, n);
+}
+
 int rdml_config_real_list(rdml_ctx *ctx, const rdml_config *cfg, const char *sec,
                           const char *key, double **vals, int *n) {
-    const char *v;
-    char **items;
-    int m;
-    *vals = NULL;
-    *n = 0;
-    RDML_TRY(get_value(ctx, cfg, sec, key, T(REAL_LIST), "REAL_LIST", &v));
-    RDML_TRY(split_items(ctx, v, &items, &m));
-    double *out = rdml_malloc(ctx, (size_t)m * sizeof *out, "config number list");
-    int rc = out ? RDML_OK : ctx->code;
-    for (int i = 0; i < m && rc == RDML_OK; i++)
-        if (rdml_config_parse_real(items[i], &out[i]))
-            rc = RDML_FAIL(ctx, RDML_EINTERNAL, "config [%s] %s holds \"%s\"", sec, key, v);
-    free(items);
-    if (rc != RDML_OK) {
-        free(out);
-        return rc;
-    }
-    *vals = out;
-    *n = m;
-    return RDML_OK;
+    return number_list(ctx, cfg, sec, key, T(REAL_LIST), "REAL_LIST", sizeof **vals,
+                       parse_real_elem, (void **)vals, n);
 }
 
 int rdml_config_is_set(const rdml_config *cfg, const char *sec, const char *key) {
