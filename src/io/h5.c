@@ -3,7 +3,8 @@
  * temporary path the file really lives at until commit (path.tmp-<pid>-<ns>, the suffix
  * chosen on rank 0 and broadcast). Every public function is collective: metadata calls
  * (create group/dataset/attribute) are made by all ranks with the same arguments, as HDF5
- * requires; row slabs move with collective transfers (H5FD_MPIO_COLLECTIVE); and each phase
+ * requires; row slabs are written with collective transfers (H5FD_MPIO_COLLECTIVE) and read
+ * independently (overlapping collective reads are broken in Open MPI 4.1); and each phase
  * ends with rdml_agree so a failure on any rank returns the same status and message on every
  * rank instead of hanging. Arguments that differ per rank (row ranges) are validated and
  * agreed on *before* the collective transfer. HDF5's automatic error printing is switched off;
@@ -527,7 +528,10 @@ static int transfer_rows(rdml_ctx *ctx, rdml_h5 *h, hid_t d, const char *dset, i
     hid_t msp = H5Screate_simple(2, mdims, NULL);
     hid_t dxpl = H5Pcreate(H5P_DATASET_XFER);
     herr_t e = (fsp < 0 || msp < 0 || dxpl < 0) ? -1 : 0;
-    if (e >= 0) e = H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE);
+    /* Writes are collective (disjoint slabs, aggregated by MPI-IO). Reads are independent:
+     * ranks may read overlapping rows, and Open MPI 4.1's collective read (OMPIO) returns
+     * wrong bytes for overlapping requests (reproduced: 3 ranks, random overlapping spans). */
+    if (e >= 0) e = H5Pset_dxpl_mpio(dxpl, write ? H5FD_MPIO_COLLECTIVE : H5FD_MPIO_INDEPENDENT);
     if (e >= 0 && empty) {
         e = H5Sselect_none(fsp);
         if (e >= 0) e = H5Sselect_none(msp);
@@ -715,7 +719,7 @@ static int read_rows(rdml_ctx *ctx, rdml_h5 *h, const char *dset, int64_t row_lo
             hid_t msp = H5Screate_simple(1, &m, NULL);
             hid_t dxpl = H5Pcreate(H5P_DATASET_XFER);
             herr_t e = (fsp < 0 || msp < 0 || dxpl < 0) ? -1 : 0;
-            if (e >= 0) e = H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE);
+            if (e >= 0) e = H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_INDEPENDENT); /* see transfer_rows */
             if (e >= 0 && nrows == 0) {
                 e = H5Sselect_none(fsp);
                 if (e >= 0) e = H5Sselect_none(msp);
