@@ -47,6 +47,8 @@ int rdml_cmd_synth(rdml_cli *cli);
 int rdml_cmd_info(rdml_cli *cli);
 int rdml_cmd_check(rdml_cli *cli);
 int rdml_cmd_rdm(rdml_cli *cli);
+int rdml_cmd_svm(rdml_cli *cli);
+int rdml_cmd_embed(rdml_cli *cli);
 int rdml_cmd_config(rdml_cli *cli);
 int rdml_cmd_version(rdml_cli *cli);
 

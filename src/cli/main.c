@@ -41,6 +41,25 @@ static const rdml_command commands[] = {
      "  dissimilar pairs) and the binary-label threshold; with several subjects also the\n"
      "  inter-subject consistency and noise ceiling on their shared images (/rsa/<selection>).\n",
      0, 1, rdml_cmd_rdm},
+    {"embed", "image embeddings (gabor, pixels, imported features, CLIP ViT) for each subject",
+     "rdmlearn embed [ROOT] [options]\n"
+     "  For each subject of data.subjects: the embedding of each of its first data.images\n"
+     "  images with embed.backend (gabor | pixels | file | clip-vit), the images split into\n"
+     "  contiguous blocks over the ranks, written to run.output as the N x D float32 dataset\n"
+     "  /subjects/subjNN/embeddings/<embed.name> with attributes backend, model, dims,\n"
+     "  preprocessing. Identical for any number of ranks. See docs/embed.md.\n",
+     0, 1, rdml_cmd_embed},
+    {"svm", "pair SVM (the paper's classification) with image-disjoint folds",
+     "rdmlearn svm [ROOT] [options]\n"
+     "  For each subject of data.subjects and selection of data.rois: reads the RDM and the\n"
+     "  embeddings (/subjects/subjNN/embeddings/<embed.name>) from run.output, builds the pair\n"
+     "  set ([pairs]: extremes, balanced, colors, all, percentile) and folds over images\n"
+     "  ([split]: kfold, holdout), trains one C-SVC per fold ([svm]; fold f on rank f mod\n"
+     "  ranks) from the image Gram matrix, and writes decision values, predictions, confusion\n"
+     "  matrices and accuracy/precision/recall/F1/ROC AUC with mean and std over folds under\n"
+     "  /experiments/<pairs.experiment>/. ROOT (default data.root) is needed for the subject\n"
+     "  list and, with pairs.set = colors, the images.\n",
+     0, 1, rdml_cmd_svm},
     {"config", "print the resolved configuration, or the documented defaults",
      "rdmlearn config [--defaults] [options]\n"
      "  --defaults   print every key with its documentation (this is configs/defaults.ini)\n"

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "config/config_internal.h"
 
@@ -113,6 +114,128 @@ static const rdml_cfg_key schema[] = {
      "memory one rank may use, in GB; 0 takes the node's available memory shared among the "
      "ranks on it. A job that would need more stops before allocating, with the numbers."},
 
+    /* ---- [embed] ---- */
+    {"embed", "backend", RDML_CFG_CHOICE, "gabor", NR, "gabor|pixels|file|clip-vit",
+     "how image embeddings are computed. gabor is a fixed Gabor filter-bank energy model of "
+     "early visual cortex (512-d, no weights needed); pixels the grayscale image resized and "
+     "min-max normalised (the paper's CNN input); file imports precomputed features (embed.file); "
+     "clip-vit runs the CLIP ViT image tower from embed.weights (the paper's features)."},
+    {"embed", "name", RDML_CFG_STRING, "", NR, NULL,
+     "name of the embedding in the results file (/subjects/subjNN/embeddings/NAME); empty "
+     "means the backend's name. Letters, digits, '-', '_' and '.' only."},
+    {"embed", "batch", RDML_CFG_INT, "32", RANGE(1, 4096), NULL,
+     "images per batch of the clip-vit forward pass (batched SGEMMs); larger batches are "
+     "faster and need more memory. Results do not depend on it."},
+    {"embed", "normalize", RDML_CFG_BOOL, "false", NR, NULL,
+     "divide each embedding by its L2 norm (a zero vector stays zero). The paper used CLIP's "
+     "get_image_features unnormalised."},
+    {"embed", "size", RDML_CFG_INT, "128", RANGE(1, 1024), NULL,
+     "pixels backend: side of the square grayscale image in pixels (the paper's CNN used 128)."},
+    {"embed", "file", RDML_CFG_PATH, "", NR, NULL,
+     "file backend: an N x D .npy, or an HDF5 file (any other extension) with the dataset "
+     "named by embed.dataset, e.g. THINGSvision or open_clip features."},
+    {"embed", "dataset", RDML_CFG_STRING, "", NR, NULL,
+     "file backend: path of the N x D dataset inside an HDF5 embed.file (e.g. /features)."},
+    {"embed", "ids", RDML_CFG_PATH, "", NR, NULL,
+     "file backend: a 1-D .npy with the NSD id (0-based) of every row of embed.file, so rows "
+     "are matched to images by id; empty means row i is the subject's image i (file order)."},
+    {"embed", "weights", RDML_CFG_PATH, "", NR, NULL,
+     "clip-vit backend: a CLIP model.safetensors in Hugging Face (vision_model.*) or OpenAI "
+     "(visual.*) naming, F32, F16 or BF16; a config.json beside it supplies heads, hidden_act "
+     "and layer_norm_eps. See docs/embed.md for how to get one."},
+    {"embed", "layer", RDML_CFG_INT, "-1", RANGE(-1, 1000), NULL,
+     "clip-vit backend: -1 is get_image_features (the projected, post-layernorm CLS token, as "
+     "the paper used); k >= 0 takes hidden state k (0 = after pre_layrnorm, k = after layer k), "
+     "pooled by embed.pooling."},
+    {"embed", "pooling", RDML_CFG_CHOICE, "cls", NR, "cls|mean",
+     "clip-vit backend with layer >= 0: the CLS token, or the mean of the patch tokens."},
+    {"embed", "heads", RDML_CFG_INT, "0", RANGE(0, 1024), NULL,
+     "clip-vit backend: attention heads; 0 takes num_attention_heads from config.json beside "
+     "the weights, else width / 64 (true of all OpenAI CLIP models)."},
+    {"embed", "hidden_act", RDML_CFG_CHOICE, "auto", NR, "auto|quick_gelu|gelu",
+     "clip-vit backend: MLP activation; auto takes config.json's hidden_act, else quick_gelu "
+     "(OpenAI models; LAION models use gelu)."},
+
+    /* ---- [pairs] ---- */
+    {"pairs", "experiment", RDML_CFG_STRING, "main", NR, NULL,
+     "name of the experiment: pairs, folds and model results go under /experiments/NAME in "
+     "the results file. Letters, digits, '-', '_' and '.' only."},
+    {"pairs", "set", RDML_CFG_CHOICE, "extremes", NR, "all|extremes|balanced|colors|percentile",
+     "which image pairs are used. all: every pair i < j. extremes (the paper's): for each "
+     "image its k most similar and k most dissimilar partners, as ordered pairs (i, j), "
+     "repeats across images kept. balanced: extremes plus, per image, a seeded sample of "
+     "mid_count partners whose RDM value lies in mid_band. colors: images classified by "
+     "dominant pure colour (see colors), both colours cut to the smaller count, all pairs "
+     "among them. percentile: all pairs i < j at or below the low or at or above the high "
+     "percentile of the RDM values."},
+    {"pairs", "k", RDML_CFG_INT, "50", RANGE(1, 1e9), NULL,
+     "extremes and balanced: lowest and highest partners per image (the paper's 50)."},
+    {"pairs", "mid_band", RDML_CFG_REAL_LIST, "0.85,1.15", NR, NULL,
+     "balanced: the RDM value band LOW,HIGH of the mid-range partners (the paper's 0.85,1.15)."},
+    {"pairs", "mid_count", RDML_CFG_INT, "0", RANGE(0, 1e9), NULL,
+     "balanced: mid-range partners sampled per image when more are in the band; 0 means "
+     "floor(k / 0.3), the paper's int(50 // 0.3) = 166."},
+    {"pairs", "percentiles", RDML_CFG_REAL_LIST, "10,90", RANGE(0, 100), NULL,
+     "percentile: LOW,HIGH percentiles (numpy's linear interpolation over the pairs i < j)."},
+    {"pairs", "colors", RDML_CFG_LIST, "red,blue", NR, "red|green|blue",
+     "colors: the two colour classes. Each pixel goes to the nearest of pure red, green and "
+     "blue (a tie leaves it unclassified); an image belongs to a colour holding at least "
+     "color_fraction of its pixels."},
+    {"pairs", "color_fraction", RDML_CFG_REAL, "0.7", RANGE(0, 1), NULL,
+     "colors: the dominant colour's share of the pixels an image needs (the paper's 0.7)."},
+    {"pairs", "dedup", RDML_CFG_BOOL, "false", NR, NULL,
+     "drop repeated ordered pairs (extremes lists the same (i, j) again when j is among both "
+     "the lowest and the highest partners of i); the first occurrence stays."},
+    {"pairs", "symmetric", RDML_CFG_BOOL, "false", NR, NULL,
+     "treat (i, j) and (j, i) as one pair: every pair is stored as (min, max) and repeats "
+     "are dropped."},
+    {"pairs", "labels", RDML_CFG_CHOICE, "binary", NR, "binary|continuous",
+     "binary: 1 (dissimilar) when the RDM value > the RDM's threshold attribute (rdm.threshold), "
+     "else 0. continuous: the RDM value itself (for regression models)."},
+
+    /* ---- [split] ---- */
+    {"split", "scheme", RDML_CFG_CHOICE, "kfold", NR, "kfold|holdout|pairs",
+     "how pairs are split into training and test sets. kfold: K folds over IMAGES; a pair "
+     "is in a fold's test set when both images are in the fold, in its training set when "
+     "neither is, and dropped otherwise, so no test image is seen in training. holdout: one "
+     "such split with test_size of the images in the test set (the paper's SVM). pairs: K "
+     "folds over pairs, which puts images on both sides and inflates test scores; it needs "
+     "allow_pair_leakage = true."},
+    {"split", "folds", RDML_CFG_INT, "5", RANGE(2, 100000), NULL,
+     "number of folds of kfold and pairs (the paper's siamese network uses 5)."},
+    {"split", "test_size", RDML_CFG_REAL, "0.36", RANGE(0, 1), NULL,
+     "holdout: fraction of the images in the test set, rounded up as sklearn's "
+     "train_test_split does (the paper's 0.36)."},
+    {"split", "allow_pair_leakage", RDML_CFG_BOOL, "false", NR, NULL,
+     "permit scheme = pairs, to measure how much a pair-level split leaks."},
+
+    /* ---- [svm] ---- */
+    {"svm", "kernel", RDML_CFG_CHOICE, "poly", NR, "linear|poly|rbf|sigmoid",
+     "SVM kernel on the concatenated pair embeddings [e_i ; e_j], as sklearn.svm.SVC names "
+     "it; computed from the image Gram matrix, never from pair features."},
+    {"svm", "degree", RDML_CFG_INT, "2", RANGE(0, 100), NULL,
+     "poly: the degree (the paper's 2)."},
+    {"svm", "c", RDML_CFG_REAL, "1", RANGE(1e-12, 1e12), NULL,
+     "the box constraint C (sklearn's C; write C or c)."},
+    {"svm", "gamma", RDML_CFG_STRING, "scale", NR, NULL,
+     "kernel coefficient of poly, rbf and sigmoid: scale = 1 / (n_features * X.var()) over "
+     "the training pairs' features, auto = 1 / n_features, or a positive number (sklearn's "
+     "definitions)."},
+    {"svm", "coef0", RDML_CFG_REAL, "0", NR, NULL, "poly and sigmoid: the additive constant."},
+    {"svm", "class_weight", RDML_CFG_CHOICE, "none", NR, "none|balanced",
+     "balanced multiplies C per class by n / (2 n_class), as sklearn's class_weight='balanced'."},
+    {"svm", "tol", RDML_CFG_REAL, "0.001", RANGE(1e-12, 1), NULL,
+     "stopping tolerance of the SMO solver on the KKT violation (sklearn's tol)."},
+    {"svm", "shrinking", RDML_CFG_BOOL, "true", NR, NULL,
+     "libsvm's shrinking heuristic; the solution is the same either way."},
+    {"svm", "cache_mb", RDML_CFG_REAL, "200", RANGE(0.001, 1e6), NULL,
+     "memory for cached kernel rows per task, in MB (sklearn's cache_size)."},
+    {"svm", "max_iter", RDML_CFG_INT, "0", RANGE(0, 1e15), NULL,
+     "SMO iteration cap; 0 is libsvm's max(10^7, 100 x training pairs). Hitting it warns."},
+    {"svm", "symmetric_kernel", RDML_CFG_BOOL, "false", NR, NULL,
+     "order-symmetric pair kernel (k([a;b],[c;d]) + k([a;b],[d;c])) / 2, so that the "
+     "decision for (i, j) equals that for (j, i)."},
+
     /* ---- [run] ---- */
     {"run", "seed", RDML_CFG_INT, "42", RANGE(0, 9007199254740992.0), NULL,
      "seed of every random choice: synthetic data, pairs, folds, weight initialisation and "
@@ -131,11 +254,15 @@ static const rdml_cfg_key schema[] = {
      "source location of errors."},
 };
 
-static const char *const sections[] = {"data", "synth", "rdm", "run"};
+static const char *const sections[] = {"data", "synth", "rdm", "embed", "pairs", "split", "svm", "run"};
 static const char *const section_help[] = {
     "the fMRI dataset: where it is and which subjects, ROIs and images are used",
     "the synthetic dataset written by `rdmlearn synth`: the Algonauts 2023 layout at toy size",
     "representational dissimilarity matrices: metric, labels, summaries, comparisons, layout",
+    "image embeddings: backend (gabor, pixels, file, clip-vit), weights, batch, normalisation",
+    "image pairs and their labels: the paper's pair sets (extremes, balanced, colours) and more",
+    "training and test sets over images (leakage-free k-fold, holdout) or, flagged, over pairs",
+    "the pair SVM (sklearn SVC's parameters), trained from the image Gram matrix",
     "how a run executes: seed, results file, threads and logging",
 };
 
@@ -253,7 +380,45 @@ static int check_grid(char *const *items, int n, char *why, size_t len) {
     return 0;
 }
 
+static int check_svm_gamma(char *const *items, int n, char *why, size_t len) {
+    if (n == 1 && (strcmp(items[0], "scale") == 0 || strcmp(items[0], "auto") == 0)) return 0;
+    char *end;
+    double v = n == 1 ? strtod(items[0], &end) : 0;
+    if (n != 1 || end == items[0] || *end != '\0' || !isfinite(v) || v <= 0) {
+        snprintf(why, len, "expected scale, auto or a positive number such as 0.01");
+        return 1;
+    }
+    return 0;
+}
+
+/* Exactly two items; for numbers LOW <= HIGH, for names two different ones. */
+static int check_two(char *const *items, int n, char *why, size_t len, int numeric) {
+    if (n != 2) {
+        snprintf(why, len, "expected two items, e.g. %s", numeric ? "0.85,1.15" : "red,blue");
+        return 1;
+    }
+    if (numeric && strtod(items[0], NULL) > strtod(items[1], NULL)) {
+        snprintf(why, len, "the first value must not exceed the second (LOW,HIGH)");
+        return 1;
+    }
+    if (!numeric && strcasecmp(items[0], items[1]) == 0) {
+        snprintf(why, len, "the two colours must differ (e.g. red,blue)");
+        return 1;
+    }
+    return 0;
+}
+static int check_two_numbers(char *const *items, int n, char *why, size_t len) {
+    return check_two(items, n, why, len, 1);
+}
+static int check_two_names(char *const *items, int n, char *why, size_t len) {
+    return check_two(items, n, why, len, 0);
+}
+
 static const rdml_cfg_extra extra[] = {
+    {"svm", "gamma", check_svm_gamma},
+    {"pairs", "mid_band", check_two_numbers},
+    {"pairs", "percentiles", check_two_numbers},
+    {"pairs", "colors", check_two_names},
     {"rdm", "threshold", check_threshold},
     {"rdm", "grid", check_grid},
     {"data", "subjects", check_subjects},

@@ -1,0 +1,163 @@
+/* rdml/embed.h — image embeddings: a Gabor energy model, pixels, imported features, CLIP ViT.
+ *
+ * Usage (each rank embeds its contiguous block of a subject's images):
+ *
+ *   rdml_embed_params p;
+ *   rdml_embed_defaults(&p);                       // gabor, batch 32, no normalisation
+ *   p.backend = RDML_EMBED_CLIP;  p.weights = "clip-vit-base-patch32/model.safetensors";
+ *   rdml_embedder *e;
+ *   RDML_TRY(rdml_embed_create(ctx, comm, &p, &e)); // collective: loads weights / opens files
+ *   int64_t D = rdml_embed_dims(e);                 // 512 for ViT-B/32
+ *   rdml_embed_item *items = ...;                   // my images: PNG path, global row, NSD id
+ *   float *rows = malloc(n * D * sizeof *rows);
+ *   rc = rdml_embed_compute(ctx, comm, e, n, items, rows, &progress);  // collective
+ *   rdml_embed_destroy(&e);
+ *
+ * Every image's features depend on that image only (and on the file backend's row lookup);
+ * CLIP batches are aligned to global image indices (rdml_embed_block), so results are
+ * bit-identical for any rank count.
+ * The image-level functions below (Pillow-exact resampling, gabor, pixels, CLIP load,
+ * preprocessing and forward) are not collective and are public for tests and benches.
+ * The models are documented in docs/embed.md.
+ */
+#ifndef RDML_EMBED_H
+#define RDML_EMBED_H
+
+#include <mpi.h>
+#include <stdint.h>
+
+#include "rdml/core.h"
+#include "rdml/png.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum rdml_embed_backend {
+    RDML_EMBED_GABOR = 0, /* Gabor filter-bank energy model, 512-d */
+    RDML_EMBED_PIXELS,    /* grayscale resize, min-max normalised, flattened (size^2-d) */
+    RDML_EMBED_FILE,      /* rows of an N x D .npy or HDF5 dataset */
+    RDML_EMBED_CLIP       /* CLIP ViT image tower from safetensors weights */
+} rdml_embed_backend;
+
+/* "gabor", "pixels", "file", "clip-vit"; parse returns RDML_ECONFIG naming the value. */
+const char *rdml_embed_backend_name(rdml_embed_backend b);
+int rdml_embed_backend_parse(rdml_ctx *ctx, const char *s, rdml_embed_backend *out);
+
+typedef enum rdml_clip_act { RDML_ACT_AUTO = 0, RDML_ACT_QUICK_GELU, RDML_ACT_GELU } rdml_clip_act;
+
+typedef struct rdml_embed_params {
+    rdml_embed_backend backend;
+    int64_t batch;       /* images per batch (clip-vit SGEMM batch; others decode batch) */
+    int normalize;       /* 1: divide each row by its L2 norm (a zero row stays zero) */
+    int64_t size;        /* pixels: output side in pixels (default 128) */
+    const char *file;    /* file: the .npy or .h5/.hdf5 holding N x D features */
+    const char *dataset; /* file: dataset path inside an HDF5 file */
+    const char *ids;     /* file: .npy of the NSD id of every row, or NULL/"" = image order */
+    const char *weights; /* clip-vit: model.safetensors (config.json beside it is read) */
+    int64_t layer;       /* clip-vit: -1 = get_image_features, k = hidden state after layer k
+                            (0 = the embeddings after pre_layrnorm) */
+    int pool_mean;       /* clip-vit, layer >= 0: 0 = CLS token, 1 = mean of the patch tokens */
+    int64_t heads;       /* clip-vit: attention heads, 0 = config.json, else width / 64 */
+    rdml_clip_act act;   /* clip-vit: AUTO = config.json hidden_act, else quick_gelu */
+} rdml_embed_params;
+
+void rdml_embed_defaults(rdml_embed_params *p);
+
+/* One image to embed: its PNG, its row in the subject's list and its NSD id. */
+typedef struct rdml_embed_item {
+    const char *path;
+    int64_t row;
+    int64_t nsd_id;
+} rdml_embed_item;
+
+typedef struct rdml_embedder rdml_embedder;
+
+/* Collective over comm. Validates the parameters and loads what the backend needs (CLIP
+ * weights, the file's header and id list). On error *out is NULL on every rank. */
+int rdml_embed_create(rdml_ctx *ctx, MPI_Comm comm, const rdml_embed_params *p,
+                      rdml_embedder **out);
+void rdml_embed_destroy(rdml_embedder **e);
+int64_t rdml_embed_dims(const rdml_embedder *e);
+/* Model description for the results attribute "model" (e.g. "ViT width 768, 12 layers, ..."). */
+const char *rdml_embed_model(const rdml_embedder *e);
+/* Preprocessing description for the attribute "preprocessing". */
+const char *rdml_embed_preprocessing(const rdml_embedder *e);
+/* The file backend matching rows by image order: the file's row count (a subject must have
+ * exactly this many images); -1 otherwise. */
+int64_t rdml_embed_order_rows(const rdml_embedder *e);
+/* 1 when rows are L2-normalised. */
+int rdml_embed_normalized(const rdml_embedder *e);
+/* This rank's contiguous block [lo, hi) of a subject's n images. For clip-vit the blocks are
+ * whole batches counted from image 0 (rdml_part_block over ceil(n / batch) batches): SGEMM
+ * results depend in their last bits on the batch they are computed in, so every image must
+ * see the same batch for any rank count. Other backends split the images themselves. */
+void rdml_embed_block(const rdml_embedder *e, int64_t n, int rank, int nranks, int64_t *lo,
+                      int64_t *hi);
+
+/* Collective over comm (every rank calls it once per subject with the items of its
+ * rdml_embed_block, n may be 0; the file backend
+ * reads HDF5 collectively). Writes n x dims floats to out. An unreadable image fails naming
+ * it; the file backend fails naming the file and the id or row that has no match. Errors
+ * are agreed across ranks before returning. progress (rank 0's, may be NULL) is advanced by
+ * this rank's done count times the rank count, plus `progress_base`. */
+int rdml_embed_compute(rdml_ctx *ctx, MPI_Comm comm, rdml_embedder *e, int64_t n,
+                       const rdml_embed_item *items, float *out, rdml_progress *progress,
+                       int64_t progress_base);
+
+/* ---- image-level pieces (not collective) ---- */
+
+typedef enum rdml_resample {
+    RDML_RESAMPLE_BOX = 0,  /* Pillow Image.BOX */
+    RDML_RESAMPLE_BILINEAR, /* Pillow Image.BILINEAR */
+    RDML_RESAMPLE_BICUBIC   /* Pillow Image.BICUBIC (a = -0.5) */
+} rdml_resample;
+
+/* Pillow's Image.resize((ow, oh), filter) on 8-bit pixels with c interleaved channels,
+ * bit for bit: antialiased (support scaled by the reduction factor), coefficients in 22-bit
+ * fixed point, horizontal pass first into an 8-bit intermediate. Returns RDML_ENOMEM only. */
+int rdml_embed_resize_u8(rdml_ctx *ctx, const uint8_t *in, int64_t w, int64_t h, int c,
+                         uint8_t *out, int64_t ow, int64_t oh, rdml_resample filter);
+
+#define RDML_GABOR_DIMS 512
+/* Gabor energy features of one image (any channel count; converted to Pillow 'L'). */
+int rdml_embed_gabor(rdml_ctx *ctx, const rdml_image *im, float *out /* 512 */);
+/* Pixels features: Pillow 'L', resized to size x size (BILINEAR), min-max to [0,1]
+ * (a constant image gives zeros), row-major. */
+int rdml_embed_pixels(rdml_ctx *ctx, const rdml_image *im, int64_t size, float *out);
+
+/* CLIP ViT image tower. */
+typedef struct rdml_clip rdml_clip;
+typedef struct rdml_clip_arch {
+    int64_t width, layers, heads, mlp, patch, grid, tokens, image, proj;
+    rdml_clip_act act;
+    double eps;
+    int openai_naming; /* 1: visual.* tensors, 0: vision_model.* */
+} rdml_clip_arch;
+
+/* Load from a safetensors file in Hugging Face or OpenAI naming; the architecture comes from
+ * the tensor shapes, heads/act/eps from `config.json` beside the file when present (either
+ * the CLIPModel layout with "vision_config" or a vision config at the top level).
+ * heads > 0 and act != AUTO override it. Every missing or mis-shaped tensor is an error
+ * naming it and the expected shape. Not collective. */
+int rdml_clip_load(rdml_ctx *ctx, const char *path, int64_t heads, rdml_clip_act act,
+                   rdml_clip **out);
+void rdml_clip_free(rdml_clip **m);
+const rdml_clip_arch *rdml_clip_get_arch(const rdml_clip *m);
+/* CLIPImageProcessor: bicubic (Pillow, antialiased) resize of the short side to the model's
+ * image size (long side truncated), centre crop (top = (H - S) / 2), /255, per-channel CLIP
+ * mean/std; out is 3 x S x S channel-first. im must be RGB (3 channels). */
+int rdml_clip_preprocess(rdml_ctx *ctx, const rdml_clip *m, const rdml_image *im, float *out);
+/* Output width for a layer choice: proj for layer < 0, width otherwise. */
+int64_t rdml_clip_dims(const rdml_clip *m, int64_t layer);
+/* Forward B preprocessed images (B x 3 x S x S) as batched SGEMMs. layer < 0: the
+ * get_image_features vector (post_layernorm(CLS) @ projection^T, not normalised); layer k in
+ * [0, layers]: the CLS token (pool_mean 0) or the mean of the patch tokens (pool_mean 1) of
+ * the hidden state after layer k. out: B x rdml_clip_dims(m, layer). */
+int rdml_clip_forward(rdml_ctx *ctx, const rdml_clip *m, int64_t B, const float *pixels,
+                      int64_t layer, int pool_mean, float *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,116 @@
+/* rdml/svm.h — C-SVC on image pairs, with every kernel value taken from the image Gram matrix.
+ *
+ * Usage:
+ *
+ *   // E: N x D embeddings. G = E E^T once; a pair (a, b) stands for the vector [e_a ; e_b].
+ *   rdml_svm_images im;
+ *   RDML_TRY(rdml_svm_images_make(ctx, n, d, E, &im));     // G, squared norms, row sums
+ *   rdml_svm_params sp;  rdml_svm_defaults(&sp);            // sklearn SVC(): rbf, C=1, 'scale'
+ *   sp.kernel = RDML_SVM_POLY;  sp.degree = 2;              // the paper's SVC(kernel='poly', degree=2)
+ *   rdml_svm_model *m;
+ *   RDML_TRY(rdml_svm_train(ctx, &sp, &im, ntrain, ij_train, y_train, &m)); // y: 0/1
+ *   RDML_TRY(rdml_svm_decision(ctx, m, &im, ntest, ij_test, dec));  // > 0 means class 1
+ *   rdml_svm_free(&m);  rdml_svm_images_free(&im);
+ *
+ * <[e_a;e_b], [e_c;e_d]> = G[a][c] + G[b][d] and |[e_a;e_b]|^2 = G[a][a] + G[b][b], so
+ * linear, poly, rbf and sigmoid kernels cost O(1) per pair and pair features (2D values per
+ * pair) are never built. Training is libsvm's SMO: second-order working-set selection (WSS3
+ * of Fan, Chen and Lin 2005), shrinking, and an LRU cache of kernel rows; the stopping rule,
+ * rho and the class weights are libsvm's, so results match sklearn.svm.SVC on the
+ * concatenated pairs. gamma = 'scale' is 1 / (2D * X.var()) over the training pairs'
+ * concatenated features, computed from the images' squared norms and row sums. A model owns
+ * copies of its support pairs and coefficients; it does not keep pointers into the caller's
+ * data. Nothing here is collective; train and decision are re-entrant.
+ */
+#ifndef RDML_SVM_H
+#define RDML_SVM_H
+
+#include <stdint.h>
+
+#include "rdml/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum rdml_svm_kernel {
+    RDML_SVM_LINEAR = 0, /* <x, y> */
+    RDML_SVM_POLY,       /* (gamma <x, y> + coef0)^degree */
+    RDML_SVM_RBF,        /* exp(-gamma |x - y|^2) */
+    RDML_SVM_SIGMOID     /* tanh(gamma <x, y> + coef0) */
+} rdml_svm_kernel;
+
+enum { RDML_GAMMA_SCALE = 0, RDML_GAMMA_AUTO, RDML_GAMMA_VALUE };
+
+typedef struct rdml_svm_params {
+    rdml_svm_kernel kernel;
+    int degree;          /* poly: exponent (sklearn 3; the paper 2) */
+    int gamma_mode;      /* RDML_GAMMA_SCALE: 1/(n_features X.var()); AUTO: 1/n_features; VALUE */
+    double gamma;        /* used when gamma_mode == RDML_GAMMA_VALUE; > 0 */
+    double coef0;        /* poly, sigmoid: additive constant */
+    double C;            /* box constraint, > 0 */
+    double weight[2];    /* class weights multiplying C for class 0 and class 1 (1, 1) */
+    int balanced;        /* class_weight = 'balanced': weight[c] = n / (2 n_c), overrides weight */
+    double tol;          /* stopping tolerance on the KKT violation (sklearn tol 1e-3) */
+    int shrinking;       /* libsvm's shrinking heuristic (sklearn default on) */
+    double cache_mb;     /* kernel-row cache in MB (sklearn cache_size 200) */
+    int64_t max_iter;    /* 0: libsvm's default max(10^7, 100 l) */
+    int symmetric;       /* order-symmetric pair kernel: (k(ab, cd) + k(ab, dc)) / 2 */
+} rdml_svm_params;
+
+/* sklearn.svm.SVC()'s defaults: rbf, degree 3, gamma 'scale', coef0 0, C 1, tol 1e-3,
+ * shrinking on, cache 200 MB. */
+void rdml_svm_defaults(rdml_svm_params *p);
+/* A readable error for an invalid parameter set (libsvm's svm_check_parameter). */
+int rdml_svm_check(rdml_ctx *ctx, const rdml_svm_params *p);
+/* "linear" ... "sigmoid" -> kernel, -1 when unknown. */
+int rdml_svm_kernel_parse(const char *name);
+const char *rdml_svm_kernel_name(rdml_svm_kernel k);
+
+/* The per-image quantities every pair kernel needs. */
+typedef struct rdml_svm_images {
+    int64_t n;       /* N images */
+    int64_t d;       /* D embedding width (a pair has 2D features) */
+    double *gram;    /* N x N, G = E E^T (double sums of float products) */
+    double *sqnorm;  /* N: |e_i|^2 */
+    double *rowsum;  /* N: sum_k e_ik (for gamma = 'scale') */
+} rdml_svm_images;
+
+/* From N x D float embeddings (row-major), with one DSYRK. */
+int rdml_svm_images_make(rdml_ctx *ctx, int64_t n, int64_t d, const float *emb,
+                         rdml_svm_images *out);
+void rdml_svm_images_free(rdml_svm_images *im);
+
+typedef struct rdml_svm_model rdml_svm_model;
+
+/* Train on l pairs: ij is l x 2 image rows, y is l labels 0/1. Both classes must be present
+ * (RDML_EDATA naming the counts otherwise). */
+int rdml_svm_train(rdml_ctx *ctx, const rdml_svm_params *p, const rdml_svm_images *im,
+                   int64_t l, const int64_t *ij, const int8_t *y, rdml_svm_model **out);
+/* Decision values f(x) = sum_i coef_i K(sv_i, x) - rho for n pairs (same image set `im` as
+ * in training); f > 0 predicts class 1, as sklearn's decision_function. */
+int rdml_svm_decision(rdml_ctx *ctx, const rdml_svm_model *m, const rdml_svm_images *im,
+                      int64_t n, const int64_t *ij, double *out);
+void rdml_svm_free(rdml_svm_model **m);
+
+typedef struct rdml_svm_info {
+    double objective;    /* dual objective 1/2 a'Qa - e'a at the solution (libsvm's obj) */
+    double rho;          /* f(x) = sum coef K - rho; sklearn's intercept_ = -rho */
+    double gamma;        /* the gamma used (after scale/auto) */
+    int64_t n_sv;        /* support vectors (alpha > 0) */
+    int64_t n_bsv;       /* bounded ones (alpha = C) */
+    int64_t iterations;
+    int converged;       /* 0 when max_iter stopped it */
+    double seconds;      /* wall time of the fit */
+} rdml_svm_info;
+void rdml_svm_get_info(const rdml_svm_model *m, rdml_svm_info *out);
+/* Support vectors in training order: indices into the training set and coefficients y_i
+ * alpha_i with y in {-1, +1} (+1 = class 1), as sklearn's support_ and dual_coef_. Pointers
+ * owned by the model; *n gets n_sv. */
+void rdml_svm_support(const rdml_svm_model *m, int64_t *n, const int64_t **index,
+                      const double **coef);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,186 @@
+/* `rdmlearn embed`: the embedding of each subject's first data.images images with the
+ * configured backend, written to run.output as /subjects/subjNN/embeddings/<name> (N x D
+ * float32, rows in the subject's image order) with attributes backend, model, dims,
+ * preprocessing, normalized. Each rank takes a contiguous block of every subject's images
+ * (rdml_embed_block: whole batches for clip-vit), decodes and embeds them, and all ranks write their rows with one
+ * collective HDF5 write per subject; failures (an unreadable image, a features file that
+ * does not match) are agreed across ranks and leave run.output untouched. The subject's
+ * image list (/subjects/subjNN/images) is written too, as `rdmlearn rdm` does. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "rdml/dataset.h"
+#include "rdml/embed.h"
+#include "rdml/h5.h"
+#include "rdml/mpiutil.h"
+
+static int read_params(rdml_cli *cli, rdml_embed_params *p, const char **name) {
+    rdml_ctx *ctx = &cli->ctx;
+    const rdml_config *cfg = cli->cfg;
+    const char *s;
+    int b;
+    rdml_embed_defaults(p);
+    RDML_TRY(rdml_config_str(ctx, cfg, "embed", "backend", &s));
+    RDML_TRY(rdml_embed_backend_parse(ctx, s, &p->backend));
+    RDML_TRY(rdml_config_str(ctx, cfg, "embed", "name", name));
+    if (!**name) *name = rdml_embed_backend_name(p->backend);
+    for (const char *c = *name; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              *c == '-' || *c == '_' || *c == '.'))
+            return RDML_FAIL(ctx, RDML_ECONFIG, "[embed] name = %s: only letters, digits, '-', "
+                             "'_' and '.' are allowed (it names an HDF5 dataset)", *name);
+    RDML_TRY(rdml_config_int(ctx, cfg, "embed", "batch", &p->batch));
+    RDML_TRY(rdml_config_bool(ctx, cfg, "embed", "normalize", &b));
+    p->normalize = b;
+    RDML_TRY(rdml_config_int(ctx, cfg, "embed", "size", &p->size));
+    RDML_TRY(rdml_config_str(ctx, cfg, "embed", "file", &p->file));
+    RDML_TRY(rdml_config_str(ctx, cfg, "embed", "dataset", &p->dataset));
+    RDML_TRY(rdml_config_str(ctx, cfg, "embed", "ids", &p->ids));
+    RDML_TRY(rdml_config_str(ctx, cfg, "embed", "weights", &p->weights));
+    RDML_TRY(rdml_config_int(ctx, cfg, "embed", "layer", &p->layer));
+    RDML_TRY(rdml_config_str(ctx, cfg, "embed", "pooling", &s));
+    p->pool_mean = strcmp(s, "mean") == 0;
+    RDML_TRY(rdml_config_int(ctx, cfg, "embed", "heads", &p->heads));
+    RDML_TRY(rdml_config_str(ctx, cfg, "embed", "hidden_act", &s));
+    p->act = strcmp(s, "gelu") == 0 ? RDML_ACT_GELU
+             : strcmp(s, "quick_gelu") == 0 ? RDML_ACT_QUICK_GELU : RDML_ACT_AUTO;
+    return RDML_OK;
+}
+
+static int write_images(rdml_ctx *ctx, rdml_h5 *h, const rdml_subject *s, int64_t n) {
+    char path[256];
+    int64_t *ids = rdml_calloc(ctx, (size_t)n + 1, sizeof *ids, "image ids");
+    const char **names = rdml_calloc(ctx, (size_t)n + 1, sizeof *names, "image names");
+    int rc = ids && names ? RDML_OK : ctx->code;
+    for (int64_t i = 0; i < n && !rc; i++) {
+        ids[i] = rdml_subject_nsd_id(s, i);
+        const char *p = rdml_subject_image_path(s, i), *slash = strrchr(p, '/');
+        names[i] = slash ? slash + 1 : p;
+    }
+    snprintf(path, sizeof path, "/subjects/subj%02d/images/nsd_id", rdml_subject_id(s));
+    if (!rc) rc = rdml_h5_write_vec_i64(ctx, h, path, n, ids);
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", "NSD image id (0-based) of each row");
+    snprintf(path, sizeof path, "/subjects/subj%02d/images/names", rdml_subject_id(s));
+    if (!rc) rc = rdml_h5_delete(ctx, h, path);
+    if (!rc) rc = rdml_h5_write_strings(ctx, h, path, names, n);
+    free(ids);
+    free(names);
+    return rc;
+}
+
+/* One subject: my block of images, embedded and written collectively. */
+static int one_subject(rdml_cli *cli, rdml_h5 *h, rdml_embedder *e, const rdml_subject *s,
+                       int64_t n, const char *name, const char *backend, rdml_progress *prog,
+                       int64_t base) {
+    rdml_ctx *ctx = &cli->ctx;
+    int64_t lo, hi, D = rdml_embed_dims(e), id = rdml_subject_id(s);
+    rdml_embed_block(e, n, ctx->rank, ctx->nranks, &lo, &hi);
+    rdml_embed_item *items = rdml_calloc(ctx, (size_t)(hi - lo) + 1, sizeof *items, "image list");
+    float *rows = rdml_malloc(ctx, (size_t)((hi - lo) * D + 1) * sizeof *rows, "embedding rows");
+    int rc = items && rows ? RDML_OK : ctx->code;
+    for (int64_t i = lo; i < hi && !rc; i++)
+        items[i - lo] = (rdml_embed_item){rdml_subject_image_path(s, i), i, rdml_subject_nsd_id(s, i)};
+    rc = rdml_agree(ctx, cli->comm, rc);
+    double t0 = rdml_now();
+    if (!rc) rc = rdml_embed_compute(ctx, cli->comm, e, hi - lo, items, rows, prog, base);
+    if (rc) rdml_ctx_prefix(ctx, "subj%02d: ", (int)id);
+    double secs = rdml_now() - t0;
+    MPI_Allreduce(MPI_IN_PLACE, &secs, 1, MPI_DOUBLE, MPI_MAX, cli->comm);
+    char path[512];
+    snprintf(path, sizeof path, "/subjects/subj%02d/embeddings/%s", (int)id, name);
+    if (!rc) rc = write_images(ctx, h, s, n);
+    if (!rc) rc = rdml_h5_delete(ctx, h, path);
+    if (!rc) rc = rdml_h5_write_rows_f32(ctx, h, path, n, D, lo, hi - lo, rows);
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "backend", backend);
+    free(items);
+    free(rows);
+    if (rc) return rc;
+    int64_t iv[3] = {id, n, D};
+    const char *in[3] = {"subject", "n_images", "dims"};
+    for (int i = 0; i < 3 && !rc; i++) rc = rdml_h5_attr_i64(ctx, h, path, in[i], &iv[i], 1);
+    int64_t nrm = rdml_embed_normalized(e);
+    if (!rc) rc = rdml_h5_attr_i64(ctx, h, path, "normalized", &nrm, 1);
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "model", rdml_embed_model(e));
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "preprocessing", rdml_embed_preprocessing(e));
+    if (!rc) rc = rdml_h5_attr_f64(ctx, h, path, "seconds", &secs, 1);
+    if (!rc)
+        rc = rdml_h5_attr_str(ctx, h, path, "meaning",
+                              "N x D image embedding; row i is image i of ../../images");
+    if (!rc)
+        rdml_info(ctx, "subj%02d: %lld images -> %lld-d %s embeddings in %.2f s (%.1f images/s)",
+                  (int)id, (long long)n, (long long)D, name, secs, secs > 0 ? (double)n / secs : 0.0);
+    return rc;
+}
+
+int rdml_cmd_embed(rdml_cli *cli) {
+    rdml_ctx *ctx = &cli->ctx;
+    rdml_embed_params p;
+    const char *name, *root;
+    int64_t nimages;
+    RDML_TRY(read_params(cli, &p, &name));
+    RDML_TRY(rdml_config_int(ctx, cli->cfg, "data", "images", &nimages));
+    RDML_TRY(rdml_config_str(ctx, cli->cfg, "data", "root", &root));
+    if (cli->npos > 0) root = cli->pos[0];
+
+    rdml_dataset *ds = NULL;
+    rdml_subject **subj = NULL;
+    rdml_embedder *e = NULL;
+    rdml_h5 *h = NULL;
+    int *ids = NULL, nids = 0;
+    int rc = rdml_dataset_open(ctx, root, &ds);
+    if (!rc) rc = rdml_cli_subjects(ctx, cli->cfg, ds, &ids, &nids);
+    if (!rc) {
+        subj = rdml_calloc(ctx, (size_t)nids + 1, sizeof *subj, "subjects");
+        if (!subj) rc = ctx->code;
+    }
+    for (int i = 0; i < nids && !rc; i++) rc = rdml_subject_open(ctx, ds, ids[i], &subj[i]);
+    rc = rdml_agree(ctx, cli->comm, rc);
+    if (!rc) rc = rdml_embed_create(ctx, cli->comm, &p, &e);
+    int64_t total = 0, *ns = rc ? NULL : rdml_calloc(ctx, (size_t)nids + 1, sizeof *ns, "sizes");
+    if (!rc && !ns) rc = ctx->code;
+    for (int i = 0; i < nids && !rc; i++) {
+        int64_t all = rdml_subject_nimages(subj[i]);
+        ns[i] = nimages > 0 && nimages < all ? nimages : all;
+        total += ns[i];
+        int64_t fr = rdml_embed_order_rows(e);
+        if (fr >= 0 && fr != all)
+            rc = RDML_FAIL(ctx, RDML_EDATA, "[embed] file = %s has %lld rows but subj%02d has %lld "
+                           "images: rows are matched by image order, so the counts must agree "
+                           "(hint: set embed.ids to a .npy of the NSD id of each row, or select "
+                           "the matching subject with data.subjects)", p.file, (long long)fr,
+                           ids[i], (long long)all);
+    }
+    rc = rdml_agree(ctx, cli->comm, rc);
+    if (!rc) {
+        rdml_info(ctx, "embed: %s backend, %lld-d, %d subject(s), %lld images, %d rank(s)",
+                  rdml_embed_backend_name(p.backend), (long long)rdml_embed_dims(e), nids,
+                  (long long)total, ctx->nranks);
+        rc = rdml_cli_results_open(cli, "embed", &h);
+    }
+    rdml_progress prog;
+    rdml_progress_begin(&prog, ctx, "embed", total);
+    int64_t base = 0;
+    for (int i = 0; i < nids && !rc; i++) {
+        rc = one_subject(cli, h, e, subj[i], ns[i], name, rdml_embed_backend_name(p.backend), &prog, base);
+        base += ns[i];
+        if (!rc && ctx->rank == 0) rdml_progress_update(&prog, base);
+    }
+    if (!rc) rdml_progress_end(&prog);
+    if (!rc) {
+        char out[4096];
+        rdml_strlcpy(out, rdml_h5_path(h), sizeof out);
+        rc = rdml_h5_commit(ctx, &h);
+        if (!rc) rdml_info(ctx, "embed: results in %s", out);
+    } else {
+        rdml_h5_abort(&h);
+    }
+    free(ns);
+    rdml_embed_destroy(&e);
+    for (int i = 0; subj && i < nids; i++) rdml_subject_close(&subj[i]);
+    free(subj);
+    free(ids);
+    rdml_dataset_close(&ds);
+    return rc;
+}

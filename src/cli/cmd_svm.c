@@ -1,0 +1,474 @@
+/* `rdmlearn svm`: the paper's pair classification for subjects x vertex selections. For each
+ * subject and selection it reads the RDM (/subjects/subjNN/rdm/<selection>, with its
+ * threshold attribute) and the embeddings (/subjects/subjNN/embeddings/<embed.name>) from
+ * run.output, builds the pair set and the folds ([pairs], [split]; every rank builds the same
+ * ones from run.seed), checks every fold before any training, computes the image Gram matrix,
+ * and trains one SVM per fold ([svm]). Fold f runs on rank f mod nranks (static round-robin;
+ * a fold's result never depends on where it ran), then its decision values and statistics
+ * are broadcast and written by all ranks under /experiments/<pairs.experiment>/. With
+ * pairs.set = colors the PNGs are classified by the paper's pixel rule, each rank a block of
+ * images. Left out: hyperparameter grids with nested cross-validation, epsilon-SVR, and a
+ * dynamic task farm across subjects. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "rdml/dataset.h"
+#include "rdml/h5.h"
+#include "rdml/metrics.h"
+#include "rdml/mpiutil.h"
+#include "rdml/pairs.h"
+#include "rdml/png.h"
+#include "rdml/svm.h"
+
+typedef struct svm_opts {
+    rdml_pairs_params pp;
+    rdml_split_params sp;
+    rdml_svm_params svm;
+    const char *experiment;
+    char embedding[256];
+    double color_fraction;
+    int64_t nimages;
+} svm_opts;
+
+static int read_opts(rdml_cli *cli, svm_opts *o) {
+    rdml_ctx *ctx = &cli->ctx;
+    const rdml_config *cfg = cli->cfg;
+    const char *s;
+    int64_t v, seed;
+    double *vals;
+    int nv, b;
+    char **items;
+    RDML_TRY(rdml_config_int(ctx, cfg, "run", "seed", &seed));
+    RDML_TRY(rdml_config_int(ctx, cfg, "data", "images", &o->nimages));
+    rdml_pairs_defaults(&o->pp);
+    o->pp.seed = (uint64_t)seed;
+    RDML_TRY(rdml_config_str(ctx, cfg, "pairs", "experiment", &o->experiment));
+    for (const char *p = o->experiment; *p; p++)
+        if (!(('a' <= *p && *p <= 'z') || ('A' <= *p && *p <= 'Z') || ('0' <= *p && *p <= '9') ||
+              *p == '-' || *p == '_' || *p == '.'))
+            return RDML_FAIL(ctx, RDML_ECONFIG, "[pairs] experiment = \"%s\": use letters, digits, "
+                             "'-', '_' and '.' only", o->experiment);
+    if (!*o->experiment) return RDML_FAIL(ctx, RDML_ECONFIG, "[pairs] experiment is empty");
+    RDML_TRY(rdml_config_str(ctx, cfg, "pairs", "set", &s));
+    o->pp.set = (rdml_pairs_set)rdml_pairs_set_parse(s);
+    RDML_TRY(rdml_config_int(ctx, cfg, "pairs", "k", &o->pp.k));
+    RDML_TRY(rdml_config_real_list(ctx, cfg, "pairs", "mid_band", &vals, &nv));
+    o->pp.mid_lo = vals[0];
+    o->pp.mid_hi = vals[nv - 1];
+    free(vals);
+    RDML_TRY(rdml_config_int(ctx, cfg, "pairs", "mid_count", &o->pp.mid_count));
+    RDML_TRY(rdml_config_real_list(ctx, cfg, "pairs", "percentiles", &vals, &nv));
+    o->pp.pct_lo = vals[0];
+    o->pp.pct_hi = vals[nv - 1];
+    free(vals);
+    RDML_TRY(rdml_config_list(ctx, cfg, "pairs", "colors", &items, &nv));
+    o->pp.color_a = rdml_color_parse(items[0]);
+    o->pp.color_b = rdml_color_parse(items[nv - 1]);
+    free(items);
+    RDML_TRY(rdml_config_real(ctx, cfg, "pairs", "color_fraction", &o->color_fraction));
+    RDML_TRY(rdml_config_bool(ctx, cfg, "pairs", "dedup", &o->pp.dedup));
+    RDML_TRY(rdml_config_bool(ctx, cfg, "pairs", "symmetric", &o->pp.symmetric));
+    RDML_TRY(rdml_config_str(ctx, cfg, "pairs", "labels", &s));
+    if (strcmp(s, "continuous") == 0)
+        return RDML_FAIL(ctx, RDML_ECONFIG, "[pairs] labels = continuous: the SVM is a classifier "
+                         "(C-SVC) and needs binary labels; epsilon-SVR is not implemented (hint: "
+                         "labels = binary, or use a regression model)");
+
+    rdml_split_defaults(&o->sp);
+    o->sp.seed = (uint64_t)seed;
+    RDML_TRY(rdml_config_str(ctx, cfg, "split", "scheme", &s));
+    o->sp.scheme = strcmp(s, "holdout") == 0 ? RDML_SPLIT_HOLDOUT
+                   : strcmp(s, "pairs") == 0 ? RDML_SPLIT_PAIRS : RDML_SPLIT_KFOLD;
+    RDML_TRY(rdml_config_int(ctx, cfg, "split", "folds", &o->sp.folds));
+    RDML_TRY(rdml_config_real(ctx, cfg, "split", "test_size", &o->sp.test_size));
+    RDML_TRY(rdml_config_bool(ctx, cfg, "split", "allow_pair_leakage", &o->sp.allow_leakage));
+
+    rdml_svm_defaults(&o->svm);
+    RDML_TRY(rdml_config_str(ctx, cfg, "svm", "kernel", &s));
+    o->svm.kernel = (rdml_svm_kernel)rdml_svm_kernel_parse(s);
+    RDML_TRY(rdml_config_int(ctx, cfg, "svm", "degree", &v));
+    o->svm.degree = (int)v;
+    RDML_TRY(rdml_config_real(ctx, cfg, "svm", "c", &o->svm.C));
+    RDML_TRY(rdml_config_str(ctx, cfg, "svm", "gamma", &s));
+    if (strcmp(s, "scale") == 0) o->svm.gamma_mode = RDML_GAMMA_SCALE;
+    else if (strcmp(s, "auto") == 0) o->svm.gamma_mode = RDML_GAMMA_AUTO;
+    else {
+        o->svm.gamma_mode = RDML_GAMMA_VALUE;
+        o->svm.gamma = strtod(s, NULL);
+    }
+    RDML_TRY(rdml_config_real(ctx, cfg, "svm", "coef0", &o->svm.coef0));
+    RDML_TRY(rdml_config_str(ctx, cfg, "svm", "class_weight", &s));
+    o->svm.balanced = strcmp(s, "balanced") == 0;
+    RDML_TRY(rdml_config_real(ctx, cfg, "svm", "tol", &o->svm.tol));
+    RDML_TRY(rdml_config_bool(ctx, cfg, "svm", "shrinking", &b));
+    o->svm.shrinking = b;
+    RDML_TRY(rdml_config_real(ctx, cfg, "svm", "cache_mb", &o->svm.cache_mb));
+    RDML_TRY(rdml_config_int(ctx, cfg, "svm", "max_iter", &o->svm.max_iter));
+    RDML_TRY(rdml_config_bool(ctx, cfg, "svm", "symmetric_kernel", &b));
+    o->svm.symmetric = b;
+    RDML_TRY(rdml_svm_check(ctx, &o->svm));
+
+    RDML_TRY(rdml_config_str(ctx, cfg, "embed", "name", &s));
+    if (!*s) RDML_TRY(rdml_config_str(ctx, cfg, "embed", "backend", &s));
+    rdml_strlcpy(o->embedding, s, sizeof o->embedding);
+    return RDML_OK;
+}
+
+static void sel_name(const char *spec, char *out, size_t len) {
+    rdml_strlcpy(out, spec, len);
+    for (char *p = out; *p; p++)
+        if (*p == ',') *p = '+';
+}
+
+/* Colour class of each of the first n images: each rank decodes a block, then allgather. */
+static int classify_colors(rdml_cli *cli, const rdml_subject *s, int64_t n, double fraction,
+                           int *colors) {
+    rdml_ctx *ctx = &cli->ctx;
+    int64_t lo, hi;
+    rdml_part_block(n, ctx->rank, ctx->nranks, &lo, &hi);
+    int rc = RDML_OK;
+    for (int64_t i = 0; i < n; i++) colors[i] = RDML_COLOR_NONE;
+    for (int64_t i = lo; i < hi && !rc; i++) {
+        rdml_image im;
+        rc = rdml_png_read(ctx, rdml_subject_image_path(s, i), 3, &im);
+        if (!rc) colors[i] = rdml_pairs_color_of(im.px, im.w * im.h, fraction, NULL);
+        rdml_image_free(&im);
+    }
+    RDML_TRY(rdml_agree(ctx, cli->comm, rc));
+    int *counts = calloc((size_t)ctx->nranks, sizeof *counts);
+    int *displs = calloc((size_t)ctx->nranks, sizeof *displs);
+    int *mine = malloc((size_t)(hi - lo + 1) * sizeof *mine);
+    rc = counts && displs && mine ? RDML_OK : RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
+    RDML_TRY(rdml_agree(ctx, cli->comm, rc));
+    for (int r = 0; r < ctx->nranks; r++) {
+        int64_t a, b;
+        rdml_part_block(n, r, ctx->nranks, &a, &b);
+        counts[r] = (int)(b - a);
+        displs[r] = (int)a;
+    }
+    memcpy(mine, colors + lo, (size_t)(hi - lo) * sizeof *mine);
+    MPI_Allgatherv(mine, (int)(hi - lo), MPI_INT, colors, counts, displs, MPI_INT, cli->comm);
+    free(counts);
+    free(displs);
+    free(mine);
+    return RDML_OK;
+}
+
+enum { ST_ACC = 0, ST_PREC, ST_REC, ST_F1, ST_AUC, ST_TN, ST_FP, ST_FN, ST_TP, ST_OBJ, ST_RHO,
+       ST_GAMMA, ST_NSV, ST_NBSV, ST_ITER, ST_CONV, ST_SECONDS, ST_N };
+static const char *const metric_names[5] = {"accuracy", "precision", "recall", "f1", "roc_auc"};
+
+/* Train fold f and fill st (ST_N values) and dec (ntest decision values). */
+static int run_fold(rdml_ctx *ctx, const svm_opts *o, const rdml_svm_images *im,
+                    const rdml_pairs *P, const int64_t *tr, int64_t ntr, const int64_t *te,
+                    int64_t nte, double *st, double *dec) {
+    int64_t *ij_tr = malloc((size_t)ntr * 2 * sizeof *ij_tr), *ij_te = malloc((size_t)nte * 2 * sizeof *ij_te);
+    int8_t *y_tr = malloc((size_t)ntr), *y_te = malloc((size_t)nte), *pred = malloc((size_t)nte);
+    rdml_svm_model *m = NULL;
+    int rc = ij_tr && ij_te && y_tr && y_te && pred ? RDML_OK
+                                                     : RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for a fold");
+    for (int64_t t = 0; t < ntr && !rc; t++) {
+        ij_tr[2 * t] = P->ij[2 * tr[t]];
+        ij_tr[2 * t + 1] = P->ij[2 * tr[t] + 1];
+        y_tr[t] = P->label[tr[t]] > 0.5;
+    }
+    for (int64_t t = 0; t < nte && !rc; t++) {
+        ij_te[2 * t] = P->ij[2 * te[t]];
+        ij_te[2 * t + 1] = P->ij[2 * te[t] + 1];
+        y_te[t] = P->label[te[t]] > 0.5;
+    }
+    if (!rc) rc = rdml_svm_train(ctx, &o->svm, im, ntr, ij_tr, y_tr, &m);
+    if (!rc) rc = rdml_svm_decision(ctx, m, im, nte, ij_te, dec);
+    rdml_binary_metrics bm;
+    for (int64_t t = 0; t < nte && !rc; t++) pred[t] = dec[t] > 0;
+    if (!rc) rc = rdml_metrics_binary(ctx, nte, y_te, pred, dec, &bm);
+    if (!rc) {
+        rdml_svm_info info;
+        rdml_svm_get_info(m, &info);
+        double v[ST_N] = {bm.accuracy, bm.precision, bm.recall, bm.f1, bm.roc_auc, (double)bm.tn,
+                          (double)bm.fp, (double)bm.fn, (double)bm.tp, info.objective, info.rho,
+                          info.gamma, (double)info.n_sv, (double)info.n_bsv, (double)info.iterations,
+                          info.converged, info.seconds};
+        memcpy(st, v, sizeof v);
+    }
+    rdml_svm_free(&m);
+    free(ij_tr);
+    free(ij_te);
+    free(y_tr);
+    free(y_te);
+    free(pred);
+    return rc;
+}
+
+static int write_pairs(rdml_ctx *ctx, rdml_h5 *h, const char *g, const svm_opts *o,
+                       const rdml_pairs *P, const rdml_split *S, int64_t n, double thr) {
+    char path[700];
+    int rc = rdml_h5_delete(ctx, h, g);
+    if (!rc) rc = rdml_h5_group(ctx, h, g);
+    snprintf(path, sizeof path, "%s/ij", g);
+    if (!rc) rc = rdml_h5_write_rows_i64(ctx, h, path, P->n, 2, 0, ctx->rank == 0 ? P->n : 0, P->ij);
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", "image rows (a, b) of each pair; rows of ../../../../subjects/subjNN/images");
+    snprintf(path, sizeof path, "%s/value", g);
+    if (!rc) rc = rdml_h5_write_vec_f64(ctx, h, path, P->n, P->value);
+    snprintf(path, sizeof path, "%s/label", g);
+    if (!rc) rc = rdml_h5_write_vec_f64(ctx, h, path, P->n, P->label);
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", "1 = dissimilar (value > threshold), 0 = similar");
+    snprintf(path, sizeof path, "%s/fold", g);
+    if (!rc) rc = rdml_h5_write_vec_i64(ctx, h, path, S->nunits, S->fold);
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", S->scheme == RDML_SPLIT_PAIRS
+        ? "test fold of each PAIR (pair-level split: images appear on both sides)"
+        : "test fold of each image (-1: always training); a pair is tested in fold f when both "
+          "images are in f and trains there when neither is");
+    int64_t iv[5] = {n, P->n, o->pp.k, P->n_images_used, S->nfolds};
+    const char *in[5] = {"n_images", "n_pairs", "k", "n_color_images", "n_folds"};
+    for (int i = 0; i < 5 && !rc; i++) rc = rdml_h5_attr_i64(ctx, h, g, in[i], &iv[i], 1);
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, g, "set", rdml_pairs_set_name(o->pp.set));
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, g, "scheme", rdml_split_scheme_name(S->scheme));
+    if (!rc) rc = rdml_h5_attr_f64(ctx, h, g, "threshold", &thr, 1);
+    int64_t flags[2] = {o->pp.dedup, o->pp.symmetric};
+    if (!rc) rc = rdml_h5_attr_i64(ctx, h, g, "dedup", &flags[0], 1);
+    if (!rc) rc = rdml_h5_attr_i64(ctx, h, g, "symmetric", &flags[1], 1);
+    return rc;
+}
+
+static int write_fold(rdml_ctx *ctx, rdml_h5 *h, const char *g, int64_t f, const double *st,
+                      const double *dec, const int64_t *te, int64_t nte, int64_t ntr,
+                      const rdml_pairs *P) {
+    char fg[700], path[760];
+    snprintf(fg, sizeof fg, "%s/fold_%lld", g, (long long)f);
+    int rc = rdml_h5_group(ctx, h, fg);
+    int64_t *pred = malloc((size_t)nte * sizeof *pred), *lab = malloc((size_t)nte * sizeof *lab);
+    if (!pred || !lab) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory writing fold %lld", (long long)f);
+    for (int64_t t = 0; t < nte && pred && lab; t++) {
+        pred[t] = dec[t] > 0;
+        lab[t] = P->label[te[t]] > 0.5;
+    }
+    snprintf(path, sizeof path, "%s/test_pairs", fg);
+    if (!rc) rc = rdml_h5_write_vec_i64(ctx, h, path, nte, te);
+    snprintf(path, sizeof path, "%s/decision", fg);
+    if (!rc) rc = rdml_h5_write_vec_f64(ctx, h, path, nte, dec);
+    snprintf(path, sizeof path, "%s/pred", fg);
+    if (!rc) rc = rdml_h5_write_vec_i64(ctx, h, path, nte, pred);
+    snprintf(path, sizeof path, "%s/label", fg);
+    if (!rc) rc = rdml_h5_write_vec_i64(ctx, h, path, nte, lab);
+    int64_t cm[4] = {(int64_t)st[ST_TN], (int64_t)st[ST_FP], (int64_t)st[ST_FN], (int64_t)st[ST_TP]};
+    snprintf(path, sizeof path, "%s/confusion", fg);
+    if (!rc) rc = rdml_h5_write_rows_i64(ctx, h, path, 2, 2, 0, ctx->rank == 0 ? 2 : 0, cm);
+    for (int i = 0; i < 5 && !rc; i++) rc = rdml_h5_attr_f64(ctx, h, fg, metric_names[i], &st[i], 1);
+    const char *dn[4] = {"dual_objective", "rho", "gamma", "fit_seconds"};
+    const double dv[4] = {st[ST_OBJ], st[ST_RHO], st[ST_GAMMA], st[ST_SECONDS]};
+    for (int i = 0; i < 4 && !rc; i++) rc = rdml_h5_attr_f64(ctx, h, fg, dn[i], &dv[i], 1);
+    const char *iname[6] = {"n_train", "n_test", "n_sv", "n_bounded_sv", "iterations", "converged"};
+    int64_t iv[6] = {ntr, nte, (int64_t)st[ST_NSV], (int64_t)st[ST_NBSV], (int64_t)st[ST_ITER],
+                     (int64_t)st[ST_CONV]};
+    for (int i = 0; i < 6 && !rc; i++) rc = rdml_h5_attr_i64(ctx, h, fg, iname[i], &iv[i], 1);
+    free(pred);
+    free(lab);
+    return rc;
+}
+
+/* One subject x selection. */
+static int one_svm(rdml_cli *cli, rdml_h5 *h, const svm_opts *o, const rdml_subject *subj,
+                   const char *name) {
+    rdml_ctx *ctx = &cli->ctx;
+    int id = rdml_subject_id(subj);
+    char rpath[512], epath[600], gp[900], gs[900];
+    snprintf(rpath, sizeof rpath, "/subjects/subj%02d/rdm/%s", id, name);
+    snprintf(epath, sizeof epath, "/subjects/subj%02d/embeddings/%s", id, o->embedding);
+    int ex = 0, ndim = 0;
+    int64_t dims[8], edims[8];
+    RDML_TRY(rdml_h5_exists(ctx, h, rpath, &ex));
+    if (!ex)
+        return RDML_FAIL(ctx, RDML_EDATA, "%s has no RDM %s (hint: run `rdmlearn rdm` with the same "
+                         "data.rois and run.output first)", rdml_h5_path(h), rpath);
+    RDML_TRY(rdml_h5_exists(ctx, h, epath, &ex));
+    if (!ex)
+        return RDML_FAIL(ctx, RDML_EDATA, "%s has no embeddings %s (hint: run `rdmlearn embed` "
+                         "first, or set embed.name to the embedding to use)", rdml_h5_path(h), epath);
+    RDML_TRY(rdml_h5_dims(ctx, h, rpath, &ndim, dims));
+    int64_t n = dims[0];
+    RDML_TRY(rdml_h5_dims(ctx, h, epath, &ndim, edims));
+    if (ndim != 2 || edims[0] < n)
+        return RDML_FAIL(ctx, RDML_EDATA, "embeddings %s have %lld rows but the RDM %s has %lld "
+                         "images (hint: compute both with the same data.images)", epath,
+                         (long long)edims[0], rpath, (long long)n);
+    int64_t d = edims[1], got;
+    double thr;
+    RDML_TRY(rdml_h5_get_attr_f64(ctx, h, rpath, "threshold", &thr, 1, &got));
+    float *R = rdml_malloc(ctx, (size_t)(n * n) * sizeof *R, "RDM");
+    float *E = rdml_malloc(ctx, (size_t)(n * d) * sizeof *E, "embeddings");
+    int *colors = rdml_malloc(ctx, (size_t)n * sizeof *colors, "colour classes");
+    int rc = R && E && colors ? RDML_OK : ctx->code;
+    RDML_TRY(rdml_agree(ctx, cli->comm, rc));
+    rdml_pairs P;
+    rdml_split S;
+    rdml_svm_images im;
+    memset(&P, 0, sizeof P);
+    memset(&S, 0, sizeof S);
+    memset(&im, 0, sizeof im);
+    int64_t nf = 0, **tr = NULL, **te = NULL, *ntr = NULL, *nte = NULL;
+    double *stats = NULL, **dec = NULL;
+    rc = rdml_h5_read_rows_f32(ctx, h, rpath, 0, n, R);
+    if (!rc) rc = rdml_h5_read_rows_f32(ctx, h, epath, 0, n, E);
+    rdml_pairs_params pp = o->pp;
+    pp.threshold = thr;
+    if (!rc && pp.set == RDML_PAIRS_COLORS) rc = classify_colors(cli, subj, n, o->color_fraction, colors);
+    /* everything below until training is identical on every rank: no agreement needed */
+    if (!rc) rc = rdml_pairs_build(ctx, &pp, n, R, colors, &P);
+    if (!rc) {
+        int64_t n0, n1;
+        rdml_pairs_count(&P, &n0, &n1);
+        if (n0 == 0 || n1 == 0)
+            rc = RDML_FAIL(ctx, RDML_EDATA,
+                           "subj%02d %s: the %s pair set has %lld pairs, %lld similar and %lld "
+                           "dissimilar (RDM > %g); a classifier needs both classes (hint: check "
+                           "rdm.threshold, or use another pair set)", id, name,
+                           rdml_pairs_set_name(pp.set), (long long)P.n, (long long)n0,
+                           (long long)n1, thr);
+    }
+    if (!rc) rc = rdml_split_make(ctx, &o->sp, n, &P, &S);
+    if (!rc) {
+        nf = S.nfolds;
+        tr = calloc((size_t)nf, sizeof *tr);
+        te = calloc((size_t)nf, sizeof *te);
+        dec = calloc((size_t)nf, sizeof *dec);
+        ntr = calloc((size_t)nf, sizeof *ntr);
+        nte = calloc((size_t)nf, sizeof *nte);
+        stats = calloc((size_t)(nf * ST_N), sizeof *stats);
+        if (!tr || !te || !dec || !ntr || !nte || !stats) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
+    }
+    for (int64_t f = 0; f < nf && !rc; f++) {
+        rc = rdml_split_fold(ctx, &S, &P, f, &tr[f], &ntr[f], &te[f], &nte[f]);
+        int64_t c1 = 0;
+        for (int64_t t = 0; !rc && t < ntr[f]; t++) c1 += P.label[tr[f][t]] > 0.5;
+        if (!rc && (c1 == 0 || c1 == ntr[f]))
+            rc = RDML_FAIL(ctx, RDML_EDATA,
+                           "fold %lld of %lld: its %lld training pairs are all %s; a classifier "
+                           "needs both classes (hint: more images, fewer folds, or another pair set)",
+                           (long long)f, (long long)nf, (long long)ntr[f], c1 ? "dissimilar" : "similar");
+        if (!rc) {
+            dec[f] = malloc((size_t)nte[f] * sizeof **dec);
+            if (!dec[f]) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
+        }
+    }
+    if (rc) rdml_ctx_prefix(ctx, "subj%02d %s: ", id, name);
+    if (!rc) rc = rdml_svm_images_make(ctx, n, d, E, &im);
+    rc = rdml_agree(ctx, cli->comm, rc);
+    /* training: fold f on rank f mod nranks */
+    for (int64_t f = 0; f < nf && !rc; f++) {
+        if (f % ctx->nranks != ctx->rank) continue;
+        rc = run_fold(ctx, o, &im, &P, tr[f], ntr[f], te[f], nte[f], stats + f * ST_N, dec[f]);
+        if (rc) rdml_ctx_prefix(ctx, "subj%02d %s fold %lld: ", id, name, (long long)f);
+    }
+    rc = rdml_agree(ctx, cli->comm, rc);
+    for (int64_t f = 0; f < nf && !rc; f++) {
+        int owner = (int)(f % ctx->nranks);
+        MPI_Bcast(stats + f * ST_N, ST_N, MPI_DOUBLE, owner, cli->comm);
+        MPI_Bcast(dec[f], (int)nte[f], MPI_DOUBLE, owner, cli->comm);
+    }
+    snprintf(gp, sizeof gp, "/experiments/%s/pairs/subj%02d/%s", o->experiment, id, name);
+    snprintf(gs, sizeof gs, "/experiments/%s/svm/subj%02d/%s", o->experiment, id, name);
+    if (!rc) rc = write_pairs(ctx, h, gp, o, &P, &S, n, thr);
+    if (!rc) rc = rdml_h5_delete(ctx, h, gs);
+    if (!rc) rc = rdml_h5_group(ctx, h, gs);
+    for (int64_t f = 0; f < nf && !rc; f++) {
+        rc = write_fold(ctx, h, gs, f, stats + f * ST_N, dec[f], te[f], nte[f], ntr[f], &P);
+        const double *st = stats + f * ST_N;
+        if (!rc)
+            rdml_info(ctx, "subj%02d %-12s fold %lld/%lld: %lld train / %lld test pairs, nSV %lld, "
+                      "acc %.3f f1 %.3f auc %.3f (%.2f s)", id, name, (long long)f + 1, (long long)nf,
+                      (long long)ntr[f], (long long)nte[f], (long long)st[ST_NSV], st[ST_ACC],
+                      st[ST_F1], st[ST_AUC], st[ST_SECONDS]);
+    }
+    /* summary: per-fold table and mean / std (ddof 0) */
+    double *tab = rc ? NULL : malloc((size_t)(nf * 5 + 1) * sizeof *tab), col[4096];
+    if (!rc && !tab) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
+    for (int i = 0; i < 5 && !rc; i++) {
+        for (int64_t f = 0; f < nf; f++) tab[f * 5 + i] = stats[f * ST_N + i];
+        char an[64];
+        double mean, sd;
+        for (int64_t f = 0; f < nf && f < 4096; f++) col[f] = stats[f * ST_N + i];
+        rdml_metrics_mean_std(nf < 4096 ? nf : 4096, col, &mean, &sd);
+        snprintf(an, sizeof an, "mean_%s", metric_names[i]);
+        rc = rdml_h5_attr_f64(ctx, h, gs, an, &mean, 1);
+        snprintf(an, sizeof an, "std_%s", metric_names[i]);
+        if (!rc) rc = rdml_h5_attr_f64(ctx, h, gs, an, &sd, 1);
+        if (!rc && i == 0)
+            rdml_info(ctx, "subj%02d %-12s %s, %lld pairs, %s x %lld: accuracy %.3f +- %.3f", id, name,
+                      rdml_pairs_set_name(pp.set), (long long)P.n, rdml_split_scheme_name(S.scheme),
+                      (long long)nf, mean, sd);
+    }
+    char tpath[1000];
+    snprintf(tpath, sizeof tpath, "%s/fold_metrics", gs);
+    if (!rc) rc = rdml_h5_write_rows_f64(ctx, h, tpath, nf, 5, 0, ctx->rank == 0 ? nf : 0, tab);
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, tpath, "columns", "accuracy,precision,recall,f1,roc_auc");
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, gs, "kernel", rdml_svm_kernel_name(o->svm.kernel));
+    double pv[3] = {o->svm.C, (double)o->svm.degree, o->svm.coef0};
+    const char *pn[3] = {"C", "degree", "coef0"};
+    for (int i = 0; i < 3 && !rc; i++) rc = rdml_h5_attr_f64(ctx, h, gs, pn[i], &pv[i], 1);
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, gs, "embedding", o->embedding);
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, gs, "pairs", gp);
+    free(tab);
+    for (int64_t f = 0; f < nf; f++) {
+        if (tr) free(tr[f]);
+        if (te) free(te[f]);
+        if (dec) free(dec[f]);
+    }
+    free(tr);
+    free(te);
+    free(dec);
+    free(ntr);
+    free(nte);
+    free(stats);
+    rdml_svm_images_free(&im);
+    rdml_split_free(&S);
+    rdml_pairs_free(&P);
+    free(R);
+    free(E);
+    free(colors);
+    return rc;
+}
+
+int rdml_cmd_svm(rdml_cli *cli) {
+    rdml_ctx *ctx = &cli->ctx;
+    svm_opts o;
+    const char *root;
+    RDML_TRY(read_opts(cli, &o));
+    RDML_TRY(rdml_config_str(ctx, cli->cfg, "data", "root", &root));
+    if (cli->npos > 0) root = cli->pos[0];
+    rdml_dataset *ds = NULL;
+    rdml_subject *subj = NULL;
+    int *ids = NULL, nids = 0, nsel = 0;
+    char **sels = NULL;
+    rdml_h5 *h = NULL;
+    int rc = rdml_dataset_open(ctx, root, &ds);
+    if (!rc) rc = rdml_cli_subjects(ctx, cli->cfg, ds, &ids, &nids);
+    if (!rc) rc = rdml_cli_selections(ctx, cli->cfg, &sels, &nsel);
+    rc = rdml_agree(ctx, cli->comm, rc);
+    if (!rc) rc = rdml_cli_results_open(cli, "svm", &h);
+    for (int i = 0; i < nids && !rc; i++) {
+        rc = rdml_subject_open(ctx, ds, ids[i], &subj);
+        rc = rdml_agree(ctx, cli->comm, rc);
+        for (int k = 0; k < nsel && !rc; k++) {
+            char name[256];
+            sel_name(sels[k], name, sizeof name);
+            rc = one_svm(cli, h, &o, subj, name);
+        }
+        rdml_subject_close(&subj);
+    }
+    if (!rc) {
+        char out[4096];
+        rdml_strlcpy(out, rdml_h5_path(h), sizeof out);
+        rc = rdml_h5_commit(ctx, &h);
+        if (!rc) rdml_info(ctx, "svm: results in %s under /experiments/%s", out, o.experiment);
+    } else {
+        rdml_h5_abort(&h);
+    }
+    rdml_cli_free_list(sels, nsel);
+    free(ids);
+    rdml_dataset_close(&ds);
+    return rc;
+}

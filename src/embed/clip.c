@@ -1,0 +1,516 @@
+/* CLIP ViT image tower (Hugging Face CLIPVisionModelWithProjection.get_image_features and the
+ * OpenAI VisionTransformer) in C on OpenBLAS. Loading: the safetensors file in either naming
+ * (vision_model.* + visual_projection, or visual.*; text-tower tensors ignored), the
+ * architecture taken from tensor shapes (width, patch, tokens, layers, MLP, projection) and
+ * heads / hidden_act / layer_norm_eps from a config.json beside the weights (top level or
+ * "vision_config"), else the CLIP conventions (heads = width / 64, quick_gelu, 1e-5); every
+ * tensor is checked against the shape the architecture implies and converted to float32
+ * (q/k/v fused into one [3D, D] matrix; OpenAI's in_proj is already fused, its proj is
+ * transposed). Preprocessing is CLIPImageProcessor's (Pillow-exact antialiased bicubic resize
+ * of the short side, centre crop with floor, CLIP mean/std). The forward pass runs a batch of
+ * B images as (B*T) x D activations: im2col + one SGEMM for the patch convolution, one SGEMM
+ * for q|k|v, per (image, head) two small SGEMMs for attention with an fp32 softmax, one SGEMM
+ * each for out_proj, fc1 and fc2 (bias-free GEMMs accumulate into the residual stream with
+ * beta = 1). Left out: attention masks, interpolated position embeddings for other input
+ * sizes, the text tower, half-precision compute, and open_clip's attentional pooler. */
+#include <cblas.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "embed/embed_priv.h"
+#include "rdml/safetensors.h"
+
+typedef struct clip_layer {
+    float *ln1_w, *ln1_b; /* D */
+    float *qkv_w, *qkv_b; /* (3D, D), 3D: rows q | k | v */
+    float *o_w, *o_b;     /* (D, D), D */
+    float *ln2_w, *ln2_b; /* D */
+    float *fc1_w, *fc1_b; /* (MLP, D), MLP */
+    float *fc2_w, *fc2_b; /* (D, MLP), D */
+} clip_layer;
+
+struct rdml_clip {
+    rdml_clip_arch a;
+    float *mem;             /* every parameter, carved below */
+    float *patch_w;         /* (D, 3 p p), columns (channel, y, x) */
+    float *cls;             /* D */
+    float *pos;             /* (T, D) */
+    float *pre_w, *pre_b;   /* D */
+    float *post_w, *post_b; /* D */
+    float *proj;            /* (P, D) */
+    clip_layer *L;
+};
+
+static const double clip_mean[3] = {0.48145466, 0.4578275, 0.40821073};
+static const double clip_std[3] = {0.26862954, 0.26130258, 0.27577711};
+
+/* ---- loading ---- */
+
+typedef struct loader {
+    rdml_ctx *ctx;
+    rdml_safetensors *st;
+    int oa; /* OpenAI naming */
+} loader;
+
+static void shape_str(char *buf, size_t len, int ndim, const int64_t *shape) {
+    size_t o = (size_t)snprintf(buf, len, "[");
+    for (int i = 0; i < ndim && o < len; i++)
+        o += (size_t)snprintf(buf + o, len - o, "%s%lld", i ? ", " : "", (long long)shape[i]);
+    if (o < len) snprintf(buf + o, len - o, "]");
+}
+
+/* Read tensor `name` of the given shape into dst. */
+static int get(loader *ld, const char *name, int ndim, const int64_t *shape, float *dst) {
+    const rdml_st_tensor *t = rdml_safetensors_find(ld->st, name);
+    char want[128], got[128];
+    shape_str(want, sizeof want, ndim, shape);
+    if (!t)
+        return RDML_FAIL(ld->ctx, RDML_EFORMAT,
+                         "%s: tensor '%s' (shape %s) is missing (hint: a CLIP checkpoint in %s "
+                         "naming is expected; see docs/embed.md)",
+                         rdml_safetensors_path(ld->st), name, want,
+                         ld->oa ? "OpenAI (visual.*)" : "Hugging Face (vision_model.*)");
+    int same = t->ndim == ndim;
+    for (int i = 0; i < ndim && same; i++) same = t->shape[i] == shape[i];
+    if (!same) {
+        shape_str(got, sizeof got, t->ndim, t->shape);
+        return RDML_FAIL(ld->ctx, RDML_EFORMAT,
+                         "%s: tensor '%s' has shape %s but %s is expected for this architecture "
+                         "(from the shapes of the embedding tensors)",
+                         rdml_safetensors_path(ld->st), name, got, want);
+    }
+    return rdml_safetensors_read_f32(ld->ctx, ld->st, t, dst);
+}
+static int get1(loader *ld, const char *name, int64_t n0, float *dst) {
+    int64_t s[1] = {n0};
+    return get(ld, name, 1, s, dst);
+}
+static int get2(loader *ld, const char *name, int64_t n0, int64_t n1, float *dst) {
+    int64_t s[2] = {n0, n1};
+    return get(ld, name, 2, s, dst);
+}
+
+static const rdml_st_tensor *need(loader *ld, const char *name, int ndim) {
+    const rdml_st_tensor *t = rdml_safetensors_find(ld->st, name);
+    if (!t) {
+        RDML_FAIL(ld->ctx, RDML_EFORMAT, "%s: tensor '%s' is missing (hint: a CLIP checkpoint "
+                  "in %s naming is expected; see docs/embed.md)", rdml_safetensors_path(ld->st),
+                  name, ld->oa ? "OpenAI (visual.*)" : "Hugging Face (vision_model.*)");
+        return NULL;
+    }
+    if (t->ndim != ndim) {
+        char got[128];
+        shape_str(got, sizeof got, t->ndim, t->shape);
+        RDML_FAIL(ld->ctx, RDML_EFORMAT, "%s: tensor '%s' has shape %s but a %d-d tensor is "
+                  "expected", rdml_safetensors_path(ld->st), name, got, ndim);
+        return NULL;
+    }
+    return t;
+}
+
+/* config.json beside the weights: heads, hidden_act, layer_norm_eps when present. */
+static int read_config(rdml_ctx *ctx, const char *weights, int64_t *heads, rdml_clip_act *act,
+                       double *eps) {
+    char path[4096];
+    const char *slash = strrchr(weights, '/');
+    if (slash) snprintf(path, sizeof path, "%.*s/config.json", (int)(slash - weights), weights);
+    else snprintf(path, sizeof path, "config.json");
+    FILE *f = fopen(path, "rb");
+    if (!f) return RDML_OK;
+    fclose(f);
+    json_error_t err;
+    json_t *root = json_load_file(path, 0, &err);
+    if (!root || !json_is_object(root)) {
+        json_decref(root);
+        return RDML_FAIL(ctx, RDML_EFORMAT, "%s: not a JSON object (%s, line %d)", path,
+                         root ? "top level" : err.text, err.line);
+    }
+    json_t *vc = json_object_get(root, "vision_config");
+    if (!json_is_object(vc)) vc = root;
+    int rc = RDML_OK;
+    json_t *v = json_object_get(vc, "num_attention_heads");
+    if (json_is_integer(v)) *heads = json_integer_value(v);
+    v = json_object_get(vc, "layer_norm_eps");
+    if (json_is_number(v)) *eps = json_number_value(v);
+    v = json_object_get(vc, "hidden_act");
+    if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        if (strcmp(s, "quick_gelu") == 0) *act = RDML_ACT_QUICK_GELU;
+        else if (strcmp(s, "gelu") == 0) *act = RDML_ACT_GELU;
+        else
+            rc = RDML_FAIL(ctx, RDML_EFORMAT, "%s: hidden_act \"%s\" is not supported (hint: "
+                           "quick_gelu or gelu)", path, s);
+    }
+    json_decref(root);
+    return rc;
+}
+
+int rdml_clip_load(rdml_ctx *ctx, const char *path, int64_t heads, rdml_clip_act act,
+                   rdml_clip **out) {
+    *out = NULL;
+    loader ld = {ctx, NULL, 0};
+    RDML_TRY(rdml_safetensors_open(ctx, path, &ld.st));
+    rdml_clip *m = calloc(1, sizeof *m);
+    int rc = m ? RDML_OK : RDML_FAIL(ctx, RDML_ENOMEM, "out of memory loading %s", path);
+    char n[256];
+    rdml_clip_arch *a = m ? &m->a : NULL;
+    if (!rc) {
+        if (rdml_safetensors_find(ld.st, "vision_model.embeddings.class_embedding")) ld.oa = 0;
+        else if (rdml_safetensors_find(ld.st, "visual.class_embedding")) ld.oa = 1;
+        else
+            rc = RDML_FAIL(ctx, RDML_EFORMAT, "%s: neither 'vision_model.embeddings.class_embedding' "
+                           "(Hugging Face naming) nor 'visual.class_embedding' (OpenAI naming) is "
+                           "present: not a CLIP vision checkpoint (hint: see docs/embed.md)", path);
+    }
+    const rdml_st_tensor *t;
+    if (!rc) {
+        a->openai_naming = ld.oa;
+        t = need(&ld, ld.oa ? "visual.class_embedding" : "vision_model.embeddings.class_embedding", 1);
+        if (!t) rc = ctx->code; else a->width = t->shape[0];
+    }
+    if (!rc) {
+        t = need(&ld, ld.oa ? "visual.conv1.weight" : "vision_model.embeddings.patch_embedding.weight", 4);
+        if (!t) rc = ctx->code; else a->patch = t->shape[3];
+    }
+    if (!rc) {
+        t = need(&ld, ld.oa ? "visual.positional_embedding" : "vision_model.embeddings.position_embedding.weight", 2);
+        if (!t) rc = ctx->code; else a->tokens = t->shape[0];
+    }
+    if (!rc) {
+        a->grid = (int64_t)llround(sqrt((double)(a->tokens - 1)));
+        if (a->tokens < 2 || a->grid * a->grid != a->tokens - 1 || a->patch < 1 || a->width < 1)
+            rc = RDML_FAIL(ctx, RDML_EFORMAT, "%s: %lld position embeddings is not 1 + a square "
+                           "number of patches", path, (long long)a->tokens);
+        a->image = a->grid * a->patch;
+    }
+    if (!rc) {
+        snprintf(n, sizeof n, ld.oa ? "visual.transformer.resblocks.0.mlp.c_fc.weight"
+                                    : "vision_model.encoder.layers.0.mlp.fc1.weight");
+        t = need(&ld, n, 2);
+        if (!t) rc = ctx->code; else a->mlp = t->shape[0];
+    }
+    if (!rc) {
+        t = need(&ld, ld.oa ? "visual.proj" : "visual_projection.weight", 2);
+        if (!t) rc = ctx->code; else a->proj = ld.oa ? t->shape[1] : t->shape[0];
+    }
+    if (!rc) {
+        for (a->layers = 0;; a->layers++) {
+            snprintf(n, sizeof n, ld.oa ? "visual.transformer.resblocks.%lld.ln_1.weight"
+                                        : "vision_model.encoder.layers.%lld.layer_norm1.weight",
+                     (long long)a->layers);
+            if (!rdml_safetensors_find(ld.st, n)) break;
+        }
+        a->heads = 0;
+        a->act = RDML_ACT_QUICK_GELU;
+        a->eps = 1e-5;
+        rc = read_config(ctx, path, &a->heads, &a->act, &a->eps);
+        if (heads > 0) a->heads = heads;
+        if (act != RDML_ACT_AUTO) a->act = act;
+        if (!rc && a->heads <= 0) a->heads = a->width / 64;
+        if (!rc && (a->heads <= 0 || a->width % a->heads))
+            rc = RDML_FAIL(ctx, RDML_ECONFIG, "%s: width %lld cannot be split into %lld attention "
+                           "heads (hint: set embed.heads, or put the model's config.json beside "
+                           "the weights)", path, (long long)a->width, (long long)a->heads);
+    }
+    int64_t D = a ? a->width : 0, M = a ? a->mlp : 0, P = a ? a->proj : 0, pp = a ? 3 * a->patch * a->patch : 0;
+    if (!rc) {
+        int64_t per_layer = 2 * D + 3 * D * D + 3 * D + D * D + D + 2 * D + M * D + M + D * M + D;
+        int64_t total = D * pp + D + a->tokens * D + 4 * D + P * D + a->layers * per_layer;
+        m->mem = rdml_malloc(ctx, (size_t)total * sizeof(float), "CLIP weights");
+        m->L = rdml_calloc(ctx, (size_t)(a->layers ? a->layers : 1), sizeof *m->L, "CLIP layers");
+        if (!m->mem || !m->L) rc = ctx->code;
+    }
+    if (!rc) {
+        float *p = m->mem;
+#define CARVE(ptr, cnt) (ptr = p, p += (cnt))
+        CARVE(m->patch_w, D * pp);
+        CARVE(m->cls, D);
+        CARVE(m->pos, a->tokens * D);
+        CARVE(m->pre_w, D);
+        CARVE(m->pre_b, D);
+        CARVE(m->post_w, D);
+        CARVE(m->post_b, D);
+        CARVE(m->proj, P * D);
+        for (int64_t l = 0; l < a->layers; l++) {
+            clip_layer *L = &m->L[l];
+            CARVE(L->ln1_w, D); CARVE(L->ln1_b, D);
+            CARVE(L->qkv_w, 3 * D * D); CARVE(L->qkv_b, 3 * D);
+            CARVE(L->o_w, D * D); CARVE(L->o_b, D);
+            CARVE(L->ln2_w, D); CARVE(L->ln2_b, D);
+            CARVE(L->fc1_w, M * D); CARVE(L->fc1_b, M);
+            CARVE(L->fc2_w, D * M); CARVE(L->fc2_b, D);
+        }
+#undef CARVE
+        int64_t ps[4] = {D, 3, a->patch, a->patch};
+        if (ld.oa) {
+            rc = get(&ld, "visual.conv1.weight", 4, ps, m->patch_w);
+            if (!rc) rc = get1(&ld, "visual.class_embedding", D, m->cls);
+            if (!rc) rc = get2(&ld, "visual.positional_embedding", a->tokens, D, m->pos);
+            if (!rc) rc = get1(&ld, "visual.ln_pre.weight", D, m->pre_w);
+            if (!rc) rc = get1(&ld, "visual.ln_pre.bias", D, m->pre_b);
+            if (!rc) rc = get1(&ld, "visual.ln_post.weight", D, m->post_w);
+            if (!rc) rc = get1(&ld, "visual.ln_post.bias", D, m->post_b);
+            float *tmp = rc ? NULL : rdml_malloc(ctx, (size_t)(P * D) * sizeof *tmp, "projection");
+            if (!rc && !tmp) rc = ctx->code;
+            if (!rc) rc = get2(&ld, "visual.proj", D, P, tmp);
+            for (int64_t i = 0; i < D && !rc; i++)
+                for (int64_t j = 0; j < P; j++) m->proj[j * D + i] = tmp[i * P + j];
+            free(tmp);
+        } else {
+            rc = get(&ld, "vision_model.embeddings.patch_embedding.weight", 4, ps, m->patch_w);
+            if (!rc) rc = get1(&ld, "vision_model.embeddings.class_embedding", D, m->cls);
+            if (!rc) rc = get2(&ld, "vision_model.embeddings.position_embedding.weight", a->tokens, D, m->pos);
+            if (!rc) rc = get1(&ld, "vision_model.pre_layrnorm.weight", D, m->pre_w);
+            if (!rc) rc = get1(&ld, "vision_model.pre_layrnorm.bias", D, m->pre_b);
+            if (!rc) rc = get1(&ld, "vision_model.post_layernorm.weight", D, m->post_w);
+            if (!rc) rc = get1(&ld, "vision_model.post_layernorm.bias", D, m->post_b);
+            if (!rc) rc = get2(&ld, "visual_projection.weight", P, D, m->proj);
+        }
+        for (int64_t l = 0; l < a->layers && !rc; l++) {
+            clip_layer *L = &m->L[l];
+            char pre[128];
+            if (ld.oa) {
+                snprintf(pre, sizeof pre, "visual.transformer.resblocks.%lld.", (long long)l);
+#define NM(suffix) (snprintf(n, sizeof n, "%s%s", pre, suffix), n)
+                rc = get1(&ld, NM("ln_1.weight"), D, L->ln1_w);
+                if (!rc) rc = get1(&ld, NM("ln_1.bias"), D, L->ln1_b);
+                if (!rc) rc = get2(&ld, NM("attn.in_proj_weight"), 3 * D, D, L->qkv_w);
+                if (!rc) rc = get1(&ld, NM("attn.in_proj_bias"), 3 * D, L->qkv_b);
+                if (!rc) rc = get2(&ld, NM("attn.out_proj.weight"), D, D, L->o_w);
+                if (!rc) rc = get1(&ld, NM("attn.out_proj.bias"), D, L->o_b);
+                if (!rc) rc = get1(&ld, NM("ln_2.weight"), D, L->ln2_w);
+                if (!rc) rc = get1(&ld, NM("ln_2.bias"), D, L->ln2_b);
+                if (!rc) rc = get2(&ld, NM("mlp.c_fc.weight"), M, D, L->fc1_w);
+                if (!rc) rc = get1(&ld, NM("mlp.c_fc.bias"), M, L->fc1_b);
+                if (!rc) rc = get2(&ld, NM("mlp.c_proj.weight"), D, M, L->fc2_w);
+                if (!rc) rc = get1(&ld, NM("mlp.c_proj.bias"), D, L->fc2_b);
+            } else {
+                snprintf(pre, sizeof pre, "vision_model.encoder.layers.%lld.", (long long)l);
+                rc = get1(&ld, NM("layer_norm1.weight"), D, L->ln1_w);
+                if (!rc) rc = get1(&ld, NM("layer_norm1.bias"), D, L->ln1_b);
+                const char *qkv[3] = {"q", "k", "v"};
+                for (int k = 0; k < 3 && !rc; k++) {
+                    char s2[64];
+                    snprintf(s2, sizeof s2, "self_attn.%s_proj.weight", qkv[k]);
+                    rc = get2(&ld, NM(s2), D, D, L->qkv_w + k * D * D);
+                    snprintf(s2, sizeof s2, "self_attn.%s_proj.bias", qkv[k]);
+                    if (!rc) rc = get1(&ld, NM(s2), D, L->qkv_b + k * D);
+                }
+                if (!rc) rc = get2(&ld, NM("self_attn.out_proj.weight"), D, D, L->o_w);
+                if (!rc) rc = get1(&ld, NM("self_attn.out_proj.bias"), D, L->o_b);
+                if (!rc) rc = get1(&ld, NM("layer_norm2.weight"), D, L->ln2_w);
+                if (!rc) rc = get1(&ld, NM("layer_norm2.bias"), D, L->ln2_b);
+                if (!rc) rc = get2(&ld, NM("mlp.fc1.weight"), M, D, L->fc1_w);
+                if (!rc) rc = get1(&ld, NM("mlp.fc1.bias"), M, L->fc1_b);
+                if (!rc) rc = get2(&ld, NM("mlp.fc2.weight"), D, M, L->fc2_w);
+                if (!rc) rc = get1(&ld, NM("mlp.fc2.bias"), D, L->fc2_b);
+#undef NM
+            }
+        }
+    }
+    rdml_safetensors_close(&ld.st);
+    if (rc) {
+        rdml_clip_free(&m);
+        return rc;
+    }
+    *out = m;
+    return RDML_OK;
+}
+
+void rdml_clip_free(rdml_clip **pm) {
+    if (!pm || !*pm) return;
+    free((*pm)->mem);
+    free((*pm)->L);
+    free(*pm);
+    *pm = NULL;
+}
+
+const rdml_clip_arch *rdml_clip_get_arch(const rdml_clip *m) { return &m->a; }
+
+int64_t rdml_clip_dims(const rdml_clip *m, int64_t layer) {
+    return layer < 0 ? m->a.proj : m->a.width;
+}
+
+/* ---- preprocessing ---- */
+
+int rdml_clip_preprocess(rdml_ctx *ctx, const rdml_clip *m, const rdml_image *im, float *out) {
+    const int64_t S = m->a.image;
+    if (im->channels != 3)
+        return RDML_FAIL(ctx, RDML_EINTERNAL, "CLIP preprocessing needs an RGB image");
+    int64_t w = im->w, h = im->h, ow, oh;
+    if (w <= h) {
+        ow = S;
+        oh = (int64_t)((double)S * (double)h / (double)w);
+    } else {
+        oh = S;
+        ow = (int64_t)((double)S * (double)w / (double)h);
+    }
+    uint8_t *r = rdml_malloc(ctx, (size_t)(ow * oh * 3), "resized image");
+    if (!r) return ctx->code;
+    int rc = rdml_embed_resize_u8(ctx, im->px, w, h, 3, r, ow, oh, RDML_RESAMPLE_BICUBIC);
+    if (!rc) {
+        int64_t top = (oh - S) / 2, left = (ow - S) / 2;
+        for (int c = 0; c < 3; c++) {
+            double sc = 1.0 / clip_std[c];
+            for (int64_t y = 0; y < S; y++)
+                for (int64_t x = 0; x < S; x++) {
+                    uint8_t v = r[((y + top) * ow + x + left) * 3 + c];
+                    out[(c * S + y) * S + x] = (float)(((double)(float)(v / 255.0) - clip_mean[c]) * sc);
+                }
+        }
+    }
+    free(r);
+    return rc;
+}
+
+/* ---- forward ---- */
+
+static void layer_norm(float *out, const float *in, const float *w, const float *b, int64_t rows,
+                       int64_t D, double eps) {
+    for (int64_t r = 0; r < rows; r++) {
+        const float *x = in + r * D;
+        float *y = out + r * D;
+        double mean = 0, var = 0;
+        for (int64_t i = 0; i < D; i++) mean += x[i];
+        mean /= (double)D;
+        for (int64_t i = 0; i < D; i++) var += ((double)x[i] - mean) * ((double)x[i] - mean);
+        var /= (double)D;
+        float rstd = (float)(1.0 / sqrt(var + eps)), mu = (float)mean;
+        for (int64_t i = 0; i < D; i++) y[i] = (x[i] - mu) * rstd * w[i] + b[i];
+    }
+}
+
+static void add_bias(float *y, const float *b, int64_t rows, int64_t n) {
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t i = 0; i < n; i++) y[r * n + i] += b[i];
+}
+
+/* y = x W^T (+ beta y): x rows x k, W n x k (PyTorch Linear layout). */
+static void linear(float *y, const float *x, const float *W, int64_t rows, int64_t n, int64_t k,
+                   float beta) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)n, (int)k, 1.0f, x,
+                (int)k, W, (int)k, beta, y, (int)n);
+}
+
+static void pool_out(const rdml_clip *m, const float *h, int64_t B, int pool_mean, float *out) {
+    int64_t T = m->a.tokens, D = m->a.width;
+    for (int64_t b = 0; b < B; b++) {
+        const float *hb = h + b * T * D;
+        if (!pool_mean) {
+            memcpy(out + b * D, hb, (size_t)D * sizeof *out);
+            continue;
+        }
+        for (int64_t i = 0; i < D; i++) {
+            double s = 0;
+            for (int64_t t = 1; t < T; t++) s += hb[t * D + i];
+            out[b * D + i] = (float)(s / (double)(T - 1));
+        }
+    }
+}
+
+int rdml_clip_forward(rdml_ctx *ctx, const rdml_clip *m, int64_t B, const float *pixels,
+                      int64_t layer, int pool_mean, float *out) {
+    const rdml_clip_arch *a = &m->a;
+    const int64_t D = a->width, T = a->tokens, p = a->patch, g = a->grid, S = a->image,
+                  M = a->mlp, H = a->heads, hd = D / H, pp = 3 * p * p, BT = B * T;
+    if (layer > a->layers)
+        return RDML_FAIL(ctx, RDML_ECONFIG, "embed.layer = %lld but the model has %lld layers "
+                         "(hint: -1 for the projected output, 0..%lld for a hidden state)",
+                         (long long)layer, (long long)a->layers, (long long)a->layers);
+    if (B <= 0) return RDML_OK;
+    int64_t wide = 3 * D > M ? 3 * D : M;
+    if (B * g * g * pp > BT * wide) wide = (B * g * g * pp + BT - 1) / BT;
+    float *h = rdml_malloc(ctx, (size_t)(BT * D) * sizeof *h, "CLIP activations");
+    float *x = rdml_malloc(ctx, (size_t)(BT * D) * sizeof *x, "CLIP activations");
+    float *big = rdml_malloc(ctx, (size_t)(BT * wide) * sizeof *big, "CLIP activations");
+    float *att = rdml_malloc(ctx, (size_t)(T * T) * sizeof *att, "CLIP attention");
+    int rc = h && x && big && att ? RDML_OK : ctx->code;
+    if (rc) goto done;
+
+    /* patch embedding: im2col rows (b, patch row, patch col), columns (channel, y, x) */
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t gy = 0; gy < g; gy++)
+            for (int64_t gx = 0; gx < g; gx++) {
+                float *row = big + ((b * g + gy) * g + gx) * pp;
+                for (int64_t c = 0; c < 3; c++)
+                    for (int64_t y = 0; y < p; y++)
+                        memcpy(row + (c * p + y) * p,
+                               pixels + ((b * 3 + c) * S + gy * p + y) * S + gx * p,
+                               (size_t)p * sizeof *row);
+            }
+    linear(x, big, m->patch_w, B * g * g, D, pp, 0.0f);
+    for (int64_t b = 0; b < B; b++) {
+        float *hb = h + b * T * D;
+        for (int64_t i = 0; i < D; i++) hb[i] = m->cls[i] + m->pos[i];
+        for (int64_t t = 1; t < T; t++)
+            for (int64_t i = 0; i < D; i++)
+                hb[t * D + i] = x[(b * g * g + t - 1) * D + i] + m->pos[t * D + i];
+    }
+    layer_norm(h, h, m->pre_w, m->pre_b, BT, D, a->eps);
+    if (layer == 0) {
+        pool_out(m, h, B, pool_mean, out);
+        goto done;
+    }
+    const float scale = (float)(1.0 / sqrt((double)hd));
+    for (int64_t l = 0; l < a->layers; l++) {
+        const clip_layer *L = &m->L[l];
+        layer_norm(x, h, L->ln1_w, L->ln1_b, BT, D, a->eps);
+        float *qkv = big; /* BT x 3D */
+        linear(qkv, x, L->qkv_w, BT, 3 * D, D, 0.0f);
+        add_bias(qkv, L->qkv_b, BT, 3 * D);
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t hh = 0; hh < H; hh++) {
+                const float *Q = qkv + b * T * 3 * D + hh * hd, *K = Q + D, *V = Q + 2 * D;
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)T, (int)hd,
+                            scale, Q, (int)(3 * D), K, (int)(3 * D), 0.0f, att, (int)T);
+                for (int64_t t = 0; t < T; t++) {
+                    float *r = att + t * T, mx = r[0], s = 0;
+                    for (int64_t u = 1; u < T; u++) mx = r[u] > mx ? r[u] : mx;
+                    for (int64_t u = 0; u < T; u++) s += r[u] = expf(r[u] - mx);
+                    float inv = 1.0f / s;
+                    for (int64_t u = 0; u < T; u++) r[u] *= inv;
+                }
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)hd, (int)T,
+                            1.0f, att, (int)T, V, (int)(3 * D), 0.0f, x + b * T * D + hh * hd,
+                            (int)D);
+            }
+        linear(h, x, L->o_w, BT, D, D, 1.0f);
+        add_bias(h, L->o_b, BT, D);
+        layer_norm(x, h, L->ln2_w, L->ln2_b, BT, D, a->eps);
+        float *f = big; /* BT x M */
+        linear(f, x, L->fc1_w, BT, M, D, 0.0f);
+        for (int64_t r = 0; r < BT; r++) {
+            float *fr = f + r * M;
+            const float *bias = L->fc1_b;
+            if (a->act == RDML_ACT_GELU)
+                for (int64_t i = 0; i < M; i++) {
+                    float v = fr[i] + bias[i];
+                    fr[i] = 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
+                }
+            else
+                for (int64_t i = 0; i < M; i++) {
+                    float v = fr[i] + bias[i];
+                    fr[i] = v / (1.0f + expf(-1.702f * v));
+                }
+        }
+        linear(h, f, L->fc2_w, BT, D, M, 1.0f);
+        add_bias(h, L->fc2_b, BT, D);
+        if (layer == l + 1) {
+            pool_out(m, h, B, pool_mean, out);
+            goto done;
+        }
+    }
+    /* get_image_features: post_layernorm on the CLS token, then the projection */
+    for (int64_t b = 0; b < B; b++)
+        layer_norm(x + b * D, h + b * T * D, m->post_w, m->post_b, 1, D, a->eps);
+    linear(out, x, m->proj, B, a->proj, D, 0.0f);
+done:
+    free(h);
+    free(x);
+    free(big);
+    free(att);
+    return rc;
+}

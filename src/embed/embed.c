@@ -1,0 +1,401 @@
+/* The embedding stage's engine (rdml/embed.h): backend selection, per-image dispatch with
+ * batching, the file backend (rows of an N x D .npy read row by row with pread, or of an
+ * HDF5 dataset read row by row per rank with HDF5's serial driver, matched by image order or through a
+ * .npy list of NSD ids), optional L2 normalisation, progress, and error agreement across
+ * ranks. Every row depends on its image (or its id) only, so the result is the same for any
+ * partition. Left out: the models themselves (gabor.c, pixels.c, clip.c) and the HDF5
+ * output, which is the command's (src/cli/cmd_embed.c). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hdf5.h>
+
+#include "embed/embed_priv.h"
+#include "rdml/h5.h"
+#include "rdml/mpiutil.h"
+#include "rdml/npy.h"
+
+struct rdml_embedder {
+    rdml_embed_params p;
+    char *file, *dataset, *ids_path, *weights; /* owned copies of the params' strings */
+    int64_t dims;
+    char model[512], prep[512];
+    rdml_clip *clip;
+    /* file backend */
+    int is_h5;
+    rdml_npy npy;
+    hid_t h5f, h5d; /* HDF5 features: opened per rank with the serial (sec2) driver */
+    int64_t file_rows;
+    int64_t *id_sorted, *id_row; /* ids ascending and their file rows (NULL: image order) */
+    int64_t nids;
+};
+
+static const char *const backend_names[] = {"gabor", "pixels", "file", "clip-vit"};
+
+const char *rdml_embed_backend_name(rdml_embed_backend b) {
+    return (int)b >= 0 && b <= RDML_EMBED_CLIP ? backend_names[b] : "?";
+}
+
+int rdml_embed_backend_parse(rdml_ctx *ctx, const char *s, rdml_embed_backend *out) {
+    for (int i = 0; i <= RDML_EMBED_CLIP; i++)
+        if (strcmp(s, backend_names[i]) == 0) {
+            *out = (rdml_embed_backend)i;
+            return RDML_OK;
+        }
+    return RDML_FAIL(ctx, RDML_ECONFIG, "[embed] backend = %s is not one of gabor, pixels, file, "
+                     "clip-vit", s);
+}
+
+void rdml_embed_defaults(rdml_embed_params *p) {
+    memset(p, 0, sizeof *p);
+    p->backend = RDML_EMBED_GABOR;
+    p->batch = 32;
+    p->size = 128;
+    p->layer = -1;
+}
+
+int64_t rdml_embed_dims(const rdml_embedder *e) { return e->dims; }
+const char *rdml_embed_model(const rdml_embedder *e) { return e->model; }
+const char *rdml_embed_preprocessing(const rdml_embedder *e) { return e->prep; }
+void rdml_embed_block(const rdml_embedder *e, int64_t n, int rank, int nranks, int64_t *lo,
+                      int64_t *hi) {
+    if (e->p.backend != RDML_EMBED_CLIP) {
+        rdml_part_block(n, rank, nranks, lo, hi);
+        return;
+    }
+    int64_t B = e->p.batch, nb = (n + B - 1) / B, b0, b1;
+    rdml_part_block(nb, rank, nranks, &b0, &b1);
+    *lo = b0 * B < n ? b0 * B : n;
+    *hi = b1 * B < n ? b1 * B : n;
+}
+
+int rdml_embed_normalized(const rdml_embedder *e) { return e->p.normalize; }
+int64_t rdml_embed_order_rows(const rdml_embedder *e) {
+    return e->p.backend == RDML_EMBED_FILE && !e->nids ? e->file_rows : -1;
+}
+
+void rdml_embed_destroy(rdml_embedder **pe) {
+    if (!pe || !*pe) return;
+    rdml_embedder *e = *pe;
+    rdml_clip_free(&e->clip);
+    rdml_npy_close(&e->npy);
+    if (e->h5d > 0) H5Dclose(e->h5d);
+    if (e->h5f > 0) H5Fclose(e->h5f);
+    free(e->id_sorted);
+    free(e->id_row);
+    free(e->file);
+    free(e->dataset);
+    free(e->ids_path);
+    free(e->weights);
+    free(e);
+    *pe = NULL;
+}
+
+static int ends_with(const char *s, const char *suf) {
+    size_t a = strlen(s), b = strlen(suf);
+    return a >= b && strcmp(s + a - b, suf) == 0;
+}
+
+typedef struct idrow { int64_t id, row; } idrow;
+static int cmp_idrow(const void *a, const void *b) {
+    const idrow *x = a, *y = b;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+/* Open the features file and the id list (local to this rank except the HDF5 open). */
+static int file_open(rdml_ctx *ctx, MPI_Comm comm, rdml_embedder *e) {
+    int rc = RDML_OK;
+    if (!e->file || !*e->file)
+        rc = RDML_FAIL(ctx, RDML_ECONFIG, "[embed] backend = file needs embed.file (an N x D .npy "
+                       "or an HDF5 file with embed.dataset)");
+    RDML_TRY(rdml_agree(ctx, comm, rc));
+    e->is_h5 = !ends_with(e->file, ".npy");
+    if (e->is_h5) {
+        if (!e->dataset || !*e->dataset)
+            rc = RDML_FAIL(ctx, RDML_ECONFIG, "[embed] file = %s is not a .npy: embed.dataset must "
+                           "name the N x D dataset inside it (e.g. /features)", e->file);
+        RDML_TRY(rdml_agree(ctx, comm, rc));
+        /* Independent reads with the serial driver: the rows a rank needs are scattered and
+         * overlap other ranks' (id matching), which collective MPI-IO does not need to serve. */
+        e->h5f = H5Fopen(e->file, H5F_ACC_RDONLY, H5P_DEFAULT);
+        e->h5d = e->h5f > 0 ? H5Dopen2(e->h5f, e->dataset, H5P_DEFAULT) : -1;
+        int nd = -1;
+        hsize_t dims[8] = {0};
+        if (e->h5d > 0) {
+            hid_t sp = H5Dget_space(e->h5d);
+            nd = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
+            if (nd >= 1 && nd <= 8) H5Sget_simple_extent_dims(sp, dims, NULL);
+            if (sp >= 0) H5Sclose(sp);
+        }
+        H5Eclear2(H5E_DEFAULT);
+        if (e->h5f <= 0)
+            rc = RDML_FAIL(ctx, RDML_EIO, "[embed] file = %s cannot be opened as HDF5 (hint: a "
+                           ".npy must end in .npy)", e->file);
+        else if (e->h5d <= 0)
+            rc = RDML_FAIL(ctx, RDML_EDATA, "[embed] file = %s has no dataset %s", e->file, e->dataset);
+        else if (nd != 2)
+            rc = RDML_FAIL(ctx, RDML_EFORMAT, "%s: dataset %s has %d dims; an N x D matrix "
+                           "is needed", e->file, e->dataset, nd);
+        RDML_TRY(rdml_agree(ctx, comm, rc));
+        e->file_rows = dims[0];
+        e->dims = dims[1];
+    } else {
+        rc = rdml_npy_open(ctx, e->file, 0, &e->npy);
+        if (!rc && (e->npy.ndim != 2 || e->npy.dtype == RDML_DT_OBJ))
+            rc = RDML_FAIL(ctx, RDML_EFORMAT, "%s: an N x D numeric array is needed, not %d-d "
+                           "%s", e->file, e->npy.ndim, rdml_dtype_name(e->npy.dtype));
+        if (!rc) {
+            e->file_rows = e->npy.shape[0];
+            e->dims = e->npy.shape[1];
+        }
+        RDML_TRY(rdml_agree(ctx, comm, rc));
+    }
+    if (e->dims < 1) rc = RDML_FAIL(ctx, RDML_EFORMAT, "%s: the features have 0 columns", e->file);
+    if (!rc && e->ids_path && *e->ids_path) {
+        rdml_npy f;
+        rc = rdml_npy_open(ctx, e->ids_path, 0, &f);
+        if (!rc) {
+            int64_t n = f.ndim == 2 && f.shape[1] == 1 ? f.shape[0] : f.ndim == 1 ? f.shape[0] : -1;
+            if (n < 0)
+                rc = RDML_FAIL(ctx, RDML_EFORMAT, "%s: the id list must be a 1-D integer array",
+                               e->ids_path);
+            else if (n != e->file_rows)
+                rc = RDML_FAIL(ctx, RDML_EDATA, "%s holds %lld ids but %s has %lld rows (hint: "
+                               "embed.ids lists the NSD id of every row of embed.file)",
+                               e->ids_path, (long long)n, e->file, (long long)e->file_rows);
+            int64_t *ids = rc ? NULL : rdml_malloc(ctx, (size_t)(n + 1) * sizeof *ids, "ids");
+            idrow *ir = rc ? NULL : rdml_malloc(ctx, (size_t)(n + 1) * sizeof *ir, "ids");
+            if (!rc && (!ids || !ir)) rc = ctx->code;
+            if (!rc) rc = rdml_npy_read_i64(ctx, &f, 0, n, NULL, 1, ids);
+            if (!rc) {
+                for (int64_t i = 0; i < n; i++) ir[i] = (idrow){ids[i], i};
+                qsort(ir, (size_t)n, sizeof *ir, cmp_idrow);
+                for (int64_t i = 1; i < n && !rc; i++)
+                    if (ir[i].id == ir[i - 1].id)
+                        rc = RDML_FAIL(ctx, RDML_EDATA, "%s: NSD id %lld appears twice (rows %lld "
+                                       "and %lld)", e->ids_path, (long long)ir[i].id,
+                                       (long long)ir[i - 1].row, (long long)ir[i].row);
+            }
+            if (!rc) {
+                e->id_sorted = ids;
+                e->id_row = rdml_malloc(ctx, (size_t)(n + 1) * sizeof *e->id_row, "ids");
+                if (!e->id_row) rc = ctx->code;
+                for (int64_t i = 0; i < n && !rc; i++) {
+                    e->id_sorted[i] = ir[i].id;
+                    e->id_row[i] = ir[i].row;
+                }
+                e->nids = n;
+                ids = NULL;
+            }
+            free(ids);
+            free(ir);
+            rdml_npy_close(&f);
+        }
+    }
+    snprintf(e->model, sizeof e->model, "features imported from %s%s%s (%lld x %lld)%s%s", e->file,
+             e->is_h5 ? ":" : "", e->is_h5 ? e->dataset : "", (long long)e->file_rows,
+             (long long)e->dims, e->nids ? ", rows matched by NSD id via " : ", rows in image order",
+             e->nids ? e->ids_path : "");
+    snprintf(e->prep, sizeof e->prep, "none (precomputed features)");
+    return rdml_agree(ctx, comm, rc);
+}
+
+int rdml_embed_create(rdml_ctx *ctx, MPI_Comm comm, const rdml_embed_params *p,
+                      rdml_embedder **out) {
+    *out = NULL;
+    rdml_embedder *e = calloc(1, sizeof *e);
+    int rc = e ? RDML_OK : RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
+    if (!rc) {
+        e->p = *p;
+        e->npy.fd = -1;
+        e->file = p->file ? strdup(p->file) : NULL;
+        e->dataset = p->dataset ? strdup(p->dataset) : NULL;
+        e->ids_path = p->ids ? strdup(p->ids) : NULL;
+        e->weights = p->weights ? strdup(p->weights) : NULL;
+        e->p.file = e->file;
+        e->p.dataset = e->dataset;
+        e->p.ids = e->ids_path;
+        e->p.weights = e->weights;
+        if (p->batch < 1) rc = RDML_FAIL(ctx, RDML_ECONFIG, "[embed] batch = %lld must be >= 1", (long long)p->batch);
+    }
+    rc = rdml_agree(ctx, comm, rc);
+    if (!rc) switch (p->backend) {
+        case RDML_EMBED_GABOR:
+            e->dims = RDML_GABOR_DIMS;
+            snprintf(e->model, sizeof e->model, "Gabor energy: 4 scales (32, 16, 8, 4 cycles/image) "
+                     "x 8 orientations x 4x4 grid, wavelength 4 px, sigma 2.24 px (docs/embed.md)");
+            snprintf(e->prep, sizeof e->prep, "Pillow convert('L'); BILINEAR resize to 128, 64, 32, "
+                     "16 px; /255; minus the image mean");
+            break;
+        case RDML_EMBED_PIXELS:
+            if (p->size < 1 || p->size > 4096)
+                rc = RDML_FAIL(ctx, RDML_ECONFIG, "[embed] size = %lld must be in 1..4096", (long long)p->size);
+            e->dims = p->size * p->size;
+            snprintf(e->model, sizeof e->model, "grayscale pixels %lld x %lld, row-major", (long long)p->size, (long long)p->size);
+            snprintf(e->prep, sizeof e->prep, "Pillow convert('L'); BILINEAR resize to %lld x %lld "
+                     "(aspect ignored); per-image min-max to [0, 1]", (long long)p->size, (long long)p->size);
+            rc = rdml_agree(ctx, comm, rc);
+            break;
+        case RDML_EMBED_FILE:
+            rc = file_open(ctx, comm, e);
+            break;
+        case RDML_EMBED_CLIP:
+            if (!e->weights || !*e->weights)
+                rc = RDML_FAIL(ctx, RDML_ECONFIG, "[embed] backend = clip-vit needs embed.weights "
+                               "(a CLIP model.safetensors; see docs/embed.md for how to get one)");
+            if (!rc) rc = rdml_clip_load(ctx, e->weights, p->heads, p->act, &e->clip);
+            if (!rc && p->layer > rdml_clip_get_arch(e->clip)->layers)
+                rc = RDML_FAIL(ctx, RDML_ECONFIG, "[embed] layer = %lld but %s has %lld layers",
+                               (long long)p->layer, e->weights, (long long)rdml_clip_get_arch(e->clip)->layers);
+            rc = rdml_agree(ctx, comm, rc);
+            if (!rc) {
+                const rdml_clip_arch *a = rdml_clip_get_arch(e->clip);
+                e->dims = rdml_clip_dims(e->clip, p->layer);
+                char out_desc[128];
+                if (p->layer < 0) snprintf(out_desc, sizeof out_desc, "get_image_features (projection %lld)", (long long)a->proj);
+                else snprintf(out_desc, sizeof out_desc, "%s of hidden state %lld", p->pool_mean ? "mean patch token" : "CLS token", (long long)p->layer);
+                snprintf(e->model, sizeof e->model, "CLIP ViT from %s (%s naming): image %lld, patch "
+                         "%lld, width %lld, %lld layers, %lld heads, MLP %lld, %s, eps %g; output %s",
+                         e->weights, a->openai_naming ? "OpenAI" : "Hugging Face", (long long)a->image,
+                         (long long)a->patch, (long long)a->width, (long long)a->layers,
+                         (long long)a->heads, (long long)a->mlp,
+                         a->act == RDML_ACT_GELU ? "gelu" : "quick_gelu", a->eps, out_desc);
+                snprintf(e->prep, sizeof e->prep, "CLIPImageProcessor: RGB; Pillow BICUBIC "
+                         "(antialiased) resize of the short side to %lld; centre crop %lld; /255; "
+                         "CLIP mean/std per channel", (long long)a->image, (long long)a->image);
+            }
+            break;
+        default:
+            rc = RDML_FAIL(ctx, RDML_EINTERNAL, "unknown embedding backend %d", (int)p->backend);
+        }
+    rc = rdml_agree(ctx, comm, rc);
+    if (!rc && p->normalize && strlen(e->prep) + 40 < sizeof e->prep)
+        strcat(e->prep, "; rows L2-normalised");
+    if (rc) {
+        rdml_embed_destroy(&e);
+        return rc;
+    }
+    *out = e;
+    return RDML_OK;
+}
+
+static int64_t find_id(const rdml_embedder *e, int64_t id) {
+    int64_t lo = 0, hi = e->nids;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (e->id_sorted[mid] < id) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < e->nids && e->id_sorted[lo] == id ? e->id_row[lo] : -1;
+}
+
+static int file_compute(rdml_ctx *ctx, MPI_Comm comm, rdml_embedder *e, int64_t n,
+                        const rdml_embed_item *items, float *out) {
+    int64_t *rows = rdml_malloc(ctx, (size_t)(n + 1) * sizeof *rows, "file rows");
+    int rc = rows ? RDML_OK : ctx->code;
+    int64_t lo = INT64_MAX, hi = -1;
+    for (int64_t i = 0; i < n && !rc; i++) {
+        int64_t r = e->nids ? find_id(e, items[i].nsd_id) : items[i].row;
+        if (r < 0)
+            rc = RDML_FAIL(ctx, RDML_EDATA, "%s has no row for NSD id %lld (image %s) (hint: the "
+                           "id list %s must cover every image used)", e->file,
+                           (long long)items[i].nsd_id, items[i].path ? items[i].path : "?", e->ids_path);
+        else if (r >= e->file_rows)
+            rc = RDML_FAIL(ctx, RDML_EDATA, "%s has %lld rows but image row %lld is needed "
+                           "(hint: rows are matched by image order; set embed.ids to match by NSD id)",
+                           e->file, (long long)e->file_rows, (long long)r);
+        else {
+            rows[i] = r;
+            lo = r < lo ? r : lo;
+            hi = r > hi ? r : hi;
+        }
+    }
+    rc = rdml_agree(ctx, comm, rc);
+    if (!rc && !e->is_h5) {
+        for (int64_t i = 0; i < n && !rc; i++)
+            rc = rdml_npy_read_f32(ctx, &e->npy, rows[i], rows[i] + 1, NULL, e->dims, out + i * e->dims);
+        rc = rdml_agree(ctx, comm, rc);
+    } else if (!rc) {
+        for (int64_t i = 0; i < n && !rc; i++) {
+            hid_t fsp = H5Dget_space(e->h5d);
+            hsize_t start[2] = {(hsize_t)rows[i], 0}, count[2] = {1, (hsize_t)e->dims};
+            hid_t msp = H5Screate_simple(2, count, NULL);
+            herr_t st = fsp >= 0 && msp >= 0 ? H5Sselect_hyperslab(fsp, H5S_SELECT_SET, start, NULL, count, NULL) : -1;
+            if (st >= 0) st = H5Dread(e->h5d, H5T_NATIVE_FLOAT, msp, fsp, H5P_DEFAULT, out + i * e->dims);
+            if (fsp >= 0) H5Sclose(fsp);
+            if (msp >= 0) H5Sclose(msp);
+            if (st < 0) {
+                H5Eclear2(H5E_DEFAULT);
+                rc = RDML_FAIL(ctx, RDML_EIO, "%s: cannot read row %lld of dataset %s", e->file,
+                               (long long)rows[i], e->dataset);
+            }
+        }
+        rc = rdml_agree(ctx, comm, rc);
+    }
+    free(rows);
+    return rc;
+}
+
+static void progress(rdml_ctx *ctx, rdml_progress *pg, int64_t base, int64_t done) {
+    if (pg && ctx->rank == 0) rdml_progress_update(pg, base + done * ctx->nranks);
+}
+
+static int image_compute(rdml_ctx *ctx, rdml_embedder *e, int64_t n,
+                         const rdml_embed_item *items, float *out, rdml_progress *pg,
+                         int64_t base) {
+    int rc = RDML_OK;
+    const rdml_embed_params *p = &e->p;
+    if (p->backend != RDML_EMBED_CLIP) {
+        for (int64_t i = 0; i < n && !rc; i++) {
+            rdml_image im = {0};
+            rc = rdml_png_read(ctx, items[i].path, 1, &im);
+            if (!rc && p->backend == RDML_EMBED_GABOR) rc = rdml_embed_gabor(ctx, &im, out + i * e->dims);
+            else if (!rc) rc = rdml_embed_pixels(ctx, &im, p->size, out + i * e->dims);
+            rdml_image_free(&im);
+            if (!rc && ((i + 1) % 16 == 0 || i + 1 == n)) progress(ctx, pg, base, i + 1);
+        }
+        return rc;
+    }
+    const rdml_clip_arch *a = rdml_clip_get_arch(e->clip);
+    int64_t S = a->image, B = p->batch < n ? p->batch : n;
+    float *px = rdml_malloc(ctx, (size_t)((B ? B : 1) * 3 * S * S) * sizeof *px, "CLIP input batch");
+    if (!px) return ctx->code;
+    for (int64_t b0 = 0; b0 < n && !rc; b0 += B) {
+        int64_t nb = n - b0 < B ? n - b0 : B;
+        for (int64_t i = 0; i < nb && !rc; i++) {
+            rdml_image im = {0};
+            rc = rdml_png_read(ctx, items[b0 + i].path, 3, &im);
+            if (!rc) rc = rdml_clip_preprocess(ctx, e->clip, &im, px + i * 3 * S * S);
+            rdml_image_free(&im);
+        }
+        if (!rc) rc = rdml_clip_forward(ctx, e->clip, nb, px, p->layer, p->pool_mean, out + b0 * e->dims);
+        if (!rc) progress(ctx, pg, base, b0 + nb);
+    }
+    free(px);
+    return rc;
+}
+
+int rdml_embed_compute(rdml_ctx *ctx, MPI_Comm comm, rdml_embedder *e, int64_t n,
+                       const rdml_embed_item *items, float *out, rdml_progress *pg,
+                       int64_t progress_base) {
+    int rc;
+    if (e->p.backend == RDML_EMBED_FILE) {
+        rc = file_compute(ctx, comm, e, n, items, out);
+        progress(ctx, pg, progress_base, n);
+    } else {
+        rc = image_compute(ctx, e, n, items, out, pg, progress_base);
+    }
+    if (!rc && e->p.normalize)
+        for (int64_t i = 0; i < n; i++) {
+            float *r = out + i * e->dims;
+            double s = 0;
+            for (int64_t j = 0; j < e->dims; j++) s += (double)r[j] * r[j];
+            if (s > 0) {
+                float inv = (float)(1.0 / sqrt(s));
+                for (int64_t j = 0; j < e->dims; j++) r[j] *= inv;
+            }
+        }
+    return rdml_agree(ctx, comm, rc);
+}

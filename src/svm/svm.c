@@ -1,0 +1,716 @@
+/* C-SVC trained by SMO on image pairs whose kernel values come from the image Gram matrix.
+ * The solver follows libsvm's Solver closely (the same WSS3 second-order working-set
+ * selection, the same two-variable update with clipping, shrinking with the eps * 10
+ * unshrink step, gradient reconstruction, the bias from free variables or the bound
+ * midpoint, the default iteration cap), so its solution is the one sklearn.svm.SVC reaches
+ * to within the stopping tolerance. Rows of Q (y_i y_j K_ij, float like libsvm's Qfloat)
+ * live in an LRU cache that is resized as the active set shrinks; a kernel value is two
+ * Gram lookups and a scalar function, so a row of l values costs O(l) and pair features
+ * (2D floats per pair) are never formed. Left out: nu-SVC, epsilon-SVR and one-class,
+ * probability estimates (Platt scaling), multiclass one-vs-one. */
+#include <cblas.h>
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "svm/svm_priv.h"
+
+#define TAU 1e-12
+
+void rdml_svm_defaults(rdml_svm_params *p) {
+    memset(p, 0, sizeof *p);
+    p->kernel = RDML_SVM_RBF;
+    p->degree = 3;
+    p->gamma_mode = RDML_GAMMA_SCALE;
+    p->C = 1.0;
+    p->weight[0] = p->weight[1] = 1.0;
+    p->tol = 1e-3;
+    p->shrinking = 1;
+    p->cache_mb = 200;
+}
+
+static const char *const kernel_names[] = {"linear", "poly", "rbf", "sigmoid"};
+int rdml_svm_kernel_parse(const char *name) {
+    for (int i = 0; i < 4; i++)
+        if (name && strcasecmp(name, kernel_names[i]) == 0) return i;
+    return -1;
+}
+const char *rdml_svm_kernel_name(rdml_svm_kernel k) {
+    return (int)k >= 0 && (int)k < 4 ? kernel_names[k] : "?";
+}
+
+int rdml_svm_check(rdml_ctx *ctx, const rdml_svm_params *p) {
+    if ((int)p->kernel < 0 || (int)p->kernel > 3)
+        return RDML_FAIL(ctx, RDML_ECONFIG, "svm.kernel %d is not linear, poly, rbf or sigmoid", (int)p->kernel);
+    if (!(p->C > 0) || !isfinite(p->C))
+        return RDML_FAIL(ctx, RDML_ECONFIG, "svm.C = %g must be > 0", p->C);
+    if (p->kernel == RDML_SVM_POLY && (p->degree < 0 || p->degree > 100))
+        return RDML_FAIL(ctx, RDML_ECONFIG, "svm.degree = %d must be in 0..100", p->degree);
+    if (p->gamma_mode == RDML_GAMMA_VALUE && !(p->gamma > 0 && isfinite(p->gamma)))
+        return RDML_FAIL(ctx, RDML_ECONFIG, "svm.gamma = %g must be > 0 (or scale, auto)", p->gamma);
+    if (!(p->tol > 0)) return RDML_FAIL(ctx, RDML_ECONFIG, "svm.tol = %g must be > 0", p->tol);
+    if (!(p->weight[0] > 0 && p->weight[1] > 0))
+        return RDML_FAIL(ctx, RDML_ECONFIG, "class weights %g, %g must be > 0", p->weight[0], p->weight[1]);
+    if (!(p->cache_mb > 0)) return RDML_FAIL(ctx, RDML_ECONFIG, "svm.cache_mb = %g must be > 0", p->cache_mb);
+    return RDML_OK;
+}
+
+/* ---- images ---- */
+
+void rdml_svm_images_free(rdml_svm_images *im) {
+    if (!im) return;
+    free(im->gram);
+    free(im->sqnorm);
+    free(im->rowsum);
+    memset(im, 0, sizeof *im);
+}
+
+int rdml_svm_images_make(rdml_ctx *ctx, int64_t n, int64_t d, const float *emb,
+                         rdml_svm_images *out) {
+    memset(out, 0, sizeof *out);
+    if (n < 1 || d < 1)
+        return RDML_FAIL(ctx, RDML_EDATA, "embeddings of %lld images x %lld dims: need at least 1 x 1",
+                         (long long)n, (long long)d);
+    double *e = rdml_malloc(ctx, (size_t)(n * d) * sizeof *e, "embeddings (double)");
+    out->gram = rdml_malloc(ctx, (size_t)(n * n) * sizeof *out->gram, "image Gram matrix");
+    out->sqnorm = rdml_malloc(ctx, (size_t)n * sizeof *out->sqnorm, "image norms");
+    out->rowsum = rdml_malloc(ctx, (size_t)n * sizeof *out->rowsum, "image sums");
+    if (!e || !out->gram || !out->sqnorm || !out->rowsum) {
+        free(e);
+        rdml_svm_images_free(out);
+        return ctx->code;
+    }
+    out->n = n;
+    out->d = d;
+    for (int64_t i = 0; i < n * d; i++) {
+        if (!isfinite(emb[i])) {
+            int64_t r = i / d, c = i % d;
+            free(e);
+            rdml_svm_images_free(out);
+            return RDML_FAIL(ctx, RDML_EDATA, "embedding of image %lld, dimension %lld is not finite",
+                             (long long)r, (long long)c);
+        }
+        e[i] = emb[i];
+    }
+    /* row-major E (n x d) is column-major E^T (d x n): G = (E^T)^T E^T */
+    cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, (int)n, (int)d, 1.0, e, (int)d, 0.0,
+                out->gram, (int)n);
+    /* column-major upper = row-major lower; mirror to a full symmetric matrix */
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < i; j++) out->gram[j * n + i] = out->gram[i * n + j];
+    for (int64_t i = 0; i < n; i++) {
+        double s = 0, q = 0;
+        for (int64_t k = 0; k < d; k++) {
+            s += e[i * d + k];
+            q += e[i * d + k] * e[i * d + k];
+        }
+        out->rowsum[i] = s;
+        out->sqnorm[i] = q;
+        out->gram[i * n + i] = q;
+    }
+    free(e);
+    return RDML_OK;
+}
+
+/* ---- kernel-row cache (libsvm's Cache: LRU list, rows computed up to a length) ---- */
+
+typedef struct cache_head {
+    struct cache_head *prev, *next;
+    float *data;
+    int64_t len;
+} cache_head;
+
+typedef struct svm_cache {
+    int64_t l;
+    int64_t size; /* floats still available */
+    cache_head *head;
+    cache_head lru;
+} svm_cache;
+
+static void lru_delete(cache_head *h) {
+    h->prev->next = h->next;
+    h->next->prev = h->prev;
+}
+static void lru_insert(svm_cache *c, cache_head *h) {
+    h->next = &c->lru;
+    h->prev = c->lru.prev;
+    h->prev->next = h;
+    h->next->prev = h;
+}
+
+static int cache_init(svm_cache *c, int64_t l, double mb) {
+    c->l = l;
+    c->head = calloc((size_t)l, sizeof *c->head);
+    if (!c->head) return -1;
+    int64_t size = (int64_t)(mb * (1 << 20)) / (int64_t)sizeof(float);
+    size -= l * (int64_t)(sizeof(cache_head) / sizeof(float));
+    c->size = size > 2 * l ? size : 2 * l; /* two rows always fit */
+    c->lru.next = c->lru.prev = &c->lru;
+    return 0;
+}
+
+static void cache_destroy(svm_cache *c) {
+    for (cache_head *h = c->lru.next; h && h != &c->lru; h = h->next) free(h->data);
+    free(c->head);
+    c->head = NULL;
+}
+
+/* Row `index` with room for len values; returns how many were already valid, or -1 on
+ * allocation failure. */
+static int64_t cache_get(svm_cache *c, int64_t index, float **data, int64_t len) {
+    cache_head *h = &c->head[index];
+    if (h->len) lru_delete(h);
+    int64_t more = len - h->len;
+    if (more > 0) {
+        while (c->size < more) {
+            cache_head *old = c->lru.next;
+            lru_delete(old);
+            free(old->data);
+            c->size += old->len;
+            old->data = NULL;
+            old->len = 0;
+        }
+        float *nd = realloc(h->data, (size_t)len * sizeof *nd);
+        if (!nd) {
+            if (h->len) lru_insert(c, h);
+            return -1;
+        }
+        h->data = nd;
+        c->size -= more;
+        int64_t t = h->len;
+        h->len = len;
+        len = t;
+    }
+    lru_insert(c, h);
+    *data = h->data;
+    return len;
+}
+
+static void cache_swap(svm_cache *c, int64_t i, int64_t j) {
+    if (i == j) return;
+    if (c->head[i].len) lru_delete(&c->head[i]);
+    if (c->head[j].len) lru_delete(&c->head[j]);
+    float *td = c->head[i].data;
+    c->head[i].data = c->head[j].data;
+    c->head[j].data = td;
+    int64_t tl = c->head[i].len;
+    c->head[i].len = c->head[j].len;
+    c->head[j].len = tl;
+    if (c->head[i].len) lru_insert(c, &c->head[i]);
+    if (c->head[j].len) lru_insert(c, &c->head[j]);
+    if (i > j) {
+        int64_t t = i;
+        i = j;
+        j = t;
+    }
+    for (cache_head *h = c->lru.next; h != &c->lru;) {
+        cache_head *next = h->next;
+        if (h->len > i) {
+            if (h->len > j) {
+                float t = h->data[i];
+                h->data[i] = h->data[j];
+                h->data[j] = t;
+            } else { /* give up this row */
+                lru_delete(h);
+                free(h->data);
+                c->size += h->len;
+                h->data = NULL;
+                h->len = 0;
+            }
+        }
+        h = next;
+    }
+}
+
+/* ---- the solver (libsvm's Solver for C-SVC, p = -1) ---- */
+
+enum { LOWER_BOUND = 0, UPPER_BOUND, FREE };
+
+typedef struct solver {
+    int64_t l, active_size;
+    int8_t *y;        /* +1 / -1 */
+    int64_t *pa, *pb; /* the pair of each (permuted) variable */
+    double *QD;       /* K_ii */
+    double *G, *G_bar, *alpha;
+    char *status;
+    int64_t *active_set;
+    double Cp, Cn, eps;
+    int unshrink, oom;
+    svm_kern k;
+    svm_cache cache;
+} solver;
+
+static double get_C(const solver *s, int64_t i) { return s->y[i] > 0 ? s->Cp : s->Cn; }
+static void update_status(solver *s, int64_t i) {
+    if (s->alpha[i] >= get_C(s, i)) s->status[i] = UPPER_BOUND;
+    else if (s->alpha[i] <= 0) s->status[i] = LOWER_BOUND;
+    else s->status[i] = FREE;
+}
+#define IS_UPPER(s, i) ((s)->status[i] == UPPER_BOUND)
+#define IS_LOWER(s, i) ((s)->status[i] == LOWER_BOUND)
+#define IS_FREE(s, i) ((s)->status[i] == FREE)
+
+/* Row i of Q up to len (NULL on allocation failure: s->oom is set). */
+static const float *get_Q(solver *s, int64_t i, int64_t len) {
+    float *data;
+    int64_t start = cache_get(&s->cache, i, &data, len);
+    if (start < 0) {
+        s->oom = 1;
+        return NULL;
+    }
+    if (start >= len) return data;
+    const svm_kern *k = &s->k;
+    const int64_t a = s->pa[i], b = s->pb[i], n = k->n;
+    const double yi = s->y[i];
+    const double *Ga = k->G + a * n, *Gb = k->G + b * n;
+    if (k->type == RDML_SVM_POLY && !k->symmetric) {
+        const double g = k->gamma, c0 = k->coef0;
+        const int deg = k->degree;
+        if (deg == 2) {
+            for (int64_t j = start; j < len; j++) {
+                double t = g * (Ga[s->pa[j]] + Gb[s->pb[j]]) + c0;
+                data[j] = (float)(yi * s->y[j] * (t * t));
+            }
+        } else {
+            for (int64_t j = start; j < len; j++)
+                data[j] = (float)(yi * s->y[j] * svm_powi(g * (Ga[s->pa[j]] + Gb[s->pb[j]]) + c0, deg));
+        }
+    } else {
+        for (int64_t j = start; j < len; j++)
+            data[j] = (float)(yi * s->y[j] * svm_pair_kernel(k, a, b, s->pa[j], s->pb[j]));
+    }
+    return data;
+}
+
+#define SWAP(T, x, y) do { T t_ = (x); (x) = (y); (y) = t_; } while (0)
+
+static void swap_index(solver *s, int64_t i, int64_t j) {
+    cache_swap(&s->cache, i, j);
+    SWAP(int8_t, s->y[i], s->y[j]);
+    SWAP(int64_t, s->pa[i], s->pa[j]);
+    SWAP(int64_t, s->pb[i], s->pb[j]);
+    SWAP(double, s->QD[i], s->QD[j]);
+    SWAP(double, s->G[i], s->G[j]);
+    SWAP(char, s->status[i], s->status[j]);
+    SWAP(double, s->alpha[i], s->alpha[j]);
+    SWAP(int64_t, s->active_set[i], s->active_set[j]);
+    SWAP(double, s->G_bar[i], s->G_bar[j]);
+}
+
+static void reconstruct_gradient(solver *s) {
+    int64_t l = s->l, as = s->active_size;
+    if (as == l) return;
+    int64_t nr_free = 0;
+    for (int64_t j = as; j < l; j++) s->G[j] = s->G_bar[j] - 1.0; /* p = -1 */
+    for (int64_t j = 0; j < as; j++) nr_free += IS_FREE(s, j);
+    if (nr_free * l > 2 * as * (l - as)) {
+        for (int64_t i = as; i < l; i++) {
+            const float *Qi = get_Q(s, i, as);
+            if (!Qi) return;
+            for (int64_t j = 0; j < as; j++)
+                if (IS_FREE(s, j)) s->G[i] += s->alpha[j] * Qi[j];
+        }
+    } else {
+        for (int64_t i = 0; i < as; i++)
+            if (IS_FREE(s, i)) {
+                const float *Qi = get_Q(s, i, l);
+                if (!Qi) return;
+                double ai = s->alpha[i];
+                for (int64_t j = as; j < l; j++) s->G[j] += ai * Qi[j];
+            }
+    }
+}
+
+/* WSS3: returns 1 when optimal within eps. */
+static int select_working_set(solver *s, int64_t *out_i, int64_t *out_j) {
+    double Gmax = -INFINITY, Gmax2 = -INFINITY, obj_diff_min = INFINITY;
+    int64_t Gmax_idx = -1, Gmin_idx = -1, as = s->active_size;
+    for (int64_t t = 0; t < as; t++) {
+        if (s->y[t] == 1) {
+            if (!IS_UPPER(s, t) && -s->G[t] >= Gmax) {
+                Gmax = -s->G[t];
+                Gmax_idx = t;
+            }
+        } else if (!IS_LOWER(s, t) && s->G[t] >= Gmax) {
+            Gmax = s->G[t];
+            Gmax_idx = t;
+        }
+    }
+    int64_t i = Gmax_idx;
+    const float *Qi = NULL;
+    if (i != -1) {
+        Qi = get_Q(s, i, as);
+        if (!Qi) return 1;
+    }
+    for (int64_t j = 0; j < as; j++) {
+        if (s->y[j] == 1) {
+            if (!IS_LOWER(s, j)) {
+                double grad_diff = Gmax + s->G[j];
+                if (s->G[j] >= Gmax2) Gmax2 = s->G[j];
+                if (grad_diff > 0) {
+                    double quad = s->QD[i] + s->QD[j] - 2.0 * s->y[i] * Qi[j];
+                    double od = quad > 0 ? -(grad_diff * grad_diff) / quad : -(grad_diff * grad_diff) / TAU;
+                    if (od <= obj_diff_min) {
+                        Gmin_idx = j;
+                        obj_diff_min = od;
+                    }
+                }
+            }
+        } else if (!IS_UPPER(s, j)) {
+            double grad_diff = Gmax - s->G[j];
+            if (-s->G[j] >= Gmax2) Gmax2 = -s->G[j];
+            if (grad_diff > 0) {
+                double quad = s->QD[i] + s->QD[j] + 2.0 * s->y[i] * Qi[j];
+                double od = quad > 0 ? -(grad_diff * grad_diff) / quad : -(grad_diff * grad_diff) / TAU;
+                if (od <= obj_diff_min) {
+                    Gmin_idx = j;
+                    obj_diff_min = od;
+                }
+            }
+        }
+    }
+    if (Gmax + Gmax2 < s->eps || Gmin_idx == -1) return 1;
+    *out_i = Gmax_idx;
+    *out_j = Gmin_idx;
+    return 0;
+}
+
+static int be_shrunk(const solver *s, int64_t i, double Gmax1, double Gmax2) {
+    if (IS_UPPER(s, i)) return s->y[i] == 1 ? -s->G[i] > Gmax1 : -s->G[i] > Gmax2;
+    if (IS_LOWER(s, i)) return s->y[i] == 1 ? s->G[i] > Gmax2 : s->G[i] > Gmax1;
+    return 0;
+}
+
+static void do_shrinking(solver *s) {
+    double Gmax1 = -INFINITY, Gmax2 = -INFINITY;
+    for (int64_t i = 0; i < s->active_size; i++) {
+        if (s->y[i] == 1) {
+            if (!IS_UPPER(s, i) && -s->G[i] >= Gmax1) Gmax1 = -s->G[i];
+            if (!IS_LOWER(s, i) && s->G[i] >= Gmax2) Gmax2 = s->G[i];
+        } else {
+            if (!IS_UPPER(s, i) && -s->G[i] >= Gmax2) Gmax2 = -s->G[i];
+            if (!IS_LOWER(s, i) && s->G[i] >= Gmax1) Gmax1 = s->G[i];
+        }
+    }
+    if (!s->unshrink && Gmax1 + Gmax2 <= s->eps * 10) {
+        s->unshrink = 1;
+        reconstruct_gradient(s);
+        s->active_size = s->l;
+    }
+    for (int64_t i = 0; i < s->active_size; i++)
+        if (be_shrunk(s, i, Gmax1, Gmax2)) {
+            s->active_size--;
+            while (s->active_size > i) {
+                if (!be_shrunk(s, s->active_size, Gmax1, Gmax2)) {
+                    swap_index(s, i, s->active_size);
+                    break;
+                }
+                s->active_size--;
+            }
+        }
+}
+
+static double calculate_rho(const solver *s) {
+    int64_t nr_free = 0;
+    double ub = INFINITY, lb = -INFINITY, sum_free = 0;
+    for (int64_t i = 0; i < s->active_size; i++) {
+        double yG = s->y[i] * s->G[i];
+        if (IS_UPPER(s, i)) {
+            if (s->y[i] == -1) ub = fmin(ub, yG);
+            else lb = fmax(lb, yG);
+        } else if (IS_LOWER(s, i)) {
+            if (s->y[i] == 1) ub = fmin(ub, yG);
+            else lb = fmax(lb, yG);
+        } else {
+            nr_free++;
+            sum_free += yG;
+        }
+    }
+    return nr_free > 0 ? sum_free / (double)nr_free : (ub + lb) / 2;
+}
+
+struct rdml_svm_model {
+    svm_kern k;          /* G and sq pointers are cleared: supplied again at decision time */
+    int64_t n_images;
+    int64_t nsv;
+    int64_t *sv_index;   /* into the training set */
+    int64_t *sv_ij;      /* nsv x 2 */
+    double *coef;        /* y alpha */
+    rdml_svm_info info;
+};
+
+void rdml_svm_free(rdml_svm_model **m) {
+    if (!m || !*m) return;
+    free((*m)->sv_index);
+    free((*m)->sv_ij);
+    free((*m)->coef);
+    free(*m);
+    *m = NULL;
+}
+
+void rdml_svm_get_info(const rdml_svm_model *m, rdml_svm_info *out) { *out = m->info; }
+
+void rdml_svm_support(const rdml_svm_model *m, int64_t *n, const int64_t **index,
+                      const double **coef) {
+    *n = m->nsv;
+    *index = m->sv_index;
+    *coef = m->coef;
+}
+
+static void solver_free(solver *s) {
+    free(s->y);
+    free(s->pa);
+    free(s->pb);
+    free(s->QD);
+    free(s->G);
+    free(s->G_bar);
+    free(s->alpha);
+    free(s->status);
+    free(s->active_set);
+    cache_destroy(&s->cache);
+}
+
+/* The SMO main loop; alpha is returned in s->alpha in ORIGINAL order via active_set. */
+static int solve(rdml_ctx *ctx, solver *s, int shrinking, int64_t max_iter_cfg, int64_t *iters,
+                 int *converged, double *obj, double *rho, double *alpha_out) {
+    int64_t l = s->l;
+    for (int64_t i = 0; i < l; i++) {
+        s->alpha[i] = 0;
+        update_status(s, i);
+        s->active_set[i] = i;
+        s->G[i] = -1.0;
+        s->G_bar[i] = 0;
+    }
+    s->active_size = l;
+    /* alpha starts at 0: no gradient initialisation needed */
+    int64_t iter = 0;
+    int64_t max_iter = max_iter_cfg > 0 ? max_iter_cfg : (100 * l > 10000000 ? 100 * l : 10000000);
+    int64_t counter = (l < 1000 ? l : 1000) + 1;
+    *converged = 1;
+    while (iter < max_iter) {
+        if (--counter == 0) {
+            counter = l < 1000 ? l : 1000;
+            if (shrinking) do_shrinking(s);
+        }
+        int64_t i = 0, j = 0;
+        if (select_working_set(s, &i, &j) != 0) {
+            if (s->oom) break;
+            reconstruct_gradient(s);
+            s->active_size = l;
+            if (select_working_set(s, &i, &j) != 0) break;
+            counter = 1;
+        }
+        if (s->oom) break;
+        ++iter;
+        const float *Qi = get_Q(s, i, s->active_size);
+        const float *Qj = Qi ? get_Q(s, j, s->active_size) : NULL;
+        if (!Qi || !Qj) break;
+        /* Qi may have been evicted by get_Q(j) only if the cache holds < 2 rows: it holds >= 2 */
+        double Ci = get_C(s, i), Cj = get_C(s, j);
+        double oai = s->alpha[i], oaj = s->alpha[j];
+        double *a = s->alpha;
+        if (s->y[i] != s->y[j]) {
+            double quad = s->QD[i] + s->QD[j] + 2 * Qi[j];
+            if (quad <= 0) quad = TAU;
+            double delta = (-s->G[i] - s->G[j]) / quad, diff = a[i] - a[j];
+            a[i] += delta;
+            a[j] += delta;
+            if (diff > 0) {
+                if (a[j] < 0) { a[j] = 0; a[i] = diff; }
+            } else if (a[i] < 0) { a[i] = 0; a[j] = -diff; }
+            if (diff > Ci - Cj) {
+                if (a[i] > Ci) { a[i] = Ci; a[j] = Ci - diff; }
+            } else if (a[j] > Cj) { a[j] = Cj; a[i] = Cj + diff; }
+        } else {
+            double quad = s->QD[i] + s->QD[j] - 2 * Qi[j];
+            if (quad <= 0) quad = TAU;
+            double delta = (s->G[i] - s->G[j]) / quad, sum = a[i] + a[j];
+            a[i] -= delta;
+            a[j] += delta;
+            if (sum > Ci) {
+                if (a[i] > Ci) { a[i] = Ci; a[j] = sum - Ci; }
+            } else if (a[j] < 0) { a[j] = 0; a[i] = sum; }
+            if (sum > Cj) {
+                if (a[j] > Cj) { a[j] = Cj; a[i] = sum - Cj; }
+            } else if (a[i] < 0) { a[i] = 0; a[j] = sum; }
+        }
+        double dai = a[i] - oai, daj = a[j] - oaj;
+        for (int64_t t = 0; t < s->active_size; t++) s->G[t] += Qi[t] * dai + Qj[t] * daj;
+        int ui = IS_UPPER(s, i), uj = IS_UPPER(s, j);
+        update_status(s, i);
+        update_status(s, j);
+        if (ui != IS_UPPER(s, i)) {
+            const float *Q = get_Q(s, i, l);
+            if (!Q) break;
+            for (int64_t t = 0; t < l; t++) s->G_bar[t] += (ui ? -Ci : Ci) * Q[t];
+        }
+        if (uj != IS_UPPER(s, j)) {
+            const float *Q = get_Q(s, j, l);
+            if (!Q) break;
+            for (int64_t t = 0; t < l; t++) s->G_bar[t] += (uj ? -Cj : Cj) * Q[t];
+        }
+    }
+    if (s->oom)
+        return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for the SVM kernel cache (%lld pairs; "
+                         "hint: lower svm.cache_mb)", (long long)l);
+    if (iter >= max_iter) {
+        *converged = 0;
+        if (s->active_size < l) {
+            reconstruct_gradient(s);
+            s->active_size = l;
+        }
+        rdml_log_any(ctx, RDML_LOG_WARN, "SVM reached the iteration limit (%lld) before the "
+                     "tolerance; raise svm.max_iter or svm.tol", (long long)max_iter);
+    }
+    *rho = calculate_rho(s);
+    double v = 0;
+    for (int64_t i = 0; i < l; i++) v += s->alpha[i] * (s->G[i] - 1.0);
+    *obj = v / 2;
+    for (int64_t i = 0; i < l; i++) alpha_out[s->active_set[i]] = s->alpha[i];
+    *iters = iter;
+    return RDML_OK;
+}
+
+static double gamma_of(const rdml_svm_params *p, const rdml_svm_images *im, int64_t l,
+                       const int64_t *ij) {
+    double nfeat = 2.0 * (double)im->d;
+    if (p->gamma_mode == RDML_GAMMA_VALUE) return p->gamma;
+    if (p->gamma_mode == RDML_GAMMA_AUTO) return 1.0 / nfeat;
+    /* X.var() over the l x 2D concatenated features: E[x^2] - E[x]^2 */
+    double s = 0, q = 0, cnt = (double)l * nfeat;
+    for (int64_t t = 0; t < l; t++) {
+        s += im->rowsum[ij[2 * t]] + im->rowsum[ij[2 * t + 1]];
+        q += im->sqnorm[ij[2 * t]] + im->sqnorm[ij[2 * t + 1]];
+    }
+    double mean = s / cnt, var = q / cnt - mean * mean;
+    return var > 0 ? 1.0 / (nfeat * var) : 1.0;
+}
+
+int rdml_svm_train(rdml_ctx *ctx, const rdml_svm_params *p, const rdml_svm_images *im,
+                   int64_t l, const int64_t *ij, const int8_t *y, rdml_svm_model **out) {
+    *out = NULL;
+    RDML_TRY(rdml_svm_check(ctx, p));
+    int64_t cnt[2] = {0, 0};
+    for (int64_t t = 0; t < l; t++) {
+        if (y[t] != 0 && y[t] != 1)
+            return RDML_FAIL(ctx, RDML_EDATA, "SVM label %d of training pair %lld is not 0 or 1",
+                             y[t], (long long)t);
+        if (ij[2 * t] < 0 || ij[2 * t] >= im->n || ij[2 * t + 1] < 0 || ij[2 * t + 1] >= im->n)
+            return RDML_FAIL(ctx, RDML_EDATA, "training pair %lld = (%lld, %lld) is outside the %lld images",
+                             (long long)t, (long long)ij[2 * t], (long long)ij[2 * t + 1], (long long)im->n);
+        cnt[y[t]]++;
+    }
+    if (cnt[0] == 0 || cnt[1] == 0)
+        return RDML_FAIL(ctx, RDML_EDATA,
+                         "SVM training set of %lld pairs has %lld of class 0 (similar) and %lld of "
+                         "class 1 (dissimilar); a classifier needs both (hint: another pair set, "
+                         "threshold, or more images)", (long long)l, (long long)cnt[0], (long long)cnt[1]);
+    double t0 = rdml_now();
+    double w0 = p->weight[0], w1 = p->weight[1];
+    if (p->balanced) {
+        w0 = (double)l / (2.0 * (double)cnt[0]);
+        w1 = (double)l / (2.0 * (double)cnt[1]);
+    }
+    solver s;
+    memset(&s, 0, sizeof s);
+    s.l = l;
+    s.Cp = p->C * w1;
+    s.Cn = p->C * w0;
+    s.eps = p->tol;
+    s.k = (svm_kern){p->kernel, p->degree, p->symmetric, gamma_of(p, im, l, ij), p->coef0,
+                     im->n, im->gram, im->sqnorm};
+    s.y = malloc((size_t)l * sizeof *s.y);
+    s.pa = malloc((size_t)l * sizeof *s.pa);
+    s.pb = malloc((size_t)l * sizeof *s.pb);
+    s.QD = malloc((size_t)l * sizeof *s.QD);
+    s.G = malloc((size_t)l * sizeof *s.G);
+    s.G_bar = malloc((size_t)l * sizeof *s.G_bar);
+    s.alpha = malloc((size_t)l * sizeof *s.alpha);
+    s.status = malloc((size_t)l);
+    s.active_set = malloc((size_t)l * sizeof *s.active_set);
+    double *alpha = malloc((size_t)l * sizeof *alpha);
+    rdml_svm_model *m = calloc(1, sizeof *m);
+    int rc = RDML_OK;
+    if (!s.y || !s.pa || !s.pb || !s.QD || !s.G || !s.G_bar || !s.alpha || !s.status ||
+        !s.active_set || !alpha || !m || cache_init(&s.cache, l, p->cache_mb))
+        rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for an SVM of %lld training pairs", (long long)l);
+    if (!rc) {
+        for (int64_t t = 0; t < l; t++) {
+            s.y[t] = y[t] ? 1 : -1;
+            s.pa[t] = ij[2 * t];
+            s.pb[t] = ij[2 * t + 1];
+            s.QD[t] = svm_pair_kernel(&s.k, s.pa[t], s.pb[t], s.pa[t], s.pb[t]);
+        }
+        int64_t iters = 0;
+        int conv = 1;
+        double obj = 0, rho = 0;
+        rc = solve(ctx, &s, p->shrinking, p->max_iter, &iters, &conv, &obj, &rho, alpha);
+        if (!rc) {
+            int64_t nsv = 0, nbsv = 0;
+            for (int64_t t = 0; t < l; t++)
+                if (alpha[t] > 0) {
+                    nsv++;
+                    nbsv += alpha[t] >= (y[t] ? s.Cp : s.Cn);
+                }
+            m->k = s.k;
+            m->k.G = NULL;
+            m->k.sq = NULL;
+            m->n_images = im->n;
+            m->nsv = nsv;
+            m->sv_index = malloc((size_t)(nsv ? nsv : 1) * sizeof *m->sv_index);
+            m->sv_ij = malloc((size_t)(nsv ? nsv : 1) * 2 * sizeof *m->sv_ij);
+            m->coef = malloc((size_t)(nsv ? nsv : 1) * sizeof *m->coef);
+            if (!m->sv_index || !m->sv_ij || !m->coef)
+                rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for %lld support vectors", (long long)nsv);
+            for (int64_t t = 0, q = 0; t < l && !rc; t++)
+                if (alpha[t] > 0) {
+                    m->sv_index[q] = t;
+                    m->sv_ij[2 * q] = ij[2 * t];
+                    m->sv_ij[2 * q + 1] = ij[2 * t + 1];
+                    m->coef[q] = (y[t] ? 1.0 : -1.0) * alpha[t];
+                    q++;
+                }
+            m->info = (rdml_svm_info){obj, rho, s.k.gamma, nsv, nbsv, iters, conv, rdml_now() - t0};
+        }
+    }
+    solver_free(&s);
+    free(alpha);
+    if (rc) {
+        rdml_svm_free(&m);
+        return rc;
+    }
+    *out = m;
+    return RDML_OK;
+}
+
+int rdml_svm_decision(rdml_ctx *ctx, const rdml_svm_model *m, const rdml_svm_images *im,
+                      int64_t n, const int64_t *ij, double *out) {
+    if (im->n != m->n_images)
+        return RDML_FAIL(ctx, RDML_EINTERNAL, "SVM trained on %lld images, decision asked on %lld",
+                         (long long)m->n_images, (long long)im->n);
+    svm_kern k = m->k;
+    k.G = im->gram;
+    k.sq = im->sqnorm;
+    const int64_t N = im->n;
+    for (int64_t t = 0; t < n; t++) {
+        int64_t c = ij[2 * t], d = ij[2 * t + 1];
+        if (c < 0 || c >= N || d < 0 || d >= N)
+            return RDML_FAIL(ctx, RDML_EDATA, "pair %lld = (%lld, %lld) is outside the %lld images",
+                             (long long)t, (long long)c, (long long)d, (long long)N);
+        double sum = 0;
+        if (k.type == RDML_SVM_POLY && !k.symmetric && k.degree == 2) {
+            const double *Gc = im->gram + c * N, *Gd = im->gram + d * N;
+            for (int64_t q = 0; q < m->nsv; q++) {
+                double u = k.gamma * (Gc[m->sv_ij[2 * q]] + Gd[m->sv_ij[2 * q + 1]]) + k.coef0;
+                sum += m->coef[q] * (u * u);
+            }
+        } else {
+            for (int64_t q = 0; q < m->nsv; q++)
+                sum += m->coef[q] * svm_pair_kernel(&k, m->sv_ij[2 * q], m->sv_ij[2 * q + 1], c, d);
+        }
+        out[t] = sum - m->info.rho;
+    }
+    return RDML_OK;
+}

@@ -1,0 +1,50 @@
+/* Private: the pair kernel shared by the solver and the decision function. */
+#ifndef RDML_SVM_PRIV_H
+#define RDML_SVM_PRIV_H
+
+#include <math.h>
+#include <stdint.h>
+
+#include "rdml/svm.h"
+
+typedef struct svm_kern {
+    rdml_svm_kernel type;
+    int degree, symmetric;
+    double gamma, coef0;
+    int64_t n;           /* N images: G is n x n */
+    const double *G;     /* Gram matrix */
+    const double *sq;    /* squared norms */
+} svm_kern;
+
+/* libsvm's powi (repeated squaring), so poly values match libsvm's bit for bit. */
+static inline double svm_powi(double base, int times) {
+    double tmp = base, ret = 1.0;
+    for (int t = times; t > 0; t /= 2) {
+        if (t % 2 == 1) ret *= tmp;
+        tmp = tmp * tmp;
+    }
+    return ret;
+}
+
+/* k of two pair vectors given their dot product and (rbf) their squared norms' sum. */
+static inline double svm_kval(const svm_kern *k, double dot, double sqsum) {
+    switch (k->type) {
+    case RDML_SVM_LINEAR: return dot;
+    case RDML_SVM_POLY: return svm_powi(k->gamma * dot + k->coef0, k->degree);
+    case RDML_SVM_RBF: return exp(-k->gamma * (sqsum - 2 * dot));
+    case RDML_SVM_SIGMOID: return tanh(k->gamma * dot + k->coef0);
+    }
+    return 0;
+}
+
+/* K((a,b), (c,d)) */
+static inline double svm_pair_kernel(const svm_kern *k, int64_t a, int64_t b, int64_t c, int64_t d) {
+    const double *G = k->G;
+    int64_t n = k->n;
+    double sqsum = k->type == RDML_SVM_RBF ? k->sq[a] + k->sq[b] + k->sq[c] + k->sq[d] : 0;
+    double v = svm_kval(k, G[a * n + c] + G[b * n + d], sqsum);
+    if (k->symmetric) v = 0.5 * (v + svm_kval(k, G[a * n + d] + G[b * n + c], sqsum));
+    return v;
+}
+
+#endif

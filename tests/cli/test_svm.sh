@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# `rdmlearn svm` end to end on a synthetic dataset (synth -> rdm -> embed gabor -> svm):
+#  - results under /experiments/<name> are bit-identical at 1, 2, 3 and 4 ranks (every
+#    dataset and attribute except the fit time), for kfold/extremes and holdout/colors;
+#  - the stored folds are image-disjoint, the metrics agree with sklearn.metrics computed
+#    from the stored labels and decision values, and one fold's SVM agrees with
+#    sklearn.svm.SVC retrained on the same concatenated pairs (>= 99.5% predictions);
+#  - bad input (one class only, fewer images than folds, a colour with no images, the
+#    pair-level split without its flag, missing embeddings) fails with the numbers and
+#    leaves the results file untouched.
+set -uo pipefail
+: "${RDMLEARN:?}" "${MPIEXEC:?}"
+PY=/usr/bin/python3
+W=$(mktemp -d); trap 'rm -rf "$W"' EXIT
+MPI=("$MPIEXEC" --oversubscribe --allow-run-as-root --bind-to none)
+fails=0 passes=0
+ok() { passes=$((passes+1)); }
+bad() { echo "FAIL: $*"; fails=$((fails+1)); }
+
+"$RDMLEARN" synth "$W/ds" -q --set synth.subjects=1 --set synth.images=90 --set synth.image_size=24 \
+  --set synth.lh_vertices=300 --set synth.rh_vertices=300 --set synth.test_images=0 \
+  --set synth.color_fraction=0.5 || { echo "synth failed"; exit 1; }
+"$RDMLEARN" rdm "$W/ds" -q --set data.rois=V1 --set run.output="$W/base.h5" || { echo "rdm failed"; exit 1; }
+"$RDMLEARN" embed "$W/ds" -q --set data.rois=V1 --set embed.backend=gabor --set run.output="$W/base.h5" \
+  || { echo "embed failed"; exit 1; }
+COMMON=(--set data.rois=V1 --set embed.backend=gabor -q)
+
+for np in 1 2 3 4; do
+  cp "$W/base.h5" "$W/np$np.h5"
+  "${MPI[@]}" -n $np "$RDMLEARN" svm "$W/ds" "${COMMON[@]}" --set pairs.k=8 --set run.output="$W/np$np.h5" \
+    && ok || bad "svm kfold at $np ranks"
+  "${MPI[@]}" -n $np "$RDMLEARN" svm "$W/ds" "${COMMON[@]}" --set pairs.set=colors --set split.scheme=holdout \
+    --set pairs.experiment=colors --set svm.kernel=rbf --set run.output="$W/np$np.h5" \
+    && ok || bad "svm colors holdout at $np ranks"
+done
+
+cat >"$W/same.py" <<'PYEOF'
+import sys, h5py, numpy as np
+a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+n = 0
+def cmp(name, obj):
+    global n
+    o = b[obj.name]
+    for k, v in obj.attrs.items():
+        if k == "fit_seconds": continue
+        w = o.attrs[k]
+        assert np.array_equal(np.asarray(v), np.asarray(w), equal_nan=isinstance(v, float)), (obj.name, k, v, w)
+    if isinstance(obj, h5py.Dataset):
+        assert obj.shape == o.shape and np.array_equal(obj[()], o[()]), obj.name
+        n += 1
+a["/experiments"].visititems(cmp)
+assert n > 20, n
+PYEOF
+for np in 2 3 4; do
+  $PY "$W/same.py" "$W/np1.h5" "$W/np$np.h5" >"$W/log" 2>&1 && ok || { bad "np1 vs np$np differ"; cat "$W/log"; }
+done
+
+$PY - "$W/np1.h5" <<'PYEOF' >"$W/log" 2>&1 && ok || { bad "fold checks against sklearn"; cat "$W/log"; }
+import sys, h5py, numpy as np
+from sklearn import metrics as M
+from sklearn.svm import SVC
+f = h5py.File(sys.argv[1], "r")
+for exp, nf in (("main", 5), ("colors", 1)):
+    pg = f[f"/experiments/{exp}/pairs/subj01/V1"]; sg = f[f"/experiments/{exp}/svm/subj01/V1"]
+    ij, lab, fold = pg["ij"][()], pg["label"][()], pg["fold"][()]
+    assert pg.attrs["n_folds"] == nf
+    accs = []
+    for k in range(nf):
+        g = sg[f"fold_{k}"]
+        te = g["test_pairs"][()]
+        assert np.all(fold[ij[te, 0]] == k) and np.all(fold[ij[te, 1]] == k)
+        y, d, p = g["label"][()], g["decision"][()], g["pred"][()]
+        assert np.array_equal(y, lab[te].astype(int)) and np.array_equal(p, (d > 0).astype(int))
+        assert abs(g.attrs["accuracy"] - M.accuracy_score(y, p)) < 1e-12
+        assert abs(g.attrs["f1"] - M.f1_score(y, p)) < 1e-12
+        assert abs(g.attrs["roc_auc"] - M.roc_auc_score(y, d)) < 1e-12
+        assert np.array_equal(g["confusion"][()], M.confusion_matrix(y, p))
+        accs.append(g.attrs["accuracy"])
+    assert abs(sg.attrs["mean_accuracy"] - np.mean(accs)) < 1e-12 and abs(sg.attrs["std_accuracy"] - np.std(accs)) < 1e-12
+# one fold against sklearn SVC on the concatenated pairs
+E = f["/subjects/subj01/embeddings/gabor"][()].astype(np.float64)
+pg = f["/experiments/main/pairs/subj01/V1"]; ij, lab, fold = pg["ij"][()], pg["label"][()], pg["fold"][()]
+tr = np.where((fold[ij[:, 0]] != 0) & (fold[ij[:, 1]] != 0))[0]
+g = f["/experiments/main/svm/subj01/V1/fold_0"]; te = g["test_pairs"][()]
+X = lambda s: np.hstack([E[ij[s, 0]], E[ij[s, 1]]])
+m = SVC(kernel="poly", degree=2, C=1.0).fit(X(tr), lab[tr].astype(int))
+agree = np.mean(m.predict(X(te)) == g["pred"][()])
+c = m.dual_coef_[0]; gam = 1 / (X(tr).shape[1] * X(tr).var())
+obj = 0.5 * c @ ((gam * X(tr)[m.support_] @ X(tr)[m.support_].T) ** 2) @ c - np.abs(c).sum()
+print("agree", agree, "obj", g.attrs["dual_objective"], obj)
+assert agree >= 0.995 and abs(g.attrs["dual_objective"] - obj) <= 1e-3 * abs(obj)
+assert g.attrs["n_train"] == len(tr)
+PYEOF
+
+# ---- bad input ----
+expect_fail() { # NP SUBSTRING args...
+  local np=$1 sub=$2; shift 2
+  local before; before=$(md5sum <"$W/np1.h5")
+  out=$(timeout 120 "${MPI[@]}" -n $np "$RDMLEARN" svm "$W/ds" "${COMMON[@]}" --set run.output="$W/np1.h5" "$@" 2>&1); rc=$?
+  if [ $rc -eq 0 ]; then bad "expected failure: $*"; return; fi
+  if ! grep -qF -- "$sub" <<<"$out"; then bad "message for $* lacks '$sub': $out"; return; fi
+  [ "$(md5sum <"$W/np1.h5")" = "$before" ] || { bad "results changed after failure: $*"; return; }
+  ok
+}
+# the label threshold is the RDM's attribute: an RDM computed with threshold 100 has one class
+cp "$W/base.h5" "$W/one.h5"
+"$RDMLEARN" rdm "$W/ds" -q --set data.rois=V1 --set rdm.threshold=100 --set run.output="$W/one.h5"
+"$RDMLEARN" embed "$W/ds" -q --set embed.backend=gabor --set run.output="$W/one.h5"
+out=$("${MPI[@]}" -n 3 "$RDMLEARN" svm "$W/ds" "${COMMON[@]}" --set run.output="$W/one.h5" 2>&1) \
+  && bad "one class accepted" || { grep -qF "a classifier needs both classes" <<<"$out" && grep -qF " 0 dissimilar" <<<"$out" && ok || bad "one-class message: $out"; }
+expect_fail 3 "100-fold split over 90 images" --set split.folds=100
+expect_fail 2 "are red and 0 are green" --set pairs.set=colors --set pairs.colors=red,green --set pairs.color_fraction=1
+expect_fail 1 "allow_pair_leakage" --set split.scheme=pairs
+expect_fail 2 "has no embeddings" --set embed.name=nosuch
+expect_fail 1 "labels = continuous" --set pairs.labels=continuous
+# the leaky split runs when flagged
+cp "$W/base.h5" "$W/leak.h5"
+"${MPI[@]}" -n 2 "$RDMLEARN" svm "$W/ds" "${COMMON[@]}" --set split.scheme=pairs --set split.allow_pair_leakage=true \
+  --set pairs.k=8 --set run.output="$W/leak.h5" && ok || bad "pair-level split with the flag"
+
+echo "$passes passed, $fails failed"
+[ $fails -eq 0 ]
