@@ -85,6 +85,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             rc = rdml_config_list(&ctx, cfg, k->section, k->key, &items, &m);
             if (rc == RDML_OK) free(items);
             break;
+        case RDML_CFG_INT_LIST: {
+            int64_t *iv = NULL;
+            rc = rdml_config_int_list(&ctx, cfg, k->section, k->key, &iv, &m);
+            free(iv);
+            break;
+        }
+        case RDML_CFG_REAL_LIST: {
+            double *dv = NULL;
+            rc = rdml_config_real_list(&ctx, cfg, k->section, k->key, &dv, &m);
+            free(dv);
+            break;
+        }
         default: rc = rdml_config_str(&ctx, cfg, k->section, k->key, &s); break;
         }
         if (rc != RDML_OK) __builtin_trap(); /* every key has a valid value */
