@@ -42,11 +42,17 @@ void rdml_cli_free_list(char **items, int n);
  * rdml_h5_commit; on error nothing at run.output changes. */
 struct rdml_h5;
 int rdml_cli_results_open(rdml_cli *cli, const char *stage, struct rdml_h5 **h);
+/* Collective. /subjects/subjNN/images/{nsd_id,names} for the subject's first n images:
+ * the row order of every per-subject matrix in the results file. */
+struct rdml_subject;
+int rdml_cli_write_images(rdml_ctx *ctx, struct rdml_h5 *h, const struct rdml_subject *s,
+                          int64_t n);
 
 int rdml_cmd_synth(rdml_cli *cli);
 int rdml_cmd_info(rdml_cli *cli);
 int rdml_cmd_check(rdml_cli *cli);
 int rdml_cmd_rdm(rdml_cli *cli);
+int rdml_cmd_train(rdml_cli *cli);
 int rdml_cmd_svm(rdml_cli *cli);
 int rdml_cmd_embed(rdml_cli *cli);
 int rdml_cmd_config(rdml_cli *cli);

@@ -49,27 +49,6 @@ static int read_params(rdml_cli *cli, rdml_embed_params *p, const char **name) {
     return RDML_OK;
 }
 
-static int write_images(rdml_ctx *ctx, rdml_h5 *h, const rdml_subject *s, int64_t n) {
-    char path[256];
-    int64_t *ids = rdml_calloc(ctx, (size_t)n + 1, sizeof *ids, "image ids");
-    const char **names = rdml_calloc(ctx, (size_t)n + 1, sizeof *names, "image names");
-    int rc = ids && names ? RDML_OK : ctx->code;
-    for (int64_t i = 0; i < n && !rc; i++) {
-        ids[i] = rdml_subject_nsd_id(s, i);
-        const char *p = rdml_subject_image_path(s, i), *slash = strrchr(p, '/');
-        names[i] = slash ? slash + 1 : p;
-    }
-    snprintf(path, sizeof path, "/subjects/subj%02d/images/nsd_id", rdml_subject_id(s));
-    if (!rc) rc = rdml_h5_write_vec_i64(ctx, h, path, n, ids);
-    if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", "NSD image id (0-based) of each row");
-    snprintf(path, sizeof path, "/subjects/subj%02d/images/names", rdml_subject_id(s));
-    if (!rc) rc = rdml_h5_delete(ctx, h, path);
-    if (!rc) rc = rdml_h5_write_strings(ctx, h, path, names, n);
-    free(ids);
-    free(names);
-    return rc;
-}
-
 /* One subject: my block of images, embedded and written collectively. */
 static int one_subject(rdml_cli *cli, rdml_h5 *h, rdml_embedder *e, const rdml_subject *s,
                        int64_t n, const char *name, const char *backend, rdml_progress *prog,
@@ -90,7 +69,7 @@ static int one_subject(rdml_cli *cli, rdml_h5 *h, rdml_embedder *e, const rdml_s
     MPI_Allreduce(MPI_IN_PLACE, &secs, 1, MPI_DOUBLE, MPI_MAX, cli->comm);
     char path[512];
     snprintf(path, sizeof path, "/subjects/subj%02d/embeddings/%s", (int)id, name);
-    if (!rc) rc = write_images(ctx, h, s, n);
+    if (!rc) rc = rdml_cli_write_images(ctx, h, s, n);
     if (!rc) rc = rdml_h5_delete(ctx, h, path);
     if (!rc) rc = rdml_h5_write_rows_f32(ctx, h, path, n, D, lo, hi - lo, rows);
     if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "backend", backend);

@@ -77,27 +77,6 @@ static void sel_name(const char *spec, char *out, size_t len) {
         if (*p == ',') *p = '+';
 }
 
-static int write_images(rdml_ctx *ctx, rdml_h5 *h, const rdml_subject *s, int64_t n) {
-    char path[256];
-    int64_t *ids = rdml_calloc(ctx, (size_t)n, sizeof *ids, "image ids");
-    const char **names = rdml_calloc(ctx, (size_t)n, sizeof *names, "image names");
-    int rc = ids && names ? RDML_OK : ctx->code;
-    for (int64_t i = 0; i < n && !rc; i++) {
-        ids[i] = rdml_subject_nsd_id(s, i);
-        const char *p = rdml_subject_image_path(s, i), *slash = strrchr(p, '/');
-        names[i] = slash ? slash + 1 : p;
-    }
-    snprintf(path, sizeof path, "/subjects/subj%02d/images/nsd_id", rdml_subject_id(s));
-    if (!rc) rc = rdml_h5_write_vec_i64(ctx, h, path, n, ids);
-    if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", "NSD image id (0-based) of each RDM row");
-    snprintf(path, sizeof path, "/subjects/subj%02d/images/names", rdml_subject_id(s));
-    if (!rc) rc = rdml_h5_delete(ctx, h, path);
-    if (!rc) rc = rdml_h5_write_strings(ctx, h, path, names, n);
-    free(ids);
-    free(names);
-    return rc;
-}
-
 static int write_summary(rdml_ctx *ctx, rdml_h5 *h, const char *group,
                          const rdml_rdm_summary *sm) {
     char path[512];
@@ -348,7 +327,7 @@ int rdml_cmd_rdm(rdml_cli *cli) {
     for (int i = 0; i < nids && !rc; i++) {
         int64_t n = rdml_subject_nimages(subj[i]);
         if (o.nimages > 0 && o.nimages < n) n = o.nimages;
-        rc = write_images(ctx, h, subj[i], n);
+        rc = rdml_cli_write_images(ctx, h, subj[i], n);
     }
     float **subs = NULL;
     if (!rc && m > 0) {

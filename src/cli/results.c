@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "rdml/dataset.h"
 #include "rdml/h5.h"
 #include "rdml/mpiutil.h"
 
@@ -47,5 +48,29 @@ int rdml_cli_results_open(rdml_cli *cli, const char *stage, rdml_h5 **h) {
     if (!rc) rc = rdml_h5_attr_str(ctx, *h, group, "started", when);
     free(text);
     if (rc) rdml_h5_abort(h);
+    return rc;
+}
+
+int rdml_cli_write_images(rdml_ctx *ctx, struct rdml_h5 *h, const rdml_subject *s,
+                          int64_t n) {
+    char path[256];
+    int64_t *ids = rdml_calloc(ctx, (size_t)n + 1, sizeof *ids, "image ids");
+    const char **names = rdml_calloc(ctx, (size_t)n + 1, sizeof *names, "image names");
+    int rc = ids && names ? RDML_OK : ctx->code;
+    for (int64_t i = 0; i < n && !rc; i++) {
+        ids[i] = rdml_subject_nsd_id(s, i);
+        const char *p = rdml_subject_image_path(s, i), *slash = strrchr(p, '/');
+        names[i] = slash ? slash + 1 : p;
+    }
+    snprintf(path, sizeof path, "/subjects/subj%02d/images/nsd_id", rdml_subject_id(s));
+    if (!rc) rc = rdml_h5_write_vec_i64(ctx, h, path, n, ids);
+    if (!rc)
+        rc = rdml_h5_attr_str(ctx, h, path, "meaning",
+                              "NSD image id (0-based) of each row of this subject's matrices");
+    snprintf(path, sizeof path, "/subjects/subj%02d/images/names", rdml_subject_id(s));
+    if (!rc) rc = rdml_h5_delete(ctx, h, path);
+    if (!rc) rc = rdml_h5_write_strings(ctx, h, path, names, n);
+    free(ids);
+    free(names);
     return rc;
 }
