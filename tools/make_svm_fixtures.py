@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Regenerates tests/fixtures/svm/ (used by tests/unit/test_svm.c, test_pairs.c, test_metrics.c).
+"""Regenerates tests/fixtures/svm/ (used by tests/unit/test_svm.c, test_svm_svr.c,
+test_svm_grid.c, test_pairs.c, test_metrics.c).
 
 usage: /usr/bin/python3 tools/make_svm_fixtures.py [OUTDIR]
 
@@ -12,10 +13,23 @@ Deterministic (numpy default_rng(7)). References:
   - pairs: extremes (numpy stable argsort, as the paper's code), percentile bands (np.percentile).
   - metrics: sklearn.metrics (accuracy, precision, recall, f1, confusion, roc_auc, r2, mse),
     scipy.stats (pearsonr, spearmanr).
+  - epsilon-SVR: sklearn.svm.SVR on the same training pairs with the RDM value as target:
+    svrdec_<case>.npy (predict on the first 500 test pairs), svrmeta_<case>.npy [dual objective
+    1/2 c'Kc + eps sum|c| - y'c, rho, gamma, n_SV].
+  - grid search: sklearn.model_selection.GridSearchCV(refit=False) with an explicit cv list
+    built by rdmlearn's image-disjoint rule from a fixed inner fold of each image
+    (grid_image_fold.npy, -1 = outside the outer training set): mean inner scores per setting
+    and scorer (grid_mean.npy, settings x scorers, ParameterGrid order), per-split scores
+    (grid_split.npy, (scorers x settings) x folds) and the chosen setting per scorer
+    (grid_best.npy); the same for SVR (gridsvr_*.npy). tol = 1e-6 so that every inner
+    prediction is far from the solver tolerance (the script asserts the margins).
+The SVR and grid parts draw from their own generator (default_rng(11)), so the earlier
+fixtures do not change.
 """
 import os, sys
 import numpy as np
-from sklearn.svm import SVC
+from sklearn.svm import SVC, SVR
+from sklearn.model_selection import GridSearchCV
 from sklearn import metrics as skm
 from scipy import stats
 
@@ -128,4 +142,63 @@ save("metrics_reg_pred", rp)
 save("metrics_reg_expect", np.array([skm.r2_score(rt, rp), skm.mean_squared_error(rt, rp),
                                       stats.pearsonr(rt, rp)[0], stats.spearmanr(rt, rp)[0]],
                                      dtype=np.float64))
+
+# ---- epsilon-SVR ----
+rng = np.random.default_rng(11)
+t_tr = R[train_ij[:, 0], train_ij[:, 1]].astype(np.float64)
+Xte5 = Xte[:500]
+svr_cases = {
+    "poly2": dict(kernel="poly", degree=2, C=1.0, epsilon=0.1),
+    "rbf": dict(kernel="rbf", C=10.0, epsilon=0.05),
+    "linear": dict(kernel="linear", C=0.1, epsilon=0.1),
+    "rbf_tight": dict(kernel="rbf", C=1.0, epsilon=0.02, gamma=0.05, tol=1e-6),
+}
+for name, kw in svr_cases.items():
+    kw = dict(kw); kw.setdefault("tol", 1e-3)
+    g = kw.get("gamma", "scale")
+    gamma = 1.0 / (Xtr.shape[1] * Xtr.var()) if g == "scale" else g
+    m = SVR(**kw).fit(Xtr, t_tr)
+    c = m.dual_coef_[0]
+    K = kern(kw["kernel"], gamma, kw.get("degree", 3), kw.get("coef0", 0.0), Xtr[m.support_], Xtr[m.support_])
+    obj = 0.5 * c @ K @ c + kw["epsilon"] * np.abs(c).sum() - t_tr[m.support_] @ c
+    save("svrdec_" + name, m.predict(Xte5).astype(np.float64))
+    save("svrmeta_" + name, np.array([obj, -m.intercept_[0], gamma, len(m.support_)], dtype=np.float64))
+    print(f"svr {name}: obj {obj:.6f} rho {-m.intercept_[0]:.6f} nSV {len(m.support_)}")
+
+# ---- grid search with an explicit (image-disjoint) inner split ----
+ifold = (rng.permutation(n) % 3).astype(np.int64)
+ifold[rng.choice(n, 4, replace=False)] = -1        # images outside the outer training set
+save("grid_image_fold", ifold)
+fa, fb = ifold[P[:, 0]], ifold[P[:, 1]]
+used = (fa >= 0) & (fb >= 0)
+cv = [(np.where(used & (fa != g) & (fb != g))[0], np.where(used & (fa == g) & (fb == g))[0]) for g in range(3)]
+XP = X(P)
+vP = R[P[:, 0], P[:, 1]].astype(np.float64)
+
+def run_grid(est, grid, scorers, target, prefix, classify):
+    gs = GridSearchCV(est, grid, cv=cv, scoring=scorers, refit=False).fit(XP, target)
+    r = gs.cv_results_
+    mean = np.array([[r["mean_test_" + s][i] for s in scorers] for i in range(len(r["params"]))])
+    split = np.array([[[r[f"split{g}_test_{s}"][i] for g in range(3)] for i in range(len(r["params"]))] for s in scorers])
+    best = np.array([int(np.argmin(r["rank_test_" + s])) for s in scorers], dtype=np.int64)
+    margin, gap = np.inf, np.inf  # |decision| (accuracy, f1) and gaps between decisions (roc_auc)
+    for prm in r["params"]:
+        for tr, te in cv:
+            e = type(est)(**{**est.get_params(), **prm}).fit(XP[tr], target[tr])
+            if classify:
+                dv = np.sort(e.decision_function(XP[te]))
+                dd = np.diff(dv)
+                margin = min(margin, np.abs(dv).min())
+                gap = min(gap, dd[dd > 0].min())  # exact ties (repeated pairs) stay exact
+    print(prefix, "params", r["params"])
+    print(prefix, "mean", mean.T, "best", best, "margin", margin, "gap", gap)
+    if classify: assert margin > 1e-4 and gap > 5e-6, (margin, gap)
+    save(prefix + "_mean", mean)
+    save(prefix + "_split", split.reshape(-1, 3))  # (scorers x settings) x folds
+    save(prefix + "_best", best)
+
+run_grid(SVC(tol=1e-6), {"C": [0.1, 1.0, 10.0], "kernel": ["poly", "rbf"], "degree": [2, 3]},
+         ["accuracy", "f1", "roc_auc"], (vP > 1).astype(np.int64), "grid", True)
+run_grid(SVR(tol=1e-6, kernel="rbf"), {"C": [0.3, 3.0], "epsilon": [0.02, 0.1], "gamma": ["scale", 0.05]},
+         ["r2", "neg_mean_squared_error"], vP, "gridsvr", False)
 print("fixtures in", out)

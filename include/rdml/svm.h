@@ -1,4 +1,5 @@
-/* rdml/svm.h — C-SVC on image pairs, with every kernel value taken from the image Gram matrix.
+/* rdml/svm.h — C-SVC and epsilon-SVR on image pairs, with every kernel value taken from the
+ * image Gram matrix, and the pieces of a nested cross-validated grid search.
  *
  * Usage:
  *
@@ -20,7 +21,9 @@
  * concatenated pairs. gamma = 'scale' is 1 / (2D * X.var()) over the training pairs'
  * concatenated features, computed from the images' squared norms and row sums. A model owns
  * copies of its support pairs and coefficients; it does not keep pointers into the caller's
- * data. Nothing here is collective; train and decision are re-entrant.
+ * data. epsilon-SVR (rdml_svm_train_svr, p.type = RDML_SVM_EPSILON_SVR) is libsvm's, solved by
+ * the same SMO over 2l variables, and matches sklearn.svm.SVR. Nothing here is collective;
+ * train and decision are re-entrant.
  */
 #ifndef RDML_SVM_H
 #define RDML_SVM_H
@@ -42,13 +45,20 @@ typedef enum rdml_svm_kernel {
 
 enum { RDML_GAMMA_SCALE = 0, RDML_GAMMA_AUTO, RDML_GAMMA_VALUE };
 
+typedef enum rdml_svm_type {
+    RDML_SVM_C_SVC = 0,   /* classification of 0/1 labels (sklearn SVC) */
+    RDML_SVM_EPSILON_SVR  /* regression of a real target (sklearn SVR): libsvm's epsilon-SVR */
+} rdml_svm_type;
+
 typedef struct rdml_svm_params {
+    rdml_svm_type type;  /* C-SVC (default) or epsilon-SVR */
     rdml_svm_kernel kernel;
     int degree;          /* poly: exponent (sklearn 3; the paper 2) */
     int gamma_mode;      /* RDML_GAMMA_SCALE: 1/(n_features X.var()); AUTO: 1/n_features; VALUE */
     double gamma;        /* used when gamma_mode == RDML_GAMMA_VALUE; > 0 */
     double coef0;        /* poly, sigmoid: additive constant */
     double C;            /* box constraint, > 0 */
+    double epsilon;      /* epsilon-SVR: half-width of the insensitive tube (sklearn 0.1), >= 0 */
     double weight[2];    /* class weights multiplying C for class 0 and class 1 (1, 1) */
     int balanced;        /* class_weight = 'balanced': weight[c] = n / (2 n_c), overrides weight */
     double tol;          /* stopping tolerance on the KKT violation (sklearn tol 1e-3) */
@@ -59,13 +69,16 @@ typedef struct rdml_svm_params {
 } rdml_svm_params;
 
 /* sklearn.svm.SVC()'s defaults: rbf, degree 3, gamma 'scale', coef0 0, C 1, tol 1e-3,
- * shrinking on, cache 200 MB. */
+ * shrinking on, cache 200 MB; epsilon 0.1 (SVR's default, used by epsilon-SVR only). */
 void rdml_svm_defaults(rdml_svm_params *p);
 /* A readable error for an invalid parameter set (libsvm's svm_check_parameter). */
 int rdml_svm_check(rdml_ctx *ctx, const rdml_svm_params *p);
 /* "linear" ... "sigmoid" -> kernel, -1 when unknown. */
 int rdml_svm_kernel_parse(const char *name);
 const char *rdml_svm_kernel_name(rdml_svm_kernel k);
+/* "c_svc" / "epsilon_svr" -> type, -1 when unknown. */
+int rdml_svm_type_parse(const char *name);
+const char *rdml_svm_type_name(rdml_svm_type t);
 
 /* The per-image quantities every pair kernel needs. */
 typedef struct rdml_svm_images {
@@ -83,32 +96,118 @@ void rdml_svm_images_free(rdml_svm_images *im);
 
 typedef struct rdml_svm_model rdml_svm_model;
 
-/* Train on l pairs: ij is l x 2 image rows, y is l labels 0/1. Both classes must be present
- * (RDML_EDATA naming the counts otherwise). */
+/* Train a C-SVC on l pairs: ij is l x 2 image rows, y is l labels 0/1. Both classes must be
+ * present (RDML_EDATA naming the counts otherwise). p->type must be RDML_SVM_C_SVC. */
 int rdml_svm_train(rdml_ctx *ctx, const rdml_svm_params *p, const rdml_svm_images *im,
                    int64_t l, const int64_t *ij, const int8_t *y, rdml_svm_model **out);
+/* Train an epsilon-SVR on l pairs with real targets (libsvm's formulation: 2l dual variables
+ * alpha, alpha* with linear terms epsilon -/+ target, the same SMO solver; rows of the l x l
+ * pair kernel are cached once and signed per variable). Non-finite targets are RDML_EDATA.
+ * p->type must be RDML_SVM_EPSILON_SVR. */
+int rdml_svm_train_svr(rdml_ctx *ctx, const rdml_svm_params *p, const rdml_svm_images *im,
+                       int64_t l, const int64_t *ij, const double *target, rdml_svm_model **out);
+/* Either of the two by p->type: target is 0/1 (C-SVC, > 0.5 is class 1) or real (SVR). */
+int rdml_svm_fit(rdml_ctx *ctx, const rdml_svm_params *p, const rdml_svm_images *im,
+                 int64_t l, const int64_t *ij, const double *target, rdml_svm_model **out);
 /* Decision values f(x) = sum_i coef_i K(sv_i, x) - rho for n pairs (same image set `im` as
- * in training); f > 0 predicts class 1, as sklearn's decision_function. */
+ * in training); for C-SVC f > 0 predicts class 1, as sklearn's decision_function; for
+ * epsilon-SVR f is the prediction, as sklearn SVR's predict. */
 int rdml_svm_decision(rdml_ctx *ctx, const rdml_svm_model *m, const rdml_svm_images *im,
                       int64_t n, const int64_t *ij, double *out);
 void rdml_svm_free(rdml_svm_model **m);
 
 typedef struct rdml_svm_info {
-    double objective;    /* dual objective 1/2 a'Qa - e'a at the solution (libsvm's obj) */
+    double objective;    /* dual objective 1/2 a'Qa + p'a at the solution (libsvm's obj; C-SVC
+                            p = -e; SVR over [alpha; alpha*], p = [eps - y; eps + y]) */
     double rho;          /* f(x) = sum coef K - rho; sklearn's intercept_ = -rho */
     double gamma;        /* the gamma used (after scale/auto) */
     int64_t n_sv;        /* support vectors (alpha > 0) */
-    int64_t n_bsv;       /* bounded ones (alpha = C) */
+    int64_t n_bsv;       /* bounded ones (alpha = C; SVR |alpha - alpha*| = C) */
     int64_t iterations;
     int converged;       /* 0 when max_iter stopped it */
     double seconds;      /* wall time of the fit */
 } rdml_svm_info;
 void rdml_svm_get_info(const rdml_svm_model *m, rdml_svm_info *out);
 /* Support vectors in training order: indices into the training set and coefficients y_i
- * alpha_i with y in {-1, +1} (+1 = class 1), as sklearn's support_ and dual_coef_. Pointers
- * owned by the model; *n gets n_sv. */
+ * alpha_i with y in {-1, +1} (+1 = class 1), or alpha_i - alpha*_i for SVR, as sklearn's
+ * support_ and dual_coef_. Pointers owned by the model; *n gets n_sv. */
 void rdml_svm_support(const rdml_svm_model *m, int64_t *n, const int64_t **index,
                       const double **coef);
+
+/* ---- hyperparameter grids and nested cross-validation (src/svm/grid.c) ----
+ *
+ *   rdml_svm_grid_axes ax = {0};                       // an axis with 0 values is not searched
+ *   double Cs[] = {0.1, 1, 10};  ax.nC = 3;  ax.C = Cs;
+ *   rdml_svm_params *set;  int64_t ns;
+ *   RDML_TRY(rdml_svm_grid_make(ctx, &base, &ax, &set, &ns));    // sklearn ParameterGrid order
+ *   RDML_TRY(rdml_svm_inner_folds(ctx, n, in_outer_train, 3, seed, f, inner)); // per outer fold
+ *   for s, g: rdml_svm_cv_score(ctx, &set[s], &im, P, ij, target, inner, NULL, g, sc, &score[s*3+g], ...);
+ *   rdml_svm_grid_select(ns, 3, score, mean, sd, &best);      // best mean, ties -> grid order
+ */
+typedef struct rdml_svm_grid_axes {
+    int nC;       const double *C;
+    int ncoef0;   const double *coef0;
+    int ndegree;  const int *degree;
+    int nepsilon; const double *epsilon;
+    int ngamma;   const int *gamma_mode; const double *gamma; /* mode RDML_GAMMA_*; value for VALUE */
+    int nkernel;  const rdml_svm_kernel *kernel;
+} rdml_svm_grid_axes;
+
+/* Every combination of the axes' values, the other parameters from base, in sklearn's
+ * ParameterGrid order (parameter names sorted: C, coef0, degree, epsilon, gamma, kernel; the
+ * last varies fastest), so ties broken by grid order choose what GridSearchCV chooses. Each
+ * setting is checked (rdml_svm_check). *out is malloc'd (n x params); at least one setting
+ * (base alone when no axis has values). */
+int rdml_svm_grid_make(rdml_ctx *ctx, const rdml_svm_params *base, const rdml_svm_grid_axes *ax,
+                       rdml_svm_params **out, int64_t *n);
+
+typedef enum rdml_svm_scoring {
+    RDML_SCORE_ACCURACY = 0, /* C-SVC: fraction of correct predictions (decision > 0) */
+    RDML_SCORE_F1,           /* C-SVC: F1 of class 1 */
+    RDML_SCORE_ROC_AUC,      /* C-SVC: ROC AUC of the decision values (NaN with one class) */
+    RDML_SCORE_R2,           /* SVR: sklearn's r2_score */
+    RDML_SCORE_NEG_MSE,      /* SVR: minus the mean squared error (larger is better) */
+    RDML_SCORE_PEARSON,      /* SVR: Pearson r of prediction and target */
+    RDML_SCORE_SPEARMAN      /* SVR: Spearman rho */
+} rdml_svm_scoring;
+/* "accuracy", "f1", "roc_auc", "r2", "neg_mse", "pearson", "spearman" -> scoring; -1 if
+ * unknown. */
+int rdml_svm_scoring_parse(const char *name);
+const char *rdml_svm_scoring_name(rdml_svm_scoring s);
+/* Does the scoring fit the SVM type (classification scores for C-SVC, regression for SVR)? */
+int rdml_svm_scoring_fits(rdml_svm_scoring s, rdml_svm_type t);
+/* The score of n decision values against targets (0/1 for classification scores). */
+int rdml_svm_score(rdml_ctx *ctx, rdml_svm_scoring s, int64_t n, const double *target,
+                   const double *dec, double *out);
+
+/* Inner K-fold over the units (images, or pairs for the pair-level split) with use[u] != 0:
+ * those units in ascending order are permuted by the stream rdml_rng_substream(
+ * RDML_STREAM_FOLDS, 1 + outer_fold) of seed and cut into sklearn KFold's sizes; fold[u] gets
+ * the inner fold, -1 for units not used. Fewer used units than k is RDML_EDATA naming both. */
+int rdml_svm_inner_folds(rdml_ctx *ctx, int64_t nunits, const int8_t *use, int64_t k,
+                         uint64_t seed, int64_t outer_fold, int64_t *fold);
+
+/* The pairs of inner fold g among l pairs: by images (image_fold, N values: test = both images
+ * in g, train = neither image in g and both used (>= 0)) or, when image_fold is NULL, by pairs
+ * (pair_fold, l values). *train / *test are malloc'd ascending indices into the l pairs; an
+ * empty side is RDML_EDATA naming the fold and the counts. */
+int rdml_svm_inner_split(rdml_ctx *ctx, int64_t l, const int64_t *ij, const int64_t *image_fold,
+                         const int64_t *pair_fold, int64_t g, int64_t **train, int64_t *ntrain,
+                         int64_t **test, int64_t *ntest);
+
+/* One grid task: fit setting p on the training side of inner fold g (rdml_svm_inner_split)
+ * and score its test side. target: l values (0/1 or real by p->type). *score is finite or NaN
+ * (e.g. ROC AUC of a one-class test side); ntrain/ntest (may be NULL) get the sizes. */
+int rdml_svm_cv_score(rdml_ctx *ctx, const rdml_svm_params *p, const rdml_svm_images *im,
+                      int64_t l, const int64_t *ij, const double *target,
+                      const int64_t *image_fold, const int64_t *pair_fold, int64_t g,
+                      rdml_svm_scoring sc, double *score, int64_t *ntrain, int64_t *ntest);
+
+/* scores: nset x k (row = setting). mean[s] = the plain sum over folds in order / k (numpy's
+ * mean for k < 8), sd = population std (both may be NULL); best = the first setting with the
+ * largest mean (GridSearchCV's rank_test_score tie rule); NaN means rank last. */
+void rdml_svm_grid_select(int64_t nset, int64_t k, const double *scores, double *mean,
+                          double *sd, int64_t *best);
 
 #ifdef __cplusplus
 }

@@ -1,14 +1,19 @@
-/* `rdmlearn svm`: the paper's pair classification for subjects x vertex selections. For each
- * subject and selection it reads the RDM (/subjects/subjNN/rdm/<selection>, with its
- * threshold attribute) and the embeddings (/subjects/subjNN/embeddings/<embed.name>) from
- * run.output, builds the pair set and the folds ([pairs], [split]; every rank builds the same
- * ones from run.seed), checks every fold before any training, computes the image Gram matrix,
- * and trains one SVM per fold ([svm]). Fold f runs on rank f mod nranks (static round-robin;
- * a fold's result never depends on where it ran), then its decision values and statistics
- * are broadcast and written by all ranks under /experiments/<pairs.experiment>/. With
- * pairs.set = colors the PNGs are classified by the paper's pixel rule, each rank a block of
- * images. Left out: hyperparameter grids with nested cross-validation, epsilon-SVR, and a
- * dynamic task farm across subjects. */
+/* `rdmlearn svm`: the paper's pair classification (C-SVC) or regression of the RDM value
+ * (epsilon-SVR) for subjects x vertex selections. For each subject and selection it reads the
+ * RDM (/subjects/subjNN/rdm/<selection>, with its threshold attribute) and the embeddings
+ * (/subjects/subjNN/embeddings/<embed.name>) from run.output, builds the pair set and the
+ * folds ([pairs], [split]; every rank builds the same ones from run.seed), checks every fold
+ * before any training, computes the image Gram matrix, and trains one SVM per fold ([svm]).
+ * With a [grid], nested cross-validation comes first: every outer fold's training units get
+ * an inner k-fold (seeded by (run.seed, outer fold)), every task (outer fold, setting, inner
+ * fold) runs on rank t mod nranks, the scores are summed over ranks (each entry has exactly
+ * one non-zero contribution, so the sum is exact), and every rank picks the same setting per
+ * outer fold. Outer fold f then runs on rank f mod nranks with its setting; its decision
+ * values and statistics are broadcast and written by all ranks under
+ * /experiments/<pairs.experiment>/. A result never depends on where it ran. With pairs.set =
+ * colors the PNGs are classified by the paper's pixel rule, each rank a block of images. Left
+ * out: a dynamic task farm (static round-robin balances well only when tasks are alike) and
+ * pooling the tasks of several subjects/selections. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +36,96 @@ typedef struct svm_opts {
     char embedding[256];
     double color_fraction;
     int64_t nimages;
+    /* [grid]: settings (1 = no grid), the inner folds and score */
+    int grid;
+    rdml_svm_params *set;
+    int64_t nset;
+    int64_t inner_folds;
+    rdml_svm_scoring scoring;
+    char axes[128]; /* the searched parameters, e.g. "C,kernel" */
 } svm_opts;
+
+static void opts_free(svm_opts *o) {
+    free(o->set);
+    o->set = NULL;
+}
+
+/* [grid] svm_<key>: the values, or n = 0 when off. kind: 0 real, 1 int, 2 gamma, 3 kernel. */
+static int grid_axis(rdml_ctx *ctx, const rdml_config *cfg, const char *key, int kind, int *n,
+                     double **vals, int **ivals) {
+    char **items;
+    int ni;
+    *n = 0;
+    RDML_TRY(rdml_config_list(ctx, cfg, "grid", key, &items, &ni));
+    if (ni == 1 && strcmp(items[0], "off") == 0) {
+        free(items);
+        return RDML_OK;
+    }
+    *vals = calloc((size_t)ni, sizeof **vals);
+    *ivals = calloc((size_t)ni, sizeof **ivals);
+    if (!*vals || !*ivals) {
+        free(items);
+        return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
+    }
+    for (int i = 0; i < ni; i++) {
+        if (kind == 3) (*ivals)[i] = rdml_svm_kernel_parse(items[i]);
+        else if (kind == 2 && strcmp(items[i], "scale") == 0) (*ivals)[i] = RDML_GAMMA_SCALE;
+        else if (kind == 2 && strcmp(items[i], "auto") == 0) (*ivals)[i] = RDML_GAMMA_AUTO;
+        else {
+            (*vals)[i] = strtod(items[i], NULL); /* validated by the schema */
+            (*ivals)[i] = kind == 1 ? (int)(*vals)[i] : RDML_GAMMA_VALUE;
+        }
+    }
+    free(items);
+    *n = ni;
+    return RDML_OK;
+}
+
+static int read_grid(rdml_ctx *ctx, const rdml_config *cfg, svm_opts *o) {
+    const char *keys[6] = {"svm_c", "svm_coef0", "svm_degree", "svm_epsilon", "svm_gamma", "svm_kernel"};
+    const char *names[6] = {"C", "coef0", "degree", "epsilon", "gamma", "kernel"};
+    const int kinds[6] = {0, 0, 1, 0, 2, 3};
+    double *v[6] = {0};
+    int *iv[6] = {0}, n[6] = {0};
+    int rc = RDML_OK;
+    for (int a = 0; a < 6 && !rc; a++) rc = grid_axis(ctx, cfg, keys[a], kinds[a], &n[a], &v[a], &iv[a]);
+    rdml_svm_grid_axes ax;
+    memset(&ax, 0, sizeof ax);
+    ax.nC = n[0], ax.C = v[0];
+    ax.ncoef0 = n[1], ax.coef0 = v[1];
+    ax.ndegree = n[2], ax.degree = iv[2];
+    ax.nepsilon = n[3], ax.epsilon = v[3];
+    ax.ngamma = n[4], ax.gamma_mode = iv[4], ax.gamma = v[4];
+    ax.nkernel = n[5], ax.kernel = (const rdml_svm_kernel *)iv[5];
+    o->axes[0] = '\0';
+    for (int a = 0; a < 6; a++)
+        if (n[a]) {
+            size_t l = strlen(o->axes);
+            snprintf(o->axes + l, sizeof o->axes - l, "%s%s", l ? "," : "", names[a]);
+            o->grid = 1;
+        }
+    if (!rc && n[3] && o->svm.type != RDML_SVM_EPSILON_SVR)
+        rc = RDML_FAIL(ctx, RDML_ECONFIG, "[grid] svm_epsilon is set but svm.type = c_svc has no "
+                       "epsilon (hint: svm.type = epsilon_svr, or svm_epsilon = off)");
+    if (!rc) rc = rdml_svm_grid_make(ctx, &o->svm, &ax, &o->set, &o->nset);
+    for (int a = 0; a < 6; a++) {
+        free(v[a]);
+        free(iv[a]);
+    }
+    if (rc) return rc;
+    const char *sc;
+    RDML_TRY(rdml_config_int(ctx, cfg, "grid", "inner_folds", &o->inner_folds));
+    RDML_TRY(rdml_config_str(ctx, cfg, "grid", "scoring", &sc));
+    if (strcmp(sc, "auto") == 0)
+        o->scoring = o->svm.type == RDML_SVM_C_SVC ? RDML_SCORE_ACCURACY : RDML_SCORE_R2;
+    else
+        o->scoring = (rdml_svm_scoring)rdml_svm_scoring_parse(sc);
+    if (!rdml_svm_scoring_fits(o->scoring, o->svm.type))
+        return RDML_FAIL(ctx, RDML_ECONFIG, "[grid] scoring = %s does not fit svm.type = %s (hint: "
+                         "accuracy, f1, roc_auc for c_svc; r2, neg_mse, pearson, spearman for "
+                         "epsilon_svr; or auto)", sc, rdml_svm_type_name(o->svm.type));
+    return RDML_OK;
+}
 
 static int read_opts(rdml_cli *cli, svm_opts *o) {
     rdml_ctx *ctx = &cli->ctx;
@@ -72,10 +166,7 @@ static int read_opts(rdml_cli *cli, svm_opts *o) {
     RDML_TRY(rdml_config_bool(ctx, cfg, "pairs", "dedup", &o->pp.dedup));
     RDML_TRY(rdml_config_bool(ctx, cfg, "pairs", "symmetric", &o->pp.symmetric));
     RDML_TRY(rdml_config_str(ctx, cfg, "pairs", "labels", &s));
-    if (strcmp(s, "continuous") == 0)
-        return RDML_FAIL(ctx, RDML_ECONFIG, "[pairs] labels = continuous: the SVM is a classifier "
-                         "(C-SVC) and needs binary labels; epsilon-SVR is not implemented (hint: "
-                         "labels = binary, or use a regression model)");
+    o->pp.continuous = strcmp(s, "continuous") == 0;
 
     rdml_split_defaults(&o->sp);
     o->sp.seed = (uint64_t)seed;
@@ -87,6 +178,17 @@ static int read_opts(rdml_cli *cli, svm_opts *o) {
     RDML_TRY(rdml_config_bool(ctx, cfg, "split", "allow_pair_leakage", &o->sp.allow_leakage));
 
     rdml_svm_defaults(&o->svm);
+    RDML_TRY(rdml_config_str(ctx, cfg, "svm", "type", &s));
+    o->svm.type = (rdml_svm_type)rdml_svm_type_parse(s);
+    RDML_TRY(rdml_config_real(ctx, cfg, "svm", "epsilon", &o->svm.epsilon));
+    if (o->pp.continuous && o->svm.type == RDML_SVM_C_SVC)
+        return RDML_FAIL(ctx, RDML_ECONFIG, "[pairs] labels = continuous with svm.type = c_svc: a "
+                         "classifier needs binary labels (hint: svm.type = epsilon_svr regresses "
+                         "the RDM value, or pairs.labels = binary)");
+    if (!o->pp.continuous && o->svm.type == RDML_SVM_EPSILON_SVR)
+        return RDML_FAIL(ctx, RDML_ECONFIG, "svm.type = epsilon_svr with [pairs] labels = binary: "
+                         "the SVR regresses the RDM value (hint: pairs.labels = continuous, or "
+                         "svm.type = c_svc)");
     RDML_TRY(rdml_config_str(ctx, cfg, "svm", "kernel", &s));
     o->svm.kernel = (rdml_svm_kernel)rdml_svm_kernel_parse(s);
     RDML_TRY(rdml_config_int(ctx, cfg, "svm", "degree", &v));
@@ -110,6 +212,7 @@ static int read_opts(rdml_cli *cli, svm_opts *o) {
     RDML_TRY(rdml_config_bool(ctx, cfg, "svm", "symmetric_kernel", &b));
     o->svm.symmetric = b;
     RDML_TRY(rdml_svm_check(ctx, &o->svm));
+    RDML_TRY(read_grid(ctx, cfg, o));
 
     RDML_TRY(rdml_config_str(ctx, cfg, "embed", "name", &s));
     if (!*s) RDML_TRY(rdml_config_str(ctx, cfg, "embed", "backend", &s));
@@ -157,41 +260,65 @@ static int classify_colors(rdml_cli *cli, const rdml_subject *s, int64_t n, doub
     return RDML_OK;
 }
 
-enum { ST_ACC = 0, ST_PREC, ST_REC, ST_F1, ST_AUC, ST_TN, ST_FP, ST_FN, ST_TP, ST_OBJ, ST_RHO,
-       ST_GAMMA, ST_NSV, ST_NBSV, ST_ITER, ST_CONV, ST_SECONDS, ST_N };
-static const char *const metric_names[5] = {"accuracy", "precision", "recall", "f1", "roc_auc"};
+enum { ST_M0 = 0, ST_TN = 5, ST_FP, ST_FN, ST_TP, ST_OBJ, ST_RHO, ST_GAMMA, ST_NSV, ST_NBSV,
+       ST_ITER, ST_CONV, ST_SECONDS, ST_N };
+static const char *const class_metrics[5] = {"accuracy", "precision", "recall", "f1", "roc_auc"};
+static const char *const reg_metrics[4] = {"r2", "mse", "pearson", "spearman"};
 
-/* Train fold f and fill st (ST_N values) and dec (ntest decision values). */
-static int run_fold(rdml_ctx *ctx, const svm_opts *o, const rdml_svm_images *im,
+static int is_svr(const svm_opts *o) { return o->svm.type == RDML_SVM_EPSILON_SVR; }
+static int n_metrics(const svm_opts *o) { return is_svr(o) ? 4 : 5; }
+static const char *metric_name(const svm_opts *o, int i) {
+    return is_svr(o) ? reg_metrics[i] : class_metrics[i];
+}
+
+/* Train the outer fold with setting p and fill st (ST_N values) and dec (ntest decision
+ * values, or SVR predictions). */
+static int run_fold(rdml_ctx *ctx, const rdml_svm_params *p, const rdml_svm_images *im,
                     const rdml_pairs *P, const int64_t *tr, int64_t ntr, const int64_t *te,
                     int64_t nte, double *st, double *dec) {
     int64_t *ij_tr = malloc((size_t)ntr * 2 * sizeof *ij_tr), *ij_te = malloc((size_t)nte * 2 * sizeof *ij_te);
-    int8_t *y_tr = malloc((size_t)ntr), *y_te = malloc((size_t)nte), *pred = malloc((size_t)nte);
+    double *y_tr = malloc((size_t)ntr * sizeof *y_tr), *y_te = malloc((size_t)nte * sizeof *y_te);
+    int8_t *yb = malloc((size_t)nte), *pred = malloc((size_t)nte);
     rdml_svm_model *m = NULL;
-    int rc = ij_tr && ij_te && y_tr && y_te && pred ? RDML_OK
-                                                     : RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for a fold");
+    int rc = ij_tr && ij_te && y_tr && y_te && yb && pred
+                 ? RDML_OK : RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for a fold");
     for (int64_t t = 0; t < ntr && !rc; t++) {
         ij_tr[2 * t] = P->ij[2 * tr[t]];
         ij_tr[2 * t + 1] = P->ij[2 * tr[t] + 1];
-        y_tr[t] = P->label[tr[t]] > 0.5;
+        y_tr[t] = P->label[tr[t]];
     }
     for (int64_t t = 0; t < nte && !rc; t++) {
         ij_te[2 * t] = P->ij[2 * te[t]];
         ij_te[2 * t + 1] = P->ij[2 * te[t] + 1];
-        y_te[t] = P->label[te[t]] > 0.5;
+        y_te[t] = P->label[te[t]];
     }
-    if (!rc) rc = rdml_svm_train(ctx, &o->svm, im, ntr, ij_tr, y_tr, &m);
+    if (!rc) rc = rdml_svm_fit(ctx, p, im, ntr, ij_tr, y_tr, &m);
     if (!rc) rc = rdml_svm_decision(ctx, m, im, nte, ij_te, dec);
-    rdml_binary_metrics bm;
-    for (int64_t t = 0; t < nte && !rc; t++) pred[t] = dec[t] > 0;
-    if (!rc) rc = rdml_metrics_binary(ctx, nte, y_te, pred, dec, &bm);
+    double v[ST_N];
+    memset(v, 0, sizeof v);
+    if (!rc && p->type == RDML_SVM_EPSILON_SVR) {
+        v[0] = rdml_metrics_r2(nte, y_te, dec);
+        v[1] = rdml_metrics_mse(nte, y_te, dec);
+        v[2] = rdml_metrics_pearson(nte, y_te, dec);
+        v[3] = rdml_metrics_spearman(nte, y_te, dec);
+        v[4] = NAN;
+    } else if (!rc) {
+        rdml_binary_metrics bm;
+        for (int64_t t = 0; t < nte; t++) {
+            yb[t] = y_te[t] > 0.5;
+            pred[t] = dec[t] > 0;
+        }
+        rc = rdml_metrics_binary(ctx, nte, yb, pred, dec, &bm);
+        double c[9] = {bm.accuracy, bm.precision, bm.recall, bm.f1, bm.roc_auc, (double)bm.tn,
+                       (double)bm.fp, (double)bm.fn, (double)bm.tp};
+        memcpy(v, c, sizeof c);
+    }
     if (!rc) {
         rdml_svm_info info;
         rdml_svm_get_info(m, &info);
-        double v[ST_N] = {bm.accuracy, bm.precision, bm.recall, bm.f1, bm.roc_auc, (double)bm.tn,
-                          (double)bm.fp, (double)bm.fn, (double)bm.tp, info.objective, info.rho,
-                          info.gamma, (double)info.n_sv, (double)info.n_bsv, (double)info.iterations,
-                          info.converged, info.seconds};
+        double w[8] = {info.objective, info.rho, info.gamma, (double)info.n_sv, (double)info.n_bsv,
+                       (double)info.iterations, info.converged, info.seconds};
+        memcpy(v + ST_OBJ, w, sizeof w);
         memcpy(st, v, sizeof v);
     }
     rdml_svm_free(&m);
@@ -199,6 +326,7 @@ static int run_fold(rdml_ctx *ctx, const svm_opts *o, const rdml_svm_images *im,
     free(ij_te);
     free(y_tr);
     free(y_te);
+    free(yb);
     free(pred);
     return rc;
 }
@@ -215,7 +343,8 @@ static int write_pairs(rdml_ctx *ctx, rdml_h5 *h, const char *g, const svm_opts 
     if (!rc) rc = rdml_h5_write_vec_f64(ctx, h, path, P->n, P->value);
     snprintf(path, sizeof path, "%s/label", g);
     if (!rc) rc = rdml_h5_write_vec_f64(ctx, h, path, P->n, P->label);
-    if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", "1 = dissimilar (value > threshold), 0 = similar");
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", P->continuous
+        ? "the RDM value (pairs.labels = continuous)" : "1 = dissimilar (value > threshold), 0 = similar");
     snprintf(path, sizeof path, "%s/fold", g);
     if (!rc) rc = rdml_h5_write_vec_i64(ctx, h, path, S->nunits, S->fold);
     if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", S->scheme == RDML_SPLIT_PAIRS
@@ -234,30 +363,62 @@ static int write_pairs(rdml_ctx *ctx, rdml_h5 *h, const char *g, const svm_opts 
     return rc;
 }
 
-static int write_fold(rdml_ctx *ctx, rdml_h5 *h, const char *g, int64_t f, const double *st,
-                      const double *dec, const int64_t *te, int64_t nte, int64_t ntr,
-                      const rdml_pairs *P) {
+static void gamma_text(const rdml_svm_params *p, char *out, size_t len) {
+    if (p->gamma_mode == RDML_GAMMA_SCALE) snprintf(out, len, "scale");
+    else if (p->gamma_mode == RDML_GAMMA_AUTO) snprintf(out, len, "auto");
+    else snprintf(out, len, "%.17g", p->gamma);
+}
+
+/* The chosen setting's parameters as attributes of group g. */
+static int write_setting_attrs(rdml_ctx *ctx, rdml_h5 *h, const char *g, const rdml_svm_params *p,
+                               int64_t index) {
+    char gt[64];
+    gamma_text(p, gt, sizeof gt);
+    int64_t deg = p->degree;
+    int rc = rdml_h5_attr_i64(ctx, h, g, "setting", &index, 1);
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, g, "setting_kernel", rdml_svm_kernel_name(p->kernel));
+    if (!rc) rc = rdml_h5_attr_f64(ctx, h, g, "setting_C", &p->C, 1);
+    if (!rc) rc = rdml_h5_attr_i64(ctx, h, g, "setting_degree", &deg, 1);
+    if (!rc) rc = rdml_h5_attr_f64(ctx, h, g, "setting_coef0", &p->coef0, 1);
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, g, "setting_gamma", gt);
+    if (!rc && p->type == RDML_SVM_EPSILON_SVR)
+        rc = rdml_h5_attr_f64(ctx, h, g, "setting_epsilon", &p->epsilon, 1);
+    return rc;
+}
+
+static int write_fold(rdml_ctx *ctx, rdml_h5 *h, const char *g, const svm_opts *o, int64_t f,
+                      const double *st, const double *dec, const int64_t *te, int64_t nte,
+                      int64_t ntr, const rdml_pairs *P, int64_t chosen) {
     char fg[700], path[760];
     snprintf(fg, sizeof fg, "%s/fold_%lld", g, (long long)f);
     int rc = rdml_h5_group(ctx, h, fg);
     int64_t *pred = malloc((size_t)nte * sizeof *pred), *lab = malloc((size_t)nte * sizeof *lab);
-    if (!pred || !lab) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory writing fold %lld", (long long)f);
-    for (int64_t t = 0; t < nte && pred && lab; t++) {
+    double *target = malloc((size_t)nte * sizeof *target);
+    if (!pred || !lab || !target) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory writing fold %lld", (long long)f);
+    for (int64_t t = 0; t < nte && pred && lab && target; t++) {
         pred[t] = dec[t] > 0;
         lab[t] = P->label[te[t]] > 0.5;
+        target[t] = P->label[te[t]];
     }
     snprintf(path, sizeof path, "%s/test_pairs", fg);
     if (!rc) rc = rdml_h5_write_vec_i64(ctx, h, path, nte, te);
-    snprintf(path, sizeof path, "%s/decision", fg);
-    if (!rc) rc = rdml_h5_write_vec_f64(ctx, h, path, nte, dec);
-    snprintf(path, sizeof path, "%s/pred", fg);
-    if (!rc) rc = rdml_h5_write_vec_i64(ctx, h, path, nte, pred);
-    snprintf(path, sizeof path, "%s/label", fg);
-    if (!rc) rc = rdml_h5_write_vec_i64(ctx, h, path, nte, lab);
-    int64_t cm[4] = {(int64_t)st[ST_TN], (int64_t)st[ST_FP], (int64_t)st[ST_FN], (int64_t)st[ST_TP]};
-    snprintf(path, sizeof path, "%s/confusion", fg);
-    if (!rc) rc = rdml_h5_write_rows_i64(ctx, h, path, 2, 2, 0, ctx->rank == 0 ? 2 : 0, cm);
-    for (int i = 0; i < 5 && !rc; i++) rc = rdml_h5_attr_f64(ctx, h, fg, metric_names[i], &st[i], 1);
+    if (is_svr(o)) {
+        snprintf(path, sizeof path, "%s/prediction", fg);
+        if (!rc) rc = rdml_h5_write_vec_f64(ctx, h, path, nte, dec);
+        snprintf(path, sizeof path, "%s/target", fg);
+        if (!rc) rc = rdml_h5_write_vec_f64(ctx, h, path, nte, target);
+    } else {
+        snprintf(path, sizeof path, "%s/decision", fg);
+        if (!rc) rc = rdml_h5_write_vec_f64(ctx, h, path, nte, dec);
+        snprintf(path, sizeof path, "%s/pred", fg);
+        if (!rc) rc = rdml_h5_write_vec_i64(ctx, h, path, nte, pred);
+        snprintf(path, sizeof path, "%s/label", fg);
+        if (!rc) rc = rdml_h5_write_vec_i64(ctx, h, path, nte, lab);
+        int64_t cm[4] = {(int64_t)st[ST_TN], (int64_t)st[ST_FP], (int64_t)st[ST_FN], (int64_t)st[ST_TP]};
+        snprintf(path, sizeof path, "%s/confusion", fg);
+        if (!rc) rc = rdml_h5_write_rows_i64(ctx, h, path, 2, 2, 0, ctx->rank == 0 ? 2 : 0, cm);
+    }
+    for (int i = 0; i < n_metrics(o) && !rc; i++) rc = rdml_h5_attr_f64(ctx, h, fg, metric_name(o, i), &st[i], 1);
     const char *dn[4] = {"dual_objective", "rho", "gamma", "fit_seconds"};
     const double dv[4] = {st[ST_OBJ], st[ST_RHO], st[ST_GAMMA], st[ST_SECONDS]};
     for (int i = 0; i < 4 && !rc; i++) rc = rdml_h5_attr_f64(ctx, h, fg, dn[i], &dv[i], 1);
@@ -265,8 +426,156 @@ static int write_fold(rdml_ctx *ctx, rdml_h5 *h, const char *g, int64_t f, const
     int64_t iv[6] = {ntr, nte, (int64_t)st[ST_NSV], (int64_t)st[ST_NBSV], (int64_t)st[ST_ITER],
                      (int64_t)st[ST_CONV]};
     for (int i = 0; i < 6 && !rc; i++) rc = rdml_h5_attr_i64(ctx, h, fg, iname[i], &iv[i], 1);
+    if (!rc && o->grid) rc = write_setting_attrs(ctx, h, fg, &o->set[chosen], chosen);
     free(pred);
     free(lab);
+    free(target);
+    return rc;
+}
+
+/* The nested cross-validation of one subject x selection: inner folds per outer fold, every
+ * (outer fold, setting, inner fold) task on rank t mod nranks, the scores summed over ranks,
+ * and the chosen setting per outer fold (identical on every rank). ifold: nf x nunits inner
+ * fold of each unit; scores: nf x nset x K. Collective. */
+static int run_grid(rdml_cli *cli, const svm_opts *o, const rdml_svm_images *im,
+                    const rdml_pairs *P, const rdml_split *S, int64_t *ifold, double *scores,
+                    int64_t *chosen) {
+    rdml_ctx *ctx = &cli->ctx;
+    const int64_t nf = S->nfolds, ns = o->nset, K = o->inner_folds, nu = S->nunits;
+    const int by_pairs = S->scheme == RDML_SPLIT_PAIRS;
+    int8_t *use = malloc((size_t)nu);
+    double *target = malloc((size_t)(P->n ? P->n : 1) * sizeof *target);
+    int rc = use && target ? RDML_OK : RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for the grid");
+    for (int64_t t = 0; t < P->n && !rc; t++) target[t] = P->label[t];
+    /* inner folds and their checks: pure, so every rank finds the same errors */
+    for (int64_t f = 0; f < nf && !rc; f++) {
+        for (int64_t u = 0; u < nu; u++) use[u] = S->fold[u] != f;
+        rc = rdml_svm_inner_folds(ctx, nu, use, K, o->sp.seed, f, ifold + f * nu);
+        for (int64_t g = 0; g < K && !rc; g++) {
+            int64_t *tr, *te, ntr, nte, c1 = 0;
+            rc = rdml_svm_inner_split(ctx, P->n, P->ij, by_pairs ? NULL : ifold + f * nu,
+                                      by_pairs ? ifold + f * nu : NULL, g, &tr, &ntr, &te, &nte);
+            if (rc) {
+                rdml_ctx_prefix(ctx, "outer fold %lld", (long long)f);
+                break;
+            }
+            for (int64_t t = 0; t < ntr; t++) c1 += target[tr[t]] > 0.5;
+            if (!is_svr(o) && (c1 == 0 || c1 == ntr))
+                rc = RDML_FAIL(ctx, RDML_EDATA, "outer fold %lld, inner fold %lld of %lld: its %lld "
+                               "training pairs are all %s; a classifier needs both classes (hint: "
+                               "lower grid.inner_folds, or use more images)", (long long)f,
+                               (long long)g, (long long)K, (long long)ntr, c1 ? "dissimilar" : "similar");
+            free(tr);
+            free(te);
+        }
+    }
+    rc = rdml_agree(ctx, cli->comm, rc);
+    const int64_t T = nf * ns * K;
+    for (int64_t t = 0; t < T && !rc; t++) scores[t] = 0;
+    double t0 = rdml_now();
+    for (int64_t t = 0; t < T && !rc; t++) {
+        if (t % ctx->nranks != ctx->rank) continue;
+        int64_t f = t / (ns * K), s = (t / K) % ns, g = t % K;
+        rc = rdml_svm_cv_score(ctx, &o->set[s], im, P->n, P->ij, target,
+                               by_pairs ? NULL : ifold + f * nu, by_pairs ? ifold + f * nu : NULL, g,
+                               o->scoring, &scores[t], NULL, NULL);
+        if (rc) rdml_ctx_prefix(ctx, "grid: outer fold %lld, setting %lld", (long long)f, (long long)s);
+    }
+    rc = rdml_agree(ctx, cli->comm, rc);
+    if (!rc) MPI_Allreduce(MPI_IN_PLACE, scores, (int)T, MPI_DOUBLE, MPI_SUM, cli->comm);
+    for (int64_t f = 0; f < nf && !rc; f++)
+        rdml_svm_grid_select(ns, K, scores + f * ns * K, NULL, NULL, &chosen[f]);
+    if (!rc)
+        rdml_debug(ctx, "grid: %lld outer folds x %lld settings x %lld inner folds = %lld fits in "
+                   "%.2f s on this rank", (long long)nf, (long long)ns, (long long)K, (long long)T,
+                   rdml_now() - t0);
+    free(use);
+    free(target);
+    return rc;
+}
+
+static int write_grid(rdml_ctx *ctx, rdml_h5 *h, const char *gs, const svm_opts *o,
+                      const rdml_split *S, const int64_t *ifold, const double *scores,
+                      const int64_t *chosen) {
+    const int64_t nf = S->nfolds, ns = o->nset, K = o->inner_folds;
+    char g[1000], path[1100];
+    snprintf(g, sizeof g, "%s/grid", gs);
+    int rc = rdml_h5_group(ctx, h, g);
+    char **gt = calloc((size_t)ns, sizeof *gt);
+    const char **kn = calloc((size_t)ns, sizeof *kn);
+    double *C = malloc((size_t)ns * sizeof *C), *c0 = malloc((size_t)ns * sizeof *c0);
+    double *eps = malloc((size_t)ns * sizeof *eps), *mean = malloc((size_t)(nf * ns) * sizeof *mean);
+    double *sd = malloc((size_t)ns * sizeof *sd);
+    int64_t *deg = malloc((size_t)ns * sizeof *deg);
+    if (!gt || !kn || !C || !c0 || !eps || !mean || !sd || !deg)
+        rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory writing the grid");
+    for (int64_t s = 0; s < ns && !rc; s++) {
+        const rdml_svm_params *p = &o->set[s];
+        gt[s] = malloc(64);
+        if (!gt[s]) {
+            rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory writing the grid");
+            break;
+        }
+        gamma_text(p, gt[s], 64);
+        kn[s] = rdml_svm_kernel_name(p->kernel);
+        C[s] = p->C;
+        c0[s] = p->coef0;
+        eps[s] = p->epsilon;
+        deg[s] = p->degree;
+    }
+    snprintf(path, sizeof path, "%s/kernel", g);
+    if (!rc) rc = rdml_h5_write_strings(ctx, h, path, kn, ns);
+    snprintf(path, sizeof path, "%s/gamma", g);
+    if (!rc) rc = rdml_h5_write_strings(ctx, h, path, (const char *const *)gt, ns);
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", "svm.gamma of each setting: scale, auto or the value");
+    snprintf(path, sizeof path, "%s/C", g);
+    if (!rc) rc = rdml_h5_write_vec_f64(ctx, h, path, ns, C);
+    snprintf(path, sizeof path, "%s/coef0", g);
+    if (!rc) rc = rdml_h5_write_vec_f64(ctx, h, path, ns, c0);
+    snprintf(path, sizeof path, "%s/degree", g);
+    if (!rc) rc = rdml_h5_write_vec_i64(ctx, h, path, ns, deg);
+    snprintf(path, sizeof path, "%s/epsilon", g);
+    if (!rc) rc = rdml_h5_write_vec_f64(ctx, h, path, ns, eps);
+    for (int64_t f = 0; f < nf && !rc; f++) {
+        int64_t best;
+        rdml_svm_grid_select(ns, K, scores + f * ns * K, mean + f * ns, sd, &best);
+        char fg[1100];
+        snprintf(fg, sizeof fg, "%s/fold_%lld", g, (long long)f);
+        rc = rdml_h5_group(ctx, h, fg);
+        snprintf(path, sizeof path, "%s/inner_scores", fg);
+        if (!rc) rc = rdml_h5_write_rows_f64(ctx, h, path, ns, K, 0, ctx->rank == 0 ? ns : 0, scores + f * ns * K);
+        if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", "inner test score of each setting (row) in each inner fold (column)");
+        snprintf(path, sizeof path, "%s/mean", fg);
+        if (!rc) rc = rdml_h5_write_vec_f64(ctx, h, path, ns, mean + f * ns);
+        snprintf(path, sizeof path, "%s/std", fg);
+        if (!rc) rc = rdml_h5_write_vec_f64(ctx, h, path, ns, sd);
+        snprintf(path, sizeof path, "%s/inner_fold", fg);
+        if (!rc) rc = rdml_h5_write_vec_i64(ctx, h, path, S->nunits, ifold + f * S->nunits);
+        if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", S->scheme == RDML_SPLIT_PAIRS
+            ? "inner fold of each pair (-1: not in this outer fold's training set)"
+            : "inner fold of each image (-1: not in this outer fold's training set)");
+        if (!rc) rc = rdml_h5_attr_i64(ctx, h, fg, "chosen", &chosen[f], 1);
+    }
+    snprintf(path, sizeof path, "%s/chosen", g);
+    if (!rc) rc = rdml_h5_write_vec_i64(ctx, h, path, nf, chosen);
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", "setting chosen in each outer fold (best mean inner score, first on ties)");
+    snprintf(path, sizeof path, "%s/mean_inner_score", g);
+    if (!rc) rc = rdml_h5_write_rows_f64(ctx, h, path, nf, ns, 0, ctx->rank == 0 ? nf : 0, mean);
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", "mean inner score: outer fold (row) x setting (column)");
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, g, "scoring", rdml_svm_scoring_name(o->scoring));
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, g, "axes", o->axes);
+    int64_t iv[2] = {ns, K};
+    if (!rc) rc = rdml_h5_attr_i64(ctx, h, g, "n_settings", &iv[0], 1);
+    if (!rc) rc = rdml_h5_attr_i64(ctx, h, g, "inner_folds", &iv[1], 1);
+    for (int64_t s = 0; gt && s < ns; s++) free(gt[s]);
+    free(gt);
+    free(kn);
+    free(C);
+    free(c0);
+    free(eps);
+    free(mean);
+    free(sd);
+    free(deg);
     return rc;
 }
 
@@ -309,8 +618,8 @@ static int one_svm(rdml_cli *cli, rdml_h5 *h, const svm_opts *o, const rdml_subj
     memset(&P, 0, sizeof P);
     memset(&S, 0, sizeof S);
     memset(&im, 0, sizeof im);
-    int64_t nf = 0, **tr = NULL, **te = NULL, *ntr = NULL, *nte = NULL;
-    double *stats = NULL, **dec = NULL;
+    int64_t nf = 0, **tr = NULL, **te = NULL, *ntr = NULL, *nte = NULL, *chosen = NULL, *ifold = NULL;
+    double *stats = NULL, **dec = NULL, *scores = NULL;
     rc = rdml_h5_read_rows_f32(ctx, h, rpath, 0, n, R);
     if (!rc) rc = rdml_h5_read_rows_f32(ctx, h, epath, 0, n, E);
     rdml_pairs_params pp = o->pp;
@@ -318,7 +627,7 @@ static int one_svm(rdml_cli *cli, rdml_h5 *h, const svm_opts *o, const rdml_subj
     if (!rc && pp.set == RDML_PAIRS_COLORS) rc = classify_colors(cli, subj, n, o->color_fraction, colors);
     /* everything below until training is identical on every rank: no agreement needed */
     if (!rc) rc = rdml_pairs_build(ctx, &pp, n, R, colors, &P);
-    if (!rc) {
+    if (!rc && !is_svr(o)) {
         int64_t n0, n1;
         rdml_pairs_count(&P, &n0, &n1);
         if (n0 == 0 || n1 == 0)
@@ -338,13 +647,19 @@ static int one_svm(rdml_cli *cli, rdml_h5 *h, const svm_opts *o, const rdml_subj
         ntr = calloc((size_t)nf, sizeof *ntr);
         nte = calloc((size_t)nf, sizeof *nte);
         stats = calloc((size_t)(nf * ST_N), sizeof *stats);
-        if (!tr || !te || !dec || !ntr || !nte || !stats) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
+        chosen = calloc((size_t)nf, sizeof *chosen);
+        if (o->grid) {
+            ifold = calloc((size_t)(nf * S.nunits), sizeof *ifold);
+            scores = calloc((size_t)(nf * o->nset * o->inner_folds), sizeof *scores);
+        }
+        if (!tr || !te || !dec || !ntr || !nte || !stats || !chosen || (o->grid && (!ifold || !scores)))
+            rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
     }
     for (int64_t f = 0; f < nf && !rc; f++) {
         rc = rdml_split_fold(ctx, &S, &P, f, &tr[f], &ntr[f], &te[f], &nte[f]);
         int64_t c1 = 0;
         for (int64_t t = 0; !rc && t < ntr[f]; t++) c1 += P.label[tr[f][t]] > 0.5;
-        if (!rc && (c1 == 0 || c1 == ntr[f]))
+        if (!rc && !is_svr(o) && (c1 == 0 || c1 == ntr[f]))
             rc = RDML_FAIL(ctx, RDML_EDATA,
                            "fold %lld of %lld: its %lld training pairs are all %s; a classifier "
                            "needs both classes (hint: more images, fewer folds, or another pair set)",
@@ -354,14 +669,20 @@ static int one_svm(rdml_cli *cli, rdml_h5 *h, const svm_opts *o, const rdml_subj
             if (!dec[f]) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
         }
     }
-    if (rc) rdml_ctx_prefix(ctx, "subj%02d %s: ", id, name);
+    if (rc) rdml_ctx_prefix(ctx, "subj%02d %s", id, name);
     if (!rc) rc = rdml_svm_images_make(ctx, n, d, E, &im);
     rc = rdml_agree(ctx, cli->comm, rc);
+    /* nested cross-validation picks each outer fold's setting */
+    if (!rc && o->grid) {
+        rc = run_grid(cli, o, &im, &P, &S, ifold, scores, chosen);
+        if (rc) rdml_ctx_prefix(ctx, "subj%02d %s", id, name);
+    }
     /* training: fold f on rank f mod nranks */
     for (int64_t f = 0; f < nf && !rc; f++) {
         if (f % ctx->nranks != ctx->rank) continue;
-        rc = run_fold(ctx, o, &im, &P, tr[f], ntr[f], te[f], nte[f], stats + f * ST_N, dec[f]);
-        if (rc) rdml_ctx_prefix(ctx, "subj%02d %s fold %lld: ", id, name, (long long)f);
+        rc = run_fold(ctx, &o->set[chosen[f]], &im, &P, tr[f], ntr[f], te[f], nte[f],
+                      stats + f * ST_N, dec[f]);
+        if (rc) rdml_ctx_prefix(ctx, "subj%02d %s fold %lld", id, name, (long long)f);
     }
     rc = rdml_agree(ctx, cli->comm, rc);
     for (int64_t f = 0; f < nf && !rc; f++) {
@@ -374,44 +695,66 @@ static int one_svm(rdml_cli *cli, rdml_h5 *h, const svm_opts *o, const rdml_subj
     if (!rc) rc = write_pairs(ctx, h, gp, o, &P, &S, n, thr);
     if (!rc) rc = rdml_h5_delete(ctx, h, gs);
     if (!rc) rc = rdml_h5_group(ctx, h, gs);
+    if (!rc && o->grid) rc = write_grid(ctx, h, gs, o, &S, ifold, scores, chosen);
     for (int64_t f = 0; f < nf && !rc; f++) {
-        rc = write_fold(ctx, h, gs, f, stats + f * ST_N, dec[f], te[f], nte[f], ntr[f], &P);
+        rc = write_fold(ctx, h, gs, o, f, stats + f * ST_N, dec[f], te[f], nte[f], ntr[f], &P, chosen[f]);
         const double *st = stats + f * ST_N;
-        if (!rc)
+        char set[200] = "";
+        if (o->grid) {
+            const rdml_svm_params *sp = &o->set[chosen[f]];
+            char gt[64], eps[48] = "";
+            gamma_text(sp, gt, sizeof gt);
+            if (is_svr(o)) snprintf(eps, sizeof eps, " epsilon=%g", sp->epsilon);
+            snprintf(set, sizeof set, ", setting %lld (%s C=%g degree=%d gamma=%s coef0=%g%s)",
+                     (long long)chosen[f], rdml_svm_kernel_name(sp->kernel), sp->C, sp->degree, gt,
+                     sp->coef0, eps);
+        }
+        if (!rc && is_svr(o))
             rdml_info(ctx, "subj%02d %-12s fold %lld/%lld: %lld train / %lld test pairs, nSV %lld, "
-                      "acc %.3f f1 %.3f auc %.3f (%.2f s)", id, name, (long long)f + 1, (long long)nf,
-                      (long long)ntr[f], (long long)nte[f], (long long)st[ST_NSV], st[ST_ACC],
-                      st[ST_F1], st[ST_AUC], st[ST_SECONDS]);
+                      "R^2 %.3f r %.3f rho %.3f (%.2f s)%s", id, name, (long long)f + 1, (long long)nf,
+                      (long long)ntr[f], (long long)nte[f], (long long)st[ST_NSV], st[0], st[2],
+                      st[3], st[ST_SECONDS], set);
+        else if (!rc)
+            rdml_info(ctx, "subj%02d %-12s fold %lld/%lld: %lld train / %lld test pairs, nSV %lld, "
+                      "acc %.3f f1 %.3f auc %.3f (%.2f s)%s", id, name, (long long)f + 1, (long long)nf,
+                      (long long)ntr[f], (long long)nte[f], (long long)st[ST_NSV], st[0],
+                      st[3], st[4], st[ST_SECONDS], set);
     }
     /* summary: per-fold table and mean / std (ddof 0) */
-    double *tab = rc ? NULL : malloc((size_t)(nf * 5 + 1) * sizeof *tab), col[4096];
-    if (!rc && !tab) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
-    for (int i = 0; i < 5 && !rc; i++) {
-        for (int64_t f = 0; f < nf; f++) tab[f * 5 + i] = stats[f * ST_N + i];
+    const int nm = n_metrics(o);
+    double *tab = rc ? NULL : malloc((size_t)(nf * nm + 1) * sizeof *tab);
+    double *col = rc ? NULL : malloc((size_t)(nf + 1) * sizeof *col);
+    if (!rc && (!tab || !col)) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
+    for (int i = 0; i < nm && !rc; i++) {
+        for (int64_t f = 0; f < nf; f++) tab[f * nm + i] = col[f] = stats[f * ST_N + i];
         char an[64];
         double mean, sd;
-        for (int64_t f = 0; f < nf && f < 4096; f++) col[f] = stats[f * ST_N + i];
-        rdml_metrics_mean_std(nf < 4096 ? nf : 4096, col, &mean, &sd);
-        snprintf(an, sizeof an, "mean_%s", metric_names[i]);
+        rdml_metrics_mean_std(nf, col, &mean, &sd);
+        snprintf(an, sizeof an, "mean_%s", metric_name(o, i));
         rc = rdml_h5_attr_f64(ctx, h, gs, an, &mean, 1);
-        snprintf(an, sizeof an, "std_%s", metric_names[i]);
+        snprintf(an, sizeof an, "std_%s", metric_name(o, i));
         if (!rc) rc = rdml_h5_attr_f64(ctx, h, gs, an, &sd, 1);
         if (!rc && i == 0)
-            rdml_info(ctx, "subj%02d %-12s %s, %lld pairs, %s x %lld: accuracy %.3f +- %.3f", id, name,
+            rdml_info(ctx, "subj%02d %-12s %s, %lld pairs, %s x %lld: %s %.3f +- %.3f", id, name,
                       rdml_pairs_set_name(pp.set), (long long)P.n, rdml_split_scheme_name(S.scheme),
-                      (long long)nf, mean, sd);
+                      (long long)nf, is_svr(o) ? "R^2" : "accuracy", mean, sd);
     }
     char tpath[1000];
     snprintf(tpath, sizeof tpath, "%s/fold_metrics", gs);
-    if (!rc) rc = rdml_h5_write_rows_f64(ctx, h, tpath, nf, 5, 0, ctx->rank == 0 ? nf : 0, tab);
-    if (!rc) rc = rdml_h5_attr_str(ctx, h, tpath, "columns", "accuracy,precision,recall,f1,roc_auc");
+    if (!rc) rc = rdml_h5_write_rows_f64(ctx, h, tpath, nf, nm, 0, ctx->rank == 0 ? nf : 0, tab);
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, tpath, "columns", is_svr(o) ? "r2,mse,pearson,spearman"
+                                                             : "accuracy,precision,recall,f1,roc_auc");
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, gs, "type", rdml_svm_type_name(o->svm.type));
     if (!rc) rc = rdml_h5_attr_str(ctx, h, gs, "kernel", rdml_svm_kernel_name(o->svm.kernel));
-    double pv[3] = {o->svm.C, (double)o->svm.degree, o->svm.coef0};
-    const char *pn[3] = {"C", "degree", "coef0"};
-    for (int i = 0; i < 3 && !rc; i++) rc = rdml_h5_attr_f64(ctx, h, gs, pn[i], &pv[i], 1);
+    double pv[4] = {o->svm.C, (double)o->svm.degree, o->svm.coef0, o->svm.epsilon};
+    const char *pn[4] = {"C", "degree", "coef0", "epsilon"};
+    for (int i = 0; i < (is_svr(o) ? 4 : 3) && !rc; i++) rc = rdml_h5_attr_f64(ctx, h, gs, pn[i], &pv[i], 1);
+    int64_t ngrid = o->grid ? o->nset : 0;
+    if (!rc) rc = rdml_h5_attr_i64(ctx, h, gs, "grid_settings", &ngrid, 1);
     if (!rc) rc = rdml_h5_attr_str(ctx, h, gs, "embedding", o->embedding);
     if (!rc) rc = rdml_h5_attr_str(ctx, h, gs, "pairs", gp);
     free(tab);
+    free(col);
     for (int64_t f = 0; f < nf; f++) {
         if (tr) free(tr[f]);
         if (te) free(te[f]);
@@ -423,6 +766,9 @@ static int one_svm(rdml_cli *cli, rdml_h5 *h, const svm_opts *o, const rdml_subj
     free(ntr);
     free(nte);
     free(stats);
+    free(chosen);
+    free(ifold);
+    free(scores);
     rdml_svm_images_free(&im);
     rdml_split_free(&S);
     rdml_pairs_free(&P);
@@ -436,15 +782,20 @@ int rdml_cmd_svm(rdml_cli *cli) {
     rdml_ctx *ctx = &cli->ctx;
     svm_opts o;
     const char *root;
-    RDML_TRY(read_opts(cli, &o));
-    RDML_TRY(rdml_config_str(ctx, cli->cfg, "data", "root", &root));
+    memset(&o, 0, sizeof o);
+    int rc = read_opts(cli, &o);
+    if (!rc) rc = rdml_config_str(ctx, cli->cfg, "data", "root", &root);
+    if (rc) {
+        opts_free(&o);
+        return rc;
+    }
     if (cli->npos > 0) root = cli->pos[0];
     rdml_dataset *ds = NULL;
     rdml_subject *subj = NULL;
     int *ids = NULL, nids = 0, nsel = 0;
     char **sels = NULL;
     rdml_h5 *h = NULL;
-    int rc = rdml_dataset_open(ctx, root, &ds);
+    rc = rdml_dataset_open(ctx, root, &ds);
     if (!rc) rc = rdml_cli_subjects(ctx, cli->cfg, ds, &ids, &nids);
     if (!rc) rc = rdml_cli_selections(ctx, cli->cfg, &sels, &nsel);
     rc = rdml_agree(ctx, cli->comm, rc);
@@ -470,5 +821,6 @@ int rdml_cmd_svm(rdml_cli *cli) {
     rdml_cli_free_list(sels, nsel);
     free(ids);
     rdml_dataset_close(&ds);
+    opts_free(&o);
     return rc;
 }

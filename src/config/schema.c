@@ -236,6 +236,87 @@ static const rdml_cfg_key schema[] = {
      "order-symmetric pair kernel (k([a;b],[c;d]) + k([a;b],[d;c])) / 2, so that the "
      "decision for (i, j) equals that for (j, i)."},
 
+    {"svm", "type", RDML_CFG_CHOICE, "c_svc", NR, "c_svc|epsilon_svr",
+     "c_svc: classify similar / dissimilar pairs (pairs.labels = binary), sklearn's SVC. "
+     "epsilon_svr: regress the RDM value (pairs.labels = continuous), sklearn's SVR; "
+     "class_weight does not apply."},
+    {"svm", "epsilon", RDML_CFG_REAL, "0.1", RANGE(0, 1e12), NULL,
+     "epsilon_svr: errors smaller than epsilon cost nothing (sklearn SVR's epsilon)."},
+
+    /* ---- [grid] ---- */
+    {"grid", "svm_c", RDML_CFG_LIST, "off", NR, NULL,
+     "grid search: values of svm.c to try, e.g. 0.1,1,10; off uses svm.c alone. Any [grid] "
+     "list that is not off turns on nested cross-validation: in every outer fold an inner "
+     "k-fold over that fold's training images scores every combination of the lists, the "
+     "best mean inner score picks the setting, and the SVM is refit on the whole outer "
+     "training set. Settings are listed in scikit-learn's ParameterGrid order (c slowest, "
+     "then coef0, degree, epsilon, gamma, kernel fastest); ties go to the first."},
+    {"grid", "svm_coef0", RDML_CFG_LIST, "off", NR, NULL,
+     "grid search: values of svm.coef0, e.g. 0,1; off uses svm.coef0."},
+    {"grid", "svm_degree", RDML_CFG_LIST, "off", NR, NULL,
+     "grid search: values of svm.degree (integers 0..100), e.g. 2,3; off uses svm.degree."},
+    {"grid", "svm_epsilon", RDML_CFG_LIST, "off", NR, NULL,
+     "grid search: values of svm.epsilon (>= 0; epsilon_svr), e.g. 0.05,0.1; off uses "
+     "svm.epsilon."},
+    {"grid", "svm_gamma", RDML_CFG_LIST, "off", NR, NULL,
+     "grid search: values of svm.gamma (scale, auto or positive numbers), e.g. scale,0.01; "
+     "off uses svm.gamma."},
+    {"grid", "svm_kernel", RDML_CFG_LIST, "off", NR, "off|linear|poly|rbf|sigmoid",
+     "grid search: kernels to try, e.g. poly,rbf; off uses svm.kernel."},
+    {"grid", "inner_folds", RDML_CFG_INT, "3", RANGE(2, 1000), NULL,
+     "grid search: folds of the inner cross-validation over each outer fold's training "
+     "images (image-disjoint like the outer split; pairs across inner folds are dropped). "
+     "The inner folds come from run.seed and the outer fold number."},
+    {"grid", "scoring", RDML_CFG_CHOICE, "auto", NR,
+     "auto|accuracy|f1|roc_auc|r2|neg_mse|pearson|spearman",
+     "grid search: the inner score that picks the setting (larger is better). auto: accuracy "
+     "for c_svc, r2 for epsilon_svr (what sklearn's GridSearchCV uses by default); "
+     "accuracy, f1 and roc_auc need c_svc, r2, neg_mse, pearson and spearman epsilon_svr."},
+
+    /* ---- [train] ---- */
+    {"train", "model", RDML_CFG_CHOICE, "siamese", NR, "siamese|mlp",
+     "the pair network of `rdmlearn train`. siamese: the paper's contrastive network, a shared "
+     "tower on each image's embedding and a head on the two tower outputs. mlp: the paper's "
+     "earlier baseline on the concatenated embeddings [e_i ; e_j]. Both regress the RDM value "
+     "of a pair (MSE). Results go under /experiments/NAME/MODEL."},
+    {"train", "epochs", RDML_CFG_INT, "15", RANGE(1, 1e6), NULL,
+     "passes over the training pairs of a fold (the paper: 10 to 15)."},
+    {"train", "lr", RDML_CFG_REAL, "0.01", RANGE(1e-12, 1e30), NULL,
+     "learning rate (the paper: Adam 0.01)."},
+    {"train", "batch", RDML_CFG_INT, "32", RANGE(1, 1e8), NULL,
+     "pairs per optimiser step (the paper: 32). With mode = decomposed a large batch is cheap: "
+     "the tower runs once per distinct image of the batch."},
+    {"train", "optimizer", RDML_CFG_CHOICE, "adam", NR, "adam|sgd",
+     "torch.optim.Adam (betas 0.9, 0.999, eps 1e-8) or SGD with momentum."},
+    {"train", "momentum", RDML_CFG_REAL, "0", RANGE(0, 1), NULL, "sgd: momentum (PyTorch's, no dampening)."},
+    {"train", "weight_decay", RDML_CFG_REAL, "0", RANGE(0, 1e6), NULL,
+     "L2 penalty added to the gradient (PyTorch's weight_decay; not AdamW)."},
+    {"train", "dropout", RDML_CFG_REAL, "0.5", RANGE(0, 0.99), NULL,
+     "dropout probability: siamese after each tower layer but the last (the paper: 0.5 after "
+     "the first); mlp after each hidden layer. Masks come from run.seed, the fold, the epoch, "
+     "the batch and the image, never from the rank."},
+    {"train", "tower", RDML_CFG_INT_LIST, "512,256", RANGE(1, 1048576), NULL,
+     "siamese: widths of the tower layers (ReLU after each), applied to each image's embedding."},
+    {"train", "head", RDML_CFG_INT_LIST, "128", RANGE(1, 1048576), NULL,
+     "siamese: widths of the hidden head layers on [z_i ; z_j], before the 1-unit output."},
+    {"train", "mlp_widths", RDML_CFG_INT_LIST, "512", RANGE(1, 1048576), NULL,
+     "mlp: hidden widths on [e_i ; e_j] before the 1-unit output; the paper's sweep is 512 "
+     "(h = 0), 512,512 or 512,256 (h = 1), ... up to h = 3."},
+    {"train", "output", RDML_CFG_CHOICE, "linear", NR, "linear|sigmoid2",
+     "the output unit: linear, or 2 * sigmoid (the range [0, 2] of correlation distances)."},
+    {"train", "pearson_mix", RDML_CFG_REAL, "0", RANGE(0, 1), NULL,
+     "loss = mix * (-Pearson r of the batch) + (1 - mix) * MSE; 0 is plain MSE."},
+    {"train", "mode", RDML_CFG_CHOICE, "decomposed", NR, "decomposed|perpair",
+     "decomposed: tower and head projections once per distinct image of a batch, per pair only "
+     "the head (fast; one dropout mask per image and batch). perpair: the tower on both images "
+     "of every pair, as PyTorch batching does. Without dropout both compute the same."},
+    {"train", "input_dim", RDML_CFG_INT, "0", RANGE(0, 1e9), NULL,
+     "expected embedding width; 0 takes it from the embeddings. A different width is an error."},
+    {"train", "standardize", RDML_CFG_BOOL, "true", NR, NULL,
+     "z-score each embedding dimension with the mean and std of the fold's training images "
+     "(no test image is used). false feeds the embeddings as stored, as the paper does with "
+     "CLIP features; small-scale embeddings (gabor) barely train without it."},
+
     /* ---- [run] ---- */
     {"run", "seed", RDML_CFG_INT, "42", RANGE(0, 9007199254740992.0), NULL,
      "seed of every random choice: synthetic data, pairs, folds, weight initialisation and "
@@ -254,7 +335,7 @@ static const rdml_cfg_key schema[] = {
      "source location of errors."},
 };
 
-static const char *const sections[] = {"data", "synth", "rdm", "embed", "pairs", "split", "svm", "run"};
+static const char *const sections[] = {"data", "synth", "rdm", "embed", "pairs", "split", "svm", "grid", "train", "run"};
 static const char *const section_help[] = {
     "the fMRI dataset: where it is and which subjects, ROIs and images are used",
     "the synthetic dataset written by `rdmlearn synth`: the Algonauts 2023 layout at toy size",
@@ -263,6 +344,8 @@ static const char *const section_help[] = {
     "image pairs and their labels: the paper's pair sets (extremes, balanced, colours) and more",
     "training and test sets over images (leakage-free k-fold, holdout) or, flagged, over pairs",
     "the pair SVM (sklearn SVC's parameters), trained from the image Gram matrix",
+    "hyperparameter grids: lists of values searched by nested cross-validation",
+    "neural pair models (siamese network, concatenated-embedding MLP) regressing RDM values",
     "how a run executes: seed, results file, threads and logging",
 };
 
@@ -414,7 +497,49 @@ static int check_two_names(char *const *items, int n, char *why, size_t len) {
     return check_two(items, n, why, len, 0);
 }
 
+/* [grid] lists: "off" alone, or values of the [svm] key's kind. */
+static int grid_list(char *const *items, int n, char *why, size_t len, int kind) {
+    static const char *const what[] = {"positive numbers such as 0.1,1,10",
+                                       "numbers such as 0,1", "integers 0..100 such as 2,3",
+                                       "numbers >= 0 such as 0.05,0.1",
+                                       "scale, auto or positive numbers such as scale,0.01",
+                                       "kernels such as poly,rbf"};
+    for (int i = 0; i < n; i++) {
+        if (strcmp(items[i], "off") == 0) {
+            if (n == 1) return 0;
+            snprintf(why, len, "off turns the list off and must stand alone; otherwise list %s",
+                     what[kind]);
+            return 1;
+        }
+        if (kind == 5) continue; /* kernels: checked by the choices */
+        if (kind == 4 && (strcmp(items[i], "scale") == 0 || strcmp(items[i], "auto") == 0)) continue;
+        char *end;
+        double v = strtod(items[i], &end);
+        int bad = end == items[i] || *end != '\0' || !isfinite(v);
+        if (!bad && (kind == 0 || kind == 4)) bad = v <= 0;
+        if (!bad && kind == 3) bad = v < 0;
+        if (!bad && kind == 2) bad = v != floor(v) || v < 0 || v > 100;
+        if (bad) {
+            snprintf(why, len, "item %d \"%s\": expected off or %s", i + 1, items[i], what[kind]);
+            return 1;
+        }
+    }
+    return 0;
+}
+static int check_grid_c(char *const *it, int n, char *w, size_t l) { return grid_list(it, n, w, l, 0); }
+static int check_grid_coef0(char *const *it, int n, char *w, size_t l) { return grid_list(it, n, w, l, 1); }
+static int check_grid_degree(char *const *it, int n, char *w, size_t l) { return grid_list(it, n, w, l, 2); }
+static int check_grid_epsilon(char *const *it, int n, char *w, size_t l) { return grid_list(it, n, w, l, 3); }
+static int check_grid_gamma(char *const *it, int n, char *w, size_t l) { return grid_list(it, n, w, l, 4); }
+static int check_grid_kernel(char *const *it, int n, char *w, size_t l) { return grid_list(it, n, w, l, 5); }
+
 static const rdml_cfg_extra extra[] = {
+    {"grid", "svm_c", check_grid_c},
+    {"grid", "svm_coef0", check_grid_coef0},
+    {"grid", "svm_degree", check_grid_degree},
+    {"grid", "svm_epsilon", check_grid_epsilon},
+    {"grid", "svm_gamma", check_grid_gamma},
+    {"grid", "svm_kernel", check_grid_kernel},
     {"svm", "gamma", check_svm_gamma},
     {"pairs", "mid_band", check_two_numbers},
     {"pairs", "percentiles", check_two_numbers},

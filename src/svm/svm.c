@@ -1,13 +1,17 @@
-/* C-SVC trained by SMO on image pairs whose kernel values come from the image Gram matrix.
- * The solver follows libsvm's Solver closely (the same WSS3 second-order working-set
+/* C-SVC and epsilon-SVR trained by SMO on image pairs whose kernel values come from the image
+ * Gram matrix. The solver follows libsvm's Solver closely (the same WSS3 second-order working-set
  * selection, the same two-variable update with clipping, shrinking with the eps * 10
  * unshrink step, gradient reconstruction, the bias from free variables or the bound
  * midpoint, the default iteration cap), so its solution is the one sklearn.svm.SVC reaches
  * to within the stopping tolerance. Rows of Q (y_i y_j K_ij, float like libsvm's Qfloat)
  * live in an LRU cache that is resized as the active set shrinks; a kernel value is two
  * Gram lookups and a scalar function, so a row of l values costs O(l) and pair features
- * (2D floats per pair) are never formed. Left out: nu-SVC, epsilon-SVR and one-class,
- * probability estimates (Platt scaling), multiclass one-vs-one. */
+ * (2D floats per pair) are never formed. epsilon-SVR is libsvm's solve_epsilon_svr: 2l
+ * variables [alpha; alpha*] with linear terms epsilon - y and epsilon + y and signs +1/-1, the
+ * same solver with a general linear term p; its cache holds unsigned kernel rows of the l real
+ * pairs (not permuted), and a signed row is assembled per variable into one of two buffers, as
+ * libsvm's SVR_Q. Left out: nu-SVC, nu-SVR and one-class, probability estimates (Platt
+ * scaling), multiclass one-vs-one. */
 #include <cblas.h>
 #include <float.h>
 #include <math.h>
@@ -25,6 +29,7 @@ void rdml_svm_defaults(rdml_svm_params *p) {
     p->degree = 3;
     p->gamma_mode = RDML_GAMMA_SCALE;
     p->C = 1.0;
+    p->epsilon = 0.1;
     p->weight[0] = p->weight[1] = 1.0;
     p->tol = 1e-3;
     p->shrinking = 1;
@@ -41,7 +46,21 @@ const char *rdml_svm_kernel_name(rdml_svm_kernel k) {
     return (int)k >= 0 && (int)k < 4 ? kernel_names[k] : "?";
 }
 
+static const char *const type_names[] = {"c_svc", "epsilon_svr"};
+int rdml_svm_type_parse(const char *name) {
+    for (int i = 0; i < 2; i++)
+        if (name && strcasecmp(name, type_names[i]) == 0) return i;
+    return -1;
+}
+const char *rdml_svm_type_name(rdml_svm_type t) {
+    return (int)t >= 0 && (int)t < 2 ? type_names[t] : "?";
+}
+
 int rdml_svm_check(rdml_ctx *ctx, const rdml_svm_params *p) {
+    if ((int)p->type < 0 || (int)p->type > 1)
+        return RDML_FAIL(ctx, RDML_ECONFIG, "svm.type %d is not c_svc or epsilon_svr", (int)p->type);
+    if (p->type == RDML_SVM_EPSILON_SVR && !(p->epsilon >= 0 && isfinite(p->epsilon)))
+        return RDML_FAIL(ctx, RDML_ECONFIG, "svm.epsilon = %g must be >= 0", p->epsilon);
     if ((int)p->kernel < 0 || (int)p->kernel > 3)
         return RDML_FAIL(ctx, RDML_ECONFIG, "svm.kernel %d is not linear, poly, rbf or sigmoid", (int)p->kernel);
     if (!(p->C > 0) || !isfinite(p->C))
@@ -224,7 +243,7 @@ static void cache_swap(svm_cache *c, int64_t i, int64_t j) {
     }
 }
 
-/* ---- the solver (libsvm's Solver for C-SVC, p = -1) ---- */
+/* ---- the solver (libsvm's Solver with a linear term p: -1 for C-SVC, epsilon -/+ y for SVR) ---- */
 
 enum { LOWER_BOUND = 0, UPPER_BOUND, FREE };
 
@@ -233,7 +252,14 @@ typedef struct solver {
     int8_t *y;        /* +1 / -1 */
     int64_t *pa, *pb; /* the pair of each (permuted) variable */
     double *QD;       /* K_ii */
+    double *p;        /* linear term: -1 (C-SVC), epsilon -/+ target (SVR) */
     double *G, *G_bar, *alpha;
+    /* SVR: variable -> real pair (permuted with the variables), the real pairs' image rows in
+     * training order, and two row buffers (libsvm's SVR_Q: Qi and Qj must both stay valid) */
+    int svr;
+    int64_t *idx, *ra, *rb, nreal;
+    float *buf[2];
+    int next_buf;
     char *status;
     int64_t *active_set;
     double Cp, Cn, eps;
@@ -252,8 +278,27 @@ static void update_status(solver *s, int64_t i) {
 #define IS_LOWER(s, i) ((s)->status[i] == LOWER_BOUND)
 #define IS_FREE(s, i) ((s)->status[i] == FREE)
 
+/* SVR: the signed row of variable i from the cached kernel row of its real pair. */
+static const float *get_Q_svr(solver *s, int64_t i, int64_t len) {
+    float *data;
+    const int64_t real = s->idx[i], nr = s->nreal;
+    int64_t start = cache_get(&s->cache, real, &data, nr);
+    if (start < 0) {
+        s->oom = 1;
+        return NULL;
+    }
+    for (int64_t j = start; j < nr; j++)
+        data[j] = (float)svm_pair_kernel(&s->k, s->ra[real], s->rb[real], s->ra[j], s->rb[j]);
+    float *buf = s->buf[s->next_buf];
+    s->next_buf = 1 - s->next_buf;
+    const float si = (float)s->y[i];
+    for (int64_t j = 0; j < len; j++) buf[j] = si * (float)s->y[j] * data[s->idx[j]];
+    return buf;
+}
+
 /* Row i of Q up to len (NULL on allocation failure: s->oom is set). */
 static const float *get_Q(solver *s, int64_t i, int64_t len) {
+    if (s->svr) return get_Q_svr(s, i, len);
     float *data;
     int64_t start = cache_get(&s->cache, i, &data, len);
     if (start < 0) {
@@ -287,7 +332,9 @@ static const float *get_Q(solver *s, int64_t i, int64_t len) {
 #define SWAP(T, x, y) do { T t_ = (x); (x) = (y); (y) = t_; } while (0)
 
 static void swap_index(solver *s, int64_t i, int64_t j) {
-    cache_swap(&s->cache, i, j);
+    if (s->svr) SWAP(int64_t, s->idx[i], s->idx[j]); /* the cache is by real pair: no swap */
+    else cache_swap(&s->cache, i, j);
+    SWAP(double, s->p[i], s->p[j]);
     SWAP(int8_t, s->y[i], s->y[j]);
     SWAP(int64_t, s->pa[i], s->pa[j]);
     SWAP(int64_t, s->pb[i], s->pb[j]);
@@ -303,7 +350,7 @@ static void reconstruct_gradient(solver *s) {
     int64_t l = s->l, as = s->active_size;
     if (as == l) return;
     int64_t nr_free = 0;
-    for (int64_t j = as; j < l; j++) s->G[j] = s->G_bar[j] - 1.0; /* p = -1 */
+    for (int64_t j = as; j < l; j++) s->G[j] = s->G_bar[j] + s->p[j];
     for (int64_t j = 0; j < as; j++) nr_free += IS_FREE(s, j);
     if (nr_free * l > 2 * as * (l - as)) {
         for (int64_t i = as; i < l; i++) {
@@ -460,6 +507,10 @@ void rdml_svm_support(const rdml_svm_model *m, int64_t *n, const int64_t **index
 }
 
 static void solver_free(solver *s) {
+    free(s->p);
+    free(s->idx);
+    free(s->buf[0]);
+    free(s->buf[1]);
     free(s->y);
     free(s->pa);
     free(s->pb);
@@ -480,7 +531,7 @@ static int solve(rdml_ctx *ctx, solver *s, int shrinking, int64_t max_iter_cfg, 
         s->alpha[i] = 0;
         update_status(s, i);
         s->active_set[i] = i;
-        s->G[i] = -1.0;
+        s->G[i] = s->p[i];
         s->G_bar[i] = 0;
     }
     s->active_size = l;
@@ -566,7 +617,7 @@ static int solve(rdml_ctx *ctx, solver *s, int shrinking, int64_t max_iter_cfg, 
     }
     *rho = calculate_rho(s);
     double v = 0;
-    for (int64_t i = 0; i < l; i++) v += s->alpha[i] * (s->G[i] - 1.0);
+    for (int64_t i = 0; i < l; i++) v += s->alpha[i] * (s->G[i] + s->p[i]);
     *obj = v / 2;
     for (int64_t i = 0; i < l; i++) alpha_out[s->active_set[i]] = s->alpha[i];
     *iters = iter;
@@ -588,18 +639,94 @@ static double gamma_of(const rdml_svm_params *p, const rdml_svm_images *im, int6
     return var > 0 ? 1.0 / (nfeat * var) : 1.0;
 }
 
+/* The model from a solution: coef[t] (l values, 0 = not a support vector) in training order.
+ * bound[t] is the C that makes pair t a bounded support vector. */
+static int make_model(rdml_ctx *ctx, const svm_kern *k, int64_t n_images, int64_t l,
+                      const int64_t *ij, const double *coef, const double *bound, double obj,
+                      double rho, int64_t iters, int conv, double t0, rdml_svm_model **out) {
+    rdml_svm_model *m = calloc(1, sizeof *m);
+    if (!m) return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for an SVM model");
+    int64_t nsv = 0, nbsv = 0;
+    for (int64_t t = 0; t < l; t++)
+        if (coef[t] != 0) {
+            nsv++;
+            nbsv += fabs(coef[t]) >= bound[t];
+        }
+    m->k = *k;
+    m->k.G = NULL;
+    m->k.sq = NULL;
+    m->n_images = n_images;
+    m->nsv = nsv;
+    m->sv_index = malloc((size_t)(nsv ? nsv : 1) * sizeof *m->sv_index);
+    m->sv_ij = malloc((size_t)(nsv ? nsv : 1) * 2 * sizeof *m->sv_ij);
+    m->coef = malloc((size_t)(nsv ? nsv : 1) * sizeof *m->coef);
+    if (!m->sv_index || !m->sv_ij || !m->coef) {
+        rdml_svm_free(&m);
+        return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for %lld support vectors", (long long)nsv);
+    }
+    for (int64_t t = 0, q = 0; t < l; t++)
+        if (coef[t] != 0) {
+            m->sv_index[q] = t;
+            m->sv_ij[2 * q] = ij[2 * t];
+            m->sv_ij[2 * q + 1] = ij[2 * t + 1];
+            m->coef[q] = coef[t];
+            q++;
+        }
+    m->info = (rdml_svm_info){obj, rho, k->gamma, nsv, nbsv, iters, conv, rdml_now() - t0};
+    *out = m;
+    return RDML_OK;
+}
+
+static int check_pairs(rdml_ctx *ctx, const rdml_svm_images *im, int64_t l, const int64_t *ij) {
+    if (l < 1) return RDML_FAIL(ctx, RDML_EDATA, "SVM training set is empty");
+    for (int64_t t = 0; t < l; t++)
+        if (ij[2 * t] < 0 || ij[2 * t] >= im->n || ij[2 * t + 1] < 0 || ij[2 * t + 1] >= im->n)
+            return RDML_FAIL(ctx, RDML_EDATA, "training pair %lld = (%lld, %lld) is outside the %lld images",
+                             (long long)t, (long long)ij[2 * t], (long long)ij[2 * t + 1], (long long)im->n);
+    return RDML_OK;
+}
+
+/* Allocate the solver's arrays for nv variables over nreal pairs (cache rows: nreal). */
+static int solver_alloc(rdml_ctx *ctx, solver *s, int64_t nv, int64_t nreal, double cache_mb, int svr) {
+    s->l = nv;
+    s->svr = svr;
+    s->nreal = nreal;
+    s->y = malloc((size_t)nv * sizeof *s->y);
+    s->pa = malloc((size_t)nv * sizeof *s->pa);
+    s->pb = malloc((size_t)nv * sizeof *s->pb);
+    s->QD = malloc((size_t)nv * sizeof *s->QD);
+    s->p = malloc((size_t)nv * sizeof *s->p);
+    s->G = malloc((size_t)nv * sizeof *s->G);
+    s->G_bar = malloc((size_t)nv * sizeof *s->G_bar);
+    s->alpha = malloc((size_t)nv * sizeof *s->alpha);
+    s->status = malloc((size_t)nv);
+    s->active_set = malloc((size_t)nv * sizeof *s->active_set);
+    int ok = s->y && s->pa && s->pb && s->QD && s->p && s->G && s->G_bar && s->alpha &&
+             s->status && s->active_set;
+    if (svr) {
+        s->idx = malloc((size_t)nv * sizeof *s->idx);
+        s->buf[0] = malloc((size_t)nv * sizeof *s->buf[0]);
+        s->buf[1] = malloc((size_t)nv * sizeof *s->buf[1]);
+        ok = ok && s->idx && s->buf[0] && s->buf[1];
+    }
+    if (!ok || cache_init(&s->cache, nreal, cache_mb))
+        return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for an SVM of %lld training pairs", (long long)nreal);
+    return RDML_OK;
+}
+
 int rdml_svm_train(rdml_ctx *ctx, const rdml_svm_params *p, const rdml_svm_images *im,
                    int64_t l, const int64_t *ij, const int8_t *y, rdml_svm_model **out) {
     *out = NULL;
     RDML_TRY(rdml_svm_check(ctx, p));
+    if (p->type != RDML_SVM_C_SVC)
+        return RDML_FAIL(ctx, RDML_EINTERNAL, "rdml_svm_train is C-SVC; svm.type = %s needs "
+                         "rdml_svm_train_svr", rdml_svm_type_name(p->type));
+    RDML_TRY(check_pairs(ctx, im, l, ij));
     int64_t cnt[2] = {0, 0};
     for (int64_t t = 0; t < l; t++) {
         if (y[t] != 0 && y[t] != 1)
             return RDML_FAIL(ctx, RDML_EDATA, "SVM label %d of training pair %lld is not 0 or 1",
                              y[t], (long long)t);
-        if (ij[2 * t] < 0 || ij[2 * t] >= im->n || ij[2 * t + 1] < 0 || ij[2 * t + 1] >= im->n)
-            return RDML_FAIL(ctx, RDML_EDATA, "training pair %lld = (%lld, %lld) is outside the %lld images",
-                             (long long)t, (long long)ij[2 * t], (long long)ij[2 * t + 1], (long long)im->n);
         cnt[y[t]]++;
     }
     if (cnt[0] == 0 || cnt[1] == 0)
@@ -615,32 +742,21 @@ int rdml_svm_train(rdml_ctx *ctx, const rdml_svm_params *p, const rdml_svm_image
     }
     solver s;
     memset(&s, 0, sizeof s);
-    s.l = l;
     s.Cp = p->C * w1;
     s.Cn = p->C * w0;
     s.eps = p->tol;
     s.k = (svm_kern){p->kernel, p->degree, p->symmetric, gamma_of(p, im, l, ij), p->coef0,
                      im->n, im->gram, im->sqnorm};
-    s.y = malloc((size_t)l * sizeof *s.y);
-    s.pa = malloc((size_t)l * sizeof *s.pa);
-    s.pb = malloc((size_t)l * sizeof *s.pb);
-    s.QD = malloc((size_t)l * sizeof *s.QD);
-    s.G = malloc((size_t)l * sizeof *s.G);
-    s.G_bar = malloc((size_t)l * sizeof *s.G_bar);
-    s.alpha = malloc((size_t)l * sizeof *s.alpha);
-    s.status = malloc((size_t)l);
-    s.active_set = malloc((size_t)l * sizeof *s.active_set);
-    double *alpha = malloc((size_t)l * sizeof *alpha);
-    rdml_svm_model *m = calloc(1, sizeof *m);
-    int rc = RDML_OK;
-    if (!s.y || !s.pa || !s.pb || !s.QD || !s.G || !s.G_bar || !s.alpha || !s.status ||
-        !s.active_set || !alpha || !m || cache_init(&s.cache, l, p->cache_mb))
+    double *alpha = malloc((size_t)l * sizeof *alpha), *bound = malloc((size_t)l * sizeof *bound);
+    int rc = solver_alloc(ctx, &s, l, l, p->cache_mb, 0);
+    if (!rc && (!alpha || !bound))
         rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for an SVM of %lld training pairs", (long long)l);
     if (!rc) {
         for (int64_t t = 0; t < l; t++) {
             s.y[t] = y[t] ? 1 : -1;
             s.pa[t] = ij[2 * t];
             s.pb[t] = ij[2 * t + 1];
+            s.p[t] = -1.0;
             s.QD[t] = svm_pair_kernel(&s.k, s.pa[t], s.pb[t], s.pa[t], s.pb[t]);
         }
         int64_t iters = 0;
@@ -648,41 +764,89 @@ int rdml_svm_train(rdml_ctx *ctx, const rdml_svm_params *p, const rdml_svm_image
         double obj = 0, rho = 0;
         rc = solve(ctx, &s, p->shrinking, p->max_iter, &iters, &conv, &obj, &rho, alpha);
         if (!rc) {
-            int64_t nsv = 0, nbsv = 0;
-            for (int64_t t = 0; t < l; t++)
-                if (alpha[t] > 0) {
-                    nsv++;
-                    nbsv += alpha[t] >= (y[t] ? s.Cp : s.Cn);
-                }
-            m->k = s.k;
-            m->k.G = NULL;
-            m->k.sq = NULL;
-            m->n_images = im->n;
-            m->nsv = nsv;
-            m->sv_index = malloc((size_t)(nsv ? nsv : 1) * sizeof *m->sv_index);
-            m->sv_ij = malloc((size_t)(nsv ? nsv : 1) * 2 * sizeof *m->sv_ij);
-            m->coef = malloc((size_t)(nsv ? nsv : 1) * sizeof *m->coef);
-            if (!m->sv_index || !m->sv_ij || !m->coef)
-                rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for %lld support vectors", (long long)nsv);
-            for (int64_t t = 0, q = 0; t < l && !rc; t++)
-                if (alpha[t] > 0) {
-                    m->sv_index[q] = t;
-                    m->sv_ij[2 * q] = ij[2 * t];
-                    m->sv_ij[2 * q + 1] = ij[2 * t + 1];
-                    m->coef[q] = (y[t] ? 1.0 : -1.0) * alpha[t];
-                    q++;
-                }
-            m->info = (rdml_svm_info){obj, rho, s.k.gamma, nsv, nbsv, iters, conv, rdml_now() - t0};
+            for (int64_t t = 0; t < l; t++) {
+                bound[t] = y[t] ? s.Cp : s.Cn;
+                alpha[t] = alpha[t] > 0 ? (y[t] ? 1.0 : -1.0) * alpha[t] : 0;
+            }
+            rc = make_model(ctx, &s.k, im->n, l, ij, alpha, bound, obj, rho, iters, conv, t0, out);
         }
     }
     solver_free(&s);
     free(alpha);
-    if (rc) {
-        rdml_svm_free(&m);
-        return rc;
+    free(bound);
+    return rc;
+}
+
+int rdml_svm_train_svr(rdml_ctx *ctx, const rdml_svm_params *p, const rdml_svm_images *im,
+                       int64_t l, const int64_t *ij, const double *target, rdml_svm_model **out) {
+    *out = NULL;
+    RDML_TRY(rdml_svm_check(ctx, p));
+    if (p->type != RDML_SVM_EPSILON_SVR)
+        return RDML_FAIL(ctx, RDML_EINTERNAL, "rdml_svm_train_svr is epsilon-SVR; svm.type = %s "
+                         "needs rdml_svm_train", rdml_svm_type_name(p->type));
+    RDML_TRY(check_pairs(ctx, im, l, ij));
+    for (int64_t t = 0; t < l; t++)
+        if (!isfinite(target[t]))
+            return RDML_FAIL(ctx, RDML_EDATA, "SVR target %g of training pair %lld is not finite",
+                             target[t], (long long)t);
+    double t0 = rdml_now();
+    solver s;
+    memset(&s, 0, sizeof s);
+    s.Cp = s.Cn = p->C;
+    s.eps = p->tol;
+    s.k = (svm_kern){p->kernel, p->degree, p->symmetric, gamma_of(p, im, l, ij), p->coef0,
+                     im->n, im->gram, im->sqnorm};
+    s.ra = malloc((size_t)l * sizeof *s.ra);
+    s.rb = malloc((size_t)l * sizeof *s.rb);
+    double *alpha2 = malloc((size_t)(2 * l) * sizeof *alpha2), *bound = malloc((size_t)l * sizeof *bound);
+    int rc = solver_alloc(ctx, &s, 2 * l, l, p->cache_mb, 1);
+    if (!rc && (!alpha2 || !bound || !s.ra || !s.rb))
+        rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for an SVR of %lld training pairs", (long long)l);
+    if (!rc) {
+        for (int64_t t = 0; t < l; t++) {
+            s.ra[t] = ij[2 * t];
+            s.rb[t] = ij[2 * t + 1];
+            double kd = svm_pair_kernel(&s.k, s.ra[t], s.rb[t], s.ra[t], s.rb[t]);
+            for (int h = 0; h < 2; h++) {
+                int64_t v = t + h * l;
+                s.y[v] = h ? -1 : 1;
+                s.p[v] = h ? p->epsilon + target[t] : p->epsilon - target[t];
+                s.idx[v] = t;
+                s.pa[v] = s.ra[t];
+                s.pb[v] = s.rb[t];
+                s.QD[v] = kd;
+            }
+        }
+        int64_t iters = 0;
+        int conv = 1;
+        double obj = 0, rho = 0;
+        rc = solve(ctx, &s, p->shrinking, p->max_iter, &iters, &conv, &obj, &rho, alpha2);
+        if (!rc) {
+            for (int64_t t = 0; t < l; t++) {
+                alpha2[t] = alpha2[t] - alpha2[t + l];
+                bound[t] = p->C;
+            }
+            rc = make_model(ctx, &s.k, im->n, l, ij, alpha2, bound, obj, rho, iters, conv, t0, out);
+        }
     }
-    *out = m;
-    return RDML_OK;
+    free(s.ra);
+    free(s.rb);
+    solver_free(&s);
+    free(alpha2);
+    free(bound);
+    return rc;
+}
+
+int rdml_svm_fit(rdml_ctx *ctx, const rdml_svm_params *p, const rdml_svm_images *im,
+                 int64_t l, const int64_t *ij, const double *target, rdml_svm_model **out) {
+    *out = NULL;
+    if (p->type == RDML_SVM_EPSILON_SVR) return rdml_svm_train_svr(ctx, p, im, l, ij, target, out);
+    int8_t *y = rdml_malloc(ctx, (size_t)(l ? l : 1), "SVM labels");
+    if (!y) return ctx->code;
+    for (int64_t t = 0; t < l; t++) y[t] = target[t] > 0.5;
+    int rc = rdml_svm_train(ctx, p, im, l, ij, y, out);
+    free(y);
+    return rc;
 }
 
 int rdml_svm_decision(rdml_ctx *ctx, const rdml_svm_model *m, const rdml_svm_images *im,
