@@ -64,7 +64,7 @@ static int one_subject(rdml_cli *cli, rdml_h5 *h, rdml_embedder *e, const rdml_s
     rc = rdml_agree(ctx, cli->comm, rc);
     double t0 = rdml_now();
     if (!rc) rc = rdml_embed_compute(ctx, cli->comm, e, hi - lo, items, rows, prog, base);
-    if (rc) rdml_ctx_prefix(ctx, "subj%02d: ", (int)id);
+    if (rc) rdml_ctx_prefix(ctx, "subj%02d", (int)id);
     double secs = rdml_now() - t0;
     MPI_Allreduce(MPI_IN_PLACE, &secs, 1, MPI_DOUBLE, MPI_MAX, cli->comm);
     char path[512];

@@ -580,7 +580,7 @@ int rdml_rsa_compare(rdml_ctx *ctx, const float *a, const float *b, int64_t n,
             rc = pearson_vec(ctx, va, vb, p, out);
         else
             rc = kendall_vec(ctx, va, vb, p, out);
-        if (rc) rdml_ctx_prefix(ctx, "comparing two %lld-image RDMs (%s): ", (long long)n,
+        if (rc) rdml_ctx_prefix(ctx, "comparing two %lld-image RDMs (%s)", (long long)n,
                                 rdml_rsa_method_name(m));
     }
     free(ua);

@@ -183,7 +183,7 @@ int rdml_rsa_noise_ceiling(rdml_ctx *ctx, const float *const *rdms, int s, int64
         rc = correlate(ctx, method, one, all, p, &cu);
         if (rc == RDML_OK) rc = correlate(ctx, method, one, oth, p, &cl);
         if (rc != RDML_OK) {
-            rdml_ctx_prefix(ctx, "noise ceiling (%s), subject RDM %d of %d: ",
+            rdml_ctx_prefix(ctx, "noise ceiling (%s), subject RDM %d of %d",
                             rdml_rsa_method_name(method), k, s);
             break;
         }
