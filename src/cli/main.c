@@ -60,6 +60,17 @@ static const rdml_command commands[] = {
      "  /experiments/<pairs.experiment>/. ROOT (default data.root) is needed for the subject\n"
      "  list and, with pairs.set = colors, the images.\n",
      0, 1, rdml_cmd_svm},
+    {"train", "neural pair models (siamese network, MLP) regressing RDM values, k-fold over images",
+     "rdmlearn train [ROOT] [options]\n"
+     "  For each subject of data.subjects and selection of data.rois: reads the RDM and the\n"
+     "  embeddings (/subjects/subjNN/embeddings/<embed.name>) from run.output, builds the pair\n"
+     "  set ([pairs]) and folds over images ([split]), and trains one network per fold\n"
+     "  ([train]: model = siamese | mlp, epochs, lr, batch, dropout, ...; fold f on rank f mod\n"
+     "  ranks) on the pairs' RDM values. Writes per-epoch losses, test predictions, R^2 / MSE /\n"
+     "  Pearson / Spearman per fold with mean and std, and the chance levels (training mean,\n"
+     "  shuffled targets) under /experiments/<pairs.experiment>/<train.model>/. Identical for\n"
+     "  any number of ranks. See docs/nn.md.\n",
+     0, 1, rdml_cmd_train},
     {"config", "print the resolved configuration, or the documented defaults",
      "rdmlearn config [--defaults] [options]\n"
      "  --defaults   print every key with its documentation (this is configs/defaults.ini)\n"

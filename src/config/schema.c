@@ -274,11 +274,12 @@ static const rdml_cfg_key schema[] = {
      "accuracy, f1 and roc_auc need c_svc, r2, neg_mse, pearson and spearman epsilon_svr."},
 
     /* ---- [train] ---- */
-    {"train", "model", RDML_CFG_CHOICE, "siamese", NR, "siamese|mlp",
+    {"train", "model", RDML_CFG_CHOICE, "siamese", NR, "siamese|mlp|cnn",
      "the pair network of `rdmlearn train`. siamese: the paper's contrastive network, a shared "
      "tower on each image's embedding and a head on the two tower outputs. mlp: the paper's "
-     "earlier baseline on the concatenated embeddings [e_i ; e_j]. Both regress the RDM value "
-     "of a pair (MSE). Results go under /experiments/NAME/MODEL."},
+     "earlier baseline on the concatenated embeddings [e_i ; e_j]. cnn: the paper's first "
+     "baseline, a siamese CNN on the grayscale images themselves (cnn_size, cnn_channels). All "
+     "regress the RDM value of a pair. Results go under /experiments/NAME/MODEL."},
     {"train", "epochs", RDML_CFG_INT, "15", RANGE(1, 1e6), NULL,
      "passes over the training pairs of a fold (the paper: 10 to 15)."},
     {"train", "lr", RDML_CFG_REAL, "0.01", RANGE(1e-12, 1e30), NULL,
@@ -302,6 +303,11 @@ static const rdml_cfg_key schema[] = {
     {"train", "mlp_widths", RDML_CFG_INT_LIST, "512", RANGE(1, 1048576), NULL,
      "mlp: hidden widths on [e_i ; e_j] before the 1-unit output; the paper's sweep is 512 "
      "(h = 0), 512,512 or 512,256 (h = 1), ... up to h = 3."},
+    {"train", "cnn_size", RDML_CFG_INT, "128", RANGE(10, 4096), NULL,
+     "cnn: images are converted to grayscale, resized (bilinear) to this square size and "
+     "min-max normalised per image (the paper: 128)."},
+    {"train", "cnn_channels", RDML_CFG_INT_LIST, "32,64", RANGE(1, 4096), NULL,
+     "cnn: channels of its two 3x3 conv layers (each ReLU + 2x2 max-pool)."},
     {"train", "output", RDML_CFG_CHOICE, "linear", NR, "linear|sigmoid2",
      "the output unit: linear, or 2 * sigmoid (the range [0, 2] of correlation distances)."},
     {"train", "pearson_mix", RDML_CFG_REAL, "0", RANGE(0, 1), NULL,

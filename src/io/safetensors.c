@@ -199,9 +199,9 @@ int rdml_safetensors_parse(rdml_ctx *ctx, const char *what, const uint8_t *buf, 
     if (len < 8)
         return RDML_FAIL(ctx, RDML_EFORMAT, "%s: %zu bytes is too short for a safetensors file",
                          what, len);
-    int64_t n;
+    int64_t n = 0;
     RDML_TRY(header_len(ctx, what, buf, (int64_t)len, &n));
-    rdml_safetensors *st;
+    rdml_safetensors *st = NULL;
     RDML_TRY(st_new(ctx, what, &st));
     st->buf = buf;
     st->data_start = 8 + n;

@@ -1,0 +1,223 @@
+/* rdml/nn.h — neural pair models: layer kernels (forward/backward pairs over flat float
+ * arrays), Adam/SGD, PyTorch's default initialisation, and the pair network that serves the
+ * paper's siamese network and its concatenated-embedding MLP.
+ *
+ * Usage:
+ *
+ *   rdml_pairnet_params np;  rdml_pairnet_defaults(&np);  // siamese D-512-256 / 512-128-1
+ *   np.in_dim = D;
+ *   rdml_pairnet *net = NULL;
+ *   RDML_TRY(rdml_pairnet_create(ctx, &np, seed, fold, &net));   // PyTorch default init
+ *   rdml_optim opt;  rdml_optim_defaults(&opt);                  // Adam, lr 0.01
+ *   for (each batch of B pairs ij (B x 2 image rows), targets y) {
+ *       double loss;
+ *       RDML_TRY(rdml_pairnet_step(ctx, net, &opt, E, B, ij, y, key, &loss)); // fwd+bwd+update
+ *   }
+ *   RDML_TRY(rdml_pairnet_predict(ctx, net, E, P, ij, pred));    // eval mode (no dropout)
+ *   rdml_pairnet_free(&net);
+ *
+ * Kernels follow llm.c: outputs first, then inputs, then sizes; backward ACCUMULATES (+=)
+ * into its gradient outputs and zeroing is the caller's job; all matrices are row-major and
+ * weights have PyTorch's layout (out x in). Nothing here is collective or uses MPI; all
+ * randomness (init, dropout) is rdml_rng keyed by (seed, stream, index), never by rank.
+ * Dimension letters: B batch rows, C in features, OC out features, N images, D embedding.
+ */
+#ifndef RDML_NN_H
+#define RDML_NN_H
+
+#include <stdint.h>
+
+#include "rdml/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- layer kernels ---- */
+
+/* out (B, OC) = inp (B, C) w^T + b; w (OC, C), b (OC) or NULL. */
+void rdml_nn_linear_forward(float *out, const float *inp, const float *w, const float *b,
+                            int64_t B, int64_t C, int64_t OC);
+/* dinp (B, C) += dout w; dw (OC, C) += dout^T inp; db (OC) += column sums of dout. Any of
+ * dinp, dw, db may be NULL (not needed). */
+void rdml_nn_linear_backward(float *dinp, float *dw, float *db, const float *dout,
+                             const float *inp, const float *w, int64_t B, int64_t C, int64_t OC);
+
+/* Element-wise over n values; in place (out == inp) is allowed for the forwards. The
+ * backwards take the forward's OUTPUT (relu: out > 0; sigmoid: s (1 - s)). */
+void rdml_nn_relu_forward(float *out, const float *inp, int64_t n);
+void rdml_nn_relu_backward(float *dinp, const float *dout, const float *out, int64_t n);
+void rdml_nn_sigmoid_forward(float *out, const float *inp, int64_t n);
+void rdml_nn_sigmoid_backward(float *dinp, const float *dout, const float *out, int64_t n);
+
+/* Inverted dropout over B rows of C values: mask = keep / (1 - p) (0 or 1/(1-p)), out = inp *
+ * mask. Row r's C mask values are draws of rdml_rng stream substream(RDML_STREAM_DROPOUT,
+ * row_key[r]) under seed, so a row's mask depends only on (seed, its key): give keys built
+ * from (fold, epoch, batch, image or pair index) and results do not depend on the ranks.
+ * p = 0 writes mask = 1. mask (B, C) is kept for the backward. */
+void rdml_nn_dropout_forward(float *out, float *mask, const float *inp, int64_t B, int64_t C,
+                             double p, uint64_t seed, const uint64_t *row_key);
+void rdml_nn_dropout_backward(float *dinp, const float *dout, const float *mask, int64_t n);
+
+/* 2-D convolution, stride 1, no padding ("valid", Keras' default and PyTorch padding=0):
+ * inp (B, C, H, W) -> out (B, OC, H-K+1, W-K+1); w (OC, C, K, K), b (OC). Computed as im2col
+ * + SGEMM per image; `col` is scratch of C*K*K*(H-K+1)*(W-K+1) floats. */
+void rdml_nn_conv2d_forward(float *out, float *col, const float *inp, const float *w,
+                            const float *b, int64_t B, int64_t C, int64_t H, int64_t W,
+                            int64_t OC, int64_t K);
+/* dinp (may be NULL) += ..., dw += ..., db += ...; col: scratch as above. */
+void rdml_nn_conv2d_backward(float *dinp, float *dw, float *db, float *col, const float *dout,
+                             const float *inp, const float *w, int64_t B, int64_t C, int64_t H,
+                             int64_t W, int64_t OC, int64_t K);
+
+/* 2 x 2 max-pool, stride 2, floor (PyTorch MaxPool2d(2), Keras MaxPooling2D): (B, C, H, W)
+ * -> (B, C, H/2, W/2). The backward routes each gradient to the window's first maximum. */
+void rdml_nn_maxpool2_forward(float *out, const float *inp, int64_t B, int64_t C, int64_t H,
+                              int64_t W);
+void rdml_nn_maxpool2_backward(float *dinp, const float *dout, const float *inp, int64_t B,
+                               int64_t C, int64_t H, int64_t W);
+
+/* Flatten of a contiguous (B, C, H, W) tensor to (B, C*H*W) is the identity on the buffer;
+ * these copy (forward) and accumulate (backward) so that they can be composed like the rest. */
+void rdml_nn_flatten_forward(float *out, const float *inp, int64_t n);
+void rdml_nn_flatten_backward(float *dinp, const float *dout, int64_t n);
+
+/* out (B, C1 + C2) = [a (B, C1) | b (B, C2)]; backward splits and accumulates. */
+void rdml_nn_concat_forward(float *out, const float *a, const float *b, int64_t B, int64_t C1,
+                            int64_t C2);
+void rdml_nn_concat_backward(float *da, float *db, const float *dout, int64_t B, int64_t C1,
+                             int64_t C2);
+
+/* Losses over n predictions. MSE: mean (p - y)^2 (PyTorch's MSELoss). Pearson: -r(p, y),
+ * the correlation loss of the paper's CNN (0 gradient when p or y is constant). The
+ * backwards add d loss / d p, scaled by `scale` (the weight of the loss in a mix). */
+double rdml_nn_mse_forward(const float *pred, const float *y, int64_t n);
+void rdml_nn_mse_backward(float *dpred, const float *pred, const float *y, int64_t n, float scale);
+double rdml_nn_pearson_forward(const float *pred, const float *y, int64_t n);
+void rdml_nn_pearson_backward(float *dpred, const float *pred, const float *y, int64_t n,
+                              float scale);
+
+/* PyTorch's default init of nn.Linear / nn.Conv2d: kaiming_uniform(a = sqrt(5)) weights and
+ * uniform(+-1/sqrt(fan_in)) bias, which both come to U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+ * Draws rdml_rng_uniform from *r in buffer order: w (n_w values) then b (n_b values). */
+void rdml_nn_init_uniform(float *w, int64_t n_w, float *b, int64_t n_b, int64_t fan_in,
+                          rdml_rng *r);
+
+/* ---- optimisers ---- */
+typedef enum rdml_optim_kind { RDML_OPTIM_ADAM = 0, RDML_OPTIM_SGD } rdml_optim_kind;
+
+typedef struct rdml_optim {
+    rdml_optim_kind kind;
+    double lr;           /* learning rate (paper: Adam 0.01) */
+    double beta1, beta2; /* Adam moment decays (PyTorch: 0.9, 0.999) */
+    double eps;          /* Adam denominator term (PyTorch: 1e-8) */
+    double momentum;     /* SGD momentum (PyTorch's, dampening 0); 0 = plain SGD */
+    double weight_decay; /* L2 added to the gradient (PyTorch's weight_decay, not AdamW) */
+} rdml_optim;
+
+void rdml_optim_defaults(rdml_optim *o);
+/* One update of n parameters from their gradients, PyTorch's arithmetic (torch.optim.Adam /
+ * SGD, single-tensor path). state: 2n floats (Adam m, v; SGD: the momentum buffer in the
+ * first n), zeroed before step 1; t = 1, 2, ... the step number. */
+void rdml_optim_update(const rdml_optim *o, float *param, const float *grad, float *state,
+                       int64_t n, int64_t t);
+
+/* ---- the pair network ----
+ * f(a, b) = out( head( relu( Wa z(a) + Wb z(b) + b1 ) ) ) with z the tower applied to an
+ * image's embedding. siamese: tower D-512-256 (ReLU after each layer, dropout after all but
+ * the last), head 512-128-1. mlp: no tower (z = e), head 2D -> widths -> 1, ReLU, dropout
+ * after each hidden layer. The head's first layer on [z_a ; z_b] is split into Wa z_a + Wb z_b
+ * (its PyTorch weight (H1, 2Z) is [Wa | Wb]). */
+enum { RDML_PAIRNET_MAXLAYERS = 8 };
+
+typedef enum rdml_pairnet_mode {
+    RDML_PAIRNET_DECOMPOSED = 0, /* tower and Wa z, Wb z once per distinct image in a batch */
+    RDML_PAIRNET_PERPAIR         /* tower per pair side, as PyTorch batching does */
+} rdml_pairnet_mode;
+
+typedef struct rdml_pairnet_params {
+    int64_t in_dim;                        /* D, embedding width */
+    int ntower;                            /* tower layers (siamese 2, mlp 0) */
+    int64_t tower[RDML_PAIRNET_MAXLAYERS]; /* their widths (siamese 512, 256) */
+    int nhead;                             /* hidden head layers before the 1-unit output, >= 1 */
+    int64_t head[RDML_PAIRNET_MAXLAYERS];  /* their widths (siamese 128; mlp 512, ...) */
+    double tower_dropout;                  /* after each tower layer but the last (siamese 0.5) */
+    double head_dropout;                   /* after each hidden head layer (mlp) */
+    int sigmoid_out;                       /* output 2 * sigmoid(x) instead of x (RDM in [0, 2]) */
+    double pearson_mix;                    /* loss = mix * (-r) + (1 - mix) * MSE; 0 = MSE */
+    rdml_pairnet_mode mode;
+} rdml_pairnet_params;
+
+/* Siamese defaults: tower 512,256, dropout 0.5, head 128, linear output, MSE, decomposed. */
+void rdml_pairnet_defaults(rdml_pairnet_params *p);
+/* The paper's MLP: no tower, head 512 (then `extra` more layers, each half the previous),
+ * dropout 0, linear output. */
+void rdml_pairnet_mlp_defaults(rdml_pairnet_params *p, int extra);
+/* Readable error for impossible sizes (names the field and value). */
+int rdml_pairnet_check(rdml_ctx *ctx, const rdml_pairnet_params *p);
+
+typedef struct rdml_pairnet rdml_pairnet;
+
+/* Allocate the network and initialise it as PyTorch would, from rdml_rng (seed,
+ * substream(RDML_STREAM_INIT, init_key)). */
+int rdml_pairnet_create(rdml_ctx *ctx, const rdml_pairnet_params *p, uint64_t seed,
+                        uint64_t init_key, rdml_pairnet **out);
+void rdml_pairnet_free(rdml_pairnet **net);
+/* The contiguous parameter buffer, in PyTorch's parameters() order: per tower layer W (out,
+ * in), b; head first layer W1 (H1, 2Z), b1; each further head layer W, b; output w (1, H), b.
+ * Writable: load or export weights. */
+float *rdml_pairnet_params_buf(rdml_pairnet *net, int64_t *n);
+const float *rdml_pairnet_grads_buf(const rdml_pairnet *net);
+/* Set the output unit's bias so that a network whose hidden output is 0 predicts `value`
+ * (logit(value / 2) with the 2 * sigmoid output): start training at the targets' mean. */
+void rdml_pairnet_set_output_bias(rdml_pairnet *net, double value);
+
+/* One training step on B pairs: forward (train mode: dropout on), loss, backward, optimiser
+ * update. E: N x D embeddings (row-major; only the rows named in ij are read); ij: B x 2
+ * image rows; y: B targets. key: identifies the batch for the dropout masks (e.g. built from
+ * fold, epoch, batch); drop_seed the run seed. *loss: the batch loss before the update. A
+ * non-finite loss, or one beyond float range (> 3e38), is RDML_EDATA ("diverged") and leaves
+ * the parameters unchanged. Not collective. */
+int rdml_pairnet_step(rdml_ctx *ctx, rdml_pairnet *net, const rdml_optim *opt, const float *E,
+                      int64_t B, const int64_t *ij, const float *y, uint64_t drop_seed,
+                      uint64_t key, double *loss);
+/* Forward only, dropout off, in chunks; pred: P values. */
+int rdml_pairnet_predict(rdml_ctx *ctx, rdml_pairnet *net, const float *E, int64_t P,
+                         const int64_t *ij, float *pred);
+/* Forward + backward without the update (gradients accumulate into the grads buffer, which
+ * this zeroes first); for gradient checks. dropout 0 when train is 0. */
+int rdml_pairnet_grad(rdml_ctx *ctx, rdml_pairnet *net, const float *E, int64_t B,
+                      const int64_t *ij, const float *y, int train, uint64_t drop_seed,
+                      uint64_t key, double *loss);
+
+/* ---- the siamese CNN (the paper's first baseline) ----
+ * Per branch on a (1, S, S) grayscale image: conv C1 3x3 + ReLU + maxpool 2, conv C2 3x3 +
+ * ReLU + maxpool 2, flatten; concat the two branches; Dense(1), linear or 2 * sigmoid. */
+typedef struct rdml_cnn_params {
+    int64_t size;      /* S: input images are S x S (paper 128) */
+    int64_t c1, c2;    /* conv channels (paper 32, 64) */
+    int sigmoid_out;   /* 2 * sigmoid output */
+    double pearson_mix;/* loss = mix * (-r) + (1 - mix) * MSE */
+} rdml_cnn_params;
+
+void rdml_cnn_defaults(rdml_cnn_params *p);
+typedef struct rdml_cnn rdml_cnn;
+int rdml_cnn_create(rdml_ctx *ctx, const rdml_cnn_params *p, uint64_t seed, uint64_t init_key,
+                    rdml_cnn **out);
+void rdml_cnn_free(rdml_cnn **net);
+/* Buffer order: conv1 w (C1,1,3,3), b; conv2 w (C2,C1,3,3), b; dense w (1, 2F), b. */
+float *rdml_cnn_params_buf(rdml_cnn *net, int64_t *n);
+/* imgs: N x S x S floats; ij, y: B pairs. Zeroes the gradients, forward, backward; with opt
+ * non-NULL also updates (t counts steps inside). */
+int rdml_cnn_step(rdml_ctx *ctx, rdml_cnn *net, const rdml_optim *opt, const float *imgs,
+                  int64_t B, const int64_t *ij, const float *y, double *loss);
+int rdml_cnn_predict(rdml_ctx *ctx, rdml_cnn *net, const float *imgs, int64_t P,
+                     const int64_t *ij, float *pred);
+const float *rdml_cnn_grads_buf(const rdml_cnn *net);
+/* As rdml_pairnet_set_output_bias. */
+void rdml_cnn_set_output_bias(rdml_cnn *net, double value);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

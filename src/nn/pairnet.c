@@ -1,0 +1,501 @@
+/* The pair network behind the siamese model and the concatenated-embedding MLP, trained
+ * pair-decomposed: the head's first layer on [z_a ; z_b] is Wa z_a + Wb z_b, so per batch the
+ * tower z and U = Wa z, V = Wb z are computed once per DISTINCT image (a GEMM over the batch's
+ * images), each pair costs relu(U_a + V_b + b1) and the small rest of the head, and the
+ * backward scatters dU, dV per image and goes back through the tower with one GEMM per layer.
+ * The per-pair mode runs the tower on both sides of every pair (2B rows), which is PyTorch's
+ * batching; with dropout off both modes compute the same function and gradient. Dropout
+ * masks are keyed by (batch key, layer, image row in decomposed mode / pair side in per-pair
+ * mode), so in decomposed mode one image shares its tower mask across the pairs of a batch.
+ * Left out: multi-threading beyond BLAS, mixed precision, other activations. */
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rdml/nn.h"
+
+#define ML RDML_PAIRNET_MAXLAYERS
+
+struct rdml_pairnet {
+    rdml_pairnet_params p;
+    int64_t Z, H1;               /* tower output width (D without tower), head first width */
+    int64_t nparam, t;           /* parameters, optimiser steps taken */
+    float *param, *grad, *state; /* nparam each (state 2 nparam) */
+    int64_t tw[ML], tb[ML];      /* offsets of tower weights/biases */
+    int64_t hw[ML + 1], hb[ML + 1]; /* head layers; [nhead] is the 1-unit output */
+    int64_t hin[ML + 1];         /* input width of head layer l (l >= 1) */
+    /* workspace for up to capB pairs / 2 capB image rows */
+    int64_t capB;
+    int64_t *rows, *la, *lb;     /* distinct image rows, pair -> local index */
+    uint64_t *keys;
+    float *x0;                   /* m x D gathered embeddings */
+    float *tr[ML], *td[ML], *tm[ML]; /* tower relu out, dropped out, masks: m x width */
+    float *U, *V, *dU, *dV;      /* m x H1 */
+    float *hr[ML], *hd[ML], *hm[ML]; /* head relu out, dropped, masks: B x width */
+    float *o, *pred, *dpred, *dtmp; /* B */
+    float *ga, *gb;              /* m x maxwidth scratch gradients */
+    int64_t maxw;
+    /* image-row dedup: stamp[row] == epoch -> loc[row] */
+    int64_t nstamp, epoch;
+    int64_t *stamp, *loc;
+    int64_t m;                   /* distinct rows of the current batch */
+};
+
+void rdml_pairnet_defaults(rdml_pairnet_params *p) {
+    memset(p, 0, sizeof *p);
+    p->in_dim = 512;
+    p->ntower = 2;
+    p->tower[0] = 512;
+    p->tower[1] = 256;
+    p->nhead = 1;
+    p->head[0] = 128;
+    p->tower_dropout = 0.5;
+    p->mode = RDML_PAIRNET_DECOMPOSED;
+}
+
+void rdml_pairnet_mlp_defaults(rdml_pairnet_params *p, int extra) {
+    memset(p, 0, sizeof *p);
+    p->in_dim = 512;
+    p->nhead = 1 + (extra < 0 ? 0 : extra > ML - 1 ? ML - 1 : extra);
+    p->head[0] = 512;
+    for (int l = 1; l < p->nhead; l++) p->head[l] = p->head[l - 1] / 2 > 0 ? p->head[l - 1] / 2 : 1;
+    p->mode = RDML_PAIRNET_DECOMPOSED;
+}
+
+int rdml_pairnet_check(rdml_ctx *ctx, const rdml_pairnet_params *p) {
+    if (p->in_dim < 1)
+        return RDML_FAIL(ctx, RDML_ECONFIG, "network input width (embedding width D) is %lld; it "
+                         "must be >= 1", (long long)p->in_dim);
+    if (p->ntower < 0 || p->ntower > ML)
+        return RDML_FAIL(ctx, RDML_ECONFIG, "%d tower layers: between 0 and %d", p->ntower, ML);
+    if (p->nhead < 1 || p->nhead > ML)
+        return RDML_FAIL(ctx, RDML_ECONFIG, "%d hidden head layers: between 1 and %d (the 1-unit "
+                         "output is added)", p->nhead, ML);
+    for (int l = 0; l < p->ntower; l++)
+        if (p->tower[l] < 1 || p->tower[l] > 1 << 20)
+            return RDML_FAIL(ctx, RDML_ECONFIG, "tower layer %d width %lld: must be 1..1048576", l + 1,
+                             (long long)p->tower[l]);
+    for (int l = 0; l < p->nhead; l++)
+        if (p->head[l] < 1 || p->head[l] > 1 << 20)
+            return RDML_FAIL(ctx, RDML_ECONFIG, "head layer %d width %lld: must be 1..1048576", l + 1,
+                             (long long)p->head[l]);
+    if (!(p->tower_dropout >= 0 && p->tower_dropout < 1) || !(p->head_dropout >= 0 && p->head_dropout < 1))
+        return RDML_FAIL(ctx, RDML_ECONFIG, "dropout %g / %g: must be in [0, 1)", p->tower_dropout,
+                         p->head_dropout);
+    if (!(p->pearson_mix >= 0 && p->pearson_mix <= 1))
+        return RDML_FAIL(ctx, RDML_ECONFIG, "pearson_mix %g: must be in [0, 1]", p->pearson_mix);
+    return RDML_OK;
+}
+
+static void free_work(rdml_pairnet *n) {
+    free(n->rows);
+    free(n->la);
+    free(n->lb);
+    free(n->keys);
+    free(n->x0);
+    for (int l = 0; l < ML; l++) {
+        free(n->tr[l]);
+        free(n->td[l]);
+        free(n->tm[l]);
+        free(n->hr[l]);
+        free(n->hd[l]);
+        free(n->hm[l]);
+        n->tr[l] = n->td[l] = n->tm[l] = n->hr[l] = n->hd[l] = n->hm[l] = NULL;
+    }
+    free(n->U);
+    free(n->V);
+    free(n->dU);
+    free(n->dV);
+    free(n->o);
+    free(n->pred);
+    free(n->dpred);
+    free(n->dtmp);
+    free(n->ga);
+    free(n->gb);
+    n->rows = n->la = n->lb = NULL;
+    n->keys = NULL;
+    n->x0 = n->U = n->V = n->dU = n->dV = n->o = n->pred = n->dpred = n->dtmp = n->ga = n->gb = NULL;
+    n->capB = 0;
+}
+
+static int ensure_work(rdml_ctx *ctx, rdml_pairnet *n, int64_t B) {
+    if (B <= n->capB) return RDML_OK;
+    free_work(n);
+    const rdml_pairnet_params *p = &n->p;
+    int64_t M = 2 * B, D = p->in_dim;
+    size_t f = sizeof(float);
+    int ok = 1;
+#define A(ptr, cnt) ok = ok && ((ptr) = malloc((size_t)(cnt) * f)) != NULL
+    n->rows = malloc((size_t)M * sizeof *n->rows);
+    n->la = malloc((size_t)B * sizeof *n->la);
+    n->lb = malloc((size_t)B * sizeof *n->lb);
+    n->keys = malloc((size_t)M * sizeof *n->keys);
+    ok = n->rows && n->la && n->lb && n->keys;
+    A(n->x0, M * D);
+    for (int l = 0; l < p->ntower; l++) {
+        A(n->tr[l], M * p->tower[l]);
+        if (l < p->ntower - 1 && p->tower_dropout > 0) {
+            A(n->td[l], M * p->tower[l]);
+            A(n->tm[l], M * p->tower[l]);
+        }
+    }
+    A(n->U, M * n->H1);
+    A(n->V, M * n->H1);
+    A(n->dU, M * n->H1);
+    A(n->dV, M * n->H1);
+    for (int l = 0; l < p->nhead; l++) {
+        A(n->hr[l], B * p->head[l]);
+        if (p->head_dropout > 0) {
+            A(n->hd[l], B * p->head[l]);
+            A(n->hm[l], B * p->head[l]);
+        }
+    }
+    A(n->o, B);
+    A(n->pred, B);
+    A(n->dpred, B);
+    A(n->dtmp, B);
+    A(n->ga, M * n->maxw);
+    A(n->gb, M * n->maxw);
+#undef A
+    if (!ok) {
+        free_work(n);
+        return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for a batch of %lld pairs (hint: lower "
+                         "train.batch)", (long long)B);
+    }
+    n->capB = B;
+    return RDML_OK;
+}
+
+int rdml_pairnet_create(rdml_ctx *ctx, const rdml_pairnet_params *p, uint64_t seed,
+                        uint64_t init_key, rdml_pairnet **out) {
+    *out = NULL;
+    RDML_TRY(rdml_pairnet_check(ctx, p));
+    rdml_pairnet *n = rdml_calloc(ctx, 1, sizeof *n, "pair network");
+    if (!n) return ctx->code;
+    n->p = *p;
+    n->Z = p->ntower ? p->tower[p->ntower - 1] : p->in_dim;
+    n->H1 = p->head[0];
+    int64_t off = 0, in = p->in_dim, maxw = p->in_dim;
+    for (int l = 0; l < p->ntower; l++) {
+        n->tw[l] = off;
+        off += p->tower[l] * in;
+        n->tb[l] = off;
+        off += p->tower[l];
+        in = p->tower[l];
+        if (in > maxw) maxw = in;
+    }
+    in = 2 * n->Z;
+    for (int l = 0; l <= p->nhead; l++) {
+        int64_t w = l < p->nhead ? p->head[l] : 1;
+        n->hin[l] = in;
+        n->hw[l] = off;
+        off += w * in;
+        n->hb[l] = off;
+        off += w;
+        in = w;
+        if (w > maxw) maxw = w;
+    }
+    if (n->H1 > maxw) maxw = n->H1;
+    n->maxw = maxw;
+    n->nparam = off;
+    n->param = rdml_calloc(ctx, (size_t)off, sizeof(float), "network parameters");
+    n->grad = n->param ? rdml_calloc(ctx, (size_t)off, sizeof(float), "network gradients") : NULL;
+    n->state = n->grad ? rdml_calloc(ctx, (size_t)(2 * off), sizeof(float), "optimiser state") : NULL;
+    if (!n->state) {
+        rdml_pairnet_free(&n);
+        return ctx->code;
+    }
+    rdml_rng r = rdml_rng_make(seed, rdml_rng_substream(RDML_STREAM_INIT, init_key), 0);
+    in = p->in_dim;
+    for (int l = 0; l < p->ntower; l++) {
+        rdml_nn_init_uniform(n->param + n->tw[l], p->tower[l] * in, n->param + n->tb[l], p->tower[l], in, &r);
+        in = p->tower[l];
+    }
+    for (int l = 0; l <= p->nhead; l++) {
+        int64_t w = l < p->nhead ? p->head[l] : 1;
+        rdml_nn_init_uniform(n->param + n->hw[l], w * n->hin[l], n->param + n->hb[l], w, n->hin[l], &r);
+    }
+    *out = n;
+    return RDML_OK;
+}
+
+void rdml_pairnet_free(rdml_pairnet **net) {
+    if (!net || !*net) return;
+    rdml_pairnet *n = *net;
+    free_work(n);
+    free(n->param);
+    free(n->grad);
+    free(n->state);
+    free(n->stamp);
+    free(n->loc);
+    free(n);
+    *net = NULL;
+}
+
+float *rdml_pairnet_params_buf(rdml_pairnet *net, int64_t *n) {
+    if (n) *n = net->nparam;
+    return net->param;
+}
+
+const float *rdml_pairnet_grads_buf(const rdml_pairnet *net) { return net->grad; }
+
+void rdml_pairnet_set_output_bias(rdml_pairnet *net, double value) {
+    if (net->p.sigmoid_out) {
+        double m = fmin(fmax(value / 2, 1e-3), 1 - 1e-3);
+        value = log(m / (1 - m));
+    }
+    net->param[net->hb[net->p.nhead]] = (float)value;
+}
+
+/* Fill rows/la/lb: the batch's image rows (distinct, in first-seen order, when decomposed). */
+static int plan_rows(rdml_ctx *ctx, rdml_pairnet *n, int64_t B, const int64_t *ij, int dedup) {
+    if (!dedup) {
+        for (int64_t q = 0; q < B; q++) {
+            n->rows[q] = ij[2 * q];
+            n->rows[B + q] = ij[2 * q + 1];
+            n->la[q] = q;
+            n->lb[q] = B + q;
+        }
+        n->m = 2 * B;
+        return RDML_OK;
+    }
+    int64_t mx = -1;
+    for (int64_t q = 0; q < 2 * B; q++) {
+        if (ij[q] < 0) return RDML_FAIL(ctx, RDML_EDATA, "pair %lld names image row %lld", (long long)(q / 2), (long long)ij[q]);
+        if (ij[q] > mx) mx = ij[q];
+    }
+    if (mx >= n->nstamp) {
+        int64_t ns = mx + 1 > 2 * n->nstamp ? mx + 1 : 2 * n->nstamp;
+        int64_t *s = realloc(n->stamp, (size_t)ns * sizeof *s);
+        if (s) n->stamp = s;
+        int64_t *l = s ? realloc(n->loc, (size_t)ns * sizeof *l) : NULL;
+        if (!s || !l) return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for %lld image rows", (long long)ns);
+        n->loc = l;
+        for (int64_t i = n->nstamp; i < ns; i++) n->stamp[i] = 0;
+        n->nstamp = ns;
+    }
+    int64_t e = ++n->epoch, m = 0;
+    for (int64_t q = 0; q < 2 * B; q++) {
+        int64_t r = ij[q];
+        if (n->stamp[r] != e) {
+            n->stamp[r] = e;
+            n->loc[r] = m;
+            n->rows[m++] = r;
+        }
+        if (q % 2 == 0) n->la[q / 2] = n->loc[r];
+        else n->lb[q / 2] = n->loc[r];
+    }
+    n->m = m;
+    return RDML_OK;
+}
+
+/* Forward of B pairs into n->pred. train: dropout on, keyed by (drop_seed, key). */
+static int forward(rdml_ctx *ctx, rdml_pairnet *n, const float *E, int64_t B, const int64_t *ij,
+                   int train, int dedup, uint64_t drop_seed, uint64_t key) {
+    const rdml_pairnet_params *p = &n->p;
+    int64_t D = p->in_dim, H1 = n->H1, Z = n->Z;
+    RDML_TRY(ensure_work(ctx, n, B));
+    RDML_TRY(plan_rows(ctx, n, B, ij, dedup));
+    int64_t m = n->m;
+    for (int64_t i = 0; i < m; i++) memcpy(n->x0 + i * D, E + n->rows[i] * D, (size_t)D * sizeof(float));
+    const float *x = n->x0;
+    int64_t in = D;
+    for (int l = 0; l < p->ntower; l++) {
+        int64_t w = p->tower[l];
+        rdml_nn_linear_forward(n->tr[l], x, n->param + n->tw[l], n->param + n->tb[l], m, in, w);
+        rdml_nn_relu_forward(n->tr[l], n->tr[l], m * w);
+        x = n->tr[l];
+        if (n->td[l]) {
+            double dp = train ? p->tower_dropout : 0.0;
+            for (int64_t i = 0; i < m; i++)
+                n->keys[i] = rdml_rng_substream(rdml_rng_substream(key, (uint64_t)l),
+                                                dedup ? (uint64_t)n->rows[i] : (uint64_t)i + (1ull << 62));
+            rdml_nn_dropout_forward(n->td[l], n->tm[l], n->tr[l], m, w, dp, drop_seed, n->keys);
+            x = n->td[l];
+        }
+        in = w;
+    }
+    /* U = z Wa^T, V = z Wb^T: W1 is (H1, 2Z), Wa its left half, Wb its right half */
+    const float *W1 = n->param + n->hw[0];
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)H1, (int)Z, 1.0f, x, (int)Z, W1,
+                (int)(2 * Z), 0.0f, n->U, (int)H1);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)H1, (int)Z, 1.0f, x, (int)Z,
+                W1 + Z, (int)(2 * Z), 0.0f, n->V, (int)H1);
+    const float *b1 = n->param + n->hb[0];
+    for (int64_t q = 0; q < B; q++) {
+        const float *u = n->U + n->la[q] * H1, *v = n->V + n->lb[q] * H1;
+        float *h = n->hr[0] + q * H1;
+        for (int64_t k = 0; k < H1; k++) {
+            float s = u[k] + v[k] + b1[k];
+            h[k] = s > 0.0f ? s : 0.0f;
+        }
+    }
+    const float *h = n->hr[0];
+    for (int l = 0; l <= p->nhead; l++) {
+        if (l > 0) {
+            int64_t w = l < p->nhead ? p->head[l] : 1;
+            float *dst = l < p->nhead ? n->hr[l] : n->o;
+            rdml_nn_linear_forward(dst, h, n->param + n->hw[l], n->param + n->hb[l], B, n->hin[l], w);
+            if (l == p->nhead) break;
+            rdml_nn_relu_forward(dst, dst, B * w);
+            h = dst;
+        }
+        if (n->hd[l]) {
+            double dp = train ? p->head_dropout : 0.0;
+            for (int64_t q = 0; q < B; q++)
+                n->keys[q] = rdml_rng_substream(rdml_rng_substream(key, 1000 + (uint64_t)l), (uint64_t)q);
+            rdml_nn_dropout_forward(n->hd[l], n->hm[l], n->hr[l], B, p->head[l], dp, drop_seed, n->keys);
+            h = n->hd[l];
+        }
+    }
+    if (p->sigmoid_out) {
+        rdml_nn_sigmoid_forward(n->pred, n->o, B);
+        for (int64_t q = 0; q < B; q++) n->pred[q] *= 2.0f;
+    } else {
+        memcpy(n->pred, n->o, (size_t)B * sizeof(float));
+    }
+    return RDML_OK;
+}
+
+static double loss_of(const rdml_pairnet *n, const float *y, int64_t B) {
+    double mix = n->p.pearson_mix, l = 0;
+    if (mix < 1) l += (1 - mix) * rdml_nn_mse_forward(n->pred, y, B);
+    if (mix > 0) l += mix * rdml_nn_pearson_forward(n->pred, y, B);
+    return l;
+}
+
+/* Backward of the last forward into n->grad (accumulating). */
+static void backward(rdml_pairnet *n, const float *y, int64_t B) {
+    const rdml_pairnet_params *p = &n->p;
+    int64_t D = p->in_dim, H1 = n->H1, Z = n->Z, m = n->m;
+    double mix = p->pearson_mix;
+    float *g = n->grad;
+    memset(n->dpred, 0, (size_t)B * sizeof(float));
+    if (mix < 1) rdml_nn_mse_backward(n->dpred, n->pred, y, B, (float)(1 - mix));
+    if (mix > 0) rdml_nn_pearson_backward(n->dpred, n->pred, y, B, (float)mix);
+    float *dout = n->dpred;
+    if (p->sigmoid_out) {
+        /* pred = 2 s: d o = d pred * 2 s (1 - s), s = pred / 2 */
+        for (int64_t q = 0; q < B; q++) {
+            float s = n->pred[q] * 0.5f;
+            n->dtmp[q] = dout[q] * 2.0f * s * (1.0f - s);
+        }
+        dout = n->dtmp;
+    }
+    /* head layers from the output down to layer 1; ga/gb hold B x width gradients */
+    float *dcur = dout, *dnext = n->ga;
+    for (int l = p->nhead; l >= 1; l--) {
+        int64_t w = l < p->nhead ? p->head[l] : 1, win = n->hin[l];
+        const float *hin = n->hd[l - 1] ? n->hd[l - 1] : n->hr[l - 1];
+        if (l < p->nhead) {
+            /* dcur is the gradient of layer l's output after dropout: back to its pre-activation */
+            float *t = dcur == n->ga ? n->gb : n->ga;
+            memset(t, 0, (size_t)(B * w) * sizeof(float));
+            if (n->hd[l]) {
+                rdml_nn_dropout_backward(t, dcur, n->hm[l], B * w);
+                memcpy(dcur, t, (size_t)(B * w) * sizeof(float));
+                memset(t, 0, (size_t)(B * w) * sizeof(float));
+            }
+            rdml_nn_relu_backward(t, dcur, n->hr[l], B * w);
+            dcur = t;
+        }
+        dnext = dcur == n->ga ? n->gb : n->ga;
+        memset(dnext, 0, (size_t)(B * win) * sizeof(float));
+        rdml_nn_linear_backward(dnext, g + n->hw[l], g + n->hb[l], dcur, hin, n->param + n->hw[l], B, win, w);
+        dcur = dnext;
+    }
+    /* layer 0: dcur = d(dropped h0) -> d pre1 */
+    {
+        float *t = dcur == n->ga ? n->gb : n->ga;
+        memset(t, 0, (size_t)(B * H1) * sizeof(float));
+        if (n->hd[0]) {
+            rdml_nn_dropout_backward(t, dcur, n->hm[0], B * H1);
+            memcpy(dcur, t, (size_t)(B * H1) * sizeof(float));
+            memset(t, 0, (size_t)(B * H1) * sizeof(float));
+        }
+        rdml_nn_relu_backward(t, dcur, n->hr[0], B * H1);
+        dcur = t;
+    }
+    float *gb1 = g + n->hb[0];
+    memset(n->dU, 0, (size_t)(m * H1) * sizeof(float));
+    memset(n->dV, 0, (size_t)(m * H1) * sizeof(float));
+    for (int64_t q = 0; q < B; q++) {
+        const float *d = dcur + q * H1;
+        float *du = n->dU + n->la[q] * H1, *dv = n->dV + n->lb[q] * H1;
+        for (int64_t k = 0; k < H1; k++) {
+            gb1[k] += d[k];
+            du[k] += d[k];
+            dv[k] += d[k];
+        }
+    }
+    /* dWa += dU^T z, dWb += dV^T z, dz = dU Wa + dV Wb */
+    const float *z = p->ntower ? (n->td[p->ntower - 1] ? n->td[p->ntower - 1] : n->tr[p->ntower - 1]) : n->x0;
+    const float *W1 = n->param + n->hw[0];
+    float *gW1 = g + n->hw[0];
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)H1, (int)Z, (int)m, 1.0f, n->dU, (int)H1, z,
+                (int)Z, 1.0f, gW1, (int)(2 * Z));
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)H1, (int)Z, (int)m, 1.0f, n->dV, (int)H1, z,
+                (int)Z, 1.0f, gW1 + Z, (int)(2 * Z));
+    if (p->ntower == 0) return;
+    float *dz = n->ga;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)Z, (int)H1, 1.0f, n->dU, (int)H1, W1,
+                (int)(2 * Z), 0.0f, dz, (int)Z);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)Z, (int)H1, 1.0f, n->dV, (int)H1,
+                W1 + Z, (int)(2 * Z), 1.0f, dz, (int)Z);
+    dcur = dz;
+    for (int l = p->ntower - 1; l >= 0; l--) {
+        int64_t w = p->tower[l], win = l ? p->tower[l - 1] : D;
+        float *t = dcur == n->ga ? n->gb : n->ga;
+        memset(t, 0, (size_t)(m * w) * sizeof(float));
+        if (n->td[l]) {
+            rdml_nn_dropout_backward(t, dcur, n->tm[l], m * w);
+            memcpy(dcur, t, (size_t)(m * w) * sizeof(float));
+            memset(t, 0, (size_t)(m * w) * sizeof(float));
+        }
+        rdml_nn_relu_backward(t, dcur, n->tr[l], m * w);
+        const float *xin = l == 0 ? n->x0 : (n->td[l - 1] ? n->td[l - 1] : n->tr[l - 1]);
+        float *dx = NULL;
+        if (l > 0) {
+            dx = t == n->ga ? n->gb : n->ga;
+            memset(dx, 0, (size_t)(m * win) * sizeof(float));
+        }
+        rdml_nn_linear_backward(dx, g + n->tw[l], g + n->tb[l], t, xin, n->param + n->tw[l], m, win, w);
+        dcur = dx;
+    }
+}
+
+int rdml_pairnet_grad(rdml_ctx *ctx, rdml_pairnet *net, const float *E, int64_t B,
+                      const int64_t *ij, const float *y, int train, uint64_t drop_seed,
+                      uint64_t key, double *loss) {
+    if (B < 1) return RDML_FAIL(ctx, RDML_EDATA, "empty batch");
+    RDML_TRY(forward(ctx, net, E, B, ij, train, net->p.mode == RDML_PAIRNET_DECOMPOSED, drop_seed, key));
+    *loss = loss_of(net, y, B);
+    memset(net->grad, 0, (size_t)net->nparam * sizeof(float));
+    backward(net, y, B);
+    return RDML_OK;
+}
+
+int rdml_pairnet_step(rdml_ctx *ctx, rdml_pairnet *net, const rdml_optim *opt, const float *E,
+                      int64_t B, const int64_t *ij, const float *y, uint64_t drop_seed,
+                      uint64_t key, double *loss) {
+    RDML_TRY(rdml_pairnet_grad(ctx, net, E, B, ij, y, 1, drop_seed, key, loss));
+    /* a loss beyond float range means float predictions are about to overflow */
+    if (!isfinite(*loss) || *loss > 3.0e38)
+        return RDML_FAIL(ctx, RDML_EDATA, "the training loss became %g at step %lld (diverged; "
+                         "hint: lower train.lr)", *loss, (long long)net->t + 1);
+    net->t++;
+    rdml_optim_update(opt, net->param, net->grad, net->state, net->nparam, net->t);
+    return RDML_OK;
+}
+
+int rdml_pairnet_predict(rdml_ctx *ctx, rdml_pairnet *net, const float *E, int64_t P,
+                         const int64_t *ij, float *pred) {
+    const int64_t chunk = 4096;
+    for (int64_t s = 0; s < P; s += chunk) {
+        int64_t b = P - s < chunk ? P - s : chunk;
+        RDML_TRY(forward(ctx, net, E, b, ij + 2 * s, 0, 1, 0, 0));
+        memcpy(pred + s, net->pred, (size_t)b * sizeof *pred);
+    }
+    return RDML_OK;
+}
