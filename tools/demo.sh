@@ -22,5 +22,10 @@ echo "== 3. check: every subject x selection loads, every value finite, every im
 "${MPIRUN[@]}" "$RDML" check "${CFG[@]}"
 echo "== 4. RDMs, summaries, inter-subject noise ceilings -> $OUT/results.h5"
 "${MPIRUN[@]}" "$RDML" rdm "${CFG[@]}" 2>&1 | tee "$OUT/rdm.log"
+echo "== 5. image embeddings (Gabor filter bank) -> $OUT/results.h5"
+"${MPIRUN[@]}" "$RDML" embed "${CFG[@]}"
+echo "== 6. the paper's pair SVM (extremes, poly-2, 5 image-disjoint folds) on subj01"
+"${MPIRUN[@]}" "$RDML" svm "${CFG[@]}" --set data.subjects=1 --set data.rois=V1,class:Faces \
+  2>&1 | tee "$OUT/svm.log"
 echo "== demo finished: dataset $OUT/data, results $OUT/results.h5 (layout: docs/results.md),"
-echo "   report: $OUT/info.txt and $OUT/rdm.log"
+echo "   report: $OUT/info.txt, $OUT/rdm.log and $OUT/svm.log"
