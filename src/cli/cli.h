@@ -42,6 +42,12 @@ void rdml_cli_free_list(char **items, int n);
  * rdml_h5_commit; on error nothing at run.output changes. */
 struct rdml_h5;
 int rdml_cli_results_open(rdml_cli *cli, const char *stage, struct rdml_h5 **h);
+/* Collective. The RDM /subjects/subjNN/rdm/<name> (n images) and, unless embedding is NULL,
+ * the embeddings /subjects/subjNN/embeddings/<embedding> (at least n rows, d columns) in the
+ * results file; their paths go to rpath / epath. Errors say which stage to run first. */
+int rdml_cli_find_inputs(rdml_ctx *ctx, struct rdml_h5 *h, int id, const char *name,
+                         const char *embedding, char *rpath, size_t rlen, char *epath,
+                         size_t elen, int64_t *n, int64_t *d);
 /* Collective. /subjects/subjNN/images/{nsd_id,names} for the subject's first n images:
  * the row order of every per-subject matrix in the results file. */
 struct rdml_subject;

@@ -585,26 +585,10 @@ static int one_svm(rdml_cli *cli, rdml_h5 *h, const svm_opts *o, const rdml_subj
     rdml_ctx *ctx = &cli->ctx;
     int id = rdml_subject_id(subj);
     char rpath[512], epath[600], gp[900], gs[900];
-    snprintf(rpath, sizeof rpath, "/subjects/subj%02d/rdm/%s", id, name);
-    snprintf(epath, sizeof epath, "/subjects/subj%02d/embeddings/%s", id, o->embedding);
-    int ex = 0, ndim = 0;
-    int64_t dims[8], edims[8];
-    RDML_TRY(rdml_h5_exists(ctx, h, rpath, &ex));
-    if (!ex)
-        return RDML_FAIL(ctx, RDML_EDATA, "%s has no RDM %s (hint: run `rdmlearn rdm` with the same "
-                         "data.rois and run.output first)", rdml_h5_path(h), rpath);
-    RDML_TRY(rdml_h5_exists(ctx, h, epath, &ex));
-    if (!ex)
-        return RDML_FAIL(ctx, RDML_EDATA, "%s has no embeddings %s (hint: run `rdmlearn embed` "
-                         "first, or set embed.name to the embedding to use)", rdml_h5_path(h), epath);
-    RDML_TRY(rdml_h5_dims(ctx, h, rpath, &ndim, dims));
-    int64_t n = dims[0];
-    RDML_TRY(rdml_h5_dims(ctx, h, epath, &ndim, edims));
-    if (ndim != 2 || edims[0] < n)
-        return RDML_FAIL(ctx, RDML_EDATA, "embeddings %s have %lld rows but the RDM %s has %lld "
-                         "images (hint: compute both with the same data.images)", epath,
-                         (long long)edims[0], rpath, (long long)n);
-    int64_t d = edims[1], got;
+    int64_t n, d;
+    RDML_TRY(rdml_cli_find_inputs(ctx, h, id, name, o->embedding, rpath, sizeof rpath, epath,
+                                  sizeof epath, &n, &d));
+    int64_t got;
     double thr;
     RDML_TRY(rdml_h5_get_attr_f64(ctx, h, rpath, "threshold", &thr, 1, &got));
     float *R = rdml_malloc(ctx, (size_t)(n * n) * sizeof *R, "RDM");

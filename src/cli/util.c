@@ -1,9 +1,11 @@
 /* Helpers shared by subcommands: turning [data] keys into subject ids and selections. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "rdml/dataset.h"
+#include "rdml/h5.h"
 
 int rdml_cli_subjects(rdml_ctx *ctx, const rdml_config *cfg, const rdml_dataset *ds, int **ids,
                       int *n) {
@@ -52,4 +54,32 @@ void rdml_cli_free_list(char **items, int n) {
     if (!items) return;
     for (int i = 0; i < n; i++) free(items[i]);
     free(items);
+}
+
+int rdml_cli_find_inputs(rdml_ctx *ctx, struct rdml_h5 *h, int id, const char *name,
+                         const char *embedding, char *rpath, size_t rlen, char *epath,
+                         size_t elen, int64_t *n, int64_t *d) {
+    int ex = 0, ndim = 0;
+    int64_t dims[8], edims[8];
+    snprintf(rpath, rlen, "/subjects/subj%02d/rdm/%s", id, name);
+    snprintf(epath, elen, "/subjects/subj%02d/embeddings/%s", id, embedding ? embedding : "");
+    RDML_TRY(rdml_h5_exists(ctx, h, rpath, &ex));
+    if (!ex)
+        return RDML_FAIL(ctx, RDML_EDATA, "%s has no RDM %s (hint: run `rdmlearn rdm` with the same "
+                         "data.rois and run.output first)", rdml_h5_path(h), rpath);
+    RDML_TRY(rdml_h5_dims(ctx, h, rpath, &ndim, dims));
+    *n = dims[0];
+    *d = 0;
+    if (!embedding) return RDML_OK;
+    RDML_TRY(rdml_h5_exists(ctx, h, epath, &ex));
+    if (!ex)
+        return RDML_FAIL(ctx, RDML_EDATA, "%s has no embeddings %s (hint: run `rdmlearn embed` "
+                         "first, or set embed.name to the embedding to use)", rdml_h5_path(h), epath);
+    RDML_TRY(rdml_h5_dims(ctx, h, epath, &ndim, edims));
+    if (ndim != 2 || edims[0] < *n)
+        return RDML_FAIL(ctx, RDML_EDATA, "embeddings %s have %lld rows but the RDM %s has %lld "
+                         "images (hint: compute both with the same data.images)", epath,
+                         (long long)edims[0], rpath, (long long)*n);
+    *d = edims[1];
+    return RDML_OK;
 }
