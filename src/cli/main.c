@@ -202,6 +202,7 @@ int main(int argc, char **argv) {
     rdml_ctx_init(&cli.ctx);
     cli.comm = MPI_COMM_WORLD;
     rdml_ctx_set_comm(&cli.ctx, cli.comm);
+    rdml_stop_install(); /* SIGTERM/SIGINT: long loops finish their task and stop cleanly */
     rdml_ctx *ctx = &cli.ctx;
 
     int rc = RDML_OK, help = 0;

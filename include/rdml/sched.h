@@ -1,0 +1,113 @@
+/* rdml/sched.h — task lists run as a dynamic MPI task farm, with a crash-safe journal.
+ *
+ * Usage:
+ *
+ *   // a task is a pure function of its index: it fills a record (a flat array of doubles
+ *   // whose layout the caller defines) and never calls MPI
+ *   static int fit_fold(rdml_ctx *ctx, int64_t t, void *user, rdml_rec *out) { ... }
+ *
+ *   rdml_journal *j;
+ *   RDML_TRY(rdml_journal_open(ctx, comm, "results.h5.journal", &j));   // collective
+ *   rdml_farm_opts fo = {.journal = j, .keys = keys, .label = "svm folds"};
+ *   rdml_rec *recs = calloc(ntasks, sizeof *recs);
+ *   rc = rdml_farm_run(ctx, comm, ntasks, fit_fold, user, &fo, recs, NULL);  // collective
+ *   // every rank now holds every task's record, computed here or found in the journal
+ *   rdml_recs_free(recs, ntasks);
+ *
+ * The farm is self-scheduling: a shared counter on rank 0 (an MPI-3 window, MPI_Fetch_and_op)
+ * hands out the next pending task to whichever rank asks, so long and short tasks mix and no
+ * rank idles while tasks wait; rank 0 works too (no dedicated master). Tasks are listed by the
+ * caller in a deterministic order and each is computed by exactly one rank from global indices
+ * only, so a task's record never depends on the number of ranks or on which rank ran it.
+ *
+ * The journal is a directory with one file per finished task, named by a hash of the task's
+ * key (a string naming everything the result depends on: stage, config hash, subject,
+ * selection, setting, fold). A record is written under a temporary name, flushed and renamed:
+ * after kill -9 at any moment the journal holds only complete records (the key text and a
+ * checksum are verified on reading). Rerunning with the same keys skips the recorded tasks,
+ * so an interrupted sweep resumes where it stopped and ends with the same results.
+ *
+ * Stopping: rdml_stop_requested() (SIGTERM/SIGINT, see core) makes every rank finish the task
+ * it is computing, journal it, take no new task, and return RDML_ECANCELLED.
+ */
+#ifndef RDML_SCHED_H
+#define RDML_SCHED_H
+
+#include <mpi.h>
+#include <stdint.h>
+
+#include "rdml/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* One task's result. v is malloc'ed (may be NULL when n == 0). */
+typedef struct rdml_rec {
+    int64_t n;
+    double *v;
+} rdml_rec;
+
+void rdml_rec_free(rdml_rec *r);
+void rdml_recs_free(rdml_rec *r, int64_t n); /* frees each record and the array */
+
+/* ---- journal ---- */
+typedef struct rdml_journal rdml_journal;
+
+/* Collective. Open (creating it and its parents) the journal directory. With cleanup, rank 0
+ * removes temporary files left by a killed run (do not use while other jobs write to the
+ * same journal, e.g. array jobs). */
+int rdml_journal_open(rdml_ctx *ctx, MPI_Comm comm, const char *dir, int cleanup,
+                      rdml_journal **out);
+/* Not collective. Is a complete record for key present? */
+int rdml_journal_has(const rdml_journal *j, const char *key);
+/* Not collective. Read key's record into rec (found = 0 and rec empty when absent). A record
+ * whose key text or checksum does not match is an error naming the file. */
+int rdml_journal_get(rdml_ctx *ctx, const rdml_journal *j, const char *key, rdml_rec *rec,
+                     int *found);
+/* Not collective. Atomically store key's record (temporary file, fsync, rename). */
+int rdml_journal_put(rdml_ctx *ctx, const rdml_journal *j, const char *key, const rdml_rec *rec);
+/* Not collective. Remove key's record if present. */
+int rdml_journal_remove(rdml_ctx *ctx, const rdml_journal *j, const char *key);
+const char *rdml_journal_dir(const rdml_journal *j);
+/* Collective. Close; with remove_dir, rank 0 removes the directory if it is empty. */
+void rdml_journal_close(rdml_journal **j, MPI_Comm comm, int remove_dir);
+
+/* ---- farm ---- */
+
+/* Compute task t into *out (out->v malloc'ed). Must not call MPI. A non-OK return stops the
+ * farm on every rank after their current task, with this message. */
+typedef int (*rdml_task_fn)(rdml_ctx *ctx, int64_t t, void *user, rdml_rec *out);
+
+typedef struct rdml_farm_opts {
+    rdml_journal *journal;   /* NULL: no journal */
+    const char *const *keys; /* ntasks keys; required with a journal */
+    int64_t array_index;     /* with array_count > 0, only tasks t % array_count == array_index */
+    int64_t array_count;     /*   run (SLURM job arrays); 0: every task */
+    int gather;              /* 1: on return every rank holds every selected task's record */
+    const char *label;       /* progress label; NULL: "tasks" */
+} rdml_farm_opts;
+
+typedef struct rdml_farm_stats {
+    int64_t selected;  /* tasks of this call (after the array selection) */
+    int64_t journaled; /* found in the journal at the start */
+    int64_t computed;  /* computed by this call, all ranks */
+    int64_t mine;      /* computed by this rank */
+    double busy_seconds, seconds; /* this rank: inside tasks; whole call */
+} rdml_farm_stats;
+
+/* Collective. Run every selected task that is not in the journal, journaling each as it
+ * finishes; with opts->gather, fill recs[t] (ntasks entries, zeroed by the caller) on every
+ * rank for every selected task. stats may be NULL. */
+int rdml_farm_run(rdml_ctx *ctx, MPI_Comm comm, int64_t ntasks, rdml_task_fn fn, void *user,
+                  const rdml_farm_opts *opts, rdml_rec *recs, rdml_farm_stats *stats);
+
+/* A stable 64-bit FNV-1a hash of a string, printed as 16 hex digits into out (>= 17 bytes):
+ * the config hashes that keys and stage caches use. */
+uint64_t rdml_hash_str(const char *s, uint64_t h0);
+void rdml_hash_hex(uint64_t h, char *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
