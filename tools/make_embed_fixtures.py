@@ -25,6 +25,7 @@ the CLIP input so it is upsampled). manifest.txt: "NAME W H CHANNELS" per line.
   run in float64 on the preprocessed inputs; clip_ref_gelu.npy: the same with exact GELU;
   clip_ref_l1cls.npy (5, 16): CLS token of hidden state 1; clip_ref_l2mean.npy: mean of the
   patch tokens of hidden state 2; clip_ref_l0cls.npy: CLS of hidden state 0.
+The full ViT-B/32-shape fixture (vitb32*) comes from tools/make_embed_vitb32_fixture.py.
 """
 import json
 import os

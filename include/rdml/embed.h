@@ -157,6 +157,25 @@ int64_t rdml_clip_dims(const rdml_clip *m, int64_t layer);
 int rdml_clip_forward(rdml_ctx *ctx, const rdml_clip *m, int64_t B, const float *pixels,
                       int64_t layer, int pool_mean, float *out);
 
+/* Per-phase wall-clock profile of rdml_clip_forward, for benches (bench/embed): after
+ * rdml_clip_forward_profile(acc), acc an array of RDML_CLIP_NPHASE doubles, every forward adds
+ * each phase's seconds to acc[phase] until rdml_clip_forward_profile(NULL). Process-wide and
+ * not thread-safe; off by default (then no timer is read). */
+enum {
+    RDML_CLIP_PH_PATCH = 0, /* im2col, patch GEMM, class + position embeddings, pre-LN */
+    RDML_CLIP_PH_LN,        /* layer_norm1 and layer_norm2 */
+    RDML_CLIP_PH_QKV,       /* q|k|v GEMM and bias */
+    RDML_CLIP_PH_ATTN,      /* scores, softmax, weighted values */
+    RDML_CLIP_PH_OUT,       /* out_proj GEMM and bias */
+    RDML_CLIP_PH_FC1,       /* fc1 GEMM */
+    RDML_CLIP_PH_ACT,       /* fc1 bias and activation */
+    RDML_CLIP_PH_FC2,       /* fc2 GEMM and bias */
+    RDML_CLIP_PH_HEAD,      /* post-LN, projection, pooling */
+    RDML_CLIP_NPHASE
+};
+void rdml_clip_forward_profile(double *acc);
+const char *rdml_clip_phase_name(int phase);
+
 #ifdef __cplusplus
 }
 #endif

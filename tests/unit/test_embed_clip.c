@@ -13,10 +13,15 @@
  *  - bad input: missing file, truncated file, gap and overlap in the offsets, a header that
  *    is not JSON or too long, a byte count that does not match the shape, a missing tensor,
  *    a mis-shaped tensor (error names it and the expected shape), heads not dividing the
- *    width, a layer beyond the model. */
+ *    width, a layer beyond the model.
+ * With `--vitb32 DIR` it instead runs the full ViT-B/32-shape check (weights regenerated
+ * from a seed into DIR, see test_vitb32 below), and `--write-vitb32 FILE` only writes those
+ * weights; tests/cli/test_embed_vitb32.sh runs both (not a unit test so that valgrind's pass
+ * over the unit tests stays short). */
 #include <jansson.h>
 #include <mpi.h>
 #include <stdint.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "rdml/embed.h"
@@ -347,7 +352,405 @@ static void test_layer_out_of_range(void) {
     rdml_clip_free(&m);
 }
 
-int main(void) {
+/* ---- full ViT-B/32 shapes (--vitb32 DIR; run by tests/cli/test_embed_vitb32.sh) ----
+ * The weights (~350 MB, 87.8 M values) are regenerated from the seed in
+ * tests/fixtures/embed/vitb32.txt by the generator "rdml-vitgen-1" that
+ * tools/clip_reference.py documents and implements in numpy; the generated values' checksum
+ * must equal the fixture's, then the C forward of img0..img2 must match the float64 PyTorch
+ * reference within 1e-4 relative, and the same weights written in OpenAI naming (fused
+ * in_proj, transposed proj, no config.json) must give bit-identical features. */
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static uint64_t mix64(uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static uint64_t fnv1a64(const char *s) {
+    uint64_t h = 0xCBF29CE484222325ull;
+    for (; *s; s++) h = (h ^ (uint8_t)*s) * 0x100000001B3ull;
+    return h;
+}
+
+typedef struct gen_tensor {
+    char name[96];
+    int ndim;
+    int64_t shape[4];
+} gen_tensor;
+
+typedef struct vit_cfg {
+    uint64_t seed, checksum;
+    int64_t image, patch, width, layers, mlp, proj, heads, values;
+} vit_cfg;
+
+static int64_t gen_count(const gen_tensor *t) {
+    int64_t n = 1;
+    for (int i = 0; i < t->ndim; i++) n *= t->shape[i];
+    return n;
+}
+
+static void gen_add(gen_tensor *t, int *n, const char *name, int ndim, int64_t a, int64_t b,
+                    int64_t c, int64_t d) {
+    gen_tensor *g = &t[(*n)++];
+    snprintf(g->name, sizeof g->name, "%s", name);
+    g->ndim = ndim;
+    g->shape[0] = a; g->shape[1] = b; g->shape[2] = c; g->shape[3] = d;
+}
+
+/* The tensors in generation order (clip_reference.vitgen_tensors); returns the count. */
+static int gen_list(const vit_cfg *c, gen_tensor *t) {
+    int n = 0;
+    int64_t D = c->width, T = (c->image / c->patch) * (c->image / c->patch) + 1;
+    char nm[96];
+    gen_add(t, &n, "vision_model.embeddings.class_embedding", 1, D, 0, 0, 0);
+    gen_add(t, &n, "vision_model.embeddings.patch_embedding.weight", 4, D, 3, c->patch, c->patch);
+    gen_add(t, &n, "vision_model.embeddings.position_embedding.weight", 2, T, D, 0, 0);
+    gen_add(t, &n, "vision_model.pre_layrnorm.weight", 1, D, 0, 0, 0);
+    gen_add(t, &n, "vision_model.pre_layrnorm.bias", 1, D, 0, 0, 0);
+    static const char *proj[4] = {"q_proj", "k_proj", "v_proj", "out_proj"};
+    for (int64_t l = 0; l < c->layers; l++) {
+#define LN(suffix) (snprintf(nm, sizeof nm, "vision_model.encoder.layers.%lld.%s", (long long)l, suffix), nm)
+        gen_add(t, &n, LN("layer_norm1.weight"), 1, D, 0, 0, 0);
+        gen_add(t, &n, LN("layer_norm1.bias"), 1, D, 0, 0, 0);
+        for (int k = 0; k < 4; k++) {
+            char s2[64];
+            snprintf(s2, sizeof s2, "self_attn.%s.weight", proj[k]);
+            gen_add(t, &n, LN(s2), 2, D, D, 0, 0);
+            snprintf(s2, sizeof s2, "self_attn.%s.bias", proj[k]);
+            gen_add(t, &n, LN(s2), 1, D, 0, 0, 0);
+        }
+        gen_add(t, &n, LN("layer_norm2.weight"), 1, D, 0, 0, 0);
+        gen_add(t, &n, LN("layer_norm2.bias"), 1, D, 0, 0, 0);
+        gen_add(t, &n, LN("mlp.fc1.weight"), 2, c->mlp, D, 0, 0);
+        gen_add(t, &n, LN("mlp.fc1.bias"), 1, c->mlp, 0, 0, 0);
+        gen_add(t, &n, LN("mlp.fc2.weight"), 2, D, c->mlp, 0, 0);
+        gen_add(t, &n, LN("mlp.fc2.bias"), 1, D, 0, 0, 0);
+#undef LN
+    }
+    gen_add(t, &n, "vision_model.post_layernorm.weight", 1, D, 0, 0, 0);
+    gen_add(t, &n, "vision_model.post_layernorm.bias", 1, D, 0, 0, 0);
+    gen_add(t, &n, "visual_projection.weight", 2, c->proj, D, 0, 0);
+    return n;
+}
+
+/* Fill w with tensor `name`'s n values; returns its checksum term. */
+static uint64_t gen_fill(uint64_t seed, const char *name, int64_t n, float *w) {
+    float base = 0.0f, bound = 0x1p-5f;
+    size_t len = strlen(name);
+    if (strstr(name, "norm")) {
+        int weight = len > 7 && strcmp(name + len - 7, ".weight") == 0;
+        base = weight ? 1.0f : 0.0f;
+        bound = weight ? 0x1p-3f : 0x1p-4f;
+    } else if (strstr(name, "class_embedding") || strstr(name, "position_embedding")) {
+        bound = 0x1p-4f;
+    } else if (strstr(name, ".fc2.") || strstr(name, "patch_embedding")) {
+        bound = 0x1p-6f;
+    }
+    uint64_t key = mix64(seed ^ fnv1a64(name)), cs = 0;
+    for (int64_t i = 0; i < n; i++) {
+        uint64_t u = mix64(key + (uint64_t)(i + 1) * 0x9E3779B97F4A7C15ull);
+        float x = (float)(u >> 40) * 0x1p-23f - 1.0f;
+        w[i] = base + x * bound;
+        uint32_t bits;
+        memcpy(&bits, &w[i], 4);
+        cs += mix64(key ^ (((uint64_t)i << 32) | bits));
+    }
+    return cs;
+}
+
+/* One tensor of the file being written: the concatenation of 1..3 generated tensors
+ * (OpenAI's fused in_proj), optionally transposed (OpenAI's proj). */
+typedef struct out_tensor {
+    char name[96];
+    int ndim, nsrc, transpose;
+    int64_t shape[4];
+    const gen_tensor *src[3];
+} out_tensor;
+
+static const gen_tensor *gen_find(const gen_tensor *t, int n, const char *name) {
+    for (int i = 0; i < n; i++)
+        if (strcmp(t[i].name, name) == 0) return &t[i];
+    return NULL;
+}
+
+/* Map the generated HF tensors to the file's tensors (same names, or OpenAI naming). */
+static int out_list(const gen_tensor *g, int ng, int openai, out_tensor *o) {
+    int n = 0;
+    for (int i = 0; i < ng; i++) {
+        const char *hf = g[i].name;
+        out_tensor *t = &o[n];
+        memset(t, 0, sizeof *t);
+        t->ndim = g[i].ndim;
+        memcpy(t->shape, g[i].shape, sizeof t->shape);
+        t->nsrc = 1;
+        t->src[0] = &g[i];
+        if (!openai) {
+            snprintf(t->name, sizeof t->name, "%s", hf);
+            n++;
+            continue;
+        }
+        static const char *map[][2] = {
+            {"vision_model.embeddings.class_embedding", "visual.class_embedding"},
+            {"vision_model.embeddings.patch_embedding.weight", "visual.conv1.weight"},
+            {"vision_model.embeddings.position_embedding.weight", "visual.positional_embedding"},
+            {"vision_model.pre_layrnorm.weight", "visual.ln_pre.weight"},
+            {"vision_model.pre_layrnorm.bias", "visual.ln_pre.bias"},
+            {"vision_model.post_layernorm.weight", "visual.ln_post.weight"},
+            {"vision_model.post_layernorm.bias", "visual.ln_post.bias"}};
+        int done = 0;
+        for (size_t k = 0; k < sizeof map / sizeof map[0] && !done; k++)
+            if (strcmp(hf, map[k][0]) == 0) {
+                snprintf(t->name, sizeof t->name, "%s", map[k][1]);
+                done = 1;
+            }
+        if (!done && strcmp(hf, "visual_projection.weight") == 0) {
+            snprintf(t->name, sizeof t->name, "visual.proj");
+            t->shape[0] = g[i].shape[1];
+            t->shape[1] = g[i].shape[0];
+            t->transpose = done = 1;
+        }
+        long long l;
+        char rest[96];
+        if (!done && sscanf(hf, "vision_model.encoder.layers.%lld.%95s", &l, rest) == 2) {
+            static const char *lm[][2] = {
+                {"layer_norm1.", "ln_1."}, {"layer_norm2.", "ln_2."},
+                {"self_attn.out_proj.", "attn.out_proj."}, {"mlp.fc1.", "mlp.c_fc."},
+                {"mlp.fc2.", "mlp.c_proj."}};
+            for (size_t k = 0; k < sizeof lm / sizeof lm[0] && !done; k++) {
+                size_t kl = strlen(lm[k][0]);
+                if (strncmp(rest, lm[k][0], kl) == 0) {
+                    snprintf(t->name, sizeof t->name, "visual.transformer.resblocks.%lld.%s%s", l,
+                             lm[k][1], rest + kl);
+                    done = 1;
+                }
+            }
+            if (!done && strncmp(rest, "self_attn.q_proj.", 17) == 0) { /* q|k|v fused */
+                int w = strcmp(rest + 17, "weight") == 0;
+                snprintf(t->name, sizeof t->name, "visual.transformer.resblocks.%lld.attn.in_proj_%s",
+                         l, w ? "weight" : "bias");
+                t->shape[0] = 3 * g[i].shape[0];
+                t->nsrc = 3;
+                for (int k = 0; k < 3; k++) {
+                    char nm[96];
+                    snprintf(nm, sizeof nm, "vision_model.encoder.layers.%lld.self_attn.%c_proj.%s",
+                             l, "qkv"[k], w ? "weight" : "bias");
+                    t->src[k] = gen_find(g, ng, nm);
+                    if (!t->src[k]) return -1;
+                }
+                done = 1;
+            } else if (!done && (strncmp(rest, "self_attn.k_proj.", 17) == 0 ||
+                                 strncmp(rest, "self_attn.v_proj.", 17) == 0)) {
+                continue; /* inside in_proj */
+            }
+        }
+        if (!done) return -1;
+        n++;
+    }
+    return n;
+}
+
+/* Write the generated model as F32 safetensors (HF or OpenAI naming); *cs = checksum of the
+ * generated values (each generated tensor counted once). */
+static int write_model(const vit_cfg *c, int openai, const char *path, uint64_t *cs,
+                       int64_t *values) {
+    gen_tensor *g = calloc(1024, sizeof *g);
+    out_tensor *o = calloc(1024, sizeof *o);
+    int ng = gen_list(c, g), no = out_list(g, ng, openai, o), rc = -1;
+    FILE *f = NULL;
+    float *buf = NULL, *tr = NULL;
+    if (no <= 0) goto out;
+    json_t *hdr = json_object();
+    json_object_set_new(hdr, "__metadata__", json_pack("{s:s}", "format", "pt"));
+    int64_t off = 0, big = 0;
+    for (int i = 0; i < no; i++) {
+        int64_t cnt = 1;
+        json_t *sh = json_array();
+        for (int k = 0; k < o[i].ndim; k++) {
+            json_array_append_new(sh, json_integer(o[i].shape[k]));
+            cnt *= o[i].shape[k];
+        }
+        json_object_set_new(hdr, o[i].name, json_pack("{s:s,s:o,s:[I,I]}", "dtype", "F32", "shape",
+                                                      sh, "data_offsets", (json_int_t)off,
+                                                      (json_int_t)(off + 4 * cnt)));
+        off += 4 * cnt;
+        big = cnt > big ? cnt : big;
+    }
+    char *js = json_dumps(hdr, JSON_COMPACT);
+    json_decref(hdr);
+    size_t hl = strlen(js), pad = (8 - hl % 8) % 8;
+    f = fopen(path, "wb");
+    buf = malloc((size_t)big * sizeof *buf);
+    tr = malloc((size_t)big * sizeof *tr);
+    if (!f || !buf || !tr) { free(js); goto out; }
+    uint8_t l8[8];
+    for (int i = 0; i < 8; i++) l8[i] = (uint8_t)((hl + pad) >> (8 * i));
+    fwrite(l8, 1, 8, f);
+    fwrite(js, 1, hl, f);
+    fwrite("        ", 1, pad, f);
+    free(js);
+    *cs = 0;
+    *values = 0;
+    for (int i = 0; i < no; i++) {
+        for (int k = 0; k < o[i].nsrc; k++) {
+            int64_t n = gen_count(o[i].src[k]);
+            *cs += gen_fill(c->seed, o[i].src[k]->name, n, buf);
+            *values += n;
+            if (o[i].transpose) { /* [P, D] -> [D, P] */
+                int64_t P = o[i].src[k]->shape[0], D = o[i].src[k]->shape[1];
+                for (int64_t a = 0; a < P; a++)
+                    for (int64_t b = 0; b < D; b++) tr[b * P + a] = buf[a * D + b];
+                memcpy(buf, tr, (size_t)n * sizeof *buf);
+            }
+            if (fwrite(buf, sizeof *buf, (size_t)n, f) != (size_t)n) goto out;
+        }
+    }
+    rc = 0;
+out:
+    if (f && fclose(f) != 0) rc = -1;
+    free(buf);
+    free(tr);
+    free(g);
+    free(o);
+    return rc;
+}
+
+static int read_vit_cfg(vit_cfg *c) {
+    FILE *f = fopen(test_fixture("embed/vitb32.txt"), "r");
+    if (!f) return -1;
+    char line[256], key[64], val[128];
+    memset(c, 0, sizeof *c);
+    while (fgets(line, sizeof line, f)) {
+        if (line[0] == '#' || sscanf(line, "%63s %127s", key, val) != 2) continue;
+        unsigned long long u = strtoull(val, NULL, strcmp(key, "checksum") == 0 ? 16 : 10);
+        if (!strcmp(key, "seed")) c->seed = u;
+        else if (!strcmp(key, "checksum")) c->checksum = u;
+        else if (!strcmp(key, "image")) c->image = (int64_t)u;
+        else if (!strcmp(key, "patch")) c->patch = (int64_t)u;
+        else if (!strcmp(key, "width")) c->width = (int64_t)u;
+        else if (!strcmp(key, "layers")) c->layers = (int64_t)u;
+        else if (!strcmp(key, "mlp")) c->mlp = (int64_t)u;
+        else if (!strcmp(key, "proj")) c->proj = (int64_t)u;
+        else if (!strcmp(key, "heads")) c->heads = (int64_t)u;
+        else if (!strcmp(key, "values")) c->values = (int64_t)u;
+    }
+    fclose(f);
+    return c->width > 0 && c->layers > 0 && c->image > 0 ? 0 : -1;
+}
+
+#define NVIT 3
+static const char *vit_dir;
+
+/* Load the model at path, forward img0..img2 (features and hidden 6 mean), check against
+ * the float64 reference; out gets the 3 x proj features. */
+static void vit_forward(const vit_cfg *c, const char *path, const char *label, float *feats) {
+    rdml_ctx ctx;
+    rdml_ctx_init(&ctx);
+    rdml_clip *m = NULL;
+    double t0 = now_s();
+    int rc = rdml_clip_load(&ctx, path, 0, RDML_ACT_AUTO, &m);
+    if (rc) fprintf(stderr, "%s\n", ctx.msg);
+    CHECK(rc == RDML_OK && m);
+    if (!m) return;
+    double t1 = now_s();
+    const rdml_clip_arch *a = rdml_clip_get_arch(m);
+    CHECK_EQ_I(a->width, c->width);
+    CHECK_EQ_I(a->layers, c->layers);
+    CHECK_EQ_I(a->heads, c->heads);
+    CHECK_EQ_I(a->patch, c->patch);
+    CHECK_EQ_I(a->image, c->image);
+    CHECK_EQ_I(a->mlp, c->mlp);
+    CHECK_EQ_I(a->proj, c->proj);
+    CHECK(a->act == RDML_ACT_QUICK_GELU);
+    int64_t S = a->image;
+    float *px = malloc((size_t)(NVIT * 3 * S * S) * sizeof *px);
+    for (int i = 0; i < NVIT; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "embed/img%d.png", i);
+        rdml_image im;
+        CHECK(rdml_png_read(&ctx, test_fixture(name), 3, &im) == RDML_OK);
+        CHECK(rdml_clip_preprocess(&ctx, m, &im, px + i * 3 * S * S) == RDML_OK);
+        rdml_image_free(&im);
+    }
+    int64_t n = 0, d = 0, n6 = 0, d6 = 0;
+    double *want = load_npy("embed/vitb32_ref.npy", &n, &d);
+    double *want6 = load_npy("embed/vitb32_ref_l6mean.npy", &n6, &d6);
+    CHECK(want && n == NVIT && d == c->proj);
+    CHECK(want6 && n6 == NVIT && d6 == c->width);
+    float *h6 = malloc((size_t)(NVIT * c->width) * sizeof *h6);
+    double t2 = now_s();
+    CHECK(rdml_clip_forward(&ctx, m, NVIT, px, -1, 0, feats) == RDML_OK);
+    double t3 = now_s();
+    CHECK(rdml_clip_forward(&ctx, m, NVIT, px, 6, 1, h6) == RDML_OK);
+    if (want && n == NVIT && d == c->proj) {
+        double e = rel_err(feats, want, n, d);
+        printf("ViT-B/32 %-22s features: relative error %.2e (load %.1f s, forward of %d images %.2f s)\n",
+               label, e, t1 - t0, NVIT, t3 - t2);
+        CHECK(e < 1e-4);
+    }
+    if (want6 && n6 == NVIT && d6 == c->width) {
+        double e = rel_err(h6, want6, n6, d6);
+        printf("ViT-B/32 %-22s hidden 6 mean patch token: relative error %.2e\n", label, e);
+        CHECK(e < 1e-4);
+    }
+    free(want);
+    free(want6);
+    free(h6);
+    free(px);
+    rdml_clip_free(&m);
+}
+
+static void test_vitb32(void) {
+    vit_cfg c;
+    CHECK(read_vit_cfg(&c) == 0);
+    if (c.width <= 0) return;
+    char dir[600], path[700];
+    snprintf(dir, sizeof dir, "%s/vitb32.XXXXXX", vit_dir);
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    float hf[NVIT * 1024], oa[NVIT * 1024];
+    CHECK(c.proj <= 1024);
+    for (int openai = 0; openai < 2; openai++) {
+        uint64_t cs = 0;
+        int64_t values = 0;
+        double t0 = now_s();
+        CHECK(write_model(&c, openai, path, &cs, &values) == 0);
+        printf("generated %lld values (%s naming) in %.1f s: checksum %016llx, fixture %016llx\n",
+               (long long)values, openai ? "OpenAI" : "HF", now_s() - t0,
+               (unsigned long long)cs, (unsigned long long)c.checksum);
+        CHECK_EQ_I(values, c.values);
+        CHECK(cs == c.checksum);
+        vit_forward(&c, path, openai ? "(OpenAI naming, F32)" : "(HF naming, F32)", openai ? oa : hf);
+        CHECK(remove(path) == 0);
+    }
+    CHECK(memcmp(hf, oa, (size_t)(NVIT * c.proj) * sizeof *hf) == 0);
+    CHECK(rmdir(dir) == 0);
+}
+
+int main(int argc, char **argv) {
+    if (argc == 3 && strcmp(argv[1], "--vitb32") == 0) {
+        vit_dir = argv[2];
+        RUN(test_vitb32);
+        return test_summary();
+    }
+    if (argc == 3 && strcmp(argv[1], "--write-vitb32") == 0) { /* for the CLI test */
+        vit_cfg c;
+        uint64_t cs = 0;
+        int64_t values = 0;
+        CHECK(read_vit_cfg(&c) == 0);
+        CHECK(c.width > 0 && write_model(&c, 0, argv[2], &cs, &values) == 0);
+        CHECK(cs == c.checksum && values == c.values);
+        return test_summary();
+    }
+    if (argc != 1) {
+        fprintf(stderr, "usage: %s [--vitb32 TMPDIR | --write-vitb32 FILE]\n", argv[0]);
+        return 2;
+    }
     snprintf(tmpdir, sizeof tmpdir, "/tmp/test_embed_clip.%d", (int)getpid());
     RUN(test_arch_from_shapes_and_config);
     RUN(test_preprocess_matches_pillow);
