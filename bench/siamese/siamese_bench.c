@@ -2,7 +2,9 @@
  * 512-128-1, MSE, Adam) with rdml_pairnet on the pairs written by anchor.py, and prints
  * training pairs/s and train/test R^2 in the anchor's format. The data are those of
  * ../shared/bench/siamese_torch.py. usage: siamese_bench DIR EPOCHS [batch=32] [lr=0.01]
- * [mode=decomposed|perpair] [dropout=0.5] */
+ * [mode=decomposed|perpair|blocks] [dropout=0.5]. blocks: decomposed, batches of all
+ * training pairs between two blocks of ceil(sqrt(batch)) images (rdml_nn_block_batches, as
+ * `rdmlearn train` with train.batching = blocks); the others: shuffled pairs. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,7 +44,7 @@ static double r2_of(rdml_ctx *ctx, rdml_pairnet *net, const float *E, int64_t n,
 
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: siamese_bench DIR EPOCHS [batch] [lr] [decomposed|perpair] [dropout]\n");
+        fprintf(stderr, "usage: siamese_bench DIR EPOCHS [batch] [lr] [decomposed|perpair|blocks] [dropout]\n");
         return 2;
     }
     rdml_ctx ctx;
@@ -52,6 +54,7 @@ int main(int argc, char **argv) {
     int64_t B = argc > 3 ? atoll(argv[3]) : 32;
     double lr = argc > 4 ? atof(argv[4]) : 0.01;
     int perpair = argc > 5 && strcmp(argv[5], "perpair") == 0;
+    int blocks = argc > 5 && strcmp(argv[5], "blocks") == 0;
     double dropout = argc > 6 ? atof(argv[6]) : 0.5;
     float *E = load(&ctx, argv[1], "emb", 0, &n, &d);
     int64_t *trij = load(&ctx, argv[1], "train_ij", 1, &ntr, &c), *teij = load(&ctx, argv[1], "test_ij", 1, &nte, &c);
@@ -78,15 +81,31 @@ int main(int argc, char **argv) {
         for (int64_t i = 0; i < ntr; i++) m += ytr[i];
         rdml_pairnet_set_output_bias(net, m / (double)ntr);
     }
-    int64_t *order = malloc((size_t)ntr * sizeof *order), *ij = malloc((size_t)B * 2 * sizeof *ij);
-    float *y = malloc((size_t)B * sizeof *y);
+    int64_t *order = malloc((size_t)ntr * sizeof *order), *starts = malloc((size_t)(ntr + 1) * sizeof *starts);
+    int64_t blk = (int64_t)ceil(sqrt((double)B)), cap = blocks ? B + blk * blk : B;
+    int64_t *ij = malloc((size_t)cap * 2 * sizeof *ij);
+    float *y = malloc((size_t)cap * sizeof *y);
     double t0 = rdml_now();
     for (int ep = 0; ep < epochs; ep++) {
-        for (int64_t i = 0; i < ntr; i++) order[i] = i;
         rdml_rng r = rdml_rng_make(0, RDML_STREAM_SHUFFLE, (uint64_t)ep << 40);
-        rdml_rng_shuffle(&r, order, ntr);
-        for (int64_t s = 0, nb = 0; s < ntr; s += B, nb++) {
-            int64_t b = ntr - s < B ? ntr - s : B;
+        int64_t nbatch = 0;
+        if (blocks) {
+            if (rdml_nn_block_batches(&ctx, ntr, trij, n, blk, B, &r, order, starts, &nbatch)) {
+                fprintf(stderr, "siamese_bench: %s\n", ctx.msg);
+                return 1;
+            }
+        } else {
+            for (int64_t i = 0; i < ntr; i++) order[i] = i;
+            rdml_rng_shuffle(&r, order, ntr);
+            for (int64_t s = 0; s < ntr; s += B) starts[nbatch++] = s;
+            starts[nbatch] = ntr;
+        }
+        for (int64_t nb = 0; nb < nbatch; nb++) {
+            int64_t s = starts[nb], b = starts[nb + 1] - s;
+            if (b > cap) {
+                fprintf(stderr, "siamese_bench: batch of %lld pairs over capacity\n", (long long)b);
+                return 1;
+            }
             for (int64_t q = 0; q < b; q++) {
                 ij[2 * q] = trij[2 * order[s + q]];
                 ij[2 * q + 1] = trij[2 * order[s + q] + 1];
@@ -102,10 +121,10 @@ int main(int argc, char **argv) {
     double dt = rdml_now() - t0;
     int64_t ntr_eval = ntr < 200000 ? ntr : 200000;
     printf("rdmlearn %s siamese n_images=%lld train_pairs=%lld batch=%lld lr=%g epochs=%d: %.2f s "
-           "(%.2f s/epoch, %.0f pairs/s) R2 train %.3f test %.3f\n", perpair ? "perpair" : "decomposed",
+           "(%.2f s/epoch, %.0f pairs/s) R2 train %.3f test %.3f\n", perpair ? "perpair" : blocks ? "blocks" : "decomposed",
            (long long)n, (long long)ntr, (long long)B, lr, epochs, dt, dt / epochs, (double)ntr * epochs / dt,
            r2_of(&ctx, net, E, ntr_eval, trij, ytr), r2_of(&ctx, net, E, nte, teij, yte));
     rdml_pairnet_free(&net);
-    free(order); free(ij); free(y); free(E); free(trij); free(teij); free(ytr); free(yte);
+    free(order); free(starts); free(ij); free(y); free(E); free(trij); free(teij); free(ytr); free(yte);
     return 0;
 }

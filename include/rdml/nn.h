@@ -190,6 +190,19 @@ int rdml_pairnet_grad(rdml_ctx *ctx, rdml_pairnet *net, const float *E, int64_t 
                       const int64_t *ij, const float *y, int train, uint64_t drop_seed,
                       uint64_t key, double *loss);
 
+/* Block-of-images batch order (DESIGN.md; src/nn/batches.c). The distinct images of the
+ * npairs pairs ij (npairs x 2 image rows, each in 0..nimg-1) are shuffled with *r and cut into
+ * blocks of `block` images; a pair belongs to the unordered pair of its images' blocks; the
+ * non-empty block pairs are visited in a shuffled order (also drawn from *r) and a batch is
+ * the pairs of consecutive block pairs, closed as soon as it holds >= min_batch pairs (the
+ * last may hold fewer). Inside a block pair, pairs keep ascending index. order (npairs):
+ * indices into ij in batch order; starts (npairs + 1): batch b is order[starts[b] ..
+ * starts[b + 1]); *nbatch batches. With decomposed training a batch of block pairs (A, B)
+ * runs the tower on |A| + |B| images for up to |A| |B| pairs. Not collective. */
+int rdml_nn_block_batches(rdml_ctx *ctx, int64_t npairs, const int64_t *ij, int64_t nimg,
+                          int64_t block, int64_t min_batch, rdml_rng *r, int64_t *order,
+                          int64_t *starts, int64_t *nbatch);
+
 /* ---- the siamese CNN (the paper's first baseline) ----
  * Per branch on a (1, S, S) grayscale image: conv C1 3x3 + ReLU + maxpool 2, conv C2 3x3 +
  * ReLU + maxpool 2, flatten; concat the two branches; Dense(1), linear or 2 * sigmoid. */

@@ -9,7 +9,9 @@
 #  - the MLP, the CNN (rank-independent, 2*sigmoid output) and the per-pair mode run;
 #    per-epoch losses are stored; a run where some folds diverge keeps the others;
 #  - bad input (a NaN in the RDM, an embedding width that disagrees with train.input_dim, a
-#    diverging run) fails with a clear message and leaves the results file untouched.
+#    diverging run, bad [grid] train_* items, a classification score for a grid) fails with a
+#    clear message and leaves the results file untouched.
+# (The grid itself: test_train_grid.sh.)
 set -uo pipefail
 : "${RDMLEARN:?}" "${MPIEXEC:?}"
 PY=/usr/bin/python3
@@ -126,7 +128,7 @@ cat "$W/log"
 
 # a run where some folds diverge (SGD with a huge step; found by trying, deterministic): those
 # folds stop with a message, the others are kept and the command succeeds
-"$RDMLEARN" train "$W/ds" "${COMMON[@]}" --set pairs.experiment=div --set train.optimizer=sgd --set train.lr=1.1 \
+"$RDMLEARN" train "$W/ds" "${COMMON[@]}" --set pairs.experiment=div --set train.optimizer=sgd --set train.lr=1.1 --set train.batching=pairs \
   --set train.epochs=3 --set train.tower=32,16 --set train.head=8 --set run.output="$W/np1.h5" >"$W/out" 2>&1 \
   && ok || { bad "partly diverging run failed"; cat "$W/out"; }
 $PY - "$W/np1.h5" <<'PYEOF' >"$W/log" 2>&1 && ok || { bad "partly diverging run: folds"; cat "$W/log"; }
@@ -157,6 +159,9 @@ expect_fail "embedding width" "train.input_dim = 100" --set train.input_dim=100
 expect_fail "diverging run" "diverged" --set train.lr=1e30 --set train.epochs=3
 expect_fail "zero tower width" "train.tower" --set train.tower=0
 expect_fail "three CNN channels" "cnn_channels has 3 values" --set train.model=cnn --set train.cnn_channels=2,3,4
+expect_fail "bad grid widths" 'train_tower item "64:x"' --set grid.train_tower=32:16,64:x
+expect_fail "grid dropout for the cnn" "train.model = cnn has no dropout" --set train.model=cnn --set grid.train_dropout=0,0.5
+expect_fail "classification score for a grid" "classification score" --set grid.train_lr=0.001,0.01 --set grid.scoring=accuracy
 $PY - "$W/bad.h5" <<'PYEOF'
 import sys, h5py, numpy as np
 with h5py.File(sys.argv[1], "r+") as f:
