@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The README's main command: set-up (packages, build), then the pipeline on a freshly
-# generated synthetic dataset, on 2 MPI ranks, ending with a report.
+# The README's main command: set-up (packages, build), then the whole pipeline on a freshly
+# generated synthetic dataset, on 2 MPI ranks, ending with a report:
+#   synth -> info -> check -> rdmlearn run jobs/demo.ini (RDMs + noise ceilings, Gabor
+#   embeddings, the paper's pair SVM, the paper's siamese network, report.html)
 #   bash tools/demo.sh [OUTDIR]       (default: build/demo)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,20 +14,16 @@ MPIRUN=(mpirun --oversubscribe --bind-to none -n "$NP")
 RDML=build/rdmlearn
 
 mkdir -p "$OUT"
-rm -rf "$OUT/data" "$OUT/results.h5"
-CFG=(--config jobs/demo.ini --set data.root="$OUT/data" --set run.output="$OUT/results.h5")
+rm -rf "$OUT/data" "$OUT/results.h5" "$OUT/results.h5.journal" "$OUT/report"
+SET=(--set data.root="$OUT/data" --set run.output="$OUT/results.h5")
 echo "== 1. synthetic dataset -> $OUT/data"
-"${MPIRUN[@]}" "$RDML" synth "$OUT/data" "${CFG[@]}"
+"${MPIRUN[@]}" "$RDML" synth "$OUT/data" --config jobs/demo.ini "${SET[@]}"
 echo "== 2. dataset description"
-"$RDML" info "$OUT/data" "${CFG[@]}" | tee "$OUT/info.txt"
+"$RDML" info "$OUT/data" --config jobs/demo.ini "${SET[@]}" | tee "$OUT/info.txt"
 echo "== 3. check: every subject x selection loads, every value finite, every image decodes"
-"${MPIRUN[@]}" "$RDML" check "${CFG[@]}"
-echo "== 4. RDMs, summaries, inter-subject noise ceilings -> $OUT/results.h5"
-"${MPIRUN[@]}" "$RDML" rdm "${CFG[@]}" 2>&1 | tee "$OUT/rdm.log"
-echo "== 5. image embeddings (Gabor filter bank) -> $OUT/results.h5"
-"${MPIRUN[@]}" "$RDML" embed "${CFG[@]}"
-echo "== 6. the paper's pair SVM (extremes, poly-2, 5 image-disjoint folds) on subj01"
-"${MPIRUN[@]}" "$RDML" svm "${CFG[@]}" --set data.subjects=1 --set data.rois=V1,class:Faces \
-  2>&1 | tee "$OUT/svm.log"
-echo "== demo finished: dataset $OUT/data, results $OUT/results.h5 (layout: docs/results.md),"
-echo "   report: $OUT/info.txt, $OUT/rdm.log and $OUT/svm.log"
+"${MPIRUN[@]}" "$RDML" check --config jobs/demo.ini "${SET[@]}"
+echo "== 4. the job: RDMs, embeddings, pair SVM, siamese network, report (docs/run.md)"
+"${MPIRUN[@]}" "$RDML" run jobs/demo.ini "${SET[@]}" 2>&1 | tee "$OUT/run.log"
+echo "== demo finished in ${SECONDS} s: dataset $OUT/data, results $OUT/results.h5 (docs/results.md),"
+echo "   tables $OUT/results.sweep.csv and $OUT/results.summary.csv, log $OUT/run.log,"
+echo "   report $OUT/report/report.html"

@@ -11,9 +11,11 @@ PKGS=(
   libopenmpi-dev openmpi-bin
   libhdf5-openmpi-dev hdf5-tools
   libscalapack-openmpi-dev libopenblas-dev
-  libiniparser-dev libpng-dev libjansson-dev
+  libiniparser-dev libpng-dev libjansson-dev libcairo2-dev
   python3 python3-numpy python3-scipy python3-h5py python3-pil python3-sklearn
   clang libclang-rt-14-dev valgrind
+  slurm-wlm munge
+  chromium
 )
 
 missing=()

@@ -20,6 +20,14 @@ typedef struct rdml_cli {
     char **pos;
     int defaults_flag; /* `config --defaults` */
     int force;         /* --force */
+    const char *array_arg; /* --array VALUE, checked by the command (submit: N; run: I/N) */
+    const char *until;     /* run --until STAGE */
+    const char **cfg_files; /* the --config files, in order */
+    int ncfg_files;
+    const char **sets;      /* the --set assignments, in order */
+    int nsets;
+    int dry_run;       /* --dry-run (submit) */
+    const char *out_dir; /* report -o DIR */
 } rdml_cli;
 
 typedef struct rdml_command {
@@ -42,6 +50,9 @@ void rdml_cli_free_list(char **items, int n);
  * rdml_h5_commit; on error nothing at run.output changes. */
 struct rdml_h5;
 int rdml_cli_results_open(rdml_cli *cli, const char *stage, struct rdml_h5 **h);
+/* Collective. Record stage's provenance in run.output (for stages that write elsewhere,
+ * e.g. the report). */
+int rdml_cli_mark_stage(rdml_cli *cli, const char *stage);
 /* Collective. The RDM /subjects/subjNN/rdm/<name> (n images) and, unless embedding is NULL,
  * the embeddings /subjects/subjNN/embeddings/<embedding> (at least n rows, d columns) in the
  * results file; their paths go to rpath / epath. Errors say which stage to run first. */
@@ -54,10 +65,66 @@ struct rdml_subject;
 int rdml_cli_write_images(rdml_ctx *ctx, struct rdml_h5 *h, const struct rdml_subject *s,
                           int64_t n);
 
+/* The hash (16 hex digits) of the resolved config keys that stage's output depends on: a
+ * stage whose stored hash (/meta/stages/<stage> attribute config_hash) matches is up to date.
+ * Unknown stages hash every section but [slurm] and [synth]. */
+int rdml_cli_stage_hash(const rdml_config *cfg, const char *stage, char hex[17]);
+/* What a stage's output is called in the registry /meta/done (an attribute per key holding
+ * the config hash the output was made from): "rdm", "embed:<embed.name>",
+ * "svm:<pairs.experiment>", "train:<pairs.experiment>:<train.model>", "report". */
+void rdml_cli_stage_key(const rdml_config *cfg, const char *stage, char *out, size_t len);
+
+/* A model stage as the sweep engine (sweep.c) runs it: groups are (subject, selection), each
+ * with nfolds tasks. prepare is collective over comm (MPI_COMM_SELF when one rank loads a
+ * group for its tasks; take rank and size from comm, never from ctx) and fills the zeroed
+ * group struct (group_size bytes) from the results file h; release frees it (also after a
+ * failed prepare). task computes one fold into a record and must not call MPI. write is
+ * collective and writes the group from its nfolds records; finish (may be NULL) runs once
+ * after the last group. After the groups the sweep writes its table:
+ * /sweep/<experiment>/<model>/tasks (one row per task: subject, selection, fold, metrics) and
+ * .../summary (mean and std per group), and the same rows in long format into
+ * <run.output stem>.sweep.csv and .summary.csv (rows of other experiments/models kept). */
+struct rdml_h5;
+struct rdml_rec;
+typedef struct rdml_sweep_model {
+    const char *stage;
+    const void *opts;
+    size_t group_size;
+    int64_t (*nfolds)(const void *opts);
+    int (*prepare)(rdml_ctx *ctx, MPI_Comm comm, struct rdml_h5 *h, const void *opts,
+                   const struct rdml_subject *subj, const char *name, void *group);
+    void (*release)(void *group);
+    int (*task)(rdml_ctx *ctx, const void *opts, const void *group, int64_t fold,
+                struct rdml_rec *out);
+    int (*write)(rdml_ctx *ctx, struct rdml_h5 *h, const void *opts, const void *group,
+                 const struct rdml_rec *recs);
+    int (*finish)(rdml_ctx *ctx, struct rdml_h5 *h, const void *opts);
+    /* the sweep table: the experiment (pairs.experiment), the model's name (svm, siamese,
+     * ...) and each fold's test metrics */
+    const char *experiment;
+    const char *model;
+    int nmetrics;
+    const char *const *metric_names;
+    void (*metrics)(const void *opts, const void *group, int64_t fold, const struct rdml_rec *rec,
+                    double *out);
+} rdml_sweep_model;
+/* Collective. Run the model over data.subjects x data.rois x folds as a journaled task farm
+ * and write the results into run.output; with array_count > 0 only the tasks t with
+ * t % array_count == array_index, recorded in the journal and not written. */
+int rdml_sweep_run(rdml_cli *cli, const rdml_sweep_model *m, int64_t array_index,
+                   int64_t array_count);
+
+/* The svm and train stages as sweeps (also what `rdmlearn svm` / `train` run). */
+int rdml_cli_svm_stage(rdml_cli *cli, int64_t array_index, int64_t array_count);
+int rdml_cli_train_stage(rdml_cli *cli, int64_t array_index, int64_t array_count);
+
 int rdml_cmd_synth(rdml_cli *cli);
 int rdml_cmd_info(rdml_cli *cli);
 int rdml_cmd_check(rdml_cli *cli);
 int rdml_cmd_rdm(rdml_cli *cli);
+int rdml_cmd_report(rdml_cli *cli);
+int rdml_cmd_run(rdml_cli *cli);
+int rdml_cmd_submit(rdml_cli *cli);
 int rdml_cmd_train(rdml_cli *cli);
 int rdml_cmd_svm(rdml_cli *cli);
 int rdml_cmd_embed(rdml_cli *cli);

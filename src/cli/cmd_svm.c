@@ -26,6 +26,7 @@
 #include "rdml/mpiutil.h"
 #include "rdml/pairs.h"
 #include "rdml/png.h"
+#include "rdml/sched.h"
 #include "rdml/svm.h"
 
 typedef struct svm_opts {
@@ -220,18 +221,14 @@ static int read_opts(rdml_cli *cli, svm_opts *o) {
     return RDML_OK;
 }
 
-static void sel_name(const char *spec, char *out, size_t len) {
-    rdml_strlcpy(out, spec, len);
-    for (char *p = out; *p; p++)
-        if (*p == ',') *p = '+';
-}
-
 /* Colour class of each of the first n images: each rank decodes a block, then allgather. */
-static int classify_colors(rdml_cli *cli, const rdml_subject *s, int64_t n, double fraction,
-                           int *colors) {
-    rdml_ctx *ctx = &cli->ctx;
+static int classify_colors(rdml_ctx *ctx, MPI_Comm comm, const rdml_subject *s, int64_t n,
+                           double fraction, int *colors) {
+    int rank, nranks;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &nranks);
     int64_t lo, hi;
-    rdml_part_block(n, ctx->rank, ctx->nranks, &lo, &hi);
+    rdml_part_block(n, rank, nranks, &lo, &hi);
     int rc = RDML_OK;
     for (int64_t i = 0; i < n; i++) colors[i] = RDML_COLOR_NONE;
     for (int64_t i = lo; i < hi && !rc; i++) {
@@ -240,20 +237,25 @@ static int classify_colors(rdml_cli *cli, const rdml_subject *s, int64_t n, doub
         if (!rc) colors[i] = rdml_pairs_color_of(im.px, im.w * im.h, fraction, NULL);
         rdml_image_free(&im);
     }
-    RDML_TRY(rdml_agree(ctx, cli->comm, rc));
-    int *counts = calloc((size_t)ctx->nranks, sizeof *counts);
-    int *displs = calloc((size_t)ctx->nranks, sizeof *displs);
+    RDML_TRY(rdml_agree(ctx, comm, rc));
+    int *counts = calloc((size_t)nranks, sizeof *counts);
+    int *displs = calloc((size_t)nranks, sizeof *displs);
     int *mine = malloc((size_t)(hi - lo + 1) * sizeof *mine);
     rc = counts && displs && mine ? RDML_OK : RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
-    RDML_TRY(rdml_agree(ctx, cli->comm, rc));
-    for (int r = 0; r < ctx->nranks; r++) {
+    if (rc) {
+        free(counts);
+        free(displs);
+        free(mine);
+    }
+    RDML_TRY(rdml_agree(ctx, comm, rc));
+    for (int r = 0; r < nranks; r++) {
         int64_t a, b;
-        rdml_part_block(n, r, ctx->nranks, &a, &b);
+        rdml_part_block(n, r, nranks, &a, &b);
         counts[r] = (int)(b - a);
         displs[r] = (int)a;
     }
     memcpy(mine, colors + lo, (size_t)(hi - lo) * sizeof *mine);
-    MPI_Allgatherv(mine, (int)(hi - lo), MPI_INT, colors, counts, displs, MPI_INT, cli->comm);
+    MPI_Allgatherv(mine, (int)(hi - lo), MPI_INT, colors, counts, displs, MPI_INT, comm);
     free(counts);
     free(displs);
     free(mine);
@@ -433,67 +435,6 @@ static int write_fold(rdml_ctx *ctx, rdml_h5 *h, const char *g, const svm_opts *
     return rc;
 }
 
-/* The nested cross-validation of one subject x selection: inner folds per outer fold, every
- * (outer fold, setting, inner fold) task on rank t mod nranks, the scores summed over ranks,
- * and the chosen setting per outer fold (identical on every rank). ifold: nf x nunits inner
- * fold of each unit; scores: nf x nset x K. Collective. */
-static int run_grid(rdml_cli *cli, const svm_opts *o, const rdml_svm_images *im,
-                    const rdml_pairs *P, const rdml_split *S, int64_t *ifold, double *scores,
-                    int64_t *chosen) {
-    rdml_ctx *ctx = &cli->ctx;
-    const int64_t nf = S->nfolds, ns = o->nset, K = o->inner_folds, nu = S->nunits;
-    const int by_pairs = S->scheme == RDML_SPLIT_PAIRS;
-    int8_t *use = malloc((size_t)nu);
-    double *target = malloc((size_t)(P->n ? P->n : 1) * sizeof *target);
-    int rc = use && target ? RDML_OK : RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for the grid");
-    for (int64_t t = 0; t < P->n && !rc; t++) target[t] = P->label[t];
-    /* inner folds and their checks: pure, so every rank finds the same errors */
-    for (int64_t f = 0; f < nf && !rc; f++) {
-        for (int64_t u = 0; u < nu; u++) use[u] = S->fold[u] != f;
-        rc = rdml_svm_inner_folds(ctx, nu, use, K, o->sp.seed, f, ifold + f * nu);
-        for (int64_t g = 0; g < K && !rc; g++) {
-            int64_t *tr, *te, ntr, nte, c1 = 0;
-            rc = rdml_svm_inner_split(ctx, P->n, P->ij, by_pairs ? NULL : ifold + f * nu,
-                                      by_pairs ? ifold + f * nu : NULL, g, &tr, &ntr, &te, &nte);
-            if (rc) {
-                rdml_ctx_prefix(ctx, "outer fold %lld", (long long)f);
-                break;
-            }
-            for (int64_t t = 0; t < ntr; t++) c1 += target[tr[t]] > 0.5;
-            if (!is_svr(o) && (c1 == 0 || c1 == ntr))
-                rc = RDML_FAIL(ctx, RDML_EDATA, "outer fold %lld, inner fold %lld of %lld: its %lld "
-                               "training pairs are all %s; a classifier needs both classes (hint: "
-                               "lower grid.inner_folds, or use more images)", (long long)f,
-                               (long long)g, (long long)K, (long long)ntr, c1 ? "dissimilar" : "similar");
-            free(tr);
-            free(te);
-        }
-    }
-    rc = rdml_agree(ctx, cli->comm, rc);
-    const int64_t T = nf * ns * K;
-    for (int64_t t = 0; t < T && !rc; t++) scores[t] = 0;
-    double t0 = rdml_now();
-    for (int64_t t = 0; t < T && !rc; t++) {
-        if (t % ctx->nranks != ctx->rank) continue;
-        int64_t f = t / (ns * K), s = (t / K) % ns, g = t % K;
-        rc = rdml_svm_cv_score(ctx, &o->set[s], im, P->n, P->ij, target,
-                               by_pairs ? NULL : ifold + f * nu, by_pairs ? ifold + f * nu : NULL, g,
-                               o->scoring, &scores[t], NULL, NULL);
-        if (rc) rdml_ctx_prefix(ctx, "grid: outer fold %lld, setting %lld", (long long)f, (long long)s);
-    }
-    rc = rdml_agree(ctx, cli->comm, rc);
-    if (!rc) MPI_Allreduce(MPI_IN_PLACE, scores, (int)T, MPI_DOUBLE, MPI_SUM, cli->comm);
-    for (int64_t f = 0; f < nf && !rc; f++)
-        rdml_svm_grid_select(ns, K, scores + f * ns * K, NULL, NULL, &chosen[f]);
-    if (!rc)
-        rdml_debug(ctx, "grid: %lld outer folds x %lld settings x %lld inner folds = %lld fits in "
-                   "%.2f s on this rank", (long long)nf, (long long)ns, (long long)K, (long long)T,
-                   rdml_now() - t0);
-    free(use);
-    free(target);
-    return rc;
-}
-
 static int write_grid(rdml_ctx *ctx, rdml_h5 *h, const char *gs, const svm_opts *o,
                       const rdml_split *S, const int64_t *ifold, const double *scores,
                       const int64_t *chosen) {
@@ -579,110 +520,213 @@ static int write_grid(rdml_ctx *ctx, rdml_h5 *h, const char *gs, const svm_opts 
     return rc;
 }
 
-/* One subject x selection. */
-static int one_svm(rdml_cli *cli, rdml_h5 *h, const svm_opts *o, const rdml_subject *subj,
-                   const char *name) {
-    rdml_ctx *ctx = &cli->ctx;
-    int id = rdml_subject_id(subj);
-    char rpath[512], epath[600], gp[900], gs[900];
+/* ---- one subject x selection as a sweep group ---- */
+
+typedef struct svm_group {
+    int id;
+    char name[256];
     int64_t n, d;
-    RDML_TRY(rdml_cli_find_inputs(ctx, h, id, name, o->embedding, rpath, sizeof rpath, epath,
-                                  sizeof epath, &n, &d));
-    int64_t got;
     double thr;
-    RDML_TRY(rdml_h5_get_attr_f64(ctx, h, rpath, "threshold", &thr, 1, &got));
-    float *R = rdml_malloc(ctx, (size_t)(n * n) * sizeof *R, "RDM");
-    float *E = rdml_malloc(ctx, (size_t)(n * d) * sizeof *E, "embeddings");
-    int *colors = rdml_malloc(ctx, (size_t)n * sizeof *colors, "colour classes");
-    int rc = R && E && colors ? RDML_OK : ctx->code;
-    RDML_TRY(rdml_agree(ctx, cli->comm, rc));
+    float *R, *E;
+    int *colors;
     rdml_pairs P;
     rdml_split S;
-    rdml_svm_images im;
-    memset(&P, 0, sizeof P);
-    memset(&S, 0, sizeof S);
-    memset(&im, 0, sizeof im);
-    int64_t nf = 0, **tr = NULL, **te = NULL, *ntr = NULL, *nte = NULL, *chosen = NULL, *ifold = NULL;
-    double *stats = NULL, **dec = NULL, *scores = NULL;
-    rc = rdml_h5_read_rows_f32(ctx, h, rpath, 0, n, R);
-    if (!rc) rc = rdml_h5_read_rows_f32(ctx, h, epath, 0, n, E);
+    rdml_svm_images im; /* computed by the first task that needs it */
+    int64_t nf, **tr, **te, *ntr, *nte;
+    int64_t *ifold;     /* grid: nf x nunits inner fold of each unit */
+    double *target;     /* P.n labels or values */
+} svm_group;
+
+static int64_t svm_nfolds(const void *opts) {
+    const svm_opts *o = opts;
+    return o->sp.scheme == RDML_SPLIT_HOLDOUT ? 1 : o->sp.folds;
+}
+
+/* Record of an outer fold: [ST_N statistics][chosen setting][decision values of the test
+ * pairs][grid: nset x inner_folds inner scores]. */
+static int64_t rec_len(const svm_opts *o, const svm_group *g, int64_t f) {
+    return ST_N + 1 + g->nte[f] + (o->grid ? o->nset * o->inner_folds : 0);
+}
+
+static void svm_release(void *group) {
+    svm_group *g = group;
+    for (int64_t f = 0; f < g->nf; f++) {
+        if (g->tr) free(g->tr[f]);
+        if (g->te) free(g->te[f]);
+    }
+    free(g->tr);
+    free(g->te);
+    free(g->ntr);
+    free(g->nte);
+    free(g->ifold);
+    free(g->target);
+    rdml_svm_images_free(&g->im);
+    rdml_split_free(&g->S);
+    rdml_pairs_free(&g->P);
+    free(g->R);
+    free(g->E);
+    free(g->colors);
+    memset(g, 0, sizeof *g);
+}
+
+/* Collective over comm: the RDM, embeddings, pairs, folds and (with a grid) inner folds of a
+ * group, every check made before any training. Pure: every rank builds the same group. */
+static int svm_prepare(rdml_ctx *ctx, MPI_Comm comm, rdml_h5 *h, const void *opts,
+                       const rdml_subject *subj, const char *name, void *group) {
+    const svm_opts *o = opts;
+    svm_group *g = group;
+    g->id = rdml_subject_id(subj);
+    rdml_strlcpy(g->name, name, sizeof g->name);
+    char rpath[512], epath[600];
+    RDML_TRY(rdml_cli_find_inputs(ctx, h, g->id, name, o->embedding, rpath, sizeof rpath, epath,
+                                  sizeof epath, &g->n, &g->d));
+    const int64_t n = g->n, d = g->d;
+    int64_t got;
+    RDML_TRY(rdml_h5_get_attr_f64(ctx, h, rpath, "threshold", &g->thr, 1, &got));
+    g->R = rdml_malloc(ctx, (size_t)(n * n) * sizeof *g->R, "RDM");
+    g->E = rdml_malloc(ctx, (size_t)(n * d) * sizeof *g->E, "embeddings");
+    g->colors = rdml_malloc(ctx, (size_t)n * sizeof *g->colors, "colour classes");
+    int rc = g->R && g->E && g->colors ? RDML_OK : ctx->code;
+    RDML_TRY(rdml_agree(ctx, comm, rc));
+    rc = rdml_h5_read_rows_f32(ctx, h, rpath, 0, n, g->R);
+    if (!rc) rc = rdml_h5_read_rows_f32(ctx, h, epath, 0, n, g->E);
+    rc = rdml_agree(ctx, comm, rc);
     rdml_pairs_params pp = o->pp;
-    pp.threshold = thr;
-    if (!rc && pp.set == RDML_PAIRS_COLORS) rc = classify_colors(cli, subj, n, o->color_fraction, colors);
-    /* everything below until training is identical on every rank: no agreement needed */
-    if (!rc) rc = rdml_pairs_build(ctx, &pp, n, R, colors, &P);
+    pp.threshold = g->thr;
+    if (!rc && pp.set == RDML_PAIRS_COLORS)
+        rc = classify_colors(ctx, comm, subj, n, o->color_fraction, g->colors);
+    if (rc) return rc;
+    /* everything below is identical on every rank: no agreement needed */
+    rc = rdml_pairs_build(ctx, &pp, n, g->R, g->colors, &g->P);
     if (!rc && !is_svr(o)) {
         int64_t n0, n1;
-        rdml_pairs_count(&P, &n0, &n1);
+        rdml_pairs_count(&g->P, &n0, &n1);
         if (n0 == 0 || n1 == 0)
             rc = RDML_FAIL(ctx, RDML_EDATA,
-                           "subj%02d %s: the %s pair set has %lld pairs, %lld similar and %lld "
-                           "dissimilar (RDM > %g); a classifier needs both classes (hint: check "
-                           "rdm.threshold, or use another pair set)", id, name,
-                           rdml_pairs_set_name(pp.set), (long long)P.n, (long long)n0,
-                           (long long)n1, thr);
+                           "the %s pair set has %lld pairs, %lld similar and %lld dissimilar (RDM > "
+                           "%g); a classifier needs both classes (hint: check rdm.threshold, or use "
+                           "another pair set)", rdml_pairs_set_name(pp.set), (long long)g->P.n,
+                           (long long)n0, (long long)n1, g->thr);
     }
-    if (!rc) rc = rdml_split_make(ctx, &o->sp, n, &P, &S);
+    if (!rc) rc = rdml_split_make(ctx, &o->sp, n, &g->P, &g->S);
+    if (!rc && g->S.nfolds != svm_nfolds(o))
+        rc = RDML_FAIL(ctx, RDML_EINTERNAL, "split made %lld folds, expected %lld",
+                       (long long)g->S.nfolds, (long long)svm_nfolds(o));
+    const int64_t nf = rc ? 0 : g->S.nfolds;
     if (!rc) {
-        nf = S.nfolds;
-        tr = calloc((size_t)nf, sizeof *tr);
-        te = calloc((size_t)nf, sizeof *te);
-        dec = calloc((size_t)nf, sizeof *dec);
-        ntr = calloc((size_t)nf, sizeof *ntr);
-        nte = calloc((size_t)nf, sizeof *nte);
-        stats = calloc((size_t)(nf * ST_N), sizeof *stats);
-        chosen = calloc((size_t)nf, sizeof *chosen);
-        if (o->grid) {
-            ifold = calloc((size_t)(nf * S.nunits), sizeof *ifold);
-            scores = calloc((size_t)(nf * o->nset * o->inner_folds), sizeof *scores);
-        }
-        if (!tr || !te || !dec || !ntr || !nte || !stats || !chosen || (o->grid && (!ifold || !scores)))
+        g->nf = nf;
+        g->tr = calloc((size_t)nf, sizeof *g->tr);
+        g->te = calloc((size_t)nf, sizeof *g->te);
+        g->ntr = calloc((size_t)nf, sizeof *g->ntr);
+        g->nte = calloc((size_t)nf, sizeof *g->nte);
+        g->target = malloc((size_t)(g->P.n + 1) * sizeof *g->target);
+        if (o->grid) g->ifold = calloc((size_t)(nf * g->S.nunits + 1), sizeof *g->ifold);
+        if (!g->tr || !g->te || !g->ntr || !g->nte || !g->target || (o->grid && !g->ifold))
             rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
     }
+    for (int64_t t = 0; t < g->P.n && !rc; t++) g->target[t] = g->P.label[t];
     for (int64_t f = 0; f < nf && !rc; f++) {
-        rc = rdml_split_fold(ctx, &S, &P, f, &tr[f], &ntr[f], &te[f], &nte[f]);
+        rc = rdml_split_fold(ctx, &g->S, &g->P, f, &g->tr[f], &g->ntr[f], &g->te[f], &g->nte[f]);
         int64_t c1 = 0;
-        for (int64_t t = 0; !rc && t < ntr[f]; t++) c1 += P.label[tr[f][t]] > 0.5;
-        if (!rc && !is_svr(o) && (c1 == 0 || c1 == ntr[f]))
+        for (int64_t t = 0; !rc && t < g->ntr[f]; t++) c1 += g->P.label[g->tr[f][t]] > 0.5;
+        if (!rc && !is_svr(o) && (c1 == 0 || c1 == g->ntr[f]))
             rc = RDML_FAIL(ctx, RDML_EDATA,
                            "fold %lld of %lld: its %lld training pairs are all %s; a classifier "
                            "needs both classes (hint: more images, fewer folds, or another pair set)",
-                           (long long)f, (long long)nf, (long long)ntr[f], c1 ? "dissimilar" : "similar");
-        if (!rc) {
-            dec[f] = malloc((size_t)nte[f] * sizeof **dec);
-            if (!dec[f]) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
+                           (long long)f, (long long)nf, (long long)g->ntr[f], c1 ? "dissimilar" : "similar");
+    }
+    /* inner folds of the grid and their checks */
+    const int64_t nu = g->S.nunits, K = o->inner_folds;
+    const int by_pairs = g->S.scheme == RDML_SPLIT_PAIRS;
+    int8_t *use = o->grid && !rc ? malloc((size_t)nu + 1) : NULL;
+    if (o->grid && !rc && !use) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for the grid");
+    for (int64_t f = 0; f < nf && o->grid && !rc; f++) {
+        for (int64_t u = 0; u < nu; u++) use[u] = g->S.fold[u] != f;
+        rc = rdml_svm_inner_folds(ctx, nu, use, K, o->sp.seed, f, g->ifold + f * nu);
+        for (int64_t k = 0; k < K && !rc; k++) {
+            int64_t *itr, *ite, nitr, nite, c1 = 0;
+            rc = rdml_svm_inner_split(ctx, g->P.n, g->P.ij, by_pairs ? NULL : g->ifold + f * nu,
+                                      by_pairs ? g->ifold + f * nu : NULL, k, &itr, &nitr, &ite, &nite);
+            if (rc) {
+                rdml_ctx_prefix(ctx, "outer fold %lld", (long long)f);
+                break;
+            }
+            for (int64_t t = 0; t < nitr; t++) c1 += g->target[itr[t]] > 0.5;
+            if (!is_svr(o) && (c1 == 0 || c1 == nitr))
+                rc = RDML_FAIL(ctx, RDML_EDATA, "outer fold %lld, inner fold %lld of %lld: its %lld "
+                               "training pairs are all %s; a classifier needs both classes (hint: "
+                               "lower grid.inner_folds, or use more images)", (long long)f,
+                               (long long)k, (long long)K, (long long)nitr, c1 ? "dissimilar" : "similar");
+            free(itr);
+            free(ite);
         }
     }
-    if (rc) rdml_ctx_prefix(ctx, "subj%02d %s", id, name);
-    if (!rc) rc = rdml_svm_images_make(ctx, n, d, E, &im);
-    rc = rdml_agree(ctx, cli->comm, rc);
-    /* nested cross-validation picks each outer fold's setting */
-    if (!rc && o->grid) {
-        rc = run_grid(cli, o, &im, &P, &S, ifold, scores, chosen);
-        if (rc) rdml_ctx_prefix(ctx, "subj%02d %s", id, name);
+    free(use);
+    return rc;
+}
+
+/* One outer fold: the inner grid search (every setting x inner fold, serially) picks the
+ * setting, then the fold's SVM is trained on its training pairs and scored on its test pairs. */
+static int svm_task(rdml_ctx *ctx, const void *opts, const void *group, int64_t f, rdml_rec *out) {
+    const svm_opts *o = opts;
+    svm_group *g = (svm_group *)group; /* the Gram matrix is cached in the group */
+    if (!g->im.gram) RDML_TRY(rdml_svm_images_make(ctx, g->n, g->d, g->E, &g->im));
+    out->n = rec_len(o, g, f);
+    out->v = calloc((size_t)out->n, sizeof *out->v);
+    if (!out->v) return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for a fold record");
+    double *st = out->v, *dec = out->v + ST_N + 1, *scores = dec + g->nte[f];
+    int64_t chosen = 0;
+    int rc = RDML_OK;
+    if (o->grid) {
+        const int64_t ns = o->nset, K = o->inner_folds, nu = g->S.nunits;
+        const int by_pairs = g->S.scheme == RDML_SPLIT_PAIRS;
+        for (int64_t s = 0; s < ns && !rc; s++)
+            for (int64_t k = 0; k < K && !rc; k++) {
+                rc = rdml_svm_cv_score(ctx, &o->set[s], &g->im, g->P.n, g->P.ij, g->target,
+                                       by_pairs ? NULL : g->ifold + f * nu,
+                                       by_pairs ? g->ifold + f * nu : NULL, k, o->scoring,
+                                       &scores[s * K + k], NULL, NULL);
+                if (rc) rdml_ctx_prefix(ctx, "grid setting %lld, inner fold %lld", (long long)s, (long long)k);
+            }
+        if (!rc) rdml_svm_grid_select(ns, K, scores, NULL, NULL, &chosen);
     }
-    /* training: fold f on rank f mod nranks */
-    for (int64_t f = 0; f < nf && !rc; f++) {
-        if (f % ctx->nranks != ctx->rank) continue;
-        rc = run_fold(ctx, &o->set[chosen[f]], &im, &P, tr[f], ntr[f], te[f], nte[f],
-                      stats + f * ST_N, dec[f]);
-        if (rc) rdml_ctx_prefix(ctx, "subj%02d %s fold %lld", id, name, (long long)f);
-    }
-    rc = rdml_agree(ctx, cli->comm, rc);
-    for (int64_t f = 0; f < nf && !rc; f++) {
-        int owner = (int)(f % ctx->nranks);
-        MPI_Bcast(stats + f * ST_N, ST_N, MPI_DOUBLE, owner, cli->comm);
-        MPI_Bcast(dec[f], (int)nte[f], MPI_DOUBLE, owner, cli->comm);
-    }
+    if (!rc) rc = run_fold(ctx, &o->set[chosen], &g->im, &g->P, g->tr[f], g->ntr[f], g->te[f],
+                           g->nte[f], st, dec);
+    st[ST_N] = (double)chosen;
+    if (rc) rdml_rec_free(out);
+    return rc;
+}
+
+static int svm_write(rdml_ctx *ctx, rdml_h5 *h, const void *opts, const void *group,
+                     const rdml_rec *recs) {
+    const svm_opts *o = opts;
+    const svm_group *g = group;
+    const int64_t nf = g->nf;
+    const int id = g->id;
+    const char *name = g->name;
+    for (int64_t f = 0; f < nf; f++)
+        if (recs[f].n != rec_len(o, g, f))
+            return RDML_FAIL(ctx, RDML_EINTERNAL, "fold %lld: record of %lld values, expected %lld "
+                             "(hint: delete the journal directory and rerun)", (long long)f,
+                             (long long)recs[f].n, (long long)rec_len(o, g, f));
+    char gp[900], gs[900];
     snprintf(gp, sizeof gp, "/experiments/%s/pairs/subj%02d/%s", o->experiment, id, name);
     snprintf(gs, sizeof gs, "/experiments/%s/svm/subj%02d/%s", o->experiment, id, name);
-    if (!rc) rc = write_pairs(ctx, h, gp, o, &P, &S, n, thr);
+    int64_t *chosen = calloc((size_t)nf + 1, sizeof *chosen);
+    const int64_t ns = o->nset, K = o->inner_folds;
+    double *scores = o->grid ? calloc((size_t)(nf * ns * K + 1), sizeof *scores) : NULL;
+    int rc = chosen && (!o->grid || scores) ? RDML_OK : RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
+    for (int64_t f = 0; f < nf && !rc; f++) {
+        chosen[f] = (int64_t)recs[f].v[ST_N];
+        if (o->grid) memcpy(scores + f * ns * K, recs[f].v + ST_N + 1 + g->nte[f], (size_t)(ns * K) * sizeof *scores);
+    }
+    if (!rc) rc = write_pairs(ctx, h, gp, o, &g->P, &g->S, g->n, g->thr);
     if (!rc) rc = rdml_h5_delete(ctx, h, gs);
     if (!rc) rc = rdml_h5_group(ctx, h, gs);
-    if (!rc && o->grid) rc = write_grid(ctx, h, gs, o, &S, ifold, scores, chosen);
+    if (!rc && o->grid) rc = write_grid(ctx, h, gs, o, &g->S, g->ifold, scores, chosen);
     for (int64_t f = 0; f < nf && !rc; f++) {
-        rc = write_fold(ctx, h, gs, o, f, stats + f * ST_N, dec[f], te[f], nte[f], ntr[f], &P, chosen[f]);
-        const double *st = stats + f * ST_N;
+        const double *st = recs[f].v, *dec = recs[f].v + ST_N + 1;
+        rc = write_fold(ctx, h, gs, o, f, st, dec, g->te[f], g->nte[f], g->ntr[f], &g->P, chosen[f]);
         char set[200] = "";
         if (o->grid) {
             const rdml_svm_params *sp = &o->set[chosen[f]];
@@ -696,12 +740,12 @@ static int one_svm(rdml_cli *cli, rdml_h5 *h, const svm_opts *o, const rdml_subj
         if (!rc && is_svr(o))
             rdml_info(ctx, "subj%02d %-12s fold %lld/%lld: %lld train / %lld test pairs, nSV %lld, "
                       "R^2 %.3f r %.3f rho %.3f (%.2f s)%s", id, name, (long long)f + 1, (long long)nf,
-                      (long long)ntr[f], (long long)nte[f], (long long)st[ST_NSV], st[0], st[2],
+                      (long long)g->ntr[f], (long long)g->nte[f], (long long)st[ST_NSV], st[0], st[2],
                       st[3], st[ST_SECONDS], set);
         else if (!rc)
             rdml_info(ctx, "subj%02d %-12s fold %lld/%lld: %lld train / %lld test pairs, nSV %lld, "
                       "acc %.3f f1 %.3f auc %.3f (%.2f s)%s", id, name, (long long)f + 1, (long long)nf,
-                      (long long)ntr[f], (long long)nte[f], (long long)st[ST_NSV], st[0],
+                      (long long)g->ntr[f], (long long)g->nte[f], (long long)st[ST_NSV], st[0],
                       st[3], st[4], st[ST_SECONDS], set);
     }
     /* summary: per-fold table and mean / std (ddof 0) */
@@ -710,7 +754,7 @@ static int one_svm(rdml_cli *cli, rdml_h5 *h, const svm_opts *o, const rdml_subj
     double *col = rc ? NULL : malloc((size_t)(nf + 1) * sizeof *col);
     if (!rc && (!tab || !col)) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
     for (int i = 0; i < nm && !rc; i++) {
-        for (int64_t f = 0; f < nf; f++) tab[f * nm + i] = col[f] = stats[f * ST_N + i];
+        for (int64_t f = 0; f < nf; f++) tab[f * nm + i] = col[f] = recs[f].v[i];
         char an[64];
         double mean, sd;
         rdml_metrics_mean_std(nf, col, &mean, &sd);
@@ -720,8 +764,9 @@ static int one_svm(rdml_cli *cli, rdml_h5 *h, const svm_opts *o, const rdml_subj
         if (!rc) rc = rdml_h5_attr_f64(ctx, h, gs, an, &sd, 1);
         if (!rc && i == 0)
             rdml_info(ctx, "subj%02d %-12s %s, %lld pairs, %s x %lld: %s %.3f +- %.3f", id, name,
-                      rdml_pairs_set_name(pp.set), (long long)P.n, rdml_split_scheme_name(S.scheme),
-                      (long long)nf, is_svr(o) ? "R^2" : "accuracy", mean, sd);
+                      rdml_pairs_set_name(o->pp.set), (long long)g->P.n,
+                      rdml_split_scheme_name(g->S.scheme), (long long)nf,
+                      is_svr(o) ? "R^2" : "accuracy", mean, sd);
     }
     char tpath[1000];
     snprintf(tpath, sizeof tpath, "%s/fold_metrics", gs);
@@ -739,72 +784,30 @@ static int one_svm(rdml_cli *cli, rdml_h5 *h, const svm_opts *o, const rdml_subj
     if (!rc) rc = rdml_h5_attr_str(ctx, h, gs, "pairs", gp);
     free(tab);
     free(col);
-    for (int64_t f = 0; f < nf; f++) {
-        if (tr) free(tr[f]);
-        if (te) free(te[f]);
-        if (dec) free(dec[f]);
-    }
-    free(tr);
-    free(te);
-    free(dec);
-    free(ntr);
-    free(nte);
-    free(stats);
     free(chosen);
-    free(ifold);
     free(scores);
-    rdml_svm_images_free(&im);
-    rdml_split_free(&S);
-    rdml_pairs_free(&P);
-    free(R);
-    free(E);
-    free(colors);
     return rc;
 }
 
-int rdml_cmd_svm(rdml_cli *cli) {
-    rdml_ctx *ctx = &cli->ctx;
+static void svm_metrics(const void *opts, const void *group, int64_t fold, const rdml_rec *rec,
+                        double *out) {
+    (void)group;
+    (void)fold;
+    for (int i = 0; i < n_metrics(opts); i++) out[i] = rec->v[i];
+}
+
+int rdml_cli_svm_stage(rdml_cli *cli, int64_t array_index, int64_t array_count) {
     svm_opts o;
-    const char *root;
     memset(&o, 0, sizeof o);
     int rc = read_opts(cli, &o);
-    if (!rc) rc = rdml_config_str(ctx, cli->cfg, "data", "root", &root);
-    if (rc) {
-        opts_free(&o);
-        return rc;
-    }
-    if (cli->npos > 0) root = cli->pos[0];
-    rdml_dataset *ds = NULL;
-    rdml_subject *subj = NULL;
-    int *ids = NULL, nids = 0, nsel = 0;
-    char **sels = NULL;
-    rdml_h5 *h = NULL;
-    rc = rdml_dataset_open(ctx, root, &ds);
-    if (!rc) rc = rdml_cli_subjects(ctx, cli->cfg, ds, &ids, &nids);
-    if (!rc) rc = rdml_cli_selections(ctx, cli->cfg, &sels, &nsel);
-    rc = rdml_agree(ctx, cli->comm, rc);
-    if (!rc) rc = rdml_cli_results_open(cli, "svm", &h);
-    for (int i = 0; i < nids && !rc; i++) {
-        rc = rdml_subject_open(ctx, ds, ids[i], &subj);
-        rc = rdml_agree(ctx, cli->comm, rc);
-        for (int k = 0; k < nsel && !rc; k++) {
-            char name[256];
-            sel_name(sels[k], name, sizeof name);
-            rc = one_svm(cli, h, &o, subj, name);
-        }
-        rdml_subject_close(&subj);
-    }
     if (!rc) {
-        char out[4096];
-        rdml_strlcpy(out, rdml_h5_path(h), sizeof out);
-        rc = rdml_h5_commit(ctx, &h);
-        if (!rc) rdml_info(ctx, "svm: results in %s under /experiments/%s", out, o.experiment);
-    } else {
-        rdml_h5_abort(&h);
+        rdml_sweep_model m = {"svm", &o, sizeof(svm_group), svm_nfolds, svm_prepare, svm_release,
+                              svm_task, svm_write, NULL, o.experiment, is_svr(&o) ? "svr" : "svm", n_metrics(&o),
+                              is_svr(&o) ? reg_metrics : class_metrics, svm_metrics};
+        rc = rdml_sweep_run(cli, &m, array_index, array_count);
     }
-    rdml_cli_free_list(sels, nsel);
-    free(ids);
-    rdml_dataset_close(&ds);
     opts_free(&o);
     return rc;
 }
+
+int rdml_cmd_svm(rdml_cli *cli) { return rdml_cli_svm_stage(cli, 0, 0); }

@@ -2,17 +2,25 @@
  * selections. For each it reads the RDM and the embeddings from run.output (as `rdmlearn svm`
  * does), builds the pair set ([pairs]) and the image-disjoint folds ([split]) identically on
  * every rank, and trains one pair network per fold ([train]: train.model = siamese or mlp,
- * nn.h) on the RDM values of the training pairs; fold f runs on rank f mod nranks, so its
- * result never depends on the rank count (weights from (run.seed, fold), batch order from
- * (run.seed, fold, epoch), dropout masks from (run.seed, fold, epoch, batch, image)). Per
- * fold it stores the per-epoch train/test loss, the test predictions, R^2 / MSE / Pearson /
- * Spearman, and the two chance levels of the paper in the same table: predicting the training
- * mean, and the model's predictions scored against shuffled test targets. A fold whose loss
- * becomes NaN stops with a message in its status attribute; the other folds go on and the
- * summary counts the finished folds only. train.model = cnn trains the paper's siamese CNN
- * on the subject's images (grayscale, train.cnn_size square, min-max normalised) instead of
- * embeddings. Left out: block-of-images batch ordering, grids with nested CV, a task farm
- * across subjects, distributing the image loading over ranks. */
+ * nn.h) on the RDM values of the training pairs. Batches are uniformly shuffled pairs, or
+ * (train.batching = blocks) all training pairs between two blocks of images, so that the
+ * pair-decomposed network runs its tower on few images per batch. With [grid] train_* lists,
+ * each outer fold first runs an inner k-fold over its own training images for every setting
+ * (lr, dropout, epochs, weight decay, tower and head widths), keeps the setting with the best
+ * mean inner score (R^2 by default) and refits it on the whole outer training set. One outer
+ * fold's work (inner grid, final fit, metrics) is one non-collective function (run_fold) that
+ * fills a flat record; fold f runs on rank f mod nranks and its record is broadcast, so a
+ * result never depends on the rank count (weights from (run.seed, fit key), batch order from
+ * (run.seed, fit key, epoch), dropout masks from (run.seed, fit key, epoch, batch, image); the
+ * final fit's key is the fold number, inner fits add the inner fold). Per fold it stores the
+ * per-epoch train/test loss, the test predictions, R^2 / MSE / Pearson / Spearman, and the two
+ * chance levels of the paper in the same table: predicting the training mean, and the model's
+ * predictions scored against shuffled test targets. A fold whose loss becomes NaN stops with a
+ * message in its status attribute; the other folds go on and the summary counts the finished
+ * folds only. train.model = cnn trains the paper's siamese CNN on the subject's images
+ * (grayscale, train.cnn_size square, min-max normalised) instead of embeddings. Left out: a
+ * task farm across subjects (the lead's sweep engine), distributing the image loading over
+ * ranks, early stopping. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,19 +34,38 @@
 #include "rdml/nn.h"
 #include "rdml/pairs.h"
 #include "rdml/png.h"
+#include "rdml/sched.h"
+#include "rdml/svm.h"
+
+#define ML RDML_PAIRNET_MAXLAYERS
+
+/* What the grid varies: one setting. */
+typedef struct train_set {
+    double lr, dropout, weight_decay;
+    int64_t epochs;
+    int ntower, nhead;
+    int64_t tower[ML], head[ML]; /* head: siamese head widths, or the mlp's widths */
+} train_set;
 
 typedef struct train_opts {
     rdml_pairs_params pp;
     rdml_split_params sp;
-    rdml_pairnet_params net;
+    rdml_pairnet_params net; /* the non-grid network parameters */
     rdml_cnn_params cnn;
-    int is_cnn;
-    rdml_optim opt;
+    int is_cnn, is_mlp;
+    rdml_optim opt;          /* the non-grid optimiser parameters */
     const char *model, *experiment;
     char embedding[256];
-    int64_t epochs, batch, input_dim;
-    int standardize;
+    int64_t batch, input_dim, block_images;
+    int standardize, blocks;
     uint64_t seed;
+    train_set base;          /* the [train] values */
+    /* grid: nset settings (1 and grid = 0 without one), inner folds, score */
+    int grid;
+    train_set *set;
+    int64_t nset, inner_folds, max_epochs;
+    rdml_svm_scoring scoring;
+    char axes[128];
 } train_opts;
 
 static int read_int_list(rdml_ctx *ctx, const rdml_config *cfg, const char *key, int64_t *dst,
@@ -46,14 +73,134 @@ static int read_int_list(rdml_ctx *ctx, const rdml_config *cfg, const char *key,
     int64_t *v;
     int nv;
     RDML_TRY(rdml_config_int_list(ctx, cfg, "train", key, &v, &nv));
-    if (nv > RDML_PAIRNET_MAXLAYERS) {
+    if (nv > ML) {
         free(v);
-        return RDML_FAIL(ctx, RDML_ECONFIG, "[train] %s has %d widths; at most %d layers", key, nv,
-                         RDML_PAIRNET_MAXLAYERS);
+        return RDML_FAIL(ctx, RDML_ECONFIG, "[train] %s has %d widths; at most %d layers", key, nv, ML);
     }
     memcpy(dst, v, (size_t)nv * sizeof *v);
     *n = nv;
     free(v);
+    return RDML_OK;
+}
+
+/* "512:256" -> widths. */
+static int parse_widths(rdml_ctx *ctx, const char *key, const char *item, int64_t *w, int *nw) {
+    const char *p = item;
+    *nw = 0;
+    while (*p) {
+        char *end;
+        long long v = strtoll(p, &end, 10);
+        if (end == p || v < 1 || v > 1048576 || (*end && *end != ':') || *nw >= ML)
+            return RDML_FAIL(ctx, RDML_ECONFIG, "[grid] %s item \"%s\": expected layer widths 1..1048576 "
+                             "joined by ':' (at most %d layers), e.g. 512:256,256:128", key, item, ML);
+        w[(*nw)++] = v;
+        p = *end ? end + 1 : end;
+    }
+    if (!*nw) return RDML_FAIL(ctx, RDML_ECONFIG, "[grid] %s has an empty item (e.g. 512:256,256:128)", key);
+    return RDML_OK;
+}
+
+static void widths_text(const int64_t *w, int n, char *out, size_t len) {
+    out[0] = '\0';
+    for (int l = 0; l < n; l++) {
+        size_t k = strlen(out);
+        snprintf(out + k, len - k, "%s%lld", l ? ":" : "", (long long)w[l]);
+    }
+}
+
+/* [grid] train_* axes; settings in scikit-learn's ParameterGrid order (names sorted:
+ * dropout, epochs, head, lr, tower, weight_decay; the last varies fastest). */
+enum { AX_DROPOUT = 0, AX_EPOCHS, AX_HEAD, AX_LR, AX_TOWER, AX_WD, AX_N };
+static int read_grid(rdml_ctx *ctx, const rdml_config *cfg, train_opts *o) {
+    static const char *const keys[AX_N] = {"train_dropout", "train_epochs", "train_head", "train_lr",
+                                           "train_tower", "train_weight_decay"};
+    char **items[AX_N] = {0};
+    int nit[AX_N] = {0}, rc = RDML_OK;
+    o->axes[0] = '\0';
+    int64_t total = 1;
+    for (int a = 0; a < AX_N && !rc; a++) {
+        rc = rdml_config_list(ctx, cfg, "grid", keys[a], &items[a], &nit[a]);
+        if (rc) break;
+        if (nit[a] == 1 && strcmp(items[a][0], "off") == 0) {
+            nit[a] = 0;
+            continue;
+        }
+        if (o->is_cnn && (a == AX_DROPOUT || a == AX_HEAD || a == AX_TOWER))
+            rc = RDML_FAIL(ctx, RDML_ECONFIG, "[grid] %s is set but train.model = cnn has no %s (hint: "
+                           "grid train_lr, train_epochs and train_weight_decay, or set it to off)",
+                           keys[a], a == AX_DROPOUT ? "dropout" : "tower or head widths");
+        if (o->is_mlp && a == AX_TOWER)
+            rc = RDML_FAIL(ctx, RDML_ECONFIG, "[grid] train_tower is set but train.model = mlp has no tower "
+                           "(hint: train_head varies the mlp's widths)");
+        size_t l = strlen(o->axes);
+        snprintf(o->axes + l, sizeof o->axes - l, "%s%s", l ? "," : "", keys[a] + 6);
+        total *= nit[a];
+        o->grid = 1;
+    }
+    if (!rc && total > 100000)
+        rc = RDML_FAIL(ctx, RDML_ECONFIG, "[grid] the train_* lists make %lld settings; at most 100000",
+                       (long long)total);
+    if (!rc) {
+        o->nset = total;
+        o->set = calloc((size_t)total, sizeof *o->set);
+        if (!o->set) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for the grid");
+    }
+    o->max_epochs = 0;
+    for (int64_t s = 0; s < total && !rc; s++) {
+        train_set *t = &o->set[s];
+        *t = o->base;
+        int64_t rest = s;
+        for (int a = AX_N - 1; a >= 0 && !rc; a--) {
+            if (!nit[a]) continue;
+            const char *it = items[a][rest % nit[a]];
+            rest /= nit[a];
+            char *end;
+            double v = strtod(it, &end);
+            int num_ok = end != it && *end == '\0' && isfinite(v);
+            switch (a) {
+            case AX_DROPOUT:
+                if (!num_ok || v < 0 || v >= 1)
+                    rc = RDML_FAIL(ctx, RDML_ECONFIG, "[grid] train_dropout item \"%s\": expected a "
+                                   "probability in [0, 1), e.g. 0,0.25,0.5", it);
+                t->dropout = v;
+                break;
+            case AX_EPOCHS:
+                if (!num_ok || v < 1 || v > 1e6 || v != floor(v))
+                    rc = RDML_FAIL(ctx, RDML_ECONFIG, "[grid] train_epochs item \"%s\": expected an "
+                                   "integer 1..1000000, e.g. 5,10,20", it);
+                t->epochs = (int64_t)v;
+                break;
+            case AX_LR:
+                if (!num_ok || v <= 0)
+                    rc = RDML_FAIL(ctx, RDML_ECONFIG, "[grid] train_lr item \"%s\": expected a positive "
+                                   "number, e.g. 0.0003,0.001,0.003", it);
+                t->lr = v;
+                break;
+            case AX_WD:
+                if (!num_ok || v < 0)
+                    rc = RDML_FAIL(ctx, RDML_ECONFIG, "[grid] train_weight_decay item \"%s\": expected a "
+                                   "number >= 0, e.g. 0,1e-4,1e-3", it);
+                t->weight_decay = v;
+                break;
+            case AX_HEAD:
+                rc = parse_widths(ctx, keys[a], it, t->head, &t->nhead);
+                break;
+            case AX_TOWER:
+                rc = parse_widths(ctx, keys[a], it, t->tower, &t->ntower);
+                break;
+            }
+        }
+        if (t->epochs > o->max_epochs) o->max_epochs = t->epochs;
+    }
+    for (int a = 0; a < AX_N; a++) free(items[a]);
+    if (rc) return rc;
+    const char *sc;
+    RDML_TRY(rdml_config_int(ctx, cfg, "grid", "inner_folds", &o->inner_folds));
+    RDML_TRY(rdml_config_str(ctx, cfg, "grid", "scoring", &sc));
+    o->scoring = strcmp(sc, "auto") == 0 ? RDML_SCORE_R2 : (rdml_svm_scoring)rdml_svm_scoring_parse(sc);
+    if (!rdml_svm_scoring_fits(o->scoring, RDML_SVM_EPSILON_SVR))
+        return RDML_FAIL(ctx, RDML_ECONFIG, "[grid] scoring = %s is a classification score; `rdmlearn "
+                         "train` regresses RDM values (hint: r2, neg_mse, pearson, spearman or auto)", sc);
     return RDML_OK;
 }
 
@@ -62,8 +209,9 @@ static int read_opts(rdml_cli *cli, train_opts *o) {
     const rdml_config *cfg = cli->cfg;
     const char *s;
     int64_t seed;
-    double *vals, x;
+    double *vals;
     int nv;
+    memset(o, 0, sizeof *o);
     RDML_TRY(rdml_config_int(ctx, cfg, "run", "seed", &seed));
     o->seed = (uint64_t)seed;
     rdml_pairs_defaults(&o->pp);
@@ -104,27 +252,27 @@ static int read_opts(rdml_cli *cli, train_opts *o) {
     RDML_TRY(rdml_config_bool(ctx, cfg, "split", "allow_pair_leakage", &o->sp.allow_leakage));
 
     RDML_TRY(rdml_config_str(ctx, cfg, "train", "model", &o->model));
-    RDML_TRY(rdml_config_real(ctx, cfg, "train", "dropout", &x));
-    if (strcmp(o->model, "mlp") == 0) {
+    o->is_mlp = strcmp(o->model, "mlp") == 0;
+    o->is_cnn = strcmp(o->model, "cnn") == 0;
+    train_set *b = &o->base;
+    RDML_TRY(rdml_config_real(ctx, cfg, "train", "dropout", &b->dropout));
+    if (o->is_mlp) {
         rdml_pairnet_mlp_defaults(&o->net, 0);
-        RDML_TRY(read_int_list(ctx, cfg, "mlp_widths", o->net.head, &o->net.nhead));
-        o->net.head_dropout = x;
+        RDML_TRY(read_int_list(ctx, cfg, "mlp_widths", b->head, &b->nhead));
     } else {
         rdml_pairnet_defaults(&o->net);
-        RDML_TRY(read_int_list(ctx, cfg, "tower", o->net.tower, &o->net.ntower));
-        RDML_TRY(read_int_list(ctx, cfg, "head", o->net.head, &o->net.nhead));
-        o->net.tower_dropout = x;
+        RDML_TRY(read_int_list(ctx, cfg, "tower", b->tower, &b->ntower));
+        RDML_TRY(read_int_list(ctx, cfg, "head", b->head, &b->nhead));
     }
     RDML_TRY(rdml_config_str(ctx, cfg, "train", "output", &s));
     o->net.sigmoid_out = strcmp(s, "sigmoid2") == 0;
     RDML_TRY(rdml_config_real(ctx, cfg, "train", "pearson_mix", &o->net.pearson_mix));
-    o->is_cnn = strcmp(o->model, "cnn") == 0;
     rdml_cnn_defaults(&o->cnn);
     o->cnn.sigmoid_out = o->net.sigmoid_out;
     o->cnn.pearson_mix = o->net.pearson_mix;
     RDML_TRY(rdml_config_int(ctx, cfg, "train", "cnn_size", &o->cnn.size));
     {
-        int64_t ch[RDML_PAIRNET_MAXLAYERS];
+        int64_t ch[ML];
         int nch;
         RDML_TRY(read_int_list(ctx, cfg, "cnn_channels", ch, &nch));
         if (nch != 2)
@@ -135,42 +283,78 @@ static int read_opts(rdml_cli *cli, train_opts *o) {
     }
     RDML_TRY(rdml_config_str(ctx, cfg, "train", "mode", &s));
     o->net.mode = strcmp(s, "perpair") == 0 ? RDML_PAIRNET_PERPAIR : RDML_PAIRNET_DECOMPOSED;
+    RDML_TRY(rdml_config_str(ctx, cfg, "train", "batching", &s));
+    o->blocks = strcmp(s, "blocks") == 0;
+    RDML_TRY(rdml_config_int(ctx, cfg, "train", "block_images", &o->block_images));
     RDML_TRY(rdml_config_int(ctx, cfg, "train", "input_dim", &o->input_dim));
     RDML_TRY(rdml_config_bool(ctx, cfg, "train", "standardize", &o->standardize));
-    RDML_TRY(rdml_config_int(ctx, cfg, "train", "epochs", &o->epochs));
+    RDML_TRY(rdml_config_int(ctx, cfg, "train", "epochs", &b->epochs));
     RDML_TRY(rdml_config_int(ctx, cfg, "train", "batch", &o->batch));
+    if (o->block_images == 0) { /* auto: block^2 ~ batch pairs */
+        o->block_images = (int64_t)ceil(sqrt((double)o->batch));
+        if (o->block_images < 2) o->block_images = 2;
+    }
     rdml_optim_defaults(&o->opt);
     RDML_TRY(rdml_config_str(ctx, cfg, "train", "optimizer", &s));
     o->opt.kind = strcmp(s, "sgd") == 0 ? RDML_OPTIM_SGD : RDML_OPTIM_ADAM;
-    RDML_TRY(rdml_config_real(ctx, cfg, "train", "lr", &o->opt.lr));
+    RDML_TRY(rdml_config_real(ctx, cfg, "train", "lr", &b->lr));
     RDML_TRY(rdml_config_real(ctx, cfg, "train", "momentum", &o->opt.momentum));
-    RDML_TRY(rdml_config_real(ctx, cfg, "train", "weight_decay", &o->opt.weight_decay));
+    RDML_TRY(rdml_config_real(ctx, cfg, "train", "weight_decay", &b->weight_decay));
 
     RDML_TRY(rdml_config_str(ctx, cfg, "embed", "name", &s));
     if (!*s) RDML_TRY(rdml_config_str(ctx, cfg, "embed", "backend", &s));
     rdml_strlcpy(o->embedding, s, sizeof o->embedding);
-    return RDML_OK;
+    return read_grid(ctx, cfg, o);
 }
 
-static void sel_name(const char *spec, char *out, size_t len) {
-    rdml_strlcpy(out, spec, len);
-    for (char *p = out; *p; p++)
-        if (*p == ',') *p = '+';
+/* The network and optimiser of setting t. */
+static void apply_set(const train_opts *o, const train_set *t, int64_t d, rdml_pairnet_params *np,
+                      rdml_optim *opt) {
+    *np = o->net;
+    np->in_dim = d;
+    if (o->is_mlp) {
+        np->ntower = 0;
+        np->head_dropout = t->dropout;
+    } else {
+        np->ntower = t->ntower;
+        memcpy(np->tower, t->tower, sizeof np->tower);
+        np->tower_dropout = t->dropout;
+    }
+    np->nhead = t->nhead;
+    memcpy(np->head, t->head, sizeof np->head);
+    *opt = o->opt;
+    opt->lr = t->lr;
+    opt->weight_decay = t->weight_decay;
 }
 
-/* per-fold statistics, broadcast from the fold's rank */
+
+/* ---- one subject x selection: the group every fold reads ---- */
+typedef struct train_group {
+    int id;
+    char name[256];
+    int64_t n, d;
+    float *E;            /* n x d embeddings (or grayscale pixels for the cnn) */
+    rdml_pairs P;
+    rdml_split S;
+    int64_t nf, **tr, **te, *ntr, *nte;
+    int64_t *ifold;      /* grid: nf x nunits inner fold of each unit */
+    double *target;      /* P.n RDM values */
+} train_group;
+
+/* Fold record (a flat array of doubles, the layout of the lead's task records):
+ * [ST_N statistics][pred: nte][train_loss: max_epochs][test_loss: max_epochs]
+ * [grid: nset x inner_folds inner scores]. */
 enum { ST_R2 = 0, ST_MSE, ST_PEARSON, ST_SPEARMAN, /* model on the test pairs */
        ST_MEAN_R2, ST_MEAN_MSE, ST_MEAN_PEARSON, ST_MEAN_SPEARMAN, /* training-mean predictor */
        ST_SHUF_R2, ST_SHUF_MSE, ST_SHUF_PEARSON, ST_SHUF_SPEARMAN, /* vs shuffled targets */
-       ST_TRAIN_R2, ST_OK, ST_SECONDS, ST_PAIRS_PER_S, ST_EPOCHS_DONE, ST_N };
+       ST_TRAIN_R2, ST_OK, ST_SECONDS, ST_PAIRS_PER_S, ST_EPOCHS_DONE, ST_CHOSEN,
+       ST_STOP_KIND, ST_STOP_EPOCH, ST_STOP_STEP, ST_STOP_VALUE, ST_N };
+enum { STOP_NONE = 0, STOP_LOSS = 1, STOP_PRED = 2 };
 static const char *const metric_names[4] = {"r2", "mse", "pearson", "spearman"};
 
-typedef struct fold_out {
-    double st[ST_N];
-    double *pred;                  /* nte */
-    double *train_loss, *test_loss; /* epochs */
-    char status[512];
-} fold_out;
+static int64_t rec_len(const train_opts *o, const train_group *g, int64_t f) {
+    return ST_N + g->nte[f] + 2 * o->max_epochs + (o->grid ? o->nset * o->inner_folds : 0);
+}
 
 static void four(int64_t n, const double *y, const double *p, double *dst) {
     dst[0] = rdml_metrics_r2(n, y, p);
@@ -179,34 +363,70 @@ static void four(int64_t n, const double *y, const double *p, double *dst) {
     dst[3] = rdml_metrics_spearman(n, y, p);
 }
 
-/* Train fold f. A diverged run is not an error of the command: status says what happened. */
-static int run_fold(rdml_ctx *ctx, const train_opts *o, int64_t f, int64_t n, int64_t d,
-                    const float *E, const rdml_pairs *P, const int64_t *tr, int64_t ntr,
-                    const int64_t *te, int64_t nte, fold_out *out) {
-    for (int i = 0; i < ST_N; i++) out->st[i] = NAN;
-    rdml_pairnet_params np = o->net;
-    np.in_dim = d;
+/* The status text of a fold from its record. */
+static void status_text(const double *st, char *out, size_t len) {
+    if (st[ST_OK] == 1)
+        snprintf(out, len, "ok");
+    else if (st[ST_STOP_KIND] == STOP_LOSS)
+        snprintf(out, len, "diverged in epoch %lld: the training loss became %g at step %lld (hint: "
+                 "lower train.lr)", (long long)st[ST_STOP_EPOCH], st[ST_STOP_VALUE], (long long)st[ST_STOP_STEP]);
+    else if (st[ST_STOP_KIND] == STOP_PRED)
+        snprintf(out, len, "diverged: test prediction %lld is %g (hint: lower train.lr)",
+                 (long long)st[ST_STOP_STEP], st[ST_STOP_VALUE]);
+    else
+        snprintf(out, len, "not run");
+}
+
+typedef struct fit_res {
+    double train_r2, seconds, pairs_per_s;
+    int64_t epochs_done, stop_epoch, stop_step;
+    int stop_kind;
+    double stop_value;
+} fit_res;
+
+/* Train setting t on the training pairs tr (indices into g->P) and predict the test pairs te.
+ * key seeds the weights, the batch order and the dropout masks. pred (nte) gets the final
+ * predictions; train_loss / test_loss (t->epochs, may be NULL) the per-epoch losses; with
+ * want_train_r2 the training R^2 on at most 200000 (cnn 2000) training pairs. A diverging run
+ * is not an error: res->stop_kind says what happened. Not collective. */
+static int fit(rdml_ctx *ctx, const train_opts *o, const train_set *t, uint64_t key,
+               const train_group *g, const int64_t *tr, int64_t ntr, const int64_t *te, int64_t nte,
+               double *pred, double *train_loss, double *test_loss, int want_train_r2, fit_res *res) {
+    const int64_t n = g->n, d = g->d;
+    const rdml_pairs *P = &g->P;
+    const float *E = g->E;
+    memset(res, 0, sizeof *res);
+    res->train_r2 = NAN;
+    rdml_pairnet_params np;
+    rdml_optim opt;
+    apply_set(o, t, d, &np, &opt);
     rdml_pairnet *net = NULL;
     rdml_cnn *cnn = NULL;
-    int64_t B = o->batch < ntr ? o->batch : ntr, ntrain_eval = ntr;
-    int64_t *order = malloc((size_t)ntr * sizeof *order), *ijb = malloc((size_t)B * 2 * sizeof *ijb);
-    int64_t *ij_te = malloc((size_t)(nte + ntr) * 2 * sizeof *ij_te);
-    float *yb = malloc((size_t)B * sizeof *yb), *pf = malloc((size_t)(nte + ntr) * sizeof *pf);
-    double *yte = malloc((size_t)(nte + ntr) * sizeof *yte), *ptr = malloc((size_t)(nte + ntr) * sizeof *ptr);
+    int64_t nev = ntr < (o->is_cnn ? 2000 : 200000) ? ntr : (o->is_cnn ? 2000 : 200000);
+    int64_t nbuf = nte > nev ? nte : nev, cap = 0;
+    int64_t *order = malloc((size_t)(ntr + 1) * sizeof *order), *starts = malloc((size_t)(ntr + 2) * sizeof *starts);
+    int64_t *trij = malloc((size_t)(2 * ntr + 1) * sizeof *trij), *ijb = NULL;
+    int64_t *ij_ev = malloc((size_t)(2 * nbuf + 1) * sizeof *ij_ev);
+    float *yb = NULL, *pf = malloc((size_t)(nbuf + 1) * sizeof *pf);
+    double *yev = malloc((size_t)(nbuf + 1) * sizeof *yev), *pev = malloc((size_t)(nbuf + 1) * sizeof *pev);
     int stdz = o->standardize && !o->is_cnn;
     float *Es = stdz ? malloc((size_t)(n * d) * sizeof *Es) : NULL;
-    int rc = order && ijb && ij_te && yb && pf && yte && ptr && (Es || !stdz) ? RDML_OK
-             : RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for fold %lld", (long long)f);
-    if (!rc && o->is_cnn) rc = rdml_cnn_create(ctx, &o->cnn, o->seed, (uint64_t)f, &cnn);
-    else if (!rc) rc = rdml_pairnet_create(ctx, &np, o->seed, (uint64_t)f, &net);
+    int rc = order && starts && trij && ij_ev && pf && yev && pev && (Es || !stdz) ? RDML_OK
+             : RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for a fit of %lld pairs", (long long)ntr);
+    if (!rc && o->is_cnn) rc = rdml_cnn_create(ctx, &o->cnn, o->seed, key, &cnn);
+    else if (!rc) rc = rdml_pairnet_create(ctx, &np, o->seed, key, &net);
+    for (int64_t q = 0; q < ntr && !rc; q++) {
+        trij[2 * q] = P->ij[2 * tr[q]];
+        trij[2 * q + 1] = P->ij[2 * tr[q] + 1];
+    }
     if (!rc && Es) {
-        /* z-score each embedding column with the mean and std of the fold's TRAINING images
+        /* z-score each embedding column with the mean and std of the fit's TRAINING images
          * (the images of its training pairs), so no test image informs the scaling */
         char *used = calloc((size_t)n, 1);
         double *mu = calloc((size_t)d, sizeof *mu), *sd = calloc((size_t)d, sizeof *sd);
         if (!used || !mu || !sd) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
         int64_t cnt = 0;
-        for (int64_t t = 0; t < ntr && !rc; t++) used[P->ij[2 * tr[t]]] = used[P->ij[2 * tr[t] + 1]] = 1;
+        for (int64_t q = 0; q < 2 * ntr && !rc; q++) used[trij[q]] = 1;
         for (int64_t i = 0; i < n && !rc; i++)
             if (used[i]) {
                 cnt++;
@@ -225,186 +445,358 @@ static int run_fold(rdml_ctx *ctx, const train_opts *o, int64_t f, int64_t n, in
         free(sd);
         E = Es;
     }
-    if (!rc) {
-        /* start the output at the training targets' mean: otherwise the first epochs are
-         * spent learning the offset of values near 1 */
-        double mean = 0;
-        for (int64_t t = 0; t < ntr; t++) mean += P->value[tr[t]];
-        mean /= (double)ntr;
-        if (cnn) rdml_cnn_set_output_bias(cnn, mean);
-        else rdml_pairnet_set_output_bias(net, mean);
+    double mean = 0;
+    for (int64_t q = 0; q < ntr; q++) mean += P->value[tr[q]];
+    mean /= (double)(ntr > 0 ? ntr : 1);
+    /* start the output at the training targets' mean: otherwise the first epochs are spent
+     * learning the offset of values near 1 */
+    if (!rc && cnn) rdml_cnn_set_output_bias(cnn, mean);
+    else if (!rc) rdml_pairnet_set_output_bias(net, mean);
+    for (int64_t q = 0; q < nte && !rc; q++) {
+        ij_ev[2 * q] = P->ij[2 * te[q]];
+        ij_ev[2 * q + 1] = P->ij[2 * te[q] + 1];
+        yev[q] = P->value[te[q]];
     }
     double t0 = rdml_now();
-    int64_t steps_pairs = 0;
-    (void)n;
-    for (int64_t t = 0; t < nte && !rc; t++) {
-        ij_te[2 * t] = P->ij[2 * te[t]];
-        ij_te[2 * t + 1] = P->ij[2 * te[t] + 1];
-        yte[t] = P->value[te[t]];
-    }
-    int diverged = 0;
-    for (int64_t ep = 0; ep < o->epochs && !rc && !diverged; ep++) {
-        memcpy(order, tr, (size_t)ntr * sizeof *order);
-        rdml_rng r = rdml_rng_make(o->seed, rdml_rng_substream(RDML_STREAM_SHUFFLE, (uint64_t)f),
-                                   (uint64_t)ep << 40);
-        rdml_rng_shuffle(&r, order, ntr);
+    int64_t seen = 0, step = 0;
+    for (int64_t ep = 0; ep < t->epochs && !rc && !res->stop_kind; ep++) {
+        rdml_rng r = rdml_rng_make(o->seed, rdml_rng_substream(RDML_STREAM_SHUFFLE, key), (uint64_t)ep << 40);
+        int64_t nb = 0, maxb = 0;
+        if (o->blocks) {
+            rc = rdml_nn_block_batches(ctx, ntr, trij, n, o->block_images, o->batch, &r, order, starts, &nb);
+        } else {
+            for (int64_t q = 0; q < ntr; q++) order[q] = q;
+            rdml_rng_shuffle(&r, order, ntr);
+            for (int64_t s = 0; s < ntr; s += o->batch) starts[nb++] = s;
+            starts[nb] = ntr;
+        }
+        for (int64_t b = 0; b < nb; b++)
+            if (starts[b + 1] - starts[b] > maxb) maxb = starts[b + 1] - starts[b];
+        if (!rc && maxb > cap) {
+            free(ijb);
+            free(yb);
+            ijb = malloc((size_t)(2 * maxb) * sizeof *ijb);
+            yb = malloc((size_t)maxb * sizeof *yb);
+            cap = maxb;
+            if (!ijb || !yb) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for a batch of %lld pairs", (long long)maxb);
+        }
         double sum = 0;
-        int64_t nb = 0;
-        for (int64_t s = 0; s < ntr && !rc; s += B, nb++) {
-            int64_t b = ntr - s < B ? ntr - s : B;
-            for (int64_t q = 0; q < b; q++) {
-                int64_t k = order[s + q];
-                ijb[2 * q] = P->ij[2 * k];
-                ijb[2 * q + 1] = P->ij[2 * k + 1];
-                yb[q] = (float)P->value[k];
+        for (int64_t bi = 0; bi < nb && !rc; bi++) {
+            int64_t s0 = starts[bi], bsz = starts[bi + 1] - s0;
+            for (int64_t q = 0; q < bsz; q++) {
+                int64_t k = order[s0 + q];
+                ijb[2 * q] = trij[2 * k];
+                ijb[2 * q + 1] = trij[2 * k + 1];
+                yb[q] = (float)P->value[tr[k]];
             }
-            double loss;
-            uint64_t key = rdml_rng_substream(rdml_rng_substream((uint64_t)f, (uint64_t)ep), (uint64_t)nb);
-            rc = cnn ? rdml_cnn_step(ctx, cnn, &o->opt, E, b, ijb, yb, &loss)
-                     : rdml_pairnet_step(ctx, net, &o->opt, E, b, ijb, yb, o->seed, key, &loss);
-            if (rc == RDML_EDATA) {
-                snprintf(out->status, sizeof out->status, "diverged in epoch %lld: %s", (long long)ep + 1, ctx->msg);
+            double loss = 0;
+            uint64_t bkey = rdml_rng_substream(rdml_rng_substream(key, (uint64_t)ep), (uint64_t)bi);
+            step++;
+            rc = cnn ? rdml_cnn_step(ctx, cnn, &opt, E, bsz, ijb, yb, &loss)
+                     : rdml_pairnet_step(ctx, net, &opt, E, bsz, ijb, yb, o->seed, bkey, &loss);
+            if (rc == RDML_EDATA && (!isfinite(loss) || loss > 3.0e38)) {
+                res->stop_kind = STOP_LOSS;
+                res->stop_epoch = ep + 1;
+                res->stop_step = step;
+                res->stop_value = loss;
                 rdml_ctx_clear(ctx);
                 rc = RDML_OK;
-                diverged = 1;
                 break;
             }
-            sum += loss * (double)b;
-            steps_pairs += b;
+            sum += loss * (double)bsz;
+            seen += bsz;
         }
-        if (rc || diverged) break;
-        out->train_loss[ep] = sum / (double)ntr;
-        rc = cnn ? rdml_cnn_predict(ctx, cnn, E, nte, ij_te, pf) : rdml_pairnet_predict(ctx, net, E, nte, ij_te, pf);
-        double mse = 0;
-        for (int64_t t = 0; t < nte; t++) mse += ((double)pf[t] - yte[t]) * ((double)pf[t] - yte[t]);
-        out->test_loss[ep] = mse / (double)nte;
-        out->st[ST_EPOCHS_DONE] = (double)(ep + 1);
-        rdml_debug(ctx, "fold %lld epoch %lld: train loss %.5f test loss %.5f", (long long)f,
-                   (long long)ep + 1, out->train_loss[ep], out->test_loss[ep]);
+        if (rc || res->stop_kind) break;
+        if (train_loss) train_loss[ep] = sum / (double)ntr;
+        if (test_loss) {
+            rc = cnn ? rdml_cnn_predict(ctx, cnn, E, nte, ij_ev, pf) : rdml_pairnet_predict(ctx, net, E, nte, ij_ev, pf);
+            double mse = 0;
+            for (int64_t q = 0; q < nte; q++) mse += ((double)pf[q] - yev[q]) * ((double)pf[q] - yev[q]);
+            test_loss[ep] = mse / (double)nte;
+            rdml_debug(ctx, "fit %llx epoch %lld: train loss %.5f test loss %.5f", (unsigned long long)key,
+                       (long long)ep + 1, sum / (double)ntr, test_loss[ep]);
+        }
+        res->epochs_done = ep + 1;
     }
-    double secs = rdml_now() - t0;
-    if (!rc && !diverged) {
-        rc = cnn ? rdml_cnn_predict(ctx, cnn, E, nte, ij_te, pf) : rdml_pairnet_predict(ctx, net, E, nte, ij_te, pf);
-        for (int64_t t = 0; t < nte; t++) out->pred[t] = pf[t];
-        for (int64_t t = 0; t < nte && !rc; t++)
-            if (!isfinite(out->pred[t])) {
-                snprintf(out->status, sizeof out->status, "diverged: test prediction %lld is %g",
-                         (long long)t, out->pred[t]);
-                diverged = 1;
-                break;
+    res->seconds = rdml_now() - t0;
+    res->pairs_per_s = res->seconds > 0 ? (double)seen / res->seconds : 0;
+    if (!rc && !res->stop_kind) {
+        rc = cnn ? rdml_cnn_predict(ctx, cnn, E, nte, ij_ev, pf) : rdml_pairnet_predict(ctx, net, E, nte, ij_ev, pf);
+        for (int64_t q = 0; q < nte && !rc; q++) {
+            pred[q] = pf[q];
+            if (!isfinite(pred[q]) && !res->stop_kind) {
+                res->stop_kind = STOP_PRED;
+                res->stop_step = q;
+                res->stop_value = pred[q];
             }
-    }
-    if (!rc && !diverged) {
-        four(nte, yte, out->pred, out->st + ST_R2);
-        /* chance 1: the training targets' mean for every test pair */
-        double mean = 0;
-        for (int64_t t = 0; t < ntr; t++) mean += P->value[tr[t]];
-        mean /= (double)ntr;
-        for (int64_t t = 0; t < nte; t++) ptr[t] = mean;
-        four(nte, yte, ptr, out->st + ST_MEAN_R2);
-        /* chance 2: the model's predictions against a seeded permutation of the test targets */
-        int64_t *perm = malloc((size_t)nte * sizeof *perm);
-        if (!perm) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
-        for (int64_t t = 0; t < nte && perm; t++) perm[t] = t;
-        rdml_rng r = rdml_rng_make(o->seed, rdml_rng_substream(RDML_STREAM_SHUFFLE, (uint64_t)f), 1ull << 60);
-        if (perm) {
-            rdml_rng_shuffle(&r, perm, nte);
-            for (int64_t t = 0; t < nte; t++) ptr[t] = yte[perm[t]];
-            four(nte, ptr, out->pred, out->st + ST_SHUF_R2);
         }
-        free(perm);
-        /* training R^2 on (at most the first 200000 of) the training pairs */
-        ntrain_eval = ntr < (cnn ? 2000 : 200000) ? ntr : (cnn ? 2000 : 200000);
-        for (int64_t t = 0; t < ntrain_eval; t++) {
-            ij_te[2 * t] = P->ij[2 * tr[t]];
-            ij_te[2 * t + 1] = P->ij[2 * tr[t] + 1];
-            yte[t] = P->value[tr[t]];
-        }
-        if (!rc) rc = cnn ? rdml_cnn_predict(ctx, cnn, E, ntrain_eval, ij_te, pf)
-                          : rdml_pairnet_predict(ctx, net, E, ntrain_eval, ij_te, pf);
-        for (int64_t t = 0; t < ntrain_eval; t++) ptr[t] = pf[t];
-        out->st[ST_TRAIN_R2] = rdml_metrics_r2(ntrain_eval, yte, ptr);
-        out->st[ST_OK] = 1;
-        snprintf(out->status, sizeof out->status, "ok");
-    } else if (!rc) {
-        out->st[ST_OK] = 0;
     }
-    out->st[ST_SECONDS] = secs;
-    out->st[ST_PAIRS_PER_S] = secs > 0 ? (double)steps_pairs / secs : 0;
+    if (!rc && !res->stop_kind && want_train_r2) {
+        for (int64_t q = 0; q < nev; q++) {
+            ij_ev[2 * q] = trij[2 * q];
+            ij_ev[2 * q + 1] = trij[2 * q + 1];
+            yev[q] = P->value[tr[q]];
+        }
+        rc = cnn ? rdml_cnn_predict(ctx, cnn, E, nev, ij_ev, pf) : rdml_pairnet_predict(ctx, net, E, nev, ij_ev, pf);
+        for (int64_t q = 0; q < nev; q++) pev[q] = pf[q];
+        if (!rc) res->train_r2 = rdml_metrics_r2(nev, yev, pev);
+    }
     rdml_pairnet_free(&net);
     rdml_cnn_free(&cnn);
     free(Es);
     free(order);
+    free(starts);
+    free(trij);
     free(ijb);
-    free(ij_te);
+    free(ij_ev);
     free(yb);
     free(pf);
-    free(yte);
-    free(ptr);
+    free(yev);
+    free(pev);
     return rc;
 }
 
-static int write_pairs(rdml_ctx *ctx, rdml_h5 *h, const char *g, const train_opts *o,
-                       const rdml_pairs *P, const rdml_split *S, int64_t n) {
+/* One outer fold, the unit of work that a task farm can hand out: with a grid, every setting
+ * is fit on every inner fold of the fold's training images and scored on the inner test
+ * pairs; the best mean inner score picks the setting; it is refit on the whole outer training
+ * set and scored on the outer test pairs, with the two chance levels. Fills rec (rec_len
+ * values, allocated by the caller). Not collective: no MPI here. */
+static int run_fold(rdml_ctx *ctx, const train_opts *o, const train_group *g, int64_t f, double *rec) {
+    const int64_t nte = g->nte[f], ntr = g->ntr[f], E_ = o->max_epochs;
+    const int64_t *tr = g->tr[f], *te = g->te[f];
+    double *st = rec, *pred = rec + ST_N, *tl = pred + nte, *vl = tl + E_, *scores = vl + E_;
+    for (int i = 0; i < ST_N; i++) st[i] = NAN;
+    for (int64_t q = 0; q < nte; q++) pred[q] = NAN;
+    for (int64_t e = 0; e < 2 * E_; e++) tl[e] = NAN;
+    st[ST_OK] = 0;
+    st[ST_STOP_KIND] = STOP_NONE;
+    int64_t chosen = 0;
+    int rc = RDML_OK;
+    if (o->grid) {
+        const int64_t ns = o->nset, K = o->inner_folds, nu = g->S.nunits;
+        const int by_pairs = g->S.scheme == RDML_SPLIT_PAIRS;
+        for (int64_t k = 0; k < K && !rc; k++) {
+            int64_t *itr = NULL, *ite = NULL, nitr = 0, nite = 0;
+            rc = rdml_svm_inner_split(ctx, g->P.n, g->P.ij, by_pairs ? NULL : g->ifold + f * nu,
+                                      by_pairs ? g->ifold + f * nu : NULL, k, &itr, &nitr, &ite, &nite);
+            double *ip = rc ? NULL : malloc((size_t)(nite + 1) * sizeof *ip);
+            double *iy = rc ? NULL : malloc((size_t)(nite + 1) * sizeof *iy);
+            if (!rc && (!ip || !iy)) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for the grid");
+            for (int64_t q = 0; q < nite && !rc; q++) iy[q] = g->target[ite[q]];
+            uint64_t ikey = (uint64_t)f + ((uint64_t)(k + 1) << 32);
+            for (int64_t s = 0; s < ns && !rc; s++) {
+                fit_res fr;
+                rc = fit(ctx, o, &o->set[s], ikey, g, itr, nitr, ite, nite, ip, NULL, NULL, 0, &fr);
+                if (!rc && !fr.stop_kind) rc = rdml_svm_score(ctx, o->scoring, nite, iy, ip, &scores[s * K + k]);
+                else if (!rc) scores[s * K + k] = NAN; /* diverged: ranks last */
+                if (rc) rdml_ctx_prefix(ctx, "grid setting %lld, inner fold %lld", (long long)s, (long long)k);
+            }
+            free(itr);
+            free(ite);
+            free(ip);
+            free(iy);
+        }
+        if (!rc) rdml_svm_grid_select(ns, K, scores, NULL, NULL, &chosen);
+    }
+    st[ST_CHOSEN] = (double)chosen;
+    fit_res fr;
+    if (!rc) rc = fit(ctx, o, &o->set[chosen], (uint64_t)f, g, tr, ntr, te, nte, pred, tl, vl, 1, &fr);
+    if (rc) return rc;
+    st[ST_SECONDS] = fr.seconds;
+    st[ST_PAIRS_PER_S] = fr.pairs_per_s;
+    st[ST_EPOCHS_DONE] = (double)fr.epochs_done;
+    st[ST_STOP_KIND] = fr.stop_kind;
+    st[ST_STOP_EPOCH] = (double)fr.stop_epoch;
+    st[ST_STOP_STEP] = (double)fr.stop_step;
+    st[ST_STOP_VALUE] = fr.stop_value;
+    if (fr.stop_kind) return RDML_OK;
+    double *yte = malloc((size_t)(nte + 1) * sizeof *yte), *tmp = malloc((size_t)(nte + 1) * sizeof *tmp);
+    int64_t *perm = malloc((size_t)(nte + 1) * sizeof *perm);
+    if (!yte || !tmp || !perm) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
+    if (!rc) {
+        for (int64_t q = 0; q < nte; q++) yte[q] = g->target[te[q]];
+        four(nte, yte, pred, st + ST_R2);
+        /* chance 1: the training targets' mean for every test pair */
+        double mean = 0;
+        for (int64_t q = 0; q < ntr; q++) mean += g->target[tr[q]];
+        mean /= (double)ntr;
+        for (int64_t q = 0; q < nte; q++) tmp[q] = mean;
+        four(nte, yte, tmp, st + ST_MEAN_R2);
+        /* chance 2: the model's predictions against a seeded permutation of the test targets */
+        for (int64_t q = 0; q < nte; q++) perm[q] = q;
+        rdml_rng r = rdml_rng_make(o->seed, rdml_rng_substream(RDML_STREAM_SHUFFLE, (uint64_t)f), 1ull << 60);
+        rdml_rng_shuffle(&r, perm, nte);
+        for (int64_t q = 0; q < nte; q++) tmp[q] = yte[perm[q]];
+        four(nte, tmp, pred, st + ST_SHUF_R2);
+        st[ST_TRAIN_R2] = fr.train_r2;
+        st[ST_OK] = 1;
+    }
+    free(yte);
+    free(tmp);
+    free(perm);
+    return rc;
+}
+
+static int write_pairs(rdml_ctx *ctx, rdml_h5 *h, const char *gpath, const train_opts *o,
+                       const train_group *g) {
     char path[760];
-    int rc = rdml_h5_delete(ctx, h, g);
-    if (!rc) rc = rdml_h5_group(ctx, h, g);
-    snprintf(path, sizeof path, "%s/ij", g);
+    const rdml_pairs *P = &g->P;
+    const rdml_split *S = &g->S;
+    int rc = rdml_h5_delete(ctx, h, gpath);
+    if (!rc) rc = rdml_h5_group(ctx, h, gpath);
+    snprintf(path, sizeof path, "%s/ij", gpath);
     if (!rc) rc = rdml_h5_write_rows_i64(ctx, h, path, P->n, 2, 0, ctx->rank == 0 ? P->n : 0, P->ij);
     if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", "image rows (a, b) of each pair");
-    snprintf(path, sizeof path, "%s/value", g);
+    snprintf(path, sizeof path, "%s/value", gpath);
     if (!rc) rc = rdml_h5_write_vec_f64(ctx, h, path, P->n, P->value);
     if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", "RDM value of each pair: the regression target");
-    snprintf(path, sizeof path, "%s/fold", g);
+    snprintf(path, sizeof path, "%s/fold", gpath);
     if (!rc) rc = rdml_h5_write_vec_i64(ctx, h, path, S->nunits, S->fold);
     if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", S->scheme == RDML_SPLIT_PAIRS
         ? "test fold of each PAIR (pair-level split: images appear on both sides)"
         : "test fold of each image (-1: always training)");
-    int64_t iv[3] = {n, P->n, S->nfolds};
+    int64_t iv[3] = {g->n, P->n, S->nfolds};
     const char *in[3] = {"n_images", "n_pairs", "n_folds"};
-    for (int i = 0; i < 3 && !rc; i++) rc = rdml_h5_attr_i64(ctx, h, g, in[i], &iv[i], 1);
-    if (!rc) rc = rdml_h5_attr_str(ctx, h, g, "set", rdml_pairs_set_name(o->pp.set));
-    if (!rc) rc = rdml_h5_attr_str(ctx, h, g, "scheme", rdml_split_scheme_name(S->scheme));
+    for (int i = 0; i < 3 && !rc; i++) rc = rdml_h5_attr_i64(ctx, h, gpath, in[i], &iv[i], 1);
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, gpath, "set", rdml_pairs_set_name(o->pp.set));
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, gpath, "scheme", rdml_split_scheme_name(S->scheme));
     return rc;
 }
 
-static int write_fold(rdml_ctx *ctx, rdml_h5 *h, const char *g, const train_opts *o, int64_t f,
-                      const fold_out *fo, const int64_t *te, int64_t nte, int64_t ntr,
-                      const rdml_pairs *P) {
-    char fg[800], path[860];
-    snprintf(fg, sizeof fg, "%s/fold_%lld", g, (long long)f);
+static int write_set_attrs(rdml_ctx *ctx, rdml_h5 *h, const char *obj, const train_opts *o,
+                           const train_set *t) {
+    double pv[4] = {t->lr, t->dropout, t->weight_decay, (double)t->epochs};
+    const char *pn[4] = {"lr", "dropout", "weight_decay", "epochs_setting"};
+    int rc = RDML_OK;
+    for (int i = 0; i < 4 && !rc; i++) rc = rdml_h5_attr_f64(ctx, h, obj, pn[i], &pv[i], 1);
+    char w[256];
+    widths_text(t->tower, o->is_mlp ? 0 : t->ntower, w, sizeof w);
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, obj, "tower", w);
+    widths_text(t->head, t->nhead, w, sizeof w);
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, obj, "head", w);
+    return rc;
+}
+
+static int write_fold(rdml_ctx *ctx, rdml_h5 *h, const char *gs, const train_opts *o,
+                      const train_group *g, int64_t f, const double *rec) {
+    const int64_t nte = g->nte[f], E_ = o->max_epochs;
+    const double *st = rec, *pred = rec + ST_N, *tl = pred + nte, *vl = tl + E_;
+    char fg[800], path[860], status[512];
+    snprintf(fg, sizeof fg, "%s/fold_%lld", gs, (long long)f);
     int rc = rdml_h5_group(ctx, h, fg);
-    double *tgt = malloc((size_t)nte * sizeof *tgt);
+    double *tgt = malloc((size_t)(nte + 1) * sizeof *tgt);
     if (!tgt) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory writing fold %lld", (long long)f);
-    for (int64_t t = 0; t < nte && tgt; t++) tgt[t] = P->value[te[t]];
+    for (int64_t q = 0; q < nte && tgt; q++) tgt[q] = g->target[g->te[f][q]];
     snprintf(path, sizeof path, "%s/test_pairs", fg);
-    if (!rc) rc = rdml_h5_write_vec_i64(ctx, h, path, nte, te);
+    if (!rc) rc = rdml_h5_write_vec_i64(ctx, h, path, nte, g->te[f]);
     snprintf(path, sizeof path, "%s/pred", fg);
-    if (!rc) rc = rdml_h5_write_vec_f64(ctx, h, path, nte, fo->pred);
+    if (!rc) rc = rdml_h5_write_vec_f64(ctx, h, path, nte, pred);
     snprintf(path, sizeof path, "%s/target", fg);
     if (!rc) rc = rdml_h5_write_vec_f64(ctx, h, path, nte, tgt);
     snprintf(path, sizeof path, "%s/train_loss", fg);
-    if (!rc) rc = rdml_h5_write_vec_f64(ctx, h, path, o->epochs, fo->train_loss);
+    if (!rc) rc = rdml_h5_write_vec_f64(ctx, h, path, E_, tl);
     if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", "mean training loss of each epoch (NaN: not reached)");
     snprintf(path, sizeof path, "%s/test_loss", fg);
-    if (!rc) rc = rdml_h5_write_vec_f64(ctx, h, path, o->epochs, fo->test_loss);
+    if (!rc) rc = rdml_h5_write_vec_f64(ctx, h, path, E_, vl);
     if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", "test MSE after each epoch (NaN: not reached)");
-    for (int i = 0; i < 4 && !rc; i++) rc = rdml_h5_attr_f64(ctx, h, fg, metric_names[i], &fo->st[ST_R2 + i], 1);
+    for (int i = 0; i < 4 && !rc; i++) rc = rdml_h5_attr_f64(ctx, h, fg, metric_names[i], &st[ST_R2 + i], 1);
     for (int i = 0; i < 4 && !rc; i++) {
         char an[64];
         snprintf(an, sizeof an, "mean_predictor_%s", metric_names[i]);
-        rc = rdml_h5_attr_f64(ctx, h, fg, an, &fo->st[ST_MEAN_R2 + i], 1);
+        rc = rdml_h5_attr_f64(ctx, h, fg, an, &st[ST_MEAN_R2 + i], 1);
         snprintf(an, sizeof an, "shuffled_%s", metric_names[i]);
-        if (!rc) rc = rdml_h5_attr_f64(ctx, h, fg, an, &fo->st[ST_SHUF_R2 + i], 1);
+        if (!rc) rc = rdml_h5_attr_f64(ctx, h, fg, an, &st[ST_SHUF_R2 + i], 1);
     }
-    if (!rc) rc = rdml_h5_attr_f64(ctx, h, fg, "train_r2", &fo->st[ST_TRAIN_R2], 1);
-    if (!rc) rc = rdml_h5_attr_f64(ctx, h, fg, "fit_seconds", &fo->st[ST_SECONDS], 1);
-    if (!rc) rc = rdml_h5_attr_f64(ctx, h, fg, "pairs_per_second", &fo->st[ST_PAIRS_PER_S], 1);
-    if (!rc) rc = rdml_h5_attr_str(ctx, h, fg, "status", fo->status);
-    int64_t iv[2] = {ntr, nte};
+    if (!rc) rc = rdml_h5_attr_f64(ctx, h, fg, "train_r2", &st[ST_TRAIN_R2], 1);
+    if (!rc) rc = rdml_h5_attr_f64(ctx, h, fg, "fit_seconds", &st[ST_SECONDS], 1);
+    if (!rc) rc = rdml_h5_attr_f64(ctx, h, fg, "pairs_per_second", &st[ST_PAIRS_PER_S], 1);
+    status_text(st, status, sizeof status);
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, fg, "status", status);
+    int64_t iv[3] = {g->ntr[f], nte, (int64_t)st[ST_CHOSEN]};
     if (!rc) rc = rdml_h5_attr_i64(ctx, h, fg, "n_train", &iv[0], 1);
     if (!rc) rc = rdml_h5_attr_i64(ctx, h, fg, "n_test", &iv[1], 1);
+    if (!rc && o->grid) rc = rdml_h5_attr_i64(ctx, h, fg, "chosen", &iv[2], 1);
+    if (!rc && o->grid) rc = write_set_attrs(ctx, h, fg, o, &o->set[iv[2]]);
     free(tgt);
+    return rc;
+}
+
+/* …/grid: the settings, and per outer fold the inner scores, their mean and the choice. */
+static int write_grid(rdml_ctx *ctx, rdml_h5 *h, const char *gs, const train_opts *o,
+                      const train_group *g, const double *const *recs) {
+    const int64_t nf = g->nf, ns = o->nset, K = o->inner_folds, nu = g->S.nunits;
+    char gg[1000], path[1100];
+    snprintf(gg, sizeof gg, "%s/grid", gs);
+    int rc = rdml_h5_group(ctx, h, gg);
+    double *v = malloc((size_t)(4 * ns) * sizeof *v), *mean = malloc((size_t)(nf * ns + 1) * sizeof *mean);
+    double *sd = malloc((size_t)(ns + 1) * sizeof *sd);
+    int64_t *chosen = malloc((size_t)(nf + 1) * sizeof *chosen);
+    char **tw = calloc((size_t)(2 * ns), sizeof *tw);
+    if (!v || !mean || !sd || !chosen || !tw) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory writing the grid");
+    for (int64_t s = 0; s < ns && !rc; s++) {
+        const train_set *t = &o->set[s];
+        v[s] = t->lr;
+        v[ns + s] = t->dropout;
+        v[2 * ns + s] = t->weight_decay;
+        v[3 * ns + s] = (double)t->epochs;
+        tw[s] = malloc(256);
+        tw[ns + s] = malloc(256);
+        if (!tw[s] || !tw[ns + s]) {
+            rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory writing the grid");
+            break;
+        }
+        widths_text(t->tower, o->is_mlp ? 0 : t->ntower, tw[s], 256);
+        widths_text(t->head, t->nhead, tw[ns + s], 256);
+    }
+    const char *vn[4] = {"lr", "dropout", "weight_decay", "epochs"};
+    for (int i = 0; i < 4 && !rc; i++) {
+        snprintf(path, sizeof path, "%s/%s", gg, vn[i]);
+        rc = rdml_h5_write_vec_f64(ctx, h, path, ns, v + i * ns);
+    }
+    snprintf(path, sizeof path, "%s/tower", gg);
+    if (!rc) rc = rdml_h5_write_strings(ctx, h, path, (const char *const *)tw, ns);
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", "tower widths of each setting, joined by ':' (mlp: empty)");
+    snprintf(path, sizeof path, "%s/head", gg);
+    if (!rc) rc = rdml_h5_write_strings(ctx, h, path, (const char *const *)(tw + ns), ns);
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", "head widths (mlp: mlp_widths) of each setting, joined by ':'");
+    for (int64_t f = 0; f < nf && !rc; f++) {
+        const double *scores = recs[f] + ST_N + g->nte[f] + 2 * o->max_epochs;
+        rdml_svm_grid_select(ns, K, scores, mean + f * ns, sd, &chosen[f]);
+        char fg[1100];
+        snprintf(fg, sizeof fg, "%s/fold_%lld", gg, (long long)f);
+        rc = rdml_h5_group(ctx, h, fg);
+        snprintf(path, sizeof path, "%s/inner_scores", fg);
+        if (!rc) rc = rdml_h5_write_rows_f64(ctx, h, path, ns, K, 0, ctx->rank == 0 ? ns : 0, scores);
+        if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", "inner test score of each setting (row) in "
+                                       "each inner fold (column); NaN: the fit diverged");
+        snprintf(path, sizeof path, "%s/mean", fg);
+        if (!rc) rc = rdml_h5_write_vec_f64(ctx, h, path, ns, mean + f * ns);
+        snprintf(path, sizeof path, "%s/std", fg);
+        if (!rc) rc = rdml_h5_write_vec_f64(ctx, h, path, ns, sd);
+        snprintf(path, sizeof path, "%s/inner_fold", fg);
+        if (!rc) rc = rdml_h5_write_vec_i64(ctx, h, path, nu, g->ifold + f * nu);
+        if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", g->S.scheme == RDML_SPLIT_PAIRS
+            ? "inner fold of each pair (-1: not in this outer fold's training set)"
+            : "inner fold of each image (-1: not in this outer fold's training set)");
+        if (!rc) rc = rdml_h5_attr_i64(ctx, h, fg, "chosen", &chosen[f], 1);
+    }
+    snprintf(path, sizeof path, "%s/chosen", gg);
+    if (!rc) rc = rdml_h5_write_vec_i64(ctx, h, path, nf, chosen);
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", "setting chosen in each outer fold (best mean inner score, first on ties)");
+    snprintf(path, sizeof path, "%s/mean_inner_score", gg);
+    if (!rc) rc = rdml_h5_write_rows_f64(ctx, h, path, nf, ns, 0, ctx->rank == 0 ? nf : 0, mean);
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", "mean inner score: outer fold (row) x setting (column)");
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, gg, "scoring", rdml_svm_scoring_name(o->scoring));
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, gg, "axes", o->axes);
+    int64_t iv[2] = {ns, K};
+    if (!rc) rc = rdml_h5_attr_i64(ctx, h, gg, "n_settings", &iv[0], 1);
+    if (!rc) rc = rdml_h5_attr_i64(ctx, h, gg, "inner_folds", &iv[1], 1);
+    for (int64_t s = 0; tw && s < 2 * ns; s++) free(tw[s]);
+    free(tw);
+    free(v);
+    free(mean);
+    free(sd);
+    free(chosen);
     return rc;
 }
 
@@ -439,126 +831,175 @@ static int load_gray(rdml_ctx *ctx, const rdml_subject *s, int64_t n, int64_t S,
     return RDML_OK;
 }
 
-/* One subject x selection. */
-static int one_train(rdml_cli *cli, rdml_h5 *h, const train_opts *o, const rdml_subject *subj,
-                     const char *name) {
-    rdml_ctx *ctx = &cli->ctx;
-    int id = rdml_subject_id(subj);
-    char rpath[512], epath[600], gp[900], gs[900];
-    int64_t n, d;
-    RDML_TRY(rdml_cli_find_inputs(ctx, h, id, name, o->is_cnn ? NULL : o->embedding, rpath,
-                                  sizeof rpath, epath, sizeof epath, &n, &d));
-    if (o->is_cnn) d = o->cnn.size * o->cnn.size; /* grayscale pixels from the PNGs */
+static void group_release(train_group *g) {
+    for (int64_t f = 0; f < g->nf; f++) {
+        if (g->tr) free(g->tr[f]);
+        if (g->te) free(g->te[f]);
+    }
+    free(g->tr);
+    free(g->te);
+    free(g->ntr);
+    free(g->nte);
+    free(g->ifold);
+    free(g->target);
+    rdml_split_free(&g->S);
+    rdml_pairs_free(&g->P);
+    free(g->E);
+    memset(g, 0, sizeof *g);
+}
+
+/* Collective over comm: the RDM, the embeddings (or images), pairs, folds and (with a grid)
+ * inner folds of one subject x selection, every check made before any training. Every rank
+ * builds the same group. */
+static int group_prepare(rdml_ctx *ctx, MPI_Comm comm, rdml_h5 *h, const train_opts *o,
+                         const rdml_subject *subj, const char *name, train_group *g) {
+    memset(g, 0, sizeof *g);
+    g->id = rdml_subject_id(subj);
+    rdml_strlcpy(g->name, name, sizeof g->name);
+    char rpath[512], epath[600];
+    RDML_TRY(rdml_cli_find_inputs(ctx, h, g->id, name, o->is_cnn ? NULL : o->embedding, rpath,
+                                  sizeof rpath, epath, sizeof epath, &g->n, &g->d));
+    const int64_t n = g->n;
+    if (o->is_cnn) g->d = o->cnn.size * o->cnn.size; /* grayscale pixels from the PNGs */
+    const int64_t d = g->d;
     if (o->input_dim > 0 && o->input_dim != d && !o->is_cnn)
         return RDML_FAIL(ctx, RDML_EDATA, "embeddings %s are %lld wide but train.input_dim = %lld "
                          "(hint: set train.input_dim = 0 to take the width from the embeddings, or "
                          "use embed.name of a %lld-wide embedding)", epath, (long long)d,
                          (long long)o->input_dim, (long long)o->input_dim);
     float *R = rdml_malloc(ctx, (size_t)(n * n) * sizeof *R, "RDM");
-    float *E = rdml_malloc(ctx, (size_t)(n * d) * sizeof *E, "embeddings");
-    int rc = R && E ? RDML_OK : ctx->code;
-    RDML_TRY(rdml_agree(ctx, cli->comm, rc));
-    rdml_pairs P;
-    rdml_split S;
-    memset(&P, 0, sizeof P);
-    memset(&S, 0, sizeof S);
-    int64_t nf = 0, **tr = NULL, **te = NULL, *ntr = NULL, *nte = NULL;
-    fold_out *fo = NULL;
-    rc = rdml_h5_read_rows_f32(ctx, h, rpath, 0, n, R);
-    if (!rc && o->is_cnn) rc = load_gray(ctx, subj, n, o->cnn.size, E);
-    else if (!rc) rc = rdml_h5_read_rows_f32(ctx, h, epath, 0, n, E);
-    for (int64_t i = 0; i < n * d && !rc; i++)
-        if (!isfinite(E[i]))
-            rc = RDML_FAIL(ctx, RDML_EDATA, "embedding %s row %lld column %lld is %g (hint: recompute "
-                           "the embeddings)", epath, (long long)(i / d), (long long)(i % d), E[i]);
-    if (!rc) rc = rdml_pairs_build(ctx, &o->pp, n, R, NULL, &P);
-    if (!rc) rc = rdml_split_make(ctx, &o->sp, n, &P, &S);
-    if (!rc) {
-        nf = S.nfolds;
-        tr = calloc((size_t)nf, sizeof *tr);
-        te = calloc((size_t)nf, sizeof *te);
-        ntr = calloc((size_t)nf, sizeof *ntr);
-        nte = calloc((size_t)nf, sizeof *nte);
-        fo = calloc((size_t)nf, sizeof *fo);
-        if (!tr || !te || !ntr || !nte || !fo) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
+    g->E = rdml_malloc(ctx, (size_t)(n * d) * sizeof *g->E, "embeddings");
+    int rc = R && g->E ? RDML_OK : ctx->code;
+    rc = rdml_agree(ctx, comm, rc);
+    if (!rc) rc = rdml_h5_read_rows_f32(ctx, h, rpath, 0, n, R);
+    if (!rc && o->is_cnn) rc = load_gray(ctx, subj, n, o->cnn.size, g->E);
+    else if (!rc) rc = rdml_h5_read_rows_f32(ctx, h, epath, 0, n, g->E);
+    rc = rdml_agree(ctx, comm, rc);
+    if (rc) {
+        free(R);
+        return rc;
     }
+    /* everything below is identical on every rank */
+    for (int64_t i = 0; i < n * d && !rc; i++)
+        if (!isfinite(g->E[i]))
+            rc = RDML_FAIL(ctx, RDML_EDATA, "embedding %s row %lld column %lld is %g (hint: recompute "
+                           "the embeddings)", epath, (long long)(i / d), (long long)(i % d), g->E[i]);
+    if (!rc) rc = rdml_pairs_build(ctx, &o->pp, n, R, NULL, &g->P);
+    free(R);
+    if (!rc) rc = rdml_split_make(ctx, &o->sp, n, &g->P, &g->S);
+    const int64_t nf = rc ? 0 : g->S.nfolds;
+    if (!rc) {
+        g->nf = nf;
+        g->tr = calloc((size_t)nf, sizeof *g->tr);
+        g->te = calloc((size_t)nf, sizeof *g->te);
+        g->ntr = calloc((size_t)nf, sizeof *g->ntr);
+        g->nte = calloc((size_t)nf, sizeof *g->nte);
+        g->target = malloc((size_t)(g->P.n + 1) * sizeof *g->target);
+        if (o->grid) g->ifold = calloc((size_t)(nf * g->S.nunits + 1), sizeof *g->ifold);
+        if (!g->tr || !g->te || !g->ntr || !g->nte || !g->target || (o->grid && !g->ifold))
+            rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
+    }
+    for (int64_t t = 0; t < g->P.n && !rc; t++) g->target[t] = g->P.value[t];
     for (int64_t f = 0; f < nf && !rc; f++) {
-        rc = rdml_split_fold(ctx, &S, &P, f, &tr[f], &ntr[f], &te[f], &nte[f]);
-        if (!rc && nte[f] < 2)
+        rc = rdml_split_fold(ctx, &g->S, &g->P, f, &g->tr[f], &g->ntr[f], &g->te[f], &g->nte[f]);
+        if (!rc && g->nte[f] < 2)
             rc = RDML_FAIL(ctx, RDML_EDATA, "fold %lld has %lld test pairs; R^2 needs at least 2 "
                            "(hint: more images, fewer folds, or pairs.set = all)", (long long)f,
-                           (long long)nte[f]);
-        if (!rc) {
-            fo[f].pred = malloc((size_t)nte[f] * sizeof *fo[f].pred);
-            fo[f].train_loss = malloc((size_t)o->epochs * sizeof(double));
-            fo[f].test_loss = malloc((size_t)o->epochs * sizeof(double));
-            if (!fo[f].pred || !fo[f].train_loss || !fo[f].test_loss) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
-            for (int64_t t = 0; t < nte[f] && !rc; t++) fo[f].pred[t] = NAN;
-            for (int64_t e = 0; e < o->epochs && !rc; e++) fo[f].train_loss[e] = fo[f].test_loss[e] = NAN;
+                           (long long)g->nte[f]);
+        if (!rc && g->ntr[f] < 1)
+            rc = RDML_FAIL(ctx, RDML_EDATA, "fold %lld has no training pairs (hint: more images or "
+                           "more folds)", (long long)f);
+    }
+    /* inner folds of the grid and their checks (an empty inner side is an error naming it) */
+    const int64_t nu = g->S.nunits, K = o->inner_folds;
+    const int by_pairs = g->S.scheme == RDML_SPLIT_PAIRS;
+    int8_t *use = o->grid && !rc ? malloc((size_t)nu + 1) : NULL;
+    if (o->grid && !rc && !use) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for the grid");
+    for (int64_t f = 0; f < nf && o->grid && !rc; f++) {
+        for (int64_t u = 0; u < nu; u++) use[u] = g->S.fold[u] != f;
+        rc = rdml_svm_inner_folds(ctx, nu, use, K, o->sp.seed, f, g->ifold + f * nu);
+        for (int64_t k = 0; k < K && !rc; k++) {
+            int64_t *itr = NULL, *ite = NULL, nitr, nite;
+            rc = rdml_svm_inner_split(ctx, g->P.n, g->P.ij, by_pairs ? NULL : g->ifold + f * nu,
+                                      by_pairs ? g->ifold + f * nu : NULL, k, &itr, &nitr, &ite, &nite);
+            if (!rc && nite < 2)
+                rc = RDML_FAIL(ctx, RDML_EDATA, "outer fold %lld, inner fold %lld has %lld test pairs; "
+                               "R^2 needs at least 2 (hint: lower grid.inner_folds, or more images)",
+                               (long long)f, (long long)k, (long long)nite);
+            if (rc) rdml_ctx_prefix(ctx, "outer fold %lld", (long long)f);
+            free(itr);
+            free(ite);
         }
     }
-    if (rc) rdml_ctx_prefix(ctx, "subj%02d %s", id, name);
-    rc = rdml_agree(ctx, cli->comm, rc);
-    for (int64_t f = 0; f < nf && !rc; f++) {
-        if (f % ctx->nranks != ctx->rank) continue;
-        rc = run_fold(ctx, o, f, n, d, E, &P, tr[f], ntr[f], te[f], nte[f], &fo[f]);
-        if (rc) rdml_ctx_prefix(ctx, "subj%02d %s fold %lld", id, name, (long long)f);
-    }
-    rc = rdml_agree(ctx, cli->comm, rc);
-    for (int64_t f = 0; f < nf && !rc; f++) {
-        int owner = (int)(f % ctx->nranks);
-        MPI_Bcast(fo[f].st, ST_N, MPI_DOUBLE, owner, cli->comm);
-        MPI_Bcast(fo[f].pred, (int)nte[f], MPI_DOUBLE, owner, cli->comm);
-        MPI_Bcast(fo[f].train_loss, (int)o->epochs, MPI_DOUBLE, owner, cli->comm);
-        MPI_Bcast(fo[f].test_loss, (int)o->epochs, MPI_DOUBLE, owner, cli->comm);
-        MPI_Bcast(fo[f].status, (int)sizeof fo[f].status, MPI_CHAR, owner, cli->comm);
-    }
+    free(use);
+    return rc;
+}
+
+/* Collective: write the group from its fold records (identical on every rank). */
+static int group_write(rdml_ctx *ctx, rdml_h5 *h, const train_opts *o, const train_group *g,
+                       const double *const *recs) {
+    const int id = g->id;
+    const char *name = g->name;
+    const int64_t nf = g->nf;
+    char gp[900], gs[900];
     snprintf(gp, sizeof gp, "/experiments/%s/pairs/subj%02d/%s", o->experiment, id, name);
     snprintf(gs, sizeof gs, "/experiments/%s/%s/subj%02d/%s", o->experiment, o->model, id, name);
-    if (!rc) rc = write_pairs(ctx, h, gp, o, &P, &S, n);
+    int rc = write_pairs(ctx, h, gp, o, g);
     if (!rc) rc = rdml_h5_delete(ctx, h, gs);
     if (!rc) rc = rdml_h5_group(ctx, h, gs);
+    if (!rc && o->grid) rc = write_grid(ctx, h, gs, o, g, recs);
     int64_t nok = 0;
     for (int64_t f = 0; f < nf && !rc; f++) {
-        rc = write_fold(ctx, h, gs, o, f, &fo[f], te[f], nte[f], ntr[f], &P);
-        const double *st = fo[f].st;
+        rc = write_fold(ctx, h, gs, o, g, f, recs[f]);
+        const double *st = recs[f];
         if (rc) break;
+        char set[300] = "";
+        if (o->grid) {
+            const train_set *t = &o->set[(int64_t)st[ST_CHOSEN]];
+            char tw[128], hw[128];
+            widths_text(t->tower, o->is_mlp ? 0 : t->ntower, tw, sizeof tw);
+            widths_text(t->head, t->nhead, hw, sizeof hw);
+            snprintf(set, sizeof set, ", setting %lld (lr=%g dropout=%g epochs=%lld weight_decay=%g tower=%s head=%s)",
+                     (long long)st[ST_CHOSEN], t->lr, t->dropout, (long long)t->epochs, t->weight_decay, tw, hw);
+        }
         if (st[ST_OK] == 1) {
             nok++;
             rdml_info(ctx, "subj%02d %-12s %s fold %lld/%lld: %lld train / %lld test pairs, test R2 %.3f "
-                      "(train %.3f; mean predictor %.3f, shuffled %.3f), %.0f pairs/s", id, name,
-                      o->model, (long long)f + 1, (long long)nf, (long long)ntr[f], (long long)nte[f],
-                      st[ST_R2], st[ST_TRAIN_R2], st[ST_MEAN_R2], st[ST_SHUF_R2], st[ST_PAIRS_PER_S]);
+                      "(train %.3f; mean predictor %.3f, shuffled %.3f), %.0f pairs/s%s", id, name,
+                      o->model, (long long)f + 1, (long long)nf, (long long)g->ntr[f], (long long)g->nte[f],
+                      st[ST_R2], st[ST_TRAIN_R2], st[ST_MEAN_R2], st[ST_SHUF_R2], st[ST_PAIRS_PER_S], set);
         } else {
-            rdml_warn(ctx, "subj%02d %s %s fold %lld/%lld stopped, the other folds go on: %s", id,
-                      name, o->model, (long long)f + 1, (long long)nf, fo[f].status);
+            char status[512];
+            status_text(st, status, sizeof status);
+            rdml_warn(ctx, "subj%02d %s %s fold %lld/%lld stopped, the other folds go on: %s%s", id,
+                      name, o->model, (long long)f + 1, (long long)nf, status, set);
         }
     }
     /* table: rows model / mean predictor / shuffled targets; columns mean and std of each metric
      * over the finished folds */
-    double table[3 * 8], fm[4096 * 4];
-    int64_t nfm = nf < 4096 ? nf : 4096;
+    double table[3 * 8];
+    double *col = malloc((size_t)(nf + 1) * sizeof *col), *fm = malloc((size_t)(4 * nf + 1) * sizeof *fm);
+    if (!rc && (!col || !fm)) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
     for (int r = 0; r < 3 && !rc; r++)
         for (int c = 0; c < 4; c++) {
-            double col[4096];
             int64_t k = 0;
-            for (int64_t f = 0; f < nfm; f++)
-                if (fo[f].st[ST_OK] == 1) col[k++] = fo[f].st[4 * r + c];
+            for (int64_t f = 0; f < nf; f++)
+                if (recs[f][ST_OK] == 1) col[k++] = recs[f][4 * r + c];
             double mean = NAN, sd = NAN;
             if (k) rdml_metrics_mean_std(k, col, &mean, &sd);
             table[r * 8 + 2 * c] = mean;
             table[r * 8 + 2 * c + 1] = sd;
             char an[64];
-            snprintf(an, sizeof an, "%s%s%s", r == 0 ? "mean_" : r == 1 ? "mean_predictor_mean_" : "shuffled_mean_",
-                     metric_names[c], "");
+            snprintf(an, sizeof an, "%s%s", r == 0 ? "mean_" : r == 1 ? "mean_predictor_mean_" : "shuffled_mean_",
+                     metric_names[c]);
             rc = rdml_h5_attr_f64(ctx, h, gs, an, &mean, 1);
             snprintf(an, sizeof an, "%s%s", r == 0 ? "std_" : r == 1 ? "mean_predictor_std_" : "shuffled_std_",
                      metric_names[c]);
             if (!rc) rc = rdml_h5_attr_f64(ctx, h, gs, an, &sd, 1);
             if (rc) break;
         }
-    for (int64_t f = 0; f < nfm; f++)
-        for (int c = 0; c < 4; c++) fm[f * 4 + c] = fo[f].st[ST_R2 + c];
+    for (int64_t f = 0; f < nf && fm; f++)
+        for (int c = 0; c < 4; c++) fm[f * 4 + c] = recs[f][ST_R2 + c];
     char tpath[1000];
     snprintf(tpath, sizeof tpath, "%s/table", gs);
     if (!rc) rc = rdml_h5_write_rows_f64(ctx, h, tpath, 3, 8, 0, ctx->rank == 0 ? 3 : 0, table);
@@ -569,86 +1010,123 @@ static int one_train(rdml_cli *cli, rdml_h5 *h, const train_opts *o, const rdml_
                                    "ddof 0); mean_predictor predicts the training targets' mean, "
                                    "shuffled_targets scores the model against permuted test targets");
     snprintf(tpath, sizeof tpath, "%s/fold_metrics", gs);
-    if (!rc) rc = rdml_h5_write_rows_f64(ctx, h, tpath, nfm, 4, 0, ctx->rank == 0 ? nfm : 0, fm);
+    if (!rc) rc = rdml_h5_write_rows_f64(ctx, h, tpath, nf, 4, 0, ctx->rank == 0 ? nf : 0, fm);
     if (!rc) rc = rdml_h5_attr_str(ctx, h, tpath, "columns", "r2,mse,pearson,spearman");
-    int64_t cnt[3] = {nf, nok, o->epochs};
-    const char *cn[3] = {"n_folds", "n_folds_finished", "epochs"};
-    for (int i = 0; i < 3 && !rc; i++) rc = rdml_h5_attr_i64(ctx, h, gs, cn[i], &cnt[i], 1);
-    double pv[5] = {o->opt.lr, (double)o->batch, o->model[0] == 'm' ? o->net.head_dropout : o->net.tower_dropout,
-                    o->opt.weight_decay, o->net.pearson_mix};
-    const char *pn[5] = {"lr", "batch", "dropout", "weight_decay", "pearson_mix"};
-    for (int i = 0; i < 5 && !rc; i++) rc = rdml_h5_attr_f64(ctx, h, gs, pn[i], &pv[i], 1);
+    int64_t cnt[4] = {nf, nok, o->max_epochs, o->grid ? o->nset : 0};
+    const char *cn[4] = {"n_folds", "n_folds_finished", "epochs", "grid_settings"};
+    for (int i = 0; i < 4 && !rc; i++) rc = rdml_h5_attr_i64(ctx, h, gs, cn[i], &cnt[i], 1);
+    double pv[4] = {o->base.lr, (double)o->batch, o->base.dropout, o->base.weight_decay};
+    const char *pn[5] = {"lr", "batch", "dropout", "weight_decay"};
+    for (int i = 0; i < 4 && !rc; i++) rc = rdml_h5_attr_f64(ctx, h, gs, pn[i], &pv[i], 1);
+    if (!rc) rc = rdml_h5_attr_f64(ctx, h, gs, "pearson_mix", &o->net.pearson_mix, 1);
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, gs, "batching", o->blocks ? "blocks" : "pairs");
+    if (!rc) rc = rdml_h5_attr_i64(ctx, h, gs, "block_images", &o->block_images, 1);
     if (!rc) rc = rdml_h5_attr_str(ctx, h, gs, "model", o->model);
     if (!rc) rc = rdml_h5_attr_str(ctx, h, gs, "embedding", o->is_cnn ? "grayscale images" : o->embedding);
     if (!rc) rc = rdml_h5_attr_str(ctx, h, gs, "pairs", gp);
     if (!rc)
         rdml_info(ctx, "subj%02d %-12s %s, %lld pairs, %lld/%lld folds: test R2 %.3f +- %.3f | mean "
-                  "predictor %.3f | shuffled targets %.3f", id, name, o->model, (long long)P.n,
+                  "predictor %.3f | shuffled targets %.3f", id, name, o->model, (long long)g->P.n,
                   (long long)nok, (long long)nf, table[0], table[1], table[8], table[16]);
-    if (!rc && nok == 0)
+    if (!rc && nok == 0) {
+        char status[512] = "does not exist";
+        if (nf) status_text(recs[0], status, sizeof status);
         rc = RDML_FAIL(ctx, RDML_EDATA, "subj%02d %s: no fold of %s finished; fold 0 %s", id, name,
-                       o->model, nf ? fo[0].status : "does not exist");
-    for (int64_t f = 0; f < nf; f++) {
-        if (tr) free(tr[f]);
-        if (te) free(te[f]);
-        if (fo) {
-            free(fo[f].pred);
-            free(fo[f].train_loss);
-            free(fo[f].test_loss);
-        }
+                       o->model, status);
     }
-    free(tr);
-    free(te);
-    free(ntr);
-    free(nte);
-    free(fo);
-    rdml_split_free(&S);
-    rdml_pairs_free(&P);
-    free(R);
-    free(E);
+    free(col);
+    free(fm);
     return rc;
 }
 
-int rdml_cmd_train(rdml_cli *cli) {
-    rdml_ctx *ctx = &cli->ctx;
-    train_opts o;
-    const char *root;
-    RDML_TRY(read_opts(cli, &o));
-    RDML_TRY(rdml_config_str(ctx, cli->cfg, "data", "root", &root));
-    if (cli->npos > 0) root = cli->pos[0];
-    rdml_dataset *ds = NULL;
-    int *ids = NULL, nids = 0, nsel = 0;
-    char **sels = NULL;
-    rdml_h5 *h = NULL;
-    rdml_pairnet_params chk = o.net;
-    chk.in_dim = 1;
-    int rc = rdml_pairnet_check(ctx, &chk);
-    if (!rc) rc = rdml_dataset_open(ctx, root, &ds);
-    if (!rc) rc = rdml_cli_subjects(ctx, cli->cfg, ds, &ids, &nids);
-    if (!rc) rc = rdml_cli_selections(ctx, cli->cfg, &sels, &nsel);
-    rc = rdml_agree(ctx, cli->comm, rc);
-    if (!rc) rc = rdml_cli_results_open(cli, "train", &h);
-    for (int i = 0; i < nids && !rc; i++) {
-        rdml_subject *subj = NULL;
-        rc = rdml_subject_open(ctx, ds, ids[i], &subj);
-        rc = rdml_agree(ctx, cli->comm, rc);
-        for (int k = 0; k < nsel && !rc; k++) {
-            char name[256];
-            sel_name(sels[k], name, sizeof name);
-            rc = one_train(cli, h, &o, subj, name);
-        }
-        rdml_subject_close(&subj);
-    }
-    if (!rc) {
-        char out[4096];
-        rdml_strlcpy(out, rdml_h5_path(h), sizeof out);
-        rc = rdml_h5_commit(ctx, &h);
-        if (!rc) rdml_info(ctx, "train: results in %s under /experiments/%s/%s", out, o.experiment, o.model);
-    } else {
-        rdml_h5_abort(&h);
-    }
-    rdml_cli_free_list(sels, nsel);
-    free(ids);
-    rdml_dataset_close(&ds);
+/* ---- the stage as a sweep (src/cli/sweep.c): one task per (subject, selection, fold) on
+ * the task farm, journaled ---- */
+
+static int64_t tr_nfolds(const void *opts) {
+    const train_opts *o = opts;
+    return o->sp.scheme == RDML_SPLIT_HOLDOUT ? 1 : o->sp.folds;
+}
+
+static int tr_prepare(rdml_ctx *ctx, MPI_Comm comm, rdml_h5 *h, const void *opts,
+                      const rdml_subject *subj, const char *name, void *group) {
+    int rc = group_prepare(ctx, comm, h, opts, subj, name, group);
+    const train_group *g = group;
+    if (!rc && g->nf != tr_nfolds(opts))
+        rc = RDML_FAIL(ctx, RDML_EINTERNAL, "split made %lld folds, expected %lld",
+                       (long long)g->nf, (long long)tr_nfolds(opts));
     return rc;
 }
+
+static void tr_release(void *group) { group_release(group); }
+
+static int tr_task(rdml_ctx *ctx, const void *opts, const void *group, int64_t f, rdml_rec *out) {
+    const train_opts *o = opts;
+    const train_group *g = group;
+    out->n = rec_len(o, g, f);
+    out->v = malloc((size_t)out->n * sizeof *out->v);
+    if (!out->v) return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for a fold record");
+    int rc = run_fold(ctx, o, g, f, out->v);
+    if (rc) rdml_rec_free(out);
+    return rc;
+}
+
+static int tr_write(rdml_ctx *ctx, rdml_h5 *h, const void *opts, const void *group,
+                    const rdml_rec *recs) {
+    const train_opts *o = opts;
+    const train_group *g = group;
+    const double **r = calloc((size_t)g->nf + 1, sizeof *r);
+    if (!r) return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
+    int rc = RDML_OK;
+    for (int64_t f = 0; f < g->nf && !rc; f++) {
+        if (recs[f].n != rec_len(o, g, f))
+            rc = RDML_FAIL(ctx, RDML_EINTERNAL, "fold %lld: record of %lld values, expected %lld "
+                           "(hint: delete the journal directory and rerun)", (long long)f,
+                           (long long)recs[f].n, (long long)rec_len(o, g, f));
+        r[f] = recs[f].v;
+    }
+    if (!rc) rc = group_write(ctx, h, o, g, (const double *const *)r);
+    free(r);
+    return rc;
+}
+
+static const char *const tr_columns[6] = {"r2", "mse", "pearson", "spearman", "mean_predictor_r2",
+                                          "shuffled_r2"};
+
+static void tr_metrics(const void *opts, const void *group, int64_t f, const rdml_rec *rec,
+                       double *out) {
+    (void)opts;
+    (void)group;
+    (void)f;
+    const double *st = rec->v;
+    const int ok = st[ST_OK] == 1;
+    const double v[6] = {st[ST_R2], st[ST_MSE], st[ST_PEARSON], st[ST_SPEARMAN], st[ST_MEAN_R2],
+                         st[ST_SHUF_R2]};
+    for (int i = 0; i < 6; i++) out[i] = ok ? v[i] : NAN; /* a fold that stopped: NaN */
+}
+
+int rdml_cli_train_stage(rdml_cli *cli, int64_t array_index, int64_t array_count) {
+    rdml_ctx *ctx = &cli->ctx;
+    train_opts o;
+    int rc = read_opts(cli, &o);
+    if (rc) {
+        free(o.set);
+        return rc;
+    }
+    for (int64_t s = 0; s < o.nset && !rc; s++) {
+        rdml_pairnet_params chk;
+        rdml_optim opt;
+        apply_set(&o, &o.set[s], 1, &chk, &opt);
+        rc = rdml_pairnet_check(ctx, &chk);
+        if (rc && o.grid) rdml_ctx_prefix(ctx, "[grid] setting %lld", (long long)s);
+    }
+    if (!rc) {
+        rdml_sweep_model m = {"train", &o, sizeof(train_group), tr_nfolds, tr_prepare, tr_release,
+                              tr_task, tr_write, NULL, o.experiment, o.model, 6, tr_columns,
+                              tr_metrics};
+        rc = rdml_sweep_run(cli, &m, array_index, array_count);
+    }
+    free(o.set);
+    return rc;
+}
+
+int rdml_cmd_train(rdml_cli *cli) { return rdml_cli_train_stage(cli, 0, 0); }

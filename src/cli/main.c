@@ -71,6 +71,45 @@ static const rdml_command commands[] = {
      "  shuffled targets) under /experiments/<pairs.experiment>/<train.model>/. Identical for\n"
      "  any number of ranks. See docs/nn.md.\n",
      0, 1, rdml_cmd_train},
+    {"submit", "write SLURM job scripts for a job file and submit them with sbatch",
+     "rdmlearn submit JOB.ini [--array N] [--dry-run] [options]\n"
+     "  Writes sbatch scripts running `rdmlearn run JOB.ini` (with the same --config/--set)\n"
+     "  into slurm.script_dir (default: run.output + .slurm/, also the jobs' logs) and a\n"
+     "  submit.sh to submit them by hand; then submits them with `sbatch --parsable` (the\n"
+     "  program in $RDML_SBATCH, else sbatch from PATH) and prints the job ids. Resources,\n"
+     "  launcher (srun or mpirun), signals and requeue: the [slurm] section. Serial: run it\n"
+     "  on a login node.\n"
+     "  --array N    three jobs: prepare (run --until embed), an N-element array where element\n"
+     "               I runs the model tasks t with t % N == I (run --array I/N), and a merge\n"
+     "               (run) that writes the results; each waits for the previous (afterok)\n"
+     "  --dry-run    write the scripts and say where, submit nothing\n"
+     "  See docs/slurm.md.\n",
+     1, 1, rdml_cmd_submit},
+    {"run", "run a job file: stages rdm, embed, svm, train, report, cached and resumable",
+     "rdmlearn run JOB.ini [--force] [--until STAGE] [--array I/N] [options]\n"
+     "  Runs the stages of run.stages in order (rdm -> embed -> svm -> train -> report) on the\n"
+     "  job's configuration (JOB.ini, then --config files, then --set). A stage whose output in\n"
+     "  run.output was made from the same configuration (a hash of the keys it depends on,\n"
+     "  /meta/stages/<stage>@config_hash) is skipped; --force redoes it. The model stages are\n"
+     "  a sweep: subjects x selections x folds as tasks on a dynamic MPI task farm, each\n"
+     "  finished task recorded in run.output + .journal/ so that a run killed at any moment\n"
+     "  continues where it stopped when started again. SIGTERM (SLURM preemption) finishes\n"
+     "  the tasks in progress and exits with status 10 (cancelled) for a requeue.\n"
+     "  --until STAGE  stop after STAGE (SLURM arrays prepare with --until embed)\n"
+     "  --array I/N    only the model tasks t with t % N == I, recorded in the journal; the\n"
+     "                 results file is not written (a later plain run merges)\n"
+     "  See docs/run.md.\n",
+     1, 1, rdml_cmd_run},
+    {"report", "figures (SVG, PNG) and an HTML report drawn from a results file",
+     "rdmlearn report RESULTS.h5 [-o DIR] [options]\n"
+     "  Draws the RDMs (continuous, binary, histogram; block-averaged above 1000 x 1000),\n"
+     "  the most similar / dissimilar image pairs, colour-class examples, SVM confusion\n"
+     "  matrices and metric tables, neural-model folds, predictions and loss curves, grid\n"
+     "  searches, sweep heat maps and the provenance into DIR/report.html (default: report/\n"
+     "  beside RESULTS.h5) with every figure as .png and .svg. Reads the file only; the\n"
+     "  stimulus images come from data.root of the stored configuration, or\n"
+     "  --set data.root=DIR. See docs/report.md.\n",
+     1, 1, rdml_cmd_report},
     {"config", "print the resolved configuration, or the documented defaults",
      "rdmlearn config [--defaults] [options]\n"
      "  --defaults   print every key with its documentation (this is configs/defaults.ini)\n"
@@ -102,7 +141,7 @@ static void print_usage(FILE *f) {
 }
 
 static const rdml_command *find_command(rdml_ctx *ctx, const char *name) {
-    const char *names[16];
+    const char *names[32];
     for (int i = 0; i < ncommands; i++) {
         if (strcmp(commands[i].name, name) == 0) return &commands[i];
         names[i] = commands[i].name;
@@ -130,7 +169,8 @@ static int parse_args(rdml_cli *cli, const rdml_command *cmd, int argc, char **a
     if (!sets) return ctx->code;
     int nsets = 0, rc = RDML_OK;
     cli->pos = rdml_calloc(ctx, (size_t)argc, sizeof *cli->pos, "arguments");
-    if (!cli->pos) {
+    cli->cfg_files = rdml_calloc(ctx, (size_t)argc + 1, sizeof *cli->cfg_files, "arguments");
+    if (!cli->pos || !cli->cfg_files) {
         free(sets);
         return ctx->code;
     }
@@ -143,9 +183,11 @@ static int parse_args(rdml_cli *cli, const rdml_command *cmd, int argc, char **a
             if (i + 1 >= argc) {
                 rc = RDML_FAIL(ctx, RDML_EUSAGE, "%s needs a file name", a);
             } else {
+                cli->cfg_files[cli->ncfg_files++] = argv[i + 1];
                 rc = rdml_config_load(ctx, cli->cfg, argv[++i]);
             }
         } else if (strncmp(a, "--config=", 9) == 0) {
+            cli->cfg_files[cli->ncfg_files++] = a + 9;
             rc = rdml_config_load(ctx, cli->cfg, a + 9);
         } else if (strcmp(a, "--set") == 0) {
             if (i + 1 >= argc)
@@ -158,6 +200,33 @@ static int parse_args(rdml_cli *cli, const rdml_command *cmd, int argc, char **a
             cli->defaults_flag = 1;
         } else if (strcmp(a, "--force") == 0) {
             cli->force = 1;
+        } else if ((strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) &&
+                   strcmp(cmd->name, "report") == 0) {
+            if (i + 1 >= argc)
+                rc = RDML_FAIL(ctx, RDML_EUSAGE, "%s needs a directory", a);
+            else
+                cli->out_dir = argv[++i];
+        } else if (strcmp(a, "--dry-run") == 0 && strcmp(cmd->name, "submit") == 0) {
+            cli->dry_run = 1;
+        } else if (strcmp(a, "--until") == 0 && strcmp(cmd->name, "run") == 0) {
+            if (i + 1 >= argc)
+                rc = RDML_FAIL(ctx, RDML_EUSAGE, "--until needs a stage (rdm, embed, svm, train "
+                               "or report)");
+            else
+                cli->until = argv[++i];
+        } else if (strcmp(a, "--array") == 0 && strcmp(cmd->name, "run") == 0) {
+            if (i + 1 >= argc)
+                rc = RDML_FAIL(ctx, RDML_EUSAGE, "--array needs I/N (this job's index I of N)");
+            else
+                cli->array_arg = argv[++i];
+        } else if (strcmp(a, "--array") == 0 && strcmp(cmd->name, "submit") == 0) {
+            if (i + 1 >= argc)
+                rc = RDML_FAIL(ctx, RDML_EUSAGE, "--array needs a value (see rdmlearn %s --help)",
+                               cmd->name);
+            else
+                cli->array_arg = argv[++i];
+        } else if (strncmp(a, "--array=", 8) == 0 && strcmp(cmd->name, "submit") == 0) {
+            cli->array_arg = a + 8;
         } else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
             verbosity = -1;
         } else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
@@ -167,16 +236,31 @@ static int parse_args(rdml_cli *cli, const rdml_command *cmd, int argc, char **a
                            "unknown option \"%s\" for `rdmlearn %s` (see rdmlearn %s --help)", a,
                            cmd->name, cmd->name);
         } else {
+            /* `rdmlearn run JOB.ini`: the job file is the first configuration, in the order
+             * of the command line; --set still applies last */
+            if (strcmp(cmd->name, "run") == 0 && cli->npos == 0) rc = rdml_config_load(ctx, cli->cfg, a);
             cli->pos[cli->npos++] = argv[i];
         }
     }
     for (int i = 0; i < nsets && rc == RDML_OK; i++) rc = rdml_config_set(ctx, cli->cfg, sets[i]);
-    free(sets);
+    cli->sets = sets; /* kept: `run` rebuilds a configuration per experiment */
+    cli->nsets = nsets;
     if (rc || *help) return rc;
     if (cli->npos < cmd->min_pos || cli->npos > cmd->max_pos) {
         return RDML_FAIL(ctx, RDML_EUSAGE, "`rdmlearn %s` takes %d to %d arguments, got %d\nusage: %s",
                          cmd->name, cmd->min_pos, cmd->max_pos, cli->npos, cmd->usage);
     }
+    /* a ROOT argument is data.root: stored with the results like every other setting */
+    static const char *const takes_root[] = {"info", "check", "rdm", "embed", "svm", "train"};
+    for (int i = 0; i < 6 && cli->npos == 1; i++)
+        if (strcmp(cmd->name, takes_root[i]) == 0) {
+            char *as = malloc(strlen(cli->pos[0]) + 16);
+            if (!as) return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
+            sprintf(as, "data.root=%s", cli->pos[0]);
+            rc = rdml_config_set(ctx, cli->cfg, as);
+            free(as);
+            if (rc) return rc;
+        }
     rc = rdml_config_check_required(ctx, cli->cfg);
     if (rc) return rc;
     const char *level;
@@ -202,7 +286,6 @@ int main(int argc, char **argv) {
     rdml_ctx_init(&cli.ctx);
     cli.comm = MPI_COMM_WORLD;
     rdml_ctx_set_comm(&cli.ctx, cli.comm);
-    rdml_stop_install(); /* SIGTERM/SIGINT: long loops finish their task and stop cleanly */
     rdml_ctx *ctx = &cli.ctx;
 
     int rc = RDML_OK, help = 0;
@@ -240,6 +323,8 @@ int main(int argc, char **argv) {
     }
     rdml_config_destroy(&cli.cfg);
     free(cli.pos);
+    free(cli.cfg_files);
+    free((void *)cli.sets);
     /* Testing hook: record each rank's exit status, so tests can check that every rank (not
      * just the one mpirun reports) stopped with the same error. */
     const char *status_dir = getenv("RDML_STATUS_DIR");

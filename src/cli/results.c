@@ -46,6 +46,14 @@ int rdml_cli_results_open(rdml_cli *cli, const char *stage, rdml_h5 **h) {
     if (!rc) rc = rdml_h5_attr_i64(ctx, *h, group, "ranks", &ranks, 1);
     if (!rc) rc = rdml_h5_attr_i64(ctx, *h, group, "blas_threads_per_rank", &threads, 1);
     if (!rc) rc = rdml_h5_attr_str(ctx, *h, group, "started", when);
+    char hex[17];
+    if (!rc && rdml_cli_stage_hash(cli->cfg, stage, hex) != RDML_OK)
+        rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory hashing the config");
+    if (!rc) rc = rdml_h5_attr_str(ctx, *h, group, "config_hash", hex);
+    char key[512];
+    rdml_cli_stage_key(cli->cfg, stage, key, sizeof key);
+    if (!rc) rc = rdml_h5_group(ctx, *h, "/meta/done");
+    if (!rc) rc = rdml_h5_attr_str(ctx, *h, "/meta/done", key, hex);
     free(text);
     if (rc) rdml_h5_abort(h);
     return rc;
@@ -73,4 +81,10 @@ int rdml_cli_write_images(rdml_ctx *ctx, struct rdml_h5 *h, const rdml_subject *
     free(ids);
     free(names);
     return rc;
+}
+
+int rdml_cli_mark_stage(rdml_cli *cli, const char *stage) {
+    rdml_h5 *h = NULL;
+    RDML_TRY(rdml_cli_results_open(cli, stage, &h));
+    return rdml_h5_commit(&cli->ctx, &h);
 }

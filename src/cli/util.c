@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "rdml/dataset.h"
 #include "rdml/h5.h"
+#include "rdml/sched.h"
 
 int rdml_cli_subjects(rdml_ctx *ctx, const rdml_config *cfg, const rdml_dataset *ds, int **ids,
                       int *n) {
@@ -82,4 +83,99 @@ int rdml_cli_find_inputs(rdml_ctx *ctx, struct rdml_h5 *h, int id, const char *n
                          (long long)edims[0], rpath, (long long)*n);
     *d = edims[1];
     return RDML_OK;
+}
+
+/* The sections each stage's output depends on ("run.seed" is added for the model stages).
+ * Keys that change how, not what, is computed (run.threads, run.log_level, run.output) and
+ * the [slurm] and [synth] sections never enter a hash. */
+static const char *const stage_deps[][9] = {
+    {"rdm", "data", "rdm", NULL},
+    {"embed", "data", "embed", NULL},
+    {"svm", "data", "rdm", "embed", "pairs", "split", "svm", "grid", NULL},
+    {"train", "data", "rdm", "embed", "pairs", "split", "train", "grid", NULL},
+    {"report", "data", "rdm", "embed", "pairs", "split", "svm", "train", "grid"},
+};
+
+/* Hash "key = v1, v2" with each value normalised: numbers as %.17g (so 1, 1.0 and 1e0 are
+ * the same setting), other items trimmed and lower-cased (config values are matched
+ * case-insensitively). */
+static uint64_t hash_line(const char *line, uint64_t h) {
+    const char *eq = strchr(line, '=');
+    if (!eq) return rdml_hash_str(line, h);
+    char key[256];
+    size_t kl = (size_t)(eq - line) < sizeof key - 1 ? (size_t)(eq - line) : sizeof key - 1;
+    memcpy(key, line, kl);
+    while (kl && key[kl - 1] == ' ') kl--;
+    key[kl] = 0;
+    h = rdml_hash_str(key, h);
+    const char *p = eq + 1;
+    for (;;) {
+        while (*p == ' ' || *p == '\t') p++;
+        const char *e = p;
+        while (*e && *e != ',') e++;
+        char item[1024];
+        size_t n = (size_t)(e - p) < sizeof item - 1 ? (size_t)(e - p) : sizeof item - 1;
+        memcpy(item, p, n);
+        while (n && (item[n - 1] == ' ' || item[n - 1] == '\t')) n--;
+        item[n] = 0;
+        char *end;
+        double v = strtod(item, &end);
+        char norm[1100];
+        if (n && *end == 0) snprintf(norm, sizeof norm, "=%.17g", v);
+        else {
+            snprintf(norm, sizeof norm, "=%s", item);
+            for (char *q = norm; *q && !strchr(norm, '/'); q++) /* paths keep their case */
+                if (*q >= 'A' && *q <= 'Z') *q = (char)(*q - 'A' + 'a');
+        }
+        h = rdml_hash_str(norm, h);
+        if (!*e) break;
+        p = e + 1;
+    }
+    return h;
+}
+
+int rdml_cli_stage_hash(const rdml_config *cfg, const char *stage, char hex[17]) {
+    int row = -1;
+    for (int i = 0; i < (int)(sizeof stage_deps / sizeof stage_deps[0]); i++)
+        if (strcmp(stage_deps[i][0], stage) == 0) row = i;
+    char *text = rdml_config_dump(cfg, 0);
+    if (!text) return RDML_ENOMEM;
+    uint64_t h = rdml_hash_str(stage, 0);
+    int keep = 0;
+    int model = strcmp(stage, "svm") == 0 || strcmp(stage, "train") == 0 || strcmp(stage, "report") == 0;
+    char sec[64] = "";
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        if (line[0] == '[') {
+            rdml_strlcpy(sec, line + 1, sizeof sec);
+            char *e = strchr(sec, ']');
+            if (e) *e = 0;
+            keep = 0;
+            for (int k = 1; row >= 0 && k < 9 && stage_deps[row][k]; k++)
+                if (strcmp(stage_deps[row][k], sec) == 0) keep = 1;
+            if (row < 0) keep = strcmp(sec, "slurm") != 0 && strcmp(sec, "synth") != 0;
+            if (keep) h = rdml_hash_str(line, h);
+            continue;
+        }
+        int use = keep || (model && strcmp(sec, "run") == 0 && strncmp(line, "seed ", 5) == 0);
+        if (row < 0 && strcmp(sec, "run") == 0)
+            use = strncmp(line, "seed ", 5) == 0 || strncmp(line, "stages ", 7) == 0;
+        if (use) h = hash_line(line, rdml_hash_str("\n", h));
+    }
+    free(text);
+    rdml_hash_hex(h, hex);
+    return RDML_OK;
+}
+
+void rdml_cli_stage_key(const rdml_config *cfg, const char *stage, char *out, size_t len) {
+    rdml_ctx tmp;
+    rdml_ctx_init(&tmp);
+    const char *a = "", *b = "";
+    if (strcmp(stage, "embed") == 0) {
+        if (rdml_config_str(&tmp, cfg, "embed", "name", &a) || !*a)
+            rdml_config_str(&tmp, cfg, "embed", "backend", &a);
+    } else if (strcmp(stage, "svm") == 0 || strcmp(stage, "train") == 0) {
+        rdml_config_str(&tmp, cfg, "pairs", "experiment", &a);
+        if (strcmp(stage, "train") == 0) rdml_config_str(&tmp, cfg, "train", "model", &b);
+    }
+    snprintf(out, len, "%s%s%s%s%s", stage, *a ? ":" : "", a, *b ? ":" : "", b);
 }

@@ -399,6 +399,40 @@ static int merge_dict(rdml_ctx *ctx, rdml_config *cfg, const char *what, const d
     return rc;
 }
 
+static int load_depth;
+
+/* [run] include = a.ini, b.ini: load those building blocks first (paths relative to the
+ * including file's folder), so that the including file's own keys override theirs. */
+static int load_includes(rdml_ctx *ctx, rdml_config *cfg, const char *what, const char *path,
+                         const dictionary *d) {
+    const char *inc = iniparser_getstring((dictionary *)d, "run:include", NULL);
+    if (!inc || !*inc) return RDML_OK;
+    if (load_depth >= 8)
+        return RDML_FAIL(ctx, RDML_ECONFIG, "%s: [run] include nests more than 8 files deep "
+                         "(hint: does a file include itself?)", what);
+    char dir[4096];
+    rdml_strlcpy(dir, path, sizeof dir);
+    char *slash = strrchr(dir, '/');
+    if (slash) slash[1] = 0;
+    else dir[0] = 0;
+    char *list = strdup(inc);
+    if (!list) return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory reading %s", what);
+    int rc = RDML_OK;
+    for (char *save = NULL, *item = strtok_r(list, ",", &save); item && !rc;
+         item = strtok_r(NULL, ",", &save)) {
+        item = strip(item);
+        if (!*item) continue;
+        char full[8300];
+        snprintf(full, sizeof full, "%s%s", item[0] == '/' ? "" : dir, item);
+        load_depth++;
+        rc = rdml_config_load(ctx, cfg, full);
+        load_depth--;
+        if (rc && load_depth == 0) rdml_ctx_prefix(ctx, "%s: [run] include = %s", what, item);
+    }
+    free(list);
+    return rc;
+}
+
 /* Parse `path` with iniparser (text is its content, for the duplicate scan) and merge. */
 static int load_parsed(rdml_ctx *ctx, rdml_config *cfg, const char *what, const char *path,
                        const char *text) {
@@ -412,6 +446,7 @@ static int load_parsed(rdml_ctx *ctx, rdml_config *cfg, const char *what, const 
         return fail_ini(ctx, what);
     }
     int rc = scan_duplicates(ctx, cfg, what, text);
+    if (rc == RDML_OK) rc = load_includes(ctx, cfg, what, path, d);
     if (rc == RDML_OK) rc = merge_dict(ctx, cfg, what, d);
     iniparser_freedict(d);
     return rc;

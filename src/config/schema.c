@@ -273,6 +273,24 @@ static const rdml_cfg_key schema[] = {
      "for c_svc, r2 for epsilon_svr (what sklearn's GridSearchCV uses by default); "
      "accuracy, f1 and roc_auc need c_svc, r2, neg_mse, pearson and spearman epsilon_svr."},
 
+    {"grid", "train_lr", RDML_CFG_LIST, "off", NR, NULL,
+     "grid search for `rdmlearn train`: values of train.lr, e.g. 0.0003,0.001,0.003; off uses "
+     "train.lr. Any train_* list that is not off turns on nested cross-validation as for the "
+     "SVM (inner_folds, scoring: r2 by default). Settings in ParameterGrid order (dropout "
+     "slowest, then epochs, head, lr, tower, weight_decay fastest); ties go to the first."},
+    {"grid", "train_dropout", RDML_CFG_LIST, "off", NR, NULL,
+     "grid search: values of train.dropout, e.g. 0,0.25,0.5; off uses train.dropout."},
+    {"grid", "train_epochs", RDML_CFG_LIST, "off", NR, NULL,
+     "grid search: values of train.epochs, e.g. 5,10,20; off uses train.epochs."},
+    {"grid", "train_weight_decay", RDML_CFG_LIST, "off", NR, NULL,
+     "grid search: values of train.weight_decay, e.g. 0,1e-4; off uses train.weight_decay."},
+    {"grid", "train_tower", RDML_CFG_LIST, "off", NR, NULL,
+     "grid search: siamese tower widths, layers joined by ':', e.g. 512:256,128:64; off uses "
+     "train.tower."},
+    {"grid", "train_head", RDML_CFG_LIST, "off", NR, NULL,
+     "grid search: siamese head widths (mlp: train.mlp_widths), layers joined by ':', e.g. "
+     "128,64:32; off uses train.head / train.mlp_widths."},
+
     /* ---- [train] ---- */
     {"train", "model", RDML_CFG_CHOICE, "siamese", NR, "siamese|mlp|cnn",
      "the pair network of `rdmlearn train`. siamese: the paper's contrastive network, a shared "
@@ -280,13 +298,14 @@ static const rdml_cfg_key schema[] = {
      "earlier baseline on the concatenated embeddings [e_i ; e_j]. cnn: the paper's first "
      "baseline, a siamese CNN on the grayscale images themselves (cnn_size, cnn_channels). All "
      "regress the RDM value of a pair. Results go under /experiments/NAME/MODEL."},
-    {"train", "epochs", RDML_CFG_INT, "15", RANGE(1, 1e6), NULL,
+    {"train", "epochs", RDML_CFG_INT, "10", RANGE(1, 1e6), NULL,
      "passes over the training pairs of a fold (the paper: 10 to 15)."},
-    {"train", "lr", RDML_CFG_REAL, "0.01", RANGE(1e-12, 1e30), NULL,
-     "learning rate (the paper: Adam 0.01)."},
-    {"train", "batch", RDML_CFG_INT, "32", RANGE(1, 1e8), NULL,
+    {"train", "lr", RDML_CFG_REAL, "0.002", RANGE(1e-12, 1e30), NULL,
+     "learning rate (the paper: Adam 0.01, which with its batch of 32 does not generalise on "
+     "the synthetic data; 0.002 with batch 1024 does, docs/nn.md)."},
+    {"train", "batch", RDML_CFG_INT, "1024", RANGE(1, 1e8), NULL,
      "pairs per optimiser step (the paper: 32). With mode = decomposed a large batch is cheap: "
-     "the tower runs once per distinct image of the batch."},
+     "the tower runs once per distinct image of the batch (see train.batching)."},
     {"train", "optimizer", RDML_CFG_CHOICE, "adam", NR, "adam|sgd",
      "torch.optim.Adam (betas 0.9, 0.999, eps 1e-8) or SGD with momentum."},
     {"train", "momentum", RDML_CFG_REAL, "0", RANGE(0, 1), NULL, "sgd: momentum (PyTorch's, no dampening)."},
@@ -316,12 +335,86 @@ static const rdml_cfg_key schema[] = {
      "decomposed: tower and head projections once per distinct image of a batch, per pair only "
      "the head (fast; one dropout mask per image and batch). perpair: the tower on both images "
      "of every pair, as PyTorch batching does. Without dropout both compute the same."},
+    {"train", "batching", RDML_CFG_CHOICE, "blocks", NR, "pairs|blocks",
+     "how the training pairs form batches. pairs: a seeded shuffle of the pairs cut into "
+     "batches of train.batch. blocks: the fold's training images are shuffled and cut into "
+     "blocks of train.block_images; a batch is all training pairs between two blocks (block "
+     "pairs in a seeded order, joined until a batch holds >= train.batch pairs), so with mode "
+     "= decomposed the tower runs on 2 blocks of images for up to block_images^2 pairs."},
+    {"train", "block_images", RDML_CFG_INT, "0", RANGE(0, 1e9), NULL,
+     "batching = blocks: images per block; 0 = ceil(sqrt(train.batch)), so that one block "
+     "pair holds about train.batch pairs of a dense pair set (pairs.set = all)."},
     {"train", "input_dim", RDML_CFG_INT, "0", RANGE(0, 1e9), NULL,
      "expected embedding width; 0 takes it from the embeddings. A different width is an error."},
     {"train", "standardize", RDML_CFG_BOOL, "true", NR, NULL,
      "z-score each embedding dimension with the mean and std of the fold's training images "
      "(no test image is used). false feeds the embeddings as stored, as the paper does with "
      "CLIP features; small-scale embeddings (gabor) barely train without it."},
+
+    /* ---- [slurm] ---- */
+    {"slurm", "partition", RDML_CFG_STRING, "", NR, NULL,
+     "SLURM partition (sbatch --partition) of every job `rdmlearn submit` writes; empty "
+     "leaves it to the cluster's default partition."},
+    {"slurm", "account", RDML_CFG_STRING, "", NR, NULL,
+     "account charged for the jobs (sbatch --account); empty uses your default account."},
+    {"slurm", "qos", RDML_CFG_STRING, "", NR, NULL,
+     "quality of service of the jobs (sbatch --qos); empty uses the default."},
+    {"slurm", "time", RDML_CFG_STRING, "01:00:00", NR, NULL,
+     "wall-clock limit of each job (sbatch --time) as MINUTES, HH:MM:SS or D-HH:MM:SS. A job "
+     "stopped at its limit keeps every finished task in the journal; submitting again "
+     "continues from there."},
+    {"slurm", "nodes", RDML_CFG_INT, "1", RANGE(1, 100000), NULL,
+     "nodes of the single job and of the prepare and merge jobs of an array (sbatch --nodes)."},
+    {"slurm", "ntasks", RDML_CFG_INT, "1", RANGE(1, 1000000), NULL,
+     "MPI ranks of the single job and of the prepare and merge jobs of an array (sbatch "
+     "--ntasks); at least nodes."},
+    {"slurm", "array_ntasks", RDML_CFG_INT, "1", RANGE(1, 1000000), NULL,
+     "MPI ranks of each element of a job array (`rdmlearn submit --array N`). Each element "
+     "runs its share of the model tasks; one rank per element is usually best."},
+    {"slurm", "cpus_per_task", RDML_CFG_INT, "1", RANGE(1, 4096), NULL,
+     "cores per MPI rank (sbatch --cpus-per-task). Set run.threads to the same number to let "
+     "BLAS use them."},
+    {"slurm", "mem", RDML_CFG_STRING, "", NR, NULL,
+     "memory per node (sbatch --mem) as a number with an optional unit K, M, G or T, e.g. "
+     "16G; empty uses the partition's default."},
+    {"slurm", "launcher", RDML_CFG_CHOICE, "srun", NR, "srun|mpirun",
+     "how the job script starts the MPI ranks. srun uses SLURM's own launcher with the "
+     "plugin srun_mpi (Open MPI and MPICH built with PMIx); mpirun uses slurm.mpirun, which "
+     "reads the allocation from SLURM."},
+    {"slurm", "srun_mpi", RDML_CFG_STRING, "pmix", NR, NULL,
+     "the MPI plugin srun uses (srun --mpi=...); `srun --mpi=list` shows what the cluster "
+     "offers. Only used with launcher = srun."},
+    {"slurm", "mpirun", RDML_CFG_PATH, "mpirun", NR, NULL,
+     "the mpirun program used with launcher = mpirun: a name looked up in PATH on the "
+     "compute node, or a path."},
+    {"slurm", "setup", RDML_CFG_STRING, "", NR, NULL,
+     "a shell command run before rdmlearn in every job, e.g. \"module load openmpi hdf5\" "
+     "(quote the value when it contains ; or #). Nothing site-specific is loaded otherwise."},
+    {"slurm", "extra", RDML_CFG_STRING, "", NR, NULL,
+     "more sbatch options for every job, separated by spaces, each starting with -, e.g. "
+     "--constraint=skylake --mail-type=END,FAIL. Each becomes an #SBATCH line."},
+    {"slurm", "signal", RDML_CFG_INT, "120", RANGE(0, 86400), NULL,
+     "seconds before the time limit at which SLURM warns the job script (sbatch "
+     "--signal=B:USR1@N); the script passes SIGUSR1 on to the ranks, which finish the task "
+     "in progress, record it and exit. Make it longer than one task takes. 0 sends no "
+     "warning."},
+    {"slurm", "requeue", RDML_CFG_BOOL, "false", NR, NULL,
+     "let SLURM requeue the jobs after preemption or a node failure (sbatch --requeue), and "
+     "let a job stopped by the time-limit warning put itself back in the queue (at most "
+     "max_requeue times). A requeued job continues from its journal."},
+    {"slurm", "max_requeue", RDML_CFG_INT, "3", RANGE(0, 1000), NULL,
+     "how often a job with requeue = true puts itself back in the queue after reaching its "
+     "time limit (SLURM_RESTART_COUNT counts); then it stops and says so in its log."},
+    {"slurm", "job_name", RDML_CFG_STRING, "", NR, NULL,
+     "job name prefix shown by squeue; empty uses rdml- and the job file's name. The jobs "
+     "are named PREFIX, or PREFIX-prepare, PREFIX-array and PREFIX-merge."},
+    {"slurm", "script_dir", RDML_CFG_PATH, "", NR, NULL,
+     "folder that receives the job scripts, the frozen job configuration and the job logs; "
+     "empty means run.output followed by .slurm. A relative path is taken from the current "
+     "directory."},
+    {"slurm", "binary", RDML_CFG_PATH, "", NR, NULL,
+     "the rdmlearn program the jobs run; empty means the program running `rdmlearn submit` "
+     "(its absolute path). Set it when compute nodes see the program under another path."},
 
     /* ---- [run] ---- */
     {"run", "seed", RDML_CFG_INT, "42", RANGE(0, 9007199254740992.0), NULL,
@@ -332,6 +425,23 @@ static const rdml_cfg_key schema[] = {
      "HDF5 results file of the run. It is written under a temporary name and renamed when "
      "complete, so a file that exists is finished; a relative path is taken from the current "
      "directory."},
+    {"run", "include", RDML_CFG_STRING, "", NR, NULL,
+     "building-block INI files (e.g. ../configs/paper-svm.ini) read before the file that "
+     "names them, so that its own keys override theirs; a relative path is taken from the "
+     "including file's folder. Only meaningful in a file (not with --set)."},
+    {"run", "experiments", RDML_CFG_STRING, "", NR, NULL,
+     "experiment files run one after the other by `rdmlearn run`, e.g. "
+     "../configs/paper/svm-extremes.ini, ../configs/paper/siamese.ini: each is the job file "
+     "plus that file's keys (its own pairs.experiment name, model settings and run.stages); "
+     "the command line's --config and --set apply to every experiment. Stages shared by "
+     "experiments (the RDMs, the embeddings) run once. Relative paths are taken from the job "
+     "file's folder. Empty: the job file is the one experiment."},
+    {"run", "stages", RDML_CFG_LIST, "rdm,embed,svm,train,report", NR,
+     "rdm|embed|svm|train|report",
+     "the stages `rdmlearn run` runs, always in the order rdm, embed, svm, train, report. A "
+     "stage whose output in run.output was made from the same configuration is skipped "
+     "(--force redoes it); svm and train run as a resumable sweep over data.subjects x "
+     "data.rois x folds."},
     {"run", "threads", RDML_CFG_INT, "1", RANGE(1, 256), NULL,
      "BLAS threads per MPI rank. Keep 1 when running one rank per core; raise it when running "
      "fewer ranks than cores."},
@@ -341,7 +451,7 @@ static const rdml_cfg_key schema[] = {
      "source location of errors."},
 };
 
-static const char *const sections[] = {"data", "synth", "rdm", "embed", "pairs", "split", "svm", "grid", "train", "run"};
+static const char *const sections[] = {"data", "synth", "rdm", "embed", "pairs", "split", "svm", "grid", "train", "slurm", "run"};
 static const char *const section_help[] = {
     "the fMRI dataset: where it is and which subjects, ROIs and images are used",
     "the synthetic dataset written by `rdmlearn synth`: the Algonauts 2023 layout at toy size",
@@ -352,6 +462,7 @@ static const char *const section_help[] = {
     "the pair SVM (sklearn SVC's parameters), trained from the image Gram matrix",
     "hyperparameter grids: lists of values searched by nested cross-validation",
     "neural pair models (siamese network, concatenated-embedding MLP) regressing RDM values",
+    "SLURM jobs written by `rdmlearn submit`: resources, launcher, array, requeue",
     "how a run executes: seed, results file, threads and logging",
 };
 

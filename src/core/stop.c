@@ -1,4 +1,4 @@
-/* Stop requests: SIGTERM and SIGINT set a flag that long loops poll, so a preempted SLURM job
+/* Stop requests: SIGTERM, SIGINT and SIGUSR1 (the SLURM scripts' time-limit warning) set a flag that long loops poll, so a preempted SLURM job
  * or a Ctrl-C finishes the task in progress, records it and exits cleanly instead of dying
  * mid-write. The second signal of a kind restores the default action and re-raises it, so an
  * impatient user still gets an immediate stop. Nothing else here; no MPI. */
@@ -26,6 +26,7 @@ void rdml_stop_install(void) {
     sa.sa_flags = SA_RESTART;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL); /* SLURM's --signal=B:USR1@N warning before the time limit */
 }
 
 int rdml_stop_requested(void) { return (int)stop_sig; }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config/config_internal.h"
@@ -444,6 +445,65 @@ static void test_continuation_lines(void) {
     /* A key line inside a continued value is not a key: no false duplicate. */
     CHECK_EQ_I(load_fresh(&ctx, &cfg, "[data]\nroot = a\\\nroot = b\n"), RDML_OK);
     rdml_config_destroy(&cfg);
+}
+
+static void put_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (!f) return;
+    fputs(text, f);
+    fclose(f);
+}
+
+/* [run] include: building blocks load first (relative to the including file), the
+ * including file overrides them, nesting works, a cycle and a missing file are errors. */
+static void test_include(void) {
+    char dir[] = "/tmp/rdml-test-include-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char a[128], b[128], job[128], cyc[128], miss[128];
+    snprintf(a, sizeof a, "%s/blocks/a.ini", dir);
+    snprintf(b, sizeof b, "%s/blocks/b.ini", dir);
+    snprintf(job, sizeof job, "%s/job.ini", dir);
+    snprintf(cyc, sizeof cyc, "%s/cyc.ini", dir);
+    snprintf(miss, sizeof miss, "%s/miss.ini", dir);
+    char sub[128];
+    snprintf(sub, sizeof sub, "%s/blocks", dir);
+    CHECK(mkdir(sub, 0777) == 0);
+    put_file(a, "[run]\ninclude = b.ini\n[pairs]\nk = 7\n[svm]\nc = 3\n");
+    put_file(b, "[pairs]\nk = 9\nset = balanced\n");
+    put_file(job, "[run]\ninclude = blocks/a.ini\n[svm]\nc = 5\n");
+    put_file(cyc, "[run]\ninclude = cyc.ini\n");
+    put_file(miss, "[run]\ninclude = nope.ini\n");
+    rdml_ctx ctx;
+    rdml_ctx_init(&ctx);
+    rdml_config *cfg;
+    CHECK_EQ_I(rdml_config_create(&ctx, &cfg), RDML_OK);
+    CHECK_EQ_I(rdml_config_load(&ctx, cfg, job), RDML_OK);
+    int64_t k;
+    double c;
+    const char *set;
+    CHECK_EQ_I(rdml_config_int(&ctx, cfg, "pairs", "k", &k), RDML_OK);
+    CHECK_EQ_I(k, 7); /* a.ini overrides b.ini it includes */
+    CHECK_EQ_I(rdml_config_real(&ctx, cfg, "svm", "c", &c), RDML_OK);
+    CHECK_NEAR(c, 5, 0); /* job.ini overrides a.ini */
+    CHECK_EQ_I(rdml_config_str(&ctx, cfg, "pairs", "set", &set), RDML_OK);
+    CHECK(strcmp(set, "balanced") == 0);
+    rdml_config_destroy(&cfg);
+    CHECK_EQ_I(rdml_config_create(&ctx, &cfg), RDML_OK);
+    CHECK_EQ_I(rdml_config_load(&ctx, cfg, cyc), RDML_ECONFIG);
+    CHECK_STR_HAS(ctx.msg, "include nests more than 8");
+    rdml_ctx_clear(&ctx);
+    CHECK_EQ_I(rdml_config_load(&ctx, cfg, miss), RDML_EIO);
+    CHECK_STR_HAS(ctx.msg, "[run] include = nope.ini");
+    CHECK_STR_HAS(ctx.msg, "nope.ini: No such file");
+    rdml_config_destroy(&cfg);
+    unlink(a);
+    unlink(b);
+    unlink(job);
+    unlink(cyc);
+    unlink(miss);
+    rmdir(sub);
+    rmdir(dir);
 }
 
 /* Run f with stderr captured into a temporary file; returns what was written. */
@@ -880,6 +940,7 @@ int main(int argc, char **argv) {
     RUN(test_continuation_lines);
     RUN(test_syntax_errors);
     RUN(test_files);
+    RUN(test_include);
     RUN(test_failed_load_changes_nothing);
     RUN(test_set_overrides);
     RUN(test_required_keys);

@@ -1,0 +1,285 @@
+/* `rdmlearn run JOB.ini`: the whole pipeline from one job file. The stages of run.stages run
+ * in the fixed order rdm -> embed -> svm -> train -> report; each is skipped when run.output
+ * already holds its output made from the same configuration (the stage's config hash, stored
+ * by every stage in /meta/stages/<stage>@config_hash, see rdml_cli_stage_hash), unless
+ * --force. The model stages are sweeps on the task farm with a journal (sweep.c), so a run
+ * killed at any moment resumes where it stopped; SIGTERM finishes the tasks in progress and
+ * exits with the "cancelled" status. SLURM arrays: `--until embed` prepares, `--array I/N`
+ * runs one share of the model tasks into the journal without writing run.output, and a plain
+ * run merges. Before anything, rank 0 removes temporary results files a killed run left
+ * beside run.output (results.h5.tmp-*): the committed file is never touched. Leaves out:
+ * several train models per run (train.model is one model; use one job per model). */
+#include <dirent.h>
+#include <errno.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "rdml/h5.h"
+#include "rdml/mpiutil.h"
+#include "rdml/report.h"
+
+
+static const char *const stage_order[] = {"rdm", "embed", "svm", "train", "report"};
+enum { NSTAGES = 5 };
+
+/* Remove <output>.tmp-* files (left by kill -9 during a write). Rank 0 only. */
+static void remove_stale_tmp(const char *output) {
+    char dir[4096], base[4096];
+    rdml_strlcpy(dir, output, sizeof dir);
+    rdml_strlcpy(base, output, sizeof base);
+    const char *d = dirname(dir), *b = basename(base);
+    char prefix[4200];
+    snprintf(prefix, sizeof prefix, "%s.tmp-", b);
+    DIR *dp = opendir(d);
+    if (!dp) return;
+    struct dirent *e;
+    while ((e = readdir(dp)))
+        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0) {
+            char p[8400];
+            snprintf(p, sizeof p, "%s/%s", d, e->d_name);
+            unlink(p);
+        }
+    closedir(dp);
+}
+
+/* Collective. Is stage's output in run.output made from the current configuration? (The
+ * registry /meta/done holds one attribute per stage key with the config hash.) */
+static int stage_current(rdml_cli *cli, const char *stage, const char *hex, int *current) {
+    rdml_ctx *ctx = &cli->ctx;
+    const char *output;
+    *current = 0;
+    RDML_TRY(rdml_config_str(ctx, cli->cfg, "run", "output", &output));
+    int exists = 0;
+    if (ctx->rank == 0) {
+        struct stat st;
+        exists = stat(output, &st) == 0;
+    }
+    MPI_Bcast(&exists, 1, MPI_INT, 0, cli->comm);
+    if (!exists) return RDML_OK;
+    rdml_h5 *h = NULL;
+    int rc = rdml_h5_open(ctx, cli->comm, output, 0, &h);
+    if (rc) return rdml_ctx_prefix(ctx, "reading the stages done so far");
+    char key[512];
+    rdml_cli_stage_key(cli->cfg, stage, key, sizeof key);
+    int ex = 0;
+    rc = rdml_h5_exists(ctx, h, "/meta/done", &ex);
+    char *v = NULL;
+    if (!rc && ex && rdml_h5_get_attr_str(ctx, h, "/meta/done", key, &v) == RDML_OK && v)
+        *current = strcmp(v, hex) == 0;
+    rdml_ctx_clear(ctx); /* no such attribute: not done */
+    free(v);
+    rdml_h5_abort(&h);
+    return rc;
+}
+
+static int parse_array(rdml_ctx *ctx, const char *arg, int64_t *index, int64_t *count) {
+    char *end1, *end2;
+    long long i = strtoll(arg, &end1, 10);
+    long long n = *end1 == '/' ? strtoll(end1 + 1, &end2, 10) : -1;
+    if (end1 == arg || *end1 != '/' || *end2 || n < 1 || i < 0 || i >= n)
+        return RDML_FAIL(ctx, RDML_EUSAGE, "--array %s: expected I/N with 0 <= I < N, e.g. --array "
+                         "2/8 (SLURM: --array $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT)", arg);
+    *index = i;
+    *count = n;
+    return RDML_OK;
+}
+
+/* The stages of cli->cfg's run.stages up to `until` (report excluded: the caller runs it
+ * once at the end). */
+static int run_stages(rdml_cli *cli, const char *label, const int *job_want, int until,
+                      int64_t aidx, int64_t acount, int *ran_any) {
+    rdml_ctx *ctx = &cli->ctx;
+    const char *output, *root;
+    char **items = NULL;
+    int nitems = 0;
+    RDML_TRY(rdml_config_str(ctx, cli->cfg, "run", "output", &output));
+    RDML_TRY(rdml_config_str(ctx, cli->cfg, "data", "root", &root));
+    RDML_TRY(rdml_config_list(ctx, cli->cfg, "run", "stages", &items, &nitems));
+    int want[NSTAGES] = {0};
+    for (int i = 0; i < nitems; i++)
+        for (int s = 0; s < NSTAGES; s++)
+            if (strcmp(items[i], stage_order[s]) == 0) want[s] = job_want[s];
+    free(items);
+    struct stat st;
+    if (stat(root, &st) != 0 || !S_ISDIR(st.st_mode))
+        return RDML_FAIL(ctx, RDML_EIO, "%s%sdata.root = %s: no such directory (hint: point "
+                         "data.root at the Algonauts folder holding subj01..., or make a "
+                         "synthetic one with `rdmlearn synth %s`)", label ? label : "",
+                         label ? ": " : "", root, root);
+    for (int s = 0; s <= until && s < 4; s++) {
+        if (!want[s]) continue;
+        const char *name = stage_order[s];
+        char hex[17];
+        if (rdml_cli_stage_hash(cli->cfg, name, hex) != RDML_OK)
+            return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory hashing the config");
+        int current = 0;
+        RDML_TRY(stage_current(cli, name, hex, &current));
+        if (acount) {
+            /* an array element: the preparation must be done, and only model tasks run */
+            if (s <= 1 && !current)
+                return RDML_FAIL(ctx, RDML_EDATA, "run --array: stage %s is not done for this "
+                                 "configuration in %s (hint: run `rdmlearn run JOB.ini --until "
+                                 "embed` first; `rdmlearn submit --array` does)", name, output);
+            if (s == 2) RDML_TRY(rdml_cli_svm_stage(cli, aidx, acount));
+            if (s == 3) RDML_TRY(rdml_cli_train_stage(cli, aidx, acount));
+            continue;
+        }
+        if (current && !cli->force) {
+            rdml_info(ctx, "run: %s%sstage %s is up to date in %s (config %s); skipped",
+                      label ? label : "", label ? ": " : "", name, output, hex);
+            continue;
+        }
+        rdml_info(ctx, "run: %s%sstage %s", label ? label : "", label ? ": " : "", name);
+        double ts = rdml_now();
+        int rc = RDML_OK;
+        switch (s) {
+        case 0: rc = rdml_cmd_rdm(cli); break;
+        case 1: rc = rdml_cmd_embed(cli); break;
+        case 2: rc = rdml_cli_svm_stage(cli, 0, 0); break;
+        default: rc = rdml_cli_train_stage(cli, 0, 0); break;
+        }
+        if (rc) {
+            if (label) return rdml_ctx_prefix(ctx, "%s: stage %s", label, name);
+            return rdml_ctx_prefix(ctx, "stage %s", name);
+        }
+        *ran_any = 1;
+        rdml_info(ctx, "run: %s%sstage %s done in %.1f s", label ? label : "", label ? ": " : "",
+                  name, rdml_now() - ts);
+    }
+    return RDML_OK;
+}
+
+/* Collective. A configuration for one experiment: defaults, the job file, the experiment
+ * file, then the command line's --config files and --set assignments. */
+static int experiment_config(rdml_cli *cli, const char *job, const char *exp, rdml_config **out) {
+    rdml_ctx *ctx = &cli->ctx;
+    RDML_TRY(rdml_config_create(ctx, out));
+    int rc = rdml_config_load(ctx, *out, job);
+    if (!rc) rc = rdml_config_load(ctx, *out, exp);
+    for (int i = 0; i < cli->ncfg_files && !rc; i++) rc = rdml_config_load(ctx, *out, cli->cfg_files[i]);
+    /* run.stages on the command line selects among the stages (see run_stages), it does not
+     * replace the experiment's own list */
+    for (int i = 0; i < cli->nsets && !rc; i++)
+        if (strncmp(cli->sets[i], "run.stages", 10) != 0) rc = rdml_config_set(ctx, *out, cli->sets[i]);
+    if (!rc) rc = rdml_config_check_required(ctx, *out);
+    if (rc) rdml_config_destroy(out);
+    return rc;
+}
+
+int rdml_cmd_run(rdml_cli *cli) {
+    rdml_ctx *ctx = &cli->ctx;
+    const char *output, *exps;
+    char **items = NULL;
+    int nitems = 0;
+    RDML_TRY(rdml_config_str(ctx, cli->cfg, "run", "output", &output));
+    RDML_TRY(rdml_config_str(ctx, cli->cfg, "run", "experiments", &exps));
+    RDML_TRY(rdml_config_list(ctx, cli->cfg, "run", "stages", &items, &nitems));
+    int job_want[NSTAGES] = {0};
+    for (int i = 0; i < nitems; i++)
+        for (int s = 0; s < NSTAGES; s++)
+            if (strcmp(items[i], stage_order[s]) == 0) job_want[s] = 1;
+    const int want_report = job_want[4];
+    free(items);
+    int until = NSTAGES - 1;
+    if (cli->until) {
+        until = -1;
+        for (int s = 0; s < NSTAGES; s++)
+            if (strcmp(cli->until, stage_order[s]) == 0) until = s;
+        if (until < 0)
+            return RDML_FAIL(ctx, RDML_EUSAGE, "--until %s: not a stage (rdm, embed, svm, train, "
+                             "report)", cli->until);
+    }
+    int64_t aidx = 0, acount = 0;
+    if (cli->array_arg) RDML_TRY(parse_array(ctx, cli->array_arg, &aidx, &acount));
+    const char *job = cli->pos[0];
+    cli->npos = 0; /* the job file was read as configuration; stages take ROOT from data.root */
+    rdml_stop_install();
+    /* the job owns its output folder: create it (with parents) like the journal's */
+    int rc0 = RDML_OK;
+    if (ctx->rank == 0) {
+        char dir[4096];
+        rdml_strlcpy(dir, output, sizeof dir);
+        char *d = dirname(dir);
+        for (char *p = d + 1; *p && !rc0; p++)
+            if (*p == '/') {
+                *p = 0;
+                if (mkdir(d, 0777) != 0 && errno != EEXIST)
+                    rc0 = RDML_FAIL(ctx, RDML_EIO, "run.output = %s: cannot create folder %s: %s",
+                                    output, d, strerror(errno));
+                *p = '/';
+            }
+        if (!rc0 && mkdir(d, 0777) != 0 && errno != EEXIST)
+            rc0 = RDML_FAIL(ctx, RDML_EIO, "run.output = %s: cannot create folder %s: %s (hint: "
+                            "point run.output at a writable place)", output, d, strerror(errno));
+        if (!rc0 && !acount) remove_stale_tmp(output);
+    }
+    RDML_TRY(rdml_agree(ctx, cli->comm, rc0));
+
+    double t0 = rdml_now();
+    int ran_any = 0, rc = RDML_OK;
+    if (!*exps) {
+        rc = run_stages(cli, NULL, job_want, until, aidx, acount, &ran_any);
+    } else {
+        /* several experiments, each the job plus its own file, in order */
+        char *list = rdml_strdup(ctx, exps);
+        if (!list) return ctx->code;
+        char dir[4096];
+        rdml_strlcpy(dir, job, sizeof dir);
+        char *slash = strrchr(dir, '/');
+        if (slash) slash[1] = 0;
+        else dir[0] = 0;
+        rdml_config *base = cli->cfg;
+        /* the shared stages first, from the job's own configuration */
+        int shared[NSTAGES] = {job_want[0], job_want[1], 0, 0, 0};
+        rc = run_stages(cli, NULL, shared, until, aidx, acount, &ran_any);
+        for (char *save = NULL, *it = strtok_r(list, ",", &save); it && !rc;
+             it = strtok_r(NULL, ",", &save)) {
+            while (*it == ' ' || *it == '\t') it++;
+            char *e = it + strlen(it);
+            while (e > it && (e[-1] == ' ' || e[-1] == '\t')) *--e = 0;
+            if (!*it) continue;
+            char path[8300], label[300];
+            snprintf(path, sizeof path, "%s%s", it[0] == '/' ? "" : dir, it);
+            const char *b = strrchr(it, '/');
+            snprintf(label, sizeof label, "%s", b ? b + 1 : it);
+            char *dot = strrchr(label, '.');
+            if (dot) *dot = 0;
+            rdml_config *cfg = NULL;
+            rc = experiment_config(cli, job, path, &cfg);
+            rc = rdml_agree(ctx, cli->comm, rc);
+            if (rc) {
+                rdml_ctx_prefix(ctx, "experiment %s", it);
+                break;
+            }
+            cli->cfg = cfg;
+            rc = run_stages(cli, label, job_want, until, aidx, acount, &ran_any);
+            cli->cfg = base;
+            rdml_config_destroy(&cfg);
+        }
+        free(list);
+    }
+    if (rc) return rc;
+    if (want_report && until >= 4 && !acount) {
+        char hex[17];
+        int current = 0;
+        if (rdml_cli_stage_hash(cli->cfg, "report", hex) != RDML_OK)
+            return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory hashing the config");
+        RDML_TRY(stage_current(cli, "report", hex, &current));
+        /* the report is cheap and reads everything: redo it whenever anything ran */
+        if (current && !ran_any && !cli->force) {
+            rdml_info(ctx, "run: the report is up to date");
+        } else {
+            rdml_info(ctx, "run: stage report");
+            rc = rdml_report_write(ctx, cli->comm, output, NULL);
+            if (!rc) rc = rdml_cli_mark_stage(cli, "report");
+            if (rc) return rdml_ctx_prefix(ctx, "stage report");
+        }
+    }
+    rdml_info(ctx, "run: finished in %.1f s; results in %s", rdml_now() - t0, output);
+    return RDML_OK;
+}

@@ -1,0 +1,432 @@
+/* The model stages (svm, train) as one sweep: every (subject, selection) group of the config
+ * contributes one task per outer fold; the tasks of all groups, listed subject-major in config
+ * order, go through the dynamic task farm (src/sched) with a journal beside run.output, so a
+ * killed sweep resumes and a SLURM array can split the tasks (--array I/N). A rank that takes
+ * a task of a group it has not loaded prepares that group itself (reads the RDM and embeddings
+ * from the committed run.output through its own read-only handle, builds pairs and folds:
+ * pure and identical on every rank), keeping the last group cached, so consecutive tasks of a
+ * group reuse it. After the farm the stage opens run.output for writing and, group by group,
+ * prepares the group collectively and writes it from the records. The records are keyed by
+ * the stage's config hash, the group and the fold: changing any input key recomputes. */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "rdml/dataset.h"
+#include "rdml/h5.h"
+#include "rdml/metrics.h"
+#include "rdml/mpiutil.h"
+#include "rdml/sched.h"
+
+typedef struct sweep_state {
+    rdml_cli *cli;
+    const rdml_sweep_model *m;
+    const rdml_dataset *ds;
+    const char *output;
+    int ngroups;
+    int *gsubj;       /* per group: subject id */
+    char **gname;     /* per group: selection name ('+' unions) */
+    int64_t *gfirst;  /* per group: first task index; gfirst[ngroups] = ntasks */
+    /* this rank's cache */
+    int cached;       /* group index or -1 */
+    void *group;
+    rdml_h5 *hself;   /* run.output read-only on MPI_COMM_SELF */
+} sweep_state;
+
+static int group_of(const sweep_state *s, int64_t t) {
+    int lo = 0, hi = s->ngroups - 1;
+    while (lo < hi) {
+        int mid = (lo + hi + 1) / 2;
+        if (s->gfirst[mid] <= t) lo = mid;
+        else hi = mid - 1;
+    }
+    return lo;
+}
+
+static int prepare(rdml_ctx *ctx, MPI_Comm comm, const sweep_state *s, rdml_h5 *h, int g,
+                   void *group) {
+    rdml_subject *subj = NULL;
+    int rc = rdml_subject_open(ctx, s->ds, s->gsubj[g], &subj);
+    rc = rdml_agree(ctx, comm, rc);
+    if (!rc) rc = s->m->prepare(ctx, comm, h, s->m->opts, subj, s->gname[g], group);
+    rdml_subject_close(&subj);
+    return rc;
+}
+
+static int sweep_task(rdml_ctx *ctx, int64_t t, void *user, rdml_rec *out) {
+    sweep_state *s = user;
+    int g = group_of(s, t);
+    if (s->cached != g) {
+        if (s->cached >= 0) s->m->release(s->group);
+        s->cached = -1;
+        memset(s->group, 0, s->m->group_size);
+        if (!s->hself) {
+            /* a context of this rank alone: the handle and its errors are not collective */
+            RDML_TRY(rdml_h5_open(ctx, MPI_COMM_SELF, s->output, 0, &s->hself));
+        }
+        int rc = prepare(ctx, MPI_COMM_SELF, s, s->hself, g, s->group);
+        if (rc) {
+            s->m->release(s->group);
+            return rdml_ctx_prefix(ctx, "subj%02d %s", s->gsubj[g], s->gname[g]);
+        }
+        s->cached = g;
+    }
+    int rc = s->m->task(ctx, s->m->opts, s->group, t - s->gfirst[g], out);
+    if (rc) rdml_ctx_prefix(ctx, "subj%02d %s %s fold %lld", s->gsubj[g], s->gname[g], s->m->stage,
+                            (long long)(t - s->gfirst[g]));
+    return rc;
+}
+
+/* Replace the rows of `who` ("experiment,model": the first two columns) of a long-format CSV
+ * with `rows`, atomically
+ * (temporary file + rename). Rank 0 only. */
+static int csv_merge(rdml_ctx *ctx, const char *path, const char *header, const char *model,
+                     const char *rows) {
+    char tmp[4300];
+    snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid());
+    FILE *out = fopen(tmp, "w");
+    if (!out) return RDML_FAIL(ctx, RDML_EIO, "cannot write %s: %s", tmp, strerror(errno));
+    fprintf(out, "%s\n", header);
+    FILE *in = fopen(path, "r");
+    size_t ml = strlen(model);
+    if (in) {
+        char line[8192];
+        int first = 1;
+        while (fgets(line, sizeof line, in)) {
+            if (first) { /* the header */
+                first = 0;
+                continue;
+            }
+            if (strncmp(line, model, ml) == 0 && line[ml] == ',') continue;
+            fputs(line, out);
+        }
+        fclose(in);
+    }
+    fputs(rows, out);
+    int bad = fflush(out) != 0 || ferror(out);
+    bad |= fclose(out) != 0;
+    if (bad || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return RDML_FAIL(ctx, RDML_EIO, "cannot write %s: %s", path, strerror(errno));
+    }
+    return RDML_OK;
+}
+
+typedef struct sbuf {
+    char *p;
+    size_t n, cap;
+    int oom;
+} sbuf;
+
+static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(sbuf *b, const char *fmt, ...) {
+    if (b->oom) return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int k = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
+        va_end(ap);
+        if (k < 0) {
+            b->oom = 1;
+            return;
+        }
+        if (b->p && b->n + (size_t)k < b->cap) {
+            b->n += (size_t)k;
+            return;
+        }
+        size_t nc = (b->cap + (size_t)k + 1) * 2;
+        char *q = realloc(b->p, nc);
+        if (!q) {
+            b->oom = 1;
+            return;
+        }
+        b->p = q;
+        b->cap = nc;
+        if (b->n == 0) b->p[0] = 0;
+    }
+}
+
+/* The table's rows: val (T x M), per-group mean and std (G x M). */
+typedef struct table {
+    int64_t T, M, G;
+    double *val, *mean, *sd;
+} table;
+
+static void table_free(table *tb) {
+    free(tb->val);
+    free(tb->mean);
+    free(tb->sd);
+    memset(tb, 0, sizeof *tb);
+}
+
+/* Collective. /sweep/<model>/{tasks,summary}; fills tb for the CSV files. */
+static int write_table(rdml_ctx *ctx, rdml_h5 *h, const rdml_sweep_model *m,
+                       const sweep_state *s, const rdml_rec *recs, int64_t nf, table *tb) {
+    const int64_t T = (int64_t)s->ngroups * nf, M = m->nmetrics, G = s->ngroups;
+    double *val = malloc((size_t)(T * M + 1) * sizeof *val);
+    double *mean = malloc((size_t)(G * M + 1) * sizeof *mean), *sd = malloc((size_t)(G * M + 1) * sizeof *sd);
+    double *col = malloc((size_t)(nf + 1) * sizeof *col);
+    int64_t *subj = malloc((size_t)(T + 1) * sizeof *subj), *fold = malloc((size_t)(T + 1) * sizeof *fold);
+    int64_t *gsubj = malloc((size_t)(G + 1) * sizeof *gsubj);
+    const char **sel = malloc((size_t)(T + 1) * sizeof *sel);
+    int rc = val && mean && sd && col && subj && fold && gsubj && sel
+                 ? RDML_OK : RDML_FAIL(ctx, RDML_ENOMEM, "out of memory (sweep table)");
+    for (int g = 0; g < G && !rc; g++) {
+        gsubj[g] = s->gsubj[g];
+        for (int64_t f = 0; f < nf; f++) {
+            int64_t t = (int64_t)g * nf + f;
+            subj[t] = s->gsubj[g];
+            fold[t] = f;
+            sel[t] = s->gname[g];
+            m->metrics(m->opts, NULL, f, &recs[t], val + t * M);
+        }
+        for (int64_t i = 0; i < M; i++) {
+            int64_t k = 0;
+            for (int64_t f = 0; f < nf; f++) {
+                double v = val[((int64_t)g * nf + f) * M + i];
+                if (v == v) col[k++] = v; /* folds that stopped (NaN) are left out */
+            }
+            mean[g * M + i] = sd[g * M + i] = NAN;
+            if (k) rdml_metrics_mean_std(k, col, &mean[g * M + i], &sd[g * M + i]);
+        }
+    }
+    char cols[1024] = "", base[600], path[800];
+    for (int64_t i = 0; i < M; i++) {
+        strncat(cols, i ? "," : "", sizeof cols - strlen(cols) - 1);
+        strncat(cols, m->metric_names[i], sizeof cols - strlen(cols) - 1);
+    }
+    snprintf(base, sizeof base, "/sweep/%s/%s", m->experiment, m->model);
+    if (!rc) rc = rdml_h5_delete(ctx, h, base);
+    snprintf(path, sizeof path, "%s/tasks/subject", base);
+    if (!rc) rc = rdml_h5_write_vec_i64(ctx, h, path, T, subj);
+    snprintf(path, sizeof path, "%s/tasks/selection", base);
+    if (!rc) rc = rdml_h5_write_strings(ctx, h, path, sel, T);
+    snprintf(path, sizeof path, "%s/tasks/fold", base);
+    if (!rc) rc = rdml_h5_write_vec_i64(ctx, h, path, T, fold);
+    snprintf(path, sizeof path, "%s/tasks/metrics", base);
+    if (!rc) rc = rdml_h5_write_rows_f64(ctx, h, path, T, M, 0, ctx->rank == 0 ? T : 0, val);
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "columns", cols);
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", "test metrics of each task (subject, "
+                                   "selection, outer fold); NaN for a fold that stopped");
+    snprintf(path, sizeof path, "%s/summary/subject", base);
+    if (!rc) rc = rdml_h5_write_vec_i64(ctx, h, path, G, gsubj);
+    snprintf(path, sizeof path, "%s/summary/selection", base);
+    if (!rc) rc = rdml_h5_write_strings(ctx, h, path, (const char *const *)s->gname, G);
+    snprintf(path, sizeof path, "%s/summary/mean", base);
+    if (!rc) rc = rdml_h5_write_rows_f64(ctx, h, path, G, M, 0, ctx->rank == 0 ? G : 0, mean);
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "columns", cols);
+    snprintf(path, sizeof path, "%s/summary/std", base);
+    if (!rc) rc = rdml_h5_write_rows_f64(ctx, h, path, G, M, 0, ctx->rank == 0 ? G : 0, sd);
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "columns", cols);
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", "population std (ddof 0) over the "
+                                   "finished folds");
+    int64_t nfl = nf;
+    if (!rc) rc = rdml_h5_attr_i64(ctx, h, base, "folds", &nfl, 1);
+    tb->T = T;
+    tb->M = M;
+    tb->G = G;
+    tb->val = val;
+    tb->mean = mean;
+    tb->sd = sd;
+    free(col);
+    free(subj);
+    free(fold);
+    free(gsubj);
+    free(sel);
+    return rc;
+}
+
+/* Rank 0: the table's rows in long format into <stem>.sweep.csv and <stem>.summary.csv,
+ * replacing this model's rows (after the results file is committed). */
+static int write_csv(rdml_ctx *ctx, const rdml_sweep_model *m, const sweep_state *s,
+                     const table *tb, int64_t nf) {
+    const int64_t T = tb->T, M = tb->M, G = tb->G;
+    const double *val = tb->val, *mean = tb->mean, *sd = tb->sd;
+    int lrc = RDML_OK;
+    {
+        sbuf rows = {0}, sums = {0};
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t i = 0; i < M; i++)
+                sb_printf(&rows, "%s,%s,%d,%s,%lld,%s,%.17g\n", m->experiment, m->model, s->gsubj[t / nf],
+                          s->gname[t / nf], (long long)(t % nf), m->metric_names[i], val[t * M + i]);
+        for (int64_t g = 0; g < G; g++)
+            for (int64_t i = 0; i < M; i++)
+                sb_printf(&sums, "%s,%s,%d,%s,%s,%.17g,%.17g,%lld\n", m->experiment, m->model, s->gsubj[g],
+                          s->gname[g], m->metric_names[i], mean[g * M + i], sd[g * M + i], (long long)nf);
+        char stem[4096], p1[4200], p2[4200];
+        rdml_strlcpy(stem, s->output, sizeof stem);
+        char *dot = strrchr(stem, '.');
+        if (dot && strcmp(dot, ".h5") == 0) *dot = 0;
+        snprintf(p1, sizeof p1, "%s.sweep.csv", stem);
+        snprintf(p2, sizeof p2, "%s.summary.csv", stem);
+        if (rows.oom || sums.oom) lrc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory (sweep CSV)");
+        char who[600];
+        snprintf(who, sizeof who, "%s,%s", m->experiment, m->model);
+        if (!lrc) lrc = csv_merge(ctx, p1, "experiment,model,subject,selection,fold,metric,value",
+                                  who, rows.p ? rows.p : "");
+        if (!lrc) lrc = csv_merge(ctx, p2, "experiment,model,subject,selection,metric,mean,std,folds",
+                                  who, sums.p ? sums.p : "");
+        if (!lrc) rdml_info(ctx, "%s: table in %s and %s", m->stage, p1, p2);
+        free(rows.p);
+        free(sums.p);
+    }
+    return lrc;
+}
+
+int rdml_sweep_run(rdml_cli *cli, const rdml_sweep_model *m, int64_t array_index,
+                   int64_t array_count) {
+    rdml_ctx *ctx = &cli->ctx;
+    const char *root, *output;
+    RDML_TRY(rdml_config_str(ctx, cli->cfg, "data", "root", &root));
+    RDML_TRY(rdml_config_str(ctx, cli->cfg, "run", "output", &output));
+    if (cli->npos > 0 && strcmp(cli->command, "run") != 0) root = cli->pos[0];
+    sweep_state s;
+    memset(&s, 0, sizeof s);
+    s.cli = cli;
+    s.m = m;
+    s.output = output;
+    s.cached = -1;
+    rdml_dataset *ds = NULL;
+    int *ids = NULL, nids = 0, nsel = 0;
+    char **sels = NULL, **keys = NULL;
+    rdml_journal *j = NULL;
+    rdml_rec *recs = NULL;
+    rdml_h5 *h = NULL;
+    int64_t nf = m->nfolds(m->opts), ntasks = 0;
+    char hex[17];
+    int rc = rdml_cli_stage_hash(cli->cfg, m->stage, hex);
+    if (rc) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory hashing the config");
+    if (!rc) rc = rdml_dataset_open(ctx, root, &ds);
+    if (!rc) rc = rdml_cli_subjects(ctx, cli->cfg, ds, &ids, &nids);
+    if (!rc) rc = rdml_cli_selections(ctx, cli->cfg, &sels, &nsel);
+    if (!rc) {
+        struct stat st;
+        if (stat(output, &st) != 0)
+            rc = RDML_FAIL(ctx, RDML_EIO, "%s: the results file %s does not exist (hint: run "
+                           "`rdmlearn rdm` and `rdmlearn embed` first, or `rdmlearn run`)",
+                           m->stage, output);
+    }
+    s.ds = ds;
+    s.ngroups = nids * nsel;
+    if (!rc) {
+        s.gsubj = calloc((size_t)s.ngroups + 1, sizeof *s.gsubj);
+        s.gname = calloc((size_t)s.ngroups + 1, sizeof *s.gname);
+        s.gfirst = calloc((size_t)s.ngroups + 1, sizeof *s.gfirst);
+        s.group = calloc(1, m->group_size);
+        ntasks = (int64_t)s.ngroups * nf;
+        keys = calloc((size_t)ntasks + 1, sizeof *keys);
+        if (!s.gsubj || !s.gname || !s.gfirst || !s.group || !keys)
+            rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory listing the sweep");
+    }
+    for (int i = 0, g = 0; i < nids && !rc; i++)
+        for (int k = 0; k < nsel && !rc; k++, g++) {
+            s.gsubj[g] = ids[i];
+            s.gname[g] = rdml_strdup(ctx, sels[k]);
+            if (!s.gname[g]) {
+                rc = ctx->code;
+                break;
+            }
+            for (char *p = s.gname[g]; *p; p++)
+                if (*p == ',') *p = '+';
+            s.gfirst[g] = (int64_t)g * nf;
+            for (int64_t f = 0; f < nf && !rc; f++) {
+                char key[1024];
+                snprintf(key, sizeof key, "%s|%s|subj%02d|%s|fold %lld of %lld", m->stage, hex,
+                         ids[i], s.gname[g], (long long)f, (long long)nf);
+                keys[g * nf + f] = rdml_strdup(ctx, key);
+                if (!keys[g * nf + f]) rc = ctx->code;
+            }
+        }
+    if (!rc) s.gfirst[s.ngroups] = ntasks;
+    rc = rdml_agree(ctx, cli->comm, rc);
+    if (!rc && ntasks == 0)
+        rc = RDML_FAIL(ctx, RDML_ECONFIG, "%s: the sweep is empty (data.subjects x data.rois x "
+                       "folds = 0 tasks; hint: check data.subjects and data.rois)", m->stage);
+    char jdir[4200];
+    snprintf(jdir, sizeof jdir, "%s.journal", output);
+    if (!rc) rc = rdml_journal_open(ctx, cli->comm, jdir, array_count == 0, &j);
+    if (!rc) {
+        recs = array_count ? NULL : calloc((size_t)ntasks, sizeof *recs);
+        if (!array_count && !recs) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory (records)");
+    }
+    rc = rdml_agree(ctx, cli->comm, rc);
+    rdml_farm_stats fst;
+    memset(&fst, 0, sizeof fst);
+    if (!rc) {
+        char label[64];
+        snprintf(label, sizeof label, "%s folds", m->stage);
+        rdml_farm_opts fo = {.journal = j, .keys = (const char *const *)keys,
+                             .array_index = array_index, .array_count = array_count,
+                             .gather = array_count == 0, .label = label};
+        rdml_info(ctx, "%s: %d subject(s) x %d selection(s) x %lld fold(s) = %lld tasks on %d "
+                  "rank(s)%s", m->stage, nids, nsel, (long long)nf, (long long)ntasks, ctx->nranks,
+                  array_count ? " (array share)" : "");
+        rc = rdml_farm_run(ctx, cli->comm, ntasks, sweep_task, &s, &fo, recs, &fst);
+        if (s.cached >= 0) m->release(s.group);
+        s.cached = -1;
+        rdml_h5_abort(&s.hself); /* read-only: closing discards nothing */
+        rc = rdml_agree(ctx, cli->comm, rc);
+        double busy = fst.busy_seconds, tot = 0;
+        MPI_Allreduce(&busy, &tot, 1, MPI_DOUBLE, MPI_SUM, cli->comm);
+        if (!rc)
+            rdml_info(ctx, "%s: %lld tasks: %lld from the journal, %lld computed in %.1f s (%.0f%% "
+                      "of the ranks' time in tasks)", m->stage, (long long)fst.selected,
+                      (long long)fst.journaled, (long long)fst.computed, fst.seconds,
+                      fst.seconds > 0 ? 100.0 * tot / (fst.seconds * ctx->nranks) : 0.0);
+    }
+    if (!rc && array_count) {
+        rdml_info(ctx, "%s: array share %lld of %lld done; its records are in %s (the merge job, "
+                  "`rdmlearn run` without --array, writes the results)", m->stage,
+                  (long long)array_index, (long long)array_count, jdir);
+        goto out;
+    }
+    /* the write: collective, group by group */
+    if (!rc) rc = rdml_cli_results_open(cli, m->stage, &h);
+    for (int g = 0; g < s.ngroups && !rc; g++) {
+        memset(s.group, 0, m->group_size);
+        rc = prepare(ctx, cli->comm, &s, h, g, s.group);
+        if (!rc) rc = m->write(ctx, h, m->opts, s.group, recs + s.gfirst[g]);
+        if (rc) rdml_ctx_prefix(ctx, "subj%02d %s", s.gsubj[g], s.gname[g]);
+        m->release(s.group);
+    }
+    if (!rc && m->finish) rc = m->finish(ctx, h, m->opts);
+    table tb;
+    memset(&tb, 0, sizeof tb);
+    if (!rc && m->metrics) rc = write_table(ctx, h, m, &s, recs, nf, &tb);
+    if (!rc) {
+        char out[4096];
+        rdml_strlcpy(out, rdml_h5_path(h), sizeof out);
+        rc = rdml_h5_commit(ctx, &h);
+        if (!rc) rdml_info(ctx, "%s: results in %s", m->stage, out);
+    } else {
+        rdml_h5_abort(&h);
+    }
+    if (!rc && m->metrics) {
+        int lrc = ctx->rank == 0 ? write_csv(ctx, m, &s, &tb, nf) : RDML_OK;
+        rc = rdml_agree(ctx, cli->comm, lrc);
+    }
+    table_free(&tb);
+    /* the results are safe in run.output: the records are no longer needed */
+    if (!rc && ctx->rank == 0)
+        for (int64_t t = 0; t < ntasks; t++) rdml_journal_remove(ctx, j, keys[t]);
+out:
+    if (j) rdml_journal_close(&j, cli->comm, !rc && !array_count);
+    rdml_recs_free(recs, ntasks);
+    for (int64_t t = 0; keys && t < ntasks; t++) free(keys[t]);
+    free(keys);
+    for (int g = 0; s.gname && g < s.ngroups; g++) free(s.gname[g]);
+    free(s.gname);
+    free(s.gsubj);
+    free(s.gfirst);
+    free(s.group);
+    rdml_cli_free_list(sels, nsel);
+    free(ids);
+    rdml_dataset_close(&ds);
+    return rc;
+}
