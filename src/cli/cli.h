@@ -50,6 +50,16 @@ void rdml_cli_free_list(char **items, int n);
  * rdml_h5_commit; on error nothing at run.output changes. */
 struct rdml_h5;
 int rdml_cli_results_open(rdml_cli *cli, const char *stage, struct rdml_h5 **h);
+/* Collective. The model-independent part of a nested grid search's results under group gg
+ * (existing): per outer fold f (S->nfolds of them) fold_f/{inner_scores, mean, std,
+ * inner_fold} and attribute chosen, then chosen, mean_inner_score and the attributes
+ * scoring, axes, n_settings, inner_folds. scores[f] is fold f's ns x K inner scores; chosen
+ * (nfolds) gets each fold's setting (best mean, first on ties). */
+struct rdml_split;
+int rdml_cli_write_grid_scores(rdml_ctx *ctx, struct rdml_h5 *h, const char *gg,
+                               const struct rdml_split *S, const int64_t *ifold, int64_t ns,
+                               int64_t K, const double *const *scores, const char *scoring,
+                               const char *axes, int64_t *chosen);
 /* Collective. Record stage's provenance in run.output (for stages that write elsewhere,
  * e.g. the report). */
 int rdml_cli_mark_stage(rdml_cli *cli, const char *stage);

@@ -445,10 +445,9 @@ static int write_grid(rdml_ctx *ctx, rdml_h5 *h, const char *gs, const svm_opts 
     char **gt = calloc((size_t)ns, sizeof *gt);
     const char **kn = calloc((size_t)ns, sizeof *kn);
     double *C = malloc((size_t)ns * sizeof *C), *c0 = malloc((size_t)ns * sizeof *c0);
-    double *eps = malloc((size_t)ns * sizeof *eps), *mean = malloc((size_t)(nf * ns) * sizeof *mean);
-    double *sd = malloc((size_t)ns * sizeof *sd);
+    double *eps = malloc((size_t)ns * sizeof *eps);
     int64_t *deg = malloc((size_t)ns * sizeof *deg);
-    if (!gt || !kn || !C || !c0 || !eps || !mean || !sd || !deg)
+    if (!gt || !kn || !C || !c0 || !eps || !deg)
         rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory writing the grid");
     for (int64_t s = 0; s < ns && !rc; s++) {
         const rdml_svm_params *p = &o->set[s];
@@ -477,45 +476,24 @@ static int write_grid(rdml_ctx *ctx, rdml_h5 *h, const char *gs, const svm_opts 
     if (!rc) rc = rdml_h5_write_vec_i64(ctx, h, path, ns, deg);
     snprintf(path, sizeof path, "%s/epsilon", g);
     if (!rc) rc = rdml_h5_write_vec_f64(ctx, h, path, ns, eps);
-    for (int64_t f = 0; f < nf && !rc; f++) {
-        int64_t best;
-        rdml_svm_grid_select(ns, K, scores + f * ns * K, mean + f * ns, sd, &best);
-        char fg[1100];
-        snprintf(fg, sizeof fg, "%s/fold_%lld", g, (long long)f);
-        rc = rdml_h5_group(ctx, h, fg);
-        snprintf(path, sizeof path, "%s/inner_scores", fg);
-        if (!rc) rc = rdml_h5_write_rows_f64(ctx, h, path, ns, K, 0, ctx->rank == 0 ? ns : 0, scores + f * ns * K);
-        if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", "inner test score of each setting (row) in each inner fold (column)");
-        snprintf(path, sizeof path, "%s/mean", fg);
-        if (!rc) rc = rdml_h5_write_vec_f64(ctx, h, path, ns, mean + f * ns);
-        snprintf(path, sizeof path, "%s/std", fg);
-        if (!rc) rc = rdml_h5_write_vec_f64(ctx, h, path, ns, sd);
-        snprintf(path, sizeof path, "%s/inner_fold", fg);
-        if (!rc) rc = rdml_h5_write_vec_i64(ctx, h, path, S->nunits, ifold + f * S->nunits);
-        if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", S->scheme == RDML_SPLIT_PAIRS
-            ? "inner fold of each pair (-1: not in this outer fold's training set)"
-            : "inner fold of each image (-1: not in this outer fold's training set)");
-        if (!rc) rc = rdml_h5_attr_i64(ctx, h, fg, "chosen", &chosen[f], 1);
-    }
-    snprintf(path, sizeof path, "%s/chosen", g);
-    if (!rc) rc = rdml_h5_write_vec_i64(ctx, h, path, nf, chosen);
-    if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", "setting chosen in each outer fold (best mean inner score, first on ties)");
-    snprintf(path, sizeof path, "%s/mean_inner_score", g);
-    if (!rc) rc = rdml_h5_write_rows_f64(ctx, h, path, nf, ns, 0, ctx->rank == 0 ? nf : 0, mean);
-    if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", "mean inner score: outer fold (row) x setting (column)");
-    if (!rc) rc = rdml_h5_attr_str(ctx, h, g, "scoring", rdml_svm_scoring_name(o->scoring));
-    if (!rc) rc = rdml_h5_attr_str(ctx, h, g, "axes", o->axes);
-    int64_t iv[2] = {ns, K};
-    if (!rc) rc = rdml_h5_attr_i64(ctx, h, g, "n_settings", &iv[0], 1);
-    if (!rc) rc = rdml_h5_attr_i64(ctx, h, g, "inner_folds", &iv[1], 1);
+    const double **fs = rc ? NULL : malloc((size_t)(nf + 1) * sizeof *fs);
+    int64_t *best = rc ? NULL : malloc((size_t)(nf + 1) * sizeof *best);
+    if (!rc && (!fs || !best)) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory writing the grid");
+    for (int64_t f = 0; f < nf && !rc; f++) fs[f] = scores + f * ns * K;
+    if (!rc) rc = rdml_cli_write_grid_scores(ctx, h, g, S, ifold, ns, K, fs,
+                                             rdml_svm_scoring_name(o->scoring), o->axes, best);
+    for (int64_t f = 0; f < nf && !rc; f++)
+        if (best[f] != chosen[f])
+            rc = RDML_FAIL(ctx, RDML_EINTERNAL, "fold %lld: the grid chose %lld, the fold used %lld",
+                           (long long)f, (long long)best[f], (long long)chosen[f]);
+    free(fs);
+    free(best);
     for (int64_t s = 0; gt && s < ns; s++) free(gt[s]);
     free(gt);
     free(kn);
     free(C);
     free(c0);
     free(eps);
-    free(mean);
-    free(sd);
     free(deg);
     return rc;
 }

@@ -724,15 +724,14 @@ static int write_fold(rdml_ctx *ctx, rdml_h5 *h, const char *gs, const train_opt
 /* …/grid: the settings, and per outer fold the inner scores, their mean and the choice. */
 static int write_grid(rdml_ctx *ctx, rdml_h5 *h, const char *gs, const train_opts *o,
                       const train_group *g, const double *const *recs) {
-    const int64_t nf = g->nf, ns = o->nset, K = o->inner_folds, nu = g->S.nunits;
+    const int64_t nf = g->nf, ns = o->nset, K = o->inner_folds;
     char gg[1000], path[1100];
     snprintf(gg, sizeof gg, "%s/grid", gs);
     int rc = rdml_h5_group(ctx, h, gg);
-    double *v = malloc((size_t)(4 * ns) * sizeof *v), *mean = malloc((size_t)(nf * ns + 1) * sizeof *mean);
-    double *sd = malloc((size_t)(ns + 1) * sizeof *sd);
+    double *v = malloc((size_t)(4 * ns) * sizeof *v);
     int64_t *chosen = malloc((size_t)(nf + 1) * sizeof *chosen);
     char **tw = calloc((size_t)(2 * ns), sizeof *tw);
-    if (!v || !mean || !sd || !chosen || !tw) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory writing the grid");
+    if (!v || !chosen || !tw) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory writing the grid");
     for (int64_t s = 0; s < ns && !rc; s++) {
         const train_set *t = &o->set[s];
         v[s] = t->lr;
@@ -759,43 +758,15 @@ static int write_grid(rdml_ctx *ctx, rdml_h5 *h, const char *gs, const train_opt
     snprintf(path, sizeof path, "%s/head", gg);
     if (!rc) rc = rdml_h5_write_strings(ctx, h, path, (const char *const *)(tw + ns), ns);
     if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", "head widths (mlp: mlp_widths) of each setting, joined by ':'");
-    for (int64_t f = 0; f < nf && !rc; f++) {
-        const double *scores = recs[f] + ST_N + g->nte[f] + 2 * o->max_epochs;
-        rdml_svm_grid_select(ns, K, scores, mean + f * ns, sd, &chosen[f]);
-        char fg[1100];
-        snprintf(fg, sizeof fg, "%s/fold_%lld", gg, (long long)f);
-        rc = rdml_h5_group(ctx, h, fg);
-        snprintf(path, sizeof path, "%s/inner_scores", fg);
-        if (!rc) rc = rdml_h5_write_rows_f64(ctx, h, path, ns, K, 0, ctx->rank == 0 ? ns : 0, scores);
-        if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", "inner test score of each setting (row) in "
-                                       "each inner fold (column); NaN: the fit diverged");
-        snprintf(path, sizeof path, "%s/mean", fg);
-        if (!rc) rc = rdml_h5_write_vec_f64(ctx, h, path, ns, mean + f * ns);
-        snprintf(path, sizeof path, "%s/std", fg);
-        if (!rc) rc = rdml_h5_write_vec_f64(ctx, h, path, ns, sd);
-        snprintf(path, sizeof path, "%s/inner_fold", fg);
-        if (!rc) rc = rdml_h5_write_vec_i64(ctx, h, path, nu, g->ifold + f * nu);
-        if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", g->S.scheme == RDML_SPLIT_PAIRS
-            ? "inner fold of each pair (-1: not in this outer fold's training set)"
-            : "inner fold of each image (-1: not in this outer fold's training set)");
-        if (!rc) rc = rdml_h5_attr_i64(ctx, h, fg, "chosen", &chosen[f], 1);
-    }
-    snprintf(path, sizeof path, "%s/chosen", gg);
-    if (!rc) rc = rdml_h5_write_vec_i64(ctx, h, path, nf, chosen);
-    if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", "setting chosen in each outer fold (best mean inner score, first on ties)");
-    snprintf(path, sizeof path, "%s/mean_inner_score", gg);
-    if (!rc) rc = rdml_h5_write_rows_f64(ctx, h, path, nf, ns, 0, ctx->rank == 0 ? nf : 0, mean);
-    if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", "mean inner score: outer fold (row) x setting (column)");
-    if (!rc) rc = rdml_h5_attr_str(ctx, h, gg, "scoring", rdml_svm_scoring_name(o->scoring));
-    if (!rc) rc = rdml_h5_attr_str(ctx, h, gg, "axes", o->axes);
-    int64_t iv[2] = {ns, K};
-    if (!rc) rc = rdml_h5_attr_i64(ctx, h, gg, "n_settings", &iv[0], 1);
-    if (!rc) rc = rdml_h5_attr_i64(ctx, h, gg, "inner_folds", &iv[1], 1);
+    const double **fs = rc ? NULL : malloc((size_t)(nf + 1) * sizeof *fs);
+    if (!rc && !fs) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory writing the grid");
+    for (int64_t f = 0; f < nf && !rc; f++) fs[f] = recs[f] + ST_N + g->nte[f] + 2 * o->max_epochs;
+    if (!rc) rc = rdml_cli_write_grid_scores(ctx, h, gg, &g->S, g->ifold, ns, K, fs,
+                                             rdml_svm_scoring_name(o->scoring), o->axes, chosen);
+    free(fs);
     for (int64_t s = 0; tw && s < 2 * ns; s++) free(tw[s]);
     free(tw);
     free(v);
-    free(mean);
-    free(sd);
     free(chosen);
     return rc;
 }

@@ -11,6 +11,8 @@
 #include "cli.h"
 #include "rdml/dataset.h"
 #include "rdml/h5.h"
+#include "rdml/pairs.h"
+#include "rdml/svm.h"
 #include "rdml/mpiutil.h"
 
 int rdml_cli_results_open(rdml_cli *cli, const char *stage, rdml_h5 **h) {
@@ -87,4 +89,48 @@ int rdml_cli_mark_stage(rdml_cli *cli, const char *stage) {
     rdml_h5 *h = NULL;
     RDML_TRY(rdml_cli_results_open(cli, stage, &h));
     return rdml_h5_commit(&cli->ctx, &h);
+}
+
+int rdml_cli_write_grid_scores(rdml_ctx *ctx, rdml_h5 *h, const char *gg, const rdml_split *S,
+                               const int64_t *ifold, int64_t ns, int64_t K,
+                               const double *const *scores, const char *scoring,
+                               const char *axes, int64_t *chosen) {
+    const int64_t nf = S->nfolds, nu = S->nunits;
+    char path[1200];
+    double *mean = malloc((size_t)(nf * ns + 1) * sizeof *mean), *sd = malloc((size_t)(ns + 1) * sizeof *sd);
+    int rc = mean && sd ? RDML_OK : RDML_FAIL(ctx, RDML_ENOMEM, "out of memory writing the grid");
+    for (int64_t f = 0; f < nf && !rc; f++) {
+        rdml_svm_grid_select(ns, K, scores[f], mean + f * ns, sd, &chosen[f]);
+        char fg[1100];
+        snprintf(fg, sizeof fg, "%s/fold_%lld", gg, (long long)f);
+        rc = rdml_h5_group(ctx, h, fg);
+        snprintf(path, sizeof path, "%s/inner_scores", fg);
+        if (!rc) rc = rdml_h5_write_rows_f64(ctx, h, path, ns, K, 0, ctx->rank == 0 ? ns : 0, scores[f]);
+        if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", "inner test score of each setting (row) in "
+                                       "each inner fold (column); NaN: the fit failed or diverged");
+        snprintf(path, sizeof path, "%s/mean", fg);
+        if (!rc) rc = rdml_h5_write_vec_f64(ctx, h, path, ns, mean + f * ns);
+        snprintf(path, sizeof path, "%s/std", fg);
+        if (!rc) rc = rdml_h5_write_vec_f64(ctx, h, path, ns, sd);
+        snprintf(path, sizeof path, "%s/inner_fold", fg);
+        if (!rc) rc = rdml_h5_write_vec_i64(ctx, h, path, nu, ifold + f * nu);
+        if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", S->scheme == RDML_SPLIT_PAIRS
+            ? "inner fold of each pair (-1: not in this outer fold's training set)"
+            : "inner fold of each image (-1: not in this outer fold's training set)");
+        if (!rc) rc = rdml_h5_attr_i64(ctx, h, fg, "chosen", &chosen[f], 1);
+    }
+    snprintf(path, sizeof path, "%s/chosen", gg);
+    if (!rc) rc = rdml_h5_write_vec_i64(ctx, h, path, nf, chosen);
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", "setting chosen in each outer fold (best mean inner score, first on ties)");
+    snprintf(path, sizeof path, "%s/mean_inner_score", gg);
+    if (!rc) rc = rdml_h5_write_rows_f64(ctx, h, path, nf, ns, 0, ctx->rank == 0 ? nf : 0, mean);
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", "mean inner score: outer fold (row) x setting (column)");
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, gg, "scoring", scoring);
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, gg, "axes", axes);
+    int64_t iv[2] = {ns, K};
+    if (!rc) rc = rdml_h5_attr_i64(ctx, h, gg, "n_settings", &iv[0], 1);
+    if (!rc) rc = rdml_h5_attr_i64(ctx, h, gg, "inner_folds", &iv[1], 1);
+    free(mean);
+    free(sd);
+    return rc;
 }
