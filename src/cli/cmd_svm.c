@@ -510,8 +510,7 @@ typedef struct svm_group {
     rdml_pairs P;
     rdml_split S;
     rdml_svm_images im; /* computed by the first task that needs it */
-    int64_t nf, **tr, **te, *ntr, *nte;
-    int64_t *ifold;     /* grid: nf x nunits inner fold of each unit */
+    rdml_cli_folds F;   /* pair lists per fold; grid: inner folds */
     double *target;     /* P.n labels or values */
 } svm_group;
 
@@ -523,20 +522,12 @@ static int64_t svm_nfolds(const void *opts) {
 /* Record of an outer fold: [ST_N statistics][chosen setting][decision values of the test
  * pairs][grid: nset x inner_folds inner scores]. */
 static int64_t rec_len(const svm_opts *o, const svm_group *g, int64_t f) {
-    return ST_N + 1 + g->nte[f] + (o->grid ? o->nset * o->inner_folds : 0);
+    return ST_N + 1 + g->F.nte[f] + (o->grid ? o->nset * o->inner_folds : 0);
 }
 
 static void svm_release(void *group) {
     svm_group *g = group;
-    for (int64_t f = 0; f < g->nf; f++) {
-        if (g->tr) free(g->tr[f]);
-        if (g->te) free(g->te[f]);
-    }
-    free(g->tr);
-    free(g->te);
-    free(g->ntr);
-    free(g->nte);
-    free(g->ifold);
+    rdml_cli_folds_free(&g->F);
     free(g->target);
     rdml_svm_images_free(&g->im);
     rdml_split_free(&g->S);
@@ -545,6 +536,35 @@ static void svm_release(void *group) {
     free(g->E);
     free(g->colors);
     memset(g, 0, sizeof *g);
+}
+
+/* A classifier needs both classes among a fold's training pairs. */
+static int check_outer(rdml_ctx *ctx, const void *user, int64_t f, int64_t nf, const int64_t *tr,
+                       int64_t ntr, int64_t nte) {
+    const svm_group *g = user;
+    (void)nte;
+    int64_t c1 = 0;
+    for (int64_t t = 0; t < ntr; t++) c1 += g->P.label[tr[t]] > 0.5;
+    if (c1 == 0 || c1 == ntr)
+        return RDML_FAIL(ctx, RDML_EDATA,
+                         "fold %lld of %lld: its %lld training pairs are all %s; a classifier "
+                         "needs both classes (hint: more images, fewer folds, or another pair set)",
+                         (long long)f, (long long)nf, (long long)ntr, c1 ? "dissimilar" : "similar");
+    return RDML_OK;
+}
+
+static int check_inner(rdml_ctx *ctx, const void *user, int64_t f, int64_t k, int64_t K,
+                       const int64_t *tr, int64_t ntr, int64_t nte) {
+    const svm_group *g = user;
+    (void)nte;
+    int64_t c1 = 0;
+    for (int64_t t = 0; t < ntr; t++) c1 += g->target[tr[t]] > 0.5;
+    if (c1 == 0 || c1 == ntr)
+        return RDML_FAIL(ctx, RDML_EDATA, "outer fold %lld, inner fold %lld of %lld: its %lld "
+                         "training pairs are all %s; a classifier needs both classes (hint: "
+                         "lower grid.inner_folds, or use more images)", (long long)f,
+                         (long long)k, (long long)K, (long long)ntr, c1 ? "dissimilar" : "similar");
+    return RDML_OK;
 }
 
 /* Collective over comm: the RDM, embeddings, pairs, folds and (with a grid) inner folds of a
@@ -590,56 +610,14 @@ static int svm_prepare(rdml_ctx *ctx, MPI_Comm comm, rdml_h5 *h, const void *opt
     if (!rc && g->S.nfolds != svm_nfolds(o))
         rc = RDML_FAIL(ctx, RDML_EINTERNAL, "split made %lld folds, expected %lld",
                        (long long)g->S.nfolds, (long long)svm_nfolds(o));
-    const int64_t nf = rc ? 0 : g->S.nfolds;
     if (!rc) {
-        g->nf = nf;
-        g->tr = calloc((size_t)nf, sizeof *g->tr);
-        g->te = calloc((size_t)nf, sizeof *g->te);
-        g->ntr = calloc((size_t)nf, sizeof *g->ntr);
-        g->nte = calloc((size_t)nf, sizeof *g->nte);
         g->target = malloc((size_t)(g->P.n + 1) * sizeof *g->target);
-        if (o->grid) g->ifold = calloc((size_t)(nf * g->S.nunits + 1), sizeof *g->ifold);
-        if (!g->tr || !g->te || !g->ntr || !g->nte || !g->target || (o->grid && !g->ifold))
-            rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
+        if (!g->target) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
     }
     for (int64_t t = 0; t < g->P.n && !rc; t++) g->target[t] = g->P.label[t];
-    for (int64_t f = 0; f < nf && !rc; f++) {
-        rc = rdml_split_fold(ctx, &g->S, &g->P, f, &g->tr[f], &g->ntr[f], &g->te[f], &g->nte[f]);
-        int64_t c1 = 0;
-        for (int64_t t = 0; !rc && t < g->ntr[f]; t++) c1 += g->P.label[g->tr[f][t]] > 0.5;
-        if (!rc && !is_svr(o) && (c1 == 0 || c1 == g->ntr[f]))
-            rc = RDML_FAIL(ctx, RDML_EDATA,
-                           "fold %lld of %lld: its %lld training pairs are all %s; a classifier "
-                           "needs both classes (hint: more images, fewer folds, or another pair set)",
-                           (long long)f, (long long)nf, (long long)g->ntr[f], c1 ? "dissimilar" : "similar");
-    }
-    /* inner folds of the grid and their checks */
-    const int64_t nu = g->S.nunits, K = o->inner_folds;
-    const int by_pairs = g->S.scheme == RDML_SPLIT_PAIRS;
-    int8_t *use = o->grid && !rc ? malloc((size_t)nu + 1) : NULL;
-    if (o->grid && !rc && !use) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for the grid");
-    for (int64_t f = 0; f < nf && o->grid && !rc; f++) {
-        for (int64_t u = 0; u < nu; u++) use[u] = g->S.fold[u] != f;
-        rc = rdml_svm_inner_folds(ctx, nu, use, K, o->sp.seed, f, g->ifold + f * nu);
-        for (int64_t k = 0; k < K && !rc; k++) {
-            int64_t *itr, *ite, nitr, nite, c1 = 0;
-            rc = rdml_svm_inner_split(ctx, g->P.n, g->P.ij, by_pairs ? NULL : g->ifold + f * nu,
-                                      by_pairs ? g->ifold + f * nu : NULL, k, &itr, &nitr, &ite, &nite);
-            if (rc) {
-                rdml_ctx_prefix(ctx, "outer fold %lld", (long long)f);
-                break;
-            }
-            for (int64_t t = 0; t < nitr; t++) c1 += g->target[itr[t]] > 0.5;
-            if (!is_svr(o) && (c1 == 0 || c1 == nitr))
-                rc = RDML_FAIL(ctx, RDML_EDATA, "outer fold %lld, inner fold %lld of %lld: its %lld "
-                               "training pairs are all %s; a classifier needs both classes (hint: "
-                               "lower grid.inner_folds, or use more images)", (long long)f,
-                               (long long)k, (long long)K, (long long)nitr, c1 ? "dissimilar" : "similar");
-            free(itr);
-            free(ite);
-        }
-    }
-    free(use);
+    if (!rc) rc = rdml_cli_folds_make(ctx, &g->S, &g->P, o->grid ? o->inner_folds : 0, o->sp.seed,
+                                      is_svr(o) ? NULL : check_outer, is_svr(o) ? NULL : check_inner,
+                                      g, &g->F);
     return rc;
 }
 
@@ -652,7 +630,7 @@ static int svm_task(rdml_ctx *ctx, const void *opts, const void *group, int64_t 
     out->n = rec_len(o, g, f);
     out->v = calloc((size_t)out->n, sizeof *out->v);
     if (!out->v) return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for a fold record");
-    double *st = out->v, *dec = out->v + ST_N + 1, *scores = dec + g->nte[f];
+    double *st = out->v, *dec = out->v + ST_N + 1, *scores = dec + g->F.nte[f];
     int64_t chosen = 0;
     int rc = RDML_OK;
     if (o->grid) {
@@ -661,15 +639,15 @@ static int svm_task(rdml_ctx *ctx, const void *opts, const void *group, int64_t 
         for (int64_t s = 0; s < ns && !rc; s++)
             for (int64_t k = 0; k < K && !rc; k++) {
                 rc = rdml_svm_cv_score(ctx, &o->set[s], &g->im, g->P.n, g->P.ij, g->target,
-                                       by_pairs ? NULL : g->ifold + f * nu,
-                                       by_pairs ? g->ifold + f * nu : NULL, k, o->scoring,
+                                       by_pairs ? NULL : g->F.ifold + f * nu,
+                                       by_pairs ? g->F.ifold + f * nu : NULL, k, o->scoring,
                                        &scores[s * K + k], NULL, NULL);
                 if (rc) rdml_ctx_prefix(ctx, "grid setting %lld, inner fold %lld", (long long)s, (long long)k);
             }
         if (!rc) rdml_svm_grid_select(ns, K, scores, NULL, NULL, &chosen);
     }
-    if (!rc) rc = run_fold(ctx, &o->set[chosen], &g->im, &g->P, g->tr[f], g->ntr[f], g->te[f],
-                           g->nte[f], st, dec);
+    if (!rc) rc = run_fold(ctx, &o->set[chosen], &g->im, &g->P, g->F.tr[f], g->F.ntr[f], g->F.te[f],
+                           g->F.nte[f], st, dec);
     st[ST_N] = (double)chosen;
     if (rc) rdml_rec_free(out);
     return rc;
@@ -679,7 +657,7 @@ static int svm_write(rdml_ctx *ctx, rdml_h5 *h, const void *opts, const void *gr
                      const rdml_rec *recs) {
     const svm_opts *o = opts;
     const svm_group *g = group;
-    const int64_t nf = g->nf;
+    const int64_t nf = g->F.nf;
     const int id = g->id;
     const char *name = g->name;
     for (int64_t f = 0; f < nf; f++)
@@ -696,15 +674,15 @@ static int svm_write(rdml_ctx *ctx, rdml_h5 *h, const void *opts, const void *gr
     int rc = chosen && (!o->grid || scores) ? RDML_OK : RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
     for (int64_t f = 0; f < nf && !rc; f++) {
         chosen[f] = (int64_t)recs[f].v[ST_N];
-        if (o->grid) memcpy(scores + f * ns * K, recs[f].v + ST_N + 1 + g->nte[f], (size_t)(ns * K) * sizeof *scores);
+        if (o->grid) memcpy(scores + f * ns * K, recs[f].v + ST_N + 1 + g->F.nte[f], (size_t)(ns * K) * sizeof *scores);
     }
     if (!rc) rc = write_pairs(ctx, h, gp, o, &g->P, &g->S, g->n, g->thr);
     if (!rc) rc = rdml_h5_delete(ctx, h, gs);
     if (!rc) rc = rdml_h5_group(ctx, h, gs);
-    if (!rc && o->grid) rc = write_grid(ctx, h, gs, o, &g->S, g->ifold, scores, chosen);
+    if (!rc && o->grid) rc = write_grid(ctx, h, gs, o, &g->S, g->F.ifold, scores, chosen);
     for (int64_t f = 0; f < nf && !rc; f++) {
         const double *st = recs[f].v, *dec = recs[f].v + ST_N + 1;
-        rc = write_fold(ctx, h, gs, o, f, st, dec, g->te[f], g->nte[f], g->ntr[f], &g->P, chosen[f]);
+        rc = write_fold(ctx, h, gs, o, f, st, dec, g->F.te[f], g->F.nte[f], g->F.ntr[f], &g->P, chosen[f]);
         char set[200] = "";
         if (o->grid) {
             const rdml_svm_params *sp = &o->set[chosen[f]];
@@ -718,12 +696,12 @@ static int svm_write(rdml_ctx *ctx, rdml_h5 *h, const void *opts, const void *gr
         if (!rc && is_svr(o))
             rdml_info(ctx, "subj%02d %-12s fold %lld/%lld: %lld train / %lld test pairs, nSV %lld, "
                       "R^2 %.3f r %.3f rho %.3f (%.2f s)%s", id, name, (long long)f + 1, (long long)nf,
-                      (long long)g->ntr[f], (long long)g->nte[f], (long long)st[ST_NSV], st[0], st[2],
+                      (long long)g->F.ntr[f], (long long)g->F.nte[f], (long long)st[ST_NSV], st[0], st[2],
                       st[3], st[ST_SECONDS], set);
         else if (!rc)
             rdml_info(ctx, "subj%02d %-12s fold %lld/%lld: %lld train / %lld test pairs, nSV %lld, "
                       "acc %.3f f1 %.3f auc %.3f (%.2f s)%s", id, name, (long long)f + 1, (long long)nf,
-                      (long long)g->ntr[f], (long long)g->nte[f], (long long)st[ST_NSV], st[0],
+                      (long long)g->F.ntr[f], (long long)g->F.nte[f], (long long)st[ST_NSV], st[0],
                       st[3], st[4], st[ST_SECONDS], set);
     }
     /* summary: per-fold table and mean / std (ddof 0) */

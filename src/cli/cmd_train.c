@@ -336,8 +336,7 @@ typedef struct train_group {
     float *E;            /* n x d embeddings (or grayscale pixels for the cnn) */
     rdml_pairs P;
     rdml_split S;
-    int64_t nf, **tr, **te, *ntr, *nte;
-    int64_t *ifold;      /* grid: nf x nunits inner fold of each unit */
+    rdml_cli_folds F;    /* pair lists per fold; grid: inner folds */
     double *target;      /* P.n RDM values */
 } train_group;
 
@@ -353,7 +352,7 @@ enum { STOP_NONE = 0, STOP_LOSS = 1, STOP_PRED = 2 };
 static const char *const metric_names[4] = {"r2", "mse", "pearson", "spearman"};
 
 static int64_t rec_len(const train_opts *o, const train_group *g, int64_t f) {
-    return ST_N + g->nte[f] + 2 * o->max_epochs + (o->grid ? o->nset * o->inner_folds : 0);
+    return ST_N + g->F.nte[f] + 2 * o->max_epochs + (o->grid ? o->nset * o->inner_folds : 0);
 }
 
 static void four(int64_t n, const double *y, const double *p, double *dst) {
@@ -562,8 +561,8 @@ static int fit(rdml_ctx *ctx, const train_opts *o, const train_set *t, uint64_t 
  * set and scored on the outer test pairs, with the two chance levels. Fills rec (rec_len
  * values, allocated by the caller). Not collective: no MPI here. */
 static int run_fold(rdml_ctx *ctx, const train_opts *o, const train_group *g, int64_t f, double *rec) {
-    const int64_t nte = g->nte[f], ntr = g->ntr[f], E_ = o->max_epochs;
-    const int64_t *tr = g->tr[f], *te = g->te[f];
+    const int64_t nte = g->F.nte[f], ntr = g->F.ntr[f], E_ = o->max_epochs;
+    const int64_t *tr = g->F.tr[f], *te = g->F.te[f];
     double *st = rec, *pred = rec + ST_N, *tl = pred + nte, *vl = tl + E_, *scores = vl + E_;
     for (int i = 0; i < ST_N; i++) st[i] = NAN;
     for (int64_t q = 0; q < nte; q++) pred[q] = NAN;
@@ -577,8 +576,8 @@ static int run_fold(rdml_ctx *ctx, const train_opts *o, const train_group *g, in
         const int by_pairs = g->S.scheme == RDML_SPLIT_PAIRS;
         for (int64_t k = 0; k < K && !rc; k++) {
             int64_t *itr = NULL, *ite = NULL, nitr = 0, nite = 0;
-            rc = rdml_svm_inner_split(ctx, g->P.n, g->P.ij, by_pairs ? NULL : g->ifold + f * nu,
-                                      by_pairs ? g->ifold + f * nu : NULL, k, &itr, &nitr, &ite, &nite);
+            rc = rdml_svm_inner_split(ctx, g->P.n, g->P.ij, by_pairs ? NULL : g->F.ifold + f * nu,
+                                      by_pairs ? g->F.ifold + f * nu : NULL, k, &itr, &nitr, &ite, &nite);
             double *ip = rc ? NULL : malloc((size_t)(nite + 1) * sizeof *ip);
             double *iy = rc ? NULL : malloc((size_t)(nite + 1) * sizeof *iy);
             if (!rc && (!ip || !iy)) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for the grid");
@@ -679,16 +678,16 @@ static int write_set_attrs(rdml_ctx *ctx, rdml_h5 *h, const char *obj, const tra
 
 static int write_fold(rdml_ctx *ctx, rdml_h5 *h, const char *gs, const train_opts *o,
                       const train_group *g, int64_t f, const double *rec) {
-    const int64_t nte = g->nte[f], E_ = o->max_epochs;
+    const int64_t nte = g->F.nte[f], E_ = o->max_epochs;
     const double *st = rec, *pred = rec + ST_N, *tl = pred + nte, *vl = tl + E_;
     char fg[800], path[860], status[512];
     snprintf(fg, sizeof fg, "%s/fold_%lld", gs, (long long)f);
     int rc = rdml_h5_group(ctx, h, fg);
     double *tgt = malloc((size_t)(nte + 1) * sizeof *tgt);
     if (!tgt) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory writing fold %lld", (long long)f);
-    for (int64_t q = 0; q < nte && tgt; q++) tgt[q] = g->target[g->te[f][q]];
+    for (int64_t q = 0; q < nte && tgt; q++) tgt[q] = g->target[g->F.te[f][q]];
     snprintf(path, sizeof path, "%s/test_pairs", fg);
-    if (!rc) rc = rdml_h5_write_vec_i64(ctx, h, path, nte, g->te[f]);
+    if (!rc) rc = rdml_h5_write_vec_i64(ctx, h, path, nte, g->F.te[f]);
     snprintf(path, sizeof path, "%s/pred", fg);
     if (!rc) rc = rdml_h5_write_vec_f64(ctx, h, path, nte, pred);
     snprintf(path, sizeof path, "%s/target", fg);
@@ -712,7 +711,7 @@ static int write_fold(rdml_ctx *ctx, rdml_h5 *h, const char *gs, const train_opt
     if (!rc) rc = rdml_h5_attr_f64(ctx, h, fg, "pairs_per_second", &st[ST_PAIRS_PER_S], 1);
     status_text(st, status, sizeof status);
     if (!rc) rc = rdml_h5_attr_str(ctx, h, fg, "status", status);
-    int64_t iv[3] = {g->ntr[f], nte, (int64_t)st[ST_CHOSEN]};
+    int64_t iv[3] = {g->F.ntr[f], nte, (int64_t)st[ST_CHOSEN]};
     if (!rc) rc = rdml_h5_attr_i64(ctx, h, fg, "n_train", &iv[0], 1);
     if (!rc) rc = rdml_h5_attr_i64(ctx, h, fg, "n_test", &iv[1], 1);
     if (!rc && o->grid) rc = rdml_h5_attr_i64(ctx, h, fg, "chosen", &iv[2], 1);
@@ -724,7 +723,7 @@ static int write_fold(rdml_ctx *ctx, rdml_h5 *h, const char *gs, const train_opt
 /* …/grid: the settings, and per outer fold the inner scores, their mean and the choice. */
 static int write_grid(rdml_ctx *ctx, rdml_h5 *h, const char *gs, const train_opts *o,
                       const train_group *g, const double *const *recs) {
-    const int64_t nf = g->nf, ns = o->nset, K = o->inner_folds;
+    const int64_t nf = g->F.nf, ns = o->nset, K = o->inner_folds;
     char gg[1000], path[1100];
     snprintf(gg, sizeof gg, "%s/grid", gs);
     int rc = rdml_h5_group(ctx, h, gg);
@@ -760,8 +759,8 @@ static int write_grid(rdml_ctx *ctx, rdml_h5 *h, const char *gs, const train_opt
     if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", "head widths (mlp: mlp_widths) of each setting, joined by ':'");
     const double **fs = rc ? NULL : malloc((size_t)(nf + 1) * sizeof *fs);
     if (!rc && !fs) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory writing the grid");
-    for (int64_t f = 0; f < nf && !rc; f++) fs[f] = recs[f] + ST_N + g->nte[f] + 2 * o->max_epochs;
-    if (!rc) rc = rdml_cli_write_grid_scores(ctx, h, gg, &g->S, g->ifold, ns, K, fs,
+    for (int64_t f = 0; f < nf && !rc; f++) fs[f] = recs[f] + ST_N + g->F.nte[f] + 2 * o->max_epochs;
+    if (!rc) rc = rdml_cli_write_grid_scores(ctx, h, gg, &g->S, g->F.ifold, ns, K, fs,
                                              rdml_svm_scoring_name(o->scoring), o->axes, chosen);
     free(fs);
     for (int64_t s = 0; tw && s < 2 * ns; s++) free(tw[s]);
@@ -803,20 +802,41 @@ static int load_gray(rdml_ctx *ctx, const rdml_subject *s, int64_t n, int64_t S,
 }
 
 static void group_release(train_group *g) {
-    for (int64_t f = 0; f < g->nf; f++) {
-        if (g->tr) free(g->tr[f]);
-        if (g->te) free(g->te[f]);
-    }
-    free(g->tr);
-    free(g->te);
-    free(g->ntr);
-    free(g->nte);
-    free(g->ifold);
+    rdml_cli_folds_free(&g->F);
     free(g->target);
     rdml_split_free(&g->S);
     rdml_pairs_free(&g->P);
     free(g->E);
     memset(g, 0, sizeof *g);
+}
+
+/* R^2 needs at least two test pairs, a fit at least one training pair. */
+static int check_outer(rdml_ctx *ctx, const void *user, int64_t f, int64_t nf, const int64_t *tr,
+                       int64_t ntr, int64_t nte) {
+    (void)user;
+    (void)nf;
+    (void)tr;
+    if (nte < 2)
+        return RDML_FAIL(ctx, RDML_EDATA, "fold %lld has %lld test pairs; R^2 needs at least 2 "
+                         "(hint: more images, fewer folds, or pairs.set = all)", (long long)f,
+                         (long long)nte);
+    if (ntr < 1)
+        return RDML_FAIL(ctx, RDML_EDATA, "fold %lld has no training pairs (hint: more images or "
+                         "more folds)", (long long)f);
+    return RDML_OK;
+}
+
+static int check_inner(rdml_ctx *ctx, const void *user, int64_t f, int64_t k, int64_t K,
+                       const int64_t *tr, int64_t ntr, int64_t nte) {
+    (void)user;
+    (void)K;
+    (void)tr;
+    (void)ntr;
+    if (nte < 2)
+        return RDML_FAIL(ctx, RDML_EDATA, "outer fold %lld: outer fold %lld, inner fold %lld has "
+                         "%lld test pairs; R^2 needs at least 2 (hint: lower grid.inner_folds, or "
+                         "more images)", (long long)f, (long long)f, (long long)k, (long long)nte);
+    return RDML_OK;
 }
 
 /* Collective over comm: the RDM, the embeddings (or images), pairs, folds and (with a grid)
@@ -858,51 +878,13 @@ static int group_prepare(rdml_ctx *ctx, MPI_Comm comm, rdml_h5 *h, const train_o
     if (!rc) rc = rdml_pairs_build(ctx, &o->pp, n, R, NULL, &g->P);
     free(R);
     if (!rc) rc = rdml_split_make(ctx, &o->sp, n, &g->P, &g->S);
-    const int64_t nf = rc ? 0 : g->S.nfolds;
     if (!rc) {
-        g->nf = nf;
-        g->tr = calloc((size_t)nf, sizeof *g->tr);
-        g->te = calloc((size_t)nf, sizeof *g->te);
-        g->ntr = calloc((size_t)nf, sizeof *g->ntr);
-        g->nte = calloc((size_t)nf, sizeof *g->nte);
         g->target = malloc((size_t)(g->P.n + 1) * sizeof *g->target);
-        if (o->grid) g->ifold = calloc((size_t)(nf * g->S.nunits + 1), sizeof *g->ifold);
-        if (!g->tr || !g->te || !g->ntr || !g->nte || !g->target || (o->grid && !g->ifold))
-            rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
+        if (!g->target) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
     }
     for (int64_t t = 0; t < g->P.n && !rc; t++) g->target[t] = g->P.value[t];
-    for (int64_t f = 0; f < nf && !rc; f++) {
-        rc = rdml_split_fold(ctx, &g->S, &g->P, f, &g->tr[f], &g->ntr[f], &g->te[f], &g->nte[f]);
-        if (!rc && g->nte[f] < 2)
-            rc = RDML_FAIL(ctx, RDML_EDATA, "fold %lld has %lld test pairs; R^2 needs at least 2 "
-                           "(hint: more images, fewer folds, or pairs.set = all)", (long long)f,
-                           (long long)g->nte[f]);
-        if (!rc && g->ntr[f] < 1)
-            rc = RDML_FAIL(ctx, RDML_EDATA, "fold %lld has no training pairs (hint: more images or "
-                           "more folds)", (long long)f);
-    }
-    /* inner folds of the grid and their checks (an empty inner side is an error naming it) */
-    const int64_t nu = g->S.nunits, K = o->inner_folds;
-    const int by_pairs = g->S.scheme == RDML_SPLIT_PAIRS;
-    int8_t *use = o->grid && !rc ? malloc((size_t)nu + 1) : NULL;
-    if (o->grid && !rc && !use) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for the grid");
-    for (int64_t f = 0; f < nf && o->grid && !rc; f++) {
-        for (int64_t u = 0; u < nu; u++) use[u] = g->S.fold[u] != f;
-        rc = rdml_svm_inner_folds(ctx, nu, use, K, o->sp.seed, f, g->ifold + f * nu);
-        for (int64_t k = 0; k < K && !rc; k++) {
-            int64_t *itr = NULL, *ite = NULL, nitr, nite;
-            rc = rdml_svm_inner_split(ctx, g->P.n, g->P.ij, by_pairs ? NULL : g->ifold + f * nu,
-                                      by_pairs ? g->ifold + f * nu : NULL, k, &itr, &nitr, &ite, &nite);
-            if (!rc && nite < 2)
-                rc = RDML_FAIL(ctx, RDML_EDATA, "outer fold %lld, inner fold %lld has %lld test pairs; "
-                               "R^2 needs at least 2 (hint: lower grid.inner_folds, or more images)",
-                               (long long)f, (long long)k, (long long)nite);
-            if (rc) rdml_ctx_prefix(ctx, "outer fold %lld", (long long)f);
-            free(itr);
-            free(ite);
-        }
-    }
-    free(use);
+    if (!rc) rc = rdml_cli_folds_make(ctx, &g->S, &g->P, o->grid ? o->inner_folds : 0, o->sp.seed,
+                                      check_outer, check_inner, g, &g->F);
     return rc;
 }
 
@@ -911,7 +893,7 @@ static int group_write(rdml_ctx *ctx, rdml_h5 *h, const train_opts *o, const tra
                        const double *const *recs) {
     const int id = g->id;
     const char *name = g->name;
-    const int64_t nf = g->nf;
+    const int64_t nf = g->F.nf;
     char gp[900], gs[900];
     snprintf(gp, sizeof gp, "/experiments/%s/pairs/subj%02d/%s", o->experiment, id, name);
     snprintf(gs, sizeof gs, "/experiments/%s/%s/subj%02d/%s", o->experiment, o->model, id, name);
@@ -937,7 +919,7 @@ static int group_write(rdml_ctx *ctx, rdml_h5 *h, const train_opts *o, const tra
             nok++;
             rdml_info(ctx, "subj%02d %-12s %s fold %lld/%lld: %lld train / %lld test pairs, test R2 %.3f "
                       "(train %.3f; mean predictor %.3f, shuffled %.3f), %.0f pairs/s%s", id, name,
-                      o->model, (long long)f + 1, (long long)nf, (long long)g->ntr[f], (long long)g->nte[f],
+                      o->model, (long long)f + 1, (long long)nf, (long long)g->F.ntr[f], (long long)g->F.nte[f],
                       st[ST_R2], st[ST_TRAIN_R2], st[ST_MEAN_R2], st[ST_SHUF_R2], st[ST_PAIRS_PER_S], set);
         } else {
             char status[512];
@@ -1022,9 +1004,9 @@ static int tr_prepare(rdml_ctx *ctx, MPI_Comm comm, rdml_h5 *h, const void *opts
                       const rdml_subject *subj, const char *name, void *group) {
     int rc = group_prepare(ctx, comm, h, opts, subj, name, group);
     const train_group *g = group;
-    if (!rc && g->nf != tr_nfolds(opts))
+    if (!rc && g->F.nf != tr_nfolds(opts))
         rc = RDML_FAIL(ctx, RDML_EINTERNAL, "split made %lld folds, expected %lld",
-                       (long long)g->nf, (long long)tr_nfolds(opts));
+                       (long long)g->F.nf, (long long)tr_nfolds(opts));
     return rc;
 }
 
@@ -1045,10 +1027,10 @@ static int tr_write(rdml_ctx *ctx, rdml_h5 *h, const void *opts, const void *gro
                     const rdml_rec *recs) {
     const train_opts *o = opts;
     const train_group *g = group;
-    const double **r = calloc((size_t)g->nf + 1, sizeof *r);
+    const double **r = calloc((size_t)g->F.nf + 1, sizeof *r);
     if (!r) return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
     int rc = RDML_OK;
-    for (int64_t f = 0; f < g->nf && !rc; f++) {
+    for (int64_t f = 0; f < g->F.nf && !rc; f++) {
         if (recs[f].n != rec_len(o, g, f))
             rc = RDML_FAIL(ctx, RDML_EINTERNAL, "fold %lld: record of %lld values, expected %lld "
                            "(hint: delete the journal directory and rerun)", (long long)f,
