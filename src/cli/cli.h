@@ -86,10 +86,14 @@ void rdml_cli_folds_free(rdml_cli_folds *F);
 int rdml_cli_mark_stage(rdml_cli *cli, const char *stage);
 /* Collective. The RDM /subjects/subjNN/rdm/<name> (n images) and, unless embedding is NULL,
  * the embeddings /subjects/subjNN/embeddings/<embedding> (at least n rows, d columns) in the
- * results file; their paths go to rpath / epath. Errors say which stage to run first. */
+ * results file; their paths go to rpath / epath. Errors say which stage to run first.
+ * max_images > 0 (pairs.images) caps n at the first max_images images. */
 int rdml_cli_find_inputs(rdml_ctx *ctx, struct rdml_h5 *h, int id, const char *name,
                          const char *embedding, char *rpath, size_t rlen, char *epath,
-                         size_t elen, int64_t *n, int64_t *d);
+                         size_t elen, int64_t max_images, int64_t *n, int64_t *d);
+/* Collective. The leading m x m block of the N x N RDM rpath (m <= N) into R (m x m). */
+int rdml_cli_read_rdm(rdml_ctx *ctx, MPI_Comm comm, struct rdml_h5 *h, const char *rpath, int64_t m,
+                      float *R);
 /* Collective. /subjects/subjNN/images/{nsd_id,names} for the subject's first n images:
  * the row order of every per-subject matrix in the results file. */
 struct rdml_subject;

@@ -37,6 +37,7 @@ typedef struct svm_opts {
     char embedding[256];
     double color_fraction;
     int64_t nimages;
+    int64_t pair_images; /* pairs.images: 0 = all */
     /* [grid]: settings (1 = no grid), the inner folds and score */
     int grid;
     rdml_svm_params *set;
@@ -149,6 +150,7 @@ static int read_opts(rdml_cli *cli, svm_opts *o) {
     if (!*o->experiment) return RDML_FAIL(ctx, RDML_ECONFIG, "[pairs] experiment is empty");
     RDML_TRY(rdml_config_str(ctx, cfg, "pairs", "set", &s));
     o->pp.set = (rdml_pairs_set)rdml_pairs_set_parse(s);
+    RDML_TRY(rdml_config_int(ctx, cfg, "pairs", "images", &o->pair_images));
     RDML_TRY(rdml_config_int(ctx, cfg, "pairs", "k", &o->pp.k));
     RDML_TRY(rdml_config_real_list(ctx, cfg, "pairs", "mid_band", &vals, &nv));
     o->pp.mid_lo = vals[0];
@@ -577,7 +579,7 @@ static int svm_prepare(rdml_ctx *ctx, MPI_Comm comm, rdml_h5 *h, const void *opt
     rdml_strlcpy(g->name, name, sizeof g->name);
     char rpath[512], epath[600];
     RDML_TRY(rdml_cli_find_inputs(ctx, h, g->id, name, o->embedding, rpath, sizeof rpath, epath,
-                                  sizeof epath, &g->n, &g->d));
+                                  sizeof epath, o->pair_images, &g->n, &g->d));
     const int64_t n = g->n, d = g->d;
     int64_t got;
     RDML_TRY(rdml_h5_get_attr_f64(ctx, h, rpath, "threshold", &g->thr, 1, &got));
@@ -586,7 +588,7 @@ static int svm_prepare(rdml_ctx *ctx, MPI_Comm comm, rdml_h5 *h, const void *opt
     g->colors = rdml_malloc(ctx, (size_t)n * sizeof *g->colors, "colour classes");
     int rc = g->R && g->E && g->colors ? RDML_OK : ctx->code;
     RDML_TRY(rdml_agree(ctx, comm, rc));
-    rc = rdml_h5_read_rows_f32(ctx, h, rpath, 0, n, g->R);
+    rc = rdml_cli_read_rdm(ctx, comm, h, rpath, n, g->R);
     if (!rc) rc = rdml_h5_read_rows_f32(ctx, h, epath, 0, n, g->E);
     rc = rdml_agree(ctx, comm, rc);
     rdml_pairs_params pp = o->pp;

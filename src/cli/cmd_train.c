@@ -57,6 +57,7 @@ typedef struct train_opts {
     const char *model, *experiment;
     char embedding[256];
     int64_t batch, input_dim, block_images;
+    int64_t pair_images;     /* pairs.images: 0 = all */
     int standardize, blocks;
     uint64_t seed;
     train_set base;          /* the [train] values */
@@ -229,6 +230,7 @@ static int read_opts(rdml_cli *cli, train_opts *o) {
     if (o->pp.set == RDML_PAIRS_COLORS)
         return RDML_FAIL(ctx, RDML_ECONFIG, "[pairs] set = colors is the SVM's colour experiment; "
                          "train predicts RDM values (hint: set = all, extremes, balanced or percentile)");
+    RDML_TRY(rdml_config_int(ctx, cfg, "pairs", "images", &o->pair_images));
     RDML_TRY(rdml_config_int(ctx, cfg, "pairs", "k", &o->pp.k));
     RDML_TRY(rdml_config_real_list(ctx, cfg, "pairs", "mid_band", &vals, &nv));
     o->pp.mid_lo = vals[0];
@@ -849,7 +851,7 @@ static int group_prepare(rdml_ctx *ctx, MPI_Comm comm, rdml_h5 *h, const train_o
     rdml_strlcpy(g->name, name, sizeof g->name);
     char rpath[512], epath[600];
     RDML_TRY(rdml_cli_find_inputs(ctx, h, g->id, name, o->is_cnn ? NULL : o->embedding, rpath,
-                                  sizeof rpath, epath, sizeof epath, &g->n, &g->d));
+                                  sizeof rpath, epath, sizeof epath, o->pair_images, &g->n, &g->d));
     const int64_t n = g->n;
     if (o->is_cnn) g->d = o->cnn.size * o->cnn.size; /* grayscale pixels from the PNGs */
     const int64_t d = g->d;
@@ -862,7 +864,7 @@ static int group_prepare(rdml_ctx *ctx, MPI_Comm comm, rdml_h5 *h, const train_o
     g->E = rdml_malloc(ctx, (size_t)(n * d) * sizeof *g->E, "embeddings");
     int rc = R && g->E ? RDML_OK : ctx->code;
     rc = rdml_agree(ctx, comm, rc);
-    if (!rc) rc = rdml_h5_read_rows_f32(ctx, h, rpath, 0, n, R);
+    if (!rc) rc = rdml_cli_read_rdm(ctx, comm, h, rpath, n, R);
     if (!rc && o->is_cnn) rc = load_gray(ctx, subj, n, o->cnn.size, g->E);
     else if (!rc) rc = rdml_h5_read_rows_f32(ctx, h, epath, 0, n, g->E);
     rc = rdml_agree(ctx, comm, rc);

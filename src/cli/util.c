@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "rdml/dataset.h"
 #include "rdml/h5.h"
+#include "rdml/mpiutil.h"
 #include "rdml/sched.h"
 
 int rdml_cli_subjects(rdml_ctx *ctx, const rdml_config *cfg, const rdml_dataset *ds, int **ids,
@@ -59,7 +60,7 @@ void rdml_cli_free_list(char **items, int n) {
 
 int rdml_cli_find_inputs(rdml_ctx *ctx, struct rdml_h5 *h, int id, const char *name,
                          const char *embedding, char *rpath, size_t rlen, char *epath,
-                         size_t elen, int64_t *n, int64_t *d) {
+                         size_t elen, int64_t max_images, int64_t *n, int64_t *d) {
     int ex = 0, ndim = 0;
     int64_t dims[8], edims[8];
     snprintf(rpath, rlen, "/subjects/subj%02d/rdm/%s", id, name);
@@ -71,6 +72,12 @@ int rdml_cli_find_inputs(rdml_ctx *ctx, struct rdml_h5 *h, int id, const char *n
     RDML_TRY(rdml_h5_dims(ctx, h, rpath, &ndim, dims));
     *n = dims[0];
     *d = 0;
+    if (max_images > 0 && max_images < *n) {
+        *n = max_images;
+    } else if (max_images > *n) {
+        rdml_info(ctx, "pairs.images = %lld but %s has %lld images: using all %lld", (long long)max_images,
+                  rpath, (long long)*n, (long long)*n);
+    }
     if (!embedding) return RDML_OK;
     RDML_TRY(rdml_h5_exists(ctx, h, epath, &ex));
     if (!ex)
@@ -83,6 +90,27 @@ int rdml_cli_find_inputs(rdml_ctx *ctx, struct rdml_h5 *h, int id, const char *n
                          (long long)edims[0], rpath, (long long)*n);
     *d = edims[1];
     return RDML_OK;
+}
+
+int rdml_cli_read_rdm(rdml_ctx *ctx, MPI_Comm comm, struct rdml_h5 *h, const char *rpath, int64_t m,
+                      float *R) {
+    int ndim = 0;
+    int64_t dims[8];
+    RDML_TRY(rdml_h5_dims(ctx, h, rpath, &ndim, dims));
+    const int64_t N = dims[0];
+    if (m >= N) return rdml_h5_read_rows_f32(ctx, h, rpath, 0, N, R);
+    /* slabs of full rows, keeping the first m values of each */
+    const int64_t slab = 256;
+    float *buf = rdml_malloc(ctx, (size_t)(slab * N) * sizeof *buf, "RDM rows");
+    RDML_TRY(rdml_agree(ctx, comm, buf ? RDML_OK : ctx->code));
+    int rc = RDML_OK;
+    for (int64_t r0 = 0; r0 < m && !rc; r0 += slab) {
+        int64_t k = m - r0 < slab ? m - r0 : slab;
+        rc = rdml_h5_read_rows_f32(ctx, h, rpath, r0, k, buf);
+        for (int64_t r = 0; r < k && !rc; r++) memcpy(R + (r0 + r) * m, buf + r * N, (size_t)m * sizeof *R);
+    }
+    free(buf);
+    return rc;
 }
 
 /* The sections each stage's output depends on ("run.seed" is added for the model stages).

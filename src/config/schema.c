@@ -168,6 +168,13 @@ static const rdml_cfg_key schema[] = {
      "dominant pure colour (see colors), both colours cut to the smaller count, all pairs "
      "among them. percentile: all pairs i < j at or below the low or at or above the high "
      "percentile of the RDM values."},
+    {"pairs", "images", RDML_CFG_INT, "0", RANGE(0, 1e9), NULL,
+     "build this experiment's pairs from the first N images of the subject's RDM and "
+     "embeddings only (all of them when the subject has fewer, said in the log); 0 uses every "
+     "image. The RDM is the leading N x N block of the subject's RDM, so vertices are "
+     "standardised over all data.images images, as the paper's code standardises before "
+     "keeping its first N. The paper used 500 images for the extremes SVM and the CNN and MLP "
+     "baselines, 1500 for the siamese network and 2000 for the colours."},
     {"pairs", "k", RDML_CFG_INT, "50", RANGE(1, 1e9), NULL,
      "extremes and balanced: lowest and highest partners per image (the paper's 50)."},
     {"pairs", "mid_band", RDML_CFG_REAL_LIST, "0.85,1.15", NR, NULL,

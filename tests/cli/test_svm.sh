@@ -5,6 +5,7 @@
 #  - the stored folds are image-disjoint, the metrics agree with sklearn.metrics computed
 #    from the stored labels and decision values, and one fold's SVM agrees with
 #    sklearn.svm.SVC retrained on the same concatenated pairs (>= 99.5% predictions);
+#  - pairs.images = 60 builds the pairs among the first 60 images from the RDM's leading block;
 #  - bad input (one class only, fewer images than folds, a colour with no images, the
 #    pair-level split without its flag, missing embeddings) fails with the numbers and
 #    leaves the results file untouched.
@@ -91,6 +92,32 @@ print("agree", agree, "obj", g.attrs["dual_objective"], obj)
 assert agree >= 0.995 and abs(g.attrs["dual_objective"] - obj) <= 1e-3 * abs(obj)
 assert g.attrs["n_train"] == len(tr)
 PYEOF
+
+# pairs.images: the experiment's pairs come from the first 60 images, with the RDM's leading block;
+# identical at 1 and 3 ranks; more than the subject has means all of them (said in the log)
+for np in 1 3; do
+  cp "$W/base.h5" "$W/sub$np.h5"
+  "${MPI[@]}" -n $np "$RDMLEARN" svm "$W/ds" "${COMMON[@]}" --set pairs.k=8 --set pairs.images=60 \
+    --set pairs.experiment=sub --set run.output="$W/sub$np.h5" && ok || bad "pairs.images at $np ranks"
+done
+$PY "$W/same.py" "$W/sub1.h5" "$W/sub3.h5" >"$W/log" 2>&1 && ok || { bad "pairs.images np1 vs np3"; cat "$W/log"; }
+$PY - "$W/sub1.h5" <<'PYEOF' >"$W/log" 2>&1 && ok || { bad "pairs.images block"; cat "$W/log"; }
+import sys, h5py, numpy as np
+f = h5py.File(sys.argv[1], "r")
+R = f["/subjects/subj01/rdm/V1"][()]
+assert R.shape == (90, 90)
+pg = f["/experiments/sub/pairs/subj01/V1"]
+ij, v, fold = pg["ij"][()], pg["value"][()], pg["fold"][()]
+assert pg.attrs["n_images"] == 60 and fold.shape == (60,) and ij.max() < 60
+assert len(ij) == 60 * 16, len(ij)
+assert np.array_equal(v, R[ij[:, 0], ij[:, 1]].astype(np.float64))
+# the extremes are taken among the first 60 images only: image 0's 8 nearest partners
+row = R[0, :60].astype(np.float64).copy(); row[0] = np.inf
+assert set(ij[:8, 1]) == set(np.argsort(row, kind="stable")[:8]), (ij[:8], np.argsort(row)[:8])
+PYEOF
+cp "$W/base.h5" "$W/all.h5"
+out=$("$RDMLEARN" svm "$W/ds" "${COMMON[@]}" --set pairs.k=8 --set pairs.images=500 --set run.output="$W/all.h5" -v 2>&1) \
+  && grep -qF "pairs.images = 500 but" <<<"$out" && grep -qF "using all 90" <<<"$out" && ok || bad "pairs.images above the count: $out"
 
 # ---- bad input ----
 expect_fail() { # NP SUBSTRING args...
