@@ -279,6 +279,76 @@ static int write_csv(rdml_ctx *ctx, const rdml_sweep_model *m, const sweep_state
     return lrc;
 }
 
+/* The pairs of an experiment, /experiments/<exp>/pairs, are shared by the models of one stage
+ * made with the same pair settings (the train stage's siamese and mlp on the same pairs); the
+ * group's attributes stage, pairs_hash (the settings, rdml_cli_pairs_hash) and models (who
+ * wrote results with these pairs) say whose they are. Collective: refuse a run that would
+ * replace pairs another model's results refer to (the svm and a network in one experiment,
+ * or a network with other pair settings). */
+static int check_pairs_owner(rdml_ctx *ctx, MPI_Comm comm, const char *output, const rdml_sweep_model *m,
+                             const char *phash) {
+    rdml_h5 *h = NULL;
+    RDML_TRY(rdml_h5_open(ctx, comm, output, 0, &h));
+    char gp[600];
+    snprintf(gp, sizeof gp, "/experiments/%s/pairs", m->experiment);
+    int ex = 0, rc = rdml_h5_exists(ctx, h, gp, &ex);
+    char *st = NULL, *ph = NULL, *models = NULL;
+    if (!rc && ex) {
+        if (rdml_h5_get_attr_str(ctx, h, gp, "stage", &st) != RDML_OK) rdml_ctx_clear(ctx);
+        if (rdml_h5_get_attr_str(ctx, h, gp, "pairs_hash", &ph) != RDML_OK) rdml_ctx_clear(ctx);
+        if (rdml_h5_get_attr_str(ctx, h, gp, "models", &models) != RDML_OK) rdml_ctx_clear(ctx);
+    }
+    const char *other = NULL, *why = "";
+    char buf[256] = "";
+    if (st && strcmp(st, m->stage) != 0) {
+        other = models ? models : st;
+        why = " (another stage's)";
+    } else if (ph && strcmp(ph, phash) != 0 && models) {
+        /* another model's name in the list? */
+        char *dup = rdml_strdup(ctx, models);
+        for (char *sv = NULL, *it = dup ? strtok_r(dup, ",", &sv) : NULL; it; it = strtok_r(NULL, ",", &sv))
+            if (strcmp(it, m->model) != 0 && !buf[0]) rdml_strlcpy(buf, it, sizeof buf);
+        free(dup);
+        if (buf[0]) other = buf;
+        why = ", made with other pair settings";
+    }
+    if (!rc && other)
+        rc = RDML_FAIL(ctx, RDML_ECONFIG, "%s: experiment '%s' in %s holds the pairs and folds of its "
+                       "%s results%s; the %s model would replace them (hint: give this model its own "
+                       "pairs.experiment, e.g. pairs.experiment = %s-%s)", m->stage, m->experiment,
+                       output, other, why, m->model, m->experiment, m->model);
+    free(st);
+    free(ph);
+    free(models);
+    rdml_h5_abort(&h);
+    return rc;
+}
+
+/* Collective: record who owns /experiments/<exp>/pairs after a write (see check_pairs_owner). */
+static int mark_pairs_owner(rdml_ctx *ctx, rdml_h5 *h, const rdml_sweep_model *m, const char *phash) {
+    char gp[600];
+    snprintf(gp, sizeof gp, "/experiments/%s/pairs", m->experiment);
+    char *ph = NULL, *models = NULL, list[1024];
+    if (rdml_h5_get_attr_str(ctx, h, gp, "pairs_hash", &ph) != RDML_OK) rdml_ctx_clear(ctx);
+    if (rdml_h5_get_attr_str(ctx, h, gp, "models", &models) != RDML_OK) rdml_ctx_clear(ctx);
+    rdml_strlcpy(list, m->model, sizeof list);
+    if (ph && models && strcmp(ph, phash) == 0) {
+        int have = 0;
+        char *dup = rdml_strdup(ctx, models);
+        for (char *sv = NULL, *it = dup ? strtok_r(dup, ",", &sv) : NULL; it; it = strtok_r(NULL, ",", &sv))
+            have |= strcmp(it, m->model) == 0;
+        free(dup);
+        if (have) rdml_strlcpy(list, models, sizeof list);
+        else snprintf(list, sizeof list, "%s,%s", models, m->model);
+    }
+    free(ph);
+    free(models);
+    int rc = rdml_h5_attr_str(ctx, h, gp, "stage", m->stage);
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, gp, "pairs_hash", phash);
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, gp, "models", list);
+    return rc;
+}
+
 int rdml_sweep_run(rdml_cli *cli, const rdml_sweep_model *m, int64_t array_index,
                    int64_t array_count) {
     rdml_ctx *ctx = &cli->ctx;
@@ -312,6 +382,10 @@ int rdml_sweep_run(rdml_cli *cli, const rdml_sweep_model *m, int64_t array_index
                            "`rdmlearn rdm` and `rdmlearn embed` first, or `rdmlearn run`)",
                            m->stage, output);
     }
+    rc = rdml_agree(ctx, cli->comm, rc);
+    char phash[17];
+    rdml_cli_pairs_hash(cli->cfg, phash);
+    if (!rc) rc = check_pairs_owner(ctx, cli->comm, output, m, phash);
     s.ds = ds;
     s.ngroups = nids * nsel;
     if (!rc) {
@@ -396,6 +470,7 @@ int rdml_sweep_run(rdml_cli *cli, const rdml_sweep_model *m, int64_t array_index
         m->release(s.group);
     }
     if (!rc && m->finish) rc = m->finish(ctx, h, m->opts);
+    if (!rc) rc = mark_pairs_owner(ctx, h, m, phash);
     table tb;
     memset(&tb, 0, sizeof tb);
     if (!rc && m->metrics) rc = write_table(ctx, h, m, &s, recs, nf, &tb);

@@ -194,11 +194,44 @@ int rdml_cli_stage_hash(const rdml_config *cfg, const char *stage, char hex[17])
     return RDML_OK;
 }
 
+void rdml_cli_pairs_hash(const rdml_config *cfg, char hex[17]) {
+    char *text = rdml_config_dump(cfg, 0);
+    uint64_t h = rdml_hash_str("pairs", 0);
+    char sec[64] = "";
+    int keep = 0;
+    for (char *line = text ? strtok(text, "\n") : NULL; line; line = strtok(NULL, "\n")) {
+        if (line[0] == '[') {
+            rdml_strlcpy(sec, line + 1, sizeof sec);
+            char *e = strchr(sec, ']');
+            if (e) *e = 0;
+            keep = !strcmp(sec, "data") || !strcmp(sec, "rdm") || !strcmp(sec, "pairs") || !strcmp(sec, "split");
+            continue;
+        }
+        /* the groups are per subject and selection: those lists do not change a group's pairs */
+        int use = keep && !(strcmp(sec, "data") == 0 && (strncmp(line, "rois ", 5) == 0 ||
+                                                         strncmp(line, "subjects ", 9) == 0));
+        use |= strcmp(sec, "run") == 0 && strncmp(line, "seed ", 5) == 0;
+        if (use) h = hash_line(line, rdml_hash_str(sec, h));
+    }
+    free(text);
+    rdml_hash_hex(h, hex);
+}
+
 void rdml_cli_stage_key(const rdml_config *cfg, const char *stage, char *out, size_t len) {
     rdml_ctx tmp;
     rdml_ctx_init(&tmp);
     const char *a = "", *b = "";
-    if (strcmp(stage, "embed") == 0) {
+    char rois[400] = "";
+    if (strcmp(stage, "rdm") == 0) {
+        /* one record per selection list: an experiment may add its own (the paper's CNN on V1) */
+        const char *r = "";
+        rdml_config_str(&tmp, cfg, "data", "rois", &r);
+        size_t k = 0;
+        for (const char *p = r; *p && k + 1 < sizeof rois; p++)
+            if (*p != ' ' && *p != '\t') rois[k++] = *p;
+        rois[k] = 0;
+        a = rois;
+    } else if (strcmp(stage, "embed") == 0) {
         if (rdml_config_str(&tmp, cfg, "embed", "name", &a) || !*a)
             rdml_config_str(&tmp, cfg, "embed", "backend", &a);
     } else if (strcmp(stage, "svm") == 0 || strcmp(stage, "train") == 0) {

@@ -38,7 +38,7 @@ E=("${D[@]}" --set embed.backend=gabor --set run.output="$W/r.h5")
   --set split.scheme=holdout || { echo "svm colors failed"; exit 1; }
 "$RDMLEARN" svm "${E[@]}" --set data.subjects=1 --set data.rois=V1 --set pairs.k=8 --set pairs.experiment=grid \
   --set grid.svm_c=0.1,1 --set grid.inner_folds=2 || { echo "svm grid failed"; exit 1; }
-"$RDMLEARN" train "${E[@]}" --set data.rois=V1 --set pairs.set=all --set train.tower=16,8 --set train.head=8 \
+"$RDMLEARN" train "${E[@]}" --set data.rois=V1 --set pairs.experiment=net --set pairs.set=all --set train.tower=16,8 --set train.head=8 \
   --set train.epochs=3 || { echo "train failed"; exit 1; }
 
 t0=$(date +%s%N)
@@ -63,9 +63,9 @@ expect = {"fig_rdm_subj01_V1": (1760, 520), "fig_rdm_subj01_hV4": (1760, 520),
           "fig_pairs_subj01_V1": (1120, 670), "fig_pairs_subj02_hV4": (1120, 670),
           "fig_colors_subj01": (1080, 650),
           "fig_confusion_main": None, "fig_confusion_colors": None, "fig_confusion_grid": None,
-          "fig_folds_main_siamese_subj01_V1": (1330, 450), "fig_folds_main_siamese_subj02_V1": (1330, 450),
-          "fig_scatter_main_siamese_subj01_V1": (760, 540), "fig_loss_main_siamese_subj02_V1": (760, 480),
-          "fig_sweep_main_svm": None, "fig_sweep_main_siamese": None,
+          "fig_folds_net_siamese_subj01_V1": (1330, 450), "fig_folds_net_siamese_subj02_V1": (1330, 450),
+          "fig_scatter_net_siamese_subj01_V1": (760, 540), "fig_loss_net_siamese_subj02_V1": (760, 480),
+          "fig_sweep_main_svm": None, "fig_sweep_net_siamese": None,
           "fig_rsa_V1": None, "fig_rsa_hV4": None}
 imgs = re.findall(r'<img src="([^"]+)\.png" width="(\d+)" height="(\d+)"', html)
 shown = {n: (int(w), int(h)) for n, w, h in imgs}
@@ -102,7 +102,7 @@ g = f["/experiments/main/svm/subj01/V1"]
 for m in ("accuracy", "f1", "roc_auc"):
     s = "%.3f &plusmn; %.3f" % (g.attrs["mean_" + m], g.attrs["std_" + m])
     assert s in html, s
-n = f["/experiments/main/siamese/subj02/V1/fold_3"]
+n = f["/experiments/net/siamese/subj02/V1/fold_3"]
 assert ("<td>%.3f</td>" % n.attrs["r2"]) in html or ("%.3g" % n.attrs["r2"]) in html
 assert "Absent parts" in html and "None: the file holds every part" in html
 assert "Grid search of grid: subj01 V1" in html and 'class="chosen"' in html

@@ -162,6 +162,20 @@ expect_fail "three CNN channels" "cnn_channels has 3 values" --set train.model=c
 expect_fail "bad grid widths" 'train_tower item "64:x"' --set grid.train_tower=32:16,64:x
 expect_fail "grid dropout for the cnn" "train.model = cnn has no dropout" --set train.model=cnn --set grid.train_dropout=0,0.5
 expect_fail "classification score for a grid" "classification score" --set grid.train_lr=0.001,0.01 --set grid.scoring=accuracy
+# the SVM's pairs and folds in experiment "shared": a network in the same experiment would
+# replace them, so it is refused with a hint; under its own experiment name it runs
+"$RDMLEARN" svm "$W/ds" "${COMMON[@]}" --set pairs.set=extremes --set pairs.k=5 --set pairs.experiment=shared \
+  --set run.output="$W/bad.h5" >"$W/out" 2>&1 || { bad "svm for the shared experiment"; cat "$W/out"; }
+sum0=$(md5sum <"$W/bad.h5")
+expect_fail "a network in the SVM's experiment" "holds the pairs and folds of its svm results" \
+  --set pairs.experiment=shared --set train.epochs=1
+grep -qF "pairs.experiment = shared-siamese" "$W/out" && ok || bad "owner hint: $(cat "$W/out")"
+"$RDMLEARN" train "$W/ds" "${COMMON[@]}" --set pairs.experiment=shared-siamese --set train.epochs=1 \
+  --set run.output="$W/bad.h5" >"$W/out" 2>&1 && ok || { bad "own experiment after the refusal"; cat "$W/out"; }
+sum0=$(md5sum <"$W/bad.h5")
+# another network on other pairs in that experiment would orphan the siamese results
+expect_fail "other pairs under the siamese results" "holds the pairs and folds of its siamese results" \
+  --set pairs.experiment=shared-siamese --set train.model=mlp --set pairs.set=extremes --set pairs.k=5
 $PY - "$W/bad.h5" <<'PYEOF'
 import sys, h5py, numpy as np
 with h5py.File(sys.argv[1], "r+") as f:
