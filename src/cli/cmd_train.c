@@ -831,13 +831,12 @@ static int check_outer(rdml_ctx *ctx, const void *user, int64_t f, int64_t nf, c
 static int check_inner(rdml_ctx *ctx, const void *user, int64_t f, int64_t k, int64_t K,
                        const int64_t *tr, int64_t ntr, int64_t nte) {
     (void)user;
-    (void)K;
     (void)tr;
     (void)ntr;
     if (nte < 2)
-        return RDML_FAIL(ctx, RDML_EDATA, "outer fold %lld: outer fold %lld, inner fold %lld has "
-                         "%lld test pairs; R^2 needs at least 2 (hint: lower grid.inner_folds, or "
-                         "more images)", (long long)f, (long long)f, (long long)k, (long long)nte);
+        return RDML_FAIL(ctx, RDML_EDATA, "outer fold %lld, inner fold %lld of %lld has %lld "
+                         "test pairs; R^2 needs at least 2 (hint: lower grid.inner_folds, or more "
+                         "images)", (long long)f, (long long)k, (long long)K, (long long)nte);
     return RDML_OK;
 }
 

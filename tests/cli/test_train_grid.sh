@@ -7,6 +7,7 @@
 #    attributes name it, the mean and std are those of the stored inner scores;
 #  - a setting whose inner fits diverge (Adam with lr 1e6) scores NaN or worse and is never
 #    chosen; block batching and pair batching both run;
+#  - an inner fold with one test pair is refused before training, the file unchanged;
 #  - jobs/siamese-grid.ini is a valid job.
 set -uo pipefail
 : "${RDMLEARN:?}" "${MPIEXEC:?}" "${RDML_SRC:?}"
@@ -101,6 +102,14 @@ for exp in ("main", "pb"):
     assert t[0, 0] > t[1, 0] and t[0, 0] > t[2, 0]
 PYEOF
 cat "$W/log"
+
+# an inner fold of two images holds one test pair: R^2 is undefined, said before any training
+cp "$W/base.h5" "$W/inner.h5"; sum0=$(md5sum <"$W/inner.h5")
+if "$RDMLEARN" train "$W/ds" "${COMMON[@]}" --set grid.inner_folds=48 --set run.output="$W/inner.h5" >"$W/out" 2>&1; then
+  bad "48 inner folds accepted"
+elif grep -q "outer fold 0, inner fold 0 of 48 has 1 test pairs; R^2 needs at least 2" "$W/out" \
+     && [ "$(md5sum <"$W/inner.h5")" = "$sum0" ]; then ok
+else bad "inner fold message: $(cat "$W/out")"; fi
 
 # the committed grid job is a valid configuration
 (cd "$RDML_SRC" && "$RDMLEARN" config --config jobs/siamese-grid.ini >"$W/cfg" 2>&1) && grep -q "train_lr" "$W/cfg" \
