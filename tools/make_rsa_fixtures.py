@@ -11,9 +11,26 @@ References used:
   the script asserts that.
 - Noise ceiling: rsatoolbox is not installed here (PyPI is unreachable), so the reference is
   written in numpy after rsatoolbox's boot_noise_ceiling / Nili et al. 2014 without bootstrap:
-  upper = mean_k corr(rdm_k, mean of all RDMs), lower = mean_k corr(rdm_k, mean of the others).
-  The pooled RDM is the arithmetic mean of the raw RDMs for every method (rsatoolbox's
-  pool_rdm would z-score or rank-transform first; rdmlearn documents this choice).
+  upper = mean_k compare(rdm_k, pool of all RDMs), lower = mean_k compare(rdm_k, pool of the
+  others), for two poolings:
+  * "mean" (rdmlearn's default, noise_ceiling(); keys noise_ceiling and, per case, "mean"):
+    the arithmetic mean of the raw RDMs for every method;
+  * "rsatoolbox" (rsatoolbox_noise_ceiling(); keys noise_ceiling_rsatoolbox and, per case,
+    "rsatoolbox"): a numpy re-implementation of rsatoolbox's pool_rdm and compare, written
+    from reading rsagroup/rsatoolbox src/rsatoolbox/util/pooling.py (pool_rdm; the older copy
+    is in src/rsatoolbox/util/inference_util.py), src/rsatoolbox/inference/noise_ceiling.py
+    (boot_noise_ceiling) and src/rsatoolbox/rdm/compare.py (compare_correlation,
+    compare_spearman, _tau_a). pool_rdm for 'corr' centres each RDM vector, divides it by its
+    population std (np.nanstd), averages, then shifts by -min + 0.01; for 'spearman' and
+    'tau-a' it averages scipy.stats.rankdata ranks (average ranks for ties). compare 'corr'
+    is the cosine of the centred vectors, 'spearman' the same on rankdata ranks, 'tau-a'
+    (n_c - n_d) / (P(P-1)/2). No NaN entries here, so rsatoolbox's NaN masking is moot.
+  The script asserts that both compare implementations agree with scipy, that rsatoolbox
+  pooling actually changes the bounds in the fixture cases (so the test can tell the two
+  poolings apart), and that for s = 2 the lower bounds of both poolings coincide (the
+  leave-one-out pool is one RDM, and z-scores / ranks keep each correlation).
+  noise_ceiling_cases hold inline RDMs: s = 2 subjects, few-level RDMs full of ties (rank
+  pooling with ties) and subjects on very different scales.
 - Histogram: numpy.histogram on the upper triangle as float64. Median: numpy.median of all
   off-diagonal entries as float64. Extremes: the k smallest / largest upper-triangle pairs
   ordered by (value, i, j) / (-value, i, j).
@@ -184,6 +201,108 @@ def noise_ceiling(rdms, method):
             "per_lower": lo, "per_upper": up}
 
 
+RSATOOLBOX_NAME = {"pearson": "corr", "spearman": "spearman", "kendall_tau_a": "tau-a"}
+
+
+def rsatoolbox_pool(vecs, method):
+    """pool_rdm(rdms, method) of rsatoolbox for the three methods used here (no NaNs)."""
+    v = np.asarray(vecs, dtype=np.float64)
+    name = RSATOOLBOX_NAME[method]
+    if name == "corr":
+        v = v - np.mean(v, axis=1, keepdims=True)
+        v = v / np.std(v, axis=1, keepdims=True)
+        pooled = np.mean(v, axis=0)
+        return pooled - np.min(pooled) + 0.01   # rsatoolbox's shift; no effect on a correlation
+    # 'spearman' / 'rho-a' / 'tau-a' / 'kendall': average the rank-transformed vectors
+    return np.mean(np.array([st.rankdata(x) for x in v]), axis=0)
+
+
+def rsatoolbox_compare(a, b, method):
+    """rsatoolbox.rdm.compare for one pair of vectors: 'corr' is the cosine of the centred
+    vectors, 'spearman' the same on rankdata ranks, 'tau-a' Kendall's tau-a."""
+    name = RSATOOLBOX_NAME[method]
+    if name == "tau-a":
+        return tau_a_brute(a, b)
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if name == "spearman":
+        a, b = st.rankdata(a), st.rankdata(b)
+    a = a - a.mean()
+    b = b - b.mean()
+    return float(a @ b / (np.sqrt(a @ a) * np.sqrt(b @ b)))
+
+
+def rsatoolbox_noise_ceiling(rdms, method):
+    """boot_noise_ceiling without the bootstrap: every subject left out once."""
+    ups = [upper(r).astype(np.float64) for r in rdms]
+    pool_all = rsatoolbox_pool(ups, method)
+    lo, up = [], []
+    for k in range(len(ups)):
+        pool_oth = rsatoolbox_pool([ups[j] for j in range(len(ups)) if j != k], method)
+        lo.append(rsatoolbox_compare(ups[k], pool_oth, method))
+        up.append(rsatoolbox_compare(ups[k], pool_all, method))
+        # rsatoolbox's compare equals scipy's correlations
+        for x, y in ((pool_oth, lo[-1]), (pool_all, up[-1])):
+            assert abs(corr_all(ups[k], x)[method] - y) < 1e-12, (method, k)
+    return {"lower": float(np.mean(lo)), "upper": float(np.mean(up)),
+            "per_lower": lo, "per_upper": up}
+
+
+METHODS = ("pearson", "spearman", "kendall_tau_a")
+
+
+def nc_case(name, rdms):
+    """Both poolings for all three methods on inline RDMs (upper triangles stored)."""
+    m = rdms[0].shape[0]
+    c = {"name": name, "m": m, "s": len(rdms),
+         "upper": [[float(x) for x in upper(r)] for r in rdms],
+         "mean": {t: noise_ceiling(rdms, t) for t in METHODS},
+         "rsatoolbox": {t: rsatoolbox_noise_ceiling(rdms, t) for t in METHODS}}
+    for t in METHODS:
+        a, b = c["mean"][t], c["rsatoolbox"][t]
+        if len(rdms) == 2:   # one RDM left in the pool: same lower bound either way
+            assert abs(a["lower"] - b["lower"]) < 1e-12, (name, t)
+    return c
+
+
+def sym_from_upper(u, m):
+    d = np.zeros((m, m), dtype=np.float32)
+    d[np.triu_indices(m, 1)] = u
+    return d + d.T
+
+
+def ceiling_cases(rng, subs):
+    cases = [nc_case("two_subjects", subs[:2])]
+    # few levels: integers 0..4 from a shared structure plus noise, so many ties in every RDM
+    # and in the averaged ranks
+    m = 9
+    base = rng.normal(size=rdml_ntri(m))
+    few = []
+    for _ in range(4):
+        u = np.clip(np.round(base + 0.9 * rng.normal(size=base.size) + 2), 0, 4)
+        few.append(sym_from_upper(u.astype(np.float32), m))
+    cases.append(nc_case("four_subjects_few_levels", few))
+    cases.append(nc_case("two_subjects_few_levels", few[:2]))
+    # scales: the same structure on very different scales and offsets (z-score pooling and
+    # rank pooling weigh the subjects equally, the raw mean does not)
+    m = 10
+    base = rng.normal(size=rdml_ntri(m))
+    sc = []
+    for scale, off in ((1.0, 1.0), (8.0, 3.0), (0.25, 0.5)):
+        u = quantize(off + scale * (base + 0.7 * rng.normal(size=base.size)) / 4)
+        sc.append(sym_from_upper(u, m))
+    cases.append(nc_case("three_subjects_scales", sc))
+    # the test must tell the poolings apart: some upper bound differs in every method
+    for t in METHODS:
+        diff = max(abs(c["mean"][t]["upper"] - c["rsatoolbox"][t]["upper"]) for c in cases)
+        assert diff > 1e-4, (t, diff)
+    return cases
+
+
+def rdml_ntri(m):
+    return m * (m - 1) // 2
+
+
 def main():
     rng = np.random.default_rng(20230503)
     out = {"generator": "tools/make_rsa_fixtures.py", "vectors": vector_cases(rng)}
@@ -201,8 +320,10 @@ def main():
     out["compare_01"] = corr_all(a, b)
     idx = out["match"]["all"]
     subs = [subjects[k][1][np.ix_(idx[k], idx[k])] for k in range(3)]
-    out["noise_ceiling"] = {m: noise_ceiling(subs, m)
-                            for m in ("pearson", "spearman", "kendall_tau_a")}
+    out["noise_ceiling"] = {m: noise_ceiling(subs, m) for m in METHODS}
+    out["noise_ceiling_rsatoolbox"] = {m: rsatoolbox_noise_ceiling(subs, m) for m in METHODS}
+    # own generator, so the summaries below keep drawing what they drew before
+    out["noise_ceiling_cases"] = ceiling_cases(np.random.default_rng(20261127), subs)
     # summaries: subject 0 with 9 bins (width 11/64: every edge is a possible data value),
     # subject 1, a constant RDM (numpy's [v - 0.5, v + 0.5] range), and RDMs whose values sit
     # at histogram edges where numpy corrects its computed bin index

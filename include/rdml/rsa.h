@@ -79,16 +79,38 @@ int rdml_rsa_match_ids_all(rdml_ctx *ctx, const int64_t *const *ids, const int64
 /* The m x m sub-RDM of an n x n RDM on rows/cols idx (out malloc'd by the caller). */
 void rdml_rsa_subrdm(const float *rdm, int64_t n, const int64_t *idx, int64_t m, float *out);
 
+/* Average ranks of x (1-based; tied values share the mean of their positions, as
+ * scipy.stats.rankdata's default "average"), p >= 1 values, into ranks (p doubles). A NaN is
+ * RDML_EDATA naming its index. ranks may be x (ranked in place). Workspace ~16 bytes per
+ * value; deterministic. */
+int rdml_rsa_rank(rdml_ctx *ctx, const double *x, int64_t p, double *ranks);
+
+/* How the noise ceiling pools subjects' RDMs into the group RDM.
+ *  MEAN:       the arithmetic mean of the raw dissimilarities, for every method.
+ *  RSATOOLBOX: rsatoolbox's pool_rdm for the comparison method in use: pearson ('corr')
+ *              averages each RDM's z-scores (centred, divided by the population std);
+ *              spearman and kendall_tau_a average each RDM's average ranks. */
+typedef enum rdml_rsa_pool {
+    RDML_RSA_POOL_MEAN = 0,
+    RDML_RSA_POOL_RSATOOLBOX
+} rdml_rsa_pool;
+const char *rdml_rsa_pool_name(rdml_rsa_pool p); /* "mean", "rsatoolbox" */
+/* Parse a pooling name; the error names the value and lists the valid ones. */
+int rdml_rsa_pool_parse(rdml_ctx *ctx, const char *name, rdml_rsa_pool *out);
+
 /* Leave-one-subject-out noise ceiling over s >= 2 RDMs of the same m images (rsatoolbox's
- * boot-free estimate, as in Nili et al. 2014 and Net2Brain): upper = mean over subjects of
- * compare(rdm_k, mean of all s RDMs), lower = mean over subjects of compare(rdm_k, mean of
- * the other s-1 RDMs). per_lower / per_upper (s values each) may be NULL. The mean RDMs are
- * arithmetic means of the raw dissimilarities for every method (summed in subject order, in
- * double); rsatoolbox's pool_rdm instead z-scores (corr) or ranks (spearman, tau) each RDM
- * before averaging, so its bounds can differ slightly. Needs m >= 3. */
+ * boot_noise_ceiling without the bootstrap, as in Nili et al. 2014 and Net2Brain): upper =
+ * mean over subjects of compare(rdm_k, pool of all s RDMs), lower = mean over subjects of
+ * compare(rdm_k, pool of the other s-1 RDMs); rdm_k itself enters raw. per_lower / per_upper
+ * (s values each) may be NULL. pool says how RDMs are pooled (rdml_rsa_pool above): MEAN sums
+ * the raw values in subject order in double; RSATOOLBOX sums the transformed upper triangles
+ * once and takes the leave-one-out pool as (sum - transform_k) / (s - 1), which is exact for
+ * ranks. For s = 2 the leave-one-out pool is the other subject's (transformed) RDM. A
+ * constant RDM under RSATOOLBOX + pearson has no z-score: RDML_EDATA naming the subject.
+ * Needs m >= 3. Serial and deterministic. */
 int rdml_rsa_noise_ceiling(rdml_ctx *ctx, const float *const *rdms, int s, int64_t m,
-                           rdml_rsa_method method, double *lower, double *upper,
-                           double *per_lower, double *per_upper);
+                           rdml_rsa_method method, rdml_rsa_pool pool, double *lower,
+                           double *upper, double *per_lower, double *per_upper);
 
 /* ---- distributed summaries: rows [row_lo, row_hi) of an n x n RDM on each rank ---- */
 typedef struct rdml_rdm_pair {

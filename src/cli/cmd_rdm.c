@@ -27,6 +27,7 @@ typedef struct rdm_opts {
     int64_t nbins, extremes, nimages;
     rdml_rsa_method methods[3];
     int nmethods;
+    rdml_rsa_pool pool; /* rdm.noise_ceiling */
 } rdm_opts;
 
 static int read_opts(rdml_cli *cli, rdm_opts *o) {
@@ -67,7 +68,9 @@ static int read_opts(rdml_cli *cli, rdm_opts *o) {
     int rc = RDML_OK;
     for (int i = 0; i < n && i < 3 && !rc; i++) rc = rdml_rsa_method_parse(ctx, items[i], &o->methods[o->nmethods++]);
     free(items);
-    return rc;
+    RDML_TRY(rc);
+    RDML_TRY(rdml_config_str(ctx, cfg, "rdm", "noise_ceiling", &s));
+    return rdml_rsa_pool_parse(ctx, s, &o->pool);
 }
 
 /* Group name of a selection: the user's spelling with + for unions. */
@@ -183,7 +186,7 @@ static int write_consistency(rdml_cli *cli, rdml_h5 *h, const char *name, const 
                                 : rdml_rsa_compare(ctx, subs[a], subs[b], m, o->methods[k], &mat[a * ns + b]);
             if (!rc)
                 rc = rdml_rsa_noise_ceiling(ctx, (const float *const *)subs, ns, m, o->methods[k],
-                                            &pu[ns], &pu[ns + 1], pl, pu);
+                                            o->pool, &pu[ns], &pu[ns + 1], pl, pu);
         }
         rc = rdml_agree(ctx, cli->comm, rc);
         if (rc) break;
@@ -193,6 +196,7 @@ static int write_consistency(rdml_cli *cli, rdml_h5 *h, const char *name, const 
         rc = rdml_h5_group(ctx, h, path);
         if (!rc) rc = rdml_h5_attr_f64(ctx, h, path, "noise_ceiling_lower", &pu[ns], 1);
         if (!rc) rc = rdml_h5_attr_f64(ctx, h, path, "noise_ceiling_upper", &pu[ns + 1], 1);
+        if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "noise_ceiling_pool", rdml_rsa_pool_name(o->pool));
         char sub[700];
         snprintf(sub, sizeof sub, "%s/subject_corr", path);
         if (!rc) rc = rdml_h5_write_rows_f64(ctx, h, sub, ns, ns, 0, ctx->rank == 0 ? ns : 0, mat);
@@ -202,8 +206,8 @@ static int write_consistency(rdml_cli *cli, rdml_h5 *h, const char *name, const 
         snprintf(sub, sizeof sub, "%s/per_subject_upper", path);
         if (!rc) rc = rdml_h5_write_vec_f64(ctx, h, sub, ns, pu);
         if (!rc)
-            rdml_info(ctx, "  %s: inter-subject %s on %lld shared images: noise ceiling [%.3f, %.3f]",
-                      name, mn, (long long)m, pu[ns], pu[ns + 1]);
+            rdml_info(ctx, "  %s: inter-subject %s on %lld shared images: noise ceiling [%.3f, %.3f] (%s pooling)",
+                      name, mn, (long long)m, pu[ns], pu[ns + 1], rdml_rsa_pool_name(o->pool));
     }
     free(sid);
     free(res);
@@ -223,7 +227,14 @@ static int one_rdm(rdml_cli *cli, rdml_h5 *h, const rdm_opts *o, const rdml_subj
     double t0 = rdml_now();
     int rc = rdml_subject_select(ctx, s, spec, &sel);
     RDML_TRY(rdml_agree(ctx, cli->comm, rc));
-    rc = rdml_rdm_compute(ctx, cli->comm, s, &sel, o->nimages, &o->p, &r);
+    /* data.images keeps at most the first N images (all of them when the subject has fewer),
+     * as the embed and check commands read it */
+    int64_t nimg = rdml_subject_nimages(s);
+    if (o->nimages > 0 && o->nimages < nimg) nimg = o->nimages;
+    else if (o->nimages > nimg)
+        rdml_info(ctx, "data.images = %lld but subj%02d has %lld images: using all of them",
+                  (long long)o->nimages, rdml_subject_id(s), (long long)nimg);
+    rc = rdml_rdm_compute(ctx, cli->comm, s, &sel, nimg, &o->p, &r);
     double tc = rdml_now() - t0;
     char path[512], group[512];
     snprintf(path, sizeof path, "/subjects/subj%02d/rdm/%s", id, name);

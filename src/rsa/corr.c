@@ -11,7 +11,8 @@
  * n_c - n_d = n0 - n1 - n2 + n3 - 2 n_d over n0 = P(P-1)/2. O(P log P) time, 16 bytes (Kendall)
  * or 36 bytes (Spearman) of workspace per value. Left out: NaN handling (a NaN is an error
  * naming its index, where scipy returns nan), tau-b/tau-c, p-values, weights, and more than
- * 2^32 - 1 values (n > 92681 images). */
+ * 2^32 - 1 values (n > 92681 images). rdml_rsa_rank exposes Spearman's average ranks (for the
+ * noise ceiling's rank pooling). */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -392,6 +393,35 @@ static int spearman_vec(rdml_ctx *ctx, vec a, vec b, int64_t p, double *rho) {
 int rdml_rsa_spearman(rdml_ctx *ctx, const double *a, const double *b, int64_t p,
                       double *rho) {
     return spearman_vec(ctx, (vec){a, NULL}, (vec){b, NULL}, p, rho);
+}
+
+/* Average ranks by the same sort as Spearman, written out in input order. */
+int rdml_rsa_rank(rdml_ctx *ctx, const double *x, int64_t p, double *ranks) {
+    const char *what = "ranking values";
+    if (p < 1 || !x || !ranks)
+        return RDML_FAIL(ctx, RDML_EINTERNAL, "%s: need at least 1 value and non-NULL "
+                         "arrays (got %lld values)", what, (long long)p);
+    if ((uint64_t)p > UINT32_MAX)
+        return RDML_FAIL(ctx, RDML_EDATA,
+                         "%s: %lld values exceed the supported maximum of %llu (about 92681 "
+                         "images)",
+                         what, (long long)p, (unsigned long long)UINT32_MAX);
+    uint64_t *w0 = rdml_malloc(ctx, (size_t)p * sizeof *w0, "rank sort words");
+    uint64_t *w1 = w0 ? rdml_malloc(ctx, (size_t)p * sizeof *w1, "rank sort buffer") : NULL;
+    int rc = w1 ? RDML_OK : ctx->code;
+    uint64_t *s = NULL;
+    if (rc == RDML_OK) rc = sort_with_index(ctx, what, "x", (vec){x, NULL}, p, w0, w1, &s);
+    for (int64_t g = 0; rc == RDML_OK && g < p;) {
+        const uint32_t key = (uint32_t)(s[g] >> 32);
+        int64_t e = g + 1;
+        while (e < p && (uint32_t)(s[e] >> 32) == key) e++;
+        const double r = 0.5 * (double)(g + e - 1) + 1.0;
+        for (int64_t t = g; t < e; t++) ranks[(uint32_t)s[t]] = r;
+        g = e;
+    }
+    free(w0);
+    free(w1);
+    return rc;
 }
 
 /* ---- Kendall tau-a ---- */

@@ -2,12 +2,16 @@
  * leave-one-subject-out noise ceiling. Matching sorts (id, position) pairs of each list and
  * walks them together, so it is O(n log n) and reports the first duplicate id it meets. The
  * noise ceiling follows rsatoolbox's boot_noise_ceiling (Nili et al. 2014) without the
- * bootstrap: upper = mean over subjects of compare(rdm_k, mean of all RDMs), lower = mean of
- * compare(rdm_k, mean of the other RDMs). One deliberate difference from rsatoolbox: the
- * pooled RDM is always the arithmetic mean of the raw dissimilarities (summed in subject
- * order, in double), where rsatoolbox's pool_rdm first z-scores (corr) or rank-transforms
- * (spearman, tau) each RDM. Left out: the bootstrap over images or subjects, the
- * cross-validated variant, and weights per subject. */
+ * bootstrap: upper = mean over subjects of compare(rdm_k, pool of all RDMs), lower = mean of
+ * compare(rdm_k, pool of the other RDMs). Two poolings: the arithmetic mean of the raw
+ * dissimilarities (summed in subject order, in double; rdmlearn's default), or rsatoolbox's
+ * pool_rdm for the method in use (z-scores for pearson, average ranks for spearman and
+ * kendall_tau_a, each RDM transformed before averaging; the transformed RDMs are summed once
+ * and each leave-one-out pool is (sum - own) / (s - 1), exact for ranks). Left out: the
+ * bootstrap over images or subjects, the cross-validated variant, weights per subject,
+ * rsatoolbox's NaN-masked entries (a NaN is an error), and its cosine / euclid poolings (no
+ * such comparison methods here). */
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,6 +128,27 @@ void rdml_rsa_subrdm(const float *rdm, int64_t n, const int64_t *idx, int64_t m,
     }
 }
 
+static const char *const pool_names[] = {"mean", "rsatoolbox"};
+
+const char *rdml_rsa_pool_name(rdml_rsa_pool p) {
+    if ((int)p < 0 || (int)p > 1) return "unknown";
+    return pool_names[p];
+}
+
+int rdml_rsa_pool_parse(rdml_ctx *ctx, const char *name, rdml_rsa_pool *out) {
+    if (!name) name = "(null)";
+    for (int i = 0; i < 2; i++)
+        if (strcmp(name, pool_names[i]) == 0) {
+            *out = (rdml_rsa_pool)i;
+            return RDML_OK;
+        }
+    int near = rdml_nearest(name, pool_names, 2);
+    return RDML_FAIL(ctx, RDML_ECONFIG,
+                     "unknown noise-ceiling pooling '%s' (valid: mean, rsatoolbox)%s%s%s", name,
+                     near >= 0 ? "; did you mean '" : "", near >= 0 ? pool_names[near] : "",
+                     near >= 0 ? "'?" : "");
+}
+
 /* Upper triangle of the mean of all RDMs except number `skip` (-1: all), summed in subject
  * order as numpy's mean over a stacked axis does. */
 static void mean_upper(const float *const *rdms, int s, int skip, int64_t m, double *out) {
@@ -141,6 +166,64 @@ static void mean_upper(const float *const *rdms, int s, int skip, int64_t m, dou
     for (int64_t t = 0; t < p; t++) out[t] /= (double)used;
 }
 
+/* Blocked sum (partial sums of 256 values), as Pearson sums. */
+static double blocked_sum(const double *x, int64_t p, double centre, int squares) {
+    double tot = 0;
+    for (int64_t b = 0; b < p; b += 256) {
+        const int64_t e = b + 256 < p ? b + 256 : p;
+        double part = 0;
+        for (int64_t t = b; t < e; t++) {
+            const double d = x[t] - centre;
+            part += squares ? d * d : d;
+        }
+        tot += part;
+    }
+    return tot;
+}
+
+/* (i, j) of upper-triangle index t of an m x m RDM, for messages. */
+static void pair_of(int64_t t, int64_t m, int64_t *i, int64_t *j) {
+    int64_t r = 0;
+    while (t >= m - 1 - r) {
+        t -= m - 1 - r;
+        r++;
+    }
+    *i = r;
+    *j = r + 1 + t;
+}
+
+/* rsatoolbox's pool_rdm transform of one RDM's upper triangle for the method: z-scores
+ * (centred, divided by the population std) for pearson, average ranks otherwise. */
+static int pool_transform(rdml_ctx *ctx, rdml_rsa_method method, const float *rdm, int64_t m,
+                          double *out) {
+    const int64_t p = rdml_rsa_ntri(m);
+    rdml_rsa_upper(rdm, m, out);
+    if (method != RDML_RSA_PEARSON) return rdml_rsa_rank(ctx, out, p, out);
+    const double mean = blocked_sum(out, p, 0.0, 0) / (double)p;
+    if (!isfinite(mean)) {
+        for (int64_t t = 0; t < p; t++)
+            if (!isfinite(out[t])) {
+                int64_t i, j;
+                pair_of(t, m, &i, &j);
+                return RDML_FAIL(ctx, RDML_EDATA,
+                                 "the RDM has %s at (%lld, %lld) (hint: check the RDM for "
+                                 "undefined distances)",
+                                 isnan(out[t]) ? "a NaN" : "an infinite value", (long long)i,
+                                 (long long)j);
+            }
+        return RDML_FAIL(ctx, RDML_EDATA, "the RDM's values overflow their mean");
+    }
+    const double sd = sqrt(blocked_sum(out, p, mean, 1) / (double)p);
+    if (!(sd > 0) || !isfinite(sd))
+        return RDML_FAIL(ctx, RDML_EDATA,
+                         "the RDM is constant (all %lld values equal %.9g), so it has no "
+                         "z-score for rsatoolbox pooling (hint: use rdm.noise_ceiling = mean, "
+                         "or leave this subject out)",
+                         (long long)p, out[0]);
+    for (int64_t t = 0; t < p; t++) out[t] = (out[t] - mean) / sd;
+    return RDML_OK;
+}
+
 static int correlate(rdml_ctx *ctx, rdml_rsa_method method, const double *a, const double *b,
                      int64_t p, double *out) {
     switch (method) {
@@ -152,8 +235,8 @@ static int correlate(rdml_ctx *ctx, rdml_rsa_method method, const double *a, con
 }
 
 int rdml_rsa_noise_ceiling(rdml_ctx *ctx, const float *const *rdms, int s, int64_t m,
-                           rdml_rsa_method method, double *lower, double *upper,
-                           double *per_lower, double *per_upper) {
+                           rdml_rsa_method method, rdml_rsa_pool pool, double *lower,
+                           double *upper, double *per_lower, double *per_upper) {
     if (s < 2)
         return RDML_FAIL(ctx, RDML_EDATA,
                          "noise ceiling: needs at least 2 subjects' RDMs, got %d (hint: "
@@ -166,25 +249,41 @@ int rdml_rsa_noise_ceiling(rdml_ctx *ctx, const float *const *rdms, int s, int64
                          (long long)m);
     if ((int)method < 0 || (int)method > 2)
         return RDML_FAIL(ctx, RDML_EINTERNAL, "noise ceiling: unknown method %d", (int)method);
+    if ((int)pool < 0 || (int)pool > 1)
+        return RDML_FAIL(ctx, RDML_EINTERNAL, "noise ceiling: unknown pooling %d", (int)pool);
     for (int k = 0; k < s; k++)
         if (!rdms || !rdms[k])
             return RDML_FAIL(ctx, RDML_EINTERNAL, "noise ceiling: RDM %d is NULL", k);
+    const int tb = pool == RDML_RSA_POOL_RSATOOLBOX;
     const int64_t p = rdml_rsa_ntri(m);
-    double *all = rdml_malloc(ctx, (size_t)p * sizeof *all, "mean RDM (all subjects)");
-    double *oth = all ? rdml_malloc(ctx, (size_t)p * sizeof *oth, "mean RDM (others)") : NULL;
+    double *all = rdml_malloc(ctx, (size_t)p * sizeof *all, "pooled RDM (all subjects)");
+    double *oth = all ? rdml_malloc(ctx, (size_t)p * sizeof *oth, "pooled RDM (others)") : NULL;
     double *one = oth ? rdml_malloc(ctx, (size_t)p * sizeof *one, "subject RDM") : NULL;
-    int rc = one ? RDML_OK : ctx->code;
+    double *sum = one && tb ? rdml_malloc(ctx, (size_t)p * sizeof *sum, "sum of transformed RDMs")
+                            : NULL;
+    int rc = one && (sum || !tb) ? RDML_OK : ctx->code;
+    int bad = -1; /* subject whose transform or comparison failed */
     double lo = 0, up = 0;
-    if (rc == RDML_OK) mean_upper(rdms, s, -1, m, all);
+    if (rc == RDML_OK && !tb) mean_upper(rdms, s, -1, m, all);
+    for (int k = 0; rc == RDML_OK && tb && k < s; k++) { /* sum in subject order */
+        rc = pool_transform(ctx, method, rdms[k], m, k ? oth : sum);
+        if (rc) bad = k;
+        for (int64_t t = 0; rc == RDML_OK && k && t < p; t++) sum[t] += oth[t];
+    }
+    for (int64_t t = 0; rc == RDML_OK && tb && t < p; t++) all[t] = sum[t] / (double)s;
     for (int k = 0; rc == RDML_OK && k < s; k++) {
         double cl = 0, cu = 0;
         rdml_rsa_upper(rdms[k], m, one);
-        mean_upper(rdms, s, k, m, oth);
-        rc = correlate(ctx, method, one, all, p, &cu);
+        if (!tb) mean_upper(rdms, s, k, m, oth);
+        else {
+            rc = pool_transform(ctx, method, rdms[k], m, oth);
+            for (int64_t t = 0; rc == RDML_OK && t < p; t++)
+                oth[t] = (sum[t] - oth[t]) / (double)(s - 1);
+        }
+        if (rc == RDML_OK) rc = correlate(ctx, method, one, all, p, &cu);
         if (rc == RDML_OK) rc = correlate(ctx, method, one, oth, p, &cl);
         if (rc != RDML_OK) {
-            rdml_ctx_prefix(ctx, "noise ceiling (%s), subject RDM %d of %d",
-                            rdml_rsa_method_name(method), k, s);
+            bad = k;
             break;
         }
         if (per_lower) per_lower[k] = cl;
@@ -192,6 +291,9 @@ int rdml_rsa_noise_ceiling(rdml_ctx *ctx, const float *const *rdms, int s, int64
         lo += cl;
         up += cu;
     }
+    if (rc != RDML_OK && bad >= 0)
+        rdml_ctx_prefix(ctx, "noise ceiling (%s, %s pooling), subject RDM %d of %d",
+                        rdml_rsa_method_name(method), rdml_rsa_pool_name(pool), bad, s);
     if (rc == RDML_OK) {
         *lower = lo / s;
         *upper = up / s;
@@ -199,5 +301,6 @@ int rdml_rsa_noise_ceiling(rdml_ctx *ctx, const float *const *rdms, int s, int64
     free(all);
     free(oth);
     free(one);
+    free(sum);
     return rc;
 }

@@ -3,8 +3,10 @@
 #  - RDMs, summaries and noise ceilings agree with numpy/scipy computed from the raw files
 #    (tools/check_rdm_results.py: pdist within 1e-5) for several selections and metrics;
 #  - 1, 2, 3 and 4 ranks and different process grids give the same results (1e-6);
+#  - rdm.noise_ceiling = rsatoolbox (rsatoolbox's pool_rdm) agrees with numpy at 1 and 3
+#    ranks, and each /rsa/<selection>/<method> names its pooling (noise_ceiling_pool);
 #  - bad input (mismatched lh/rh image counts, an empty ROI, a memory limit, a grid that does
-#    not fit) stops every rank with a clear message and leaves the previous results intact.
+#    not fit, an unknown rdm.noise_ceiling) stops every rank with a clear message and leaves the previous results intact.
 set -uo pipefail
 : "${RDMLEARN:?}" "${MPIEXEC:?}" "${RDML_SRC:?}"
 PY=/usr/bin/python3
@@ -50,6 +52,51 @@ assert abs(d.attrs["threshold"] - med) < 1e-9, (d.attrs["threshold"], med)
 assert abs(d.attrs["dissimilar_fraction"] - np.mean(R[np.triu_indices(len(R), 1)] > med)) < 1e-12
 PYEOF
 
+# rdm.noise_ceiling: the default pools by the plain mean (checked above against numpy and
+# named in an attribute); rsatoolbox pools as rsatoolbox's pool_rdm (z-scores for pearson,
+# average ranks for spearman / kendall_tau_a), checked against numpy here, same at 1 and 3 ranks
+for np in 1 3; do
+  "${MPI[@]}" -n $np "$RDMLEARN" rdm "$W/ds" -q --set data.rois=V1 --set data.images=60 \
+    --set rdm.noise_ceiling=rsatoolbox --set run.output="$W/nc$np.h5" && ok || bad "rdm.noise_ceiling=rsatoolbox at $np ranks"
+done
+$CHECK same "$W/nc1.h5" "$W/nc3.h5" >"$W/log" 2>&1 && ok || { bad "rsatoolbox pooling np1 vs np3"; cat "$W/log"; }
+$PY - "$W/nc1.h5" "$W/np1.h5" <<'PYEOF' && ok || bad "rsatoolbox-pooled noise ceiling differs from numpy"
+import sys, h5py, numpy as np, scipy.stats as st
+f, f0 = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+for meth in ("spearman", "pearson", "kendall_tau_a"):
+    assert f0[f"/rsa/V1/{meth}"].attrs["noise_ceiling_pool"] == "mean"
+g = f["/rsa/V1"]
+subs = list(g["subjects"][()])
+ids = [f[f"/subjects/subj{s:02d}/images/nsd_id"][()] for s in subs]
+shared = sorted(set(ids[0]).intersection(*map(set, ids[1:])))
+vec = []
+for s, idl in zip(subs, ids):
+    pos = {v: i for i, v in enumerate(idl)}
+    ix = np.array([pos[v] for v in shared])
+    R = f[f"/subjects/subj{s:02d}/rdm/V1"][()].astype(np.float64)[np.ix_(ix, ix)]
+    vec.append(R[np.triu_indices(len(ix), 1)])
+def pool(v, meth):   # rsatoolbox pool_rdm: 'corr' z-scores, 'spearman' / 'tau-a' ranks
+    v = np.array(v)
+    if meth == "pearson":
+        v = (v - v.mean(1, keepdims=True)) / v.std(1, keepdims=True)
+    else:
+        v = np.array([st.rankdata(x) for x in v])
+    return v.mean(0)
+def tau_a(a, b):
+    sa, sb = np.sign(a[:, None] - a[None, :]), np.sign(b[:, None] - b[None, :])
+    return np.sum(np.triu(sa * sb, 1)) / (len(a) * (len(a) - 1) / 2)
+cmp = {"pearson": lambda a, b: st.pearsonr(a, b)[0],
+       "spearman": lambda a, b: st.spearmanr(a, b)[0], "kendall_tau_a": tau_a}
+for meth, fn in cmp.items():
+    a = f[f"/rsa/V1/{meth}"].attrs
+    assert a["noise_ceiling_pool"] == "rsatoolbox", a["noise_ceiling_pool"]
+    up = np.mean([fn(v, pool(vec, meth)) for v in vec])
+    lo = np.mean([fn(v, pool(vec[:k] + vec[k + 1:], meth)) for k, v in enumerate(vec)])
+    got = (a["noise_ceiling_lower"], a["noise_ceiling_upper"])
+    print(meth, got, (lo, up))
+    assert abs(got[0] - lo) < 1e-9 and abs(got[1] - up) < 1e-9, (meth, got, lo, up)
+PYEOF
+
 # ---- bad input: every rank stops, same status, results file untouched ----
 expect_fail() { # NP CODE SUBSTRING args...
   local np=$1 code=$2 sub=$3; shift 3
@@ -85,6 +132,7 @@ for np in 1 3; do
   expect_fail $np 7 'ROIs with vertices: V1v' "$W/empty" --set data.rois=FFA-1 --set data.subjects=1
   expect_fail $np 7 'per rank' "$W/ds" --set data.rois=all --set rdm.max_memory_gb=0.0000001
   expect_fail $np 4 'grid' "$W/ds" --set rdm.grid=5x1
+  expect_fail $np 4 'rdm.noise_ceiling=rsatoolbx' "$W/ds" --set rdm.noise_ceiling=rsatoolbx
 done
 echo "$passes passed, $fails failed"
 [[ $fails -eq 0 ]]

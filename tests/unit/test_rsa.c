@@ -1,6 +1,8 @@
 /* Unit tests of rdml/rsa.h. Golden values come from tests/fixtures/rsa/rsa.json, written by
  * tools/make_rsa_fixtures.py with scipy (pearsonr, spearmanr), a brute-force tau-a, numpy's
- * histogram / median and a numpy noise ceiling; they are compared within 1e-10. Independent
+ * histogram / median and numpy noise ceilings (plain-mean pooling and a re-implementation of
+ * rsatoolbox's pool_rdm: z-scores / average ranks; s = 2, tie-rich and differently scaled
+ * subjects); they are compared within 1e-10. Independent
  * in-test references: O(P^2) tau-a and average ranks on a few thousand values of several tie
  * patterns, and a sorted-copy median. Also the errors (constant input naming which one, NaN,
  * duplicate ids, too few values), id matching, sub-RDMs, binarize and method names. The
@@ -333,39 +335,243 @@ static void test_compare_and_noise_ceiling(void) {
         sub[s] = malloc((size_t)(m * m) * sizeof *sub[s]);
         rdml_rsa_subrdm(rdm[s], n[s], idx[s], m, sub[s]);
     }
-    json_t *nc = json_object_get(fixture, "noise_ceiling");
-    for (int meth = 0; meth < 3; meth++) {
-        json_t *w = json_object_get(nc, rdml_rsa_method_name((rdml_rsa_method)meth));
-        double lo = 9, up = 9, pl[3], pu[3];
-        CHECK_EQ_I(rdml_rsa_noise_ceiling(&ctx, (const float *const *)sub, 3, m,
-                                          (rdml_rsa_method)meth, &lo, &up, pl, pu),
-                   RDML_OK);
-        if (ctx.code) fprintf(stderr, "%s\n", ctx.msg);
-        CHECK_NEAR(lo, jnum(w, "lower"), 1e-10);
-        CHECK_NEAR(up, jnum(w, "upper"), 1e-10);
-        CHECK(lo < up);
-        for (int s = 0; s < 3; s++) {
-            CHECK_NEAR(pl[s], json_number_value(json_array_get(json_object_get(w, "per_lower"), (size_t)s)), 1e-10);
-            CHECK_NEAR(pu[s], json_number_value(json_array_get(json_object_get(w, "per_upper"), (size_t)s)), 1e-10);
+    for (int pool = 0; pool < 2; pool++) {
+        json_t *nc = json_object_get(fixture, pool ? "noise_ceiling_rsatoolbox" : "noise_ceiling");
+        CHECK(nc != NULL);
+        for (int meth = 0; meth < 3; meth++) {
+            json_t *w = json_object_get(nc, rdml_rsa_method_name((rdml_rsa_method)meth));
+            double lo = 9, up = 9, pl[3], pu[3];
+            CHECK_EQ_I(rdml_rsa_noise_ceiling(&ctx, (const float *const *)sub, 3, m,
+                                              (rdml_rsa_method)meth, (rdml_rsa_pool)pool, &lo,
+                                              &up, pl, pu),
+                       RDML_OK);
+            if (ctx.code) fprintf(stderr, "%s\n", ctx.msg);
+            CHECK_NEAR(lo, jnum(w, "lower"), 1e-10);
+            CHECK_NEAR(up, jnum(w, "upper"), 1e-10);
+            CHECK(lo < up);
+            for (int s = 0; s < 3; s++) {
+                CHECK_NEAR(pl[s], json_number_value(json_array_get(json_object_get(w, "per_lower"), (size_t)s)), 1e-10);
+                CHECK_NEAR(pu[s], json_number_value(json_array_get(json_object_get(w, "per_upper"), (size_t)s)), 1e-10);
+            }
+            double lo2 = 0, up2 = 0; /* the per-subject outputs are optional */
+            CHECK_EQ_I(rdml_rsa_noise_ceiling(&ctx, (const float *const *)sub, 3, m,
+                                              (rdml_rsa_method)meth, (rdml_rsa_pool)pool, &lo2,
+                                              &up2, NULL, NULL),
+                       RDML_OK);
+            CHECK(lo2 == lo && up2 == up);
         }
-        double lo2 = 0, up2 = 0; /* the per-subject outputs are optional */
-        CHECK_EQ_I(rdml_rsa_noise_ceiling(&ctx, (const float *const *)sub, 3, m,
-                                          (rdml_rsa_method)meth, &lo2, &up2, NULL, NULL),
-                   RDML_OK);
-        CHECK(lo2 == lo && up2 == up);
     }
     double lo, up;
     rdml_ctx_init(&ctx);
-    CHECK_EQ_I(rdml_rsa_noise_ceiling(&ctx, (const float *const *)sub, 1, m, RDML_RSA_PEARSON,
-                                      &lo, &up, NULL, NULL),
-               RDML_EDATA);
-    CHECK_STR_HAS(ctx.msg, "at least 2 subjects");
+    for (int pool = 0; pool < 2; pool++) {
+        rdml_ctx_init(&ctx);
+        CHECK_EQ_I(rdml_rsa_noise_ceiling(&ctx, (const float *const *)sub, 1, m, RDML_RSA_PEARSON,
+                                          (rdml_rsa_pool)pool, &lo, &up, NULL, NULL),
+                   RDML_EDATA);
+        CHECK_STR_HAS(ctx.msg, "at least 2 subjects");
+    }
     for (int s = 0; s < 3; s++) {
         free(sub[s]);
         free(idx[s]);
         free(rdm[s]);
         free(ids[s]);
     }
+}
+
+/* Inline cases: s = 2 subjects (the leave-one-out pool is one RDM), few-level RDMs full of
+ * ties (rank pooling with ties), subjects on very different scales; both poolings, all three
+ * methods, against the numpy mean / rsatoolbox references. */
+static void test_noise_ceiling_cases(void) {
+    json_t *cases = json_object_get(fixture, "noise_ceiling_cases");
+    CHECK(json_array_size(cases) >= 4);
+    int two = 0, differ[3] = {0, 0, 0};
+    for (size_t c = 0; c < json_array_size(cases); c++) {
+        json_t *cs = json_array_get(cases, c);
+        const char *name = json_string_value(json_object_get(cs, "name"));
+        const int64_t m = json_integer_value(json_object_get(cs, "m"));
+        const int s = (int)json_integer_value(json_object_get(cs, "s"));
+        json_t *ups = json_object_get(cs, "upper");
+        CHECK_EQ_I((int64_t)json_array_size(ups), s);
+        if (s < 2 || s > 8 || (int64_t)json_array_size(ups) != s) continue;
+        two += s == 2;
+        float *r[8];
+        for (int k = 0; k < s; k++) {
+            int64_t p;
+            double *u = json_doubles(json_array_get(ups, (size_t)k), &p);
+            CHECK_EQ_I(p, rdml_rsa_ntri(m));
+            r[k] = calloc((size_t)(m * m), sizeof *r[k]);
+            int64_t t = 0;
+            for (int64_t i = 0; i < m; i++)
+                for (int64_t j = i + 1; j < m; j++) r[k][i * m + j] = r[k][j * m + i] = (float)u[t++];
+            free(u);
+        }
+        for (int meth = 0; meth < 3; meth++) {
+            double lo[2], up[2];
+            for (int pool = 0; pool < 2; pool++) {
+                json_t *w = json_object_get(json_object_get(cs, pool ? "rsatoolbox" : "mean"),
+                                            rdml_rsa_method_name((rdml_rsa_method)meth));
+                double pl[8], pu[8];
+                rdml_ctx ctx;
+                rdml_ctx_init(&ctx);
+                lo[pool] = up[pool] = 9;
+                CHECK_EQ_I(rdml_rsa_noise_ceiling(&ctx, (const float *const *)r, s, m,
+                                                  (rdml_rsa_method)meth, (rdml_rsa_pool)pool,
+                                                  &lo[pool], &up[pool], pl, pu),
+                           RDML_OK);
+                if (ctx.code) fprintf(stderr, "%s: %s\n", name, ctx.msg);
+                if (fabs(lo[pool] - jnum(w, "lower")) > 1e-10 || fabs(up[pool] - jnum(w, "upper")) > 1e-10)
+                    fprintf(stderr, "case %s, %s, %s pooling\n", name,
+                            rdml_rsa_method_name((rdml_rsa_method)meth),
+                            rdml_rsa_pool_name((rdml_rsa_pool)pool));
+                CHECK_NEAR(lo[pool], jnum(w, "lower"), 1e-10);
+                CHECK_NEAR(up[pool], jnum(w, "upper"), 1e-10);
+                for (int k = 0; k < s; k++) {
+                    CHECK_NEAR(pl[k], json_number_value(json_array_get(json_object_get(w, "per_lower"), (size_t)k)), 1e-10);
+                    CHECK_NEAR(pu[k], json_number_value(json_array_get(json_object_get(w, "per_upper"), (size_t)k)), 1e-10);
+                }
+            }
+            /* s = 2: the pool of the others is one RDM, whose ranks / z-scores correlate with
+             * anything as the RDM itself does */
+            if (s == 2) CHECK_NEAR(lo[0], lo[1], 1e-12);
+            if (fabs(up[0] - up[1]) > 1e-4) differ[meth] = 1;
+        }
+        for (int k = 0; k < s; k++) free(r[k]);
+    }
+    CHECK(two >= 2);
+    /* the cases tell the poolings apart for every method */
+    CHECK(differ[0] && differ[1] && differ[2]);
+}
+
+/* Rank pooling and z-score pooling on hand-made RDMs, pooling names, and errors. */
+static void test_noise_ceiling_pooling_rules(void) {
+    rdml_ctx ctx;
+    rdml_ctx_init(&ctx);
+    rdml_rsa_pool pool = RDML_RSA_POOL_MEAN;
+    CHECK_EQ_I(rdml_rsa_pool_parse(&ctx, "rsatoolbox", &pool), RDML_OK);
+    CHECK_EQ_I(pool, RDML_RSA_POOL_RSATOOLBOX);
+    CHECK_EQ_I(rdml_rsa_pool_parse(&ctx, "mean", &pool), RDML_OK);
+    CHECK_EQ_I(pool, RDML_RSA_POOL_MEAN);
+    CHECK(strcmp(rdml_rsa_pool_name(RDML_RSA_POOL_RSATOOLBOX), "rsatoolbox") == 0);
+    CHECK_EQ_I(rdml_rsa_pool_parse(&ctx, "rsatoolbx", &pool), RDML_ECONFIG);
+    CHECK_STR_HAS(ctx.msg, "'rsatoolbx'");
+    CHECK_STR_HAS(ctx.msg, "did you mean 'rsatoolbox'");
+    rdml_ctx_init(&ctx);
+
+    /* ranks: scipy.stats.rankdata semantics, in place */
+    double x[7] = {3, 1, 4, 1, 5, -0.0, 0.0}, rk[7], want[7] = {5, 3.5, 6, 3.5, 7, 1.5, 1.5};
+    CHECK_EQ_I(rdml_rsa_rank(&ctx, x, 7, rk), RDML_OK);
+    for (int i = 0; i < 7; i++) CHECK(rk[i] == want[i]);
+    CHECK_EQ_I(rdml_rsa_rank(&ctx, x, 7, x), RDML_OK);
+    for (int i = 0; i < 7; i++) CHECK(x[i] == want[i]);
+    double nanx[3] = {1, NAN, 2};
+    CHECK_EQ_I(rdml_rsa_rank(&ctx, nanx, 3, rk), RDML_EDATA);
+    CHECK_STR_HAS(ctx.msg, "NaN at index 1");
+    rdml_ctx_init(&ctx);
+    /* a few thousand tie-rich values against the O(P^2) reference */
+    {
+        const int64_t p = 3000;
+        double *a = malloc(p * sizeof *a), *b = malloc(p * sizeof *b);
+        double *ra = malloc(p * sizeof *ra), *rb = malloc(p * sizeof *rb);
+        make_pattern(2, p, a, b);
+        brute_ranks(b, p, rb);
+        CHECK_EQ_I(rdml_rsa_rank(&ctx, b, p, ra), RDML_OK);
+        int same = 1;
+        for (int64_t i = 0; i < p; i++) same &= ra[i] == rb[i];
+        CHECK(same);
+        free(a);
+        free(b);
+        free(ra);
+        free(rb);
+    }
+
+    /* Rank pooling vs mean pooling: subject 1 is subject 0 cubed (same ranks, different
+     * values) and subject 2 its own order. With ranks, pool(all) = ranks averaged; its
+     * Spearman with subject 0 is computed here from the definition. */
+    enum { M = 5, P = 10 };
+    float r0[M * M] = {0}, r1[M * M] = {0}, r2[M * M] = {0};
+    const double u0[P] = {1, 2, 2, 5, 3, 4, 9, 6, 7, 8};
+    const double u2[P] = {2, 1, 3, 3, 9, 4, 5, 8, 6, 7};
+    int64_t t = 0;
+    for (int i = 0; i < M; i++)
+        for (int j = i + 1; j < M; j++, t++) {
+            r0[i * M + j] = r0[j * M + i] = (float)u0[t];
+            r1[i * M + j] = r1[j * M + i] = (float)(u0[t] * u0[t] * u0[t]);
+            r2[i * M + j] = r2[j * M + i] = (float)u2[t];
+        }
+    const float *rr[3] = {r0, r1, r2};
+    double q0[P], q2[P], pool_all[P], pool_not0[P], want_up0 = 0, want_lo0 = 0;
+    CHECK_EQ_I(rdml_rsa_rank(&ctx, u0, P, q0), RDML_OK);
+    CHECK_EQ_I(rdml_rsa_rank(&ctx, u2, P, q2), RDML_OK);
+    for (int i = 0; i < P; i++) {
+        pool_all[i] = (q0[i] + q0[i] + q2[i]) / 3; /* subject 1 has subject 0's ranks */
+        pool_not0[i] = (q0[i] + q2[i]) / 2;
+    }
+    CHECK_EQ_I(rdml_rsa_spearman(&ctx, u0, pool_all, P, &want_up0), RDML_OK);
+    CHECK_EQ_I(rdml_rsa_spearman(&ctx, u0, pool_not0, P, &want_lo0), RDML_OK);
+    double lo, up, pl[3], pu[3];
+    CHECK_EQ_I(rdml_rsa_noise_ceiling(&ctx, rr, 3, M, RDML_RSA_SPEARMAN,
+                                      RDML_RSA_POOL_RSATOOLBOX, &lo, &up, pl, pu),
+               RDML_OK);
+    CHECK_NEAR(pu[0], want_up0, 1e-15);
+    CHECK_NEAR(pl[0], want_lo0, 1e-15);
+    CHECK(pl[0] == pl[1] && pu[0] == pu[1]); /* subjects 0 and 1 have equal ranks */
+    double lo_m, up_m, plm[3], pum[3];
+    CHECK_EQ_I(rdml_rsa_noise_ceiling(&ctx, rr, 3, M, RDML_RSA_SPEARMAN, RDML_RSA_POOL_MEAN,
+                                      &lo_m, &up_m, plm, pum),
+               RDML_OK);
+    CHECK(plm[0] != plm[1]); /* with the raw mean the cubed subject dominates the pool */
+    /* z-score pooling: an affine copy of a subject changes nothing */
+    float r3[M * M];
+    for (int i = 0; i < M * M; i++) r3[i] = i % (M + 1) == 0 ? 0.0f : 4.0f * r0[i] + 2.0f;
+    const float *aff[3] = {r3, r0, r2};
+    double lo_a, up_a, pla[3], pua[3];
+    CHECK_EQ_I(rdml_rsa_noise_ceiling(&ctx, rr + 0, 1, M, RDML_RSA_PEARSON,
+                                      RDML_RSA_POOL_RSATOOLBOX, &lo_a, &up_a, pla, pua),
+               RDML_EDATA);
+    rdml_ctx_init(&ctx);
+    const float *plain[3] = {r0, r0, r2};
+    double lo_p, up_p, plp[3], pup[3];
+    CHECK_EQ_I(rdml_rsa_noise_ceiling(&ctx, plain, 3, M, RDML_RSA_PEARSON,
+                                      RDML_RSA_POOL_RSATOOLBOX, &lo_p, &up_p, plp, pup),
+               RDML_OK);
+    CHECK_EQ_I(rdml_rsa_noise_ceiling(&ctx, aff, 3, M, RDML_RSA_PEARSON,
+                                      RDML_RSA_POOL_RSATOOLBOX, &lo_a, &up_a, pla, pua),
+               RDML_OK);
+    CHECK_NEAR(lo_a, lo_p, 1e-12);
+    CHECK_NEAR(up_a, up_p, 1e-12);
+
+    /* a constant RDM has no z-score: the error names the subject and the pooling */
+    float cst[M * M];
+    for (int i = 0; i < M * M; i++) cst[i] = i % (M + 1) == 0 ? 0.0f : 0.5f;
+    const float *withc[3] = {r0, cst, r2};
+    rdml_ctx_init(&ctx);
+    CHECK_EQ_I(rdml_rsa_noise_ceiling(&ctx, withc, 3, M, RDML_RSA_PEARSON,
+                                      RDML_RSA_POOL_RSATOOLBOX, &lo, &up, NULL, NULL),
+               RDML_EDATA);
+    CHECK_STR_HAS(ctx.msg, "noise ceiling (pearson, rsatoolbox pooling), subject RDM 1 of 3");
+    CHECK_STR_HAS(ctx.msg, "constant");
+    /* with ranks the pool exists, but the constant subject has no correlation */
+    rdml_ctx_init(&ctx);
+    CHECK_EQ_I(rdml_rsa_noise_ceiling(&ctx, withc, 3, M, RDML_RSA_KENDALL_A,
+                                      RDML_RSA_POOL_RSATOOLBOX, &lo, &up, NULL, NULL),
+               RDML_EDATA);
+    CHECK_STR_HAS(ctx.msg, "subject RDM 1 of 3");
+    /* a NaN is named by its (i, j) */
+    float nanr[M * M];
+    memcpy(nanr, r2, sizeof nanr);
+    nanr[1 * M + 3] = nanr[3 * M + 1] = NAN;
+    const float *withn[2] = {r0, nanr};
+    rdml_ctx_init(&ctx);
+    CHECK_EQ_I(rdml_rsa_noise_ceiling(&ctx, withn, 2, M, RDML_RSA_PEARSON,
+                                      RDML_RSA_POOL_RSATOOLBOX, &lo, &up, NULL, NULL),
+               RDML_EDATA);
+    CHECK_STR_HAS(ctx.msg, "subject RDM 1 of 2");
+    CHECK_STR_HAS(ctx.msg, "NaN at (1, 3)");
+    rdml_ctx_init(&ctx);
+    CHECK_EQ_I(rdml_rsa_noise_ceiling(&ctx, withn, 2, M, RDML_RSA_SPEARMAN,
+                                      RDML_RSA_POOL_RSATOOLBOX, &lo, &up, NULL, NULL),
+               RDML_EDATA);
+    CHECK_STR_HAS(ctx.msg, "NaN");
 }
 
 /* ---- summaries (one rank) ---- */
@@ -476,12 +682,14 @@ int main(int argc, char **argv) {
         RUN(test_vectors_match_scipy);
         RUN(test_match_ids);
         RUN(test_compare_and_noise_ceiling);
+        RUN(test_noise_ceiling_cases);
         RUN(test_summary_matches_numpy);
     }
     RUN(test_against_brute_force);
     RUN(test_kendall_self_large);
     RUN(test_constant_and_bad_inputs);
     RUN(test_methods_and_upper);
+    RUN(test_noise_ceiling_pooling_rules);
     RUN(test_median_non_symmetric);
     json_decref(fixture);
     int rc = test_summary();
