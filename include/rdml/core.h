@@ -146,6 +146,9 @@ rdml_rng rdml_rng_make(uint64_t seed, uint64_t stream, uint64_t start);
 /* Derive a sub-stream id (e.g. one per image): mixes `stream` and `sub`. */
 uint64_t rdml_rng_substream(uint64_t stream, uint64_t sub);
 uint64_t rdml_rng_next(rdml_rng *r);
+/* The next n raw draws at once, exactly those of n rdml_rng_next calls (the stream key is
+ * hashed once instead of per draw). */
+void rdml_rng_fill_u64(rdml_rng *r, int64_t n, uint64_t *out);
 double rdml_rng_uniform(rdml_rng *r);           /* [0, 1), 53 random bits */
 double rdml_rng_normal(rdml_rng *r);            /* N(0,1), Box-Muller, uses 2 draws */
 uint64_t rdml_rng_below(rdml_rng *r, uint64_t n); /* unbiased integer in [0, n), n > 0 */

@@ -30,6 +30,9 @@ int rdml_agree(rdml_ctx *ctx, MPI_Comm comm, int rc);
 
 /* Turn an MPI error code into a recorded RDML_EMPI naming the call. */
 int rdml_mpi_check(rdml_ctx *ctx, int mpi_rc, const char *call);
+/* Collective. MemAvailable of this node divided by the ranks of comm on this node, the
+ * smallest over comm's nodes; -1 if unknown (no /proc/meminfo). */
+int64_t rdml_mem_available_share(MPI_Comm comm);
 
 #ifdef __cplusplus
 }

@@ -69,6 +69,9 @@ void rdml_nn_conv2d_forward(float *out, float *col, const float *inp, const floa
 void rdml_nn_conv2d_backward(float *dinp, float *dw, float *db, float *col, const float *dout,
                              const float *inp, const float *w, int64_t B, int64_t C, int64_t H,
                              int64_t W, int64_t OC, int64_t K);
+/* The im2col of conv2d_forward on one (C, H, W) image: col (C*K*K, OH*OW), row (c, ki, kj),
+ * column (y, x) = inp[c][y+ki][x+kj]; SGEMM w (OC, C*K*K) x col is the convolution. */
+void rdml_nn_im2col(float *col, const float *inp, int64_t C, int64_t H, int64_t W, int64_t K);
 
 /* 2 x 2 max-pool, stride 2, floor (PyTorch MaxPool2d(2), Keras MaxPooling2D): (B, C, H, W)
  * -> (B, C, H/2, W/2). The backward routes each gradient to the window's first maximum. */
@@ -76,6 +79,15 @@ void rdml_nn_maxpool2_forward(float *out, const float *inp, int64_t B, int64_t C
                               int64_t W);
 void rdml_nn_maxpool2_backward(float *dinp, const float *dout, const float *inp, int64_t B,
                                int64_t C, int64_t H, int64_t W);
+/* Bias, ReLU then 2 x 2 max-pool in one pass (the CNN's): out (B, C, H/2, W/2) = max(0,
+ * window max of inp + b[c]) (b (C) or NULL); arg (same shape) keeps the window's first
+ * maximum (0..3 row-major in the window), which is all the backward needs: dinp += dout at
+ * that position where out > 0. Same values and gradients as adding b, relu_forward,
+ * maxpool2_forward and their backwards (the bias gradient is the sum of dinp per channel). */
+void rdml_nn_relu_maxpool2_forward(float *out, uint8_t *arg, const float *inp, const float *b,
+                                   int64_t B, int64_t C, int64_t H, int64_t W);
+void rdml_nn_relu_maxpool2_backward(float *dinp, const float *dout, const float *out,
+                                    const uint8_t *arg, int64_t B, int64_t C, int64_t H, int64_t W);
 
 /* Flatten of a contiguous (B, C, H, W) tensor to (B, C*H*W) is the identity on the buffer;
  * these copy (forward) and accumulate (backward) so that they can be composed like the rest. */
@@ -205,25 +217,41 @@ int rdml_nn_block_batches(rdml_ctx *ctx, int64_t npairs, const int64_t *ij, int6
 
 /* ---- the siamese CNN (the paper's first baseline) ----
  * Per branch on a (1, S, S) grayscale image: conv C1 3x3 + ReLU + maxpool 2, conv C2 3x3 +
- * ReLU + maxpool 2, flatten; concat the two branches; Dense(1), linear or 2 * sigmoid. */
+ * ReLU + maxpool 2, flatten to F features; concat the two branches; Dense(1), linear or
+ * 2 * sigmoid. The dense head is linear in [f_a ; f_b], so a step runs the branch ONCE per
+ * distinct image of the batch (pair decomposition; the same function and gradient as running
+ * both branches per pair, up to float summation order). */
 typedef struct rdml_cnn_params {
     int64_t size;      /* S: input images are S x S (paper 128) */
     int64_t c1, c2;    /* conv channels (paper 32, 64) */
     int sigmoid_out;   /* 2 * sigmoid output */
     double pearson_mix;/* loss = mix * (-r) + (1 - mix) * MSE */
+    int64_t max_bytes; /* workspace limit in bytes (train.max_memory_gb); 0 = none */
 } rdml_cnn_params;
 
-void rdml_cnn_defaults(rdml_cnn_params *p);
+void rdml_cnn_defaults(rdml_cnn_params *p); /* 128, 32, 64, linear, MSE, no memory limit */
+/* Workspace of a step: a batch whose pairs touch U distinct images needs
+ * U * rdml_cnn_bytes_per_image(p) + rdml_cnn_bytes_fixed(p) bytes (kept between steps; a few
+ * dozen bytes per pair come on top). 128 x 128, 32, 64: about 0.92 MB per image + 7 MB. */
+int64_t rdml_cnn_bytes_per_image(const rdml_cnn_params *p);
+int64_t rdml_cnn_bytes_fixed(const rdml_cnn_params *p);
+/* Not collective. RDML_ENOMEM with the numbers and a hint when a batch touching U distinct
+ * images would exceed p->max_bytes (> 0). */
+int rdml_cnn_check_memory(rdml_ctx *ctx, const rdml_cnn_params *p, int64_t U);
 typedef struct rdml_cnn rdml_cnn;
 int rdml_cnn_create(rdml_ctx *ctx, const rdml_cnn_params *p, uint64_t seed, uint64_t init_key,
                     rdml_cnn **out);
 void rdml_cnn_free(rdml_cnn **net);
 /* Buffer order: conv1 w (C1,1,3,3), b; conv2 w (C2,C1,3,3), b; dense w (1, 2F), b. */
 float *rdml_cnn_params_buf(rdml_cnn *net, int64_t *n);
-/* imgs: N x S x S floats; ij, y: B pairs. Zeroes the gradients, forward, backward; with opt
- * non-NULL also updates (t counts steps inside). */
+/* imgs: N x S x S floats; ij, y: B pairs (any pair (i, i) and repeated images allowed).
+ * Zeroes the gradients, forward, backward; with opt non-NULL also updates (t counts steps
+ * inside). RDML_ENOMEM (the message names the sizes) when the batch's U distinct images need
+ * more than p.max_bytes; RDML_EDATA for a negative image row or a non-finite loss. */
 int rdml_cnn_step(rdml_ctx *ctx, rdml_cnn *net, const rdml_optim *opt, const float *imgs,
                   int64_t B, const int64_t *ij, const float *y, double *loss);
+/* pred: P values; the branch runs once per distinct image of ij, in chunks of at most 64
+ * images (fewer under p.max_bytes). */
 int rdml_cnn_predict(rdml_ctx *ctx, rdml_cnn *net, const float *imgs, int64_t P,
                      const int64_t *ij, float *pred);
 const float *rdml_cnn_grads_buf(const rdml_cnn *net);

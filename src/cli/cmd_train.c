@@ -58,6 +58,7 @@ typedef struct train_opts {
     char embedding[256];
     int64_t batch, input_dim, block_images;
     int64_t pair_images;     /* pairs.images: 0 = all */
+    double max_memory_gb;    /* train.max_memory_gb: 0 = the node's available share */
     int standardize, blocks;
     uint64_t seed;
     train_set base;          /* the [train] values */
@@ -273,6 +274,7 @@ static int read_opts(rdml_cli *cli, train_opts *o) {
     o->cnn.sigmoid_out = o->net.sigmoid_out;
     o->cnn.pearson_mix = o->net.pearson_mix;
     RDML_TRY(rdml_config_int(ctx, cfg, "train", "cnn_size", &o->cnn.size));
+    RDML_TRY(rdml_config_real(ctx, cfg, "train", "max_memory_gb", &o->max_memory_gb));
     {
         int64_t ch[ML];
         int nch;
@@ -1065,6 +1067,13 @@ int rdml_cli_train_stage(rdml_cli *cli, int64_t array_index, int64_t array_count
     if (rc) {
         free(o.set);
         return rc;
+    }
+    if (o.is_cnn) { /* collective: the activation budget of a CNN batch on every rank */
+        int64_t share = rdml_mem_available_share(cli->comm);
+        o.cnn.max_bytes = o.max_memory_gb > 0 ? (int64_t)(o.max_memory_gb * 1e9) : share > 0 ? share : 0;
+        /* the most distinct images a batch can touch: two blocks, or both sides of every pair */
+        rc = rdml_cnn_check_memory(ctx, &o.cnn, o.blocks ? 2 * o.block_images : 2 * o.batch);
+        if (rc) rdml_ctx_prefix(ctx, "train.model = cnn, train.batch = %lld", (long long)o.batch);
     }
     for (int64_t s = 0; s < o.nset && !rc; s++) {
         rdml_pairnet_params chk;

@@ -554,12 +554,14 @@ int rdml_config_set(rdml_ctx *ctx, rdml_config *cfg, const char *assignment) {
     char *dot = strchr(name, '.');
     if (!dot) {
         char hint[512] = "e.g. --set data.images=500", secs[256] = "", vb[SHOW_BUF];
-        int first = -1, count = 0;
+        int first = -1, count = 0, total = 0;
+        for (int i = 0; i < cfg->nkeys; i++) total += strcmp(cfg->keys[i].key, name) == 0;
         for (int i = 0; i < cfg->nkeys; i++) {
             if (strcmp(cfg->keys[i].key, name) != 0) continue;
             size_t l = strlen(secs);
-            snprintf(secs + l, sizeof secs - l, "%s[%s]", count ? " and " : "",
-                     cfg->keys[i].section);
+            /* "[a]", "[a] and [b]", "[a], [b] and [c]" */
+            snprintf(secs + l, sizeof secs - l, "%s[%s]",
+                     count == 0 ? "" : count == total - 1 ? " and " : ", ", cfg->keys[i].section);
             if (first < 0) first = i;
             count++;
         }

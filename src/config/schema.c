@@ -105,6 +105,11 @@ static const rdml_cfg_key schema[] = {
      "spearman|pearson|kendall_tau_a",
      "how RDMs are compared for inter-subject consistency and the noise ceiling, computed on "
      "the images all subjects share (matched by NSD id)."},
+    {"rdm", "noise_ceiling", RDML_CFG_CHOICE, "mean", NR, "mean|rsatoolbox",
+     "how the noise ceiling pools the subjects' RDMs into the group RDM. mean averages the raw "
+     "dissimilarities for every method; rsatoolbox pools as rsatoolbox's pool_rdm does for the "
+     "comparison method: z-scored RDMs averaged for pearson, rank-transformed RDMs (average "
+     "ranks) averaged for spearman and kendall_tau_a (docs/rsa.md)."},
     {"rdm", "grid", RDML_CFG_STRING, "auto", NR, NULL,
      "MPI process grid over images x vertices, as ROWSxCOLS (e.g. 2x2), whose product is the "
      "number of ranks; auto picks a near-square grid with rows >= cols."},
@@ -334,6 +339,10 @@ static const rdml_cfg_key schema[] = {
      "min-max normalised per image (the paper: 128)."},
     {"train", "cnn_channels", RDML_CFG_INT_LIST, "32,64", RANGE(1, 4096), NULL,
      "cnn: channels of its two 3x3 conv layers (each ReLU + 2x2 max-pool)."},
+    {"train", "max_memory_gb", RDML_CFG_REAL, "0", RANGE(0, 1e6), NULL,
+     "cnn: memory one rank may use for a batch's activations, in GB; 0 takes the node's "
+     "available memory shared among the ranks on it. A batch touching more distinct images "
+     "than fit (about 0.9 MB each at 128 x 128) stops before allocating, with the numbers."},
     {"train", "output", RDML_CFG_CHOICE, "linear", NR, "linear|sigmoid2",
      "the output unit: linear, or 2 * sigmoid (the range [0, 2] of correlation distances)."},
     {"train", "pearson_mix", RDML_CFG_REAL, "0", RANGE(0, 1), NULL,

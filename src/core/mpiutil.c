@@ -1,6 +1,8 @@
 /* Error agreement across ranks. Each rank brings its local status to a phase boundary; one
  * allreduce finds the lowest failing rank, which broadcasts its code and message, so every
  * rank stops with the same clear message and none waits forever for a peer that gave up. */
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "rdml/mpiutil.h"
@@ -48,4 +50,29 @@ int rdml_mpi_check(rdml_ctx *ctx, int mpi_rc, const char *call) {
     int len = 0;
     MPI_Error_string(mpi_rc, err, &len);
     return RDML_FAIL(ctx, RDML_EMPI, "%s failed: %s", call, err);
+}
+
+int64_t rdml_mem_available_share(MPI_Comm comm) {
+    FILE *fp = fopen("/proc/meminfo", "r");
+    int64_t kb = -1;
+    if (fp) {
+        char line[256];
+        while (fgets(line, sizeof line, fp)) {
+            long long val;
+            if (sscanf(line, "MemAvailable: %lld kB", &val) == 1) {
+                kb = val;
+                break;
+            }
+        }
+        fclose(fp);
+    }
+    MPI_Comm node;
+    int nnode = 1;
+    if (MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node) == MPI_SUCCESS) {
+        MPI_Comm_size(node, &nnode);
+        MPI_Comm_free(&node);
+    }
+    int64_t mine = kb < 0 ? INT64_MAX : kb * 1024 / (nnode > 0 ? nnode : 1), least = mine;
+    MPI_Allreduce(&mine, &least, 1, MPI_INT64_T, MPI_MIN, comm);
+    return least == INT64_MAX ? -1 : least;
 }

@@ -20,6 +20,13 @@ uint64_t rdml_rng_at(uint64_t seed, uint64_t stream, uint64_t index) {
     return mix64(stream_key(seed, stream) + (index + 1) * 0x9e3779b97f4a7c15ULL);
 }
 
+void rdml_rng_fill_u64(rdml_rng *r, int64_t n, uint64_t *out) {
+    const uint64_t key = stream_key(r->seed, r->stream);
+    const uint64_t c0 = r->counter;
+    for (int64_t i = 0; i < n; i++) out[i] = mix64(key + (c0 + (uint64_t)i + 1) * 0x9e3779b97f4a7c15ULL);
+    r->counter += (uint64_t)(n > 0 ? n : 0);
+}
+
 uint64_t rdml_rng_substream(uint64_t stream, uint64_t sub) {
     return mix64(stream * 0xd1342543de82ef95ULL + mix64(sub ^ 0x2545f4914f6cdd1dULL));
 }

@@ -39,8 +39,7 @@ void rdml_nn_relu_forward(float *out, const float *inp, int64_t n) {
 }
 
 void rdml_nn_relu_backward(float *dinp, const float *dout, const float *out, int64_t n) {
-    for (int64_t i = 0; i < n; i++)
-        if (out[i] > 0.0f) dinp[i] += dout[i];
+    for (int64_t i = 0; i < n; i++) dinp[i] += out[i] > 0.0f ? dout[i] : 0.0f; /* vectorises */
 }
 
 void rdml_nn_sigmoid_forward(float *out, const float *inp, int64_t n) {
@@ -59,8 +58,16 @@ void rdml_nn_dropout_forward(float *out, float *mask, const float *inp, int64_t 
         if (p <= 0.0) {
             for (int64_t c = 0; c < C; c++) m[c] = 1.0f;
         } else {
+            /* rdml_rng_uniform's draws in chunks: (x >> 11) * 2^-53 < p, with x >> 11 an
+             * integer below 2^53, is exactly (x >> 11) < ceil(p * 2^53) */
             rdml_rng g = rdml_rng_make(seed, rdml_rng_substream(RDML_STREAM_DROPOUT, row_key[r]), 0);
-            for (int64_t c = 0; c < C; c++) m[c] = rdml_rng_uniform(&g) < p ? 0.0f : scale;
+            const uint64_t thr = p >= 1.0 ? (1ULL << 53) : (uint64_t)ceil(p * 0x1.0p53);
+            uint64_t u[256];
+            for (int64_t c0 = 0; c0 < C; c0 += 256) {
+                int64_t k = C - c0 < 256 ? C - c0 : 256;
+                rdml_rng_fill_u64(&g, k, u);
+                for (int64_t c = 0; c < k; c++) m[c0 + c] = (u[c] >> 11) < thr ? 0.0f : scale;
+            }
         }
         for (int64_t c = 0; c < C; c++) out[r * C + c] = inp[r * C + c] * m[c];
     }
@@ -303,4 +310,48 @@ void rdml_optim_update(const rdml_optim *o, float *param, const float *grad, flo
         float denom = sqrtf(v[i]) / bc2s + eps;
         param[i] -= step * (m[i] / denom);
     }
+}
+
+void rdml_nn_im2col(float *col, const float *inp, int64_t C, int64_t H, int64_t W, int64_t K) {
+    im2col(col, inp, C, H, W, K);
+}
+
+/* Fused bias + ReLU + 2 x 2 max-pool: out = relu(max of the window of inp + b[c]) =
+ * maxpool(relu(inp + b)), arg = the window's first maximum (0 (0,0), 1 (0,1), 2 (1,0),
+ * 3 (1,1)), so the backward needs neither the input nor the ReLU output. */
+void rdml_nn_relu_maxpool2_forward(float *out, uint8_t *arg, const float *inp, const float *b,
+                                   int64_t B, int64_t C, int64_t H, int64_t W) {
+    int64_t PH = H / 2, PW = W / 2;
+    for (int64_t bc = 0; bc < B * C; bc++)
+        for (int64_t y = 0; y < PH; y++) {
+            float bv = b ? b[bc % C] : 0.0f;
+            const float *r0 = inp + (bc * H + 2 * y) * W, *r1 = r0 + W;
+            float *o = out + (bc * PH + y) * PW;
+            uint8_t *a = arg + (bc * PH + y) * PW;
+            for (int64_t x = 0; x < PW; x++) { /* branch-free: the argmax is data-random */
+                float v0 = r0[2 * x] + bv, v1 = r0[2 * x + 1] + bv, v2 = r1[2 * x] + bv,
+                      v3 = r1[2 * x + 1] + bv;
+                int c01 = v1 > v0, c23 = v3 > v2;
+                float m01 = c01 ? v1 : v0, m23 = c23 ? v3 : v2;
+                int c = m23 > m01; /* ties keep the first (row 0) maximum */
+                float m = c ? m23 : m01;
+                o[x] = m > 0.0f ? m : 0.0f;
+                a[x] = (uint8_t)((c << 1) | (c & c23) | ((c ^ 1) & c01)); /* no branch */
+            }
+        }
+}
+
+void rdml_nn_relu_maxpool2_backward(float *dinp, const float *dout, const float *out,
+                                    const uint8_t *arg, int64_t B, int64_t C, int64_t H, int64_t W) {
+    int64_t PH = H / 2, PW = W / 2;
+    for (int64_t bc = 0; bc < B * C; bc++)
+        for (int64_t y = 0; y < PH; y++) {
+            int64_t i0 = (bc * PH + y) * PW;
+            float *d = dinp + (bc * H + 2 * y) * W;
+            for (int64_t x = 0; x < PW; x++)
+                if (out[i0 + x] > 0.0f) {
+                    uint8_t k = arg[i0 + x];
+                    d[(k >> 1) * W + 2 * x + (k & 1)] += dout[i0 + x];
+                }
+        }
 }

@@ -147,35 +147,10 @@ int64_t rdml_rdm_plan_bytes(int64_t n, int64_t v, int nranks, const rdml_rdm_par
     return (int64_t)(peak + small);
 }
 
-/* MemAvailable of this node divided by the ranks of comm on this node, or -1 if unknown. */
-static int64_t mem_available_share(MPI_Comm comm) {
-    FILE *fp = fopen("/proc/meminfo", "r");
-    int64_t kb = -1;
-    if (fp) {
-        char line[256];
-        while (fgets(line, sizeof line, fp)) {
-            long long val;
-            if (sscanf(line, "MemAvailable: %lld kB", &val) == 1) {
-                kb = val;
-                break;
-            }
-        }
-        fclose(fp);
-    }
-    MPI_Comm node;
-    int nnode = 1;
-    if (MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node) ==
-        MPI_SUCCESS) {
-        MPI_Comm_size(node, &nnode);
-        MPI_Comm_free(&node);
-    }
-    return kb < 0 ? -1 : kb * 1024 / (nnode > 0 ? nnode : 1);
-}
-
 static int check_memory(rdml_ctx *ctx, MPI_Comm comm, int64_t n, int64_t v, int nranks,
                         const rdml_rdm_params *p) {
     int64_t plan = rdml_rdm_plan_bytes(n, v, nranks, p);
-    int64_t avail = p->max_bytes_per_rank > 0 ? p->max_bytes_per_rank : mem_available_share(comm);
+    int64_t avail = p->max_bytes_per_rank > 0 ? p->max_bytes_per_rank : rdml_mem_available_share(comm);
     if (avail < 0) avail = INT64_MAX; /* unknown: no /proc/meminfo */
     int64_t minavail;
     int rc = MPI_Allreduce(&avail, &minavail, 1, MPI_INT64_T, MPI_MIN, comm);

@@ -158,6 +158,8 @@ expect_fail() { # what, pattern, args...
 expect_fail "embedding width" "train.input_dim = 100" --set train.input_dim=100
 expect_fail "diverging run" "diverged" --set train.lr=1e30 --set train.epochs=3
 expect_fail "zero tower width" "train.tower" --set train.tower=0
+expect_fail "a CNN batch above the memory limit" "train.max_memory_gb allows 0.01 GB per rank (hint: lower train.block_images" \
+  --set train.model=cnn --set train.max_memory_gb=0.01 --set train.batch=4096
 expect_fail "three CNN channels" "cnn_channels has 3 values" --set train.model=cnn --set train.cnn_channels=2,3,4
 expect_fail "bad grid widths" 'train_tower item "64:x"' --set grid.train_tower=32:16,64:x
 expect_fail "grid dropout for the cnn" "train.model = cnn has no dropout" --set train.model=cnn --set grid.train_dropout=0,0.5

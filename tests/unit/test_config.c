@@ -648,7 +648,7 @@ static void test_set_overrides(void) {
     expect_set_error("data.images", "--set data.images: missing \"=\" (write --set "
                                     "section.key=value");
     expect_set_error("images=3", "--set images=3: the key needs its section, as "
-                                 "section.key=value (images is in [data] and [synth]: e.g. --set "
+                                 "section.key=value (images is in [data], [synth] and [pairs]: e.g. --set "
                                  "data.images=3)");
     expect_set_error("seed=x", "(seed is in [run]: --set run.seed=x)");
     expect_set_error("=3", "--set =3: missing the key name before \"=\"");

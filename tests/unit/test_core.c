@@ -50,6 +50,14 @@ static void test_rng_is_counter_based(void) {
     CHECK(rdml_rng_at(42, 7, 0) != rdml_rng_at(43, 7, 0));
     CHECK(rdml_rng_substream(7, 1) != rdml_rng_substream(7, 2));
     CHECK(rdml_rng_substream(7, 1) != rdml_rng_substream(8, 1));
+    /* the block generator gives exactly the draws of rdml_rng_next, and advances the counter */
+    uint64_t blk[37];
+    rdml_rng b = rdml_rng_make(42, 7, 3);
+    rdml_rng_fill_u64(&b, 37, blk);
+    for (uint64_t i = 0; i < 37; i++) CHECK(blk[i] == rdml_rng_at(42, 7, 3 + i));
+    CHECK(rdml_rng_next(&b) == rdml_rng_at(42, 7, 40));
+    rdml_rng_fill_u64(&b, 0, blk);
+    CHECK(b.counter == 41);
 }
 
 static void test_rng_distributions(void) {

@@ -377,15 +377,17 @@ static void test_pairnet_modes_agree(void) {
 }
 
 /* ---- the CNN ---- */
-typedef struct { rdml_cnn *net; float *img, *y; int64_t *ij; } cnn_st;
+typedef struct { rdml_cnn *net; float *img, *y; int64_t *ij; int64_t B; } cnn_st;
 static double cnn_loss(void *v) {
     cnn_st *s = v;
     rdml_ctx ctx;
     rdml_ctx_init(&ctx);
     double l = 0;
-    CHECK(rdml_cnn_step(&ctx, s->net, NULL, s->img, 3, s->ij, s->y, &l) == RDML_OK);
+    CHECK(rdml_cnn_step(&ctx, s->net, NULL, s->img, s->B, s->ij, s->y, &l) == RDML_OK);
     return l;
 }
+/* batch 1: three pairs of four distinct images; batch 2: image 2 in a pair with itself and
+ * images 1 and 3 in both orders (the decomposed step sums g_a and g_b per image) */
 static void test_cnn_grad(void) {
     rdml_ctx ctx;
     rdml_ctx_init(&ctx);
@@ -395,18 +397,22 @@ static void test_cnn_grad(void) {
     rdml_cnn *net = NULL;
     CHECK(rdml_cnn_create(&ctx, &cp, 3, 0, &net) == RDML_OK);
     if (!net) return;
-    float img[4 * 14 * 14], y[3];
-    int64_t ij[6] = {0, 1, 2, 3, 1, 2};
+    float img[4 * 14 * 14], y[6];
+    int64_t ij1[6] = {0, 1, 2, 3, 1, 2}, ij2[12] = {2, 2, 1, 3, 3, 1, 0, 1, 1, 1, 3, 0};
     fill(img, 4 * 14 * 14, 0, 1);
-    fill(y, 3, 0, 2);
+    fill(y, 6, 0, 2);
     int64_t np;
     float *P = rdml_cnn_params_buf(net, &np);
     CHECK_EQ_I(np, 3 * 9 + 3 + 4 * 3 * 9 + 4 + 2 * 4 * 2 * 2 + 1);
-    cnn_st s = {net, img, y, ij};
-    cnn_loss(&s);
     float *g = malloc(np * 4);
+    cnn_st s = {net, img, y, ij1, 3};
+    cnn_loss(&s);
     memcpy(g, rdml_cnn_grads_buf(net), np * 4);
     fd_check("cnn", cnn_loss, &s, P, np, g, 1e-3, 1e-2);
+    cnn_st s2 = {net, img, y, ij2, 6};
+    cnn_loss(&s2);
+    memcpy(g, rdml_cnn_grads_buf(net), np * 4);
+    fd_check("cnn repeated images", cnn_loss, &s2, P, np, g, 1e-3, 1e-2);
     free(g);
     rdml_cnn_free(&net);
 }
