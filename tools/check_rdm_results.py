@@ -119,13 +119,21 @@ def reference(root, res, subj, spec, metric="correlation"):
             ix = np.array([pos[v] for v in shared])
             Rs = f[f"/subjects/subj{sj:02d}/rdm/{spec}"][()]
             rdms.append(Rs[np.ix_(ix, ix)][np.triu_indices(len(ix), 1)].astype(np.float64))
-        mean_all = np.mean(rdms, axis=0)
         for meth, fn in (("spearman", lambda a, b: stats.spearmanr(a, b)[0]),
                          ("pearson", lambda a, b: stats.pearsonr(a, b)[0])):
             if meth not in g:
                 continue
-            up_ = np.mean([fn(r, mean_all) for r in rdms])
-            lo_ = np.mean([fn(r, np.mean([q for j, q in enumerate(rdms) if j != i], axis=0))
+            # the pooled RDM: plain mean, or rsatoolbox's pool_rdm (ranks for spearman,
+            # z-scores for pearson) as named by the noise_ceiling_pool attribute
+            pool = g[meth].attrs.get("noise_ceiling_pool", "mean")
+            if isinstance(pool, bytes):
+                pool = pool.decode()
+            if pool == "rsatoolbox":
+                tr = [stats.rankdata(r) if meth == "spearman" else (r - r.mean()) / r.std() for r in rdms]
+            else:
+                tr = rdms
+            up_ = np.mean([fn(r, np.mean(tr, axis=0)) for r in rdms])
+            lo_ = np.mean([fn(r, np.mean([q for j, q in enumerate(tr) if j != i], axis=0))
                            for i, r in enumerate(rdms)])
             got = (g[meth].attrs["noise_ceiling_lower"], g[meth].attrs["noise_ceiling_upper"])
             print(f"  {spec} {meth} noise ceiling: rdmlearn [{got[0]:.6f}, {got[1]:.6f}] numpy [{lo_:.6f}, {up_:.6f}]")

@@ -60,6 +60,7 @@ for np in 1 3; do
     --set rdm.noise_ceiling=rsatoolbox --set run.output="$W/nc$np.h5" && ok || bad "rdm.noise_ceiling=rsatoolbox at $np ranks"
 done
 $CHECK same "$W/nc1.h5" "$W/nc3.h5" >"$W/log" 2>&1 && ok || { bad "rsatoolbox pooling np1 vs np3"; cat "$W/log"; }
+$CHECK reference "$W/ds" "$W/nc1.h5" 1 V1 >"$W/log" 2>&1 && ok || { bad "reference check of the rsatoolbox-pooled file"; cat "$W/log"; }
 $PY - "$W/nc1.h5" "$W/np1.h5" <<'PYEOF' && ok || bad "rsatoolbox-pooled noise ceiling differs from numpy"
 import sys, h5py, numpy as np, scipy.stats as st
 f, f0 = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
