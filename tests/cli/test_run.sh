@@ -9,7 +9,8 @@
 #    journal keeps them, the rerun ends with the same results;
 #  - SLURM-array style: --until embed, then --array I/3 for I = 0, 1, 2 (each its own
 #    mpirun), then a plain run merges: identical results, nothing recomputed;
-#  - bad input: unknown stage, unreachable root, empty sweep, bad --array, an array share
+#  - bad input: an unknown model in an experiment file (refused before anything runs),
+#    unknown stage, unreachable root, empty sweep, bad --array, an array share
 #    before the preparation.
 set -uo pipefail
 : "${RDMLEARN:?}" "${MPIEXEC:?}"
@@ -216,6 +217,15 @@ PYEOF
 "${MPI[@]}" -n 2 "$RDMLEARN" run "$W/expjob.ini" --set run.output="$W/exp/r.h5" --set run.log_level=info \
   >"$W/logexp2" 2>&1 && ok || bad "experiments rerun"
 n=$(grep -c 'up to date' "$W/logexp2"); [[ $n == 6 ]] && ok || { bad "experiments rerun: $n of 6 stages skipped"; cat "$W/logexp2"; }
+
+# an unknown model in the last experiment file is found before anything runs
+printf '[pairs]\nexperiment = tr\n[train]\nmodel = transformer\n[run]\nstages = train\n' >"$W/blocks/typo.ini"
+cp "$W/expjob.ini" "$W/typojob.ini"
+sed -i 's|^experiments = .*$|experiments = blocks/svm.ini, blocks/typo.ini|' "$W/typojob.ini"
+out=$("${MPI[@]}" -n 2 "$RDMLEARN" run "$W/typojob.ini" --set run.output="$W/typo/r.h5" 2>&1) && bad "unknown model accepted" || {
+  grep -qF "experiment blocks/typo.ini (nothing was run)" <<<"$out" && grep -qF "transformer" <<<"$out" \
+    && grep -qF "typo.ini" <<<"$out" && grep -q "siamese" <<<"$out" && [ ! -e "$W/typo/r.h5" ] \
+    && ok || bad "unknown model in an experiment: $out"; }
 
 # ---- bad input
 expect_fail() { # expect_fail "what" "message part" args...
