@@ -42,6 +42,25 @@ typedef struct cell {
     char subj[32], sel[256];
 } cell;
 
+/* One line naming the data of an experiment's cells: images and pairs of each subject x
+ * selection (from /experiments/<exp>/pairs/<subj>/<sel>), so subsets (pairs.images) show. */
+static void pairs_line(rdml_rep *d, const char *exp, const cell *cells, int nc) {
+    fputs("<p class=\"note\">Data: ", d->html);
+    int shown = 0;
+    for (int i = 0; i < nc && shown < 8; i++) {
+        char pg[1200];
+        snprintf(pg, sizeof pg, "/experiments/%s/pairs/%s/%s", exp, cells[i].subj, cells[i].sel);
+        if (!rdml_rh5_exists(d->r, pg)) continue;
+        double ni = rdml_rh5_num(d->r, pg, "n_images", -1), np = rdml_rh5_num(d->r, pg, "n_pairs", -1);
+        fprintf(d->html, "%s%s <code>", shown ? "; " : "", cells[i].subj);
+        rdml_html_escape(d->html, cells[i].sel);
+        fprintf(d->html, "</code>: the first %.0f images, %.0f pairs", ni, np);
+        shown++;
+    }
+    if (nc > shown) fprintf(d->html, "%s%d more", shown ? "; " : "", nc - shown);
+    fputs(".</p>\n", d->html);
+}
+
 static int list_cells(rdml_rep *d, const char *mg, cell *out, int cap, int *n) {
     *n = 0;
     char **subs = NULL;
@@ -834,6 +853,7 @@ int rdml_rep_experiments(rdml_rep *d) {
             fputs("</code>, model <code>", d->html);
             rdml_html_escape(d->html, models[m]);
             fputs("</code></h3>\n", d->html);
+            pairs_line(d, exps[e], cells, nc);
             if (kind == KIND_SVC) {
                 rc = svc_figures(d, exps[e], cells, nc);
                 for (int i = 0; i < nc && !rc; i++) {

@@ -104,6 +104,11 @@ for m in ("accuracy", "f1", "roc_auc"):
     assert s in html, s
 n = f["/experiments/net/siamese/subj02/V1/fold_3"]
 assert ("<td>%.3f</td>" % n.attrs["r2"]) in html or ("%.3g" % n.attrs["r2"]) in html
+# each experiment names its data: images and pairs of the stored pair groups
+for exp, subj in (("main", "subj01"), ("net", "subj02")):
+    pg = f[f"/experiments/{exp}/pairs/{subj}/V1"]
+    s = "%s <code>V1</code>: the first %d images, %d pairs" % (subj, pg.attrs["n_images"], pg.attrs["n_pairs"])
+    assert s in html, s
 assert "Absent parts" in html and "None: the file holds every part" in html
 assert "Grid search of grid: subj01 V1" in html and 'class="chosen"' in html
 # the sweep engine's summary, when the stages wrote one (src/cli/sweep.c)
