@@ -234,53 +234,40 @@ int rdml_cmd_run(rdml_cli *cli) {
         if (slash) slash[1] = 0;
         else dir[0] = 0;
         rdml_config *base = cli->cfg;
-        /* every experiment file is read and validated before anything runs: a typo in the
-         * last one must not surface after the others' hours of work */
-        char *check = rdml_strdup(ctx, exps);
-        if (!check) {
-            free(list);
-            return ctx->code;
-        }
-        for (char *save = NULL, *it = strtok_r(check, ",", &save); it && !rc;
-             it = strtok_r(NULL, ",", &save)) {
-            while (*it == ' ' || *it == '\t') it++;
-            char *e = it + strlen(it);
-            while (e > it && (e[-1] == ' ' || e[-1] == '\t')) *--e = 0;
-            if (!*it) continue;
-            char path[8300];
-            snprintf(path, sizeof path, "%s%s", it[0] == '/' ? "" : dir, it);
-            rdml_config *cfg = NULL;
-            rc = rdml_agree(ctx, cli->comm, experiment_config(cli, job, path, &cfg));
-            if (rc) rdml_ctx_prefix(ctx, "experiment %s (nothing was run)", it);
-            rdml_config_destroy(&cfg);
-        }
-        free(check);
-        /* the shared stages first, from the job's own configuration */
-        int shared[NSTAGES] = {job_want[0], job_want[1], 0, 0, 0};
-        if (!rc) rc = run_stages(cli, NULL, shared, until, aidx, acount, &ran_any);
-        for (char *save = NULL, *it = strtok_r(list, ",", &save); it && !rc;
-             it = strtok_r(NULL, ",", &save)) {
-            while (*it == ' ' || *it == '\t') it++;
-            char *e = it + strlen(it);
-            while (e > it && (e[-1] == ' ' || e[-1] == '\t')) *--e = 0;
-            if (!*it) continue;
-            char path[8300], label[300];
-            snprintf(path, sizeof path, "%s%s", it[0] == '/' ? "" : dir, it);
-            const char *b = strrchr(it, '/');
-            snprintf(label, sizeof label, "%s", b ? b + 1 : it);
-            char *dot = strrchr(label, '.');
-            if (dot) *dot = 0;
-            rdml_config *cfg = NULL;
-            rc = experiment_config(cli, job, path, &cfg);
-            rc = rdml_agree(ctx, cli->comm, rc);
-            if (rc) {
-                rdml_ctx_prefix(ctx, "experiment %s", it);
-                break;
+        /* pass 0 reads and validates every experiment file before anything runs (a typo in
+         * the last one must not surface after the others' hours of work); then the shared
+         * stages run from the job's own configuration; pass 1 runs the experiments in order */
+        for (int pass = 0; pass < 2 && !rc; pass++) {
+            if (pass == 1) {
+                int shared[NSTAGES] = {job_want[0], job_want[1], 0, 0, 0};
+                rc = run_stages(cli, NULL, shared, until, aidx, acount, &ran_any);
+                rdml_strlcpy(list, exps, strlen(exps) + 1); /* strtok_r cut it in pass 0 */
             }
-            cli->cfg = cfg;
-            rc = run_stages(cli, label, job_want, until, aidx, acount, &ran_any);
-            cli->cfg = base;
-            rdml_config_destroy(&cfg);
+            for (char *save = NULL, *it = strtok_r(list, ",", &save); it && !rc;
+                 it = strtok_r(NULL, ",", &save)) {
+                while (*it == ' ' || *it == '\t') it++;
+                char *e = it + strlen(it);
+                while (e > it && (e[-1] == ' ' || e[-1] == '\t')) *--e = 0;
+                if (!*it) continue;
+                char path[8300], label[300];
+                snprintf(path, sizeof path, "%s%s", it[0] == '/' ? "" : dir, it);
+                const char *b = strrchr(it, '/');
+                snprintf(label, sizeof label, "%s", b ? b + 1 : it);
+                char *dot = strrchr(label, '.');
+                if (dot) *dot = 0;
+                rdml_config *cfg = NULL;
+                rc = rdml_agree(ctx, cli->comm, experiment_config(cli, job, path, &cfg));
+                if (rc) {
+                    rdml_ctx_prefix(ctx, pass ? "experiment %s" : "experiment %s (nothing was run)", it);
+                    break;
+                }
+                if (pass == 1) {
+                    cli->cfg = cfg;
+                    rc = run_stages(cli, label, job_want, until, aidx, acount, &ran_any);
+                    cli->cfg = base;
+                }
+                rdml_config_destroy(&cfg);
+            }
         }
         free(list);
     }
