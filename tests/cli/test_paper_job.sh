@@ -5,6 +5,7 @@
 #    smaller subject (said in the log); the CNN runs on V1 with the V1 RDM its own rdm stage
 #    adds, the others on all vertices; the siamese network and the MLP on all pairs;
 #  - /meta/done records rdm:all and rdm:V1, and a second run skips every stage;
+#  - every job file in jobs/, with each of its experiment files, is a valid configuration;
 #  - with 130 images the SVMs' pairs come from the first 100 of them when pairs.images = 100
 #    (a --config override, as a user shrinks the paper's numbers), the networks from all.
 set -uo pipefail
@@ -74,6 +75,16 @@ for exp in ("extremes", "colors"):
     assert g.attrs["n_images"] == 100 and g["ij"][()].max() < 100 and g["fold"].shape == (100,), exp
 assert f["/experiments/siamese/pairs/subj01/all"].attrs["n_images"] == 130
 PYEOF
+
+# every committed job file, and each job with each of its experiment files, is a valid configuration
+for j in "$RDML_SRC"/jobs/*.ini; do
+  (cd "$RDML_SRC" && "$RDMLEARN" config --config "$j" >/dev/null 2>"$W/cfgerr") && ok || { bad "$j: $(cat "$W/cfgerr")"; continue; }
+  exps=$(cd "$RDML_SRC" && "$RDMLEARN" config --config "$j" 2>/dev/null | sed -n 's/^experiments *= *//p' | tr -d '"' | tr ',' ' ')
+  for e in $exps; do
+    (cd "$RDML_SRC" && "$RDMLEARN" config --config "$j" --config "$(dirname "$j")/$e" >/dev/null 2>"$W/cfgerr") \
+      && ok || bad "$j + $e: $(cat "$W/cfgerr")"
+  done
+done
 
 echo "$passes passed, $fails failed"
 [ "$fails" -eq 0 ]
