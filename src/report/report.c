@@ -916,9 +916,11 @@ static int section_rsa(rdml_rep *d) {
     } else {
         rdml_rep_table_open(d, "Noise ceilings on the images all subjects share (leave-one-subject-"
                             "out, Nili et al. 2014) and each subject's correlation with the mean "
-                            "RDM of the others (lower) / of all (upper).");
-        fputs("<tr><th>selection</th><th>method</th><th>shared images</th><th>noise ceiling "
-              "lower</th><th>noise ceiling upper</th><th>per subject (lower)</th></tr>\n", d->html);
+                            "RDM of the others (lower) / of all (upper). Pooling: the plain mean of "
+                            "the RDMs, or rsatoolbox's pool_rdm (z-scores for pearson, ranks for "
+                            "spearman and tau-a; rdm.noise_ceiling).");
+        fputs("<tr><th>selection</th><th>method</th><th>pooling</th><th>shared images</th><th>noise "
+              "ceiling lower</th><th>noise ceiling upper</th><th>per subject (lower)</th></tr>\n", d->html);
         for (int k = 0; k < nsel; k++) {
             char g[512];
             snprintf(g, sizeof g, "/rsa/%s", sels[k]);
@@ -931,8 +933,12 @@ static int section_rsa(rdml_rep *d) {
                 if (rdml_rh5_kind(d->r, o) != 0) continue;
                 fputs("<tr><td>", d->html);
                 rdml_html_escape(d->html, sels[k]);
-                fprintf(d->html, "</td><td>%s</td><td>%.0f</td><td>", ms[m],
-                        rdml_rh5_num(d->r, g, "n_shared_images", NAN));
+                /* how the mean RDM was pooled (rdm.noise_ceiling; files before it: the mean) */
+                char *pool = rdml_rh5_str(d->r, o, "noise_ceiling_pool");
+                fprintf(d->html, "</td><td>%s</td><td>", ms[m]);
+                rdml_html_escape(d->html, pool ? pool : "mean");
+                free(pool);
+                fprintf(d->html, "</td><td>%.0f</td><td>", rdml_rh5_num(d->r, g, "n_shared_images", NAN));
                 rdml_rep_num(d->html, rdml_rh5_num(d->r, o, "noise_ceiling_lower", NAN));
                 fputs("</td><td>", d->html);
                 rdml_rep_num(d->html, rdml_rh5_num(d->r, o, "noise_ceiling_upper", NAN));

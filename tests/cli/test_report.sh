@@ -29,7 +29,8 @@ D=(--set data.root="$W/ds" -q)
 "$RDMLEARN" synth "$W/ds" -q --set synth.subjects=2 --set synth.images=80 --set synth.image_size=24 \
   --set synth.lh_vertices=300 --set synth.rh_vertices=300 --set synth.test_images=0 \
   --set synth.color_fraction=0.5 || { echo "synth failed"; exit 1; }
-"$RDMLEARN" rdm "${D[@]}" --set data.rois=V1,hV4 --set run.output="$W/only_rdm.h5" || { echo "rdm failed"; exit 1; }
+"$RDMLEARN" rdm "${D[@]}" --set data.rois=V1,hV4 --set rdm.noise_ceiling=rsatoolbox --set run.output="$W/only_rdm.h5" \
+  || { echo "rdm failed"; exit 1; }
 cp "$W/only_rdm.h5" "$W/r.h5"
 E=("${D[@]}" --set embed.backend=gabor --set run.output="$W/r.h5")
 "$RDMLEARN" embed "${E[@]}" --set data.rois=V1 || { echo "embed failed"; exit 1; }
@@ -104,6 +105,10 @@ for m in ("accuracy", "f1", "roc_auc"):
     assert s in html, s
 n = f["/experiments/net/siamese/subj02/V1/fold_3"]
 assert ("<td>%.3f</td>" % n.attrs["r2"]) in html or ("%.3g" % n.attrs["r2"]) in html
+# the noise-ceiling table names the pooling of each row
+for meth in ("spearman", "pearson"):
+    row = "<td>V1</td><td>%s</td><td>rsatoolbox</td><td>%d</td>" % (meth, f["/rsa/V1"].attrs["n_shared_images"])
+    assert row in html, row
 # each experiment names its data: images and pairs of the stored pair groups
 for exp, subj in (("main", "subj01"), ("net", "subj02")):
     pg = f[f"/experiments/{exp}/pairs/{subj}/V1"]
