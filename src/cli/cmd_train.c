@@ -978,6 +978,18 @@ static int group_write(rdml_ctx *ctx, rdml_h5 *h, const train_opts *o, const tra
     if (!rc) rc = rdml_h5_attr_str(ctx, h, gs, "batching", o->blocks ? "blocks" : "pairs");
     if (!rc) rc = rdml_h5_attr_i64(ctx, h, gs, "block_images", &o->block_images, 1);
     if (!rc) rc = rdml_h5_attr_str(ctx, h, gs, "model", o->model);
+    /* the architecture ([train]; with a grid each fold's attributes name its chosen setting) */
+    if (!rc && o->is_cnn) {
+        int64_t ch[2] = {o->cnn.c1, o->cnn.c2};
+        rc = rdml_h5_attr_i64(ctx, h, gs, "cnn_size", &o->cnn.size, 1);
+        if (!rc) rc = rdml_h5_attr_i64(ctx, h, gs, "cnn_channels", ch, 2);
+    } else if (!rc && o->is_mlp && o->base.nhead > 0) {
+        rc = rdml_h5_attr_i64(ctx, h, gs, "mlp_widths", o->base.head, o->base.nhead);
+    } else if (!rc && !o->is_mlp) {
+        if (o->base.ntower > 0) rc = rdml_h5_attr_i64(ctx, h, gs, "tower", o->base.tower, o->base.ntower);
+        if (!rc && o->base.nhead > 0) rc = rdml_h5_attr_i64(ctx, h, gs, "head", o->base.head, o->base.nhead);
+    }
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, gs, "output", o->net.sigmoid_out ? "sigmoid2" : "linear");
     if (!rc) rc = rdml_h5_attr_str(ctx, h, gs, "embedding", o->is_cnn ? "grayscale images" : o->embedding);
     if (!rc) rc = rdml_h5_attr_str(ctx, h, gs, "pairs", gp);
     if (!rc)

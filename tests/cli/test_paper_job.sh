@@ -5,6 +5,8 @@
 #    smaller subject (said in the log); the CNN runs on V1 with the V1 RDM its own rdm stage
 #    adds, the others on all vertices; the siamese network and the MLP on all pairs;
 #  - /meta/done records rdm:all and rdm:V1, and a second run skips every stage;
+#  - jobs/paper-mlp-depths.ini adds the MLPs with h = 1, 2, 3 hidden layers to the same file,
+#    reusing everything else;
 #  - every job file in jobs/, with each of its experiment files, is a valid configuration;
 #  - with 130 images the SVMs' pairs come from the first 100 of them when pairs.images = 100
 #    (a --config override, as a user shrinks the paper's numbers), the networks from all.
@@ -22,7 +24,7 @@ bad() { echo "FAIL: $*"; fails=$((fails+1)); }
   --set synth.color_fraction=0.5 || { echo "synth failed"; exit 1; }
 SMALL=(--set data.root="$W/ds" --set embed.backend=gabor --set run.output="$W/out/paper.h5"
        --set train.epochs=2 --set train.tower=32,16 --set train.head=16 --set train.cnn_size=20
-       --set train.cnn_channels=4,8 --set train.mlp_widths=32)
+       --set train.cnn_channels=4,8)
 (cd "$RDML_SRC" && "${MPI[@]}" "$RDMLEARN" run jobs/paper.ini "${SMALL[@]}") >"$W/log1" 2>&1 \
   && ok || { bad "paper job"; tail -30 "$W/log1"; }
 for e in svm-extremes svm-colors siamese mlp cnn; do
@@ -62,6 +64,21 @@ sum1=$(md5sum <"$W/out/paper.h5")
 n=$(grep -c "is up to date in" "$W/log2")
 [ "$n" -eq 8 ] && grep -q "the report is up to date" "$W/log2" && [ "$(md5sum <"$W/out/paper.h5")" = "$sum1" ] \
   && ok || { bad "second run recomputed ($n stages skipped)"; grep '^run:' "$W/log2"; }
+
+# the paper's MLP depths h = 0..3 in the same file: only h = 1, 2, 3 run
+(cd "$RDML_SRC" && "${MPI[@]}" "$RDMLEARN" run jobs/paper-mlp-depths.ini "${SMALL[@]}") >"$W/log4" 2>&1 \
+  || { bad "paper-mlp-depths"; tail "$W/log4"; }
+n=$(grep -c "run: mlp-h[123]: stage train done" "$W/log4")
+[ "$n" -eq 3 ] && grep -q "run: mlp: stage train is up to date" "$W/log4" && grep -q "run: stage embed is up to date" "$W/log4" \
+  && ok || { bad "paper-mlp-depths ran $n deeper MLPs"; grep '^run:' "$W/log4"; }
+$PY - "$W/out/paper.h5" <<'PYEOF' >"$W/py" 2>&1 && ok || { bad "MLP depths"; cat "$W/py"; }
+import sys, h5py, numpy as np
+f = h5py.File(sys.argv[1], "r")
+for exp, w in (("mlp", [512]), ("mlp-h1", [512, 256]), ("mlp-h2", [512, 256, 128]), ("mlp-h3", [512, 256, 128, 64])):
+    g = f[f"/experiments/{exp}/mlp/subj01/all"]
+    got = [int(x) for x in np.atleast_1d(g.attrs["mlp_widths"])]
+    assert got == w and g.attrs["n_folds_finished"] == 5, (exp, got)
+PYEOF
 
 # a --config override shrinks the SVMs' image counts: their pairs come from the first 100 images
 printf '[pairs]\nimages = 100\n' >"$W/small.ini"

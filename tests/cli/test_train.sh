@@ -51,6 +51,7 @@ $PY - "$W/cnn1.h5" "$W/cnn3.h5" <<'PYEOF' >"$W/log" 2>&1 && ok || { bad "cnn res
 import sys, h5py, numpy as np
 a, b = (h5py.File(x, "r")["/experiments/main/cnn/subj01/V1"] for x in sys.argv[1:])
 assert a.attrs["n_folds_finished"] == 5 and a.attrs["embedding"] == "grayscale images"
+assert a.attrs["cnn_size"] == 16 and list(a.attrs["cnn_channels"]) == [3, 4] and a.attrs["output"] == "sigmoid2"
 assert np.array_equal(a["fold_metrics"][()], b["fold_metrics"][()])
 for k in range(5):
     assert np.array_equal(a[f"fold_{k}/pred"][()], b[f"fold_{k}/pred"][()])
@@ -91,6 +92,10 @@ ij, val, fold = pg["ij"][()], pg["value"][()], pg["fold"][()]
 for model in ("siamese", "mlp"):
     g = f[f"/experiments/main/{model}/subj01/V1"]
     assert g.attrs["n_folds"] == 5 and g.attrs["n_folds_finished"] == 5, model
+    if model == "siamese":   # the architecture is recorded
+        assert list(g.attrs["tower"]) == [64, 32] and list(np.atleast_1d(g.attrs["head"])) == [32] and g.attrs["output"] == "linear"
+    else:
+        assert list(g.attrs["mlp_widths"]) == [64, 32] and "tower" not in g.attrs and g.attrs["output"] == "sigmoid2"
     r2s = []
     for k in range(5):
         fg = g[f"fold_{k}"]
