@@ -91,6 +91,13 @@ int rdml_cli_mark_stage(rdml_cli *cli, const char *stage);
 int rdml_cli_find_inputs(rdml_ctx *ctx, struct rdml_h5 *h, int id, const char *name,
                          const char *embedding, char *rpath, size_t rlen, char *epath,
                          size_t elen, int64_t max_images, int64_t *n, int64_t *d);
+/* Not collective. [pairs] and [split] of a model stage, seeded by run.seed: the experiment
+ * name (checked), the pair-set parameters, pairs.images, pairs.color_fraction, the split. */
+struct rdml_pairs_params;
+struct rdml_split_params;
+int rdml_cli_pairs_opts(rdml_ctx *ctx, const rdml_config *cfg, uint64_t seed, const char **experiment,
+                        struct rdml_pairs_params *pp, int64_t *pair_images, double *color_fraction,
+                        struct rdml_split_params *sp);
 /* Collective. The leading m x m block of the N x N RDM rpath (m <= N) into R (m x m). */
 int rdml_cli_read_rdm(rdml_ctx *ctx, MPI_Comm comm, struct rdml_h5 *h, const char *rpath, int64_t m,
                       float *R);

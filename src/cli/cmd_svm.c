@@ -139,46 +139,8 @@ static int read_opts(rdml_cli *cli, svm_opts *o) {
     char **items;
     RDML_TRY(rdml_config_int(ctx, cfg, "run", "seed", &seed));
     RDML_TRY(rdml_config_int(ctx, cfg, "data", "images", &o->nimages));
-    rdml_pairs_defaults(&o->pp);
-    o->pp.seed = (uint64_t)seed;
-    RDML_TRY(rdml_config_str(ctx, cfg, "pairs", "experiment", &o->experiment));
-    for (const char *p = o->experiment; *p; p++)
-        if (!(('a' <= *p && *p <= 'z') || ('A' <= *p && *p <= 'Z') || ('0' <= *p && *p <= '9') ||
-              *p == '-' || *p == '_' || *p == '.'))
-            return RDML_FAIL(ctx, RDML_ECONFIG, "[pairs] experiment = \"%s\": use letters, digits, "
-                             "'-', '_' and '.' only", o->experiment);
-    if (!*o->experiment) return RDML_FAIL(ctx, RDML_ECONFIG, "[pairs] experiment is empty");
-    RDML_TRY(rdml_config_str(ctx, cfg, "pairs", "set", &s));
-    o->pp.set = (rdml_pairs_set)rdml_pairs_set_parse(s);
-    RDML_TRY(rdml_config_int(ctx, cfg, "pairs", "images", &o->pair_images));
-    RDML_TRY(rdml_config_int(ctx, cfg, "pairs", "k", &o->pp.k));
-    RDML_TRY(rdml_config_real_list(ctx, cfg, "pairs", "mid_band", &vals, &nv));
-    o->pp.mid_lo = vals[0];
-    o->pp.mid_hi = vals[nv - 1];
-    free(vals);
-    RDML_TRY(rdml_config_int(ctx, cfg, "pairs", "mid_count", &o->pp.mid_count));
-    RDML_TRY(rdml_config_real_list(ctx, cfg, "pairs", "percentiles", &vals, &nv));
-    o->pp.pct_lo = vals[0];
-    o->pp.pct_hi = vals[nv - 1];
-    free(vals);
-    RDML_TRY(rdml_config_list(ctx, cfg, "pairs", "colors", &items, &nv));
-    o->pp.color_a = rdml_color_parse(items[0]);
-    o->pp.color_b = rdml_color_parse(items[nv - 1]);
-    free(items);
-    RDML_TRY(rdml_config_real(ctx, cfg, "pairs", "color_fraction", &o->color_fraction));
-    RDML_TRY(rdml_config_bool(ctx, cfg, "pairs", "dedup", &o->pp.dedup));
-    RDML_TRY(rdml_config_bool(ctx, cfg, "pairs", "symmetric", &o->pp.symmetric));
-    RDML_TRY(rdml_config_str(ctx, cfg, "pairs", "labels", &s));
-    o->pp.continuous = strcmp(s, "continuous") == 0;
-
-    rdml_split_defaults(&o->sp);
-    o->sp.seed = (uint64_t)seed;
-    RDML_TRY(rdml_config_str(ctx, cfg, "split", "scheme", &s));
-    o->sp.scheme = strcmp(s, "holdout") == 0 ? RDML_SPLIT_HOLDOUT
-                   : strcmp(s, "pairs") == 0 ? RDML_SPLIT_PAIRS : RDML_SPLIT_KFOLD;
-    RDML_TRY(rdml_config_int(ctx, cfg, "split", "folds", &o->sp.folds));
-    RDML_TRY(rdml_config_real(ctx, cfg, "split", "test_size", &o->sp.test_size));
-    RDML_TRY(rdml_config_bool(ctx, cfg, "split", "allow_pair_leakage", &o->sp.allow_leakage));
+    RDML_TRY(rdml_cli_pairs_opts(ctx, cfg, (uint64_t)seed, &o->experiment, &o->pp, &o->pair_images,
+                                 &o->color_fraction, &o->sp));
 
     rdml_svm_defaults(&o->svm);
     RDML_TRY(rdml_config_str(ctx, cfg, "svm", "type", &s));

@@ -216,43 +216,13 @@ static int read_opts(rdml_cli *cli, train_opts *o) {
     memset(o, 0, sizeof *o);
     RDML_TRY(rdml_config_int(ctx, cfg, "run", "seed", &seed));
     o->seed = (uint64_t)seed;
-    rdml_pairs_defaults(&o->pp);
-    o->pp.seed = o->seed;
-    o->pp.continuous = 1;
-    RDML_TRY(rdml_config_str(ctx, cfg, "pairs", "experiment", &o->experiment));
-    for (const char *p = o->experiment; *p; p++)
-        if (!(('a' <= *p && *p <= 'z') || ('A' <= *p && *p <= 'Z') || ('0' <= *p && *p <= '9') ||
-              *p == '-' || *p == '_' || *p == '.'))
-            return RDML_FAIL(ctx, RDML_ECONFIG, "[pairs] experiment = \"%s\": use letters, digits, "
-                             "'-', '_' and '.' only", o->experiment);
-    if (!*o->experiment) return RDML_FAIL(ctx, RDML_ECONFIG, "[pairs] experiment is empty");
-    RDML_TRY(rdml_config_str(ctx, cfg, "pairs", "set", &s));
-    o->pp.set = (rdml_pairs_set)rdml_pairs_set_parse(s);
+    double color_fraction; /* the SVM's colour experiment only */
+    RDML_TRY(rdml_cli_pairs_opts(ctx, cfg, o->seed, &o->experiment, &o->pp, &o->pair_images,
+                                 &color_fraction, &o->sp));
+    o->pp.continuous = 1; /* regression on the RDM value, whatever pairs.labels says */
     if (o->pp.set == RDML_PAIRS_COLORS)
         return RDML_FAIL(ctx, RDML_ECONFIG, "[pairs] set = colors is the SVM's colour experiment; "
                          "train predicts RDM values (hint: set = all, extremes, balanced or percentile)");
-    RDML_TRY(rdml_config_int(ctx, cfg, "pairs", "images", &o->pair_images));
-    RDML_TRY(rdml_config_int(ctx, cfg, "pairs", "k", &o->pp.k));
-    RDML_TRY(rdml_config_real_list(ctx, cfg, "pairs", "mid_band", &vals, &nv));
-    o->pp.mid_lo = vals[0];
-    o->pp.mid_hi = vals[nv - 1];
-    free(vals);
-    RDML_TRY(rdml_config_int(ctx, cfg, "pairs", "mid_count", &o->pp.mid_count));
-    RDML_TRY(rdml_config_real_list(ctx, cfg, "pairs", "percentiles", &vals, &nv));
-    o->pp.pct_lo = vals[0];
-    o->pp.pct_hi = vals[nv - 1];
-    free(vals);
-    RDML_TRY(rdml_config_bool(ctx, cfg, "pairs", "dedup", &o->pp.dedup));
-    RDML_TRY(rdml_config_bool(ctx, cfg, "pairs", "symmetric", &o->pp.symmetric));
-
-    rdml_split_defaults(&o->sp);
-    o->sp.seed = o->seed;
-    RDML_TRY(rdml_config_str(ctx, cfg, "split", "scheme", &s));
-    o->sp.scheme = strcmp(s, "holdout") == 0 ? RDML_SPLIT_HOLDOUT
-                   : strcmp(s, "pairs") == 0 ? RDML_SPLIT_PAIRS : RDML_SPLIT_KFOLD;
-    RDML_TRY(rdml_config_int(ctx, cfg, "split", "folds", &o->sp.folds));
-    RDML_TRY(rdml_config_real(ctx, cfg, "split", "test_size", &o->sp.test_size));
-    RDML_TRY(rdml_config_bool(ctx, cfg, "split", "allow_pair_leakage", &o->sp.allow_leakage));
 
     RDML_TRY(rdml_config_str(ctx, cfg, "train", "model", &o->model));
     o->is_mlp = strcmp(o->model, "mlp") == 0;
