@@ -134,9 +134,7 @@ static int read_opts(rdml_cli *cli, svm_opts *o) {
     const rdml_config *cfg = cli->cfg;
     const char *s;
     int64_t v, seed;
-    double *vals;
-    int nv, b;
-    char **items;
+    int b;
     RDML_TRY(rdml_config_int(ctx, cfg, "run", "seed", &seed));
     RDML_TRY(rdml_config_int(ctx, cfg, "data", "images", &o->nimages));
     RDML_TRY(rdml_cli_pairs_opts(ctx, cfg, (uint64_t)seed, &o->experiment, &o->pp, &o->pair_images,

@@ -211,8 +211,6 @@ static int read_opts(rdml_cli *cli, train_opts *o) {
     const rdml_config *cfg = cli->cfg;
     const char *s;
     int64_t seed;
-    double *vals;
-    int nv;
     memset(o, 0, sizeof *o);
     RDML_TRY(rdml_config_int(ctx, cfg, "run", "seed", &seed));
     o->seed = (uint64_t)seed;
