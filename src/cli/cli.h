@@ -112,7 +112,7 @@ int rdml_cli_write_images(rdml_ctx *ctx, struct rdml_h5 *h, const struct rdml_su
  * Unknown stages hash every section but [slurm] and [synth]. */
 /* The hash of the settings that make an experiment's pairs and folds ([data] but its rois
  * and subjects lists, [rdm], [pairs], [split], run.seed), for /experiments/<exp>/pairs. */
-void rdml_cli_pairs_hash(const rdml_config *cfg, char hex[17]);
+int rdml_cli_pairs_hash(const rdml_config *cfg, char hex[17]);
 int rdml_cli_stage_hash(const rdml_config *cfg, const char *stage, char hex[17]);
 /* What a stage's output is called in the registry /meta/done (an attribute per key holding
  * the config hash the output was made from): "rdm", "embed:<embed.name>",

@@ -282,9 +282,40 @@ static int write_csv(rdml_ctx *ctx, const rdml_sweep_model *m, const sweep_state
 /* The pairs of an experiment, /experiments/<exp>/pairs, are shared by the models of one stage
  * made with the same pair settings (the train stage's siamese and mlp on the same pairs); the
  * group's attributes stage, pairs_hash (the settings, rdml_cli_pairs_hash) and models (who
- * wrote results with these pairs) say whose they are. Collective: refuse a run that would
- * replace pairs another model's results refer to (the svm and a network in one experiment,
- * or a network with other pair settings). */
+ * wrote results with these pairs) say whose they are. */
+typedef struct pairs_owner {
+    char *stage, *hash, *models; /* NULL: not recorded */
+} pairs_owner;
+
+/* Collective. The owner attributes of /experiments/<exp>/pairs (gp), those there are. */
+static void owner_read(rdml_ctx *ctx, rdml_h5 *h, const char *gp, pairs_owner *o) {
+    memset(o, 0, sizeof *o);
+    if (rdml_h5_get_attr_str(ctx, h, gp, "stage", &o->stage) != RDML_OK) rdml_ctx_clear(ctx);
+    if (rdml_h5_get_attr_str(ctx, h, gp, "pairs_hash", &o->hash) != RDML_OK) rdml_ctx_clear(ctx);
+    if (rdml_h5_get_attr_str(ctx, h, gp, "models", &o->models) != RDML_OK) rdml_ctx_clear(ctx);
+}
+
+static void owner_free(pairs_owner *o) {
+    free(o->stage);
+    free(o->hash);
+    free(o->models);
+}
+
+/* Does the comma-separated list name `mine`? The first other name goes to other ("" if none). */
+static int owner_scan(const char *models, const char *mine, char *other, size_t len) {
+    char buf[1024];
+    int have = 0;
+    other[0] = 0;
+    rdml_strlcpy(buf, models ? models : "", sizeof buf);
+    for (char *sv = NULL, *it = strtok_r(buf, ",", &sv); it; it = strtok_r(NULL, ",", &sv)) {
+        if (strcmp(it, mine) == 0) have = 1;
+        else if (!other[0]) rdml_strlcpy(other, it, len);
+    }
+    return have;
+}
+
+/* Collective: refuse a run that would replace pairs another model's results refer to (the
+ * svm and a network in one experiment, or a network with other pair settings). */
 static int check_pairs_owner(rdml_ctx *ctx, MPI_Comm comm, const char *output, const rdml_sweep_model *m,
                              const char *phash) {
     rdml_h5 *h = NULL;
@@ -292,23 +323,16 @@ static int check_pairs_owner(rdml_ctx *ctx, MPI_Comm comm, const char *output, c
     char gp[600];
     snprintf(gp, sizeof gp, "/experiments/%s/pairs", m->experiment);
     int ex = 0, rc = rdml_h5_exists(ctx, h, gp, &ex);
-    char *st = NULL, *ph = NULL, *models = NULL;
-    if (!rc && ex) {
-        if (rdml_h5_get_attr_str(ctx, h, gp, "stage", &st) != RDML_OK) rdml_ctx_clear(ctx);
-        if (rdml_h5_get_attr_str(ctx, h, gp, "pairs_hash", &ph) != RDML_OK) rdml_ctx_clear(ctx);
-        if (rdml_h5_get_attr_str(ctx, h, gp, "models", &models) != RDML_OK) rdml_ctx_clear(ctx);
-    }
+    pairs_owner o;
+    memset(&o, 0, sizeof o);
+    if (!rc && ex) owner_read(ctx, h, gp, &o);
     const char *other = NULL, *why = "";
     char buf[256] = "";
-    if (st && strcmp(st, m->stage) != 0) {
-        other = models ? models : st;
+    if (o.stage && strcmp(o.stage, m->stage) != 0) {
+        other = o.models ? o.models : o.stage;
         why = " (another stage's)";
-    } else if (ph && strcmp(ph, phash) != 0 && models) {
-        /* another model's name in the list? */
-        char *dup = rdml_strdup(ctx, models);
-        for (char *sv = NULL, *it = dup ? strtok_r(dup, ",", &sv) : NULL; it; it = strtok_r(NULL, ",", &sv))
-            if (strcmp(it, m->model) != 0 && !buf[0]) rdml_strlcpy(buf, it, sizeof buf);
-        free(dup);
+    } else if (o.hash && strcmp(o.hash, phash) != 0) {
+        owner_scan(o.models, m->model, buf, sizeof buf);
         if (buf[0]) other = buf;
         why = ", made with other pair settings";
     }
@@ -317,32 +341,23 @@ static int check_pairs_owner(rdml_ctx *ctx, MPI_Comm comm, const char *output, c
                        "%s results%s; the %s model would replace them (hint: give this model its own "
                        "pairs.experiment, e.g. pairs.experiment = %s-%s)", m->stage, m->experiment,
                        output, other, why, m->model, m->experiment, m->model);
-    free(st);
-    free(ph);
-    free(models);
+    owner_free(&o);
     rdml_h5_abort(&h);
     return rc;
 }
 
 /* Collective: record who owns /experiments/<exp>/pairs after a write (see check_pairs_owner). */
 static int mark_pairs_owner(rdml_ctx *ctx, rdml_h5 *h, const rdml_sweep_model *m, const char *phash) {
-    char gp[600];
+    char gp[600], list[1024], other[256];
     snprintf(gp, sizeof gp, "/experiments/%s/pairs", m->experiment);
-    char *ph = NULL, *models = NULL, list[1024];
-    if (rdml_h5_get_attr_str(ctx, h, gp, "pairs_hash", &ph) != RDML_OK) rdml_ctx_clear(ctx);
-    if (rdml_h5_get_attr_str(ctx, h, gp, "models", &models) != RDML_OK) rdml_ctx_clear(ctx);
+    pairs_owner o;
+    owner_read(ctx, h, gp, &o);
     rdml_strlcpy(list, m->model, sizeof list);
-    if (ph && models && strcmp(ph, phash) == 0) {
-        int have = 0;
-        char *dup = rdml_strdup(ctx, models);
-        for (char *sv = NULL, *it = dup ? strtok_r(dup, ",", &sv) : NULL; it; it = strtok_r(NULL, ",", &sv))
-            have |= strcmp(it, m->model) == 0;
-        free(dup);
-        if (have) rdml_strlcpy(list, models, sizeof list);
-        else snprintf(list, sizeof list, "%s,%s", models, m->model);
+    if (o.hash && o.models && strcmp(o.hash, phash) == 0) {
+        if (owner_scan(o.models, m->model, other, sizeof other)) rdml_strlcpy(list, o.models, sizeof list);
+        else snprintf(list, sizeof list, "%s,%s", o.models, m->model);
     }
-    free(ph);
-    free(models);
+    owner_free(&o);
     int rc = rdml_h5_attr_str(ctx, h, gp, "stage", m->stage);
     if (!rc) rc = rdml_h5_attr_str(ctx, h, gp, "pairs_hash", phash);
     if (!rc) rc = rdml_h5_attr_str(ctx, h, gp, "models", list);
@@ -383,8 +398,9 @@ int rdml_sweep_run(rdml_cli *cli, const rdml_sweep_model *m, int64_t array_index
                            m->stage, output);
     }
     rc = rdml_agree(ctx, cli->comm, rc);
-    char phash[17];
-    rdml_cli_pairs_hash(cli->cfg, phash);
+    char phash[17] = "";
+    if (!rc && rdml_cli_pairs_hash(cli->cfg, phash) != RDML_OK)
+        rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory hashing the config");
     if (!rc) rc = check_pairs_owner(ctx, cli->comm, output, m, phash);
     s.ds = ds;
     s.ngroups = nids * nsel;

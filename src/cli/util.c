@@ -162,59 +162,67 @@ static uint64_t hash_line(const char *line, uint64_t h) {
     return h;
 }
 
-int rdml_cli_stage_hash(const rdml_config *cfg, const char *stage, char hex[17]) {
-    int row = -1;
-    for (int i = 0; i < (int)(sizeof stage_deps / sizeof stage_deps[0]); i++)
-        if (strcmp(stage_deps[i][0], stage) == 0) row = i;
+/* The hash of the resolved configuration's lines that pick() selects: a section header
+ * "[sec]" when pick(sec, NULL, u) holds, a "key = value" line of it when pick(sec, line, u)
+ * does (values normalised by hash_line). */
+typedef int (*line_pick)(const char *sec, const char *line, const void *u);
+static int hash_config(const rdml_config *cfg, const char *label, line_pick pick, const void *u,
+                       char hex[17]) {
     char *text = rdml_config_dump(cfg, 0);
     if (!text) return RDML_ENOMEM;
-    uint64_t h = rdml_hash_str(stage, 0);
-    int keep = 0;
-    int model = strcmp(stage, "svm") == 0 || strcmp(stage, "train") == 0 || strcmp(stage, "report") == 0;
+    uint64_t h = rdml_hash_str(label, 0);
     char sec[64] = "";
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
         if (line[0] == '[') {
             rdml_strlcpy(sec, line + 1, sizeof sec);
             char *e = strchr(sec, ']');
             if (e) *e = 0;
-            keep = 0;
-            for (int k = 1; row >= 0 && k < 9 && stage_deps[row][k]; k++)
-                if (strcmp(stage_deps[row][k], sec) == 0) keep = 1;
-            if (row < 0) keep = strcmp(sec, "slurm") != 0 && strcmp(sec, "synth") != 0;
-            if (keep) h = rdml_hash_str(line, h);
-            continue;
+            if (pick(sec, NULL, u)) h = rdml_hash_str(line, h);
+        } else if (pick(sec, line, u)) {
+            h = hash_line(line, rdml_hash_str("\n", h));
         }
-        int use = keep || (model && strcmp(sec, "run") == 0 && strncmp(line, "seed ", 5) == 0);
-        if (row < 0 && strcmp(sec, "run") == 0)
-            use = strncmp(line, "seed ", 5) == 0 || strncmp(line, "stages ", 7) == 0;
-        if (use) h = hash_line(line, rdml_hash_str("\n", h));
     }
     free(text);
     rdml_hash_hex(h, hex);
     return RDML_OK;
 }
 
-void rdml_cli_pairs_hash(const rdml_config *cfg, char hex[17]) {
-    char *text = rdml_config_dump(cfg, 0);
-    uint64_t h = rdml_hash_str("pairs", 0);
-    char sec[64] = "";
+/* A stage's lines: the sections it depends on (every section but [slurm] and [synth] for a
+ * stage without a row), plus run.seed for the model stages (run.seed and run.stages for a
+ * stage without a row). */
+static int pick_stage(const char *sec, const char *line, const void *u) {
+    const char *stage = u;
+    int row = -1;
+    for (int i = 0; i < (int)(sizeof stage_deps / sizeof stage_deps[0]); i++)
+        if (strcmp(stage_deps[i][0], stage) == 0) row = i;
     int keep = 0;
-    for (char *line = text ? strtok(text, "\n") : NULL; line; line = strtok(NULL, "\n")) {
-        if (line[0] == '[') {
-            rdml_strlcpy(sec, line + 1, sizeof sec);
-            char *e = strchr(sec, ']');
-            if (e) *e = 0;
-            keep = !strcmp(sec, "data") || !strcmp(sec, "rdm") || !strcmp(sec, "pairs") || !strcmp(sec, "split");
-            continue;
-        }
-        /* the groups are per subject and selection: those lists do not change a group's pairs */
-        int use = keep && !(strcmp(sec, "data") == 0 && (strncmp(line, "rois ", 5) == 0 ||
-                                                         strncmp(line, "subjects ", 9) == 0));
-        use |= strcmp(sec, "run") == 0 && strncmp(line, "seed ", 5) == 0;
-        if (use) h = hash_line(line, rdml_hash_str(sec, h));
-    }
-    free(text);
-    rdml_hash_hex(h, hex);
+    for (int k = 1; row >= 0 && k < 9 && stage_deps[row][k]; k++)
+        if (strcmp(stage_deps[row][k], sec) == 0) keep = 1;
+    if (row < 0) keep = strcmp(sec, "slurm") != 0 && strcmp(sec, "synth") != 0;
+    if (!line) return keep;
+    int run = strcmp(sec, "run") == 0, seed = run && strncmp(line, "seed ", 5) == 0;
+    if (row < 0 && run) return seed || strncmp(line, "stages ", 7) == 0;
+    int model = strcmp(stage, "svm") == 0 || strcmp(stage, "train") == 0 || strcmp(stage, "report") == 0;
+    return keep || (model && seed);
+}
+
+int rdml_cli_stage_hash(const rdml_config *cfg, const char *stage, char hex[17]) {
+    return hash_config(cfg, stage, pick_stage, stage, hex);
+}
+
+/* The pairs' lines: [data] (but its rois and subjects lists: the groups are per subject and
+ * selection, those lists do not change a group's pairs), [rdm], [pairs], [split], run.seed. */
+static int pick_pairs(const char *sec, const char *line, const void *u) {
+    (void)u;
+    int keep = !strcmp(sec, "data") || !strcmp(sec, "rdm") || !strcmp(sec, "pairs") || !strcmp(sec, "split");
+    if (!line) return keep;
+    if (strcmp(sec, "run") == 0) return strncmp(line, "seed ", 5) == 0;
+    return keep && !(strcmp(sec, "data") == 0 && (strncmp(line, "rois ", 5) == 0 ||
+                                                  strncmp(line, "subjects ", 9) == 0));
+}
+
+int rdml_cli_pairs_hash(const rdml_config *cfg, char hex[17]) {
+    return hash_config(cfg, "pairs", pick_pairs, NULL, hex);
 }
 
 void rdml_cli_stage_key(const rdml_config *cfg, const char *stage, char *out, size_t len) {

@@ -150,11 +150,10 @@ int64_t rdml_rdm_plan_bytes(int64_t n, int64_t v, int nranks, const rdml_rdm_par
 static int check_memory(rdml_ctx *ctx, MPI_Comm comm, int64_t n, int64_t v, int nranks,
                         const rdml_rdm_params *p) {
     int64_t plan = rdml_rdm_plan_bytes(n, v, nranks, p);
-    int64_t avail = p->max_bytes_per_rank > 0 ? p->max_bytes_per_rank : rdml_mem_available_share(comm);
-    if (avail < 0) avail = INT64_MAX; /* unknown: no /proc/meminfo */
-    int64_t minavail;
-    int rc = MPI_Allreduce(&avail, &minavail, 1, MPI_INT64_T, MPI_MIN, comm);
-    if (rc != MPI_SUCCESS) return rdml_mpi_check(ctx, rc, "MPI_Allreduce (memory check)");
+    /* the configured limit is the same on every rank; the available share is already the
+     * smallest over the ranks' nodes */
+    int64_t minavail = p->max_bytes_per_rank > 0 ? p->max_bytes_per_rank : rdml_mem_available_share(comm);
+    if (minavail < 0) minavail = INT64_MAX; /* unknown: no /proc/meminfo */
     if (plan <= minavail) return RDML_OK;
     char need[32], have[32];
     rdm_fmt_bytes(need, sizeof need, (double)plan);

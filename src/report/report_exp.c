@@ -897,6 +897,19 @@ int rdml_rep_experiments(rdml_rep *d) {
     return rc;
 }
 
+/* n header cells named by the comma-separated list cols (an attribute "columns"; cut by
+ * strtok_r), "<prefix><j>" past its end. */
+static void header_cells(rdml_rep *d, char *cols, int64_t n, const char *prefix) {
+    char *save = NULL, *tok = cols ? strtok_r(cols, ",", &save) : NULL;
+    for (int64_t j = 0; j < n; j++) {
+        fputs("<th>", d->html);
+        if (tok) rdml_html_escape(d->html, tok);
+        else fprintf(d->html, "%s%lld", prefix, (long long)j);
+        fputs("</th>", d->html);
+        tok = tok ? strtok_r(NULL, ",", &save) : NULL;
+    }
+}
+
 /* One model's sweep summary, /sweep/<experiment>/<model>/summary/{subject,selection,mean,std}
  * (model = "<experiment>/<model>"; written by
  * the sweep engine of the svm and train stages): a table of mean +- std per group. */
@@ -931,14 +944,7 @@ static int sweep_summary_table(rdml_rep *d, const char *model) {
                  "finished folds.", rdml_html_esc(model, e1, sizeof e1), g);
         rdml_rep_table_open(d, cap);
         fputs("<tr><th>subject</th><th>selection</th>", d->html);
-        char *save = NULL, *tok = cols ? strtok_r(cols, ",", &save) : NULL;
-        for (int64_t j = 0; j < M; j++) {
-            fputs("<th>", d->html);
-            if (tok) rdml_html_escape(d->html, tok);
-            else fprintf(d->html, "metric %lld", (long long)j);
-            fputs("</th>", d->html);
-            tok = tok ? strtok_r(NULL, ",", &save) : NULL;
-        }
+        header_cells(d, cols, M, "metric ");
         fputs("</tr>\n", d->html);
         for (int64_t i = 0; i < G; i++) {
             fprintf(d->html, "<tr><td>subj%02lld</td><td>", (long long)subj[i]);
@@ -1029,14 +1035,7 @@ int rdml_rep_sweep(rdml_rep *d) {
     char *rows = rdml_rh5_str(d->r, o, "rows"), *cols = rdml_rh5_str(d->r, o, "columns");
     rdml_rep_table_open(d, "The sweep's summary table (<code>/sweep/table</code>).");
     fputs("<tr><th></th>", d->html);
-    char *save = NULL, *tok = cols ? strtok_r(cols, ",", &save) : NULL;
-    for (int64_t j = 0; j < nc; j++) {
-        fputs("<th>", d->html);
-        if (tok) rdml_html_escape(d->html, tok);
-        else fprintf(d->html, "%lld", (long long)j);
-        fputs("</th>", d->html);
-        tok = tok ? strtok_r(NULL, ",", &save) : NULL;
-    }
+    header_cells(d, cols, nc, "");
     fputs("</tr>\n", d->html);
     char *rsave = NULL, *rtok = rows ? strtok_r(rows, ",", &rsave) : NULL;
     for (int64_t i = 0; i < nr; i++) {

@@ -111,10 +111,8 @@ static int push_name(name_list *l, const char *name) {
     return 0;
 }
 
-static herr_t link_cb(hid_t g, const char *name, const H5L_info_t *info, void *data) {
-    (void)g;
-    (void)info;
-    name_list *l = data;
+/* The iteration callbacks of links and attributes: collect the name, stop on failure. */
+static herr_t collect(const char *name, name_list *l) {
     if (push_name(l, name)) {
         l->failed = 1;
         return -1;
@@ -122,15 +120,16 @@ static herr_t link_cb(hid_t g, const char *name, const H5L_info_t *info, void *d
     return 0;
 }
 
+static herr_t link_cb(hid_t g, const char *name, const H5L_info_t *info, void *data) {
+    (void)g;
+    (void)info;
+    return collect(name, data);
+}
+
 static herr_t attr_cb(hid_t loc, const char *name, const H5A_info_t *info, void *data) {
     (void)loc;
     (void)info;
-    name_list *l = data;
-    if (push_name(l, name)) {
-        l->failed = 1;
-        return -1;
-    }
-    return 0;
+    return collect(name, data);
 }
 
 void rdml_rh5_free_names(char **names, int n) {
