@@ -212,7 +212,9 @@ CHR=$(command -v chromium || command -v chromium-browser || true)
 if [ -z "$CHR" ]; then
   bad "chromium not installed (apt-get install chromium; tools/setup.sh lists it)"
 else
-  CFLAGS=(--headless=new --no-sandbox --disable-gpu --enable-logging=stderr --v=0 --virtual-time-budget=5000)
+  CFLAGS=(--headless=new --no-sandbox --disable-gpu --enable-logging=stderr --v=0 --virtual-time-budget=5000
+          --disable-background-networking --disable-component-update --disable-sync --no-first-run
+          --user-data-dir="$W/chromium-profile")
   HOME="$W" timeout 120 "$CHR" "${CFLAGS[@]}" --window-size=1200,3000 --screenshot="$ART/report.png" \
     "file://$W/rep1/report.html" >"$W/chr.out" 2>"$W/chr.err"
   if grep -E "INFO:CONSOLE|Uncaught|ERR_FILE_NOT_FOUND|Not allowed to load" "$W/chr.err"; then
