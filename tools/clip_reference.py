@@ -9,8 +9,8 @@ VisionTransformer), used by tools/make_embed_fixtures.py and bench/embed/.
 - hf_to_openai(sd): the same weights in OpenAI naming (visual.*; in_proj fused q|k|v,
   proj transposed).
 - VisionTransformer(input_resolution, patch_size, width, layers, heads, output_dim): the
-  OpenAI class's constructor signature (nn.MultiheadAttention, quick_gelu), so that
-  /work/shared/bench/vit_torch.py can load this file as its CLIP_MODEL_PY.
+  OpenAI class's constructor signature (nn.MultiheadAttention, quick_gelu), so that code
+  written for OpenAI's class (bench/embed/vit_random.py, bench/embed/anchor.py) runs on it.
 - preprocess(pil_rgb, size): CLIPImageProcessor (Pillow bicubic resize of the short side,
   int() long side, centre crop with floor, /255, CLIP mean/std), channel-first float32.
 - load_openai_state(vt, oa): copy OpenAI-named weights into a VisionTransformer.

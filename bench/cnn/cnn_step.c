@@ -9,12 +9,14 @@
  *       build-cnn/librdml.a $(pkg-config --libs openblas) -lm -o /tmp/cnn_step
  *   OPENBLAS_NUM_THREADS=1 /tmp/cnn_step [N=64] [B=2016] [S=128] [C1=32] [C2=64] [reps=3]
  *
- * B = 0 means all N (N - 1) / 2 pairs i < j. */
+ * B = 0 means all N (N - 1) / 2 pairs i < j. Prints the OpenBLAS kernel it runs first
+ * (OPENBLAS_CORETYPE as the environment sets it; bench/common/blas_kernel.h). */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
+#include "../common/blas_kernel.h"
 #include "rdml/nn.h"
 
 static double now(void) {
@@ -37,6 +39,7 @@ static double sgemm_peak(void) {
 }
 
 int main(int argc, char **argv) {
+    bench_print_blas("rdmlearn cnn_step");
     int64_t N = argc > 1 ? atoll(argv[1]) : 64, B = argc > 2 ? atoll(argv[2]) : 0;
     rdml_cnn_params cp;
     rdml_cnn_defaults(&cp);

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
-"""PyTorch side of bench/embed/run.sh: the anchor /work/shared/bench/vit_torch.py (OpenAI's
-VisionTransformer class, here tools/clip_reference.py's copy: nn.MultiheadAttention,
-nn.Linear, quick_gelu) timed the same way (no_grad, a warm-up on 2 images, then whole
-batches), but on the SAME weights and images as rdmlearn: the weights are read from the
+"""PyTorch side of bench/embed/run.sh: OpenAI's VisionTransformer class (tools/clip_reference.py's
+copy: nn.MultiheadAttention, nn.Linear, quick_gelu) timed as a Python user would (no_grad, a
+warm-up on 2 images, then whole batches; vit_random.py does the same with PyTorch's own
+random initialisation), on the SAME weights and images as rdmlearn: the weights are read from the
 safetensors file rdmlearn reads (Hugging Face naming, mapped to OpenAI naming by
 clip_reference.hf_to_openai), the images are the preprocessed batch in PIXELS.npy.
 

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../common/blas_kernel.h"
 #include "rdml/embed.h"
 #include "rdml/npy.h"
 
@@ -55,6 +56,7 @@ static int peak(int reps) {
 }
 
 int main(int argc, char **argv) {
+    bench_print_blas("rdmlearn");
     if (argc == 3 && strcmp(argv[1], "peak") == 0) return peak(atoi(argv[2]));
     if (argc != 6 || strcmp(argv[1], "forward") != 0) {
         fprintf(stderr, "usage: %s forward WEIGHTS PIXELS.npy REPS OUT.npy | peak REPS\n", argv[0]);

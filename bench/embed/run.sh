@@ -1,7 +1,8 @@
 #!/bin/bash
 # CLIP ViT-B/32 throughput: rdmlearn's C forward (bench/embed/embed_bench.c: rdml_clip_forward,
-# 1 process x 2 OpenBLAS threads) against PyTorch CPU (bench/embed/anchor.py: the
-# /work/shared/bench/vit_torch.py anchor's model class and timing, torch.set_num_threads(2))
+# 1 process x 2 OpenBLAS threads) against PyTorch CPU (bench/embed/anchor.py: OpenAI's
+# VisionTransformer class as tools/clip_reference.py copies it, timed as a Python user would,
+# torch.set_num_threads(2))
 # on the SAME random weights (generator rdml-vitgen-1 of tools/clip_reference.py, written once
 # as an F32 safetensors file in Hugging Face naming, read by both) and the SAME batch of 32
 # preprocessed images (synthetic 256x256 PNGs through tools/clip_reference.py's
@@ -9,15 +10,16 @@
 # usage: bench/embed/run.sh [BATCH=32]
 # env:   RDML_BENCH_DIR (work dir, default /tmp/rdml-bench-embed), REPS (alternating
 #        repetitions, default 5), INNER (timed batches per repetition, default 3),
-#        THREADS (default 2), PYTHON (default /usr/bin/python3)
+#        THREADS (default 2), PYTHON (default /usr/bin/python3), BENCH_CORETYPE
 # Each repetition runs: the SGEMM peak microbenchmark (embed_bench peak, same threads), the
 # PyTorch anchor, rdmlearn, and (THREADS=2) rdmlearn as `mpirun -n 2 rdmlearn embed` runs it:
 # two processes x 1 thread, each a batch of B (total images/s). The programs alternate so
 # load from other processes on the machine hits both alike. Prints the medians (and min-max) of images/s, the ratio
 # rdmlearn / PyTorch (>= 1.0 wanted), GFLOP/s of rdmlearn (8.82 GFLOP per image, counted
 # below from the architecture) against the best SGEMM rate measured, rdmlearn's time per
-# phase, the largest difference between the two programs' features, and, once, the shared
-# anchor vit_torch.py itself (its own random weights and input) for reference.
+# phase, the largest difference between the two programs' features, and, once, PyTorch with
+# its own random initialisation and input (vit_random.py) for reference. Both sides run one
+# OpenBLAS kernel (bench/common/blas_env.sh, BENCH_CORETYPE; printed).
 set -euo pipefail
 B=${1:-32}
 REPS=${REPS:-5}
@@ -26,6 +28,7 @@ THREADS=${THREADS:-2}
 PY=${PYTHON:-/usr/bin/python3}
 HERE=$(cd "$(dirname "$0")" && pwd)
 SRC=$(cd "$HERE/../.." && pwd)
+. "$HERE/../common/blas_env.sh"
 DIR=${RDML_BENCH_DIR:-/tmp/rdml-bench-embed}
 mkdir -p "$DIR"
 WTS="$DIR/vitb32_seed20260101.safetensors"
@@ -71,6 +74,7 @@ for i in range(B):
 np.save(out, np.array(px, np.float32))
 PYEOF
 fi
+bench_same_kernel torch "$(bench_kernel torch)" rdmlearn "$(bench_kernel exe "$DIR/build/embed_bench")"
 cat "$WTS" "$PIX" >/dev/null # page cache
 
 : >"$DIR/peak.log"
@@ -96,9 +100,9 @@ for rep in $(seq 1 "$REPS"); do
     for p in 0 1; do grep "^rdml batch" "$DIR/rdml2_$p.log" | sed "s/^/proc $p /"; done | tee -a "$DIR/rdml2.log"
   fi
 done
-echo "== the shared anchor as published (vit_torch.py, its own weights/input; CLIP_MODEL_PY = tools/clip_reference.py)"
-"$PY" /work/shared/bench/vit_torch.py "$SRC/tools/clip_reference.py" "$B" "$INNER" "$THREADS" |
-  tee "$DIR/vit_torch.log"
+echo "== PyTorch with its own random initialisation and input (vit_random.py), for reference"
+"$PY" "$HERE/vit_random.py" "$B" "$INNER" "$THREADS" |
+  tee "$DIR/vit_random.log"
 
 echo "== summary"
 "$PY" - "$DIR" "$B" "$THREADS" <<'PYEOF'

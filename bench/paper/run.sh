@@ -6,8 +6,10 @@
 # (tests/unit/test_embed_clip --write-vitb32), which cost exactly what real weights cost.
 #   bash bench/paper/run.sh [IMAGES=1500] [NP=2]
 # Prints each stage's time (from the run's log) and the total; the issue's target is < 5 min.
+# The OpenBLAS kernel: BENCH_CORETYPE (bench/common/blas_env.sh), printed.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. bench/common/blas_env.sh
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
 N=${1:-1500}
 NP=${2:-2}
@@ -25,6 +27,7 @@ if [[ ! -d "$W/data_$N/subj01" ]]; then
     --set synth.image_size=256 --set synth.lh_vertices=19004 --set synth.rh_vertices=20544
 fi
 rm -rf "$W/out"
+bench_blas_line exe "$R"
 start=$(date +%s.%N)
 "${MPI[@]}" "$R" run jobs/paper.ini --set data.root="$W/data_$N" \
   --set embed.weights="$W/vitb32.safetensors" --set run.output="$W/out/paper.h5" 2>&1 |

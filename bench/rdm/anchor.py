@@ -1,35 +1,28 @@
 #!/usr/bin/python3
 """The numpy float32 BLAS anchor of bench/rdm/run.sh on a given .npy matrix.
 
-The timed computation is copied verbatim from shared/bench/rdm_numpy.py (method blas32):
+The timed computation is the float32 BLAS route a numpy user takes to 1 - Pearson:
     Z = X - X.mean(1, keepdims=True); Z /= np.linalg.norm(Z, axis=1, keepdims=True)
-    R = 1 - Z @ Z.T
-The only change: X is loaded from the .npy file that rdmlearn reads (the anchor draws the
-same matrix with np.random.default_rng(0).standard_normal((n, v), dtype=np.float32), which
-is how run.sh writes it). Loading is not timed, as generation is not timed in the anchor.
+    R = 1 - Z @ Z.T                      (numpy turns Z @ Z.T into one SYRK call)
+X is loaded from the .npy file that rdmlearn reads (run.sh writes
+np.random.default_rng(0).standard_normal((n, v), dtype=np.float32)); loading is not timed.
+The BLAS line names the OpenBLAS kernel numpy runs (bench/common/blas_probe.py).
 usage: anchor.py X.npy REPS [R_OUT.npy]   prints the load time, one line per repetition and
 the kernel.
 """
-import ctypes
-import ctypes.util
+import os
 import sys
 import time
 
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from blas_probe import describe  # noqa: E402
+
 
 def blas_info():
-    for name in ("libblas.so.3", "libopenblas.so.0"):
-        try:
-            lib = ctypes.CDLL(name)
-            lib.openblas_get_corename.restype = ctypes.c_char_p
-            lib.openblas_get_config.restype = ctypes.c_char_p
-            return "%s threads=%d (%s)" % (lib.openblas_get_corename().decode(),
-                                          lib.openblas_get_num_threads(),
-                                          lib.openblas_get_config().decode())
-        except (OSError, AttributeError):
-            continue
-    return "unknown BLAS"
+    i = describe()
+    return "kernel %s, threads %s (%s)" % (i["kernel"], i["threads"], i["config"])
 
 
 def main():

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "../common/blas_kernel.h"
 #include "rdml/h5.h"
 #include "rdml/mpiutil.h"
 #include "rdml/npy.h"
@@ -37,6 +38,7 @@ int main(int argc, char **argv) {
         MPI_Finalize();
         return 2;
     }
+    if (!rank) bench_print_blas("rdmlearn");
     int reps = argc > 3 ? atoi(argv[3]) : 3;
     if (reps < 1) reps = 1;
     rdml_rdm_params p;

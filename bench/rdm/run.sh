@@ -1,15 +1,16 @@
 #!/bin/bash
 # RDM benchmark: rdmlearn (mpirun -n 2, one BLAS thread per rank) against the numpy float32
-# BLAS anchor (shared/bench/rdm_numpy.py, method blas32; 2 BLAS threads) on the SAME matrix.
+# BLAS anchor (anchor.py: 1 - Pearson through Z Z^T on standardised float32 rows, as a Python
+# user computes an RDM; 2 BLAS threads) on the SAME matrix.
 # usage: bench/rdm/run.sh [N V]        (default 2000 20000; the full subject is 9841 39548)
 # env:   RDML_BENCH_DIR (work dir, default /tmp/rdml-bench), REPS (default 3),
-#        RANKS (default 2), MPIEXEC (default mpirun), PYTHON (default /usr/bin/python3)
+#        RANKS (default 2), MPIEXEC (default mpirun), PYTHON (default /usr/bin/python3),
+#        BENCH_CORETYPE (the OpenBLAS kernel of BOTH programs: bench/common/blas_env.sh)
 # Prints median times, the ratio numpy/rdmlearn (>= 1.0 means rdmlearn is at least as fast),
 # GFLOP/s counted as the anchor does (2 N^2 V), peak RSS per rank against its share of
 # input + output, the HDF5 write time of the result, and the largest difference between the
-# two RDMs. The numpy run unsets OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (see the machine notes:
-# they slow a current numpy) and reports the kernel OpenBLAS picked; rdmlearn keeps the
-# environment as it is.
+# two RDMs. Both programs run in one BLAS environment (bench/common/blas_env.sh): the kernel
+# each of them reports is printed, and the run stops when they differ.
 set -euo pipefail
 N=${1:-2000}
 V=${2:-20000}
@@ -18,6 +19,7 @@ RANKS=${RANKS:-2}
 PY=${PYTHON:-/usr/bin/python3}
 MPIEXEC=${MPIEXEC:-mpirun}
 HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../common/blas_env.sh"
 DIR=${RDML_BENCH_DIR:-/tmp/rdml-bench}
 mkdir -p "$DIR"
 X="$DIR/x_${N}x${V}.npy"
@@ -35,6 +37,8 @@ n, v = int(sys.argv[1]), int(sys.argv[2])
 X = np.random.default_rng(0).standard_normal((n, v), dtype=np.float32)
 np.save(sys.argv[3], X)" "$N" "$V" "$X"
 fi
+bench_same_kernel numpy "$(bench_kernel numpy)" rdmlearn "$(bench_kernel exe "$DIR/build/rdm_bench")"
+
 # both programs read the file from the page cache
 cat "$X" >/dev/null
 
@@ -46,8 +50,7 @@ ROOT=()
 : >"$DIR/rdml.log"
 for rep in $(seq 1 "$REPS"); do
   echo "== repetition $rep: numpy anchor (2 BLAS threads)"
-  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=2 \
-    "$PY" "$HERE/anchor.py" "$X" 1 "$DIR/r_numpy.npy" | tee -a "$DIR/numpy.log"
+  OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=2 "$PY" "$HERE/anchor.py" "$X" 1 "$DIR/r_numpy.npy" | tee -a "$DIR/numpy.log"
   echo "== repetition $rep: rdmlearn ($RANKS ranks x 1 BLAS thread)"
   rm -f "$DIR/r_rdml.h5"
   OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 "$MPIEXEC" "${ROOT[@]}" -n "$RANKS" --bind-to none \
@@ -85,4 +88,8 @@ with h5py.File(f"{d}/r_rdml.h5", "r") as h:
 b = np.load(f"{d}/r_numpy.npy")
 np.fill_diagonal(b, 0)
 print(f"max |rdmlearn - numpy| = {np.abs(a - b).max():.2e}; symmetric: {bool((a == a.T).all())}")
+kn = sorted(set(re.findall(r"numpy \S+ BLAS: kernel (\S+),", open(f"{d}/numpy.log").read())))
+kr = sorted(set(re.findall(r"rdmlearn BLAS: kernel (\S+),", log)))
+print(f"OpenBLAS kernel as each program reported it: numpy {', '.join(kn)}; rdmlearn {', '.join(kr)}")
+assert kn == kr and len(kn) == 1, "the two programs ran different BLAS kernels"
 PYEOF

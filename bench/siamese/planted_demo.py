@@ -1,8 +1,8 @@
-"""A stand-in for ../shared/bench/planted.py with a LEARNABLE problem: the demo's synthetic
+"""A stand-in for bench/common/planted.py with a LEARNABLE problem: the demo's synthetic
 dataset (tools/demo.sh) instead of random embeddings. make(n, d) returns the first n images'
 gabor embeddings of subject 1, z-scored per column over those images, and subject 1's V1 RDM
-(correlation distance), both from the results file named by RDML_BENCH_H5. Used by anchor.py
-and torch_on.py so that rdmlearn and the unmodified PyTorch anchor see the same data."""
+(correlation distance), both from the results file named by RDML_BENCH_H5. bench_data.py uses
+it when RDML_BENCH_H5 is set, for both rdmlearn and the PyTorch anchor."""
 import os
 import h5py
 import numpy as np

@@ -1,12 +1,13 @@
 #!/bin/bash
-# Siamese benchmark: rdmlearn's pair network against the PyTorch anchor
-# (../shared/bench/siamese_torch.py, the paper authors' ContrastiveNetwork, run unmodified) on
-# the SAME data, pairs and 80/20 pair split (anchor.py writes them as siamese_torch.py builds
-# them), all on THREADS threads. Two data sets:
-#   planted  the anchor's own planted data (random unit-norm embeddings; nothing generalises);
+# Siamese benchmark: rdmlearn's pair network against the PyTorch anchor (torch_anchor.py, the
+# paper authors' ContrastiveNetwork) on the SAME data, pairs and 80/20 pair split (bench_data.py
+# builds them for both; anchor.py writes them for siamese_bench.c), all on THREADS threads and
+# one OpenBLAS setting (bench/common/blas_env.sh: BENCH_CORETYPE). Two data sets:
+#   planted  planted data (bench/common/planted.py: random unit-norm embeddings; nothing
+#            generalises);
 #   demo     a learnable problem: the demo's synthetic dataset (gabor embeddings of subject 1,
-#            z-scored, and its V1 RDM; planted_demo.py / torch_on.py swap it in for the
-#            anchor's `planted` module), so that the test R^2 comparison means something.
+#            z-scored, and its V1 RDM; planted_demo.py), so that the test R^2 comparison means
+#            something.
 # Runs per data set: PyTorch with the seed's settings (batch 32, lr 0.01) and with a large
 # batch (4096, lr 0.001); rdmlearn per pair at batch 32 (the seed's batching), decomposed with
 # shuffled pairs at batch 4096, and decomposed with block-of-images batches at the
@@ -15,13 +16,14 @@
 #        env: RDML_BENCH_DIR (default /tmp/rdml-bench-siamese), THREADS (default 2),
 #             RDML_BENCH_H5 (the demo's results.h5; default build/demo/results.h5; the demo
 #             set is skipped when it does not exist), DEMO_N (600), DEMO_MAXP (100000),
-#             ONLY (planted or demo: run one set)
+#             ONLY (planted or demo: run one set), BENCH_CORETYPE (bench/common/blas_env.sh)
 set -euo pipefail
 N=${1:-500}; MAXP=${2:-40000}; E1=${3:-2}; E2=${4:-10}
 PY=${PYTHON:-/usr/bin/python3}
 HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../common/blas_env.sh"
 DIR=${RDML_BENCH_DIR:-/tmp/rdml-bench-siamese}
-ANCHOR=${RDML_SHARED_BENCH:-$HERE/../../../shared/bench}/siamese_torch.py
+ANCHOR=$HERE/torch_anchor.py
 DEMO_H5=${RDML_BENCH_H5:-$HERE/../../build/demo/results.h5}
 unset RDML_BENCH_H5
 export THREADS=${THREADS:-2}
@@ -30,6 +32,7 @@ mkdir -p "$DIR"
 cmake -S "$HERE" -B "$DIR/build" -DCMAKE_BUILD_TYPE=Release >"$DIR/cmake.log" 2>&1 || { cat "$DIR/cmake.log"; exit 1; }
 cmake --build "$DIR/build" -j2 --target siamese_bench >"$DIR/build.log" 2>&1 || { tail -30 "$DIR/build.log"; exit 1; }
 B="$DIR/build/siamese_bench"
+bench_same_kernel torch "$(bench_kernel torch)" rdmlearn "$(bench_kernel exe "$B")"
 pps() { sed -n 's/.*(\([0-9.]*\) s\/epoch, \([0-9]*\) pairs\/s).*/\2/p' <<<"$1"; }
 r2() { sed -n 's/.*R2 train [-0-9.]* test \([-0-9.]*\).*/\1/p' <<<"$1"; }
 
@@ -58,7 +61,7 @@ fi
 if [ "${ONLY:-demo}" = demo ] || [ -z "${ONLY:-}" ]; then
   if [ -f "$DEMO_H5" ]; then
     export RDML_BENCH_H5=$DEMO_H5
-    one_set demo "$DIR/demo" "${DEMO_N:-600}" "${DEMO_MAXP:-100000}" "$E1" "$E2" "$PY" "$HERE/torch_on.py" "$ANCHOR"
+    one_set demo "$DIR/demo" "${DEMO_N:-600}" "${DEMO_MAXP:-100000}" "$E1" "$E2" "$PY" "$ANCHOR"
   else
     echo "demo set skipped: $DEMO_H5 does not exist (run bash tools/demo.sh first)"
   fi

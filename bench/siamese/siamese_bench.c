@@ -1,7 +1,7 @@
 /* Siamese bench driver: trains the paper's network (tower 512-512-256 with dropout, head
  * 512-128-1, MSE, Adam) with rdml_pairnet on the pairs written by anchor.py, and prints
  * training pairs/s and train/test R^2 in the anchor's format. The data are those of
- * ../shared/bench/siamese_torch.py. usage: siamese_bench DIR EPOCHS [batch=32] [lr=0.01]
+ * torch_anchor.py (bench_data.py). usage: siamese_bench DIR EPOCHS [batch=32] [lr=0.01]
  * [mode=decomposed|perpair|blocks] [dropout=0.5]. blocks: decomposed, batches of all
  * training pairs between two blocks of ceil(sqrt(batch)) images (rdml_nn_block_batches, as
  * `rdmlearn train` with train.batching = blocks); the others: shuffled pairs. */
@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/blas_kernel.h"
 #include "rdml/metrics.h"
 #include "rdml/nn.h"
 #include "rdml/npy.h"
@@ -47,6 +48,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: siamese_bench DIR EPOCHS [batch] [lr] [decomposed|perpair|blocks] [dropout]\n");
         return 2;
     }
+    bench_print_blas("rdmlearn");
     rdml_ctx ctx;
     rdml_ctx_init(&ctx);
     int64_t n, d, ntr, nte, c;

@@ -1,10 +1,10 @@
 #!/usr/bin/python3
-"""SVM bench anchor: the paper's setting on planted data (shared/bench/planted.py).
+"""SVM bench anchor: the paper's setting on planted data (bench/common/planted.py).
 usage: anchor.py prepare DIR N K D   -- embeddings, extremes pairs, image-disjoint holdout (0.36)
        anchor.py fit DIR             -- sklearn SVC(kernel='poly', degree=2, C=1) on the same
                                         training pairs; prints times and compares with rdmlearn"""
 import os, sys, time, numpy as np
-sys.path.insert(0, os.environ.get("RDML_SHARED_BENCH", "/work/shared/bench"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
 cmd, D = sys.argv[1], sys.argv[2]
 if cmd == "prepare":
     import planted

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "../common/blas_kernel.h"
 #include "rdml/npy.h"
 #include "rdml/svm.h"
 
@@ -26,6 +27,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: svm_bench DIR [cache_mb]\n");
         return 2;
     }
+    bench_print_blas("rdmlearn");
     rdml_ctx ctx;
     rdml_ctx_init(&ctx);
     int64_t n, d, ntr, nte, c;

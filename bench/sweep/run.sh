@@ -4,9 +4,11 @@
 # and embeddings, REPS alternating repetitions; prints the medians, the speed-up and the
 # parallel efficiency T1 / (2 T2). Also checks the two runs' results are identical.
 #   bash bench/sweep/run.sh [IMAGES] [REPS]
-# Environment: RDMLEARN (default build/rdmlearn).
+# Environment: RDMLEARN (default build/rdmlearn), BENCH_CORETYPE (bench/common/blas_env.sh;
+# the kernel is printed).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. bench/common/blas_env.sh
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
 R=${RDMLEARN:-build/rdmlearn}
 N=${1:-300}
@@ -29,6 +31,7 @@ k = 30
 stages = rdm, embed, svm
 log_level = warn
 INI
+bench_blas_line exe "$R"
 "$R" synth "$W/ds" --config "$W/job.ini" -q
 "${MPI[@]}" -n 2 "$R" run "$W/job.ini" --until embed --set run.output="$W/prep.h5"
 t1=() t2=()

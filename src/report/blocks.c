@@ -38,13 +38,13 @@ void rdml_blocks_add_rows(rdml_blocks *b, const float *rows, int64_t row_lo, int
         int64_t i = row_lo + r;
         if (i < 0 || i >= b->n) continue;
         const float *x = rows + r * b->n;
-        int64_t bi = i / b->f;
+        int64_t bi = (b->pos ? b->pos[i] : i) / b->f;
         double *sum = b->sum + bi * b->m, *above = b->above + bi * b->m,
                *count = b->count + bi * b->m;
         for (int64_t j = 0; j < b->n; j++) {
             double v = x[j];
             if (!isfinite(v)) continue;
-            int64_t bj = j / b->f;
+            int64_t bj = (b->pos ? b->pos[j] : j) / b->f;
             sum[bj] += v;
             above[bj] += v > b->threshold;
             count[bj] += 1;

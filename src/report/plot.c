@@ -38,6 +38,16 @@ void rdml_plot_viridis(double t, double rgb[3]) {
     lerp_table(tab, 11, t, rgb);
 }
 
+void rdml_plot_rdbu(double t, double rgb[3]) {
+    /* ColorBrewer RdBu (11 classes), reversed: dark blue at 0, #f7f7f7 at 0.5, dark red at 1 */
+    static const double tab[11][3] = {
+        {0.020, 0.188, 0.380}, {0.129, 0.400, 0.675}, {0.263, 0.576, 0.765},
+        {0.573, 0.773, 0.871}, {0.820, 0.898, 0.941}, {0.969, 0.969, 0.969},
+        {0.992, 0.859, 0.780}, {0.957, 0.647, 0.510}, {0.839, 0.376, 0.302},
+        {0.698, 0.094, 0.169}, {0.404, 0.000, 0.122}};
+    lerp_table(tab, 11, t, rgb);
+}
+
 void rdml_plot_blues(double t, double rgb[3]) {
     static const double tab[5][3] = {{0.969, 0.984, 1.000}, {0.776, 0.859, 0.937},
                                      {0.420, 0.682, 0.839}, {0.129, 0.443, 0.710},

@@ -306,6 +306,108 @@ static int image_paths(rdml_rep *d, int subj, const int64_t *rows, int k, char (
 
 /* ---- Figure 1: RDM heat maps ---- */
 
+/* The NSD ids of a subject's rows (/subjects/subjNN/images/nsd_id), or NULL with *count = 0
+ * when the file has none. */
+static int64_t *read_nsd_ids(rdml_rep *d, int subj, int64_t *count) {
+    char o[256];
+    snprintf(o, sizeof o, "/subjects/subj%02d/images/nsd_id", subj);
+    *count = 0;
+    if (!rdml_rh5_exists(d->r, o)) return NULL;
+    rdml_ctx q;
+    rdml_ctx_init(&q);
+    int64_t *v = NULL;
+    if (rdml_rh5_read_i64(&q, d->r, o, &v, count)) {
+        *count = 0;
+        return NULL;
+    }
+    return v;
+}
+
+/* Rows of the RDM in slabs of about 4 MB (whole block rows of edge f), handed to `fn`. */
+typedef void (*rows_fn)(void *user, const float *rows, int64_t lo, int64_t cnt);
+static int read_rdm_rows(rdml_rep *d, const char *obj, int64_t n, int64_t f, rows_fn fn,
+                         void *user) {
+    int64_t slab = f;
+    while (slab * n < (1 << 20) && slab < n) slab += f;
+    if (slab > n) slab = n;
+    float *buf = rdml_malloc(d->ctx, (size_t)(slab * n) * sizeof *buf, "RDM rows");
+    int rc = buf ? RDML_OK : d->ctx->code;
+    for (int64_t lo = 0; lo < n && !rc; lo += slab) {
+        int64_t cnt = lo + slab <= n ? slab : n - lo;
+        rc = rdml_rh5_read_rows_f32(d->ctx, d->r, obj, lo, cnt, n, buf);
+        if (!rc) fn(user, buf, lo, cnt);
+    }
+    free(buf);
+    return rc;
+}
+
+typedef struct condensed {
+    double *D;
+    int64_t n, bad; /* non-finite off-diagonal values seen */
+} condensed;
+
+static void to_condensed(void *user, const float *rows, int64_t lo, int64_t cnt) {
+    condensed *c = user;
+    const int64_t n = c->n;
+    for (int64_t r = 0; r < cnt; r++) {
+        int64_t i = lo + r;
+        double *dst = c->D + (n * i - i * (i + 1) / 2);
+        for (int64_t j = i + 1; j < n; j++) {
+            double v = rows[r * n + j];
+            c->bad += !isfinite(v);
+            dst[j - i - 1] = v;
+        }
+    }
+}
+
+static void to_blocks(void *user, const float *rows, int64_t lo, int64_t cnt) {
+    rdml_blocks_add_rows(user, rows, lo, cnt);
+}
+
+/* The display order of an RDM: average-linkage clustering of the RDM itself (rows and
+ * columns alike). *order NULL (file order) with the reason in why when it cannot be
+ * clustered (too big, non-finite values). */
+static int rdm_order(rdml_rep *d, const char *obj, int64_t n, int64_t **order, char *why,
+                     size_t wlen) {
+    *order = NULL;
+    if (n > RDML_REPORT_MAX_ORDER) {
+        snprintf(why, wlen, "more than %d images: drawn in file order", RDML_REPORT_MAX_ORDER);
+        return RDML_OK;
+    }
+    condensed c = {NULL, n, 0};
+    c.D = rdml_malloc(d->ctx, (size_t)(n * (n - 1) / 2 + 1) * sizeof *c.D, "RDM for clustering");
+    int64_t *o = c.D ? rdml_malloc(d->ctx, (size_t)n * sizeof *o, "RDM order") : NULL;
+    int rc = o ? RDML_OK : d->ctx->code;
+    if (!rc) rc = read_rdm_rows(d, obj, n, 1, to_condensed, &c);
+    if (!rc && c.bad) {
+        snprintf(why, wlen, "%lld non-finite values: drawn in file order", (long long)c.bad);
+    } else if (!rc) {
+        rc = rdml_report_cluster_order(d->ctx, c.D, n, o);
+        if (!rc) {
+            *order = o;
+            o = NULL;
+        }
+    }
+    free(c.D);
+    free(o);
+    return rc;
+}
+
+/* fig_<...>_order.csv beside the figure: position, file row and NSD id of each image. */
+static int write_order_csv(rdml_rep *d, const char *name, const int64_t *order, int64_t n,
+                           const int64_t *nsd, int64_t nnsd) {
+    char path[4400];
+    snprintf(path, sizeof path, "%s/%s_order.csv", d->dir, name);
+    FILE *f = fopen(path, "w");
+    if (!f) return RDML_FAIL(d->ctx, RDML_EIO, "%s: cannot write: %s", path, strerror(errno));
+    fputs("position,row,nsd_id\n", f);
+    for (int64_t p = 0; p < n; p++)
+        fprintf(f, "%lld,%lld,%lld\n", (long long)p, (long long)order[p],
+                (long long)(order[p] < nnsd ? nsd[order[p]] : -1));
+    if (fclose(f) != 0) return RDML_FAIL(d->ctx, RDML_EIO, "%s: cannot write: %s", path, strerror(errno));
+    return RDML_OK;
+}
+
 typedef struct rdm_fig {
     const float *mean, *share;
     int64_t m, n, f;
@@ -313,6 +415,7 @@ typedef struct rdm_fig {
     const char *label, *metric;
     const double *hist, *edges;
     int64_t nbins;
+    const char *axis; /* "image (clustered order)" or "image (row)" */
 } rdm_fig;
 
 static void draw_rdm(cairo_t *cr, void *user) {
@@ -320,14 +423,14 @@ static void draw_rdm(cairo_t *cr, void *user) {
     char title[256];
     rdml_plot_axes a = {80, 70, 400, 400, 0, (double)g->n, (double)g->n, 0};
     snprintf(title, sizeof title, "%s: continuous RDM", g->label);
-    rdml_plot_frame(cr, &a, "image (row)", "image (row)", title, 1);
+    rdml_plot_frame(cr, &a, g->axis, g->axis, title, 1);
     rdml_plot_heat(cr, a.x, a.y, a.w, a.h, g->mean, g->m, g->m, g->vmin, g->vmax,
                    rdml_plot_viridis);
     rdml_plot_colorbar(cr, a.x + a.w + 15, a.y, 18, a.h, g->vmin, g->vmax, rdml_plot_viridis,
                        metric_axis(g->metric));
     rdml_plot_axes b = {680, 70, 400, 400, 0, (double)g->n, (double)g->n, 0};
     snprintf(title, sizeof title, "binary: value > %.3g", g->threshold);
-    rdml_plot_frame(cr, &b, "image (row)", "image (row)", title, 1);
+    rdml_plot_frame(cr, &b, g->axis, g->axis, title, 1);
     rdml_plot_heat(cr, b.x, b.y, b.w, b.h, g->share, g->m, g->m, 0, 1, rdml_plot_viridis);
     if (g->f > 1) {
         rdml_plot_colorbar(cr, b.x + b.w + 15, b.y, 18, b.h, 0, 1, rdml_plot_viridis,
@@ -417,19 +520,25 @@ static int rdm_figure(rdml_rep *d, int subj, const char *sel) {
     int64_t n = dims[0];
     double t0 = rdml_now();
     double thr = rdml_rh5_num(d->r, obj, "threshold", NAN);
+    int64_t *order = NULL, *pos = NULL;
+    char why[256] = "";
+    int rc = rdm_order(d, obj, n, &order, why, sizeof why);
+    if (rc) return rc;
+    if (!order) rdml_rep_note(d, "%s: %s", obj, why);
+    double t_order = rdml_now() - t0;
     rdml_blocks b;
-    RDML_TRY(rdml_blocks_init(ctx, &b, n, d->p->max_heatmap, isfinite(thr) ? thr : INFINITY));
-    int64_t slab = b.f;
-    while (slab * n < (1 << 20) && slab < n) slab += b.f; /* ~4 MB slabs of whole block rows */
-    if (slab > n) slab = n;
-    float *buf = rdml_malloc(ctx, (size_t)(slab * n) * sizeof *buf, "RDM rows");
-    int rc = buf ? RDML_OK : ctx->code;
-    for (int64_t lo = 0; lo < n && !rc; lo += slab) {
-        int64_t cnt = lo + slab <= n ? slab : n - lo;
-        rc = rdml_rh5_read_rows_f32(ctx, d->r, obj, lo, cnt, n, buf);
-        if (!rc) rdml_blocks_add_rows(&b, buf, lo, cnt);
+    rc = rdml_blocks_init(ctx, &b, n, d->p->max_heatmap, isfinite(thr) ? thr : INFINITY);
+    if (rc) {
+        free(order);
+        return rc;
     }
-    free(buf);
+    if (order) {
+        pos = rdml_malloc(ctx, (size_t)n * sizeof *pos, "RDM positions");
+        if (!pos) rc = ctx->code;
+        for (int64_t p = 0; p < n && pos; p++) pos[order[p]] = p;
+        b.pos = pos;
+    }
+    if (!rc) rc = read_rdm_rows(d, obj, n, b.f, to_blocks, &b);
     float *mean = NULL, *share = NULL;
     if (!rc) rc = rdml_blocks_finish(ctx, &b, &mean, &share);
     rdml_blocks_free(&b);
@@ -457,11 +566,27 @@ static int rdm_figure(rdml_rep *d, int subj, const char *sel) {
         char label[200];
         snprintf(label, sizeof label, "subj%02d %s", subj, sel);
         rdm_fig g = {mean, share, b.m, n, b.f, 0, 1, thr,
-                     rdml_rh5_num(d->r, sobj, "median", NAN), label, metric, hist, edges, nh};
+                     rdml_rh5_num(d->r, sobj, "median", NAN), label, metric, hist, edges, nh,
+                     order ? "image (clustered order)" : "image (row)"};
         heat_range(mean, b.m, &g.vmin, &g.vmax);
         rdml_report_safe_name(sel, safe, sizeof safe);
         snprintf(name, sizeof name, "fig_rdm_subj%02d_%s", subj, safe);
-        char cap[4096], e1[600], e2[128], e3[600];
+        char cap[6144], e1[600], e2[128], e3[600], ord[1400];
+        if (order) {
+            int64_t nnsd = 0;
+            int64_t *nsd = read_nsd_ids(d, subj, &nnsd);
+            rc = write_order_csv(d, name, order, n, nsd, nnsd);
+            free(nsd);
+            snprintf(ord, sizeof ord,
+                     " Rows and columns are <b>ordered by average-linkage hierarchical clustering of "
+                     "this RDM</b> (UPGMA on its own values, each RDM separately; the leaf order of "
+                     "scipy's <code>leaves_list(linkage(squareform(R), 'average'))</code>), so "
+                     "images it finds similar are neighbours; position, file row and NSD id of "
+                     "each image: <a href=\"%s_order.csv\">%s_order.csv</a>.", name, name);
+        } else {
+            snprintf(ord, sizeof ord, " Rows and columns are in file order (<code>/subjects/subj%02d/"
+                     "images</code>): %s.", subj, why);
+        }
         char down[512] = "";
         if (b.f > 1)
             snprintf(down, sizeof down,
@@ -470,19 +595,20 @@ static int rdm_figure(rdml_rep *d, int subj, const char *sel) {
                      "threshold).", (long long)n, (long long)n, (long long)b.m, (long long)b.m,
                      (long long)b.f, (long long)b.f);
         snprintf(cap, sizeof cap,
-                 "RDM of subj%02d, selection <code>%s</code> (%lld images, metric %s; rows and columns "
-                 "follow <code>/subjects/subj%02d/images</code>). Left: continuous values; middle: "
-                 "binary labels (dissimilar = value &gt; threshold %.4g, rule %s); right: histogram "
-                 "of the upper-triangle values with the threshold and median (cf. the paper's "
-                 "Figure 1).%s", subj, rdml_html_esc(sel, e1, sizeof e1), (long long)n,
-                 rdml_html_esc(metric ? metric : "?", e2, sizeof e2), subj, thr,
-                 rdml_html_esc(rule ? rule : "n/a", e3, sizeof e3), down);
-        rc = rdml_rep_figure(d, name, 1760, 520, draw_rdm, &g, cap);
+                 "RDM of subj%02d, selection <code>%s</code> (%lld images, metric %s). Left: "
+                 "continuous values; middle: binary labels (dissimilar = value &gt; threshold %.4g, "
+                 "rule %s); right: histogram of the upper-triangle values with the threshold and "
+                 "median (cf. the paper's Figure 1).%s%s", subj, rdml_html_esc(sel, e1, sizeof e1),
+                 (long long)n, rdml_html_esc(metric ? metric : "?", e2, sizeof e2), thr,
+                 rdml_html_esc(rule ? rule : "n/a", e3, sizeof e3), ord, down);
+        if (!rc) rc = rdml_rep_figure(d, name, 1760, 520, draw_rdm, &g, cap);
         free(metric);
         free(rule);
-        rdml_debug(ctx, "report: RDM subj%02d %s (%lld images) drawn in %.2f s", subj, sel,
-                   (long long)n, rdml_now() - t0);
+        rdml_debug(ctx, "report: RDM subj%02d %s (%lld images) drawn in %.2f s (ordering %.2f s)",
+                   subj, sel, (long long)n, rdml_now() - t0, t_order);
     }
+    free(order);
+    free(pos);
     free(mean);
     free(share);
     free(hist);
@@ -496,9 +622,16 @@ typedef struct pair_fig {
     int k;
     rdml_image im[2][8][2];
     int64_t rows[2][8][2];
+    int64_t nsd[2][8][2]; /* NSD ids of the rows (-1: not stored) */
     double val[2][8];
     const char *label;
 } pair_fig;
+
+/* "NSD 2950" or, when the file stores no NSD id for the row, "row 248" */
+static void image_id(char *buf, size_t len, int64_t nsd, int64_t row) {
+    if (nsd >= 0) snprintf(buf, len, "NSD %lld", (long long)nsd);
+    else snprintf(buf, len, "row %lld", (long long)row);
+}
 
 static void draw_pairs(cairo_t *cr, void *user) {
     const pair_fig *g = user;
@@ -516,9 +649,13 @@ static void draw_pairs(cairo_t *cr, void *user) {
             rdml_plot_image(cr, &g->im[side][p][1], x0 + 180, y0, 170, 170);
             snprintf(lab, sizeof lab, "RDM value = %.3f", g->val[side][p]);
             rdml_plot_text_bold(cr, x0 + 365, y0 + 70, lab, 13, 0, 0.5, 0);
-            snprintf(lab, sizeof lab, "rows %lld and %lld", (long long)g->rows[side][p][0],
-                     (long long)g->rows[side][p][1]);
+            char a[48], b[48];
+            image_id(a, sizeof a, g->nsd[side][p][0], g->rows[side][p][0]);
+            image_id(b, sizeof b, g->nsd[side][p][1], g->rows[side][p][1]);
+            snprintf(lab, sizeof lab, "left: %s", a);
             rdml_plot_text(cr, x0 + 365, y0 + 95, lab, 12, 0, 0.5, 0);
+            snprintf(lab, sizeof lab, "right: %s", b);
+            rdml_plot_text(cr, x0 + 365, y0 + 113, lab, 12, 0, 0.5, 0);
         }
     }
 }
@@ -582,6 +719,15 @@ static int pairs_figure(rdml_rep *d, int subj, const char *sel) {
             rows[4 * p + 2] = g->rows[1][p][0];
             rows[4 * p + 3] = g->rows[1][p][1];
         }
+    int64_t nnsd = 0;
+    int64_t *nsd = read_nsd_ids(d, subj, &nnsd);
+    for (int p = 0; p < k; p++)
+        for (int side = 0; side < 2; side++)
+            for (int w = 0; w < 2; w++) {
+                int64_t row = g->rows[side][p][w];
+                g->nsd[side][p][w] = row >= 0 && row < nnsd ? nsd[row] : -1;
+            }
+    free(nsd);
     char(*paths)[4096] = malloc(sizeof(char[4096]) * (size_t)(4 * k));
     int found = paths && image_paths(d, subj, rows, 4 * k, paths, why, sizeof why) == 0;
     for (int i = 0; i < 4 * k && found; i++) {
@@ -600,8 +746,9 @@ static int pairs_figure(rdml_rep *d, int subj, const char *sel) {
         snprintf(name, sizeof name, "fig_pairs_subj%02d_%s", subj, safe);
         snprintf(cap, sizeof cap,
                  "The %d most similar (left) and most dissimilar (right) image pairs of subj%02d, "
-                 "selection <code>%s</code>, with their RDM values (from <code>%s</code>; images "
-                 "from %s; cf. the paper's Figure 2).", k, subj, rdml_html_esc(sel, e1, sizeof e1),
+                 "selection <code>%s</code>, with their RDM values and NSD image ids (from "
+                 "<code>%s</code> and <code>images/nsd_id</code>; images from %s; cf. the paper's "
+                 "Figure 2).", k, subj, rdml_html_esc(sel, e1, sizeof e1),
                  rdml_html_esc(sobj, e2, sizeof e2), rdml_html_esc(d->image_root, e3, sizeof e3));
         rc = rdml_rep_figure(d, name, 1120, 70 + 200 * k, draw_pairs, g, cap);
     } else {
@@ -609,17 +756,24 @@ static int pairs_figure(rdml_rep *d, int subj, const char *sel) {
         rdml_html_escape(d->html, sel);
         fputs(" not shown: ", d->html);
         rdml_html_escape(d->html, why);
-        fputs(". Their rows and values:</p>\n", d->html);
+        fputs(". Their images and values:</p>\n", d->html);
         rdml_rep_note(d, "extreme-pair images of subj%02d %s: %s", subj, sel, why);
     }
     /* the values as a table in either case */
-    fputs("<table><tr><th>rank</th><th>most similar (rows)</th><th>RDM value</th>"
-          "<th>most dissimilar (rows)</th><th>RDM value</th></tr>\n", d->html);
-    for (int p = 0; p < k; p++)
-        fprintf(d->html, "<tr><td>%d</td><td>%lld, %lld</td><td>%.4f</td><td>%lld, %lld</td>"
-                "<td>%.4f</td></tr>\n", p + 1, (long long)g->rows[0][p][0],
-                (long long)g->rows[0][p][1], g->val[0][p], (long long)g->rows[1][p][0],
-                (long long)g->rows[1][p][1], g->val[1][p]);
+    fputs("<table><tr><th>rank</th><th>most similar: images</th><th>RDM value</th>"
+          "<th>most dissimilar: images</th><th>RDM value</th></tr>\n", d->html);
+    for (int p = 0; p < k; p++) {
+        fprintf(d->html, "<tr><td>%d</td>", p + 1);
+        for (int side = 0; side < 2; side++) {
+            char a[48], b[48];
+            image_id(a, sizeof a, g->nsd[side][p][0], g->rows[side][p][0]);
+            image_id(b, sizeof b, g->nsd[side][p][1], g->rows[side][p][1]);
+            fprintf(d->html, "<td>%s, %s <span class=\"note\">(rows %lld, %lld)</span></td>"
+                    "<td>%.4f</td>", a, b, (long long)g->rows[side][p][0],
+                    (long long)g->rows[side][p][1], g->val[side][p]);
+        }
+        fputs("</tr>\n", d->html);
+    }
     fputs("</table>\n", d->html);
     for (int s = 0; s < 2; s++)
         for (int p = 0; p < 8; p++)
@@ -804,6 +958,7 @@ static int section_rdms(rdml_rep *d) {
             rc = rdm_figure(d, id, sels[k]);
             if (!rc) rc = pairs_figure(d, id, sels[k]);
             drawn++;
+            d->nrdmfig++;
             if (first_subj < 0) first_subj = id;
         }
         rdml_rh5_free_names(sels, nsel);
@@ -866,33 +1021,40 @@ static int rsa_figure(rdml_rep *d, const char *sel) {
         goto done;
     }
     f->nr = f->nc = (int)ns;
-    f->vmin = INFINITY;
-    f->vmax = -INFINITY;
+    /* a fixed range: correlations run from -1 to 1, and 0 (no shared structure) is the white
+     * middle of a diverging map, so a 0.02 difference looks like one (a range fitted to the
+     * off-diagonal values would stretch it over the whole map) */
+    f->vmin = -1;
+    f->vmax = 1;
+    f->cmap = rdml_plot_rdbu;
     for (int64_t i = 0; i < ns; i++) {
         snprintf(f->rows[i], sizeof f->rows[i], "subj%02lld", (long long)subs[i]);
         snprintf(f->cols[i], sizeof f->cols[i], "subj%02lld", (long long)subs[i]);
-        for (int64_t j = 0; j < ns; j++) {
-            f->v[i * ns + j] = (float)c[i * ns + j];
-            if (i != j && isfinite(c[i * ns + j]))
-                f->vmin = fmin(f->vmin, c[i * ns + j]), f->vmax = fmax(f->vmax, c[i * ns + j]);
-        }
+        for (int64_t j = 0; j < ns; j++) f->v[i * ns + j] = (float)c[i * ns + j];
     }
-    if (!isfinite(f->vmin)) f->vmin = 0, f->vmax = 1;
-    if (f->vmax <= f->vmin) f->vmax = f->vmin + 1e-3;
+    double ncl = rdml_rh5_num(d->r, mg, "noise_ceiling_lower", NAN),
+           ncu = rdml_rh5_num(d->r, mg, "noise_ceiling_upper", NAN);
+    f->nref = 2;
+    f->ref[0] = ncu;
+    f->ref[1] = ncl;
+    rdml_strlcpy(f->reflabel[0], "ceiling upper", sizeof f->reflabel[0]);
+    rdml_strlcpy(f->reflabel[1], "ceiling lower", sizeof f->reflabel[1]);
+    const char *mname = !strcmp(method, "spearman") ? "Spearman rho"
+                        : !strcmp(method, "pearson") ? "Pearson r" : "Kendall tau-a";
     snprintf(f->title, sizeof f->title, "%s: correlation of the subjects' RDMs", sel);
-    snprintf(f->metric, sizeof f->metric, "%s correlation", method);
+    snprintf(f->metric, sizeof f->metric, "%s between RDMs", mname);
     rdml_strlcpy(f->ylabel, "subject", sizeof f->ylabel);
     rdml_strlcpy(f->xlabel, "subject", sizeof f->xlabel);
     char name[300], safe[128], cap[2048], e1[600];
     rdml_report_safe_name(sel, safe, sizeof safe);
     snprintf(name, sizeof name, "fig_rsa_%s", safe);
     snprintf(cap, sizeof cap,
-             "Inter-subject consistency of selection <code>%s</code>: %s correlation between the "
-             "subjects' RDMs on the %.0f images they all saw (upper triangles; colour range = the "
-             "off-diagonal values). Noise ceiling: lower %.3f, upper %.3f.",
-             rdml_html_esc(sel, e1, sizeof e1), method, rdml_rh5_num(d->r, g, "n_shared_images", NAN),
-             rdml_rh5_num(d->r, mg, "noise_ceiling_lower", NAN),
-             rdml_rh5_num(d->r, mg, "noise_ceiling_upper", NAN));
+             "Inter-subject consistency of selection <code>%s</code>: %s between the subjects' RDMs "
+             "on the %.0f images they all saw (upper triangles). Colour range fixed at -1 to 1 "
+             "(white = 0, red = positive, blue = negative), the same for every figure of this "
+             "kind; the black marks on the colour bar are the noise ceiling: lower %.3f, upper "
+             "%.3f.", rdml_html_esc(sel, e1, sizeof e1), mname,
+             rdml_rh5_num(d->r, g, "n_shared_images", NAN), ncl, ncu);
     int w, h;
     rdml_rep_matrix_size(f, &w, &h);
     rc = rdml_rep_figure(d, name, w, h, rdml_rep_draw_matrix, f, cap);
@@ -1145,37 +1307,67 @@ static const char css[] =
     ".absent{color:#8a4b00}.note{color:#555}td.chosen{font-weight:bold;background:#eef5ff}\n"
     "pre{background:#f7f7f7;padding:0.6em;overflow-x:auto;font-size:0.85em}\n";
 
+/* The model-score summary (the first thing a reader wants) */
+static int section_summary(rdml_rep *d) {
+    fputs("<section id=\"summary\"><h2>Summary: model scores</h2>\n", d->html);
+    int rows = 0;
+    int rc = rdml_rep_summary(d, &rows);
+    if (!rc && rows == 0)
+        fputs("<p class=\"absent\">No model results in this file (<code>rdmlearn svm</code>, "
+              "<code>rdmlearn train</code>).</p>\n", d->html);
+    fputs("</section>\n", d->html);
+    return rc;
+}
+
 static int write_report(rdml_rep *d, const char *results_path) {
     double t0 = rdml_now();
     find_images(d, results_path);
     FILE *h = d->html;
-    fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>rdmlearn "
-          "report: ", h);
-    rdml_html_escape(h, results_path);
-    fprintf(h, "</title>\n<style>\n%s</style>\n</head>\n<body>\n<h1>rdmlearn report</h1>\n", css);
-    fputs("<p>Results file: <code>", h);
-    rdml_html_escape(h, results_path);
-    fputs("</code>. Every figure and table is drawn from this file alone (nothing is recomputed); "
-          "click a figure for its SVG.</p>\n", h);
-    fputs("<nav><b>Contents:</b> <a href=\"#absent\">absent parts</a> &middot; <a href=\"#rdm\">RDMs</a> "
-          "&middot; <a href=\"#rsa\">RSA</a> &middot; <a href=\"#embeddings\">embeddings</a> &middot; "
-          "<a href=\"#experiments\">experiments</a> &middot; <a href=\"#sweep\">sweep</a> &middot; "
-          "<a href=\"#provenance\">provenance</a></nav>\n", h);
-    /* the body goes to a second buffer so that the list of absent parts can come first */
-    char *body = NULL;
-    size_t blen = 0;
-    FILE *mem = open_memstream(&body, &blen);
-    if (!mem) return RDML_FAIL(d->ctx, RDML_ENOMEM, "out of memory for the report body");
-    d->html = mem;
-    int rc = section_rdms(d);
+    /* The sections are rendered into two buffers, in the order they appear (figure and table
+     * numbers follow it): the results a reader looks for first (model scores, RSA), then,
+     * after the list of absent parts (known only once everything was rendered), the details:
+     * experiments, sweep tables, the RDMs with their figures, embeddings and provenance. */
+    char *top = NULL, *body = NULL;
+    size_t tlen = 0, blen = 0;
+    FILE *mt = open_memstream(&top, &tlen);
+    FILE *mb = mt ? open_memstream(&body, &blen) : NULL;
+    if (!mb) {
+        if (mt) fclose(mt);
+        free(top);
+        return RDML_FAIL(d->ctx, RDML_ENOMEM, "out of memory for the report body");
+    }
+    d->html = mt;
+    int rc = section_summary(d);
     if (!rc) rc = section_rsa(d);
-    if (!rc) rc = section_embeddings(d);
+    d->html = mb;
     if (!rc) rc = rdml_rep_experiments(d);
     if (!rc) rc = rdml_rep_sweep(d);
+    if (!rc) rc = section_rdms(d);
+    if (!rc) rc = section_embeddings(d);
     if (!rc) rc = section_provenance(d, rdml_now() - t0);
-    fclose(mem);
+    fclose(mt);
+    fclose(mb);
     d->html = h;
     if (!rc) {
+        fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>rdmlearn "
+              "report: ", h);
+        rdml_html_escape(h, results_path);
+        fprintf(h, "</title>\n<style>\n%s</style>\n</head>\n<body>\n<h1>rdmlearn report</h1>\n", css);
+        fputs("<p>Results file: <code>", h);
+        rdml_html_escape(h, results_path);
+        fputs("</code>. Every figure and table is drawn from this file alone (nothing is recomputed); "
+              "click a figure for its SVG.</p>\n", h);
+        fputs("<nav id=\"contents\"><b>Contents</b>\n<ol>\n"
+              "<li><a href=\"#summary\">Summary: model scores</a></li>\n"
+              "<li><a href=\"#rsa\">Inter-subject consistency (RSA) and noise ceilings</a></li>\n"
+              "<li><a href=\"#absent\">Absent parts</a></li>\n"
+              "<li><a href=\"#experiments\">Experiments: tables and figures per model</a></li>\n"
+              "<li><a href=\"#sweep\">Sweep tables</a></li>\n", h);
+        fprintf(h, "<li><a href=\"#rdm\">RDMs: table, %d figure(s), extreme pairs, colour "
+                "classes</a></li>\n", d->nrdmfig);
+        fputs("<li><a href=\"#embeddings\">Embeddings</a></li>\n"
+              "<li><a href=\"#provenance\">Provenance</a></li>\n</ol>\n</nav>\n", h);
+        fwrite(top, 1, tlen, h);
         fputs("<section id=\"absent\"><h2>Absent parts</h2>\n", h);
         if (d->nabsent == 0) {
             fputs("<p>None: the file holds every part the report draws.</p>\n", h);
@@ -1198,6 +1390,7 @@ static int write_report(rdml_rep *d, const char *results_path) {
         fwrite(body, 1, blen, h);
         fputs("</body>\n</html>\n", h);
     }
+    free(top);
     free(body);
     return rc;
 }

@@ -396,21 +396,31 @@ static void draw_loss(cairo_t *cr, void *user) {
 
 /* ---- sweep heat map ---- */
 
+/* extra room between the matrix and its colour bar for the labels of reference values */
+enum { REF_GAP = 120 };
+
+/* colour bar height: the rows, at least 150 px and room for the rotated label (13 px text,
+ * about 7.5 px a character) */
+static double bar_height(const rdml_matrix_fig *g) {
+    return fmax(fmax(g->nr * 36.0, 150), 7.5 * (double)strlen(g->metric) + 24);
+}
+
 void rdml_rep_matrix_size(const rdml_matrix_fig *g, int *w, int *h) {
     size_t len = 0;
     for (int j = 0; j < g->nc; j++) len = strlen(g->cols[j]) > len ? strlen(g->cols[j]) : len;
     /* column labels at 60 degrees: about 7.5 px per character at 12 px */
     double below = 18 + 7.5 * (double)len * sin(M_PI / 3) + 30;
-    *w = (int)(110 + g->nc * 80 + 190);
-    *h = (int)(60 + fmax(fmax(g->nr * 36, 150), g->nr * 36 + below) + 10);
+    *w = (int)(110 + g->nc * 80 + 190 + (g->nref > 0 ? REF_GAP : 0));
+    *h = (int)(60 + fmax(bar_height(g), g->nr * 36 + below) + 10);
 }
 
 void rdml_rep_draw_matrix(cairo_t *cr, void *user) {
     const rdml_matrix_fig *g = user;
     double cw = 80, ch = 36, x0 = 110, y0 = 60;
+    rdml_plot_cmap_fn cmap = g->cmap ? g->cmap : rdml_plot_viridis;
     rdml_plot_text_bold(cr, x0, 14, g->title, 14, 0, 0, 0);
     rdml_plot_heat(cr, x0, y0, g->nc * cw, g->nr * ch, g->v, g->nr, g->nc, g->vmin, g->vmax,
-                   rdml_plot_viridis);
+                   cmap);
     for (int i = 0; i < g->nr; i++) {
         cairo_set_source_rgb(cr, 0, 0, 0);
         rdml_plot_text(cr, x0 - 8, y0 + (i + 0.5) * ch, g->rows[i], 12, 1, 0.5, 0);
@@ -419,8 +429,10 @@ void rdml_rep_draw_matrix(cairo_t *cr, void *user) {
             char s[32];
             if (isfinite(v)) snprintf(s, sizeof s, "%.3f", v);
             else snprintf(s, sizeof s, "n/a");
-            double t = g->vmax > g->vmin ? (v - g->vmin) / (g->vmax - g->vmin) : 0.5;
-            if (isfinite(v) && t < 0.6) cairo_set_source_rgb(cr, 1, 1, 1);
+            double t = g->vmax > g->vmin ? (v - g->vmin) / (g->vmax - g->vmin) : 0.5, rgb[3];
+            cmap(t, rgb); /* white text on dark cells */
+            if (isfinite(v) && 0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2] < 0.45)
+                cairo_set_source_rgb(cr, 1, 1, 1);
             else cairo_set_source_rgb(cr, 0, 0, 0);
             rdml_plot_text(cr, x0 + (j + 0.5) * cw, y0 + (i + 0.5) * ch, s, 12, 0.5, 0.5, 0);
         }
@@ -433,8 +445,40 @@ void rdml_rep_draw_matrix(cairo_t *cr, void *user) {
     for (int j = 0; j < g->nc; j++) lw = fmax(lw, rdml_plot_text_width(cr, g->cols[j], 12));
     rdml_plot_text(cr, x0 + g->nc * cw / 2, y0 + g->nr * ch + 18 + lw * sin(M_PI / 3), g->xlabel, 13,
                    0.5, 0, 0);
-    rdml_plot_colorbar(cr, x0 + g->nc * cw + 20, y0, 16, fmax(g->nr * ch, 150), g->vmin, g->vmax,
-                       rdml_plot_viridis, g->metric);
+    double bx = x0 + g->nc * cw + 20 + (g->nref > 0 ? REF_GAP : 0), bh = bar_height(g);
+    rdml_plot_colorbar(cr, bx, y0, 16, bh, g->vmin, g->vmax, cmap, g->metric);
+    /* reference values: a black line across the bar, labelled on its left (labels pushed
+     * apart when values are close) */
+    double ly[4], last = -1e9;
+    int idx[4];
+    for (int r = 0; r < g->nref && r < 4; r++) idx[r] = r;
+    for (int a = 1; a < g->nref && a < 4; a++) /* by value, highest (top) first */
+        for (int b = a; b > 0 && g->ref[idx[b]] > g->ref[idx[b - 1]]; b--) {
+            int t = idx[b];
+            idx[b] = idx[b - 1];
+            idx[b - 1] = t;
+        }
+    for (int q = 0; q < g->nref && q < 4; q++) {
+        int r = idx[q];
+        double v = g->ref[r];
+        if (!isfinite(v)) continue;
+        double t = (v - g->vmin) / (g->vmax - g->vmin);
+        double py = y0 + bh - (t < 0 ? 0 : t > 1 ? 1 : t) * bh;
+        ly[q] = fmax(py, last + 15);
+        last = ly[q];
+        cairo_set_source_rgb(cr, 0, 0, 0);
+        cairo_set_line_width(cr, 2);
+        cairo_move_to(cr, bx - 3, py);
+        cairo_line_to(cr, bx + 16 + 3, py);
+        cairo_stroke(cr);
+        cairo_set_line_width(cr, 1);
+        cairo_move_to(cr, bx - 3, py);
+        cairo_line_to(cr, bx - 12, ly[q]);
+        cairo_stroke(cr);
+        char lab[80];
+        snprintf(lab, sizeof lab, "%s %.3f", g->reflabel[r], v);
+        rdml_plot_text(cr, bx - 14, ly[q], lab, 11, 1, 0.5, 0);
+    }
 }
 
 static int sweep_figure(rdml_rep *d, const char *exp, const char *model, const cell *cells,
@@ -468,8 +512,12 @@ static int sweep_figure(rdml_rep *d, const char *exp, const char *model, const c
         s->v[r * s->nc + c] = (float)v;
         if (isfinite(v)) s->vmin = fmin(s->vmin, v), s->vmax = fmax(s->vmax, v);
     }
+    /* a colour range that does not stretch small differences over the whole map: accuracy on
+     * [0, 1]; R^2 from min(0, lowest) to max(1, highest), so 0 (the mean predictor) and 1 are
+     * on the bar */
     if (!isfinite(s->vmin)) s->vmin = 0, s->vmax = 1;
-    if (s->vmax <= s->vmin) s->vmax = s->vmin + 1e-3;
+    s->vmin = fmin(s->vmin, 0);
+    s->vmax = fmax(s->vmax, 1);
     snprintf(s->title, sizeof s->title, "%s / %s: %s", exp, model, s->metric);
     char name[300], se[128], sm[128], cap[1024];
     rdml_report_safe_name(exp, se, sizeof se);
@@ -477,8 +525,10 @@ static int sweep_figure(rdml_rep *d, const char *exp, const char *model, const c
     snprintf(name, sizeof name, "fig_sweep_%s_%s", se, sm);
     snprintf(cap, sizeof cap,
              "Sweep: <code>%s</code> (attribute of <code>/experiments/%s/%s/subjNN/&lt;selection&gt;</code>) "
-             "for every subject (rows) and selection (columns); n/a where that combination was not run.",
-             attr, rdml_html_esc(exp, se, sizeof se), rdml_html_esc(model, sm, sizeof sm));
+             "for every subject (rows) and selection (columns); n/a where that combination was not run. "
+             "Colour range %.3g to %.3g (%s).", attr, rdml_html_esc(exp, se, sizeof se), rdml_html_esc(model, sm, sizeof sm), s->vmin, s->vmax,
+             kind == KIND_SVC ? "fixed: accuracy runs from 0 to 1"
+                              : "from 0 or the lowest value to 1 or the highest");
     rdml_strlcpy(s->ylabel, "subject", sizeof s->ylabel);
     rdml_strlcpy(s->xlabel, "selection", sizeof s->xlabel);
     int w, h;
@@ -848,7 +898,10 @@ int rdml_rep_experiments(rdml_rep *d) {
             if (rc || nc == 0) continue;
             int kind = group_kind(d, cells[0].path);
             if (kind == KIND_NONE) continue;
-            fputs("<h3>Experiment <code>", d->html);
+            char ase[128], asm_[128];
+            rdml_report_safe_name(exps[e], ase, sizeof ase);
+            rdml_report_safe_name(models[m], asm_, sizeof asm_);
+            fprintf(d->html, "<h3 id=\"exp-%s-%s\">Experiment <code>", ase, asm_);
             rdml_html_escape(d->html, exps[e]);
             fputs("</code>, model <code>", d->html);
             rdml_html_escape(d->html, models[m]);
@@ -1057,4 +1110,100 @@ int rdml_rep_sweep(rdml_rep *d) {
     free(v);
     fputs("</section>\n", d->html);
     return RDML_OK;
+}
+
+/* The first table of the report: every model result of the file in one row (experiment,
+ * model, subject x selection), its headline test score (SVM classifier: accuracy and ROC AUC;
+ * SVR and networks: R^2 and Spearman rho) as mean +- population std over folds, and the
+ * chance level the stage stored (networks: R^2 with shuffled targets), linked to the
+ * experiment's detailed section. */
+int rdml_rep_summary(rdml_rep *d, int *rows_out) {
+    char **exps = NULL;
+    int ne = 0, rows = 0, rc;
+    *rows_out = 0;
+    RDML_TRY(rdml_rh5_list(d->ctx, d->r, "/experiments", &exps, &ne));
+    cell *cells = malloc(sizeof(cell) * 512);
+    rc = cells ? RDML_OK : RDML_FAIL(d->ctx, RDML_ENOMEM, "out of memory listing experiments");
+    for (int e = 0; e < ne && !rc; e++) {
+        char eg[512];
+        snprintf(eg, sizeof eg, "/experiments/%s", exps[e]);
+        char **models = NULL;
+        int nm = 0;
+        rc = rdml_rh5_list(d->ctx, d->r, eg, &models, &nm);
+        for (int m = 0; m < nm && !rc; m++) {
+            if (!strcmp(models[m], "pairs")) continue;
+            char mg[700];
+            snprintf(mg, sizeof mg, "%s/%s", eg, models[m]);
+            int nc = 0;
+            rc = list_cells(d, mg, cells, 512, &nc);
+            for (int i = 0; i < nc && !rc; i++) {
+                int kind = group_kind(d, cells[i].path);
+                if (kind == KIND_NONE) continue;
+                if (rows++ == 0) {
+                    rdml_rep_table_open(d, "Model scores: the test score of every model, subject and "
+                                        "selection in this file, mean &plusmn; population std over "
+                                        "the test folds (SVM classifier: accuracy and ROC AUC of "
+                                        "similar vs dissimilar pairs; SVR and neural networks: R^2 "
+                                        "and Spearman rho of the predicted RDM values). Chance: R^2 "
+                                        "of the same network trained on shuffled targets, where "
+                                        "stored. Details in the linked sections.");
+                    fputs("<tr><th>experiment</th><th>model</th><th>subject</th><th>selection</th>"
+                          "<th>pairs</th><th>folds</th><th>score</th><th>mean &plusmn; std</th>"
+                          "<th>second score</th><th>mean &plusmn; std</th><th>chance</th></tr>\n",
+                          d->html);
+                }
+                char set[64] = "?", ase[128], asm_[128];
+                pair_set(d, cells[i].path, set, sizeof set);
+                if (!strcmp(set, "?")) {
+                    char pg[1200];
+                    snprintf(pg, sizeof pg, "/experiments/%s/pairs/%s/%s", exps[e], cells[i].subj,
+                             cells[i].sel);
+                    char *ps = rdml_rh5_str(d->r, pg, "set");
+                    snprintf(set, sizeof set, "%s", ps ? ps : "?");
+                    free(ps);
+                }
+                rdml_report_safe_name(exps[e], ase, sizeof ase);
+                rdml_report_safe_name(models[m], asm_, sizeof asm_);
+                fputs("<tr><td>", d->html);
+                rdml_html_escape(d->html, exps[e]);
+                fprintf(d->html, "</td><td><a href=\"#exp-%s-%s\">", ase, asm_);
+                rdml_html_escape(d->html, models[m]);
+                fputs(kind == KIND_SVC ? " (classifier)" : kind == KIND_SVR ? " (SVR)" : "", d->html);
+                fprintf(d->html, "</a></td><td>%s</td><td>", cells[i].subj);
+                rdml_html_escape(d->html, cells[i].sel);
+                fputs("</td><td>", d->html);
+                rdml_html_escape(d->html, set);
+                fprintf(d->html, "</td><td>%d</td>", n_folds(d, cells[i].path));
+                const char *m1 = kind == KIND_SVC ? "accuracy" : "r2",
+                           *m2 = kind == KIND_SVC ? "roc_auc" : "spearman";
+                const char *n1 = kind == KIND_SVC ? "accuracy" : "R^2",
+                           *n2 = kind == KIND_SVC ? "ROC AUC" : "Spearman rho";
+                const char *mm[2] = {m1, m2}, *nn[2] = {n1, n2};
+                for (int k = 0; k < 2; k++) {
+                    char a[64], b[64];
+                    snprintf(a, sizeof a, "mean_%s", mm[k]);
+                    snprintf(b, sizeof b, "std_%s", mm[k]);
+                    fprintf(d->html, "<td>%s</td><td><b>", nn[k]);
+                    rdml_rep_pm(d->html, rdml_rh5_num(d->r, cells[i].path, a, NAN),
+                                rdml_rh5_num(d->r, cells[i].path, b, NAN));
+                    fputs("</b></td>", d->html);
+                }
+                fputs("<td>", d->html);
+                double ch = rdml_rh5_num(d->r, cells[i].path, "shuffled_mean_r2", NAN);
+                if (kind == KIND_NN && isfinite(ch)) {
+                    fputs("R^2 ", d->html);
+                    rdml_rep_num(d->html, ch);
+                } else {
+                    fputs("&ndash;", d->html);
+                }
+                fputs("</td></tr>\n", d->html);
+            }
+        }
+        rdml_rh5_free_names(models, nm);
+    }
+    if (rows) rdml_rep_table_close(d);
+    free(cells);
+    rdml_rh5_free_names(exps, ne);
+    *rows_out = rows;
+    return rc;
 }

@@ -63,16 +63,28 @@ typedef struct rdml_blocks {
     double *sum;      /* m x m: sums of block entries */
     double *above;    /* m x m: counts of entries > threshold */
     double *count;    /* m x m: entries seen */
+    const int64_t *pos; /* display position of each row / column (n), or NULL: file order */
 } rdml_blocks;
 
 int64_t rdml_report_block_edge(int64_t n, int64_t maxdim);
 int rdml_blocks_init(rdml_ctx *ctx, rdml_blocks *b, int64_t n, int64_t maxdim, double threshold);
 /* Add rows [row_lo, row_lo + nrows) of the RDM (nrows x n, row-major). Non-finite entries
- * are skipped (not counted). */
+ * are skipped (not counted). With b->pos set, entry (i, j) falls into the block of the
+ * positions (pos[i], pos[j]): the blocks are those of the reordered matrix. */
 void rdml_blocks_add_rows(rdml_blocks *b, const float *rows, int64_t row_lo, int64_t nrows);
 /* Means and above-threshold shares, m x m float (NaN for a block with no finite entry). */
 int rdml_blocks_finish(rdml_ctx *ctx, const rdml_blocks *b, float **mean, float **share);
 void rdml_blocks_free(rdml_blocks *b);
+
+/* ---- the order of an RDM's images ----
+ * Leaves of the average-linkage (UPGMA) clustering of the RDM, exactly as
+ * scipy.cluster.hierarchy.leaves_list(linkage(squareform(R), 'average')) orders them.
+ * D: the condensed upper triangle (n (n - 1) / 2 doubles, scipy's order: (0,1), (0,2), ...,
+ * (1,2), ...), all finite; it is overwritten. order[p] = the file row shown at position p. */
+int rdml_report_cluster_order(rdml_ctx *ctx, double *D, int64_t n, int64_t *order);
+/* RDMs up to this many images are ordered by clustering (the condensed matrix is held in
+ * memory: 387 MB for 9841 images); larger ones are drawn in file order, as the caption says. */
+#define RDML_REPORT_MAX_ORDER 12000
 
 /* ---- plotting on cairo ---- */
 
@@ -86,6 +98,9 @@ int rdml_plot_save(rdml_ctx *ctx, const char *dir, const char *name, int w, int 
 typedef void (*rdml_plot_cmap_fn)(double t, double rgb[3]);
 /* viridis (perceptually uniform, colour-blind safe), t in [0, 1] clamped. */
 void rdml_plot_viridis(double t, double rgb[3]);
+/* diverging blue -> white -> red (ColorBrewer RdBu reversed), t = 0.5 white: signed values
+ * such as correlations on a range symmetric about 0. */
+void rdml_plot_rdbu(double t, double rgb[3]);
 /* white -> dark blue, for count matrices (confusion). */
 void rdml_plot_blues(double t, double rgb[3]);
 /* A qualitative colour (Tableau 10) for series k. */
@@ -155,6 +170,7 @@ typedef struct rdml_rep {
     char dir[4096];      /* output directory */
     FILE *html;          /* report.html (under a temporary name until done) */
     int nfig, ntab;      /* figure and table counters */
+    int nrdmfig;         /* RDM figures drawn */
     char *absent[64];    /* what the file does not hold (one sentence each) */
     int nabsent;
     char *notes[64];     /* other limitations met while rendering */
@@ -185,12 +201,18 @@ typedef struct rdml_matrix_fig {
     float v[32 * 32];
     double vmin, vmax;
     char title[256], metric[64], ylabel[32], xlabel[32];
+    rdml_plot_cmap_fn cmap; /* NULL: viridis */
+    int nref;               /* reference values marked on the colour bar (e.g. noise ceiling) */
+    double ref[4];
+    char reflabel[4][48];
 } rdml_matrix_fig;
 void rdml_rep_matrix_size(const rdml_matrix_fig *g, int *w, int *h);
 void rdml_rep_draw_matrix(cairo_t *cr, void *user);
 
 /* the experiment sections (report_exp.c) */
 int rdml_rep_experiments(rdml_rep *d);
+/* The model-score table at the top of the report; *rows = results listed (0: none). */
+int rdml_rep_summary(rdml_rep *d, int *rows);
 int rdml_rep_sweep(rdml_rep *d);
 
 #endif

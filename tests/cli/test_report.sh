@@ -4,13 +4,18 @@
 #  - every expected figure exists as a valid SVG (xml.etree) and a PNG (Pillow) of the same,
 #    expected size, and report.html references each with that size;
 #  - the numbers in report.html are the stored ones (SVM means, fold R^2), and the RDM heat
-#    map's pixels follow the stored RDM (binary panel: dissimilar cells yellow exactly where
-#    the value is above the threshold; continuous panel: colour rank-correlates with value);
+#    map's pixels follow the stored RDM in the order of scipy's average-linkage clustering
+#    (binary panel: dissimilar cells yellow exactly where the value is above the threshold;
+#    continuous panel: colour rank-correlates with value); the order file equals scipy's
+#    leaves_list; sections come in reading order (model scores, RSA, ..., RDM figures);
+#    extreme pairs are named by NSD id; the subject x subject map's colours sit on a fixed
+#    [-1, 1] range;
 #  - report.html loads in headless Chromium without console errors, every image loads (a probe
 #    copy counts them), and a screenshot is kept: $RDML_BUILD/test_report_artifacts/;
 #  - the report is the same on 2 ranks as on 1 (figures byte-identical);
-#  - a synthetic 9841 x 9841 RDM (h5py) renders block-averaged within seconds, the caption
-#    says so, and the blocks show the matrix's structure;
+#  - a synthetic 9841 x 9841 RDM (h5py) renders block-averaged and clustered within seconds,
+#    the caption says so, the blocks show the matrix's structure and its planted clusters are
+#    contiguous in the order;
 #  - bad input: a file missing stages (the report lists what is absent and renders the rest),
 #    images not found (said, rest rendered), a truncated file, a non-HDF5 file, a path that
 #    does not exist, an unwritable output directory: clear errors naming the file.
@@ -122,8 +127,63 @@ if "/sweep/main/svm/summary/mean" in f:
     sel = f["/sweep/main/svm/summary/selection"].asstr()[()]
     row = "<td>%s</td><td>%.3f &plusmn; %.3f</td>" % (sel[0], m[0, 0], sd[0, 0])
     assert row in html, row
-# heat-map pixels against the stored RDM (n = 80: one cell is 5 x 5 px, no downsampling)
-R = f["/subjects/subj01/rdm/V1"][()].astype(np.float64)
+# sections in reading order: the model scores and RSA first, the RDM figures after the
+# experiments; a table of contents links them
+pos = [html.find(f'<section id="{s}">') for s in
+       ("summary", "rsa", "absent", "experiments", "sweep", "rdm", "embeddings", "provenance")]
+assert all(p >= 0 for p in pos) and pos == sorted(pos), pos
+first_rdm_fig = html.find('<figure id="fig_rdm_')
+assert first_rdm_fig > html.find('<figure id="fig_rsa_V1"') > html.find("Model scores"), "figure order"
+assert html.find('<nav id="contents">') < pos[0] and '<a href="#summary">' in html
+# the summary table holds every model result with its stored mean +- std
+for path, m in (("/experiments/main/svm/subj01/V1", "accuracy"), ("/experiments/main/svm/subj02/hV4", "roc_auc"),
+                ("/experiments/net/siamese/subj02/V1", "r2"), ("/experiments/net/siamese/subj01/V1", "spearman")):
+    a = f[path].attrs
+    cellv = "<b>%.3f &plusmn; %.3f</b>" % (a["mean_" + m], a["std_" + m])
+    assert cellv in html[pos[0]:pos[1]], (path, cellv)
+# RDM rows and columns in the order of scipy's average-linkage clustering of the same RDM
+from scipy.cluster.hierarchy import linkage, leaves_list
+from scipy.spatial.distance import squareform
+orders = {}
+for s_ in ("subj01", "subj02"):
+    ids = f[f"/subjects/{s_}/images/nsd_id"][()]
+    for sel in ("V1", "hV4"):
+        Rs = f[f"/subjects/{s_}/rdm/{sel}"][()].astype(np.float64)
+        ref = leaves_list(linkage(squareform(Rs, checks=False), "average"))
+        csv = np.loadtxt(os.path.join(rep, f"fig_rdm_{s_}_{sel}_order.csv"), delimiter=",", skiprows=1, dtype=np.int64)
+        assert np.array_equal(csv[:, 0], np.arange(len(ref))), "positions"
+        assert np.array_equal(csv[:, 1], ref), ("order differs from scipy", s_, sel)
+        assert np.array_equal(csv[:, 2], ids[ref]), "NSD ids of the order"
+        adj = lambda o: sum(Rs[o[k], o[k + 1]] for k in range(len(o) - 1))
+        assert adj(ref) < 0.9 * adj(np.arange(len(ref))), "clustering did not bring similar images together"
+        orders[s_, sel] = ref
+assert "ordered by average-linkage hierarchical clustering of this RDM" in html
+# extreme pairs named by NSD id (rows in small print)
+ids = f["/subjects/subj01/images/nsd_id"][()]
+lp = f["/subjects/subj01/rdm_summary/V1/low_pairs"][()].reshape(-1, 2)
+s = "<td>NSD %d, NSD %d <span" % (ids[lp[0, 0]], ids[lp[0, 1]])
+assert s in html, s
+assert "rows %d, %d" % (lp[0, 0], lp[0, 1]) in html
+# the subject x subject map: colour range fixed at [-1, 1], labelled colour bar with the noise
+# ceiling marked: every cell's colour is found on the bar at its value
+C = f["/rsa/V1/spearman/subject_corr"][()]
+ns = C.shape[0]
+rp = np.asarray(Image.open(os.path.join(rep, "fig_rsa_V1.png")).convert("RGB")).astype(int)
+bx, by = 110 + ns * 80 + 20 + 120 + 8, 60
+bh = max(ns * 36, 150, 7.5 * len("Spearman rho between RDMs") + 24)
+bar = rp[by + 3:int(by + bh) - 3, bx]
+val = 1 - 2 * (np.arange(by + 3, int(by + bh) - 3) - by) / bh   # value at each bar row if the range is [-1, 1]
+for i in range(ns):
+    for j in range(ns):
+        c = rp[60 + i * 36 + 4, 110 + j * 80 + 4]
+        k = np.argmin(((bar - c) ** 2).sum(1))
+        assert abs(val[k] - C[i, j]) < 0.03, ("cell colour is not its value on [-1, 1]", i, j, C[i, j], val[k])
+assert "Colour range fixed at -1 to 1" in html and "noise ceiling: lower" in html
+print("sections ordered, clustering = scipy, NSD ids shown, RSA colour range [-1, 1]")
+# heat-map pixels against the stored RDM in the clustered order (n = 80: one cell is 5 x 5 px,
+# no downsampling)
+o = orders["subj01", "V1"]
+R = f["/subjects/subj01/rdm/V1"][()].astype(np.float64)[np.ix_(o, o)]
 thr = f["/subjects/subj01/rdm/V1"].attrs["threshold"]
 N = R.shape[0]
 px = np.asarray(Image.open(os.path.join(rep, "fig_rdm_subj01_V1.png")).convert("RGB")).astype(int)
@@ -152,7 +212,9 @@ CHR=$(command -v chromium || command -v chromium-browser || true)
 if [ -z "$CHR" ]; then
   bad "chromium not installed (apt-get install chromium; tools/setup.sh lists it)"
 else
-  CFLAGS=(--headless=new --no-sandbox --disable-gpu --enable-logging=stderr --v=0 --virtual-time-budget=5000)
+  CFLAGS=(--headless=new --no-sandbox --disable-gpu --enable-logging=stderr --v=0 --virtual-time-budget=5000
+          --disable-background-networking --disable-component-update --disable-sync --no-first-run
+          --user-data-dir="$W/chromium-profile")
   HOME="$W" timeout 120 "$CHR" "${CFLAGS[@]}" --window-size=1200,3000 --screenshot="$ART/report.png" \
     "file://$W/rep1/report.html" >"$W/chr.out" 2>"$W/chr.err"
   if grep -E "INFO:CONSOLE|Uncaught|ERR_FILE_NOT_FOUND|Not allowed to load" "$W/chr.err"; then
@@ -226,6 +288,12 @@ assert at(680, 1200, 300)[0] < 100 and at(680, 1200, 6000)[0] > 200, (at(680, 12
 assert at(80, 1200, 6000)[1] > at(80, 1200, 300)[1] + 100
 # parts the synthetic file lacks are listed, the rest rendered
 assert "Absent parts" in html and "rdmlearn svm" in html and "rdmlearn embed" in html
+# clustered at full size: the order file lists all 9841 rows, each planted cluster in one run
+o = np.loadtxt(os.path.join(rep, "fig_rdm_subj01_V1_order.csv"), delimiter=",", skiprows=1, dtype=np.int64)[:, 1]
+assert np.array_equal(np.sort(o), np.arange(n))
+c = (o * 4 // n)
+assert (np.diff(c) != 0).sum() == 3, "planted clusters not contiguous in the order"
+assert "ordered by average-linkage hierarchical clustering" in html
 print("ok")
 PYEOF
 cat "$W/log"

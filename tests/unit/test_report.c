@@ -4,7 +4,9 @@
  * viridis matches its published end and middle colours (#440154, #21918c, #fde725); a figure
  * saved with rdml_plot_save is a PNG and an SVG of exactly the requested size, and a heat map
  * of a 2 x 2 matrix paints each quadrant with the colour of its value; HTML escaping and
- * file-name sanitising. */
+ * file-name sanitising; the blocks of a reordered RDM (b.pos) equal those of the permuted
+ * matrix; the display order (average linkage) on a worked example with scipy's leaf order and
+ * on planted clusters; the diverging colour map of correlations. */
 #include <dlfcn.h>
 #include <math.h>
 #include <stdlib.h>
@@ -132,6 +134,118 @@ static void test_blocks_match_reference(void) {
     rdml_blocks_free(&b);
 }
 
+/* Blocks of a reordered RDM: with b.pos set, the block means are those of the permuted matrix
+ * R[order][:, order], computed by brute force. */
+static void test_blocks_permuted(void) {
+    enum { N = 13, MAXD = 4 };
+    float R[N * N], P[N * N];
+    int64_t order[N], pos[N];
+    unsigned seed = 99;
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j <= i; j++) {
+            seed = seed * 1664525u + 1013904223u;
+            float v = i == j ? 0.0f : (float)((seed >> 9) % 20000) / 10000.0f;
+            R[i * N + j] = R[j * N + i] = v;
+        }
+    for (int p = 0; p < N; p++) order[p] = (p * 5 + 3) % N; /* a permutation (5 coprime to 13) */
+    for (int p = 0; p < N; p++) pos[order[p]] = p;
+    for (int p = 0; p < N; p++)
+        for (int q = 0; q < N; q++) P[p * N + q] = R[order[p] * N + order[q]];
+    rdml_ctx ctx;
+    rdml_ctx_init(&ctx);
+    rdml_blocks b, ref;
+    CHECK_EQ_I(rdml_blocks_init(&ctx, &b, N, MAXD, 1.0), RDML_OK);
+    CHECK_EQ_I(rdml_blocks_init(&ctx, &ref, N, MAXD, 1.0), RDML_OK);
+    b.pos = pos;
+    rdml_blocks_add_rows(&b, R, 0, 6); /* file rows, in two slabs */
+    rdml_blocks_add_rows(&b, R + 6 * N, 6, N - 6);
+    rdml_blocks_add_rows(&ref, P, 0, N);
+    float *m1, *s1, *m2, *s2;
+    CHECK_EQ_I(rdml_blocks_finish(&ctx, &b, &m1, &s1), RDML_OK);
+    CHECK_EQ_I(rdml_blocks_finish(&ctx, &ref, &m2, &s2), RDML_OK);
+    for (int k = 0; k < (int)(b.m * b.m); k++) {
+        CHECK_NEAR(m1[k], m2[k], 1e-6);
+        CHECK_NEAR(s1[k], s2[k], 1e-6);
+        CHECK_NEAR(b.count[k], ref.count[k], 0);
+    }
+    free(m1);
+    free(s1);
+    free(m2);
+    free(s2);
+    rdml_blocks_free(&b);
+    rdml_blocks_free(&ref);
+}
+
+static double *condensed_of(const double *x, int n, int dim) {
+    double *D = malloc(sizeof *D * (size_t)(n * (n - 1) / 2 + 1));
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        for (int j = i + 1; j < n; j++) {
+            double s = 0;
+            for (int c = 0; c < dim; c++) s += (x[i * dim + c] - x[j * dim + c]) * (x[i * dim + c] - x[j * dim + c]);
+            D[k++] = sqrt(s);
+        }
+    return D;
+}
+
+/* The display order of an RDM: average linkage as scipy computes it. Points 0, 3, 1, 10 on a
+ * line: merges {0,2} at 1, {1,{0,2}} at 2.5, {3,{0,1,2}} at 26/3; scipy's leaves_list (the
+ * smaller cluster label on the left) gives 3, 1, 0, 2. Then planted clusters in shuffled rows
+ * come out contiguous, and 1 or 2 images are trivial. */
+static void test_cluster_order(void) {
+    rdml_ctx ctx;
+    rdml_ctx_init(&ctx);
+    double line[4] = {0, 3, 1, 10};
+    double *D = condensed_of(line, 4, 1);
+    int64_t o[64];
+    CHECK_EQ_I(rdml_report_cluster_order(&ctx, D, 4, o), RDML_OK);
+    CHECK(o[0] == 3 && o[1] == 1 && o[2] == 0 && o[3] == 2);
+    free(D);
+    /* 4 clusters of 10 points in 3-D, rows shuffled */
+    enum { K = 4, M = 10, NP = K * M };
+    double x[NP * 3];
+    int cl[NP] = {0};
+    unsigned seed = 2024;
+    for (int i = 0; i < NP; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        int r = (int)((seed >> 8) % (unsigned)(i + 1)); /* Fisher-Yates insertion */
+        cl[i] = cl[r];
+        cl[r] = i / M;
+    }
+    for (int i = 0; i < NP; i++)
+        for (int c = 0; c < 3; c++) {
+            seed = seed * 1664525u + 1013904223u;
+            x[i * 3 + c] = (c == cl[i] % 3 ? 20.0 * (1 + cl[i] / 3) : 0) + ((seed >> 9) % 1000) / 1000.0;
+        }
+    D = condensed_of(x, NP, 3);
+    CHECK_EQ_I(rdml_report_cluster_order(&ctx, D, NP, o), RDML_OK);
+    int seen[NP] = {0}, changes = 0;
+    for (int p = 0; p < NP; p++) {
+        CHECK(o[p] >= 0 && o[p] < NP && !seen[o[p]]);
+        if (o[p] >= 0 && o[p] < NP) seen[o[p]] = 1;
+        if (p && cl[o[p]] != cl[o[p - 1]]) changes++;
+    }
+    CHECK_EQ_I(changes, K - 1); /* each cluster in one run */
+    free(D);
+    double one = 0;
+    CHECK_EQ_I(rdml_report_cluster_order(&ctx, &one, 1, o), RDML_OK);
+    CHECK_EQ_I(o[0], 0);
+    double two = 0.5;
+    CHECK_EQ_I(rdml_report_cluster_order(&ctx, &two, 2, o), RDML_OK);
+    CHECK(o[0] == 0 && o[1] == 1);
+}
+
+/* The diverging map of signed correlations: dark blue, near-white in the middle, dark red. */
+static void test_rdbu(void) {
+    double c[3];
+    rdml_plot_rdbu(0, c);
+    CHECK(c[2] > c[0] + 0.3);
+    rdml_plot_rdbu(0.5, c);
+    CHECK(c[0] > 0.95 && c[1] > 0.95 && c[2] > 0.95);
+    rdml_plot_rdbu(1, c);
+    CHECK(c[0] > c[2] + 0.2);
+}
+
 static void test_viridis(void) {
     double c[3];
     rdml_plot_viridis(0, c);
@@ -240,6 +354,9 @@ int main(void) {
     RUN(test_tick_labels);
     RUN(test_block_rule);
     RUN(test_blocks_match_reference);
+    RUN(test_blocks_permuted);
+    RUN(test_cluster_order);
+    RUN(test_rdbu);
     RUN(test_viridis);
     RUN(test_save_and_heat);
     RUN(test_html_helpers);
