@@ -130,7 +130,9 @@ static const rdml_cfg_key schema[] = {
      "means the backend's name. Letters, digits, '-', '_' and '.' only."},
     {"embed", "batch", RDML_CFG_INT, "32", RANGE(1, 4096), NULL,
      "images per batch of the clip-vit forward pass (batched SGEMMs); larger batches are "
-     "faster and need more memory. Results do not depend on it."},
+     "faster and need more memory. The features change with it in the last bits (float32 "
+     "GEMM rounding, up to ~1e-6 relative; so do they with run.threads): keep it fixed "
+     "within a study. For a given batch they are identical for any number of ranks."},
     {"embed", "normalize", RDML_CFG_BOOL, "false", NR, NULL,
      "divide each embedding by its L2 norm (a zero vector stays zero). The paper used CLIP's "
      "get_image_features unnormalised."},
@@ -462,7 +464,8 @@ static const rdml_cfg_key schema[] = {
      "data.rois x folds."},
     {"run", "threads", RDML_CFG_INT, "1", RANGE(1, 256), NULL,
      "BLAS threads per MPI rank. Keep 1 when running one rank per core; raise it when running "
-     "fewer ranks than cores."},
+     "fewer ranks than cores. clip-vit features change with it in the last bits (~1e-6 "
+     "relative, docs/embed.md)."},
     {"run", "log_level", RDML_CFG_CHOICE, "info", NR, "quiet|error|warn|info|debug",
      "how much rdmlearn prints. quiet prints nothing but the final error; error, warn and "
      "info print messages of that level and more severe ones; debug adds timings and the "

@@ -29,6 +29,9 @@
 
 #include "rdml/embed.h"
 #include "rdml/npy.h"
+
+void openblas_set_num_threads(int num_threads); /* OpenBLAS's own API (no header needed) */
+int openblas_get_num_threads(void);
 #include "rdml/safetensors.h"
 #include "test.h"
 
@@ -495,7 +498,10 @@ static void test_layer_out_of_range(void) {
  * tools/clip_reference.py documents and implements in numpy; the generated values' checksum
  * must equal the fixture's, then the C forward of img0..img2 must match the float64 PyTorch
  * reference within 1e-4 relative, and the same weights written in OpenAI naming (fused
- * in_proj, transposed proj, no config.json) must give bit-identical features. */
+ * in_proj, transposed proj, no config.json) must give bit-identical features. The HF pass
+ * also checks what docs/embed.md says of embed.batch and run.threads: each image alone
+ * (batch 1) and the batch with 2 BLAS threads differ from the batch of 3 with the default
+ * threads only in the last bits (below 2e-6 relative; not bit for bit). */
 
 static double now_s(void) {
     struct timespec ts;
@@ -785,7 +791,8 @@ static const char *vit_dir;
 
 /* Load the model at path, forward img0..img2 (features and hidden 6 mean), check against
  * the float64 reference; out gets the 3 x proj features. */
-static void vit_forward(const vit_cfg *c, const char *path, const char *label, float *feats) {
+static void vit_forward(const vit_cfg *c, const char *path, const char *label, int batch_check,
+                        float *feats) {
     rdml_ctx ctx;
     rdml_ctx_init(&ctx);
     rdml_clip *m = NULL;
@@ -835,6 +842,26 @@ static void vit_forward(const vit_cfg *c, const char *path, const char *label, f
         printf("ViT-B/32 %-22s hidden 6 mean patch token: relative error %.2e\n", label, e);
         CHECK(e < 1e-4);
     }
+    if (batch_check) {
+        /* what docs/embed.md says of embed.batch and run.threads: the features change in the
+         * last bits (float32 GEMM rounding), below 2e-6 relative to each image's largest */
+        float *alt = malloc((size_t)(NVIT * c->proj) * sizeof *alt);
+        double fd[NVIT * 1024];
+        for (int64_t i = 0; i < NVIT * c->proj; i++) fd[i] = feats[i];
+        for (int i = 0; i < NVIT; i++)
+            CHECK(rdml_clip_forward(&ctx, m, 1, px + i * 3 * S * S, -1, 0, alt + i * c->proj) == RDML_OK);
+        double eb = rel_err(alt, fd, NVIT, c->proj);
+        int th = openblas_get_num_threads();
+        openblas_set_num_threads(2);
+        CHECK(rdml_clip_forward(&ctx, m, NVIT, px, -1, 0, alt) == RDML_OK);
+        openblas_set_num_threads(th);
+        double et = rel_err(alt, fd, NVIT, c->proj);
+        printf("ViT-B/32 batch 1 vs batch %d: %.2e relative; 2 BLAS threads vs %d: %.2e relative "
+               "(docs/embed.md: below 2e-6)\n", NVIT, eb, th, et);
+        CHECK(eb < 2e-6);
+        CHECK(et < 2e-6);
+        free(alt);
+    }
     free(want);
     free(want6);
     free(h6);
@@ -862,7 +889,8 @@ static void test_vitb32(void) {
                (unsigned long long)cs, (unsigned long long)c.checksum);
         CHECK_EQ_I(values, c.values);
         CHECK(cs == c.checksum);
-        vit_forward(&c, path, openai ? "(OpenAI naming, F32)" : "(HF naming, F32)", openai ? oa : hf);
+        vit_forward(&c, path, openai ? "(OpenAI naming, F32)" : "(HF naming, F32)", !openai,
+                    openai ? oa : hf);
         CHECK(remove(path) == 0);
     }
     CHECK(memcmp(hf, oa, (size_t)(NVIT * c.proj) * sizeof *hf) == 0);
