@@ -136,10 +136,12 @@ typedef struct rdml_clip_arch {
 } rdml_clip_arch;
 
 /* Load from a safetensors file in Hugging Face or OpenAI naming; the architecture comes from
- * the tensor shapes, heads/act/eps from `config.json` beside the file when present (either
- * the CLIPModel layout with "vision_config" or a vision config at the top level).
- * heads > 0 and act != AUTO override it. Every missing or mis-shaped tensor is an error
- * naming it and the expected shape. Not collective. */
+ * the tensor shapes (layers: 1 + the largest layer index), heads/act/eps from `config.json`
+ * beside the file when present (either the CLIPModel layout with "vision_config" or a vision
+ * config at the top level), whose stated sizes must match the tensors. heads > 0 and act !=
+ * AUTO override it. Every missing or mis-shaped tensor of any layer is an error naming it
+ * (and the expected shape); a tensor neither used nor a known unused part of a full CLIP
+ * checkpoint (text tower, logit_scale, ...) is an error listing it. Not collective. */
 int rdml_clip_load(rdml_ctx *ctx, const char *path, int64_t heads, rdml_clip_act act,
                    rdml_clip **out);
 void rdml_clip_free(rdml_clip **m);

@@ -34,7 +34,8 @@ typedef enum rdml_pairs_set {
     RDML_PAIRS_ALL = 0,    /* every (i, j) with i < j */
     RDML_PAIRS_EXTREMES,   /* per image i: its k lowest, then its k highest partners j (ordered) */
     RDML_PAIRS_BALANCED,   /* extremes, then per image up to mid_count partners in [mid_lo, mid_hi] */
-    RDML_PAIRS_COLORS,     /* all i < j among images of two dominant colours, equalised */
+    RDML_PAIRS_COLORS,     /* two colour classes equalised to m images each, listed colour a
+                            * first: every pair (s < t) of that list (a-b pairs: a image first) */
     RDML_PAIRS_PERCENTILE  /* all i < j with value <= pct_lo-th or >= pct_hi-th percentile */
 } rdml_pairs_set;
 
@@ -66,7 +67,9 @@ typedef struct rdml_pairs {
 } rdml_pairs;
 
 /* Build a pair set from an n x n RDM (row-major, float). colors: n RDML_COLOR_* classes of
- * the images, needed for RDML_PAIRS_COLORS only (else may be NULL). Errors: k >= n, a colour
+ * the images, needed for RDML_PAIRS_COLORS only (else may be NULL); the colour set is the
+ * paper's: the first m images of color_a, then the first m of color_b (image order, m the
+ * smaller count), and every pair (s < t) of that list, so an a-b pair is (a image, b image). Errors: k >= n, a colour
  * with no images (naming both colours' counts), an empty result, a non-finite RDM value
  * (naming i, j). On error *out is zeroed. */
 int rdml_pairs_build(rdml_ctx *ctx, const rdml_pairs_params *p, int64_t n, const float *rdm,
@@ -76,11 +79,14 @@ void rdml_pairs_free(rdml_pairs *p);
 /* Number of pairs of each label (binary sets); continuous sets count value > threshold. */
 void rdml_pairs_count(const rdml_pairs *p, int64_t *n0, int64_t *n1);
 
-/* The paper's colour rule: each pixel goes to the nearest pure colour (red 255,0,0, green,
- * blue; squared RGB distance), a tie between the nearest two leaves it unclassified; the image
- * is the colour holding >= `fraction` of all its pixels, else RDML_COLOR_NONE. rgb: npix x 3.
- * frac (may be NULL) gets the three colours' pixel fractions. */
+/* The paper's colour rule (classify_images_rgb): each pixel goes to the nearest pure colour
+ * (red 255,0,0, green, blue; squared RGB distance), a tie between the nearest two leaves it
+ * unclassified; the image takes the colour with the LARGEST share of all its pixels (the
+ * first of red, green, blue on a tie) when that share is >= `fraction`, else
+ * RDML_COLOR_NONE. rgb: npix x 3. frac (may be NULL) gets the three colours' shares. */
 int rdml_pairs_color_of(const uint8_t *rgb, int64_t npix, double fraction, double frac[3]);
+/* The class from the three shares, as rdml_pairs_color_of decides it. */
+int rdml_pairs_color_class(const double frac[3], double fraction);
 /* "red" / "green" / "blue" -> RDML_COLOR_*, -1 when unknown (case-insensitive). */
 int rdml_color_parse(const char *name);
 const char *rdml_color_name(int color);

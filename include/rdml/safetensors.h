@@ -61,6 +61,8 @@ int64_t rdml_safetensors_count(const rdml_safetensors *st);
 const rdml_st_tensor *rdml_safetensors_at(const rdml_safetensors *st, int64_t i);
 /* NULL when absent. */
 const rdml_st_tensor *rdml_safetensors_find(const rdml_safetensors *st, const char *name);
+/* The tensor's position i for rdml_safetensors_at (0 .. count - 1), -1 when absent. */
+int64_t rdml_safetensors_index(const rdml_safetensors *st, const char *name);
 const char *rdml_safetensors_path(const rdml_safetensors *st);
 /* Read a float tensor (F32, F16, BF16 or F64) converted to float32, count values. */
 int rdml_safetensors_read_f32(rdml_ctx *ctx, const rdml_safetensors *st,

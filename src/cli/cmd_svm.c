@@ -183,26 +183,26 @@ static int read_opts(rdml_cli *cli, svm_opts *o) {
     return RDML_OK;
 }
 
-/* Colour class of each of the first n images: each rank decodes a block, then allgather. */
+/* Colour shares (n x 3) and class of each of the first n images: each rank decodes a block,
+ * the shares are allgathered, and every rank derives the same classes from them. */
 static int classify_colors(rdml_ctx *ctx, MPI_Comm comm, const rdml_subject *s, int64_t n,
-                           double fraction, int *colors) {
+                           double fraction, double *share, int *colors) {
     int rank, nranks;
     MPI_Comm_rank(comm, &rank);
     MPI_Comm_size(comm, &nranks);
     int64_t lo, hi;
     rdml_part_block(n, rank, nranks, &lo, &hi);
     int rc = RDML_OK;
-    for (int64_t i = 0; i < n; i++) colors[i] = RDML_COLOR_NONE;
     for (int64_t i = lo; i < hi && !rc; i++) {
         rdml_image im;
         rc = rdml_png_read(ctx, rdml_subject_image_path(s, i), 3, &im);
-        if (!rc) colors[i] = rdml_pairs_color_of(im.px, im.w * im.h, fraction, NULL);
+        if (!rc) rdml_pairs_color_of(im.px, im.w * im.h, fraction, share + 3 * i);
         rdml_image_free(&im);
     }
     RDML_TRY(rdml_agree(ctx, comm, rc));
     int *counts = calloc((size_t)nranks, sizeof *counts);
     int *displs = calloc((size_t)nranks, sizeof *displs);
-    int *mine = malloc((size_t)(hi - lo + 1) * sizeof *mine);
+    double *mine = malloc((size_t)(3 * (hi - lo) + 1) * sizeof *mine);
     rc = counts && displs && mine ? RDML_OK : RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
     if (rc) {
         free(counts);
@@ -213,11 +213,12 @@ static int classify_colors(rdml_ctx *ctx, MPI_Comm comm, const rdml_subject *s, 
     for (int r = 0; r < nranks; r++) {
         int64_t a, b;
         rdml_part_block(n, r, nranks, &a, &b);
-        counts[r] = (int)(b - a);
-        displs[r] = (int)a;
+        counts[r] = (int)(3 * (b - a));
+        displs[r] = (int)(3 * a);
     }
-    memcpy(mine, colors + lo, (size_t)(hi - lo) * sizeof *mine);
-    MPI_Allgatherv(mine, (int)(hi - lo), MPI_INT, colors, counts, displs, MPI_INT, comm);
+    memcpy(mine, share + 3 * lo, (size_t)(3 * (hi - lo)) * sizeof *mine);
+    MPI_Allgatherv(mine, (int)(3 * (hi - lo)), MPI_DOUBLE, share, counts, displs, MPI_DOUBLE, comm);
+    for (int64_t i = 0; i < n; i++) colors[i] = rdml_pairs_color_class(share + 3 * i, fraction);
     free(counts);
     free(displs);
     free(mine);
@@ -295,8 +296,37 @@ static int run_fold(rdml_ctx *ctx, const rdml_svm_params *p, const rdml_svm_imag
     return rc;
 }
 
+/* pairs.set = colors: every image's class and colour shares, with what defines them. */
+static int write_colors(rdml_ctx *ctx, rdml_h5 *h, const char *g, const svm_opts *o, int64_t n,
+                        const int *colors, const double *share) {
+    char path[760];
+    int64_t *c = malloc((size_t)(n + 1) * sizeof *c);
+    if (!c) return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory writing the colour classes");
+    for (int64_t i = 0; i < n; i++) c[i] = colors[i];
+    snprintf(path, sizeof path, "%s/color", g);
+    int rc = rdml_h5_write_vec_i64(ctx, h, path, n, c);
+    free(c);
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", "colour class of each image (rows of "
+                                   "../../../../subjects/subjNN/images): -1 none, 0 red, 1 green, 2 "
+                                   "blue; the colour with the largest share of the pixels, when that "
+                                   "share >= color_fraction");
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "names", "red,green,blue");
+    if (!rc) rc = rdml_h5_attr_f64(ctx, h, path, "color_fraction", &o->color_fraction, 1);
+    char pair[64];
+    snprintf(pair, sizeof pair, "%s,%s", rdml_color_name(o->pp.color_a), rdml_color_name(o->pp.color_b));
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "colors", pair);
+    snprintf(path, sizeof path, "%s/color_share", g);
+    if (!rc) rc = rdml_h5_write_rows_f64(ctx, h, path, n, 3, 0, ctx->rank == 0 ? n : 0, share);
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", "share of each image's pixels nearest to "
+                                   "pure red, green, blue (columns; a pixel equally near two is in "
+                                   "none)");
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "columns", "red,green,blue");
+    return rc;
+}
+
 static int write_pairs(rdml_ctx *ctx, rdml_h5 *h, const char *g, const svm_opts *o,
-                       const rdml_pairs *P, const rdml_split *S, int64_t n, double thr) {
+                       const rdml_pairs *P, const rdml_split *S, int64_t n, double thr,
+                       const int *colors, const double *share) {
     char path[700];
     int rc = rdml_h5_delete(ctx, h, g);
     if (!rc) rc = rdml_h5_group(ctx, h, g);
@@ -324,6 +354,7 @@ static int write_pairs(rdml_ctx *ctx, rdml_h5 *h, const char *g, const svm_opts 
     int64_t flags[2] = {o->pp.dedup, o->pp.symmetric};
     if (!rc) rc = rdml_h5_attr_i64(ctx, h, g, "dedup", &flags[0], 1);
     if (!rc) rc = rdml_h5_attr_i64(ctx, h, g, "symmetric", &flags[1], 1);
+    if (!rc && o->pp.set == RDML_PAIRS_COLORS) rc = write_colors(ctx, h, g, o, n, colors, share);
     return rc;
 }
 
@@ -469,6 +500,7 @@ typedef struct svm_group {
     double thr;
     float *R, *E;
     int *colors;
+    double *share; /* pairs.set = colors: n x 3 colour shares */
     rdml_pairs P;
     rdml_split S;
     rdml_svm_images im; /* computed by the first task that needs it */
@@ -497,6 +529,7 @@ static void svm_release(void *group) {
     free(g->R);
     free(g->E);
     free(g->colors);
+    free(g->share);
     memset(g, 0, sizeof *g);
 }
 
@@ -546,7 +579,8 @@ static int svm_prepare(rdml_ctx *ctx, MPI_Comm comm, rdml_h5 *h, const void *opt
     g->R = rdml_malloc(ctx, (size_t)(n * n) * sizeof *g->R, "RDM");
     g->E = rdml_malloc(ctx, (size_t)(n * d) * sizeof *g->E, "embeddings");
     g->colors = rdml_malloc(ctx, (size_t)n * sizeof *g->colors, "colour classes");
-    int rc = g->R && g->E && g->colors ? RDML_OK : ctx->code;
+    g->share = rdml_calloc(ctx, (size_t)(3 * n), sizeof *g->share, "colour shares");
+    int rc = g->R && g->E && g->colors && g->share ? RDML_OK : ctx->code;
     RDML_TRY(rdml_agree(ctx, comm, rc));
     rc = rdml_cli_read_rdm(ctx, comm, h, rpath, n, g->R);
     if (!rc) rc = rdml_h5_read_rows_f32(ctx, h, epath, 0, n, g->E);
@@ -554,7 +588,7 @@ static int svm_prepare(rdml_ctx *ctx, MPI_Comm comm, rdml_h5 *h, const void *opt
     rdml_pairs_params pp = o->pp;
     pp.threshold = g->thr;
     if (!rc && pp.set == RDML_PAIRS_COLORS)
-        rc = classify_colors(ctx, comm, subj, n, o->color_fraction, g->colors);
+        rc = classify_colors(ctx, comm, subj, n, o->color_fraction, g->share, g->colors);
     if (rc) return rc;
     /* everything below is identical on every rank: no agreement needed */
     rc = rdml_pairs_build(ctx, &pp, n, g->R, g->colors, &g->P);
@@ -638,7 +672,7 @@ static int svm_write(rdml_ctx *ctx, rdml_h5 *h, const void *opts, const void *gr
         chosen[f] = (int64_t)recs[f].v[ST_N];
         if (o->grid) memcpy(scores + f * ns * K, recs[f].v + ST_N + 1 + g->F.nte[f], (size_t)(ns * K) * sizeof *scores);
     }
-    if (!rc) rc = write_pairs(ctx, h, gp, o, &g->P, &g->S, g->n, g->thr);
+    if (!rc) rc = write_pairs(ctx, h, gp, o, &g->P, &g->S, g->n, g->thr, g->colors, g->share);
     if (!rc) rc = rdml_h5_delete(ctx, h, gs);
     if (!rc) rc = rdml_h5_group(ctx, h, gs);
     if (!rc && o->grid) rc = write_grid(ctx, h, gs, o, &g->S, g->F.ifold, scores, chosen);

@@ -130,7 +130,9 @@ static const rdml_cfg_key schema[] = {
      "means the backend's name. Letters, digits, '-', '_' and '.' only."},
     {"embed", "batch", RDML_CFG_INT, "32", RANGE(1, 4096), NULL,
      "images per batch of the clip-vit forward pass (batched SGEMMs); larger batches are "
-     "faster and need more memory. Results do not depend on it."},
+     "faster and need more memory. The features change with it in the last bits (float32 "
+     "GEMM rounding, up to ~1e-6 relative; so do they with run.threads): keep it fixed "
+     "within a study. For a given batch they are identical for any number of ranks."},
     {"embed", "normalize", RDML_CFG_BOOL, "false", NR, NULL,
      "divide each embedding by its L2 norm (a zero vector stays zero). The paper used CLIP's "
      "get_image_features unnormalised."},
@@ -170,8 +172,9 @@ static const rdml_cfg_key schema[] = {
      "image its k most similar and k most dissimilar partners, as ordered pairs (i, j), "
      "repeats across images kept. balanced: extremes plus, per image, a seeded sample of "
      "mid_count partners whose RDM value lies in mid_band. colors: images classified by "
-     "dominant pure colour (see colors), both colours cut to the smaller count, all pairs "
-     "among them. percentile: all pairs i < j at or below the low or at or above the high "
+     "dominant pure colour (see colors), both colours cut to the smaller count and listed "
+     "first colour first, then every pair of that list, as the paper orders them (a "
+     "two-colour pair has its first-colour image first). percentile: all pairs i < j at or below the low or at or above the high "
      "percentile of the RDM values."},
     {"pairs", "images", RDML_CFG_INT, "0", RANGE(0, 1e9), NULL,
      "build this experiment's pairs from the first N images of the subject's RDM and "
@@ -190,11 +193,12 @@ static const rdml_cfg_key schema[] = {
     {"pairs", "percentiles", RDML_CFG_REAL_LIST, "10,90", RANGE(0, 100), NULL,
      "percentile: LOW,HIGH percentiles (numpy's linear interpolation over the pairs i < j)."},
     {"pairs", "colors", RDML_CFG_LIST, "red,blue", NR, "red|green|blue",
-     "colors: the two colour classes. Each pixel goes to the nearest of pure red, green and "
-     "blue (a tie leaves it unclassified); an image belongs to a colour holding at least "
-     "color_fraction of its pixels."},
+     "colors: the two colour classes, in pair order. Each pixel goes to the nearest of pure "
+     "red, green and blue (a tie leaves it unclassified); an image takes the colour with the "
+     "largest share of its pixels (the first of red, green, blue on a tie) when that share "
+     "is at least color_fraction, as the paper's classify_images_rgb."},
     {"pairs", "color_fraction", RDML_CFG_REAL, "0.7", RANGE(0, 1), NULL,
-     "colors: the dominant colour's share of the pixels an image needs (the paper's 0.7)."},
+     "colors: the share of the pixels an image's largest colour needs (the paper's 0.7)."},
     {"pairs", "dedup", RDML_CFG_BOOL, "false", NR, NULL,
      "drop repeated ordered pairs (extremes lists the same (i, j) again when j is among both "
      "the lowest and the highest partners of i); the first occurrence stays."},
@@ -460,7 +464,8 @@ static const rdml_cfg_key schema[] = {
      "data.rois x folds."},
     {"run", "threads", RDML_CFG_INT, "1", RANGE(1, 256), NULL,
      "BLAS threads per MPI rank. Keep 1 when running one rank per core; raise it when running "
-     "fewer ranks than cores."},
+     "fewer ranks than cores. clip-vit features change with it in the last bits (~1e-6 "
+     "relative, docs/embed.md)."},
     {"run", "log_level", RDML_CFG_CHOICE, "info", NR, "quiet|error|warn|info|debug",
      "how much rdmlearn prints. quiet prints nothing but the final error; error, warn and "
      "info print messages of that level and more severe ones; debug adds timings and the "

@@ -1,10 +1,15 @@
 /* CLIP ViT image tower (Hugging Face CLIPVisionModelWithProjection.get_image_features and the
  * OpenAI VisionTransformer) in C on OpenBLAS. Loading: the safetensors file in either naming
- * (vision_model.* + visual_projection, or visual.*; text-tower tensors ignored), the
- * architecture taken from tensor shapes (width, patch, tokens, layers, MLP, projection) and
- * heads / hidden_act / layer_norm_eps from a config.json beside the weights (top level or
- * "vision_config"), else the CLIP conventions (heads = width / 64, quick_gelu, 1e-5); every
- * tensor is checked against the shape the architecture implies and converted to float32
+ * (vision_model.* + visual_projection, or visual.*), the architecture taken from tensor
+ * shapes (width, patch, tokens, MLP, projection; layers = 1 + the largest layer index of any
+ * tensor, and every tensor of every layer must be there) and heads / hidden_act /
+ * layer_norm_eps from a config.json beside the weights (top level or "vision_config"), whose
+ * stated sizes (num_hidden_layers, hidden_size, intermediate_size, patch_size, image_size,
+ * projection_dim) must match the tensors; without one the CLIP conventions (heads = width /
+ * 64, quick_gelu, 1e-5). Every tensor of the file is accounted for: read into the model, or a
+ * known unused part of a full CLIP checkpoint (text tower, logit_scale, position_ids and
+ * OpenAI's scalars); anything else is an error listing it. Every tensor read is checked
+ * against the shape the architecture implies and converted to float32
  * (q/k/v fused into one [3D, D] matrix; OpenAI's in_proj is already fused, its proj is
  * transposed). Preprocessing is CLIPImageProcessor's (Pillow-exact antialiased bicubic resize
  * of the short side, centre crop with floor, CLIP mean/std). The forward pass runs a batch of
@@ -56,8 +61,53 @@ static const double clip_std[3] = {0.26862954, 0.26130258, 0.27577711};
 typedef struct loader {
     rdml_ctx *ctx;
     rdml_safetensors *st;
-    int oa; /* OpenAI naming */
+    int oa;        /* OpenAI naming */
+    uint8_t *used; /* per tensor of the file: read into the model */
 } loader;
+
+/* The tensors of one encoder layer, in each naming (after the layer prefix). */
+static const char *const hf_layer_names[] = {
+    "layer_norm1.weight", "layer_norm1.bias", "self_attn.q_proj.weight", "self_attn.q_proj.bias",
+    "self_attn.k_proj.weight", "self_attn.k_proj.bias", "self_attn.v_proj.weight",
+    "self_attn.v_proj.bias", "self_attn.out_proj.weight", "self_attn.out_proj.bias",
+    "layer_norm2.weight", "layer_norm2.bias", "mlp.fc1.weight", "mlp.fc1.bias", "mlp.fc2.weight",
+    "mlp.fc2.bias"};
+static const char *const oa_layer_names[] = {
+    "ln_1.weight", "ln_1.bias", "attn.in_proj_weight", "attn.in_proj_bias",
+    "attn.out_proj.weight", "attn.out_proj.bias", "ln_2.weight", "ln_2.bias",
+    "mlp.c_fc.weight", "mlp.c_fc.bias", "mlp.c_proj.weight", "mlp.c_proj.bias"};
+#define HF_LAYER_PREFIX "vision_model.encoder.layers."
+#define OA_LAYER_PREFIX "visual.transformer.resblocks."
+
+/* Tensors of a full CLIP checkpoint that the image tower does not use: the text tower, the
+ * logit scale, position-id buffers and OpenAI's scalar hyper-parameters. */
+static int ignorable(const char *name, int oa) {
+    static const char *const hf[] = {"text_projection.weight", "logit_scale",
+                                     "vision_model.embeddings.position_ids"};
+    static const char *const oan[] = {"token_embedding.weight", "positional_embedding",
+                                      "ln_final.weight", "ln_final.bias", "text_projection",
+                                      "logit_scale", "input_resolution", "context_length",
+                                      "vocab_size"};
+    if (!oa && strncmp(name, "text_model.", 11) == 0) return 1;
+    if (oa && strncmp(name, "transformer.", 12) == 0) return 1;
+    const char *const *list = oa ? oan : hf;
+    size_t n = oa ? sizeof oan / sizeof *oan : sizeof hf / sizeof *hf;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(name, list[i]) == 0) return 1;
+    return 0;
+}
+
+static const char *naming(const loader *ld) {
+    return ld->oa ? "OpenAI (visual.*)" : "Hugging Face (vision_model.*)";
+}
+
+/* The tensor `name` (NULL when absent), marked as used. */
+static const rdml_st_tensor *lookup(loader *ld, const char *name) {
+    int64_t i = rdml_safetensors_index(ld->st, name);
+    if (i < 0) return NULL;
+    ld->used[i] = 1;
+    return rdml_safetensors_at(ld->st, i);
+}
 
 static void shape_str(char *buf, size_t len, int ndim, const int64_t *shape) {
     size_t o = (size_t)snprintf(buf, len, "[");
@@ -68,15 +118,14 @@ static void shape_str(char *buf, size_t len, int ndim, const int64_t *shape) {
 
 /* Read tensor `name` of the given shape into dst. */
 static int get(loader *ld, const char *name, int ndim, const int64_t *shape, float *dst) {
-    const rdml_st_tensor *t = rdml_safetensors_find(ld->st, name);
+    const rdml_st_tensor *t = lookup(ld, name);
     char want[128], got[128];
     shape_str(want, sizeof want, ndim, shape);
     if (!t)
         return RDML_FAIL(ld->ctx, RDML_EFORMAT,
                          "%s: tensor '%s' (shape %s) is missing (hint: a CLIP checkpoint in %s "
                          "naming is expected; see docs/embed.md)",
-                         rdml_safetensors_path(ld->st), name, want,
-                         ld->oa ? "OpenAI (visual.*)" : "Hugging Face (vision_model.*)");
+                         rdml_safetensors_path(ld->st), name, want, naming(ld));
     int same = t->ndim == ndim;
     for (int i = 0; i < ndim && same; i++) same = t->shape[i] == shape[i];
     if (!same) {
@@ -98,11 +147,11 @@ static int get2(loader *ld, const char *name, int64_t n0, int64_t n1, float *dst
 }
 
 static const rdml_st_tensor *need(loader *ld, const char *name, int ndim) {
-    const rdml_st_tensor *t = rdml_safetensors_find(ld->st, name);
+    const rdml_st_tensor *t = lookup(ld, name);
     if (!t) {
         RDML_FAIL(ld->ctx, RDML_EFORMAT, "%s: tensor '%s' is missing (hint: a CLIP checkpoint "
                   "in %s naming is expected; see docs/embed.md)", rdml_safetensors_path(ld->st),
-                  name, ld->oa ? "OpenAI (visual.*)" : "Hugging Face (vision_model.*)");
+                  name, naming(ld));
         return NULL;
     }
     if (t->ndim != ndim) {
@@ -115,16 +164,97 @@ static const rdml_st_tensor *need(loader *ld, const char *name, int ndim) {
     return t;
 }
 
-/* config.json beside the weights: heads, hidden_act, layer_norm_eps when present. */
-static int read_config(rdml_ctx *ctx, const char *weights, int64_t *heads, rdml_clip_act *act,
-                       double *eps) {
+/* The encoder layers: one more than the largest index of any tensor named
+ * <layer prefix><index>.<...>; then every tensor of every layer up to it must be present
+ * (a layer's tensor missing is an error naming it, before anything is allocated). */
+static int count_layers(loader *ld, int64_t *layers) {
+    const char *pre = ld->oa ? OA_LAYER_PREFIX : HF_LAYER_PREFIX;
+    const size_t np = strlen(pre);
+    int64_t top = -1;
+    for (int64_t i = 0; i < rdml_safetensors_count(ld->st); i++) {
+        const char *name = rdml_safetensors_at(ld->st, i)->name;
+        if (strncmp(name, pre, np) != 0 || name[np] < '0' || name[np] > '9') continue;
+        char *end;
+        long long l = strtoll(name + np, &end, 10);
+        if (*end != '.' || l > 100000) continue; /* not a layer tensor: reported as unexpected */
+        if (l > top) top = l;
+    }
+    *layers = top + 1;
+    const char *const *sfx = ld->oa ? oa_layer_names : hf_layer_names;
+    const int ns = ld->oa ? (int)(sizeof oa_layer_names / sizeof *oa_layer_names)
+                          : (int)(sizeof hf_layer_names / sizeof *hf_layer_names);
+    int64_t missing = 0;
+    char first[256] = "";
+    for (int64_t l = 0; l < *layers; l++)
+        for (int k = 0; k < ns; k++) {
+            char n[256];
+            snprintf(n, sizeof n, "%s%lld.%s", pre, (long long)l, sfx[k]);
+            if (rdml_safetensors_index(ld->st, n) >= 0) continue;
+            if (!missing++) rdml_strlcpy(first, n, sizeof first);
+        }
+    if (missing)
+        return RDML_FAIL(ld->ctx, RDML_EFORMAT,
+                         "%s: tensor '%s' is missing (%lld tensor%s of the %lld encoder layers "
+                         "missing in all; the file has tensors of layers 0 to %lld, each needs "
+                         "%d) (hint: the file is incomplete or not a CLIP ViT checkpoint in %s "
+                         "naming; see docs/embed.md)", rdml_safetensors_path(ld->st), first,
+                         (long long)missing, missing == 1 ? "" : "s", (long long)*layers,
+                         (long long)top, ns, naming(ld));
+    return RDML_OK;
+}
+
+/* Every tensor of the file is either read into the model or a known part of a full CLIP
+ * checkpoint the image tower does not use (ignorable); anything else is an error listing
+ * the first few: weights rdmlearn would silently leave out. */
+static int check_unused(loader *ld) {
+    int64_t bad = 0;
+    char list[600] = "";
+    size_t o = 0;
+    for (int64_t i = 0; i < rdml_safetensors_count(ld->st); i++) {
+        const char *name = rdml_safetensors_at(ld->st, i)->name;
+        if (ld->used[i] || ignorable(name, ld->oa)) continue;
+        if (bad++ < 4 && o < sizeof list)
+            o += (size_t)snprintf(list + o, sizeof list - o, "%s'%s'", bad > 1 ? ", " : "", name);
+    }
+    if (!bad) return RDML_OK;
+    return RDML_FAIL(ld->ctx, RDML_EFORMAT,
+                     "%s: %lld tensor%s not part of the CLIP ViT image tower that rdmlearn runs "
+                     "(%s naming): %s%s (hint: another architecture or a mixed file; only the "
+                     "image tower, its projection and a full checkpoint's text tower and "
+                     "logit_scale are accepted; see docs/embed.md)",
+                     rdml_safetensors_path(ld->st), (long long)bad, bad == 1 ? " is" : "s are",
+                     naming(ld), list, bad > 4 ? ", ..." : "");
+}
+
+/* config.json beside the weights, when present: heads, hidden_act, layer_norm_eps, and the
+ * sizes that must agree with the tensors (-1 when absent). */
+typedef struct clip_config {
     char path[4096];
+    int present;
+    int64_t heads, layers, width, mlp, patch, image, proj;
+} clip_config;
+
+static int config_int(rdml_ctx *ctx, const char *path, json_t *obj, const char *key, int64_t *v) {
+    json_t *x = json_object_get(obj, key);
+    if (!x || json_is_null(x)) return RDML_OK;
+    if (!json_is_integer(x) || json_integer_value(x) < 1)
+        return RDML_FAIL(ctx, RDML_EFORMAT, "%s: \"%s\" is not a positive integer", path, key);
+    *v = json_integer_value(x);
+    return RDML_OK;
+}
+
+static int read_config(rdml_ctx *ctx, const char *weights, clip_config *c, rdml_clip_act *act,
+                       double *eps) {
     const char *slash = strrchr(weights, '/');
-    if (slash) snprintf(path, sizeof path, "%.*s/config.json", (int)(slash - weights), weights);
-    else snprintf(path, sizeof path, "config.json");
-    FILE *f = fopen(path, "rb");
+    if (slash) snprintf(c->path, sizeof c->path, "%.*s/config.json", (int)(slash - weights), weights);
+    else snprintf(c->path, sizeof c->path, "config.json");
+    c->present = 0;
+    c->heads = c->layers = c->width = c->mlp = c->patch = c->image = c->proj = -1;
+    FILE *f = fopen(c->path, "rb");
     if (!f) return RDML_OK;
     fclose(f);
+    c->present = 1;
+    const char *path = c->path;
     json_error_t err;
     json_t *root = json_load_file(path, 0, &err);
     if (!root || !json_is_object(root)) {
@@ -134,13 +264,18 @@ static int read_config(rdml_ctx *ctx, const char *weights, int64_t *heads, rdml_
     }
     json_t *vc = json_object_get(root, "vision_config");
     if (!json_is_object(vc)) vc = root;
-    int rc = RDML_OK;
-    json_t *v = json_object_get(vc, "num_attention_heads");
-    if (json_is_integer(v)) *heads = json_integer_value(v);
-    v = json_object_get(vc, "layer_norm_eps");
-    if (json_is_number(v)) *eps = json_number_value(v);
+    int rc = config_int(ctx, path, vc, "num_attention_heads", &c->heads);
+    if (!rc) rc = config_int(ctx, path, vc, "num_hidden_layers", &c->layers);
+    if (!rc) rc = config_int(ctx, path, vc, "hidden_size", &c->width);
+    if (!rc) rc = config_int(ctx, path, vc, "intermediate_size", &c->mlp);
+    if (!rc) rc = config_int(ctx, path, vc, "patch_size", &c->patch);
+    if (!rc) rc = config_int(ctx, path, vc, "image_size", &c->image);
+    /* CLIPModel: projection_dim at the top level; a vision config alone holds its own */
+    if (!rc) rc = config_int(ctx, path, root, "projection_dim", &c->proj);
+    json_t *v = json_object_get(vc, "layer_norm_eps");
+    if (!rc && json_is_number(v)) *eps = json_number_value(v);
     v = json_object_get(vc, "hidden_act");
-    if (json_is_string(v)) {
+    if (!rc && json_is_string(v)) {
         const char *s = json_string_value(v);
         if (strcmp(s, "quick_gelu") == 0) *act = RDML_ACT_QUICK_GELU;
         else if (strcmp(s, "gelu") == 0) *act = RDML_ACT_GELU;
@@ -152,15 +287,38 @@ static int read_config(rdml_ctx *ctx, const char *weights, int64_t *heads, rdml_
     return rc;
 }
 
+/* The sizes config.json states must be the ones the tensors have. */
+static int check_config(rdml_ctx *ctx, const clip_config *c, const rdml_clip_arch *a,
+                        const char *weights) {
+    if (!c->present) return RDML_OK;
+    const char *key[6] = {"num_hidden_layers", "hidden_size", "intermediate_size", "patch_size",
+                          "image_size", "projection_dim"};
+    const int64_t cfg[6] = {c->layers, c->width, c->mlp, c->patch, c->image, c->proj};
+    const int64_t got[6] = {a->layers, a->width, a->mlp, a->patch, a->image, a->proj};
+    const char *what[6] = {"encoder layers", "as hidden width", "as MLP width", "as patch size",
+                           "as input image size", "as projection width"};
+    for (int k = 0; k < 6; k++)
+        if (cfg[k] >= 0 && cfg[k] != got[k])
+            return RDML_FAIL(ctx, RDML_EFORMAT,
+                             "%s: %s = %lld but the weights %s have %lld %s (hint: the config.json "
+                             "beside the weights belongs to another model, or the weights file is "
+                             "incomplete; see docs/embed.md)", c->path, key[k], (long long)cfg[k],
+                             weights, (long long)got[k], what[k]);
+    return RDML_OK;
+}
+
 int rdml_clip_load(rdml_ctx *ctx, const char *path, int64_t heads, rdml_clip_act act,
                    rdml_clip **out) {
     *out = NULL;
-    loader ld = {ctx, NULL, 0};
+    loader ld = {ctx, NULL, 0, NULL};
     RDML_TRY(rdml_safetensors_open(ctx, path, &ld.st));
     rdml_clip *m = calloc(1, sizeof *m);
-    int rc = m ? RDML_OK : RDML_FAIL(ctx, RDML_ENOMEM, "out of memory loading %s", path);
+    ld.used = calloc((size_t)rdml_safetensors_count(ld.st) + 1, 1);
+    int rc = m && ld.used ? RDML_OK : RDML_FAIL(ctx, RDML_ENOMEM, "out of memory loading %s", path);
     char n[256];
     rdml_clip_arch *a = m ? &m->a : NULL;
+    clip_config cc;
+    memset(&cc, 0, sizeof cc);
     if (!rc) {
         if (rdml_safetensors_find(ld.st, "vision_model.embeddings.class_embedding")) ld.oa = 0;
         else if (rdml_safetensors_find(ld.st, "visual.class_embedding")) ld.oa = 1;
@@ -190,9 +348,9 @@ int rdml_clip_load(rdml_ctx *ctx, const char *path, int64_t heads, rdml_clip_act
                            "number of patches", path, (long long)a->tokens);
         a->image = a->grid * a->patch;
     }
+    if (!rc) rc = count_layers(&ld, &a->layers);
     if (!rc) {
-        snprintf(n, sizeof n, ld.oa ? "visual.transformer.resblocks.0.mlp.c_fc.weight"
-                                    : "vision_model.encoder.layers.0.mlp.fc1.weight");
+        snprintf(n, sizeof n, ld.oa ? OA_LAYER_PREFIX "0.mlp.c_fc.weight" : HF_LAYER_PREFIX "0.mlp.fc1.weight");
         t = need(&ld, n, 2);
         if (!t) rc = ctx->code; else a->mlp = t->shape[0];
     }
@@ -201,16 +359,12 @@ int rdml_clip_load(rdml_ctx *ctx, const char *path, int64_t heads, rdml_clip_act
         if (!t) rc = ctx->code; else a->proj = ld.oa ? t->shape[1] : t->shape[0];
     }
     if (!rc) {
-        for (a->layers = 0;; a->layers++) {
-            snprintf(n, sizeof n, ld.oa ? "visual.transformer.resblocks.%lld.ln_1.weight"
-                                        : "vision_model.encoder.layers.%lld.layer_norm1.weight",
-                     (long long)a->layers);
-            if (!rdml_safetensors_find(ld.st, n)) break;
-        }
         a->heads = 0;
         a->act = RDML_ACT_QUICK_GELU;
         a->eps = 1e-5;
-        rc = read_config(ctx, path, &a->heads, &a->act, &a->eps);
+        rc = read_config(ctx, path, &cc, &a->act, &a->eps);
+        if (!rc) rc = check_config(ctx, &cc, a, path);
+        if (!rc && cc.heads > 0) a->heads = cc.heads;
         if (heads > 0) a->heads = heads;
         if (act != RDML_ACT_AUTO) a->act = act;
         if (!rc && a->heads <= 0) a->heads = a->width / 64;
@@ -315,7 +469,9 @@ int rdml_clip_load(rdml_ctx *ctx, const char *path, int64_t heads, rdml_clip_act
             }
         }
     }
+    if (!rc) rc = check_unused(&ld);
     rdml_safetensors_close(&ld.st);
+    free(ld.used);
     if (rc) {
         rdml_clip_free(&m);
         return rc;

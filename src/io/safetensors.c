@@ -265,10 +265,13 @@ int64_t rdml_safetensors_count(const rdml_safetensors *st) { return st->nt; }
 const rdml_st_tensor *rdml_safetensors_at(const rdml_safetensors *st, int64_t i) {
     return i >= 0 && i < st->nt ? &st->t[i] : NULL;
 }
-const rdml_st_tensor *rdml_safetensors_find(const rdml_safetensors *st, const char *name) {
+int64_t rdml_safetensors_index(const rdml_safetensors *st, const char *name) {
     for (int64_t i = 0; i < st->nt; i++)
-        if (strcmp(st->t[i].name, name) == 0) return &st->t[i];
-    return NULL;
+        if (strcmp(st->t[i].name, name) == 0) return i;
+    return -1;
+}
+const rdml_st_tensor *rdml_safetensors_find(const rdml_safetensors *st, const char *name) {
+    return rdml_safetensors_at(st, rdml_safetensors_index(st, name));
 }
 const char *rdml_safetensors_path(const rdml_safetensors *st) { return st->path; }
 

@@ -1,7 +1,8 @@
 /* Pair sets of the paper's protocol built from an RDM: all (i < j), extremes (per image its k
  * lowest then k highest partners, ordered pairs, repeats across images kept), balanced
  * (extremes plus a seeded sample of mid-band partners per image), colours (the paper's
- * nearest-pure-colour pixel rule, two colours cut to the smaller count, all pairs among
+ * nearest-pure-colour pixel rule and largest-share class, two colours cut to the smaller
+ * count, all pairs of the list colour-a images then colour-b images, as the paper orders
  * them) and percentile bands; then the options (order-symmetric canonical pairs, dedup) and
  * the labels (binary by threshold, or the value). Partners are ranked by (value, index) so
  * the result is a pure function of the RDM and the seed. Left out: selecting images by
@@ -65,13 +66,19 @@ int rdml_pairs_color_of(const uint8_t *rgb, int64_t npix, double fraction, doubl
         for (int c = 0; c < 3; c++) ties += d[c] == d[best];
         if (ties == 1) cnt[best]++;
     }
-    int cls = RDML_COLOR_NONE;
+    double f[3];
     for (int c = 0; c < 3; c++) {
-        double f = npix > 0 ? (double)cnt[c] / (double)npix : 0;
-        if (frac) frac[c] = f;
-        if (npix > 0 && f >= fraction) cls = c;
+        f[c] = npix > 0 ? (double)cnt[c] / (double)npix : 0;
+        if (frac) frac[c] = f[c];
     }
-    return cls;
+    return npix > 0 ? rdml_pairs_color_class(f, fraction) : RDML_COLOR_NONE;
+}
+
+int rdml_pairs_color_class(const double frac[3], double fraction) {
+    int best = 0; /* the largest share; the first of red, green, blue on a tie (np.argmax) */
+    for (int c = 1; c < 3; c++)
+        if (frac[c] > frac[best]) best = c;
+    return frac[best] >= fraction ? best : RDML_COLOR_NONE;
 }
 
 void rdml_pairs_free(rdml_pairs *p) {
@@ -207,11 +214,13 @@ static int build_colors(rdml_ctx *ctx, const rdml_pairs_params *p, int64_t n, co
     int64_t m = na < nb ? na : nb, ta = 0, tb = 0;
     int64_t *keep = rdml_malloc(ctx, (size_t)(2 * m) * sizeof *keep, "colour images");
     if (!keep) return ctx->code;
-    int64_t nk = 0;
-    for (int64_t i = 0; i < n; i++) { /* the first m of each colour, in image order */
-        if (colors[i] == p->color_a && ta < m) { keep[nk++] = i; ta++; }
-        else if (colors[i] == p->color_b && tb < m) { keep[nk++] = i; tb++; }
+    /* the first m of each colour in image order, the colour-a images first (the paper's
+     * list), then every pair (s < t) of that list: an a-b pair has its a image first */
+    for (int64_t i = 0; i < n; i++) {
+        if (colors[i] == p->color_a && ta < m) keep[ta++] = i;
+        else if (colors[i] == p->color_b && tb < m) keep[m + tb++] = i;
     }
+    const int64_t nk = 2 * m;
     int rc = RDML_OK;
     for (int64_t s = 0; s < nk && !rc; s++)
         for (int64_t t = s + 1; t < nk && !rc; t++) rc = plist_push(ctx, l, keep[s], keep[t]);

@@ -6,6 +6,8 @@
 #    from the stored labels and decision values, and one fold's SVM agrees with
 #    sklearn.svm.SVC retrained on the same concatenated pairs (>= 99.5% predictions);
 #  - pairs.images = 60 builds the pairs among the first 60 images from the RDM's leading block;
+#  - colours at pairs.color_fraction = 0.4: the stored classes and shares equal the paper's
+#    classify_images_rgb (tools/paper_colors.py) and the pairs its list, colour-a images first;
 #  - bad input (one class only, fewer images than folds, a colour with no images, the
 #    pair-level split without its flag, missing embeddings) fails with the numbers and
 #    leaves the results file untouched.
@@ -65,6 +67,7 @@ for exp, nf in (("main", 5), ("colors", 1)):
     pg = f[f"/experiments/{exp}/pairs/subj01/V1"]; sg = f[f"/experiments/{exp}/svm/subj01/V1"]
     ij, lab, fold = pg["ij"][()], pg["label"][()], pg["fold"][()]
     assert pg.attrs["n_folds"] == nf
+    assert ("color" in pg) == (exp == "colors") and ("color_share" in pg) == (exp == "colors")
     accs = []
     for k in range(nf):
         g = sg[f"fold_{k}"]
@@ -91,6 +94,40 @@ obj = 0.5 * c @ ((gam * X(tr)[m.support_] @ X(tr)[m.support_].T) ** 2) @ c - np.
 print("agree", agree, "obj", g.attrs["dual_objective"], obj)
 assert agree >= 0.995 and abs(g.attrs["dual_objective"] - obj) <= 1e-3 * abs(obj)
 assert g.attrs["n_train"] == len(tr)
+PYEOF
+
+# colour classes and pairs as the paper's classify_images_rgb and pair list (tools/paper_colors.py)
+# at pairs.color_fraction = 0.4, where an image can have two colours above the fraction: the
+# stored classes and shares (read back with h5py) equal the port's on the PNGs read by Pillow,
+# the pairs equal its list in order (colour-a images first), at 2 ranks
+cp "$W/base.h5" "$W/col.h5"
+"${MPI[@]}" -n 2 "$RDMLEARN" svm "$W/ds" "${COMMON[@]}" --set pairs.set=colors --set split.scheme=holdout \
+  --set pairs.experiment=c04 --set pairs.color_fraction=0.4 --set pairs.colors=blue,red \
+  --set run.output="$W/col.h5" && ok || bad "svm colors at color_fraction 0.4"
+$PY - "$W/col.h5" "$W/ds" "$RDML_SRC/tools" <<'PYEOF' >"$W/log" 2>&1 && ok || { bad "colour classes and pairs vs the paper's port"; cat "$W/log"; }
+import sys, os, h5py, numpy as np
+sys.path.insert(0, sys.argv[3])
+from paper_colors import classify_images_rgb, color_pairs, load_rgb
+f = h5py.File(sys.argv[1], "r")
+names = [x.decode() for x in f["/subjects/subj01/images/names"][()]]
+d = os.path.join(sys.argv[2], "subj01", "training_split", "training_images")
+cls, share = classify_images_rgb([load_rgb(os.path.join(d, n)) for n in names], 0.4)
+pg = f["/experiments/c04/pairs/subj01/V1"]
+c = pg["color"]
+assert c.dtype == np.int64 and c.shape == (90,), (c.dtype, c.shape)
+assert c.attrs["names"] == "red,green,blue" and c.attrs["colors"] == "blue,red", dict(c.attrs)
+assert c.attrs["color_fraction"] == 0.4
+# images whose last colour reaching 0.4 is not the largest (the rule of the old code)
+last = np.array([max([k for k in range(3) if s[k] >= 0.4], default=-1) for s in share])
+print("classes", np.bincount(cls + 1, minlength=4), "differ from the last-colour rule:", (last != cls).sum())
+assert (last != cls).sum() > 0
+assert np.array_equal(c[()], cls), np.where(c[()] != cls)
+assert np.array_equal(pg["color_share"][()], share)
+P = color_pairs(cls, 2, 0)
+ij = pg["ij"][()]
+print("pairs", len(ij), "paper", len(P), "blue-first a-b pairs", np.sum((cls[ij[:, 0]] == 2) & (cls[ij[:, 1]] == 0)))
+assert np.array_equal(ij, P)
+assert pg.attrs["n_color_images"] == min(np.sum(cls == 0), np.sum(cls == 2))
 PYEOF
 
 # pairs.images: the experiment's pairs come from the first 60 images, with the RDM's leading block;

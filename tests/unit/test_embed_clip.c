@@ -13,7 +13,10 @@
  *  - bad input: missing file, truncated file, gap and overlap in the offsets, a header that
  *    is not JSON or too long, a byte count that does not match the shape, a missing tensor,
  *    a mis-shaped tensor (error names it and the expected shape), heads not dividing the
- *    width, a layer beyond the model.
+ *    width, a layer beyond the model;
+ *  - every tensor accounted for: a dropped tensor of any layer names it (not a shorter
+ *    model), a tensor the tower does not use is listed, a full checkpoint's text tower is
+ *    accepted, and a config.json whose sizes disagree with the tensors names the key.
  * With `--vitb32 DIR` it instead runs the full ViT-B/32-shape check (weights regenerated
  * from a seed into DIR, see test_vitb32 below), and `--write-vitb32 FILE` only writes those
  * weights; tests/cli/test_embed_vitb32.sh runs both (not a unit test so that valgrind's pass
@@ -26,6 +29,9 @@
 
 #include "rdml/embed.h"
 #include "rdml/npy.h"
+
+void openblas_set_num_threads(int num_threads); /* OpenBLAS's own API (no header needed) */
+int openblas_get_num_threads(void);
 #include "rdml/safetensors.h"
 #include "test.h"
 
@@ -247,6 +253,73 @@ static const char *rewrite(const char *name, edit_fn fn, long cut) {
     return out;
 }
 
+/* Like rewrite(), but the data is laid out again after the edit: a tensor deleted from the
+ * header loses its bytes too (offsets stay contiguous), so the file is a valid safetensors
+ * file without it. config: written as config.json beside it when not NULL. */
+static const char *repack_from(const char *fixture, const char *name, edit_fn fn, const char *config) {
+    static char out[512];
+    size_t len = 0;
+    uint8_t *b = slurp(test_fixture(fixture), &len);
+    if (!b) { CHECK(0); return "/nonexistent"; }
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; i--) n = (n << 8) | b[i];
+    json_t *hdr = json_loadb((const char *)b + 8, n, 0, NULL);
+    if (fn) fn(hdr);
+    /* new offsets in the order of the old ones */
+    const char *k;
+    json_t *v;
+    size_t nt = json_object_size(hdr), m = 0;
+    json_t **ent = calloc(nt + 1, sizeof *ent);
+    json_object_foreach(hdr, k, v) if (json_object_get(v, "data_offsets")) ent[m++] = v;
+    for (size_t i = 1; i < m; i++) /* insertion sort by old begin */
+        for (size_t j = i; j > 0; j--) {
+            json_int_t a = json_integer_value(json_array_get(json_object_get(ent[j - 1], "data_offsets"), 0));
+            json_int_t c = json_integer_value(json_array_get(json_object_get(ent[j], "data_offsets"), 0));
+            if (a <= c) break;
+            json_t *x = ent[j]; ent[j] = ent[j - 1]; ent[j - 1] = x;
+        }
+    uint8_t *data = malloc(len);
+    json_int_t off = 0;
+    for (size_t i = 0; i < m; i++) {
+        json_t *of = json_object_get(ent[i], "data_offsets");
+        json_int_t b0 = json_integer_value(json_array_get(of, 0)), b1 = json_integer_value(json_array_get(of, 1));
+        memcpy(data + off, b + 8 + n + b0, (size_t)(b1 - b0));
+        json_array_set_new(of, 0, json_integer(off));
+        json_array_set_new(of, 1, json_integer(off + b1 - b0));
+        off += b1 - b0;
+    }
+    char *js = json_dumps(hdr, JSON_COMPACT);
+    char cmd[600];
+    snprintf(out, sizeof out, "%s/%s", tmpdir, name);
+    snprintf(cmd, sizeof cmd, "mkdir -p %s", out);
+    CHECK(system(cmd) == 0);
+    if (config) {
+        snprintf(out, sizeof out, "%s/%s/config.json", tmpdir, name);
+        FILE *c = fopen(out, "w");
+        fputs(config, c);
+        fclose(c);
+    }
+    snprintf(out, sizeof out, "%s/%s/model.safetensors", tmpdir, name);
+    FILE *f = fopen(out, "wb");
+    uint64_t hl = strlen(js);
+    uint8_t l8[8];
+    for (int i = 0; i < 8; i++) l8[i] = (uint8_t)(hl >> (8 * i));
+    fwrite(l8, 1, 8, f);
+    fwrite(js, 1, hl, f);
+    fwrite(data, 1, (size_t)off, f);
+    fclose(f);
+    free(js);
+    free(data);
+    free(ent);
+    json_decref(hdr);
+    free(b);
+    return out;
+}
+
+static const char *repack(const char *name, edit_fn fn, const char *config) {
+    return repack_from("embed/clip_hf/model.safetensors", name, fn, config);
+}
+
 static void expect_load_error(const char *path, int64_t heads, int code, const char *s1,
                               const char *s2) {
     rdml_ctx ctx;
@@ -287,6 +360,73 @@ static void wrong_bytes(json_t *h) {
     json_array_set_new(sh, 1, json_integer(63));
 }
 
+static void drop_l1_ln1(json_t *h) { json_object_del(h, "vision_model.encoder.layers.1.layer_norm1.weight"); }
+static void drop_layer1(json_t *h) {
+    const char *k;
+    void *tmp;
+    json_t *v;
+    json_object_foreach_safe(h, tmp, k, v) if (strstr(k, "encoder.layers.1.")) json_object_del(h, k);
+}
+static void rename_key(json_t *h, const char *from, const char *to) {
+    json_object_set(h, to, json_object_get(h, from));
+    json_object_del(h, from);
+}
+static void extra_head(json_t *h) { rename_key(h, "logit_scale", "vision_model.head.weight"); }
+static void extra_layer(json_t *h) { rename_key(h, "logit_scale", "vision_model.encoder.layers.2.layer_norm1.weight"); }
+static void text_tower(json_t *h) { rename_key(h, "logit_scale", "text_model.final_layer_norm.weight"); }
+static void oa_drop_l1_ln1(json_t *h) { json_object_del(h, "visual.transformer.resblocks.1.ln_1.weight"); }
+static void oa_text_tower(json_t *h) { rename_key(h, "logit_scale", "transformer.resblocks.0.ln_1.weight"); }
+
+/* Every tensor of the file is accounted for (issue: a missing layer tensor made a shorter
+ * model): a dropped layer tensor is an error naming it, a tensor the tower does not use is
+ * an error listing it, a full checkpoint's text tower is accepted, and a config.json beside
+ * the weights must agree with their sizes. */
+static void test_every_tensor_accounted_for(void) {
+    expect_load_error(repack("drop_ln1", drop_l1_ln1, NULL), 2, RDML_EFORMAT,
+                      "tensor 'vision_model.encoder.layers.1.layer_norm1.weight' is missing", "2 encoder layers");
+    expect_load_error(repack("extra_layer", extra_layer, NULL), 2, RDML_EFORMAT,
+                      "'vision_model.encoder.layers.2.layer_norm1.bias' is missing", "15 tensors of the 3 encoder layers");
+    expect_load_error(repack("extra_head", extra_head, NULL), 2, RDML_EFORMAT,
+                      "1 tensor is not part of the CLIP ViT image tower", "'vision_model.head.weight'");
+    rdml_ctx ctx;
+    rdml_ctx_init(&ctx);
+    rdml_clip *m = NULL;
+    int rc = rdml_clip_load(&ctx, repack("text", text_tower, NULL), 2, RDML_ACT_AUTO, &m);
+    if (rc) fprintf(stderr, "  message: %s\n", ctx.msg);
+    CHECK(rc == RDML_OK && m && rdml_clip_get_arch(m)->layers == 2);
+    rdml_clip_free(&m);
+    expect_load_error(repack_from("embed/clip_openai/model.safetensors", "oa_drop", oa_drop_l1_ln1, NULL), 2,
+                      RDML_EFORMAT, "tensor 'visual.transformer.resblocks.1.ln_1.weight' is missing", NULL);
+    rc = rdml_clip_load(&ctx, repack_from("embed/clip_openai/model.safetensors", "oa_text", oa_text_tower, NULL),
+                        2, RDML_ACT_AUTO, &m);
+    if (rc) fprintf(stderr, "  message: %s\n", ctx.msg);
+    CHECK(rc == RDML_OK && m && rdml_clip_get_arch(m)->layers == 2);
+    rdml_clip_free(&m);
+    /* config.json beside the weights */
+    const char *cfg3 = "{\"vision_config\": {\"num_attention_heads\": 2, \"hidden_size\": 16, "
+                       "\"num_hidden_layers\": 3}}";
+    expect_load_error(repack("cfg_layers", NULL, cfg3), 0, RDML_EFORMAT,
+                      "config.json: num_hidden_layers = 3 but the weights", "have 2 encoder layers");
+    expect_load_error(repack("cfg_width", NULL, "{\"hidden_size\": 32, \"num_attention_heads\": 2}"), 0,
+                      RDML_EFORMAT, "hidden_size = 32", "have 16 as hidden width");
+    expect_load_error(repack("cfg_proj", NULL, "{\"projection_dim\": 512, \"vision_config\": {\"image_size\": 32}}"),
+                      2, RDML_EFORMAT, "projection_dim = 512", "16 as projection width");
+    expect_load_error(repack("cfg_patch", NULL, "{\"vision_config\": {\"patch_size\": 16, \"intermediate_size\": 64}}"),
+                      2, RDML_EFORMAT, "patch_size = 16", "8 as patch size");
+    expect_load_error(repack("cfg_bad", NULL, "{\"vision_config\": {\"num_hidden_layers\": \"two\"}}"),
+                      2, RDML_EFORMAT, "\"num_hidden_layers\" is not a positive integer", NULL);
+    /* a whole trailing layer gone: only config.json's num_hidden_layers can tell */
+    expect_load_error(repack("drop_layer1", drop_layer1, "{\"vision_config\": {\"num_hidden_layers\": 2}}"),
+                      2, RDML_EFORMAT, "num_hidden_layers = 2", "have 1 encoder layers");
+    rc = rdml_clip_load(&ctx, repack("agree", NULL, "{\"projection_dim\": 16, \"vision_config\": {"
+                        "\"num_hidden_layers\": 2, \"hidden_size\": 16, \"intermediate_size\": 64, "
+                        "\"patch_size\": 8, \"image_size\": 32, \"num_attention_heads\": 2}}"),
+                        0, RDML_ACT_AUTO, &m);
+    if (rc) fprintf(stderr, "  message: %s\n", ctx.msg);
+    CHECK(rc == RDML_OK && m);
+    rdml_clip_free(&m);
+}
+
 static void test_bad_files(void) {
     rdml_ctx ctx;
     rdml_ctx_init(&ctx);
@@ -296,7 +436,7 @@ static void test_bad_files(void) {
     expect_load_error(rewrite("bytes", wrong_bytes, 0), 2, RDML_EFORMAT, FC2, "bytes");
     expect_load_error(rewrite("shape", transpose_fc2, 0), 2, RDML_EFORMAT, FC2, "[16, 64] is expected");
     expect_load_error(rewrite("missing", drop_ln2_bias, 0), 2, RDML_EFORMAT,
-                      "'vision_model.encoder.layers.0.layer_norm2.bias' (shape [16]) is missing", NULL);
+                      "tensor 'vision_model.encoder.layers.0.layer_norm2.bias' is missing", NULL);
     expect_load_error(test_fixture("embed/clip_openai/model.safetensors"), 0, RDML_ECONFIG, "heads", "embed.heads");
     expect_load_error(test_fixture("embed/clip_hf/model.safetensors"), 3, RDML_ECONFIG, "3 attention heads", NULL);
     /* header not JSON, header length beyond the file, in memory */
@@ -358,7 +498,10 @@ static void test_layer_out_of_range(void) {
  * tools/clip_reference.py documents and implements in numpy; the generated values' checksum
  * must equal the fixture's, then the C forward of img0..img2 must match the float64 PyTorch
  * reference within 1e-4 relative, and the same weights written in OpenAI naming (fused
- * in_proj, transposed proj, no config.json) must give bit-identical features. */
+ * in_proj, transposed proj, no config.json) must give bit-identical features. The HF pass
+ * also checks what docs/embed.md says of embed.batch and run.threads: each image alone
+ * (batch 1) and the batch with 2 BLAS threads differ from the batch of 3 with the default
+ * threads only in the last bits (below 2e-6 relative; not bit for bit). */
 
 static double now_s(void) {
     struct timespec ts;
@@ -648,7 +791,8 @@ static const char *vit_dir;
 
 /* Load the model at path, forward img0..img2 (features and hidden 6 mean), check against
  * the float64 reference; out gets the 3 x proj features. */
-static void vit_forward(const vit_cfg *c, const char *path, const char *label, float *feats) {
+static void vit_forward(const vit_cfg *c, const char *path, const char *label, int batch_check,
+                        float *feats) {
     rdml_ctx ctx;
     rdml_ctx_init(&ctx);
     rdml_clip *m = NULL;
@@ -698,6 +842,26 @@ static void vit_forward(const vit_cfg *c, const char *path, const char *label, f
         printf("ViT-B/32 %-22s hidden 6 mean patch token: relative error %.2e\n", label, e);
         CHECK(e < 1e-4);
     }
+    if (batch_check) {
+        /* what docs/embed.md says of embed.batch and run.threads: the features change in the
+         * last bits (float32 GEMM rounding), below 2e-6 relative to each image's largest */
+        float *alt = malloc((size_t)(NVIT * c->proj) * sizeof *alt);
+        double fd[NVIT * 1024];
+        for (int64_t i = 0; i < NVIT * c->proj; i++) fd[i] = feats[i];
+        for (int i = 0; i < NVIT; i++)
+            CHECK(rdml_clip_forward(&ctx, m, 1, px + i * 3 * S * S, -1, 0, alt + i * c->proj) == RDML_OK);
+        double eb = rel_err(alt, fd, NVIT, c->proj);
+        int th = openblas_get_num_threads();
+        openblas_set_num_threads(2);
+        CHECK(rdml_clip_forward(&ctx, m, NVIT, px, -1, 0, alt) == RDML_OK);
+        openblas_set_num_threads(th);
+        double et = rel_err(alt, fd, NVIT, c->proj);
+        printf("ViT-B/32 batch 1 vs batch %d: %.2e relative; 2 BLAS threads vs %d: %.2e relative "
+               "(docs/embed.md: below 2e-6)\n", NVIT, eb, th, et);
+        CHECK(eb < 2e-6);
+        CHECK(et < 2e-6);
+        free(alt);
+    }
     free(want);
     free(want6);
     free(h6);
@@ -725,7 +889,8 @@ static void test_vitb32(void) {
                (unsigned long long)cs, (unsigned long long)c.checksum);
         CHECK_EQ_I(values, c.values);
         CHECK(cs == c.checksum);
-        vit_forward(&c, path, openai ? "(OpenAI naming, F32)" : "(HF naming, F32)", openai ? oa : hf);
+        vit_forward(&c, path, openai ? "(OpenAI naming, F32)" : "(HF naming, F32)", !openai,
+                    openai ? oa : hf);
         CHECK(remove(path) == 0);
     }
     CHECK(memcmp(hf, oa, (size_t)(NVIT * c.proj) * sizeof *hf) == 0);
@@ -759,6 +924,7 @@ int main(int argc, char **argv) {
     RUN(test_forward_matches_torch);
     RUN(test_namings_and_batches_identical);
     RUN(test_bad_files);
+    RUN(test_every_tensor_accounted_for);
     RUN(test_layer_out_of_range);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);

@@ -4,7 +4,8 @@
  * different for another; all = n(n-1)/2; symmetric and dedup options; labels by threshold
  * and continuous; the colour pixel rule (nearest pure colour, ties unclassified, fraction
  * 0.7) and the colour set (equalised counts, all pairs, an absent colour is an error with the
- * counts); image-disjoint K-fold and holdout (sklearn's sizes, no image on both sides, every
+ * counts); classes and colour pairs equal to the paper's (port in tools/paper_colors.py) at
+ * fraction 0.4, where the largest share and the order of the pairs matter; image-disjoint K-fold and holdout (sklearn's sizes, no image on both sides, every
  * image tested once, deterministic), the pair-level split refused without its flag, fewer
  * images than folds and empty folds as errors naming the numbers. */
 #include "rdml/pairs.h"
@@ -178,6 +179,66 @@ static void test_color_set(void) {
     CHECK_STR_HAS(ctx.msg, "8 of the 40 images are red and 0 are green");
 }
 
+/* The paper's classify_images_rgb and colour pair list (tools/paper_colors.py, fixtures
+ * written by its --fixtures mode) at color_fraction 0.4: every image's shares and class (the
+ * LARGEST share, not the last one reaching the fraction), and the pairs in the paper's order
+ * (colour-a images first) for (red, blue) and (green, blue). */
+static void test_color_paper_port(void) {
+    int64_t np, nc, n;
+    int64_t *px = FX_I64("color_px", &np, &nc);
+    double *share = FX_F64("color_share", &n, NULL);
+    int64_t *cls = FX_I64("color_class_040", &n, NULL);
+    CHECK(px && share && cls && nc == 3 && n == 40 && np == 40 * 24);
+    if (!px || !share || !cls || n != g_n) {
+        free(px), free(share), free(cls);
+        return;
+    }
+    int colors[40], bad_class = 0, bad_share = 0, differs_from_last = 0;
+    for (int64_t i = 0; i < n; i++) {
+        uint8_t rgb[24 * 3];
+        for (int k = 0; k < 24 * 3; k++) rgb[k] = (uint8_t)px[i * 24 * 3 + k];
+        double f[3];
+        colors[i] = rdml_pairs_color_of(rgb, 24, 0.4, f);
+        bad_class += colors[i] != cls[i];
+        for (int c = 0; c < 3; c++) bad_share += f[c] != share[i * 3 + c];
+        int last = RDML_COLOR_NONE;
+        for (int c = 0; c < 3; c++) last = f[c] >= 0.4 ? c : last;
+        differs_from_last += last != colors[i];
+        CHECK_EQ_I(rdml_pairs_color_class(f, 0.4), colors[i]);
+    }
+    CHECK_EQ_I(bad_class, 0);
+    CHECK_EQ_I(bad_share, 0);
+    CHECK(differs_from_last >= 5); /* the fixture exercises the rule */
+    rdml_ctx ctx;
+    rdml_ctx_init(&ctx);
+    rdml_pairs_params p;
+    rdml_pairs_defaults(&p);
+    p.set = RDML_PAIRS_COLORS;
+    const char *fx[2] = {"color_pairs_040_rb", "color_pairs_040_gb"};
+    const int ca[2] = {RDML_COLOR_RED, RDML_COLOR_GREEN};
+    for (int k = 0; k < 2; k++) {
+        p.color_a = ca[k];
+        p.color_b = RDML_COLOR_BLUE;
+        int64_t m;
+        int64_t *ref = FX_I64(fx[k], &m, NULL);
+        rdml_pairs P;
+        CHECK_EQ_I(rdml_pairs_build(&ctx, &p, g_n, g_R, colors, &P), RDML_OK);
+        CHECK(ref && P.n == m);
+        int64_t same = 0, ab = 0;
+        for (int64_t t = 0; ref && t < m && t < P.n; t++) {
+            same += P.ij[2 * t] == ref[2 * t] && P.ij[2 * t + 1] == ref[2 * t + 1];
+            ab += colors[P.ij[2 * t]] == ca[k] && colors[P.ij[2 * t + 1]] == RDML_COLOR_BLUE;
+        }
+        CHECK_EQ_I(same, m);
+        CHECK_EQ_I(ab, P.n_images_used * P.n_images_used); /* every a-b pair has a first */
+        rdml_pairs_free(&P);
+        free(ref);
+    }
+    free(px);
+    free(share);
+    free(cls);
+}
+
 static void test_splits(void) {
     rdml_ctx ctx;
     rdml_ctx_init(&ctx);
@@ -259,6 +320,7 @@ int main(void) {
     RUN(test_all_balanced_options);
     RUN(test_color_rule);
     RUN(test_color_set);
+    RUN(test_color_paper_port);
     RUN(test_splits);
     free(g_R);
     return test_summary();
