@@ -113,6 +113,9 @@ def test_folds(res, h5):
         network = model in ("siamese", "mlp")
         for m in metrics:  # chance levels: only the networks store them
             assert (f"mean_predictor_{m}" in cols) == network and (f"shuffled_{m}" in cols) == network
+        if network:  # right after the metrics: model, mean predictor, shuffled targets
+            k = 6 + len(metrics)
+            assert cols[k:k + 2 * len(metrics)] == [f"mean_predictor_{m}" for m in metrics] + [f"shuffled_{m}" for m in metrics]
         assert set(t["model"]) == {model} and set(t["experiment"]) == {experiment}
         for i, (s, sel, g, fn) in enumerate(rows):
             row = t.iloc[i]
@@ -318,3 +321,16 @@ def test_errors_and_repr(res, results_path, tmp_path):
                  "regression: mlp (1 subj x 1 sel x 5 folds, grid", "siamese (2 subj x 2 sel x 5 folds",
                  "svm-grid: svm (1 subj x 1 sel x 5 folds, grid", "svr: svr", "stages      "):
         assert part in text, (part, text)
+
+
+def test_example_script(results_path):
+    """python/examples/explore_results.py runs on a results file (its last cell, which runs
+    rdmlearn, stays off)."""
+    import os
+    import subprocess
+    here = os.path.dirname(os.path.abspath(__file__))
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(here), RDMLEARN_EXAMPLE_RUN="0")
+    p = subprocess.run([sys.executable, os.path.join(here, "..", "examples", "explore_results.py"), str(results_path)],
+                       capture_output=True, text=True, env=env)
+    assert p.returncode == 0, p.stderr
+    assert "== svm / svm: 20 folds, metric accuracy" in p.stdout and "== grid of svm-grid/svm" in p.stdout
