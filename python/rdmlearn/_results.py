@@ -650,8 +650,12 @@ class Results:
         """Mean and population std (ddof 0) over the finished folds of every metric: one
         row per experiment x model x subject x selection x metric (``/sweep/.../summary``;
         columns ``experiment``, ``model``, ``subject``, ``selection``, ``metric``, ``mean``,
-        ``std``)."""
-        out = {k: [] for k in ("experiment", "model", "subject", "selection", "metric", "mean", "std")}
+        ``std`` and ``folds_finished``, the number of folds they are over: those whose
+        metrics are not all NaN in the sweep table; a network's fold that stopped has none.
+        The ``folds`` column of ``<stem>.summary.csv`` is the number of outer folds
+        instead)."""
+        out = {k: [] for k in ("experiment", "model", "subject", "selection", "metric", "mean", "std",
+                               "folds_finished")}
         with self.open() as f:
             for e, eg in f.get("sweep", {}).items():
                 for m, g in eg.items():
@@ -659,6 +663,11 @@ class Results:
                     subj, sel = s["subject"][()], _strings(s["selection"])
                     mean, std = s["mean"][()], s["std"][()]
                     cols = _columns_attr(s["mean"], [])
+                    t = g["tasks"]
+                    done = ~np.all(np.isnan(t["metrics"][()]), axis=1)
+                    finished = {}
+                    for ts, tsel, ok in zip(t["subject"][()], _strings(t["selection"]), done):
+                        finished[(int(ts), tsel)] = finished.get((int(ts), tsel), 0) + int(ok)
                     for r in range(len(subj)):
                         for c, name in enumerate(cols):
                             out["experiment"].append(e)
@@ -668,6 +677,7 @@ class Results:
                             out["metric"].append(name)
                             out["mean"].append(float(mean[r, c]))
                             out["std"].append(float(std[r, c]))
+                            out["folds_finished"].append(finished.get((int(subj[r]), sel[r]), 0))
         return self._table(out)
 
     def config(self, stage, raw=False):
@@ -732,9 +742,13 @@ class Results:
                         vals = [_scalar(g.attrs.get(f"mean_{metric}", np.nan)) for g in groups]
                         vals = [v for v in vals if isinstance(v, float) and np.isfinite(v)]
                         grid = any(int(_scalar(g.attrs.get("grid_settings", 0)) or 0) > 0 for g in groups)
-                        desc = f"{m} ({n_s} subj x {len(groups) // max(n_s, 1)} sel x {nf} folds"
+                        desc = f"{m} ({n_s} subj x {len(groups) // max(n_s, 1)} sel x {nf} fold{'s' * (nf != 1)}"
                         if grid:
                             desc += ", grid"
+                        stopped = sum(_scalar(g[fn].attrs.get("status", "ok")) != "ok"
+                                      for g in groups for fn in _fold_names(g))
+                        if stopped:
+                            desc += f", {stopped} stopped"
                         if vals:
                             desc += f", mean {metric} {np.mean(vals):.3f}"
                         parts.append(desc + ")")

@@ -11,7 +11,14 @@ from scipy.spatial.distance import squareform
 
 import rdmlearn
 
-MODELS = [("svm", "svm"), ("svm-grid", "svm"), ("svr", "svr"), ("regression", "siamese"), ("regression", "mlp")]
+MODELS = [("svm", "svm"), ("svm-grid", "svm"), ("svr", "svr"), ("regression", "siamese"), ("regression", "mlp"),
+          ("div", "siamese")]
+
+
+def same(a, b):
+    """Equal arrays, NaN equal to NaN."""
+    a, b = np.asarray(a), np.asarray(b)
+    return np.array_equal(a, b, equal_nan=a.dtype.kind == "f" and b.dtype.kind == "f")
 
 
 def groups_of(h5, experiment, model):
@@ -28,7 +35,7 @@ def test_listing(res, h5):
     assert res.subjects == [1, 2] == sorted(int(s[4:]) for s in h5["/subjects"])
     assert set(res.selections) == {"V1", "class:Faces"} == set(h5["/subjects/subj01/rdm"])
     assert res.experiments == list(h5["/experiments"])
-    assert set(res.experiments) == {"svm", "svm-grid", "svr", "regression"}
+    assert set(res.experiments) == {"svm", "svm-grid", "svr", "regression", "div"}
     assert sorted(res.models("regression")) == ["mlp", "siamese"]
     assert res.models("svm") == ["svm"] and res.models("svm-grid") == ["svm"]
     assert res.models("svr") == ["svr"]  # stored under .../svm, named as in the sweep
@@ -105,7 +112,8 @@ def test_folds(res, h5):
         t = res.folds(experiment, model)
         groups = groups_of(h5, experiment, model)
         rows = [(s, sel, g, fn) for s, sel, g in groups for fn in fold_groups(g)]
-        assert len(t) == len(rows) == 5 * len(groups)
+        assert len(t) == len(rows) == sum(len(fold_groups(g)) for *_, g in groups)
+        assert len(rows) == (1 if experiment == "svm-grid" else 5) * len(groups)  # holdout: one fold
         classifier = experiment in ("svm", "svm-grid")
         metrics = ["accuracy", "precision", "recall", "f1", "roc_auc"] if classifier else ["r2", "mse", "pearson", "spearman"]
         cols = list(t.columns)
@@ -131,7 +139,8 @@ def test_folds(res, h5):
                 elif not isinstance(v, np.ndarray):
                     assert row[k] == v, (k, row[k], v)
             if network:
-                assert row["status"] == a["status"] == "ok"
+                assert row["status"] == a["status"]
+                assert (row["status"] == "ok") == np.isfinite(row["r2"]) == (experiment != "div" or row["fold"] < 2)
             else:
                 assert row["status"] == ("ok" if a["converged"] else "not converged")
         # the same numbers as the sweep table of the file
@@ -142,11 +151,16 @@ def test_folds(res, h5):
         for _, row in t.iterrows():
             i = key[(row["subject"], row["selection"], row["fold"])]
             for c, m in enumerate(tcols):
-                assert M[i, c] == row[m]
+                assert same(M[i, c], row[m])
     grid = res.folds("svm-grid", "svm")
     assert {"setting", "setting_C", "setting_kernel"} <= set(grid.columns)
     assert "setting" not in res.folds("svm", "svm").columns
     assert {"chosen", "lr"} <= set(res.folds("regression", "mlp").columns)
+    # the diverged folds: why they stopped, NaN metrics, the chance levels NaN too
+    div = res.folds("div", "siamese")
+    assert list(div["status"][:2]) == ["ok", "ok"]
+    assert all(st.startswith("diverged in epoch 1") and "lower train.lr" in st for st in div["status"][2:])
+    assert div["r2"][2:].isna().all() and div["mean_predictor_r2"][2:].isna().all() and div["r2"][:2].notna().all()
 
 
 def test_predictions(res, h5):
@@ -174,9 +188,9 @@ def test_predictions(res, h5):
                     assert "decision" not in q
                     assert np.array_equal(q["target"], fg["target"][()])
                     pred = fg["prediction"] if "prediction" in fg else fg["pred"]
-                    assert np.array_equal(q["prediction"], pred[()])
+                    assert same(q["prediction"], pred[()])
                     assert np.allclose(q["target"], q["value"])  # regression targets: the RDM values
-                assert np.array_equal(q.to_numpy(), p[p["fold"] == f].to_numpy())
+                assert p[p["fold"] == f].reset_index(drop=True).equals(q)
     with pytest.raises(rdmlearn.NotFound, match="folds: 0, 1, 2, 3, 4"):
         res.predictions("svm", "svm", 1, "V1", fold=7)
 
@@ -214,13 +228,23 @@ def test_sweep_and_summary(res, h5, results_path):
     ours = sorted((r.experiment, r.model, r.subject, r.selection, r.fold, r.metric, r.value) for r in t.itertuples())
     theirs = sorted((r["experiment"], r["model"], int(r["subject"]), r["selection"], int(r["fold"]), r["metric"],
                      float(r["value"])) for r in read_csv(stem + ".sweep.csv"))
-    assert ours == theirs and len(ours) > 100
+    assert len(ours) == len(theirs) > 100
+    for a, b in zip(ours, theirs):
+        assert a[:6] == b[:6] and same(a[6], b[6])
+    assert sum(math.isnan(v) for v in t["value"]) == 3 * 6  # div: 3 stopped folds x 6 metrics
     w = res.sweep(wide=True)
     assert len(w) == sum(h5[f"/sweep/{e}/{m}/tasks/fold"].shape[0] for e in h5["/sweep"] for m in h5[f"/sweep/{e}"])
     svm = w[w["experiment"] == "svm"]
     assert np.array_equal(svm[["accuracy", "precision", "recall", "f1", "roc_auc"]].to_numpy(), h5["/sweep/svm/svm/tasks/metrics"][()])
     assert svm["r2"].isna().all()
     s = res.summary()
+    for r in s.itertuples():  # what the means are over: the finished folds
+        if r.model in ("siamese", "mlp"):
+            g = h5[f"/experiments/{r.experiment}/{r.model}/subj{r.subject:02d}/{r.selection}"]
+            assert r.folds_finished == g.attrs["n_folds_finished"]
+        else:
+            assert r.folds_finished == (1 if r.experiment == "svm-grid" else 5)
+    assert set(s[s.experiment == "div"].folds_finished) == {2}
     ours = sorted((r.experiment, r.model, r.subject, r.selection, r.metric, r.mean, r.std) for r in s.itertuples())
     theirs = sorted((r["experiment"], r["model"], int(r["subject"]), r["selection"], r["metric"], float(r["mean"]),
                      float(r["std"])) for r in read_csv(stem + ".summary.csv"))
@@ -298,7 +322,7 @@ def test_errors_and_repr(res, results_path, tmp_path):
         res.rdm(3, "V1")
     with pytest.raises(rdmlearn.NotFound, match="selections: "):
         res.rdm(1, "V2")
-    with pytest.raises(rdmlearn.NotFound, match="experiments: regression, svm, svm-grid, svr"):
+    with pytest.raises(rdmlearn.NotFound, match="experiments: div, regression, svm, svm-grid, svr"):
         res.folds("nope", "svm")
     with pytest.raises(rdmlearn.NotFound, match="models: mlp, siamese"):
         res.folds("regression", "cnn")
@@ -319,7 +343,8 @@ def test_errors_and_repr(res, results_path, tmp_path):
     text = repr(res)
     for part in ("subjects    1, 2 (80, 80 images)", "selections  ", "V1", "class:Faces", "gabor (512 dims)",
                  "regression: mlp (1 subj x 1 sel x 5 folds, grid", "siamese (2 subj x 2 sel x 5 folds",
-                 "svm-grid: svm (1 subj x 1 sel x 5 folds, grid", "svr: svr", "stages      "):
+                 "svm-grid: svm (1 subj x 1 sel x 1 fold, grid", "svr: svr (1 subj x 2 sel x 5 folds",
+                 "div: siamese (1 subj x 1 sel x 5 folds, 3 stopped", "stages      "):
         assert part in text, (part, text)
 
 
