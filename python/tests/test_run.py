@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import rdmlearn
-from rdmlearn._run import _clean_stderr, _override_args
+from rdmlearn._run import _clean_stderr, _override_args, _physical_cores
 
 
 def small_job(dataset):
@@ -31,10 +31,13 @@ def test_bad_key_is_an_exception_with_exit_code_4(dataset, tmp_path):
     assert "detected that" not in err.message and "-----" not in err.message and "detected that" in err.stderr
     assert "unknown key [data] bogus" in str(err) and "exit code 4" in str(err)
     assert "data.bogus=1" in " ".join(err.command) and not out.exists()
-    # the dict form of the overrides says the same
+    assert ("--oversubscribe" in err.command) == (2 > _physical_cores())
+    # the dict form of the overrides says the same; more ranks than cores: --oversubscribe
+    ranks = _physical_cores() + 1
     with pytest.raises(rdmlearn.RdmlearnError, match=r"unknown key \[pairs\] kk") as e:
-        rdmlearn.run(small_job(dataset), ranks=1, output=out, settings={"pairs.kk": 3})
-    assert e.value.exit_code == 4
+        rdmlearn.run(small_job(dataset), ranks=ranks, output=out, settings={"pairs.kk": 3})
+    assert e.value.exit_code == 4 and "--oversubscribe" in e.value.command
+    assert e.value.command[e.value.command.index("-n") + 1] == str(ranks)
     # a data error: the dataset has no subject 5 -> exit code 7 (data) with the CLI's message
     with pytest.raises(rdmlearn.RdmlearnError) as e:
         rdmlearn.run(small_job(dataset), ranks=2, output=out, data__subjects=5)
