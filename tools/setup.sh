@@ -13,6 +13,7 @@ PKGS=(
   libscalapack-openmpi-dev libopenblas-dev
   libiniparser-dev libpng-dev libjansson-dev libcairo2-dev
   python3 python3-numpy python3-scipy python3-h5py python3-pil python3-sklearn
+  python3-pytest python3-pandas python3-setuptools python3-pip python3-venv
   clang libclang-rt-14-dev valgrind
   slurm-wlm munge
   chromium
