@@ -127,7 +127,8 @@ static const rdml_cfg_key schema[] = {
      "clip-vit runs the CLIP ViT image tower from embed.weights (the paper's features)."},
     {"embed", "name", RDML_CFG_STRING, "", NR, NULL,
      "name of the embedding in the results file (/subjects/subjNN/embeddings/NAME); empty "
-     "means the backend's name. Letters, digits, '-', '_' and '.' only."},
+     "means the backend's name. Letters, digits, '-', '_' and '.' only, and not . or .. "
+     "(checked when the configuration is read)."},
     {"embed", "batch", RDML_CFG_INT, "32", RANGE(1, 4096), NULL,
      "images per batch of the clip-vit forward pass (batched SGEMMs); larger batches are "
      "faster and need more memory. Results do not depend on it."},
@@ -164,7 +165,8 @@ static const rdml_cfg_key schema[] = {
     /* ---- [pairs] ---- */
     {"pairs", "experiment", RDML_CFG_STRING, "main", NR, NULL,
      "name of the experiment: pairs, folds and model results go under /experiments/NAME in "
-     "the results file. Letters, digits, '-', '_' and '.' only."},
+     "the results file. Letters, digits, '-', '_' and '.' only, not empty, and not . or .. "
+     "(checked when the configuration is read, before any stage runs)."},
     {"pairs", "set", RDML_CFG_CHOICE, "extremes", NR, "all|extremes|balanced|colors|percentile",
      "which image pairs are used. all: every pair i < j. extremes (the paper's): for each "
      "image its k most similar and k most dissimilar partners, as ordered pairs (i, j), "
@@ -440,7 +442,7 @@ static const rdml_cfg_key schema[] = {
     {"run", "output", RDML_CFG_PATH, "results.h5", NR, NULL,
      "HDF5 results file of the run. It is written under a temporary name and renamed when "
      "complete, so a file that exists is finished; a relative path is taken from the current "
-     "directory."},
+     "directory. It must name a file, not a folder, and may not be empty."},
     {"run", "include", RDML_CFG_STRING, "", NR, NULL,
      "building-block INI files (e.g. ../configs/paper-svm.ini) read before the file that "
      "names them, so that its own keys override theirs; a relative path is taken from the "
