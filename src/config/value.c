@@ -470,7 +470,7 @@ static int check_list(const rdml_cfg_key *k, const char *raw, char **canon, char
             int prc = rdml_config_parse_int(it, &v);
             if (prc) {
                 snprintf(why, whylen, "item %d \"%s\" is %s (%s)", n + 1, it,
-                         prc == 2 ? "out of range (too large for a 64-bit integer)" :
+                         prc == 2 ? "out of range (beyond a 64-bit integer)" :
                          "not an integer", hint);
                 rc = prc == 2 ? RDML_CFGV_RANGE : RDML_CFGV_SYNTAX;
             } else if (int_range_error(k, v, label, why, whylen)) {
