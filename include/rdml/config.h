@@ -99,6 +99,10 @@ int rdml_config_real_list(rdml_ctx *ctx, const rdml_config *cfg, const char *sec
                           const char *key, double **vals, int *n);
 /* Was the key set by a file or --set (rather than left at its default)? */
 int rdml_config_is_set(const rdml_config *cfg, const char *sec, const char *key);
+/* Warn (rdml_warn: rank 0) once about each key that was set but has no effect with the
+ * chosen backend, model or mode (embed.layer with embed.backend = gabor), from the schema's
+ * table of which keys apply when. Returns how many keys it warned about. */
+int rdml_config_warn_inapplicable(rdml_ctx *ctx, const rdml_config *cfg);
 
 /* The resolved configuration as INI text (every key, in schema order), malloc'd.
  * commented = 1 adds each key's help, type and range as comments. */

@@ -106,6 +106,15 @@ void rdml_h5_free_strings(char **strs, int64_t n);
 /* The final path this handle writes to / reads from. */
 const char *rdml_h5_path(const rdml_h5 *h);
 
+/* Not collective. Switch off HDF5's automatic printing of its error stacks (the HDF5-DIAG
+ * lines) for this thread's default stack; callers turn failures into messages of their own.
+ * With the environment variable RDML_DEBUG set (not 0), HDF5 prints its stacks as usual. */
+void rdml_h5_quiet(void);
+/* Not collective. The datasets in the HDF5 file at path, as "/features (30 x 512), /g/ids
+ * (30)" (cut with ", ..." when buf is too small), for messages naming what a file holds.
+ * Returns how many datasets there are, or -1 when the file cannot be opened as HDF5. */
+int rdml_h5_list_datasets(const char *path, char *buf, size_t n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,8 +1,9 @@
 /* `rdmlearn check`: load the configured data exactly as the pipeline will (subjects, vertex
  * selection, first N images, standardisation) and verify it: every fMRI value finite, every
- * image decodes with the same size. Ranks split the images, so a 10k-image subject is checked
+ * image decodes. Ranks split the images, so a 10k-image subject is checked
  * in parallel and each rank reads only its rows; a bad file on any rank stops all ranks with
- * the file's name. Writes nothing. */
+ * the file's name. Images of different sizes are fine (every stage resizes each image), as
+ * they are for `run`; the sizes are reported. Writes nothing. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,23 +14,21 @@
 #include "rdml/mpiutil.h"
 #include "rdml/png.h"
 
+/* Decode this rank's images; *sz gets the smallest and largest width and height seen
+ * (min w, min h, max w, max h). Sizes may differ: every stage resizes each image on its own
+ * (gabor to 128 px, pixels to embed.size, clip-vit to 224, cnn to train.cnn_size, colours
+ * count pixel fractions), as `run` does, so check accepts what run accepts. */
 static int check_images(rdml_ctx *ctx, const rdml_subject *s, int64_t lo, int64_t hi,
-                        int64_t *w, int64_t *h) {
+                        int64_t sz[4]) {
     for (int64_t i = lo; i < hi; i++) {
         rdml_image im;
         RDML_TRY(rdml_png_read(ctx, rdml_subject_image_path(s, i), 3, &im));
-        if (*w < 0) {
-            *w = im.w;
-            *h = im.h;
-        }
         int64_t iw = im.w, ih = im.h;
         rdml_image_free(&im);
-        if (iw != *w || ih != *h)
-            return RDML_FAIL(ctx, RDML_EDATA,
-                             "%s is %lldx%lld px but earlier images of subj%02d are %lldx%lld "
-                             "(hint: all training images of a subject must have one size)",
-                             rdml_subject_image_path(s, i), (long long)iw, (long long)ih,
-                             rdml_subject_id(s), (long long)*w, (long long)*h);
+        if (iw < sz[0]) sz[0] = iw;
+        if (ih < sz[1]) sz[1] = ih;
+        if (iw > sz[2]) sz[2] = iw;
+        if (ih > sz[3]) sz[3] = ih;
     }
     return RDML_OK;
 }
@@ -66,26 +65,25 @@ static int check_subject(rdml_cli *cli, const rdml_dataset *ds, int id, const ch
     }
     rc = rdml_agree(ctx, cli->comm, rc);
     if (!rc && standardize) rc = rdml_fmri_standardize(ctx, cli->comm, hi - lo, sel.n, x);
-    int64_t w = -1, h = -1;
-    if (!rc) rc = check_images(ctx, s, lo, hi, &w, &h);
+    int64_t sz[4] = {INT64_MAX, INT64_MAX, 0, 0};
+    if (!rc) rc = check_images(ctx, s, lo, hi, sz);
     rc = rdml_agree(ctx, cli->comm, rc);
     if (!rc) {
-        /* image sizes must agree across ranks too */
-        int64_t mine[2] = {w < 0 ? INT64_MAX : w, h < 0 ? INT64_MAX : h}, mn[2], mx[2];
-        int64_t mine_max[2] = {w, h};
-        MPI_Allreduce(mine, mn, 2, MPI_INT64_T, MPI_MIN, cli->comm);
-        MPI_Allreduce(mine_max, mx, 2, MPI_INT64_T, MPI_MAX, cli->comm);
-        if (mn[0] != mx[0] || mn[1] != mx[1])
-            rc = RDML_FAIL(ctx, RDML_EDATA, "subj%02d images differ in size (%lldx%lld and %lldx%lld)",
-                           id, (long long)mn[0], (long long)mn[1], (long long)mx[0],
-                           (long long)mx[1]);
-        if (!rc)
-            rdml_info(ctx,
-                      "subj%02d: %lld images (%lldx%lld px) x %lld vertices (%lld lh, %lld rh) "
-                      "for \"%s\": all values finite, all images decode%s",
-                      id, (long long)n, (long long)mx[0], (long long)mx[1], (long long)sel.n,
-                      (long long)sel.n_lh, (long long)(sel.n - sel.n_lh), sel.spec,
-                      standardize ? ", standardised" : "");
+        int64_t mn[2], mx[2];
+        MPI_Allreduce(sz, mn, 2, MPI_INT64_T, MPI_MIN, cli->comm);
+        MPI_Allreduce(sz + 2, mx, 2, MPI_INT64_T, MPI_MAX, cli->comm);
+        char px[160];
+        if (mn[0] == mx[0] && mn[1] == mx[1])
+            snprintf(px, sizeof px, "%lldx%lld px", (long long)mx[0], (long long)mx[1]);
+        else
+            snprintf(px, sizeof px, "sizes from %lldx%lld to %lldx%lld px, each resized by the "
+                     "stages", (long long)mn[0], (long long)mn[1], (long long)mx[0],
+                     (long long)mx[1]);
+        rdml_info(ctx,
+                  "subj%02d: %lld images (%s) x %lld vertices (%lld lh, %lld rh) "
+                  "for \"%s\": all values finite, all images decode%s",
+                  id, (long long)n, px, (long long)sel.n, (long long)sel.n_lh,
+                  (long long)(sel.n - sel.n_lh), sel.spec, standardize ? ", standardised" : "");
     }
     free(x);
     rdml_selection_free(&sel);

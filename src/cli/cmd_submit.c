@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "rdml/dataset.h"
 
 extern char **environ;
 
@@ -389,6 +390,132 @@ static int resolve_job(rdml_cli *cli, const char *job, rdml_config **out) {
     }
     *out = cfg;
     return RDML_OK;
+}
+
+/* ---- what the jobs will need, checked from here before anything is submitted ---- */
+
+/* A file a backend reads: set, there, a file and readable. key is "embed.weights" etc. */
+static int input_file(rdml_ctx *ctx, const char *key, const char *path, const char *need) {
+    struct stat st;
+    if (!*path)
+        return RDML_FAIL(ctx, RDML_ECONFIG, "%s is empty: %s", key, need);
+    if (stat(path, &st) != 0)
+        return RDML_FAIL(ctx, RDML_EIO, "%s = %s: %s (%s; a relative path is taken from the "
+                         "folder you submit from, where the jobs start)", key, path,
+                         strerror(errno), need);
+    if (S_ISDIR(st.st_mode))
+        return RDML_FAIL(ctx, RDML_EIO, "%s = %s is a folder, not a file (%s)", key, path, need);
+    if (access(path, R_OK) != 0)
+        return RDML_FAIL(ctx, RDML_EIO, "%s = %s: cannot read it: %s", key, path,
+                         strerror(errno));
+    return RDML_OK;
+}
+
+/* The inputs one configuration's stages read: the dataset root and its subjects, the
+ * embedding backend's weights or feature files, and that run.output is not a folder. Cheap
+ * (a folder listing and a few stat calls), so a job that cannot start fails here instead of
+ * after waiting in the queue. */
+static int check_inputs(rdml_ctx *ctx, const rdml_config *cfg) {
+    char **stages;
+    int nst, want[5] = {0};
+    static const char *const names[] = {"rdm", "embed", "svm", "train", "report"};
+    RDML_TRY(rdml_config_list(ctx, cfg, "run", "stages", &stages, &nst));
+    for (int i = 0; i < nst; i++)
+        for (int s = 0; s < 5; s++) want[s] |= strcmp(stages[i], names[s]) == 0;
+    free(stages);
+    const char *root, *output, *backend;
+    RDML_TRY(rdml_config_str(ctx, cfg, "data", "root", &root));
+    RDML_TRY(rdml_config_str(ctx, cfg, "run", "output", &output));
+    struct stat st;
+    if (stat(output, &st) == 0 && S_ISDIR(st.st_mode))
+        return RDML_FAIL(ctx, RDML_EIO, "run.output = %s is a folder, not a results file (hint: "
+                         "name a file in it, e.g. %s/results.h5)", output, output);
+    if (want[0] || want[1] || want[2] || want[3]) {
+        rdml_dataset *ds = NULL;
+        int *ids = NULL, nids = 0;
+        int rc = rdml_dataset_open(ctx, root, &ds);
+        if (rc) return rdml_ctx_prefix(ctx, "data.root");
+        rc = rdml_cli_subjects(ctx, cfg, ds, &ids, &nids);
+        for (int i = 0; i < nids && !rc; i++) {
+            int found = 0;
+            for (int k = 0; k < rdml_dataset_nsubjects(ds); k++)
+                found |= rdml_dataset_subject_id(ds, k) == ids[i];
+            if (!found) {
+                char have[256] = "";
+                for (int k = 0; k < rdml_dataset_nsubjects(ds); k++) {
+                    size_t l = strlen(have);
+                    snprintf(have + l, sizeof have - l, "%s%d", k ? ", " : "",
+                             rdml_dataset_subject_id(ds, k));
+                }
+                rc = RDML_FAIL(ctx, RDML_EDATA, "data.subjects lists %d but %s has no subj%02d "
+                               "folder (available: %s)", ids[i], root, ids[i], have);
+            }
+        }
+        free(ids);
+        rdml_dataset_close(&ds);
+        RDML_TRY(rc);
+    }
+    if (!want[1]) return RDML_OK;
+    RDML_TRY(rdml_config_str(ctx, cfg, "embed", "backend", &backend));
+    const char *path;
+    if (strcmp(backend, "clip-vit") == 0) {
+        RDML_TRY(rdml_config_str(ctx, cfg, "embed", "weights", &path));
+        RDML_TRY(input_file(ctx, "embed.weights", path, "embed.backend = clip-vit reads the "
+                            "CLIP model.safetensors named by embed.weights; see docs/embed.md"));
+    } else if (strcmp(backend, "file") == 0) {
+        RDML_TRY(rdml_config_str(ctx, cfg, "embed", "file", &path));
+        RDML_TRY(input_file(ctx, "embed.file", path, "embed.backend = file imports the N x D "
+                            "features of embed.file (.npy or HDF5)"));
+        RDML_TRY(rdml_config_str(ctx, cfg, "embed", "ids", &path));
+        if (*path)
+            RDML_TRY(input_file(ctx, "embed.ids", path, "embed.ids lists the NSD id of every "
+                                "row of embed.file"));
+    }
+    return RDML_OK;
+}
+
+/* Everything `rdmlearn run JOB.ini` will read, as far as this node sees it: the job file and
+ * its includes (read by resolve_job), each file of run.experiments with its inputs (resolved
+ * as run resolves it: the job, the experiment, the --config files, the --set overrides but a
+ * run.stages one), and the job's own inputs. */
+static int check_job(rdml_cli *cli, const rdml_config *cfg, const char *job) {
+    rdml_ctx *ctx = &cli->ctx;
+    const char *exps;
+    RDML_TRY(check_inputs(ctx, cfg));
+    RDML_TRY(rdml_config_str(ctx, cfg, "run", "experiments", &exps));
+    if (!*exps) return RDML_OK;
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", job);
+    char *slash = strrchr(dir, '/');
+    if (slash) slash[1] = '\0';
+    else dir[0] = '\0';
+    char *list = rdml_strdup(ctx, exps);
+    if (!list) return ctx->code;
+    int rc = RDML_OK;
+    for (char *save = NULL, *it = strtok_r(list, ",", &save); it && !rc;
+         it = strtok_r(NULL, ",", &save)) {
+        while (*it == ' ' || *it == '\t') it++;
+        char *e = it + strlen(it);
+        while (e > it && (e[-1] == ' ' || e[-1] == '\t')) *--e = '\0';
+        if (!*it) continue;
+        char path[PATH_MAX + 8];
+        snprintf(path, sizeof path, "%s%s", it[0] == '/' ? "" : dir, it);
+        rdml_config *ecfg = NULL;
+        rc = rdml_config_create(ctx, &ecfg);
+        if (!rc) rc = rdml_config_load(ctx, ecfg, job);
+        if (!rc) rc = rdml_config_load(ctx, ecfg, path);
+        for (int i = 0; i < cli->ncfg_files && !rc; i++)
+            rc = rdml_config_load(ctx, ecfg, cli->cfg_files[i]);
+        for (int i = 0; i < cli->nsets && !rc; i++)
+            if (strncmp(cli->sets[i], "run.stages", 10) != 0)
+                rc = rdml_config_set(ctx, ecfg, cli->sets[i]);
+        if (!rc) rc = rdml_config_check_required(ctx, ecfg);
+        if (!rc) rc = check_inputs(ctx, ecfg);
+        if (rc) rdml_ctx_prefix(ctx, "run.experiments: %s", it);
+        rdml_config_destroy(&ecfg);
+    }
+    free(list);
+    return rc;
 }
 
 /* A path made absolute from the current folder (jobs cd there anyway; absolute paths also
@@ -925,6 +1052,18 @@ int rdml_cmd_submit(rdml_cli *cli) {
     submit_opts o;
     int rc = read_opts(ctx, cfg, &o);
     if (!rc) rc = check_opts(ctx, &o);
+    /* What the jobs will read, as this node sees it: a job that cannot start fails now, before
+     * anything is written or queued. A dry run only warns (the data may arrive later). */
+    if (!rc && check_job(cli, cfg, cli->pos[0]) != RDML_OK) {
+        if (cli->dry_run) {
+            rdml_warn(ctx, "the jobs would fail as things are: %s", ctx->msg);
+            rdml_ctx_clear(ctx);
+        } else {
+            rc = rdml_ctx_prefix(ctx, "%s cannot run as configured (checked from here before "
+                                 "submitting; nothing was submitted; --dry-run writes the "
+                                 "scripts anyway)", cli->pos[0]);
+        }
+    }
     if (!rc && ctx->rank == 0) rc = submit(cli, cfg, &o, cli->pos[0], narray);
     rdml_config_destroy(&cfg);
     return rc;

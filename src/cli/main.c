@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "rdml/h5.h"
 #include "rdml/mpiutil.h"
 
 /* OpenBLAS's thread control (declared in its cblas.h, whose location varies by package). */
@@ -276,11 +277,18 @@ static int parse_args(rdml_cli *cli, const rdml_command *cmd, int argc, char **a
     openblas_set_num_threads((int)threads);
     if (verbosity < 0) ctx->log_level = RDML_LOG_ERROR;
     if (verbosity > 0) ctx->log_level = RDML_LOG_DEBUG;
+    /* Keys without effect for the chosen backend or model: a warning each, on rank 0. A job
+     * with run.experiments is left out: its experiment files choose models of their own. */
+    const char *exps = "";
+    rc = rdml_config_str(ctx, cli->cfg, "run", "experiments", &exps);
+    if (rc) return rc;
+    if (!*exps) rdml_config_warn_inapplicable(ctx, cli->cfg);
     return RDML_OK;
 }
 
 int main(int argc, char **argv) {
     MPI_Init(&argc, &argv);
+    rdml_h5_quiet(); /* errors are reported as messages, not HDF5-DIAG stacks (RDML_DEBUG) */
     rdml_cli cli;
     memset(&cli, 0, sizeof cli);
     rdml_ctx_init(&cli.ctx);

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -268,11 +269,34 @@ static void lower(char *s) {
     for (; *s; s++) *s = (char)tolower((unsigned char)*s);
 }
 
-/* Find a schema key given twice in `text`, following iniparser 4.1's line rules: trailing
- * '\' joins the next line; "[name]" switches section (up to the first ']'; "[]" keeps the
- * current one); a line with '=' not in first position is a key line. Names are lowercased as
- * iniparser does. Unknown names are left to the dictionary pass. Runs only after iniparser
- * accepted the text, so every line is well formed. */
+/* Is the physical line s (n bytes) a "[section]" header or a "key = value" line of a schema
+ * key (in any section)? Such a line after a '\\' continuation is swallowed into the value. */
+static int looks_like_entry(const rdml_config *cfg, const char *s, size_t n) {
+    while (n && isspace((unsigned char)*s)) s++, n--;
+    while (n && isspace((unsigned char)s[n - 1])) n--;
+    if (n >= 2 && s[0] == '[' && s[n - 1] == ']') return 1;
+    const char *eq = memchr(s, '=', n);
+    if (!eq || eq == s) return 0;
+    char key[128];
+    size_t kl = (size_t)(eq - s);
+    while (kl && isspace((unsigned char)s[kl - 1])) kl--;
+    if (kl == 0 || kl >= sizeof key) return 0;
+    memcpy(key, s, kl);
+    key[kl] = '\0';
+    lower(key);
+    for (int i = 0; i < cfg->nkeys; i++)
+        if (strcmp(cfg->keys[i].key, key) == 0) return 1;
+    return 0;
+}
+
+/* Scan `text` with iniparser 4.1's line rules for what iniparser accepts silently but gets
+ * wrong: a schema key given twice (iniparser keeps the last), a '\\' continuation that
+ * swallows the next key or section line or ends the file (iniparser drops that line), and a
+ * value opening a quote it never closes (iniparser keeps the text after the quote). Rules:
+ * trailing '\\' joins the next line; "[name]" switches section (up to the first ']'; "[]"
+ * keeps the current one); a line with '=' not in first position is a key line. Names are
+ * lowercased as iniparser does. Unknown names are left to the dictionary pass. Runs only after
+ * iniparser accepted the text, so every line is well formed. */
 static int scan_duplicates(rdml_ctx *ctx, const rdml_config *cfg, const char *what,
                            const char *text) {
     int *first = calloc((size_t)(cfg->nkeys ? cfg->nkeys : 1), sizeof *first);
@@ -283,14 +307,27 @@ static int scan_duplicates(rdml_ctx *ctx, const rdml_config *cfg, const char *wh
         free(line);
         return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory reading %s", what);
     }
-    int rc = RDML_OK, lineno = 0, start_line = 0;
+    int rc = RDML_OK, lineno = 0, start_line = 0, cont = 0;
     size_t have = 0; /* bytes of a continued logical line collected so far */
     const char *p = text;
+    char b[SHOW_BUF];
     while (*p && rc == RDML_OK) {
         const char *nl = strchr(p, '\n');
         size_t len = nl ? (size_t)(nl - p) : strlen(p);
         lineno++;
-        if (have == 0) start_line = lineno;
+        if (!cont) start_line = lineno;
+        else if (looks_like_entry(cfg, p, len)) {
+            char shown_line[SHOW_MAX + 1];
+            size_t sl = len < SHOW_MAX ? len : SHOW_MAX;
+            memcpy(shown_line, p, sl);
+            shown_line[sl] = '\0';
+            rc = RDML_FAIL(ctx, RDML_ECONFIG, "%s:%d: line %d ends in '\\', which continues its "
+                           "value on the next line, so line %d (\"%s\") would be read as part "
+                           "of that value and its setting lost (remove the '\\' at the end of "
+                           "line %d)", what, lineno - 1, lineno - 1, lineno,
+                           shown(strip(shown_line), b, sizeof b), lineno - 1);
+            break;
+        }
         memcpy(line + have, p, len);
         size_t end = have + len;
         line[end] = '\0';
@@ -298,9 +335,11 @@ static int scan_duplicates(rdml_ctx *ctx, const rdml_config *cfg, const char *wh
         while (end > 0 && isspace((unsigned char)line[end - 1])) line[--end] = '\0';
         if (end > 0 && line[end - 1] == '\\') {
             have = end - 1;
+            cont = 1;
             continue;
         }
         have = 0;
+        cont = 0;
         char *s = strip(line);
         if (!*s || *s == '#' || *s == ';') continue;
         size_t sl = strlen(s);
@@ -317,8 +356,15 @@ static int scan_duplicates(rdml_ctx *ctx, const rdml_config *cfg, const char *wh
         char *eq = strchr(s, '=');
         if (!eq || eq == s) continue;
         *eq = '\0';
-        char *key = strip(s);
+        char *key = strip(s), *val = strip(eq + 1);
         lower(key);
+        if ((val[0] == '"' || val[0] == '\'') && !strchr(val + 1, val[0])) {
+            rc = RDML_FAIL(ctx, RDML_ECONFIG, "%s:%d: [%s] %s: the value opens a quote (%c) that "
+                           "is not closed (close it on the same line: %s = %c...%c)", what,
+                           start_line, section, shown(key, b, sizeof b), val[0], key, val[0],
+                           val[0]);
+            break;
+        }
         int i = find_key(cfg, section, key);
         if (i < 0) continue;
         if (first[i])
@@ -326,6 +372,12 @@ static int scan_duplicates(rdml_ctx *ctx, const rdml_config *cfg, const char *wh
                            "%d (keep one of them; to override a file, use --set %s.%s=VALUE)",
                            what, section, key, first[i], start_line, section, key);
         first[i] = start_line;
+    }
+    if (rc == RDML_OK && cont) {
+        line[have] = '\0';
+        rc = RDML_FAIL(ctx, RDML_ECONFIG, "%s:%d: the last line ends in '\\' (a continuation) "
+                       "but no line follows, so \"%s\" would be dropped (remove the '\\')",
+                       what, lineno, shown(strip(line), b, sizeof b));
     }
     free(first);
     free(line);
@@ -750,6 +802,60 @@ int rdml_config_is_set(const rdml_config *cfg, const char *sec, const char *key)
     if (!cfg || !sec || !key) return 0;
     int i = find_key(cfg, sec, key);
     return i >= 0 && cfg->set[i];
+}
+
+/* "a|b|c" holds v (case-insensitively)? */
+static int in_choices(const char *choices, const char *v) {
+    size_t lv = strlen(v);
+    for (const char *p = choices; p && *p;) {
+        const char *bar = strchr(p, '|');
+        size_t l = bar ? (size_t)(bar - p) : strlen(p);
+        if (l == lv && strncasecmp(p, v, l) == 0) return 1;
+        p = bar ? bar + 1 : NULL;
+    }
+    return 0;
+}
+
+/* The key named "section.key", or -1. */
+static int find_dotted(const rdml_config *cfg, const char *name) {
+    const char *dot = name ? strchr(name, '.') : NULL;
+    char sec[64];
+    if (!dot || (size_t)(dot - name) >= sizeof sec) return -1;
+    memcpy(sec, name, (size_t)(dot - name));
+    sec[dot - name] = '\0';
+    return find_key(cfg, sec, dot + 1);
+}
+
+int rdml_config_warn_inapplicable(rdml_ctx *ctx, const rdml_config *cfg) {
+    int n, warned = 0;
+    const rdml_cfg_applies *a = rdml_config_applies(&n);
+    for (int i = 0; i < n; i++) {
+        int k = find_key(cfg, a[i].section, a[i].key);
+        int w = find_dotted(cfg, a[i].when);
+        if (k < 0 || w < 0 || !cfg->set[k] || !cfg->val[w] || !cfg->val[k]) continue;
+        if (in_choices(a[i].values, cfg->val[w])) continue;
+        /* a key set to its default (a copy of configs/defaults.ini) changes nothing either */
+        char *def = NULL, why[512];
+        if (cfg->keys[k].def &&
+            rdml_config_value_check(&cfg->keys[k], cfg->keys[k].def, &def, why, sizeof why) ==
+                RDML_CFGV_OK &&
+            strcmp(def, cfg->val[k]) == 0) {
+            free(def);
+            continue;
+        }
+        free(def);
+        int u = find_dotted(cfg, a[i].unless);
+        if (u >= 0 && cfg->val[u] && strcasecmp(cfg->val[u], "off") != 0) continue;
+        char only[256];
+        rdml_strlcpy(only, a[i].values, sizeof only);
+        for (char *p = only; *p; p++)
+            if (*p == '|') *p = '/';
+        rdml_warn(ctx, "[%s] %s is set but has no effect with %s = %s (it applies only with %s "
+                  "= %s; remove it, or check %s)", a[i].section, a[i].key, a[i].when,
+                  cfg->val[w], a[i].when, only, a[i].when);
+        warned++;
+    }
+    return warned;
 }
 
 /* ---- for dump.c ---- */

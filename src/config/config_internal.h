@@ -28,6 +28,21 @@ typedef struct rdml_cfg_extra {
 } rdml_cfg_extra;
 const rdml_cfg_extra *rdml_config_extra_checks(int *n);
 
+/* Keys that only some settings use: [section] key has an effect only while the key `when`
+ * ("section.key") holds one of `values` ("a|b", matched case-insensitively), or while
+ * `unless` ("section.key", may be NULL) is set to anything but off. The table is in
+ * schema.c; rdml_config_warn_inapplicable reads it. */
+typedef struct rdml_cfg_applies {
+    const char *section, *key;
+    const char *when, *values, *unless;
+} rdml_cfg_applies;
+const rdml_cfg_applies *rdml_config_applies(int *n);
+
+/* A common wrong spelling of a value of key k (rdm.metric = pearson, data.subjects = subj01):
+ * writes a hint such as "correlation is 1 - Pearson r: write correlation" into buf and
+ * returns 1; 0 when item is not one of the known slips. From a table in schema.c. */
+int rdml_config_spelling_hint(const rdml_cfg_key *k, const char *item, char *buf, size_t n);
+
 /* Check `raw` against key k. On RDML_CFGV_OK *canon is the malloc'd canonical text (what
  * dump writes: "042" -> "42", "Yes" -> "true", "1, 2" -> "1,2"). Otherwise *canon is NULL and
  * why holds the reason with a hint, e.g. "not an integer (expected a whole number >= 0; ...)"

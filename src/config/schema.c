@@ -127,7 +127,8 @@ static const rdml_cfg_key schema[] = {
      "clip-vit runs the CLIP ViT image tower from embed.weights (the paper's features)."},
     {"embed", "name", RDML_CFG_STRING, "", NR, NULL,
      "name of the embedding in the results file (/subjects/subjNN/embeddings/NAME); empty "
-     "means the backend's name. Letters, digits, '-', '_' and '.' only."},
+     "means the backend's name. Letters, digits, '-', '_' and '.' only, and not . or .. "
+     "(checked when the configuration is read)."},
     {"embed", "batch", RDML_CFG_INT, "32", RANGE(1, 4096), NULL,
      "images per batch of the clip-vit forward pass (batched SGEMMs); larger batches are "
      "faster and need more memory. The features change with it in the last bits (float32 "
@@ -166,7 +167,8 @@ static const rdml_cfg_key schema[] = {
     /* ---- [pairs] ---- */
     {"pairs", "experiment", RDML_CFG_STRING, "main", NR, NULL,
      "name of the experiment: pairs, folds and model results go under /experiments/NAME in "
-     "the results file. Letters, digits, '-', '_' and '.' only."},
+     "the results file. Letters, digits, '-', '_' and '.' only, not empty, and not . or .. "
+     "(checked when the configuration is read, before any stage runs)."},
     {"pairs", "set", RDML_CFG_CHOICE, "extremes", NR, "all|extremes|balanced|colors|percentile",
      "which image pairs are used. all: every pair i < j. extremes (the paper's): for each "
      "image its k most similar and k most dissimilar partners, as ordered pairs (i, j), "
@@ -444,7 +446,7 @@ static const rdml_cfg_key schema[] = {
     {"run", "output", RDML_CFG_PATH, "results.h5", NR, NULL,
      "HDF5 results file of the run. It is written under a temporary name and renamed when "
      "complete, so a file that exists is finished; a relative path is taken from the current "
-     "directory."},
+     "directory. It must name a file, not a folder, and may not be empty."},
     {"run", "include", RDML_CFG_STRING, "", NR, NULL,
      "building-block INI files (e.g. ../configs/paper-svm.ini) read before the file that "
      "names them, so that its own keys override theirs; a relative path is taken from the "
@@ -671,7 +673,54 @@ static int check_grid_epsilon(char *const *it, int n, char *w, size_t l) { retur
 static int check_grid_gamma(char *const *it, int n, char *w, size_t l) { return grid_list(it, n, w, l, 4); }
 static int check_grid_kernel(char *const *it, int n, char *w, size_t l) { return grid_list(it, n, w, l, 5); }
 
+/* Names that become one HDF5 link name in the results file (pairs.experiment, embed.name):
+ * letters, digits, '-', '_' and '.', and never "." or ".." (which HDF5 reads as the group
+ * itself or its parent) nor a '/' (which would nest groups). allow_empty: embed.name (empty
+ * means the backend's name). */
+static int h5_name(char *const *items, int n, char *why, size_t len, int allow_empty) {
+    const char *v = n == 1 ? items[0] : "";
+    if (!*v) {
+        if (allow_empty) return 0;
+        snprintf(why, len, "empty (give a name of letters, digits, '-', '_' and '.', e.g. main)");
+        return 1;
+    }
+    if (strcmp(v, ".") == 0 || strcmp(v, "..") == 0) {
+        snprintf(why, len, "\"%s\" cannot name an HDF5 group (it means the group itself or its "
+                           "parent): use letters, digits, '-', '_' and '.', e.g. main", v);
+        return 1;
+    }
+    for (const char *p = v; *p; p++) {
+        if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_' && *p != '.') {
+            if (*p == '/')
+                snprintf(why, len, "holds '/', which would nest HDF5 groups: use letters, "
+                                   "digits, '-', '_' and '.' only (e.g. %s)", "svm-v1");
+            else
+                snprintf(why, len, "holds '%c': use letters, digits, '-', '_' and '.' only "
+                                   "(it names an HDF5 group or dataset)", *p);
+            return 1;
+        }
+    }
+    return 0;
+}
+static int check_experiment(char *const *items, int n, char *why, size_t len) {
+    return h5_name(items, n, why, len, 0);
+}
+static int check_embed_name(char *const *items, int n, char *why, size_t len) {
+    return h5_name(items, n, why, len, 1);
+}
+
+/* run.output must name a file: empty is no file at all. */
+static int check_output(char *const *items, int n, char *why, size_t len) {
+    if (n == 1 && *items[0]) return 0;
+    snprintf(why, len, "empty: the results file needs a path (e.g. results.h5 or "
+                       "/scratch/me/run1.h5)");
+    return 1;
+}
+
 static const rdml_cfg_extra extra[] = {
+    {"pairs", "experiment", check_experiment},
+    {"embed", "name", check_embed_name},
+    {"run", "output", check_output},
     {"grid", "svm_c", check_grid_c},
     {"grid", "svm_coef0", check_grid_coef0},
     {"grid", "svm_degree", check_grid_degree},
@@ -691,4 +740,103 @@ static const rdml_cfg_extra extra[] = {
 const rdml_cfg_extra *rdml_config_extra_checks(int *n) {
     *n = (int)(sizeof extra / sizeof extra[0]);
     return extra;
+}
+
+/* ---- common wrong spellings of values ---- */
+
+/* item matches pattern case-insensitively; a pattern ending in '*' matches a prefix. */
+typedef struct spelling {
+    const char *section, *key, *pattern, *hint;
+} spelling;
+static const spelling spellings[] = {
+    {"rdm", "metric", "pearson", "correlation is 1 - Pearson r: write correlation"},
+    {"rdm", "metric", "pearsonr", "correlation is 1 - Pearson r: write correlation"},
+    {"rdm", "metric", "corr", "correlation is 1 - Pearson r: write correlation"},
+    {"rdm", "metric", "1-pearson", "correlation is 1 - Pearson r: write correlation"},
+    {"rdm", "metric", "spearmanr", "spearman is 1 - Spearman rho: write spearman"},
+    {"rdm", "compare", "correlation", "RDMs are compared by Pearson r: write pearson"},
+    {"rdm", "compare", "kendall", "write kendall_tau_a (Kendall's tau-a, as rsatoolbox)"},
+    {"rdm", "compare", "kendalltau", "write kendall_tau_a (Kendall's tau-a, as rsatoolbox)"},
+    {"rdm", "compare", "kendall_tau", "write kendall_tau_a (Kendall's tau-a, as rsatoolbox)"},
+    {"data", "subjects", "subj*", "subjects are given by number"},
+    {"data", "subjects", "sub-*", "subjects are given by number"},
+    {"embed", "backend", "clip", "write clip-vit (the CLIP ViT image tower)"},
+    {"embed", "backend", "vit", "write clip-vit (the CLIP ViT image tower)"},
+    {"embed", "backend", "clip_vit", "write clip-vit (the CLIP ViT image tower)"},
+    {"embed", "backend", "clipvit", "write clip-vit (the CLIP ViT image tower)"},
+    {"embed", "backend", "npy", "imported features are backend file (with embed.file)"},
+    {"embed", "backend", "hdf5", "imported features are backend file (with embed.file)"},
+    {"svm", "kernel", "gaussian", "the Gaussian kernel is rbf: write rbf"},
+    {"grid", "scoring", "mse", "larger must be better: write neg_mse"},
+};
+
+int rdml_config_spelling_hint(const rdml_cfg_key *k, const char *item, char *buf, size_t n) {
+    for (size_t i = 0; i < sizeof spellings / sizeof spellings[0]; i++) {
+        const spelling *sp = &spellings[i];
+        if (strcmp(sp->section, k->section) != 0 || strcmp(sp->key, k->key) != 0) continue;
+        size_t pl = strlen(sp->pattern);
+        if (sp->pattern[pl - 1] == '*') {
+            if (strncasecmp(item, sp->pattern, pl - 1) != 0) continue;
+            const char *tail = item + pl - 1, *num = tail;
+            if (!*tail) continue;
+            for (const char *p = tail; *p; p++)
+                if (!isdigit((unsigned char)*p)) num = NULL;
+            if (!num) continue;
+            while (num[0] == '0' && num[1]) num++;
+            snprintf(buf, n, "%s: %s is subject %s (write %s)", sp->hint, item, num, num);
+            return 1;
+        }
+        if (strcasecmp(item, sp->pattern) == 0) {
+            snprintf(buf, n, "%s", sp->hint);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* ---- which keys apply to which backend, model or mode ---- */
+
+/* A key set while `when` (section.key) holds a value outside `values` has no effect; unless
+ * the key `unless` is set to something other than off (a grid list that brings those values
+ * back). The reason appended to the warning says what the key is for. */
+static const rdml_cfg_applies applies[] = {
+    {"embed", "batch", "embed.backend", "clip-vit", NULL},
+    {"embed", "size", "embed.backend", "pixels", NULL},
+    {"embed", "file", "embed.backend", "file", NULL},
+    {"embed", "dataset", "embed.backend", "file", NULL},
+    {"embed", "ids", "embed.backend", "file", NULL},
+    {"embed", "weights", "embed.backend", "clip-vit", NULL},
+    {"embed", "layer", "embed.backend", "clip-vit", NULL},
+    {"embed", "pooling", "embed.backend", "clip-vit", NULL},
+    {"embed", "heads", "embed.backend", "clip-vit", NULL},
+    {"embed", "hidden_act", "embed.backend", "clip-vit", NULL},
+    {"pairs", "k", "pairs.set", "extremes|balanced", NULL},
+    {"pairs", "mid_band", "pairs.set", "balanced", NULL},
+    {"pairs", "mid_count", "pairs.set", "balanced", NULL},
+    {"pairs", "percentiles", "pairs.set", "percentile", NULL},
+    {"pairs", "colors", "pairs.set", "colors", NULL},
+    {"pairs", "color_fraction", "pairs.set", "colors", NULL},
+    {"split", "folds", "split.scheme", "kfold|pairs", NULL},
+    {"split", "test_size", "split.scheme", "holdout", NULL},
+    {"split", "allow_pair_leakage", "split.scheme", "pairs", NULL},
+    {"svm", "degree", "svm.kernel", "poly", "grid.svm_kernel"},
+    {"svm", "coef0", "svm.kernel", "poly|sigmoid", "grid.svm_kernel"},
+    {"svm", "gamma", "svm.kernel", "poly|rbf|sigmoid", "grid.svm_kernel"},
+    {"svm", "epsilon", "svm.type", "epsilon_svr", NULL},
+    {"svm", "class_weight", "svm.type", "c_svc", NULL},
+    {"train", "momentum", "train.optimizer", "sgd", NULL},
+    {"train", "tower", "train.model", "siamese", NULL},
+    {"train", "head", "train.model", "siamese", NULL},
+    {"train", "mlp_widths", "train.model", "mlp", NULL},
+    {"train", "cnn_size", "train.model", "cnn", NULL},
+    {"train", "cnn_channels", "train.model", "cnn", NULL},
+    {"train", "max_memory_gb", "train.model", "cnn", NULL},
+    {"slurm", "srun_mpi", "slurm.launcher", "srun", NULL},
+    {"slurm", "mpirun", "slurm.launcher", "mpirun", NULL},
+    {"slurm", "max_requeue", "slurm.requeue", "true", NULL},
+};
+
+const rdml_cfg_applies *rdml_config_applies(int *n) {
+    *n = (int)(sizeof applies / sizeof applies[0]);
+    return applies;
 }

@@ -354,13 +354,20 @@ static int check_scalar(const rdml_cfg_key *k, const char *raw, char **canon, ch
     case RDML_CFG_INT: {
         int64_t v;
         int rc = rdml_config_parse_int(s, &v);
-        if (rc == 2 && has_range(k)) {
-            /* Beyond int64: report it as a range error like any other too-big number. */
-            range_error(k, s[0] == '-' ? -INFINITY : INFINITY, NULL, why, whylen);
+        int neg = s[0] == '-';
+        if (rc == 2 && has_range(k) && (neg ? isfinite(k->min) : isfinite(k->max))) {
+            range_message(k, neg, NULL, why, whylen); /* "above the maximum 8 (...)" */
             return RDML_CFGV_RANGE;
         }
         if (rc == 2) {
-            snprintf(why, whylen, "does not fit in a 64-bit integer (%s)", hint);
+            /* Beyond int64 and no finite bound on that side (>= 0): out of range all the
+             * same, as a number it would pass INFINITY <= INFINITY. */
+            char r[160], gist[600];
+            range_phrase(k, "", r, sizeof r);
+            help_gist(k, gist, sizeof gist);
+            snprintf(why, whylen, "out of range for [%s] %s: %s is too %s (allowed:%s%s; %s)",
+                     k->section, k->key, s, s[0] == '-' ? "small" : "large", *r && r[0] != ' ' ? " " : "",
+                     *r ? r : " -9223372036854775808 to 9223372036854775807", gist);
             return RDML_CFGV_RANGE;
         }
         if (rc) {
@@ -394,8 +401,9 @@ static int check_scalar(const rdml_cfg_key *k, const char *raw, char **canon, ch
     case RDML_CFG_CHOICE: {
         const char *ch = k->choices ? k->choices : "";
         if (match_choice(ch, s, c, sizeof c)) return out_canon(canon, c);
-        char mean[128], list[512];
-        nearest_choice(ch, s, mean, sizeof mean);
+        char mean[400], list[512];
+        if (rdml_config_spelling_hint(k, s, mean, sizeof mean - 2)) strcat(mean, "; ");
+        else nearest_choice(ch, s, mean, sizeof mean);
         choices_list(ch, list, sizeof list);
         snprintf(why, whylen, "not a valid choice (%schoices: %s)", mean, list);
         return RDML_CFGV_SYNTAX;
@@ -421,7 +429,8 @@ static int check_text(const rdml_cfg_key *k, const char *raw, char **canon, char
                      k->type == RDML_CFG_PATH ? "path" : "text");
         return RDML_CFGV_SYNTAX;
     }
-    if (k->type == RDML_CFG_STRING) { /* keys with a format of their own (e.g. "2x2") */
+    if (k->type == RDML_CFG_STRING || k->type == RDML_CFG_PATH) { /* keys with a format of
+                                                                     their own (e.g. "2x2") */
         int ne;
         const rdml_cfg_extra *ex = rdml_config_extra_checks(&ne);
         char *one = (char *)raw;
@@ -461,7 +470,8 @@ static int check_list(const rdml_cfg_key *k, const char *raw, char **canon, char
             int prc = rdml_config_parse_int(it, &v);
             if (prc) {
                 snprintf(why, whylen, "item %d \"%s\" is %s (%s)", n + 1, it,
-                         prc == 2 ? "too large for a 64-bit integer" : "not an integer", hint);
+                         prc == 2 ? "out of range (beyond a 64-bit integer)" :
+                         "not an integer", hint);
                 rc = prc == 2 ? RDML_CFGV_RANGE : RDML_CFGV_SYNTAX;
             } else if (int_range_error(k, v, label, why, whylen)) {
                 rc = RDML_CFGV_RANGE;
@@ -491,8 +501,9 @@ static int check_list(const rdml_cfg_key *k, const char *raw, char **canon, char
                     canon_item = num;
                 }
             } else {
-                char mean[128];
-                nearest_choice(k->choices, it, mean, sizeof mean);
+                char mean[400];
+                if (rdml_config_spelling_hint(k, it, mean, sizeof mean - 2)) strcat(mean, "; ");
+                else nearest_choice(k->choices, it, mean, sizeof mean);
                 snprintf(why, whylen, "item %d \"%s\" is not allowed (%s%s)", n + 1, it, mean,
                          hint);
                 rc = RDML_CFGV_SYNTAX;

@@ -119,6 +119,7 @@ static int file_open(rdml_ctx *ctx, MPI_Comm comm, rdml_embedder *e) {
         RDML_TRY(rdml_agree(ctx, comm, rc));
         /* Independent reads with the serial driver: the rows a rank needs are scattered and
          * overlap other ranks' (id matching), which collective MPI-IO does not need to serve. */
+        rdml_h5_quiet(); /* failures become our messages below, without HDF5-DIAG stacks */
         e->h5f = H5Fopen(e->file, H5F_ACC_RDONLY, H5P_DEFAULT);
         e->h5d = e->h5f > 0 ? H5Dopen2(e->h5f, e->dataset, H5P_DEFAULT) : -1;
         int nd = -1;
@@ -133,8 +134,15 @@ static int file_open(rdml_ctx *ctx, MPI_Comm comm, rdml_embedder *e) {
         if (e->h5f <= 0)
             rc = RDML_FAIL(ctx, RDML_EIO, "[embed] file = %s cannot be opened as HDF5 (hint: a "
                            ".npy must end in .npy)", e->file);
-        else if (e->h5d <= 0)
-            rc = RDML_FAIL(ctx, RDML_EDATA, "[embed] file = %s has no dataset %s", e->file, e->dataset);
+        else if (e->h5d <= 0) {
+            char have[1024];
+            int nd_have = rdml_h5_list_datasets(e->file, have, sizeof have);
+            rc = RDML_FAIL(ctx, RDML_EDATA, "[embed] file = %s has no dataset %s (%s%s; hint: "
+                           "set embed.dataset to the N x D one, as a path from the root)",
+                           e->file, e->dataset,
+                           nd_have > 0 ? "its datasets: " : "it holds no datasets",
+                           nd_have > 0 ? have : "");
+        }
         else if (nd != 2)
             rc = RDML_FAIL(ctx, RDML_EFORMAT, "%s: dataset %s has %d dims; an N x D matrix "
                            "is needed", e->file, e->dataset, nd);

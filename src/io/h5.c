@@ -77,7 +77,81 @@ static int h5_fail(rdml_ctx *ctx, int code, const char *fmt, ...) {
     return RDML_FAIL(ctx, code, "%s", head);
 }
 
-static void h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+static void h5_quiet(void) { rdml_h5_quiet(); }
+
+void rdml_h5_quiet(void) {
+    /* RDML_DEBUG keeps HDF5's own error stacks (printed to stderr as they happen) */
+    const char *dbg = getenv("RDML_DEBUG");
+    if (dbg && *dbg && strcmp(dbg, "0") != 0) H5Eset_auto2(H5E_DEFAULT, (H5E_auto2_t)H5Eprint2, stderr);
+    else H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
+
+typedef struct h5_names {
+    char *buf;
+    size_t n, len;
+    int count, shown;
+} h5_names;
+
+/* H5Lvisit callback: append "/path (rows x cols)" for every dataset, up to the buffer. */
+static herr_t list_cb(hid_t g, const char *name, const H5L_info_t *info, void *data) {
+    h5_names *st = data;
+    (void)info;
+    H5O_info_t oi;
+    if (H5Oget_info_by_name(g, name, &oi, H5P_DEFAULT) < 0 || oi.type != H5O_TYPE_DATASET)
+        return 0;
+    st->count++;
+    char item[512], dims[160] = "";
+    hid_t d = H5Dopen2(g, name, H5P_DEFAULT);
+    hid_t sp = d >= 0 ? H5Dget_space(d) : -1;
+    int nd = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
+    hsize_t dd[8];
+    if (nd >= 0 && nd <= 8 && H5Sget_simple_extent_dims(sp, dd, NULL) >= 0) {
+        size_t l = 0;
+        for (int i = 0; i < nd; i++)
+            l += (size_t)snprintf(dims + l, sizeof dims - l, "%s%llu", i ? " x " : "",
+                                  (unsigned long long)dd[i]);
+        if (nd == 0) snprintf(dims, sizeof dims, "scalar");
+    }
+    if (sp >= 0) H5Sclose(sp);
+    if (d >= 0) H5Dclose(d);
+    int w = snprintf(item, sizeof item, "%s/%s%s%s%s", st->count > 1 ? ", " : "", name,
+                     *dims ? " (" : "", dims, *dims ? ")" : "");
+    if (w > 0 && st->len + (size_t)w + 8 < st->n) {
+        memcpy(st->buf + st->len, item, (size_t)w + 1);
+        st->len += (size_t)w;
+        st->shown++;
+    }
+    return 0;
+}
+
+int rdml_h5_list_datasets(const char *path, char *buf, size_t n) {
+    if (!buf || n == 0) return -1;
+    buf[0] = '\0';
+    rdml_h5_quiet();
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) {
+        H5Eclear2(H5E_DEFAULT);
+        return -1;
+    }
+    h5_names st = {buf, n, 0, 0, 0};
+    H5Lvisit(f, H5_INDEX_NAME, H5_ITER_INC, list_cb, &st);
+    H5Fclose(f);
+    H5Eclear2(H5E_DEFAULT);
+    if (st.shown < st.count && st.len + 8 < n)
+        snprintf(buf + st.len, n - st.len, ", ...");
+    return st.count;
+}
+
+/* Rank-local: a results file path that names a folder gives MPI-IO's read errors (one per
+ * block) and a format error; say what is wrong instead. */
+static int not_a_folder(rdml_ctx *ctx, const char *path) {
+    struct stat sb;
+    if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode)) return RDML_OK;
+    size_t l = strlen(path);
+    return RDML_FAIL(ctx, RDML_EIO, "%s is a folder, not a results file (hint: set run.output "
+                     "to a file path, e.g. %s%sresults.h5)", path, path,
+                     l && path[l - 1] == '/' ? "" : "/");
+}
 
 /* Calling with a NULL handle is a bug on every rank alike (create/open agree), so it returns
  * at once without a collective step. */
@@ -244,7 +318,8 @@ int rdml_h5_create(rdml_ctx *ctx, MPI_Comm comm, const char *path, rdml_h5 **out
     rdml_h5 *h;
     RDML_TRY(handle_new(ctx, comm, path, 1, &h));
     /* Checked on every rank: on a cluster a folder missing on some nodes is worth naming. */
-    int rc = check_folder(ctx, path);
+    int rc = not_a_folder(ctx, path);
+    if (!rc) rc = check_folder(ctx, path);
     rc = rdml_agree(ctx, h->comm, rc);
     if (!rc) {
         hid_t fapl = mpio_fapl(h);
@@ -320,6 +395,8 @@ int rdml_h5_open(rdml_ctx *ctx, MPI_Comm comm, const char *path, int writable, r
         rc = RDML_FAIL(ctx, RDML_EIO, "%s: cannot open results file: %s%s", path,
                        strerror(errno),
                        errno == ENOENT ? " (hint: run the stage that writes it first)" : "");
+    else
+        rc = not_a_folder(ctx, path);
     rc = rdml_agree(ctx, h->comm, rc);
     if (!rc && writable) rc = rdml_agree(ctx, h->comm, h->rank == 0 ? copy_file(ctx, path, h->tmp) : RDML_OK);
     if (!rc) {

@@ -23,6 +23,7 @@ bad() { fails=$((fails + 1)); echo "FAIL: $*"; }
 MPI=("$MPIEXEC" --oversubscribe --bind-to none)
 
 printf '[data]\nroot = ds\n[run]\noutput = out/res.h5\n' > job.ini
+mkdir -p ds/subj01 # submit checks that the data root holds the subjects (a folder listing)
 
 # ---- dry run: files, options, templates
 "$RDMLEARN" submit job.ini --dry-run --array 3 --set slurm.partition=debug,long \
@@ -308,6 +309,54 @@ for np in 1; do
   expect $np 3 'takes 1 to 1 arguments' -- "$R" submit --dry-run
   expect $np 5 'nope.ini' -- "$R" submit nope.ini --dry-run
 done
+
+# ---- a job that cannot run is not submitted: submit checks what the jobs will read (data
+# root and subjects, weights, feature files, experiment and include files) first, and then
+# neither writes scripts nor calls sbatch
+fresh_out() { rm -rf out count sbatch.calls; }
+nothing_done() {
+  [[ ! -e sbatch.calls && ! -e out ]] && ok || bad "$1: sbatch was called or scripts written: $(cat sbatch.calls 2>/dev/null) $(ls out 2>/dev/null)"
+}
+S=(env RDML_SBATCH="$W/fake-sbatch" "$R" submit)
+fresh_out; expect 1 5 "job.ini cannot run as configured" -- "${S[@]}" job.ini --set data.root=nods
+nothing_done "missing data root"
+fresh_out; expect 2 5 "dataset root 'nods' does not exist" -- "${S[@]}" job.ini --set data.root=nods
+nothing_done "missing data root at 2 ranks"
+fresh_out; expect 1 7 "data.subjects lists 4 but ds has no subj04 folder (available: 1)" -- "${S[@]}" job.ini --set data.subjects=1,4
+nothing_done "missing subject"
+fresh_out; expect 1 5 "embed.weights = w/model.safetensors: No such file or directory" -- "${S[@]}" job.ini \
+  --set embed.backend=clip-vit --set embed.weights=w/model.safetensors
+nothing_done "missing weights"
+fresh_out; expect 1 4 "embed.weights is empty" -- "${S[@]}" job.ini --set embed.backend=clip-vit
+nothing_done "empty weights"
+fresh_out; expect 1 5 "embed.file = feats.npy" -- "${S[@]}" job.ini --set embed.backend=file --set embed.file=feats.npy
+nothing_done "missing features"
+# the weights only matter when the job embeds
+fresh_out; "${S[@]}" job.ini --set embed.backend=clip-vit --set run.stages=rdm -q > st.out 2>&1 && [[ -s sbatch.calls ]] \
+  && ok || bad "a job without the embed stage was refused for its weights: $(cat st.out)"
+# experiments: each is the job plus its file (relative to the job's folder); their own inputs
+mkdir -p exp
+printf '[data]\nroot = ds\n[run]\noutput = out/res.h5\nexperiments = exp/a.ini, exp/b.ini\n' > job2.ini
+printf '[pairs]\nexperiment = a\n' > exp/a.ini
+fresh_out; expect 1 5 "run.experiments: exp/b.ini: cannot open config file" -- "${S[@]}" job2.ini
+nothing_done "missing experiment file"
+printf '[pairs]\nexperiment = b\n[embed]\nbackend = clip-vit\nweights = /nonexistent/model.safetensors\n' > exp/b.ini
+fresh_out; expect 1 5 "run.experiments: exp/b.ini: embed.weights = /nonexistent/model.safetensors" -- "${S[@]}" job2.ini
+nothing_done "experiment with missing weights"
+printf '[pairs]\nexperiment = b\n' > exp/b.ini
+fresh_out; "${S[@]}" job2.ini -q > st.out 2>&1 && [[ -s sbatch.calls ]] && ok || bad "good experiments refused: $(cat st.out)"
+# includes are read with the job file
+printf '[run]\ninclude = blocks/missing.ini\noutput = out/res.h5\n[data]\nroot = ds\n' > job3.ini
+fresh_out; expect 1 5 "[run] include = blocks/missing.ini: cannot open config file" -- "${S[@]}" job3.ini
+nothing_done "missing include"
+# run.output naming a folder
+mkdir -p resdir
+fresh_out; expect 1 5 "run.output = resdir is a folder, not a results file" -- "${S[@]}" job.ini --set run.output=resdir
+# a dry run still writes the scripts, with a warning
+fresh_out; "$R" submit job.ini --dry-run --set data.root=nods > st.out 2>&1 && [[ -s out/res.h5.slurm/run.sbatch ]] \
+  && grep -q "warning: the jobs would fail as things are: data.root: dataset root 'nods' does not exist" st.out \
+  && ok || bad "dry run with a missing root: $(cat st.out)"
+rm -rf out
 
 # a good dry run at 2 ranks writes the scripts once and exits 0 on every rank
 rm -rf out

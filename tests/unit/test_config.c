@@ -442,9 +442,164 @@ static void test_continuation_lines(void) {
     CHECK_EQ_I(rdml_config_str(&ctx, cfg, "data", "rois", &s), RDML_OK);
     CHECK(strcmp(s, "V1,hV4") == 0);
     rdml_config_destroy(&cfg);
-    /* A key line inside a continued value is not a key: no false duplicate. */
-    CHECK_EQ_I(load_fresh(&ctx, &cfg, "[data]\nroot = a\\\nroot = b\n"), RDML_OK);
+    /* A continuation may carry any text but a key or section line: */
+    CHECK_EQ_I(load_fresh(&ctx, &cfg, "[slurm]\nsetup = module load a \\\n  FOO=1 b\n"),
+               RDML_OK);
+    CHECK_EQ_I(rdml_config_str(&ctx, cfg, "slurm", "setup", &s), RDML_OK);
+    CHECK(strcmp(s, "module load a   FOO=1 b") == 0);
     rdml_config_destroy(&cfg);
+    /* ... a key line after a '\' would be swallowed into the value (iniparser reads root =
+     * "aroot = b" and the second key is lost): an error naming file and lines. */
+    expect_error("[data]\nroot = a\\\nroot = b\n",
+                 "t.ini:2: line 2 ends in '\\', which continues its value on the next line, "
+                 "so line 3 (\"root = b\") would be read as part of that value");
+    expect_error("[data]\nimages = 5 \\\nstandardize = false\n", "t.ini:2: line 2 ends in");
+    expect_error("[data]\nimages = 5 \\\n[run]\nseed = 3\n", "line 3 (\"[run]\")");
+    /* ... and a '\' on the last line continues onto nothing: iniparser drops the line. */
+    expect_error("[data]\nimages = 5\nroot = /tmp/x\\\n",
+                 "t.ini:3: the last line ends in '\\' (a continuation) but no line follows, so "
+                 "\"root = /tmp/x\" would be dropped");
+}
+
+/* A value opening a quote it never closes: iniparser keeps the text after the quote. */
+static void test_unterminated_quotes(void) {
+    expect_error("[data]\nroot = \"/tmp/x\nimages = 5\n",
+                 "t.ini:2: [data] root: the value opens a quote (\") that is not closed");
+    expect_error("[data]\nimages = 5\n\n[run]\noutput = 'r.h5\n",
+                 "t.ini:5: [run] output: the value opens a quote (') that is not closed");
+    /* closed quotes, a quote inside a value and an apostrophe after the first character stay
+     * fine */
+    rdml_ctx ctx;
+    rdml_config *cfg;
+    CHECK_EQ_I(load_fresh(&ctx, &cfg, "[data]\nroot = \"a b\"\n[slurm]\nsetup = it's \"x\"\n"),
+               RDML_OK);
+    rdml_config_destroy(&cfg);
+}
+
+/* Integers beyond 64 bits are out of range for the key, with its range, whatever the key's
+ * range (an open one like >= 0 used to give an empty message). */
+static void test_huge_integers(void) {
+    expect_set_error("data.images=12345678901234567890",
+                     "--set data.images=12345678901234567890: out of range for [data] images: "
+                     "12345678901234567890 is too large (allowed: >= 0; keep the first N images");
+    expect_error("[data]\nimages = 12345678901234567890\n",
+                 "t.ini: [data] images = 12345678901234567890: out of range for [data] images");
+    expect_set_error("train.epochs=-99999999999999999999", "below the minimum 1 (allowed: 1 to");
+    expect_set_error("synth.images=99999999999999999999", "above the maximum 9999");
+    expect_set_error("train.tower=8,99999999999999999999",
+                     "item 2 \"99999999999999999999\" is out of range");
+}
+
+/* pairs.experiment and embed.name become HDF5 link names: checked when the value is read,
+ * before any stage runs. */
+static void test_hdf5_names(void) {
+    const char *bad[] = {".", "..", "a/b", "x y", "", "../up"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char set[64];
+        snprintf(set, sizeof set, "pairs.experiment=%s", bad[i]);
+        expect_set_error(set, "--set pairs.experiment=");
+        if (!*bad[i]) continue; /* embed.name may be empty: the backend's name */
+        snprintf(set, sizeof set, "embed.name=%s", bad[i]);
+        expect_set_error(set, "--set embed.name=");
+    }
+    expect_set_error("pairs.experiment=..", "\"..\" cannot name an HDF5 group");
+    expect_set_error("embed.name=a/b", "holds '/', which would nest HDF5 groups");
+    expect_error("[pairs]\nexperiment = .\n", "t.ini: [pairs] experiment = \".\": \".\" cannot");
+    rdml_ctx ctx;
+    rdml_config *cfg;
+    CHECK_EQ_I(load_fresh(&ctx, &cfg, "[pairs]\nexperiment = svm-V1.2_b\n[embed]\nname =\n"),
+               RDML_OK);
+    rdml_config_destroy(&cfg);
+    /* an empty results path is a configuration error, not an internal one later */
+    expect_set_error("run.output=", "--set run.output=: empty: the results file needs a path");
+    expect_error("[run]\noutput = \"\"\n", "t.ini: [run] output = \"\": empty");
+}
+
+/* Common slips get a hint of their own rather than the nearest spelling. */
+static void test_spelling_hints(void) {
+    expect_set_error("rdm.metric=pearson", "not a valid choice (correlation is 1 - Pearson r: "
+                                           "write correlation; choices: correlation,");
+    expect_set_error("rdm.metric=Pearson", "correlation is 1 - Pearson r");
+    expect_set_error("data.subjects=subj01", "item 1 \"subj01\" is not allowed (subjects are "
+                                             "given by number: subj01 is subject 1 (write 1)");
+    expect_set_error("data.subjects=1,subj12", "subj12 is subject 12 (write 12)");
+    expect_set_error("embed.backend=clip", "write clip-vit");
+    expect_set_error("rdm.compare=kendall", "write kendall_tau_a");
+    /* no hint for other words: the nearest choice as before */
+    expect_set_error("rdm.metric=cosin", "did you mean \"cosine\"");
+    rdml_ctx ctx;
+    rdml_ctx_init(&ctx);
+    rdml_config *cfg;
+    CHECK_EQ_I(rdml_config_create(&ctx, &cfg), RDML_OK);
+    char hint[256];
+    int n;
+    const rdml_cfg_key *k = rdml_config_schema(&n);
+    for (int i = 0; i < n; i++) /* "subj" alone or with letters is no subject number */
+        if (!strcmp(k[i].section, "data") && !strcmp(k[i].key, "subjects")) {
+            CHECK_EQ_I(rdml_config_spelling_hint(&k[i], "subj", hint, sizeof hint), 0);
+            CHECK_EQ_I(rdml_config_spelling_hint(&k[i], "subjx1", hint, sizeof hint), 0);
+        }
+    rdml_config_destroy(&cfg);
+}
+
+/* Keys without effect for the chosen backend or model: one warning each, from the schema's
+ * table; every table row names real keys and real values of the deciding key. */
+static int warnings_for(const char *text, char *out, size_t n) {
+    rdml_ctx ctx;
+    rdml_config *cfg;
+    CHECK_EQ_I(load_fresh(&ctx, &cfg, text), RDML_OK);
+    FILE *f = tmpfile();
+    ctx.log = f;
+    int w = rdml_config_warn_inapplicable(&ctx, cfg);
+    fflush(f);
+    rewind(f);
+    size_t got = fread(out, 1, n - 1, f);
+    out[got] = '\0';
+    fclose(f);
+    rdml_config_destroy(&cfg);
+    return w;
+}
+
+static void test_inapplicable_keys(void) {
+    char log[4096];
+    CHECK_EQ_I(warnings_for("[embed]\nlayer = 3\n", log, sizeof log), 1);
+    CHECK_STR_HAS(log, "[embed] layer is set but has no effect with embed.backend = gabor (it "
+                       "applies only with embed.backend = clip-vit");
+    CHECK_EQ_I(warnings_for("[embed]\nbackend = clip-vit\nlayer = 3\n", log, sizeof log), 0);
+    CHECK_EQ_I(warnings_for("[embed]\nlayer = -1\n", log, sizeof log), 0); /* the default */
+    CHECK_EQ_I(warnings_for("[train]\nmodel = mlp\ntower = 8\nmlp_widths = 8\ncnn_size = 64\n",
+                            log, sizeof log), 2);
+    CHECK_STR_HAS(log, "[train] tower is set but has no effect with train.model = mlp");
+    CHECK_STR_HAS(log, "[train] cnn_size is set");
+    CHECK_EQ_I(warnings_for("[svm]\nkernel = rbf\ndegree = 3\n", log, sizeof log), 1);
+    CHECK_EQ_I(warnings_for("[svm]\nkernel = rbf\ndegree = 3\n[grid]\nsvm_kernel = poly,rbf\n",
+                            log, sizeof log), 0);
+    CHECK_EQ_I(warnings_for("[pairs]\nset = all\nk = 9\n", log, sizeof log), 1);
+    int n, na;
+    const rdml_cfg_key *k = rdml_config_schema(&n);
+    const rdml_cfg_applies *a = rdml_config_applies(&na);
+    for (int i = 0; i < na; i++) {
+        int key = 0, when = 0, unless = a[i].unless == NULL;
+        for (int j = 0; j < n; j++) {
+            char dotted[128];
+            snprintf(dotted, sizeof dotted, "%s.%s", k[j].section, k[j].key);
+            key |= !strcmp(k[j].section, a[i].section) && !strcmp(k[j].key, a[i].key);
+            unless |= a[i].unless && !strcmp(dotted, a[i].unless);
+            if (strcmp(dotted, a[i].when) != 0) continue;
+            when = 1;
+            char vals[256];
+            snprintf(vals, sizeof vals, "%s", a[i].values);
+            for (char *save = NULL, *v = strtok_r(vals, "|", &save); v; v = strtok_r(NULL, "|", &save)) {
+                char *canon = NULL, why[512];
+                int ok = rdml_config_value_check(&k[j], v, &canon, why, sizeof why) == RDML_CFGV_OK;
+                if (!ok) fprintf(stderr, "applies row %d: %s is no value of %s\n", i, v, a[i].when);
+                CHECK(ok);
+                free(canon);
+            }
+        }
+        if (!key || !when || !unless) fprintf(stderr, "applies row %d names unknown keys\n", i);
+        CHECK(key && when && unless);
+    }
 }
 
 static void put_file(const char *path, const char *text) {
@@ -938,6 +1093,11 @@ int main(int argc, char **argv) {
     RUN(test_quotes_and_comments);
     RUN(test_duplicate_keys_are_errors);
     RUN(test_continuation_lines);
+    RUN(test_unterminated_quotes);
+    RUN(test_huge_integers);
+    RUN(test_hdf5_names);
+    RUN(test_spelling_hints);
+    RUN(test_inapplicable_keys);
     RUN(test_syntax_errors);
     RUN(test_files);
     RUN(test_include);
