@@ -437,6 +437,59 @@ int rdml_h5_group(rdml_ctx *ctx, rdml_h5 *h, const char *group) {
     return rdml_agree(ctx, h->comm, rc);
 }
 
+typedef struct name_list {
+    char **names;
+    int64_t n, cap;
+    int oom;
+} name_list;
+
+static herr_t list_cb(hid_t g, const char *name, const H5L_info_t *info, void *data) {
+    (void)g;
+    (void)info;
+    name_list *l = data;
+    if (l->n == l->cap) {
+        int64_t cap = l->cap ? 2 * l->cap : 16;
+        char **p = realloc(l->names, (size_t)cap * sizeof *p);
+        if (!p) {
+            l->oom = 1;
+            return -1;
+        }
+        l->names = p;
+        l->cap = cap;
+    }
+    if (!(l->names[l->n] = strdup(name))) {
+        l->oom = 1;
+        return -1;
+    }
+    l->n++;
+    return 0;
+}
+
+int rdml_h5_list(rdml_ctx *ctx, rdml_h5 *h, const char *group, char ***names, int64_t *n) {
+    NEED_HANDLE(h);
+    *names = NULL;
+    *n = 0;
+    name_list l = {NULL, 0, 0, 0};
+    int rc = check_handle(ctx, h, group, 0);
+    if (!rc && path_exists(h->file, group) > 0) {
+        hid_t g = H5Gopen2(h->file, group, H5P_DEFAULT);
+        hsize_t idx = 0;
+        if (g < 0) rc = h5_fail(ctx, RDML_EFORMAT, "%s: cannot open group '%s'", h->path, group);
+        else if (H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &idx, list_cb, &l) < 0)
+            rc = l.oom ? RDML_FAIL(ctx, RDML_ENOMEM, "out of memory listing '%s'", group)
+                       : h5_fail(ctx, RDML_EFORMAT, "%s: cannot list group '%s'", h->path, group);
+        if (g >= 0) H5Gclose(g);
+    }
+    rc = rdml_agree(ctx, h->comm, rc);
+    if (rc) {
+        rdml_h5_free_strings(l.names, l.n);
+        return rc;
+    }
+    *names = l.names;
+    *n = l.n;
+    return RDML_OK;
+}
+
 /* ---- numeric row slabs ---- */
 
 /* Choose chunk dims of about H5_CHUNK_BYTES, never larger than the dataset. */
