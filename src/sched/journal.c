@@ -4,9 +4,11 @@
  * host order, this is a local cache, not an exchange format): "RDMLREC1", u64 key length,
  * the key bytes, u64 n, n float64, u64 FNV-1a of everything before it. Writes go to
  * "<name>.tmp-<pid>" first, are fsync'ed and renamed, so only complete records ever carry the
- * final name; reads verify the key text (hash collisions) and the checksum. Leaves out:
- * locking (two jobs computing the same task both write the same bytes; the last rename wins)
- * and compaction (a record is a few KB to a few MB). */
+ * final name; reads verify the key text (hash collisions) and the checksum. Records of
+ * results already committed are pruned by key prefix (rdml_journal_prune). Leaves out:
+ * locking (the commands that write beside run.output hold its lock, rdml/lock.h; array
+ * shares writing the same task write the same bytes, the last rename wins) and compaction
+ * (a record is a few KB to a few MB). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

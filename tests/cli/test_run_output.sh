@@ -10,8 +10,9 @@
 #  - the CSV tables follow the committed HDF5 file: a run killed between the commit and the
 #    CSV (simulated: table removed / stale, temporary CSV and journal records left) is
 #    repaired by the rerun, although every stage is up to date;
-#  - a damaged (truncated) results file: the message says what to do, --force keeps the
-#    damaged file aside as <output>.damaged-<time> and starts a fresh one.
+#  - a damaged results file: a flipped byte in a dataset fails its Fletcher-32 checksum with a
+#    hint; a truncated file: the message says what to do, --force keeps the damaged file
+#    aside as <output>.damaged-<time> and starts a fresh one.
 set -uo pipefail
 : "${RDMLEARN:?}" "${MPIEXEC:?}"
 PY=/usr/bin/python3
@@ -175,6 +176,24 @@ run 2 --config "$W/second.ini" >/dev/null 2>&1
 [[ ! -e $OUT.journal ]] && ok || bad "the second experiment's records stayed"
 
 # ---- a damaged results file
+# a flipped byte inside a dataset is a read error (Fletcher-32 checksums), not a wrong number
+cp "$OUT" "$W/flip.h5"
+$PY - "$W/flip.h5" <<'PYEOF' && ok || bad "could not damage a chunk"
+import sys, h5py
+with h5py.File(sys.argv[1], "r") as f:
+    d = f["/subjects/subj01/rdm/V1"]
+    assert d.fletcher32, "no checksum on the RDM"
+    off = d.id.get_chunk_info(0).byte_offset
+with open(sys.argv[1], "r+b") as g:
+    g.seek(off + 100)
+    b = g.read(1)
+    g.seek(off + 100)
+    g.write(bytes([b[0] ^ 0x10]))
+PYEOF
+out=$("${MPI[@]}" -n 2 "$RDMLEARN" svm --config "$W/job.ini" --set run.output="$W/flip.h5" 2>&1) \
+  && bad "a flipped byte in the RDM went unnoticed" || {
+  grep -q "Fletcher32" <<<"$out" && grep -qF "rerun the stage that wrote it with --force" <<<"$out" \
+    && ok || bad "flipped byte: no checksum error with a hint: $out"; }
 cp "$OUT" "$W/good.h5"
 truncate -s 30000 "$OUT"
 out=$(run 2 2>&1) && bad "a truncated results file was accepted" || {
