@@ -94,6 +94,9 @@ void rdml_cli_output_unlock(rdml_cli *cli);
  * when missing or different, removed when the file holds no table; temporary CSV files left
  * by a killed command are removed. Call with the output lock held. */
 int rdml_cli_tables_sync(rdml_cli *cli);
+/* Rank 0, with the output lock held: remove "<path>.tmp-*", the temporary files of a
+ * command killed while writing path. */
+void rdml_cli_remove_tmp(const char *path);
 /* The two CSV tables of a results file (each len bytes). */
 void rdml_cli_csv_paths(const char *output, char *sweep, char *summary, size_t len);
 /* Collective. Remove the journal records of stage's tasks for config hash hex (records left
@@ -146,8 +149,8 @@ void rdml_cli_stage_key(const rdml_config *cfg, const char *stage, char *out, si
  * collective and writes the group from its nfolds records; finish (may be NULL) runs once
  * after the last group. After the groups the sweep writes its table:
  * /sweep/<experiment>/<model>/tasks (one row per task: subject, selection, fold, metrics) and
- * .../summary (mean and std per group), and the same rows in long format into
- * <run.output stem>.sweep.csv and .summary.csv (rows of other experiments/models kept). */
+ * .../summary (mean and std per group), commits, and brings <run.output stem>.sweep.csv and
+ * .summary.csv up to date with every table of the file (rdml_cli_tables_sync). */
 struct rdml_h5;
 struct rdml_rec;
 typedef struct rdml_sweep_model {

@@ -11,7 +11,6 @@
  * temporary results files a killed run left beside run.output (results.h5.tmp-*; the
  * committed file is never touched) and brings the CSV tables up to date with it. Leaves out:
  * several train models per run (train.model is one model; use one job per model). */
-#include <dirent.h>
 #include <errno.h>
 #include <libgen.h>
 #include <stdio.h>
@@ -28,26 +27,6 @@
 
 static const char *const stage_order[] = {"rdm", "embed", "svm", "train", "report"};
 enum { NSTAGES = 5 };
-
-/* Remove <output>.tmp-* files (left by kill -9 during a write). Rank 0 only. */
-static void remove_stale_tmp(const char *output) {
-    char dir[4096], base[4096];
-    rdml_strlcpy(dir, output, sizeof dir);
-    rdml_strlcpy(base, output, sizeof base);
-    const char *d = dirname(dir), *b = basename(base);
-    char prefix[4200];
-    snprintf(prefix, sizeof prefix, "%s.tmp-", b);
-    DIR *dp = opendir(d);
-    if (!dp) return;
-    struct dirent *e;
-    while ((e = readdir(dp)))
-        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0) {
-            char p[8400];
-            snprintf(p, sizeof p, "%s/%s", d, e->d_name);
-            unlink(p);
-        }
-    closedir(dp);
-}
 
 /* Collective. Is stage's output in run.output made from the current configuration? (The
  * registry /meta/done holds one attribute per stage key with the config hash.) */
@@ -226,7 +205,7 @@ int rdml_cmd_run(rdml_cli *cli) {
      * only then are the temporary files beside it certainly a dead command's */
     RDML_TRY(rdml_cli_output_lock(cli, acount != 0));
     if (!acount) {
-        if (ctx->rank == 0) remove_stale_tmp(output);
+        if (ctx->rank == 0) rdml_cli_remove_tmp(output);
         RDML_TRY(rdml_cli_tables_sync(cli)); /* a command killed before writing them */
     }
 
@@ -267,7 +246,16 @@ int rdml_cmd_run(rdml_cli *cli) {
                 if (dot) *dot = 0;
                 rdml_config *cfg = NULL;
                 rc = rdml_agree(ctx, cli->comm, experiment_config(cli, job, path, &cfg));
+                /* the job's lock covers the job's run.output only */
+                const char *eout = output;
+                if (!rc && (rc = rdml_config_str(ctx, cfg, "run", "output", &eout)) == RDML_OK &&
+                    strcmp(eout, output) != 0)
+                    rc = RDML_FAIL(ctx, RDML_ECONFIG, "run.output = %s differs from the job's %s "
+                                   "(hint: the experiments of a job write into the job's "
+                                   "run.output; remove run.output from %s, or run it as a job of "
+                                   "its own)", eout, output, path);
                 if (rc) {
+                    rdml_config_destroy(&cfg);
                     rdml_ctx_prefix(ctx, pass ? "experiment %s" : "experiment %s (nothing was run)", it);
                     break;
                 }

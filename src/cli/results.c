@@ -2,7 +2,9 @@
  * command and committed at its end, with provenance under /meta: the version, and per stage
  * the resolved configuration, ranks, BLAS threads and start time. A file at run.output is
  * therefore always complete; a failed command leaves the previous file as it was. */
+#include <dirent.h>
 #include <errno.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +19,24 @@
 #include "rdml/pairs.h"
 #include "rdml/svm.h"
 #include "rdml/mpiutil.h"
+
+void rdml_cli_remove_tmp(const char *path) {
+    char dir[4096], base[4096], p[8400];
+    rdml_strlcpy(dir, path, sizeof dir);
+    rdml_strlcpy(base, path, sizeof base);
+    const char *d = dirname(dir), *b = basename(base);
+    char prefix[4200];
+    snprintf(prefix, sizeof prefix, "%s.tmp-", b);
+    DIR *dp = opendir(d);
+    if (!dp) return;
+    struct dirent *e;
+    while ((e = readdir(dp)))
+        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0) {
+            snprintf(p, sizeof p, "%s/%s", d, e->d_name);
+            unlink(p);
+        }
+    closedir(dp);
+}
 
 /* Collective: rank 0's status and message, word for word, on every rank. */
 static int bcast_status(rdml_ctx *ctx, MPI_Comm comm, int rc) {

@@ -8,9 +8,7 @@
  * group reuse it. After the farm the stage opens run.output for writing and, group by group,
  * prepares the group collectively and writes it from the records. The records are keyed by
  * the stage's config hash, the group and the fold: changing any input key recomputes. */
-#include <dirent.h>
 #include <errno.h>
-#include <libgen.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -128,25 +126,6 @@ void rdml_cli_csv_paths(const char *output, char *sweep, char *summary, size_t l
     snprintf(summary, len, "%s.summary.csv", stem);
 }
 
-/* Rank 0: remove "<path>.tmp-*" (left by a command killed while writing path). */
-static void remove_tmp_of(const char *path) {
-    char dir[4096], base[4096], p[8400];
-    rdml_strlcpy(dir, path, sizeof dir);
-    rdml_strlcpy(base, path, sizeof base);
-    const char *d = dirname(dir), *b = basename(base);
-    char prefix[4200];
-    snprintf(prefix, sizeof prefix, "%s.tmp-", b);
-    DIR *dp = opendir(d);
-    if (!dp) return;
-    struct dirent *e;
-    while ((e = readdir(dp)))
-        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0) {
-            snprintf(p, sizeof p, "%s/%s", d, e->d_name);
-            unlink(p);
-        }
-    closedir(dp);
-}
-
 /* Rank 0: does the file hold exactly text? */
 static int same_content(const char *path, const char *text, size_t n) {
     FILE *f = fopen(path, "rb");
@@ -250,7 +229,14 @@ static int tables_text(rdml_ctx *ctx, rdml_h5 *h, sbuf *rows, sbuf *sums, int *n
                     sb_printf(sums, "%s,%s,%lld,%s,%s,%.17g,%.17g,%lld\n", exps[e], models[k],
                               (long long)gsubj[g], gsel[g], names[i], mean[g * M + i], sd[g * M + i],
                               (long long)nf);
-            if (!rc) ++*ntables;
+            if (!rc) {
+                ++*ntables;
+            } else if (rc != RDML_ENOMEM) {
+                /* one unreadable table must not stop every later run: left out, said */
+                rdml_warn(ctx, "the CSV tables leave out %s: %s", base, ctx->msg);
+                rdml_ctx_clear(ctx);
+                rc = RDML_OK;
+            }
             free(cols);
             rdml_h5_free_strings(tsel, nts);
             rdml_h5_free_strings(gsel, ngs);
@@ -275,8 +261,8 @@ static int tables_text(rdml_ctx *ctx, rdml_h5 *h, sbuf *rows, sbuf *sums, int *n
 static int tables_sync_local(rdml_ctx *ctx, const char *output) {
     char csv[2][4200];
     rdml_cli_csv_paths(output, csv[0], csv[1], sizeof csv[0]);
-    remove_tmp_of(csv[0]);
-    remove_tmp_of(csv[1]);
+    rdml_cli_remove_tmp(csv[0]);
+    rdml_cli_remove_tmp(csv[1]);
     struct stat st;
     if (stat(output, &st) != 0) return RDML_OK; /* nothing committed yet */
     sbuf text[2] = {{0}, {0}};

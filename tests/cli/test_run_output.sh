@@ -129,6 +129,13 @@ done
 cmp -s "$OUT" "$W/before.h5" && ok || bad "a refused command changed the results file"
 kill "$HOLDER"; wait "$HOLDER" 2>/dev/null; HOLDER=
 
+# an experiment file cannot send its results elsewhere: the job's lock covers the job's output
+printf '[pairs]\nexperiment = elsewhere\n[run]\noutput = %s\n' "$W/other/r.h5" >"$W/elsewhere.ini"
+sed 's|^\[run\]$|[run]\nexperiments = elsewhere.ini|' "$W/job.ini" >"$W/expjob.ini"
+out=$("${MPI[@]}" -n 2 "$RDMLEARN" run "$W/expjob.ini" 2>&1) && bad "an experiment's own run.output was accepted" || {
+  grep -qF "run.output = $W/other/r.h5 differs from the job's $OUT" <<<"$out" && grep -qF "(nothing was run)" <<<"$out" \
+    && [[ ! -e $W/other/r.h5 ]] && ok || bad "experiment with its own run.output: $out"; }
+
 # ---- a holder killed with kill -9 does not block the next run
 run 2 --force >"$W/logK" 2>&1 & pk=$!
 # (the stand-in's lock file is still there, as a crashed holder leaves it: it is reused)
