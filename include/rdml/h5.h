@@ -49,6 +49,9 @@ int rdml_h5_exists(rdml_ctx *ctx, rdml_h5 *h, const char *obj, int *exists);
 int rdml_h5_delete(rdml_ctx *ctx, rdml_h5 *h, const char *obj);
 /* Collective. Create a group (and parents). Existing groups are fine. */
 int rdml_h5_group(rdml_ctx *ctx, rdml_h5 *h, const char *group);
+/* Collective. The names of the links in a group, sorted by name (none if the group does not
+ * exist); free with rdml_h5_free_strings. */
+int rdml_h5_list(rdml_ctx *ctx, rdml_h5 *h, const char *group, char ***names, int64_t *n);
 
 /* Collective. Write a rows x cols float32 dataset (created chunked if absent; it must have
  * these dims if present); this rank writes rows [row_lo, row_lo + nrows) from `data`

@@ -70,6 +70,10 @@ int rdml_journal_put(rdml_ctx *ctx, const rdml_journal *j, const char *key, cons
 /* Not collective. Remove key's record if present. */
 int rdml_journal_remove(rdml_ctx *ctx, const rdml_journal *j, const char *key);
 const char *rdml_journal_dir(const rdml_journal *j);
+/* Not collective (one rank). Remove every record whose task key begins with prefix (records
+ * of results that are committed already); *removed gets their count. Unreadable records are
+ * left alone. */
+int rdml_journal_prune(rdml_ctx *ctx, const rdml_journal *j, const char *prefix, int64_t *removed);
 /* Collective. Close; with remove_dir, rank 0 removes the directory if it is empty. */
 void rdml_journal_close(rdml_journal **j, MPI_Comm comm, int remove_dir);
 

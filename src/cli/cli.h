@@ -28,6 +28,7 @@ typedef struct rdml_cli {
     int nsets;
     int dry_run;       /* --dry-run (submit) */
     const char *out_dir; /* report -o DIR */
+    struct rdml_lock *output_lock; /* run.output's lock while the command holds it */
 } rdml_cli;
 
 typedef struct rdml_command {
@@ -81,6 +82,27 @@ int rdml_cli_folds_make(rdml_ctx *ctx, const struct rdml_split *S, const struct 
                         int64_t inner_folds, uint64_t seed, rdml_cli_fold_check outer,
                         rdml_cli_inner_check inner, const void *user, rdml_cli_folds *F);
 void rdml_cli_folds_free(rdml_cli_folds *F);
+/* Collective. Take the lock on run.output for the rest of the command (exclusive, or shared
+ * for readers such as `run --array` shares; see rdml/lock.h); a no-op if held already. Then,
+ * check that an existing run.output opens as HDF5: a damaged file is an error with a hint, or
+ * with --force (not shared) is renamed to <output>.damaged-<UTC time> (its CSV tables too)
+ * so that the command starts a fresh file. The folder of run.output must exist. */
+int rdml_cli_output_lock(rdml_cli *cli, int shared);
+void rdml_cli_output_unlock(rdml_cli *cli);
+/* Collective. Make <stem>.sweep.csv and <stem>.summary.csv (stem: run.output without .h5)
+ * equal the sweep tables /sweep/<experiment>/<model> of the committed run.output: written
+ * when missing or different, removed when the file holds no table; temporary CSV files left
+ * by a killed command are removed. Call with the output lock held. */
+int rdml_cli_tables_sync(rdml_cli *cli);
+/* Rank 0, with the output lock held: remove "<path>.tmp-*", the temporary files of a
+ * command killed while writing path. */
+void rdml_cli_remove_tmp(const char *path);
+/* The two CSV tables of a results file (each len bytes). */
+void rdml_cli_csv_paths(const char *output, char *sweep, char *summary, size_t len);
+/* Collective. Remove the journal records of stage's tasks for config hash hex (records left
+ * when a command died between committing its results and clearing the journal), the
+ * journal's temporary files, and the journal folder if that empties it. */
+int rdml_cli_journal_prune(rdml_cli *cli, const char *stage, const char *hex);
 /* Collective. Record stage's provenance in run.output (for stages that write elsewhere,
  * e.g. the report). */
 int rdml_cli_mark_stage(rdml_cli *cli, const char *stage);
@@ -127,8 +149,8 @@ void rdml_cli_stage_key(const rdml_config *cfg, const char *stage, char *out, si
  * collective and writes the group from its nfolds records; finish (may be NULL) runs once
  * after the last group. After the groups the sweep writes its table:
  * /sweep/<experiment>/<model>/tasks (one row per task: subject, selection, fold, metrics) and
- * .../summary (mean and std per group), and the same rows in long format into
- * <run.output stem>.sweep.csv and .summary.csv (rows of other experiments/models kept). */
+ * .../summary (mean and std per group), commits, and brings <run.output stem>.sweep.csv and
+ * .summary.csv up to date with every table of the file (rdml_cli_tables_sync). */
 struct rdml_h5;
 struct rdml_rec;
 typedef struct rdml_sweep_model {

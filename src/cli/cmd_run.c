@@ -6,10 +6,11 @@
  * killed at any moment resumes where it stopped; SIGTERM finishes the tasks in progress and
  * exits with the "cancelled" status. SLURM arrays: `--until embed` prepares, `--array I/N`
  * runs one share of the model tasks into the journal without writing run.output, and a plain
- * run merges. Before anything, rank 0 removes temporary results files a killed run left
- * beside run.output (results.h5.tmp-*): the committed file is never touched. Leaves out:
+ * run merges. Before anything, the run takes the lock on run.output (rdml_cli_output_lock:
+ * a second command on the same output is refused, naming this one), then rank 0 removes
+ * temporary results files a killed run left beside run.output (results.h5.tmp-*; the
+ * committed file is never touched) and brings the CSV tables up to date with it. Leaves out:
  * several train models per run (train.model is one model; use one job per model). */
-#include <dirent.h>
 #include <errno.h>
 #include <libgen.h>
 #include <stdio.h>
@@ -26,26 +27,6 @@
 
 static const char *const stage_order[] = {"rdm", "embed", "svm", "train", "report"};
 enum { NSTAGES = 5 };
-
-/* Remove <output>.tmp-* files (left by kill -9 during a write). Rank 0 only. */
-static void remove_stale_tmp(const char *output) {
-    char dir[4096], base[4096];
-    rdml_strlcpy(dir, output, sizeof dir);
-    rdml_strlcpy(base, output, sizeof base);
-    const char *d = dirname(dir), *b = basename(base);
-    char prefix[4200];
-    snprintf(prefix, sizeof prefix, "%s.tmp-", b);
-    DIR *dp = opendir(d);
-    if (!dp) return;
-    struct dirent *e;
-    while ((e = readdir(dp)))
-        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0) {
-            char p[8400];
-            snprintf(p, sizeof p, "%s/%s", d, e->d_name);
-            unlink(p);
-        }
-    closedir(dp);
-}
 
 /* Collective. Is stage's output in run.output made from the current configuration? (The
  * registry /meta/done holds one attribute per stage key with the config hash.) */
@@ -132,6 +113,8 @@ static int run_stages(rdml_cli *cli, const char *label, const int *job_want, int
         if (current && !cli->force) {
             rdml_info(ctx, "run: %s%sstage %s is up to date in %s (config %s); skipped",
                       label ? label : "", label ? ": " : "", name, output, hex);
+            /* records a command killed after its commit left behind */
+            if (s >= 2) RDML_TRY(rdml_cli_journal_prune(cli, name, hex));
             continue;
         }
         rdml_info(ctx, "run: %s%sstage %s", label ? label : "", label ? ": " : "", name);
@@ -216,9 +199,15 @@ int rdml_cmd_run(rdml_cli *cli) {
         if (!rc0 && mkdir(d, 0777) != 0 && errno != EEXIST)
             rc0 = RDML_FAIL(ctx, RDML_EIO, "run.output = %s: cannot create folder %s: %s (hint: "
                             "point run.output at a writable place)", output, d, strerror(errno));
-        if (!rc0 && !acount) remove_stale_tmp(output);
     }
     RDML_TRY(rdml_agree(ctx, cli->comm, rc0));
+    /* run.output is this run's until it ends (array shares only read it: a shared lock);
+     * only then are the temporary files beside it certainly a dead command's */
+    RDML_TRY(rdml_cli_output_lock(cli, acount != 0));
+    if (!acount) {
+        if (ctx->rank == 0) rdml_cli_remove_tmp(output);
+        RDML_TRY(rdml_cli_tables_sync(cli)); /* a command killed before writing them */
+    }
 
     double t0 = rdml_now();
     int ran_any = 0, rc = RDML_OK;
@@ -257,7 +246,16 @@ int rdml_cmd_run(rdml_cli *cli) {
                 if (dot) *dot = 0;
                 rdml_config *cfg = NULL;
                 rc = rdml_agree(ctx, cli->comm, experiment_config(cli, job, path, &cfg));
+                /* the job's lock covers the job's run.output only */
+                const char *eout = output;
+                if (!rc && (rc = rdml_config_str(ctx, cfg, "run", "output", &eout)) == RDML_OK &&
+                    strcmp(eout, output) != 0)
+                    rc = RDML_FAIL(ctx, RDML_ECONFIG, "run.output = %s differs from the job's %s "
+                                   "(hint: the experiments of a job write into the job's "
+                                   "run.output; remove run.output from %s, or run it as a job of "
+                                   "its own)", eout, output, path);
                 if (rc) {
+                    rdml_config_destroy(&cfg);
                     rdml_ctx_prefix(ctx, pass ? "experiment %s" : "experiment %s (nothing was run)", it);
                     break;
                 }

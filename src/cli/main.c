@@ -317,8 +317,14 @@ int main(int argc, char **argv) {
         if (!rc && help) {
             if (cli.ctx.rank == 0) printf("usage: %s\n%s", cmd->usage, common_options);
         } else if (!rc) {
-            rc = cmd->run(&cli);
+            /* the stage commands write run.output: they hold its lock while they run (`run`
+             * takes it itself, once it has made the output folder) */
+            static const char *const writers[] = {"rdm", "embed", "svm", "train"};
+            for (int i = 0; i < 4 && !rc; i++)
+                if (strcmp(cmd->name, writers[i]) == 0) rc = rdml_cli_output_lock(&cli, 0);
+            if (!rc) rc = cmd->run(&cli);
             rc = rdml_agree(ctx, cli.comm, rc);
+            rdml_cli_output_unlock(&cli);
         }
     } else if (rc) {
         rc = rdml_agree(ctx, cli.comm, rc);

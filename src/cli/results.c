@@ -2,18 +2,110 @@
  * command and committed at its end, with provenance under /meta: the version, and per stage
  * the resolved configuration, ranks, BLAS threads and start time. A file at run.output is
  * therefore always complete; a failed command leaves the previous file as it was. */
+#include <dirent.h>
+#include <errno.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "rdml/dataset.h"
 #include "rdml/h5.h"
+#include "rdml/lock.h"
 #include "rdml/pairs.h"
 #include "rdml/svm.h"
 #include "rdml/mpiutil.h"
+
+void rdml_cli_remove_tmp(const char *path) {
+    char dir[4096], base[4096], p[8400];
+    rdml_strlcpy(dir, path, sizeof dir);
+    rdml_strlcpy(base, path, sizeof base);
+    const char *d = dirname(dir), *b = basename(base);
+    char prefix[4200];
+    snprintf(prefix, sizeof prefix, "%s.tmp-", b);
+    DIR *dp = opendir(d);
+    if (!dp) return;
+    struct dirent *e;
+    while ((e = readdir(dp)))
+        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0) {
+            snprintf(p, sizeof p, "%s/%s", d, e->d_name);
+            unlink(p);
+        }
+    closedir(dp);
+}
+
+/* Collective: rank 0's status and message, word for word, on every rank. */
+static int bcast_status(rdml_ctx *ctx, MPI_Comm comm, int rc) {
+    MPI_Bcast(&rc, 1, MPI_INT, 0, comm);
+    if (rc) {
+        if (ctx->rank != 0) {
+            ctx->code = rc;
+            ctx->where = NULL;
+        }
+        MPI_Bcast(ctx->msg, (int)sizeof ctx->msg, MPI_CHAR, 0, comm);
+    }
+    return rc;
+}
+
+/* Rank 0: an existing output that does not open as HDF5 (truncated, overwritten) is an error
+ * with a hint, or with --force is moved aside with its CSV tables. */
+static int check_damaged(rdml_cli *cli, const char *output, int may_move) {
+    rdml_ctx *ctx = &cli->ctx;
+    struct stat st;
+    if (stat(output, &st) != 0) return RDML_OK;
+    rdml_h5 *h = NULL;
+    int rc = rdml_h5_open(ctx, MPI_COMM_SELF, output, 0, &h);
+    rdml_h5_abort(&h);
+    if (rc != RDML_EFORMAT) return rc;
+    char why[2048];
+    rdml_strlcpy(why, ctx->msg, sizeof why);
+    rdml_ctx_clear(ctx);
+    char when[32], aside[4200];
+    time_t now = time(NULL);
+    strftime(when, sizeof when, "%Y%m%dT%H%M%SZ", gmtime(&now));
+    snprintf(aside, sizeof aside, "%s.damaged-%s", output, when);
+    if (!cli->force || !may_move)
+        return RDML_FAIL(ctx, RDML_EFORMAT, "run.output = %s is damaged: it does not open as an "
+                         "HDF5 file (%s) (hint: run the same command again with --force to start "
+                         "a fresh results file, the damaged one is then kept as %s.damaged-<time>; "
+                         "or restore %s from a copy)", output, why, output, output);
+    if (rename(output, aside) != 0)
+        return RDML_FAIL(ctx, RDML_EIO, "run.output = %s is damaged (%s) and cannot be moved "
+                         "aside to %s: %s", output, why, aside, strerror(errno));
+    char csv[2][4200], csv_aside[4300];
+    rdml_cli_csv_paths(output, csv[0], csv[1], sizeof csv[0]);
+    for (int i = 0; i < 2; i++) {
+        snprintf(csv_aside, sizeof csv_aside, "%s.damaged-%s", csv[i], when);
+        if (access(csv[i], F_OK) == 0 && rename(csv[i], csv_aside) != 0)
+            rdml_warn(ctx, "cannot move %s aside to %s: %s", csv[i], csv_aside, strerror(errno));
+    }
+    rdml_warn(ctx, "run.output = %s was damaged (%s); --force: kept it as %s (its CSV tables "
+              "likewise) and starting a fresh results file", output, why, aside);
+    return RDML_OK;
+}
+
+int rdml_cli_output_lock(rdml_cli *cli, int shared) {
+    rdml_ctx *ctx = &cli->ctx;
+    if (cli->output_lock) return RDML_OK;
+    const char *output;
+    RDML_TRY(rdml_config_str(ctx, cli->cfg, "run", "output", &output));
+    char what[1200];
+    const char *arg = cli->pos && cli->pos[0] ? cli->pos[0] : ""; /* run has consumed npos */
+    snprintf(what, sizeof what, "rdmlearn %s%s%s", cli->command, *arg ? " " : "", arg);
+    RDML_TRY(rdml_lock_acquire(ctx, cli->comm, output,
+                               shared ? RDML_LOCK_SHARED : RDML_LOCK_EXCLUSIVE, what,
+                               &cli->output_lock));
+    int rc = ctx->rank == 0 ? check_damaged(cli, output, !shared) : RDML_OK;
+    rc = bcast_status(ctx, cli->comm, rc);
+    if (rc) rdml_cli_output_unlock(cli);
+    return rc;
+}
+
+void rdml_cli_output_unlock(rdml_cli *cli) { rdml_lock_release(&cli->output_lock); }
 
 int rdml_cli_results_open(rdml_cli *cli, const char *stage, rdml_h5 **h) {
     rdml_ctx *ctx = &cli->ctx;

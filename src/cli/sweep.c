@@ -83,41 +83,6 @@ static int sweep_task(rdml_ctx *ctx, int64_t t, void *user, rdml_rec *out) {
     return rc;
 }
 
-/* Replace the rows of `who` ("experiment,model": the first two columns) of a long-format CSV
- * with `rows`, atomically
- * (temporary file + rename). Rank 0 only. */
-static int csv_merge(rdml_ctx *ctx, const char *path, const char *header, const char *model,
-                     const char *rows) {
-    char tmp[4300];
-    snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid());
-    FILE *out = fopen(tmp, "w");
-    if (!out) return RDML_FAIL(ctx, RDML_EIO, "cannot write %s: %s", tmp, strerror(errno));
-    fprintf(out, "%s\n", header);
-    FILE *in = fopen(path, "r");
-    size_t ml = strlen(model);
-    if (in) {
-        char line[8192];
-        int first = 1;
-        while (fgets(line, sizeof line, in)) {
-            if (first) { /* the header */
-                first = 0;
-                continue;
-            }
-            if (strncmp(line, model, ml) == 0 && line[ml] == ',') continue;
-            fputs(line, out);
-        }
-        fclose(in);
-    }
-    fputs(rows, out);
-    int bad = fflush(out) != 0 || ferror(out);
-    bad |= fclose(out) != 0;
-    if (bad || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return RDML_FAIL(ctx, RDML_EIO, "cannot write %s: %s", path, strerror(errno));
-    }
-    return RDML_OK;
-}
-
 typedef struct sbuf {
     char *p;
     size_t n, cap;
@@ -152,22 +117,211 @@ static void sb_printf(sbuf *b, const char *fmt, ...) {
     }
 }
 
-/* The table's rows: val (T x M), per-group mean and std (G x M). */
-typedef struct table {
-    int64_t T, M, G;
-    double *val, *mean, *sd;
-} table;
-
-static void table_free(table *tb) {
-    free(tb->val);
-    free(tb->mean);
-    free(tb->sd);
-    memset(tb, 0, sizeof *tb);
+void rdml_cli_csv_paths(const char *output, char *sweep, char *summary, size_t len) {
+    char stem[4096];
+    rdml_strlcpy(stem, output, sizeof stem);
+    char *dot = strrchr(stem, '.');
+    if (dot && strcmp(dot, ".h5") == 0) *dot = 0;
+    snprintf(sweep, len, "%s.sweep.csv", stem);
+    snprintf(summary, len, "%s.summary.csv", stem);
 }
 
-/* Collective. /sweep/<model>/{tasks,summary}; fills tb for the CSV files. */
+/* Rank 0: does the file hold exactly text? */
+static int same_content(const char *path, const char *text, size_t n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    int same = 1;
+    char buf[65536];
+    size_t off = 0, got;
+    while (same && (got = fread(buf, 1, sizeof buf, f)) > 0) {
+        if (off + got > n || memcmp(buf, text + off, got) != 0) same = 0;
+        off += got;
+    }
+    fclose(f);
+    return same && off == n;
+}
+
+/* Rank 0: text into path through a synced temporary file and a rename. */
+static int write_text(rdml_ctx *ctx, const char *path, const char *text, size_t n,
+                      const char *output) {
+    char tmp[4300];
+    snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid());
+    FILE *out = fopen(tmp, "w");
+    int bad = !out || fwrite(text, 1, n, out) != n || fflush(out) != 0 || fsync(fileno(out)) != 0;
+    int err = errno;
+    if (out && fclose(out) != 0 && !bad) {
+        bad = 1;
+        err = errno;
+    }
+    if (!bad && rename(tmp, path) != 0) {
+        bad = 1;
+        err = errno;
+    }
+    if (!bad) return RDML_OK;
+    unlink(tmp);
+    return RDML_FAIL(ctx, RDML_EIO, "cannot write %s: %s (hint: is the disk full? The results are "
+                     "safe in %s; the next command on it writes this table)", path, strerror(err),
+                     output);
+}
+
+/* Rank 0, on a handle of this rank alone: every sweep table of h in long format. */
+static int tables_text(rdml_ctx *ctx, rdml_h5 *h, sbuf *rows, sbuf *sums, int *ntables) {
+    char **exps = NULL, **models = NULL;
+    int64_t nexp = 0, nmod = 0;
+    *ntables = 0;
+    int rc = rdml_h5_list(ctx, h, "/sweep", &exps, &nexp);
+    for (int64_t e = 0; e < nexp && !rc; e++) {
+        char eg[1200];
+        snprintf(eg, sizeof eg, "/sweep/%s", exps[e]);
+        rc = rdml_h5_list(ctx, h, eg, &models, &nmod);
+        for (int64_t k = 0; k < nmod && !rc; k++) {
+            char base[2400], p[2600];
+            snprintf(base, sizeof base, "%s/%s", eg, models[k]);
+            snprintf(p, sizeof p, "%s/tasks/metrics", base);
+            int ex = 0, nd = 0;
+            int64_t dims[8] = {0}, gd[8] = {0}, nf = 0, got = 0;
+            rc = rdml_h5_exists(ctx, h, p, &ex);
+            if (rc || !ex) continue;
+            rc = rdml_h5_dims(ctx, h, p, &nd, dims);
+            snprintf(p, sizeof p, "%s/summary/mean", base);
+            if (!rc) rc = rdml_h5_dims(ctx, h, p, &nd, gd);
+            const int64_t T = dims[0], M = nd == 2 ? dims[1] : 1, G = gd[0];
+            char *cols = NULL, **tsel = NULL, **gsel = NULL, *names[64];
+            int64_t nts = 0, ngs = 0, nnames = 0;
+            int64_t *tsubj = calloc((size_t)T + 1, sizeof *tsubj), *tfold = calloc((size_t)T + 1, sizeof *tfold);
+            int64_t *gsubj = calloc((size_t)G + 1, sizeof *gsubj);
+            double *val = calloc((size_t)(T * M) + 1, sizeof *val), *mean = calloc((size_t)(G * M) + 1, sizeof *mean);
+            double *sd = calloc((size_t)(G * M) + 1, sizeof *sd);
+            if (!rc && (!tsubj || !tfold || !gsubj || !val || !mean || !sd))
+                rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory reading the sweep table %s", base);
+            snprintf(p, sizeof p, "%s/tasks/metrics", base);
+            if (!rc) rc = rdml_h5_get_attr_str(ctx, h, p, "columns", &cols);
+            if (!rc) rc = rdml_h5_read_rows_f64(ctx, h, p, 0, T, val);
+            snprintf(p, sizeof p, "%s/tasks/subject", base);
+            if (!rc) rc = rdml_h5_read_rows_i64(ctx, h, p, 0, T, tsubj);
+            snprintf(p, sizeof p, "%s/tasks/fold", base);
+            if (!rc) rc = rdml_h5_read_rows_i64(ctx, h, p, 0, T, tfold);
+            snprintf(p, sizeof p, "%s/tasks/selection", base);
+            if (!rc) rc = rdml_h5_read_strings(ctx, h, p, &tsel, &nts);
+            snprintf(p, sizeof p, "%s/summary/subject", base);
+            if (!rc) rc = rdml_h5_read_rows_i64(ctx, h, p, 0, G, gsubj);
+            snprintf(p, sizeof p, "%s/summary/selection", base);
+            if (!rc) rc = rdml_h5_read_strings(ctx, h, p, &gsel, &ngs);
+            snprintf(p, sizeof p, "%s/summary/mean", base);
+            if (!rc) rc = rdml_h5_read_rows_f64(ctx, h, p, 0, G, mean);
+            snprintf(p, sizeof p, "%s/summary/std", base);
+            if (!rc) rc = rdml_h5_read_rows_f64(ctx, h, p, 0, G, sd);
+            if (!rc) rc = rdml_h5_get_attr_i64(ctx, h, base, "folds", &nf, 1, &got);
+            for (char *sv = NULL, *c = cols && !rc ? strtok_r(cols, ",", &sv) : NULL; c && nnames < 64;
+                 c = strtok_r(NULL, ",", &sv))
+                names[nnames++] = c;
+            if (!rc && (nnames != M || nts != T || ngs != G))
+                rc = RDML_FAIL(ctx, RDML_EFORMAT, "%s: the sweep table %s is inconsistent (%lld "
+                               "metric names for %lld columns, %lld/%lld selections for %lld/%lld "
+                               "rows)", rdml_h5_path(h), base, (long long)nnames, (long long)M,
+                               (long long)nts, (long long)ngs, (long long)T, (long long)G);
+            for (int64_t t = 0; t < T && !rc; t++)
+                for (int64_t i = 0; i < M; i++)
+                    sb_printf(rows, "%s,%s,%lld,%s,%lld,%s,%.17g\n", exps[e], models[k],
+                              (long long)tsubj[t], tsel[t], (long long)tfold[t], names[i], val[t * M + i]);
+            for (int64_t g = 0; g < G && !rc; g++)
+                for (int64_t i = 0; i < M; i++)
+                    sb_printf(sums, "%s,%s,%lld,%s,%s,%.17g,%.17g,%lld\n", exps[e], models[k],
+                              (long long)gsubj[g], gsel[g], names[i], mean[g * M + i], sd[g * M + i],
+                              (long long)nf);
+            if (!rc) {
+                ++*ntables;
+            } else if (rc != RDML_ENOMEM) {
+                /* one unreadable table must not stop every later run: left out, said */
+                rdml_warn(ctx, "the CSV tables leave out %s: %s", base, ctx->msg);
+                rdml_ctx_clear(ctx);
+                rc = RDML_OK;
+            }
+            free(cols);
+            rdml_h5_free_strings(tsel, nts);
+            rdml_h5_free_strings(gsel, ngs);
+            free(tsubj);
+            free(tfold);
+            free(gsubj);
+            free(val);
+            free(mean);
+            free(sd);
+        }
+        rdml_h5_free_strings(models, nmod);
+        models = NULL;
+        nmod = 0;
+    }
+    rdml_h5_free_strings(exps, nexp);
+    if (!rc && (rows->oom || sums->oom))
+        rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory writing the sweep tables");
+    return rc;
+}
+
+/* Rank 0: the work of rdml_cli_tables_sync. */
+static int tables_sync_local(rdml_ctx *ctx, const char *output) {
+    char csv[2][4200];
+    rdml_cli_csv_paths(output, csv[0], csv[1], sizeof csv[0]);
+    rdml_cli_remove_tmp(csv[0]);
+    rdml_cli_remove_tmp(csv[1]);
+    struct stat st;
+    if (stat(output, &st) != 0) return RDML_OK; /* nothing committed yet */
+    sbuf text[2] = {{0}, {0}};
+    sb_printf(&text[0], "experiment,model,subject,selection,fold,metric,value\n");
+    sb_printf(&text[1], "experiment,model,subject,selection,metric,mean,std,folds\n");
+    rdml_h5 *h = NULL;
+    int ntables = 0;
+    int rc = rdml_h5_open(ctx, MPI_COMM_SELF, output, 0, &h);
+    if (!rc) rc = tables_text(ctx, h, &text[0], &text[1], &ntables);
+    rdml_h5_abort(&h);
+    if (rc) rdml_ctx_prefix(ctx, "writing the CSV tables of %s", output);
+    for (int i = 0; i < 2 && !rc; i++) {
+        if (ntables == 0) {
+            /* tables of results the file no longer holds */
+            if (unlink(csv[i]) == 0) rdml_info(ctx, "removed %s: %s holds no sweep table", csv[i], output);
+        } else if (!same_content(csv[i], text[i].p, text[i].n)) {
+            rc = write_text(ctx, csv[i], text[i].p, text[i].n, output);
+            if (!rc) rdml_info(ctx, "wrote %s (%d sweep table(s) of %s)", csv[i], ntables, output);
+        }
+    }
+    free(text[0].p);
+    free(text[1].p);
+    return rc;
+}
+
+int rdml_cli_tables_sync(rdml_cli *cli) {
+    rdml_ctx *ctx = &cli->ctx;
+    const char *output;
+    RDML_TRY(rdml_config_str(ctx, cli->cfg, "run", "output", &output));
+    return rdml_agree(ctx, cli->comm, ctx->rank == 0 ? tables_sync_local(ctx, output) : RDML_OK);
+}
+
+int rdml_cli_journal_prune(rdml_cli *cli, const char *stage, const char *hex) {
+    rdml_ctx *ctx = &cli->ctx;
+    const char *output;
+    RDML_TRY(rdml_config_str(ctx, cli->cfg, "run", "output", &output));
+    char jdir[4200], prefix[64];
+    snprintf(jdir, sizeof jdir, "%s.journal", output);
+    snprintf(prefix, sizeof prefix, "%s|%s|", stage, hex);
+    struct stat st;
+    int exists = ctx->rank == 0 && stat(jdir, &st) == 0 && S_ISDIR(st.st_mode);
+    MPI_Bcast(&exists, 1, MPI_INT, 0, cli->comm);
+    if (!exists) return RDML_OK;
+    rdml_journal *j = NULL;
+    RDML_TRY(rdml_journal_open(ctx, cli->comm, jdir, 1, &j));
+    int64_t removed = 0;
+    int rc = ctx->rank == 0 ? rdml_journal_prune(ctx, j, prefix, &removed) : RDML_OK;
+    rc = rdml_agree(ctx, cli->comm, rc);
+    if (!rc && removed)
+        rdml_info(ctx, "%s: removed %lld journal record(s) of results already in %s", stage,
+                  (long long)removed, output);
+    rdml_journal_close(&j, cli->comm, !rc);
+    return rc;
+}
+
+/* Collective. /sweep/<experiment>/<model>/{tasks,summary} (the CSV tables are made from them,
+ * rdml_cli_tables_sync). */
 static int write_table(rdml_ctx *ctx, rdml_h5 *h, const rdml_sweep_model *m,
-                       const sweep_state *s, const rdml_rec *recs, int64_t nf, table *tb) {
+                       const sweep_state *s, const rdml_rec *recs, int64_t nf) {
     const int64_t T = (int64_t)s->ngroups * nf, M = m->nmetrics, G = s->ngroups;
     double *val = malloc((size_t)(T * M + 1) * sizeof *val);
     double *mean = malloc((size_t)(G * M + 1) * sizeof *mean), *sd = malloc((size_t)(G * M + 1) * sizeof *sd);
@@ -228,55 +382,15 @@ static int write_table(rdml_ctx *ctx, rdml_h5 *h, const rdml_sweep_model *m,
                                    "finished folds");
     int64_t nfl = nf;
     if (!rc) rc = rdml_h5_attr_i64(ctx, h, base, "folds", &nfl, 1);
-    tb->T = T;
-    tb->M = M;
-    tb->G = G;
-    tb->val = val;
-    tb->mean = mean;
-    tb->sd = sd;
+    free(val);
+    free(mean);
+    free(sd);
     free(col);
     free(subj);
     free(fold);
     free(gsubj);
     free(sel);
     return rc;
-}
-
-/* Rank 0: the table's rows in long format into <stem>.sweep.csv and <stem>.summary.csv,
- * replacing this model's rows (after the results file is committed). */
-static int write_csv(rdml_ctx *ctx, const rdml_sweep_model *m, const sweep_state *s,
-                     const table *tb, int64_t nf) {
-    const int64_t T = tb->T, M = tb->M, G = tb->G;
-    const double *val = tb->val, *mean = tb->mean, *sd = tb->sd;
-    int lrc = RDML_OK;
-    {
-        sbuf rows = {0}, sums = {0};
-        for (int64_t t = 0; t < T; t++)
-            for (int64_t i = 0; i < M; i++)
-                sb_printf(&rows, "%s,%s,%d,%s,%lld,%s,%.17g\n", m->experiment, m->model, s->gsubj[t / nf],
-                          s->gname[t / nf], (long long)(t % nf), m->metric_names[i], val[t * M + i]);
-        for (int64_t g = 0; g < G; g++)
-            for (int64_t i = 0; i < M; i++)
-                sb_printf(&sums, "%s,%s,%d,%s,%s,%.17g,%.17g,%lld\n", m->experiment, m->model, s->gsubj[g],
-                          s->gname[g], m->metric_names[i], mean[g * M + i], sd[g * M + i], (long long)nf);
-        char stem[4096], p1[4200], p2[4200];
-        rdml_strlcpy(stem, s->output, sizeof stem);
-        char *dot = strrchr(stem, '.');
-        if (dot && strcmp(dot, ".h5") == 0) *dot = 0;
-        snprintf(p1, sizeof p1, "%s.sweep.csv", stem);
-        snprintf(p2, sizeof p2, "%s.summary.csv", stem);
-        if (rows.oom || sums.oom) lrc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory (sweep CSV)");
-        char who[600];
-        snprintf(who, sizeof who, "%s,%s", m->experiment, m->model);
-        if (!lrc) lrc = csv_merge(ctx, p1, "experiment,model,subject,selection,fold,metric,value",
-                                  who, rows.p ? rows.p : "");
-        if (!lrc) lrc = csv_merge(ctx, p2, "experiment,model,subject,selection,metric,mean,std,folds",
-                                  who, sums.p ? sums.p : "");
-        if (!lrc) rdml_info(ctx, "%s: table in %s and %s", m->stage, p1, p2);
-        free(rows.p);
-        free(sums.p);
-    }
-    return lrc;
 }
 
 /* The pairs of an experiment, /experiments/<exp>/pairs, are shared by the models of one stage
@@ -487,9 +601,7 @@ int rdml_sweep_run(rdml_cli *cli, const rdml_sweep_model *m, int64_t array_index
     }
     if (!rc && m->finish) rc = m->finish(ctx, h, m->opts);
     if (!rc) rc = mark_pairs_owner(ctx, h, m, phash);
-    table tb;
-    memset(&tb, 0, sizeof tb);
-    if (!rc && m->metrics) rc = write_table(ctx, h, m, &s, recs, nf, &tb);
+    if (!rc && m->metrics) rc = write_table(ctx, h, m, &s, recs, nf);
     if (!rc) {
         char out[4096];
         rdml_strlcpy(out, rdml_h5_path(h), sizeof out);
@@ -498,11 +610,8 @@ int rdml_sweep_run(rdml_cli *cli, const rdml_sweep_model *m, int64_t array_index
     } else {
         rdml_h5_abort(&h);
     }
-    if (!rc && m->metrics) {
-        int lrc = ctx->rank == 0 ? write_csv(ctx, m, &s, &tb, nf) : RDML_OK;
-        rc = rdml_agree(ctx, cli->comm, lrc);
-    }
-    table_free(&tb);
+    /* the CSV tables follow the committed file (rewritten from it, all tables) */
+    if (!rc && m->metrics) rc = rdml_cli_tables_sync(cli);
     /* the results are safe in run.output: the records are no longer needed */
     if (!rc && ctx->rank == 0)
         for (int64_t t = 0; t < ntasks; t++) rdml_journal_remove(ctx, j, keys[t]);

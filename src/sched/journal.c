@@ -4,9 +4,11 @@
  * host order, this is a local cache, not an exchange format): "RDMLREC1", u64 key length,
  * the key bytes, u64 n, n float64, u64 FNV-1a of everything before it. Writes go to
  * "<name>.tmp-<pid>" first, are fsync'ed and renamed, so only complete records ever carry the
- * final name; reads verify the key text (hash collisions) and the checksum. Leaves out:
- * locking (two jobs computing the same task both write the same bytes; the last rename wins)
- * and compaction (a record is a few KB to a few MB). */
+ * final name; reads verify the key text (hash collisions) and the checksum. Records of
+ * results already committed are pruned by key prefix (rdml_journal_prune). Leaves out:
+ * locking (the commands that write beside run.output hold its lock, rdml/lock.h; array
+ * shares writing the same task write the same bytes, the last rename wins) and compaction
+ * (a record is a few KB to a few MB). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -249,6 +251,41 @@ int rdml_journal_remove(rdml_ctx *ctx, const rdml_journal *j, const char *key) {
     if (unlink(p) != 0 && errno != ENOENT)
         return RDML_FAIL(ctx, RDML_EIO, "cannot remove journal record %s: %s", p, strerror(errno));
     return RDML_OK;
+}
+
+int rdml_journal_prune(rdml_ctx *ctx, const rdml_journal *j, const char *prefix, int64_t *removed) {
+    *removed = 0;
+    DIR *d = opendir(j->dir);
+    if (!d)
+        return RDML_FAIL(ctx, RDML_EIO, "cannot read the journal %s: %s", j->dir, strerror(errno));
+    size_t plen = strlen(prefix);
+    char p[4608], *key = malloc(plen + 1);
+    if (!key) {
+        closedir(d);
+        return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
+    }
+    int rc = RDML_OK;
+    struct dirent *e;
+    while (!rc && (e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        if (n < 4 || strcmp(e->d_name + n - 4, ".rec") != 0) continue;
+        snprintf(p, sizeof p, "%s/%s", j->dir, e->d_name);
+        FILE *f = fopen(p, "rb");
+        if (!f) continue;
+        char magic[8];
+        uint64_t klen = 0;
+        int match = fread(magic, 1, 8, f) == 8 && memcmp(magic, MAGIC, 8) == 0 &&
+                    fread(&klen, 8, 1, f) == 1 && klen >= plen && fread(key, 1, plen, f) == plen &&
+                    memcmp(key, prefix, plen) == 0;
+        fclose(f);
+        if (!match) continue;
+        if (unlink(p) == 0) ++*removed;
+        else if (errno != ENOENT)
+            rc = RDML_FAIL(ctx, RDML_EIO, "cannot remove journal record %s: %s", p, strerror(errno));
+    }
+    closedir(d);
+    free(key);
+    return rc;
 }
 
 void rdml_journal_close(rdml_journal **j, MPI_Comm comm, int remove_dir) {
