@@ -96,7 +96,7 @@ typedef struct h5_names {
 } h5_names;
 
 /* H5Lvisit callback: append "/path (rows x cols)" for every dataset, up to the buffer. */
-static herr_t list_cb(hid_t g, const char *name, const H5L_info_t *info, void *data) {
+static herr_t dataset_list_cb(hid_t g, const char *name, const H5L_info_t *info, void *data) {
     h5_names *st = data;
     (void)info;
     H5O_info_t oi;
@@ -137,7 +137,7 @@ int rdml_h5_list_datasets(const char *path, char *buf, size_t n) {
         return -1;
     }
     h5_names st = {buf, n, 0, 0, 0};
-    H5Lvisit(f, H5_INDEX_NAME, H5_ITER_INC, list_cb, &st);
+    H5Lvisit(f, H5_INDEX_NAME, H5_ITER_INC, dataset_list_cb, &st);
     H5Fclose(f);
     H5Eclear2(H5E_DEFAULT);
     if (st.shown < st.count && st.len + 8 < n)
@@ -523,7 +523,7 @@ typedef struct name_list {
     int oom;
 } name_list;
 
-static herr_t list_cb(hid_t g, const char *name, const H5L_info_t *info, void *data) {
+static herr_t name_list_cb(hid_t g, const char *name, const H5L_info_t *info, void *data) {
     (void)g;
     (void)info;
     name_list *l = data;
@@ -555,7 +555,7 @@ int rdml_h5_list(rdml_ctx *ctx, rdml_h5 *h, const char *group, char ***names, in
         hid_t g = H5Gopen2(h->file, group, H5P_DEFAULT);
         hsize_t idx = 0;
         if (g < 0) rc = h5_fail(ctx, RDML_EFORMAT, "%s: cannot open group '%s'", h->path, group);
-        else if (H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &idx, list_cb, &l) < 0)
+        else if (H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &idx, name_list_cb, &l) < 0)
             rc = l.oom ? RDML_FAIL(ctx, RDML_ENOMEM, "out of memory listing '%s'", group)
                        : h5_fail(ctx, RDML_EFORMAT, "%s: cannot list group '%s'", h->path, group);
         if (g >= 0) H5Gclose(g);
