@@ -133,11 +133,12 @@ cat "$W/log"
 
 # a run where some folds diverge (SGD with a huge step; found by trying, deterministic): those
 # folds stop with a message, the others are kept and the command succeeds
-"$RDMLEARN" train "$W/ds" "${COMMON[@]}" --set pairs.experiment=div --set train.optimizer=sgd --set train.lr=1.1 --set train.batching=pairs \
-  --set train.epochs=3 --set train.tower=32,16 --set train.head=8 --set run.output="$W/np1.h5" >"$W/out" 2>&1 \
+"$RDMLEARN" train "$W/ds" "${COMMON[@]}" --set pairs.experiment=div --set train.optimizer=sgd --set train.lr=1.05 --set train.batching=pairs \
+  --set train.epochs=3 --set train.tower=32,16 --set train.head=8 --set run.output="$W/np1.h5" -v >"$W/out" 2>&1 \
   && ok || { bad "partly diverging run failed"; cat "$W/out"; }
-$PY - "$W/np1.h5" <<'PYEOF' >"$W/log" 2>&1 && ok || { bad "partly diverging run: folds"; cat "$W/log"; }
-import sys, h5py, numpy as np
+# ... and the log numbers folds as the file does (from 0: "fold 2 of 5" is fold_2)
+$PY - "$W/np1.h5" "$W/out" <<'PYEOF' >"$W/log" 2>&1 && ok || { bad "partly diverging run: folds"; cat "$W/log"; }
+import re, sys, h5py, numpy as np
 g = h5py.File(sys.argv[1], "r")["/experiments/div/siamese/subj01/V1"]
 st = [g[f"fold_{k}"].attrs["status"] for k in range(5)]
 nd = sum(s.startswith("diverged in epoch") and "lower train.lr" in s for s in st)
@@ -145,6 +146,13 @@ assert 1 <= nd <= 4 and st.count("ok") == 5 - nd == g.attrs["n_folds_finished"],
 for k in range(5):
     tl = g[f"fold_{k}/train_loss"][()]
     assert np.all(np.isfinite(tl)) == (st[k] == "ok"), (k, tl)
+log = open(sys.argv[2]).read()
+stopped = {int(k) for k in re.findall(r"siamese fold (\d+) of 5 stopped", log)}
+fine = {int(k) for k in re.findall(r"siamese fold (\d+) of 5: \d+ train", log)}
+assert stopped == {k for k in range(5) if st[k] != "ok"}, (stopped, st)
+assert fine == {k for k in range(5) if st[k] == "ok"}, (fine, st)
+for k in stopped:  # the log's reason is the file's status of the same fold
+    assert st[k][:40] in log, (k, st[k])
 PYEOF
 
 # ---- bad input: each fails with a message and leaves the file as it was ----
