@@ -163,6 +163,11 @@ int rdml_sweep_run(rdml_cli *cli, const rdml_sweep_model *m, int64_t array_index
 int rdml_cli_svm_stage(rdml_cli *cli, int64_t array_index, int64_t array_count);
 int rdml_cli_train_stage(rdml_cli *cli, int64_t array_index, int64_t array_count);
 
+/* After a stage failed and aborted its results file: a cancellation (RDML_ECANCELLED) gets
+ * the words saying that nothing of the stage was written and how to continue. Returns
+ * ctx->code. Not collective (every rank holds the same message). */
+int rdml_cli_stopped(rdml_cli *cli, const char *stage);
+
 int rdml_cmd_synth(rdml_cli *cli);
 int rdml_cmd_info(rdml_cli *cli);
 int rdml_cmd_check(rdml_cli *cli);

@@ -108,6 +108,7 @@ int rdml_cmd_embed(rdml_cli *cli) {
     rdml_embedder *e = NULL;
     rdml_h5 *h = NULL;
     int *ids = NULL, nids = 0;
+    rdml_stop_install(); /* SIGTERM / SIGUSR1: stop at the next batch with exit status 10 */
     int rc = rdml_dataset_open(ctx, root, &ds);
     if (!rc) rc = rdml_cli_subjects(ctx, cli->cfg, ds, &ids, &nids);
     if (!rc) {
@@ -142,7 +143,8 @@ int rdml_cmd_embed(rdml_cli *cli) {
     rdml_progress_begin(&prog, ctx, "embed", total);
     int64_t base = 0;
     for (int i = 0; i < nids && !rc; i++) {
-        rc = one_subject(cli, h, e, subj[i], ns[i], name, rdml_embed_backend_name(p.backend), &prog, base);
+        rc = rdml_stop_agree(ctx, cli->comm, rc, "before subj%02d (%d of %d subjects done)", ids[i], i, nids);
+        if (!rc) rc = one_subject(cli, h, e, subj[i], ns[i], name, rdml_embed_backend_name(p.backend), &prog, base);
         base += ns[i];
         if (!rc && ctx->rank == 0) rdml_progress_update(&prog, base);
     }
@@ -154,6 +156,7 @@ int rdml_cmd_embed(rdml_cli *cli) {
         if (!rc) rdml_info(ctx, "embed: results in %s", out);
     } else {
         rdml_h5_abort(&h);
+        rdml_cli_stopped(cli, "embed");
     }
     free(ns);
     rdml_embed_destroy(&e);

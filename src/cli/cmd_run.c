@@ -3,8 +3,8 @@
  * already holds its output made from the same configuration (the stage's config hash, stored
  * by every stage in /meta/stages/<stage>@config_hash, see rdml_cli_stage_hash), unless
  * --force. The model stages are sweeps on the task farm with a journal (sweep.c), so a run
- * killed at any moment resumes where it stopped; SIGTERM finishes the tasks in progress and
- * exits with the "cancelled" status. SLURM arrays: `--until embed` prepares, `--array I/N`
+ * killed at any moment resumes where it stopped; SIGTERM stops any stage at its next task,
+ * batch or panel boundary, no further stage starts, and the exit status is "cancelled" (10). SLURM arrays: `--until embed` prepares, `--array I/N`
  * runs one share of the model tasks into the journal without writing run.output, and a plain
  * run merges. Before anything, rank 0 removes temporary results files a killed run left
  * beside run.output (results.h5.tmp-*): the committed file is never touched. Leaves out:
@@ -134,9 +134,14 @@ static int run_stages(rdml_cli *cli, const char *label, const int *job_want, int
                       label ? label : "", label ? ": " : "", name, output, hex);
             continue;
         }
+        /* a stop that came while the previous stage finished: do not start this one */
+        int rc = rdml_stop_agree(ctx, cli->comm, RDML_OK, "before %s%sstage %s (the stages "
+                                 "finished so far are kept in %s; hint: run the same command "
+                                 "again to continue)", label ? label : "", label ? ": " : "",
+                                 name, output);
+        if (rc) return rc;
         rdml_info(ctx, "run: %s%sstage %s", label ? label : "", label ? ": " : "", name);
         double ts = rdml_now();
-        int rc = RDML_OK;
         switch (s) {
         case 0: rc = rdml_cmd_rdm(cli); break;
         case 1: rc = rdml_cmd_embed(cli); break;
@@ -282,6 +287,9 @@ int rdml_cmd_run(rdml_cli *cli) {
         if (current && !ran_any && !cli->force) {
             rdml_info(ctx, "run: the report is up to date");
         } else {
+            RDML_TRY(rdml_stop_agree(ctx, cli->comm, RDML_OK, "before stage report (the stages "
+                                     "are kept in %s; hint: run the same command again to "
+                                     "write the report)", output));
             rdml_info(ctx, "run: stage report");
             rc = rdml_report_write(ctx, cli->comm, output, NULL);
             if (!rc) rc = rdml_cli_mark_stage(cli, "report");

@@ -7,7 +7,9 @@
 #    HDF5) and by image order; L2 normalisation gives unit rows;
 #  - bad input (an unreadable image, a features file with the wrong row count, an id list
 #    missing an image, missing weights) stops every rank with a message naming the file and
-#    leaves the results file untouched.
+#    leaves the results file untouched;
+#  - SIGTERM in the middle of a long embedding: exit status 10 on every rank within seconds,
+#    the results file unchanged, and the same command then completes.
 set -uo pipefail
 : "${RDMLEARN:?}" "${MPIEXEC:?}" "${RDML_SRC:?}"
 PY=/usr/bin/python3
@@ -137,6 +139,34 @@ expect_fail 2 7 "ids but $W/feat_short.npy has" "$W/ds" --set embed.backend=file
 expect_fail 2 5 "$W/nothere.safetensors" "$W/ds" --set embed.backend=clip-vit --set embed.weights="$W/nothere.safetensors"
 expect_fail 2 4 "embed.weights" "$W/ds" --set embed.backend=clip-vit
 expect_fail 2 4 "embed.dataset" "$W/ds" --set embed.backend=file --set embed.file="$W/feat.h5"
+
+# ---- SIGTERM during a long embedding (gabor, 3000 images: several seconds on 2 ranks):
+# every rank stops at the next batch boundary with exit status 10 within seconds, the
+# results file is as it was (nothing of the stage written, no temporary file), and the
+# same command then completes
+"$RDMLEARN" synth "$W/big" -q --set synth.subjects=1 --set synth.images=3000 --set synth.image_size=48 \
+  --set synth.lh_vertices=60 --set synth.rh_vertices=60 --set synth.test_images=0 || bad "synth (big)"
+before=$(md5sum <"$W/np1.h5")
+rm -rf "$W/st"; mkdir "$W/st"
+RDML_STATUS_DIR="$W/st" "${MPI[@]}" -n 2 "$RDMLEARN" embed "$W/big" --set run.output="$W/np1.h5" \
+  >"$W/logterm" 2>&1 &
+pid=$!
+for _ in $(seq 1 600); do ls "$W"/np1.h5.tmp-* >/dev/null 2>&1 && break; sleep 0.1; done
+sleep 0.5
+t0=$(date +%s%N)
+pkill -TERM -f "^$RDMLEARN embed $W/big"
+wait $pid; st=$?
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+echo "embed: exit status $st ${ms} ms after SIGTERM"
+[[ $st == 10 && $ms -lt 8000 ]] && ok || { bad "SIGTERM during embed: status $st after $ms ms"; cat "$W/logterm"; }
+[[ $(cat "$W"/st/*.status 2>/dev/null | cut -d' ' -f1 | sort -u) == 10 ]] && ok || bad "rank statuses after SIGTERM: $(cat "$W"/st/*.status)"
+grep -q "subj01: stopped by SIGTERM after [0-9]* of [0-9]* embedding batches; stage embed did not finish" "$W/logterm" \
+  && grep -q "run the same command again" "$W/logterm" && ok || { bad "SIGTERM message"; cat "$W/logterm"; }
+[[ "$(md5sum <"$W/np1.h5")" == "$before" ]] && ok || bad "SIGTERM changed the results file"
+ls "$W"/np1.h5.tmp* >/dev/null 2>&1 && bad "SIGTERM left a temporary file" || ok
+"${MPI[@]}" -n 2 "$RDMLEARN" embed "$W/big" -q --set run.output="$W/np1.h5" && ok || bad "embed after SIGTERM"
+$PY -c "import h5py,sys; assert h5py.File(sys.argv[1],'r')['/subjects/subj01/embeddings/gabor'].shape == (3000, 512)" \
+  "$W/np1.h5" && ok || bad "embed after SIGTERM: no 3000 x 512 embedding"
 
 echo "$passes passed, $fails failed"
 [[ $fails -eq 0 ]]

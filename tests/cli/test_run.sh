@@ -7,6 +7,8 @@
 #    clean run, the committed file is never corrupt, some tasks came from the journal;
 #  - SIGTERM to the ranks: the tasks in progress finish, exit status 10 (cancelled), the
 #    journal keeps them, the rerun ends with the same results;
+#  - SIGTERM during embed: exit 10 within seconds, svm not started, rdm kept, embed not
+#    marked done, the rerun completes;
 #  - SLURM-array style: --until embed, then --array I/3 for I = 0, 1, 2 (each its own
 #    mpirun), then a plain run merges: identical results, nothing recomputed;
 #  - bad input: an unknown model in an experiment file (refused before anything runs),
@@ -181,6 +183,36 @@ else
 fi
 run 2 "$W/term/results.h5" >/dev/null 2>&1 && ok || bad "resume after SIGTERM"
 same "$W/ref/results.h5" "$W/term/results.h5" "results after SIGTERM + resume differ"
+
+# ---- SIGTERM in the middle of a preparation stage (embed of 3000 images): every rank stops
+# at the next batch with exit status 10 within seconds, the next stage (svm) does not start,
+# the results file keeps rdm and does not mark embed done, and the rerun skips rdm and completes
+"$RDMLEARN" synth "$W/big" -q --set synth.subjects=1 --set synth.images=3000 --set synth.image_size=48 \
+  --set synth.lh_vertices=100 --set synth.rh_vertices=100 --set synth.test_images=0 || bad "synth (big)"
+BIG=(--set data.root="$W/big" --set data.rois=V1 --set pairs.images=120 --set run.log_level=info)
+run 2 "$W/bigrun/results.h5" "${BIG[@]}" >"$W/logbig" 2>&1 &
+pid=$!
+for _ in $(seq 1 600); do grep -q 'run: stage embed$' "$W/logbig" && break; sleep 0.1; done
+sleep 0.5
+t0=$(date +%s%N)
+pkill -TERM -f "^$RDMLEARN run $W/job.ini"
+wait $pid; st=$?
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+echo "run: exit status $st ${ms} ms after SIGTERM during embed"
+[[ $st == 10 && $ms -lt 8000 ]] && ok || { bad "SIGTERM during embed: status $st after $ms ms"; cat "$W/logbig"; }
+grep -q "stage embed: subj01: stopped by SIGTERM after [0-9]* of [0-9]* embedding batches" "$W/logbig" \
+  && ok || { bad "SIGTERM during embed: message"; cat "$W/logbig"; }
+grep -q 'run: stage svm' "$W/logbig" && bad "svm started after SIGTERM" || ok
+$PY - "$W/bigrun/results.h5" <<'PYEOF' && ok || bad "results file after SIGTERM during embed"
+import sys, h5py
+f = h5py.File(sys.argv[1], "r")
+done = dict(f["/meta/done"].attrs)
+assert "rdm:V1" in done and not any(k.startswith("embed") for k in done), done
+assert "/subjects/subj01/rdm/V1" in f and "embeddings" not in f["/subjects/subj01"]
+PYEOF
+run 2 "$W/bigrun/results.h5" "${BIG[@]}" >"$W/logbig2" 2>&1 && ok || { bad "rerun after SIGTERM during embed"; cat "$W/logbig2"; }
+grep -q 'stage rdm is up to date' "$W/logbig2" && grep -q 'run: stage embed$' "$W/logbig2" \
+  && grep -q 'run: stage svm$' "$W/logbig2" && ok || { bad "rerun after SIGTERM: stages"; cat "$W/logbig2"; }
 
 # ---- SLURM-array style: prepare, three shares, merge
 mkdir -p "$W/arr"; cp "$W/prep/results.h5" "$W/arr/results.h5"
