@@ -114,6 +114,11 @@ int rdml_cli_write_images(rdml_ctx *ctx, struct rdml_h5 *h, const struct rdml_su
  * and subjects lists, [rdm], [pairs], [split], run.seed), for /experiments/<exp>/pairs. */
 int rdml_cli_pairs_hash(const rdml_config *cfg, char hex[17]);
 int rdml_cli_stage_hash(const rdml_config *cfg, const char *stage, char hex[17]);
+/* Collective. What /meta/done records for a stage and `run` compares (16 hex digits): the
+ * stage's config hash combined with the path, size and modification time of every input file
+ * the stage reads (stamp.c says which; docs/run.md "Caching"). The config hash alone for a
+ * stage that reads no file (report). Every rank gets rank 0's result. */
+int rdml_cli_stage_stamp(rdml_cli *cli, const char *stage, char hex[17]);
 /* What a stage's output is called in the registry /meta/done (an attribute per key holding
  * the config hash the output was made from): "rdm", "embed:<embed.name>",
  * "svm:<pairs.experiment>", "train:<pairs.experiment>:<train.model>", "report". */

@@ -1,10 +1,10 @@
 /* `rdmlearn run JOB.ini`: the whole pipeline from one job file. The stages of run.stages run
  * in the fixed order rdm -> embed -> svm -> train -> report; each is skipped when run.output
- * already holds its output made from the same configuration (the stage's config hash, stored
- * by every stage in /meta/stages/<stage>@config_hash, see rdml_cli_stage_hash), unless
- * --force. The model stages are sweeps on the task farm with a journal (sweep.c), so a run
- * killed at any moment resumes where it stopped; SIGTERM stops any stage at its next task,
- * batch or panel boundary, no further stage starts, and the exit status is "cancelled" (10). SLURM arrays: `--until embed` prepares, `--array I/N`
+ * already holds its output made from the same configuration and input files (the stage's
+ * stamp, rdml_cli_stage_stamp, stored by every stage in /meta/done), unless --force. The
+ * model stages are sweeps on the task farm with a journal (sweep.c), so a run killed at any
+ * moment resumes where it stopped; SIGTERM stops any stage at its next task, batch or panel
+ * boundary, no further stage starts, and the exit status is "cancelled" (10). SLURM arrays: `--until embed` prepares, `--array I/N`
  * runs one share of the model tasks into the journal without writing run.output, and a plain
  * run merges. Before anything, rank 0 removes temporary results files a killed run left
  * beside run.output (results.h5.tmp-*): the committed file is never touched. Leaves out:
@@ -115,8 +115,7 @@ static int run_stages(rdml_cli *cli, const char *label, const int *job_want, int
         if (!want[s]) continue;
         const char *name = stage_order[s];
         char hex[17];
-        if (rdml_cli_stage_hash(cli->cfg, name, hex) != RDML_OK)
-            return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory hashing the config");
+        RDML_TRY(rdml_cli_stage_stamp(cli, name, hex)); /* config and input files */
         int current = 0;
         RDML_TRY(stage_current(cli, name, hex, &current));
         if (acount) {
@@ -130,7 +129,7 @@ static int run_stages(rdml_cli *cli, const char *label, const int *job_want, int
             continue;
         }
         if (current && !cli->force) {
-            rdml_info(ctx, "run: %s%sstage %s is up to date in %s (config %s); skipped",
+            rdml_info(ctx, "run: %s%sstage %s is up to date in %s (config and inputs %s); skipped",
                       label ? label : "", label ? ": " : "", name, output, hex);
             continue;
         }
@@ -280,8 +279,7 @@ int rdml_cmd_run(rdml_cli *cli) {
     if (want_report && until >= 4 && !acount) {
         char hex[17];
         int current = 0;
-        if (rdml_cli_stage_hash(cli->cfg, "report", hex) != RDML_OK)
-            return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory hashing the config");
+        RDML_TRY(rdml_cli_stage_stamp(cli, "report", hex));
         RDML_TRY(stage_current(cli, "report", hex, &current));
         /* the report is cheap and reads everything: redo it whenever anything ran */
         if (current && !ran_any && !cli->force) {

@@ -5,6 +5,8 @@
 #  - the sweep's results (/experiments) are identical for 1, 2, 3 and 4 ranks;
 #  - kill -9 at random moments (several times), then a plain rerun: the results equal a
 #    clean run, the committed file is never corrupt, some tasks came from the journal;
+#  - the stage hash covers the inputs: a dataset regenerated at the same root reruns the
+#    stages, unchanged inputs are skipped, a touched fMRI file reruns rdm and svm only;
 #  - SIGTERM to the ranks: the tasks in progress finish, exit status 10 (cancelled), the
 #    journal keeps them, the rerun ends with the same results;
 #  - SIGTERM during embed: exit 10 within seconds, svm not started, rdm kept, embed not
@@ -65,6 +67,30 @@ grep -q 'stage rdm is up to date' "$W/log4" && grep -q 'stage embed is up to dat
 run 1 "$W/changed.h5" --set run.log_level=info --set pairs.k=15 --force >"$W/log5" 2>&1 && ok || bad "--force"
 n=$(grep -c 'up to date' "$W/log5"); [[ $n == 0 ]] && ok || bad "--force skipped $n stages"
 [[ ! -e "$W/clean/results.h5.journal" ]] && ok || bad "journal left after a finished run"
+
+# ---- the stage hash covers the input files (size and modification time): a dataset
+# regenerated at the same root with another seed (same file sizes, new contents) reruns every
+# stage, unchanged inputs are still skipped, and a touched fMRI file reruns rdm and svm but not
+# embed (which reads only the images)
+D2=(--set data.root="$W/ds2" --set run.log_level=info)
+"$RDMLEARN" synth "$W/ds2" --config "$W/job.ini" -q || bad "synth ds2"
+run 2 "$W/data/results.h5" "${D2[@]}" >"$W/logd1" 2>&1 && ok || { bad "run on ds2"; cat "$W/logd1"; }
+cp "$W/data/results.h5" "$W/data/first.h5"
+rm -rf "$W/ds2"; "$RDMLEARN" synth "$W/ds2" --config "$W/job.ini" --set run.seed=7 -q || bad "synth ds2 again"
+run 2 "$W/data/results.h5" "${D2[@]}" >"$W/logd2" 2>&1 && ok || { bad "run on the regenerated ds2"; cat "$W/logd2"; }
+n=$(grep -c 'up to date' "$W/logd2"); [[ $n == 0 ]] && ok || { bad "regenerated dataset: $n stages up to date"; cat "$W/logd2"; }
+$PY - "$W/data/first.h5" "$W/data/results.h5" <<'PYEOF' && ok || bad "the rerun on new data kept the old results"
+import sys, h5py, numpy as np
+a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+for p in ("/subjects/subj01/rdm/V1", "/subjects/subj01/embeddings/gabor"):
+    assert a[p].shape == b[p].shape and not np.array_equal(a[p][()], b[p][()]), p
+PYEOF
+run 2 "$W/data/results.h5" "${D2[@]}" >"$W/logd3" 2>&1 && ok || bad "third run on ds2"
+n=$(grep -c 'up to date' "$W/logd3"); [[ $n == 3 ]] && ok || { bad "unchanged inputs: $n of 3 stages skipped"; cat "$W/logd3"; }
+touch "$W/ds2/subj01/training_split/training_fmri/lh_training_fmri.npy"
+run 2 "$W/data/results.h5" "${D2[@]}" >"$W/logd4" 2>&1 && ok || bad "run after touching an fMRI file"
+grep -q 'run: stage rdm$' "$W/logd4" && grep -q 'stage embed is up to date' "$W/logd4" \
+  && grep -q 'run: stage svm$' "$W/logd4" && ok || { bad "touched fMRI: expected rdm and svm to rerun, not embed"; cat "$W/logd4"; }
 
 cat >"$W/same.py" <<'PYEOF'
 # Compare /experiments of two results files: every dataset bit-identical and every
