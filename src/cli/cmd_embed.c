@@ -98,7 +98,8 @@ static int one_subject(rdml_cli *cli, rdml_h5 *h, rdml_embedder *e, const rdml_s
 }
 
 /* Collective. Does h hold subject id's n x D embedding made with this stamp (the same
- * configuration and inputs)? Then a run that was stopped already finished it. */
+ * configuration and inputs)? Then a run that was stopped (or an earlier complete run)
+ * already made exactly what this one would. */
 static int finished_before(rdml_cli *cli, rdml_h5 *h, int id, const char *name, int64_t n,
                            int64_t D, const char *stamp, int *have) {
     rdml_ctx *ctx = &cli->ctx;
@@ -198,8 +199,8 @@ int rdml_cmd_embed(rdml_cli *cli) {
         if (!rc && !cli->force)
             rc = finished_before(cli, h, ids[i], name, ns[i], rdml_embed_dims(e), stamp, &have);
         if (!rc && have) {
-            rdml_info(ctx, "subj%02d: %s embeddings kept from a stopped run (same configuration "
-                      "and inputs)", ids[i], name);
+            rdml_info(ctx, "subj%02d: %s embeddings already in the file for this configuration "
+                      "and these inputs (a stopped run's); kept (--force redoes them)", ids[i], name);
         } else if (!rc) {
             rc = one_subject(cli, h, e, subj[i], ns[i], name, rdml_embed_backend_name(p.backend),
                              stamp, &prog, base);

@@ -183,7 +183,7 @@ e = f["/subjects/subj02"].get("embeddings/gabor")   # the earlier 23-image one, 
 assert e is None or e.shape[0] == 23
 PYEOF
 "${MPI[@]}" -n 2 "$RDMLEARN" embed "$W/big" --set run.output="$W/np1.h5" >"$W/logrerun" 2>&1 && ok || { bad "embed after SIGTERM"; cat "$W/logrerun"; }
-grep -q "subj01: gabor embeddings kept from a stopped run" "$W/logrerun" && ! grep -q "subj01: 1500 images" "$W/logrerun" \
+grep -q "subj01: gabor embeddings already in the file for this configuration and these inputs" "$W/logrerun" && ! grep -q "subj01: 1500 images" "$W/logrerun" \
   && grep -q "subj02: 1500 images" "$W/logrerun" && ok || { bad "rerun after SIGTERM: subjects"; cat "$W/logrerun"; }
 "${MPI[@]}" -n 2 "$RDMLEARN" embed "$W/big" -q --set data.subjects=1 --set run.output="$W/clean1.h5" || bad "clean embed"
 $PY - "$W/np1.h5" "$W/clean1.h5" <<'PYEOF' && ok || bad "after SIGTERM + rerun: embeddings"
