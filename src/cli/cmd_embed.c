@@ -200,7 +200,7 @@ int rdml_cmd_embed(rdml_cli *cli) {
             rc = finished_before(cli, h, ids[i], name, ns[i], rdml_embed_dims(e), stamp, &have);
         if (!rc && have) {
             rdml_info(ctx, "subj%02d: %s embeddings already in the file for this configuration "
-                      "and these inputs (a stopped run's); kept (--force redoes them)", ids[i], name);
+                      "and these inputs; kept (--force redoes them)", ids[i], name);
         } else if (!rc) {
             rc = one_subject(cli, h, e, subj[i], ns[i], name, rdml_embed_backend_name(p.backend),
                              stamp, &prog, base);
