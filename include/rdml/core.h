@@ -172,11 +172,18 @@ void rdml_part_grid(int nranks, int *pr, int *pc);
 
 /* ---- stop requests ----
  * The one process-wide state: a flag set by SIGTERM/SIGINT/SIGUSR1 (SLURM preemption or
- * time-limit warning, Ctrl-C). Long loops (the task farm) check it, finish the work in progress, write it and
- * return RDML_ECANCELLED. A second signal of the same kind ends the process at once. */
+ * time-limit warning, Ctrl-C). Long loops (the task farm, RDM panels, embedding batches, CLIP
+ * layers) check it, finish the step in progress and return RDML_ECANCELLED; a collective
+ * boundary agrees with rdml_stop_agree (rdml/mpiutil.h). A second signal of the same kind
+ * ends the process at once. */
 void rdml_stop_install(void);  /* install the handlers (the command-line front end does) */
 int rdml_stop_requested(void); /* the signal number received, 0 when none */
 void rdml_stop_clear(void);    /* forget a request (tests) */
+const char *rdml_stop_name(int sig); /* "SIGTERM", "SIGINT", "SIGUSR1 (time limit near)" */
+/* Not collective. With a stop requested, record RDML_ECANCELLED "stopped by SIGTERM <where>"
+ * (where from fmt, may be NULL) and return it; else RDML_OK. For loops without collectives:
+ * the caller's next rdml_agree spreads the stop to every rank. */
+int rdml_stop_check(rdml_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* ---- small string helpers ---- */
 /* Levenshtein distance (case-insensitive), for "did you mean" suggestions. */

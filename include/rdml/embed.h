@@ -100,7 +100,9 @@ void rdml_embed_block(const rdml_embedder *e, int64_t n, int rank, int nranks, i
  * reads HDF5 collectively). Writes n x dims floats to out. An unreadable image fails naming
  * it; the file backend fails naming the file and the id or row that has no match. Errors
  * are agreed across ranks before returning. progress (rank 0's, may be NULL) is advanced by
- * this rank's done count times the rank count, plus `progress_base`. */
+ * this rank's done count times the rank count, plus `progress_base`. Images go in batches of
+ * p.batch with the ranks in step: a stop request (SIGTERM, rdml_stop_requested) on any rank
+ * ends the call on every rank at the next batch boundary with RDML_ECANCELLED. */
 int rdml_embed_compute(rdml_ctx *ctx, MPI_Comm comm, rdml_embedder *e, int64_t n,
                        const rdml_embed_item *items, float *out, rdml_progress *progress,
                        int64_t progress_base);
@@ -155,7 +157,8 @@ int64_t rdml_clip_dims(const rdml_clip *m, int64_t layer);
 /* Forward B preprocessed images (B x 3 x S x S) as batched SGEMMs. layer < 0: the
  * get_image_features vector (post_layernorm(CLS) @ projection^T, not normalised); layer k in
  * [0, layers]: the CLS token (pool_mean 0) or the mean of the patch tokens (pool_mean 1) of
- * the hidden state after layer k. out: B x rdml_clip_dims(m, layer). */
+ * the hidden state after layer k. out: B x rdml_clip_dims(m, layer). Returns RDML_ECANCELLED
+ * when a stop is requested (rdml_stop_requested) before a layer. */
 int rdml_clip_forward(rdml_ctx *ctx, const rdml_clip *m, int64_t B, const float *pixels,
                       int64_t layer, int pool_mean, float *out);
 

@@ -28,6 +28,14 @@ void rdml_ctx_set_comm(rdml_ctx *ctx, MPI_Comm comm);
  * and every rank returns that code. Returns RDML_OK on all ranks otherwise. */
 int rdml_agree(rdml_ctx *ctx, MPI_Comm comm, int rc);
 
+/* Collective: a stop boundary, to be reached equally often by every rank of comm (a batch or
+ * panel loop whose bounds every rank knows). First rdml_agree(rc); then, if every rank is OK
+ * but any rank has a stop request (rdml_stop_requested), every rank records the same
+ * RDML_ECANCELLED "stopped by SIGTERM <where>" (where from fmt) and returns it. One extra
+ * allreduce of an int. */
+int rdml_stop_agree(rdml_ctx *ctx, MPI_Comm comm, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* Turn an MPI error code into a recorded RDML_EMPI naming the call. */
 int rdml_mpi_check(rdml_ctx *ctx, int mpi_rc, const char *call);
 /* Collective. MemAvailable of this node divided by the ranks of comm on this node, the

@@ -78,7 +78,10 @@ typedef int (*rdml_rdm_reader)(rdml_ctx *ctx, void *user, int64_t r0, int64_t r1
 /* Collective. The n x n RDM of an n x v input read through `read`. Errors (zero-variance
  * image: "image row R has zero variance ..."; non-finite value: "input value at image row R,
  * vertex column C is NaN"; memory plan; read failure on any rank) are agreed on every rank,
- * and out->rows is NULL then. */
+ * and out->rows is NULL then. A stop request (SIGTERM, rdml_stop_requested) on any rank ends
+ * the call on every rank with RDML_ECANCELLED while reading, after the reading, or before
+ * the next Gram panel (vertex chunk on a 2-D grid): within about a second for the real
+ * data's sizes. */
 int rdml_rdm_compute_from(rdml_ctx *ctx, MPI_Comm comm, int64_t n, int64_t v,
                           rdml_rdm_reader read, void *user, const rdml_rdm_params *p,
                           rdml_rdm *out);

@@ -136,6 +136,11 @@ int rdml_cli_write_images(rdml_ctx *ctx, struct rdml_h5 *h, const struct rdml_su
  * and subjects lists, [rdm], [pairs], [split], run.seed), for /experiments/<exp>/pairs. */
 int rdml_cli_pairs_hash(const rdml_config *cfg, char hex[17]);
 int rdml_cli_stage_hash(const rdml_config *cfg, const char *stage, char hex[17]);
+/* Collective. What /meta/done records for a stage and `run` compares (16 hex digits): the
+ * stage's config hash combined with the path, size and modification time of every input file
+ * the stage reads (stamp.c says which; docs/run.md "Caching"). The config hash alone for a
+ * stage that reads no file (report). Every rank gets rank 0's result. */
+int rdml_cli_stage_stamp(rdml_cli *cli, const char *stage, char hex[17]);
 /* What a stage's output is called in the registry /meta/done (an attribute per key holding
  * the config hash the output was made from): "rdm", "embed:<embed.name>",
  * "svm:<pairs.experiment>", "train:<pairs.experiment>:<train.model>", "report". */
@@ -184,6 +189,11 @@ int rdml_sweep_run(rdml_cli *cli, const rdml_sweep_model *m, int64_t array_index
 /* The svm and train stages as sweeps (also what `rdmlearn svm` / `train` run). */
 int rdml_cli_svm_stage(rdml_cli *cli, int64_t array_index, int64_t array_count);
 int rdml_cli_train_stage(rdml_cli *cli, int64_t array_index, int64_t array_count);
+
+/* After a stage failed and aborted its results file: a cancellation (RDML_ECANCELLED) gets
+ * the words saying that nothing of the stage was written and how to continue. Returns
+ * ctx->code. Not collective (every rank holds the same message). */
+int rdml_cli_stopped(rdml_cli *cli, const char *stage);
 
 int rdml_cmd_synth(rdml_cli *cli);
 int rdml_cmd_info(rdml_cli *cli);

@@ -5,7 +5,10 @@
  * (rdml_embed_block: whole batches for clip-vit), decodes and embeds them, and all ranks write their rows with one
  * collective HDF5 write per subject; failures (an unreadable image, a features file that
  * does not match) are agreed across ranks and leave run.output untouched. The subject's
- * image list (/subjects/subjNN/images) is written too, as `rdmlearn rdm` does. */
+ * image list (/subjects/subjNN/images) is written too, as `rdmlearn rdm` does. A stop request
+ * (SIGTERM) ends the stage at the next batch boundary; the subjects finished by then are
+ * committed with their stamp (configuration and inputs) and the stage is marked incomplete,
+ * so the next run embeds only the other subjects. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,8 +54,8 @@ static int read_params(rdml_cli *cli, rdml_embed_params *p, const char **name) {
 
 /* One subject: my block of images, embedded and written collectively. */
 static int one_subject(rdml_cli *cli, rdml_h5 *h, rdml_embedder *e, const rdml_subject *s,
-                       int64_t n, const char *name, const char *backend, rdml_progress *prog,
-                       int64_t base) {
+                       int64_t n, const char *name, const char *backend, const char *stamp,
+                       rdml_progress *prog, int64_t base) {
     rdml_ctx *ctx = &cli->ctx;
     int64_t lo, hi, D = rdml_embed_dims(e), id = rdml_subject_id(s);
     rdml_embed_block(e, n, ctx->rank, ctx->nranks, &lo, &hi);
@@ -84,6 +87,7 @@ static int one_subject(rdml_cli *cli, rdml_h5 *h, rdml_embedder *e, const rdml_s
     if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "model", rdml_embed_model(e));
     if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "preprocessing", rdml_embed_preprocessing(e));
     if (!rc) rc = rdml_h5_attr_f64(ctx, h, path, "seconds", &secs, 1);
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "stamp", stamp);
     if (!rc)
         rc = rdml_h5_attr_str(ctx, h, path, "meaning",
                               "N x D image embedding; row i is image i of ../../images");
@@ -91,6 +95,50 @@ static int one_subject(rdml_cli *cli, rdml_h5 *h, rdml_embedder *e, const rdml_s
         rdml_info(ctx, "subj%02d: %lld images -> %lld-d %s embeddings in %.2f s (%.1f images/s)",
                   (int)id, (long long)n, (long long)D, name, secs, secs > 0 ? (double)n / secs : 0.0);
     return rc;
+}
+
+/* Collective. Does h hold subject id's n x D embedding made with this stamp (the same
+ * configuration and inputs)? Then a run that was stopped (or an earlier complete run)
+ * already made exactly what this one would. */
+static int finished_before(rdml_cli *cli, rdml_h5 *h, int id, const char *name, int64_t n,
+                           int64_t D, const char *stamp, int *have) {
+    rdml_ctx *ctx = &cli->ctx;
+    char path[512], *v = NULL;
+    snprintf(path, sizeof path, "/subjects/subj%02d/embeddings/%s", id, name);
+    int ex = 0, nd = 0;
+    int64_t dims[8] = {0};
+    *have = 0;
+    RDML_TRY(rdml_h5_exists(ctx, h, path, &ex));
+    if (ex && rdml_h5_get_attr_str(ctx, h, path, "stamp", &v) == RDML_OK && v &&
+        strcmp(v, stamp) == 0 && rdml_h5_dims(ctx, h, path, &nd, dims) == RDML_OK)
+        *have = nd == 2 && dims[0] == n && dims[1] == D;
+    rdml_ctx_clear(ctx); /* no stamp (an older file): not finished */
+    free(v);
+    return RDML_OK;
+}
+
+/* Collective, after a stop (RDML_ECANCELLED) with `made` subjects embedded in this run: keep
+ * them. The stage is marked incomplete in /meta/done (so `run` redoes it) and committed; the
+ * next run finds the finished subjects by their stamp and embeds only the others. With
+ * nothing new the file is left as it was. */
+static int keep_finished(rdml_cli *cli, rdml_h5 **h, int made, int nids) {
+    rdml_ctx *ctx = &cli->ctx;
+    if (!made) {
+        rdml_h5_abort(h);
+        return rdml_cli_stopped(cli, "embed");
+    }
+    char msg[sizeof ctx->msg], key[512], out[4096];
+    rdml_strlcpy(msg, ctx->msg, sizeof msg);
+    rdml_strlcpy(out, rdml_h5_path(*h), sizeof out);
+    rdml_ctx_clear(ctx);
+    rdml_cli_stage_key(cli->cfg, "embed", key, sizeof key);
+    int rc = rdml_h5_attr_str(ctx, *h, "/meta/done", key, "incomplete: stopped by a signal");
+    if (rc) rdml_h5_abort(h);
+    else rc = rdml_h5_commit(ctx, h);
+    if (rc) return rdml_ctx_prefix(ctx, "%.2000s; keeping the finished subjects failed", msg);
+    return RDML_FAIL(ctx, RDML_ECANCELLED, "%.3000s; the embeddings of the %d of %d subject(s) "
+                     "finished are kept in %s, the stage is not marked done (hint: run the same "
+                     "command again: it embeds only the other subjects)", msg, made, nids, out);
 }
 
 int rdml_cmd_embed(rdml_cli *cli) {
@@ -108,6 +156,7 @@ int rdml_cmd_embed(rdml_cli *cli) {
     rdml_embedder *e = NULL;
     rdml_h5 *h = NULL;
     int *ids = NULL, nids = 0;
+    rdml_stop_install(); /* SIGTERM / SIGUSR1: stop at the next batch with exit status 10 */
     int rc = rdml_dataset_open(ctx, root, &ds);
     if (!rc) rc = rdml_cli_subjects(ctx, cli->cfg, ds, &ids, &nids);
     if (!rc) {
@@ -138,11 +187,25 @@ int rdml_cmd_embed(rdml_cli *cli) {
                   (long long)total, ctx->nranks);
         rc = rdml_cli_results_open(cli, "embed", &h);
     }
+    char stamp[17] = "";
+    if (!rc) rc = rdml_cli_stage_stamp(cli, "embed", stamp);
     rdml_progress prog;
     rdml_progress_begin(&prog, ctx, "embed", total);
     int64_t base = 0;
+    int made = 0;
     for (int i = 0; i < nids && !rc; i++) {
-        rc = one_subject(cli, h, e, subj[i], ns[i], name, rdml_embed_backend_name(p.backend), &prog, base);
+        rc = rdml_stop_agree(ctx, cli->comm, rc, "before subj%02d (%d of %d subjects done)", ids[i], i, nids);
+        int have = 0;
+        if (!rc && !cli->force)
+            rc = finished_before(cli, h, ids[i], name, ns[i], rdml_embed_dims(e), stamp, &have);
+        if (!rc && have) {
+            rdml_info(ctx, "subj%02d: %s embeddings already in the file for this configuration "
+                      "and these inputs; kept (--force redoes them)", ids[i], name);
+        } else if (!rc) {
+            rc = one_subject(cli, h, e, subj[i], ns[i], name, rdml_embed_backend_name(p.backend),
+                             stamp, &prog, base);
+            made += !rc;
+        }
         base += ns[i];
         if (!rc && ctx->rank == 0) rdml_progress_update(&prog, base);
     }
@@ -152,6 +215,8 @@ int rdml_cmd_embed(rdml_cli *cli) {
         rdml_strlcpy(out, rdml_h5_path(h), sizeof out);
         rc = rdml_h5_commit(ctx, &h);
         if (!rc) rdml_info(ctx, "embed: results in %s", out);
+    } else if (ctx->code == RDML_ECANCELLED && h) {
+        rc = keep_finished(cli, &h, made, nids);
     } else {
         rdml_h5_abort(&h);
     }

@@ -287,10 +287,26 @@ static int one_rdm(rdml_cli *cli, rdml_h5 *h, const rdm_opts *o, const rdml_subj
     return rc;
 }
 
+int rdml_cli_stopped(rdml_cli *cli, const char *stage) {
+    rdml_ctx *ctx = &cli->ctx;
+    if (ctx->code != RDML_ECANCELLED) return ctx->code;
+    const char *output = "run.output";
+    rdml_ctx tmp;
+    rdml_ctx_init(&tmp);
+    rdml_config_str(&tmp, cli->cfg, "run", "output", &output);
+    char msg[sizeof ctx->msg];
+    rdml_strlcpy(msg, ctx->msg, sizeof msg);
+    rdml_ctx_clear(ctx);
+    return RDML_FAIL(ctx, RDML_ECANCELLED, "%.3000s; stage %s did not finish, so none of its output "
+                     "was written: %s is as it was before (hint: run the same command again; "
+                     "finished stages are kept, this one starts over)", msg, stage, output);
+}
+
 int rdml_cmd_rdm(rdml_cli *cli) {
     rdml_ctx *ctx = &cli->ctx;
     rdm_opts o;
     const char *root;
+    rdml_stop_install(); /* SIGTERM / SIGUSR1: stop at the next panel with exit status 10 */
     RDML_TRY(read_opts(cli, &o));
     RDML_TRY(rdml_config_str(ctx, cli->cfg, "data", "root", &root));
     if (cli->npos > 0) root = cli->pos[0];
@@ -356,7 +372,9 @@ int rdml_cmd_rdm(rdml_cli *cli) {
         char name[256];
         sel_name(sels[k], name, sizeof name);
         for (int i = 0; i < nids && !rc; i++) {
-            rc = one_rdm(cli, h, &o, subj[i], sels[k], name, m ? idx[i] : NULL, m,
+            rc = rdml_stop_agree(ctx, cli->comm, rc, "before the RDM of subj%02d %s (%lld of %lld RDMs done)",
+                                 ids[i], name, (long long)k * nids + i, (long long)nsel * nids);
+            if (!rc) rc = one_rdm(cli, h, &o, subj[i], sels[k], name, m ? idx[i] : NULL, m,
                          subs && ctx->rank == 0 ? subs[i] : NULL);
             rdml_progress_update(&prog, (int64_t)k * nids + i + 1);
         }
@@ -370,6 +388,7 @@ int rdml_cmd_rdm(rdml_cli *cli) {
         if (!rc) rdml_info(ctx, "rdm: results in %s", out);
     } else {
         rdml_h5_abort(&h);
+        rdml_cli_stopped(cli, "rdm");
     }
     for (int i = 0; subs && i < nids; i++) free(subs[i]);
     free(subs);

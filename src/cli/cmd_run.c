@@ -1,10 +1,10 @@
 /* `rdmlearn run JOB.ini`: the whole pipeline from one job file. The stages of run.stages run
  * in the fixed order rdm -> embed -> svm -> train -> report; each is skipped when run.output
- * already holds its output made from the same configuration (the stage's config hash, stored
- * by every stage in /meta/stages/<stage>@config_hash, see rdml_cli_stage_hash), unless
- * --force. The model stages are sweeps on the task farm with a journal (sweep.c), so a run
- * killed at any moment resumes where it stopped; SIGTERM finishes the tasks in progress and
- * exits with the "cancelled" status. SLURM arrays: `--until embed` prepares, `--array I/N`
+ * already holds its output made from the same configuration and input files (the stage's
+ * stamp, rdml_cli_stage_stamp, stored by every stage in /meta/done), unless --force. The
+ * model stages are sweeps on the task farm with a journal (sweep.c), so a run killed at any
+ * moment resumes where it stopped; SIGTERM stops any stage at its next task, batch or panel
+ * boundary, no further stage starts, and the exit status is "cancelled" (10). SLURM arrays: `--until embed` prepares, `--array I/N`
  * runs one share of the model tasks into the journal without writing run.output, and a plain
  * run merges. Before anything, the run takes the lock on run.output (rdml_cli_output_lock:
  * a second command on the same output is refused, naming this one), then rank 0 removes
@@ -96,8 +96,7 @@ static int run_stages(rdml_cli *cli, const char *label, const int *job_want, int
         if (!want[s]) continue;
         const char *name = stage_order[s];
         char hex[17];
-        if (rdml_cli_stage_hash(cli->cfg, name, hex) != RDML_OK)
-            return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory hashing the config");
+        RDML_TRY(rdml_cli_stage_stamp(cli, name, hex)); /* config and input files */
         int current = 0;
         RDML_TRY(stage_current(cli, name, hex, &current));
         if (acount) {
@@ -111,15 +110,20 @@ static int run_stages(rdml_cli *cli, const char *label, const int *job_want, int
             continue;
         }
         if (current && !cli->force) {
-            rdml_info(ctx, "run: %s%sstage %s is up to date in %s (config %s); skipped",
+            rdml_info(ctx, "run: %s%sstage %s is up to date in %s (config and inputs %s); skipped",
                       label ? label : "", label ? ": " : "", name, output, hex);
             /* records a command killed after its commit left behind */
             if (s >= 2) RDML_TRY(rdml_cli_journal_prune(cli, name, hex));
             continue;
         }
+        /* a stop that came while the previous stage finished: do not start this one */
+        int rc = rdml_stop_agree(ctx, cli->comm, RDML_OK, "before %s%sstage %s (the stages "
+                                 "finished so far are kept in %s; hint: run the same command "
+                                 "again to continue)", label ? label : "", label ? ": " : "",
+                                 name, output);
+        if (rc) return rc;
         rdml_info(ctx, "run: %s%sstage %s", label ? label : "", label ? ": " : "", name);
         double ts = rdml_now();
-        int rc = RDML_OK;
         switch (s) {
         case 0: rc = rdml_cmd_rdm(cli); break;
         case 1: rc = rdml_cmd_embed(cli); break;
@@ -273,13 +277,15 @@ int rdml_cmd_run(rdml_cli *cli) {
     if (want_report && until >= 4 && !acount) {
         char hex[17];
         int current = 0;
-        if (rdml_cli_stage_hash(cli->cfg, "report", hex) != RDML_OK)
-            return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory hashing the config");
+        RDML_TRY(rdml_cli_stage_stamp(cli, "report", hex));
         RDML_TRY(stage_current(cli, "report", hex, &current));
         /* the report is cheap and reads everything: redo it whenever anything ran */
         if (current && !ran_any && !cli->force) {
             rdml_info(ctx, "run: the report is up to date");
         } else {
+            RDML_TRY(rdml_stop_agree(ctx, cli->comm, RDML_OK, "before stage report (the stages "
+                                     "are kept in %s; hint: run the same command again to "
+                                     "write the report)", output));
             rdml_info(ctx, "run: stage report");
             rc = rdml_report_write(ctx, cli->comm, output, NULL);
             if (!rc) rc = rdml_cli_mark_stage(cli, "report");

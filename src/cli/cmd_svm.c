@@ -690,13 +690,13 @@ static int svm_write(rdml_ctx *ctx, rdml_h5 *h, const void *opts, const void *gr
                      sp->coef0, eps);
         }
         if (!rc && is_svr(o))
-            rdml_info(ctx, "subj%02d %-12s fold %lld/%lld: %lld train / %lld test pairs, nSV %lld, "
-                      "R^2 %.3f r %.3f rho %.3f (%.2f s)%s", id, name, (long long)f + 1, (long long)nf,
+            rdml_info(ctx, "subj%02d %-12s fold %lld of %lld: %lld train / %lld test pairs, nSV %lld, "
+                      "R^2 %.3f r %.3f rho %.3f (%.2f s)%s", id, name, (long long)f, (long long)nf,
                       (long long)g->F.ntr[f], (long long)g->F.nte[f], (long long)st[ST_NSV], st[0], st[2],
                       st[3], st[ST_SECONDS], set);
         else if (!rc)
-            rdml_info(ctx, "subj%02d %-12s fold %lld/%lld: %lld train / %lld test pairs, nSV %lld, "
-                      "acc %.3f f1 %.3f auc %.3f (%.2f s)%s", id, name, (long long)f + 1, (long long)nf,
+            rdml_info(ctx, "subj%02d %-12s fold %lld of %lld: %lld train / %lld test pairs, nSV %lld, "
+                      "acc %.3f f1 %.3f auc %.3f (%.2f s)%s", id, name, (long long)f, (long long)nf,
                       (long long)g->F.ntr[f], (long long)g->F.nte[f], (long long)st[ST_NSV], st[0],
                       st[3], st[4], st[ST_SECONDS], set);
     }

@@ -786,15 +786,14 @@ static void group_release(train_group *g) {
 static int check_outer(rdml_ctx *ctx, const void *user, int64_t f, int64_t nf, const int64_t *tr,
                        int64_t ntr, int64_t nte) {
     (void)user;
-    (void)nf;
     (void)tr;
     if (nte < 2)
-        return RDML_FAIL(ctx, RDML_EDATA, "fold %lld has %lld test pairs; R^2 needs at least 2 "
-                         "(hint: more images, fewer folds, or pairs.set = all)", (long long)f,
-                         (long long)nte);
+        return RDML_FAIL(ctx, RDML_EDATA, "fold %lld of %lld has %lld test pairs; R^2 needs at "
+                         "least 2 (hint: more images, fewer folds, or pairs.set = all)",
+                         (long long)f, (long long)nf, (long long)nte);
     if (ntr < 1)
-        return RDML_FAIL(ctx, RDML_EDATA, "fold %lld has no training pairs (hint: more images or "
-                         "more folds)", (long long)f);
+        return RDML_FAIL(ctx, RDML_EDATA, "fold %lld of %lld has no training pairs (hint: more "
+                         "images or more folds)", (long long)f, (long long)nf);
     return RDML_OK;
 }
 
@@ -888,15 +887,15 @@ static int group_write(rdml_ctx *ctx, rdml_h5 *h, const train_opts *o, const tra
         }
         if (st[ST_OK] == 1) {
             nok++;
-            rdml_info(ctx, "subj%02d %-12s %s fold %lld/%lld: %lld train / %lld test pairs, test R2 %.3f "
+            rdml_info(ctx, "subj%02d %-12s %s fold %lld of %lld: %lld train / %lld test pairs, test R2 %.3f "
                       "(train %.3f; mean predictor %.3f, shuffled %.3f), %.0f pairs/s%s", id, name,
-                      o->model, (long long)f + 1, (long long)nf, (long long)g->F.ntr[f], (long long)g->F.nte[f],
+                      o->model, (long long)f, (long long)nf, (long long)g->F.ntr[f], (long long)g->F.nte[f],
                       st[ST_R2], st[ST_TRAIN_R2], st[ST_MEAN_R2], st[ST_SHUF_R2], st[ST_PAIRS_PER_S], set);
         } else {
             char status[512];
             status_text(st, status, sizeof status);
-            rdml_warn(ctx, "subj%02d %s %s fold %lld/%lld stopped, the other folds go on: %s%s", id,
-                      name, o->model, (long long)f + 1, (long long)nf, status, set);
+            rdml_warn(ctx, "subj%02d %s %s fold %lld of %lld stopped, the other folds go on: %s%s", id,
+                      name, o->model, (long long)f, (long long)nf, status, set);
         }
     }
     /* table: rows model / mean predictor / shuffled targets; columns mean and std of each metric

@@ -133,16 +133,15 @@ int rdml_cli_results_open(rdml_cli *cli, const char *stage, rdml_h5 **h) {
     time_t tt = (time_t)now;
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&tt));
     int64_t ranks = ctx->nranks;
-    int rc = text ? RDML_OK : RDML_FAIL(ctx, RDML_ENOMEM, "out of memory dumping the config");
+    char hex[17];
+    int src = rdml_cli_stage_stamp(cli, stage, hex); /* collective: every rank, before any skip */
+    int rc = text ? src : RDML_FAIL(ctx, RDML_ENOMEM, "out of memory dumping the config");
     if (!rc) rc = rdml_h5_group(ctx, *h, group);
     if (!rc) rc = rdml_h5_attr_str(ctx, *h, "/meta", "rdmlearn_version", RDML_VERSION);
     if (!rc) rc = rdml_h5_attr_str(ctx, *h, group, "config", text);
     if (!rc) rc = rdml_h5_attr_i64(ctx, *h, group, "ranks", &ranks, 1);
     if (!rc) rc = rdml_h5_attr_i64(ctx, *h, group, "blas_threads_per_rank", &threads, 1);
     if (!rc) rc = rdml_h5_attr_str(ctx, *h, group, "started", when);
-    char hex[17];
-    if (!rc && rdml_cli_stage_hash(cli->cfg, stage, hex) != RDML_OK)
-        rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory hashing the config");
     if (!rc) rc = rdml_h5_attr_str(ctx, *h, group, "config_hash", hex);
     char key[512];
     rdml_cli_stage_key(cli->cfg, stage, key, sizeof key);

@@ -499,8 +499,7 @@ int rdml_sweep_run(rdml_cli *cli, const rdml_sweep_model *m, int64_t array_index
     rdml_h5 *h = NULL;
     int64_t nf = m->nfolds(m->opts), ntasks = 0;
     char hex[17];
-    int rc = rdml_cli_stage_hash(cli->cfg, m->stage, hex);
-    if (rc) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory hashing the config");
+    int rc = rdml_cli_stage_stamp(cli, m->stage, hex);
     if (!rc) rc = rdml_dataset_open(ctx, root, &ds);
     if (!rc) rc = rdml_cli_subjects(ctx, cli->cfg, ds, &ids, &nids);
     if (!rc) rc = rdml_cli_selections(ctx, cli->cfg, &sels, &nsel);

@@ -743,6 +743,10 @@ int rdml_clip_forward(rdml_ctx *ctx, const rdml_clip *m, int64_t B, const float 
     }
     const float scale = (float)(1.0 / sqrt((double)hd));
     for (int64_t l = 0; l < a->layers; l++) {
+        /* a large model's batch takes minutes on one core: stop between layers (the caller
+         * agrees on it with the other ranks at its next batch boundary) */
+        rc = rdml_stop_check(ctx, "in CLIP layer %lld of %lld", (long long)l, (long long)a->layers);
+        if (rc) goto done;
         const clip_layer *L = &m->L[l];
         layer_norm(x, h, L->ln1_w, L->ln1_b, BT, D, a->eps);
         prof_mark(&tp, RDML_CLIP_PH_LN);

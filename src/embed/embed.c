@@ -350,36 +350,44 @@ static void progress(rdml_ctx *ctx, rdml_progress *pg, int64_t base, int64_t don
     if (pg && ctx->rank == 0) rdml_progress_update(pg, base + done * ctx->nranks);
 }
 
-static int image_compute(rdml_ctx *ctx, rdml_embedder *e, int64_t n,
+/* Collective. The images of my block in batches of embed.batch, every rank in step: a rank
+ * with fewer batches runs empty rounds, so each round ends at a boundary where the ranks agree
+ * on errors and on a stop request (rdml_stop_agree). CLIP also checks a stop between layers
+ * (a local stop, agreed at the next boundary). */
+static int image_compute(rdml_ctx *ctx, MPI_Comm comm, rdml_embedder *e, int64_t n,
                          const rdml_embed_item *items, float *out, rdml_progress *pg,
                          int64_t base) {
-    int rc = RDML_OK;
     const rdml_embed_params *p = &e->p;
-    if (p->backend != RDML_EMBED_CLIP) {
-        for (int64_t i = 0; i < n && !rc; i++) {
-            rdml_image im = {0};
-            rc = rdml_png_read(ctx, items[i].path, 1, &im);
-            if (!rc && p->backend == RDML_EMBED_GABOR) rc = rdml_embed_gabor(ctx, &im, out + i * e->dims);
-            else if (!rc) rc = rdml_embed_pixels(ctx, &im, p->size, out + i * e->dims);
-            rdml_image_free(&im);
-            if (!rc && ((i + 1) % 16 == 0 || i + 1 == n)) progress(ctx, pg, base, i + 1);
-        }
-        return rc;
+    const int clip = p->backend == RDML_EMBED_CLIP;
+    const int64_t S = clip ? rdml_clip_get_arch(e->clip)->image : 0, B = p->batch;
+    int64_t mine = (n + B - 1) / B, rounds = 0;
+    MPI_Allreduce(&mine, &rounds, 1, MPI_INT64_T, MPI_MAX, comm);
+    float *px = NULL;
+    int rc = RDML_OK;
+    if (clip) {
+        int64_t bb = B < n ? B : n;
+        px = rdml_malloc(ctx, (size_t)((bb ? bb : 1) * 3 * S * S) * sizeof *px, "CLIP input batch");
+        if (!px) rc = ctx->code;
     }
-    const rdml_clip_arch *a = rdml_clip_get_arch(e->clip);
-    int64_t S = a->image, B = p->batch < n ? p->batch : n;
-    float *px = rdml_malloc(ctx, (size_t)((B ? B : 1) * 3 * S * S) * sizeof *px, "CLIP input batch");
-    if (!px) return ctx->code;
-    for (int64_t b0 = 0; b0 < n && !rc; b0 += B) {
-        int64_t nb = n - b0 < B ? n - b0 : B;
+    rc = rdml_agree(ctx, comm, rc);
+    for (int64_t r = 0; r < rounds && !rc; r++) {
+        if (r > 0) {
+            rc = rdml_stop_agree(ctx, comm, rc, "after %lld of %lld embedding batches",
+                                 (long long)r, (long long)rounds);
+            if (rc) break;
+        }
+        const int64_t b0 = r * B, nb = b0 < n ? (n - b0 < B ? n - b0 : B) : 0;
         for (int64_t i = 0; i < nb && !rc; i++) {
             rdml_image im = {0};
-            rc = rdml_png_read(ctx, items[b0 + i].path, 3, &im);
-            if (!rc) rc = rdml_clip_preprocess(ctx, e->clip, &im, px + i * 3 * S * S);
+            rc = rdml_png_read(ctx, items[b0 + i].path, clip ? 3 : 1, &im);
+            if (!rc && clip) rc = rdml_clip_preprocess(ctx, e->clip, &im, px + i * 3 * S * S);
+            else if (!rc && p->backend == RDML_EMBED_GABOR) rc = rdml_embed_gabor(ctx, &im, out + (b0 + i) * e->dims);
+            else if (!rc) rc = rdml_embed_pixels(ctx, &im, p->size, out + (b0 + i) * e->dims);
             rdml_image_free(&im);
         }
-        if (!rc) rc = rdml_clip_forward(ctx, e->clip, nb, px, p->layer, p->pool_mean, out + b0 * e->dims);
-        if (!rc) progress(ctx, pg, base, b0 + nb);
+        if (!rc && clip && nb)
+            rc = rdml_clip_forward(ctx, e->clip, nb, px, p->layer, p->pool_mean, out + b0 * e->dims);
+        if (!rc && nb) progress(ctx, pg, base, b0 + nb);
     }
     free(px);
     return rc;
@@ -393,7 +401,7 @@ int rdml_embed_compute(rdml_ctx *ctx, MPI_Comm comm, rdml_embedder *e, int64_t n
         rc = file_compute(ctx, comm, e, n, items, out);
         progress(ctx, pg, progress_base, n);
     } else {
-        rc = image_compute(ctx, e, n, items, out, pg, progress_base);
+        rc = image_compute(ctx, comm, e, n, items, out, pg, progress_base);
     }
     if (!rc && e->p.normalize)
         for (int64_t i = 0; i < n; i++) {

@@ -280,6 +280,9 @@ int rdm_compute_core(rdml_ctx *ctx, MPI_Comm comm, int64_t n, int64_t v, rdml_rd
     int64_t nbad = 0;
     if (rc == RDML_OK) rc = rdm_prepare(ctx, &L, read, user, p, a, &st, bad_row, &nbad);
     double t1 = rdml_now();
+    /* a stop boundary between the phases (the Gram stage has its own per panel or chunk) */
+    if (rc == RDML_OK)
+        rc = rdml_stop_agree(ctx, comm, rc, "after reading the RDM input, before its Gram matrix");
     if (rc == RDML_OK) {
         if (nbad > 0)
             rdml_warn(ctx, "RDM: %lld image(s) have zero variance; their distances are set to 1",

@@ -57,10 +57,20 @@ static int gram_panels(rdml_ctx *ctx, const rdm_layout *L, const rdml_rdm_params
     int rc = (!tmp || !acc || !sum) ? ctx->code : RDML_OK;
     rc = rdml_agree(ctx, L->comm, rc);
     double t_blas = 0, t_add = 0, t_red = 0, t_dist = 0, t0;
+    int64_t npanels = 0, panel = 0;
+    for (int o = 0; o < L->nranks; o++) {
+        int64_t lo, hi;
+        rdm_slab(n, o, L->nranks, &lo, &hi);
+        npanels += (hi - lo + M - 1) / M;
+    }
     for (int o = 0; o < L->nranks && rc == RDML_OK; o++) {
         int64_t lo, hi;
         rdm_slab(n, o, L->nranks, &lo, &hi);
         for (int64_t g0 = lo; g0 < hi && rc == RDML_OK; g0 += M) {
+            /* a stop boundary: every rank runs every panel */
+            rc = rdml_stop_agree(ctx, L->comm, rc, "after %lld of %lld RDM panels", (long long)panel++,
+                                 (long long)npanels);
+            if (rc) break;
             const int64_t g1 = g0 + M < hi ? g0 + M : hi, mp = g1 - g0, w = g1;
             memset(acc, 0, (size_t)(mp * w) * sizeof *acc);
             for (int64_t k0 = 0; k0 < nloc; k0 += RDM_KCHUNK) {
@@ -144,7 +154,11 @@ static int gram_pblas(rdml_ctx *ctx, const rdm_layout *L, const rdml_rdm_params 
         /* Chunks of whole block rows of S on every grid row, so each rank's share is even. */
         int64_t step = (int64_t)b * L->pc;
         int64_t kc = (RDM_KCHUNK + step - 1) / step * step;
-        for (int64_t k0 = 0; k0 < L->v; k0 += kc) {
+        for (int64_t k0 = 0; k0 < L->v && rc == RDML_OK; k0 += kc) {
+            /* a stop boundary: every rank takes part in every chunk's PSSYRK */
+            rc = rdml_stop_agree(ctx, L->comm, rc, "after %lld of %lld RDM vertex chunks",
+                                 (long long)(k0 / kc), (long long)((L->v + kc - 1) / kc));
+            if (rc) break;
             int kk = (int)(L->v - k0 < kc ? L->v - k0 : kc), ia = (int)k0 + 1;
             pssyrk_("U", "T", &n, &kk, &fone, *ap, &ia, &one, descS, &fzero, cf, &one, &one, descC);
             for (int64_t jl = 0; jl < nc; jl++)

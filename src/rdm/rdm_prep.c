@@ -56,6 +56,10 @@ static int read_block(rdml_ctx *ctx, const rdm_layout *L, rdml_rdm_reader read, 
         if (cnt > READ_ROWS) cnt = READ_ROWS;
         int64_t g = L->grows[il];
         float *dst = a + il * nloc;
+        /* no collective in this loop: a local stop, spread by rdm_prepare's next agree */
+        rc = rdml_stop_check(ctx, "while reading image rows [%lld, %lld)", (long long)g,
+                             (long long)(g + cnt));
+        if (rc) break;
         rc = read(ctx, user, g, g + cnt, L->gcols, nloc, dst);
         if (rc != RDML_OK) {
             if (ctx->code == RDML_OK)

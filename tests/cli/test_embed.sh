@@ -7,7 +7,11 @@
 #    HDF5) and by image order; L2 normalisation gives unit rows;
 #  - bad input (an unreadable image, a features file with the wrong row count, an id list
 #    missing an image, missing weights) stops every rank with a message naming the file and
-#    leaves the results file untouched.
+#    leaves the results file untouched;
+#  - SIGTERM in the middle of a long embedding: exit status 10 on every rank within seconds;
+#    in the first subject the results file stays unchanged, in the second the first
+#    subject's embeddings are kept (stage marked incomplete) and the rerun embeds only the
+#    second subject.
 set -uo pipefail
 : "${RDMLEARN:?}" "${MPIEXEC:?}" "${RDML_SRC:?}"
 PY=/usr/bin/python3
@@ -137,6 +141,58 @@ expect_fail 2 7 "ids but $W/feat_short.npy has" "$W/ds" --set embed.backend=file
 expect_fail 2 5 "$W/nothere.safetensors" "$W/ds" --set embed.backend=clip-vit --set embed.weights="$W/nothere.safetensors"
 expect_fail 2 4 "embed.weights" "$W/ds" --set embed.backend=clip-vit
 expect_fail 2 4 "embed.dataset" "$W/ds" --set embed.backend=file --set embed.file="$W/feat.h5"
+
+# ---- SIGTERM during a long embedding (gabor, 2 subjects x 1500 images: several seconds on 2
+# ranks): every rank stops at the next batch boundary with exit status 10 within seconds.
+# During the first subject nothing is kept: the results file is as it was (no temporary file
+# left). During the second, the first subject's embeddings are kept and the stage is marked
+# incomplete; the rerun embeds only the second subject, and the kept rows equal a clean run's.
+"$RDMLEARN" synth "$W/big" -q --set synth.subjects=2 --set synth.images=1500 --set synth.image_size=48 \
+  --set synth.lh_vertices=60 --set synth.rh_vertices=60 --set synth.test_images=0 || bad "synth (big)"
+term_embed() { # LOG PATTERN-TO-WAIT-FOR: start the embed, SIGTERM once PATTERN shows, wait
+  rm -rf "$W/st"; mkdir "$W/st"
+  RDML_STATUS_DIR="$W/st" "${MPI[@]}" -n 2 "$RDMLEARN" embed "$W/big" --set run.output="$W/np1.h5" \
+    >"$1" 2>&1 &
+  local pid=$!
+  for _ in $(seq 1 600); do grep -q "$2" "$1" && break; sleep 0.1; done
+  sleep 0.5
+  local t0; t0=$(date +%s%N)
+  pkill -TERM -f "^$RDMLEARN embed $W/big"
+  wait $pid; st=$?
+  ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+  echo "embed: exit status $st ${ms} ms after SIGTERM"
+  [[ $st == 10 && $ms -lt 8000 ]] && ok || { bad "SIGTERM during embed: status $st after $ms ms"; cat "$1"; }
+  [[ $(cat "$W"/st/*.status 2>/dev/null | cut -d' ' -f1 | sort -u) == 10 ]] && ok || bad "rank statuses after SIGTERM: $(cat "$W"/st/*.status)"
+  ls "$W"/np1.h5.tmp* >/dev/null 2>&1 && bad "SIGTERM left a temporary file" || ok
+}
+before=$(md5sum <"$W/np1.h5")
+term_embed "$W/logterm1" "embed: gabor backend"
+grep -q "subj01: stopped by SIGTERM after [0-9]* of [0-9]* embedding batches; stage embed did not finish" "$W/logterm1" \
+  && grep -q "run the same command again" "$W/logterm1" && ok || { bad "SIGTERM message (first subject)"; cat "$W/logterm1"; }
+[[ "$(md5sum <"$W/np1.h5")" == "$before" ]] && ok || bad "SIGTERM in the first subject changed the results file"
+term_embed "$W/logterm2" "subj01: 1500 images -> 512-d gabor embeddings"
+grep -q "subj02: stopped by SIGTERM after [0-9]* of [0-9]* embedding batches; the embeddings of the 1 of 2 subject(s) finished are kept in $W/np1.h5" "$W/logterm2" \
+  && ok || { bad "SIGTERM message (second subject)"; cat "$W/logterm2"; }
+$PY - "$W/np1.h5" <<'PYEOF' && ok || bad "results file after SIGTERM in the second subject"
+import sys, h5py
+f = h5py.File(sys.argv[1], "r")
+assert f["/meta/done"].attrs["embed:gabor"].startswith("incomplete"), f["/meta/done"].attrs["embed:gabor"]
+d = f["/subjects/subj01/embeddings/gabor"]
+assert d.shape == (1500, 512) and len(d.attrs["stamp"]) == 16
+e = f["/subjects/subj02"].get("embeddings/gabor")   # the earlier 23-image one, if any
+assert e is None or e.shape[0] == 23
+PYEOF
+"${MPI[@]}" -n 2 "$RDMLEARN" embed "$W/big" --set run.output="$W/np1.h5" >"$W/logrerun" 2>&1 && ok || { bad "embed after SIGTERM"; cat "$W/logrerun"; }
+grep -q "subj01: gabor embeddings already in the file for this configuration and these inputs" "$W/logrerun" && ! grep -q "subj01: 1500 images" "$W/logrerun" \
+  && grep -q "subj02: 1500 images" "$W/logrerun" && ok || { bad "rerun after SIGTERM: subjects"; cat "$W/logrerun"; }
+"${MPI[@]}" -n 2 "$RDMLEARN" embed "$W/big" -q --set data.subjects=1 --set run.output="$W/clean1.h5" || bad "clean embed"
+$PY - "$W/np1.h5" "$W/clean1.h5" <<'PYEOF' && ok || bad "after SIGTERM + rerun: embeddings"
+import sys, h5py, numpy as np
+f, c = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+assert len(f["/meta/done"].attrs["embed:gabor"]) == 16
+assert f["/subjects/subj02/embeddings/gabor"].shape == (1500, 512)
+assert np.array_equal(f["/subjects/subj01/embeddings/gabor"][()], c["/subjects/subj01/embeddings/gabor"][()])
+PYEOF
 
 echo "$passes passed, $fails failed"
 [[ $fails -eq 0 ]]

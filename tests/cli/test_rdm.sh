@@ -6,7 +6,9 @@
 #  - rdm.noise_ceiling = rsatoolbox (rsatoolbox's pool_rdm) agrees with numpy at 1 and 3
 #    ranks, and each /rsa/<selection>/<method> names its pooling (noise_ceiling_pool);
 #  - bad input (mismatched lh/rh image counts, an empty ROI, a memory limit, a grid that does
-#    not fit, an unknown rdm.noise_ceiling) stops every rank with a clear message and leaves the previous results intact.
+#    not fit, an unknown rdm.noise_ceiling) stops every rank with a clear message and leaves the previous results intact;
+#  - SIGTERM in the middle of the stage: exit status 10 on every rank within seconds, the
+#    results file unchanged, and the same command then completes.
 set -uo pipefail
 : "${RDMLEARN:?}" "${MPIEXEC:?}" "${RDML_SRC:?}"
 PY=/usr/bin/python3
@@ -135,5 +137,34 @@ for np in 1 3; do
   expect_fail $np 4 'grid' "$W/ds" --set rdm.grid=5x1
   expect_fail $np 4 'rdm.noise_ceiling=rsatoolbx' "$W/ds" --set rdm.noise_ceiling=rsatoolbx
 done
+
+# ---- SIGTERM in the middle of the stage (eight 3000-image RDMs, several seconds on 2 ranks),
+# sent to ONE rank only: every rank stops at the next RDM or Gram panel (they agree on the
+# stop, nobody hangs) with exit status 10 within seconds, the results file is as it was, and
+# the same command then completes
+"$RDMLEARN" synth "$W/big" -q --set synth.subjects=1 --set synth.images=3000 --set synth.image_size=16 \
+  --set synth.lh_vertices=600 --set synth.rh_vertices=600 --set synth.test_images=0 || bad "synth (big)"
+BIG=(--set data.rois=all,class:Visual,class:Places,V1,hV4,early,class:Faces,class:Bodies --set run.output="$W/np1.h5")
+before=$(md5sum <"$W/np1.h5")
+rm -rf "$W/st"; mkdir "$W/st"
+RDML_STATUS_DIR="$W/st" "${MPI[@]}" -n 2 "$RDMLEARN" rdm "$W/big" "${BIG[@]}" >"$W/logterm" 2>&1 &
+pid=$!
+for _ in $(seq 1 600); do ls "$W"/np1.h5.tmp-* >/dev/null 2>&1 && break; sleep 0.1; done
+sleep 0.5
+t0=$(date +%s%N)
+kill -TERM "$(pgrep -f "^$RDMLEARN rdm $W/big" | head -1)"
+wait $pid; st=$?
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+echo "rdm: exit status $st ${ms} ms after SIGTERM"
+[[ $st == 10 && $ms -lt 8000 ]] && ok || { bad "SIGTERM during rdm: status $st after $ms ms"; cat "$W/logterm"; }
+[[ $(cat "$W"/st/*.status 2>/dev/null | cut -d' ' -f1 | sort -u) == 10 ]] && ok || bad "rank statuses after SIGTERM: $(cat "$W"/st/*.status)"
+grep -Eq "stopped by SIGTERM (before the RDM of subj01 .* \([1-7] of 8 RDMs done\)|after [0-9]+ of [0-9]+ RDM panels|while reading image rows|after reading the RDM input).*stage rdm did not finish" "$W/logterm" \
+  && grep -q "run the same command again" "$W/logterm" && ok || { bad "SIGTERM message"; cat "$W/logterm"; }
+[[ "$(md5sum <"$W/np1.h5")" == "$before" ]] && ok || bad "SIGTERM changed the results file"
+ls "$W"/np1.h5.tmp* >/dev/null 2>&1 && bad "SIGTERM left a temporary file" || ok
+"${MPI[@]}" -n 2 "$RDMLEARN" rdm "$W/big" -q "${BIG[@]}" && ok || bad "rdm after SIGTERM"
+$PY -c "import h5py,sys; assert h5py.File(sys.argv[1],'r')['/subjects/subj01/rdm/class:Bodies'].shape == (3000, 3000)" \
+  "$W/np1.h5" && ok || bad "rdm after SIGTERM: no 3000 x 3000 RDM"
+
 echo "$passes passed, $fails failed"
 [[ $fails -eq 0 ]]

@@ -5,8 +5,12 @@
 #  - the sweep's results (/experiments) are identical for 1, 2, 3 and 4 ranks;
 #  - kill -9 at random moments (several times), then a plain rerun: the results equal a
 #    clean run, the committed file is never corrupt, some tasks came from the journal;
+#  - the stage hash covers the inputs: a dataset regenerated at the same root reruns the
+#    stages, unchanged inputs are skipped, a touched fMRI file reruns rdm and svm only;
 #  - SIGTERM to the ranks: the tasks in progress finish, exit status 10 (cancelled), the
 #    journal keeps them, the rerun ends with the same results;
+#  - SIGTERM during embed: exit 10 within seconds, svm not started, rdm kept, embed not
+#    marked done, the rerun completes;
 #  - SLURM-array style: --until embed, then --array I/3 for I = 0, 1, 2 (each its own
 #    mpirun), then a plain run merges: identical results, nothing recomputed;
 #  - bad input: an unknown model in an experiment file (refused before anything runs),
@@ -63,6 +67,30 @@ grep -q 'stage rdm is up to date' "$W/log4" && grep -q 'stage embed is up to dat
 run 1 "$W/changed.h5" --set run.log_level=info --set pairs.k=15 --force >"$W/log5" 2>&1 && ok || bad "--force"
 n=$(grep -c 'up to date' "$W/log5"); [[ $n == 0 ]] && ok || bad "--force skipped $n stages"
 [[ ! -e "$W/clean/results.h5.journal" ]] && ok || bad "journal left after a finished run"
+
+# ---- the stage hash covers the input files (size and modification time): a dataset
+# regenerated at the same root with another seed (same file sizes, new contents) reruns every
+# stage, unchanged inputs are still skipped, and a touched fMRI file reruns rdm and svm but not
+# embed (which reads only the images)
+D2=(--set data.root="$W/ds2" --set run.log_level=info)
+"$RDMLEARN" synth "$W/ds2" --config "$W/job.ini" -q || bad "synth ds2"
+run 2 "$W/data/results.h5" "${D2[@]}" >"$W/logd1" 2>&1 && ok || { bad "run on ds2"; cat "$W/logd1"; }
+cp "$W/data/results.h5" "$W/data/first.h5"
+rm -rf "$W/ds2"; "$RDMLEARN" synth "$W/ds2" --config "$W/job.ini" --set run.seed=7 -q || bad "synth ds2 again"
+run 2 "$W/data/results.h5" "${D2[@]}" >"$W/logd2" 2>&1 && ok || { bad "run on the regenerated ds2"; cat "$W/logd2"; }
+n=$(grep -c 'up to date' "$W/logd2"); [[ $n == 0 ]] && ok || { bad "regenerated dataset: $n stages up to date"; cat "$W/logd2"; }
+$PY - "$W/data/first.h5" "$W/data/results.h5" <<'PYEOF' && ok || bad "the rerun on new data kept the old results"
+import sys, h5py, numpy as np
+a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+for p in ("/subjects/subj01/rdm/V1", "/subjects/subj01/embeddings/gabor"):
+    assert a[p].shape == b[p].shape and not np.array_equal(a[p][()], b[p][()]), p
+PYEOF
+run 2 "$W/data/results.h5" "${D2[@]}" >"$W/logd3" 2>&1 && ok || bad "third run on ds2"
+n=$(grep -c 'up to date' "$W/logd3"); [[ $n == 3 ]] && ok || { bad "unchanged inputs: $n of 3 stages skipped"; cat "$W/logd3"; }
+touch "$W/ds2/subj01/training_split/training_fmri/lh_training_fmri.npy"
+run 2 "$W/data/results.h5" "${D2[@]}" >"$W/logd4" 2>&1 && ok || bad "run after touching an fMRI file"
+grep -q 'run: stage rdm$' "$W/logd4" && grep -q 'stage embed is up to date' "$W/logd4" \
+  && grep -q 'run: stage svm$' "$W/logd4" && ok || { bad "touched fMRI: expected rdm and svm to rerun, not embed"; cat "$W/logd4"; }
 
 cat >"$W/same.py" <<'PYEOF'
 # Compare /experiments of two results files: every dataset bit-identical and every
@@ -181,6 +209,36 @@ else
 fi
 run 2 "$W/term/results.h5" >/dev/null 2>&1 && ok || bad "resume after SIGTERM"
 same "$W/ref/results.h5" "$W/term/results.h5" "results after SIGTERM + resume differ"
+
+# ---- SIGTERM in the middle of a preparation stage (embed of 3000 images): every rank stops
+# at the next batch with exit status 10 within seconds, the next stage (svm) does not start,
+# the results file keeps rdm and does not mark embed done, and the rerun skips rdm and completes
+"$RDMLEARN" synth "$W/big" -q --set synth.subjects=1 --set synth.images=3000 --set synth.image_size=48 \
+  --set synth.lh_vertices=100 --set synth.rh_vertices=100 --set synth.test_images=0 || bad "synth (big)"
+BIG=(--set data.root="$W/big" --set data.rois=V1 --set pairs.images=120 --set run.log_level=info)
+run 2 "$W/bigrun/results.h5" "${BIG[@]}" >"$W/logbig" 2>&1 &
+pid=$!
+for _ in $(seq 1 600); do grep -q 'run: stage embed$' "$W/logbig" && break; sleep 0.1; done
+sleep 0.5
+t0=$(date +%s%N)
+pkill -TERM -f "^$RDMLEARN run $W/job.ini"
+wait $pid; st=$?
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+echo "run: exit status $st ${ms} ms after SIGTERM during embed"
+[[ $st == 10 && $ms -lt 8000 ]] && ok || { bad "SIGTERM during embed: status $st after $ms ms"; cat "$W/logbig"; }
+grep -q "stage embed: subj01: stopped by SIGTERM after [0-9]* of [0-9]* embedding batches" "$W/logbig" \
+  && ok || { bad "SIGTERM during embed: message"; cat "$W/logbig"; }
+grep -q 'run: stage svm' "$W/logbig" && bad "svm started after SIGTERM" || ok
+$PY - "$W/bigrun/results.h5" <<'PYEOF' && ok || bad "results file after SIGTERM during embed"
+import sys, h5py
+f = h5py.File(sys.argv[1], "r")
+done = dict(f["/meta/done"].attrs)
+assert "rdm:V1" in done and not any(k.startswith("embed") for k in done), done
+assert "/subjects/subj01/rdm/V1" in f and "embeddings" not in f["/subjects/subj01"]
+PYEOF
+run 2 "$W/bigrun/results.h5" "${BIG[@]}" >"$W/logbig2" 2>&1 && ok || { bad "rerun after SIGTERM during embed"; cat "$W/logbig2"; }
+grep -q 'stage rdm is up to date' "$W/logbig2" && grep -q 'run: stage embed$' "$W/logbig2" \
+  && grep -q 'run: stage svm$' "$W/logbig2" && ok || { bad "rerun after SIGTERM: stages"; cat "$W/logbig2"; }
 
 # ---- SLURM-array style: prepare, three shares, merge
 mkdir -p "$W/arr"; cp "$W/prep/results.h5" "$W/arr/results.h5"

@@ -145,9 +145,10 @@ with h5py.File(sys.argv[1], "r+") as f:
     d = f["/subjects/subj01/rdm/V1"]; r = d[()]; r[a, b] = r[b, a] = 1e25; d[...] = r
 PYEOF
 "$RDMLEARN" train "$W/ds" "${COMMON[@]}" --set pairs.experiment=div --set train.epochs=3 \
-  --set run.output="$W/div.h5" >"$W/out" 2>&1 && ok || { bad "partly diverging run failed"; cat "$W/out"; }
-$PY - "$W/div.h5" <<'PYEOF' >"$W/log" 2>&1 && ok || { bad "partly diverging run: folds"; cat "$W/log"; }
-import sys, h5py, numpy as np
+  --set run.output="$W/div.h5" -v >"$W/out" 2>&1 && ok || { bad "partly diverging run failed"; cat "$W/out"; }
+# ... and the log numbers folds as the file does (from 0: "fold 2 of 5" is fold_2)
+$PY - "$W/div.h5" "$W/out" <<'PYEOF' >"$W/log" 2>&1 && ok || { bad "partly diverging run: folds"; cat "$W/log"; }
+import re, sys, h5py, numpy as np
 f = h5py.File(sys.argv[1], "r")
 g = f["/experiments/div/siamese/subj01/V1"]
 # the div experiment's folds are the main experiment's (same pair settings and seed)
@@ -158,6 +159,13 @@ assert all(s.startswith("diverged in epoch 1") and "lower train.lr" in s for s i
 for k in range(5):
     tl = g[f"fold_{k}/train_loss"][()]
     assert np.all(np.isfinite(tl)) == (st[k] == "ok"), (k, tl)
+log = open(sys.argv[2]).read()
+stopped = {int(k) for k in re.findall(r"siamese fold (\d+) of 5 stopped", log)}
+fine = {int(k) for k in re.findall(r"siamese fold (\d+) of 5: \d+ train", log)}
+assert stopped == {k for k in range(5) if st[k] != "ok"}, (stopped, st)
+assert fine == {k for k in range(5) if st[k] == "ok"}, (fine, st)
+for k in stopped:  # the log's reason is the file's status of the same fold
+    assert st[k][:40] in log, (k, st[k])
 PYEOF
 
 # ---- bad input: each fails with a message and leaves the file as it was ----

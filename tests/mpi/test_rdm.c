@@ -6,6 +6,7 @@
  * memory-limit error with its numbers, exact symmetry and zero diagonal, that each rank reads
  * only its own block, and the Algonauts-layout fixture through rdml_rdm_compute. */
 #include <mpi.h>
+#include <signal.h>
 
 #include "rdml/dataset.h"
 #include "rdml/mpiutil.h"
@@ -21,6 +22,8 @@ typedef struct memsrc {
     int64_t reads;    /* values delivered on this rank */
     int64_t nan_row, nan_col; /* inject a NaN here (-1: none) */
     int fail_rank;    /* this rank's reader fails (-1: none) */
+    int64_t stop_n;   /* > 0: rank stop_rank raises SIGTERM once it has read row stop_n - 1 */
+    int stop_rank;
 } memsrc;
 
 static int mem_read(rdml_ctx *ctx, void *user, int64_t r0, int64_t r1, const int64_t *cols,
@@ -36,6 +39,8 @@ static int mem_read(rdml_ctx *ctx, void *user, int64_t r0, int64_t r1, const int
             out[(i - r0) * ncols + k] = x;
         }
     m->reads += (r1 - r0) * ncols;
+    if (m->stop_n > 0 && r1 == m->stop_n && g_rank == m->stop_rank && !rdml_stop_requested())
+        raise(SIGTERM); /* the handler only sets the flag */
     return RDML_OK;
 }
 
@@ -162,7 +167,7 @@ static void test_metrics_vs_scipy(void) {
             rdml_rdm_defaults(&p);
             p.metric = m;
             p.standardize = std;
-            memsrc src = {x, v, 0, -1, -1, -1};
+            memsrc src = {x, v, 0, -1, -1, -1, 0, -1};
             float *got = run(&src, n, v, &p);
             float *ref = expected("", m, std ? "_std" : "_raw", n);
             int64_t reads = 0;
@@ -203,7 +208,7 @@ static void grids_case(const char *xname, const char *prefix, const char *suffix
                 p.grid_rows = pr;
                 p.grid_cols = g_size / pr;
                 p.block = blocks[bi];
-                memsrc src = {x, v, 0, -1, -1, -1};
+                memsrc src = {x, v, 0, -1, -1, -1, 0, -1};
                 float *got = run(&src, n, v, &p);
                 int64_t reads = 0;
                 MPI_Allreduce(&src.reads, &reads, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
@@ -336,7 +341,7 @@ static void test_wide_chunks(void) {
                     p.grid_rows = pr;
                     p.grid_cols = g_size / pr;
                     p.block = blocks[bi];
-                    memsrc src = {x, v, 0, -1, -1, -1};
+                    memsrc src = {x, v, 0, -1, -1, -1, 0, -1};
                     float *got = run(&src, n, v, &p);
                     if (!got) continue;
                     check_shape(got, n);
@@ -385,7 +390,7 @@ static void test_zero_variance(void) {
             rdml_ctx ctx;
             rdml_ctx_init(&ctx);
             rdml_rdm r;
-            memsrc src = {x, v, 0, -1, -1, -1};
+            memsrc src = {x, v, 0, -1, -1, -1, 0, -1};
             int rc = rdml_rdm_compute_from(&ctx, MPI_COMM_WORLD, n, v, mem_read, &src, &p, &r);
             CHECK_EQ_I(rc, RDML_EDATA);
             CHECK_STR_HAS(ctx.msg, "image row 5 ");
@@ -408,6 +413,42 @@ static void test_zero_variance(void) {
     free(x);
 }
 
+/* A stop request on ONE rank (SIGTERM after it read the last image row): every rank
+ * stops with RDML_ECANCELLED at the boundary after the reading, for every grid shape; none
+ * hangs, no rows are returned; once cleared, the same call succeeds. */
+static void test_stop_one_rank(void) {
+    int64_t n, v;
+    float *x = load("x.npy", &n, &v);
+    CHECK(x != NULL);
+    if (!x) return;
+    rdml_stop_install();
+    for (int pr = 1; pr <= g_size; pr++) {
+        if (g_size % pr) continue;
+        rdml_rdm_params p;
+        rdml_rdm_defaults(&p);
+        p.grid_rows = pr;
+        p.grid_cols = g_size / pr;
+        rdml_ctx ctx;
+        rdml_ctx_init(&ctx);
+        rdml_rdm r;
+        /* the last rank of the process row holding image row n - 1 (blocks of 64 rows) */
+        memsrc src = {x, v, 0, -1, -1, -1, n, rdml_part_g2p(n - 1, 64, pr) * (g_size / pr) + g_size / pr - 1};
+        int rc = rdml_rdm_compute_from(&ctx, MPI_COMM_WORLD, n, v, mem_read, &src, &p, &r);
+        CHECK_EQ_I(rc, RDML_ECANCELLED);
+        CHECK_STR_HAS(ctx.msg, "stopped by SIGTERM");
+        CHECK_STR_HAS(ctx.msg, "after reading the RDM input, before its Gram matrix");
+        CHECK(r.rows == NULL);
+        rdml_stop_clear();
+        MPI_Barrier(MPI_COMM_WORLD);
+        memsrc ok = {x, v, 0, -1, -1, -1, 0, -1};
+        rdml_ctx_init(&ctx);
+        CHECK_EQ_I(rdml_rdm_compute_from(&ctx, MPI_COMM_WORLD, n, v, mem_read, &ok, &p, &r), RDML_OK);
+        rdml_rdm_free(&r);
+    }
+    signal(SIGTERM, SIG_DFL);
+    free(x);
+}
+
 static void test_bad_input(void) {
     int64_t n, v;
     float *x = load("x.npy", &n, &v);
@@ -424,7 +465,7 @@ static void test_bad_input(void) {
         p.grid_rows = pr;
         p.grid_cols = g_size / pr;
         rdml_ctx_init(&ctx);
-        memsrc nan = {x, v, 0, 7, 123, -1};
+        memsrc nan = {x, v, 0, 7, 123, -1, 0, -1};
         CHECK_EQ_I(rdml_rdm_compute_from(&ctx, MPI_COMM_WORLD, n, v, mem_read, &nan, &p, &r), RDML_EDATA);
         CHECK_STR_HAS(ctx.msg, "image row 7, vertex column 123 is NaN");
     }
@@ -432,7 +473,7 @@ static void test_bad_input(void) {
 
     /* the reader fails on the last rank only: every rank returns its error */
     rdml_ctx_init(&ctx);
-    memsrc bad = {x, v, 0, -1, -1, g_size - 1};
+    memsrc bad = {x, v, 0, -1, -1, g_size - 1, 0, -1};
     CHECK_EQ_I(rdml_rdm_compute_from(&ctx, MPI_COMM_WORLD, n, v, mem_read, &bad, &p, &r), RDML_EIO);
     CHECK_STR_HAS(ctx.msg, "disk on fire");
 
@@ -440,7 +481,7 @@ static void test_bad_input(void) {
     rdml_ctx_init(&ctx);
     p.grid_rows = g_size + 1;
     p.grid_cols = 1;
-    memsrc ok = {x, v, 0, -1, -1, -1};
+    memsrc ok = {x, v, 0, -1, -1, -1, 0, -1};
     CHECK_EQ_I(rdml_rdm_compute_from(&ctx, MPI_COMM_WORLD, n, v, mem_read, &ok, &p, &r), RDML_ECONFIG);
     CHECK_STR_HAS(ctx.msg, "does not match");
     p.grid_rows = 0;
@@ -537,6 +578,7 @@ int main(int argc, char **argv) {
     RUN(test_odd_sizes);
     RUN(test_zero_variance);
     RUN(test_bad_input);
+    RUN(test_stop_one_rank);
     RUN(test_subject);
     int rc = test_summary_mpi(MPI_COMM_WORLD);
     MPI_Finalize();

@@ -23,6 +23,7 @@
  * over the unit tests stays short). */
 #include <jansson.h>
 #include <mpi.h>
+#include <signal.h>
 #include <stdint.h>
 #include <time.h>
 #include <unistd.h>
@@ -492,6 +493,26 @@ static void test_layer_out_of_range(void) {
     rdml_clip_free(&m);
 }
 
+/* A stop request (the SLURM time-limit warning) ends a forward between layers with
+ * RDML_ECANCELLED naming the signal and the layer; once cleared, the forward works again. */
+static void test_stop_between_layers(void) {
+    rdml_clip *m = load("embed/clip_hf/model.safetensors", 0, RDML_ACT_AUTO);
+    if (!m) return;
+    rdml_ctx ctx;
+    rdml_ctx_init(&ctx);
+    float px[3 * 32 * 32] = {0}, out[16];
+    rdml_stop_install();
+    raise(SIGUSR1);
+    CHECK(rdml_stop_requested() == SIGUSR1);
+    CHECK(rdml_clip_forward(&ctx, m, 1, px, -1, 0, out) == RDML_ECANCELLED);
+    CHECK_STR_HAS(ctx.msg, "stopped by SIGUSR1 (time limit near) in CLIP layer 0 of 2");
+    rdml_stop_clear();
+    rdml_ctx_clear(&ctx);
+    CHECK(rdml_clip_forward(&ctx, m, 1, px, -1, 0, out) == RDML_OK);
+    signal(SIGUSR1, SIG_DFL);
+    rdml_clip_free(&m);
+}
+
 /* ---- full ViT-B/32 shapes (--vitb32 DIR; run by tests/cli/test_embed_vitb32.sh) ----
  * The weights (~350 MB, 87.8 M values) are regenerated from the seed in
  * tests/fixtures/embed/vitb32.txt by the generator "rdml-vitgen-1" that
@@ -926,6 +947,7 @@ int main(int argc, char **argv) {
     RUN(test_bad_files);
     RUN(test_every_tensor_accounted_for);
     RUN(test_layer_out_of_range);
+    RUN(test_stop_between_layers);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
