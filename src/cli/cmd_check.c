@@ -105,14 +105,14 @@ int rdml_cmd_check(rdml_cli *cli) {
     int *ids = NULL, nids = 0, nsel = 0;
     char **sels = NULL;
     int rc = rdml_dataset_open(ctx, root, &ds);
-    if (!rc) rc = rdml_cli_subjects(ctx, cli->cfg, ds, &ids, &nids);
-    if (!rc) rc = rdml_cli_selections(ctx, cli->cfg, &sels, &nsel);
+    if (!rc) rc = rdml_exp_subjects(ctx, cli->cfg, ds, &ids, &nids);
+    if (!rc) rc = rdml_exp_selections(ctx, cli->cfg, &sels, &nsel);
     rc = rdml_agree(ctx, cli->comm, rc);
     for (int i = 0; i < nids && !rc; i++)
         for (int k = 0; k < nsel && !rc; k++)
             rc = check_subject(cli, ds, ids[i], sels[k], nimages, standardize);
     if (!rc) rdml_info(ctx, "check: %d subject(s) x %d selection(s) in %s are usable", nids, nsel, root);
-    rdml_cli_free_list(sels, nsel);
+    rdml_exp_free_list(sels, nsel);
     free(ids);
     rdml_dataset_close(&ds);
     return rc;

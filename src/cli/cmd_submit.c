@@ -435,7 +435,7 @@ static int check_inputs(rdml_ctx *ctx, const rdml_config *cfg) {
         int *ids = NULL, nids = 0;
         int rc = rdml_dataset_open(ctx, root, &ds);
         if (rc) return rdml_ctx_prefix(ctx, "data.root");
-        rc = rdml_cli_subjects(ctx, cfg, ds, &ids, &nids);
+        rc = rdml_exp_subjects(ctx, cfg, ds, &ids, &nids);
         for (int i = 0; i < nids && !rc; i++) {
             int found = 0;
             for (int k = 0; k < rdml_dataset_nsubjects(ds); k++)

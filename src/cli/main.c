@@ -317,14 +317,14 @@ int main(int argc, char **argv) {
         if (!rc && help) {
             if (cli.ctx.rank == 0) printf("usage: %s\n%s", cmd->usage, common_options);
         } else if (!rc) {
-            /* the stage commands write run.output: they hold its lock while they run (`run`
-             * takes it itself, once it has made the output folder) */
-            static const char *const writers[] = {"rdm", "embed", "svm", "train"};
-            for (int i = 0; i < 4 && !rc; i++)
-                if (strcmp(cmd->name, writers[i]) == 0) rc = rdml_cli_output_lock(&cli, 0);
-            if (!rc) rc = cmd->run(&cli);
+            /* the commands that write results stop at their next task, batch or panel
+             * boundary on SIGTERM / SIGUSR1, writing nothing of the unfinished stage (exit
+             * status 10); the experiment layer holds run.output's lock while a stage runs */
+            static const char *const writers[] = {"rdm", "embed", "svm", "train", "run"};
+            for (int i = 0; i < 5; i++)
+                if (strcmp(cmd->name, writers[i]) == 0) rdml_stop_install();
+            rc = cmd->run(&cli);
             rc = rdml_agree(ctx, cli.comm, rc);
-            rdml_cli_output_unlock(&cli);
         }
     } else if (rc) {
         rc = rdml_agree(ctx, cli.comm, rc);

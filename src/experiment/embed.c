@@ -13,15 +13,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "exp_priv.h"
 #include "rdml/dataset.h"
 #include "rdml/embed.h"
 #include "rdml/h5.h"
 #include "rdml/mpiutil.h"
 
-static int read_params(rdml_cli *cli, rdml_embed_params *p, const char **name) {
-    rdml_ctx *ctx = &cli->ctx;
-    const rdml_config *cfg = cli->cfg;
+static int read_params(rdml_exp *ex, rdml_embed_params *p, const char **name) {
+    rdml_ctx *ctx = ex->ctx;
+    const rdml_config *cfg = ex->cfg;
     const char *s;
     int b;
     rdml_embed_defaults(p);
@@ -53,10 +53,10 @@ static int read_params(rdml_cli *cli, rdml_embed_params *p, const char **name) {
 }
 
 /* One subject: my block of images, embedded and written collectively. */
-static int one_subject(rdml_cli *cli, rdml_h5 *h, rdml_embedder *e, const rdml_subject *s,
+static int one_subject(rdml_exp *ex, rdml_h5 *h, rdml_embedder *e, const rdml_subject *s,
                        int64_t n, const char *name, const char *backend, const char *stamp,
                        rdml_progress *prog, int64_t base) {
-    rdml_ctx *ctx = &cli->ctx;
+    rdml_ctx *ctx = ex->ctx;
     int64_t lo, hi, D = rdml_embed_dims(e), id = rdml_subject_id(s);
     rdml_embed_block(e, n, ctx->rank, ctx->nranks, &lo, &hi);
     rdml_embed_item *items = rdml_calloc(ctx, (size_t)(hi - lo) + 1, sizeof *items, "image list");
@@ -64,15 +64,15 @@ static int one_subject(rdml_cli *cli, rdml_h5 *h, rdml_embedder *e, const rdml_s
     int rc = items && rows ? RDML_OK : ctx->code;
     for (int64_t i = lo; i < hi && !rc; i++)
         items[i - lo] = (rdml_embed_item){rdml_subject_image_path(s, i), i, rdml_subject_nsd_id(s, i)};
-    rc = rdml_agree(ctx, cli->comm, rc);
+    rc = rdml_agree(ctx, ex->comm, rc);
     double t0 = rdml_now();
-    if (!rc) rc = rdml_embed_compute(ctx, cli->comm, e, hi - lo, items, rows, prog, base);
+    if (!rc) rc = rdml_embed_compute(ctx, ex->comm, e, hi - lo, items, rows, prog, base);
     if (rc) rdml_ctx_prefix(ctx, "subj%02d", (int)id);
     double secs = rdml_now() - t0;
-    MPI_Allreduce(MPI_IN_PLACE, &secs, 1, MPI_DOUBLE, MPI_MAX, cli->comm);
+    MPI_Allreduce(MPI_IN_PLACE, &secs, 1, MPI_DOUBLE, MPI_MAX, ex->comm);
     char path[512];
     snprintf(path, sizeof path, "/subjects/subj%02d/embeddings/%s", (int)id, name);
-    if (!rc) rc = rdml_cli_write_images(ctx, h, s, n);
+    if (!rc) rc = rdml_exp_write_images(ctx, h, s, n);
     if (!rc) rc = rdml_h5_delete(ctx, h, path);
     if (!rc) rc = rdml_h5_write_rows_f32(ctx, h, path, n, D, lo, hi - lo, rows);
     if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "backend", backend);
@@ -100,16 +100,16 @@ static int one_subject(rdml_cli *cli, rdml_h5 *h, rdml_embedder *e, const rdml_s
 /* Collective. Does h hold subject id's n x D embedding made with this stamp (the same
  * configuration and inputs)? Then a run that was stopped (or an earlier complete run)
  * already made exactly what this one would. */
-static int finished_before(rdml_cli *cli, rdml_h5 *h, int id, const char *name, int64_t n,
+static int finished_before(rdml_exp *ex, rdml_h5 *h, int id, const char *name, int64_t n,
                            int64_t D, const char *stamp, int *have) {
-    rdml_ctx *ctx = &cli->ctx;
+    rdml_ctx *ctx = ex->ctx;
     char path[512], *v = NULL;
     snprintf(path, sizeof path, "/subjects/subj%02d/embeddings/%s", id, name);
-    int ex = 0, nd = 0;
+    int found = 0, nd = 0;
     int64_t dims[8] = {0};
     *have = 0;
-    RDML_TRY(rdml_h5_exists(ctx, h, path, &ex));
-    if (ex && rdml_h5_get_attr_str(ctx, h, path, "stamp", &v) == RDML_OK && v &&
+    RDML_TRY(rdml_h5_exists(ctx, h, path, &found));
+    if (found && rdml_h5_get_attr_str(ctx, h, path, "stamp", &v) == RDML_OK && v &&
         strcmp(v, stamp) == 0 && rdml_h5_dims(ctx, h, path, &nd, dims) == RDML_OK)
         *have = nd == 2 && dims[0] == n && dims[1] == D;
     rdml_ctx_clear(ctx); /* no stamp (an older file): not finished */
@@ -121,17 +121,17 @@ static int finished_before(rdml_cli *cli, rdml_h5 *h, int id, const char *name, 
  * them. The stage is marked incomplete in /meta/done (so `run` redoes it) and committed; the
  * next run finds the finished subjects by their stamp and embeds only the others. With
  * nothing new the file is left as it was. */
-static int keep_finished(rdml_cli *cli, rdml_h5 **h, int made, int nids) {
-    rdml_ctx *ctx = &cli->ctx;
+static int keep_finished(rdml_exp *ex, rdml_h5 **h, int made, int nids) {
+    rdml_ctx *ctx = ex->ctx;
     if (!made) {
         rdml_h5_abort(h);
-        return rdml_cli_stopped(cli, "embed");
+        return rdml_exp_stopped(ex, "embed");
     }
     char msg[sizeof ctx->msg], key[512], out[4096];
     rdml_strlcpy(msg, ctx->msg, sizeof msg);
     rdml_strlcpy(out, rdml_h5_path(*h), sizeof out);
     rdml_ctx_clear(ctx);
-    rdml_cli_stage_key(cli->cfg, "embed", key, sizeof key);
+    rdml_exp_stage_key(ex->cfg, "embed", key, sizeof key);
     int rc = rdml_h5_attr_str(ctx, *h, "/meta/done", key, "incomplete: stopped by a signal");
     if (rc) rdml_h5_abort(h);
     else rc = rdml_h5_commit(ctx, h);
@@ -141,31 +141,29 @@ static int keep_finished(rdml_cli *cli, rdml_h5 **h, int made, int nids) {
                      "command again: it embeds only the other subjects)", msg, made, nids, out);
 }
 
-int rdml_cmd_embed(rdml_cli *cli) {
-    rdml_ctx *ctx = &cli->ctx;
+int rdml_exp_embed_stage(rdml_exp *ex) {
+    rdml_ctx *ctx = ex->ctx;
     rdml_embed_params p;
     const char *name, *root;
     int64_t nimages;
-    RDML_TRY(read_params(cli, &p, &name));
-    RDML_TRY(rdml_config_int(ctx, cli->cfg, "data", "images", &nimages));
-    RDML_TRY(rdml_config_str(ctx, cli->cfg, "data", "root", &root));
-    if (cli->npos > 0) root = cli->pos[0];
+    RDML_TRY(read_params(ex, &p, &name));
+    RDML_TRY(rdml_config_int(ctx, ex->cfg, "data", "images", &nimages));
+    RDML_TRY(rdml_config_str(ctx, ex->cfg, "data", "root", &root));
 
     rdml_dataset *ds = NULL;
     rdml_subject **subj = NULL;
     rdml_embedder *e = NULL;
     rdml_h5 *h = NULL;
     int *ids = NULL, nids = 0;
-    rdml_stop_install(); /* SIGTERM / SIGUSR1: stop at the next batch with exit status 10 */
     int rc = rdml_dataset_open(ctx, root, &ds);
-    if (!rc) rc = rdml_cli_subjects(ctx, cli->cfg, ds, &ids, &nids);
+    if (!rc) rc = rdml_exp_subjects(ctx, ex->cfg, ds, &ids, &nids);
     if (!rc) {
         subj = rdml_calloc(ctx, (size_t)nids + 1, sizeof *subj, "subjects");
         if (!subj) rc = ctx->code;
     }
     for (int i = 0; i < nids && !rc; i++) rc = rdml_subject_open(ctx, ds, ids[i], &subj[i]);
-    rc = rdml_agree(ctx, cli->comm, rc);
-    if (!rc) rc = rdml_embed_create(ctx, cli->comm, &p, &e);
+    rc = rdml_agree(ctx, ex->comm, rc);
+    if (!rc) rc = rdml_embed_create(ctx, ex->comm, &p, &e);
     int64_t total = 0, *ns = rc ? NULL : rdml_calloc(ctx, (size_t)nids + 1, sizeof *ns, "sizes");
     if (!rc && !ns) rc = ctx->code;
     for (int i = 0; i < nids && !rc; i++) {
@@ -180,29 +178,29 @@ int rdml_cmd_embed(rdml_cli *cli) {
                            "the matching subject with data.subjects)", p.file, (long long)fr,
                            ids[i], (long long)all);
     }
-    rc = rdml_agree(ctx, cli->comm, rc);
+    rc = rdml_agree(ctx, ex->comm, rc);
     if (!rc) {
         rdml_info(ctx, "embed: %s backend, %lld-d, %d subject(s), %lld images, %d rank(s)",
                   rdml_embed_backend_name(p.backend), (long long)rdml_embed_dims(e), nids,
                   (long long)total, ctx->nranks);
-        rc = rdml_cli_results_open(cli, "embed", &h);
+        rc = rdml_exp_results_open(ex, "embed", &h);
     }
     char stamp[17] = "";
-    if (!rc) rc = rdml_cli_stage_stamp(cli, "embed", stamp);
+    if (!rc) rc = rdml_exp_stage_stamp(ex, "embed", stamp);
     rdml_progress prog;
     rdml_progress_begin(&prog, ctx, "embed", total);
     int64_t base = 0;
     int made = 0;
     for (int i = 0; i < nids && !rc; i++) {
-        rc = rdml_stop_agree(ctx, cli->comm, rc, "before subj%02d (%d of %d subjects done)", ids[i], i, nids);
+        rc = rdml_stop_agree(ctx, ex->comm, rc, "before subj%02d (%d of %d subjects done)", ids[i], i, nids);
         int have = 0;
-        if (!rc && !cli->force)
-            rc = finished_before(cli, h, ids[i], name, ns[i], rdml_embed_dims(e), stamp, &have);
+        if (!rc && !ex->opts.force)
+            rc = finished_before(ex, h, ids[i], name, ns[i], rdml_embed_dims(e), stamp, &have);
         if (!rc && have) {
             rdml_info(ctx, "subj%02d: %s embeddings already in the file for this configuration "
                       "and these inputs; kept (--force redoes them)", ids[i], name);
         } else if (!rc) {
-            rc = one_subject(cli, h, e, subj[i], ns[i], name, rdml_embed_backend_name(p.backend),
+            rc = one_subject(ex, h, e, subj[i], ns[i], name, rdml_embed_backend_name(p.backend),
                              stamp, &prog, base);
             made += !rc;
         }
@@ -216,7 +214,7 @@ int rdml_cmd_embed(rdml_cli *cli) {
         rc = rdml_h5_commit(ctx, &h);
         if (!rc) rdml_info(ctx, "embed: results in %s", out);
     } else if (ctx->code == RDML_ECANCELLED && h) {
-        rc = keep_finished(cli, &h, made, nids);
+        rc = keep_finished(ex, &h, made, nids);
     } else {
         rdml_h5_abort(&h);
     }

@@ -1,16 +1,16 @@
 /* What the model stages share about pairs and folds: reading [pairs] and [split]
- * (rdml_cli_pairs_opts), and the outer folds of one subject x selection: the training and
+ * (rdml_exp_pairs_opts), and the outer folds of one subject x selection: the training and
  * test pair lists of every fold and, for a nested grid search, every outer fold's inner fold
  * assignment. The svm and train stages add their own checks (a classifier needs both
  * classes, R^2 needs two test pairs) through the callbacks. Not collective. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "exp_priv.h"
 #include "rdml/pairs.h"
 #include "rdml/svm.h"
 
-void rdml_cli_folds_free(rdml_cli_folds *F) {
+void rdml_exp_folds_free(rdml_exp_folds *F) {
     for (int64_t f = 0; f < F->nf; f++) {
         if (F->tr) free(F->tr[f]);
         if (F->te) free(F->te[f]);
@@ -23,9 +23,9 @@ void rdml_cli_folds_free(rdml_cli_folds *F) {
     memset(F, 0, sizeof *F);
 }
 
-int rdml_cli_folds_make(rdml_ctx *ctx, const rdml_split *S, const rdml_pairs *P,
-                        int64_t inner_folds, uint64_t seed, rdml_cli_fold_check outer,
-                        rdml_cli_inner_check inner, const void *user, rdml_cli_folds *F) {
+int rdml_exp_folds_make(rdml_ctx *ctx, const rdml_split *S, const rdml_pairs *P,
+                        int64_t inner_folds, uint64_t seed, rdml_exp_fold_check outer,
+                        rdml_exp_inner_check inner, const void *user, rdml_exp_folds *F) {
     memset(F, 0, sizeof *F);
     const int64_t nf = S->nfolds, nu = S->nunits, K = inner_folds;
     F->nf = nf;
@@ -61,7 +61,7 @@ int rdml_cli_folds_make(rdml_ctx *ctx, const rdml_split *S, const rdml_pairs *P,
     return rc;
 }
 
-int rdml_cli_pairs_opts(rdml_ctx *ctx, const rdml_config *cfg, uint64_t seed, const char **experiment,
+int rdml_exp_pairs_opts(rdml_ctx *ctx, const rdml_config *cfg, uint64_t seed, const char **experiment,
                         rdml_pairs_params *pp, int64_t *pair_images, double *color_fraction,
                         rdml_split_params *sp) {
     const char *s;

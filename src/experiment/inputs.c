@@ -3,13 +3,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "exp_priv.h"
 #include "rdml/dataset.h"
 #include "rdml/h5.h"
 #include "rdml/mpiutil.h"
 #include "rdml/sched.h"
 
-int rdml_cli_subjects(rdml_ctx *ctx, const rdml_config *cfg, const rdml_dataset *ds, int **ids,
+int rdml_exp_subjects(rdml_ctx *ctx, const rdml_config *cfg, const rdml_dataset *ds, int **ids,
                       int *n) {
     char **items;
     int nitems;
@@ -28,7 +28,7 @@ int rdml_cli_subjects(rdml_ctx *ctx, const rdml_config *cfg, const rdml_dataset 
     return RDML_OK;
 }
 
-int rdml_cli_selections(rdml_ctx *ctx, const rdml_config *cfg, char ***specs, int *n) {
+int rdml_exp_selections(rdml_ctx *ctx, const rdml_config *cfg, char ***specs, int *n) {
     char **items;
     int nitems;
     RDML_TRY(rdml_config_list(ctx, cfg, "data", "rois", &items, &nitems));
@@ -40,7 +40,7 @@ int rdml_cli_selections(rdml_ctx *ctx, const rdml_config *cfg, char ***specs, in
     for (int i = 0; i < nitems; i++) {
         (*specs)[i] = rdml_strdup(ctx, items[i]);
         if (!(*specs)[i]) {
-            rdml_cli_free_list(*specs, i);
+            rdml_exp_free_list(*specs, i);
             free(items);
             return ctx->code;
         }
@@ -52,13 +52,13 @@ int rdml_cli_selections(rdml_ctx *ctx, const rdml_config *cfg, char ***specs, in
     return RDML_OK;
 }
 
-void rdml_cli_free_list(char **items, int n) {
+void rdml_exp_free_list(char **items, int n) {
     if (!items) return;
     for (int i = 0; i < n; i++) free(items[i]);
     free(items);
 }
 
-int rdml_cli_find_inputs(rdml_ctx *ctx, struct rdml_h5 *h, int id, const char *name,
+int rdml_exp_find_inputs(rdml_ctx *ctx, struct rdml_h5 *h, int id, const char *name,
                          const char *embedding, char *rpath, size_t rlen, char *epath,
                          size_t elen, int64_t max_images, int64_t *n, int64_t *d) {
     int ex = 0, ndim = 0;
@@ -92,7 +92,7 @@ int rdml_cli_find_inputs(rdml_ctx *ctx, struct rdml_h5 *h, int id, const char *n
     return RDML_OK;
 }
 
-int rdml_cli_read_rdm(rdml_ctx *ctx, MPI_Comm comm, struct rdml_h5 *h, const char *rpath, int64_t m,
+int rdml_exp_read_rdm(rdml_ctx *ctx, MPI_Comm comm, struct rdml_h5 *h, const char *rpath, int64_t m,
                       float *R) {
     int ndim = 0;
     int64_t dims[8];
@@ -206,7 +206,7 @@ static int pick_stage(const char *sec, const char *line, const void *u) {
     return keep || (model && seed);
 }
 
-int rdml_cli_stage_hash(const rdml_config *cfg, const char *stage, char hex[17]) {
+int rdml_exp_stage_hash(const rdml_config *cfg, const char *stage, char hex[17]) {
     return hash_config(cfg, stage, pick_stage, stage, hex);
 }
 
@@ -221,11 +221,11 @@ static int pick_pairs(const char *sec, const char *line, const void *u) {
                                                   strncmp(line, "subjects ", 9) == 0));
 }
 
-int rdml_cli_pairs_hash(const rdml_config *cfg, char hex[17]) {
+int rdml_exp_pairs_hash(const rdml_config *cfg, char hex[17]) {
     return hash_config(cfg, "pairs", pick_pairs, NULL, hex);
 }
 
-void rdml_cli_stage_key(const rdml_config *cfg, const char *stage, char *out, size_t len) {
+void rdml_exp_stage_key(const rdml_config *cfg, const char *stage, char *out, size_t len) {
     rdml_ctx tmp;
     rdml_ctx_init(&tmp);
     const char *a = "", *b = "";

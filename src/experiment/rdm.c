@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "exp_priv.h"
 #include "rdml/dataset.h"
 #include "rdml/h5.h"
 #include "rdml/mpiutil.h"
@@ -30,9 +30,9 @@ typedef struct rdm_opts {
     rdml_rsa_pool pool; /* rdm.noise_ceiling */
 } rdm_opts;
 
-static int read_opts(rdml_cli *cli, rdm_opts *o) {
-    rdml_ctx *ctx = &cli->ctx;
-    const rdml_config *cfg = cli->cfg;
+static int read_opts(rdml_exp *ex, rdm_opts *o) {
+    rdml_ctx *ctx = ex->ctx;
+    const rdml_config *cfg = ex->cfg;
     const char *s;
     int b;
     double gb;
@@ -163,9 +163,9 @@ static int gather_shared(rdml_ctx *ctx, MPI_Comm comm, const rdml_rdm *r, const 
 }
 
 /* Rank 0 compares the subjects' shared sub-RDMs; every rank writes the results. */
-static int write_consistency(rdml_cli *cli, rdml_h5 *h, const char *name, const rdm_opts *o,
+static int write_consistency(rdml_exp *ex, rdml_h5 *h, const char *name, const rdm_opts *o,
                              const int *ids, int ns, float *const *subs, int64_t m) {
-    rdml_ctx *ctx = &cli->ctx;
+    rdml_ctx *ctx = ex->ctx;
     char group[512], path[600];
     snprintf(group, sizeof group, "/rsa/%s", name);
     int rc = rdml_h5_delete(ctx, h, group);
@@ -188,9 +188,9 @@ static int write_consistency(rdml_cli *cli, rdml_h5 *h, const char *name, const 
                 rc = rdml_rsa_noise_ceiling(ctx, (const float *const *)subs, ns, m, o->methods[k],
                                             o->pool, &pu[ns], &pu[ns + 1], pl, pu);
         }
-        rc = rdml_agree(ctx, cli->comm, rc);
+        rc = rdml_agree(ctx, ex->comm, rc);
         if (rc) break;
-        MPI_Bcast(res, ns * ns + 2 * ns + 2, MPI_DOUBLE, 0, cli->comm);
+        MPI_Bcast(res, ns * ns + 2 * ns + 2, MPI_DOUBLE, 0, ex->comm);
         const char *mn = rdml_rsa_method_name(o->methods[k]);
         snprintf(path, sizeof path, "%s/%s", group, mn);
         rc = rdml_h5_group(ctx, h, path);
@@ -215,10 +215,10 @@ static int write_consistency(rdml_cli *cli, rdml_h5 *h, const char *name, const 
 }
 
 /* One subject x selection: compute, write, summarise, gather the shared rows. */
-static int one_rdm(rdml_cli *cli, rdml_h5 *h, const rdm_opts *o, const rdml_subject *s,
+static int one_rdm(rdml_exp *ex, rdml_h5 *h, const rdm_opts *o, const rdml_subject *s,
                    const char *spec, const char *name, const int64_t *shared, int64_t m,
                    float *sub) {
-    rdml_ctx *ctx = &cli->ctx;
+    rdml_ctx *ctx = ex->ctx;
     rdml_selection sel = {0};
     rdml_rdm r = {0};
     rdml_rdm_summary sm;
@@ -226,7 +226,7 @@ static int one_rdm(rdml_cli *cli, rdml_h5 *h, const rdm_opts *o, const rdml_subj
     int id = rdml_subject_id(s);
     double t0 = rdml_now();
     int rc = rdml_subject_select(ctx, s, spec, &sel);
-    RDML_TRY(rdml_agree(ctx, cli->comm, rc));
+    RDML_TRY(rdml_agree(ctx, ex->comm, rc));
     /* data.images keeps at most the first N images (all of them when the subject has fewer),
      * as the embed and check commands read it */
     int64_t nimg = rdml_subject_nimages(s);
@@ -234,14 +234,14 @@ static int one_rdm(rdml_cli *cli, rdml_h5 *h, const rdm_opts *o, const rdml_subj
     else if (o->nimages > nimg)
         rdml_info(ctx, "data.images = %lld but subj%02d has %lld images: using all of them",
                   (long long)o->nimages, rdml_subject_id(s), (long long)nimg);
-    rc = rdml_rdm_compute(ctx, cli->comm, s, &sel, nimg, &o->p, &r);
+    rc = rdml_rdm_compute(ctx, ex->comm, s, &sel, nimg, &o->p, &r);
     double tc = rdml_now() - t0;
     char path[512], group[512];
     snprintf(path, sizeof path, "/subjects/subj%02d/rdm/%s", id, name);
     if (!rc) rc = rdml_h5_delete(ctx, h, path);
     if (!rc) rc = rdml_h5_write_rows_f32(ctx, h, path, r.n, r.n, r.row_lo, r.row_hi - r.row_lo, r.rows);
     if (!rc)
-        rc = rdml_rsa_summarize(ctx, cli->comm, r.n, r.row_lo, r.row_hi, r.rows, (int)o->nbins,
+        rc = rdml_rsa_summarize(ctx, ex->comm, r.n, r.row_lo, r.row_hi, r.rows, (int)o->nbins,
                                 (int)(o->extremes < rdml_rsa_ntri(r.n) ? o->extremes : rdml_rsa_ntri(r.n)), &sm);
     double thr = o->threshold;
     const char *rule = "configured";
@@ -255,7 +255,7 @@ static int one_rdm(rdml_cli *cli, rdml_h5 *h, const rdm_opts *o, const rdml_subj
     int64_t above = 0, tot = 0;
     for (int64_t i = r.row_lo; i < r.row_hi && !rc; i++)
         for (int64_t j = i + 1; j < r.n; j++) above += r.rows[(i - r.row_lo) * r.n + j] > thr;
-    MPI_Allreduce(MPI_IN_PLACE, &above, 1, MPI_INT64_T, MPI_SUM, cli->comm);
+    MPI_Allreduce(MPI_IN_PLACE, &above, 1, MPI_INT64_T, MPI_SUM, ex->comm);
     tot = rdml_rsa_ntri(r.n);
     double frac = tot ? (double)above / (double)tot : 0;
     int64_t attrs_i[5] = {id, r.n, sel.n, sel.n_lh, sel.n - sel.n_lh};
@@ -276,7 +276,7 @@ static int one_rdm(rdml_cli *cli, rdml_h5 *h, const rdm_opts *o, const rdml_subj
                               "dissimilar when its value > threshold");
     snprintf(group, sizeof group, "/subjects/subj%02d/rdm_summary/%s", id, name);
     if (!rc) rc = write_summary(ctx, h, group, &sm);
-    if (!rc && m > 0) rc = gather_shared(ctx, cli->comm, &r, shared, m, sub);
+    if (!rc && m > 0) rc = gather_shared(ctx, ex->comm, &r, shared, m, sub);
     if (!rc)
         rdml_info(ctx, "subj%02d %-14s %lld images x %lld vertices: %s RDM in %.2f s; median %.4f, "
                   "%.1f%% dissimilar (> %.4g)", id, name, (long long)r.n, (long long)sel.n,
@@ -287,13 +287,13 @@ static int one_rdm(rdml_cli *cli, rdml_h5 *h, const rdm_opts *o, const rdml_subj
     return rc;
 }
 
-int rdml_cli_stopped(rdml_cli *cli, const char *stage) {
-    rdml_ctx *ctx = &cli->ctx;
+int rdml_exp_stopped(rdml_exp *ex, const char *stage) {
+    rdml_ctx *ctx = ex->ctx;
     if (ctx->code != RDML_ECANCELLED) return ctx->code;
     const char *output = "run.output";
     rdml_ctx tmp;
     rdml_ctx_init(&tmp);
-    rdml_config_str(&tmp, cli->cfg, "run", "output", &output);
+    rdml_config_str(&tmp, ex->cfg, "run", "output", &output);
     char msg[sizeof ctx->msg];
     rdml_strlcpy(msg, ctx->msg, sizeof msg);
     rdml_ctx_clear(ctx);
@@ -302,14 +302,12 @@ int rdml_cli_stopped(rdml_cli *cli, const char *stage) {
                      "finished stages are kept, this one starts over)", msg, stage, output);
 }
 
-int rdml_cmd_rdm(rdml_cli *cli) {
-    rdml_ctx *ctx = &cli->ctx;
+int rdml_exp_rdm_stage(rdml_exp *ex) {
+    rdml_ctx *ctx = ex->ctx;
     rdm_opts o;
     const char *root;
-    rdml_stop_install(); /* SIGTERM / SIGUSR1: stop at the next panel with exit status 10 */
-    RDML_TRY(read_opts(cli, &o));
-    RDML_TRY(rdml_config_str(ctx, cli->cfg, "data", "root", &root));
-    if (cli->npos > 0) root = cli->pos[0];
+    RDML_TRY(read_opts(ex, &o));
+    RDML_TRY(rdml_config_str(ctx, ex->cfg, "data", "root", &root));
 
     rdml_dataset *ds = NULL;
     rdml_subject **subj = NULL;
@@ -317,14 +315,14 @@ int rdml_cmd_rdm(rdml_cli *cli) {
     char **sels = NULL;
     rdml_h5 *h = NULL;
     int rc = rdml_dataset_open(ctx, root, &ds);
-    if (!rc) rc = rdml_cli_subjects(ctx, cli->cfg, ds, &ids, &nids);
-    if (!rc) rc = rdml_cli_selections(ctx, cli->cfg, &sels, &nsel);
+    if (!rc) rc = rdml_exp_subjects(ctx, ex->cfg, ds, &ids, &nids);
+    if (!rc) rc = rdml_exp_selections(ctx, ex->cfg, &sels, &nsel);
     if (!rc) {
         subj = rdml_calloc(ctx, (size_t)nids, sizeof *subj, "subjects");
         if (!subj) rc = ctx->code;
     }
     for (int i = 0; i < nids && !rc; i++) rc = rdml_subject_open(ctx, ds, ids[i], &subj[i]);
-    rc = rdml_agree(ctx, cli->comm, rc);
+    rc = rdml_agree(ctx, ex->comm, rc);
 
     /* the images all subjects share, by NSD id, among each subject's first data.images */
     int64_t **idx = NULL, m = 0;
@@ -349,12 +347,12 @@ int rdml_cmd_rdm(rdml_cli *cli) {
         free(lists);
         free(lens);
     }
-    rc = rdml_agree(ctx, cli->comm, rc);
-    if (!rc) rc = rdml_cli_results_open(cli, "rdm", &h);
+    rc = rdml_agree(ctx, ex->comm, rc);
+    if (!rc) rc = rdml_exp_results_open(ex, "rdm", &h);
     for (int i = 0; i < nids && !rc; i++) {
         int64_t n = rdml_subject_nimages(subj[i]);
         if (o.nimages > 0 && o.nimages < n) n = o.nimages;
-        rc = rdml_cli_write_images(ctx, h, subj[i], n);
+        rc = rdml_exp_write_images(ctx, h, subj[i], n);
     }
     float **subs = NULL;
     if (!rc && m > 0) {
@@ -364,7 +362,7 @@ int rdml_cmd_rdm(rdml_cli *cli) {
             subs[i] = malloc((size_t)(m * m) * sizeof **subs);
             if (!subs[i]) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for shared sub-RDMs");
         }
-        rc = rdml_agree(ctx, cli->comm, rc);
+        rc = rdml_agree(ctx, ex->comm, rc);
     }
     rdml_progress prog;
     rdml_progress_begin(&prog, ctx, "rdm", (int64_t)nsel * nids);
@@ -372,13 +370,13 @@ int rdml_cmd_rdm(rdml_cli *cli) {
         char name[256];
         sel_name(sels[k], name, sizeof name);
         for (int i = 0; i < nids && !rc; i++) {
-            rc = rdml_stop_agree(ctx, cli->comm, rc, "before the RDM of subj%02d %s (%lld of %lld RDMs done)",
+            rc = rdml_stop_agree(ctx, ex->comm, rc, "before the RDM of subj%02d %s (%lld of %lld RDMs done)",
                                  ids[i], name, (long long)k * nids + i, (long long)nsel * nids);
-            if (!rc) rc = one_rdm(cli, h, &o, subj[i], sels[k], name, m ? idx[i] : NULL, m,
+            if (!rc) rc = one_rdm(ex, h, &o, subj[i], sels[k], name, m ? idx[i] : NULL, m,
                          subs && ctx->rank == 0 ? subs[i] : NULL);
             rdml_progress_update(&prog, (int64_t)k * nids + i + 1);
         }
-        if (!rc && m > 0) rc = write_consistency(cli, h, name, &o, ids, nids, subs, m);
+        if (!rc && m > 0) rc = write_consistency(ex, h, name, &o, ids, nids, subs, m);
     }
     if (!rc) rdml_progress_end(&prog);
     if (!rc) {
@@ -388,7 +386,7 @@ int rdml_cmd_rdm(rdml_cli *cli) {
         if (!rc) rdml_info(ctx, "rdm: results in %s", out);
     } else {
         rdml_h5_abort(&h);
-        rdml_cli_stopped(cli, "rdm");
+        rdml_exp_stopped(ex, "rdm");
     }
     for (int i = 0; subs && i < nids; i++) free(subs[i]);
     free(subs);
@@ -396,7 +394,7 @@ int rdml_cmd_rdm(rdml_cli *cli) {
     free(idx);
     for (int i = 0; subj && i < nids; i++) rdml_subject_close(&subj[i]);
     free(subj);
-    rdml_cli_free_list(sels, nsel);
+    rdml_exp_free_list(sels, nsel);
     free(ids);
     rdml_dataset_close(&ds);
     return rc;

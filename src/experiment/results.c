@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "exp_priv.h"
 #include "rdml/dataset.h"
 #include "rdml/h5.h"
 #include "rdml/lock.h"
@@ -20,7 +20,7 @@
 #include "rdml/svm.h"
 #include "rdml/mpiutil.h"
 
-void rdml_cli_remove_tmp(const char *path) {
+void rdml_exp_remove_tmp(const char *path) {
     char dir[4096], base[4096], p[8400];
     rdml_strlcpy(dir, path, sizeof dir);
     rdml_strlcpy(base, path, sizeof base);
@@ -53,8 +53,8 @@ static int bcast_status(rdml_ctx *ctx, MPI_Comm comm, int rc) {
 
 /* Rank 0: an existing output that does not open as HDF5 (truncated, overwritten) is an error
  * with a hint, or with --force is moved aside with its CSV tables. */
-static int check_damaged(rdml_cli *cli, const char *output, int may_move) {
-    rdml_ctx *ctx = &cli->ctx;
+static int check_damaged(rdml_exp *ex, const char *output, int may_move) {
+    rdml_ctx *ctx = ex->ctx;
     struct stat st;
     if (stat(output, &st) != 0) return RDML_OK;
     rdml_h5 *h = NULL;
@@ -68,7 +68,7 @@ static int check_damaged(rdml_cli *cli, const char *output, int may_move) {
     time_t now = time(NULL);
     strftime(when, sizeof when, "%Y%m%dT%H%M%SZ", gmtime(&now));
     snprintf(aside, sizeof aside, "%s.damaged-%s", output, when);
-    if (!cli->force || !may_move)
+    if (!ex->opts.force || !may_move)
         return RDML_FAIL(ctx, RDML_EFORMAT, "run.output = %s is damaged: it does not open as an "
                          "HDF5 file (%s) (hint: run the same command again with --force to start "
                          "a fresh results file, the damaged one is then kept as %s.damaged-<time>; "
@@ -77,7 +77,7 @@ static int check_damaged(rdml_cli *cli, const char *output, int may_move) {
         return RDML_FAIL(ctx, RDML_EIO, "run.output = %s is damaged (%s) and cannot be moved "
                          "aside to %s: %s", output, why, aside, strerror(errno));
     char csv[2][4200], csv_aside[4300];
-    rdml_cli_csv_paths(output, csv[0], csv[1], sizeof csv[0]);
+    rdml_exp_csv_paths(output, csv[0], csv[1], sizeof csv[0]);
     for (int i = 0; i < 2; i++) {
         snprintf(csv_aside, sizeof csv_aside, "%s.damaged-%s", csv[i], when);
         if (access(csv[i], F_OK) == 0 && rename(csv[i], csv_aside) != 0)
@@ -88,53 +88,53 @@ static int check_damaged(rdml_cli *cli, const char *output, int may_move) {
     return RDML_OK;
 }
 
-int rdml_cli_output_lock(rdml_cli *cli, int shared) {
-    rdml_ctx *ctx = &cli->ctx;
-    if (cli->output_lock) return RDML_OK;
+int rdml_exp_output_lock(rdml_exp *ex, int shared) {
+    rdml_ctx *ctx = ex->ctx;
+    if (ex->output_lock) return RDML_OK;
     const char *output;
-    RDML_TRY(rdml_config_str(ctx, cli->cfg, "run", "output", &output));
+    RDML_TRY(rdml_config_str(ctx, ex->cfg, "run", "output", &output));
     char what[1200];
-    const char *arg = cli->pos && cli->pos[0] ? cli->pos[0] : ""; /* run has consumed npos */
-    snprintf(what, sizeof what, "rdmlearn %s%s%s", cli->command, *arg ? " " : "", arg);
-    RDML_TRY(rdml_lock_acquire(ctx, cli->comm, output,
+    if (ex->opts.holder) rdml_strlcpy(what, ex->opts.holder, sizeof what);
+    else snprintf(what, sizeof what, "rdml_exp_%s", ex->stage_name ? ex->stage_name : "stage");
+    RDML_TRY(rdml_lock_acquire(ctx, ex->comm, output,
                                shared ? RDML_LOCK_SHARED : RDML_LOCK_EXCLUSIVE, what,
-                               &cli->output_lock));
-    int rc = ctx->rank == 0 ? check_damaged(cli, output, !shared) : RDML_OK;
-    rc = bcast_status(ctx, cli->comm, rc);
-    if (rc) rdml_cli_output_unlock(cli);
+                               &ex->output_lock));
+    int rc = ctx->rank == 0 ? check_damaged(ex, output, !shared) : RDML_OK;
+    rc = bcast_status(ctx, ex->comm, rc);
+    if (rc) rdml_exp_output_unlock(ex);
     return rc;
 }
 
-void rdml_cli_output_unlock(rdml_cli *cli) { rdml_lock_release(&cli->output_lock); }
+void rdml_exp_output_unlock(rdml_exp *ex) { rdml_lock_release(&ex->output_lock); }
 
-int rdml_cli_results_open(rdml_cli *cli, const char *stage, rdml_h5 **h) {
-    rdml_ctx *ctx = &cli->ctx;
+int rdml_exp_results_open(rdml_exp *ex, const char *stage, rdml_h5 **h) {
+    rdml_ctx *ctx = ex->ctx;
     const char *path;
     int64_t threads;
-    RDML_TRY(rdml_config_str(ctx, cli->cfg, "run", "output", &path));
-    RDML_TRY(rdml_config_int(ctx, cli->cfg, "run", "threads", &threads));
+    RDML_TRY(rdml_config_str(ctx, ex->cfg, "run", "output", &path));
+    RDML_TRY(rdml_config_int(ctx, ex->cfg, "run", "threads", &threads));
     int exists = 0;
     if (ctx->rank == 0) {
         struct stat st;
         exists = stat(path, &st) == 0;
     }
-    MPI_Bcast(&exists, 1, MPI_INT, 0, cli->comm);
+    MPI_Bcast(&exists, 1, MPI_INT, 0, ex->comm);
     if (exists) {
-        RDML_TRY(rdml_h5_open(ctx, cli->comm, path, 1, h));
+        RDML_TRY(rdml_h5_open(ctx, ex->comm, path, 1, h));
     } else {
-        RDML_TRY(rdml_h5_create(ctx, cli->comm, path, h));
+        RDML_TRY(rdml_h5_create(ctx, ex->comm, path, h));
     }
-    char *text = rdml_config_dump(cli->cfg, 0);
+    char *text = rdml_config_dump(ex->cfg, 0);
     char group[256], when[64];
     snprintf(group, sizeof group, "/meta/stages/%s", stage);
     /* rank 0's clock, so every rank writes the same attribute value */
     int64_t now = (int64_t)time(NULL);
-    MPI_Bcast(&now, 1, MPI_INT64_T, 0, cli->comm);
+    MPI_Bcast(&now, 1, MPI_INT64_T, 0, ex->comm);
     time_t tt = (time_t)now;
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&tt));
     int64_t ranks = ctx->nranks;
     char hex[17];
-    int src = rdml_cli_stage_stamp(cli, stage, hex); /* collective: every rank, before any skip */
+    int src = rdml_exp_stage_stamp(ex, stage, hex); /* collective: every rank, before any skip */
     int rc = text ? src : RDML_FAIL(ctx, RDML_ENOMEM, "out of memory dumping the config");
     if (!rc) rc = rdml_h5_group(ctx, *h, group);
     if (!rc) rc = rdml_h5_attr_str(ctx, *h, "/meta", "rdmlearn_version", RDML_VERSION);
@@ -144,7 +144,7 @@ int rdml_cli_results_open(rdml_cli *cli, const char *stage, rdml_h5 **h) {
     if (!rc) rc = rdml_h5_attr_str(ctx, *h, group, "started", when);
     if (!rc) rc = rdml_h5_attr_str(ctx, *h, group, "config_hash", hex);
     char key[512];
-    rdml_cli_stage_key(cli->cfg, stage, key, sizeof key);
+    rdml_exp_stage_key(ex->cfg, stage, key, sizeof key);
     if (!rc) rc = rdml_h5_group(ctx, *h, "/meta/done");
     if (!rc) rc = rdml_h5_attr_str(ctx, *h, "/meta/done", key, hex);
     free(text);
@@ -152,7 +152,7 @@ int rdml_cli_results_open(rdml_cli *cli, const char *stage, rdml_h5 **h) {
     return rc;
 }
 
-int rdml_cli_write_images(rdml_ctx *ctx, struct rdml_h5 *h, const rdml_subject *s,
+int rdml_exp_write_images(rdml_ctx *ctx, struct rdml_h5 *h, const rdml_subject *s,
                           int64_t n) {
     char path[256];
     int64_t *ids = rdml_calloc(ctx, (size_t)n + 1, sizeof *ids, "image ids");
@@ -176,13 +176,13 @@ int rdml_cli_write_images(rdml_ctx *ctx, struct rdml_h5 *h, const rdml_subject *
     return rc;
 }
 
-int rdml_cli_mark_stage(rdml_cli *cli, const char *stage) {
+int rdml_exp_mark_stage(rdml_exp *ex, const char *stage) {
     rdml_h5 *h = NULL;
-    RDML_TRY(rdml_cli_results_open(cli, stage, &h));
-    return rdml_h5_commit(&cli->ctx, &h);
+    RDML_TRY(rdml_exp_results_open(ex, stage, &h));
+    return rdml_h5_commit(ex->ctx, &h);
 }
 
-int rdml_cli_write_grid_scores(rdml_ctx *ctx, rdml_h5 *h, const char *gg, const rdml_split *S,
+int rdml_exp_write_grid_scores(rdml_ctx *ctx, rdml_h5 *h, const char *gg, const rdml_split *S,
                                const int64_t *ifold, int64_t ns, int64_t K,
                                const double *const *scores, const char *scoring,
                                const char *axes, int64_t *chosen) {

@@ -1,12 +1,12 @@
 /* `rdmlearn run JOB.ini`: the whole pipeline from one job file. The stages of run.stages run
  * in the fixed order rdm -> embed -> svm -> train -> report; each is skipped when run.output
  * already holds its output made from the same configuration and input files (the stage's
- * stamp, rdml_cli_stage_stamp, stored by every stage in /meta/done), unless --force. The
+ * stamp, rdml_exp_stage_stamp, stored by every stage in /meta/done), unless --force. The
  * model stages are sweeps on the task farm with a journal (sweep.c), so a run killed at any
  * moment resumes where it stopped; SIGTERM stops any stage at its next task, batch or panel
  * boundary, no further stage starts, and the exit status is "cancelled" (10). SLURM arrays: `--until embed` prepares, `--array I/N`
  * runs one share of the model tasks into the journal without writing run.output, and a plain
- * run merges. Before anything, the run takes the lock on run.output (rdml_cli_output_lock:
+ * run merges. Before anything, the run takes the lock on run.output (rdml_exp_output_lock:
  * a second command on the same output is refused, naming this one), then rank 0 removes
  * temporary results files a killed run left beside run.output (results.h5.tmp-*; the
  * committed file is never touched) and brings the CSV tables up to date with it. Leaves out:
@@ -19,7 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "exp_priv.h"
 #include "rdml/h5.h"
 #include "rdml/mpiutil.h"
 #include "rdml/report.h"
@@ -30,27 +30,27 @@ enum { NSTAGES = 5 };
 
 /* Collective. Is stage's output in run.output made from the current configuration? (The
  * registry /meta/done holds one attribute per stage key with the config hash.) */
-static int stage_current(rdml_cli *cli, const char *stage, const char *hex, int *current) {
-    rdml_ctx *ctx = &cli->ctx;
+static int stage_current(rdml_exp *ex, const char *stage, const char *hex, int *current) {
+    rdml_ctx *ctx = ex->ctx;
     const char *output;
     *current = 0;
-    RDML_TRY(rdml_config_str(ctx, cli->cfg, "run", "output", &output));
+    RDML_TRY(rdml_config_str(ctx, ex->cfg, "run", "output", &output));
     int exists = 0;
     if (ctx->rank == 0) {
         struct stat st;
         exists = stat(output, &st) == 0;
     }
-    MPI_Bcast(&exists, 1, MPI_INT, 0, cli->comm);
+    MPI_Bcast(&exists, 1, MPI_INT, 0, ex->comm);
     if (!exists) return RDML_OK;
     rdml_h5 *h = NULL;
-    int rc = rdml_h5_open(ctx, cli->comm, output, 0, &h);
+    int rc = rdml_h5_open(ctx, ex->comm, output, 0, &h);
     if (rc) return rdml_ctx_prefix(ctx, "reading the stages done so far");
     char key[512];
-    rdml_cli_stage_key(cli->cfg, stage, key, sizeof key);
-    int ex = 0;
-    rc = rdml_h5_exists(ctx, h, "/meta/done", &ex);
+    rdml_exp_stage_key(ex->cfg, stage, key, sizeof key);
+    int found = 0;
+    rc = rdml_h5_exists(ctx, h, "/meta/done", &found);
     char *v = NULL;
-    if (!rc && ex && rdml_h5_get_attr_str(ctx, h, "/meta/done", key, &v) == RDML_OK && v)
+    if (!rc && found && rdml_h5_get_attr_str(ctx, h, "/meta/done", key, &v) == RDML_OK && v)
         *current = strcmp(v, hex) == 0;
     rdml_ctx_clear(ctx); /* no such attribute: not done */
     free(v);
@@ -58,29 +58,17 @@ static int stage_current(rdml_cli *cli, const char *stage, const char *hex, int 
     return rc;
 }
 
-static int parse_array(rdml_ctx *ctx, const char *arg, int64_t *index, int64_t *count) {
-    char *end1, *end2;
-    long long i = strtoll(arg, &end1, 10);
-    long long n = *end1 == '/' ? strtoll(end1 + 1, &end2, 10) : -1;
-    if (end1 == arg || *end1 != '/' || *end2 || n < 1 || i < 0 || i >= n)
-        return RDML_FAIL(ctx, RDML_EUSAGE, "--array %s: expected I/N with 0 <= I < N, e.g. --array "
-                         "2/8 (SLURM: --array $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT)", arg);
-    *index = i;
-    *count = n;
-    return RDML_OK;
-}
-
-/* The stages of cli->cfg's run.stages up to `until` (report excluded: the caller runs it
+/* The stages of ex->cfg's run.stages up to `until` (report excluded: the caller runs it
  * once at the end). */
-static int run_stages(rdml_cli *cli, const char *label, const int *job_want, int until,
+static int run_stages(rdml_exp *ex, const char *label, const int *job_want, int until,
                       int64_t aidx, int64_t acount, int *ran_any) {
-    rdml_ctx *ctx = &cli->ctx;
+    rdml_ctx *ctx = ex->ctx;
     const char *output, *root;
     char **items = NULL;
     int nitems = 0;
-    RDML_TRY(rdml_config_str(ctx, cli->cfg, "run", "output", &output));
-    RDML_TRY(rdml_config_str(ctx, cli->cfg, "data", "root", &root));
-    RDML_TRY(rdml_config_list(ctx, cli->cfg, "run", "stages", &items, &nitems));
+    RDML_TRY(rdml_config_str(ctx, ex->cfg, "run", "output", &output));
+    RDML_TRY(rdml_config_str(ctx, ex->cfg, "data", "root", &root));
+    RDML_TRY(rdml_config_list(ctx, ex->cfg, "run", "stages", &items, &nitems));
     int want[NSTAGES] = {0};
     for (int i = 0; i < nitems; i++)
         for (int s = 0; s < NSTAGES; s++)
@@ -96,28 +84,28 @@ static int run_stages(rdml_cli *cli, const char *label, const int *job_want, int
         if (!want[s]) continue;
         const char *name = stage_order[s];
         char hex[17];
-        RDML_TRY(rdml_cli_stage_stamp(cli, name, hex)); /* config and input files */
+        RDML_TRY(rdml_exp_stage_stamp(ex, name, hex)); /* config and input files */
         int current = 0;
-        RDML_TRY(stage_current(cli, name, hex, &current));
+        RDML_TRY(stage_current(ex, name, hex, &current));
         if (acount) {
             /* an array element: the preparation must be done, and only model tasks run */
             if (s <= 1 && !current)
                 return RDML_FAIL(ctx, RDML_EDATA, "run --array: stage %s is not done for this "
                                  "configuration in %s (hint: run `rdmlearn run JOB.ini --until "
                                  "embed` first; `rdmlearn submit --array` does)", name, output);
-            if (s == 2) RDML_TRY(rdml_cli_svm_stage(cli, aidx, acount));
-            if (s == 3) RDML_TRY(rdml_cli_train_stage(cli, aidx, acount));
+            if (s == 2) RDML_TRY(rdml_exp_svm_stage(ex, aidx, acount));
+            if (s == 3) RDML_TRY(rdml_exp_train_stage(ex, aidx, acount));
             continue;
         }
-        if (current && !cli->force) {
+        if (current && !ex->opts.force) {
             rdml_info(ctx, "run: %s%sstage %s is up to date in %s (config and inputs %s); skipped",
                       label ? label : "", label ? ": " : "", name, output, hex);
             /* records a command killed after its commit left behind */
-            if (s >= 2) RDML_TRY(rdml_cli_journal_prune(cli, name, hex));
+            if (s >= 2) RDML_TRY(rdml_exp_journal_prune(ex, name, hex));
             continue;
         }
         /* a stop that came while the previous stage finished: do not start this one */
-        int rc = rdml_stop_agree(ctx, cli->comm, RDML_OK, "before %s%sstage %s (the stages "
+        int rc = rdml_stop_agree(ctx, ex->comm, RDML_OK, "before %s%sstage %s (the stages "
                                  "finished so far are kept in %s; hint: run the same command "
                                  "again to continue)", label ? label : "", label ? ": " : "",
                                  name, output);
@@ -125,10 +113,10 @@ static int run_stages(rdml_cli *cli, const char *label, const int *job_want, int
         rdml_info(ctx, "run: %s%sstage %s", label ? label : "", label ? ": " : "", name);
         double ts = rdml_now();
         switch (s) {
-        case 0: rc = rdml_cmd_rdm(cli); break;
-        case 1: rc = rdml_cmd_embed(cli); break;
-        case 2: rc = rdml_cli_svm_stage(cli, 0, 0); break;
-        default: rc = rdml_cli_train_stage(cli, 0, 0); break;
+        case 0: rc = rdml_exp_rdm_stage(ex); break;
+        case 1: rc = rdml_exp_embed_stage(ex); break;
+        case 2: rc = rdml_exp_svm_stage(ex, 0, 0); break;
+        default: rc = rdml_exp_train_stage(ex, 0, 0); break;
         }
         if (rc) {
             if (label) return rdml_ctx_prefix(ctx, "%s: stage %s", label, name);
@@ -143,29 +131,29 @@ static int run_stages(rdml_cli *cli, const char *label, const int *job_want, int
 
 /* Collective. A configuration for one experiment: defaults, the job file, the experiment
  * file, then the command line's --config files and --set assignments. */
-static int experiment_config(rdml_cli *cli, const char *job, const char *exp, rdml_config **out) {
-    rdml_ctx *ctx = &cli->ctx;
+static int experiment_config(rdml_exp *ex, const char *job, const char *exp, rdml_config **out) {
+    rdml_ctx *ctx = ex->ctx;
     RDML_TRY(rdml_config_create(ctx, out));
     int rc = rdml_config_load(ctx, *out, job);
     if (!rc) rc = rdml_config_load(ctx, *out, exp);
-    for (int i = 0; i < cli->ncfg_files && !rc; i++) rc = rdml_config_load(ctx, *out, cli->cfg_files[i]);
+    for (int i = 0; i < ex->opts.ncfg_files && !rc; i++) rc = rdml_config_load(ctx, *out, ex->opts.cfg_files[i]);
     /* run.stages on the command line selects among the stages (see run_stages), it does not
      * replace the experiment's own list */
-    for (int i = 0; i < cli->nsets && !rc; i++)
-        if (strncmp(cli->sets[i], "run.stages", 10) != 0) rc = rdml_config_set(ctx, *out, cli->sets[i]);
+    for (int i = 0; i < ex->opts.nsets && !rc; i++)
+        if (strncmp(ex->opts.sets[i], "run.stages", 10) != 0) rc = rdml_config_set(ctx, *out, ex->opts.sets[i]);
     if (!rc) rc = rdml_config_check_required(ctx, *out);
     if (rc) rdml_config_destroy(out);
     return rc;
 }
 
-int rdml_cmd_run(rdml_cli *cli) {
-    rdml_ctx *ctx = &cli->ctx;
+int rdml_exp_run_job(rdml_exp *ex, const char *job) {
+    rdml_ctx *ctx = ex->ctx;
     const char *output, *exps;
     char **items = NULL;
     int nitems = 0;
-    RDML_TRY(rdml_config_str(ctx, cli->cfg, "run", "output", &output));
-    RDML_TRY(rdml_config_str(ctx, cli->cfg, "run", "experiments", &exps));
-    RDML_TRY(rdml_config_list(ctx, cli->cfg, "run", "stages", &items, &nitems));
+    RDML_TRY(rdml_config_str(ctx, ex->cfg, "run", "output", &output));
+    RDML_TRY(rdml_config_str(ctx, ex->cfg, "run", "experiments", &exps));
+    RDML_TRY(rdml_config_list(ctx, ex->cfg, "run", "stages", &items, &nitems));
     int job_want[NSTAGES] = {0};
     for (int i = 0; i < nitems; i++)
         for (int s = 0; s < NSTAGES; s++)
@@ -173,19 +161,22 @@ int rdml_cmd_run(rdml_cli *cli) {
     const int want_report = job_want[4];
     free(items);
     int until = NSTAGES - 1;
-    if (cli->until) {
+    if (ex->opts.until) {
         until = -1;
         for (int s = 0; s < NSTAGES; s++)
-            if (strcmp(cli->until, stage_order[s]) == 0) until = s;
+            if (strcmp(ex->opts.until, stage_order[s]) == 0) until = s;
         if (until < 0)
             return RDML_FAIL(ctx, RDML_EUSAGE, "--until %s: not a stage (rdm, embed, svm, train, "
-                             "report)", cli->until);
+                             "report)", ex->opts.until);
     }
     int64_t aidx = 0, acount = 0;
-    if (cli->array_arg) RDML_TRY(parse_array(ctx, cli->array_arg, &aidx, &acount));
-    const char *job = cli->pos[0];
-    cli->npos = 0; /* the job file was read as configuration; stages take ROOT from data.root */
-    rdml_stop_install();
+    if (ex->opts.array_count > 0) {
+        aidx = ex->opts.array_index;
+        acount = ex->opts.array_count;
+        if (aidx < 0 || aidx >= acount)
+            return RDML_FAIL(ctx, RDML_EUSAGE, "array share %lld of %lld: expected 0 <= index < "
+                             "count", (long long)aidx, (long long)acount);
+    }
     /* the job owns its output folder: create it (with parents) like the journal's */
     int rc0 = RDML_OK;
     if (ctx->rank == 0) {
@@ -204,19 +195,19 @@ int rdml_cmd_run(rdml_cli *cli) {
             rc0 = RDML_FAIL(ctx, RDML_EIO, "run.output = %s: cannot create folder %s: %s (hint: "
                             "point run.output at a writable place)", output, d, strerror(errno));
     }
-    RDML_TRY(rdml_agree(ctx, cli->comm, rc0));
+    RDML_TRY(rdml_agree(ctx, ex->comm, rc0));
     /* run.output is this run's until it ends (array shares only read it: a shared lock);
      * only then are the temporary files beside it certainly a dead command's */
-    RDML_TRY(rdml_cli_output_lock(cli, acount != 0));
+    RDML_TRY(rdml_exp_output_lock(ex, acount != 0));
     if (!acount) {
-        if (ctx->rank == 0) rdml_cli_remove_tmp(output);
-        RDML_TRY(rdml_cli_tables_sync(cli)); /* a command killed before writing them */
+        if (ctx->rank == 0) rdml_exp_remove_tmp(output);
+        RDML_TRY(rdml_exp_tables_sync(ex)); /* a command killed before writing them */
     }
 
     double t0 = rdml_now();
     int ran_any = 0, rc = RDML_OK;
     if (!*exps) {
-        rc = run_stages(cli, NULL, job_want, until, aidx, acount, &ran_any);
+        rc = run_stages(ex, NULL, job_want, until, aidx, acount, &ran_any);
     } else {
         /* several experiments, each the job plus its own file, in order */
         char *list = rdml_strdup(ctx, exps);
@@ -226,14 +217,14 @@ int rdml_cmd_run(rdml_cli *cli) {
         char *slash = strrchr(dir, '/');
         if (slash) slash[1] = 0;
         else dir[0] = 0;
-        rdml_config *base = cli->cfg;
+        const rdml_config *base = ex->cfg;
         /* pass 0 reads and validates every experiment file before anything runs (a typo in
          * the last one must not surface after the others' hours of work); then the shared
          * stages run from the job's own configuration; pass 1 runs the experiments in order */
         for (int pass = 0; pass < 2 && !rc; pass++) {
             if (pass == 1) {
                 int shared[NSTAGES] = {job_want[0], job_want[1], 0, 0, 0};
-                rc = run_stages(cli, NULL, shared, until, aidx, acount, &ran_any);
+                rc = run_stages(ex, NULL, shared, until, aidx, acount, &ran_any);
                 rdml_strlcpy(list, exps, strlen(exps) + 1); /* strtok_r cut it in pass 0 */
             }
             for (char *save = NULL, *it = strtok_r(list, ",", &save); it && !rc;
@@ -249,7 +240,7 @@ int rdml_cmd_run(rdml_cli *cli) {
                 char *dot = strrchr(label, '.');
                 if (dot) *dot = 0;
                 rdml_config *cfg = NULL;
-                rc = rdml_agree(ctx, cli->comm, experiment_config(cli, job, path, &cfg));
+                rc = rdml_agree(ctx, ex->comm, experiment_config(ex, job, path, &cfg));
                 /* the job's lock covers the job's run.output only */
                 const char *eout = output;
                 if (!rc && (rc = rdml_config_str(ctx, cfg, "run", "output", &eout)) == RDML_OK &&
@@ -264,9 +255,9 @@ int rdml_cmd_run(rdml_cli *cli) {
                     break;
                 }
                 if (pass == 1) {
-                    cli->cfg = cfg;
-                    rc = run_stages(cli, label, job_want, until, aidx, acount, &ran_any);
-                    cli->cfg = base;
+                    ex->cfg = cfg;
+                    rc = run_stages(ex, label, job_want, until, aidx, acount, &ran_any);
+                    ex->cfg = base;
                 }
                 rdml_config_destroy(&cfg);
             }
@@ -277,18 +268,18 @@ int rdml_cmd_run(rdml_cli *cli) {
     if (want_report && until >= 4 && !acount) {
         char hex[17];
         int current = 0;
-        RDML_TRY(rdml_cli_stage_stamp(cli, "report", hex));
-        RDML_TRY(stage_current(cli, "report", hex, &current));
+        RDML_TRY(rdml_exp_stage_stamp(ex, "report", hex));
+        RDML_TRY(stage_current(ex, "report", hex, &current));
         /* the report is cheap and reads everything: redo it whenever anything ran */
-        if (current && !ran_any && !cli->force) {
+        if (current && !ran_any && !ex->opts.force) {
             rdml_info(ctx, "run: the report is up to date");
         } else {
-            RDML_TRY(rdml_stop_agree(ctx, cli->comm, RDML_OK, "before stage report (the stages "
+            RDML_TRY(rdml_stop_agree(ctx, ex->comm, RDML_OK, "before stage report (the stages "
                                      "are kept in %s; hint: run the same command again to "
                                      "write the report)", output));
             rdml_info(ctx, "run: stage report");
-            rc = rdml_report_write(ctx, cli->comm, output, NULL);
-            if (!rc) rc = rdml_cli_mark_stage(cli, "report");
+            rc = rdml_report_write(ctx, ex->comm, output, NULL);
+            if (!rc) rc = rdml_exp_mark_stage(ex, "report");
             if (rc) return rdml_ctx_prefix(ctx, "stage report");
         }
     }

@@ -1,5 +1,5 @@
 /* The stamp that marks a stage's output as current: the configuration keys the stage depends
- * on (rdml_cli_stage_hash) and the files it reads, each by path, size and modification time
+ * on (rdml_exp_stage_hash) and the files it reads, each by path, size and modification time
  * (nanoseconds). Which files, per stage:
  *   rdm           every file under ROOT/subjNN of the subjects of data.subjects: the fMRI .npy,
  *                 ROI masks and mappings by size and time; the images by name only (rdm reads
@@ -22,7 +22,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "cli.h"
+#include "exp_priv.h"
 #include "rdml/dataset.h"
 #include "rdml/sched.h"
 
@@ -113,7 +113,7 @@ static void stage_inputs(const rdml_config *cfg, const char *stage, walk *w) {
     rdml_dataset *ds = NULL;
     int *ids = NULL, n = 0;
     if (rdml_dataset_open(&tmp, root, &ds) == RDML_OK &&
-        rdml_cli_subjects(&tmp, cfg, ds, &ids, &n) == RDML_OK) {
+        rdml_exp_subjects(&tmp, cfg, ds, &ids, &n) == RDML_OK) {
         for (int i = 0; i < n; i++) {
             char p[4200], rel[16];
             snprintf(rel, sizeof rel, "subj%02d", ids[i]);
@@ -125,15 +125,15 @@ static void stage_inputs(const rdml_config *cfg, const char *stage, walk *w) {
     rdml_dataset_close(&ds);
 }
 
-int rdml_cli_stage_stamp(rdml_cli *cli, const char *stage, char hex[17]) {
-    rdml_ctx *ctx = &cli->ctx;
+int rdml_exp_stage_stamp(rdml_exp *ex, const char *stage, char hex[17]) {
+    rdml_ctx *ctx = ex->ctx;
     char buf[64] = {0};
     int ok = 1;
     if (ctx->rank == 0) {
         char chex[17];
-        ok = rdml_cli_stage_hash(cli->cfg, stage, chex) == RDML_OK;
+        ok = rdml_exp_stage_hash(ex->cfg, stage, chex) == RDML_OK;
         walk w = {0, 0, 0};
-        if (ok) stage_inputs(cli->cfg, stage, &w);
+        if (ok) stage_inputs(ex->cfg, stage, &w);
         /* the configuration's hash alone when the stage reads no file: a results file made
          * before stamps existed stays current for the report */
         if (ok && !w.count) rdml_strlcpy(buf, chex, sizeof buf);
@@ -144,8 +144,8 @@ int rdml_cli_stage_stamp(rdml_cli *cli, const char *stage, char hex[17]) {
             rdml_hash_hex(rdml_hash_str(num, rdml_hash_str(chex, 0)), buf);
         }
     }
-    MPI_Bcast(&ok, 1, MPI_INT, 0, cli->comm);
-    MPI_Bcast(buf, 17, MPI_CHAR, 0, cli->comm);
+    MPI_Bcast(&ok, 1, MPI_INT, 0, ex->comm);
+    MPI_Bcast(buf, 17, MPI_CHAR, 0, ex->comm);
     if (!ok) return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory hashing the configuration");
     memcpy(hex, buf, 17);
     return RDML_OK;

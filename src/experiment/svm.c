@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "exp_priv.h"
 #include "rdml/dataset.h"
 #include "rdml/h5.h"
 #include "rdml/metrics.h"
@@ -129,15 +129,15 @@ static int read_grid(rdml_ctx *ctx, const rdml_config *cfg, svm_opts *o) {
     return RDML_OK;
 }
 
-static int read_opts(rdml_cli *cli, svm_opts *o) {
-    rdml_ctx *ctx = &cli->ctx;
-    const rdml_config *cfg = cli->cfg;
+static int read_opts(rdml_exp *ex, svm_opts *o) {
+    rdml_ctx *ctx = ex->ctx;
+    const rdml_config *cfg = ex->cfg;
     const char *s;
     int64_t v, seed;
     int b;
     RDML_TRY(rdml_config_int(ctx, cfg, "run", "seed", &seed));
     RDML_TRY(rdml_config_int(ctx, cfg, "data", "images", &o->nimages));
-    RDML_TRY(rdml_cli_pairs_opts(ctx, cfg, (uint64_t)seed, &o->experiment, &o->pp, &o->pair_images,
+    RDML_TRY(rdml_exp_pairs_opts(ctx, cfg, (uint64_t)seed, &o->experiment, &o->pp, &o->pair_images,
                                  &o->color_fraction, &o->sp));
 
     rdml_svm_defaults(&o->svm);
@@ -473,7 +473,7 @@ static int write_grid(rdml_ctx *ctx, rdml_h5 *h, const char *gs, const svm_opts 
     int64_t *best = rc ? NULL : malloc((size_t)(nf + 1) * sizeof *best);
     if (!rc && (!fs || !best)) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory writing the grid");
     for (int64_t f = 0; f < nf && !rc; f++) fs[f] = scores + f * ns * K;
-    if (!rc) rc = rdml_cli_write_grid_scores(ctx, h, g, S, ifold, ns, K, fs,
+    if (!rc) rc = rdml_exp_write_grid_scores(ctx, h, g, S, ifold, ns, K, fs,
                                              rdml_svm_scoring_name(o->scoring), o->axes, best);
     for (int64_t f = 0; f < nf && !rc; f++)
         if (best[f] != chosen[f])
@@ -504,7 +504,7 @@ typedef struct svm_group {
     rdml_pairs P;
     rdml_split S;
     rdml_svm_images im; /* computed by the first task that needs it */
-    rdml_cli_folds F;   /* pair lists per fold; grid: inner folds */
+    rdml_exp_folds F;   /* pair lists per fold; grid: inner folds */
     double *target;     /* P.n labels or values */
 } svm_group;
 
@@ -521,7 +521,7 @@ static int64_t rec_len(const svm_opts *o, const svm_group *g, int64_t f) {
 
 static void svm_release(void *group) {
     svm_group *g = group;
-    rdml_cli_folds_free(&g->F);
+    rdml_exp_folds_free(&g->F);
     free(g->target);
     rdml_svm_images_free(&g->im);
     rdml_split_free(&g->S);
@@ -571,7 +571,7 @@ static int svm_prepare(rdml_ctx *ctx, MPI_Comm comm, rdml_h5 *h, const void *opt
     g->id = rdml_subject_id(subj);
     rdml_strlcpy(g->name, name, sizeof g->name);
     char rpath[512], epath[600];
-    RDML_TRY(rdml_cli_find_inputs(ctx, h, g->id, name, o->embedding, rpath, sizeof rpath, epath,
+    RDML_TRY(rdml_exp_find_inputs(ctx, h, g->id, name, o->embedding, rpath, sizeof rpath, epath,
                                   sizeof epath, o->pair_images, &g->n, &g->d));
     const int64_t n = g->n, d = g->d;
     int64_t got;
@@ -582,7 +582,7 @@ static int svm_prepare(rdml_ctx *ctx, MPI_Comm comm, rdml_h5 *h, const void *opt
     g->share = rdml_calloc(ctx, (size_t)(3 * n), sizeof *g->share, "colour shares");
     int rc = g->R && g->E && g->colors && g->share ? RDML_OK : ctx->code;
     RDML_TRY(rdml_agree(ctx, comm, rc));
-    rc = rdml_cli_read_rdm(ctx, comm, h, rpath, n, g->R);
+    rc = rdml_exp_read_rdm(ctx, comm, h, rpath, n, g->R);
     if (!rc) rc = rdml_h5_read_rows_f32(ctx, h, epath, 0, n, g->E);
     rc = rdml_agree(ctx, comm, rc);
     rdml_pairs_params pp = o->pp;
@@ -611,7 +611,7 @@ static int svm_prepare(rdml_ctx *ctx, MPI_Comm comm, rdml_h5 *h, const void *opt
         if (!g->target) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
     }
     for (int64_t t = 0; t < g->P.n && !rc; t++) g->target[t] = g->P.label[t];
-    if (!rc) rc = rdml_cli_folds_make(ctx, &g->S, &g->P, o->grid ? o->inner_folds : 0, o->sp.seed,
+    if (!rc) rc = rdml_exp_folds_make(ctx, &g->S, &g->P, o->grid ? o->inner_folds : 0, o->sp.seed,
                                       is_svr(o) ? NULL : check_outer, is_svr(o) ? NULL : check_inner,
                                       g, &g->F);
     return rc;
@@ -748,18 +748,16 @@ static void svm_metrics(const void *opts, const void *group, int64_t fold, const
     for (int i = 0; i < n_metrics(opts); i++) out[i] = rec->v[i];
 }
 
-int rdml_cli_svm_stage(rdml_cli *cli, int64_t array_index, int64_t array_count) {
+int rdml_exp_svm_stage(rdml_exp *ex, int64_t array_index, int64_t array_count) {
     svm_opts o;
     memset(&o, 0, sizeof o);
-    int rc = read_opts(cli, &o);
+    int rc = read_opts(ex, &o);
     if (!rc) {
         rdml_sweep_model m = {"svm", &o, sizeof(svm_group), svm_nfolds, svm_prepare, svm_release,
                               svm_task, svm_write, NULL, o.experiment, is_svr(&o) ? "svr" : "svm", n_metrics(&o),
                               is_svr(&o) ? reg_metrics : class_metrics, svm_metrics};
-        rc = rdml_sweep_run(cli, &m, array_index, array_count);
+        rc = rdml_sweep_run(ex, &m, array_index, array_count);
     }
     opts_free(&o);
     return rc;
 }
-
-int rdml_cmd_svm(rdml_cli *cli) { return rdml_cli_svm_stage(cli, 0, 0); }

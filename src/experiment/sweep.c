@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "exp_priv.h"
 #include "rdml/dataset.h"
 #include "rdml/h5.h"
 #include "rdml/metrics.h"
@@ -25,7 +25,7 @@
 #include "rdml/sched.h"
 
 typedef struct sweep_state {
-    rdml_cli *cli;
+    rdml_exp *ex;
     const rdml_sweep_model *m;
     const rdml_dataset *ds;
     const char *output;
@@ -117,7 +117,7 @@ static void sb_printf(sbuf *b, const char *fmt, ...) {
     }
 }
 
-void rdml_cli_csv_paths(const char *output, char *sweep, char *summary, size_t len) {
+void rdml_exp_csv_paths(const char *output, char *sweep, char *summary, size_t len) {
     char stem[4096];
     rdml_strlcpy(stem, output, sizeof stem);
     char *dot = strrchr(stem, '.');
@@ -257,12 +257,12 @@ static int tables_text(rdml_ctx *ctx, rdml_h5 *h, sbuf *rows, sbuf *sums, int *n
     return rc;
 }
 
-/* Rank 0: the work of rdml_cli_tables_sync. */
+/* Rank 0: the work of rdml_exp_tables_sync. */
 static int tables_sync_local(rdml_ctx *ctx, const char *output) {
     char csv[2][4200];
-    rdml_cli_csv_paths(output, csv[0], csv[1], sizeof csv[0]);
-    rdml_cli_remove_tmp(csv[0]);
-    rdml_cli_remove_tmp(csv[1]);
+    rdml_exp_csv_paths(output, csv[0], csv[1], sizeof csv[0]);
+    rdml_exp_remove_tmp(csv[0]);
+    rdml_exp_remove_tmp(csv[1]);
     struct stat st;
     if (stat(output, &st) != 0) return RDML_OK; /* nothing committed yet */
     sbuf text[2] = {{0}, {0}};
@@ -288,38 +288,38 @@ static int tables_sync_local(rdml_ctx *ctx, const char *output) {
     return rc;
 }
 
-int rdml_cli_tables_sync(rdml_cli *cli) {
-    rdml_ctx *ctx = &cli->ctx;
+int rdml_exp_tables_sync(rdml_exp *ex) {
+    rdml_ctx *ctx = ex->ctx;
     const char *output;
-    RDML_TRY(rdml_config_str(ctx, cli->cfg, "run", "output", &output));
-    return rdml_agree(ctx, cli->comm, ctx->rank == 0 ? tables_sync_local(ctx, output) : RDML_OK);
+    RDML_TRY(rdml_config_str(ctx, ex->cfg, "run", "output", &output));
+    return rdml_agree(ctx, ex->comm, ctx->rank == 0 ? tables_sync_local(ctx, output) : RDML_OK);
 }
 
-int rdml_cli_journal_prune(rdml_cli *cli, const char *stage, const char *hex) {
-    rdml_ctx *ctx = &cli->ctx;
+int rdml_exp_journal_prune(rdml_exp *ex, const char *stage, const char *hex) {
+    rdml_ctx *ctx = ex->ctx;
     const char *output;
-    RDML_TRY(rdml_config_str(ctx, cli->cfg, "run", "output", &output));
+    RDML_TRY(rdml_config_str(ctx, ex->cfg, "run", "output", &output));
     char jdir[4200], prefix[64];
     snprintf(jdir, sizeof jdir, "%s.journal", output);
     snprintf(prefix, sizeof prefix, "%s|%s|", stage, hex);
     struct stat st;
     int exists = ctx->rank == 0 && stat(jdir, &st) == 0 && S_ISDIR(st.st_mode);
-    MPI_Bcast(&exists, 1, MPI_INT, 0, cli->comm);
+    MPI_Bcast(&exists, 1, MPI_INT, 0, ex->comm);
     if (!exists) return RDML_OK;
     rdml_journal *j = NULL;
-    RDML_TRY(rdml_journal_open(ctx, cli->comm, jdir, 1, &j));
+    RDML_TRY(rdml_journal_open(ctx, ex->comm, jdir, 1, &j));
     int64_t removed = 0;
     int rc = ctx->rank == 0 ? rdml_journal_prune(ctx, j, prefix, &removed) : RDML_OK;
-    rc = rdml_agree(ctx, cli->comm, rc);
+    rc = rdml_agree(ctx, ex->comm, rc);
     if (!rc && removed)
         rdml_info(ctx, "%s: removed %lld journal record(s) of results already in %s", stage,
                   (long long)removed, output);
-    rdml_journal_close(&j, cli->comm, !rc);
+    rdml_journal_close(&j, ex->comm, !rc);
     return rc;
 }
 
 /* Collective. /sweep/<experiment>/<model>/{tasks,summary} (the CSV tables are made from them,
- * rdml_cli_tables_sync). */
+ * rdml_exp_tables_sync). */
 static int write_table(rdml_ctx *ctx, rdml_h5 *h, const rdml_sweep_model *m,
                        const sweep_state *s, const rdml_rec *recs, int64_t nf) {
     const int64_t T = (int64_t)s->ngroups * nf, M = m->nmetrics, G = s->ngroups;
@@ -395,7 +395,7 @@ static int write_table(rdml_ctx *ctx, rdml_h5 *h, const rdml_sweep_model *m,
 
 /* The pairs of an experiment, /experiments/<exp>/pairs, are shared by the models of one stage
  * made with the same pair settings (the train stage's siamese and mlp on the same pairs); the
- * group's attributes stage, pairs_hash (the settings, rdml_cli_pairs_hash) and models (who
+ * group's attributes stage, pairs_hash (the settings, rdml_exp_pairs_hash) and models (who
  * wrote results with these pairs) say whose they are. */
 typedef struct pairs_owner {
     char *stage, *hash, *models; /* NULL: not recorded */
@@ -478,16 +478,15 @@ static int mark_pairs_owner(rdml_ctx *ctx, rdml_h5 *h, const rdml_sweep_model *m
     return rc;
 }
 
-int rdml_sweep_run(rdml_cli *cli, const rdml_sweep_model *m, int64_t array_index,
+int rdml_sweep_run(rdml_exp *ex, const rdml_sweep_model *m, int64_t array_index,
                    int64_t array_count) {
-    rdml_ctx *ctx = &cli->ctx;
+    rdml_ctx *ctx = ex->ctx;
     const char *root, *output;
-    RDML_TRY(rdml_config_str(ctx, cli->cfg, "data", "root", &root));
-    RDML_TRY(rdml_config_str(ctx, cli->cfg, "run", "output", &output));
-    if (cli->npos > 0 && strcmp(cli->command, "run") != 0) root = cli->pos[0];
+    RDML_TRY(rdml_config_str(ctx, ex->cfg, "data", "root", &root));
+    RDML_TRY(rdml_config_str(ctx, ex->cfg, "run", "output", &output));
     sweep_state s;
     memset(&s, 0, sizeof s);
-    s.cli = cli;
+    s.ex = ex;
     s.m = m;
     s.output = output;
     s.cached = -1;
@@ -499,10 +498,10 @@ int rdml_sweep_run(rdml_cli *cli, const rdml_sweep_model *m, int64_t array_index
     rdml_h5 *h = NULL;
     int64_t nf = m->nfolds(m->opts), ntasks = 0;
     char hex[17];
-    int rc = rdml_cli_stage_stamp(cli, m->stage, hex);
+    int rc = rdml_exp_stage_stamp(ex, m->stage, hex);
     if (!rc) rc = rdml_dataset_open(ctx, root, &ds);
-    if (!rc) rc = rdml_cli_subjects(ctx, cli->cfg, ds, &ids, &nids);
-    if (!rc) rc = rdml_cli_selections(ctx, cli->cfg, &sels, &nsel);
+    if (!rc) rc = rdml_exp_subjects(ctx, ex->cfg, ds, &ids, &nids);
+    if (!rc) rc = rdml_exp_selections(ctx, ex->cfg, &sels, &nsel);
     if (!rc) {
         struct stat st;
         if (stat(output, &st) != 0)
@@ -510,11 +509,11 @@ int rdml_sweep_run(rdml_cli *cli, const rdml_sweep_model *m, int64_t array_index
                            "`rdmlearn rdm` and `rdmlearn embed` first, or `rdmlearn run`)",
                            m->stage, output);
     }
-    rc = rdml_agree(ctx, cli->comm, rc);
+    rc = rdml_agree(ctx, ex->comm, rc);
     char phash[17] = "";
-    if (!rc && rdml_cli_pairs_hash(cli->cfg, phash) != RDML_OK)
+    if (!rc && rdml_exp_pairs_hash(ex->cfg, phash) != RDML_OK)
         rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory hashing the config");
-    if (!rc) rc = check_pairs_owner(ctx, cli->comm, output, m, phash);
+    if (!rc) rc = check_pairs_owner(ctx, ex->comm, output, m, phash);
     s.ds = ds;
     s.ngroups = nids * nsel;
     if (!rc) {
@@ -547,18 +546,18 @@ int rdml_sweep_run(rdml_cli *cli, const rdml_sweep_model *m, int64_t array_index
             }
         }
     if (!rc) s.gfirst[s.ngroups] = ntasks;
-    rc = rdml_agree(ctx, cli->comm, rc);
+    rc = rdml_agree(ctx, ex->comm, rc);
     if (!rc && ntasks == 0)
         rc = RDML_FAIL(ctx, RDML_ECONFIG, "%s: the sweep is empty (data.subjects x data.rois x "
                        "folds = 0 tasks; hint: check data.subjects and data.rois)", m->stage);
     char jdir[4200];
     snprintf(jdir, sizeof jdir, "%s.journal", output);
-    if (!rc) rc = rdml_journal_open(ctx, cli->comm, jdir, array_count == 0, &j);
+    if (!rc) rc = rdml_journal_open(ctx, ex->comm, jdir, array_count == 0, &j);
     if (!rc) {
         recs = array_count ? NULL : calloc((size_t)ntasks, sizeof *recs);
         if (!array_count && !recs) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory (records)");
     }
-    rc = rdml_agree(ctx, cli->comm, rc);
+    rc = rdml_agree(ctx, ex->comm, rc);
     rdml_farm_stats fst;
     memset(&fst, 0, sizeof fst);
     if (!rc) {
@@ -570,13 +569,13 @@ int rdml_sweep_run(rdml_cli *cli, const rdml_sweep_model *m, int64_t array_index
         rdml_info(ctx, "%s: %d subject(s) x %d selection(s) x %lld fold(s) = %lld tasks on %d "
                   "rank(s)%s", m->stage, nids, nsel, (long long)nf, (long long)ntasks, ctx->nranks,
                   array_count ? " (array share)" : "");
-        rc = rdml_farm_run(ctx, cli->comm, ntasks, sweep_task, &s, &fo, recs, &fst);
+        rc = rdml_farm_run(ctx, ex->comm, ntasks, sweep_task, &s, &fo, recs, &fst);
         if (s.cached >= 0) m->release(s.group);
         s.cached = -1;
         rdml_h5_abort(&s.hself); /* read-only: closing discards nothing */
-        rc = rdml_agree(ctx, cli->comm, rc);
+        rc = rdml_agree(ctx, ex->comm, rc);
         double busy = fst.busy_seconds, tot = 0;
-        MPI_Allreduce(&busy, &tot, 1, MPI_DOUBLE, MPI_SUM, cli->comm);
+        MPI_Allreduce(&busy, &tot, 1, MPI_DOUBLE, MPI_SUM, ex->comm);
         if (!rc)
             rdml_info(ctx, "%s: %lld tasks: %lld from the journal, %lld computed in %.1f s (%.0f%% "
                       "of the ranks' time in tasks)", m->stage, (long long)fst.selected,
@@ -590,10 +589,10 @@ int rdml_sweep_run(rdml_cli *cli, const rdml_sweep_model *m, int64_t array_index
         goto out;
     }
     /* the write: collective, group by group */
-    if (!rc) rc = rdml_cli_results_open(cli, m->stage, &h);
+    if (!rc) rc = rdml_exp_results_open(ex, m->stage, &h);
     for (int g = 0; g < s.ngroups && !rc; g++) {
         memset(s.group, 0, m->group_size);
-        rc = prepare(ctx, cli->comm, &s, h, g, s.group);
+        rc = prepare(ctx, ex->comm, &s, h, g, s.group);
         if (!rc) rc = m->write(ctx, h, m->opts, s.group, recs + s.gfirst[g]);
         if (rc) rdml_ctx_prefix(ctx, "subj%02d %s", s.gsubj[g], s.gname[g]);
         m->release(s.group);
@@ -610,12 +609,12 @@ int rdml_sweep_run(rdml_cli *cli, const rdml_sweep_model *m, int64_t array_index
         rdml_h5_abort(&h);
     }
     /* the CSV tables follow the committed file (rewritten from it, all tables) */
-    if (!rc && m->metrics) rc = rdml_cli_tables_sync(cli);
+    if (!rc && m->metrics) rc = rdml_exp_tables_sync(ex);
     /* the results are safe in run.output: the records are no longer needed */
     if (!rc && ctx->rank == 0)
         for (int64_t t = 0; t < ntasks; t++) rdml_journal_remove(ctx, j, keys[t]);
 out:
-    if (j) rdml_journal_close(&j, cli->comm, !rc && !array_count);
+    if (j) rdml_journal_close(&j, ex->comm, !rc && !array_count);
     rdml_recs_free(recs, ntasks);
     for (int64_t t = 0; keys && t < ntasks; t++) free(keys[t]);
     free(keys);
@@ -624,7 +623,7 @@ out:
     free(s.gsubj);
     free(s.gfirst);
     free(s.group);
-    rdml_cli_free_list(sels, nsel);
+    rdml_exp_free_list(sels, nsel);
     free(ids);
     rdml_dataset_close(&ds);
     return rc;

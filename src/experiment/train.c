@@ -26,7 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "exp_priv.h"
 #include "rdml/dataset.h"
 #include "rdml/h5.h"
 #include "rdml/metrics.h"
@@ -206,16 +206,16 @@ static int read_grid(rdml_ctx *ctx, const rdml_config *cfg, train_opts *o) {
     return RDML_OK;
 }
 
-static int read_opts(rdml_cli *cli, train_opts *o) {
-    rdml_ctx *ctx = &cli->ctx;
-    const rdml_config *cfg = cli->cfg;
+static int read_opts(rdml_exp *ex, train_opts *o) {
+    rdml_ctx *ctx = ex->ctx;
+    const rdml_config *cfg = ex->cfg;
     const char *s;
     int64_t seed;
     memset(o, 0, sizeof *o);
     RDML_TRY(rdml_config_int(ctx, cfg, "run", "seed", &seed));
     o->seed = (uint64_t)seed;
     double color_fraction; /* the SVM's colour experiment only */
-    RDML_TRY(rdml_cli_pairs_opts(ctx, cfg, o->seed, &o->experiment, &o->pp, &o->pair_images,
+    RDML_TRY(rdml_exp_pairs_opts(ctx, cfg, o->seed, &o->experiment, &o->pp, &o->pair_images,
                                  &color_fraction, &o->sp));
     o->pp.continuous = 1; /* regression on the RDM value, whatever pairs.labels says */
     if (o->pp.set == RDML_PAIRS_COLORS)
@@ -308,7 +308,7 @@ typedef struct train_group {
     float *E;            /* n x d embeddings (or grayscale pixels for the cnn) */
     rdml_pairs P;
     rdml_split S;
-    rdml_cli_folds F;    /* pair lists per fold; grid: inner folds */
+    rdml_exp_folds F;    /* pair lists per fold; grid: inner folds */
     double *target;      /* P.n RDM values */
 } train_group;
 
@@ -732,7 +732,7 @@ static int write_grid(rdml_ctx *ctx, rdml_h5 *h, const char *gs, const train_opt
     const double **fs = rc ? NULL : malloc((size_t)(nf + 1) * sizeof *fs);
     if (!rc && !fs) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory writing the grid");
     for (int64_t f = 0; f < nf && !rc; f++) fs[f] = recs[f] + ST_N + g->F.nte[f] + 2 * o->max_epochs;
-    if (!rc) rc = rdml_cli_write_grid_scores(ctx, h, gg, &g->S, g->F.ifold, ns, K, fs,
+    if (!rc) rc = rdml_exp_write_grid_scores(ctx, h, gg, &g->S, g->F.ifold, ns, K, fs,
                                              rdml_svm_scoring_name(o->scoring), o->axes, chosen);
     free(fs);
     for (int64_t s = 0; tw && s < 2 * ns; s++) free(tw[s]);
@@ -774,7 +774,7 @@ static int load_gray(rdml_ctx *ctx, const rdml_subject *s, int64_t n, int64_t S,
 }
 
 static void group_release(train_group *g) {
-    rdml_cli_folds_free(&g->F);
+    rdml_exp_folds_free(&g->F);
     free(g->target);
     rdml_split_free(&g->S);
     rdml_pairs_free(&g->P);
@@ -818,7 +818,7 @@ static int group_prepare(rdml_ctx *ctx, MPI_Comm comm, rdml_h5 *h, const train_o
     g->id = rdml_subject_id(subj);
     rdml_strlcpy(g->name, name, sizeof g->name);
     char rpath[512], epath[600];
-    RDML_TRY(rdml_cli_find_inputs(ctx, h, g->id, name, o->is_cnn ? NULL : o->embedding, rpath,
+    RDML_TRY(rdml_exp_find_inputs(ctx, h, g->id, name, o->is_cnn ? NULL : o->embedding, rpath,
                                   sizeof rpath, epath, sizeof epath, o->pair_images, &g->n, &g->d));
     const int64_t n = g->n;
     if (o->is_cnn) g->d = o->cnn.size * o->cnn.size; /* grayscale pixels from the PNGs */
@@ -832,7 +832,7 @@ static int group_prepare(rdml_ctx *ctx, MPI_Comm comm, rdml_h5 *h, const train_o
     g->E = rdml_malloc(ctx, (size_t)(n * d) * sizeof *g->E, "embeddings");
     int rc = R && g->E ? RDML_OK : ctx->code;
     rc = rdml_agree(ctx, comm, rc);
-    if (!rc) rc = rdml_cli_read_rdm(ctx, comm, h, rpath, n, R);
+    if (!rc) rc = rdml_exp_read_rdm(ctx, comm, h, rpath, n, R);
     if (!rc && o->is_cnn) rc = load_gray(ctx, subj, n, o->cnn.size, g->E);
     else if (!rc) rc = rdml_h5_read_rows_f32(ctx, h, epath, 0, n, g->E);
     rc = rdml_agree(ctx, comm, rc);
@@ -853,7 +853,7 @@ static int group_prepare(rdml_ctx *ctx, MPI_Comm comm, rdml_h5 *h, const train_o
         if (!g->target) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
     }
     for (int64_t t = 0; t < g->P.n && !rc; t++) g->target[t] = g->P.value[t];
-    if (!rc) rc = rdml_cli_folds_make(ctx, &g->S, &g->P, o->grid ? o->inner_folds : 0, o->sp.seed,
+    if (!rc) rc = rdml_exp_folds_make(ctx, &g->S, &g->P, o->grid ? o->inner_folds : 0, o->sp.seed,
                                       check_outer, check_inner, g, &g->F);
     return rc;
 }
@@ -974,7 +974,7 @@ static int group_write(rdml_ctx *ctx, rdml_h5 *h, const train_opts *o, const tra
     return rc;
 }
 
-/* ---- the stage as a sweep (src/cli/sweep.c): one task per (subject, selection, fold) on
+/* ---- the stage as a sweep (src/ex/sweep.c): one task per (subject, selection, fold) on
  * the task farm, journaled ---- */
 
 static int64_t tr_nfolds(const void *opts) {
@@ -1039,16 +1039,16 @@ static void tr_metrics(const void *opts, const void *group, int64_t f, const rdm
     for (int i = 0; i < 6; i++) out[i] = ok ? v[i] : NAN; /* a fold that stopped: NaN */
 }
 
-int rdml_cli_train_stage(rdml_cli *cli, int64_t array_index, int64_t array_count) {
-    rdml_ctx *ctx = &cli->ctx;
+int rdml_exp_train_stage(rdml_exp *ex, int64_t array_index, int64_t array_count) {
+    rdml_ctx *ctx = ex->ctx;
     train_opts o;
-    int rc = read_opts(cli, &o);
+    int rc = read_opts(ex, &o);
     if (rc) {
         free(o.set);
         return rc;
     }
     if (o.is_cnn) { /* collective: the activation budget of a CNN batch on every rank */
-        int64_t share = rdml_mem_available_share(cli->comm);
+        int64_t share = rdml_mem_available_share(ex->comm);
         o.cnn.max_bytes = o.max_memory_gb > 0 ? (int64_t)(o.max_memory_gb * 1e9) : share > 0 ? share : 0;
         /* the most distinct images a batch can touch: two blocks, or both sides of every pair */
         rc = rdml_cnn_check_memory(ctx, &o.cnn, o.blocks ? 2 * o.block_images : 2 * o.batch);
@@ -1065,10 +1065,8 @@ int rdml_cli_train_stage(rdml_cli *cli, int64_t array_index, int64_t array_count
         rdml_sweep_model m = {"train", &o, sizeof(train_group), tr_nfolds, tr_prepare, tr_release,
                               tr_task, tr_write, NULL, o.experiment, o.model, 6, tr_columns,
                               tr_metrics};
-        rc = rdml_sweep_run(cli, &m, array_index, array_count);
+        rc = rdml_sweep_run(ex, &m, array_index, array_count);
     }
     free(o.set);
     return rc;
 }
-
-int rdml_cmd_train(rdml_cli *cli) { return rdml_cli_train_stage(cli, 0, 0); }
