@@ -31,6 +31,7 @@
 #include <stdint.h>
 
 #include "rdml/core.h"
+#include "rdml/cv.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -140,9 +141,9 @@ void rdml_svm_support(const rdml_svm_model *m, int64_t *n, const int64_t **index
  *   double Cs[] = {0.1, 1, 10};  ax.nC = 3;  ax.C = Cs;
  *   rdml_svm_params *set;  int64_t ns;
  *   RDML_TRY(rdml_svm_grid_make(ctx, &base, &ax, &set, &ns));    // sklearn ParameterGrid order
- *   RDML_TRY(rdml_svm_inner_folds(ctx, n, in_outer_train, 3, seed, f, inner)); // per outer fold
+ *   RDML_TRY(rdml_cv_inner_folds(ctx, n, in_outer_train, 3, seed, f, inner)); // rdml/cv.h
  *   for s, g: rdml_svm_cv_score(ctx, &set[s], &im, P, ij, target, inner, NULL, g, sc, &score[s*3+g], ...);
- *   rdml_svm_grid_select(ns, 3, score, mean, sd, &best);      // best mean, ties -> grid order
+ *   rdml_cv_grid_select(ns, 3, score, mean, sd, &best);      // best mean, ties -> grid order
  */
 typedef struct rdml_svm_grid_axes {
     int nC;       const double *C;
@@ -161,53 +162,23 @@ typedef struct rdml_svm_grid_axes {
 int rdml_svm_grid_make(rdml_ctx *ctx, const rdml_svm_params *base, const rdml_svm_grid_axes *ax,
                        rdml_svm_params **out, int64_t *n);
 
-typedef enum rdml_svm_scoring {
-    RDML_SCORE_ACCURACY = 0, /* C-SVC: fraction of correct predictions (decision > 0) */
-    RDML_SCORE_F1,           /* C-SVC: F1 of class 1 */
-    RDML_SCORE_ROC_AUC,      /* C-SVC: ROC AUC of the decision values (NaN with one class) */
-    RDML_SCORE_R2,           /* SVR: sklearn's r2_score */
-    RDML_SCORE_NEG_MSE,      /* SVR: minus the mean squared error (larger is better) */
-    RDML_SCORE_PEARSON,      /* SVR: Pearson r of prediction and target */
-    RDML_SCORE_SPEARMAN      /* SVR: Spearman rho */
-} rdml_svm_scoring;
-/* "accuracy", "f1", "roc_auc", "r2", "neg_mse", "pearson", "spearman" -> scoring; -1 if
- * unknown. */
-int rdml_svm_scoring_parse(const char *name);
-const char *rdml_svm_scoring_name(rdml_svm_scoring s);
-/* Does the scoring fit the SVM type (classification scores for C-SVC, regression for SVR)? */
-int rdml_svm_scoring_fits(rdml_svm_scoring s, rdml_svm_type t);
-/* The score of n decision values against targets (0/1 for classification scores). */
-int rdml_svm_score(rdml_ctx *ctx, rdml_svm_scoring s, int64_t n, const double *target,
-                   const double *dec, double *out);
+/* Does the scoring (rdml/cv.h) fit the SVM type (classification scores for C-SVC,
+ * regression for SVR)? */
+int rdml_svm_scoring_fits(rdml_cv_scoring s, rdml_svm_type t);
 
-/* Inner K-fold over the units (images, or pairs for the pair-level split) with use[u] != 0:
- * those units in ascending order are permuted by the stream rdml_rng_substream(
- * RDML_STREAM_FOLDS, 1 + outer_fold) of seed and cut into sklearn KFold's sizes; fold[u] gets
- * the inner fold, -1 for units not used. Fewer used units than k is RDML_EDATA naming both. */
-int rdml_svm_inner_folds(rdml_ctx *ctx, int64_t nunits, const int8_t *use, int64_t k,
-                         uint64_t seed, int64_t outer_fold, int64_t *fold);
-
-/* The pairs of inner fold g among l pairs: by images (image_fold, N values: test = both images
- * in g, train = neither image in g and both used (>= 0)) or, when image_fold is NULL, by pairs
- * (pair_fold, l values). *train / *test are malloc'd ascending indices into the l pairs; an
- * empty side is RDML_EDATA naming the fold and the counts. */
-int rdml_svm_inner_split(rdml_ctx *ctx, int64_t l, const int64_t *ij, const int64_t *image_fold,
-                         const int64_t *pair_fold, int64_t g, int64_t **train, int64_t *ntrain,
-                         int64_t **test, int64_t *ntest);
-
-/* One grid task: fit setting p on the training side of inner fold g (rdml_svm_inner_split)
+/* Fit setting p on the training pairs tr (indices into ij / target) and score the test
+ * pairs te with sc: an rdml_cv_fit_score for rdml_cv_grid_search. *score is finite or NaN
+ * (e.g. ROC AUC of a one-class test side). */
+int rdml_svm_fit_score(rdml_ctx *ctx, const rdml_svm_params *p, const rdml_svm_images *im,
+                       const int64_t *ij, const double *target, const int64_t *tr, int64_t ntr,
+                       const int64_t *te, int64_t nte, rdml_cv_scoring sc, double *score);
+/* One grid task: fit setting p on the training side of inner fold g (rdml_cv_inner_split)
  * and score its test side. target: l values (0/1 or real by p->type). *score is finite or NaN
  * (e.g. ROC AUC of a one-class test side); ntrain/ntest (may be NULL) get the sizes. */
 int rdml_svm_cv_score(rdml_ctx *ctx, const rdml_svm_params *p, const rdml_svm_images *im,
                       int64_t l, const int64_t *ij, const double *target,
                       const int64_t *image_fold, const int64_t *pair_fold, int64_t g,
-                      rdml_svm_scoring sc, double *score, int64_t *ntrain, int64_t *ntest);
-
-/* scores: nset x k (row = setting). mean[s] = the plain sum over folds in order / k (numpy's
- * mean for k < 8), sd = population std (both may be NULL); best = the first setting with the
- * largest mean (GridSearchCV's rank_test_score tie rule); NaN means rank last. */
-void rdml_svm_grid_select(int64_t nset, int64_t k, const double *scores, double *mean,
-                          double *sd, int64_t *best);
+                      rdml_cv_scoring sc, double *score, int64_t *ntrain, int64_t *ntest);
 
 #ifdef __cplusplus
 }

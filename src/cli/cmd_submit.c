@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "rdml/strbuf.h"
 #include "rdml/dataset.h"
 
 extern char **environ;
@@ -135,65 +136,21 @@ static const char driver_template[] =
     "  echo \"submitted $(basename \"$script\") as job $prev\"\n"
     "done\n";
 
-/* ---- a growable string ---- */
-
-typedef struct sbuf {
-    char *s;
-    size_t len, cap;
-    int failed;
-} sbuf;
-
-static void sb_addn(sbuf *b, const char *s, size_t n) {
-    if (b->failed) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (b->len + n + 1 > cap) cap *= 2;
-        char *p = realloc(b->s, cap);
-        if (!p) {
-            b->failed = 1;
-            return;
-        }
-        b->s = p;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
-
-static void sb_add(sbuf *b, const char *s) { sb_addn(b, s, strlen(s)); }
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...) {
-    char tmp[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof tmp) {
-        b->failed = 1;
-        return;
-    }
-    sb_addn(b, tmp, (size_t)n);
-}
-
-static const char *sb_str(const sbuf *b) { return b->s ? b->s : ""; }
-
 /* A word for bash: as is when it holds only safe characters, else in single quotes. */
-static void sb_quote(sbuf *b, const char *s) {
+static void sb_quote(rdml_strbuf *b, const char *s) {
     int safe = *s != '\0';
     for (const char *p = s; *p && safe; p++)
         safe = isalnum((unsigned char)*p) || strchr("_-./,:=+@%", *p);
     if (safe) {
-        sb_add(b, s);
+        rdml_strbuf_add(b, s);
         return;
     }
-    sb_add(b, "'");
+    rdml_strbuf_add(b, "'");
     for (const char *p = s; *p; p++) {
-        if (*p == '\'') sb_add(b, "'\\''");
-        else sb_addn(b, p, 1);
+        if (*p == '\'') rdml_strbuf_add(b, "'\\''");
+        else rdml_strbuf_addn(b, p, 1);
     }
-    sb_add(b, "'");
+    rdml_strbuf_add(b, "'");
 }
 
 /* ---- the options of [slurm] ---- */
@@ -573,7 +530,7 @@ typedef struct subst {
     const char *value;
 } subst;
 
-static void render(sbuf *out, const char *tmpl, const subst *subs, int nsubs) {
+static void render(rdml_strbuf *out, const char *tmpl, const subst *subs, int nsubs) {
     for (const char *line = tmpl; *line;) {
         const char *nl = strchr(line, '\n');
         size_t n = nl ? (size_t)(nl - line) + 1 : strlen(line);
@@ -585,8 +542,8 @@ static void render(sbuf *out, const char *tmpl, const subst *subs, int nsubs) {
                 whole = &subs[i];
         }
         if (whole) { /* a line of its own: zero or more lines */
-            sb_add(out, whole->value);
-            if (*whole->value && whole->value[strlen(whole->value) - 1] != '\n') sb_add(out, "\n");
+            rdml_strbuf_add(out, whole->value);
+            if (*whole->value && whole->value[strlen(whole->value) - 1] != '\n') rdml_strbuf_add(out, "\n");
         } else {
             for (size_t i = 0; i < n; i++) {
                 const subst *hit = NULL;
@@ -599,10 +556,10 @@ static void render(sbuf *out, const char *tmpl, const subst *subs, int nsubs) {
                     }
                 }
                 if (hit) {
-                    sb_add(out, hit->value);
+                    rdml_strbuf_add(out, hit->value);
                     i += strlen(hit->name) + 1;
                 } else {
-                    sb_addn(out, line + i, 1);
+                    rdml_strbuf_addn(out, line + i, 1);
                 }
             }
         }
@@ -619,31 +576,31 @@ typedef struct job_spec {
     int64_t nodes, ntasks, array_n;
 } job_spec;
 
-static void sbatch_lines(sbuf *b, const submit_opts *o, const job_spec *j, const char *name,
+static void sbatch_lines(rdml_strbuf *b, const submit_opts *o, const job_spec *j, const char *name,
                          const char *dir, const char *workdir) {
-    sb_printf(b, "#SBATCH --job-name=%s\n", name);
-    sb_printf(b, "#SBATCH --output=%s/%s\n", dir, j->log);
-    sb_printf(b, "#SBATCH --chdir=%s\n", workdir);
-    if (*o->partition) sb_printf(b, "#SBATCH --partition=%s\n", o->partition);
-    if (*o->account) sb_printf(b, "#SBATCH --account=%s\n", o->account);
-    if (*o->qos) sb_printf(b, "#SBATCH --qos=%s\n", o->qos);
-    sb_printf(b, "#SBATCH --time=%s\n", o->time);
-    if (j->nodes > 0) sb_printf(b, "#SBATCH --nodes=%lld\n", (long long)j->nodes);
-    sb_printf(b, "#SBATCH --ntasks=%lld\n", (long long)j->ntasks);
-    sb_printf(b, "#SBATCH --cpus-per-task=%lld\n", (long long)o->cpus_per_task);
-    if (*o->mem) sb_printf(b, "#SBATCH --mem=%s\n", o->mem);
-    if (j->array_n > 0) sb_printf(b, "#SBATCH --array=0-%lld\n", (long long)(j->array_n - 1));
-    if (o->signal > 0) sb_printf(b, "#SBATCH --signal=B:USR1@%lld\n", (long long)o->signal);
-    if (o->requeue) sb_add(b, "#SBATCH --requeue\n#SBATCH --open-mode=append\n");
+    rdml_strbuf_printf(b, "#SBATCH --job-name=%s\n", name);
+    rdml_strbuf_printf(b, "#SBATCH --output=%s/%s\n", dir, j->log);
+    rdml_strbuf_printf(b, "#SBATCH --chdir=%s\n", workdir);
+    if (*o->partition) rdml_strbuf_printf(b, "#SBATCH --partition=%s\n", o->partition);
+    if (*o->account) rdml_strbuf_printf(b, "#SBATCH --account=%s\n", o->account);
+    if (*o->qos) rdml_strbuf_printf(b, "#SBATCH --qos=%s\n", o->qos);
+    rdml_strbuf_printf(b, "#SBATCH --time=%s\n", o->time);
+    if (j->nodes > 0) rdml_strbuf_printf(b, "#SBATCH --nodes=%lld\n", (long long)j->nodes);
+    rdml_strbuf_printf(b, "#SBATCH --ntasks=%lld\n", (long long)j->ntasks);
+    rdml_strbuf_printf(b, "#SBATCH --cpus-per-task=%lld\n", (long long)o->cpus_per_task);
+    if (*o->mem) rdml_strbuf_printf(b, "#SBATCH --mem=%s\n", o->mem);
+    if (j->array_n > 0) rdml_strbuf_printf(b, "#SBATCH --array=0-%lld\n", (long long)(j->array_n - 1));
+    if (o->signal > 0) rdml_strbuf_printf(b, "#SBATCH --signal=B:USR1@%lld\n", (long long)o->signal);
+    if (o->requeue) rdml_strbuf_add(b, "#SBATCH --requeue\n#SBATCH --open-mode=append\n");
     const char *p = o->extra;
     while (*p) {
         while (isspace((unsigned char)*p)) p++;
         size_t n = 0;
         while (p[n] && !isspace((unsigned char)p[n])) n++;
         if (n) {
-            sb_add(b, "#SBATCH ");
-            sb_addn(b, p, n);
-            sb_add(b, "\n");
+            rdml_strbuf_add(b, "#SBATCH ");
+            rdml_strbuf_addn(b, p, n);
+            rdml_strbuf_add(b, "\n");
         }
         p += n;
     }
@@ -695,7 +652,7 @@ static int launcher_variable(const char *e) {
 
 /* Run prog argv, stdin from /dev/null, collecting stdout and stderr (at most 64 KB each).
  * *status is the waitpid status. */
-static int run_program(rdml_ctx *ctx, const char *prog, char *const argv[], sbuf *out, sbuf *err,
+static int run_program(rdml_ctx *ctx, const char *prog, char *const argv[], rdml_strbuf *out, rdml_strbuf *err,
                        int *status) {
     int po[2], pe[2];
     if (pipe(po) != 0) return RDML_FAIL(ctx, RDML_EIO, "pipe: %s", strerror(errno));
@@ -731,7 +688,7 @@ static int run_program(rdml_ctx *ctx, const char *prog, char *const argv[], sbuf
         return RDML_FAIL(ctx, RDML_EIO, "cannot start %s: %s", prog, strerror(src));
     }
     struct pollfd fds[2] = {{po[0], POLLIN, 0}, {pe[0], POLLIN, 0}};
-    sbuf *bufs[2] = {out, err};
+    rdml_strbuf *bufs[2] = {out, err};
     int open_fds = 2;
     while (open_fds > 0) {
         if (poll(fds, 2, -1) < 0) {
@@ -748,7 +705,7 @@ static int run_program(rdml_ctx *ctx, const char *prog, char *const argv[], sbuf
                 fds[i].fd = -1;
                 open_fds--;
             } else if (bufs[i]->len < 65536) {
-                sb_addn(bufs[i], chunk, (size_t)n);
+                rdml_strbuf_addn(bufs[i], chunk, (size_t)n);
             }
         }
     }
@@ -761,7 +718,7 @@ static int run_program(rdml_ctx *ctx, const char *prog, char *const argv[], sbuf
 }
 
 /* Trim trailing white space in place. */
-static void rstrip(sbuf *b) {
+static void rstrip(rdml_strbuf *b) {
     while (b->len > 0 && isspace((unsigned char)b->s[b->len - 1])) b->s[--b->len] = '\0';
 }
 
@@ -779,7 +736,7 @@ static int sbatch_submit(rdml_ctx *ctx, const char *sbatch, const char *dep, con
     }
     argv[a++] = (char *)script;
     argv[a] = NULL;
-    sbuf out = {0}, err = {0};
+    rdml_strbuf out = {0}, err = {0};
     int status = 0;
     int rc = run_program(ctx, sbatch, argv, &out, &err, &status);
     rstrip(&out);
@@ -789,20 +746,20 @@ static int sbatch_submit(rdml_ctx *ctx, const char *sbatch, const char *dep, con
         if (WIFEXITED(status)) snprintf(how, sizeof how, "exit status %d", WEXITSTATUS(status));
         else snprintf(how, sizeof how, "killed by signal %d", WIFSIGNALED(status) ? WTERMSIG(status) : 0);
         rc = RDML_FAIL(ctx, RDML_EIO, "%s refused %s (%s): %s", sbatch, script, how,
-                       err.len ? sb_str(&err) : out.len ? sb_str(&out) : "(it printed nothing)");
+                       err.len ? rdml_strbuf_str(&err) : out.len ? rdml_strbuf_str(&out) : "(it printed nothing)");
     }
     if (!rc) {
         /* --parsable prints "jobid" or "jobid;cluster", possibly after warning lines */
         const char *last = out.s ? strrchr(out.s, '\n') : NULL;
-        last = last ? last + 1 : sb_str(&out);
+        last = last ? last + 1 : rdml_strbuf_str(&out);
         size_t n = strcspn(last, ";");
         if (!all_digits(last, n) || n >= idlen)
             rc = RDML_FAIL(ctx, RDML_EIO, "%s accepted %s but printed \"%s\" instead of a job id "
-                           "(is it SLURM's sbatch?)", sbatch, script, sb_str(&out));
+                           "(is it SLURM's sbatch?)", sbatch, script, rdml_strbuf_str(&out));
         else
             snprintf(id, idlen, "%.*s", (int)n, last);
     }
-    if (!rc && err.len) rdml_warn(ctx, "sbatch: %s", sb_str(&err));
+    if (!rc && err.len) rdml_warn(ctx, "sbatch: %s", rdml_strbuf_str(&err));
     free(out.s);
     free(err.s);
     return rc;
@@ -888,29 +845,29 @@ static int submit(rdml_cli *cli, const rdml_config *cfg, const submit_opts *opts
     absolute(workdir, jobfile, jobabs, sizeof jobabs);
     char *dump = rdml_config_dump(cfg, 0);
     if (!dump) return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory writing the job configuration");
-    sbuf jt = {0};
+    rdml_strbuf jt = {0};
     time_t now = time(NULL);
     char stamp[64];
     strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-    sb_printf(&jt, "; %s with the command line's --config/--set as `rdmlearn submit` resolved it\n"
+    rdml_strbuf_printf(&jt, "; %s with the command line's --config/--set as `rdmlearn submit` resolved it\n"
                    "; at %s (a record: the jobs run %s itself; experiment files are added\n"
                    "; when they run).\n\n", jobabs, stamp, jobabs);
-    sb_add(&jt, dump);
+    rdml_strbuf_add(&jt, dump);
     free(dump);
     int rc = jt.failed ? RDML_FAIL(ctx, RDML_ENOMEM, "out of memory") : RDML_OK;
     if (!rc) rc = write_file(ctx, respath, jt.s, 0644);
     free(jt.s);
     if (rc) return rc;
     /* what every job passes to `rdmlearn run` after its own options */
-    sbuf pass = {0};
+    rdml_strbuf pass = {0};
     for (int i = 0; i < cli->ncfg_files; i++) {
         char abs[PATH_MAX];
         absolute(workdir, cli->cfg_files[i], abs, sizeof abs);
-        sb_add(&pass, " --config ");
+        rdml_strbuf_add(&pass, " --config ");
         sb_quote(&pass, abs);
     }
     for (int i = 0; i < cli->nsets; i++) {
-        sb_add(&pass, " --set ");
+        rdml_strbuf_add(&pass, " --set ");
         sb_quote(&pass, cli->sets[i]);
     }
     if (pass.failed) {
@@ -955,12 +912,12 @@ static int submit(rdml_cli *cli, const rdml_config *cfg, const submit_opts *opts
     snprintf(requeue, sizeof requeue, "%lld",
              (long long)(o.requeue && o.signal > 0 ? o.max_requeue : 0));
     char paths[3][PATH_MAX + 32];
-    sbuf scripts = {0};
+    rdml_strbuf scripts = {0};
     for (int j = 0; j < njobs && !rc; j++) {
         char jname[300];
         if (narray == 0) snprintf(jname, sizeof jname, "%s", name);
         else snprintf(jname, sizeof jname, "%s-%s", name, jobs[j].role);
-        sbuf hdr = {0}, bin = {0}, jb = {0}, wd = {0}, la = {0}, sm = {0}, mr = {0}, args = {0},
+        rdml_strbuf hdr = {0}, bin = {0}, jb = {0}, wd = {0}, la = {0}, sm = {0}, mr = {0}, args = {0},
              text = {0};
         sbatch_lines(&hdr, &o, &jobs[j], jname, dir, workdir);
         sb_quote(&bin, binary);
@@ -969,36 +926,36 @@ static int submit(rdml_cli *cli, const rdml_config *cfg, const submit_opts *opts
         sb_quote(&la, o.launcher);
         sb_quote(&sm, o.srun_mpi);
         sb_quote(&mr, o.mpirun);
-        sb_add(&args, "run \"$JOB\"");
+        rdml_strbuf_add(&args, "run \"$JOB\"");
         if (*jobs[j].args) {
-            sb_add(&args, " ");
-            sb_add(&args, jobs[j].args);
+            rdml_strbuf_add(&args, " ");
+            rdml_strbuf_add(&args, jobs[j].args);
         }
-        sb_add(&args, sb_str(&pass));
+        rdml_strbuf_add(&args, rdml_strbuf_str(&pass));
         char role[64];
         snprintf(role, sizeof role, "%c%s", toupper((unsigned char)jobs[j].role[0]),
                  jobs[j].role + 1);
         const subst subs[] = {
-            {"ROLE", role},          {"SBATCH", sb_str(&hdr)}, {"RDMLEARN", sb_str(&bin)},
-            {"JOB", sb_str(&jb)},    {"WORKDIR", sb_str(&wd)}, {"LAUNCHER", sb_str(&la)},
-            {"SRUN_MPI", sb_str(&sm)}, {"MPIRUN", sb_str(&mr)}, {"THREADS", threads},
-            {"ARGS", sb_str(&args)}, {"SETUP", o.setup},     {"REQUEUE", requeue},
+            {"ROLE", role},          {"SBATCH", rdml_strbuf_str(&hdr)}, {"RDMLEARN", rdml_strbuf_str(&bin)},
+            {"JOB", rdml_strbuf_str(&jb)},    {"WORKDIR", rdml_strbuf_str(&wd)}, {"LAUNCHER", rdml_strbuf_str(&la)},
+            {"SRUN_MPI", rdml_strbuf_str(&sm)}, {"MPIRUN", rdml_strbuf_str(&mr)}, {"THREADS", threads},
+            {"ARGS", rdml_strbuf_str(&args)}, {"SETUP", o.setup},     {"REQUEUE", requeue},
         };
         render(&text, sbatch_template, subs, (int)(sizeof subs / sizeof subs[0]));
         int failed = text.failed | hdr.failed | bin.failed | jb.failed | wd.failed | args.failed;
         snprintf(paths[j], sizeof paths[j], "%s/%s", dir, jobs[j].file);
         if (failed) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory writing %s", paths[j]);
         if (!rc) rc = write_file(ctx, paths[j], text.s, 0755);
-        if (j) sb_add(&scripts, " ");
+        if (j) rdml_strbuf_add(&scripts, " ");
         sb_quote(&scripts, paths[j]);
-        sbuf *all[] = {&hdr, &bin, &jb, &wd, &la, &sm, &mr, &args, &text};
+        rdml_strbuf *all[] = {&hdr, &bin, &jb, &wd, &la, &sm, &mr, &args, &text};
         for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) free(all[i]->s);
     }
     char driver[PATH_MAX + 16];
     snprintf(driver, sizeof driver, "%s/submit.sh", dir);
     if (!rc) {
-        sbuf text = {0};
-        const subst subs[] = {{"SCRIPTS", sb_str(&scripts)}};
+        rdml_strbuf text = {0};
+        const subst subs[] = {{"SCRIPTS", rdml_strbuf_str(&scripts)}};
         render(&text, driver_template, subs, 1);
         rc = text.failed ? RDML_FAIL(ctx, RDML_ENOMEM, "out of memory") : RDML_OK;
         if (!rc) rc = write_file(ctx, driver, text.s, 0755);

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "config/config_internal.h"
+#include "rdml/strbuf.h"
 
 struct rdml_config {
     const rdml_cfg_key *keys; /* the schema (static or the caller's table) */
@@ -519,7 +520,7 @@ static int read_text(rdml_ctx *ctx, const char *path, char **out) {
     FILE *f = fopen(path, "rb");
     if (!f)
         return RDML_FAIL(ctx, RDML_EIO, "cannot open config file %s: %s", path, strerror(errno));
-    rdml_cfg_buf b = {0};
+    rdml_strbuf b = {0};
     char chunk[8192];
     size_t n, total = 0;
     int has_nul = 0;
@@ -527,11 +528,11 @@ static int read_text(rdml_ctx *ctx, const char *path, char **out) {
         has_nul |= memchr(chunk, '\0', n) != NULL;
         total += n;
         if (total > (16u << 20)) break;
-        rdml_cfg_buf_addn(&b, chunk, n);
+        rdml_strbuf_addn(&b, chunk, n);
     }
     int err = ferror(f);
     fclose(f);
-    char *s = rdml_cfg_buf_take(&b);
+    char *s = rdml_strbuf_take(&b);
     if (!s) return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory reading %s", path);
     int rc = RDML_OK;
     if (err) rc = RDML_FAIL(ctx, RDML_EIO, "error reading config file %s", path);

@@ -83,16 +83,5 @@ char *rdml_config_markdown(void);
 #define RDML_CFG_MD_BEGIN "<!-- BEGIN GENERATED: rdml_config_markdown() -->"
 #define RDML_CFG_MD_END "<!-- END GENERATED -->"
 
-/* A growable string: append formatted text; on allocation failure `failed` is set and
- * the text is dropped at the end. */
-typedef struct rdml_cfg_buf {
-    char *s;
-    size_t len, cap;
-    int failed;
-} rdml_cfg_buf;
-void rdml_cfg_buf_add(rdml_cfg_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void rdml_cfg_buf_addn(rdml_cfg_buf *b, const char *s, size_t n);
-/* The finished string (caller frees), or NULL after an allocation failure. */
-char *rdml_cfg_buf_take(rdml_cfg_buf *b);
 
 #endif

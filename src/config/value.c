@@ -18,65 +18,7 @@
 #include <strings.h>
 
 #include "config/config_internal.h"
-
-/* ---- string builder ---- */
-
-void rdml_cfg_buf_addn(rdml_cfg_buf *b, const char *s, size_t n) {
-    if (b->failed) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *p = realloc(b->s, cap);
-        if (!p) {
-            b->failed = 1;
-            return;
-        }
-        b->s = p;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
-
-void rdml_cfg_buf_add(rdml_cfg_buf *b, const char *fmt, ...) {
-    char small[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(small, sizeof small, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        b->failed = 1;
-        return;
-    }
-    if ((size_t)n < sizeof small) {
-        rdml_cfg_buf_addn(b, small, (size_t)n);
-        return;
-    }
-    char *big = malloc((size_t)n + 1);
-    if (!big) {
-        b->failed = 1;
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    rdml_cfg_buf_addn(b, big, (size_t)n);
-    free(big);
-}
-
-char *rdml_cfg_buf_take(rdml_cfg_buf *b) {
-    if (b->failed) {
-        free(b->s);
-        b->s = NULL;
-        return NULL;
-    }
-    if (!b->s) rdml_cfg_buf_addn(b, "", 0);
-    char *s = b->s;
-    b->s = NULL;
-    b->len = b->cap = 0;
-    return s;
-}
+#include "rdml/strbuf.h"
 
 /* ---- scalars ---- */
 
@@ -449,7 +391,7 @@ static int check_list(const rdml_cfg_key *k, const char *raw, char **canon, char
     expected_hint(k, hint, sizeof hint);
     size_t offs[RDML_CFG_MAX_VALUE / 2 + 2]; /* item starts in the canonical text */
     int n = 0, rc = RDML_CFGV_OK;
-    rdml_cfg_buf out = {0};
+    rdml_strbuf out = {0};
     const char *p = raw;
     for (;;) {
         const char *comma = strchr(p, ',');
@@ -511,7 +453,7 @@ static int check_list(const rdml_cfg_key *k, const char *raw, char **canon, char
         }
         if (rc != RDML_CFGV_OK) break;
         offs[n] = out.len + (n ? 1 : 0);
-        rdml_cfg_buf_add(&out, "%s%s", n ? "," : "", canon_item);
+        rdml_strbuf_printf(&out, "%s%s", n ? "," : "", canon_item);
         n++;
         if (out.failed) {
             rc = RDML_CFGV_NOMEM;
@@ -520,7 +462,7 @@ static int check_list(const rdml_cfg_key *k, const char *raw, char **canon, char
         if (!comma) break;
         p = comma + 1;
     }
-    char *joined = rdml_cfg_buf_take(&out);
+    char *joined = rdml_strbuf_take(&out);
     if (rc == RDML_CFGV_OK && !joined) rc = RDML_CFGV_NOMEM;
     if (rc == RDML_CFGV_OK && k->type == RDML_CFG_LIST) {
         /* Item pointers into a split copy of the canonical text, for the duplicate check and

@@ -8,6 +8,7 @@
 
 #include "rdml/config.h"
 #include "rdml/core.h"
+#include "rdml/cv.h"
 #include "rdml/experiment.h"
 
 struct rdml_dataset;
@@ -48,27 +49,6 @@ int rdml_exp_write_grid_scores(rdml_ctx *ctx, struct rdml_h5 *h, const char *gg,
                                const struct rdml_split *S, const int64_t *ifold, int64_t ns,
                                int64_t K, const double *const *scores, const char *scoring,
                                const char *axes, int64_t *chosen);
-/* The outer folds of one subject x selection (folds.c): pair lists per fold and, with a
- * grid, the inner fold of every unit per outer fold (nf x nunits). */
-struct rdml_pairs;
-typedef struct rdml_exp_folds {
-    int64_t nf, **tr, **te, *ntr, *nte;
-    int64_t *ifold; /* grid only, else NULL */
-} rdml_exp_folds;
-/* A stage's check of outer fold f (its training list and the test count) or of inner fold k
- * of outer fold f (the inner training list and test count); non-OK stops with its message. */
-typedef int (*rdml_exp_fold_check)(rdml_ctx *ctx, const void *user, int64_t f, int64_t nf,
-                                   const int64_t *train, int64_t ntrain, int64_t ntest);
-typedef int (*rdml_exp_inner_check)(rdml_ctx *ctx, const void *user, int64_t f, int64_t k,
-                                    int64_t K, const int64_t *train, int64_t ntrain,
-                                    int64_t ntest);
-/* Not collective. Every fold of S over the pairs P; with inner_folds > 0 also the inner folds
- * (rdml_svm_inner_folds, seeded by seed and the outer fold). Free with rdml_exp_folds_free
- * (also after an error). */
-int rdml_exp_folds_make(rdml_ctx *ctx, const struct rdml_split *S, const struct rdml_pairs *P,
-                        int64_t inner_folds, uint64_t seed, rdml_exp_fold_check outer,
-                        rdml_exp_inner_check inner, const void *user, rdml_exp_folds *F);
-void rdml_exp_folds_free(rdml_exp_folds *F);
 /* Collective. Take the lock on run.output for the rest of the command (exclusive, or shared
  * for readers such as `run --array` shares; see rdml/lock.h); a no-op if held already. Then,
  * check that an existing run.output opens as HDF5: a damaged file is an error with a hint, or

@@ -191,7 +191,7 @@ int rdml_exp_write_grid_scores(rdml_ctx *ctx, rdml_h5 *h, const char *gg, const 
     double *mean = malloc((size_t)(nf * ns + 1) * sizeof *mean), *sd = malloc((size_t)(ns + 1) * sizeof *sd);
     int rc = mean && sd ? RDML_OK : RDML_FAIL(ctx, RDML_ENOMEM, "out of memory writing the grid");
     for (int64_t f = 0; f < nf && !rc; f++) {
-        rdml_svm_grid_select(ns, K, scores[f], mean + f * ns, sd, &chosen[f]);
+        rdml_cv_grid_select(ns, K, scores[f], mean + f * ns, sd, &chosen[f]);
         char fg[1100];
         snprintf(fg, sizeof fg, "%s/fold_%lld", gg, (long long)f);
         rc = rdml_h5_group(ctx, h, fg);

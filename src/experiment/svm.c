@@ -43,7 +43,7 @@ typedef struct svm_opts {
     rdml_svm_params *set;
     int64_t nset;
     int64_t inner_folds;
-    rdml_svm_scoring scoring;
+    rdml_cv_scoring scoring;
     char axes[128]; /* the searched parameters, e.g. "C,kernel" */
 } svm_opts;
 
@@ -121,7 +121,7 @@ static int read_grid(rdml_ctx *ctx, const rdml_config *cfg, svm_opts *o) {
     if (strcmp(sc, "auto") == 0)
         o->scoring = o->svm.type == RDML_SVM_C_SVC ? RDML_SCORE_ACCURACY : RDML_SCORE_R2;
     else
-        o->scoring = (rdml_svm_scoring)rdml_svm_scoring_parse(sc);
+        o->scoring = (rdml_cv_scoring)rdml_cv_scoring_parse(sc);
     if (!rdml_svm_scoring_fits(o->scoring, o->svm.type))
         return RDML_FAIL(ctx, RDML_ECONFIG, "[grid] scoring = %s does not fit svm.type = %s (hint: "
                          "accuracy, f1, roc_auc for c_svc; r2, neg_mse, pearson, spearman for "
@@ -474,7 +474,7 @@ static int write_grid(rdml_ctx *ctx, rdml_h5 *h, const char *gs, const svm_opts 
     if (!rc && (!fs || !best)) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory writing the grid");
     for (int64_t f = 0; f < nf && !rc; f++) fs[f] = scores + f * ns * K;
     if (!rc) rc = rdml_exp_write_grid_scores(ctx, h, g, S, ifold, ns, K, fs,
-                                             rdml_svm_scoring_name(o->scoring), o->axes, best);
+                                             rdml_cv_scoring_name(o->scoring), o->axes, best);
     for (int64_t f = 0; f < nf && !rc; f++)
         if (best[f] != chosen[f])
             rc = RDML_FAIL(ctx, RDML_EINTERNAL, "fold %lld: the grid chose %lld, the fold used %lld",
@@ -504,7 +504,7 @@ typedef struct svm_group {
     rdml_pairs P;
     rdml_split S;
     rdml_svm_images im; /* computed by the first task that needs it */
-    rdml_exp_folds F;   /* pair lists per fold; grid: inner folds */
+    rdml_cv_folds F;   /* pair lists per fold; grid: inner folds */
     double *target;     /* P.n labels or values */
 } svm_group;
 
@@ -521,7 +521,7 @@ static int64_t rec_len(const svm_opts *o, const svm_group *g, int64_t f) {
 
 static void svm_release(void *group) {
     svm_group *g = group;
-    rdml_exp_folds_free(&g->F);
+    rdml_cv_folds_free(&g->F);
     free(g->target);
     rdml_svm_images_free(&g->im);
     rdml_split_free(&g->S);
@@ -611,9 +611,24 @@ static int svm_prepare(rdml_ctx *ctx, MPI_Comm comm, rdml_h5 *h, const void *opt
         if (!g->target) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
     }
     for (int64_t t = 0; t < g->P.n && !rc; t++) g->target[t] = g->P.label[t];
-    if (!rc) rc = rdml_exp_folds_make(ctx, &g->S, &g->P, o->grid ? o->inner_folds : 0, o->sp.seed,
+    if (!rc) rc = rdml_cv_folds_make(ctx, &g->S, &g->P, o->grid ? o->inner_folds : 0, o->sp.seed,
                                       is_svr(o) ? NULL : check_outer, is_svr(o) ? NULL : check_inner,
                                       g, &g->F);
+    return rc;
+}
+
+/* A grid setting fit on an inner fold's training pairs and scored on its test pairs. */
+typedef struct grid_user {
+    const svm_opts *o;
+    const svm_group *g;
+} grid_user;
+
+static int grid_fit_score(rdml_ctx *ctx, void *user, int64_t s, int64_t k, const int64_t *tr,
+                          int64_t ntr, const int64_t *te, int64_t nte, double *score) {
+    const grid_user *u = user;
+    int rc = rdml_svm_fit_score(ctx, &u->o->set[s], &u->g->im, u->g->P.ij, u->g->target, tr, ntr,
+                                te, nte, u->o->scoring, score);
+    if (rc) rdml_ctx_prefix(ctx, "inner fold %lld", (long long)k);
     return rc;
 }
 
@@ -630,17 +645,13 @@ static int svm_task(rdml_ctx *ctx, const void *opts, const void *group, int64_t 
     int64_t chosen = 0;
     int rc = RDML_OK;
     if (o->grid) {
-        const int64_t ns = o->nset, K = o->inner_folds, nu = g->S.nunits;
+        const int64_t nu = g->S.nunits;
         const int by_pairs = g->S.scheme == RDML_SPLIT_PAIRS;
-        for (int64_t s = 0; s < ns && !rc; s++)
-            for (int64_t k = 0; k < K && !rc; k++) {
-                rc = rdml_svm_cv_score(ctx, &o->set[s], &g->im, g->P.n, g->P.ij, g->target,
-                                       by_pairs ? NULL : g->F.ifold + f * nu,
-                                       by_pairs ? g->F.ifold + f * nu : NULL, k, o->scoring,
-                                       &scores[s * K + k], NULL, NULL);
-                if (rc) rdml_ctx_prefix(ctx, "grid setting %lld, inner fold %lld", (long long)s, (long long)k);
-            }
-        if (!rc) rdml_svm_grid_select(ns, K, scores, NULL, NULL, &chosen);
+        grid_user u = {o, g};
+        rc = rdml_cv_grid_search(ctx, o->nset, o->inner_folds, g->P.n, g->P.ij,
+                                 by_pairs ? NULL : g->F.ifold + f * nu,
+                                 by_pairs ? g->F.ifold + f * nu : NULL, grid_fit_score, &u, scores,
+                                 &chosen);
     }
     if (!rc) rc = run_fold(ctx, &o->set[chosen], &g->im, &g->P, g->F.tr[f], g->F.ntr[f], g->F.te[f],
                            g->F.nte[f], st, dec);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "exp_priv.h"
+#include "rdml/strbuf.h"
 #include "rdml/dataset.h"
 #include "rdml/h5.h"
 #include "rdml/metrics.h"
@@ -83,40 +84,6 @@ static int sweep_task(rdml_ctx *ctx, int64_t t, void *user, rdml_rec *out) {
     return rc;
 }
 
-typedef struct sbuf {
-    char *p;
-    size_t n, cap;
-    int oom;
-} sbuf;
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...) {
-    if (b->oom) return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int k = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
-        va_end(ap);
-        if (k < 0) {
-            b->oom = 1;
-            return;
-        }
-        if (b->p && b->n + (size_t)k < b->cap) {
-            b->n += (size_t)k;
-            return;
-        }
-        size_t nc = (b->cap + (size_t)k + 1) * 2;
-        char *q = realloc(b->p, nc);
-        if (!q) {
-            b->oom = 1;
-            return;
-        }
-        b->p = q;
-        b->cap = nc;
-        if (b->n == 0) b->p[0] = 0;
-    }
-}
-
 void rdml_exp_csv_paths(const char *output, char *sweep, char *summary, size_t len) {
     char stem[4096];
     rdml_strlcpy(stem, output, sizeof stem);
@@ -165,7 +132,7 @@ static int write_text(rdml_ctx *ctx, const char *path, const char *text, size_t 
 }
 
 /* Rank 0, on a handle of this rank alone: every sweep table of h in long format. */
-static int tables_text(rdml_ctx *ctx, rdml_h5 *h, sbuf *rows, sbuf *sums, int *ntables) {
+static int tables_text(rdml_ctx *ctx, rdml_h5 *h, rdml_strbuf *rows, rdml_strbuf *sums, int *ntables) {
     char **exps = NULL, **models = NULL;
     int64_t nexp = 0, nmod = 0;
     *ntables = 0;
@@ -222,11 +189,11 @@ static int tables_text(rdml_ctx *ctx, rdml_h5 *h, sbuf *rows, sbuf *sums, int *n
                                (long long)nts, (long long)ngs, (long long)T, (long long)G);
             for (int64_t t = 0; t < T && !rc; t++)
                 for (int64_t i = 0; i < M; i++)
-                    sb_printf(rows, "%s,%s,%lld,%s,%lld,%s,%.17g\n", exps[e], models[k],
+                    rdml_strbuf_printf(rows, "%s,%s,%lld,%s,%lld,%s,%.17g\n", exps[e], models[k],
                               (long long)tsubj[t], tsel[t], (long long)tfold[t], names[i], val[t * M + i]);
             for (int64_t g = 0; g < G && !rc; g++)
                 for (int64_t i = 0; i < M; i++)
-                    sb_printf(sums, "%s,%s,%lld,%s,%s,%.17g,%.17g,%lld\n", exps[e], models[k],
+                    rdml_strbuf_printf(sums, "%s,%s,%lld,%s,%s,%.17g,%.17g,%lld\n", exps[e], models[k],
                               (long long)gsubj[g], gsel[g], names[i], mean[g * M + i], sd[g * M + i],
                               (long long)nf);
             if (!rc) {
@@ -252,7 +219,7 @@ static int tables_text(rdml_ctx *ctx, rdml_h5 *h, sbuf *rows, sbuf *sums, int *n
         nmod = 0;
     }
     rdml_h5_free_strings(exps, nexp);
-    if (!rc && (rows->oom || sums->oom))
+    if (!rc && (rows->failed || sums->failed))
         rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory writing the sweep tables");
     return rc;
 }
@@ -265,9 +232,9 @@ static int tables_sync_local(rdml_ctx *ctx, const char *output) {
     rdml_exp_remove_tmp(csv[1]);
     struct stat st;
     if (stat(output, &st) != 0) return RDML_OK; /* nothing committed yet */
-    sbuf text[2] = {{0}, {0}};
-    sb_printf(&text[0], "experiment,model,subject,selection,fold,metric,value\n");
-    sb_printf(&text[1], "experiment,model,subject,selection,metric,mean,std,folds\n");
+    rdml_strbuf text[2] = {{0}, {0}};
+    rdml_strbuf_printf(&text[0], "experiment,model,subject,selection,fold,metric,value\n");
+    rdml_strbuf_printf(&text[1], "experiment,model,subject,selection,metric,mean,std,folds\n");
     rdml_h5 *h = NULL;
     int ntables = 0;
     int rc = rdml_h5_open(ctx, MPI_COMM_SELF, output, 0, &h);
@@ -278,13 +245,13 @@ static int tables_sync_local(rdml_ctx *ctx, const char *output) {
         if (ntables == 0) {
             /* tables of results the file no longer holds */
             if (unlink(csv[i]) == 0) rdml_info(ctx, "removed %s: %s holds no sweep table", csv[i], output);
-        } else if (!same_content(csv[i], text[i].p, text[i].n)) {
-            rc = write_text(ctx, csv[i], text[i].p, text[i].n, output);
+        } else if (!same_content(csv[i], text[i].s ? text[i].s : "", text[i].len)) {
+            rc = write_text(ctx, csv[i], text[i].s ? text[i].s : "", text[i].len, output);
             if (!rc) rdml_info(ctx, "wrote %s (%d sweep table(s) of %s)", csv[i], ntables, output);
         }
     }
-    free(text[0].p);
-    free(text[1].p);
+    rdml_strbuf_free(&text[0]);
+    rdml_strbuf_free(&text[1]);
     return rc;
 }
 

@@ -66,7 +66,7 @@ typedef struct train_opts {
     int grid;
     train_set *set;
     int64_t nset, inner_folds, max_epochs;
-    rdml_svm_scoring scoring;
+    rdml_cv_scoring scoring;
     char axes[128];
 } train_opts;
 
@@ -199,7 +199,7 @@ static int read_grid(rdml_ctx *ctx, const rdml_config *cfg, train_opts *o) {
     const char *sc;
     RDML_TRY(rdml_config_int(ctx, cfg, "grid", "inner_folds", &o->inner_folds));
     RDML_TRY(rdml_config_str(ctx, cfg, "grid", "scoring", &sc));
-    o->scoring = strcmp(sc, "auto") == 0 ? RDML_SCORE_R2 : (rdml_svm_scoring)rdml_svm_scoring_parse(sc);
+    o->scoring = strcmp(sc, "auto") == 0 ? RDML_SCORE_R2 : (rdml_cv_scoring)rdml_cv_scoring_parse(sc);
     if (!rdml_svm_scoring_fits(o->scoring, RDML_SVM_EPSILON_SVR))
         return RDML_FAIL(ctx, RDML_ECONFIG, "[grid] scoring = %s is a classification score; `rdmlearn "
                          "train` regresses RDM values (hint: r2, neg_mse, pearson, spearman or auto)", sc);
@@ -308,7 +308,7 @@ typedef struct train_group {
     float *E;            /* n x d embeddings (or grayscale pixels for the cnn) */
     rdml_pairs P;
     rdml_split S;
-    rdml_exp_folds F;    /* pair lists per fold; grid: inner folds */
+    rdml_cv_folds F;    /* pair lists per fold; grid: inner folds */
     double *target;      /* P.n RDM values */
 } train_group;
 
@@ -548,7 +548,7 @@ static int run_fold(rdml_ctx *ctx, const train_opts *o, const train_group *g, in
         const int by_pairs = g->S.scheme == RDML_SPLIT_PAIRS;
         for (int64_t k = 0; k < K && !rc; k++) {
             int64_t *itr = NULL, *ite = NULL, nitr = 0, nite = 0;
-            rc = rdml_svm_inner_split(ctx, g->P.n, g->P.ij, by_pairs ? NULL : g->F.ifold + f * nu,
+            rc = rdml_cv_inner_split(ctx, g->P.n, g->P.ij, by_pairs ? NULL : g->F.ifold + f * nu,
                                       by_pairs ? g->F.ifold + f * nu : NULL, k, &itr, &nitr, &ite, &nite);
             double *ip = rc ? NULL : malloc((size_t)(nite + 1) * sizeof *ip);
             double *iy = rc ? NULL : malloc((size_t)(nite + 1) * sizeof *iy);
@@ -558,7 +558,7 @@ static int run_fold(rdml_ctx *ctx, const train_opts *o, const train_group *g, in
             for (int64_t s = 0; s < ns && !rc; s++) {
                 fit_res fr;
                 rc = fit(ctx, o, &o->set[s], ikey, g, itr, nitr, ite, nite, ip, NULL, NULL, 0, &fr);
-                if (!rc && !fr.stop_kind) rc = rdml_svm_score(ctx, o->scoring, nite, iy, ip, &scores[s * K + k]);
+                if (!rc && !fr.stop_kind) rc = rdml_cv_score(ctx, o->scoring, nite, iy, ip, &scores[s * K + k]);
                 else if (!rc) scores[s * K + k] = NAN; /* diverged: ranks last */
                 if (rc) rdml_ctx_prefix(ctx, "grid setting %lld, inner fold %lld", (long long)s, (long long)k);
             }
@@ -567,7 +567,7 @@ static int run_fold(rdml_ctx *ctx, const train_opts *o, const train_group *g, in
             free(ip);
             free(iy);
         }
-        if (!rc) rdml_svm_grid_select(ns, K, scores, NULL, NULL, &chosen);
+        if (!rc) rdml_cv_grid_select(ns, K, scores, NULL, NULL, &chosen);
     }
     st[ST_CHOSEN] = (double)chosen;
     fit_res fr;
@@ -733,7 +733,7 @@ static int write_grid(rdml_ctx *ctx, rdml_h5 *h, const char *gs, const train_opt
     if (!rc && !fs) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory writing the grid");
     for (int64_t f = 0; f < nf && !rc; f++) fs[f] = recs[f] + ST_N + g->F.nte[f] + 2 * o->max_epochs;
     if (!rc) rc = rdml_exp_write_grid_scores(ctx, h, gg, &g->S, g->F.ifold, ns, K, fs,
-                                             rdml_svm_scoring_name(o->scoring), o->axes, chosen);
+                                             rdml_cv_scoring_name(o->scoring), o->axes, chosen);
     free(fs);
     for (int64_t s = 0; tw && s < 2 * ns; s++) free(tw[s]);
     free(tw);
@@ -774,7 +774,7 @@ static int load_gray(rdml_ctx *ctx, const rdml_subject *s, int64_t n, int64_t S,
 }
 
 static void group_release(train_group *g) {
-    rdml_exp_folds_free(&g->F);
+    rdml_cv_folds_free(&g->F);
     free(g->target);
     rdml_split_free(&g->S);
     rdml_pairs_free(&g->P);
@@ -853,7 +853,7 @@ static int group_prepare(rdml_ctx *ctx, MPI_Comm comm, rdml_h5 *h, const train_o
         if (!g->target) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
     }
     for (int64_t t = 0; t < g->P.n && !rc; t++) g->target[t] = g->P.value[t];
-    if (!rc) rc = rdml_exp_folds_make(ctx, &g->S, &g->P, o->grid ? o->inner_folds : 0, o->sp.seed,
+    if (!rc) rc = rdml_cv_folds_make(ctx, &g->S, &g->P, o->grid ? o->inner_folds : 0, o->sp.seed,
                                       check_outer, check_inner, g, &g->F);
     return rc;
 }

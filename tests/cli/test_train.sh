@@ -212,5 +212,18 @@ PYEOF
 sum0=$(md5sum <"$W/bad.h5")
 expect_fail "NaN in the RDM" "7" 
 
+# SIGTERM to one rank of a standalone `rdmlearn train` (not `run`): the stage stops at its next
+# task with exit status 10 on every rank, and the results file is as it was
+cp "$W/base.h5" "$W/term.h5"
+sum0=$(md5sum <"$W/term.h5")
+"${MPI[@]}" -n 2 "$RDMLEARN" train "$W/ds" "${COMMON[@]}" --set train.epochs=40 --set split.folds=10 \
+  --set pairs.experiment=term --set run.output="$W/term.h5" >"$W/logterm" 2>&1 &
+pid=$!
+for _ in $(seq 1 300); do ls "$W"/term.h5.journal/* >/dev/null 2>&1 && break; sleep 0.1; done
+kill -TERM "$(pgrep -f "^$RDMLEARN train $W/ds" | head -1)" 2>/dev/null
+wait $pid; st=$?
+[[ $st == 10 ]] && grep -q "stopped by SIGTERM" "$W/logterm" && [[ "$(md5sum <"$W/term.h5")" == "$sum0" ]] \
+  && ok || { bad "SIGTERM during train: exit status $st"; tail -3 "$W/logterm"; }
+
 echo "$passes passed, $fails failed"
 [ "$fails" -eq 0 ]

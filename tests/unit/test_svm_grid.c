@@ -29,7 +29,7 @@ static int load(void) {
 
 /* Run every (setting, inner fold) of a grid with each scorer; compare with the fixture. */
 static void check_grid(const char *prefix, const rdml_svm_params *set, int64_t ns,
-                       const rdml_svm_scoring *sc, int nsc, const double *target) {
+                       const rdml_cv_scoring *sc, int nsc, const double *target) {
     char f[64];
     snprintf(f, sizeof f, "%s_mean", prefix);
     double *mean_ref = FX_F64(f, NULL, NULL);
@@ -54,10 +54,10 @@ static void check_grid(const char *prefix, const rdml_svm_params *set, int64_t n
                 maxdiff = fmax(maxdiff, fabs(score[s * K + g] - split_ref[(c * ns + s) * K + g]));
             }
         int64_t best = -1;
-        rdml_svm_grid_select(ns, K, score, mean, NULL, &best);
+        rdml_cv_grid_select(ns, K, score, mean, NULL, &best);
         for (int64_t s = 0; s < ns; s++) maxmean = fmax(maxmean, fabs(mean[s] - mean_ref[s * nsc + c]));
         printf("  %-8s %-9s best %lld (sklearn %lld, mean %.6f)  max|split diff| %.1e  max|mean diff| %.1e\n",
-               prefix, rdml_svm_scoring_name(sc[c]), (long long)best, (long long)best_ref[c],
+               prefix, rdml_cv_scoring_name(sc[c]), (long long)best, (long long)best_ref[c],
                mean[best], maxdiff, maxmean);
         CHECK(maxdiff <= 1e-6);
         CHECK(maxmean <= 1e-6);
@@ -94,7 +94,7 @@ static void test_svc_grid_vs_gridsearchcv(void) {
     CHECK(set[5].tol == 1e-6 && set[5].gamma_mode == RDML_GAMMA_SCALE);
     double *y = malloc((size_t)g_np * sizeof *y);
     for (int64_t t = 0; t < g_np; t++) y[t] = g_R[g_P[2 * t] * g_n + g_P[2 * t + 1]] > 1.0f;
-    rdml_svm_scoring sc[3] = {RDML_SCORE_ACCURACY, RDML_SCORE_F1, RDML_SCORE_ROC_AUC};
+    rdml_cv_scoring sc[3] = {RDML_SCORE_ACCURACY, RDML_SCORE_F1, RDML_SCORE_ROC_AUC};
     check_grid("grid", set, ns, sc, 3, y);
     free(y);
     free(set);
@@ -122,7 +122,7 @@ static void test_svr_grid_vs_gridsearchcv(void) {
     CHECK(set[2].epsilon == 0.1 && set[2].gamma_mode == RDML_GAMMA_SCALE);
     double *v = malloc((size_t)g_np * sizeof *v);
     for (int64_t t = 0; t < g_np; t++) v[t] = g_R[g_P[2 * t] * g_n + g_P[2 * t + 1]];
-    rdml_svm_scoring sc[2] = {RDML_SCORE_R2, RDML_SCORE_NEG_MSE};
+    rdml_cv_scoring sc[2] = {RDML_SCORE_R2, RDML_SCORE_NEG_MSE};
     check_grid("gridsvr", set, ns, sc, 2, v);
     free(v);
     free(set);
@@ -135,9 +135,9 @@ static void test_inner_folds(void) {
     int8_t use[N];
     int64_t a[N], b[N], c[N];
     for (int i = 0; i < N; i++) use[i] = i % 5 != 2; /* 18 used units */
-    CHECK_EQ_I(rdml_svm_inner_folds(&ctx, N, use, 4, 42, 0, a), RDML_OK);
-    CHECK_EQ_I(rdml_svm_inner_folds(&ctx, N, use, 4, 42, 0, b), RDML_OK);
-    CHECK_EQ_I(rdml_svm_inner_folds(&ctx, N, use, 4, 42, 1, c), RDML_OK);
+    CHECK_EQ_I(rdml_cv_inner_folds(&ctx, N, use, 4, 42, 0, a), RDML_OK);
+    CHECK_EQ_I(rdml_cv_inner_folds(&ctx, N, use, 4, 42, 0, b), RDML_OK);
+    CHECK_EQ_I(rdml_cv_inner_folds(&ctx, N, use, 4, 42, 1, c), RDML_OK);
     int64_t size[4] = {0, 0, 0, 0}, same = 1, differ = 0;
     for (int i = 0; i < N; i++) {
         if (!use[i]) {
@@ -153,13 +153,13 @@ static void test_inner_folds(void) {
     CHECK(size[0] == 5 && size[1] == 5 && size[2] == 4 && size[3] == 4);
     CHECK(same);
     CHECK(differ);
-    CHECK_EQ_I(rdml_svm_inner_folds(&ctx, N, use, 19, 42, 3, a), RDML_EDATA);
+    CHECK_EQ_I(rdml_cv_inner_folds(&ctx, N, use, 19, 42, 3, a), RDML_EDATA);
     CHECK_STR_HAS(ctx.msg, "18 units");
     CHECK_STR_HAS(ctx.msg, "outer fold 3");
     rdml_ctx_clear(&ctx);
     /* image-disjoint inner split: no test image in a training pair, unused images nowhere */
     int64_t *tr, *te, ntr, nte;
-    CHECK_EQ_I(rdml_svm_inner_split(&ctx, g_np, g_P, g_ifold, NULL, 1, &tr, &ntr, &te, &nte), RDML_OK);
+    CHECK_EQ_I(rdml_cv_inner_split(&ctx, g_np, g_P, g_ifold, NULL, 1, &tr, &ntr, &te, &nte), RDML_OK);
     for (int64_t t = 0; t < ntr; t++) {
         int64_t fa = g_ifold[g_P[2 * tr[t]]], fb = g_ifold[g_P[2 * tr[t] + 1]];
         CHECK(fa >= 0 && fb >= 0 && fa != 1 && fb != 1);
@@ -170,12 +170,12 @@ static void test_inner_folds(void) {
     free(te);
     /* pair-level: by pair_fold */
     int64_t pf[4] = {0, 1, -1, 1}, ij[8] = {0, 1, 1, 2, 2, 3, 3, 4};
-    CHECK_EQ_I(rdml_svm_inner_split(&ctx, 4, ij, NULL, pf, 1, &tr, &ntr, &te, &nte), RDML_OK);
+    CHECK_EQ_I(rdml_cv_inner_split(&ctx, 4, ij, NULL, pf, 1, &tr, &ntr, &te, &nte), RDML_OK);
     CHECK(ntr == 1 && tr[0] == 0 && nte == 2 && te[0] == 1 && te[1] == 3);
     free(tr);
     free(te);
     int64_t pf0[4] = {0, 0, 0, 0};
-    CHECK_EQ_I(rdml_svm_inner_split(&ctx, 4, ij, NULL, pf0, 0, &tr, &ntr, &te, &nte), RDML_EDATA);
+    CHECK_EQ_I(rdml_cv_inner_split(&ctx, 4, ij, NULL, pf0, 0, &tr, &ntr, &te, &nte), RDML_EDATA);
     CHECK_STR_HAS(ctx.msg, "0 training and 4 test pairs");
 }
 
@@ -184,16 +184,16 @@ static void test_select_rule(void) {
     double sc[4 * 3] = {0.5, 0.6, 0.7, 0.8, 0.9, 0.7, NAN, 1.0, 1.0, 0.9, 0.8, 0.7};
     double mean[4], sd[4];
     int64_t best = -1;
-    rdml_svm_grid_select(4, 3, sc, mean, sd, &best);
+    rdml_cv_grid_select(4, 3, sc, mean, sd, &best);
     CHECK_EQ_I(best, 1);
     CHECK(isnan(mean[2]));
     CHECK_NEAR(mean[0], 0.6, 1e-15);
     CHECK_NEAR(sd[0], sqrt(0.02 / 3), 1e-15);
     double allnan[2] = {NAN, NAN};
-    rdml_svm_grid_select(2, 1, allnan, NULL, NULL, &best);
+    rdml_cv_grid_select(2, 1, allnan, NULL, NULL, &best);
     CHECK_EQ_I(best, 0);
-    CHECK_EQ_I(rdml_svm_scoring_parse("ROC_AUC"), RDML_SCORE_ROC_AUC);
-    CHECK_EQ_I(rdml_svm_scoring_parse("mse"), -1);
+    CHECK_EQ_I(rdml_cv_scoring_parse("ROC_AUC"), RDML_SCORE_ROC_AUC);
+    CHECK_EQ_I(rdml_cv_scoring_parse("mse"), -1);
     CHECK(rdml_svm_scoring_fits(RDML_SCORE_F1, RDML_SVM_C_SVC));
     CHECK(!rdml_svm_scoring_fits(RDML_SCORE_F1, RDML_SVM_EPSILON_SVR));
     CHECK(rdml_svm_scoring_fits(RDML_SCORE_SPEARMAN, RDML_SVM_EPSILON_SVR));
