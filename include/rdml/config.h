@@ -1,17 +1,25 @@
 /* rdml/config.h — INI configuration behind a validating schema.
  *
- * Usage:
+ * Example:
  *
- *   rdml_config *cfg;
- *   RDML_TRY(rdml_config_create(ctx, &cfg));                 // every key at its default
- *   rc = rdml_config_load(ctx, cfg, "jobs/demo.ini");         // merge a file (validated)
- *   if (!rc) rc = rdml_config_set(ctx, cfg, "data.images=500");  // a --set override
- *   if (!rc) rc = rdml_config_check_required(ctx, cfg);
- *   int64_t n; double noise; const char *root;
- *   if (!rc) rc = rdml_config_int(ctx, cfg, "data", "images", &n);
- *   ...
- *   char *text = rdml_config_dump(cfg);   // resolved INI, stored with every output
- *   rdml_config_destroy(&cfg);
+ *   int show_job(rdml_ctx *ctx, const char *job) {              // job: e.g. "jobs/demo.ini"
+ *       rdml_config *cfg;
+ *       RDML_TRY(rdml_config_create(ctx, &cfg));                 // every key at its default
+ *       int rc = rdml_config_load(ctx, cfg, job);                // merge a file (validated)
+ *       if (!rc) rc = rdml_config_set(ctx, cfg, "data.images=500");  // a --set override
+ *       if (!rc) rc = rdml_config_check_required(ctx, cfg);
+ *       int64_t n = 0;
+ *       const char *root = NULL;
+ *       if (!rc) rc = rdml_config_int(ctx, cfg, "data", "images", &n);
+ *       if (!rc) rc = rdml_config_str(ctx, cfg, "data", "root", &root);
+ *       if (!rc) {
+ *           char *text = rdml_config_dump(cfg, 0);  // resolved INI, stored with every output
+ *           printf("%s: first %lld images\n%s", root, (long long)n, text ? text : "");
+ *           free(text);
+ *       }
+ *       rdml_config_destroy(&cfg);
+ *       return rc;
+ *   }
  *
  * iniparser reads the file; every value is then parsed strictly by the schema (one table in
  * src/config/schema.c: section, key, type, default, range, choices, help). Errors name the
