@@ -192,9 +192,10 @@ int64_t rdml_part_g2l(int64_t ig, int64_t nb, int nprocs);
 void rdml_part_grid(int nranks, int *pr, int *pc);
 
 /* ---- stop requests ----
- * The one process-wide state: a flag set by SIGTERM/SIGINT/SIGUSR1 (SLURM preemption or
- * time-limit warning, Ctrl-C). Long loops (the task farm) check it, finish the work in progress, write it and
- * return RDML_ECANCELLED. A second signal of the same kind ends the process at once. */
+ * Process-wide state (as is the configuration data folder of rdml/config.h): a flag set by
+ * SIGTERM/SIGINT/SIGUSR1 (SLURM preemption or time-limit warning, Ctrl-C). Long loops (the
+ * task farm) check it, finish the work in progress, write it and return RDML_ECANCELLED. A
+ * second signal of the same kind ends the process at once. */
 void rdml_stop_install(void);  /* install the handlers (the command-line front end does) */
 int rdml_stop_requested(void); /* the signal number received, 0 when none */
 void rdml_stop_clear(void);    /* forget a request (tests) */
