@@ -13,7 +13,8 @@
 # the end of the comment). The code is file-scope C: complete functions (no main), with any
 # #include it needs beyond its own header and <stdio.h>, <stdlib.h>, <string.h>, <mpi.h>.
 # It is compiled with the same warnings as errors (unused parameters allowed), under #line
-# directives, so a message names the header's own line.
+# directives, so a message names the header's own line. RDML_OUTSIDE_CFLAGS (e.g.
+# -fsanitize=address,undefined for a sanitizer build's library) is added to that command.
 set -uo pipefail
 INC=${1:?include dir}; W=${2:?work dir}; shift 2
 CC=${MPICC:-mpicc}
@@ -56,7 +57,7 @@ for h in "${headers[@]}"; do
       END { if (!started) exit 3 }' "$h" || { echo "#error no example"; bad "$h has no \" * Example:\" block in its first comment"; }
     printf '#line 1 "example main"\nint main(void) { return 0; }\n'
   } > "$src"
-  "$CC" "${CFLAGS[@]}" -Wno-unused-parameter -I"$INC" "$src" -o "$W/example_$b" "$@" 2>"$W/log" || { bad "the example of $h does not compile or link:"; cat "$W/log"; }
+  "$CC" "${CFLAGS[@]}" -Wno-unused-parameter ${RDML_OUTSIDE_CFLAGS:-} -I"$INC" "$src" -o "$W/example_$b" "$@" 2>"$W/log" || { bad "the example of $h does not compile or link:"; cat "$W/log"; }
 done
 echo "check_headers: $n headers in $INC, $fails failure(s)"
 [ "$fails" -eq 0 ]

@@ -46,12 +46,13 @@ for h in "$RDML_SRC"/include/rdml/*.h; do cmp -s "$h" "$P/include/rdml/$(basenam
 export PKG_CONFIG_PATH=$P/lib/pkgconfig
 [ "$(pkg-config --modversion rdml)" = "$VERSION" ] && ok || bad "pkg-config --modversion rdml is not $VERSION"
 LIBDIR=$(pkg-config --variable=libdir rdml)
-mpicc -std=c11 -Wall -Wextra -Werror "$RDML_SRC/tests/install/rdml_app.c" -o "$W/app_pc" \
+XF=${RDML_OUTSIDE_CFLAGS:-}  # the sanitizer runtime, for a sanitizer build's library
+mpicc -std=c11 -Wall -Wextra -Werror $XF "$RDML_SRC/tests/install/rdml_app.c" -o "$W/app_pc" \
   $(pkg-config --cflags --libs rdml) -Wl,-rpath,"$LIBDIR" 2>"$W/log" && ok || { bad "mpicc with pkg-config"; cat "$W/log"; }
 for kind in shared static; do
   st=OFF; [ $kind = static ] && st=ON
   if "$CMAKE" -S "$RDML_SRC/tests/install" -B "$W/cm_$kind" -DCMAKE_PREFIX_PATH="$P" \
-       -DRDML_APP_STATIC=$st -DCMAKE_BUILD_TYPE=Release >"$W/log" 2>&1 &&
+       -DRDML_APP_STATIC=$st -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS="$XF" >"$W/log" 2>&1 &&
      "$CMAKE" --build "$W/cm_$kind" >>"$W/log" 2>&1; then
     cp "$W/cm_$kind/rdml_app" "$W/app_$kind"; ok
   else bad "CMake find_package(rdml) build ($kind)"; cat "$W/log"; fi
