@@ -12,7 +12,8 @@
 #    `rdmlearn rdm`'s (the installed binary) for the same settings;
 #  - the installed rdmlearn, run from a folder without configs/, finds building blocks
 #    ([run] include, --config) in <prefix>/share/rdmlearn (and not in the source tree),
-#    runs a job that includes one, and names that folder when a block is nowhere;
+#    runs a job that includes one, writes the found path into `submit`'s batch script, and
+#    names that folder when a block is nowhere;
 #  - the installed headers pass tests/install/check_headers.sh with pkg-config's flags.
 set -uo pipefail
 : "${RDMLEARN:?}" "${MPIEXEC:?}" "${RDML_SRC:?}" "${RDML_BUILD:?}"
@@ -105,6 +106,10 @@ import sys, h5py
 g = h5py.File(sys.argv[1], "r")["/subjects/subj01/rdm"]
 assert sorted(g) == ["V1", "class:Faces"], sorted(g)   # data.rois of configs/demo/svm.ini
 PYEOF
+# submit writes the block it found into the batch script, absolute (the job may cd elsewhere)
+(cd "$E" && "$P/bin/rdmlearn" submit job.ini --dry-run --config paper/svm-extremes.ini) >"$W/log" 2>&1 &&
+  grep -qF -- "--config $(realpath "$P")/share/rdmlearn/configs/paper/svm-extremes.ini" "$E/out/results.h5.slurm/run.sbatch" && ok ||
+  { bad "submit --config paper/svm-extremes.ini: the script does not name the installed block"; cat "$W/log"; grep RDML_ARGS "$E"/out/*.slurm/*.sbatch; }
 printf '[run]\ninclude = demo/no-such-block.ini\n' >"$E/bad.ini"
 (cd "$E" && "$P/bin/rdmlearn" config --config bad.ini) >"$W/log" 2>&1 && bad "a missing block was accepted" ||
   { grep -q "bad.ini: \[run\] include = demo/no-such-block.ini: cannot open config file.*then in $(realpath "$P")/share/rdmlearn and" "$W/log" && ok ||
