@@ -2,19 +2,30 @@
  * arrays), Adam/SGD, PyTorch's default initialisation, and the pair network that serves the
  * paper's siamese network and its concatenated-embedding MLP.
  *
- * Usage:
+ * Example:
  *
- *   rdml_pairnet_params np;  rdml_pairnet_defaults(&np);  // siamese D-512-256 / 512-128-1
- *   np.in_dim = D;
- *   rdml_pairnet *net = NULL;
- *   RDML_TRY(rdml_pairnet_create(ctx, &np, seed, fold, &net));   // PyTorch default init
- *   rdml_optim opt;  rdml_optim_defaults(&opt);                  // Adam, lr 0.01
- *   for (each batch of B pairs ij (B x 2 image rows), targets y) {
- *       double loss;
- *       RDML_TRY(rdml_pairnet_step(ctx, net, &opt, E, B, ij, y, key, &loss)); // fwd+bwd+update
+ *   // Train the paper's siamese network for one epoch on P pairs ij (P x 2 rows of E, N x D)
+ *   // with targets y, in batches of B, then predict: pred (P values).
+ *   int siamese_epoch(rdml_ctx *ctx, const float *E, int64_t D, int64_t P, const int64_t *ij,
+ *                     const float *y, int64_t B, uint64_t seed, float *pred) {
+ *       rdml_pairnet_params np;
+ *       rdml_pairnet_defaults(&np);                      // siamese D-512-256 / 512-128-1
+ *       np.in_dim = D;
+ *       rdml_pairnet *net = NULL;
+ *       RDML_TRY(rdml_pairnet_create(ctx, &np, seed, 0, &net));  // PyTorch default init
+ *       rdml_optim opt;
+ *       rdml_optim_defaults(&opt);                       // Adam, lr 0.01
+ *       int rc = RDML_OK;
+ *       for (int64_t b = 0; b * B < P && !rc; b++) {     // a batch: pairs [b B, b B + B)
+ *           int64_t nb = P - b * B < B ? P - b * B : B;
+ *           double loss;
+ *           rc = rdml_pairnet_step(ctx, net, &opt, E, nb, ij + 2 * b * B, y + b * B, seed,
+ *                                  (uint64_t)b, &loss);  // fwd + bwd + update; key b: dropout
+ *       }
+ *       if (!rc) rc = rdml_pairnet_predict(ctx, net, E, P, ij, pred);  // eval mode (no dropout)
+ *       rdml_pairnet_free(&net);
+ *       return rc;
  *   }
- *   RDML_TRY(rdml_pairnet_predict(ctx, net, E, P, ij, pred));    // eval mode (no dropout)
- *   rdml_pairnet_free(&net);
  *
  * Kernels follow llm.c: outputs first, then inputs, then sizes; backward ACCUMULATES (+=)
  * into its gradient outputs and zeroing is the caller's job; all matrices are row-major and

@@ -1,14 +1,17 @@
 /* rdml/report.h — figures (SVG + PNG) and an HTML report drawn from a results file alone.
  *
- * Usage (the last stage of `rdmlearn run`, or `rdmlearn report RESULTS.h5 [-o DIR]`):
+ * Example:
  *
- *   rc = rdml_report_write(ctx, comm, "results.h5", NULL);   // -> results dir/report/
- *   // report/report.html links report/fig*.png (each also as .svg); open it in a browser.
+ *   // The last stage of `rdmlearn run`, or `rdmlearn report RESULTS.h5 [-o DIR]`:
+ *   int reports(rdml_ctx *ctx, MPI_Comm comm) {
+ *       RDML_TRY(rdml_report_write(ctx, comm, "results.h5", NULL));  // -> results dir/report/
+ *       // report/report.html links report/fig*.png (each also as .svg); open it in a browser.
  *
- *   rdml_report_params p;
- *   rdml_report_params_defaults(&p);
- *   p.image_root = "/data/algonauts_2023";    // where the stimulus PNGs are (Figures 2, 3)
- *   rc = rdml_report_write_params(ctx, comm, "results.h5", "out/report", &p);
+ *       rdml_report_params p;
+ *       rdml_report_params_defaults(&p);
+ *       p.image_root = "/data/algonauts_2023";  // where the stimulus PNGs are (Figures 2, 3)
+ *       return rdml_report_write_params(ctx, comm, "results.h5", "out/report", &p);
+ *   }
  *
  * Everything is read from the results file (docs/results.md): RDMs and their summaries,
  * inter-subject RSA, embeddings, SVM and neural-model experiments, grid searches, sweep

@@ -4,7 +4,9 @@
  * ranks exit with the same status and rank 0 prints the message once. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "rdml/h5.h"
@@ -286,9 +288,31 @@ static int parse_args(rdml_cli *cli, const rdml_command *cmd, int argc, char **a
     return RDML_OK;
 }
 
+/* The data folder of configuration building blocks (rdml_config_set_datadir): the source tree
+ * for the binary of the build folder, else <bin>/../share/rdmlearn of an installed binary,
+ * found from /proc/self/exe so that any install prefix (and a moved one) works. */
+static void set_datadir(void) {
+#if defined(RDML_BUILD_BINDIR) && defined(RDML_SOURCE_DIR) && defined(RDML_DATADIR_FROM_BIN)
+    char exe[4096], build[PATH_MAX], dir[8300];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) return;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash) return;
+    *slash = '\0';
+    if (realpath(RDML_BUILD_BINDIR, build) && strcmp(build, exe) == 0) {
+        rdml_config_set_datadir(RDML_SOURCE_DIR);
+    } else {
+        snprintf(dir, sizeof dir, "%s/%s", exe, RDML_DATADIR_FROM_BIN);
+        if (realpath(dir, build)) rdml_config_set_datadir(build); /* absent: no lookup */
+    }
+#endif
+}
+
 int main(int argc, char **argv) {
     MPI_Init(&argc, &argv);
     rdml_h5_quiet(); /* errors are reported as messages, not HDF5-DIAG stacks (RDML_DEBUG) */
+    set_datadir();
     rdml_cli cli;
     memset(&cli, 0, sizeof cli);
     rdml_ctx_init(&cli.ctx);

@@ -4,7 +4,9 @@
  * value is validated strictly by value.c against the schema, into a scratch copy, so a
  * failed merge leaves the config untouched. Before validating, a light scan of the text
  * (mirroring iniparser's line rules) finds keys given twice, which iniparser would silently
- * resolve as last-wins. Left out: variable interpolation, includes, and writing INI files
+ * resolve as last-wins. [run] include names building blocks read first; a relative file name
+ * not found where it is looked for first is looked up in the data folder (configs/ of the
+ * source tree or of an installed share/rdmlearn). Left out: variable interpolation and writing INI files
  * other than through rdml_config_dump (dump.c). Not thread-safe while loading: iniparser's
  * error callback is process-wide, so its messages are caught in a thread-local buffer.
  */
@@ -453,8 +455,69 @@ static int merge_dict(rdml_ctx *ctx, rdml_config *cfg, const char *what, const d
 
 static int load_depth;
 
+/* ---- where configuration files are ---- */
+
+/* The data folder (holding configs/ and jobs/), or "" for none; process-wide, set once. */
+static char data_dir[4096];
+
+void rdml_config_set_datadir(const char *dir) {
+    rdml_strlcpy(data_dir, dir ? dir : "", sizeof data_dir);
+}
+
+const char *rdml_config_datadir(void) {
+    return data_dir[0] ? data_dir : NULL;
+}
+
+static int exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+int rdml_config_locate(const char *dir, const char *name, char *out, size_t len) {
+    size_t dl = dir ? strlen(dir) : 0;
+    if (name[0] == '/' || !dl) snprintf(out, len, "%s", name);
+    else snprintf(out, len, "%s%s%s", dir, dir[dl - 1] == '/' ? "" : "/", name);
+    if (!data_dir[0] || !name[0] || name[0] == '/' || exists(out)) return 0;
+    const char *rest = name; /* "../configs/paper/svm.ini" -> "configs/paper/svm.ini" */
+    for (;;) {
+        if (strncmp(rest, "./", 2) == 0) rest += 2;
+        else if (strncmp(rest, "../", 3) == 0) rest += 3;
+        else if (rest[0] == '/') rest++;
+        else break;
+    }
+    static const char *const under[] = {"", "configs/"};
+    for (int i = 0; i < 2 && *rest; i++) {
+        char cand[8400];
+        snprintf(cand, sizeof cand, "%s/%s%s", data_dir, under[i], rest);
+        if (exists(cand) && strlen(cand) < len) {
+            snprintf(out, len, "%s", cand);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int load_file(rdml_ctx *ctx, rdml_config *cfg, const char *path);
+
+/* Load `name` as found by rdml_config_locate from `dir`; when it is nowhere, the message
+ * says where it was looked for. */
+static int load_located(rdml_ctx *ctx, rdml_config *cfg, const char *dir, const char *name,
+                        int included) {
+    char path[8300];
+    if (rdml_config_locate(dir, name, path, sizeof path))
+        rdml_debug(ctx, "config: %s is not in %s: reading %s", name,
+                   dir && *dir ? dir : "the current folder", path);
+    else if (data_dir[0] && name[0] && name[0] != '/' && !exists(path))
+        return RDML_FAIL(ctx, RDML_EIO, "cannot open config file %s: %s (looked for %s %s, "
+                         "then in %s and %s/configs; check the name)", path, strerror(ENOENT),
+                         name, included ? "next to the file naming it" :
+                         "in the current folder", data_dir, data_dir);
+    return load_file(ctx, cfg, path);
+}
+
 /* [run] include = a.ini, b.ini: load those building blocks first (paths relative to the
- * including file's folder), so that the including file's own keys override theirs. */
+ * including file's folder, then the data folder), so that the including file's own keys
+ * override theirs. */
 static int load_includes(rdml_ctx *ctx, rdml_config *cfg, const char *what, const char *path,
                          const dictionary *d) {
     const char *inc = iniparser_getstring((dictionary *)d, "run:include", NULL);
@@ -474,10 +537,8 @@ static int load_includes(rdml_ctx *ctx, rdml_config *cfg, const char *what, cons
          item = strtok_r(NULL, ",", &save)) {
         item = strip(item);
         if (!*item) continue;
-        char full[8300];
-        snprintf(full, sizeof full, "%s%s", item[0] == '/' ? "" : dir, item);
         load_depth++;
-        rc = rdml_config_load(ctx, cfg, full);
+        rc = load_located(ctx, cfg, dir, item, 1);
         load_depth--;
         if (rc && load_depth == 0) rdml_ctx_prefix(ctx, "%s: [run] include = %s", what, item);
     }
@@ -548,6 +609,10 @@ static int read_text(rdml_ctx *ctx, const char *path, char **out) {
 }
 
 int rdml_config_load(rdml_ctx *ctx, rdml_config *cfg, const char *path) {
+    return load_located(ctx, cfg, "", path, 0);
+}
+
+static int load_file(rdml_ctx *ctx, rdml_config *cfg, const char *path) {
     char *text;
     RDML_TRY(read_text(ctx, path, &text));
     int rc = load_parsed(ctx, cfg, path, path, text);
