@@ -41,7 +41,9 @@ static json_t *jattr_str(const rdml_rh5 *r, const char *obj, const char *name) {
     return j;
 }
 
-static void set(json_t *o, const char *key, json_t *v) { json_object_set_new(o, key, v ? v : json_null()); }
+static void set(json_t *o, const char *key, json_t *v) {
+    json_object_set_new(o, key, v ? v : json_null());
+}
 
 /* Subject number of "subjNN" (0 when the name is not of that form). */
 static int subject_id(const char *name) {
@@ -68,7 +70,8 @@ static int read_meta(rdml_ctx *ctx, const rdml_rh5 *r, json_t *doc) {
             if (!strcmp(st[i], stage_order[k]) && no < 512) order[no++] = i;
     for (int i = 0; i < ns; i++) {
         int known = 0;
-        for (int q = 0; stage_order[q]; q++) known |= !strcmp(st[i], stage_order[q]);
+        for (int q = 0; stage_order[q]; q++)
+            known |= !strcmp(st[i], stage_order[q]);
         if (!known && no < 512) order[no++] = i;
     }
     for (int o = 0; o < no; o++) {
@@ -89,7 +92,8 @@ static int read_meta(rdml_ctx *ctx, const rdml_rh5 *r, json_t *doc) {
     int nd = 0;
     RDML_TRY(rdml_rh5_attr_names(ctx, r, "/meta/done", &dn, &nd));
     json_t *done = json_object();
-    for (int i = 0; i < nd; i++) set(done, dn[i], jattr_str(r, "/meta/done", dn[i]));
+    for (int i = 0; i < nd; i++)
+        set(done, dn[i], jattr_str(r, "/meta/done", dn[i]));
     rdml_rh5_free_names(dn, nd);
     set(doc, "done", done);
     return RDML_OK;
@@ -178,7 +182,7 @@ static int read_subjects(rdml_ctx *ctx, const rdml_rh5 *r, json_t *doc) {
     json_t *embeddings = json_array();
     size_t i;
     json_t *name;
-    json_array_foreach(emb_order, i, name)
+    json_array_foreach (emb_order, i, name)
         json_array_append(embeddings, json_object_get(emb, json_string_value(name)));
     json_decref(emb);
     json_decref(emb_order);
@@ -206,7 +210,8 @@ static int read_rsa(rdml_ctx *ctx, const rdml_rh5 *r, json_t *doc) {
         if (rdml_rh5_kind(r, ds) == 1) {
             int64_t *v = NULL, n = 0;
             rc = rdml_rh5_read_i64(ctx, r, ds, &v, &n);
-            for (int64_t k = 0; k < n && !rc; k++) json_array_append_new(subs, json_integer(v[k]));
+            for (int64_t k = 0; k < n && !rc; k++)
+                json_array_append_new(subs, json_integer(v[k]));
             free(v);
         }
         set(j, "subjects", subs);
@@ -277,10 +282,14 @@ static int read_result(rdml_ctx *ctx, const rdml_rh5 *r, const char *g, const ch
         if (rdml_rh5_kind(r, fg) != 0) continue;
         nfold++;
         char *st = rdml_rh5_str(r, fg, "status");
-        if (!st || !strcmp(st, "ok")) ok++;
-        else if (!strncmp(st, "diverged", 8)) diverged++;
-        else if (strstr(st, "collapse")) collapsed++;
-        else stopped++;
+        if (!st || !strcmp(st, "ok"))
+            ok++;
+        else if (!strncmp(st, "diverged", 8))
+            diverged++;
+        else if (strstr(st, "collapse"))
+            collapsed++;
+        else
+            stopped++;
         free(st);
         if (rdml_rh5_num(r, fg, "converged", 1) == 0) not_conv++;
     }
@@ -320,7 +329,8 @@ static int read_result(rdml_ctx *ctx, const rdml_rh5 *r, const char *g, const ch
     if (rdml_rh5_kind(r, cd) == 1) {
         int64_t *v = NULL, n = 0;
         rc = rdml_rh5_read_i64(ctx, r, cd, &v, &n);
-        for (int64_t k = 0; k < n && !rc; k++) json_array_append_new(chosen, json_integer(v[k]));
+        for (int64_t k = 0; k < n && !rc; k++)
+            json_array_append_new(chosen, json_integer(v[k]));
         free(v);
     }
     set(o, "chosen", chosen);
@@ -482,7 +492,8 @@ static void tbl_row(tbl *t, ...) {
 /* Display width of UTF-8 text (code points; "±" counts as one). */
 static int width(const char *s) {
     int w = 0;
-    for (; *s; s++) w += ((unsigned char)*s & 0xC0) != 0x80;
+    for (; *s; s++)
+        w += ((unsigned char)*s & 0xC0) != 0x80;
     return w;
 }
 
@@ -512,7 +523,8 @@ static void tbl_print(FILE *f, tbl *t) {
         }
         fputc('\n', f);
     }
-    for (int i = 0; i < t->nrow * t->ncol; i++) free(t->cell[i]);
+    for (int i = 0; i < t->nrow * t->ncol; i++)
+        free(t->cell[i]);
     free(t->cell);
     memset(t, 0, sizeof *t);
 }
@@ -526,10 +538,14 @@ static const char *js(const json_t *o, const char *key) {
  * 4 significant digits), "-" for null. */
 static const char *jfmt(const json_t *o, const char *key, int prec, char *buf, size_t n) {
     const json_t *v = json_object_get(o, key);
-    if (json_is_integer(v)) snprintf(buf, n, "%lld", (long long)json_integer_value(v));
-    else if (json_is_real(v) && prec < 0) snprintf(buf, n, "%.4g", json_real_value(v));
-    else if (json_is_real(v)) snprintf(buf, n, "%.*f", prec, json_real_value(v));
-    else snprintf(buf, n, "-");
+    if (json_is_integer(v))
+        snprintf(buf, n, "%lld", (long long)json_integer_value(v));
+    else if (json_is_real(v) && prec < 0)
+        snprintf(buf, n, "%.4g", json_real_value(v));
+    else if (json_is_real(v))
+        snprintf(buf, n, "%.*f", prec, json_real_value(v));
+    else
+        snprintf(buf, n, "-");
     return buf;
 }
 
@@ -541,12 +557,16 @@ static void print_text(FILE *f, const json_t *doc) {
     char b1[64], b2[64], b3[64], b4[64], b5[256];
     double size = (double)json_integer_value(json_object_get(doc, "size_bytes"));
     const char *unit = "B";
-    if (size >= 1e9) size /= 1e9, unit = "GB";
-    else if (size >= 1e6) size /= 1e6, unit = "MB";
-    else if (size >= 1e3) size /= 1e3, unit = "kB";
+    if (size >= 1e9)
+        size /= 1e9, unit = "GB";
+    else if (size >= 1e6)
+        size /= 1e6, unit = "MB";
+    else if (size >= 1e3)
+        size /= 1e3, unit = "kB";
     fprintf(f, "%s: rdmlearn results, %.1f %s, written by rdmlearn %s\n", js(doc, "file"), size,
-            unit, json_is_string(json_object_get(doc, "rdmlearn_version"))
-                      ? js(doc, "rdmlearn_version") : "(unknown version)");
+            unit,
+            json_is_string(json_object_get(doc, "rdmlearn_version")) ? js(doc, "rdmlearn_version")
+                                                                     : "(unknown version)");
 
     /* stages */
     const json_t *stages = json_object_get(doc, "stages"), *s;
@@ -557,7 +577,7 @@ static void print_text(FILE *f, const json_t *doc) {
     } else {
         tbl t = {.ncol = 5, .right = (1u << 2) | (1u << 3)};
         tbl_row(&t, "stage", "started (UTC)", "ranks", "threads", "config hash");
-        json_array_foreach(stages, i, s)
+        json_array_foreach (stages, i, s)
             tbl_row(&t, js(s, "stage"), js(s, "started"), jfmt(s, "ranks", 0, b1, sizeof b1),
                     jfmt(s, "blas_threads_per_rank", 0, b2, sizeof b2), js(s, "config_hash"));
         tbl_print(f, &t);
@@ -569,7 +589,8 @@ static void print_text(FILE *f, const json_t *doc) {
         tbl_row(&t, "output", "config hash");
         const char *key;
         const json_t *v;
-        json_object_foreach((json_t *)done, key, v) tbl_row(&t, key, json_string_value(v));
+        json_object_foreach ((json_t *)done, key, v)
+            tbl_row(&t, key, json_string_value(v));
         tbl_print(f, &t);
     }
 
@@ -582,17 +603,20 @@ static void print_text(FILE *f, const json_t *doc) {
         tbl t = {.ncol = 8, .right = (1u << 1) | (1u << 3) | (1u << 4) | (1u << 6) | (1u << 7)};
         tbl_row(&t, "subject", "images", "selection", "RDM", "vertices", "metric", "threshold",
                 "dissimilar");
-        json_array_foreach(subjects, i, s) {
+        json_array_foreach (subjects, i, s) {
             const json_t *rdms = json_object_get(s, "rdms"), *q;
             jfmt(s, "n_images", 0, b1, sizeof b1);
-            if (json_array_size(rdms) == 0) tbl_row(&t, js(s, "name"), b1, "(no RDM)", "", "", "", "", "");
-            json_array_foreach(rdms, k, q) {
+            if (json_array_size(rdms) == 0)
+                tbl_row(&t, js(s, "name"), b1, "(no RDM)", "", "", "", "", "");
+            json_array_foreach (rdms, k, q) {
                 const json_t *df = json_object_get(q, "dissimilar_fraction");
                 char n[64];
                 jfmt(q, "n_images", 0, n, sizeof n);
                 snprintf(b2, sizeof b2, "%s x %s", n, n);
-                if (json_is_number(df)) snprintf(b4, sizeof b4, "%.1f%%", 100 * json_number_value(df));
-                else snprintf(b4, sizeof b4, "-");
+                if (json_is_number(df))
+                    snprintf(b4, sizeof b4, "%.1f%%", 100 * json_number_value(df));
+                else
+                    snprintf(b4, sizeof b4, "-");
                 tbl_row(&t, k ? "" : js(s, "name"), k ? "" : b1, js(q, "selection"), b2,
                         jfmt(q, "n_vertices", 0, b3, sizeof b3), js(q, "metric"),
                         jfmt(q, "threshold", -1, b5, sizeof b5), b4);
@@ -606,21 +630,24 @@ static void print_text(FILE *f, const json_t *doc) {
     if (json_array_size(rsa) > 0) {
         section(f, "Inter-subject RSA and noise ceiling", "/rsa/<selection>/<method>");
         tbl t = {.ncol = 5, .right = 1u << 2};
-        tbl_row(&t, "selection", "subjects", "shared images", "method", "noise ceiling (lower - upper)");
-        json_array_foreach(rsa, i, s) {
+        tbl_row(&t, "selection", "subjects", "shared images", "method",
+                "noise ceiling (lower - upper)");
+        json_array_foreach (rsa, i, s) {
             char subs[256] = "";
             const json_t *v;
             size_t q;
-            json_array_foreach(json_object_get(s, "subjects"), q, v) {
+            json_array_foreach (json_object_get(s, "subjects"), q, v) {
                 size_t l = strlen(subs);
-                snprintf(subs + l, sizeof subs - l, "%s%lld", q ? "," : "", (long long)json_integer_value(v));
+                snprintf(subs + l, sizeof subs - l, "%s%lld", q ? "," : "",
+                         (long long)json_integer_value(v));
             }
             jfmt(s, "n_shared_images", 0, b1, sizeof b1);
             const json_t *m;
-            json_array_foreach(json_object_get(s, "methods"), k, m) {
+            json_array_foreach (json_object_get(s, "methods"), k, m) {
                 snprintf(b5, sizeof b5, "%s - %s", jfmt(m, "noise_ceiling_lower", 3, b2, sizeof b2),
                          jfmt(m, "noise_ceiling_upper", 3, b3, sizeof b3));
-                tbl_row(&t, k ? "" : js(s, "selection"), k ? "" : subs, k ? "" : b1, js(m, "method"), b5);
+                tbl_row(&t, k ? "" : js(s, "selection"), k ? "" : subs, k ? "" : b1,
+                        js(m, "method"), b5);
             }
         }
         tbl_print(f, &t);
@@ -634,10 +661,10 @@ static void print_text(FILE *f, const json_t *doc) {
     } else {
         tbl t = {.ncol = 4, .right = 1u << 2};
         tbl_row(&t, "name", "backend", "dims", "subjects (images)");
-        json_array_foreach(emb, i, s) {
+        json_array_foreach (emb, i, s) {
             char subs[1024] = "";
             const json_t *v;
-            json_array_foreach(json_object_get(s, "subjects"), k, v) {
+            json_array_foreach (json_object_get(s, "subjects"), k, v) {
                 size_t l = strlen(subs);
                 if (l + 40 >= sizeof subs) {
                     snprintf(subs + l, sizeof subs - l, ", ...");
@@ -654,7 +681,8 @@ static void print_text(FILE *f, const json_t *doc) {
 
     /* experiments */
     const json_t *exps = json_object_get(doc, "experiments");
-    section(f, "Experiments", "/experiments/<experiment>/<model>; mean ± std over the finished folds");
+    section(f, "Experiments",
+            "/experiments/<experiment>/<model>; mean ± std over the finished folds");
     if (json_array_size(exps) == 0) {
         fputs("  none (rdmlearn svm and rdmlearn train write them)\n", f);
     } else {
@@ -662,19 +690,20 @@ static void print_text(FILE *f, const json_t *doc) {
         tbl_row(&t, "experiment", "model", "subject", "selection", "pairs", "set", "metric",
                 "mean ± std", "folds");
         const json_t *e;
-        json_array_foreach(exps, i, e) {
+        json_array_foreach (exps, i, e) {
             const json_t *m;
             int first = 1;
-            json_array_foreach(json_object_get(e, "models"), k, m) {
+            json_array_foreach (json_object_get(e, "models"), k, m) {
                 const json_t *res;
                 size_t q;
-                json_array_foreach(json_object_get(m, "results"), q, res) {
+                json_array_foreach (json_object_get(m, "results"), q, res) {
                     const json_t *fo = json_object_get(res, "folds");
                     long long tot = json_integer_value(json_object_get(fo, "total"));
                     long long fin = json_integer_value(json_object_get(fo, "finished"));
                     char folds[160];
                     int l = snprintf(folds, sizeof folds, "%lld/%lld", fin, tot);
-                    const char *extra[] = {"diverged", "collapsed", "stopped_other", "not_converged"};
+                    const char *extra[] = {"diverged", "collapsed", "stopped_other",
+                                           "not_converged"};
                     const char *label[] = {"diverged", "collapsed", "stopped", "not converged"};
                     int any = 0;
                     for (int x = 0; x < 4 && l < (int)sizeof folds - 40; x++) {
@@ -686,7 +715,8 @@ static void print_text(FILE *f, const json_t *doc) {
                     if (any) snprintf(folds + l, sizeof folds - (size_t)l, ")");
                     snprintf(b1, sizeof b1, "subj%02lld",
                              (long long)json_integer_value(json_object_get(res, "subject")));
-                    const json_t *mu = json_object_get(res, "mean"), *sd = json_object_get(res, "std");
+                    const json_t *mu = json_object_get(res, "mean"),
+                                 *sd = json_object_get(res, "std");
                     if (json_is_number(mu))
                         snprintf(b5, sizeof b5, "% .3f ± %.3f", json_number_value(mu),
                                  json_is_number(sd) ? json_number_value(sd) : NAN);
@@ -714,15 +744,17 @@ static void print_text(FILE *f, const json_t *doc) {
         tbl t = {.ncol = 9, .right = (1u << 4) | (1u << 7)};
         tbl_row(&t, "experiment", "model", "subject", "selection", "settings", "axes", "scoring",
                 "inner folds", "chosen per fold");
-        json_array_foreach(grids, i, s) {
+        json_array_foreach (grids, i, s) {
             char ch[256] = "";
             const json_t *v;
-            json_array_foreach(json_object_get(s, "chosen"), k, v) {
+            json_array_foreach (json_object_get(s, "chosen"), k, v) {
                 size_t l = strlen(ch);
                 if (l + 24 >= sizeof ch) break;
-                snprintf(ch + l, sizeof ch - l, "%s%lld", k ? "," : "", (long long)json_integer_value(v));
+                snprintf(ch + l, sizeof ch - l, "%s%lld", k ? "," : "",
+                         (long long)json_integer_value(v));
             }
-            snprintf(b1, sizeof b1, "subj%02lld", (long long)json_integer_value(json_object_get(s, "subject")));
+            snprintf(b1, sizeof b1, "subj%02lld",
+                     (long long)json_integer_value(json_object_get(s, "subject")));
             tbl_row(&t, js(s, "experiment"), js(s, "model"), b1, js(s, "selection"),
                     jfmt(s, "n_settings", 0, b2, sizeof b2), js(s, "axes"), js(s, "scoring"),
                     jfmt(s, "inner_folds", 0, b3, sizeof b3), ch);
@@ -736,7 +768,7 @@ static void print_text(FILE *f, const json_t *doc) {
         section(f, "Sweep tables", "/sweep/<experiment>/<model>; also in <output>.sweep.csv");
         tbl t = {.ncol = 3, .right = 1u << 2};
         tbl_row(&t, "experiment", "model", "tasks");
-        json_array_foreach(sw, i, s)
+        json_array_foreach (sw, i, s)
             tbl_row(&t, js(s, "experiment"), js(s, "model"), jfmt(s, "tasks", 0, b1, sizeof b1));
         tbl_print(f, &t);
     }
@@ -773,7 +805,9 @@ int rdml_report_ls_text(rdml_ctx *ctx, const char *results_path, int json, char 
         }
     }
     json_decref(doc);
-    if (!text) return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory formatting the listing of %s", results_path);
+    if (!text)
+        return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory formatting the listing of %s",
+                         results_path);
     *out = text;
     return RDML_OK;
 }
