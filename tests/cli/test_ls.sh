@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `rdmlearn ls RESULTS.h5 [--json]` on a small results file built by the stages (synth -> rdm
-# -> embed -> svm [+ grid] -> train):
+# -> embed -> svm [+ grid, + SVR] -> train):
 #  - it runs without mpirun; --json is valid JSON whose values equal h5py reads of the same
 #    file (subjects, images, RDM sizes / vertices / metric / threshold, RSA noise ceilings,
 #    embeddings, every model result's headline mean and std and folds, grid choices, stages
@@ -32,6 +32,8 @@ E=("${D[@]}" --set embed.backend=gabor --set run.output="$W/r.h5")
 "$RDMLEARN" svm "${E[@]}" --set data.rois=V1,hV4 --set pairs.k=8 || { echo "svm failed"; exit 1; }
 "$RDMLEARN" svm "${E[@]}" --set data.subjects=1 --set data.rois=V1 --set pairs.k=8 --set pairs.experiment=grid \
   --set grid.svm_c=0.1,1 --set grid.inner_folds=2 || { echo "svm grid failed"; exit 1; }
+"$RDMLEARN" svm "${E[@]}" --set data.subjects=1 --set data.rois=V1 --set pairs.k=8 --set pairs.experiment=svr \
+  --set pairs.labels=continuous --set svm.type=epsilon_svr || { echo "svm svr failed"; exit 1; }
 "$RDMLEARN" train "${E[@]}" --set data.rois=V1 --set pairs.experiment=net --set pairs.set=all \
   --set train.tower=16,8 --set train.head=8 --set train.epochs=2 || { echo "train failed"; exit 1; }
 
@@ -122,7 +124,10 @@ f["/experiments"].visititems(lambda n, o: want.add("/experiments/" + n) if isins
                              and ("mean_accuracy" in o.attrs or "mean_r2" in o.attrs) else None)
 assert seen == want, (seen ^ want)
 assert {(x["name"], tuple(mm["model"] for mm in x["models"])) for x in doc["experiments"]} == \
-    {("main", ("svm",)), ("grid", ("svm",)), ("net", ("siamese",))}
+    {("main", ("svm",)), ("grid", ("svm",)), ("svr", ("svm",)), ("net", ("siamese",))}
+metrics = {(x["name"], r["type"], r["metric"]) for x in doc["experiments"] for m in x["models"] for r in m["results"]}
+assert metrics == {("main", "c_svc", "accuracy"), ("grid", "c_svc", "accuracy"), ("svr", "epsilon_svr", "r2"),
+                   ("net", "siamese", "r2")}, metrics
 # grid searches
 assert len(doc["grids"]) == 1
 gr = doc["grids"][0]; g = f["/experiments/grid/svm/subj01/V1/grid"]
