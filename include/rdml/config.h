@@ -96,6 +96,15 @@ const char *rdml_config_datadir(void); /* the folder set, or NULL */
 int rdml_config_locate(const char *dir, const char *name, char *out, size_t len);
 /* Merge INI text (what = name for messages). Same rules. For tests, fuzzing, broadcast. */
 int rdml_config_load_text(rdml_ctx *ctx, rdml_config *cfg, const char *what, const char *text);
+/* A configuration stored with results (/meta/stages/<stage> attribute config: the resolved
+ * text of rdml_config_dump) as a new config over the defaults. Unlike load_text it does not
+ * follow [run] include (the stored text is resolved already: the included keys are in it),
+ * and as the file may come from another rdmlearn version, an unknown section or key or a
+ * value this version rejects is left out (the key keeps its default and is not "set") and
+ * counted in *skipped (may be NULL). Errors: text iniparser cannot read (RDML_ECONFIG, naming
+ * `what`), memory. Free *out with rdml_config_destroy. */
+int rdml_config_from_stored(rdml_ctx *ctx, const char *what, const char *text,
+                            rdml_config **out, int *skipped);
 /* Apply "section.key=value" (a --set override). Same validation; names are case-insensitive,
  * spaces around '=' are ignored and one pair of quotes around the value is removed. */
 int rdml_config_set(rdml_ctx *ctx, rdml_config *cfg, const char *assignment);

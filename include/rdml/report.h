@@ -25,6 +25,7 @@
 
 #include <mpi.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "rdml/core.h"
 
@@ -56,6 +57,22 @@ int rdml_report_write(rdml_ctx *ctx, MPI_Comm comm, const char *results_path,
                       const char *out_dir);
 int rdml_report_write_params(rdml_ctx *ctx, MPI_Comm comm, const char *results_path,
                              const char *out_dir, const rdml_report_params *p);
+
+/* `rdmlearn ls RESULTS.h5 [--json]`: what a results file holds, at a glance: provenance
+ * (version, stages with start time, ranks and config hash, /meta/done), subjects with image
+ * counts and RDMs (selection, size, vertices, metric, threshold), inter-subject RSA,
+ * embeddings (name, backend, dims), experiments x models with the headline metric per
+ * subject x selection (mean and std over folds: accuracy for the C-SVC, R^2 for the SVR and
+ * the networks; folds finished / diverged / collapsed / not converged), grid searches and
+ * sweep tables. json = 0: aligned text tables; json = 1: one JSON object (docs/ls.md lists
+ * its keys; NaN and absent values are null).
+ *
+ * rdml_report_ls_text: serial, read-only (the file is opened read-only and never locked or
+ * written); *out is malloc'd. rdml_report_ls: collective over comm; rank 0 reads and prints
+ * to out, the others print nothing and return rank 0's status. Errors name the file: missing
+ * or unreadable (RDML_EIO), not HDF5 or truncated (RDML_EFORMAT), each with a hint. */
+int rdml_report_ls_text(rdml_ctx *ctx, const char *results_path, int json, char **out);
+int rdml_report_ls(rdml_ctx *ctx, MPI_Comm comm, const char *results_path, int json, FILE *out);
 
 #ifdef __cplusplus
 }

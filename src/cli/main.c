@@ -113,6 +113,16 @@ static const rdml_command commands[] = {
      "  stimulus images come from data.root of the stored configuration, or\n"
      "  --set data.root=DIR. See docs/report.md.\n",
      1, 1, rdml_cmd_report},
+    {"ls", "what a results file holds: subjects, RDMs, embeddings, model scores, provenance",
+     "rdmlearn ls RESULTS.h5 [--json]\n"
+     "  Lists the subjects (images, RDMs per selection with size, vertices, metric), the\n"
+     "  inter-subject RSA, the embeddings (name, backend, dims), every experiment x model x\n"
+     "  subject x selection with its headline metric (accuracy for the C-SVC, R^2 for the SVR\n"
+     "  and the networks: mean +- std over folds, folds finished / diverged), grid searches,\n"
+     "  sweep tables and the provenance (version, stages, ranks, config hashes) as aligned\n"
+     "  tables. Reads the file only; serial (rank 0 prints).\n"
+     "  --json       the same as one JSON object, for scripts (docs/ls.md)\n",
+     1, 1, rdml_cmd_ls},
     {"config", "print the resolved configuration, or the documented defaults",
      "rdmlearn config [--defaults] [options]\n"
      "  --defaults   print every key with its documentation (this is configs/defaults.ini)\n"
@@ -209,6 +219,8 @@ static int parse_args(rdml_cli *cli, const rdml_command *cmd, int argc, char **a
                 rc = RDML_FAIL(ctx, RDML_EUSAGE, "%s needs a directory", a);
             else
                 cli->out_dir = argv[++i];
+        } else if (strcmp(a, "--json") == 0 && strcmp(cmd->name, "ls") == 0) {
+            cli->json = 1;
         } else if (strcmp(a, "--dry-run") == 0 && strcmp(cmd->name, "submit") == 0) {
             cli->dry_run = 1;
         } else if (strcmp(a, "--until") == 0 && strcmp(cmd->name, "run") == 0) {

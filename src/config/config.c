@@ -394,8 +394,11 @@ static void note_source(rdml_config *cfg, const char *what) {
         snprintf(cfg->sources + l, sizeof cfg->sources - l, "%s%s", l ? ", " : "", what);
 }
 
-/* Validate every entry of d into a scratch copy, then commit all of it or nothing. */
-static int merge_dict(rdml_ctx *ctx, rdml_config *cfg, const char *what, const dictionary *d) {
+/* Validate every entry of d into a scratch copy, then commit all of it or nothing. With
+ * skipped (a stored configuration), unknown sections and keys and rejected values are
+ * counted there and left out instead of failing. */
+static int merge_dict(rdml_ctx *ctx, rdml_config *cfg, const char *what, const dictionary *d,
+                      int *skipped) {
     char **nv = calloc((size_t)(cfg->nkeys ? cfg->nkeys : 1), sizeof *nv);
     if (!nv) return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory reading %s", what);
     int rc = RDML_OK;
@@ -404,7 +407,8 @@ static int merge_dict(rdml_ctx *ctx, rdml_config *cfg, const char *what, const d
         const char *name = d->key[e];
         if (!name) continue;
         if (!d->val[e]) { /* a section header */
-            if (!section_known(cfg, name)) rc = fail_unknown_section(ctx, cfg, what, name);
+            if (!section_known(cfg, name) && !skipped)
+                rc = fail_unknown_section(ctx, cfg, what, name);
             continue;
         }
         const char *colon = strchr(name, ':');
@@ -425,17 +429,30 @@ static int merge_dict(rdml_ctx *ctx, rdml_config *cfg, const char *what, const d
                            what, shown(key, b, sizeof b), home);
             break;
         }
+        int i = section_known(cfg, sec) ? find_key(cfg, sec, key) : -1;
+        if (i < 0 && skipped) {
+            (*skipped)++;
+            continue;
+        }
         if (!section_known(cfg, sec)) {
             rc = fail_unknown_section(ctx, cfg, what, sec);
             break;
         }
-        int i = find_key(cfg, sec, key);
         if (i < 0) {
             rc = fail_unknown_key(ctx, cfg, what, sec, key);
             break;
         }
         free(nv[i]);
         nv[i] = NULL;
+        if (skipped) {
+            char why[2048];
+            int v = rdml_config_value_check(&cfg->keys[i], d->val[e], &nv[i], why, sizeof why);
+            if (v == RDML_CFGV_NOMEM)
+                rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory reading %s", what);
+            else if (v != RDML_CFGV_OK)
+                (*skipped)++;
+            continue;
+        }
         rc = check_into(ctx, cfg, i, d->val[e], what, NULL, &nv[i]);
     }
     for (int i = 0; i < cfg->nkeys; i++) {
@@ -546,9 +563,11 @@ static int load_includes(rdml_ctx *ctx, rdml_config *cfg, const char *what, cons
     return rc;
 }
 
-/* Parse `path` with iniparser (text is its content, for the duplicate scan) and merge. */
+/* Parse `path` with iniparser (text is its content, for the duplicate scan) and merge. With
+ * skipped: a stored configuration (rdml_config_from_stored): no includes, no duplicate scan,
+ * lenient merge. */
 static int load_parsed(rdml_ctx *ctx, rdml_config *cfg, const char *what, const char *path,
-                       const char *text) {
+                       const char *text, int *skipped) {
     if (strncmp(text, "\xEF\xBB\xBF", 3) == 0) /* iniparser would call line 1 a syntax error */
         return RDML_FAIL(ctx, RDML_ECONFIG, "%s starts with a UTF-8 byte-order mark (save it as "
                          "UTF-8 without BOM, or plain ASCII)", what);
@@ -558,9 +577,9 @@ static int load_parsed(rdml_ctx *ctx, rdml_config *cfg, const char *what, const 
             return RDML_FAIL(ctx, RDML_EIO, "%s: iniparser could not read it", what);
         return fail_ini(ctx, what);
     }
-    int rc = scan_duplicates(ctx, cfg, what, text);
-    if (rc == RDML_OK) rc = load_includes(ctx, cfg, what, path, d);
-    if (rc == RDML_OK) rc = merge_dict(ctx, cfg, what, d);
+    int rc = skipped ? RDML_OK : scan_duplicates(ctx, cfg, what, text);
+    if (rc == RDML_OK && !skipped) rc = load_includes(ctx, cfg, what, path, d);
+    if (rc == RDML_OK) rc = merge_dict(ctx, cfg, what, d, skipped);
     iniparser_freedict(d);
     return rc;
 }
@@ -615,13 +634,14 @@ int rdml_config_load(rdml_ctx *ctx, rdml_config *cfg, const char *path) {
 static int load_file(rdml_ctx *ctx, rdml_config *cfg, const char *path) {
     char *text;
     RDML_TRY(read_text(ctx, path, &text));
-    int rc = load_parsed(ctx, cfg, path, path, text);
+    int rc = load_parsed(ctx, cfg, path, path, text, NULL);
     free(text);
     return rc;
 }
 
-int rdml_config_load_text(rdml_ctx *ctx, rdml_config *cfg, const char *what, const char *text) {
-    if (!what) what = "(config text)";
+/* INI text through a private temporary file (iniparser 4.1 reads only from a path). */
+static int parse_text(rdml_ctx *ctx, rdml_config *cfg, const char *what, const char *text,
+                      int *skipped) {
     /* iniparser 4.1 reads only from a path: go through a private temporary file. */
     const char *dir = getenv("TMPDIR");
     char path[4096];
@@ -645,9 +665,30 @@ int rdml_config_load_text(rdml_ctx *ctx, rdml_config *cfg, const char *what, con
         rc = RDML_FAIL(ctx, RDML_EIO, "cannot write temporary file %s to parse %s: %s", path,
                        what, strerror(werr));
     else
-        rc = load_parsed(ctx, cfg, what, path, text);
+        rc = load_parsed(ctx, cfg, what, path, text, skipped);
     unlink(path);
     return rc;
+}
+
+int rdml_config_load_text(rdml_ctx *ctx, rdml_config *cfg, const char *what, const char *text) {
+    return parse_text(ctx, cfg, what ? what : "(config text)", text, NULL);
+}
+
+int rdml_config_from_stored(rdml_ctx *ctx, const char *what, const char *text,
+                            rdml_config **out, int *skipped) {
+    *out = NULL;
+    int nskip = 0;
+    if (skipped) *skipped = 0;
+    rdml_config *cfg;
+    RDML_TRY(rdml_config_create(ctx, &cfg));
+    int rc = parse_text(ctx, cfg, what ? what : "(stored config)", text ? text : "", &nskip);
+    if (rc) {
+        rdml_config_destroy(&cfg);
+        return rc;
+    }
+    if (skipped) *skipped = nskip;
+    *out = cfg;
+    return RDML_OK;
 }
 
 /* ---- --set ---- */

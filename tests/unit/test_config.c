@@ -737,6 +737,64 @@ static void test_include_datadir(void) {
     rmdir(dir);
 }
 
+/* rdml_config_from_stored: a dump comes back exactly; [run] include is kept as a value, not
+ * followed; keys and values from another version are left out and counted; text that is not
+ * INI is an error naming it. */
+static void test_from_stored(void) {
+    rdml_ctx ctx;
+    rdml_ctx_init(&ctx);
+    rdml_config *src, *got = NULL;
+    CHECK_EQ_I(rdml_config_create(&ctx, &src), RDML_OK);
+    CHECK_EQ_I(rdml_config_set(&ctx, src, "data.root=/d/with space;x"), RDML_OK);
+    CHECK_EQ_I(rdml_config_set(&ctx, src, "pairs.color_fraction=0.55"), RDML_OK);
+    char *d1 = rdml_config_dump(src, 0);
+    int skipped = -1;
+    CHECK_EQ_I(rdml_config_from_stored(&ctx, "/meta/stages/rdm", d1, &got, &skipped), RDML_OK);
+    CHECK_EQ_I(skipped, 0);
+    char *d2 = got ? rdml_config_dump(got, 0) : NULL;
+    CHECK(d2 && strcmp(d1, d2) == 0);
+    const char *root = NULL;
+    double frac = 0;
+    if (got) {
+        CHECK_EQ_I(rdml_config_str(&ctx, got, "data", "root", &root), RDML_OK);
+        CHECK(root && strcmp(root, "/d/with space;x") == 0);
+        CHECK(rdml_config_is_set(got, "data", "root"));
+    }
+    free(d2);
+    rdml_config_destroy(&got);
+    /* a resolved text naming an include: the include is not read (it would fail here) */
+    CHECK_EQ_I(rdml_config_from_stored(&ctx, "s", "[run]\ninclude = /nonexistent/x.ini\n"
+               "[pairs]\nk = 7\n", &got, NULL), RDML_OK);
+    int64_t k = 0;
+    if (got) {
+        CHECK_EQ_I(rdml_config_int(&ctx, got, "pairs", "k", &k), RDML_OK);
+        CHECK_EQ_I(k, 7);
+    }
+    rdml_config_destroy(&got);
+    /* another version's keys: unknown section, unknown key, a rejected value */
+    CHECK_EQ_I(rdml_config_from_stored(&ctx, "s", "[future]\nx = 1\n[pairs]\nk = 9\nnew_key = 2\n"
+               "color_fraction = 7\n[data]\nroot = /r\n", &got, &skipped), RDML_OK);
+    CHECK_EQ_I(skipped, 3);
+    if (got) {
+        CHECK_EQ_I(rdml_config_int(&ctx, got, "pairs", "k", &k), RDML_OK);
+        CHECK_EQ_I(k, 9);
+        CHECK_EQ_I(rdml_config_real(&ctx, got, "pairs", "color_fraction", &frac), RDML_OK);
+        CHECK_NEAR(frac, 0.7, 0); /* the default, and not marked as set */
+        CHECK(!rdml_config_is_set(got, "pairs", "color_fraction"));
+        CHECK_EQ_I(rdml_config_str(&ctx, got, "data", "root", &root), RDML_OK);
+        CHECK(strcmp(root, "/r") == 0);
+    }
+    rdml_config_destroy(&got);
+    CHECK_EQ_I(ctx.code, RDML_OK);
+    /* not INI */
+    CHECK_EQ_I(rdml_config_from_stored(&ctx, "/meta/stages/svm", "[data\nthis is not ini\n", &got,
+               NULL), RDML_ECONFIG);
+    CHECK_STR_HAS(ctx.msg, "/meta/stages/svm");
+    CHECK(got == NULL);
+    free(d1);
+    rdml_config_destroy(&src);
+}
+
 /* Run f with stderr captured into a temporary file; returns what was written. */
 static char *capture_stderr(int (*f)(void)) {
     char path[] = "/tmp/rdml-test-stderr-XXXXXX";
@@ -1178,6 +1236,7 @@ int main(int argc, char **argv) {
     RUN(test_files);
     RUN(test_include);
     RUN(test_include_datadir);
+    RUN(test_from_stored);
     RUN(test_failed_load_changes_nothing);
     RUN(test_set_overrides);
     RUN(test_required_keys);
