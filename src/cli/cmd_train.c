@@ -17,7 +17,9 @@
  * chance levels of the paper in the same table: predicting the training mean, and the model's
  * predictions scored against shuffled test targets. A fold whose loss becomes NaN stops with a
  * message in its status attribute; the other folds go on and the summary counts the finished
- * folds only. train.model = cnn trains the paper's siamese CNN on the subject's images
+ * folds only. A finished fold whose predictions are (nearly) constant, its network dead, is
+ * flagged "collapsed" (status, attributes, a warning) and still counted in the means; the
+ * summary says how many. train.model = cnn trains the paper's siamese CNN on the subject's images
  * (grayscale, train.cnn_size square, min-max normalised) instead of embeddings. Left out: a
  * task farm across subjects (the lead's sweep engine), distributing the image loading over
  * ranks, early stopping. */
@@ -350,8 +352,8 @@ static void status_text(const double *st, char *out, size_t len) {
                           st[ST_DEAD_UNITS], st[ST_UNITS],
                           st[ST_DEAD_LAYER] >= 0 ? ", a whole layer dead" : "");
         if (n >= 0 && (size_t)n < len)
-            snprintf(out + n, len - (size_t)n, "); counted in the mean (hint: lower train.lr, or "
-                     "another run.seed; docs/nn.md)");
+            snprintf(out + n, len - (size_t)n, "); counted in the mean (hint: lower train.lr or "
+                     "raise train.warmup; docs/nn.md)");
     } else if (st[ST_OK] == 1)
         snprintf(out, len, "ok");
     else if (st[ST_STOP_KIND] == STOP_LOSS)
