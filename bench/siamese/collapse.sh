@@ -8,7 +8,11 @@
 # the mean fraction of dead (never active) hidden ReLU units where the build records it.
 #
 #   bench/siamese/collapse.sh [-n N] [-w WORKDIR] [-b RDMLEARN] [-o FOLDS.txt] 'label|--set k=v ...' ...
-#   bench/siamese/collapse.sh -n 12 'old|--set train.lr=0.002 --set train.init=pytorch' 'new|'
+#   bench/siamese/collapse.sh -n 20 'old|--set train.lr=0.002 --set train.warmup=0' 'new|'
+#
+# Output of the command in docs/nn.md ("Collapsed folds"): a table per configuration with
+# the folds, the collapsed ones (by the spread test / by status), the subjects hit, folds with
+# spread < 0.1, the mean test R^2 with and without the collapsed folds, the dead-unit fraction.
 #
 # Words NAME=VALUE in a configuration are set in the environment of its runs.
 # Serial, one rank; about 5 s per configuration, subject and pair set on one core.
