@@ -741,6 +741,12 @@ static int nn_cell(rdml_rep *d, const char *exp, const char *model, const cell *
     rdml_html_escape(d->html, c->sel);
     fputs("</h4>\n", d->html);
     int k = n_folds(d, g);
+    double ncol = rdml_rh5_num(d->r, g, "n_folds_collapsed", 0);
+    if (ncol > 0) /* a fit that died: say so before its numbers */
+        fprintf(d->html, "<p class=\"note\"><strong>Warning:</strong> %.0f of the %d folds collapsed to a "
+                "constant prediction (status in the per-fold table); they count in the means below "
+                "(mean test R^2 without them: %.3f).</p>\n", ncol, k,
+                rdml_rh5_num(d->r, g, "mean_r2_not_collapsed", NAN));
     /* Table 2: test, train, chance levels */
     char *emb = rdml_rh5_str(d->r, g, "embedding");
     snprintf(cap, sizeof cap,
