@@ -1,17 +1,25 @@
 /* rdml/config.h — INI configuration behind a validating schema.
  *
- * Usage:
+ * Example:
  *
- *   rdml_config *cfg;
- *   RDML_TRY(rdml_config_create(ctx, &cfg));                 // every key at its default
- *   rc = rdml_config_load(ctx, cfg, "jobs/demo.ini");         // merge a file (validated)
- *   if (!rc) rc = rdml_config_set(ctx, cfg, "data.images=500");  // a --set override
- *   if (!rc) rc = rdml_config_check_required(ctx, cfg);
- *   int64_t n; double noise; const char *root;
- *   if (!rc) rc = rdml_config_int(ctx, cfg, "data", "images", &n);
- *   ...
- *   char *text = rdml_config_dump(cfg);   // resolved INI, stored with every output
- *   rdml_config_destroy(&cfg);
+ *   int show_job(rdml_ctx *ctx, const char *job) {              // job: e.g. "jobs/demo.ini"
+ *       rdml_config *cfg;
+ *       RDML_TRY(rdml_config_create(ctx, &cfg));                 // every key at its default
+ *       int rc = rdml_config_load(ctx, cfg, job);                // merge a file (validated)
+ *       if (!rc) rc = rdml_config_set(ctx, cfg, "data.images=500");  // a --set override
+ *       if (!rc) rc = rdml_config_check_required(ctx, cfg);
+ *       int64_t n = 0;
+ *       const char *root = NULL;
+ *       if (!rc) rc = rdml_config_int(ctx, cfg, "data", "images", &n);
+ *       if (!rc) rc = rdml_config_str(ctx, cfg, "data", "root", &root);
+ *       if (!rc) {
+ *           char *text = rdml_config_dump(cfg, 0);  // resolved INI, stored with every output
+ *           printf("%s: first %lld images\n%s", root, (long long)n, text ? text : "");
+ *           free(text);
+ *       }
+ *       rdml_config_destroy(&cfg);
+ *       return rc;
+ *   }
  *
  * iniparser reads the file; every value is then parsed strictly by the schema (one table in
  * src/config/schema.c: section, key, type, default, range, choices, help). Errors name the
@@ -21,6 +29,7 @@
 #ifndef RDML_CONFIG_H
 #define RDML_CONFIG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "rdml/core.h"
@@ -68,10 +77,34 @@ void rdml_config_destroy(rdml_config **cfg);
  * the file, section, key and value, with the nearest valid name. On error cfg is unchanged.
  * Section and key names are case-insensitive (iniparser lowercases them); a key given twice in
  * one file is an error naming both lines; a later load overrides earlier ones key by key.
- * A missing or unreadable file is RDML_EIO; everything else is RDML_ECONFIG. */
+ * A missing or unreadable file is RDML_EIO; everything else is RDML_ECONFIG. A relative path
+ * not found from the current folder is looked up in the data folder (below). */
 int rdml_config_load(rdml_ctx *ctx, rdml_config *cfg, const char *path);
+/* Where configuration files are. A relative name that is not found where it is looked for
+ * first (the current folder for rdml_config_load, the including file's folder for
+ * [run] include) is looked up in the data folder DIR, if one is set: as DIR/NAME, then
+ * DIR/configs/NAME, with leading "./" and "../" removed from NAME (so a job's
+ * "../configs/paper/svm.ini" and "paper/svm.ini" both find DIR/configs/paper/svm.ini).
+ * rdmlearn sets DIR at start-up: the source tree for the binary of a build folder,
+ * <prefix>/share/rdmlearn for an installed one. Process-wide (set it before loading, not
+ * thread-safe); NULL or "" switches the lookup off (the default). */
+void rdml_config_set_datadir(const char *dir);
+const char *rdml_config_datadir(void); /* the folder set, or NULL */
+/* The path of `name` as written in a file in folder `dir` ("" or NULL: the current folder),
+ * written to out: dir/name if it exists (or name is absolute, or no data folder is set),
+ * else the data folder's file if there is one (returns 1), else dir/name (returns 0). */
+int rdml_config_locate(const char *dir, const char *name, char *out, size_t len);
 /* Merge INI text (what = name for messages). Same rules. For tests, fuzzing, broadcast. */
 int rdml_config_load_text(rdml_ctx *ctx, rdml_config *cfg, const char *what, const char *text);
+/* A configuration stored with results (/meta/stages/<stage> attribute config: the resolved
+ * text of rdml_config_dump) as a new config over the defaults. Unlike load_text it does not
+ * follow [run] include (the stored text is resolved already: the included keys are in it),
+ * and as the file may come from another rdmlearn version, an unknown section or key or a
+ * value this version rejects is left out (the key keeps its default and is not "set") and
+ * counted in *skipped (may be NULL). Errors: text iniparser cannot read (RDML_ECONFIG, naming
+ * `what`), memory. Free *out with rdml_config_destroy. */
+int rdml_config_from_stored(rdml_ctx *ctx, const char *what, const char *text,
+                            rdml_config **out, int *skipped);
 /* Apply "section.key=value" (a --set override). Same validation; names are case-insensitive,
  * spaces around '=' are ignored and one pair of quotes around the value is removed. */
 int rdml_config_set(rdml_ctx *ctx, rdml_config *cfg, const char *assignment);

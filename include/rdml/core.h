@@ -1,16 +1,37 @@
 /* rdml/core.h — errors, logging and progress, the counter-based RNG, partition arithmetic.
  *
- * Usage:
+ * Example:
  *
- *   rdml_ctx ctx;
- *   rdml_ctx_init(&ctx);                       // rank 0 of 1, log level INFO, stderr
- *   float *x = rdml_malloc(&ctx, n * sizeof *x, "voxel block");
- *   if (!x) return ctx.code;                   // message already in ctx.msg
- *   if (bad) return RDML_FAIL(&ctx, RDML_EDATA, "image %lld of subj%02d has zero variance "
- *                              "(hint: set rdm.zero_variance = skip)", (long long)i, s);
+ *   int noise_block(rdml_ctx *ctx, uint64_t seed, int64_t n, float **out, int64_t *lo,
+ *                   int64_t *hi) {
+ *       rdml_part_block(n, ctx->rank, ctx->nranks, lo, hi);  // my contiguous share of n
+ *       if (*hi == *lo)
+ *           return RDML_FAIL(ctx, RDML_EUSAGE, "%lld items for %d ranks: rank %d has none (hint: "
+ *                            "run on at most %lld ranks)", (long long)n, ctx->nranks, ctx->rank,
+ *                            (long long)n);
+ *       float *x = rdml_malloc(ctx, (size_t)(*hi - *lo) * sizeof *x, "noise block");
+ *       if (!x) return ctx->code;                            // message already in ctx->msg
+ *       for (int64_t i = *lo; i < *hi; i++) {                // item i's number on any rank count
+ *           rdml_rng r = rdml_rng_make(seed, rdml_rng_substream(RDML_STREAM_USER, (uint64_t)i), 0);
+ *           x[i - *lo] = (float)rdml_rng_normal(&r);
+ *       }
+ *       *out = x;
+ *       return RDML_OK;
+ *   }
  *
- *   rdml_rng r = rdml_rng_make(seed, RDML_STREAM_FOLDS, 0);  // same numbers on every rank
- *   int64_t lo, hi; rdml_part_block(n, rank, nranks, &lo, &hi);  // my contiguous share
+ *   int noise_demo(void) {
+ *       rdml_ctx ctx;
+ *       rdml_ctx_init(&ctx);                                 // rank 0 of 1, log level INFO, stderr
+ *       float *x = NULL;
+ *       int64_t lo, hi;
+ *       if (noise_block(&ctx, 42, 1000, &x, &lo, &hi)) {
+ *           fprintf(stderr, "error: %s\n", ctx.msg);
+ *           return rdml_status_exit_code(ctx.code);
+ *       }
+ *       rdml_info(&ctx, "items %lld..%lld: first %g", (long long)lo, (long long)hi, x[0]);
+ *       free(x);
+ *       return 0;
+ *   }
  *
  * Everything here is serial (no MPI); the MPI pieces (error agreement) are in rdml/mpiutil.h.
  * Dimension letters used project-wide: N images, V voxels (vertices), D embedding width,
@@ -171,11 +192,11 @@ int64_t rdml_part_g2l(int64_t ig, int64_t nb, int nprocs);
 void rdml_part_grid(int nranks, int *pr, int *pc);
 
 /* ---- stop requests ----
- * The one process-wide state: a flag set by SIGTERM/SIGINT/SIGUSR1 (SLURM preemption or
- * time-limit warning, Ctrl-C). Long loops (the task farm, RDM panels, embedding batches, CLIP
- * layers) check it, finish the step in progress and return RDML_ECANCELLED; a collective
- * boundary agrees with rdml_stop_agree (rdml/mpiutil.h). A second signal of the same kind
- * ends the process at once. */
+ * Process-wide state (as is the configuration data folder of rdml/config.h): a flag set by
+ * SIGTERM/SIGINT/SIGUSR1 (SLURM preemption or time-limit warning, Ctrl-C). Long loops (the
+ * task farm, RDM panels, embedding batches, CLIP layers) check it, finish the step in progress
+ * and return RDML_ECANCELLED; a collective boundary agrees with rdml_stop_agree
+ * (rdml/mpiutil.h). A second signal of the same kind ends the process at once. */
 void rdml_stop_install(void);  /* install the handlers (the command-line front end does) */
 int rdml_stop_requested(void); /* the signal number received, 0 when none */
 void rdml_stop_clear(void);    /* forget a request (tests) */

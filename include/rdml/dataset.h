@@ -1,15 +1,38 @@
 /* rdml/dataset.h — the Algonauts 2023 (NSD) dataset layout: subjects, images, ROIs, fMRI.
  *
- * Usage:
+ * Example:
  *
- *   rdml_dataset *ds;  rdml_subject *s;  rdml_selection sel;
- *   RDML_TRY(rdml_dataset_open(ctx, "/data/algonauts_2023", &ds));
- *   RDML_TRY(rdml_subject_open(ctx, ds, 1, &s));                // subj01
- *   RDML_TRY(rdml_subject_select(ctx, s, "V1,hV4", &sel));      // V1 = V1v + V1d
- *   int64_t lo, hi;  rdml_part_block(rdml_subject_nimages(s), rank, nranks, &lo, &hi);
- *   float *x = malloc((hi - lo) * sel.n * sizeof *x);
- *   RDML_TRY(rdml_subject_read_fmri(ctx, s, &sel, lo, hi, x));  // only my rows, only sel's columns
- *   RDML_TRY(rdml_fmri_standardize(ctx, comm, hi - lo, sel.n, x)); // collective
+ *   #include "rdml/mpiutil.h"
+ *
+ *   // Each rank reads its contiguous block of subj01's images, V1 and hV4 vertices only.
+ *   int read_block(rdml_ctx *ctx, MPI_Comm comm, const char *root, float **x, int64_t *nrows,
+ *                  int64_t *ncols) {
+ *       rdml_dataset *ds = NULL;
+ *       rdml_subject *s = NULL;
+ *       rdml_selection sel = {0};
+ *       int64_t lo = 0, hi = 0;
+ *       *x = NULL;
+ *       int rc = rdml_dataset_open(ctx, root, &ds);              // e.g. "/data/algonauts_2023"
+ *       if (!rc) rc = rdml_subject_open(ctx, ds, 1, &s);         // subj01
+ *       if (!rc) rc = rdml_subject_select(ctx, s, "V1,hV4", &sel);  // V1 = V1v + V1d
+ *       if (!rc) {
+ *           rdml_part_block(rdml_subject_nimages(s), ctx->rank, ctx->nranks, &lo, &hi);
+ *           *x = rdml_malloc(ctx, (size_t)((hi - lo) * sel.n + 1) * sizeof **x, "fMRI block");
+ *           rc = *x ? rdml_subject_read_fmri(ctx, s, &sel, lo, hi, *x) : ctx->code;  // my rows,
+ *       }                                                        // only sel's columns
+ *       rc = rdml_agree(ctx, comm, rc);       // opening and reading are per rank: agree first
+ *       if (!rc) rc = rdml_fmri_standardize(ctx, comm, hi - lo, sel.n, *x);  // collective
+ *       *nrows = hi - lo;
+ *       *ncols = sel.n;
+ *       if (rc) {
+ *           free(*x);
+ *           *x = NULL;
+ *       }
+ *       rdml_selection_free(&sel);
+ *       rdml_subject_close(&s);
+ *       rdml_dataset_close(&ds);
+ *       return rc;
+ *   }
  *
  * Layout facts are in shared/reference/algonauts-format.md. Column order of a selection:
  * the union of the selected vertices without duplicates, lh vertices first (ascending), then

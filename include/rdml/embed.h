@@ -1,17 +1,39 @@
 /* rdml/embed.h — image embeddings: a Gabor energy model, pixels, imported features, CLIP ViT.
  *
- * Usage (each rank embeds its contiguous block of a subject's images):
+ * Example:
  *
- *   rdml_embed_params p;
- *   rdml_embed_defaults(&p);                       // gabor, batch 32, no normalisation
- *   p.backend = RDML_EMBED_CLIP;  p.weights = "clip-vit-base-patch32/model.safetensors";
- *   rdml_embedder *e;
- *   RDML_TRY(rdml_embed_create(ctx, comm, &p, &e)); // collective: loads weights / opens files
- *   int64_t D = rdml_embed_dims(e);                 // 512 for ViT-B/32
- *   rdml_embed_item *items = ...;                   // my images: PNG path, global row, NSD id
- *   float *rows = malloc(n * D * sizeof *rows);
- *   rc = rdml_embed_compute(ctx, comm, e, n, items, rows, &progress);  // collective
- *   rdml_embed_destroy(&e);
+ *   #include "rdml/dataset.h"
+ *   #include "rdml/mpiutil.h"
+ *
+ *   // CLIP embeddings of a subject's images: this rank's rows [*lo, *hi) into *rows (free it).
+ *   int embed_subject(rdml_ctx *ctx, MPI_Comm comm, const rdml_subject *s, const char *weights,
+ *                     float **rows, int64_t *lo, int64_t *hi, int64_t *dims) {
+ *       rdml_embed_params p;
+ *       rdml_embed_defaults(&p);                         // gabor, batch 32, no normalisation
+ *       p.backend = RDML_EMBED_CLIP;
+ *       p.weights = weights;                             // ".../clip-vit-base-patch32/model.safetensors"
+ *       rdml_embedder *e;
+ *       RDML_TRY(rdml_embed_create(ctx, comm, &p, &e));  // collective: loads weights / opens files
+ *       *dims = rdml_embed_dims(e);                      // 512 for ViT-B/32
+ *       int64_t n = rdml_subject_nimages(s);
+ *       rdml_embed_block(e, n, ctx->rank, ctx->nranks, lo, hi);  // whole batches per rank
+ *       int64_t m = *hi - *lo;
+ *       rdml_embed_item *items = rdml_calloc(ctx, (size_t)m + 1, sizeof *items, "image list");
+ *       *rows = rdml_malloc(ctx, ((size_t)(m * *dims) + 1) * sizeof **rows, "embeddings");
+ *       int rc = rdml_agree(ctx, comm, items && *rows ? RDML_OK : ctx->code);
+ *       for (int64_t k = 0; k < m && !rc; k++)           // my images: PNG path, global row, NSD id
+ *           items[k] = (rdml_embed_item){rdml_subject_image_path(s, *lo + k), *lo + k,
+ *                                        rdml_subject_nsd_id(s, *lo + k)};
+ *       if (!rc) {
+ *           rdml_progress prog;
+ *           rdml_progress_begin(&prog, ctx, "clip", n);
+ *           rc = rdml_embed_compute(ctx, comm, e, m, items, *rows, &prog, 0);  // collective
+ *           rdml_progress_end(&prog);
+ *       }
+ *       free(items);
+ *       rdml_embed_destroy(&e);
+ *       return rc;
+ *   }
  *
  * Every image's features depend on that image only (and on the file backend's row lookup);
  * CLIP batches are aligned to global image indices (rdml_embed_block), so results are

@@ -1,14 +1,19 @@
 /* rdml/h5.h — parallel HDF5 helpers for results files.
  *
- * Usage (every rank writes its own row slab of an N x D float32 dataset):
+ * Example:
  *
- *   rdml_h5 *h;
- *   RDML_TRY(rdml_h5_create(ctx, comm, "results.h5", &h));      // writes results.h5.tmp-XXXX
- *   rc = rdml_h5_write_rows_f32(ctx, h, "/subjects/subj01/embeddings/gabor", N, D,
- *                               row_lo, row_hi - row_lo, my_rows);
- *   if (!rc) rc = rdml_h5_attr_str(ctx, h, "/subjects/subj01/embeddings/gabor", "units", "a.u.");
- *   if (!rc) rc = rdml_h5_commit(ctx, &h);   // renames to results.h5: a file that exists is complete
- *   else rdml_h5_abort(&h);                  // removes the temporary file; results.h5 untouched
+ *   // Every rank writes its own row slab [row_lo, row_lo + nrows) of an N x D float32 dataset.
+ *   int save_rows(rdml_ctx *ctx, MPI_Comm comm, const char *path, int64_t N, int64_t D,
+ *                 int64_t row_lo, int64_t nrows, const float *my_rows) {
+ *       rdml_h5 *h;
+ *       RDML_TRY(rdml_h5_create(ctx, comm, path, &h));  // writes results.h5.tmp-XXXX
+ *       const char *dset = "/subjects/subj01/embeddings/gabor";
+ *       int rc = rdml_h5_write_rows_f32(ctx, h, dset, N, D, row_lo, nrows, my_rows);
+ *       if (!rc) rc = rdml_h5_attr_str(ctx, h, dset, "units", "a.u.");
+ *       if (!rc) rc = rdml_h5_commit(ctx, &h);  // renames to path: a file that exists is complete
+ *       else rdml_h5_abort(&h);                 // removes the temporary file; path untouched
+ *       return rc;
+ *   }
  *
  * Every function here is collective over the communicator given at create/open time and
  * returns the same status on every rank (errors are agreed with rdml_agree before returning),

@@ -2,13 +2,16 @@
  * writing the same file cannot interleave (each copies the file, changes the copy and renames
  * it into place: the later rename would silently drop the earlier one's results).
  *
- * Usage (collective; rank 0 holds the lock, every rank gets the same status):
+ * Example (collective; rank 0 holds the lock, every rank gets the same status):
  *
- *   rdml_lock *lk;
- *   RDML_TRY(rdml_lock_acquire(ctx, comm, "out/results.h5", RDML_LOCK_EXCLUSIVE,
- *                              "rdmlearn run jobs/paper.ini", &lk));
- *   ...                                  // write out/results.h5 and its companions
- *   rdml_lock_release(&lk);              // also released by the kernel when the process dies
+ *   int write_locked(rdml_ctx *ctx, MPI_Comm comm, const char *output) {
+ *       rdml_lock *lk;
+ *       RDML_TRY(rdml_lock_acquire(ctx, comm, output, RDML_LOCK_EXCLUSIVE,
+ *                                  "rdmlearn run jobs/paper.ini", &lk));
+ *       int rc = RDML_OK;  // ... write output and its companions here
+ *       rdml_lock_release(&lk);  // also released by the kernel when the process dies
+ *       return rc;
+ *   }
  *
  * The lock is an open-file-description lock (fcntl F_OFD_SETLK; classic POSIX F_SETLK on
  * kernels without it) on the sidecar file "<path>.lock". Such locks are seen by every node

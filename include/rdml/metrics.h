@@ -1,12 +1,19 @@
 /* rdml/metrics.h — classification and regression metrics, as scikit-learn and scipy define them.
  *
- * Usage:
+ * Example:
  *
- *   rdml_binary_metrics m;
- *   RDML_TRY(rdml_metrics_binary(ctx, n, y_true, y_pred, decision, &m));  // labels 0/1
- *   printf("acc %.3f f1 %.3f auc %.3f  [[tn fp] [fn tp]] = [[%lld %lld] [%lld %lld]]\n",
- *          m.accuracy, m.f1, m.roc_auc, m.tn, m.fp, m.fn, m.tp);
- *   double r2 = rdml_metrics_r2(n, y, yhat), rho = rdml_metrics_spearman(n, y, yhat);
+ *   // y_true, y_pred: labels 0/1; decision: scores (> 0 means class 1); y, yhat: regression.
+ *   int print_scores(rdml_ctx *ctx, int64_t n, const int8_t *y_true, const int8_t *y_pred,
+ *                    const double *decision, const double *y, const double *yhat) {
+ *       rdml_binary_metrics m;
+ *       RDML_TRY(rdml_metrics_binary(ctx, n, y_true, y_pred, decision, &m));
+ *       printf("acc %.3f f1 %.3f auc %.3f  [[tn fp] [fn tp]] = [[%lld %lld] [%lld %lld]]\n",
+ *              m.accuracy, m.f1, m.roc_auc, (long long)m.tn, (long long)m.fp, (long long)m.fn,
+ *              (long long)m.tp);
+ *       double r2 = rdml_metrics_r2(n, y, yhat), rho = rdml_metrics_spearman(n, y, yhat);
+ *       printf("r2 %.3f spearman %.3f\n", r2, rho);
+ *       return RDML_OK;
+ *   }
  *
  * Binary metrics take class 1 as the positive class (sklearn's pos_label=1). Where sklearn
  * divides by zero (no predicted positives for precision, no true positives for recall) the

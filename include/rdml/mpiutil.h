@@ -1,10 +1,21 @@
 /* rdml/mpiutil.h — the MPI side of error handling: ranks agree on failure.
  *
- * Usage, at every phase boundary of a collective operation:
+ * Example:
  *
- *   int rc = do_my_local_part(ctx, ...);   // may fail on some ranks only
- *   rc = rdml_agree(ctx, comm, rc);        // collective: every rank now holds the same code
- *   if (rc) return rc;                     //   and the same message (from the lowest failing rank)
+ *   // At every phase boundary of a collective operation:
+ *   int phase(rdml_ctx *ctx, MPI_Comm comm, int64_t n, double **buf) {
+ *       *buf = rdml_malloc(ctx, (size_t)n * sizeof **buf, "buffer");  // may fail on some ranks
+ *       int rc = *buf ? RDML_OK : ctx->code;
+ *       rc = rdml_agree(ctx, comm, rc);  // collective: every rank now holds the same code
+ *       if (rc) {                        //   and the same message (from the lowest failing rank)
+ *           free(*buf);
+ *           *buf = NULL;
+ *           return rc;
+ *       }
+ *       double local = (double)n, total = 0;
+ *       return rdml_mpi_check(ctx, MPI_Allreduce(&local, &total, 1, MPI_DOUBLE, MPI_SUM, comm),
+ *                             "MPI_Allreduce");
+ *   }
  *
  * A failing rank must still call rdml_agree, so a failure never leaves others waiting.
  */

@@ -2,19 +2,30 @@
  * arrays), Adam/SGD, PyTorch's default initialisation, and the pair network that serves the
  * paper's siamese network and its concatenated-embedding MLP.
  *
- * Usage:
+ * Example:
  *
- *   rdml_pairnet_params np;  rdml_pairnet_defaults(&np);  // siamese D-512-256 / 512-128-1
- *   np.in_dim = D;
- *   rdml_pairnet *net = NULL;
- *   RDML_TRY(rdml_pairnet_create(ctx, &np, seed, fold, &net));   // PyTorch default init
- *   rdml_optim opt;  rdml_optim_defaults(&opt);                  // Adam, lr 0.01
- *   for (each batch of B pairs ij (B x 2 image rows), targets y) {
- *       double loss;
- *       RDML_TRY(rdml_pairnet_step(ctx, net, &opt, E, B, ij, y, key, &loss)); // fwd+bwd+update
+ *   // Train the paper's siamese network for one epoch on P pairs ij (P x 2 rows of E, N x D)
+ *   // with targets y, in batches of B, then predict: pred (P values).
+ *   int siamese_epoch(rdml_ctx *ctx, const float *E, int64_t D, int64_t P, const int64_t *ij,
+ *                     const float *y, int64_t B, uint64_t seed, float *pred) {
+ *       rdml_pairnet_params np;
+ *       rdml_pairnet_defaults(&np);                      // siamese D-512-256 / 512-128-1
+ *       np.in_dim = D;
+ *       rdml_pairnet *net = NULL;
+ *       RDML_TRY(rdml_pairnet_create(ctx, &np, seed, 0, &net));  // PyTorch default init
+ *       rdml_optim opt;
+ *       rdml_optim_defaults(&opt);                       // Adam, lr 0.01
+ *       int rc = RDML_OK;
+ *       for (int64_t b = 0; b * B < P && !rc; b++) {     // a batch: pairs [b B, b B + B)
+ *           int64_t nb = P - b * B < B ? P - b * B : B;
+ *           double loss;
+ *           rc = rdml_pairnet_step(ctx, net, &opt, E, nb, ij + 2 * b * B, y + b * B, seed,
+ *                                  (uint64_t)b, &loss);  // fwd + bwd + update; key b: dropout
+ *       }
+ *       if (!rc) rc = rdml_pairnet_predict(ctx, net, E, P, ij, pred);  // eval mode (no dropout)
+ *       rdml_pairnet_free(&net);
+ *       return rc;
  *   }
- *   RDML_TRY(rdml_pairnet_predict(ctx, net, E, P, ij, pred));    // eval mode (no dropout)
- *   rdml_pairnet_free(&net);
  *
  * Kernels follow llm.c: outputs first, then inputs, then sizes; backward ACCUMULATES (+=)
  * into its gradient outputs and zeroing is the caller's job; all matrices are row-major and
@@ -125,9 +136,12 @@ typedef struct rdml_optim {
     double eps;          /* Adam denominator term (PyTorch: 1e-8) */
     double momentum;     /* SGD momentum (PyTorch's, dampening 0); 0 = plain SGD */
     double weight_decay; /* L2 added to the gradient (PyTorch's weight_decay, not AdamW) */
+    int64_t warmup;      /* linear learning-rate warm-up: step t uses lr * min(1, t / warmup)
+                            (PyTorch: LinearLR(start_factor = 1 / warmup, total_iters =
+                            warmup - 1)); 0 = none, PyTorch's plain optimisers */
 } rdml_optim;
 
-void rdml_optim_defaults(rdml_optim *o);
+void rdml_optim_defaults(rdml_optim *o); /* Adam, lr 0.01, PyTorch's betas/eps, no warm-up */
 /* One update of n parameters from their gradients, PyTorch's arithmetic (torch.optim.Adam /
  * SGD, single-tensor path). state: 2n floats (Adam m, v; SGD: the momentum buffer in the
  * first n), zeroed before step 1; t = 1, 2, ... the step number. */
@@ -196,6 +210,30 @@ int rdml_pairnet_step(rdml_ctx *ctx, rdml_pairnet *net, const rdml_optim *opt, c
 /* Forward only, dropout off, in chunks; pred: P values. */
 int rdml_pairnet_predict(rdml_ctx *ctx, rdml_pairnet *net, const float *E, int64_t P,
                          const int64_t *ij, float *pred);
+/* Health of a trained network on P pairs (eval mode, as rdml_pairnet_predict): which hidden
+ * ReLU units are never active (> 0) on any of the pairs ("dead" for these inputs: no gradient
+ * reaches their weights), and the spread of the predictions. A hidden layer whose units are all
+ * dead makes the output the same constant for every pair. pred (P) receives the predictions
+ * unless NULL. Not collective. */
+typedef struct rdml_pairnet_health {
+    int nlayers;                              /* hidden layers: the tower's, then the head's */
+    int64_t width[2 * RDML_PAIRNET_MAXLAYERS]; /* units of each */
+    int64_t dead[2 * RDML_PAIRNET_MAXLAYERS];  /* of which never active on the pairs */
+    int64_t units, dead_units;                /* over all hidden layers */
+    int dead_layer;                           /* first layer with every unit dead (0-based), -1 */
+    double pred_mean, pred_std;               /* of the P predictions (population std) */
+} rdml_pairnet_health;
+int rdml_pairnet_diagnose(rdml_ctx *ctx, rdml_pairnet *net, const float *E, int64_t P,
+                         const int64_t *ij, float *pred, rdml_pairnet_health *h);
+
+/* A fit has collapsed when its predictions on the training pairs are (nearly) constant: their
+ * standard deviation is at most RDML_NN_COLLAPSE_SPREAD times the targets' (a healthy fit of
+ * the synthetic RDMs spreads 0.15-0.75 times the targets'; a collapsed one exactly 0), or the
+ * predictions are not finite. Such a model predicts about the training mean: R^2 ~ 0, Pearson
+ * undefined. Not collective; any model (pair network, CNN). */
+#define RDML_NN_COLLAPSE_SPREAD 0.01
+int rdml_nn_collapsed(double pred_std, double target_std);
+
 /* Forward + backward without the update (gradients accumulate into the grads buffer, which
  * this zeroes first); for gradient checks. dropout 0 when train is 0. */
 int rdml_pairnet_grad(rdml_ctx *ctx, rdml_pairnet *net, const float *E, int64_t B,

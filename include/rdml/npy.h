@@ -1,13 +1,18 @@
 /* rdml/npy.h — numpy .npy files: header parsing, partial reads with pread, writing.
  *
- * Usage (read a row block and a column subset of a 1.5 GB fMRI file without loading it):
+ * Example:
  *
- *   rdml_npy f;
- *   RDML_TRY(rdml_npy_open(ctx, "subj01/.../lh_training_fmri.npy", 0, &f));
- *   // f.ndim == 2, f.shape[0] images, f.shape[1] vertices
- *   float *blk = rdml_malloc(ctx, (hi - lo) * ncols * sizeof(float), "fmri block");
- *   int rc = rdml_npy_read_f32(ctx, &f, lo, hi, cols, ncols, blk);  // row-major (hi-lo) x ncols
- *   rdml_npy_close(&f);
+ *   // Read rows [lo, hi) and the columns cols[0..ncols) of an fMRI file without loading it.
+ *   int read_part(rdml_ctx *ctx, const char *path, int64_t lo, int64_t hi, const int64_t *cols,
+ *                 int64_t ncols, float **blk) {
+ *       rdml_npy f;                                // path: "subj01/.../lh_training_fmri.npy"
+ *       RDML_TRY(rdml_npy_open(ctx, path, 0, &f)); // f.ndim == 2: f.shape[0] images x vertices
+ *       *blk = rdml_malloc(ctx, (size_t)((hi - lo) * ncols + 1) * sizeof(float), "fmri block");
+ *       int rc = *blk ? rdml_npy_read_f32(ctx, &f, lo, hi, cols, ncols, *blk)  // row-major
+ *                     : ctx->code;                                            // (hi-lo) x ncols
+ *       rdml_npy_close(&f);
+ *       return rc;
+ *   }
  *
  * Supported: versions 1.0, 2.0, 3.0; dtypes <f4 <f8 <i4 <i8 |u1 |b1 (and their big-endian
  * forms >f4 ..., byte-swapped on read), fortran_order True/False, shapes of 0 to 8 dims,

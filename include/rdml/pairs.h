@@ -1,20 +1,32 @@
 /* rdml/pairs.h — image pair sets with labels (the paper's protocol) and image-disjoint folds.
  *
- * Usage:
+ * Example:
  *
- *   rdml_pairs_params pp;  rdml_pairs_defaults(&pp);       // extremes, K = 50
- *   pp.threshold = 1.0;  pp.seed = seed;
- *   rdml_pairs P;
- *   RDML_TRY(rdml_pairs_build(ctx, &pp, n, rdm, NULL, &P)); // rdm: n x n float, row-major
- *   rdml_split_params sp;  rdml_split_defaults(&sp);        // 5-fold over images
- *   rdml_split S;
- *   RDML_TRY(rdml_split_make(ctx, &sp, n, &P, &S));
- *   for (int64_t f = 0; f < S.nfolds; f++) {
- *       int64_t *tr, ntr, *te, nte;                         // indices into P
- *       RDML_TRY(rdml_split_fold(ctx, &S, &P, f, &tr, &ntr, &te, &nte));
- *       ...; free(tr); free(te);
+ *   // rdm: an n x n RDM (float, row-major). Pairs of the paper's protocol, then 5 folds.
+ *   int folds(rdml_ctx *ctx, int64_t n, const float *rdm, uint64_t seed) {
+ *       rdml_pairs_params pp;
+ *       rdml_pairs_defaults(&pp);                         // extremes, K = 50
+ *       pp.threshold = 1.0;
+ *       pp.seed = seed;
+ *       rdml_pairs P;
+ *       RDML_TRY(rdml_pairs_build(ctx, &pp, n, rdm, NULL, &P));
+ *       rdml_split_params sp;
+ *       rdml_split_defaults(&sp);                         // 5-fold over images
+ *       rdml_split S = {0};
+ *       int rc = rdml_split_make(ctx, &sp, n, &P, &S);
+ *       for (int64_t f = 0; f < S.nfolds && !rc; f++) {
+ *           int64_t *tr, ntr, *te, nte;                   // indices into P
+ *           rc = rdml_split_fold(ctx, &S, &P, f, &tr, &ntr, &te, &nte);
+ *           if (rc) break;
+ *           printf("fold %lld: %lld train, %lld test pairs\n", (long long)f, (long long)ntr,
+ *                  (long long)nte);
+ *           free(tr);
+ *           free(te);
+ *       }
+ *       rdml_split_free(&S);
+ *       rdml_pairs_free(&P);
+ *       return rc;
  *   }
- *   rdml_split_free(&S);  rdml_pairs_free(&P);
  *
  * Everything is a pure function of (inputs, seed): no rank, no global state, so every rank
  * builds the same pairs and folds. Nothing here is collective. Image indices are RDM rows.

@@ -1,11 +1,17 @@
 /* rdml/png.h — PNG images through libpng.
  *
- * Usage:
+ * Example:
  *
- *   rdml_image im;
- *   RDML_TRY(rdml_png_read(ctx, "train-0001_nsd-00013.png", 3, &im));  // force RGB
- *   // im.px[(y * im.w + x) * 3 + c]
- *   rdml_image_free(&im);
+ *   int mean_red(rdml_ctx *ctx, const char *path, double *mean) {  // "train-0001_nsd-00013.png"
+ *       rdml_image im;
+ *       RDML_TRY(rdml_png_read(ctx, path, 3, &im));  // force RGB
+ *       double sum = 0;
+ *       for (int64_t y = 0; y < im.h; y++)
+ *           for (int64_t x = 0; x < im.w; x++) sum += im.px[(y * im.w + x) * 3 + 0];
+ *       *mean = sum / (double)(im.w * im.h);
+ *       rdml_image_free(&im);
+ *       return RDML_OK;
+ *   }
  *
  * Reads 8-bit gray, gray+alpha, RGB, RGBA and palette images (palette expanded, tRNS
  * honoured), 1/2/4-bit gray expanded, 16-bit reduced to 8 bits with rounding (libpng's

@@ -1,11 +1,14 @@
 /* rdml/pymap.h — the pickled {int: str} dictionaries of the Algonauts mapping_*.npy files.
  *
- * Usage:
+ * Example:
  *
- *   rdml_pymap m;
- *   RDML_TRY(rdml_pymap_read(ctx, "subj01/roi_masks/mapping_prf-visualrois.npy", &m));
- *   for (int64_t i = 0; i < m.n; i++) printf("%lld -> %s\n", (long long)m.keys[i], m.names[i]);
- *   rdml_pymap_free(&m);
+ *   int list_rois(rdml_ctx *ctx, const char *path) {  // "subj01/roi_masks/mapping_prf-visualrois.npy"
+ *       rdml_pymap m;
+ *       RDML_TRY(rdml_pymap_read(ctx, path, &m));
+ *       for (int64_t i = 0; i < m.n; i++) printf("%lld -> %s\n", (long long)m.keys[i], m.names[i]);
+ *       rdml_pymap_free(&m);
+ *       return RDML_OK;
+ *   }
  *
  * The reader walks pickle opcodes and accepts exactly the subset numpy's np.save writes for a
  * 0-d object array holding a dict of int to str, with protocols 2, 3 and 4. It never executes

@@ -1,14 +1,23 @@
 /* rdml/rdm.h — distributed representational dissimilarity matrices.
  *
- * Usage (collective over comm):
+ * Example:
  *
- *   rdml_rdm_params p;  rdml_rdm_defaults(&p);  p.metric = RDML_RDM_CORRELATION;
- *   rdml_rdm r;
- *   RDML_TRY(rdml_rdm_compute(ctx, comm, subj, &sel, 0, &p, &r));   // all images of subj
- *   // r.rows: this rank's rows [r.row_lo, r.row_hi) of the n x n RDM (rdml_part_block split)
- *   RDML_TRY(rdml_h5_write_rows_f32(ctx, h, "/subjects/subj01/rdm/V1", r.n, r.n,
- *                                   r.row_lo, r.row_hi - r.row_lo, r.rows));
- *   rdml_rdm_free(&r);
+ *   #include "rdml/h5.h"
+ *
+ *   // Collective over comm: subj01's correlation RDM of a selection, written to an open file.
+ *   int write_rdm(rdml_ctx *ctx, MPI_Comm comm, const rdml_subject *subj,
+ *                 const rdml_selection *sel, rdml_h5 *h) {
+ *       rdml_rdm_params p;
+ *       rdml_rdm_defaults(&p);
+ *       p.metric = RDML_RDM_CORRELATION;
+ *       rdml_rdm r;
+ *       RDML_TRY(rdml_rdm_compute(ctx, comm, subj, sel, 0, &p, &r));  // all images of subj
+ *       // r.rows: this rank's rows [r.row_lo, r.row_hi) of the n x n RDM (rdml_part_block split)
+ *       int rc = rdml_h5_write_rows_f32(ctx, h, "/subjects/subj01/rdm/V1", r.n, r.n, r.row_lo,
+ *                                       r.row_hi - r.row_lo, r.rows);
+ *       rdml_rdm_free(&r);
+ *       return rc;
+ *   }
  *
  * How: a pr x pc BLACS process grid over (images x vertices), block-cyclic; each rank reads
  * only its blocks of the .npy files; optional per-vertex standardisation (reductions along

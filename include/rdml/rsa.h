@@ -2,20 +2,39 @@
  * inter-subject noise ceiling, matching images across subjects by NSD id, binary thresholds
  * and summaries (histogram, most similar / dissimilar pairs) of a distributed RDM.
  *
- * Usage:
+ * Example:
  *
- *   // two subjects' RDMs over their shared images
- *   int64_t *ia, *ib, m;
- *   RDML_TRY(rdml_rsa_match_ids(ctx, ids1, n1, ids2, n2, &ia, &ib, &m));
- *   float *a = ..., *b = ...;   // m x m sub-RDMs gathered with ia / ib
- *   double rho;
- *   RDML_TRY(rdml_rsa_compare(ctx, a, b, m, RDML_RSA_SPEARMAN, &rho));
+ *   // Two subjects' RDMs (n1 x n1 and n2 x n2, NSD ids ids1 / ids2) over their shared images.
+ *   int compare_subjects(rdml_ctx *ctx, const float *rdm1, const int64_t *ids1, int64_t n1,
+ *                        const float *rdm2, const int64_t *ids2, int64_t n2, double *rho) {
+ *       int64_t *ia, *ib, m;
+ *       RDML_TRY(rdml_rsa_match_ids(ctx, ids1, n1, ids2, n2, &ia, &ib, &m));
+ *       float *a = rdml_malloc(ctx, (size_t)(m * m + 1) * sizeof *a, "sub-RDM");
+ *       float *b = rdml_malloc(ctx, (size_t)(m * m + 1) * sizeof *b, "sub-RDM");
+ *       int rc = a && b ? RDML_OK : ctx->code;
+ *       if (!rc) {
+ *           rdml_rsa_subrdm(rdm1, n1, ia, m, a);  // m x m sub-RDMs on the shared images
+ *           rdml_rsa_subrdm(rdm2, n2, ib, m, b);
+ *           rc = rdml_rsa_compare(ctx, a, b, m, RDML_RSA_SPEARMAN, rho);
+ *       }
+ *       free(a);
+ *       free(b);
+ *       free(ia);
+ *       free(ib);
+ *       return rc;
+ *   }
  *
- *   // a row-slab-distributed RDM (rows [lo, hi) of n on this rank): collective summary
- *   rdml_rdm_summary s;
- *   RDML_TRY(rdml_rsa_summarize(ctx, comm, n, lo, hi, rows, 50, 10, &s));
- *   ... s.median, s.hist[], s.low[] (the 10 most similar pairs) ...
- *   rdml_rdm_summary_free(&s);
+ *   // A row-slab-distributed RDM (rows [lo, hi) of n on this rank): collective summary.
+ *   int summary(rdml_ctx *ctx, MPI_Comm comm, int64_t n, int64_t lo, int64_t hi,
+ *               const float *rows) {
+ *       rdml_rdm_summary s;
+ *       RDML_TRY(rdml_rsa_summarize(ctx, comm, n, lo, hi, rows, 50, 10, &s));
+ *       if (ctx->rank == 0)  // s.hist[], s.low[] (the 10 most similar pairs), s.high[]
+ *           printf("median %.4f, most similar pair (%lld, %lld)\n", s.median,
+ *                  (long long)s.low[0].i, (long long)s.low[0].j);
+ *       rdml_rdm_summary_free(&s);
+ *       return RDML_OK;
+ *   }
  *
  * Comparisons use the strict upper triangle (i < j) in row-major order, values in double.
  * Spearman ranks ties by their average rank (scipy.stats.spearmanr); Kendall is tau-a

@@ -1,14 +1,21 @@
 /* rdml/safetensors.h — reading tensors from a .safetensors file.
  *
- * Usage:
+ * Example:
  *
- *   rdml_safetensors *st;
- *   RDML_TRY(rdml_safetensors_open(ctx, "model.safetensors", &st));
- *   const rdml_st_tensor *t = rdml_safetensors_find(st, "visual_projection.weight");
- *   // t->dtype, t->ndim, t->shape[], t->count
- *   float *w = rdml_malloc(ctx, t->count * sizeof *w, t->name);
- *   rc = rdml_safetensors_read_f32(ctx, st, t, w);   // F32, F16, BF16, F64 converted
- *   rdml_safetensors_close(&st);
+ *   int load_projection(rdml_ctx *ctx, const char *path, float **w, int64_t *count) {
+ *       rdml_safetensors *st;                              // path: "model.safetensors"
+ *       RDML_TRY(rdml_safetensors_open(ctx, path, &st));
+ *       const rdml_st_tensor *t = rdml_safetensors_find(st, "visual_projection.weight");
+ *       int rc = RDML_OK;
+ *       *w = NULL;
+ *       if (!t) rc = RDML_FAIL(ctx, RDML_EFORMAT, "%s has no visual_projection.weight", path);
+ *       else *w = rdml_malloc(ctx, (size_t)t->count * sizeof **w, t->name);  // t->dtype, ndim,
+ *       if (*w) rc = rdml_safetensors_read_f32(ctx, st, t, *w);  // shape[]; F32, F16, BF16, F64
+ *       else if (!rc) rc = ctx->code;                            // converted
+ *       if (!rc) *count = t->count;
+ *       rdml_safetensors_close(&st);
+ *       return rc;
+ *   }
  *
  * The layout: 8-byte little-endian header length N, N bytes of JSON (parsed with jansson)
  * {"name": {"dtype": "F32", "shape": [..], "data_offsets": [b, e]}, "__metadata__": {..}},

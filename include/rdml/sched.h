@@ -1,18 +1,32 @@
 /* rdml/sched.h — task lists run as a dynamic MPI task farm, with a crash-safe journal.
  *
- * Usage:
+ * Example:
  *
- *   // a task is a pure function of its index: it fills a record (a flat array of doubles
- *   // whose layout the caller defines) and never calls MPI
- *   static int fit_fold(rdml_ctx *ctx, int64_t t, void *user, rdml_rec *out) { ... }
+ *   // A task is a pure function of its index: it fills a record (a flat array of doubles whose
+ *   // layout the caller defines) and never calls MPI.
+ *   static int square(rdml_ctx *ctx, int64_t t, void *user, rdml_rec *out) {
+ *       out->v = rdml_malloc(ctx, sizeof *out->v, "record");
+ *       if (!out->v) return ctx->code;
+ *       out->n = 1;
+ *       out->v[0] = (double)t * (double)t;
+ *       return RDML_OK;
+ *   }
  *
- *   rdml_journal *j;
- *   RDML_TRY(rdml_journal_open(ctx, comm, "results.h5.journal", &j));   // collective
- *   rdml_farm_opts fo = {.journal = j, .keys = keys, .label = "svm folds"};
- *   rdml_rec *recs = calloc(ntasks, sizeof *recs);
- *   rc = rdml_farm_run(ctx, comm, ntasks, fit_fold, user, &fo, recs, NULL);  // collective
- *   // every rank now holds every task's record, computed here or found in the journal
- *   rdml_recs_free(recs, ntasks);
+ *   int squares(rdml_ctx *ctx, MPI_Comm comm, int64_t ntasks, const char *const *keys,
+ *               double *sum) {
+ *       rdml_journal *j;
+ *       RDML_TRY(rdml_journal_open(ctx, comm, "results.h5.journal", 1, &j));  // collective
+ *       rdml_farm_opts fo = {.journal = j, .keys = keys, .gather = 1, .label = "squares"};
+ *       rdml_rec *recs = calloc((size_t)ntasks, sizeof *recs);  // keys: one per task, e.g.
+ *       int rc = recs ? RDML_OK : RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");  // "sq 7"
+ *       rc = rdml_farm_run(ctx, comm, rc ? 0 : ntasks, square, NULL, &fo, recs, NULL);
+ *       // every rank now holds every task's record, computed here or found in the journal
+ *       *sum = 0;
+ *       for (int64_t t = 0; t < ntasks && !rc; t++) *sum += recs[t].v[0];
+ *       if (recs) rdml_recs_free(recs, ntasks);
+ *       rdml_journal_close(&j, comm, 0);
+ *       return rc;
+ *   }
  *
  * The farm is self-scheduling: a shared counter on rank 0 (an MPI-3 window, MPI_Fetch_and_op)
  * hands out the next pending task to whichever rank asks, so long and short tasks mix and no

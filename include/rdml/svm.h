@@ -1,17 +1,26 @@
 /* rdml/svm.h — C-SVC and epsilon-SVR on image pairs, with every kernel value taken from the
  * image Gram matrix, and the pieces of a nested cross-validated grid search.
  *
- * Usage:
+ * Example:
  *
- *   // E: N x D embeddings. G = E E^T once; a pair (a, b) stands for the vector [e_a ; e_b].
- *   rdml_svm_images im;
- *   RDML_TRY(rdml_svm_images_make(ctx, n, d, E, &im));     // G, squared norms, row sums
- *   rdml_svm_params sp;  rdml_svm_defaults(&sp);            // sklearn SVC(): rbf, C=1, 'scale'
- *   sp.kernel = RDML_SVM_POLY;  sp.degree = 2;              // the paper's SVC(kernel='poly', degree=2)
- *   rdml_svm_model *m;
- *   RDML_TRY(rdml_svm_train(ctx, &sp, &im, ntrain, ij_train, y_train, &m)); // y: 0/1
- *   RDML_TRY(rdml_svm_decision(ctx, m, &im, ntest, ij_test, dec));  // > 0 means class 1
- *   rdml_svm_free(&m);  rdml_svm_images_free(&im);
+ *   // E: n x d embeddings. G = E E^T once; a pair (a, b) stands for the vector [e_a ; e_b].
+ *   // Train on ntrain pairs ij_train (rows of E) with labels y_train (0/1), score ntest pairs.
+ *   int svm_pairs(rdml_ctx *ctx, int64_t n, int64_t d, const float *E, int64_t ntrain,
+ *                 const int64_t *ij_train, const int8_t *y_train, int64_t ntest,
+ *                 const int64_t *ij_test, double *dec) {
+ *       rdml_svm_images im;
+ *       RDML_TRY(rdml_svm_images_make(ctx, n, d, E, &im));  // G, squared norms, row sums
+ *       rdml_svm_params sp;
+ *       rdml_svm_defaults(&sp);                         // sklearn SVC(): rbf, C=1, 'scale'
+ *       sp.kernel = RDML_SVM_POLY;                      // the paper's SVC(kernel='poly', degree=2)
+ *       sp.degree = 2;
+ *       rdml_svm_model *m = NULL;
+ *       int rc = rdml_svm_train(ctx, &sp, &im, ntrain, ij_train, y_train, &m);
+ *       if (!rc) rc = rdml_svm_decision(ctx, m, &im, ntest, ij_test, dec);  // > 0: class 1
+ *       rdml_svm_free(&m);
+ *       rdml_svm_images_free(&im);
+ *       return rc;
+ *   }
  *
  * <[e_a;e_b], [e_c;e_d]> = G[a][c] + G[b][d] and |[e_a;e_b]|^2 = G[a][a] + G[b][b], so
  * linear, poly, rbf and sigmoid kernels cost O(1) per pair and pair features (2D values per

@@ -1,11 +1,14 @@
 /* rdml/synth.h — a synthetic dataset in the Algonauts 2023 layout with planted structure.
  *
- * Usage:
+ * Example:
  *
- *   rdml_synth_params p;
- *   rdml_synth_defaults(&p);
- *   p.subjects = 2; p.images = 600;
- *   RDML_TRY(rdml_synth_write(ctx, comm, &p, "/tmp/synth"));   // collective
+ *   int make_data(rdml_ctx *ctx, MPI_Comm comm) {
+ *       rdml_synth_params p;
+ *       rdml_synth_defaults(&p);
+ *       p.subjects = 2;
+ *       p.images = 600;
+ *       return rdml_synth_write(ctx, comm, &p, "/tmp/synth");  // collective
+ *   }
  *
  * See docs/synth.md for the generative model. Everything is a pure function of (seed, ...):
  * an image's pixels depend only on (seed, NSD id), so an NSD id shared by several subjects

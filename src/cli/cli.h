@@ -30,6 +30,7 @@ typedef struct rdml_cli {
     int nsets;
     int dry_run;       /* --dry-run (submit) */
     const char *out_dir; /* report -o DIR */
+    int json;          /* ls --json */
 } rdml_cli;
 
 typedef struct rdml_command {
@@ -45,6 +46,7 @@ int rdml_cmd_info(rdml_cli *cli);
 int rdml_cmd_check(rdml_cli *cli);
 int rdml_cmd_rdm(rdml_cli *cli);
 int rdml_cmd_report(rdml_cli *cli);
+int rdml_cmd_ls(rdml_cli *cli);
 int rdml_cmd_run(rdml_cli *cli);
 int rdml_cmd_submit(rdml_cli *cli);
 int rdml_cmd_train(rdml_cli *cli);

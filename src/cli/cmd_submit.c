@@ -456,7 +456,7 @@ static int check_job(rdml_cli *cli, const rdml_config *cfg, const char *job) {
         while (e > it && (e[-1] == ' ' || e[-1] == '\t')) *--e = '\0';
         if (!*it) continue;
         char path[PATH_MAX + 8];
-        snprintf(path, sizeof path, "%s%s", it[0] == '/' ? "" : dir, it);
+        rdml_config_locate(dir, it, path, sizeof path); /* as run finds it */
         rdml_config *ecfg = NULL;
         rc = rdml_config_create(ctx, &ecfg);
         if (!rc) rc = rdml_config_load(ctx, ecfg, job);
@@ -842,7 +842,9 @@ static int submit(rdml_cli *cli, const rdml_config *cfg, const submit_opts *opts
      * includes and the command line's precedence behave exactly as in a direct run. */
     char respath[PATH_MAX + 16], jobabs[PATH_MAX];
     snprintf(respath, sizeof respath, "%s/resolved.ini", dir);
-    absolute(workdir, jobfile, jobabs, sizeof jobabs);
+    char located[PATH_MAX];
+    rdml_config_locate("", jobfile, located, sizeof located); /* maybe the data folder's */
+    absolute(workdir, located, jobabs, sizeof jobabs);
     char *dump = rdml_config_dump(cfg, 0);
     if (!dump) return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory writing the job configuration");
     rdml_strbuf jt = {0};
@@ -862,7 +864,9 @@ static int submit(rdml_cli *cli, const rdml_config *cfg, const submit_opts *opts
     rdml_strbuf pass = {0};
     for (int i = 0; i < cli->ncfg_files; i++) {
         char abs[PATH_MAX];
-        absolute(workdir, cli->cfg_files[i], abs, sizeof abs);
+        char cfgpath[PATH_MAX];
+        rdml_config_locate("", cli->cfg_files[i], cfgpath, sizeof cfgpath);
+        absolute(workdir, cfgpath, abs, sizeof abs);
         rdml_strbuf_add(&pass, " --config ");
         sb_quote(&pass, abs);
     }

@@ -4,7 +4,9 @@
  * ranks exit with the same status and rank 0 prints the message once. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "rdml/h5.h"
@@ -111,6 +113,16 @@ static const rdml_command commands[] = {
      "  stimulus images come from data.root of the stored configuration, or\n"
      "  --set data.root=DIR. See docs/report.md.\n",
      1, 1, rdml_cmd_report},
+    {"ls", "what a results file holds: subjects, RDMs, embeddings, model scores, provenance",
+     "rdmlearn ls RESULTS.h5 [--json]\n"
+     "  Lists the subjects (images, RDMs per selection with size, vertices, metric), the\n"
+     "  inter-subject RSA, the embeddings (name, backend, dims), every experiment x model x\n"
+     "  subject x selection with its headline metric (accuracy for the C-SVC, R^2 for the SVR\n"
+     "  and the networks: mean +- std over folds, folds finished / diverged), grid searches,\n"
+     "  sweep tables and the provenance (version, stages, ranks, config hashes) as aligned\n"
+     "  tables. Reads the file only; serial (rank 0 prints).\n"
+     "  --json       the same as one JSON object, for scripts (docs/ls.md)\n",
+     1, 1, rdml_cmd_ls},
     {"config", "print the resolved configuration, or the documented defaults",
      "rdmlearn config [--defaults] [options]\n"
      "  --defaults   print every key with its documentation (this is configs/defaults.ini)\n"
@@ -207,6 +219,8 @@ static int parse_args(rdml_cli *cli, const rdml_command *cmd, int argc, char **a
                 rc = RDML_FAIL(ctx, RDML_EUSAGE, "%s needs a directory", a);
             else
                 cli->out_dir = argv[++i];
+        } else if (strcmp(a, "--json") == 0 && strcmp(cmd->name, "ls") == 0) {
+            cli->json = 1;
         } else if (strcmp(a, "--dry-run") == 0 && strcmp(cmd->name, "submit") == 0) {
             cli->dry_run = 1;
         } else if (strcmp(a, "--until") == 0 && strcmp(cmd->name, "run") == 0) {
@@ -286,9 +300,31 @@ static int parse_args(rdml_cli *cli, const rdml_command *cmd, int argc, char **a
     return RDML_OK;
 }
 
+/* The data folder of configuration building blocks (rdml_config_set_datadir): the source tree
+ * for the binary of the build folder, else <bin>/../share/rdmlearn of an installed binary,
+ * found from /proc/self/exe so that any install prefix (and a moved one) works. */
+static void set_datadir(void) {
+#if defined(RDML_BUILD_BINDIR) && defined(RDML_SOURCE_DIR) && defined(RDML_DATADIR_FROM_BIN)
+    char exe[4096], build[PATH_MAX], dir[8300];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) return;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash) return;
+    *slash = '\0';
+    if (realpath(RDML_BUILD_BINDIR, build) && strcmp(build, exe) == 0) {
+        rdml_config_set_datadir(RDML_SOURCE_DIR);
+    } else {
+        snprintf(dir, sizeof dir, "%s/%s", exe, RDML_DATADIR_FROM_BIN);
+        if (realpath(dir, build)) rdml_config_set_datadir(build); /* absent: no lookup */
+    }
+#endif
+}
+
 int main(int argc, char **argv) {
     MPI_Init(&argc, &argv);
     rdml_h5_quiet(); /* errors are reported as messages, not HDF5-DIAG stacks (RDML_DEBUG) */
+    set_datadir();
     rdml_cli cli;
     memset(&cli, 0, sizeof cli);
     rdml_ctx_init(&cli.ctx);

@@ -4,7 +4,9 @@
  * value is validated strictly by value.c against the schema, into a scratch copy, so a
  * failed merge leaves the config untouched. Before validating, a light scan of the text
  * (mirroring iniparser's line rules) finds keys given twice, which iniparser would silently
- * resolve as last-wins. Left out: variable interpolation, includes, and writing INI files
+ * resolve as last-wins. [run] include names building blocks read first; a relative file name
+ * not found where it is looked for first is looked up in the data folder (configs/ of the
+ * source tree or of an installed share/rdmlearn). Left out: variable interpolation and writing INI files
  * other than through rdml_config_dump (dump.c). Not thread-safe while loading: iniparser's
  * error callback is process-wide, so its messages are caught in a thread-local buffer.
  */
@@ -393,8 +395,11 @@ static void note_source(rdml_config *cfg, const char *what) {
         snprintf(cfg->sources + l, sizeof cfg->sources - l, "%s%s", l ? ", " : "", what);
 }
 
-/* Validate every entry of d into a scratch copy, then commit all of it or nothing. */
-static int merge_dict(rdml_ctx *ctx, rdml_config *cfg, const char *what, const dictionary *d) {
+/* Validate every entry of d into a scratch copy, then commit all of it or nothing. With
+ * skipped (a stored configuration), unknown sections and keys and rejected values are
+ * counted there and left out instead of failing. */
+static int merge_dict(rdml_ctx *ctx, rdml_config *cfg, const char *what, const dictionary *d,
+                      int *skipped) {
     char **nv = calloc((size_t)(cfg->nkeys ? cfg->nkeys : 1), sizeof *nv);
     if (!nv) return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory reading %s", what);
     int rc = RDML_OK;
@@ -403,7 +408,8 @@ static int merge_dict(rdml_ctx *ctx, rdml_config *cfg, const char *what, const d
         const char *name = d->key[e];
         if (!name) continue;
         if (!d->val[e]) { /* a section header */
-            if (!section_known(cfg, name)) rc = fail_unknown_section(ctx, cfg, what, name);
+            if (!section_known(cfg, name) && !skipped)
+                rc = fail_unknown_section(ctx, cfg, what, name);
             continue;
         }
         const char *colon = strchr(name, ':');
@@ -424,17 +430,30 @@ static int merge_dict(rdml_ctx *ctx, rdml_config *cfg, const char *what, const d
                            what, shown(key, b, sizeof b), home);
             break;
         }
+        int i = section_known(cfg, sec) ? find_key(cfg, sec, key) : -1;
+        if (i < 0 && skipped) {
+            (*skipped)++;
+            continue;
+        }
         if (!section_known(cfg, sec)) {
             rc = fail_unknown_section(ctx, cfg, what, sec);
             break;
         }
-        int i = find_key(cfg, sec, key);
         if (i < 0) {
             rc = fail_unknown_key(ctx, cfg, what, sec, key);
             break;
         }
         free(nv[i]);
         nv[i] = NULL;
+        if (skipped) {
+            char why[2048];
+            int v = rdml_config_value_check(&cfg->keys[i], d->val[e], &nv[i], why, sizeof why);
+            if (v == RDML_CFGV_NOMEM)
+                rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory reading %s", what);
+            else if (v != RDML_CFGV_OK)
+                (*skipped)++;
+            continue;
+        }
         rc = check_into(ctx, cfg, i, d->val[e], what, NULL, &nv[i]);
     }
     for (int i = 0; i < cfg->nkeys; i++) {
@@ -454,8 +473,69 @@ static int merge_dict(rdml_ctx *ctx, rdml_config *cfg, const char *what, const d
 
 static int load_depth;
 
+/* ---- where configuration files are ---- */
+
+/* The data folder (holding configs/ and jobs/), or "" for none; process-wide, set once. */
+static char data_dir[4096];
+
+void rdml_config_set_datadir(const char *dir) {
+    rdml_strlcpy(data_dir, dir ? dir : "", sizeof data_dir);
+}
+
+const char *rdml_config_datadir(void) {
+    return data_dir[0] ? data_dir : NULL;
+}
+
+static int exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+int rdml_config_locate(const char *dir, const char *name, char *out, size_t len) {
+    size_t dl = dir ? strlen(dir) : 0;
+    if (name[0] == '/' || !dl) snprintf(out, len, "%s", name);
+    else snprintf(out, len, "%s%s%s", dir, dir[dl - 1] == '/' ? "" : "/", name);
+    if (!data_dir[0] || !name[0] || name[0] == '/' || exists(out)) return 0;
+    const char *rest = name; /* "../configs/paper/svm.ini" -> "configs/paper/svm.ini" */
+    for (;;) {
+        if (strncmp(rest, "./", 2) == 0) rest += 2;
+        else if (strncmp(rest, "../", 3) == 0) rest += 3;
+        else if (rest[0] == '/') rest++;
+        else break;
+    }
+    static const char *const under[] = {"", "configs/"};
+    for (int i = 0; i < 2 && *rest; i++) {
+        char cand[8400];
+        snprintf(cand, sizeof cand, "%s/%s%s", data_dir, under[i], rest);
+        if (exists(cand) && strlen(cand) < len) {
+            snprintf(out, len, "%s", cand);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int load_file(rdml_ctx *ctx, rdml_config *cfg, const char *path);
+
+/* Load `name` as found by rdml_config_locate from `dir`; when it is nowhere, the message
+ * says where it was looked for. */
+static int load_located(rdml_ctx *ctx, rdml_config *cfg, const char *dir, const char *name,
+                        int included) {
+    char path[8300];
+    if (rdml_config_locate(dir, name, path, sizeof path))
+        rdml_debug(ctx, "config: %s is not in %s: reading %s", name,
+                   dir && *dir ? dir : "the current folder", path);
+    else if (data_dir[0] && name[0] && name[0] != '/' && !exists(path))
+        return RDML_FAIL(ctx, RDML_EIO, "cannot open config file %s: %s (looked for %s %s, "
+                         "then in %s and %s/configs; check the name)", path, strerror(ENOENT),
+                         name, included ? "next to the file naming it" :
+                         "in the current folder", data_dir, data_dir);
+    return load_file(ctx, cfg, path);
+}
+
 /* [run] include = a.ini, b.ini: load those building blocks first (paths relative to the
- * including file's folder), so that the including file's own keys override theirs. */
+ * including file's folder, then the data folder), so that the including file's own keys
+ * override theirs. */
 static int load_includes(rdml_ctx *ctx, rdml_config *cfg, const char *what, const char *path,
                          const dictionary *d) {
     const char *inc = iniparser_getstring((dictionary *)d, "run:include", NULL);
@@ -475,10 +555,8 @@ static int load_includes(rdml_ctx *ctx, rdml_config *cfg, const char *what, cons
          item = strtok_r(NULL, ",", &save)) {
         item = strip(item);
         if (!*item) continue;
-        char full[8300];
-        snprintf(full, sizeof full, "%s%s", item[0] == '/' ? "" : dir, item);
         load_depth++;
-        rc = rdml_config_load(ctx, cfg, full);
+        rc = load_located(ctx, cfg, dir, item, 1);
         load_depth--;
         if (rc && load_depth == 0) rdml_ctx_prefix(ctx, "%s: [run] include = %s", what, item);
     }
@@ -486,9 +564,11 @@ static int load_includes(rdml_ctx *ctx, rdml_config *cfg, const char *what, cons
     return rc;
 }
 
-/* Parse `path` with iniparser (text is its content, for the duplicate scan) and merge. */
+/* Parse `path` with iniparser (text is its content, for the duplicate scan) and merge. With
+ * skipped: a stored configuration (rdml_config_from_stored): no includes, no duplicate scan,
+ * lenient merge. */
 static int load_parsed(rdml_ctx *ctx, rdml_config *cfg, const char *what, const char *path,
-                       const char *text) {
+                       const char *text, int *skipped) {
     if (strncmp(text, "\xEF\xBB\xBF", 3) == 0) /* iniparser would call line 1 a syntax error */
         return RDML_FAIL(ctx, RDML_ECONFIG, "%s starts with a UTF-8 byte-order mark (save it as "
                          "UTF-8 without BOM, or plain ASCII)", what);
@@ -498,9 +578,9 @@ static int load_parsed(rdml_ctx *ctx, rdml_config *cfg, const char *what, const 
             return RDML_FAIL(ctx, RDML_EIO, "%s: iniparser could not read it", what);
         return fail_ini(ctx, what);
     }
-    int rc = scan_duplicates(ctx, cfg, what, text);
-    if (rc == RDML_OK) rc = load_includes(ctx, cfg, what, path, d);
-    if (rc == RDML_OK) rc = merge_dict(ctx, cfg, what, d);
+    int rc = skipped ? RDML_OK : scan_duplicates(ctx, cfg, what, text);
+    if (rc == RDML_OK && !skipped) rc = load_includes(ctx, cfg, what, path, d);
+    if (rc == RDML_OK) rc = merge_dict(ctx, cfg, what, d, skipped);
     iniparser_freedict(d);
     return rc;
 }
@@ -549,15 +629,20 @@ static int read_text(rdml_ctx *ctx, const char *path, char **out) {
 }
 
 int rdml_config_load(rdml_ctx *ctx, rdml_config *cfg, const char *path) {
+    return load_located(ctx, cfg, "", path, 0);
+}
+
+static int load_file(rdml_ctx *ctx, rdml_config *cfg, const char *path) {
     char *text;
     RDML_TRY(read_text(ctx, path, &text));
-    int rc = load_parsed(ctx, cfg, path, path, text);
+    int rc = load_parsed(ctx, cfg, path, path, text, NULL);
     free(text);
     return rc;
 }
 
-int rdml_config_load_text(rdml_ctx *ctx, rdml_config *cfg, const char *what, const char *text) {
-    if (!what) what = "(config text)";
+/* INI text through a private temporary file (iniparser 4.1 reads only from a path). */
+static int parse_text(rdml_ctx *ctx, rdml_config *cfg, const char *what, const char *text,
+                      int *skipped) {
     /* iniparser 4.1 reads only from a path: go through a private temporary file. */
     const char *dir = getenv("TMPDIR");
     char path[4096];
@@ -581,9 +666,30 @@ int rdml_config_load_text(rdml_ctx *ctx, rdml_config *cfg, const char *what, con
         rc = RDML_FAIL(ctx, RDML_EIO, "cannot write temporary file %s to parse %s: %s", path,
                        what, strerror(werr));
     else
-        rc = load_parsed(ctx, cfg, what, path, text);
+        rc = load_parsed(ctx, cfg, what, path, text, skipped);
     unlink(path);
     return rc;
+}
+
+int rdml_config_load_text(rdml_ctx *ctx, rdml_config *cfg, const char *what, const char *text) {
+    return parse_text(ctx, cfg, what ? what : "(config text)", text, NULL);
+}
+
+int rdml_config_from_stored(rdml_ctx *ctx, const char *what, const char *text,
+                            rdml_config **out, int *skipped) {
+    *out = NULL;
+    int nskip = 0;
+    if (skipped) *skipped = 0;
+    rdml_config *cfg;
+    RDML_TRY(rdml_config_create(ctx, &cfg));
+    int rc = parse_text(ctx, cfg, what ? what : "(stored config)", text ? text : "", &nskip);
+    if (rc) {
+        rdml_config_destroy(&cfg);
+        return rc;
+    }
+    if (skipped) *skipped = nskip;
+    *out = cfg;
+    return RDML_OK;
 }
 
 /* ---- --set ---- */

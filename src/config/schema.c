@@ -318,9 +318,18 @@ static const rdml_cfg_key schema[] = {
      "regress the RDM value of a pair. Results go under /experiments/NAME/MODEL."},
     {"train", "epochs", RDML_CFG_INT, "10", RANGE(1, 1e6), NULL,
      "passes over the training pairs of a fold (the paper: 10 to 15)."},
-    {"train", "lr", RDML_CFG_REAL, "0.002", RANGE(1e-12, 1e30), NULL,
+    {"train", "lr", RDML_CFG_REAL, "0.0005", RANGE(1e-12, 1e30), NULL,
      "learning rate (the paper: Adam 0.01, which with its batch of 32 does not generalise on "
-     "the synthetic data; 0.002 with batch 1024 does, docs/nn.md)."},
+     "the synthetic data; 0.002 with batch 1024 left most hidden ReLU units dead and 2% of "
+     "the folds collapsed to a constant prediction; 0.0005 with train.warmup = 1 does "
+     "neither and fits better, docs/nn.md)."},
+    {"train", "warmup", RDML_CFG_REAL, "1", RANGE(0, 1e6), NULL,
+     "epochs of linear learning-rate warm-up (fractions allowed): over its first warmup x "
+     "(batches per epoch) optimiser steps the learning rate rises linearly from lr / steps to "
+     "lr; 0 = none (the paper's, PyTorch's plain optimisers). Adam's first steps move every "
+     "weight by about lr whatever its gradient; on a layer fed by ReLU outputs (all >= 0) that "
+     "shifts whole units off, and full-size steps from the start can kill a whole layer: the "
+     "fold then predicts a constant (status \"collapsed\", docs/nn.md)."},
     {"train", "batch", RDML_CFG_INT, "1024", RANGE(1, 1e8), NULL,
      "pairs per optimiser step (the paper: 32). With mode = decomposed a large batch is cheap: "
      "the tower runs once per distinct image of the batch (see train.batching)."},

@@ -234,7 +234,7 @@ int rdml_exp_run_job(rdml_exp *ex, const char *job) {
                 while (e > it && (e[-1] == ' ' || e[-1] == '\t')) *--e = 0;
                 if (!*it) continue;
                 char path[8300], label[300];
-                snprintf(path, sizeof path, "%s%s", it[0] == '/' ? "" : dir, it);
+                rdml_config_locate(dir, it, path, sizeof path); /* then the data folder */
                 const char *b = strrchr(it, '/');
                 snprintf(label, sizeof label, "%s", b ? b + 1 : it);
                 char *dot = strrchr(label, '.');

@@ -17,7 +17,9 @@
  * chance levels of the paper in the same table: predicting the training mean, and the model's
  * predictions scored against shuffled test targets. A fold whose loss becomes NaN stops with a
  * message in its status attribute; the other folds go on and the summary counts the finished
- * folds only. train.model = cnn trains the paper's siamese CNN on the subject's images
+ * folds only. A finished fold whose predictions are (nearly) constant, its network dead, is
+ * flagged "collapsed" (status, attributes, a warning) and still counted in the means; the
+ * summary says how many. train.model = cnn trains the paper's siamese CNN on the subject's images
  * (grayscale, train.cnn_size square, min-max normalised) instead of embeddings. Left out: a
  * task farm across subjects (the lead's sweep engine), distributing the image loading over
  * ranks, early stopping. */
@@ -59,6 +61,7 @@ typedef struct train_opts {
     int64_t batch, input_dim, block_images;
     int64_t pair_images;     /* pairs.images: 0 = all */
     double max_memory_gb;    /* train.max_memory_gb: 0 = the node's available share */
+    double warmup_epochs;    /* train.warmup: epochs of linear lr warm-up (steps: per fit) */
     int standardize, blocks;
     uint64_t seed;
     train_set base;          /* the [train] values */
@@ -271,6 +274,7 @@ static int read_opts(rdml_exp *ex, train_opts *o) {
     o->opt.kind = strcmp(s, "sgd") == 0 ? RDML_OPTIM_SGD : RDML_OPTIM_ADAM;
     RDML_TRY(rdml_config_real(ctx, cfg, "train", "lr", &b->lr));
     RDML_TRY(rdml_config_real(ctx, cfg, "train", "momentum", &o->opt.momentum));
+    RDML_TRY(rdml_config_real(ctx, cfg, "train", "warmup", &o->warmup_epochs));
     RDML_TRY(rdml_config_real(ctx, cfg, "train", "weight_decay", &b->weight_decay));
 
     RDML_TRY(rdml_config_str(ctx, cfg, "embed", "name", &s));
@@ -319,7 +323,10 @@ enum { ST_R2 = 0, ST_MSE, ST_PEARSON, ST_SPEARMAN, /* model on the test pairs */
        ST_MEAN_R2, ST_MEAN_MSE, ST_MEAN_PEARSON, ST_MEAN_SPEARMAN, /* training-mean predictor */
        ST_SHUF_R2, ST_SHUF_MSE, ST_SHUF_PEARSON, ST_SHUF_SPEARMAN, /* vs shuffled targets */
        ST_TRAIN_R2, ST_OK, ST_SECONDS, ST_PAIRS_PER_S, ST_EPOCHS_DONE, ST_CHOSEN,
-       ST_STOP_KIND, ST_STOP_EPOCH, ST_STOP_STEP, ST_STOP_VALUE, ST_N };
+       ST_STOP_KIND, ST_STOP_EPOCH, ST_STOP_STEP, ST_STOP_VALUE,
+       ST_COLLAPSED, ST_TRAIN_SPREAD, ST_TEST_SPREAD, /* collapse: 0/1, pred std / target std */
+       ST_DEAD_UNITS, ST_UNITS, ST_DEAD_LAYER,           /* pair network: never-active ReLUs */
+       ST_N };
 enum { STOP_NONE = 0, STOP_LOSS = 1, STOP_PRED = 2 };
 static const char *const metric_names[4] = {"r2", "mse", "pearson", "spearman"};
 
@@ -336,7 +343,18 @@ static void four(int64_t n, const double *y, const double *p, double *dst) {
 
 /* The status text of a fold from its record. */
 static void status_text(const double *st, char *out, size_t len) {
-    if (st[ST_OK] == 1)
+    if (st[ST_OK] == 1 && st[ST_COLLAPSED] == 1) {
+        int n = snprintf(out, len, "collapsed: constant prediction (std of the predictions %.2g x the "
+                         "targets' on the training pairs, %.2g x on the test pairs", st[ST_TRAIN_SPREAD],
+                         st[ST_TEST_SPREAD]);
+        if (st[ST_UNITS] > 0 && n >= 0 && (size_t)n < len)
+            n += snprintf(out + n, len - (size_t)n, "; %.0f of %.0f hidden ReLU units never active%s",
+                          st[ST_DEAD_UNITS], st[ST_UNITS],
+                          st[ST_DEAD_LAYER] >= 0 ? ", a whole layer dead" : "");
+        if (n >= 0 && (size_t)n < len)
+            snprintf(out + n, len - (size_t)n, "); counted in the mean (hint: lower train.lr or "
+                     "raise train.warmup; docs/nn.md)");
+    } else if (st[ST_OK] == 1)
         snprintf(out, len, "ok");
     else if (st[ST_STOP_KIND] == STOP_LOSS)
         snprintf(out, len, "diverged in epoch %lld: the training loss became %g at step %lld (hint: "
@@ -348,12 +366,39 @@ static void status_text(const double *st, char *out, size_t len) {
         snprintf(out, len, "not run");
 }
 
+/* std(pred) / std(y) over n values (population std; NaN when y is constant). */
+static double spread(int64_t n, const double *pred, const double *y) {
+    double sp, sy, m;
+    rdml_metrics_mean_std(n, pred, &m, &sp);
+    rdml_metrics_mean_std(n, y, &m, &sy);
+    return sy > 0 ? sp / sy : NAN;
+}
+
 typedef struct fit_res {
     double train_r2, seconds, pairs_per_s;
+    double train_spread, test_spread; /* std of the predictions / std of the targets */
+    int64_t dead_units, units, dead_layer; /* pair network on the training pairs; -1: n/a */
     int64_t epochs_done, stop_epoch, stop_step;
     int stop_kind;
     double stop_value;
 } fit_res;
+
+/* With -v: per hidden layer the ReLU units that never fire on the first np training pairs,
+ * and the spread of the predictions (after `epoch` epochs; 0 = at the start). */
+static int debug_health(rdml_ctx *ctx, rdml_pairnet *net, const float *E, int64_t np,
+                        const int64_t *ij, uint64_t key, int64_t epoch) {
+    if (ctx->log_level < RDML_LOG_DEBUG) return RDML_OK;
+    rdml_pairnet_health hh;
+    RDML_TRY(rdml_pairnet_diagnose(ctx, net, E, np, ij, NULL, &hh));
+    char dl[256] = "";
+    for (int l = 0; l < hh.nlayers; l++) {
+        size_t k = strlen(dl);
+        snprintf(dl + k, sizeof dl - k, " %lld/%lld", (long long)hh.dead[l], (long long)hh.width[l]);
+    }
+    rdml_debug(ctx, "fit %llx epoch %lld: dead units per layer%s; training predictions mean %.4f std %.4g",
+               (unsigned long long)key, (long long)epoch, dl, hh.pred_mean, hh.pred_std);
+    return RDML_OK;
+}
 
 /* Train setting t on the training pairs tr (indices into g->P) and predict the test pairs te.
  * key seeds the weights, the batch order and the dropout masks. pred (nte) gets the final
@@ -367,7 +412,8 @@ static int fit(rdml_ctx *ctx, const train_opts *o, const train_set *t, uint64_t 
     const rdml_pairs *P = &g->P;
     const float *E = g->E;
     memset(res, 0, sizeof *res);
-    res->train_r2 = NAN;
+    res->train_r2 = res->train_spread = res->test_spread = NAN;
+    res->dead_units = res->units = res->dead_layer = -1;
     rdml_pairnet_params np;
     rdml_optim opt;
     apply_set(o, t, d, &np, &opt);
@@ -428,6 +474,7 @@ static int fit(rdml_ctx *ctx, const train_opts *o, const train_set *t, uint64_t 
         ij_ev[2 * q + 1] = P->ij[2 * te[q] + 1];
         yev[q] = P->value[te[q]];
     }
+    if (!rc && net) rc = debug_health(ctx, net, E, nev, trij, key, 0);
     double t0 = rdml_now();
     int64_t seen = 0, step = 0;
     for (int64_t ep = 0; ep < t->epochs && !rc && !res->stop_kind; ep++) {
@@ -443,6 +490,8 @@ static int fit(rdml_ctx *ctx, const train_opts *o, const train_set *t, uint64_t 
         }
         for (int64_t b = 0; b < nb; b++)
             if (starts[b + 1] - starts[b] > maxb) maxb = starts[b + 1] - starts[b];
+        /* warm-up steps: train.warmup epochs of this fit's batches (known after planning the first) */
+        if (ep == 0) opt.warmup = o->warmup_epochs > 0 ? (int64_t)ceil(o->warmup_epochs * (double)nb) : 0;
         if (!rc && maxb > cap) {
             free(ijb);
             free(yb);
@@ -487,6 +536,7 @@ static int fit(rdml_ctx *ctx, const train_opts *o, const train_set *t, uint64_t 
             rdml_debug(ctx, "fit %llx epoch %lld: train loss %.5f test loss %.5f", (unsigned long long)key,
                        (long long)ep + 1, sum / (double)ntr, test_loss[ep]);
         }
+        if (!rc && net) rc = debug_health(ctx, net, E, nev, trij, key, ep + 1);
         res->epochs_done = ep + 1;
     }
     res->seconds = rdml_now() - t0;
@@ -501,6 +551,7 @@ static int fit(rdml_ctx *ctx, const train_opts *o, const train_set *t, uint64_t 
                 res->stop_value = pred[q];
             }
         }
+        if (!rc && !res->stop_kind) res->test_spread = spread(nte, pred, yev);
     }
     if (!rc && !res->stop_kind && want_train_r2) {
         for (int64_t q = 0; q < nev; q++) {
@@ -508,9 +559,21 @@ static int fit(rdml_ctx *ctx, const train_opts *o, const train_set *t, uint64_t 
             ij_ev[2 * q + 1] = trij[2 * q + 1];
             yev[q] = P->value[tr[q]];
         }
-        rc = cnn ? rdml_cnn_predict(ctx, cnn, E, nev, ij_ev, pf) : rdml_pairnet_predict(ctx, net, E, nev, ij_ev, pf);
+        if (cnn) {
+            rc = rdml_cnn_predict(ctx, cnn, E, nev, ij_ev, pf);
+        } else {
+            /* the predictions, and which ReLU units ever fire on the training pairs */
+            rdml_pairnet_health hh;
+            rc = rdml_pairnet_diagnose(ctx, net, E, nev, ij_ev, pf, &hh);
+            res->dead_units = hh.dead_units;
+            res->units = hh.units;
+            res->dead_layer = hh.dead_layer;
+        }
         for (int64_t q = 0; q < nev; q++) pev[q] = pf[q];
-        if (!rc) res->train_r2 = rdml_metrics_r2(nev, yev, pev);
+        if (!rc) {
+            res->train_r2 = rdml_metrics_r2(nev, yev, pev);
+            res->train_spread = spread(nev, pev, yev);
+        }
     }
     rdml_pairnet_free(&net);
     rdml_cnn_free(&cnn);
@@ -601,6 +664,16 @@ static int run_fold(rdml_ctx *ctx, const train_opts *o, const train_group *g, in
         four(nte, tmp, pred, st + ST_SHUF_R2);
         st[ST_TRAIN_R2] = fr.train_r2;
         st[ST_OK] = 1;
+        /* a finished fit whose predictions are (nearly) constant on the training or the test
+         * pairs: it still counts (it is what the method produced), but it is flagged */
+        st[ST_TRAIN_SPREAD] = fr.train_spread;
+        st[ST_TEST_SPREAD] = fr.test_spread;
+        st[ST_DEAD_UNITS] = (double)fr.dead_units;
+        st[ST_UNITS] = (double)fr.units;
+        st[ST_DEAD_LAYER] = (double)fr.dead_layer;
+        st[ST_COLLAPSED] = (isfinite(fr.train_spread) && rdml_nn_collapsed(fr.train_spread, 1.0)) ||
+                           (isfinite(fr.test_spread) && rdml_nn_collapsed(fr.test_spread, 1.0)) ||
+                           fr.dead_layer >= 0;
     }
     free(yte);
     free(tmp);
@@ -683,6 +756,14 @@ static int write_fold(rdml_ctx *ctx, rdml_h5 *h, const char *gs, const train_opt
     if (!rc) rc = rdml_h5_attr_f64(ctx, h, fg, "pairs_per_second", &st[ST_PAIRS_PER_S], 1);
     status_text(st, status, sizeof status);
     if (!rc) rc = rdml_h5_attr_str(ctx, h, fg, "status", status);
+    /* collapse diagnostics: prediction spread (std / the targets' std) on the training and the
+     * test pairs, and the pair network's hidden ReLU units never active on the training pairs */
+    int64_t col = st[ST_COLLAPSED] == 1;
+    double dfrac = st[ST_UNITS] > 0 ? st[ST_DEAD_UNITS] / st[ST_UNITS] : NAN;
+    if (!rc) rc = rdml_h5_attr_i64(ctx, h, fg, "collapsed", &col, 1);
+    if (!rc) rc = rdml_h5_attr_f64(ctx, h, fg, "prediction_spread_train", &st[ST_TRAIN_SPREAD], 1);
+    if (!rc) rc = rdml_h5_attr_f64(ctx, h, fg, "prediction_spread_test", &st[ST_TEST_SPREAD], 1);
+    if (!rc) rc = rdml_h5_attr_f64(ctx, h, fg, "dead_unit_fraction", &dfrac, 1);
     int64_t iv[3] = {g->F.ntr[f], nte, (int64_t)st[ST_CHOSEN]};
     if (!rc) rc = rdml_h5_attr_i64(ctx, h, fg, "n_train", &iv[0], 1);
     if (!rc) rc = rdml_h5_attr_i64(ctx, h, fg, "n_test", &iv[1], 1);
@@ -871,7 +952,7 @@ static int group_write(rdml_ctx *ctx, rdml_h5 *h, const train_opts *o, const tra
     if (!rc) rc = rdml_h5_delete(ctx, h, gs);
     if (!rc) rc = rdml_h5_group(ctx, h, gs);
     if (!rc && o->grid) rc = write_grid(ctx, h, gs, o, g, recs);
-    int64_t nok = 0;
+    int64_t nok = 0, ncol = 0;
     for (int64_t f = 0; f < nf && !rc; f++) {
         rc = write_fold(ctx, h, gs, o, g, f, recs[f]);
         const double *st = recs[f];
@@ -885,7 +966,14 @@ static int group_write(rdml_ctx *ctx, rdml_h5 *h, const train_opts *o, const tra
             snprintf(set, sizeof set, ", setting %lld (lr=%g dropout=%g epochs=%lld weight_decay=%g tower=%s head=%s)",
                      (long long)st[ST_CHOSEN], t->lr, t->dropout, (long long)t->epochs, t->weight_decay, tw, hw);
         }
-        if (st[ST_OK] == 1) {
+        if (st[ST_OK] == 1 && st[ST_COLLAPSED] == 1) {
+            nok++;
+            ncol++;
+            char status[512];
+            status_text(st, status, sizeof status);
+            rdml_warn(ctx, "subj%02d %s %s fold %lld/%lld (test R2 %.3f, train %.3f) %s%s", id, name, o->model,
+                      (long long)f + 1, (long long)nf, st[ST_R2], st[ST_TRAIN_R2], status, set);
+        } else if (st[ST_OK] == 1) {
             nok++;
             rdml_info(ctx, "subj%02d %-12s %s fold %lld of %lld: %lld train / %lld test pairs, test R2 %.3f "
                       "(train %.3f; mean predictor %.3f, shuffled %.3f), %.0f pairs/s%s", id, name,
@@ -929,19 +1017,32 @@ static int group_write(rdml_ctx *ctx, rdml_h5 *h, const train_opts *o, const tra
     if (!rc) rc = rdml_h5_attr_str(ctx, h, tpath, "rows", "model,mean_predictor,shuffled_targets");
     if (!rc) rc = rdml_h5_attr_str(ctx, h, tpath, "columns", "mean_r2,std_r2,mean_mse,std_mse,mean_pearson,"
                                    "std_pearson,mean_spearman,std_spearman");
-    if (!rc) rc = rdml_h5_attr_str(ctx, h, tpath, "meaning", "test metrics over the finished folds (std: "
-                                   "ddof 0); mean_predictor predicts the training targets' mean, "
-                                   "shuffled_targets scores the model against permuted test targets");
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, tpath, "meaning", "test metrics over the finished folds, "
+                                   "collapsed ones included (std: ddof 0); mean_predictor predicts the "
+                                   "training targets' mean, shuffled_targets scores the model against "
+                                   "permuted test targets");
     snprintf(tpath, sizeof tpath, "%s/fold_metrics", gs);
     if (!rc) rc = rdml_h5_write_rows_f64(ctx, h, tpath, nf, 4, 0, ctx->rank == 0 ? nf : 0, fm);
     if (!rc) rc = rdml_h5_attr_str(ctx, h, tpath, "columns", "r2,mse,pearson,spearman");
-    int64_t cnt[4] = {nf, nok, o->max_epochs, o->grid ? o->nset : 0};
-    const char *cn[4] = {"n_folds", "n_folds_finished", "epochs", "grid_settings"};
-    for (int i = 0; i < 4 && !rc; i++) rc = rdml_h5_attr_i64(ctx, h, gs, cn[i], &cnt[i], 1);
+    int64_t cnt[5] = {nf, nok, o->max_epochs, o->grid ? o->nset : 0, ncol};
+    const char *cn[5] = {"n_folds", "n_folds_finished", "epochs", "grid_settings", "n_folds_collapsed"};
+    for (int i = 0; i < 5 && !rc; i++) rc = rdml_h5_attr_i64(ctx, h, gs, cn[i], &cnt[i], 1);
+    /* collapsed folds count in the table (they are what the method produced); for comparison
+     * the mean test R^2 of the finished folds that did not collapse */
+    double r2nc = NAN;
+    {
+        int64_t k = 0;
+        for (int64_t f = 0; f < nf && col; f++)
+            if (recs[f][ST_OK] == 1 && recs[f][ST_COLLAPSED] != 1) col[k++] = recs[f][ST_R2];
+        double sd;
+        if (k) rdml_metrics_mean_std(k, col, &r2nc, &sd);
+    }
+    if (!rc) rc = rdml_h5_attr_f64(ctx, h, gs, "mean_r2_not_collapsed", &r2nc, 1);
     double pv[4] = {o->base.lr, (double)o->batch, o->base.dropout, o->base.weight_decay};
     const char *pn[5] = {"lr", "batch", "dropout", "weight_decay"};
     for (int i = 0; i < 4 && !rc; i++) rc = rdml_h5_attr_f64(ctx, h, gs, pn[i], &pv[i], 1);
     if (!rc) rc = rdml_h5_attr_f64(ctx, h, gs, "pearson_mix", &o->net.pearson_mix, 1);
+    if (!rc) rc = rdml_h5_attr_f64(ctx, h, gs, "warmup", &o->warmup_epochs, 1);
     if (!rc) rc = rdml_h5_attr_str(ctx, h, gs, "batching", o->blocks ? "blocks" : "pairs");
     if (!rc) rc = rdml_h5_attr_i64(ctx, h, gs, "block_images", &o->block_images, 1);
     if (!rc) rc = rdml_h5_attr_str(ctx, h, gs, "model", o->model);
@@ -959,7 +1060,15 @@ static int group_write(rdml_ctx *ctx, rdml_h5 *h, const train_opts *o, const tra
     if (!rc) rc = rdml_h5_attr_str(ctx, h, gs, "output", o->net.sigmoid_out ? "sigmoid2" : "linear");
     if (!rc) rc = rdml_h5_attr_str(ctx, h, gs, "embedding", o->is_cnn ? "grayscale images" : o->embedding);
     if (!rc) rc = rdml_h5_attr_str(ctx, h, gs, "pairs", gp);
-    if (!rc)
+    char coltxt[200] = "";
+    if (ncol)
+        snprintf(coltxt, sizeof coltxt, " (%lld collapsed to a constant prediction, counted in the mean; "
+                 "without: test R2 %.3f)", (long long)ncol, r2nc);
+    if (!rc && ncol)
+        rdml_warn(ctx, "subj%02d %-12s %s, %lld pairs, %lld/%lld folds%s: test R2 %.3f +- %.3f | mean "
+                  "predictor %.3f | shuffled targets %.3f", id, name, o->model, (long long)g->P.n,
+                  (long long)nok, (long long)nf, coltxt, table[0], table[1], table[8], table[16]);
+    else if (!rc)
         rdml_info(ctx, "subj%02d %-12s %s, %lld pairs, %lld/%lld folds: test R2 %.3f +- %.3f | mean "
                   "predictor %.3f | shuffled targets %.3f", id, name, o->model, (long long)g->P.n,
                   (long long)nok, (long long)nf, table[0], table[1], table[8], table[16]);

@@ -277,13 +277,20 @@ void rdml_optim_defaults(rdml_optim *o) {
     o->eps = 1e-8;
     o->momentum = 0.0;
     o->weight_decay = 0.0;
+    o->warmup = 0;
+}
+
+/* The learning rate of step t (1, 2, ...): linear warm-up over the first o->warmup steps. */
+static double step_lr(const rdml_optim *o, int64_t t) {
+    if (o->warmup <= 0 || t >= o->warmup) return o->lr;
+    return o->lr * (double)(t < 1 ? 1 : t) / (double)o->warmup;
 }
 
 void rdml_optim_update(const rdml_optim *o, float *param, const float *grad, float *state,
                        int64_t n, int64_t t) {
     float wd = (float)o->weight_decay;
     if (o->kind == RDML_OPTIM_SGD) {
-        float lr = (float)o->lr, mom = (float)o->momentum;
+        float lr = (float)step_lr(o, t), mom = (float)o->momentum;
         for (int64_t i = 0; i < n; i++) {
             float g = grad[i] + wd * param[i];
             if (mom != 0.0f) {
@@ -302,7 +309,7 @@ void rdml_optim_update(const rdml_optim *o, float *param, const float *grad, flo
     float w1 = (float)(1.0 - o->beta1), b2 = (float)o->beta2, w2 = (float)(1.0 - o->beta2);
     float eps = (float)o->eps;
     double bc1 = 1.0 - pow(o->beta1, (double)t), bc2 = 1.0 - pow(o->beta2, (double)t);
-    float step = (float)(o->lr / bc1), bc2s = (float)sqrt(bc2);
+    float step = (float)(step_lr(o, t) / bc1), bc2s = (float)sqrt(bc2);
     for (int64_t i = 0; i < n; i++) {
         float g = grad[i] + wd * param[i];
         m[i] += w1 * (g - m[i]);

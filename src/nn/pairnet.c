@@ -499,3 +499,59 @@ int rdml_pairnet_predict(rdml_ctx *ctx, rdml_pairnet *net, const float *E, int64
     }
     return RDML_OK;
 }
+
+int rdml_nn_collapsed(double pred_std, double target_std) {
+    if (!isfinite(pred_std)) return 1;
+    if (!(target_std > 0)) return 0; /* constant targets: a constant prediction is right */
+    return pred_std <= RDML_NN_COLLAPSE_SPREAD * target_std;
+}
+
+int rdml_pairnet_diagnose(rdml_ctx *ctx, rdml_pairnet *net, const float *E, int64_t P,
+                        const int64_t *ij, float *pred, rdml_pairnet_health *h) {
+    const rdml_pairnet_params *p = &net->p;
+    memset(h, 0, sizeof *h);
+    h->nlayers = p->ntower + p->nhead;
+    h->dead_layer = -1;
+    int64_t off[2 * ML + 1];
+    off[0] = 0;
+    for (int l = 0; l < h->nlayers; l++) {
+        h->width[l] = l < p->ntower ? p->tower[l] : p->head[l - p->ntower];
+        off[l + 1] = off[l] + h->width[l];
+    }
+    h->units = off[h->nlayers];
+    unsigned char *alive = rdml_calloc(ctx, (size_t)h->units, 1, "unit activity");
+    if (!alive) return ctx->code;
+    const int64_t chunk = 4096;
+    double mean = 0, m2 = 0; /* Welford */
+    int rc = RDML_OK;
+    for (int64_t s = 0; s < P && !rc; s += chunk) {
+        int64_t b = P - s < chunk ? P - s : chunk;
+        rc = forward(ctx, net, E, b, ij + 2 * s, 0, 1, 0, 0);
+        if (rc) break;
+        for (int l = 0; l < h->nlayers; l++) {
+            int tower = l < p->ntower;
+            const float *a = tower ? net->tr[l] : net->hr[l - p->ntower];
+            int64_t rows = tower ? net->m : b, w = h->width[l];
+            unsigned char *al = alive + off[l];
+            for (int64_t i = 0; i < rows; i++)
+                for (int64_t k = 0; k < w; k++) al[k] |= a[i * w + k] > 0.0f;
+        }
+        for (int64_t q = 0; q < b; q++) {
+            double v = net->pred[q], dlt = v - mean;
+            mean += dlt / (double)(s + q + 1);
+            m2 += dlt * (v - mean);
+            if (pred) pred[s + q] = net->pred[q];
+        }
+    }
+    if (!rc) {
+        for (int l = 0; l < h->nlayers; l++) {
+            for (int64_t k = 0; k < h->width[l]; k++) h->dead[l] += !alive[off[l] + k];
+            h->dead_units += h->dead[l];
+            if (h->dead[l] == h->width[l] && h->dead_layer < 0) h->dead_layer = l;
+        }
+        h->pred_mean = P > 0 ? mean : NAN;
+        h->pred_std = P > 0 ? sqrt(m2 / (double)P) : NAN;
+    }
+    free(alive);
+    return rc;
+}

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "rdml/config.h"
 #include "rdml/dataset.h"
 #include "rdml/mpiutil.h"
 #include "rdml/pairs.h"
@@ -142,50 +143,6 @@ static const char *metric_axis(const char *metric) {
 
 /* ---- the stored configuration: data.root and pairs.color_fraction ---- */
 
-/* Value of [section] key in INI text, malloc'd, or NULL. Comments (; #) and spaces trimmed. */
-static char *ini_value(const char *text, const char *section, const char *key) {
-    char sec[128] = "";
-    const char *p = text;
-    while (p && *p) {
-        const char *e = strchr(p, '\n');
-        size_t len = e ? (size_t)(e - p) : strlen(p);
-        char line[4096];
-        if (len >= sizeof line) len = sizeof line - 1;
-        memcpy(line, p, len);
-        line[len] = '\0';
-        p = e ? e + 1 : NULL;
-        char *s = line;
-        while (*s == ' ' || *s == '\t') s++;
-        if (*s == ';' || *s == '#' || !*s) continue;
-        if (*s == '[') {
-            char *c = strchr(s, ']');
-            if (c) {
-                *c = '\0';
-                rdml_strlcpy(sec, s + 1, sizeof sec);
-            }
-            continue;
-        }
-        char *eq = strchr(s, '=');
-        if (!eq || strcmp(sec, section) != 0) continue;
-        char *k = s, *ke = eq;
-        while (ke > k && (ke[-1] == ' ' || ke[-1] == '\t')) ke--;
-        *ke = '\0';
-        if (strcmp(k, key) != 0) continue;
-        char *v = eq + 1;
-        while (*v == ' ' || *v == '\t') v++;
-        char *semi = strstr(v, " ;");
-        if (semi) *semi = '\0';
-        size_t vl = strlen(v);
-        while (vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t' || v[vl - 1] == '\r')) v[--vl] = '\0';
-        if (vl >= 2 && v[0] == '"' && v[vl - 1] == '"') {
-            v[vl - 1] = '\0';
-            v++;
-        }
-        return strdup(v);
-    }
-    return NULL;
-}
-
 static int dir_exists(const char *p) {
     struct stat st;
     return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
@@ -204,7 +161,7 @@ static const char *const stage_order[] = {"rdm", "embed", "svm", "train", "run",
 
 static void find_images(rdml_rep *d, const char *results_path) {
     char *root = d->p->image_root && d->p->image_root[0] ? strdup(d->p->image_root) : NULL;
-    char *frac = NULL;
+    double frac = NAN;
     char **stages = NULL;
     int ns = 0;
     rdml_ctx tmp;
@@ -219,17 +176,26 @@ static void find_images(rdml_rep *d, const char *results_path) {
             if (known != (pass == 0)) continue;
             char obj[512];
             snprintf(obj, sizeof obj, "/meta/stages/%s", stages[i]);
-            char *cfg = rdml_rh5_str(d->r, obj, "config");
-            if (!cfg) continue;
-            if (!root) root = ini_value(cfg, "data", "root");
-            if (!frac) frac = ini_value(cfg, "pairs", "color_fraction");
-            free(cfg);
+            char *text = rdml_rh5_str(d->r, obj, "config");
+            rdml_config *cfg = NULL;
+            /* the stage's resolved configuration; keys it does not hold fall through to the
+             * next stage's */
+            if (text && rdml_config_from_stored(&tmp, obj, text, &cfg, NULL) == RDML_OK) {
+                const char *v;
+                if (!root && rdml_config_is_set(cfg, "data", "root") &&
+                    rdml_config_str(&tmp, cfg, "data", "root", &v) == RDML_OK)
+                    root = strdup(v);
+                if (isnan(frac) && rdml_config_is_set(cfg, "pairs", "color_fraction"))
+                    rdml_config_real(&tmp, cfg, "pairs", "color_fraction", &frac);
+            }
+            rdml_config_destroy(&cfg);
+            rdml_ctx_clear(&tmp);
+            free(text);
         }
     }
     rdml_rh5_free_names(stages, ns);
-    d->color_fraction = frac ? strtod(frac, NULL) : 0.7;
+    d->color_fraction = isnan(frac) ? 0.7 : frac;
     if (!(d->color_fraction > 0 && d->color_fraction <= 1)) d->color_fraction = 0.7;
-    free(frac);
     if (!root || !root[0]) {
         snprintf(d->image_note, sizeof d->image_note,
                  "the results file records no data.root (hint: rdmlearn report --set data.root=DIR)");

@@ -741,6 +741,12 @@ static int nn_cell(rdml_rep *d, const char *exp, const char *model, const cell *
     rdml_html_escape(d->html, c->sel);
     fputs("</h4>\n", d->html);
     int k = n_folds(d, g);
+    double ncol = rdml_rh5_num(d->r, g, "n_folds_collapsed", 0);
+    if (ncol > 0) /* a fit that died: say so before its numbers */
+        fprintf(d->html, "<p class=\"note\"><strong>Warning:</strong> %.0f of the %d folds collapsed to a "
+                "constant prediction (status in the per-fold table); they count in the means below "
+                "(mean test R^2 without them: %.3f).</p>\n", ncol, k,
+                rdml_rh5_num(d->r, g, "mean_r2_not_collapsed", NAN));
     /* Table 2: test, train, chance levels */
     char *emb = rdml_rh5_str(d->r, g, "embedding");
     snprintf(cap, sizeof cap,
@@ -865,6 +871,78 @@ static int nn_cell(rdml_rep *d, const char *exp, const char *model, const cell *
     return rc;
 }
 
+/* For every experiment of exps and model group under it (the pairs group aside): fn with the
+ * group's subject x selection cells (nc may be 0). Stops at the first error. */
+typedef int (*model_fn)(rdml_rep *d, const char *exp, const char *model, cell *cells, int nc,
+                        void *user);
+static int each_model(rdml_rep *d, char **exps, int ne, model_fn fn, void *user) {
+    cell *cells = malloc(sizeof(cell) * 512);
+    int rc = cells ? RDML_OK : RDML_FAIL(d->ctx, RDML_ENOMEM, "out of memory listing experiments");
+    for (int e = 0; e < ne && !rc; e++) {
+        char eg[512];
+        snprintf(eg, sizeof eg, "/experiments/%s", exps[e]);
+        char **models = NULL;
+        int nm = 0;
+        rc = rdml_rh5_list(d->ctx, d->r, eg, &models, &nm);
+        for (int m = 0; m < nm && !rc; m++) {
+            if (!strcmp(models[m], "pairs")) continue;
+            char mg[700];
+            snprintf(mg, sizeof mg, "%s/%s", eg, models[m]);
+            int nc = 0;
+            rc = list_cells(d, mg, cells, 512, &nc);
+            if (!rc) rc = fn(d, exps[e], models[m], cells, nc, user);
+        }
+        rdml_rh5_free_names(models, nm);
+    }
+    free(cells);
+    return rc;
+}
+
+/* One experiment x model of the file for rdml_rep_experiments: its heading, pairs line and
+ * figures. */
+static int model_section(rdml_rep *d, const char *exp, const char *model, cell *cells, int nc,
+                         void *user) {
+    int *nnn = user, rc = RDML_OK;
+    if (nc == 0) return RDML_OK;
+    int kind = group_kind(d, cells[0].path);
+    if (kind == KIND_NONE) return RDML_OK;
+    char ase[128], asm_[128];
+    rdml_report_safe_name(exp, ase, sizeof ase);
+    rdml_report_safe_name(model, asm_, sizeof asm_);
+    fprintf(d->html, "<h3 id=\"exp-%s-%s\">Experiment <code>", ase, asm_);
+    rdml_html_escape(d->html, exp);
+    fputs("</code>, model <code>", d->html);
+    rdml_html_escape(d->html, model);
+    fputs("</code></h3>\n", d->html);
+    pairs_line(d, exp, cells, nc);
+    if (kind == KIND_SVC) {
+        rc = svc_figures(d, exp, cells, nc);
+        for (int i = 0; i < nc && !rc; i++) {
+            char label[600];
+            cell_label(&cells[i], exp, label, sizeof label);
+            rc = grid_table(d, cells[i].path, label);
+        }
+    } else if (kind == KIND_SVR) {
+        for (int i = 0; i < nc && i < MAXP && !rc; i++) {
+            char label[600], name[700], se[128], ss[128];
+            cell_label(&cells[i], exp, label, sizeof label);
+            rdml_report_safe_name(exp, se, sizeof se);
+            rdml_report_safe_name(cells[i].sel, ss, sizeof ss);
+            snprintf(name, sizeof name, "fig_svr_%s_%s_%s", se, cells[i].subj, ss);
+            rc = scatter_figure(d, cells[i].path, label, name, "prediction", "SVR");
+            if (!rc) rc = grid_table(d, cells[i].path, label);
+        }
+    } else {
+        *nnn += nc;
+        for (int i = 0; i < nc && i < MAXP && !rc; i++) rc = nn_cell(d, exp, model, &cells[i]);
+        if (nc > MAXP)
+            fprintf(d->html, "<p class=\"note\">The first %d of %d subject x selection "
+                    "results are drawn.</p>\n", MAXP, nc);
+    }
+    if (!rc && nc > 1) rc = sweep_figure(d, exp, model, cells, nc, kind);
+    return rc;
+}
+
 int rdml_rep_experiments(rdml_rep *d) {
     char **exps = NULL;
     int ne = 0, rc;
@@ -881,61 +959,7 @@ int rdml_rep_experiments(rdml_rep *d) {
     int nsvm = 0, nnn = 0;
     fputs("<h3>Pair SVM</h3>\n", d->html);
     rc = svm_tables(d, exps, ne, &nsvm);
-    cell *cells = rc ? NULL : malloc(sizeof(cell) * 512);
-    if (!rc && !cells) rc = RDML_FAIL(d->ctx, RDML_ENOMEM, "out of memory listing experiments");
-    for (int e = 0; e < ne && !rc; e++) {
-        char eg[512];
-        snprintf(eg, sizeof eg, "/experiments/%s", exps[e]);
-        char **models = NULL;
-        int nm = 0;
-        rc = rdml_rh5_list(d->ctx, d->r, eg, &models, &nm);
-        for (int m = 0; m < nm && !rc; m++) {
-            if (!strcmp(models[m], "pairs")) continue;
-            char mg[700];
-            snprintf(mg, sizeof mg, "%s/%s", eg, models[m]);
-            int nc = 0;
-            rc = list_cells(d, mg, cells, 512, &nc);
-            if (rc || nc == 0) continue;
-            int kind = group_kind(d, cells[0].path);
-            if (kind == KIND_NONE) continue;
-            char ase[128], asm_[128];
-            rdml_report_safe_name(exps[e], ase, sizeof ase);
-            rdml_report_safe_name(models[m], asm_, sizeof asm_);
-            fprintf(d->html, "<h3 id=\"exp-%s-%s\">Experiment <code>", ase, asm_);
-            rdml_html_escape(d->html, exps[e]);
-            fputs("</code>, model <code>", d->html);
-            rdml_html_escape(d->html, models[m]);
-            fputs("</code></h3>\n", d->html);
-            pairs_line(d, exps[e], cells, nc);
-            if (kind == KIND_SVC) {
-                rc = svc_figures(d, exps[e], cells, nc);
-                for (int i = 0; i < nc && !rc; i++) {
-                    char label[600];
-                    cell_label(&cells[i], exps[e], label, sizeof label);
-                    rc = grid_table(d, cells[i].path, label);
-                }
-            } else if (kind == KIND_SVR) {
-                for (int i = 0; i < nc && i < MAXP && !rc; i++) {
-                    char label[600], name[700], se[128], ss[128];
-                    cell_label(&cells[i], exps[e], label, sizeof label);
-                    rdml_report_safe_name(exps[e], se, sizeof se);
-                    rdml_report_safe_name(cells[i].sel, ss, sizeof ss);
-                    snprintf(name, sizeof name, "fig_svr_%s_%s_%s", se, cells[i].subj, ss);
-                    rc = scatter_figure(d, cells[i].path, label, name, "prediction", "SVR");
-                    if (!rc) rc = grid_table(d, cells[i].path, label);
-                }
-            } else {
-                nnn += nc;
-                for (int i = 0; i < nc && i < MAXP && !rc; i++) rc = nn_cell(d, exps[e], models[m], &cells[i]);
-                if (nc > MAXP)
-                    fprintf(d->html, "<p class=\"note\">The first %d of %d subject x selection "
-                            "results are drawn.</p>\n", MAXP, nc);
-            }
-            if (!rc && nc > 1) rc = sweep_figure(d, exps[e], models[m], cells, nc, kind);
-        }
-        rdml_rh5_free_names(models, nm);
-    }
-    free(cells);
+    if (!rc) rc = each_model(d, exps, ne, model_section, &nnn);
     if (!rc && nsvm == 0) {
         fputs("<p class=\"absent\">No SVM results in this file.</p>\n", d->html);
         rdml_rep_absent(d, "SVM results (/experiments/*/svm): run <code>rdmlearn svm</code>");
@@ -1112,6 +1136,76 @@ int rdml_rep_sweep(rdml_rep *d) {
     return RDML_OK;
 }
 
+/* The summary table's rows of one experiment x model (rdml_rep_summary); *user counts the
+ * rows and the first one opens the table. */
+static int summary_rows(rdml_rep *d, const char *exp, const char *model, cell *cells, int nc,
+                        void *user) {
+    int *rows = user;
+    for (int i = 0; i < nc; i++) {
+        int kind = group_kind(d, cells[i].path);
+        if (kind == KIND_NONE) continue;
+        if ((*rows)++ == 0) {
+            rdml_rep_table_open(d, "Model scores: the test score of every model, subject and "
+                                "selection in this file, mean &plusmn; population std over "
+                                "the test folds (SVM classifier: accuracy and ROC AUC of "
+                                "similar vs dissimilar pairs; SVR and neural networks: R^2 "
+                                "and Spearman rho of the predicted RDM values). Chance: R^2 "
+                                "of the same network trained on shuffled targets, where "
+                                "stored. Details in the linked sections.");
+            fputs("<tr><th>experiment</th><th>model</th><th>subject</th><th>selection</th>"
+                  "<th>pairs</th><th>folds</th><th>score</th><th>mean &plusmn; std</th>"
+                  "<th>second score</th><th>mean &plusmn; std</th><th>chance</th></tr>\n",
+                  d->html);
+        }
+        char set[64] = "?", ase[128], asm_[128];
+        pair_set(d, cells[i].path, set, sizeof set);
+        if (!strcmp(set, "?")) {
+            char pg[1200];
+            snprintf(pg, sizeof pg, "/experiments/%s/pairs/%s/%s", exp, cells[i].subj,
+                     cells[i].sel);
+            char *ps = rdml_rh5_str(d->r, pg, "set");
+            snprintf(set, sizeof set, "%s", ps ? ps : "?");
+            free(ps);
+        }
+        rdml_report_safe_name(exp, ase, sizeof ase);
+        rdml_report_safe_name(model, asm_, sizeof asm_);
+        fputs("<tr><td>", d->html);
+        rdml_html_escape(d->html, exp);
+        fprintf(d->html, "</td><td><a href=\"#exp-%s-%s\">", ase, asm_);
+        rdml_html_escape(d->html, model);
+        fputs(kind == KIND_SVC ? " (classifier)" : kind == KIND_SVR ? " (SVR)" : "", d->html);
+        fprintf(d->html, "</a></td><td>%s</td><td>", cells[i].subj);
+        rdml_html_escape(d->html, cells[i].sel);
+        fputs("</td><td>", d->html);
+        rdml_html_escape(d->html, set);
+        fprintf(d->html, "</td><td>%d</td>", n_folds(d, cells[i].path));
+        const char *m1 = kind == KIND_SVC ? "accuracy" : "r2",
+                   *m2 = kind == KIND_SVC ? "roc_auc" : "spearman";
+        const char *n1 = kind == KIND_SVC ? "accuracy" : "R^2",
+                   *n2 = kind == KIND_SVC ? "ROC AUC" : "Spearman rho";
+        const char *mm[2] = {m1, m2}, *nn[2] = {n1, n2};
+        for (int k = 0; k < 2; k++) {
+            char a[64], b[64];
+            snprintf(a, sizeof a, "mean_%s", mm[k]);
+            snprintf(b, sizeof b, "std_%s", mm[k]);
+            fprintf(d->html, "<td>%s</td><td><b>", nn[k]);
+            rdml_rep_pm(d->html, rdml_rh5_num(d->r, cells[i].path, a, NAN),
+                        rdml_rh5_num(d->r, cells[i].path, b, NAN));
+            fputs("</b></td>", d->html);
+        }
+        fputs("<td>", d->html);
+        double ch = rdml_rh5_num(d->r, cells[i].path, "shuffled_mean_r2", NAN);
+        if (kind == KIND_NN && isfinite(ch)) {
+            fputs("R^2 ", d->html);
+            rdml_rep_num(d->html, ch);
+        } else {
+            fputs("&ndash;", d->html);
+        }
+        fputs("</td></tr>\n", d->html);
+    }
+    return RDML_OK;
+}
+
 /* The first table of the report: every model result of the file in one row (experiment,
  * model, subject x selection), its headline test score (SVM classifier: accuracy and ROC AUC;
  * SVR and networks: R^2 and Spearman rho) as mean +- population std over folds, and the
@@ -1119,90 +1213,11 @@ int rdml_rep_sweep(rdml_rep *d) {
  * experiment's detailed section. */
 int rdml_rep_summary(rdml_rep *d, int *rows_out) {
     char **exps = NULL;
-    int ne = 0, rows = 0, rc;
+    int ne = 0, rows = 0;
     *rows_out = 0;
     RDML_TRY(rdml_rh5_list(d->ctx, d->r, "/experiments", &exps, &ne));
-    cell *cells = malloc(sizeof(cell) * 512);
-    rc = cells ? RDML_OK : RDML_FAIL(d->ctx, RDML_ENOMEM, "out of memory listing experiments");
-    for (int e = 0; e < ne && !rc; e++) {
-        char eg[512];
-        snprintf(eg, sizeof eg, "/experiments/%s", exps[e]);
-        char **models = NULL;
-        int nm = 0;
-        rc = rdml_rh5_list(d->ctx, d->r, eg, &models, &nm);
-        for (int m = 0; m < nm && !rc; m++) {
-            if (!strcmp(models[m], "pairs")) continue;
-            char mg[700];
-            snprintf(mg, sizeof mg, "%s/%s", eg, models[m]);
-            int nc = 0;
-            rc = list_cells(d, mg, cells, 512, &nc);
-            for (int i = 0; i < nc && !rc; i++) {
-                int kind = group_kind(d, cells[i].path);
-                if (kind == KIND_NONE) continue;
-                if (rows++ == 0) {
-                    rdml_rep_table_open(d, "Model scores: the test score of every model, subject and "
-                                        "selection in this file, mean &plusmn; population std over "
-                                        "the test folds (SVM classifier: accuracy and ROC AUC of "
-                                        "similar vs dissimilar pairs; SVR and neural networks: R^2 "
-                                        "and Spearman rho of the predicted RDM values). Chance: R^2 "
-                                        "of the same network trained on shuffled targets, where "
-                                        "stored. Details in the linked sections.");
-                    fputs("<tr><th>experiment</th><th>model</th><th>subject</th><th>selection</th>"
-                          "<th>pairs</th><th>folds</th><th>score</th><th>mean &plusmn; std</th>"
-                          "<th>second score</th><th>mean &plusmn; std</th><th>chance</th></tr>\n",
-                          d->html);
-                }
-                char set[64] = "?", ase[128], asm_[128];
-                pair_set(d, cells[i].path, set, sizeof set);
-                if (!strcmp(set, "?")) {
-                    char pg[1200];
-                    snprintf(pg, sizeof pg, "/experiments/%s/pairs/%s/%s", exps[e], cells[i].subj,
-                             cells[i].sel);
-                    char *ps = rdml_rh5_str(d->r, pg, "set");
-                    snprintf(set, sizeof set, "%s", ps ? ps : "?");
-                    free(ps);
-                }
-                rdml_report_safe_name(exps[e], ase, sizeof ase);
-                rdml_report_safe_name(models[m], asm_, sizeof asm_);
-                fputs("<tr><td>", d->html);
-                rdml_html_escape(d->html, exps[e]);
-                fprintf(d->html, "</td><td><a href=\"#exp-%s-%s\">", ase, asm_);
-                rdml_html_escape(d->html, models[m]);
-                fputs(kind == KIND_SVC ? " (classifier)" : kind == KIND_SVR ? " (SVR)" : "", d->html);
-                fprintf(d->html, "</a></td><td>%s</td><td>", cells[i].subj);
-                rdml_html_escape(d->html, cells[i].sel);
-                fputs("</td><td>", d->html);
-                rdml_html_escape(d->html, set);
-                fprintf(d->html, "</td><td>%d</td>", n_folds(d, cells[i].path));
-                const char *m1 = kind == KIND_SVC ? "accuracy" : "r2",
-                           *m2 = kind == KIND_SVC ? "roc_auc" : "spearman";
-                const char *n1 = kind == KIND_SVC ? "accuracy" : "R^2",
-                           *n2 = kind == KIND_SVC ? "ROC AUC" : "Spearman rho";
-                const char *mm[2] = {m1, m2}, *nn[2] = {n1, n2};
-                for (int k = 0; k < 2; k++) {
-                    char a[64], b[64];
-                    snprintf(a, sizeof a, "mean_%s", mm[k]);
-                    snprintf(b, sizeof b, "std_%s", mm[k]);
-                    fprintf(d->html, "<td>%s</td><td><b>", nn[k]);
-                    rdml_rep_pm(d->html, rdml_rh5_num(d->r, cells[i].path, a, NAN),
-                                rdml_rh5_num(d->r, cells[i].path, b, NAN));
-                    fputs("</b></td>", d->html);
-                }
-                fputs("<td>", d->html);
-                double ch = rdml_rh5_num(d->r, cells[i].path, "shuffled_mean_r2", NAN);
-                if (kind == KIND_NN && isfinite(ch)) {
-                    fputs("R^2 ", d->html);
-                    rdml_rep_num(d->html, ch);
-                } else {
-                    fputs("&ndash;", d->html);
-                }
-                fputs("</td></tr>\n", d->html);
-            }
-        }
-        rdml_rh5_free_names(models, nm);
-    }
+    int rc = each_model(d, exps, ne, summary_rows, &rows);
     if (rows) rdml_rep_table_close(d);
-    free(cells);
     rdml_rh5_free_names(exps, ne);
     *rows_out = rows;
     return rc;

@@ -7,7 +7,9 @@
 #  - the siamese test R^2 is well above both chance levels in the same table; the mean
 #    predictor gives R^2 ~ 0 and shuffled targets R^2 < 0;
 #  - the MLP, the CNN (rank-independent, 2*sigmoid output) and the per-pair mode run;
-#    per-epoch losses are stored; a run where some folds diverge keeps the others;
+#    per-epoch losses are stored; a run where some folds diverge keeps the others; folds that
+#    collapse to a constant prediction are flagged (status, fold attributes, log warning, the
+#    report) and counted in the mean, and the summary says how many;
 #  - bad input (a NaN in the RDM, an embedding width that disagrees with train.input_dim, a
 #    diverging run, bad [grid] train_* items, a classification score for a grid) fails with a
 #    clear message and leaves the results file untouched.
@@ -166,6 +168,43 @@ assert stopped == {k for k in range(5) if st[k] != "ok"}, (stopped, st)
 assert fine == {k for k in range(5) if st[k] == "ok"}, (fine, st)
 for k in stopped:  # the log's reason is the file's status of the same fold
     assert st[k][:40] in log, (k, st[k])
+PYEOF
+
+# a run where some folds collapse to a constant prediction (Adam at lr 0.02 without warm-up
+# kills every ReLU unit of a layer; found by trying, deterministic): the run succeeds, those
+# folds are flagged in their status, the log and the report, and they count in the mean
+cp "$W/base.h5" "$W/col.h5"
+"$RDMLEARN" train "$W/ds" "${COMMON[@]}" --set train.lr=0.02 --set train.warmup=0 --set train.epochs=3 \
+  --set run.output="$W/col.h5" -v >"$W/out" 2>&1 && ok || { bad "collapsing run failed"; cat "$W/out"; }
+"$RDMLEARN" report "$W/col.h5" -o "$W/colrep" -q >"$W/log" 2>&1 && ok || { bad "report of the collapsed run"; cat "$W/log"; }
+$PY - "$W/col.h5" "$W/out" "$W/colrep/report.html" <<'PYEOF' >"$W/log" 2>&1 && ok || { bad "collapsed folds"; cat "$W/log"; }
+import sys, re, h5py, numpy as np
+g = h5py.File(sys.argv[1], "r")["/experiments/main/siamese/subj01/V1"]
+log, html = open(sys.argv[2]).read(), open(sys.argv[3]).read()
+col, r2 = [], []
+for k in range(5):
+    fg = g[f"fold_{k}"]
+    st, p, y = fg.attrs["status"], fg["pred"][()], fg["target"][()]
+    spread = p.std() / y.std()
+    assert abs(fg.attrs["prediction_spread_test"] - spread) < 1e-6, (k, spread)
+    assert fg.attrs["collapsed"] == (spread <= 0.01), (k, spread, st)   # std <= 1% of the targets'
+    if fg.attrs["collapsed"]:
+        assert st.startswith("collapsed: constant prediction") and "never active" in st and "hint: lower train.lr" in st, st
+        assert fg.attrs["prediction_spread_train"] <= 0.01 and fg.attrs["dead_unit_fraction"] > 0.3, dict(fg.attrs)
+        assert re.search(rf"warning: subj01 V1 siamese fold {k + 1}/5 \(test R2 .*collapsed: constant prediction", log), k
+        assert st in html, k                                            # the report's fold table
+        col.append(k)
+    else:
+        assert st == "ok" and fg.attrs["prediction_spread_train"] > 0.01, (k, st)
+    r2.append(fg.attrs["r2"])
+n = len(col)
+assert 1 <= n <= 4, col                                                 # a mix: some collapse
+assert g.attrs["n_folds_collapsed"] == n and g.attrs["n_folds_finished"] == 5
+assert abs(g.attrs["mean_r2"] - np.mean(r2)) < 1e-12                    # counted in the mean
+assert abs(g.attrs["mean_r2_not_collapsed"] - np.mean([r2[k] for k in range(5) if k not in col])) < 1e-12
+assert f"5/5 folds ({n} collapsed to a constant prediction, counted in the mean; without: test R2" in log, log
+assert f"Warning:</strong> {n} of the 5 folds collapsed to a constant prediction" in html
+assert re.search(r"debug: fit 0 epoch 0: dead units per layer 0/64 \d+/32 \d+/32", log), log  # -v shows the units
 PYEOF
 
 # ---- bad input: each fails with a message and leaves the file as it was ----

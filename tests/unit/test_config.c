@@ -661,6 +661,140 @@ static void test_include(void) {
     rmdir(dir);
 }
 
+/* The data folder (rdml_config_set_datadir): a relative name not found where it is looked
+ * for first is read from DATA/NAME or DATA/configs/NAME, leading ../ and ./ removed; a file
+ * at the first place always wins; a name found nowhere names both places. */
+static void test_include_datadir(void) {
+    char dir[] = "/tmp/rdml-test-datadir-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char p[16][300];
+    const char *sub[] = {"data", "data/configs", "data/configs/paper", "data/jobs", "work",
+                         "work/paper"};
+    for (int i = 0; i < 6; i++) {
+        snprintf(p[i], sizeof p[i], "%s/%s", dir, sub[i]);
+        CHECK(mkdir(p[i], 0777) == 0);
+    }
+    char blk[300], jobblk[300], job[300], local[300], bad[300], data[300], out[400];
+    snprintf(data, sizeof data, "%s/data", dir);
+    snprintf(blk, sizeof blk, "%s/data/configs/paper/x.ini", dir);
+    snprintf(jobblk, sizeof jobblk, "%s/data/jobs/j.ini", dir);
+    snprintf(job, sizeof job, "%s/work/job.ini", dir);
+    snprintf(local, sizeof local, "%s/work/paper/x.ini", dir);
+    snprintf(bad, sizeof bad, "%s/work/bad.ini", dir);
+    put_file(blk, "[pairs]\nk = 11\n");
+    put_file(jobblk, "[pairs]\nk = 13\n");
+    put_file(job, "[run]\ninclude = ../configs/paper/x.ini\n[svm]\nc = 5\n");
+    put_file(bad, "[run]\ninclude = paper/nothere.ini\n");
+    rdml_ctx ctx;
+    rdml_ctx_init(&ctx);
+    rdml_config *cfg;
+    int64_t k = 0;
+    /* no data folder: the include is not found */
+    CHECK(rdml_config_datadir() == NULL);
+    CHECK_EQ_I(rdml_config_create(&ctx, &cfg), RDML_OK);
+    CHECK_EQ_I(rdml_config_load(&ctx, cfg, job), RDML_EIO);
+    rdml_ctx_clear(&ctx);
+    rdml_config_set_datadir(data);
+    CHECK(rdml_config_datadir() && strcmp(rdml_config_datadir(), data) == 0);
+    CHECK_EQ_I(rdml_config_load(&ctx, cfg, job), RDML_OK);
+    CHECK_EQ_I(rdml_config_int(&ctx, cfg, "pairs", "k", &k), RDML_OK);
+    CHECK_EQ_I(k, 11);
+    /* a command-line name (from the current folder) and a name under DATA itself */
+    CHECK_EQ_I(rdml_config_load(&ctx, cfg, "./paper/x.ini"), RDML_OK);
+    CHECK_EQ_I(rdml_config_load(&ctx, cfg, "jobs/j.ini"), RDML_OK);
+    CHECK_EQ_I(rdml_config_int(&ctx, cfg, "pairs", "k", &k), RDML_OK);
+    CHECK_EQ_I(k, 13);
+    rdml_config_destroy(&cfg);
+    CHECK_EQ_I(rdml_config_locate("", "paper/x.ini", out, sizeof out), 1);
+    CHECK(strcmp(out, blk) == 0);
+    char wdir[300];
+    snprintf(wdir, sizeof wdir, "%s/work/", dir);
+    CHECK_EQ_I(rdml_config_locate(wdir, "../../configs/paper/x.ini", out, sizeof out), 1);
+    CHECK(strcmp(out, blk) == 0);
+    /* a file at the first place wins; absolute and unknown names stay as written */
+    put_file(local, "[pairs]\nk = 12\n");
+    CHECK_EQ_I(rdml_config_locate(wdir, "paper/x.ini", out, sizeof out), 0);
+    CHECK(strcmp(out, local) == 0);
+    CHECK_EQ_I(rdml_config_locate("", "/nonexistent/paper/x.ini", out, sizeof out), 0);
+    CHECK(strcmp(out, "/nonexistent/paper/x.ini") == 0);
+    CHECK_EQ_I(rdml_config_locate(wdir, "paper/nothere.ini", out, sizeof out), 0);
+    CHECK(strncmp(out, wdir, strlen(wdir)) == 0);
+    CHECK_EQ_I(rdml_config_create(&ctx, &cfg), RDML_OK);
+    CHECK_EQ_I(rdml_config_load(&ctx, cfg, bad), RDML_EIO);
+    CHECK_STR_HAS(ctx.msg, "[run] include = paper/nothere.ini");
+    CHECK_STR_HAS(ctx.msg, "next to the file naming it");
+    CHECK_STR_HAS(ctx.msg, data);
+    rdml_ctx_clear(&ctx);
+    rdml_config_destroy(&cfg);
+    rdml_config_set_datadir(NULL);
+    CHECK(rdml_config_datadir() == NULL);
+    unlink(blk);
+    unlink(jobblk);
+    unlink(job);
+    unlink(local);
+    unlink(bad);
+    for (int i = 5; i >= 0; i--) rmdir(p[i]);
+    rmdir(dir);
+}
+
+/* rdml_config_from_stored: a dump comes back exactly; [run] include is kept as a value, not
+ * followed; keys and values from another version are left out and counted; text that is not
+ * INI is an error naming it. */
+static void test_from_stored(void) {
+    rdml_ctx ctx;
+    rdml_ctx_init(&ctx);
+    rdml_config *src, *got = NULL;
+    CHECK_EQ_I(rdml_config_create(&ctx, &src), RDML_OK);
+    CHECK_EQ_I(rdml_config_set(&ctx, src, "data.root=/d/with space;x"), RDML_OK);
+    CHECK_EQ_I(rdml_config_set(&ctx, src, "pairs.color_fraction=0.55"), RDML_OK);
+    char *d1 = rdml_config_dump(src, 0);
+    int skipped = -1;
+    CHECK_EQ_I(rdml_config_from_stored(&ctx, "/meta/stages/rdm", d1, &got, &skipped), RDML_OK);
+    CHECK_EQ_I(skipped, 0);
+    char *d2 = got ? rdml_config_dump(got, 0) : NULL;
+    CHECK(d2 && strcmp(d1, d2) == 0);
+    const char *root = NULL;
+    double frac = 0;
+    if (got) {
+        CHECK_EQ_I(rdml_config_str(&ctx, got, "data", "root", &root), RDML_OK);
+        CHECK(root && strcmp(root, "/d/with space;x") == 0);
+        CHECK(rdml_config_is_set(got, "data", "root"));
+    }
+    free(d2);
+    rdml_config_destroy(&got);
+    /* a resolved text naming an include: the include is not read (it would fail here) */
+    CHECK_EQ_I(rdml_config_from_stored(&ctx, "s", "[run]\ninclude = /nonexistent/x.ini\n"
+               "[pairs]\nk = 7\n", &got, NULL), RDML_OK);
+    int64_t k = 0;
+    if (got) {
+        CHECK_EQ_I(rdml_config_int(&ctx, got, "pairs", "k", &k), RDML_OK);
+        CHECK_EQ_I(k, 7);
+    }
+    rdml_config_destroy(&got);
+    /* another version's keys: unknown section, unknown key, a rejected value */
+    CHECK_EQ_I(rdml_config_from_stored(&ctx, "s", "[future]\nx = 1\n[pairs]\nk = 9\nnew_key = 2\n"
+               "color_fraction = 7\n[data]\nroot = /r\n", &got, &skipped), RDML_OK);
+    CHECK_EQ_I(skipped, 3);
+    if (got) {
+        CHECK_EQ_I(rdml_config_int(&ctx, got, "pairs", "k", &k), RDML_OK);
+        CHECK_EQ_I(k, 9);
+        CHECK_EQ_I(rdml_config_real(&ctx, got, "pairs", "color_fraction", &frac), RDML_OK);
+        CHECK_NEAR(frac, 0.7, 0); /* the default, and not marked as set */
+        CHECK(!rdml_config_is_set(got, "pairs", "color_fraction"));
+        CHECK_EQ_I(rdml_config_str(&ctx, got, "data", "root", &root), RDML_OK);
+        CHECK(strcmp(root, "/r") == 0);
+    }
+    rdml_config_destroy(&got);
+    CHECK_EQ_I(ctx.code, RDML_OK);
+    /* not INI */
+    CHECK_EQ_I(rdml_config_from_stored(&ctx, "/meta/stages/svm", "[data\nthis is not ini\n", &got,
+               NULL), RDML_ECONFIG);
+    CHECK_STR_HAS(ctx.msg, "/meta/stages/svm");
+    CHECK(got == NULL);
+    free(d1);
+    rdml_config_destroy(&src);
+}
+
 /* Run f with stderr captured into a temporary file; returns what was written. */
 static char *capture_stderr(int (*f)(void)) {
     char path[] = "/tmp/rdml-test-stderr-XXXXXX";
@@ -1101,6 +1235,8 @@ int main(int argc, char **argv) {
     RUN(test_syntax_errors);
     RUN(test_files);
     RUN(test_include);
+    RUN(test_include_datadir);
+    RUN(test_from_stored);
     RUN(test_failed_load_changes_nothing);
     RUN(test_set_overrides);
     RUN(test_required_keys);

@@ -4,7 +4,8 @@
  * siamese CNN: the analytic gradient of L = sum(out * R) (R fixed random weights) against
  * central differences, relative error ||g - g_fd|| / ||g_fd|| and per element. Also: backward
  * accumulates, the two pair-network modes agree, dropout masks depend only on their keys,
- * the init bounds are PyTorch's, SGD's arithmetic. */
+ * the init bounds are PyTorch's, SGD's arithmetic, the linear learning-rate warm-up; a network whose ReLUs are killed (a whole
+ * layer dead) predicts a constant and rdml_pairnet_diagnose / rdml_nn_collapsed flag it. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -254,6 +255,21 @@ static void test_init_and_sgd(void) {
     CHECK_NEAR(p[0], 1.0 - 0.25, 1e-6);
     rdml_optim_update(&o, p, g, st, 1, 2);              /* g' = 2.375, buf = 2.25 + 2.375 */
     CHECK_NEAR(p[0], 0.75 - 0.1 * (0.9 * 2.5 + 2.375), 1e-6);
+    /* linear warm-up over 4 steps: step t uses lr * t / 4, from step 4 on lr */
+    CHECK(o.warmup == 0 || !"defaults: no warm-up");
+    o.momentum = 0; o.weight_decay = 0; o.warmup = 4;
+    const double want[6] = {0.025, 0.05, 0.075, 0.1, 0.1, 0.1};
+    for (int t = 1; t <= 6; t++) {
+        p[0] = 1.0f;
+        rdml_optim_update(&o, p, g, st, 1, t);
+        CHECK_NEAR(p[0], 1.0 - want[t - 1] * 2.0, 1e-6);
+    }
+    /* Adam's first step is lr * sign(g) (bias-corrected m / sqrt(v)); with warm-up lr / warmup */
+    o.kind = RDML_OPTIM_ADAM; o.lr = 0.01; o.warmup = 100;
+    float pa[2] = {0.5f, 0.5f}, ga[2] = {3.0f, -1e-3f}, sa[4] = {0, 0, 0, 0};
+    rdml_optim_update(&o, pa, ga, sa, 2, 1);
+    CHECK_NEAR(pa[0], 0.5 - 1e-4, 1e-7);
+    CHECK_NEAR(pa[1], 0.5 + 1e-4, 1e-7);
     free(w);
 }
 
@@ -417,6 +433,70 @@ static void test_cnn_grad(void) {
     rdml_cnn_free(&net);
 }
 
+/* ---- collapse: a network driven into a constant output is detected ---- */
+static void test_pairnet_collapse(void) {
+    rdml_ctx ctx;
+    rdml_ctx_init(&ctx);
+    enum { N = 12, D = 6, P = 60 };
+    float E[N * D], pred[P];
+    int64_t ij[2 * P];
+    fill(E, N * D, -1, 1);
+    for (int q = 0; q < P; q++) {
+        ij[2 * q] = q % N;
+        ij[2 * q + 1] = (q * 5 + 1) % N;
+    }
+    rdml_pairnet_params pp;
+    rdml_pairnet_defaults(&pp);
+    pp.in_dim = D; pp.tower[0] = 8; pp.tower[1] = 6; pp.head[0] = 5; pp.tower_dropout = 0.5;
+    rdml_pairnet *net = NULL;
+    CHECK(rdml_pairnet_create(&ctx, &pp, 4, 0, &net) == RDML_OK);
+    if (!net) return;
+    int64_t np;
+    float *W = rdml_pairnet_params_buf(net, &np);
+    /* offsets in PyTorch's parameter order */
+    const int64_t tb0 = 8 * D, tw1 = tb0 + 8, tb1 = tw1 + 6 * 8, hw0 = tb1 + 6, hb0 = hw0 + 5 * 12;
+    const int64_t ow = hb0 + 5, ob = ow + 5;
+    CHECK(ob + 1 == np);
+    /* a healthy network: every unit active somewhere (biases +10), predictions spread */
+    for (int k = 0; k < 8; k++) W[tb0 + k] = 10.0f;
+    for (int k = 0; k < 6; k++) W[tb1 + k] = 10.0f;
+    for (int k = 0; k < 5; k++) W[hb0 + k] = 10.0f;
+    rdml_pairnet_health h;
+    CHECK(rdml_pairnet_diagnose(&ctx, net, E, P, ij, pred, &h) == RDML_OK);
+    CHECK(h.nlayers == 3 && h.width[0] == 8 && h.width[1] == 6 && h.width[2] == 5);
+    CHECK(h.units == 19 && h.dead_units == 0 && h.dead_layer == -1);
+    CHECK(h.pred_std > 1e-3);
+    CHECK(!rdml_nn_collapsed(h.pred_std, 10 * h.pred_std));
+    float p2[P];
+    CHECK(rdml_pairnet_predict(&ctx, net, E, P, ij, p2) == RDML_OK);
+    CHECK(memcmp(pred, p2, sizeof p2) == 0); /* diagnose predicts as predict does */
+    /* two tower units killed (bias -1000 >> |w x|): counted, the output still varies */
+    W[tb0 + 1] = W[tb0 + 6] = -1000.0f;
+    CHECK(rdml_pairnet_diagnose(&ctx, net, E, P, ij, NULL, &h) == RDML_OK);
+    CHECK(h.dead[0] == 2 && h.dead[1] == 0 && h.dead[2] == 0 && h.dead_units == 2 && h.dead_layer == -1);
+    CHECK(!rdml_nn_collapsed(h.pred_std, 10 * h.pred_std));
+    /* every head unit killed: the output is its bias for every pair, detected and flagged */
+    for (int k = 0; k < 5; k++) W[hb0 + k] = -1000.0f;
+    CHECK(rdml_pairnet_diagnose(&ctx, net, E, P, ij, pred, &h) == RDML_OK);
+    CHECK(h.dead[2] == 5 && h.dead_units == 7 && h.dead_layer == 2);
+    CHECK(h.pred_std == 0.0);
+    CHECK_NEAR(h.pred_mean, W[ob], 1e-6);
+    for (int q = 0; q < P; q++) CHECK(pred[q] == W[ob]);
+    CHECK(rdml_nn_collapsed(h.pred_std, 0.14));
+    /* the last tower layer dead instead: also constant */
+    for (int k = 0; k < 5; k++) W[hb0 + k] = 0.1f;
+    for (int k = 0; k < 6; k++) W[tb1 + k] = -1000.0f;
+    CHECK(rdml_pairnet_diagnose(&ctx, net, E, P, ij, NULL, &h) == RDML_OK);
+    CHECK(h.dead_layer == 1 && h.dead[1] == 6 && h.pred_std == 0.0);
+    rdml_pairnet_free(&net);
+    /* the rule: std <= 1% of the targets' std, or non-finite; constant targets never collapse */
+    CHECK(rdml_nn_collapsed(0.0, 0.1));
+    CHECK(rdml_nn_collapsed(0.0009, 0.1));
+    CHECK(!rdml_nn_collapsed(0.0011, 0.1));
+    CHECK(rdml_nn_collapsed(NAN, 0.1));
+    CHECK(!rdml_nn_collapsed(0.0, 0.0));
+}
+
 int main(void) {
     g_rng = rdml_rng_make(2024, RDML_STREAM_USER, 0);
     RUN(test_linear_grad);
@@ -429,6 +509,7 @@ int main(void) {
     RUN(test_init_and_sgd);
     RUN(test_pairnet_grads);
     RUN(test_pairnet_modes_agree);
+    RUN(test_pairnet_collapse);
     RUN(test_cnn_grad);
     return test_summary();
 }
