@@ -296,6 +296,56 @@ const float *rdml_cnn_grads_buf(const rdml_cnn *net);
 /* As rdml_pairnet_set_output_bias. */
 void rdml_cnn_set_output_bias(rdml_cnn *net, double value);
 
+/* ---- fitting a pair model (src/nn/fit.c) ----
+ * The training loop of a pair network or a siamese CNN on a fold's pairs: per epoch the
+ * batches (shuffled pairs, or block-of-images batches), per batch one step (zero the
+ * gradients, forward, backward, update: rdml_pairnet_step / rdml_cnn_step), then the epoch's
+ * mean training loss and, when asked, the test loss; a non-finite loss stops the fit
+ * (divergence) without an error. After training the test predictions and, when asked, the
+ * predictions on the training pairs with the network's health (for the collapse check,
+ * rdml_nn_collapsed). Deterministic: the batch order and the dropout masks are streams of
+ * (seed, key), so two fits with the same inputs are equal bit for bit. Not collective. */
+typedef struct rdml_fit_opts {
+    int64_t epochs;
+    int64_t batch;          /* pairs per batch; with blocks the least per batch */
+    int blocks;             /* batches between blocks of block_images images
+                             * (rdml_nn_block_batches), else shuffled pairs */
+    int64_t block_images;
+    double warmup_epochs;   /* linear lr warm-up over this many epochs' steps (sets
+                             * opt.warmup once the first epoch's batches are known) */
+    uint64_t seed, key;     /* batch order: rdml_rng_substream(RDML_STREAM_SHUFFLE, key) of
+                             * seed; batch b of epoch e drops with substream(substream(key, e), b) */
+    int64_t n_eval;         /* training pairs (the first n_eval) for the health check and the
+                             * training predictions */
+    int eval_train;         /* after training: train_r2, train_spread and the dead units */
+} rdml_fit_opts;
+
+/* Why a fit stopped early (rdml_fit_result.stop_kind). */
+enum { RDML_FIT_FINISHED = 0, RDML_FIT_DIVERGED_LOSS = 1, RDML_FIT_DIVERGED_PRED = 2 };
+
+typedef struct rdml_fit_result {
+    double train_r2, seconds, pairs_per_s;
+    double train_spread, test_spread; /* std of the predictions / std of the targets */
+    int64_t dead_units, units, dead_layer; /* pair network on the training pairs; -1: n/a */
+    int64_t epochs_done, stop_epoch, stop_step; /* stop_step: the loss's step, or the test
+                                                 * pair whose prediction was not finite */
+    int stop_kind;
+    double stop_value;
+} rdml_fit_result;
+
+/* Train net (or cnn: exactly one is non-NULL) with optimiser opt on the ntr training pairs
+ * trij (targets ytr) of the n_images rows of E (embeddings, or the CNN's images), then
+ * predict the nte test pairs teij into pred (nte). train_loss / test_loss (epochs values
+ * each, may be NULL) get the per-epoch mean training loss and test MSE; with test_loss NULL
+ * the test pairs are only predicted at the end (yte may then be NULL unless spreads are
+ * wanted: test_spread needs yte). A divergence is not an error: res->stop_kind says so and
+ * pred is left as it is. Errors: RDML_ENOMEM, and the step's own. */
+int rdml_pairnet_fit(rdml_ctx *ctx, rdml_pairnet *net, rdml_cnn *cnn, const rdml_optim *opt,
+                     const rdml_fit_opts *o, const float *E, int64_t n_images, int64_t ntr,
+                     const int64_t *trij, const double *ytr, int64_t nte, const int64_t *teij,
+                     const double *yte, double *pred, double *train_loss, double *test_loss,
+                     rdml_fit_result *res);
+
 #ifdef __cplusplus
 }
 #endif

@@ -327,7 +327,7 @@ enum { ST_R2 = 0, ST_MSE, ST_PEARSON, ST_SPEARMAN, /* model on the test pairs */
        ST_COLLAPSED, ST_TRAIN_SPREAD, ST_TEST_SPREAD, /* collapse: 0/1, pred std / target std */
        ST_DEAD_UNITS, ST_UNITS, ST_DEAD_LAYER,           /* pair network: never-active ReLUs */
        ST_N };
-enum { STOP_NONE = 0, STOP_LOSS = 1, STOP_PRED = 2 };
+enum { STOP_NONE = RDML_FIT_FINISHED, STOP_LOSS = RDML_FIT_DIVERGED_LOSS, STOP_PRED = RDML_FIT_DIVERGED_PRED };
 static const char *const metric_names[4] = {"r2", "mse", "pearson", "spearman"};
 
 static int64_t rec_len(const train_opts *o, const train_group *g, int64_t f) {
@@ -366,39 +366,7 @@ static void status_text(const double *st, char *out, size_t len) {
         snprintf(out, len, "not run");
 }
 
-/* std(pred) / std(y) over n values (population std; NaN when y is constant). */
-static double spread(int64_t n, const double *pred, const double *y) {
-    double sp, sy, m;
-    rdml_metrics_mean_std(n, pred, &m, &sp);
-    rdml_metrics_mean_std(n, y, &m, &sy);
-    return sy > 0 ? sp / sy : NAN;
-}
-
-typedef struct fit_res {
-    double train_r2, seconds, pairs_per_s;
-    double train_spread, test_spread; /* std of the predictions / std of the targets */
-    int64_t dead_units, units, dead_layer; /* pair network on the training pairs; -1: n/a */
-    int64_t epochs_done, stop_epoch, stop_step;
-    int stop_kind;
-    double stop_value;
-} fit_res;
-
-/* With -v: per hidden layer the ReLU units that never fire on the first np training pairs,
- * and the spread of the predictions (after `epoch` epochs; 0 = at the start). */
-static int debug_health(rdml_ctx *ctx, rdml_pairnet *net, const float *E, int64_t np,
-                        const int64_t *ij, uint64_t key, int64_t epoch) {
-    if (ctx->log_level < RDML_LOG_DEBUG) return RDML_OK;
-    rdml_pairnet_health hh;
-    RDML_TRY(rdml_pairnet_diagnose(ctx, net, E, np, ij, NULL, &hh));
-    char dl[256] = "";
-    for (int l = 0; l < hh.nlayers; l++) {
-        size_t k = strlen(dl);
-        snprintf(dl + k, sizeof dl - k, " %lld/%lld", (long long)hh.dead[l], (long long)hh.width[l]);
-    }
-    rdml_debug(ctx, "fit %llx epoch %lld: dead units per layer%s; training predictions mean %.4f std %.4g",
-               (unsigned long long)key, (long long)epoch, dl, hh.pred_mean, hh.pred_std);
-    return RDML_OK;
-}
+typedef rdml_fit_result fit_res;
 
 /* Train setting t on the training pairs tr (indices into g->P) and predict the test pairs te.
  * key seeds the weights, the batch order and the dropout masks. pred (nte) gets the final
@@ -412,29 +380,29 @@ static int fit(rdml_ctx *ctx, const train_opts *o, const train_set *t, uint64_t 
     const rdml_pairs *P = &g->P;
     const float *E = g->E;
     memset(res, 0, sizeof *res);
-    res->train_r2 = res->train_spread = res->test_spread = NAN;
-    res->dead_units = res->units = res->dead_layer = -1;
     rdml_pairnet_params np;
     rdml_optim opt;
     apply_set(o, t, d, &np, &opt);
     rdml_pairnet *net = NULL;
     rdml_cnn *cnn = NULL;
     int64_t nev = ntr < (o->is_cnn ? 2000 : 200000) ? ntr : (o->is_cnn ? 2000 : 200000);
-    int64_t nbuf = nte > nev ? nte : nev, cap = 0;
-    int64_t *order = malloc((size_t)(ntr + 1) * sizeof *order), *starts = malloc((size_t)(ntr + 2) * sizeof *starts);
-    int64_t *trij = malloc((size_t)(2 * ntr + 1) * sizeof *trij), *ijb = NULL;
-    int64_t *ij_ev = malloc((size_t)(2 * nbuf + 1) * sizeof *ij_ev);
-    float *yb = NULL, *pf = malloc((size_t)(nbuf + 1) * sizeof *pf);
-    double *yev = malloc((size_t)(nbuf + 1) * sizeof *yev), *pev = malloc((size_t)(nbuf + 1) * sizeof *pev);
+    int64_t *trij = malloc((size_t)(2 * ntr + 1) * sizeof *trij), *teij = malloc((size_t)(2 * nte + 1) * sizeof *teij);
+    double *ytr = malloc((size_t)(ntr + 1) * sizeof *ytr), *yte = malloc((size_t)(nte + 1) * sizeof *yte);
     int stdz = o->standardize && !o->is_cnn;
     float *Es = stdz ? malloc((size_t)(n * d) * sizeof *Es) : NULL;
-    int rc = order && starts && trij && ij_ev && pf && yev && pev && (Es || !stdz) ? RDML_OK
+    int rc = trij && teij && ytr && yte && (Es || !stdz) ? RDML_OK
              : RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for a fit of %lld pairs", (long long)ntr);
     if (!rc && o->is_cnn) rc = rdml_cnn_create(ctx, &o->cnn, o->seed, key, &cnn);
     else if (!rc) rc = rdml_pairnet_create(ctx, &np, o->seed, key, &net);
     for (int64_t q = 0; q < ntr && !rc; q++) {
         trij[2 * q] = P->ij[2 * tr[q]];
         trij[2 * q + 1] = P->ij[2 * tr[q] + 1];
+        ytr[q] = P->value[tr[q]];
+    }
+    for (int64_t q = 0; q < nte && !rc; q++) {
+        teij[2 * q] = P->ij[2 * te[q]];
+        teij[2 * q + 1] = P->ij[2 * te[q] + 1];
+        yte[q] = P->value[te[q]];
     }
     if (!rc && Es) {
         /* z-score each embedding column with the mean and std of the fit's TRAINING images
@@ -469,124 +437,42 @@ static int fit(rdml_ctx *ctx, const train_opts *o, const train_set *t, uint64_t 
      * learning the offset of values near 1 */
     if (!rc && cnn) rdml_cnn_set_output_bias(cnn, mean);
     else if (!rc) rdml_pairnet_set_output_bias(net, mean);
-    for (int64_t q = 0; q < nte && !rc; q++) {
-        ij_ev[2 * q] = P->ij[2 * te[q]];
-        ij_ev[2 * q + 1] = P->ij[2 * te[q] + 1];
-        yev[q] = P->value[te[q]];
-    }
-    if (!rc && net) rc = debug_health(ctx, net, E, nev, trij, key, 0);
-    double t0 = rdml_now();
-    int64_t seen = 0, step = 0;
-    for (int64_t ep = 0; ep < t->epochs && !rc && !res->stop_kind; ep++) {
-        rdml_rng r = rdml_rng_make(o->seed, rdml_rng_substream(RDML_STREAM_SHUFFLE, key), (uint64_t)ep << 40);
-        int64_t nb = 0, maxb = 0;
-        if (o->blocks) {
-            rc = rdml_nn_block_batches(ctx, ntr, trij, n, o->block_images, o->batch, &r, order, starts, &nb);
-        } else {
-            for (int64_t q = 0; q < ntr; q++) order[q] = q;
-            rdml_rng_shuffle(&r, order, ntr);
-            for (int64_t s = 0; s < ntr; s += o->batch) starts[nb++] = s;
-            starts[nb] = ntr;
-        }
-        for (int64_t b = 0; b < nb; b++)
-            if (starts[b + 1] - starts[b] > maxb) maxb = starts[b + 1] - starts[b];
-        /* warm-up steps: train.warmup epochs of this fit's batches (known after planning the first) */
-        if (ep == 0) opt.warmup = o->warmup_epochs > 0 ? (int64_t)ceil(o->warmup_epochs * (double)nb) : 0;
-        if (!rc && maxb > cap) {
-            free(ijb);
-            free(yb);
-            ijb = malloc((size_t)(2 * maxb) * sizeof *ijb);
-            yb = malloc((size_t)maxb * sizeof *yb);
-            cap = maxb;
-            if (!ijb || !yb) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for a batch of %lld pairs", (long long)maxb);
-        }
-        double sum = 0;
-        for (int64_t bi = 0; bi < nb && !rc; bi++) {
-            int64_t s0 = starts[bi], bsz = starts[bi + 1] - s0;
-            for (int64_t q = 0; q < bsz; q++) {
-                int64_t k = order[s0 + q];
-                ijb[2 * q] = trij[2 * k];
-                ijb[2 * q + 1] = trij[2 * k + 1];
-                yb[q] = (float)P->value[tr[k]];
-            }
-            double loss = 0;
-            uint64_t bkey = rdml_rng_substream(rdml_rng_substream(key, (uint64_t)ep), (uint64_t)bi);
-            step++;
-            rc = cnn ? rdml_cnn_step(ctx, cnn, &opt, E, bsz, ijb, yb, &loss)
-                     : rdml_pairnet_step(ctx, net, &opt, E, bsz, ijb, yb, o->seed, bkey, &loss);
-            if (rc == RDML_EDATA && (!isfinite(loss) || loss > 3.0e38)) {
-                res->stop_kind = STOP_LOSS;
-                res->stop_epoch = ep + 1;
-                res->stop_step = step;
-                res->stop_value = loss;
-                rdml_ctx_clear(ctx);
-                rc = RDML_OK;
-                break;
-            }
-            sum += loss * (double)bsz;
-            seen += bsz;
-        }
-        if (rc || res->stop_kind) break;
-        if (train_loss) train_loss[ep] = sum / (double)ntr;
-        if (test_loss) {
-            rc = cnn ? rdml_cnn_predict(ctx, cnn, E, nte, ij_ev, pf) : rdml_pairnet_predict(ctx, net, E, nte, ij_ev, pf);
-            double mse = 0;
-            for (int64_t q = 0; q < nte; q++) mse += ((double)pf[q] - yev[q]) * ((double)pf[q] - yev[q]);
-            test_loss[ep] = mse / (double)nte;
-            rdml_debug(ctx, "fit %llx epoch %lld: train loss %.5f test loss %.5f", (unsigned long long)key,
-                       (long long)ep + 1, sum / (double)ntr, test_loss[ep]);
-        }
-        if (!rc && net) rc = debug_health(ctx, net, E, nev, trij, key, ep + 1);
-        res->epochs_done = ep + 1;
-    }
-    res->seconds = rdml_now() - t0;
-    res->pairs_per_s = res->seconds > 0 ? (double)seen / res->seconds : 0;
-    if (!rc && !res->stop_kind) {
-        rc = cnn ? rdml_cnn_predict(ctx, cnn, E, nte, ij_ev, pf) : rdml_pairnet_predict(ctx, net, E, nte, ij_ev, pf);
-        for (int64_t q = 0; q < nte && !rc; q++) {
-            pred[q] = pf[q];
-            if (!isfinite(pred[q]) && !res->stop_kind) {
-                res->stop_kind = STOP_PRED;
-                res->stop_step = q;
-                res->stop_value = pred[q];
-            }
-        }
-        if (!rc && !res->stop_kind) res->test_spread = spread(nte, pred, yev);
-    }
-    if (!rc && !res->stop_kind && want_train_r2) {
-        for (int64_t q = 0; q < nev; q++) {
-            ij_ev[2 * q] = trij[2 * q];
-            ij_ev[2 * q + 1] = trij[2 * q + 1];
-            yev[q] = P->value[tr[q]];
-        }
-        if (cnn) {
-            rc = rdml_cnn_predict(ctx, cnn, E, nev, ij_ev, pf);
-        } else {
-            /* the predictions, and which ReLU units ever fire on the training pairs */
-            rdml_pairnet_health hh;
-            rc = rdml_pairnet_diagnose(ctx, net, E, nev, ij_ev, pf, &hh);
-            res->dead_units = hh.dead_units;
-            res->units = hh.units;
-            res->dead_layer = hh.dead_layer;
-        }
-        for (int64_t q = 0; q < nev; q++) pev[q] = pf[q];
-        if (!rc) {
-            res->train_r2 = rdml_metrics_r2(nev, yev, pev);
-            res->train_spread = spread(nev, pev, yev);
-        }
-    }
+    rdml_fit_opts fo = {.epochs = t->epochs, .batch = o->batch, .blocks = o->blocks,
+                        .block_images = o->block_images, .warmup_epochs = o->warmup_epochs,
+                        .seed = o->seed, .key = key, .n_eval = nev, .eval_train = want_train_r2};
+    if (!rc) rc = rdml_pairnet_fit(ctx, net, cnn, &opt, &fo, E, n, ntr, trij, ytr, nte, teij, yte, pred,
+                                   train_loss, test_loss, res);
     rdml_pairnet_free(&net);
     rdml_cnn_free(&cnn);
     free(Es);
-    free(order);
-    free(starts);
     free(trij);
-    free(ijb);
-    free(ij_ev);
-    free(yb);
-    free(pf);
-    free(yev);
-    free(pev);
+    free(teij);
+    free(ytr);
+    free(yte);
+    return rc;
+}
+
+/* A grid setting fit on an inner fold's training pairs and scored on its test pairs; a
+ * diverged fit scores NaN (ranks last). */
+typedef struct grid_user {
+    const train_opts *o;
+    const train_group *g;
+    int64_t f; /* the outer fold */
+} grid_user;
+
+static int grid_fit_score(rdml_ctx *ctx, void *user, int64_t s, int64_t k, const int64_t *itr,
+                          int64_t nitr, const int64_t *ite, int64_t nite, double *score) {
+    const grid_user *u = user;
+    double *ip = malloc((size_t)(nite + 1) * sizeof *ip), *iy = malloc((size_t)(nite + 1) * sizeof *iy);
+    int rc = ip && iy ? RDML_OK : RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for the grid");
+    for (int64_t q = 0; q < nite && !rc; q++) iy[q] = u->g->target[ite[q]];
+    uint64_t ikey = (uint64_t)u->f + ((uint64_t)(k + 1) << 32);
+    fit_res fr;
+    if (!rc) rc = fit(ctx, u->o, &u->o->set[s], ikey, u->g, itr, nitr, ite, nite, ip, NULL, NULL, 0, &fr);
+    if (!rc && !fr.stop_kind) rc = rdml_cv_score(ctx, u->o->scoring, nite, iy, ip, score);
+    else if (!rc) *score = NAN; /* diverged: ranks last */
+    free(ip);
+    free(iy);
     return rc;
 }
 
@@ -607,30 +493,13 @@ static int run_fold(rdml_ctx *ctx, const train_opts *o, const train_group *g, in
     int64_t chosen = 0;
     int rc = RDML_OK;
     if (o->grid) {
-        const int64_t ns = o->nset, K = o->inner_folds, nu = g->S.nunits;
+        const int64_t nu = g->S.nunits;
         const int by_pairs = g->S.scheme == RDML_SPLIT_PAIRS;
-        for (int64_t k = 0; k < K && !rc; k++) {
-            int64_t *itr = NULL, *ite = NULL, nitr = 0, nite = 0;
-            rc = rdml_cv_inner_split(ctx, g->P.n, g->P.ij, by_pairs ? NULL : g->F.ifold + f * nu,
-                                      by_pairs ? g->F.ifold + f * nu : NULL, k, &itr, &nitr, &ite, &nite);
-            double *ip = rc ? NULL : malloc((size_t)(nite + 1) * sizeof *ip);
-            double *iy = rc ? NULL : malloc((size_t)(nite + 1) * sizeof *iy);
-            if (!rc && (!ip || !iy)) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for the grid");
-            for (int64_t q = 0; q < nite && !rc; q++) iy[q] = g->target[ite[q]];
-            uint64_t ikey = (uint64_t)f + ((uint64_t)(k + 1) << 32);
-            for (int64_t s = 0; s < ns && !rc; s++) {
-                fit_res fr;
-                rc = fit(ctx, o, &o->set[s], ikey, g, itr, nitr, ite, nite, ip, NULL, NULL, 0, &fr);
-                if (!rc && !fr.stop_kind) rc = rdml_cv_score(ctx, o->scoring, nite, iy, ip, &scores[s * K + k]);
-                else if (!rc) scores[s * K + k] = NAN; /* diverged: ranks last */
-                if (rc) rdml_ctx_prefix(ctx, "grid setting %lld, inner fold %lld", (long long)s, (long long)k);
-            }
-            free(itr);
-            free(ite);
-            free(ip);
-            free(iy);
-        }
-        if (!rc) rdml_cv_grid_select(ns, K, scores, NULL, NULL, &chosen);
+        grid_user u = {o, g, f};
+        rc = rdml_cv_grid_search(ctx, o->nset, o->inner_folds, g->P.n, g->P.ij,
+                                 by_pairs ? NULL : g->F.ifold + f * nu,
+                                 by_pairs ? g->F.ifold + f * nu : NULL, grid_fit_score, &u, scores,
+                                 &chosen);
     }
     st[ST_CHOSEN] = (double)chosen;
     fit_res fr;
@@ -645,22 +514,18 @@ static int run_fold(rdml_ctx *ctx, const train_opts *o, const train_group *g, in
     st[ST_STOP_VALUE] = fr.stop_value;
     if (fr.stop_kind) return RDML_OK;
     double *yte = malloc((size_t)(nte + 1) * sizeof *yte), *tmp = malloc((size_t)(nte + 1) * sizeof *tmp);
-    int64_t *perm = malloc((size_t)(nte + 1) * sizeof *perm);
-    if (!yte || !tmp || !perm) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
+    if (!yte || !tmp) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
     if (!rc) {
         for (int64_t q = 0; q < nte; q++) yte[q] = g->target[te[q]];
         four(nte, yte, pred, st + ST_R2);
         /* chance 1: the training targets' mean for every test pair */
-        double mean = 0;
-        for (int64_t q = 0; q < ntr; q++) mean += g->target[tr[q]];
-        mean /= (double)ntr;
+        double mean = rdml_cv_train_mean(g->target, tr, ntr);
         for (int64_t q = 0; q < nte; q++) tmp[q] = mean;
         four(nte, yte, tmp, st + ST_MEAN_R2);
         /* chance 2: the model's predictions against a seeded permutation of the test targets */
-        for (int64_t q = 0; q < nte; q++) perm[q] = q;
-        rdml_rng r = rdml_rng_make(o->seed, rdml_rng_substream(RDML_STREAM_SHUFFLE, (uint64_t)f), 1ull << 60);
-        rdml_rng_shuffle(&r, perm, nte);
-        for (int64_t q = 0; q < nte; q++) tmp[q] = yte[perm[q]];
+        rc = rdml_cv_shuffled_targets(ctx, o->seed, f, nte, yte, tmp);
+    }
+    if (!rc) {
         four(nte, tmp, pred, st + ST_SHUF_R2);
         st[ST_TRAIN_R2] = fr.train_r2;
         st[ST_OK] = 1;
@@ -677,7 +542,6 @@ static int run_fold(rdml_ctx *ctx, const train_opts *o, const train_group *g, in
     }
     free(yte);
     free(tmp);
-    free(perm);
     return rc;
 }
 
