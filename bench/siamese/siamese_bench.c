@@ -4,7 +4,8 @@
  * torch_anchor.py (bench_data.py). usage: siamese_bench DIR EPOCHS [batch=32] [lr=0.01]
  * [mode=decomposed|perpair|blocks] [dropout=0.5]. blocks: decomposed, batches of all
  * training pairs between two blocks of ceil(sqrt(batch)) images (rdml_nn_block_batches, as
- * `rdmlearn train` with train.batching = blocks); the others: shuffled pairs. */
+ * `rdmlearn train` with train.batching = blocks); the others: shuffled pairs. The training
+ * is rdml_pairnet_fit, the same function `rdmlearn train` runs per fold. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,21 +27,6 @@ static void *load(rdml_ctx *ctx, const char *dir, const char *name, int kind, in
     int rc = kind ? rdml_npy_read_i64(ctx, &f, 0, *r, NULL, 0, out) : rdml_npy_read_f32(ctx, &f, 0, *r, NULL, 0, out);
     rdml_npy_close(&f);
     return rc ? NULL : out;
-}
-
-static double r2_of(rdml_ctx *ctx, rdml_pairnet *net, const float *E, int64_t n, const int64_t *ij, const float *y) {
-    float *p = malloc((size_t)n * sizeof *p);
-    double *a = malloc((size_t)n * sizeof *a), *b = malloc((size_t)n * sizeof *b);
-    double r = NAN;
-    if (p && a && b && !rdml_pairnet_predict(ctx, net, E, n, ij, p)) {
-        for (int64_t i = 0; i < n; i++) {
-            a[i] = y[i];
-            b[i] = p[i];
-        }
-        r = rdml_metrics_r2(n, a, b);
-    }
-    free(p); free(a); free(b);
-    return r;
 }
 
 int main(int argc, char **argv) {
@@ -83,50 +69,35 @@ int main(int argc, char **argv) {
         for (int64_t i = 0; i < ntr; i++) m += ytr[i];
         rdml_pairnet_set_output_bias(net, m / (double)ntr);
     }
-    int64_t *order = malloc((size_t)ntr * sizeof *order), *starts = malloc((size_t)(ntr + 1) * sizeof *starts);
-    int64_t blk = (int64_t)ceil(sqrt((double)B)), cap = blocks ? B + blk * blk : B;
-    int64_t *ij = malloc((size_t)cap * 2 * sizeof *ij);
-    float *y = malloc((size_t)cap * sizeof *y);
-    double t0 = rdml_now();
-    for (int ep = 0; ep < epochs; ep++) {
-        rdml_rng r = rdml_rng_make(0, RDML_STREAM_SHUFFLE, (uint64_t)ep << 40);
-        int64_t nbatch = 0;
-        if (blocks) {
-            if (rdml_nn_block_batches(&ctx, ntr, trij, n, blk, B, &r, order, starts, &nbatch)) {
-                fprintf(stderr, "siamese_bench: %s\n", ctx.msg);
-                return 1;
-            }
-        } else {
-            for (int64_t i = 0; i < ntr; i++) order[i] = i;
-            rdml_rng_shuffle(&r, order, ntr);
-            for (int64_t s = 0; s < ntr; s += B) starts[nbatch++] = s;
-            starts[nbatch] = ntr;
-        }
-        for (int64_t nb = 0; nb < nbatch; nb++) {
-            int64_t s = starts[nb], b = starts[nb + 1] - s;
-            if (b > cap) {
-                fprintf(stderr, "siamese_bench: batch of %lld pairs over capacity\n", (long long)b);
-                return 1;
-            }
-            for (int64_t q = 0; q < b; q++) {
-                ij[2 * q] = trij[2 * order[s + q]];
-                ij[2 * q + 1] = trij[2 * order[s + q] + 1];
-                y[q] = ytr[order[s + q]];
-            }
-            double loss;
-            if (rdml_pairnet_step(&ctx, net, &o, E, b, ij, y, 0, ((uint64_t)ep << 32) + (uint64_t)nb, &loss)) {
-                fprintf(stderr, "siamese_bench: %s\n", ctx.msg);
-                return 1;
-            }
-        }
+    /* the training loop of `rdmlearn train` (rdml_pairnet_fit), timed as a whole */
+    double *ytr_d = malloc((size_t)ntr * sizeof *ytr_d), *yte_d = malloc((size_t)nte * sizeof *yte_d);
+    double *pred = malloc((size_t)nte * sizeof *pred);
+    if (!ytr_d || !yte_d || !pred) {
+        fprintf(stderr, "siamese_bench: out of memory\n");
+        return 1;
     }
-    double dt = rdml_now() - t0;
+    for (int64_t i = 0; i < ntr; i++) ytr_d[i] = ytr[i];
+    for (int64_t i = 0; i < nte; i++) yte_d[i] = yte[i];
     int64_t ntr_eval = ntr < 200000 ? ntr : 200000;
+    rdml_fit_opts fo = {.epochs = epochs, .batch = B, .blocks = blocks,
+                        .block_images = (int64_t)ceil(sqrt((double)B)), .seed = 0, .key = 0,
+                        .n_eval = ntr_eval, .eval_train = 1};
+    rdml_fit_result res;
+    if (rdml_pairnet_fit(&ctx, net, NULL, &o, &fo, E, n, ntr, trij, ytr_d, nte, teij, yte_d, pred,
+                         NULL, NULL, &res)) {
+        fprintf(stderr, "siamese_bench: %s\n", ctx.msg);
+        return 1;
+    }
+    if (res.stop_kind) {
+        fprintf(stderr, "siamese_bench: the fit diverged in epoch %lld\n", (long long)res.stop_epoch);
+        return 1;
+    }
+    double dt = res.seconds;
     printf("rdmlearn %s siamese n_images=%lld train_pairs=%lld batch=%lld lr=%g epochs=%d: %.2f s "
            "(%.2f s/epoch, %.0f pairs/s) R2 train %.3f test %.3f\n", perpair ? "perpair" : blocks ? "blocks" : "decomposed",
-           (long long)n, (long long)ntr, (long long)B, lr, epochs, dt, dt / epochs, (double)ntr * epochs / dt,
-           r2_of(&ctx, net, E, ntr_eval, trij, ytr), r2_of(&ctx, net, E, nte, teij, yte));
+           (long long)n, (long long)ntr, (long long)B, lr, epochs, dt, dt / epochs, res.pairs_per_s,
+           res.train_r2, rdml_metrics_r2(nte, yte_d, pred));
     rdml_pairnet_free(&net);
-    free(order); free(starts); free(ij); free(y); free(E); free(trij); free(teij); free(ytr); free(yte);
+    free(ytr_d); free(yte_d); free(pred); free(E); free(trij); free(teij); free(ytr); free(yte);
     return 0;
 }
