@@ -39,16 +39,31 @@ int rdml_exp_run_job(rdml_exp *ex, const char *job);
  * rdml_h5_commit; on error nothing at run.output changes. */
 struct rdml_h5;
 int rdml_exp_results_open(rdml_exp *ex, const char *stage, struct rdml_h5 **h);
-/* Collective. The model-independent part of a nested grid search's results under group gg
- * (existing): per outer fold f (S->nfolds of them) fold_f/{inner_scores, mean, std,
- * inner_fold} and attribute chosen, then chosen, mean_inner_score and the attributes
- * scoring, axes, n_settings, inner_folds. scores[f] is fold f's ns x K inner scores; chosen
- * (nfolds) gets each fold's setting (best mean, first on ties). */
+/* Collective. The results of a nested grid search under <gs>/grid (created): the settings'
+ * columns (ns values each: float, integer or text, with an optional meaning), then per outer
+ * fold f (S->nfolds of them) fold_f/{inner_scores, mean, std, inner_fold} and attribute
+ * chosen, then chosen, mean_inner_score and the attributes scoring, axes, n_settings,
+ * inner_folds. scores[f] is fold f's ns x K inner scores; chosen (nfolds) gets each fold's
+ * setting (best mean, first on ties). */
 struct rdml_split;
-int rdml_exp_write_grid_scores(rdml_ctx *ctx, struct rdml_h5 *h, const char *gg,
-                               const struct rdml_split *S, const int64_t *ifold, int64_t ns,
-                               int64_t K, const double *const *scores, const char *scoring,
-                               const char *axes, int64_t *chosen);
+typedef struct rdml_exp_grid_col {
+    const char *name;
+    const double *f64;       /* one of f64, i64, str */
+    const int64_t *i64;
+    const char *const *str;
+    const char *meaning;     /* NULL: no meaning attribute */
+} rdml_exp_grid_col;
+int rdml_exp_write_grid(rdml_ctx *ctx, struct rdml_h5 *h, const char *gs,
+                        const rdml_exp_grid_col *cols, int ncols, const struct rdml_split *S,
+                        const int64_t *ifold, int64_t ns, int64_t K, const double *const *scores,
+                        const char *scoring, const char *axes, int64_t *chosen);
+/* Collective. A model stage's pairs group g (replacing an earlier one): ij, value (with
+ * value_meaning unless NULL) and fold, and the attributes n_images, n_pairs, n_folds, set
+ * and scheme; the stage adds what is its own. */
+struct rdml_pairs;
+int rdml_exp_write_pairs(rdml_ctx *ctx, struct rdml_h5 *h, const char *g, const struct rdml_pairs *P,
+                         const struct rdml_split *S, int64_t n_images, const char *set,
+                         const char *value_meaning);
 /* Collective. Take the lock on run.output for the rest of the command (exclusive, or shared
  * for readers such as `run --array` shares; see rdml/lock.h); a no-op if held already. Then,
  * check that an existing run.output opens as HDF5: a damaged file is an error with a hint, or

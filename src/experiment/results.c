@@ -182,7 +182,7 @@ int rdml_exp_mark_stage(rdml_exp *ex, const char *stage) {
     return rdml_h5_commit(ex->ctx, &h);
 }
 
-int rdml_exp_write_grid_scores(rdml_ctx *ctx, rdml_h5 *h, const char *gg, const rdml_split *S,
+static int write_grid_scores(rdml_ctx *ctx, rdml_h5 *h, const char *gg, const rdml_split *S,
                                const int64_t *ifold, int64_t ns, int64_t K,
                                const double *const *scores, const char *scoring,
                                const char *axes, int64_t *chosen) {
@@ -223,5 +223,49 @@ int rdml_exp_write_grid_scores(rdml_ctx *ctx, rdml_h5 *h, const char *gg, const 
     if (!rc) rc = rdml_h5_attr_i64(ctx, h, gg, "inner_folds", &iv[1], 1);
     free(mean);
     free(sd);
+    return rc;
+}
+
+int rdml_exp_write_grid(rdml_ctx *ctx, rdml_h5 *h, const char *gs, const rdml_exp_grid_col *cols,
+                        int ncols, const rdml_split *S, const int64_t *ifold, int64_t ns, int64_t K,
+                        const double *const *scores, const char *scoring, const char *axes,
+                        int64_t *chosen) {
+    char g[1000], path[1100];
+    snprintf(g, sizeof g, "%s/grid", gs);
+    int rc = rdml_h5_group(ctx, h, g);
+    for (int c = 0; c < ncols && !rc; c++) {
+        snprintf(path, sizeof path, "%s/%s", g, cols[c].name);
+        if (cols[c].str) rc = rdml_h5_write_strings(ctx, h, path, cols[c].str, ns);
+        else if (cols[c].i64) rc = rdml_h5_write_vec_i64(ctx, h, path, ns, cols[c].i64);
+        else rc = rdml_h5_write_vec_f64(ctx, h, path, ns, cols[c].f64);
+        if (!rc && cols[c].meaning) rc = rdml_h5_attr_str(ctx, h, path, "meaning", cols[c].meaning);
+    }
+    if (!rc) rc = write_grid_scores(ctx, h, g, S, ifold, ns, K, scores, scoring, axes, chosen);
+    return rc;
+}
+
+int rdml_exp_write_pairs(rdml_ctx *ctx, rdml_h5 *h, const char *g, const rdml_pairs *P,
+                         const rdml_split *S, int64_t n_images, const char *set,
+                         const char *value_meaning) {
+    char path[1100];
+    int rc = rdml_h5_delete(ctx, h, g);
+    if (!rc) rc = rdml_h5_group(ctx, h, g);
+    snprintf(path, sizeof path, "%s/ij", g);
+    if (!rc) rc = rdml_h5_write_rows_i64(ctx, h, path, P->n, 2, 0, ctx->rank == 0 ? P->n : 0, P->ij);
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", "image rows (a, b) of each pair; rows of ../../../../subjects/subjNN/images");
+    snprintf(path, sizeof path, "%s/value", g);
+    if (!rc) rc = rdml_h5_write_vec_f64(ctx, h, path, P->n, P->value);
+    if (!rc && value_meaning) rc = rdml_h5_attr_str(ctx, h, path, "meaning", value_meaning);
+    snprintf(path, sizeof path, "%s/fold", g);
+    if (!rc) rc = rdml_h5_write_vec_i64(ctx, h, path, S->nunits, S->fold);
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", S->scheme == RDML_SPLIT_PAIRS
+        ? "test fold of each PAIR (pair-level split: images appear on both sides)"
+        : "test fold of each image (-1: always training); a pair is tested in fold f when both "
+          "images are in f and trains there when neither is");
+    int64_t iv[3] = {n_images, P->n, S->nfolds};
+    const char *in[3] = {"n_images", "n_pairs", "n_folds"};
+    for (int i = 0; i < 3 && !rc; i++) rc = rdml_h5_attr_i64(ctx, h, g, in[i], &iv[i], 1);
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, g, "set", set);
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, g, "scheme", rdml_split_scheme_name(S->scheme));
     return rc;
 }

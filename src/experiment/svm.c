@@ -328,28 +328,14 @@ static int write_pairs(rdml_ctx *ctx, rdml_h5 *h, const char *g, const svm_opts 
                        const rdml_pairs *P, const rdml_split *S, int64_t n, double thr,
                        const int *colors, const double *share) {
     char path[700];
-    int rc = rdml_h5_delete(ctx, h, g);
-    if (!rc) rc = rdml_h5_group(ctx, h, g);
-    snprintf(path, sizeof path, "%s/ij", g);
-    if (!rc) rc = rdml_h5_write_rows_i64(ctx, h, path, P->n, 2, 0, ctx->rank == 0 ? P->n : 0, P->ij);
-    if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", "image rows (a, b) of each pair; rows of ../../../../subjects/subjNN/images");
-    snprintf(path, sizeof path, "%s/value", g);
-    if (!rc) rc = rdml_h5_write_vec_f64(ctx, h, path, P->n, P->value);
+    int rc = rdml_exp_write_pairs(ctx, h, g, P, S, n, rdml_pairs_set_name(o->pp.set), NULL);
     snprintf(path, sizeof path, "%s/label", g);
     if (!rc) rc = rdml_h5_write_vec_f64(ctx, h, path, P->n, P->label);
     if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", P->continuous
         ? "the RDM value (pairs.labels = continuous)" : "1 = dissimilar (value > threshold), 0 = similar");
-    snprintf(path, sizeof path, "%s/fold", g);
-    if (!rc) rc = rdml_h5_write_vec_i64(ctx, h, path, S->nunits, S->fold);
-    if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", S->scheme == RDML_SPLIT_PAIRS
-        ? "test fold of each PAIR (pair-level split: images appear on both sides)"
-        : "test fold of each image (-1: always training); a pair is tested in fold f when both "
-          "images are in f and trains there when neither is");
-    int64_t iv[5] = {n, P->n, o->pp.k, P->n_images_used, S->nfolds};
-    const char *in[5] = {"n_images", "n_pairs", "k", "n_color_images", "n_folds"};
-    for (int i = 0; i < 5 && !rc; i++) rc = rdml_h5_attr_i64(ctx, h, g, in[i], &iv[i], 1);
-    if (!rc) rc = rdml_h5_attr_str(ctx, h, g, "set", rdml_pairs_set_name(o->pp.set));
-    if (!rc) rc = rdml_h5_attr_str(ctx, h, g, "scheme", rdml_split_scheme_name(S->scheme));
+    int64_t iv[2] = {o->pp.k, P->n_images_used};
+    const char *in[2] = {"k", "n_color_images"};
+    for (int i = 0; i < 2 && !rc; i++) rc = rdml_h5_attr_i64(ctx, h, g, in[i], &iv[i], 1);
     if (!rc) rc = rdml_h5_attr_f64(ctx, h, g, "threshold", &thr, 1);
     int64_t flags[2] = {o->pp.dedup, o->pp.symmetric};
     if (!rc) rc = rdml_h5_attr_i64(ctx, h, g, "dedup", &flags[0], 1);
@@ -432,9 +418,7 @@ static int write_grid(rdml_ctx *ctx, rdml_h5 *h, const char *gs, const svm_opts 
                       const rdml_split *S, const int64_t *ifold, const double *scores,
                       const int64_t *chosen) {
     const int64_t nf = S->nfolds, ns = o->nset, K = o->inner_folds;
-    char g[1000], path[1100];
-    snprintf(g, sizeof g, "%s/grid", gs);
-    int rc = rdml_h5_group(ctx, h, g);
+    int rc = RDML_OK;
     char **gt = calloc((size_t)ns, sizeof *gt);
     const char **kn = calloc((size_t)ns, sizeof *kn);
     double *C = malloc((size_t)ns * sizeof *C), *c0 = malloc((size_t)ns * sizeof *c0);
@@ -456,25 +440,19 @@ static int write_grid(rdml_ctx *ctx, rdml_h5 *h, const char *gs, const svm_opts 
         eps[s] = p->epsilon;
         deg[s] = p->degree;
     }
-    snprintf(path, sizeof path, "%s/kernel", g);
-    if (!rc) rc = rdml_h5_write_strings(ctx, h, path, kn, ns);
-    snprintf(path, sizeof path, "%s/gamma", g);
-    if (!rc) rc = rdml_h5_write_strings(ctx, h, path, (const char *const *)gt, ns);
-    if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", "svm.gamma of each setting: scale, auto or the value");
-    snprintf(path, sizeof path, "%s/C", g);
-    if (!rc) rc = rdml_h5_write_vec_f64(ctx, h, path, ns, C);
-    snprintf(path, sizeof path, "%s/coef0", g);
-    if (!rc) rc = rdml_h5_write_vec_f64(ctx, h, path, ns, c0);
-    snprintf(path, sizeof path, "%s/degree", g);
-    if (!rc) rc = rdml_h5_write_vec_i64(ctx, h, path, ns, deg);
-    snprintf(path, sizeof path, "%s/epsilon", g);
-    if (!rc) rc = rdml_h5_write_vec_f64(ctx, h, path, ns, eps);
     const double **fs = rc ? NULL : malloc((size_t)(nf + 1) * sizeof *fs);
     int64_t *best = rc ? NULL : malloc((size_t)(nf + 1) * sizeof *best);
     if (!rc && (!fs || !best)) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory writing the grid");
     for (int64_t f = 0; f < nf && !rc; f++) fs[f] = scores + f * ns * K;
-    if (!rc) rc = rdml_exp_write_grid_scores(ctx, h, g, S, ifold, ns, K, fs,
-                                             rdml_cv_scoring_name(o->scoring), o->axes, best);
+    const rdml_exp_grid_col cols[6] = {
+        {"kernel", NULL, NULL, kn, NULL},
+        {"gamma", NULL, NULL, (const char *const *)gt, "svm.gamma of each setting: scale, auto or the value"},
+        {"C", C, NULL, NULL, NULL},
+        {"coef0", c0, NULL, NULL, NULL},
+        {"degree", NULL, deg, NULL, NULL},
+        {"epsilon", eps, NULL, NULL, NULL}};
+    if (!rc) rc = rdml_exp_write_grid(ctx, h, gs, cols, 6, S, ifold, ns, K, fs,
+                                      rdml_cv_scoring_name(o->scoring), o->axes, best);
     for (int64_t f = 0; f < nf && !rc; f++)
         if (best[f] != chosen[f])
             rc = RDML_FAIL(ctx, RDML_EINTERNAL, "fold %lld: the grid chose %lld, the fold used %lld",

@@ -547,28 +547,8 @@ static int run_fold(rdml_ctx *ctx, const train_opts *o, const train_group *g, in
 
 static int write_pairs(rdml_ctx *ctx, rdml_h5 *h, const char *gpath, const train_opts *o,
                        const train_group *g) {
-    char path[760];
-    const rdml_pairs *P = &g->P;
-    const rdml_split *S = &g->S;
-    int rc = rdml_h5_delete(ctx, h, gpath);
-    if (!rc) rc = rdml_h5_group(ctx, h, gpath);
-    snprintf(path, sizeof path, "%s/ij", gpath);
-    if (!rc) rc = rdml_h5_write_rows_i64(ctx, h, path, P->n, 2, 0, ctx->rank == 0 ? P->n : 0, P->ij);
-    if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", "image rows (a, b) of each pair");
-    snprintf(path, sizeof path, "%s/value", gpath);
-    if (!rc) rc = rdml_h5_write_vec_f64(ctx, h, path, P->n, P->value);
-    if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", "RDM value of each pair: the regression target");
-    snprintf(path, sizeof path, "%s/fold", gpath);
-    if (!rc) rc = rdml_h5_write_vec_i64(ctx, h, path, S->nunits, S->fold);
-    if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", S->scheme == RDML_SPLIT_PAIRS
-        ? "test fold of each PAIR (pair-level split: images appear on both sides)"
-        : "test fold of each image (-1: always training)");
-    int64_t iv[3] = {g->n, P->n, S->nfolds};
-    const char *in[3] = {"n_images", "n_pairs", "n_folds"};
-    for (int i = 0; i < 3 && !rc; i++) rc = rdml_h5_attr_i64(ctx, h, gpath, in[i], &iv[i], 1);
-    if (!rc) rc = rdml_h5_attr_str(ctx, h, gpath, "set", rdml_pairs_set_name(o->pp.set));
-    if (!rc) rc = rdml_h5_attr_str(ctx, h, gpath, "scheme", rdml_split_scheme_name(S->scheme));
-    return rc;
+    return rdml_exp_write_pairs(ctx, h, gpath, &g->P, &g->S, g->n, rdml_pairs_set_name(o->pp.set),
+                                "RDM value of each pair: the regression target");
 }
 
 static int write_set_attrs(rdml_ctx *ctx, rdml_h5 *h, const char *obj, const train_opts *o,
@@ -641,9 +621,7 @@ static int write_fold(rdml_ctx *ctx, rdml_h5 *h, const char *gs, const train_opt
 static int write_grid(rdml_ctx *ctx, rdml_h5 *h, const char *gs, const train_opts *o,
                       const train_group *g, const double *const *recs) {
     const int64_t nf = g->F.nf, ns = o->nset, K = o->inner_folds;
-    char gg[1000], path[1100];
-    snprintf(gg, sizeof gg, "%s/grid", gs);
-    int rc = rdml_h5_group(ctx, h, gg);
+    int rc = RDML_OK;
     double *v = malloc((size_t)(4 * ns) * sizeof *v);
     int64_t *chosen = malloc((size_t)(nf + 1) * sizeof *chosen);
     char **tw = calloc((size_t)(2 * ns), sizeof *tw);
@@ -663,22 +641,18 @@ static int write_grid(rdml_ctx *ctx, rdml_h5 *h, const char *gs, const train_opt
         widths_text(t->tower, o->is_mlp ? 0 : t->ntower, tw[s], 256);
         widths_text(t->head, t->nhead, tw[ns + s], 256);
     }
-    const char *vn[4] = {"lr", "dropout", "weight_decay", "epochs"};
-    for (int i = 0; i < 4 && !rc; i++) {
-        snprintf(path, sizeof path, "%s/%s", gg, vn[i]);
-        rc = rdml_h5_write_vec_f64(ctx, h, path, ns, v + i * ns);
-    }
-    snprintf(path, sizeof path, "%s/tower", gg);
-    if (!rc) rc = rdml_h5_write_strings(ctx, h, path, (const char *const *)tw, ns);
-    if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", "tower widths of each setting, joined by ':' (mlp: empty)");
-    snprintf(path, sizeof path, "%s/head", gg);
-    if (!rc) rc = rdml_h5_write_strings(ctx, h, path, (const char *const *)(tw + ns), ns);
-    if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", "head widths (mlp: mlp_widths) of each setting, joined by ':'");
     const double **fs = rc ? NULL : malloc((size_t)(nf + 1) * sizeof *fs);
     if (!rc && !fs) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory writing the grid");
     for (int64_t f = 0; f < nf && !rc; f++) fs[f] = recs[f] + ST_N + g->F.nte[f] + 2 * o->max_epochs;
-    if (!rc) rc = rdml_exp_write_grid_scores(ctx, h, gg, &g->S, g->F.ifold, ns, K, fs,
-                                             rdml_cv_scoring_name(o->scoring), o->axes, chosen);
+    const rdml_exp_grid_col cols[6] = {
+        {"lr", v, NULL, NULL, NULL},
+        {"dropout", v + ns, NULL, NULL, NULL},
+        {"weight_decay", v + 2 * ns, NULL, NULL, NULL},
+        {"epochs", v + 3 * ns, NULL, NULL, NULL},
+        {"tower", NULL, NULL, (const char *const *)tw, "tower widths of each setting, joined by ':' (mlp: empty)"},
+        {"head", NULL, NULL, (const char *const *)(tw + ns), "head widths (mlp: mlp_widths) of each setting, joined by ':'"}};
+    if (!rc) rc = rdml_exp_write_grid(ctx, h, gs, cols, 6, &g->S, g->F.ifold, ns, K, fs,
+                                      rdml_cv_scoring_name(o->scoring), o->axes, chosen);
     free(fs);
     for (int64_t s = 0; tw && s < 2 * ns; s++) free(tw[s]);
     free(tw);
