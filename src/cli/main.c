@@ -57,19 +57,21 @@ static const rdml_command commands[] = {
      "  For each subject of data.subjects and selection of data.rois: reads the RDM and the\n"
      "  embeddings (/subjects/subjNN/embeddings/<embed.name>) from run.output, builds the pair\n"
      "  set ([pairs]: extremes, balanced, colors, all, percentile) and folds over images\n"
-     "  ([split]: kfold, holdout), trains one C-SVC per fold ([svm]; fold f on rank f mod\n"
-     "  ranks) from the image Gram matrix, and writes decision values, predictions, confusion\n"
+     "  ([split]: kfold, holdout), trains one C-SVC per fold ([svm]; the folds are tasks of a\n"
+     "  dynamic MPI task farm) from the image Gram matrix, and writes decision values,\n"
+     "  predictions, confusion\n"
      "  matrices and accuracy/precision/recall/F1/ROC AUC with mean and std over folds under\n"
      "  /experiments/<pairs.experiment>/. ROOT (default data.root) is needed for the subject\n"
      "  list and, with pairs.set = colors, the images.\n",
      0, 1, rdml_cmd_svm},
-    {"train", "neural pair models (siamese network, MLP) regressing RDM values, k-fold over images",
+    {"train", "neural pair models (siamese network, MLP, CNN) regressing RDM values, k-fold over images",
      "rdmlearn train [ROOT] [options]\n"
      "  For each subject of data.subjects and selection of data.rois: reads the RDM and the\n"
      "  embeddings (/subjects/subjNN/embeddings/<embed.name>) from run.output, builds the pair\n"
      "  set ([pairs]) and folds over images ([split]), and trains one network per fold\n"
-     "  ([train]: model = siamese | mlp, epochs, lr, batch, dropout, ...; fold f on rank f mod\n"
-     "  ranks) on the pairs' RDM values. Writes per-epoch losses, test predictions, R^2 / MSE /\n"
+     "  ([train]: model = siamese | mlp on the embeddings, or cnn on the subject's grayscale\n"
+     "  images; epochs, lr, batch, dropout, ...; the folds are tasks of a dynamic MPI task\n"
+     "  farm) on the pairs' RDM values. Writes per-epoch losses, test predictions, R^2 / MSE /\n"
      "  Pearson / Spearman per fold with mean and std, and the chance levels (training mean,\n"
      "  shuffled targets) under /experiments/<pairs.experiment>/<train.model>/. Identical for\n"
      "  any number of ranks. See docs/nn.md.\n",
@@ -92,8 +94,9 @@ static const rdml_command commands[] = {
      "rdmlearn run JOB.ini [--force] [--until STAGE] [--array I/N] [options]\n"
      "  Runs the stages of run.stages in order (rdm -> embed -> svm -> train -> report) on the\n"
      "  job's configuration (JOB.ini, then --config files, then --set). A stage whose output in\n"
-     "  run.output was made from the same configuration (a hash of the keys it depends on,\n"
-     "  /meta/stages/<stage>@config_hash) is skipped; --force redoes it. The model stages are\n"
+     "  run.output was made from the same configuration and the same input files (a hash of\n"
+     "  the keys it depends on and of its input files' paths, sizes and modification times,\n"
+     "  /meta/done) is skipped; --force redoes it. The model stages are\n"
      "  a sweep: subjects x selections x folds as tasks on a dynamic MPI task farm, each\n"
      "  finished task recorded in run.output + .journal/ so that a run killed at any moment\n"
      "  continues where it stopped when started again. SIGTERM (SLURM preemption) finishes\n"

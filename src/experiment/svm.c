@@ -4,16 +4,13 @@
  * (/subjects/subjNN/embeddings/<embed.name>) from run.output, builds the pair set and the
  * folds ([pairs], [split]; every rank builds the same ones from run.seed), checks every fold
  * before any training, computes the image Gram matrix, and trains one SVM per fold ([svm]).
- * With a [grid], nested cross-validation comes first: every outer fold's training units get
- * an inner k-fold (seeded by (run.seed, outer fold)), every task (outer fold, setting, inner
- * fold) runs on rank t mod nranks, the scores are summed over ranks (each entry has exactly
- * one non-zero contribution, so the sum is exact), and every rank picks the same setting per
- * outer fold. Outer fold f then runs on rank f mod nranks with its setting; its decision
- * values and statistics are broadcast and written by all ranks under
+ * An outer fold is a task of the sweep engine's dynamic task farm (sweep.c): with a [grid]
+ * it first runs the nested grid search over its own training units (rdml_cv_grid_search:
+ * an inner k-fold seeded by (run.seed, outer fold), every setting on every inner fold, the
+ * best mean inner score), then trains the chosen setting on its training pairs and scores
+ * its test pairs. The records are gathered and written by all ranks under
  * /experiments/<pairs.experiment>/. A result never depends on where it ran. With pairs.set =
- * colors the PNGs are classified by the paper's pixel rule, each rank a block of images. Left
- * out: a dynamic task farm (static round-robin balances well only when tasks are alike) and
- * pooling the tasks of several subjects/selections. */
+ * colors the PNGs are classified by the paper's pixel rule, each rank a block of images. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -8,9 +8,10 @@
  * each outer fold first runs an inner k-fold over its own training images for every setting
  * (lr, dropout, epochs, weight decay, tower and head widths), keeps the setting with the best
  * mean inner score (R^2 by default) and refits it on the whole outer training set. One outer
- * fold's work (inner grid, final fit, metrics) is one non-collective function (run_fold) that
- * fills a flat record; fold f runs on rank f mod nranks and its record is broadcast, so a
- * result never depends on the rank count (weights from (run.seed, fit key), batch order from
+ * fold's work (inner grid: rdml_cv_grid_search; the fits: rdml_pairnet_fit; metrics and the
+ * chance levels: rdml/cv.h) is one non-collective function (run_fold) that fills a flat
+ * record; the outer folds are tasks of the sweep engine's dynamic task farm, so a result
+ * never depends on the rank count (weights from (run.seed, fit key), batch order from
  * (run.seed, fit key, epoch), dropout masks from (run.seed, fit key, epoch, batch, image); the
  * final fit's key is the fold number, inner fits add the inner fold). Per fold it stores the
  * per-epoch train/test loss, the test predictions, R^2 / MSE / Pearson / Spearman, and the two
@@ -20,9 +21,8 @@
  * folds only. A finished fold whose predictions are (nearly) constant, its network dead, is
  * flagged "collapsed" (status, attributes, a warning) and still counted in the means; the
  * summary says how many. train.model = cnn trains the paper's siamese CNN on the subject's images
- * (grayscale, train.cnn_size square, min-max normalised) instead of embeddings. Left out: a
- * task farm across subjects (the lead's sweep engine), distributing the image loading over
- * ranks, early stopping. */
+ * (grayscale, train.cnn_size square, min-max normalised) instead of embeddings. Left out:
+ * distributing the image loading over ranks, early stopping. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
