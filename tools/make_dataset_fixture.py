@@ -3,7 +3,7 @@
 
 Regenerate with:   /usr/bin/python3 tools/make_dataset_fixture.py   (from the repository root)
 
-The tree mirrors the real release (see shared/reference/algonauts-format.md), written by the
+The tree mirrors the real release (the layout: docs/synth.md, "What is written"), written by the
 reference libraries themselves: every .npy with numpy's np.save (the mapping_*.npy files are
 np.save of a dict with allow_pickle, exactly as the challenge's preparation script does), every
 image with Pillow. Two subjects with non-contiguous ids (subj01, subj03) and different sizes,

@@ -34,9 +34,10 @@
  *       return rc;
  *   }
  *
- * Layout facts are in shared/reference/algonauts-format.md. Column order of a selection:
- * the union of the selected vertices without duplicates, lh vertices first (ascending), then
- * rh vertices (ascending, numbered from n_lh). Opening is not collective (every rank reads
+ * The file layout is the Algonauts 2023 release's (docs/synth.md, "What is written", lists
+ * every file, its dtype and shape). Column order of a selection: the union of the selected
+ * vertices without duplicates, lh vertices first (ascending), then rh vertices (ascending,
+ * numbered from n_lh). Opening is not collective (every rank reads
  * the small metadata itself); rdml_fmri_standardize is collective.
  */
 #ifndef RDML_DATASET_H

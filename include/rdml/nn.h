@@ -240,7 +240,7 @@ int rdml_pairnet_grad(rdml_ctx *ctx, rdml_pairnet *net, const float *E, int64_t 
                       const int64_t *ij, const float *y, int train, uint64_t drop_seed,
                       uint64_t key, double *loss);
 
-/* Block-of-images batch order (DESIGN.md; src/nn/batches.c). The distinct images of the
+/* Block-of-images batch order (docs/nn.md, "Block-of-images batches"; src/nn/batches.c). The distinct images of the
  * npairs pairs ij (npairs x 2 image rows, each in 0..nimg-1) are shuffled with *r and cut into
  * blocks of `block` images; a pair belongs to the unordered pair of its images' blocks; the
  * non-empty block pairs are visited in a shuffled order (also drawn from *r) and a batch is

@@ -1,5 +1,5 @@
-/* Block-of-images batch order for pair networks (DESIGN.md, "Pair-decomposed siamese
- * network"): the images of a fold's training pairs are shuffled and cut into blocks, each pair
+/* Block-of-images batch order for pair networks (docs/nn.md, "Block-of-images batches" and
+ * "Pair decomposition"): the images of a fold's training pairs are shuffled and cut into blocks, each pair
  * belongs to the unordered pair of blocks of its two images, and a batch is the pairs of one
  * (or a few consecutive) block pairs. In decomposed mode a batch then touches at most two
  * blocks of images per block pair, so the tower work of a batch is shared by up to block^2
