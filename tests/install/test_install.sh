@@ -10,6 +10,9 @@
 #  - each runs on 2 ranks: synthetic dataset + RDM through the library API, written to HDF5;
 #    the dataset is byte-identical to `rdmlearn synth`'s and the RDM identical to
 #    `rdmlearn rdm`'s (the installed binary) for the same settings;
+#  - tests/install/rdml_exp_app.c runs the stages rdm, embed, svm and train through the
+#    experiment layer (rdml/experiment.h) on 2 ranks: the same results file as the
+#    installed rdmlearn's for the same settings (tools/compare_results.py, timings aside);
 #  - the installed rdmlearn, run from a folder without configs/, finds building blocks
 #    ([run] include, --config) in <prefix>/share/rdmlearn (and not in the source tree),
 #    runs a job that includes one, writes the found path into `submit`'s batch script, and
@@ -86,6 +89,30 @@ for p in sys.argv[2:]:
     got = h5py.File(p, "r")["/subjects/subj01/rdm/V1"][()]
     assert got.dtype == ref.dtype and np.array_equal(got, ref), (p, np.abs(got - ref).max())
 PYEOF
+
+# ---- the stages through the experiment layer (rdml/experiment.h): rdml_exp_app.c (public
+# headers only, no command line) runs rdm, embed, svm and train on 2 ranks; its results file
+# equals the installed rdmlearn's for the same settings, every dataset and attribute but
+# timings (tools/compare_results.py). Both write to the same path, one after the other, so
+# that the stored configurations match.
+mpicc -std=c11 -Wall -Wextra -Werror $XF "$RDML_SRC/tests/install/rdml_exp_app.c" -o "$W/exp_app" \
+  $(pkg-config --cflags --libs rdml) -Wl,-rpath,"$LIBDIR" 2>"$W/log" && ok || { bad "mpicc rdml_exp_app.c"; cat "$W/log"; }
+EXP=(data.rois=V1 data.subjects=1 embed.backend=gabor pairs.set=all split.folds=3 train.epochs=2
+     train.tower=16 train.head=8)
+SETS=(); for a in "${EXP[@]}"; do SETS+=(--set "$a"); done
+mkdir -p "$W/exp"
+for st in rdm embed svm train; do
+  more=(); [ $st = train ] && more=(--set pairs.experiment=net)
+  "${MPI[@]}" -n 2 "$P/bin/rdmlearn" $st "$W/ds_cli" -q "${SETS[@]}" "${more[@]}" --set run.output="$W/exp/out.h5" \
+    >"$W/log" 2>&1 || { bad "installed rdmlearn $st"; cat "$W/log"; }
+done
+mv "$W/exp/out.h5" "$W/exp_cli.h5"; rm -f "$W"/exp/out.*
+if [ -x "$W/exp_app" ]; then
+  "${MPI[@]}" -n 2 "$W/exp_app" "$W/ds_cli" "$W/exp/out.h5" "${EXP[@]}" --train pairs.experiment=net >"$W/log" 2>&1 \
+    && ok || { bad "rdml_exp_app on 2 ranks"; cat "$W/log"; }
+  $PY "$RDML_SRC/tools/compare_results.py" "$W/exp_cli.h5" "$W/exp/out.h5" >"$W/log" 2>&1 && ok \
+    || { bad "the experiment layer's results differ from rdmlearn's"; cat "$W/log"; }
+fi
 
 # ---- the installed rdmlearn finds its building blocks in <prefix>/share/rdmlearn ----
 E=$W/elsewhere; mkdir -p "$E"
