@@ -1,17 +1,44 @@
-/* Model-independent cross-validation over image pairs: the outer folds of a split as pair
- * lists, the seeded inner K-fold of a nested grid search, the inner train/test pairs, the
- * grid search itself with a fit-and-score callback (any model: the pair SVM, the pair
- * networks), the scores that select a setting, and the chance levels of a regression fold
- * (the training mean as prediction; the predictions against shuffled test targets).
- * Everything is a pure function of its inputs and the seed, not collective: which rank runs
- * which fold is the caller's business (the experiment layer's task farm).
+/* rdml/cv.h — model-independent cross-validation over image pairs.
  *
- *   rdml_cv_folds F;   // outer folds (+ inner folds for a grid) of split S over pairs P
- *   RDML_TRY(rdml_cv_folds_make(ctx, &S, &P, K, seed, NULL, NULL, NULL, &F));
- *   // per outer fold f: every setting on every inner fold, then the best mean inner score
- *   RDML_TRY(rdml_cv_grid_search(ctx, nset, K, P.n, P.ij, image_fold_of_f, NULL, fit_score,
- *                                user, scores, &chosen));
- *   rdml_cv_folds_free(&F);
+ * Example (a nested grid search over two ridge penalties of a toy model):
+ *
+ *   typedef struct toy { const double *target; } toy;
+ *   // fit-and-score: predict every test pair by the training mean shrunk by the setting
+ *   static int toy_fit_score(rdml_ctx *ctx, void *user, int64_t setting, int64_t inner_fold,
+ *                            const int64_t *tr, int64_t ntr, const int64_t *te, int64_t nte,
+ *                            double *score) {
+ *       const toy *t = user;
+ *       double m = rdml_cv_train_mean(t->target, tr, ntr) / (1.0 + (double)setting);
+ *       double *pred = malloc((size_t)nte * sizeof *pred), *y = malloc((size_t)nte * sizeof *y);
+ *       if (!pred || !y) { free(pred); free(y); return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory"); }
+ *       for (int64_t q = 0; q < nte; q++) { pred[q] = m; y[q] = t->target[te[q]]; }
+ *       int rc = rdml_cv_score(ctx, RDML_SCORE_NEG_MSE, nte, y, pred, score);
+ *       free(pred); free(y);
+ *       return rc;
+ *   }
+ *   int toy_grid(rdml_ctx *ctx, int64_t l, const int64_t *ij, const double *target,
+ *                int64_t nimages, int64_t *chosen) {
+ *       int8_t *use = malloc((size_t)nimages);
+ *       int64_t *fold = malloc((size_t)nimages * sizeof *fold);
+ *       double scores[2 * 3];                                    // 2 settings x 3 inner folds
+ *       toy t = {target};
+ *       int rc = use && fold ? RDML_OK : RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
+ *       for (int64_t i = 0; i < nimages && !rc; i++) use[i] = 1;  // all images train here
+ *       if (!rc) rc = rdml_cv_inner_folds(ctx, nimages, use, 3, 42, 0, fold);
+ *       if (!rc) rc = rdml_cv_grid_search(ctx, 2, 3, l, ij, fold, NULL, toy_fit_score, &t,
+ *                                         scores, chosen);
+ *       free(use); free(fold);
+ *       return rc;
+ *   }
+ *
+ * The pieces: the outer folds of a split as pair lists (rdml_cv_folds_make), the seeded
+ * inner K-fold of a nested grid search, the inner train/test pairs, the grid search itself
+ * with a fit-and-score callback (any model: the pair SVM's rdml_svm_fit_score, the pair
+ * networks' fits in the train stage), the scores that select a setting, and the chance
+ * levels of a regression fold (the training mean as prediction; the predictions against
+ * shuffled test targets). Everything is a pure function of its inputs and the seed, not
+ * collective: which rank runs which fold is the caller's business (the experiment layer's
+ * task farm).
  */
 #ifndef RDML_CV_H
 #define RDML_CV_H

@@ -1,17 +1,41 @@
-/* The experiment layer: every stage of the pipeline (rdm, embed, svm, train, report) and a
- * whole job (run: stage caching, includes, run.experiments) as a library function over an
- * explicit communicator and a resolved configuration (rdml/config.h), for the command line,
- * tests, benchmarks and other programs alike. A stage reads the dataset at data.root and
- * writes into run.output (docs/results.md); each holds the lock on run.output while it runs
- * and commits the file only when the stage finished, so a failure or a stop request
- * (rdml_stop_request: RDML_ECANCELLED) leaves the previous file as it was.
+/* rdml/experiment.h — the pipeline's stages and jobs as library functions.
+ *
+ * Example:
+ *
+ *   int svm_on_v1(rdml_ctx *ctx, MPI_Comm comm, const char *root, const char *out) {
+ *       rdml_config *cfg = NULL;
+ *       char a[4200];
+ *       int rc = rdml_config_create(ctx, &cfg);                  // every key at its default
+ *       snprintf(a, sizeof a, "data.root=%s", root);
+ *       if (!rc) rc = rdml_config_set(ctx, cfg, a);
+ *       snprintf(a, sizeof a, "run.output=%s", out);
+ *       if (!rc) rc = rdml_config_set(ctx, cfg, a);
+ *       if (!rc) rc = rdml_config_set(ctx, cfg, "data.rois=V1");
+ *       if (!rc) rc = rdml_config_check_required(ctx, cfg);
+ *       rdml_exp_opts o;
+ *       rdml_exp_opts_init(&o);                                  // no --force, whole sweep
+ *       if (!rc) rc = rdml_exp_rdm(ctx, comm, cfg, &o);          // collective, each of them
+ *       if (!rc) rc = rdml_exp_embed(ctx, comm, cfg, &o);
+ *       if (!rc) rc = rdml_exp_svm(ctx, comm, cfg, &o);
+ *       rdml_config_destroy(&cfg);
+ *       return rc;                                               // the same on every rank
+ *   }
+ *
+ * Every stage of the pipeline (rdm, embed, svm, train, report) and a whole job (run: stage
+ * caching, includes, run.experiments) is a function over an explicit communicator and a
+ * resolved configuration (rdml/config.h), for the command line, tests, benchmarks and other
+ * programs alike. A stage reads the dataset at data.root and writes into run.output
+ * (docs/results.md); it holds the lock on run.output while it runs and commits the file only
+ * when the stage finished, so a failure or a stop request (rdml_stop_request:
+ * RDML_ECANCELLED) leaves the previous file as it was.
  *
  * Every function is collective over comm: all ranks call it with the same configuration and
  * options, and all return the same status (errors are agreed, rdml_agree). Nothing here
  * installs signal handlers or ends the process: a program that wants SIGTERM to stop a stage
  * calls rdml_stop_install() itself (the command line does). Results depend neither on the
  * number of ranks nor on how the tasks were spread over them. docs/architecture.md shows
- * where this layer sits. */
+ * where this layer sits.
+ */
 #ifndef RDML_EXPERIMENT_H
 #define RDML_EXPERIMENT_H
 
@@ -20,6 +44,10 @@
 
 #include "rdml/config.h"
 #include "rdml/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 struct rdml_dataset;
 
@@ -72,4 +100,7 @@ int rdml_exp_subjects(rdml_ctx *ctx, const rdml_config *cfg, const struct rdml_d
 int rdml_exp_selections(rdml_ctx *ctx, const rdml_config *cfg, char ***specs, int *n);
 void rdml_exp_free_list(char **items, int n);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -1,6 +1,19 @@
-/* A growable string: append text or formatted text; an allocation failure sets `failed`,
- * drops every later append, and rdml_strbuf_take returns NULL. Zero-initialise to start
- * (rdml_strbuf b = {0};). */
+/* rdml/strbuf.h — a growable string.
+ *
+ * Example:
+ *
+ *   char *csv_row(const char *name, const double *v, int n) {
+ *       rdml_strbuf b = {0};                                     // empty
+ *       rdml_strbuf_add(&b, name);
+ *       for (int i = 0; i < n; i++) rdml_strbuf_printf(&b, ",%.17g", v[i]);
+ *       rdml_strbuf_addn(&b, "\n", 1);
+ *       return rdml_strbuf_take(&b);                             // NULL if memory ran out
+ *   }
+ *
+ * Append text or formatted text of any length; an allocation failure sets `failed`, drops
+ * every later append, and rdml_strbuf_take returns NULL. The config dump, the SLURM scripts
+ * and the sweep's CSV tables are built with it.
+ */
 #ifndef RDML_STRBUF_H
 #define RDML_STRBUF_H
 
