@@ -26,8 +26,8 @@
  * resolved configuration (rdml/config.h), for the command line, tests, benchmarks and other
  * programs alike. A stage reads the dataset at data.root and writes into run.output
  * (docs/results.md); it holds the lock on run.output while it runs and commits the file only
- * when the stage finished, so a failure or a stop request (rdml_stop_request:
- * RDML_ECANCELLED) leaves the previous file as it was.
+ * when the stage finished, so a failure or a stop request (rdml_stop_requested; the stage
+ * returns RDML_ECANCELLED) leaves the previous file as it was.
  *
  * Every function is collective over comm: all ranks call it with the same configuration and
  * options, and all return the same status (errors are agreed, rdml_agree). Nothing here
