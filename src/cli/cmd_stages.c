@@ -17,33 +17,20 @@ static void stage_opts(const rdml_cli *cli, rdml_exp_opts *o, char *holder, size
     o->holder = holder;
 }
 
-int rdml_cmd_rdm(rdml_cli *cli) {
+typedef int (*stage_fn)(rdml_ctx *ctx, MPI_Comm comm, const rdml_config *cfg,
+                        const rdml_exp_opts *o);
+
+static int stage_cmd(rdml_cli *cli, stage_fn fn) {
     rdml_exp_opts o;
     char holder[1200];
     stage_opts(cli, &o, holder, sizeof holder);
-    return rdml_exp_rdm(&cli->ctx, cli->comm, cli->cfg, &o);
+    return fn(&cli->ctx, cli->comm, cli->cfg, &o);
 }
 
-int rdml_cmd_embed(rdml_cli *cli) {
-    rdml_exp_opts o;
-    char holder[1200];
-    stage_opts(cli, &o, holder, sizeof holder);
-    return rdml_exp_embed(&cli->ctx, cli->comm, cli->cfg, &o);
-}
-
-int rdml_cmd_svm(rdml_cli *cli) {
-    rdml_exp_opts o;
-    char holder[1200];
-    stage_opts(cli, &o, holder, sizeof holder);
-    return rdml_exp_svm(&cli->ctx, cli->comm, cli->cfg, &o);
-}
-
-int rdml_cmd_train(rdml_cli *cli) {
-    rdml_exp_opts o;
-    char holder[1200];
-    stage_opts(cli, &o, holder, sizeof holder);
-    return rdml_exp_train(&cli->ctx, cli->comm, cli->cfg, &o);
-}
+int rdml_cmd_rdm(rdml_cli *cli) { return stage_cmd(cli, rdml_exp_rdm); }
+int rdml_cmd_embed(rdml_cli *cli) { return stage_cmd(cli, rdml_exp_embed); }
+int rdml_cmd_svm(rdml_cli *cli) { return stage_cmd(cli, rdml_exp_svm); }
+int rdml_cmd_train(rdml_cli *cli) { return stage_cmd(cli, rdml_exp_train); }
 
 /* `report RESULTS.h5 [-o DIR]`: data.root only when given (--set or --config). */
 int rdml_cmd_report(rdml_cli *cli) {

@@ -4,7 +4,7 @@
  * .npy list of NSD ids), optional L2 normalisation, progress, and error agreement across
  * ranks. Every row depends on its image (or its id) only, so the result is the same for any
  * partition. Left out: the models themselves (gabor.c, pixels.c, clip.c) and the HDF5
- * output, which is the command's (src/cli/cmd_embed.c). */
+ * output, which is the command's (src/experiment/embed.c). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -921,7 +921,7 @@ static int group_write(rdml_ctx *ctx, rdml_h5 *h, const train_opts *o, const tra
     return rc;
 }
 
-/* ---- the stage as a sweep (src/ex/sweep.c): one task per (subject, selection, fold) on
+/* ---- the stage as a sweep (src/experiment/sweep.c): one task per (subject, selection, fold) on
  * the task farm, journaled ---- */
 
 static int64_t tr_nfolds(const void *opts) {

@@ -121,7 +121,7 @@ for exp, subj in (("main", "subj01"), ("net", "subj02")):
     assert s in html, s
 assert "Absent parts" in html and "None: the file holds every part" in html
 assert "Grid search of grid: subj01 V1" in html and 'class="chosen"' in html
-# the sweep engine's summary, when the stages wrote one (src/cli/sweep.c)
+# the sweep engine's summary, when the stages wrote one (src/experiment/sweep.c)
 if "/sweep/main/svm/summary/mean" in f:
     m, sd = f["/sweep/main/svm/summary/mean"][()], f["/sweep/main/svm/summary/std"][()]
     sel = f["/sweep/main/svm/summary/selection"].asstr()[()]
@@ -232,7 +232,7 @@ else
   cp "$W/rep1/report.html" "$W"/rep1/fig_rdm_subj01_V1.png "$ART/" 2>/dev/null
 fi
 
-# ---- sweep tables in the layout of the sweep engine (src/cli/sweep.c), added with h5py ----
+# ---- sweep tables in the layout of the sweep engine (src/experiment/sweep.c), added with h5py ----
 cp "$W/r.h5" "$W/sweep.h5"
 $PY - "$W/sweep.h5" <<'PYEOF' || bad "h5py sweep table"
 import sys, h5py, numpy as np
