@@ -8,7 +8,6 @@
 
 #include "exp_priv.h"
 #include "rdml/pairs.h"
-#include "rdml/svm.h"
 
 int rdml_exp_pairs_opts(rdml_ctx *ctx, const rdml_config *cfg, uint64_t seed, const char **experiment,
                         rdml_pairs_params *pp, int64_t *pair_images, double *color_fraction,

@@ -17,7 +17,6 @@
 #include "rdml/h5.h"
 #include "rdml/lock.h"
 #include "rdml/pairs.h"
-#include "rdml/svm.h"
 #include "rdml/mpiutil.h"
 
 void rdml_exp_remove_tmp(const char *path) {

@@ -37,7 +37,6 @@
 #include "rdml/pairs.h"
 #include "rdml/png.h"
 #include "rdml/sched.h"
-#include "rdml/svm.h"
 
 #define ML RDML_PAIRNET_MAXLAYERS
 
@@ -203,7 +202,7 @@ static int read_grid(rdml_ctx *ctx, const rdml_config *cfg, train_opts *o) {
     RDML_TRY(rdml_config_int(ctx, cfg, "grid", "inner_folds", &o->inner_folds));
     RDML_TRY(rdml_config_str(ctx, cfg, "grid", "scoring", &sc));
     o->scoring = strcmp(sc, "auto") == 0 ? RDML_SCORE_R2 : (rdml_cv_scoring)rdml_cv_scoring_parse(sc);
-    if (!rdml_svm_scoring_fits(o->scoring, RDML_SVM_EPSILON_SVR))
+    if (rdml_cv_scoring_is_classification(o->scoring))
         return RDML_FAIL(ctx, RDML_ECONFIG, "[grid] scoring = %s is a classification score; `rdmlearn "
                          "train` regresses RDM values (hint: r2, neg_mse, pearson, spearman or auto)", sc);
     return RDML_OK;
