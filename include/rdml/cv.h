@@ -96,6 +96,11 @@ int rdml_cv_folds_make(rdml_ctx *ctx, const struct rdml_split *S, const struct r
                        rdml_cv_inner_check inner, const void *user, rdml_cv_folds *F);
 void rdml_cv_folds_free(rdml_cv_folds *F);
 
+/* The n pairs idx (indices into ij / value) as contiguous arrays: ij_out (n x 2) and, unless
+ * value is NULL, value_out (n): what a model fits or predicts on. */
+void rdml_cv_gather(int64_t n, const int64_t *idx, const int64_t *ij, const double *value,
+                    int64_t *ij_out, double *value_out);
+
 /* ---- nested grid search ---- */
 /* Inner K-fold over the units (images, or pairs for the pair-level split) with use[u] != 0:
  * those units in ascending order are permuted by the stream rdml_rng_substream(

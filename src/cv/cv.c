@@ -125,6 +125,15 @@ int rdml_cv_inner_split(rdml_ctx *ctx, int64_t l, const int64_t *ij, const int64
     return RDML_OK;
 }
 
+void rdml_cv_gather(int64_t n, const int64_t *idx, const int64_t *ij, const double *value,
+                    int64_t *ij_out, double *value_out) {
+    for (int64_t t = 0; t < n; t++) {
+        ij_out[2 * t] = ij[2 * idx[t]];
+        ij_out[2 * t + 1] = ij[2 * idx[t] + 1];
+        if (value) value_out[t] = value[idx[t]];
+    }
+}
+
 int rdml_cv_grid_search(rdml_ctx *ctx, int64_t nset, int64_t K, int64_t l, const int64_t *ij,
                         const int64_t *image_fold, const int64_t *pair_fold, rdml_cv_fit_score fn,
                         void *user, double *scores, int64_t *chosen) {

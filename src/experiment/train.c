@@ -393,15 +393,9 @@ static int fit(rdml_ctx *ctx, const train_opts *o, const train_set *t, uint64_t 
              : RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for a fit of %lld pairs", (long long)ntr);
     if (!rc && o->is_cnn) rc = rdml_cnn_create(ctx, &o->cnn, o->seed, key, &cnn);
     else if (!rc) rc = rdml_pairnet_create(ctx, &np, o->seed, key, &net);
-    for (int64_t q = 0; q < ntr && !rc; q++) {
-        trij[2 * q] = P->ij[2 * tr[q]];
-        trij[2 * q + 1] = P->ij[2 * tr[q] + 1];
-        ytr[q] = P->value[tr[q]];
-    }
-    for (int64_t q = 0; q < nte && !rc; q++) {
-        teij[2 * q] = P->ij[2 * te[q]];
-        teij[2 * q + 1] = P->ij[2 * te[q] + 1];
-        yte[q] = P->value[te[q]];
+    if (!rc) {
+        rdml_cv_gather(ntr, tr, P->ij, P->value, trij, ytr);
+        rdml_cv_gather(nte, te, P->ij, P->value, teij, yte);
     }
     if (!rc && Es) {
         /* z-score each embedding column with the mean and std of the fit's TRAINING images

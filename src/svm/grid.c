@@ -75,15 +75,9 @@ int rdml_svm_fit_score(rdml_ctx *ctx, const rdml_svm_params *p, const rdml_svm_i
     rdml_svm_model *m = NULL;
     int rc = ij_tr && ij_te && y_tr && y_te && dec
                  ? RDML_OK : RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for an inner fold");
-    for (int64_t t = 0; t < ntr && !rc; t++) {
-        ij_tr[2 * t] = ij[2 * tr[t]];
-        ij_tr[2 * t + 1] = ij[2 * tr[t] + 1];
-        y_tr[t] = target[tr[t]];
-    }
-    for (int64_t t = 0; t < nte && !rc; t++) {
-        ij_te[2 * t] = ij[2 * te[t]];
-        ij_te[2 * t + 1] = ij[2 * te[t] + 1];
-        y_te[t] = target[te[t]];
+    if (!rc) {
+        rdml_cv_gather(ntr, tr, ij, target, ij_tr, y_tr);
+        rdml_cv_gather(nte, te, ij, target, ij_te, y_te);
     }
     if (!rc) rc = rdml_svm_fit(ctx, p, im, ntr, ij_tr, y_tr, &m);
     if (!rc) rc = rdml_svm_decision(ctx, m, im, nte, ij_te, dec);
