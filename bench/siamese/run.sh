@@ -11,7 +11,8 @@
 # Runs per data set: PyTorch with the seed's settings (batch 32, lr 0.01) and with a large
 # batch (4096, lr 0.001); rdmlearn per pair at batch 32 (the seed's batching), decomposed with
 # shuffled pairs at batch 4096, and decomposed with block-of-images batches at the
-# `rdmlearn train` defaults (batch 1024, lr 0.002) and at batch 4096, lr 0.001.
+# former `rdmlearn train` defaults (batch 1024, lr 0.002; the defaults are now lr 0.0005 with one
+# epoch of warm-up, docs/nn.md) and at batch 4096, lr 0.001.
 # usage: bench/siamese/run.sh [N MAX_PAIRS SEED_EPOCHS BIG_EPOCHS]   (the planted set)
 #        env: RDML_BENCH_DIR (default /tmp/rdml-bench-siamese), THREADS (default 2),
 #             RDML_BENCH_H5 (the demo's results.h5; default build/demo/results.h5; the demo
@@ -51,7 +52,7 @@ one_set() { # name dir n maxp e1 e2 torch-command...
   echo "$name: test R2  torch seed $(r2 "$t_seed"), torch 4096 $(r2 "$t_big"), rdmlearn per pair 32 $(r2 "$r_seed"), decomposed 4096 $(r2 "$r_big"), blocks 1024 $(r2 "$r_blk"), blocks 4096 $(r2 "$r_blk4")"
   echo "$name: speed-up per pair batch 32: $(( $(pps "$r_seed") / ts ))x the torch seed run"
   echo "$name: speed-up decomposed 4096 (shuffled pairs): $(( $(pps "$r_big") / ts ))x torch seed, $(( $(pps "$r_big") / tb ))x torch 4096"
-  echo "$name: speed-up blocks 1024 (train defaults): $(( $(pps "$r_blk") / ts ))x torch seed, $(( $(pps "$r_blk") / tb ))x torch 4096"
+  echo "$name: speed-up blocks 1024 lr 0.002: $(( $(pps "$r_blk") / ts ))x torch seed, $(( $(pps "$r_blk") / tb ))x torch 4096"
   echo "$name: speed-up blocks 4096: $(( $(pps "$r_blk4") / ts ))x torch seed, $(( $(pps "$r_blk4") / tb ))x torch 4096"
 }
 
