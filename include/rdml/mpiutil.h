@@ -39,6 +39,11 @@ void rdml_ctx_set_comm(rdml_ctx *ctx, MPI_Comm comm);
  * and every rank returns that code. Returns RDML_OK on all ranks otherwise. */
 int rdml_agree(rdml_ctx *ctx, MPI_Comm comm, int rc);
 
+/* Collective. For a step that only rank 0 performs (a lock, a check of a file, a listing):
+ * rank 0's status `rc` and its message, word for word (no "rank 0: " prefix), on every rank;
+ * every rank returns that status. Other ranks' rc is ignored. */
+int rdml_root_status(rdml_ctx *ctx, MPI_Comm comm, int rc);
+
 /* Collective: a stop boundary, to be reached equally often by every rank of comm (a batch or
  * panel loop whose bounds every rank knows). First rdml_agree(rc); then, if every rank is OK
  * but any rank has a stop request (rdml_stop_requested), every rank records the same

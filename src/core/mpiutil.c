@@ -12,6 +12,20 @@ void rdml_ctx_set_comm(rdml_ctx *ctx, MPI_Comm comm) {
     MPI_Comm_size(comm, &ctx->nranks);
 }
 
+int rdml_root_status(rdml_ctx *ctx, MPI_Comm comm, int rc) {
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Bcast(&rc, 1, MPI_INT, 0, comm);
+    if (rc != RDML_OK) {
+        if (rank != 0) {
+            ctx->code = rc;
+            ctx->where = NULL;
+        }
+        MPI_Bcast(ctx->msg, (int)sizeof ctx->msg, MPI_CHAR, 0, comm);
+    }
+    return rc;
+}
+
 int rdml_agree(rdml_ctx *ctx, MPI_Comm comm, int rc) {
     int rank, size;
     MPI_Comm_rank(comm, &rank);

@@ -37,19 +37,6 @@ void rdml_exp_remove_tmp(const char *path) {
     closedir(dp);
 }
 
-/* Collective: rank 0's status and message, word for word, on every rank. */
-static int bcast_status(rdml_ctx *ctx, MPI_Comm comm, int rc) {
-    MPI_Bcast(&rc, 1, MPI_INT, 0, comm);
-    if (rc) {
-        if (ctx->rank != 0) {
-            ctx->code = rc;
-            ctx->where = NULL;
-        }
-        MPI_Bcast(ctx->msg, (int)sizeof ctx->msg, MPI_CHAR, 0, comm);
-    }
-    return rc;
-}
-
 /* Rank 0: an existing output that does not open as HDF5 (truncated, overwritten) is an error
  * with a hint, or with --force is moved aside with its CSV tables. */
 static int check_damaged(rdml_exp *ex, const char *output, int may_move) {
@@ -99,12 +86,20 @@ int rdml_exp_output_lock(rdml_exp *ex, int shared) {
                                shared ? RDML_LOCK_SHARED : RDML_LOCK_EXCLUSIVE, what,
                                &ex->output_lock));
     int rc = ctx->rank == 0 ? check_damaged(ex, output, !shared) : RDML_OK;
-    rc = bcast_status(ctx, ex->comm, rc);
+    rc = rdml_root_status(ctx, ex->comm, rc);
     if (rc) rdml_exp_output_unlock(ex);
     return rc;
 }
 
 void rdml_exp_output_unlock(rdml_exp *ex) { rdml_lock_release(&ex->output_lock); }
+
+int rdml_exp_results_commit(rdml_ctx *ctx, rdml_h5 **h, const char *stage) {
+    char out[4096];
+    rdml_strlcpy(out, rdml_h5_path(*h), sizeof out);
+    RDML_TRY(rdml_h5_commit(ctx, h));
+    rdml_info(ctx, "%s: results in %s", stage, out);
+    return RDML_OK;
+}
 
 int rdml_exp_results_open(rdml_exp *ex, const char *stage, rdml_h5 **h) {
     rdml_ctx *ctx = ex->ctx;

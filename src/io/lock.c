@@ -157,16 +157,9 @@ int rdml_lock_acquire(rdml_ctx *ctx, MPI_Comm comm, const char *path, int mode, 
         else if (mode == RDML_LOCK_EXCLUSIVE)
             write_holder(lk->fd, what);
     }
-    /* rank 0's outcome, word for word, on every rank (rdml_agree would prefix "rank 0: ") */
-    MPI_Bcast(&rc, 1, MPI_INT, 0, comm);
-    if (rc) {
-        if (rank != 0) {
-            ctx->code = rc;
-            ctx->where = NULL;
-        }
-        MPI_Bcast(ctx->msg, (int)sizeof ctx->msg, MPI_CHAR, 0, comm);
+    if (rdml_root_status(ctx, comm, rc)) {
         rdml_lock_release(&lk);
-        return rc;
+        return ctx->code;
     }
     *out = lk;
     return RDML_OK;

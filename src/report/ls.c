@@ -827,14 +827,5 @@ int rdml_report_ls(rdml_ctx *ctx, MPI_Comm comm, const char *results_path, int j
         }
         free(text);
     }
-    /* rank 0's outcome on every rank, with its message (not "rank 0: ...") */
-    int code = rc;
-    MPI_Bcast(&code, 1, MPI_INT, 0, comm);
-    if (code != RDML_OK) {
-        char msg[sizeof ctx->msg];
-        if (rank == 0) rdml_strlcpy(msg, ctx->msg, sizeof msg);
-        MPI_Bcast(msg, (int)sizeof msg, MPI_CHAR, 0, comm);
-        if (rank != 0) RDML_FAIL(ctx, code, "%s", msg);
-    }
-    return rdml_agree(ctx, comm, code);
+    return rdml_root_status(ctx, comm, rc);
 }
