@@ -209,10 +209,7 @@ int rdml_exp_embed_stage(rdml_exp *ex) {
     }
     if (!rc) rdml_progress_end(&prog);
     if (!rc) {
-        char out[4096];
-        rdml_strlcpy(out, rdml_h5_path(h), sizeof out);
-        rc = rdml_h5_commit(ctx, &h);
-        if (!rc) rdml_info(ctx, "embed: results in %s", out);
+        rc = rdml_exp_results_commit(ctx, &h, "embed");
     } else if (ctx->code == RDML_ECANCELLED && h) {
         rc = keep_finished(ex, &h, made, nids);
     } else {

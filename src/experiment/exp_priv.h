@@ -36,9 +36,11 @@ int rdml_exp_run_job(rdml_exp *ex, const char *job);
 
 /* Collective. Open run.output for writing (a copy under a temporary name if it exists, else a
  * new file) and record the stage's provenance under /meta/stages/<stage>. Commit with
- * rdml_h5_commit; on error nothing at run.output changes. */
+ * rdml_exp_results_commit; on error nothing at run.output changes. */
 struct rdml_h5;
 int rdml_exp_results_open(rdml_exp *ex, const char *stage, struct rdml_h5 **h);
+/* Collective. Commit *h (rdml_h5_commit) and log "<stage>: results in <run.output>". */
+int rdml_exp_results_commit(rdml_ctx *ctx, struct rdml_h5 **h, const char *stage);
 /* Collective. The results of a nested grid search under <gs>/grid (created): the settings'
  * columns (ns values each: float, integer or text, with an optional meaning), then per outer
  * fold f (S->nfolds of them) fold_f/{inner_scores, mean, std, inner_fold} and attribute

@@ -380,10 +380,7 @@ int rdml_exp_rdm_stage(rdml_exp *ex) {
     }
     if (!rc) rdml_progress_end(&prog);
     if (!rc) {
-        char out[4096];
-        rdml_strlcpy(out, rdml_h5_path(h), sizeof out);
-        rc = rdml_h5_commit(ctx, &h);
-        if (!rc) rdml_info(ctx, "rdm: results in %s", out);
+        rc = rdml_exp_results_commit(ctx, &h, "rdm");
     } else {
         rdml_h5_abort(&h);
         rdml_exp_stopped(ex, "rdm");

@@ -28,6 +28,19 @@
 static const char *const stage_order[] = {"rdm", "embed", "svm", "train", "report"};
 enum { NSTAGES = 5 };
 
+/* want[s] = 1 for each stage of cfg's run.stages (the others 0). */
+static int stage_mask(rdml_ctx *ctx, const rdml_config *cfg, int want[NSTAGES]) {
+    char **items = NULL;
+    int nitems = 0;
+    RDML_TRY(rdml_config_list(ctx, cfg, "run", "stages", &items, &nitems));
+    for (int s = 0; s < NSTAGES; s++) want[s] = 0;
+    for (int i = 0; i < nitems; i++)
+        for (int s = 0; s < NSTAGES; s++)
+            if (strcmp(items[i], stage_order[s]) == 0) want[s] = 1;
+    free(items);
+    return RDML_OK;
+}
+
 /* Collective. Is stage's output in run.output made from the current configuration? (The
  * registry /meta/done holds one attribute per stage key with the config hash.) */
 static int stage_current(rdml_exp *ex, const char *stage, const char *hex, int *current) {
@@ -64,16 +77,11 @@ static int run_stages(rdml_exp *ex, const char *label, const int *job_want, int 
                       int64_t aidx, int64_t acount, int *ran_any) {
     rdml_ctx *ctx = ex->ctx;
     const char *output, *root;
-    char **items = NULL;
-    int nitems = 0;
     RDML_TRY(rdml_config_str(ctx, ex->cfg, "run", "output", &output));
     RDML_TRY(rdml_config_str(ctx, ex->cfg, "data", "root", &root));
-    RDML_TRY(rdml_config_list(ctx, ex->cfg, "run", "stages", &items, &nitems));
-    int want[NSTAGES] = {0};
-    for (int i = 0; i < nitems; i++)
-        for (int s = 0; s < NSTAGES; s++)
-            if (strcmp(items[i], stage_order[s]) == 0) want[s] = job_want[s];
-    free(items);
+    int want[NSTAGES];
+    RDML_TRY(stage_mask(ctx, ex->cfg, want));
+    for (int s = 0; s < NSTAGES; s++) want[s] = want[s] && job_want[s];
     struct stat st;
     if (stat(root, &st) != 0 || !S_ISDIR(st.st_mode))
         return RDML_FAIL(ctx, RDML_EIO, "%s%sdata.root = %s: no such directory (hint: point "
@@ -149,17 +157,11 @@ static int experiment_config(rdml_exp *ex, const char *job, const char *exp, rdm
 int rdml_exp_run_job(rdml_exp *ex, const char *job) {
     rdml_ctx *ctx = ex->ctx;
     const char *output, *exps;
-    char **items = NULL;
-    int nitems = 0;
     RDML_TRY(rdml_config_str(ctx, ex->cfg, "run", "output", &output));
     RDML_TRY(rdml_config_str(ctx, ex->cfg, "run", "experiments", &exps));
-    RDML_TRY(rdml_config_list(ctx, ex->cfg, "run", "stages", &items, &nitems));
-    int job_want[NSTAGES] = {0};
-    for (int i = 0; i < nitems; i++)
-        for (int s = 0; s < NSTAGES; s++)
-            if (strcmp(items[i], stage_order[s]) == 0) job_want[s] = 1;
+    int job_want[NSTAGES];
+    RDML_TRY(stage_mask(ctx, ex->cfg, job_want));
     const int want_report = job_want[4];
-    free(items);
     int until = NSTAGES - 1;
     if (ex->opts.until) {
         until = -1;

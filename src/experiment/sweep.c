@@ -568,10 +568,7 @@ int rdml_sweep_run(rdml_exp *ex, const rdml_sweep_model *m, int64_t array_index,
     if (!rc) rc = mark_pairs_owner(ctx, h, m, phash);
     if (!rc && m->metrics) rc = write_table(ctx, h, m, &s, recs, nf);
     if (!rc) {
-        char out[4096];
-        rdml_strlcpy(out, rdml_h5_path(h), sizeof out);
-        rc = rdml_h5_commit(ctx, &h);
-        if (!rc) rdml_info(ctx, "%s: results in %s", m->stage, out);
+        rc = rdml_exp_results_commit(ctx, &h, m->stage);
     } else {
         rdml_h5_abort(&h);
     }
