@@ -95,8 +95,19 @@ def _columns_attr(ds, fallback):
     return [c.strip() for c in _scalar(cols).split(",")]
 
 
+class _ArrayView:
+    """numpy's array protocol and ``shape`` for a result held in ``self._array``."""
+
+    def __array__(self, dtype=None, copy=None):
+        return self._array if dtype is None else self._array.astype(dtype)
+
+    @property
+    def shape(self):
+        return self._array.shape
+
+
 @dataclass(repr=False)
-class RDM:
+class RDM(_ArrayView):
     """One subject's RDM for one vertex selection.
 
     Attributes
@@ -123,12 +134,9 @@ class RDM:
     selection: str
     attrs: dict = field(default_factory=dict)
 
-    def __array__(self, dtype=None, copy=None):
-        return self.matrix if dtype is None else self.matrix.astype(dtype)
-
     @property
-    def shape(self):
-        return self.matrix.shape
+    def _array(self):
+        return self.matrix
 
     @property
     def metric(self) -> str:
@@ -154,7 +162,7 @@ class RDM:
 
 
 @dataclass(repr=False)
-class Embeddings:
+class Embeddings(_ArrayView):
     """One subject's image embeddings.
 
     Attributes
@@ -179,12 +187,9 @@ class Embeddings:
     name: str
     attrs: dict = field(default_factory=dict)
 
-    def __array__(self, dtype=None, copy=None):
-        return self.values if dtype is None else self.values.astype(dtype)
-
     @property
-    def shape(self):
-        return self.values.shape
+    def _array(self):
+        return self.values
 
     def __repr__(self):
         n, d = self.values.shape
