@@ -705,6 +705,28 @@ static int perm_scores(rdml_ctx *ctx, ptx *t, const rdml_stats_opts *o, int64_t 
     for (int k = 0; k < M; k++) out[k] = 0;
     for (int s = 0; s < S; s++) {
         double *g = t->g;
+        if (t->scheme == RDML_STATS_PERM_IMAGES && !kendall) {
+            /* row by row: gather the permuted row segment (stays in L1), then every model's
+             * dot product with its canonical segment; no P-long temporary */
+            const double *Ts = t->T + (int64_t)s * u * u;
+            double acc[8];
+            int64_t c = 0;
+            for (int k0 = 0; k0 < M; k0 += 8) {
+                const int k1 = k0 + 8 < M ? k0 + 8 : M;
+                for (int k = k0; k < k1; k++) acc[k - k0] = 0;
+                c = 0;
+                for (int64_t a = 0; a + 1 < u; a++) {
+                    const double *row = Ts + q[a] * u;
+                    const int64_t len = u - a - 1;
+                    for (int64_t bb = 0; bb < len; bb++) g[bb] = row[q[a + 1 + bb]];
+                    for (int k = k0; k < k1; k++)
+                        acc[k - k0] += dot4(g, t->zm + (int64_t)mvi(d, k, s) * P + c, len);
+                    c += len;
+                }
+                for (int k = k0; k < k1; k++) out[k] += stats_clamp(acc[k - k0]);
+            }
+            continue;
+        }
         if (t->scheme == RDML_STATS_PERM_IMAGES) {
             const double *Ts = t->T + (int64_t)s * u * u;
             int64_t c = 0;
