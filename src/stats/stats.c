@@ -211,6 +211,7 @@ typedef struct stx {
     double *pt;          /* S x P: pool transforms of each subject */
     double *pool, *poolc, *tmp; /* P each */
     int64_t *w, *c;      /* P weights, u counts */
+    int64_t wsum;        /* sum of w */
     int *dcount;         /* S subject counts */
     double *scores;      /* M */
 } stx;
@@ -289,16 +290,28 @@ static int stx_make(rdml_ctx *ctx, const rdml_stats_data *d, rdml_rsa_method met
         for (int s = 0; !rc && s < x->S; s++) rc = stats_wsort_make(ctx, d->brain[s], P, &x->wb[s]);
         for (int k = 0; !rc && k < x->Mv; k++) rc = stats_wsort_make(ctx, d->models[k], P, &x->wm[k]);
     }
+    if (method == RDML_RSA_SPEARMAN) { /* the bootstrap's weights come from image counts */
+        for (int s = 0; !rc && s < x->S; s++) rc = stats_wsort_attach_pairs(ctx, &x->wb[s], x->la, x->lb);
+        for (int k = 0; !rc && k < x->Mv; k++) rc = stats_wsort_attach_pairs(ctx, &x->wm[k], x->la, x->lb);
+    }
     if (rc) stx_free(x);
     return rc;
+}
+
+/* Every image once: weights 1 (the observed data). */
+static void stx_unit_weights(stx *x) {
+    for (int64_t a = 0; a < x->u; a++) x->c[a] = 1;
+    for (int64_t p = 0; p < x->P; p++) x->w[p] = 1;
+    x->wsum = x->P;
 }
 
 /* The method's transform of x under weights w, centred, into out; its norm. 0: constant. */
 static int wtransform(const stx *x, const double *v, const stats_wsort *ws, const int64_t *w,
                      double *out, double *norm) {
     if (x->method == RDML_RSA_SPEARMAN) {
-        if (!stats_wrank(ws, w, out)) return 0;
-        return stats_wcenter(out, w, x->P, out, norm);
+        if (w == x->w && ws->sa) /* a bootstrap sample: weights c_i c_j from the counts */
+            return stats_wrank_counts(ws, x->c, x->wsum, x->tmp, out, norm);
+        return stats_wrank_centered(ws, w, x->tmp, out, norm);
     }
     return stats_wcenter(v, w, x->P, out, norm);
 }
@@ -323,7 +336,7 @@ static int wcompare_fresh(rdml_ctx *ctx, stx *x, const double *ca, double na,
         return rc;
     }
     double nb;
-    int ok = stats_wrank(&sb, w, x->poolc) && stats_wcenter(x->poolc, w, P, x->poolc, &nb);
+    int ok = stats_wrank_centered(&sb, w, x->tmp, x->poolc, &nb);
     stats_wsort_free(&sb);
     if (ok) *out = stats_clamp(stats_wdot(ca, x->poolc, w, P) / (na * nb));
     return RDML_OK;
@@ -417,7 +430,7 @@ int rdml_stats_noise_ceiling(rdml_ctx *ctx, const rdml_stats_data *d, rdml_rsa_m
                          d->nsubj);
     stx x;
     RDML_TRY(stx_make(ctx, d, method, pool, &x));
-    for (int64_t p = 0; p < x.P; p++) x.w[p] = 1;
+    stx_unit_weights(&x);
     prep_brains(&x, x.w, NULL);
     int rc = wnoise_ceiling(ctx, &x, x.w, NULL, lower, upper);
     stx_free(&x);
@@ -439,7 +452,8 @@ static int boot_sample(rdml_ctx *ctx, stx *x, const rdml_stats_opts *o, int64_t 
     int64_t distinct = 0;
     for (int64_t a = 0; a < u; a++) distinct += x->c[idx[a]]++ == 0;
     if (distinct < RDML_STATS_MIN_IMAGES) return RDML_OK;
-    for (int64_t p = 0; p < P; p++) x->w[p] = x->c[x->la[p]] * x->c[x->lb[p]];
+    x->wsum = 0;
+    for (int64_t p = 0; p < P; p++) x->wsum += x->w[p] = x->c[x->la[p]] * x->c[x->lb[p]];
     int *dc = NULL;
     if (o->boot_subjects) {
         rdml_stats_boot_subjects(o->seed, o->key, b, S, sidx);
@@ -970,7 +984,7 @@ int rdml_stats_evaluate(rdml_ctx *ctx, MPI_Comm comm, const rdml_stats_data *d,
     if (!rc) rc = rdml_stats_scores(ctx, d, o->method, out->score, out->score_subject);
     out->nc_lower = out->nc_upper = NAN;
     if (!rc && S >= 2) {
-        for (int64_t p = 0; p < x.P; p++) x.w[p] = 1;
+        stx_unit_weights(&x);
         prep_brains(&x, x.w, NULL);
         rc = wnoise_ceiling(ctx, &x, x.w, NULL, &out->nc_lower, &out->nc_upper);
         out->has_nc = !rc && !isnan(out->nc_lower) && !isnan(out->nc_upper);

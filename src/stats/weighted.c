@@ -60,7 +60,44 @@ int stats_wsort_make(rdml_ctx *ctx, const double *x, int64_t p, stats_wsort *out
     return RDML_OK;
 }
 
+int stats_wsort_attach_pairs(rdml_ctx *ctx, stats_wsort *s, const int64_t *la, const int64_t *lb) {
+    s->sa = rdml_malloc(ctx, (size_t)(s->p ? s->p : 1) * sizeof *s->sa, "sorted pairs");
+    s->sb = s->sa ? rdml_malloc(ctx, (size_t)(s->p ? s->p : 1) * sizeof *s->sb, "sorted pairs")
+                  : NULL;
+    if (!s->sb) return ctx->code;
+    for (int64_t t = 0; t < s->p; t++) {
+        s->sa[t] = (uint32_t)la[s->order[t]];
+        s->sb[t] = (uint32_t)lb[s->order[t]];
+    }
+    return RDML_OK;
+}
+
+int stats_wrank_counts(const stats_wsort *s, const int64_t *c, int64_t n, double *rg, double *out,
+                       double *norm) {
+    const int64_t p = s->p;
+    const double mean = 0.5 * (double)(n + 1);
+    int64_t cum = 0, used = 0;
+    double ss = 0;
+    for (int64_t t = 0; t < p;) {
+        int64_t e = t, tw = 0;
+        const uint32_t g = s->group[t];
+        for (; e < p && s->group[e] == g; e++) tw += c[s->sa[e]] * c[s->sb[e]];
+        const double r = (double)cum + 0.5 * (double)(tw + 1) - mean;
+        rg[g] = r;
+        ss += (double)tw * r * r;
+        used += tw > 0;
+        cum += tw;
+        t = e;
+    }
+    /* entries of weight 0 get their group's value too: every use multiplies by the weight */
+    for (int64_t i = 0; i < p; i++) out[i] = rg[s->dense[i]];
+    *norm = sqrt(ss);
+    return used >= 2 && *norm > 0;
+}
+
 void stats_wsort_free(stats_wsort *s) {
+    free(s->sa);
+    free(s->sb);
     free(s->order);
     free(s->group);
     free(s->dense);
@@ -80,6 +117,31 @@ int stats_wrank(const stats_wsort *s, const int64_t *w, double *ranks) {
         t = e;
     }
     return used >= 2;
+}
+
+int stats_wrank_centered(const stats_wsort *s, const int64_t *w, double *rg, double *out,
+                         double *norm) {
+    const int64_t p = s->p;
+    int64_t n = 0;
+    for (int64_t i = 0; i < p; i++) n += w[i];
+    /* the mean of the average ranks 1..N of the expanded vector is (N + 1) / 2 */
+    const double mean = 0.5 * (double)(n + 1);
+    int64_t c = 0, used = 0;
+    double ss = 0;
+    for (int64_t t = 0; t < p;) {
+        int64_t e = t, tw = 0;
+        const uint32_t g = s->group[t];
+        while (e < p && s->group[e] == g) tw += w[s->order[e++]];
+        const double r = (double)c + 0.5 * (double)(tw + 1) - mean;
+        rg[g] = r;
+        ss += (double)tw * r * r;
+        used += tw > 0;
+        c += tw;
+        t = e;
+    }
+    for (int64_t i = 0; i < p; i++) out[i] = w[i] ? rg[s->dense[i]] : 0.0;
+    *norm = sqrt(ss);
+    return used >= 2 && *norm > 0;
 }
 
 int stats_wcenter(const double *x, const int64_t *w, int64_t p, double *out, double *norm) {
