@@ -515,7 +515,9 @@ typedef struct ptx {
     rdml_rsa_method method;
     const rdml_stats_data *d;
     const int64_t *la, *lb, *images;
-    double *T;      /* IMAGES: S x u x u brain values (normalised transforms; raw for kendall) */
+    double *T;      /* IMAGES: S x u x u brain values (normalised transforms; raw for kendall),
+                     * or with tri S x P in canonical upper-triangle order */
+    int tri;
     double *zm;     /* Mv x P: models, normalised transforms (canonical order for IMAGES) */
     double *zb;     /* PAIRS: S x P normalised brain transforms (raw for kendall) */
     double *mraw;   /* kendall: Mv x P raw model values (canonical order for IMAGES) */
@@ -606,7 +608,7 @@ static int complete_pairs(rdml_ctx *ctx, const stx *x, int64_t **canon, int *com
     return RDML_OK;
 }
 
-static int ptx_make(rdml_ctx *ctx, const stx *x, ptx *t) {
+static int ptx_make(rdml_ctx *ctx, const stx *x, int64_t max_matrix_bytes, ptx *t) {
     memset(t, 0, sizeof *t);
     const rdml_stats_data *d = x->d;
     t->P = x->P;
@@ -652,15 +654,19 @@ static int ptx_make(rdml_ctx *ctx, const stx *x, ptx *t) {
     }
     int rc = RDML_OK;
     if (t->scheme == RDML_STATS_PERM_IMAGES) {
-        t->T = rdml_malloc(ctx, (size_t)(x->S * u * u) * sizeof *t->T, "brain matrices");
+        /* the full symmetric matrix reads a permuted row from one place (fast); above the
+         * limit the upper triangle (half the memory) is indexed instead */
+        t->tri = (double)x->S * (double)u * (double)u * sizeof(double) > (double)max_matrix_bytes;
+        const int64_t per = t->tri ? P : u * u;
+        t->T = rdml_malloc(ctx, (size_t)(x->S * per) * sizeof *t->T, "brain matrices");
         if (!t->T) rc = ctx->code;
         for (int s = 0; !rc && s < x->S; s++) {
-            double *o = t->g, *Ts = t->T + (int64_t)s * u * u;
+            double *o = t->tri ? t->T + (int64_t)s * P : t->g, *Ts = t->T + (int64_t)s * per;
             for (int64_t q = 0; q < P; q++) o[q] = d->brain[s][canon[q]];
             if (!kendall && !normalise(ctx, x->method, o, P, o, &err))
                 rc = err ? ctx->code : RDML_FAIL(ctx, RDML_EINTERNAL, "stats: constant brain");
             int64_t q = 0;
-            for (int64_t a = 0; !rc && a < u; a++) {
+            for (int64_t a = 0; !rc && !t->tri && a < u; a++) {
                 Ts[a * u + a] = 0;
                 for (int64_t b = a + 1; b < u; b++, q++) Ts[a * u + b] = Ts[b * u + a] = o[q];
             }
@@ -701,6 +707,23 @@ static int ptx_make(rdml_ctx *ctx, const stx *x, ptx *t) {
     return rc;
 }
 
+/* The permuted brain values of canonical row a (pairs (a, b), b > a) of subject s into g. */
+static void gather_row(const ptx *t, int s, const int64_t *q, int64_t a, double *g) {
+    const int64_t u = t->u, len = u - a - 1;
+    if (!t->tri) {
+        const double *row = t->T + (int64_t)s * u * u + q[a] * u;
+        for (int64_t bb = 0; bb < len; bb++) g[bb] = row[q[a + 1 + bb]];
+        return;
+    }
+    const double *tv = t->T + (int64_t)s * t->P;
+    const int64_t pa = q[a];
+    const int64_t base_a = pa * (2 * u - pa - 1) / 2 - pa - 1; /* + pb: entry (pa, pb > pa) */
+    for (int64_t bb = 0; bb < len; bb++) {
+        const int64_t pb = q[a + 1 + bb];
+        g[bb] = pb > pa ? tv[base_a + pb] : tv[pb * (2 * u - pb - 1) / 2 + pa - pb - 1];
+    }
+}
+
 /* Null scores of permutation b (b < 0: the identity, i.e. the observed value through the same
  * kernel) into out[M]; NaN when undefined. */
 static int perm_scores(rdml_ctx *ctx, ptx *t, const rdml_stats_opts *o, int64_t b, double *out) {
@@ -722,7 +745,6 @@ static int perm_scores(rdml_ctx *ctx, ptx *t, const rdml_stats_opts *o, int64_t 
         if (t->scheme == RDML_STATS_PERM_IMAGES && !kendall) {
             /* row by row: gather the permuted row segment (stays in L1), then every model's
              * dot product with its canonical segment; no P-long temporary */
-            const double *Ts = t->T + (int64_t)s * u * u;
             double acc[8];
             int64_t c = 0;
             for (int k0 = 0; k0 < M; k0 += 8) {
@@ -730,9 +752,8 @@ static int perm_scores(rdml_ctx *ctx, ptx *t, const rdml_stats_opts *o, int64_t 
                 for (int k = k0; k < k1; k++) acc[k - k0] = 0;
                 c = 0;
                 for (int64_t a = 0; a + 1 < u; a++) {
-                    const double *row = Ts + q[a] * u;
                     const int64_t len = u - a - 1;
-                    for (int64_t bb = 0; bb < len; bb++) g[bb] = row[q[a + 1 + bb]];
+                    gather_row(t, s, q, a, g);
                     for (int k = k0; k < k1; k++)
                         acc[k - k0] += dot4(g, t->zm + (int64_t)mvi(d, k, s) * P + c, len);
                     c += len;
@@ -742,11 +763,10 @@ static int perm_scores(rdml_ctx *ctx, ptx *t, const rdml_stats_opts *o, int64_t 
             continue;
         }
         if (t->scheme == RDML_STATS_PERM_IMAGES) {
-            const double *Ts = t->T + (int64_t)s * u * u;
             int64_t c = 0;
-            for (int64_t a = 0; a < u; a++) {
-                const double *row = Ts + q[a] * u;
-                for (int64_t bb = a + 1; bb < u; bb++) g[c++] = row[q[bb]];
+            for (int64_t a = 0; a + 1 < u; a++) {
+                gather_row(t, s, q, a, g + c);
+                c += u - a - 1;
             }
         } else if (t->scheme == RDML_STATS_PERM_PAIRS) {
             const double *zb = t->zb + (int64_t)s * P;
@@ -1004,7 +1024,7 @@ int rdml_stats_evaluate(rdml_ctx *ctx, MPI_Comm comm, const rdml_stats_data *d,
     }
     /* permutations */
     if (!rc && nperm > 0) {
-        rc = ptx_make(ctx, &x, &t);
+        rc = ptx_make(ctx, &x, o->max_matrix_bytes, &t);
         out->perm_scheme = t.scheme;
         if (!rc) rc = perm_scores(ctx, &t, o, -1, obsp);
         int64_t lo = 0, hi = 0;
