@@ -1011,6 +1011,7 @@ int rdml_stats_evaluate(rdml_ctx *ctx, MPI_Comm comm, const rdml_stats_data *d,
     }
     rc = rdml_agree(ctx, comm, rc);
     /* bootstrap: my block of samples */
+    double t_boot = rdml_now(), t_perm = 0;
     if (!rc && nboot > 0) {
         int64_t lo, hi;
         rdml_part_block(nboot, me, nr, &lo, &hi);
@@ -1022,7 +1023,9 @@ int rdml_stats_evaluate(rdml_ctx *ctx, MPI_Comm comm, const rdml_stats_data *d,
         if (!rc) rc = gather_rows(ctx, comm, nboot, M + 2, mine, boot);
         rc = rdml_agree(ctx, comm, rc);
     }
+    t_boot = rdml_now() - t_boot;
     /* permutations */
+    t_perm = rdml_now();
     if (!rc && nperm > 0) {
         rc = ptx_make(ctx, &x, o->max_matrix_bytes, &t);
         out->perm_scheme = t.scheme;
@@ -1049,7 +1052,18 @@ int rdml_stats_evaluate(rdml_ctx *ctx, MPI_Comm comm, const rdml_stats_data *d,
                            "on more images; the pairs touch %lld)",
                            (long long)nboot, RDML_STATS_MIN_IMAGES, (long long)x.u);
     }
-    if (!rc) summarise(out, boot, null, nboot, nperm, obsp, col);
+    t_perm = rdml_now() - t_perm;
+    if (!rc) {
+        summarise(out, boot, null, nboot, nperm, obsp, col);
+        rdml_debug(ctx,
+                   "stats (%s, %lld pairs over %lld images, %d subjects, %d models, %d ranks): "
+                   "%lld bootstrap samples (%lld dropped, %lld with a noise ceiling) in %.2f s; "
+                   "%lld permutations (scheme %s) in %.2f s",
+                   rdml_rsa_method_name(o->method), (long long)x.P, (long long)x.u, S, M, nr,
+                   (long long)nboot, (long long)out->boot_dropped, (long long)out->nc_valid,
+                   t_boot, (long long)nperm, rdml_stats_perm_scheme_name(out->perm_scheme),
+                   t_perm);
+    }
     if (rc) rdml_stats_result_free(out);
     ptx_free(&t);
     stx_free(&x);
