@@ -118,7 +118,9 @@ int64_t rdml_pool_dims(rdml_pool p, const rdml_zoo_layer *L, int64_t dims);
  * the same on every rank and run. features = R @ flatten(x). */
 typedef struct rdml_projection {
     int64_t in, out;
-    float *r; /* out x in, row-major */
+    uint64_t seed, stream;
+    float *r; /* out x in, row-major; NULL above 2^28 entries (1 GiB): then the entries are
+                 drawn again, in column blocks, for every batch (slower, same values) */
 } rdml_projection;
 int rdml_projection_make(rdml_ctx *ctx, uint64_t seed, const char *key, int64_t in,
                          int64_t out, rdml_projection *p);
@@ -169,6 +171,11 @@ int rdml_convnet_forward(rdml_ctx *ctx, const rdml_convnet *m, int64_t B, const 
 #define RDML_ZOO_IMAGE 224
 int rdml_zoo_imagenet_preprocess(rdml_ctx *ctx, const rdml_image *im, float *out);
 const char *rdml_zoo_imagenet_preprocessing(void);
+
+/* The text of `rdmlearn models`: every architecture (or only the one named, which may also
+ * be "clip-vit") with its layer names and shapes, preprocessing and where to get weights.
+ * *out is malloc'd; an unknown name is RDML_EUSAGE listing the known ones. */
+int rdml_zoo_catalogue(rdml_ctx *ctx, const char *only, char **out);
 
 #ifdef __cplusplus
 }

@@ -169,13 +169,14 @@ static const rdml_cfg_key schema[] = {
      "clip-vit backend: -1 is get_image_features (the projected, post-layernorm CLS token, as "
      "the paper used); k >= 0 takes hidden state k (0 = after pre_layrnorm, k = after layer k), "
      "pooled by embed.pooling."},
-    {"embed", "pooling", RDML_CFG_LIST, "auto", NR, "auto|cls|mean|gap|flatten|project",
+    {"embed", "pooling", RDML_CFG_STRING, "auto", NR, NULL,
      "how a layer's output becomes one vector per image. clip-vit backend with layer >= 0: cls "
      "(the CLS token; also what auto means) or mean (the mean of the patch tokens). torchvision "
      "backend: gap (global average pool of a C x H x W map: C features), flatten "
      "(torch.flatten: C*H*W features), project (flatten, then a seeded Gaussian random "
      "projection to embed.dims features), auto (gap for maps, the vector itself for linear "
-     "layers); one value for every layer, or one per embed.layers entry."},
+     "layers); one value for every layer, or a comma-separated list with one per embed.layers "
+     "entry. Values: auto, cls, mean, gap, flatten, project."},
     {"embed", "heads", RDML_CFG_INT, "0", RANGE(0, 1024), NULL,
      "clip-vit backend: attention heads; 0 takes num_attention_heads from config.json beside "
      "the weights, else width / 64 (true of all OpenAI CLIP models)."},

@@ -3,6 +3,7 @@
  * preprocessing on Pillow-exact resampling (resample.c). */
 #include <cblas.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,17 +108,16 @@ int rdml_projection_make(rdml_ctx *ctx, uint64_t seed, const char *key, int64_t 
     if (in < 1 || out < 1)
         return RDML_FAIL(ctx, RDML_ECONFIG, "[embed] dims = %lld: a projection needs dims >= 1",
                          (long long)out);
-    if (in > PROJ_MAX / out)
-        return RDML_FAIL(ctx, RDML_ECONFIG, "[embed] pooling = project of layer %s: a %lld x %lld "
-                         "projection matrix exceeds 1 GiB (hint: lower embed.dims, or use "
-                         "pooling gap for this layer)", key, (long long)out, (long long)in);
     uint64_t h = 1469598103934665603ull; /* FNV-1a of the key */
     for (const char *c = key; *c; c++) h = (h ^ (uint8_t)*c) * 1099511628211ull;
-    p->r = rdml_malloc(ctx, (size_t)(in * out) * sizeof *p->r, "random projection");
-    if (!p->r) return ctx->code;
     p->in = in;
     p->out = out;
-    rdml_rng r = rdml_rng_make(seed, rdml_rng_substream(RDML_STREAM_PROJECTION, h), 0);
+    p->seed = seed;
+    p->stream = rdml_rng_substream(RDML_STREAM_PROJECTION, h);
+    if (in > PROJ_MAX / out) return RDML_OK; /* too large to keep: drawn per batch */
+    p->r = rdml_malloc(ctx, (size_t)(in * out) * sizeof *p->r, "random projection");
+    if (!p->r) return ctx->code;
+    rdml_rng r = rdml_rng_make(seed, p->stream, 0);
     const double sc = 1.0 / sqrt((double)out);
     for (int64_t i = 0; i < in * out; i++) p->r[i] = (float)(rdml_rng_normal(&r) * sc);
     return RDML_OK;
@@ -127,6 +127,27 @@ void rdml_projection_free(rdml_projection *p) {
     if (!p) return;
     free(p->r);
     memset(p, 0, sizeof *p);
+}
+
+/* The projection of a matrix too large to keep: the same entries (entry (i, j) is normal
+ * draw i * in + j of the stream), drawn per call in blocks of columns. */
+static int project_streamed(rdml_ctx *ctx, const rdml_projection *p, int64_t B, const float *x,
+                            float *out) {
+    const int64_t bs = 1024, D = p->in, O = p->out;
+    float *rb = rdml_malloc(ctx, (size_t)(O * bs) * sizeof *rb, "random projection block");
+    if (!rb) return ctx->code;
+    const double sc = 1.0 / sqrt((double)O);
+    for (int64_t j0 = 0; j0 < D; j0 += bs) {
+        const int64_t nb = D - j0 < bs ? D - j0 : bs;
+        for (int64_t i = 0; i < O; i++) {
+            rdml_rng r = rdml_rng_make(p->seed, p->stream, 2 * (uint64_t)(i * D + j0));
+            for (int64_t j = 0; j < nb; j++) rb[i * nb + j] = (float)(rdml_rng_normal(&r) * sc);
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)B, (int)O, (int)nb, 1.0f,
+                    x + j0, (int)D, rb, (int)nb, j0 ? 1.0f : 0.0f, out, (int)O);
+    }
+    free(rb);
+    return RDML_OK;
 }
 
 int rdml_zoo_pool(rdml_ctx *ctx, rdml_pool p, const rdml_zoo_layer *L, int64_t B,
@@ -148,9 +169,12 @@ int rdml_zoo_pool(rdml_ctx *ctx, rdml_pool p, const rdml_zoo_layer *L, int64_t B
     case RDML_POOL_PROJECT:
         if (!proj || proj->in != D || proj->out != dims)
             return RDML_FAIL(ctx, RDML_EINTERNAL, "projection of layer %s does not fit", L->name);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)B, (int)dims, (int)D, 1.0f, x,
-                    (int)D, proj->r, (int)D, 0.0f, out, (int)dims);
-        return RDML_OK;
+        if (proj->r) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)B, (int)dims, (int)D, 1.0f,
+                        x, (int)D, proj->r, (int)D, 0.0f, out, (int)dims);
+            return RDML_OK;
+        }
+        return project_streamed(ctx, proj, B, x, out);
     default:
         return RDML_FAIL(ctx, RDML_ECONFIG, "[embed] pooling = %s does not apply to layer %s "
                          "(a %lld x %lld x %lld map; hint: gap, flatten or project)",
@@ -200,4 +224,87 @@ int rdml_zoo_imagenet_preprocess(rdml_ctx *ctx, const rdml_image *im, float *out
     }
     free(rs);
     return rc;
+}
+
+/* ---- the catalogue (`rdmlearn models`) ---- */
+
+static int cat(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int cat(char **buf, size_t *len, size_t *cap, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) return -1;
+    if (*len + (size_t)n + 1 > *cap) {
+        size_t c = *cap ? *cap : 4096;
+        while (c < *len + (size_t)n + 1) c *= 2;
+        char *q = realloc(*buf, c);
+        if (!q) return -1;
+        *buf = q;
+        *cap = c;
+    }
+    va_start(ap, fmt);
+    vsnprintf(*buf + *len, *cap - *len, fmt, ap);
+    va_end(ap);
+    *len += (size_t)n;
+    return 0;
+}
+
+int rdml_zoo_catalogue(rdml_ctx *ctx, const char *only, char **out) {
+    *out = NULL;
+    char *b = NULL;
+    size_t len = 0, cap = 0;
+    int err = 0, shown = 0;
+    for (int a = 0; a < RDML_ZOO_NARCH && !err; a++) {
+        if (only && *only && strcmp(only, rdml_zoo_arch_name((rdml_zoo_arch)a)) != 0) continue;
+        rdml_convnet *m = NULL;
+        if (rdml_convnet_create(ctx, (rdml_zoo_arch)a, 1000, &m)) {
+            free(b);
+            return ctx->code;
+        }
+        shown++;
+        err |= cat(&b, &len, &cap, "%s  (embed.backend = torchvision, embed.model = %s)\n",
+                   rdml_zoo_arch_name((rdml_zoo_arch)a), rdml_zoo_arch_name((rdml_zoo_arch)a));
+        err |= cat(&b, &len, &cap, "  weights: torchvision IMAGENET1K_V1 state dict, %s\n"
+                   "           (download it yourself; embed.weights reads the .pth as is, or "
+                   "convert it with tools/pth_to_safetensors.py)\n",
+                   rdml_zoo_weights_url((rdml_zoo_arch)a));
+        err |= cat(&b, &len, &cap, "  preprocessing: %s\n", rdml_zoo_imagenet_preprocessing());
+        err |= cat(&b, &len, &cap, "  layers (embed.layers; output shape; auto pooling):\n");
+        for (int64_t i = 0; i < rdml_convnet_nlayers(m) && !err; i++) {
+            const rdml_zoo_layer *L = rdml_convnet_layer(m, i);
+            char shape[64];
+            if (L->vec) snprintf(shape, sizeof shape, "%lld", (long long)L->c);
+            else snprintf(shape, sizeof shape, "%lld x %lld x %lld", (long long)L->c,
+                          (long long)L->h, (long long)L->w);
+            err |= cat(&b, &len, &cap, "    %-14s %-16s %s\n", L->name, shape,
+                       L->vec ? "the vector" : "gap");
+        }
+        err |= cat(&b, &len, &cap, "\n");
+        rdml_convnet_free(&m);
+    }
+    if (!err && (!only || !*only || strcmp(only, "clip-vit") == 0)) {
+        shown++;
+        err |= cat(&b, &len, &cap,
+                   "clip-vit  (embed.backend = clip-vit)\n"
+                   "  weights: a CLIP model.safetensors in Hugging Face or OpenAI naming, e.g.\n"
+                   "           https://huggingface.co/openai/clip-vit-base-patch32 (model.safetensors "
+                   "and config.json)\n"
+                   "  preprocessing: CLIPImageProcessor: Pillow BICUBIC resize of the short side, "
+                   "centre crop, CLIP mean/std\n"
+                   "  layers: embed.layer = -1 (get_image_features) or k = hidden state after "
+                   "encoder layer k, pooled cls or mean\n\n");
+    }
+    if (!err && !shown) {
+        free(b);
+        return RDML_FAIL(ctx, RDML_EUSAGE, "no model %s (hint: one of alexnet, vgg16, resnet18, "
+                         "resnet50, clip-vit; `rdmlearn models` lists them all)", only);
+    }
+    if (err) {
+        free(b);
+        return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory listing the models");
+    }
+    *out = b;
+    return RDML_OK;
 }

@@ -18,6 +18,7 @@
 #include "rdml/embed.h"
 #include "rdml/h5.h"
 #include "rdml/mpiutil.h"
+#include "rdml/zoo.h"
 
 /* The configuration's lists (embed.layers, embed.pooling) that p points into. */
 typedef struct lists {
@@ -99,11 +100,16 @@ static int read_params(rdml_exp *ex, rdml_embed_params *p, const char **name, li
     p->seed = (uint64_t)seed;
     RDML_TRY(rdml_config_str(ctx, cfg, "embed", "layers", &s));
     RDML_TRY(split_list(ctx, s, &l->layers, &l->nl));
-    RDML_TRY(rdml_config_list(ctx, cfg, "embed", "pooling", &l->pooling, &l->np));
+    RDML_TRY(rdml_config_str(ctx, cfg, "embed", "pooling", &s));
+    RDML_TRY(split_list(ctx, s, &l->pooling, &l->np));
     l->nl = nonempty(l->layers, l->nl);
     l->np = nonempty(l->pooling, l->np);
     p->layers = (const char *const *)l->layers;
     p->nlayers = l->nl;
+    for (int i = 0; i < l->np; i++) {
+        rdml_pool pool;
+        RDML_TRY(rdml_pool_parse(ctx, l->pooling[i], &pool));
+    }
     p->pooling = (const char *const *)l->pooling;
     p->npooling = l->np;
     RDML_TRY(rdml_config_int(ctx, cfg, "embed", "heads", &p->heads));
