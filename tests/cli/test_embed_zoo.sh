@@ -3,7 +3,8 @@
 # ResNet-50 with random weights (tools/make_zoo_fixtures.py: torch.manual_seed, batch-norm
 # statistics randomised) against torchvision 0.14 on the same non-square PNGs, several
 # layers each (the first, middle ones, the last, containers), pooled gap / flatten, within
-# 1e-4 of the largest reference value; the .pth state dict gives bit-identical features to
+# 1e-4 of the largest reference value, and the preprocessed images within 1 grey level of
+# torchvision's transform (test_zoo --preprocess); the .pth state dict gives bit-identical features to
 # its safetensors copy; ResNet-50 with 6 layers (one of them `project`) is bit-identical at 1
 # and 3 ranks and the projection keeps distances; crafted malicious .pth files (a posix.system
 # global, a REDUCE payload on an allowed callable, builtins.eval via STACK_GLOBAL, INST, an
@@ -80,6 +81,19 @@ VG=features.0,features.16,features,classifier.1,classifier.6
 $PY "$RDML_SRC/tools/make_zoo_fixtures.py" "$W/fx" alexnet "$AL" "${PNGS[@]}" || fail "alexnet fixture"
 $PY "$RDML_SRC/tools/make_zoo_fixtures.py" "$W/fx" resnet18 "$R18" "${PNGS[@]}" --pth || fail "resnet18 fixture"
 $PY "$RDML_SRC/tools/make_zoo_fixtures.py" "$W/fx" resnet50 "$R50" "${PNGS[@]}" || fail "resnet50 fixture"
+# preprocessing: rdmlearn's (test_zoo --preprocess) against torchvision's transform, in grey levels
+"${RDML_BUILD:?}/tests/test_zoo" --preprocess "$W/pre.npy" "${PNGS[@]}" || fail "test_zoo --preprocess"
+$PY - "$W" <<'PYEOF' || fail "preprocessing differs from torchvision's"
+import sys, numpy as np
+W = sys.argv[1]
+a, b = np.load(f"{W}/pre.npy"), np.load(f"{W}/fx/resnet18.input.npy")
+assert a.shape == b.shape == (5, 3, 224, 224), (a.shape, b.shape)
+std = np.array([0.229, 0.224, 0.225])[None, :, None, None]
+grey = np.abs(a.astype(np.float64) - b) * std * 255
+assert grey.max() <= 1.0, grey.max()
+print(f"preprocessing: max difference to torchvision {grey.max():.2e} grey levels "
+      f"({(grey > 0.01).sum()} of {grey.size} values differ by more than 0.01)")
+PYEOF
 embed 1 "$W/al.h5" alexnet "$W/fx/alexnet.safetensors" "$AL" flatten,gap,flatten,auto,auto 5 && compare "$W/al.h5" alexnet "$AL" flatten,gap,flatten,auto,auto 5 || fail "alexnet"
 embed 1 "$W/r18.h5" resnet18 "$W/fx/resnet18.safetensors" "$R18" gap,flatten,gap,gap,flatten,auto,auto 5 && compare "$W/r18.h5" resnet18 "$R18" gap,flatten,gap,gap,flatten,auto,auto 5 || fail "resnet18"
 embed 1 "$W/r18p.h5" resnet18 "$W/fx/resnet18.pth" "$R18" gap,flatten,gap,gap,flatten,auto,auto 5 || fail "resnet18 .pth"
