@@ -212,6 +212,22 @@ int64_t rdml_clip_dims(const rdml_clip *m, int64_t layer);
 int rdml_clip_forward(rdml_ctx *ctx, const rdml_clip *m, int64_t B, const float *pixels,
                       int64_t layer, int pool_mean, float *out);
 
+/* One forward pass for several outputs: n requested layers (each -1 or 0..layers, as for
+ * rdml_clip_forward, with its own pool_mean), outs[k] receiving B x rdml_clip_dims(m,
+ * layers[k]). The pass stops after the deepest one. rdml_clip_forward is this with n = 1. */
+int rdml_clip_forward_multi(rdml_ctx *ctx, const rdml_clip *m, int64_t B, const float *pixels,
+                            int64_t n, const int64_t *layers, const int *pool_mean,
+                            float *const *outs);
+/* CLIP's addressable modules for embed.layers, in the checkpoint's naming: Hugging Face
+ * "vision_model.pre_layrnorm" (hidden state 0), "vision_model.encoder.layers.K" (hidden
+ * state K + 1), "visual_projection" (get_image_features); OpenAI "visual.ln_pre",
+ * "visual.transformer.resblocks.K", "visual.proj". Returns the hidden-state index (-1 for
+ * the projected output) or -2 for a name the model does not have; list (may be NULL) gets
+ * the valid names, comma-separated (truncated with "..."). */
+int64_t rdml_clip_layer_index(const rdml_clip *m, const char *name);
+void rdml_clip_layer_names(const rdml_clip *m, char *list, size_t len);
+const char *rdml_clip_layer_name(const rdml_clip *m, int64_t hidden, char *buf, size_t len);
+
 /* Per-phase wall-clock profile of rdml_clip_forward, for benches (bench/embed): after
  * rdml_clip_forward_profile(acc), acc an array of RDML_CLIP_NPHASE doubles, every forward adds
  * each phase's seconds to acc[phase] until rdml_clip_forward_profile(NULL). Process-wide and

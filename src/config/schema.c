@@ -133,8 +133,11 @@ static const rdml_cfg_key schema[] = {
     {"embed", "layers", RDML_CFG_STRING, "", NR, NULL,
      "torchvision backend: the modules whose outputs are stored, comma-separated, as torchvision "
      "names them (e.g. features.10, classifier.4, layer3, layer4.1, avgpool, fc), all from one forward "
-     "pass; each becomes the embedding NAME.LAYER (NAME: embed.name, else the model). Empty "
-     "means the last module (fc or classifier.6). `rdmlearn models` lists the valid names."},
+     "pass; with several, each becomes the embedding NAME.LAYER (NAME: embed.name, else the "
+     "backend). Empty means the last module (fc or classifier.6). `rdmlearn models` lists the "
+     "valid names. clip-vit backend: the checkpoint's module names (vision_model.pre_layrnorm, "
+     "vision_model.encoder.layers.K, visual_projection; OpenAI: visual.ln_pre, "
+     "visual.transformer.resblocks.K, visual.proj) instead of embed.layer, pooled cls or mean."},
     {"embed", "dims", RDML_CFG_INT, "4096", RANGE(1, 1000000), NULL,
      "torchvision backend with pooling project: the width of the Gaussian random projection "
      "of a flattened layer (entries N(0, 1/dims) from run.seed and the layer name)."},
@@ -836,7 +839,7 @@ static const rdml_cfg_applies applies[] = {
     {"embed", "ids", "embed.backend", "file", NULL},
     {"embed", "weights", "embed.backend", "clip-vit|torchvision", NULL},
     {"embed", "model", "embed.backend", "torchvision", NULL},
-    {"embed", "layers", "embed.backend", "torchvision", NULL},
+    {"embed", "layers", "embed.backend", "clip-vit|torchvision", NULL},
     {"embed", "dims", "embed.backend", "torchvision", NULL},
     {"embed", "layer", "embed.backend", "clip-vit", NULL},
     {"embed", "pooling", "embed.backend", "clip-vit|torchvision", NULL},

@@ -39,6 +39,9 @@ struct rdml_embedder {
     rdml_projection *proj;    /* per output (project pooling) */
     rdml_embed_output *outs;  /* nout descriptions (one for the other backends) */
     rdml_embed_output out1;
+    /* clip-vit with embed.layers: hidden-state index per output in sel, its pooling here */
+    int *clip_mean;
+    char (*names)[96];
 };
 
 static const char *const backend_names[] = {"gabor", "pixels", "file", "clip-vit", "torchvision"};
@@ -100,6 +103,8 @@ void rdml_embed_destroy(rdml_embedder **pe) {
     free(e->sel);
     free(e->pools);
     free(e->outs);
+    free(e->clip_mean);
+    free(e->names);
     rdml_npy_close(&e->npy);
     if (e->h5d > 0) H5Dclose(e->h5d);
     if (e->h5f > 0) H5Fclose(e->h5f);
@@ -230,6 +235,47 @@ static int file_open(rdml_ctx *ctx, MPI_Comm comm, rdml_embedder *e) {
     return rdml_agree(ctx, comm, rc);
 }
 
+/* Not collective. clip-vit with embed.layers: the named modules (rdml_clip_layer_index), each
+ * pooled cls (auto) or mean, all from one forward pass. */
+static int clip_layers_open(rdml_ctx *ctx, rdml_embedder *e) {
+    const rdml_embed_params *p = &e->p;
+    const int64_t nl = p->nlayers;
+    e->nout = nl;
+    e->sel = rdml_calloc(ctx, (size_t)nl, sizeof *e->sel, "layers");
+    e->clip_mean = rdml_calloc(ctx, (size_t)nl, sizeof *e->clip_mean, "layers");
+    e->outs = rdml_calloc(ctx, (size_t)nl, sizeof *e->outs, "layers");
+    e->names = rdml_calloc(ctx, (size_t)nl, sizeof *e->names, "layers");
+    if (!e->sel || !e->clip_mean || !e->outs || !e->names) return ctx->code;
+    if (p->npooling > 1 && p->npooling != nl)
+        return RDML_FAIL(ctx, RDML_ECONFIG, "[embed] pooling lists %lld values for %lld layers "
+                         "(hint: give one value for every layer, or one per embed.layers entry)",
+                         (long long)p->npooling, (long long)nl);
+    for (int64_t k = 0; k < nl; k++) {
+        const int64_t h = rdml_clip_layer_index(e->clip, p->layers[k]);
+        if (h < -1) {
+            char list[4096];
+            rdml_clip_layer_names(e->clip, list, sizeof list);
+            return RDML_FAIL(ctx, RDML_ECONFIG, "[embed] layers: this CLIP ViT has no layer '%s' "
+                             "(its layers: %s)", p->layers[k], list);
+        }
+        for (int64_t j = 0; j < k; j++)
+            if (e->sel[j] == h) return RDML_FAIL(ctx, RDML_ECONFIG, "[embed] layers lists %s twice", p->layers[k]);
+        const char *pool = p->npooling ? p->pooling[p->npooling > 1 ? k : 0] : "auto";
+        if (strcmp(pool, "auto") != 0 && strcmp(pool, "cls") != 0 && strcmp(pool, "mean") != 0)
+            return RDML_FAIL(ctx, RDML_ECONFIG, "[embed] pooling = %s does not apply to CLIP layer "
+                             "%s (hint: cls or mean)", pool, p->layers[k]);
+        e->sel[k] = h;
+        e->clip_mean[k] = strcmp(pool, "mean") == 0;
+        rdml_strlcpy(e->names[k], p->layers[k], sizeof e->names[k]);
+        e->outs[k] = (rdml_embed_output){"clip-vit", e->names[k],
+                                         h < 0 ? "projection" : e->clip_mean[k] ? "mean" : "cls",
+                                         h < 0 ? rdml_clip_get_arch(e->clip)->layers + 1 : h,
+                                         rdml_clip_dims(e->clip, h)};
+    }
+    e->dims = e->outs[0].dims;
+    return RDML_OK;
+}
+
 /* Collective. The torchvision network, its requested layers (default: the last module) and
  * their pooling; the random projections of `project` layers. */
 static int torchvision_open(rdml_ctx *ctx, MPI_Comm comm, rdml_embedder *e) {
@@ -344,16 +390,18 @@ int rdml_embed_create(rdml_ctx *ctx, MPI_Comm comm, const rdml_embed_params *p,
                 rc = RDML_FAIL(ctx, RDML_ECONFIG, "[embed] backend = clip-vit needs embed.weights "
                                "(a CLIP model.safetensors; see docs/embed.md for how to get one)");
             if (!rc) rc = rdml_clip_load(ctx, e->weights, p->heads, p->act, &e->clip);
+            if (!rc && p->nlayers > 0) rc = clip_layers_open(ctx, e);
             if (!rc && p->layer > rdml_clip_get_arch(e->clip)->layers)
                 rc = RDML_FAIL(ctx, RDML_ECONFIG, "[embed] layer = %lld but %s has %lld layers",
                                (long long)p->layer, e->weights, (long long)rdml_clip_get_arch(e->clip)->layers);
             rc = rdml_agree(ctx, comm, rc);
             if (!rc) {
                 const rdml_clip_arch *a = rdml_clip_get_arch(e->clip);
-                e->dims = rdml_clip_dims(e->clip, p->layer);
+                if (!e->nout) e->dims = rdml_clip_dims(e->clip, p->layer);
                 char out_desc[128];
                 if (p->layer < 0) snprintf(out_desc, sizeof out_desc, "get_image_features (projection %lld)", (long long)a->proj);
                 else snprintf(out_desc, sizeof out_desc, "%s of hidden state %lld", p->pool_mean ? "mean patch token" : "CLS token", (long long)p->layer);
+                if (e->nout) snprintf(out_desc, sizeof out_desc, "%lld layers (embed.layers)", (long long)e->nout);
                 snprintf(e->model, sizeof e->model, "CLIP ViT from %s (%s naming): image %lld, patch "
                          "%lld, width %lld, %lld layers, %lld heads, MLP %lld, %s, eps %g; output %s",
                          e->weights, a->openai_naming ? "OpenAI" : "Hugging Face", (long long)a->image,
@@ -496,8 +544,16 @@ static int image_compute(rdml_ctx *ctx, MPI_Comm comm, rdml_embedder *e, int64_t
             else if (!rc) rc = rdml_embed_pixels(ctx, &im, p->size, out + (b0 + i) * e->dims);
             rdml_image_free(&im);
         }
-        if (!rc && clip && nb)
+        if (!rc && clip && nb && !e->nout)
             rc = rdml_clip_forward(ctx, e->clip, nb, px, p->layer, p->pool_mean, out + b0 * e->dims);
+        if (!rc && clip && nb && e->nout) {
+            float **o = rdml_calloc(ctx, (size_t)e->nout, sizeof *o, "outputs");
+            if (!o) rc = ctx->code;
+            for (int64_t k = 0; !rc && k < e->nout; k++) o[k] = outs[k] + b0 * e->outs[k].dims;
+            if (!rc) rc = rdml_clip_forward_multi(ctx, e->clip, nb, px, e->nout, e->sel,
+                                                  e->clip_mean, o);
+            free(o);
+        }
         if (!rc && tv && nb) {
             tv_sink sink = {ctx, e, outs, b0};
             rc = rdml_convnet_forward(ctx, e->cnn, nb, px, e->nout, e->sel, tv_emit, &sink);

@@ -89,8 +89,10 @@ static int read_params(rdml_exp *ex, rdml_embed_params *p, const char **name, li
     RDML_TRY(rdml_config_int(ctx, cfg, "embed", "layer", &p->layer));
     RDML_TRY(rdml_config_str(ctx, cfg, "embed", "pooling", &s));
     p->pool_mean = strcmp(s, "mean") == 0;
-    if (p->backend == RDML_EMBED_CLIP && strcmp(s, "mean") != 0 && strcmp(s, "cls") != 0 &&
-        strcmp(s, "auto") != 0)
+    const char *layers_s = "";
+    RDML_TRY(rdml_config_str(ctx, cfg, "embed", "layers", &layers_s));
+    if (p->backend == RDML_EMBED_CLIP && !*layers_s && strcmp(s, "mean") != 0 &&
+        strcmp(s, "cls") != 0 && strcmp(s, "auto") != 0)
         return RDML_FAIL(ctx, RDML_ECONFIG, "[embed] pooling = %s: the clip-vit backend takes one "
                          "of cls (also what auto means) or mean", s);
     RDML_TRY(rdml_config_str(ctx, cfg, "embed", "model", &p->model));

@@ -11,7 +11,9 @@
 # unknown opcode, a truncated archive and a truncated pickle) are refused naming what, and
 # execute nothing (the marker file they would create stays absent); weights of another
 # architecture name the first tensor that does not fit, a missing and a surplus tensor are
-# named, an unknown layer lists the valid ones; `rdmlearn models` lists the layers.
+# named, an unknown layer lists the valid ones; `rdmlearn models` lists the layers. CLIP's
+# blocks are addressable by name too (embed.layers with clip-vit: the tiny fixture model),
+# and give bit for bit the single-layer (embed.layer) results.
 # VGG-16's 528 MB of weights are made once, in the temp dir, and run on 2 images.
 set -uo pipefail
 : "${RDMLEARN:?}" "${MPIEXEC:?}" "${RDML_SRC:?}"
@@ -194,6 +196,28 @@ expect_err "truncated pickle" "(truncated file?)" embed 2 "$W/x.h5" resnet18 "$W
 for f in global reduce stackglobal inst; do # the payloads are there (the test tests something)
   $PY -c "import zipfile, sys; sys.exit(b'touch' not in zipfile.ZipFile(sys.argv[1]).read('archive/data.pkl'))" "$W/$f.pth" || fail "$f.pth holds no payload"
 done
+
+# ---- CLIP's blocks by name (embed.layers): one pass = the single-layer runs, bit for bit ----
+CL=vision_model.pre_layrnorm,vision_model.encoder.layers.0,visual_projection
+FX="${RDML_FIXTURES:?}/embed"
+C=(--set embed.backend=clip-vit --set embed.weights="$FX/clip_hf/model.safetensors" --set embed.batch=2 --set data.images=5)
+"${MPI[@]}" -n 2 "$RDMLEARN" embed "$W/ds" -q "${C[@]}" --set embed.layers="$CL" --set embed.pooling=cls,mean,auto   --set run.output="$W/clip.h5" || fail "clip-vit with embed.layers"
+"${MPI[@]}" -n 1 "$RDMLEARN" embed "$W/ds" -q "${C[@]}" --set embed.layer=0 --set embed.name=l0 --set run.output="$W/clip1.h5" &&
+"${MPI[@]}" -n 1 "$RDMLEARN" embed "$W/ds" -q "${C[@]}" --set embed.layer=1 --set embed.pooling=mean --set embed.name=l1 --set run.output="$W/clip1.h5" &&
+"${MPI[@]}" -n 1 "$RDMLEARN" embed "$W/ds" -q "${C[@]}" --set embed.name=proj --set run.output="$W/clip1.h5" || fail "clip-vit single layers"
+$PY - "$W" <<'PYEOF' || fail "clip-vit layers differ from the single-layer runs"
+import sys, h5py, numpy as np
+W = sys.argv[1]
+g, s = h5py.File(f"{W}/clip.h5")["/subjects/subj01/embeddings"], h5py.File(f"{W}/clip1.h5")["/subjects/subj01/embeddings"]
+for name, single, pool, depth in [("vision_model.pre_layrnorm", "l0", "cls", 0),
+                                  ("vision_model.encoder.layers.0", "l1", "mean", 1),
+                                  ("visual_projection", "proj", "projection", 3)]:
+    d = g["clip-vit." + name]
+    assert np.array_equal(d[()], s[single][()]), name
+    assert d.attrs["layer"] == name and d.attrs["pooling"] == pool and d.attrs["depth"] == depth, dict(d.attrs)
+print("clip-vit: 3 named layers in one pass equal the single-layer runs bit for bit")
+PYEOF
+expect_err "clip-vit unknown layer" "this CLIP ViT has no layer 'blocks.1' (its layers: vision_model.pre_layrnorm, vision_model.encoder.layers.0,"   "${MPI[@]}" -n 1 "$RDMLEARN" embed "$W/ds" -q "${C[@]}" --set embed.layers=blocks.1 --set run.output="$W/x.h5"
 
 # ---- rdmlearn models ----
 out=$("$RDMLEARN" models 2>&1) || fail "rdmlearn models"
