@@ -542,8 +542,57 @@ int rdml_convnet_load(rdml_ctx *ctx, rdml_zoo_arch a, const char *path, rdml_con
 
 /* ---- forward ---- */
 
+/* Buffers freed during a forward pass are kept for the next allocation that fits (best
+ * fit), so the pass does not page-fault fresh memory for every module (the ResNet blocks
+ * repeat the same sizes); all are released at the end. */
+#define NCACHE 32
+typedef struct bufcache {
+    float *p[NCACHE];
+    int64_t n[NCACHE];
+    int cnt;
+} bufcache;
+
+static float *cache_get(rdml_ctx *ctx, bufcache *c, int64_t count, int64_t *cap, const char *what) {
+    int best = -1;
+    for (int i = 0; i < c->cnt; i++)
+        if (c->n[i] >= count && (best < 0 || c->n[i] < c->n[best])) best = i;
+    if (best >= 0) {
+        float *p = c->p[best];
+        *cap = c->n[best];
+        c->p[best] = c->p[--c->cnt];
+        c->n[best] = c->n[c->cnt];
+        return p;
+    }
+    *cap = count;
+    return rdml_malloc(ctx, (size_t)(count + 1) * sizeof(float), what);
+}
+
+static void cache_put(bufcache *c, float *p, int64_t cap) {
+    if (!p) return;
+    if (c->cnt < NCACHE) {
+        c->p[c->cnt] = p;
+        c->n[c->cnt++] = cap;
+        return;
+    }
+    int small = 0; /* full: drop the smallest */
+    for (int i = 1; i < c->cnt; i++)
+        if (c->n[i] < c->n[small]) small = i;
+    if (c->n[small] < cap) {
+        free(c->p[small]);
+        c->p[small] = p;
+        c->n[small] = cap;
+    } else {
+        free(p);
+    }
+}
+
+static void cache_free(bufcache *c) {
+    for (int i = 0; i < c->cnt; i++) free(c->p[i]);
+    c->cnt = 0;
+}
+
 /* out[M x cout] = im2col(x)[M x K] @ w^T + b, ReLU when asked; x is B x H x W x cin. */
-static int run_conv(rdml_ctx *ctx, const zop *o, const zop *src_shape, int64_t B,
+static int run_conv(rdml_ctx *ctx, bufcache *bc, const zop *o, const zop *src_shape, int64_t B,
                     const float *x, float *y) {
     const int64_t H = src_shape ? src_shape->h : RDML_ZOO_IMAGE;
     const int64_t W = src_shape ? src_shape->wd : RDML_ZOO_IMAGE;
@@ -556,7 +605,8 @@ static int run_conv(rdml_ctx *ctx, const zop *o, const zop *src_shape, int64_t B
         int64_t rows = CHUNK / K;
         if (rows < 1) rows = 1;
         if (rows > M) rows = M;
-        float *col = rdml_malloc(ctx, (size_t)(rows * K) * sizeof *col, "im2col");
+        int64_t ccap = 0;
+        float *col = cache_get(ctx, bc, rows * K, &ccap, "im2col");
         if (!col) return ctx->code;
         for (int64_t m0 = 0; m0 < M; m0 += rows) {
             const int64_t mr = M - m0 < rows ? M - m0 : rows;
@@ -577,7 +627,7 @@ static int run_conv(rdml_ctx *ctx, const zop *o, const zop *src_shape, int64_t B
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)mr, (int)Co, (int)K, 1.0f,
                         col, (int)K, o->wt, (int)K, 0.0f, y + m0 * Co, (int)Co);
         }
-        free(col);
+        cache_put(bc, col, ccap);
     }
     for (int64_t r = 0; r < M; r++) {
         float *row = y + r * Co;
@@ -655,10 +705,12 @@ int rdml_convnet_forward(rdml_ctx *ctx, const rdml_convnet *m, int64_t B, const 
             return RDML_FAIL(ctx, RDML_EINTERNAL, "layer index %lld out of range", (long long)layers[k]);
         if (m->layer_op[layers[k]] > last) last = m->layer_op[layers[k]];
     }
+    bufcache bc = {{0}, {0}, 0};
+    int64_t *cap = rdml_calloc(ctx, (size_t)nops + 1, sizeof *cap, "activations");
     float **buf = rdml_calloc(ctx, (size_t)nops + 1, sizeof *buf, "activations");
     int *lastuse = rdml_calloc(ctx, (size_t)nops + 1, sizeof *lastuse, "activations");
     float *img = NULL, *tmp = NULL;
-    int rc = buf && lastuse ? RDML_OK : ctx->code;
+    int rc = buf && lastuse && cap ? RDML_OK : ctx->code;
     if (!rc) {
         for (int i = 0; i < nops; i++) lastuse[i] = i;
         for (int i = 0; i <= last; i++) {
@@ -697,16 +749,17 @@ int rdml_convnet_forward(rdml_ctx *ctx, const rdml_convnet *m, int64_t B, const 
         float *y;
         if (reuse && o->kind != Z_FLATTEN) {
             y = buf[o->in];
+            cap[i] = cap[o->in];
             buf[o->in] = NULL;
         } else {
-            y = rdml_malloc(ctx, (size_t)(sz + 1) * sizeof *y, "activations");
+            y = cache_get(ctx, &bc, sz, &cap[i], "activations");
             if (!y) {
                 rc = ctx->code;
                 break;
             }
         }
         switch (o->kind) {
-        case Z_CONV: rc = run_conv(ctx, o, in, B, x, y); break;
+        case Z_CONV: rc = run_conv(ctx, &bc, o, in, B, x, y); break;
         case Z_RELU:
             for (int64_t j = 0; j < sz; j++) y[j] = x[j] > 0.0f ? x[j] : 0.0f;
             break;
@@ -747,16 +800,18 @@ int rdml_convnet_forward(rdml_ctx *ctx, const rdml_convnet *m, int64_t B, const 
         }
         /* free what no later op reads */
         if (o->in >= 0 && lastuse[o->in] == i && buf[o->in]) {
-            free(buf[o->in]);
+            cache_put(&bc, buf[o->in], cap[o->in]);
             buf[o->in] = NULL;
         }
         if (o->res >= 0 && lastuse[o->res] == i && buf[o->res]) {
-            free(buf[o->res]);
+            cache_put(&bc, buf[o->res], cap[o->res]);
             buf[o->res] = NULL;
         }
     }
     for (int i = 0; buf && i < nops; i++) free(buf[i]);
+    cache_free(&bc);
     free(buf);
+    free(cap);
     free(lastuse);
     free(img);
     free(tmp);
