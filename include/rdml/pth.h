@@ -53,6 +53,11 @@ const char *rdml_pth_path(const rdml_pth *f);
 /* A float tensor (F32, F64, F16, BF16) converted to float32: t->count values. */
 int rdml_pth_read_f32(rdml_ctx *ctx, const rdml_pth *f, const rdml_st_tensor *t, float *out);
 
+/* Interpret a data.pkl image alone (no archive: storages are not looked up), for fuzzing and
+ * tests: RDML_OK with the number of tensors of the state dict, or the error open would give. */
+int rdml_pth_parse_pickle(rdml_ctx *ctx, const char *what, const uint8_t *buf, size_t len,
+                          int64_t *ntensors);
+
 #ifdef __cplusplus
 }
 #endif

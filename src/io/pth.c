@@ -675,6 +675,32 @@ int rdml_pth_open(rdml_ctx *ctx, const char *path, rdml_pth **out) {
     return RDML_OK;
 }
 
+int rdml_pth_parse_pickle(rdml_ctx *ctx, const char *what, const uint8_t *buf, size_t len,
+                          int64_t *ntensors) {
+    *ntensors = 0;
+    rdml_pth f;
+    memset(&f, 0, sizeof f);
+    f.path = (char *)what;
+    vm p;
+    memset(&p, 0, sizeof p);
+    p.ctx = ctx;
+    p.what = what;
+    p.buf = buf;
+    p.len = len;
+    int done = 0, rc = RDML_OK;
+    while (!rc && !done) rc = step(&p, &done);
+    if (!rc && p.pos != len) rc = bad(&p, "%zu bytes after STOP", len - p.pos);
+    if (!rc) rc = collect(&p, &f);
+    vm_free(&p);
+    if (!rc) *ntensors = f.n;
+    for (int64_t i = 0; i < f.n; i++) {
+        free(f.ts[i].t.name);
+        free(f.ts[i].key);
+    }
+    free(f.ts);
+    return rc;
+}
+
 int64_t rdml_pth_count(const rdml_pth *f) { return f->n; }
 const rdml_st_tensor *rdml_pth_at(const rdml_pth *f, int64_t i) {
     return i >= 0 && i < f->n ? &f->ts[i].t : NULL;

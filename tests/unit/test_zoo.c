@@ -14,6 +14,7 @@
 #include "rdml/core.h"
 #include "rdml/npy.h"
 #include "rdml/png.h"
+#include "rdml/pth.h"
 #include "rdml/zoo.h"
 #include "test.h"
 
@@ -161,6 +162,66 @@ static void test_catalogue(void) {
     CHECK(rdml_zoo_catalogue(&ctx, "resnet", &t) == RDML_EUSAGE && !t);
 }
 
+static uint8_t *slurp(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long sz = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *b = malloc((size_t)sz + 1);
+    *n = b ? fread(b, 1, (size_t)sz, f) : 0;
+    fclose(f);
+    return b;
+}
+
+/* The state-dict pickle machine on torch.save's own data.pkl (protocols 2 and 4: the fuzz
+ * seeds, 4 tensors), every truncation of it (refused with a message, never a crash), and
+ * hand-made hostile pickles. */
+static void test_pth_pickle(void) {
+    rdml_ctx ctx;
+    rdml_ctx_init(&ctx);
+    ctx.log_level = RDML_LOG_QUIET;
+    const char *src = getenv("RDML_SRC");
+    const char *seeds[] = {"state_dict_p2.pkl", "state_dict_p4.pkl"};
+    for (int s = 0; s < 2; s++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/tests/fuzz/corpus/pth/%s", src ? src : "../..", seeds[s]);
+        size_t n = 0;
+        uint8_t *b = slurp(path, &n);
+        CHECK(b && n > 100);
+        if (!b) continue;
+        int64_t nt = -1;
+        CHECK(rdml_pth_parse_pickle(&ctx, seeds[s], b, n, &nt) == RDML_OK);
+        CHECK_EQ_I(nt, 4);
+        int refused = 0;
+        for (size_t k = 0; k < n; k++) {
+            rdml_ctx_clear(&ctx);
+            refused += rdml_pth_parse_pickle(&ctx, seeds[s], b, k, &nt) != RDML_OK && ctx.msg[0] && nt == 0;
+        }
+        CHECK_EQ_I(refused, (long long)n);
+        free(b);
+    }
+#define PK(lit) lit, sizeof lit - 1
+    static const struct { const char *pkl; size_t len; const char *msg; } bad[] = {
+        {PK("\x80\x02" "cos\nsystem\nX\x02\x00\x00\x00ls\x85R."), "the global os.system (GLOBAL at byte 2"},
+        {PK("\x80\x02" "cbuiltins\neval\n)R."), "the global builtins.eval"},
+        {PK("\x80\x02" "ccollections\nOrderedDict\nK\x01\x85R."), "OrderedDict is called with arguments"},
+        {PK("\x80\x02" "ctorch\nFloatStorage\n)R."), "REDUCE calls a storage type"},
+        {PK("\x80\x02}X\x01\x00\x00\x00" "aK\x01s."), "entry 'a' is not a tensor"},
+        {PK("\x80\x02}\xff."), "pickle opcode '\\xff' (unknown opcode) at byte 3"},
+        {PK("\x80\x02](K\x01" "e."), "the pickle does not hold a dict of tensors"},
+    };
+#undef PK
+
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        rdml_ctx_clear(&ctx);
+        int64_t nt = -1;
+        CHECK(rdml_pth_parse_pickle(&ctx, "crafted", (const uint8_t *)bad[i].pkl, bad[i].len, &nt) == RDML_EFORMAT);
+        CHECK_STR_HAS(ctx.msg, bad[i].msg);
+        CHECK_STR_HAS(ctx.msg, "nothing was");
+    }
+}
+
 /* rdmlearn's torchvision preprocessing of PNGs into OUT.npy (N x 3 x 224 x 224). */
 static int preprocess(int argc, char **argv) {
     rdml_ctx ctx;
@@ -187,5 +248,6 @@ int main(int argc, char **argv) {
     RUN(test_pooling);
     RUN(test_projection);
     RUN(test_catalogue);
+    RUN(test_pth_pickle);
     return test_summary();
 }
