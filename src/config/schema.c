@@ -146,7 +146,7 @@ static const rdml_cfg_key schema[] = {
      "means the backend's name. Letters, digits, '-', '_' and '.' only, and not . or .. "
      "(checked when the configuration is read)."},
     {"embed", "batch", RDML_CFG_INT, "32", RANGE(1, 4096), NULL,
-     "images per batch of the clip-vit forward pass (batched SGEMMs); larger batches are "
+     "images per batch of the clip-vit and torchvision forward passes (batched SGEMMs); larger batches are "
      "faster and need more memory. The features change with it in the last bits (float32 "
      "GEMM rounding, up to ~1e-6 relative; so do they with run.threads): keep it fixed "
      "within a study. For a given batch they are identical for any number of ranks."},
