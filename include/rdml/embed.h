@@ -1,4 +1,5 @@
-/* rdml/embed.h — image embeddings: a Gabor energy model, pixels, imported features, CLIP ViT.
+/* rdml/embed.h — image embeddings: a Gabor energy model, pixels, imported features, CLIP ViT,
+ * and the torchvision convnets of the model zoo (rdml/zoo.h), several layers per pass.
  *
  * Example:
  *
@@ -86,10 +87,12 @@ typedef struct rdml_embed_params {
     rdml_clip_act act;   /* clip-vit: AUTO = config.json hidden_act, else quick_gelu */
     /* torchvision backend (rdml/zoo.h); weights above is its state dict (.safetensors/.pth) */
     const char *model;          /* "alexnet", "vgg16", "resnet18", "resnet50" */
-    const char *const *layers;  /* module names, torchvision's; nlayers 0 = the last module */
+    const char *const *layers;  /* module names (torchvision's, or a CLIP checkpoint's:
+                                   rdml_clip_layer_index); nlayers 0 = the last module
+                                   (torchvision) / layer and pool_mean above (clip-vit) */
     int64_t nlayers;
-    const char *const *pooling; /* "auto", "gap", "flatten", "project": 0, 1 (every layer) or
-                                   nlayers names; clip-vit reads pool_mean instead */
+    const char *const *pooling; /* "auto", "gap", "flatten", "project" ("cls", "mean" for
+                                   clip-vit layers): 0, 1 (every layer) or nlayers names */
     int64_t npooling;
     int64_t dims;               /* width of `project` pooling */
     uint64_t seed;              /* keys the random projection (run.seed) */
