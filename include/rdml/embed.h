@@ -95,7 +95,7 @@ typedef struct rdml_embed_params {
                                    clip-vit layers): 0, 1 (every layer) or nlayers names */
     int64_t npooling;
     int64_t dims;               /* width of `project` pooling */
-    uint64_t seed;              /* keys the random projection (run.seed) */
+    uint64_t seed;              /* keys the random projection (embed.projection_seed) */
 } rdml_embed_params;
 
 void rdml_embed_defaults(rdml_embed_params *p);

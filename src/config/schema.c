@@ -140,7 +140,10 @@ static const rdml_cfg_key schema[] = {
      "visual.transformer.resblocks.K, visual.proj) instead of embed.layer, pooled cls or mean."},
     {"embed", "dims", RDML_CFG_INT, "4096", RANGE(1, 1000000), NULL,
      "torchvision backend with pooling project: the width of the Gaussian random projection "
-     "of a flattened layer (entries N(0, 1/dims) from run.seed and the layer name)."},
+     "of a flattened layer (entries N(0, 1/dims) from embed.projection_seed and the layer name)."},
+    {"embed", "projection_seed", RDML_CFG_INT, "42", RANGE(0, 9007199254740992.0), NULL,
+     "torchvision backend with pooling project: the seed of the random projection (its own "
+     "key, not run.seed, so that the embeddings and their cached stage follow it alone)."},
     {"embed", "name", RDML_CFG_STRING, "", NR, NULL,
      "name of the embedding in the results file (/subjects/subjNN/embeddings/NAME); empty "
      "means the backend's name. Letters, digits, '-', '_' and '.' only, and not . or .. "
@@ -841,6 +844,7 @@ static const rdml_cfg_applies applies[] = {
     {"embed", "model", "embed.backend", "torchvision", NULL},
     {"embed", "layers", "embed.backend", "clip-vit|torchvision", NULL},
     {"embed", "dims", "embed.backend", "torchvision", NULL},
+    {"embed", "projection_seed", "embed.backend", "torchvision", NULL},
     {"embed", "layer", "embed.backend", "clip-vit", NULL},
     {"embed", "pooling", "embed.backend", "clip-vit|torchvision", NULL},
     {"embed", "heads", "embed.backend", "clip-vit", NULL},

@@ -98,7 +98,7 @@ static int read_params(rdml_exp *ex, rdml_embed_params *p, const char **name, li
     RDML_TRY(rdml_config_str(ctx, cfg, "embed", "model", &p->model));
     RDML_TRY(rdml_config_int(ctx, cfg, "embed", "dims", &p->dims));
     int64_t seed = 0;
-    RDML_TRY(rdml_config_int(ctx, cfg, "run", "seed", &seed));
+    RDML_TRY(rdml_config_int(ctx, cfg, "embed", "projection_seed", &seed));
     p->seed = (uint64_t)seed;
     RDML_TRY(rdml_config_str(ctx, cfg, "embed", "layers", &s));
     RDML_TRY(split_list(ctx, s, &l->layers, &l->nl));

@@ -124,6 +124,18 @@ assert np.all(np.abs(ratio - 1) < 0.25), ratio
 assert one[g]["torchvision.layer1"].attrs["depth"] < one[g]["torchvision.fc"].attrs["depth"]
 print(f"resnet18 .pth = safetensors (7 layers); resnet50 identical at 1 and 3 ranks; projected distances / true: {ratio.min():.3f}..{ratio.max():.3f}")
 PYEOF
+# the projection follows embed.projection_seed, not run.seed
+for v in "a --set embed.projection_seed=42" "b --set embed.projection_seed=7" "c --set run.seed=5"; do
+  set -- $v
+  embed 1 "$W/seed_$1.h5" resnet18 "$W/fx/resnet18.pth" layer4 project 2 --set embed.dims=64 "${@:2}" || fail "projection seed $1"
+done
+$PY - "$W" <<'PYEOF' || fail "projection seed"
+import sys, h5py, numpy as np
+W = sys.argv[1]
+x = {k: h5py.File(f"{W}/seed_{k}.h5")["/subjects/subj01/embeddings/torchvision"][()] for k in "abc"}
+assert x["a"].shape == (2, 64) and not np.array_equal(x["a"], x["b"]) and np.array_equal(x["a"], x["c"])
+print("project: another embed.projection_seed gives another projection; run.seed does not change it")
+PYEOF
 rm -f "$W"/fx/resnet50.* "$W"/fx/alexnet.*
 $PY "$RDML_SRC/tools/make_zoo_fixtures.py" "$W/fx" vgg16 "$VG" "${PNGS[@]:0:2}" || fail "vgg16 fixture"
 embed 1 "$W/vg.h5" vgg16 "$W/fx/vgg16.safetensors" "$VG" gap,gap,gap,auto,auto 2 && compare "$W/vg.h5" vgg16 "$VG" gap,gap,gap,auto,auto 2 || fail "vgg16"
