@@ -11,8 +11,9 @@ PKGS=(
   libopenmpi-dev openmpi-bin
   libhdf5-openmpi-dev hdf5-tools
   libscalapack-openmpi-dev libopenblas-dev
-  libiniparser-dev libpng-dev libjansson-dev libcairo2-dev
+  libiniparser-dev libpng-dev libjansson-dev libcairo2-dev libzip-dev
   python3 python3-numpy python3-scipy python3-h5py python3-pil python3-sklearn
+  python3-torch python3-torchvision
   python3-pytest python3-pandas python3-setuptools python3-pip python3-venv
   clang libclang-rt-14-dev valgrind
   slurm-wlm munge

@@ -10,6 +10,10 @@
  *       OpenBLAS SGEMM microbenchmark with the same threads: the shapes of ViT-B/32 at batch
  *       32 (1600 x 3072 x 768, 1600 x 768 x 3072, 1600 x 2304 x 768) and a square 2048^3;
  *       prints the best GFLOP/s of REPS calls of each.
+ *   embed_bench convnet ARCH WEIGHTS PIXELS.npy REPS OUT.npy
+ *       the same for a torchvision network of the zoo (rdml/zoo.h; bench/embed/run_resnet50.sh):
+ *       PIXELS.npy is B x 3*224*224 (torchvision's ImageNet transform), the output is the
+ *       last module (fc / classifier.6).
  * Threads: OPENBLAS_NUM_THREADS (run.sh sets it). No MPI: one process. */
 #include <cblas.h>
 #include <stdio.h>
@@ -20,6 +24,7 @@
 #include "../common/blas_kernel.h"
 #include "rdml/embed.h"
 #include "rdml/npy.h"
+#include "rdml/zoo.h"
 
 static double now_s(void) {
     struct timespec ts;
@@ -55,9 +60,76 @@ static int peak(int reps) {
     return 0;
 }
 
+typedef struct sink {
+    float *out;
+} sink;
+
+static int keep(void *arg, int64_t k, int64_t B, const rdml_zoo_layer *L, const float *x) {
+    (void)k;
+    memcpy(((sink *)arg)->out, x, (size_t)(B * L->c * L->h * L->w) * sizeof *x);
+    return RDML_OK;
+}
+
+static int convnet(char **argv) {
+    rdml_ctx ctx;
+    rdml_ctx_init(&ctx);
+    rdml_zoo_arch arch;
+    rdml_convnet *m = NULL;
+    double t0 = now_s();
+    if (rdml_zoo_arch_parse(&ctx, argv[2], &arch) || rdml_convnet_load(&ctx, arch, argv[3], &m)) {
+        fprintf(stderr, "%s\n", ctx.msg);
+        return 1;
+    }
+    double tl = now_s() - t0;
+    int64_t last = rdml_convnet_nlayers(m) - 1, per = 3 * RDML_ZOO_IMAGE * RDML_ZOO_IMAGE;
+    const rdml_zoo_layer *L = rdml_convnet_layer(m, last);
+    rdml_npy f;
+    if (rdml_npy_open(&ctx, argv[4], 0, &f)) {
+        fprintf(stderr, "%s\n", ctx.msg);
+        return 1;
+    }
+    int64_t B = f.shape[0];
+    if (f.ndim != 2 || f.shape[1] != per) {
+        fprintf(stderr, "%s: expected B x %lld float32\n", argv[4], (long long)per);
+        return 1;
+    }
+    float *px = malloc((size_t)(B * per) * sizeof *px), *out = malloc((size_t)(B * L->c) * sizeof *out);
+    if (!px || !out || rdml_npy_read_f32(&ctx, &f, 0, B, NULL, per, px)) {
+        fprintf(stderr, "%s\n", ctx.msg);
+        return 1;
+    }
+    rdml_npy_close(&f);
+    printf("rdml model: %s, output %s (%lld); load %.2f s\n", argv[2], L->name, (long long)L->c, tl);
+    sink s = {out};
+    if (rdml_convnet_forward(&ctx, m, 2 < B ? 2 : B, px, 1, &last, keep, &s)) { /* warm-up */
+        fprintf(stderr, "%s\n", ctx.msg);
+        return 1;
+    }
+    int reps = atoi(argv[5]);
+    for (int r = 0; r < reps; r++) {
+        double t = now_s();
+        if (rdml_convnet_forward(&ctx, m, B, px, 1, &last, keep, &s)) {
+            fprintf(stderr, "%s\n", ctx.msg);
+            return 1;
+        }
+        t = now_s() - t;
+        printf("rdml batch=%lld seconds=%.4f images/s=%.2f\n", (long long)B, t, (double)B / t);
+    }
+    int64_t shape[2] = {B, L->c};
+    if (rdml_npy_save(&ctx, argv[6], RDML_DT_F4, 0, 2, shape, out)) {
+        fprintf(stderr, "%s\n", ctx.msg);
+        return 1;
+    }
+    free(px);
+    free(out);
+    rdml_convnet_free(&m);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     bench_print_blas("rdmlearn");
     if (argc == 3 && strcmp(argv[1], "peak") == 0) return peak(atoi(argv[2]));
+    if (argc == 7 && strcmp(argv[1], "convnet") == 0) return convnet(argv);
     if (argc != 6 || strcmp(argv[1], "forward") != 0) {
         fprintf(stderr, "usage: %s forward WEIGHTS PIXELS.npy REPS OUT.npy | peak REPS\n", argv[0]);
         return 2;

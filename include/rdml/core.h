@@ -160,6 +160,7 @@ enum {
     RDML_STREAM_INIT,
     RDML_STREAM_DROPOUT,
     RDML_STREAM_SHUFFLE,
+    RDML_STREAM_PROJECTION, /* zoo: random projection of flattened layers (rdml/zoo.h) */
     RDML_STREAM_USER = 1000
 };
 

@@ -1,4 +1,5 @@
-/* rdml/embed.h — image embeddings: a Gabor energy model, pixels, imported features, CLIP ViT.
+/* rdml/embed.h — image embeddings: a Gabor energy model, pixels, imported features, CLIP ViT,
+ * and the torchvision convnets of the model zoo (rdml/zoo.h), several layers per pass.
  *
  * Example:
  *
@@ -59,10 +60,12 @@ typedef enum rdml_embed_backend {
     RDML_EMBED_GABOR = 0, /* Gabor filter-bank energy model, 512-d */
     RDML_EMBED_PIXELS,    /* grayscale resize, min-max normalised, flattened (size^2-d) */
     RDML_EMBED_FILE,      /* rows of an N x D .npy or HDF5 dataset */
-    RDML_EMBED_CLIP       /* CLIP ViT image tower from safetensors weights */
+    RDML_EMBED_CLIP,      /* CLIP ViT image tower from safetensors weights */
+    RDML_EMBED_TORCHVISION /* a torchvision convnet (rdml/zoo.h), any list of its layers */
 } rdml_embed_backend;
 
-/* "gabor", "pixels", "file", "clip-vit"; parse returns RDML_ECONFIG naming the value. */
+/* "gabor", "pixels", "file", "clip-vit", "torchvision"; parse returns RDML_ECONFIG naming
+ * the value. */
 const char *rdml_embed_backend_name(rdml_embed_backend b);
 int rdml_embed_backend_parse(rdml_ctx *ctx, const char *s, rdml_embed_backend *out);
 
@@ -82,6 +85,17 @@ typedef struct rdml_embed_params {
     int pool_mean;       /* clip-vit, layer >= 0: 0 = CLS token, 1 = mean of the patch tokens */
     int64_t heads;       /* clip-vit: attention heads, 0 = config.json, else width / 64 */
     rdml_clip_act act;   /* clip-vit: AUTO = config.json hidden_act, else quick_gelu */
+    /* torchvision backend (rdml/zoo.h); weights above is its state dict (.safetensors/.pth) */
+    const char *model;          /* "alexnet", "vgg16", "resnet18", "resnet50" */
+    const char *const *layers;  /* module names (torchvision's, or a CLIP checkpoint's:
+                                   rdml_clip_layer_index); nlayers 0 = the last module
+                                   (torchvision) / layer and pool_mean above (clip-vit) */
+    int64_t nlayers;
+    const char *const *pooling; /* "auto", "gap", "flatten", "project" ("cls", "mean" for
+                                   clip-vit layers): 0, 1 (every layer) or nlayers names */
+    int64_t npooling;
+    int64_t dims;               /* width of `project` pooling */
+    uint64_t seed;              /* keys the random projection (embed.projection_seed) */
 } rdml_embed_params;
 
 void rdml_embed_defaults(rdml_embed_params *p);
@@ -100,7 +114,18 @@ typedef struct rdml_embedder rdml_embedder;
 int rdml_embed_create(rdml_ctx *ctx, MPI_Comm comm, const rdml_embed_params *p,
                       rdml_embedder **out);
 void rdml_embed_destroy(rdml_embedder **e);
+/* Width of output 0 (the only one of every backend but torchvision with several layers). */
 int64_t rdml_embed_dims(const rdml_embedder *e);
+/* The embedder's outputs: one per extracted layer (torchvision), else one. */
+typedef struct rdml_embed_output {
+    const char *arch;    /* "resnet50", ... (torchvision backend); "" otherwise */
+    const char *layer;   /* module name ("layer4", "classifier.4"); "" for single-output backends */
+    const char *pooling; /* "gap", "flatten", "project", ... ("" when none applies) */
+    int64_t depth;       /* the layer's position in the network's module list, -1 */
+    int64_t dims;
+} rdml_embed_output;
+int64_t rdml_embed_noutputs(const rdml_embedder *e);
+const rdml_embed_output *rdml_embed_get_output(const rdml_embedder *e, int64_t k);
 /* Model description for the results attribute "model" (e.g. "ViT width 768, 12 layers, ..."). */
 const char *rdml_embed_model(const rdml_embedder *e);
 /* Preprocessing description for the attribute "preprocessing". */
@@ -128,6 +153,12 @@ void rdml_embed_block(const rdml_embedder *e, int64_t n, int rank, int nranks, i
 int rdml_embed_compute(rdml_ctx *ctx, MPI_Comm comm, rdml_embedder *e, int64_t n,
                        const rdml_embed_item *items, float *out, rdml_progress *progress,
                        int64_t progress_base);
+/* As rdml_embed_compute for every output at once (one forward pass): outs[k] receives
+ * n x rdml_embed_get_output(e, k)->dims floats. rdml_embed_compute is this with one output
+ * (an embedder with several outputs must use this one). */
+int rdml_embed_compute_all(rdml_ctx *ctx, MPI_Comm comm, rdml_embedder *e, int64_t n,
+                           const rdml_embed_item *items, float **outs, rdml_progress *progress,
+                           int64_t progress_base);
 
 /* ---- image-level pieces (not collective) ---- */
 
@@ -183,6 +214,22 @@ int64_t rdml_clip_dims(const rdml_clip *m, int64_t layer);
  * when a stop is requested (rdml_stop_requested) before a layer. */
 int rdml_clip_forward(rdml_ctx *ctx, const rdml_clip *m, int64_t B, const float *pixels,
                       int64_t layer, int pool_mean, float *out);
+
+/* One forward pass for several outputs: n requested layers (each -1 or 0..layers, as for
+ * rdml_clip_forward, with its own pool_mean), outs[k] receiving B x rdml_clip_dims(m,
+ * layers[k]). The pass stops after the deepest one. rdml_clip_forward is this with n = 1. */
+int rdml_clip_forward_multi(rdml_ctx *ctx, const rdml_clip *m, int64_t B, const float *pixels,
+                            int64_t n, const int64_t *layers, const int *pool_mean,
+                            float *const *outs);
+/* CLIP's addressable modules for embed.layers, in the checkpoint's naming: Hugging Face
+ * "vision_model.pre_layrnorm" (hidden state 0), "vision_model.encoder.layers.K" (hidden
+ * state K + 1), "visual_projection" (get_image_features); OpenAI "visual.ln_pre",
+ * "visual.transformer.resblocks.K", "visual.proj". Returns the hidden-state index (-1 for
+ * the projected output) or -2 for a name the model does not have; list (may be NULL) gets
+ * the valid names, comma-separated (truncated with "..."). */
+int64_t rdml_clip_layer_index(const rdml_clip *m, const char *name);
+void rdml_clip_layer_names(const rdml_clip *m, char *list, size_t len);
+const char *rdml_clip_layer_name(const rdml_clip *m, int64_t hidden, char *buf, size_t len);
 
 /* Per-phase wall-clock profile of rdml_clip_forward, for benches (bench/embed): after
  * rdml_clip_forward_profile(acc), acc an array of RDML_CLIP_NPHASE doubles, every forward adds

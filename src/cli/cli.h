@@ -53,6 +53,7 @@ int rdml_cmd_train(rdml_cli *cli);
 int rdml_cmd_svm(rdml_cli *cli);
 int rdml_cmd_embed(rdml_cli *cli);
 int rdml_cmd_config(rdml_cli *cli);
+int rdml_cmd_models(rdml_cli *cli);
 int rdml_cmd_version(rdml_cli *cli);
 
 #endif

@@ -132,6 +132,13 @@ static const rdml_command commands[] = {
      "  Without --defaults: validate --config files and --set overrides and print the\n"
      "  resolved configuration.\n",
      0, 0, rdml_cmd_config},
+    {"models", "list the embedding networks, their layer names, preprocessing and weights",
+     "rdmlearn models [MODEL]\n"
+     "  Lists the model zoo (embed.backend = torchvision: alexnet, vgg16, resnet18, resnet50;\n"
+     "  and clip-vit): every layer name embed.layers accepts with its output shape, the\n"
+     "  preprocessing, and where to get the weights (URLs only; nothing is downloaded).\n"
+     "  MODEL shows one of them. See docs/embed.md.\n",
+     0, 1, rdml_cmd_models},
     {"version", "print versions of rdmlearn and its libraries", "rdmlearn version\n", 0, 0,
      rdml_cmd_version},
 };

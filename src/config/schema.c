@@ -120,17 +120,36 @@ static const rdml_cfg_key schema[] = {
      "ranks on it. A job that would need more stops before allocating, with the numbers."},
 
     /* ---- [embed] ---- */
-    {"embed", "backend", RDML_CFG_CHOICE, "gabor", NR, "gabor|pixels|file|clip-vit",
+    {"embed", "backend", RDML_CFG_CHOICE, "gabor", NR, "gabor|pixels|file|clip-vit|torchvision",
      "how image embeddings are computed. gabor is a fixed Gabor filter-bank energy model of "
      "early visual cortex (512-d, no weights needed); pixels the grayscale image resized and "
      "min-max normalised (the paper's CNN input); file imports precomputed features (embed.file); "
-     "clip-vit runs the CLIP ViT image tower from embed.weights (the paper's features)."},
+     "clip-vit runs the CLIP ViT image tower from embed.weights (the paper's features); "
+     "torchvision runs the convolutional network embed.model (AlexNet, VGG-16, ResNet-18/50) "
+     "from embed.weights and stores every layer of embed.layers (`rdmlearn models` lists them)."},
+    {"embed", "model", RDML_CFG_CHOICE, "resnet50", NR, "alexnet|vgg16|resnet18|resnet50",
+     "torchvision backend: the architecture, as torchvision.models names it; embed.weights "
+     "must be its state dict (every tensor is checked against it)."},
+    {"embed", "layers", RDML_CFG_STRING, "", NR, NULL,
+     "torchvision backend: the modules whose outputs are stored, comma-separated, as torchvision "
+     "names them (e.g. features.10, classifier.4, layer3, layer4.1, avgpool, fc), all from one forward "
+     "pass; with several, each becomes the embedding NAME.LAYER (NAME: embed.name, else the "
+     "backend). Empty means the last module (fc or classifier.6). `rdmlearn models` lists the "
+     "valid names. clip-vit backend: the checkpoint's module names (vision_model.pre_layrnorm, "
+     "vision_model.encoder.layers.K, visual_projection; OpenAI: visual.ln_pre, "
+     "visual.transformer.resblocks.K, visual.proj) instead of embed.layer, pooled cls or mean."},
+    {"embed", "dims", RDML_CFG_INT, "4096", RANGE(1, 1000000), NULL,
+     "torchvision backend with pooling project: the width of the Gaussian random projection "
+     "of a flattened layer (entries N(0, 1/dims) from embed.projection_seed and the layer name)."},
+    {"embed", "projection_seed", RDML_CFG_INT, "42", RANGE(0, 9007199254740992.0), NULL,
+     "torchvision backend with pooling project: the seed of the random projection (its own "
+     "key, not run.seed, so that the embeddings and their cached stage follow it alone)."},
     {"embed", "name", RDML_CFG_STRING, "", NR, NULL,
      "name of the embedding in the results file (/subjects/subjNN/embeddings/NAME); empty "
      "means the backend's name. Letters, digits, '-', '_' and '.' only, and not . or .. "
      "(checked when the configuration is read)."},
     {"embed", "batch", RDML_CFG_INT, "32", RANGE(1, 4096), NULL,
-     "images per batch of the clip-vit forward pass (batched SGEMMs); larger batches are "
+     "images per batch of the clip-vit and torchvision forward passes (batched SGEMMs); larger batches are "
      "faster and need more memory. The features change with it in the last bits (float32 "
      "GEMM rounding, up to ~1e-6 relative; so do they with run.threads): keep it fixed "
      "within a study. For a given batch they are identical for any number of ranks."},
@@ -150,13 +169,20 @@ static const rdml_cfg_key schema[] = {
     {"embed", "weights", RDML_CFG_PATH, "", NR, NULL,
      "clip-vit backend: a CLIP model.safetensors in Hugging Face (vision_model.*) or OpenAI "
      "(visual.*) naming, F32, F16 or BF16; a config.json beside it supplies heads, hidden_act "
-     "and layer_norm_eps. See docs/embed.md for how to get one."},
+     "and layer_norm_eps. torchvision backend: the model's state dict as .safetensors or as a "
+     "PyTorch .pth (read without executing anything). See docs/embed.md for how to get one."},
     {"embed", "layer", RDML_CFG_INT, "-1", RANGE(-1, 1000), NULL,
      "clip-vit backend: -1 is get_image_features (the projected, post-layernorm CLS token, as "
      "the paper used); k >= 0 takes hidden state k (0 = after pre_layrnorm, k = after layer k), "
      "pooled by embed.pooling."},
-    {"embed", "pooling", RDML_CFG_CHOICE, "cls", NR, "cls|mean",
-     "clip-vit backend with layer >= 0: the CLS token, or the mean of the patch tokens."},
+    {"embed", "pooling", RDML_CFG_STRING, "auto", NR, NULL,
+     "how a layer's output becomes one vector per image. clip-vit backend with layer >= 0: cls "
+     "(the CLS token; also what auto means) or mean (the mean of the patch tokens). torchvision "
+     "backend: gap (global average pool of a C x H x W map: C features), flatten "
+     "(torch.flatten: C*H*W features), project (flatten, then a seeded Gaussian random "
+     "projection to embed.dims features), auto (gap for maps, the vector itself for linear "
+     "layers); one value for every layer, or a comma-separated list with one per embed.layers "
+     "entry. Values: auto, cls, mean, gap, flatten, project."},
     {"embed", "heads", RDML_CFG_INT, "0", RANGE(0, 1024), NULL,
      "clip-vit backend: attention heads; 0 takes num_attention_heads from config.json beside "
      "the weights, else width / 64 (true of all OpenAI CLIP models)."},
@@ -488,7 +514,7 @@ static const char *const section_help[] = {
     "the fMRI dataset: where it is and which subjects, ROIs and images are used",
     "the synthetic dataset written by `rdmlearn synth`: the Algonauts 2023 layout at toy size",
     "representational dissimilarity matrices: metric, labels, summaries, comparisons, layout",
-    "image embeddings: backend (gabor, pixels, file, clip-vit), weights, batch, normalisation",
+    "image embeddings: backend (gabor, pixels, file, clip-vit, torchvision), model, layers, pooling, weights, batch, normalisation",
     "image pairs and their labels: the paper's pair sets (extremes, balanced, colours) and more",
     "training and test sets over images (leakage-free k-fold, holdout) or, flagged, over pairs",
     "the pair SVM (sklearn SVC's parameters), trained from the image Gram matrix",
@@ -809,14 +835,18 @@ int rdml_config_spelling_hint(const rdml_cfg_key *k, const char *item, char *buf
  * the key `unless` is set to something other than off (a grid list that brings those values
  * back). The reason appended to the warning says what the key is for. */
 static const rdml_cfg_applies applies[] = {
-    {"embed", "batch", "embed.backend", "clip-vit", NULL},
+    {"embed", "batch", "embed.backend", "clip-vit|torchvision", NULL},
     {"embed", "size", "embed.backend", "pixels", NULL},
     {"embed", "file", "embed.backend", "file", NULL},
     {"embed", "dataset", "embed.backend", "file", NULL},
     {"embed", "ids", "embed.backend", "file", NULL},
-    {"embed", "weights", "embed.backend", "clip-vit", NULL},
+    {"embed", "weights", "embed.backend", "clip-vit|torchvision", NULL},
+    {"embed", "model", "embed.backend", "torchvision", NULL},
+    {"embed", "layers", "embed.backend", "clip-vit|torchvision", NULL},
+    {"embed", "dims", "embed.backend", "torchvision", NULL},
+    {"embed", "projection_seed", "embed.backend", "torchvision", NULL},
     {"embed", "layer", "embed.backend", "clip-vit", NULL},
-    {"embed", "pooling", "embed.backend", "clip-vit", NULL},
+    {"embed", "pooling", "embed.backend", "clip-vit|torchvision", NULL},
     {"embed", "heads", "embed.backend", "clip-vit", NULL},
     {"embed", "hidden_act", "embed.backend", "clip-vit", NULL},
     {"pairs", "k", "pairs.set", "extremes|balanced", NULL},

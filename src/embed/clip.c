@@ -696,16 +696,35 @@ static void pool_out(const rdml_clip *m, const float *h, int64_t B, int pool_mea
     }
 }
 
+/* Hand the hidden state after layer `done` (0: the embeddings after pre-LN) to every
+ * output that asked for it. */
+static void pool_outputs(const rdml_clip *m, const float *h, int64_t B, int64_t done, int64_t n,
+                         const int64_t *layers, const int *pool_mean, float *const *outs) {
+    for (int64_t k = 0; k < n; k++)
+        if (layers[k] == done) pool_out(m, h, B, pool_mean[k], outs[k]);
+}
+
 int rdml_clip_forward(rdml_ctx *ctx, const rdml_clip *m, int64_t B, const float *pixels,
                       int64_t layer, int pool_mean, float *out) {
+    return rdml_clip_forward_multi(ctx, m, B, pixels, 1, &layer, &pool_mean, &out);
+}
+
+int rdml_clip_forward_multi(rdml_ctx *ctx, const rdml_clip *m, int64_t B, const float *pixels,
+                            int64_t n, const int64_t *layers, const int *pool_mean,
+                            float *const *outs) {
     const rdml_clip_arch *a = &m->a;
     const int64_t D = a->width, T = a->tokens, p = a->patch, g = a->grid, S = a->image,
                   M = a->mlp, H = a->heads, hd = D / H, pp = 3 * p * p, BT = B * T;
-    if (layer > a->layers)
-        return RDML_FAIL(ctx, RDML_ECONFIG, "embed.layer = %lld but the model has %lld layers "
-                         "(hint: -1 for the projected output, 0..%lld for a hidden state)",
-                         (long long)layer, (long long)a->layers, (long long)a->layers);
-    if (B <= 0) return RDML_OK;
+    int64_t last = 0; /* the deepest hidden state needed; layers + 1: the projected output */
+    for (int64_t k = 0; k < n; k++) {
+        if (layers[k] > a->layers || layers[k] < -1)
+            return RDML_FAIL(ctx, RDML_ECONFIG, "embed.layer = %lld but the model has %lld layers "
+                             "(hint: -1 for the projected output, 0..%lld for a hidden state)",
+                             (long long)layers[k], (long long)a->layers, (long long)a->layers);
+        const int64_t need = layers[k] < 0 ? a->layers + 1 : layers[k];
+        if (need > last) last = need;
+    }
+    if (B <= 0 || n <= 0) return RDML_OK;
     int64_t wide = 3 * D > M ? 3 * D : M;
     if (B * g * g * pp > BT * wide) wide = (B * g * g * pp + BT - 1) / BT;
     float *h = rdml_malloc(ctx, (size_t)(BT * D) * sizeof *h, "CLIP activations");
@@ -737,10 +756,8 @@ int rdml_clip_forward(rdml_ctx *ctx, const rdml_clip *m, int64_t B, const float 
     }
     layer_norm(h, h, m->pre_w, m->pre_b, BT, D, a->eps);
     prof_mark(&tp, RDML_CLIP_PH_PATCH);
-    if (layer == 0) {
-        pool_out(m, h, B, pool_mean, out);
-        goto done;
-    }
+    pool_outputs(m, h, B, 0, n, layers, pool_mean, outs);
+    if (last == 0) goto done;
     const float scale = (float)(1.0 / sqrt((double)hd));
     for (int64_t l = 0; l < a->layers; l++) {
         /* a large model's batch takes minutes on one core: stop between layers (the caller
@@ -778,15 +795,14 @@ int rdml_clip_forward(rdml_ctx *ctx, const rdml_clip *m, int64_t B, const float 
         linear(h, f, L->fc2_w, BT, D, M, 1.0f);
         add_bias(h, L->fc2_b, BT, D);
         prof_mark(&tp, RDML_CLIP_PH_FC2);
-        if (layer == l + 1) {
-            pool_out(m, h, B, pool_mean, out);
-            goto done;
-        }
+        pool_outputs(m, h, B, l + 1, n, layers, pool_mean, outs);
+        if (last == l + 1) goto done;
     }
     /* get_image_features: post_layernorm on the CLS token, then the projection */
     for (int64_t b = 0; b < B; b++)
         layer_norm(x + b * D, h + b * T * D, m->post_w, m->post_b, 1, D, a->eps);
-    linear(out, x, m->proj, B, a->proj, D, 0.0f);
+    for (int64_t k = 0; k < n; k++)
+        if (layers[k] < 0) linear(outs[k], x, m->proj, B, a->proj, D, 0.0f);
     prof_mark(&tp, RDML_CLIP_PH_HEAD);
 done:
     free(h);
@@ -794,4 +810,36 @@ done:
     free(big);
     free(att);
     return rc;
+}
+
+/* ---- layer names (embed.layers) ---- */
+
+const char *rdml_clip_layer_name(const rdml_clip *m, int64_t hidden, char *buf, size_t len) {
+    const int oa = m->a.openai_naming;
+    if (hidden < 0) snprintf(buf, len, "%s", oa ? "visual.proj" : "visual_projection");
+    else if (hidden == 0) snprintf(buf, len, "%s", oa ? "visual.ln_pre" : "vision_model.pre_layrnorm");
+    else snprintf(buf, len, "%s%lld", oa ? "visual.transformer.resblocks." : "vision_model.encoder.layers.",
+                  (long long)(hidden - 1));
+    return buf;
+}
+
+int64_t rdml_clip_layer_index(const rdml_clip *m, const char *name) {
+    char buf[96];
+    for (int64_t h = -1; h <= m->a.layers; h++)
+        if (strcmp(name, rdml_clip_layer_name(m, h, buf, sizeof buf)) == 0) return h;
+    return -2;
+}
+
+void rdml_clip_layer_names(const rdml_clip *m, char *list, size_t len) {
+    size_t o = 0;
+    char buf[96];
+    if (len) list[0] = '\0';
+    for (int64_t h = 0; h <= m->a.layers + 1 && o + 1 < len; h++) {
+        const char *nm = rdml_clip_layer_name(m, h > m->a.layers ? -1 : h, buf, sizeof buf);
+        if (o + strlen(nm) + 8 >= len) {
+            snprintf(list + o, len - o, "...");
+            return;
+        }
+        o += (size_t)snprintf(list + o, len - o, "%s%s", h ? ", " : "", nm);
+    }
 }

@@ -16,6 +16,7 @@
 #include "rdml/h5.h"
 #include "rdml/mpiutil.h"
 #include "rdml/npy.h"
+#include "rdml/zoo.h"
 
 struct rdml_embedder {
     rdml_embed_params p;
@@ -30,22 +31,33 @@ struct rdml_embedder {
     int64_t file_rows;
     int64_t *id_sorted, *id_row; /* ids ascending and their file rows (NULL: image order) */
     int64_t nids;
+    /* torchvision backend: the network, the requested layers, their pooling and outputs */
+    rdml_convnet *cnn;
+    int64_t nout;
+    int64_t *sel;             /* layer indices, forward order of the request */
+    rdml_pool *pools;         /* resolved per output */
+    rdml_projection *proj;    /* per output (project pooling) */
+    rdml_embed_output *outs;  /* nout descriptions (one for the other backends) */
+    rdml_embed_output out1;
+    /* clip-vit with embed.layers: hidden-state index per output in sel, its pooling here */
+    int *clip_mean;
+    char (*names)[96];
 };
 
-static const char *const backend_names[] = {"gabor", "pixels", "file", "clip-vit"};
+static const char *const backend_names[] = {"gabor", "pixels", "file", "clip-vit", "torchvision"};
 
 const char *rdml_embed_backend_name(rdml_embed_backend b) {
-    return (int)b >= 0 && b <= RDML_EMBED_CLIP ? backend_names[b] : "?";
+    return (int)b >= 0 && b <= RDML_EMBED_TORCHVISION ? backend_names[b] : "?";
 }
 
 int rdml_embed_backend_parse(rdml_ctx *ctx, const char *s, rdml_embed_backend *out) {
-    for (int i = 0; i <= RDML_EMBED_CLIP; i++)
+    for (int i = 0; i <= RDML_EMBED_TORCHVISION; i++)
         if (strcmp(s, backend_names[i]) == 0) {
             *out = (rdml_embed_backend)i;
             return RDML_OK;
         }
     return RDML_FAIL(ctx, RDML_ECONFIG, "[embed] backend = %s is not one of gabor, pixels, file, "
-                     "clip-vit", s);
+                     "clip-vit, torchvision", s);
 }
 
 void rdml_embed_defaults(rdml_embed_params *p) {
@@ -56,12 +68,17 @@ void rdml_embed_defaults(rdml_embed_params *p) {
     p->layer = -1;
 }
 
-int64_t rdml_embed_dims(const rdml_embedder *e) { return e->dims; }
+int64_t rdml_embed_dims(const rdml_embedder *e) { return e->nout > 0 ? e->outs[0].dims : e->dims; }
+int64_t rdml_embed_noutputs(const rdml_embedder *e) { return e->nout > 0 ? e->nout : 1; }
+const rdml_embed_output *rdml_embed_get_output(const rdml_embedder *e, int64_t k) {
+    if (e->nout > 0) return k >= 0 && k < e->nout ? &e->outs[k] : NULL;
+    return k == 0 ? &e->out1 : NULL;
+}
 const char *rdml_embed_model(const rdml_embedder *e) { return e->model; }
 const char *rdml_embed_preprocessing(const rdml_embedder *e) { return e->prep; }
 void rdml_embed_block(const rdml_embedder *e, int64_t n, int rank, int nranks, int64_t *lo,
                       int64_t *hi) {
-    if (e->p.backend != RDML_EMBED_CLIP) {
+    if (e->p.backend != RDML_EMBED_CLIP && e->p.backend != RDML_EMBED_TORCHVISION) {
         rdml_part_block(n, rank, nranks, lo, hi);
         return;
     }
@@ -80,6 +97,14 @@ void rdml_embed_destroy(rdml_embedder **pe) {
     if (!pe || !*pe) return;
     rdml_embedder *e = *pe;
     rdml_clip_free(&e->clip);
+    rdml_convnet_free(&e->cnn);
+    for (int64_t k = 0; e->proj && k < e->nout; k++) rdml_projection_free(&e->proj[k]);
+    free(e->proj);
+    free(e->sel);
+    free(e->pools);
+    free(e->outs);
+    free(e->clip_mean);
+    free(e->names);
     rdml_npy_close(&e->npy);
     if (e->h5d > 0) H5Dclose(e->h5d);
     if (e->h5f > 0) H5Fclose(e->h5f);
@@ -210,6 +235,117 @@ static int file_open(rdml_ctx *ctx, MPI_Comm comm, rdml_embedder *e) {
     return rdml_agree(ctx, comm, rc);
 }
 
+/* Not collective. clip-vit with embed.layers: the named modules (rdml_clip_layer_index), each
+ * pooled cls (auto) or mean, all from one forward pass. */
+static int clip_layers_open(rdml_ctx *ctx, rdml_embedder *e) {
+    const rdml_embed_params *p = &e->p;
+    const int64_t nl = p->nlayers;
+    e->nout = nl;
+    e->sel = rdml_calloc(ctx, (size_t)nl, sizeof *e->sel, "layers");
+    e->clip_mean = rdml_calloc(ctx, (size_t)nl, sizeof *e->clip_mean, "layers");
+    e->outs = rdml_calloc(ctx, (size_t)nl, sizeof *e->outs, "layers");
+    e->names = rdml_calloc(ctx, (size_t)nl, sizeof *e->names, "layers");
+    if (!e->sel || !e->clip_mean || !e->outs || !e->names) return ctx->code;
+    if (p->npooling > 1 && p->npooling != nl)
+        return RDML_FAIL(ctx, RDML_ECONFIG, "[embed] pooling lists %lld values for %lld layers "
+                         "(hint: give one value for every layer, or one per embed.layers entry)",
+                         (long long)p->npooling, (long long)nl);
+    for (int64_t k = 0; k < nl; k++) {
+        const int64_t h = rdml_clip_layer_index(e->clip, p->layers[k]);
+        if (h < -1) {
+            char list[4096];
+            rdml_clip_layer_names(e->clip, list, sizeof list);
+            return RDML_FAIL(ctx, RDML_ECONFIG, "[embed] layers: this CLIP ViT has no layer '%s' "
+                             "(its layers: %s)", p->layers[k], list);
+        }
+        for (int64_t j = 0; j < k; j++)
+            if (e->sel[j] == h) return RDML_FAIL(ctx, RDML_ECONFIG, "[embed] layers lists %s twice", p->layers[k]);
+        const char *pool = p->npooling ? p->pooling[p->npooling > 1 ? k : 0] : "auto";
+        if (strcmp(pool, "auto") != 0 && strcmp(pool, "cls") != 0 && strcmp(pool, "mean") != 0)
+            return RDML_FAIL(ctx, RDML_ECONFIG, "[embed] pooling = %s does not apply to CLIP layer "
+                             "%s (hint: cls or mean)", pool, p->layers[k]);
+        e->sel[k] = h;
+        e->clip_mean[k] = strcmp(pool, "mean") == 0;
+        rdml_strlcpy(e->names[k], p->layers[k], sizeof e->names[k]);
+        e->outs[k] = (rdml_embed_output){"clip-vit", e->names[k],
+                                         h < 0 ? "projection" : e->clip_mean[k] ? "mean" : "cls",
+                                         h < 0 ? rdml_clip_get_arch(e->clip)->layers + 1 : h,
+                                         rdml_clip_dims(e->clip, h)};
+    }
+    e->dims = e->outs[0].dims;
+    return RDML_OK;
+}
+
+/* Collective. The torchvision network, its requested layers (default: the last module) and
+ * their pooling; the random projections of `project` layers. */
+static int torchvision_open(rdml_ctx *ctx, MPI_Comm comm, rdml_embedder *e) {
+    const rdml_embed_params *p = &e->p;
+    rdml_zoo_arch arch = RDML_ZOO_RESNET50;
+    int rc = rdml_zoo_arch_parse(ctx, p->model ? p->model : "", &arch);
+    if (!rc && (!e->weights || !*e->weights))
+        rc = RDML_FAIL(ctx, RDML_ECONFIG, "[embed] backend = torchvision needs embed.weights (the "
+                       "%s state dict as .safetensors or .pth; `rdmlearn models` says where to get "
+                       "torchvision's)", rdml_zoo_arch_name(arch));
+    if (!rc) rc = rdml_convnet_load(ctx, arch, e->weights, &e->cnn);
+    rc = rdml_agree(ctx, comm, rc);
+    if (rc) return rc;
+    const int64_t nl = p->nlayers > 0 ? p->nlayers : 1;
+    e->nout = nl;
+    e->sel = rdml_calloc(ctx, (size_t)nl, sizeof *e->sel, "layers");
+    e->pools = rdml_calloc(ctx, (size_t)nl, sizeof *e->pools, "layers");
+    e->proj = rdml_calloc(ctx, (size_t)nl, sizeof *e->proj, "layers");
+    e->outs = rdml_calloc(ctx, (size_t)nl, sizeof *e->outs, "layers");
+    if (!e->sel || !e->pools || !e->proj || !e->outs) rc = ctx->code;
+    if (!rc && p->npooling > 1 && p->npooling != nl)
+        rc = RDML_FAIL(ctx, RDML_ECONFIG, "[embed] pooling lists %lld values for %lld layers (hint: "
+                       "give one value for every layer, or one per embed.layers entry)",
+                       (long long)p->npooling, (long long)nl);
+    for (int64_t k = 0; k < nl && !rc; k++) {
+        /* by default the last module: fc, or classifier.6 */
+        const char *name = p->nlayers > 0 ? p->layers[k]
+                           : arch == RDML_ZOO_ALEXNET || arch == RDML_ZOO_VGG16 ? "classifier.6" : "fc";
+        e->sel[k] = rdml_convnet_find(e->cnn, name);
+        if (e->sel[k] < 0) {
+            char list[4096];
+            rdml_convnet_layer_list(e->cnn, list, sizeof list);
+            rc = RDML_FAIL(ctx, RDML_ECONFIG, "[embed] layers: %s has no layer '%s' (its layers, "
+                           "as torchvision names the modules: %s)", rdml_zoo_arch_name(arch), name,
+                           list);
+            break;
+        }
+        for (int64_t j = 0; j < k && !rc; j++)
+            if (e->sel[j] == e->sel[k])
+                rc = RDML_FAIL(ctx, RDML_ECONFIG, "[embed] layers lists %s twice", name);
+        const rdml_zoo_layer *L = rdml_convnet_layer(e->cnn, e->sel[k]);
+        rdml_pool pool = RDML_POOL_AUTO;
+        if (!rc && p->npooling > 0) rc = rdml_pool_parse(ctx, p->pooling[p->npooling > 1 ? k : 0], &pool);
+        if (rc) break;
+        pool = rdml_pool_resolve(pool, L);
+        int64_t d = rdml_pool_dims(pool, L, p->dims);
+        if (d < 1) {
+            rc = RDML_FAIL(ctx, RDML_ECONFIG, "[embed] pooling = %s does not apply to %s layer %s "
+                           "(hint: cls and mean are for ViT tokens; use gap, flatten or project)",
+                           rdml_pool_name(pool), rdml_zoo_arch_name(arch), name);
+            break;
+        }
+        if (pool == RDML_POOL_PROJECT)
+            rc = rdml_projection_make(ctx, p->seed, L->name, L->c * L->h * L->w, p->dims, &e->proj[k]);
+        e->pools[k] = pool;
+        e->outs[k] = (rdml_embed_output){rdml_zoo_arch_name(arch), L->name, rdml_pool_name(pool),
+                                         L->depth, d};
+    }
+    rc = rdml_agree(ctx, comm, rc);
+    if (rc) return rc;
+    e->dims = e->outs[0].dims;
+    size_t o = (size_t)snprintf(e->model, sizeof e->model, "torchvision %s from %s; layers:",
+                         rdml_zoo_arch_name(arch), e->weights);
+    for (int64_t k = 0; k < nl && o < sizeof e->model; k++)
+        o += (size_t)snprintf(e->model + o, sizeof e->model - o, " %s (%s, %lld)", e->outs[k].layer,
+                              e->outs[k].pooling, (long long)e->outs[k].dims);
+    snprintf(e->prep, sizeof e->prep, "%s", rdml_zoo_imagenet_preprocessing());
+    return RDML_OK;
+}
+
 int rdml_embed_create(rdml_ctx *ctx, MPI_Comm comm, const rdml_embed_params *p,
                       rdml_embedder **out) {
     *out = NULL;
@@ -254,16 +390,18 @@ int rdml_embed_create(rdml_ctx *ctx, MPI_Comm comm, const rdml_embed_params *p,
                 rc = RDML_FAIL(ctx, RDML_ECONFIG, "[embed] backend = clip-vit needs embed.weights "
                                "(a CLIP model.safetensors; see docs/embed.md for how to get one)");
             if (!rc) rc = rdml_clip_load(ctx, e->weights, p->heads, p->act, &e->clip);
+            if (!rc && p->nlayers > 0) rc = clip_layers_open(ctx, e);
             if (!rc && p->layer > rdml_clip_get_arch(e->clip)->layers)
                 rc = RDML_FAIL(ctx, RDML_ECONFIG, "[embed] layer = %lld but %s has %lld layers",
                                (long long)p->layer, e->weights, (long long)rdml_clip_get_arch(e->clip)->layers);
             rc = rdml_agree(ctx, comm, rc);
             if (!rc) {
                 const rdml_clip_arch *a = rdml_clip_get_arch(e->clip);
-                e->dims = rdml_clip_dims(e->clip, p->layer);
+                if (!e->nout) e->dims = rdml_clip_dims(e->clip, p->layer);
                 char out_desc[128];
                 if (p->layer < 0) snprintf(out_desc, sizeof out_desc, "get_image_features (projection %lld)", (long long)a->proj);
                 else snprintf(out_desc, sizeof out_desc, "%s of hidden state %lld", p->pool_mean ? "mean patch token" : "CLS token", (long long)p->layer);
+                if (e->nout) snprintf(out_desc, sizeof out_desc, "%lld layers (embed.layers)", (long long)e->nout);
                 snprintf(e->model, sizeof e->model, "CLIP ViT from %s (%s naming): image %lld, patch "
                          "%lld, width %lld, %lld layers, %lld heads, MLP %lld, %s, eps %g; output %s",
                          e->weights, a->openai_naming ? "OpenAI" : "Hugging Face", (long long)a->image,
@@ -275,10 +413,14 @@ int rdml_embed_create(rdml_ctx *ctx, MPI_Comm comm, const rdml_embed_params *p,
                          "CLIP mean/std per channel", (long long)a->image, (long long)a->image);
             }
             break;
+        case RDML_EMBED_TORCHVISION:
+            rc = torchvision_open(ctx, comm, e);
+            break;
         default:
             rc = RDML_FAIL(ctx, RDML_EINTERNAL, "unknown embedding backend %d", (int)p->backend);
         }
     rc = rdml_agree(ctx, comm, rc);
+    if (!rc && e->nout == 0) e->out1 = (rdml_embed_output){"", "", "", -1, e->dims};
     if (!rc && p->normalize && strlen(e->prep) + 40 < sizeof e->prep)
         strcat(e->prep, "; rows L2-normalised");
     if (rc) {
@@ -354,19 +496,35 @@ static void progress(rdml_ctx *ctx, rdml_progress *pg, int64_t base, int64_t don
  * with fewer batches runs empty rounds, so each round ends at a boundary where the ranks agree
  * on errors and on a stop request (rdml_stop_agree). CLIP also checks a stop between layers
  * (a local stop, agreed at the next boundary). */
+/* Where a torchvision forward pass puts each requested layer: pooled into its output rows. */
+typedef struct tv_sink {
+    rdml_ctx *ctx;
+    rdml_embedder *e;
+    float **outs;
+    int64_t row0;
+} tv_sink;
+
+static int tv_emit(void *arg, int64_t k, int64_t B, const rdml_zoo_layer *L, const float *x) {
+    tv_sink *s = arg;
+    const rdml_embed_output *o = &s->e->outs[k];
+    return rdml_zoo_pool(s->ctx, s->e->pools[k], L, B, x, &s->e->proj[k], o->dims,
+                         s->outs[k] + s->row0 * o->dims);
+}
+
 static int image_compute(rdml_ctx *ctx, MPI_Comm comm, rdml_embedder *e, int64_t n,
-                         const rdml_embed_item *items, float *out, rdml_progress *pg,
+                         const rdml_embed_item *items, float **outs, rdml_progress *pg,
                          int64_t base) {
     const rdml_embed_params *p = &e->p;
-    const int clip = p->backend == RDML_EMBED_CLIP;
-    const int64_t S = clip ? rdml_clip_get_arch(e->clip)->image : 0, B = p->batch;
+    const int clip = p->backend == RDML_EMBED_CLIP, tv = p->backend == RDML_EMBED_TORCHVISION;
+    const int64_t S = clip ? rdml_clip_get_arch(e->clip)->image : tv ? RDML_ZOO_IMAGE : 0;
+    const int64_t B = p->batch;
     int64_t mine = (n + B - 1) / B, rounds = 0;
     MPI_Allreduce(&mine, &rounds, 1, MPI_INT64_T, MPI_MAX, comm);
-    float *px = NULL;
+    float *px = NULL, *out = outs[0];
     int rc = RDML_OK;
-    if (clip) {
+    if (clip || tv) {
         int64_t bb = B < n ? B : n;
-        px = rdml_malloc(ctx, (size_t)((bb ? bb : 1) * 3 * S * S) * sizeof *px, "CLIP input batch");
+        px = rdml_malloc(ctx, (size_t)((bb ? bb : 1) * 3 * S * S) * sizeof *px, "input batch");
         if (!px) rc = ctx->code;
     }
     rc = rdml_agree(ctx, comm, rc);
@@ -379,39 +537,63 @@ static int image_compute(rdml_ctx *ctx, MPI_Comm comm, rdml_embedder *e, int64_t
         const int64_t b0 = r * B, nb = b0 < n ? (n - b0 < B ? n - b0 : B) : 0;
         for (int64_t i = 0; i < nb && !rc; i++) {
             rdml_image im = {0};
-            rc = rdml_png_read(ctx, items[b0 + i].path, clip ? 3 : 1, &im);
+            rc = rdml_png_read(ctx, items[b0 + i].path, clip || tv ? 3 : 1, &im);
             if (!rc && clip) rc = rdml_clip_preprocess(ctx, e->clip, &im, px + i * 3 * S * S);
+            else if (!rc && tv) rc = rdml_zoo_imagenet_preprocess(ctx, &im, px + i * 3 * S * S);
             else if (!rc && p->backend == RDML_EMBED_GABOR) rc = rdml_embed_gabor(ctx, &im, out + (b0 + i) * e->dims);
             else if (!rc) rc = rdml_embed_pixels(ctx, &im, p->size, out + (b0 + i) * e->dims);
             rdml_image_free(&im);
         }
-        if (!rc && clip && nb)
+        if (!rc && clip && nb && !e->nout)
             rc = rdml_clip_forward(ctx, e->clip, nb, px, p->layer, p->pool_mean, out + b0 * e->dims);
+        if (!rc && clip && nb && e->nout) {
+            float **o = rdml_calloc(ctx, (size_t)e->nout, sizeof *o, "outputs");
+            if (!o) rc = ctx->code;
+            for (int64_t k = 0; !rc && k < e->nout; k++) o[k] = outs[k] + b0 * e->outs[k].dims;
+            if (!rc) rc = rdml_clip_forward_multi(ctx, e->clip, nb, px, e->nout, e->sel,
+                                                  e->clip_mean, o);
+            free(o);
+        }
+        if (!rc && tv && nb) {
+            tv_sink sink = {ctx, e, outs, b0};
+            rc = rdml_convnet_forward(ctx, e->cnn, nb, px, e->nout, e->sel, tv_emit, &sink);
+        }
         if (!rc && nb) progress(ctx, pg, base, b0 + nb);
     }
     free(px);
     return rc;
 }
 
+int rdml_embed_compute_all(rdml_ctx *ctx, MPI_Comm comm, rdml_embedder *e, int64_t n,
+                           const rdml_embed_item *items, float **outs, rdml_progress *pg,
+                           int64_t progress_base) {
+    int rc;
+    if (e->p.backend == RDML_EMBED_FILE) {
+        rc = file_compute(ctx, comm, e, n, items, outs[0]);
+        progress(ctx, pg, progress_base, n);
+    } else {
+        rc = image_compute(ctx, comm, e, n, items, outs, pg, progress_base);
+    }
+    for (int64_t k = 0; !rc && e->p.normalize && k < rdml_embed_noutputs(e); k++) {
+        const int64_t D = rdml_embed_get_output(e, k)->dims;
+        for (int64_t i = 0; i < n; i++) {
+            float *r = outs[k] + i * D;
+            double s = 0;
+            for (int64_t j = 0; j < D; j++) s += (double)r[j] * r[j];
+            if (s > 0) {
+                float inv = (float)(1.0 / sqrt(s));
+                for (int64_t j = 0; j < D; j++) r[j] *= inv;
+            }
+        }
+    }
+    return rdml_agree(ctx, comm, rc);
+}
+
 int rdml_embed_compute(rdml_ctx *ctx, MPI_Comm comm, rdml_embedder *e, int64_t n,
                        const rdml_embed_item *items, float *out, rdml_progress *pg,
                        int64_t progress_base) {
-    int rc;
-    if (e->p.backend == RDML_EMBED_FILE) {
-        rc = file_compute(ctx, comm, e, n, items, out);
-        progress(ctx, pg, progress_base, n);
-    } else {
-        rc = image_compute(ctx, comm, e, n, items, out, pg, progress_base);
-    }
-    if (!rc && e->p.normalize)
-        for (int64_t i = 0; i < n; i++) {
-            float *r = out + i * e->dims;
-            double s = 0;
-            for (int64_t j = 0; j < e->dims; j++) s += (double)r[j] * r[j];
-            if (s > 0) {
-                float inv = (float)(1.0 / sqrt(s));
-                for (int64_t j = 0; j < e->dims; j++) r[j] *= inv;
-            }
-        }
-    return rdml_agree(ctx, comm, rc);
+    if (rdml_embed_noutputs(e) != 1)
+        return RDML_FAIL(ctx, RDML_EINTERNAL, "rdml_embed_compute on an embedder with %lld outputs "
+                         "(use rdml_embed_compute_all)", (long long)rdml_embed_noutputs(e));
+    return rdml_embed_compute_all(ctx, comm, e, n, items, &out, pg, progress_base);
 }

@@ -18,8 +18,52 @@
 #include "rdml/embed.h"
 #include "rdml/h5.h"
 #include "rdml/mpiutil.h"
+#include "rdml/zoo.h"
 
-static int read_params(rdml_exp *ex, rdml_embed_params *p, const char **name) {
+/* The configuration's lists (embed.layers, embed.pooling) that p points into. */
+typedef struct lists {
+    char **layers, **pooling;
+    int nl, np;
+} lists;
+
+static void lists_free(lists *l) {
+    free(l->layers);
+    free(l->pooling);
+    memset(l, 0, sizeof *l);
+}
+
+/* Drop empty items (an empty list reads as one empty item). */
+static int nonempty(char **items, int n) {
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (items[i] && *items[i]) items[k++] = items[i];
+    return k;
+}
+
+/* A comma-separated list, items trimmed, into one allocation (free(*items) frees all). */
+static int split_list(rdml_ctx *ctx, const char *s, char ***items, int *n) {
+    size_t len = strlen(s), cnt = 1;
+    for (const char *c = s; *c; c++) cnt += *c == ',';
+    char **it = rdml_malloc(ctx, cnt * sizeof *it + len + 1, "list");
+    if (!it) return ctx->code;
+    char *text = (char *)(it + cnt);
+    memcpy(text, s, len + 1);
+    int k = 0;
+    for (char *tok = text; tok;) {
+        char *comma = strchr(tok, ',');
+        if (comma) *comma = '\0';
+        while (*tok == ' ' || *tok == '\t') tok++;
+        char *end = tok + strlen(tok);
+        while (end > tok && (end[-1] == ' ' || end[-1] == '\t')) *--end = '\0';
+        it[k++] = tok;
+        tok = comma ? comma + 1 : NULL;
+    }
+    *items = it;
+    *n = k;
+    return RDML_OK;
+}
+
+static int read_params(rdml_exp *ex, rdml_embed_params *p, const char **name, lists *l) {
     rdml_ctx *ctx = ex->ctx;
     const rdml_config *cfg = ex->cfg;
     const char *s;
@@ -45,6 +89,31 @@ static int read_params(rdml_exp *ex, rdml_embed_params *p, const char **name) {
     RDML_TRY(rdml_config_int(ctx, cfg, "embed", "layer", &p->layer));
     RDML_TRY(rdml_config_str(ctx, cfg, "embed", "pooling", &s));
     p->pool_mean = strcmp(s, "mean") == 0;
+    const char *layers_s = "";
+    RDML_TRY(rdml_config_str(ctx, cfg, "embed", "layers", &layers_s));
+    if (p->backend == RDML_EMBED_CLIP && !*layers_s && strcmp(s, "mean") != 0 &&
+        strcmp(s, "cls") != 0 && strcmp(s, "auto") != 0)
+        return RDML_FAIL(ctx, RDML_ECONFIG, "[embed] pooling = %s: the clip-vit backend takes one "
+                         "of cls (also what auto means) or mean", s);
+    RDML_TRY(rdml_config_str(ctx, cfg, "embed", "model", &p->model));
+    RDML_TRY(rdml_config_int(ctx, cfg, "embed", "dims", &p->dims));
+    int64_t seed = 0;
+    RDML_TRY(rdml_config_int(ctx, cfg, "embed", "projection_seed", &seed));
+    p->seed = (uint64_t)seed;
+    RDML_TRY(rdml_config_str(ctx, cfg, "embed", "layers", &s));
+    RDML_TRY(split_list(ctx, s, &l->layers, &l->nl));
+    RDML_TRY(rdml_config_str(ctx, cfg, "embed", "pooling", &s));
+    RDML_TRY(split_list(ctx, s, &l->pooling, &l->np));
+    l->nl = nonempty(l->layers, l->nl);
+    l->np = nonempty(l->pooling, l->np);
+    p->layers = (const char *const *)l->layers;
+    p->nlayers = l->nl;
+    for (int i = 0; i < l->np; i++) {
+        rdml_pool pool;
+        RDML_TRY(rdml_pool_parse(ctx, l->pooling[i], &pool));
+    }
+    p->pooling = (const char *const *)l->pooling;
+    p->npooling = l->np;
     RDML_TRY(rdml_config_int(ctx, cfg, "embed", "heads", &p->heads));
     RDML_TRY(rdml_config_str(ctx, cfg, "embed", "hidden_act", &s));
     p->act = strcmp(s, "gelu") == 0 ? RDML_ACT_GELU
@@ -52,68 +121,100 @@ static int read_params(rdml_exp *ex, rdml_embed_params *p, const char **name) {
     return RDML_OK;
 }
 
-/* One subject: my block of images, embedded and written collectively. */
+/* The dataset name of output k: NAME for a single output, NAME.LAYER for each of several. */
+static void output_path(const rdml_embedder *e, int64_t k, int id, const char *name, char *path,
+                        size_t len) {
+    if (rdml_embed_noutputs(e) == 1)
+        snprintf(path, len, "/subjects/subj%02d/embeddings/%s", id, name);
+    else
+        snprintf(path, len, "/subjects/subj%02d/embeddings/%s.%s", id, name,
+                 rdml_embed_get_output(e, k)->layer);
+}
+
+/* One subject: my block of images, embedded (every output in one pass) and written
+ * collectively. */
 static int one_subject(rdml_exp *ex, rdml_h5 *h, rdml_embedder *e, const rdml_subject *s,
                        int64_t n, const char *name, const char *backend, const char *stamp,
                        rdml_progress *prog, int64_t base) {
     rdml_ctx *ctx = ex->ctx;
-    int64_t lo, hi, D = rdml_embed_dims(e), id = rdml_subject_id(s);
+    int64_t lo, hi, id = rdml_subject_id(s);
+    const int64_t nout = rdml_embed_noutputs(e);
     rdml_embed_block(e, n, ctx->rank, ctx->nranks, &lo, &hi);
     rdml_embed_item *items = rdml_calloc(ctx, (size_t)(hi - lo) + 1, sizeof *items, "image list");
-    float *rows = rdml_malloc(ctx, (size_t)((hi - lo) * D + 1) * sizeof *rows, "embedding rows");
+    float **rows = rdml_calloc(ctx, (size_t)nout, sizeof *rows, "embedding rows");
     int rc = items && rows ? RDML_OK : ctx->code;
+    for (int64_t k = 0; k < nout && !rc; k++) {
+        rows[k] = rdml_malloc(ctx, (size_t)((hi - lo) * rdml_embed_get_output(e, k)->dims + 1) *
+                              sizeof **rows, "embedding rows");
+        if (!rows[k]) rc = ctx->code;
+    }
     for (int64_t i = lo; i < hi && !rc; i++)
         items[i - lo] = (rdml_embed_item){rdml_subject_image_path(s, i), i, rdml_subject_nsd_id(s, i)};
     rc = rdml_agree(ctx, ex->comm, rc);
     double t0 = rdml_now();
-    if (!rc) rc = rdml_embed_compute(ctx, ex->comm, e, hi - lo, items, rows, prog, base);
+    if (!rc) rc = rdml_embed_compute_all(ctx, ex->comm, e, hi - lo, items, rows, prog, base);
     if (rc) rdml_ctx_prefix(ctx, "subj%02d", (int)id);
     double secs = rdml_now() - t0;
     MPI_Allreduce(MPI_IN_PLACE, &secs, 1, MPI_DOUBLE, MPI_MAX, ex->comm);
-    char path[512];
-    snprintf(path, sizeof path, "/subjects/subj%02d/embeddings/%s", (int)id, name);
     if (!rc) rc = rdml_exp_write_images(ctx, h, s, n);
-    if (!rc) rc = rdml_h5_delete(ctx, h, path);
-    if (!rc) rc = rdml_h5_write_rows_f32(ctx, h, path, n, D, lo, hi - lo, rows);
-    if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "backend", backend);
+    for (int64_t k = 0; k < nout && !rc; k++) {
+        const rdml_embed_output *o = rdml_embed_get_output(e, k);
+        const int64_t D = o->dims;
+        char path[512];
+        output_path(e, k, (int)id, name, path, sizeof path);
+        rc = rdml_h5_delete(ctx, h, path);
+        if (!rc) rc = rdml_h5_write_rows_f32(ctx, h, path, n, D, lo, hi - lo, rows[k]);
+        if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "backend", backend);
+        int64_t iv[3] = {id, n, D};
+        const char *in[3] = {"subject", "n_images", "dims"};
+        for (int i = 0; i < 3 && !rc; i++) rc = rdml_h5_attr_i64(ctx, h, path, in[i], &iv[i], 1);
+        int64_t nrm = rdml_embed_normalized(e);
+        if (!rc) rc = rdml_h5_attr_i64(ctx, h, path, "normalized", &nrm, 1);
+        if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "model", rdml_embed_model(e));
+        if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "preprocessing", rdml_embed_preprocessing(e));
+        if (!rc && *o->layer) {
+            int64_t depth = o->depth;
+            rc = rdml_h5_attr_str(ctx, h, path, "layer", o->layer);
+            if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "pooling", o->pooling);
+            if (!rc) rc = rdml_h5_attr_i64(ctx, h, path, "depth", &depth, 1);
+            if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "architecture", o->arch);
+        }
+        if (!rc) rc = rdml_h5_attr_f64(ctx, h, path, "seconds", &secs, 1);
+        if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "stamp", stamp);
+        if (!rc)
+            rc = rdml_h5_attr_str(ctx, h, path, "meaning",
+                                  "N x D image embedding; row i is image i of ../../images");
+        if (!rc)
+            rdml_info(ctx, "subj%02d: %lld images -> %lld-d %s embeddings in %.2f s (%.1f images/s)",
+                      (int)id, (long long)n, (long long)D, path + strlen("/subjects/subjNN/embeddings/"),
+                      secs, secs > 0 ? (double)n / secs : 0.0);
+    }
     free(items);
+    for (int64_t k = 0; rows && k < nout; k++) free(rows[k]);
     free(rows);
-    if (rc) return rc;
-    int64_t iv[3] = {id, n, D};
-    const char *in[3] = {"subject", "n_images", "dims"};
-    for (int i = 0; i < 3 && !rc; i++) rc = rdml_h5_attr_i64(ctx, h, path, in[i], &iv[i], 1);
-    int64_t nrm = rdml_embed_normalized(e);
-    if (!rc) rc = rdml_h5_attr_i64(ctx, h, path, "normalized", &nrm, 1);
-    if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "model", rdml_embed_model(e));
-    if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "preprocessing", rdml_embed_preprocessing(e));
-    if (!rc) rc = rdml_h5_attr_f64(ctx, h, path, "seconds", &secs, 1);
-    if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "stamp", stamp);
-    if (!rc)
-        rc = rdml_h5_attr_str(ctx, h, path, "meaning",
-                              "N x D image embedding; row i is image i of ../../images");
-    if (!rc)
-        rdml_info(ctx, "subj%02d: %lld images -> %lld-d %s embeddings in %.2f s (%.1f images/s)",
-                  (int)id, (long long)n, (long long)D, name, secs, secs > 0 ? (double)n / secs : 0.0);
     return rc;
 }
 
-/* Collective. Does h hold subject id's n x D embedding made with this stamp (the same
- * configuration and inputs)? Then a run that was stopped (or an earlier complete run)
- * already made exactly what this one would. */
-static int finished_before(rdml_exp *ex, rdml_h5 *h, int id, const char *name, int64_t n,
-                           int64_t D, const char *stamp, int *have) {
+/* Collective. Does h hold subject id's n x D embeddings (every output) made with this stamp
+ * (the same configuration and inputs)? Then a run that was stopped (or an earlier complete
+ * run) already made exactly what this one would. */
+static int finished_before(rdml_exp *ex, rdml_h5 *h, const rdml_embedder *e, int id,
+                           const char *name, int64_t n, const char *stamp, int *have) {
     rdml_ctx *ctx = ex->ctx;
-    char path[512], *v = NULL;
-    snprintf(path, sizeof path, "/subjects/subj%02d/embeddings/%s", id, name);
-    int found = 0, nd = 0;
-    int64_t dims[8] = {0};
-    *have = 0;
-    RDML_TRY(rdml_h5_exists(ctx, h, path, &found));
-    if (found && rdml_h5_get_attr_str(ctx, h, path, "stamp", &v) == RDML_OK && v &&
-        strcmp(v, stamp) == 0 && rdml_h5_dims(ctx, h, path, &nd, dims) == RDML_OK)
-        *have = nd == 2 && dims[0] == n && dims[1] == D;
-    rdml_ctx_clear(ctx); /* no stamp (an older file): not finished */
-    free(v);
+    *have = 1;
+    for (int64_t k = 0; k < rdml_embed_noutputs(e) && *have; k++) {
+        char path[512], *v = NULL;
+        output_path(e, k, id, name, path, sizeof path);
+        int found = 0, nd = 0, ok = 0;
+        int64_t dims[8] = {0};
+        RDML_TRY(rdml_h5_exists(ctx, h, path, &found));
+        if (found && rdml_h5_get_attr_str(ctx, h, path, "stamp", &v) == RDML_OK && v &&
+            strcmp(v, stamp) == 0 && rdml_h5_dims(ctx, h, path, &nd, dims) == RDML_OK)
+            ok = nd == 2 && dims[0] == n && dims[1] == rdml_embed_get_output(e, k)->dims;
+        rdml_ctx_clear(ctx); /* no stamp (an older file): not finished */
+        free(v);
+        *have = ok;
+    }
     return RDML_OK;
 }
 
@@ -146,7 +247,12 @@ int rdml_exp_embed_stage(rdml_exp *ex) {
     rdml_embed_params p;
     const char *name, *root;
     int64_t nimages;
-    RDML_TRY(read_params(ex, &p, &name));
+    lists l = {0};
+    int prc = read_params(ex, &p, &name, &l);
+    if (prc) {
+        lists_free(&l);
+        return prc;
+    }
     RDML_TRY(rdml_config_int(ctx, ex->cfg, "data", "images", &nimages));
     RDML_TRY(rdml_config_str(ctx, ex->cfg, "data", "root", &root));
 
@@ -195,7 +301,7 @@ int rdml_exp_embed_stage(rdml_exp *ex) {
         rc = rdml_stop_agree(ctx, ex->comm, rc, "before subj%02d (%d of %d subjects done)", ids[i], i, nids);
         int have = 0;
         if (!rc && !ex->opts.force)
-            rc = finished_before(ex, h, ids[i], name, ns[i], rdml_embed_dims(e), stamp, &have);
+            rc = finished_before(ex, h, e, ids[i], name, ns[i], stamp, &have);
         if (!rc && have) {
             rdml_info(ctx, "subj%02d: %s embeddings already in the file for this configuration "
                       "and these inputs; kept (--force redoes them)", ids[i], name);
@@ -217,6 +323,7 @@ int rdml_exp_embed_stage(rdml_exp *ex) {
     }
     free(ns);
     rdml_embed_destroy(&e);
+    lists_free(&l);
     for (int i = 0; subj && i < nids; i++) rdml_subject_close(&subj[i]);
     free(subj);
     free(ids);

@@ -101,6 +101,9 @@ static void stage_inputs(const rdml_config *cfg, const char *stage, walk *w) {
     if (embed || model) {
         if (file && !rdml_config_str(&tmp, cfg, "embed", "file", &s)) add_named(w, s);
         if (file && !rdml_config_str(&tmp, cfg, "embed", "ids", &s)) add_named(w, s);
+        if (strcmp(backend, "torchvision") == 0 &&
+            !rdml_config_str(&tmp, cfg, "embed", "weights", &s) && *s)
+            add_named(w, s);
         if (clip && !rdml_config_str(&tmp, cfg, "embed", "weights", &s) && *s) {
             add_named(w, s);
             char cj[4096];

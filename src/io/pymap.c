@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "io/npy_priv.h"
+#include "io/pickle_priv.h"
 #include "rdml/npy.h"
 #include "rdml/pymap.h"
 
@@ -98,6 +99,8 @@ static const char *op_name(uint8_t op) {
     default: return "unknown opcode";
     }
 }
+
+const char *rdml_pickle_op_name(uint8_t op) { return op_name(op); }
 
 /* ---- values ---- */
 
