@@ -759,7 +759,7 @@ static int check_output(char *const *items, int n, char *why, size_t len) {
     return 1;
 }
 
-/* [encode] alphas: "logspace" alone, or positive numbers; alpha_min / alpha_max positive. */
+/* [encode] alphas: "logspace" alone, or positive numbers. */
 static int positive_number(const char *it, char *why, size_t len, const char *what) {
     char *end;
     double v = strtod(it, &end);
@@ -790,14 +790,9 @@ static int check_alphas(char *const *items, int n, char *why, size_t len) {
     }
     return 0;
 }
-static int check_positive(char *const *items, int n, char *why, size_t len) {
-    return n == 1 ? positive_number(items[0], why, len, "") : 0;
-}
 
 static const rdml_cfg_extra extra[] = {
     {"encode", "alphas", check_alphas},
-    {"encode", "alpha_min", check_positive},
-    {"encode", "alpha_max", check_positive},
     {"pairs", "experiment", check_experiment},
     {"embed", "name", check_embed_name},
     {"run", "output", check_output},

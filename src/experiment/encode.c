@@ -508,20 +508,6 @@ static double nna_of(const enc_opts *o, double r, double nc) {
     return 100.0 * rp * rp / (nc / 100.0);
 }
 
-static double median_of(double *v, int64_t n) {
-    if (n == 0) return NAN;
-    for (int64_t i = 1; i < n; i++) { /* insertion sort: ROI sizes are small enough */
-        double x = v[i];
-        int64_t j = i - 1;
-        while (j >= 0 && v[j] > x) {
-            v[j + 1] = v[j];
-            j--;
-        }
-        v[j + 1] = x;
-    }
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
@@ -539,10 +525,10 @@ static int write_roi_summary(rdml_ctx *ctx, rdml_h5 *h, const char *g, const enc
     int cap = 64, nrow = 0;
     char **names = calloc((size_t)cap, sizeof *names), **classes = calloc((size_t)cap, sizeof *classes);
     int64_t *nv = calloc((size_t)cap, sizeof *nv);
-    double *col[7];
+    double *col[7], *quant = calloc((size_t)cap * 5, sizeof *quant);
     for (int c = 0; c < 7; c++) col[c] = calloc((size_t)cap, sizeof *col[c]);
-    int rc = pos && buf && names && classes && nv && col[0] && col[1] && col[2] && col[3] && col[4] &&
-                     col[5] && col[6]
+    int rc = pos && buf && names && classes && nv && quant && col[0] && col[1] && col[2] && col[3] &&
+                     col[4] && col[5] && col[6]
                  ? RDML_OK
                  : RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for the ROI summary");
     for (int64_t j = 0; !rc && j < ntot; j++) pos[j] = -1;
@@ -576,7 +562,8 @@ static int write_roi_summary(rdml_ctx *ctx, rdml_h5 *h, const char *g, const enc
                 classes = realloc(classes, (size_t)cap * sizeof *classes);
                 nv = realloc(nv, (size_t)cap * sizeof *nv);
                 for (int c = 0; c < 7; c++) col[c] = realloc(col[c], (size_t)cap * sizeof *col[c]);
-                if (!names || !classes || !nv || !col[0] || !col[1] || !col[2] || !col[3] || !col[4] ||
+                quant = realloc(quant, (size_t)cap * 5 * sizeof *quant);
+                if (!names || !classes || !nv || !quant || !col[0] || !col[1] || !col[2] || !col[3] || !col[4] ||
                     !col[5] || !col[6]) {
                     rdml_selection_free(&roi);
                     rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for the ROI summary");
@@ -610,6 +597,13 @@ static int write_roi_summary(rdml_ctx *ctx, rdml_h5 *h, const char *g, const enc
                 qsort(vals, (size_t)m, sizeof *vals, cmp_double);
                 double med = m ? (m % 2 ? vals[m / 2] : 0.5 * (vals[m / 2 - 1] + vals[m / 2])) : NAN;
                 if (q == 0) {
+                    /* numpy.percentile's linear interpolation at 5, 25, 50, 75, 95 */
+                    static const double pc[5] = {5, 25, 50, 75, 95};
+                    for (int t = 0; t < 5; t++) {
+                        double x = m ? pc[t] / 100.0 * (double)(m - 1) : 0;
+                        int64_t lo = (int64_t)floor(x), hi = lo + 1 < m ? lo + 1 : lo;
+                        quant[nrow * 5 + t] = m ? vals[lo] + (x - (double)lo) * (vals[hi] - vals[lo]) : NAN;
+                    }
                     col[0][nrow] = med;
                     col[1][nrow] = m ? sum / (double)m : NAN;
                     col[2][nrow] = m ? (double)pos_r / (double)cnt : NAN;
@@ -627,7 +621,6 @@ static int write_roi_summary(rdml_ctx *ctx, rdml_h5 *h, const char *g, const enc
             rdml_selection_free(&roi);
         }
     }
-    (void)median_of;
     (void)o;
     char gs[900], path[1000];
     snprintf(gs, sizeof gs, "%s/roi_summary", g);
@@ -651,12 +644,18 @@ static int write_roi_summary(rdml_ctx *ctx, rdml_h5 *h, const char *g, const enc
         snprintf(path, sizeof path, "%s/%s", gs, cn[c]);
         rc = rdml_h5_write_vec_f64(ctx, h, path, nrow, col[c]);
     }
+    snprintf(path, sizeof path, "%s/r_quantiles", gs);
+    if (!rc) rc = rdml_h5_write_rows_f64(ctx, h, path, nrow, 5, 0, ctx->rank == 0 ? nrow : 0, quant);
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "columns", "5,25,50,75,95");
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", "percentiles (numpy.percentile, linear) "
+                                   "of the fold-mean r over each ROI's vertices: the report's boxes");
     for (int t = 0; names && t < nrow; t++) free(names[t]);
     for (int t = 0; classes && t < nrow; t++) free(classes[t]);
     free(names);
     free(classes);
     free(nv);
     for (int c = 0; c < 7; c++) free(col[c]);
+    free(quant);
     free(pos);
     free(buf);
     return rc;

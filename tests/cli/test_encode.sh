@@ -10,6 +10,7 @@
 #    vertex and the predicted RDM (correlation, and spearman) recomputed with numpy;
 #  - the stored noise ceiling equals the dataset's file, NaN outside the selection;
 #  - identical results (tools/compare_results.py) at 1 and 3 ranks, loo and kfold;
+#  - the report draws the encoding section (per-ROI table, r by ROI, chosen alphas);
 #  - bad input (a non-positive alpha, a selection with no vertices, NaN embeddings,
 #    embeddings of other images than the fMRI rows, an unknown embedding) fails on every
 #    rank with a clear message and leaves the results file untouched.
@@ -134,6 +135,13 @@ assert fk["/encode/gabor/subj01/V1/fold_0/pred_rdm"].attrs["metric"] == "spearma
 assert fk["/encode/gabor/subj01/V1"].attrs["mode"] == "kfold"
 PYEOF
 
+# the report: the encoding section with its table and figures per model
+"$RDMLEARN" report "$W/np1/r.h5" -o "$W/rep" -q && ok || bad "report"
+grep -q 'id="encode"' "$W/rep/report.html" && grep -q 'href="#encode"' "$W/rep/report.html" \
+  && grep -q 'Encoding model accuracy per ROI, subj01, selection V1, embedding gabor' "$W/rep/report.html" \
+  && [[ -s "$W/rep/encode_r_gabor_subj01_all.png" && -s "$W/rep/encode_alpha_truth_subj01_hV4.svg" ]] \
+  && ok || bad "report lacks the encoding section"
+
 # ---- bad input: every rank stops with the message, the results file is untouched ----
 expect_fail() { # NP SUBSTRING args...
   local np=$1 sub=$2; shift 2
@@ -159,13 +167,13 @@ cp "$W/np1/r.h5" "$W/nan.h5"
 $PY -c "
 import h5py, numpy as np
 with h5py.File('$W/nan.h5', 'r+') as f: d = f['/subjects/subj01/embeddings/rand']; x = d[()]; x[7, 3] = np.nan; d[...] = x"
+expect_fail 3 'item 2 -1 is not positive' "$W/ds" --set encode.alphas=0.1,-1,10
+expect_fail 1 'alpha_min = 0, alpha_max = 1e+06: need 0 < alpha_min' "$W/ds" --set encode.alpha_min=0
 for np in 1 3; do
-  expect_fail $np 'item 2 -1 is not positive' "$W/ds" --set encode.alphas=0.1,-1,10
-  expect_fail $np 'alpha_min' "$W/ds" --set encode.alpha_min=0
   expect_fail $np 'has no vertices in subj01' "$W/empty" --set data.rois=FFA-1
   expect_fail $np 'other images than the fMRI rows' "$W/other" --set data.rois=V1
-  expect_fail $np 'no embedding clip' "$W/ds" --set data.rois=V1 --set encode.embeddings=gabor,clip
 done
+expect_fail 3 'no embedding clip' "$W/ds" --set data.rois=V1 --set encode.embeddings=gabor,clip
 # NaN features: the file with them is the one given; it must stay as it was
 before=$(md5sum "$W/nan.h5")
 out=$("${MPI[@]}" -n 3 "$RDMLEARN" encode "$W/ds" --set data.rois=V1 --set encode.embeddings=rand \
