@@ -11,6 +11,7 @@
 #  - the stored noise ceiling equals the dataset's file, NaN outside the selection;
 #  - identical results (tools/compare_results.py) at 1 and 3 ranks, loo and kfold;
 #  - the report draws the encoding section (per-ROI table, r by ROI, chosen alphas);
+#  - `rdmlearn run` runs encode after embed when run.stages lists it, and skips it after;
 #  - bad input (a non-positive alpha, a selection with no vertices, NaN embeddings,
 #    embeddings of other images than the fMRI rows, an unknown embedding) fails on every
 #    rank with a clear message and leaves the results file untouched.
@@ -141,6 +142,16 @@ grep -q 'id="encode"' "$W/rep/report.html" && grep -q 'href="#encode"' "$W/rep/r
   && grep -q 'Encoding model accuracy per ROI, subj01, selection V1, embedding gabor' "$W/rep/report.html" \
   && [[ -s "$W/rep/encode_r_gabor_subj01_all.png" && -s "$W/rep/encode_alpha_truth_subj01_hV4.svg" ]] \
   && ok || bad "report lacks the encoding section"
+
+# `rdmlearn run` with encode in run.stages: runs after embed, then is skipped when up to date
+mkdir -p "$W/job"
+printf '[data]\nroot = %s\nrois = V1\n[run]\nstages = rdm, embed, encode\noutput = %s\n' \
+  "$W/ds" "$W/job/r.h5" >"$W/job/job.ini"
+"$RDMLEARN" run "$W/job/job.ini" >"$W/job/log1" 2>&1 && grep -q 'run: stage encode done' "$W/job/log1" \
+  && $PY -c "import h5py; assert 'gabor' in h5py.File('$W/job/r.h5', 'r')['/encode']" && ok \
+  || { bad "run with encode"; tail -5 "$W/job/log1"; }
+"$RDMLEARN" run "$W/job/job.ini" >"$W/job/log2" 2>&1 && grep -q 'stage encode is up to date' "$W/job/log2" \
+  && ok || { bad "encode not skipped when up to date"; tail -5 "$W/job/log2"; }
 
 # ---- bad input: every rank stops with the message, the results file is untouched ----
 expect_fail() { # NP SUBSTRING args...
