@@ -404,6 +404,7 @@ static int fit_embedding(rdml_exp *ex, const enc_opts *o, const enc_subject *e,
     ro.standardize = o->std_features;
     ro.inner_k = o->inner_folds;
     ro.seed = o->seed;
+    double t_fact = 0, t_fit = 0, t_rdm = 0, t0;
     for (int64_t f = 0; f < nf && !rc; f++) {
         rc = rdml_stop_agree(ctx, ex->comm, rc, "before outer fold %lld of %lld", (long long)f,
                              (long long)nf);
@@ -420,7 +421,10 @@ static int fit_embedding(rdml_exp *ex, const enc_opts *o, const enc_subject *e,
         R->ntest[f] = nte;
         ro.outer_fold = f; /* k-fold: the inner folds of the pair models' grid search */
         rdml_ridge_fact *fact = NULL;
+        t0 = rdml_now();
         if (!rc) rc = rdml_ridge_fact_new(ctx, X, n, d, d, tr, ntr, R->test[f], nte, &ro, &fact);
+        t_fact += rdml_now() - t0;
+        t0 = rdml_now();
         for (int k = 0; k < B->nblk && !rc; k++) {
             const int64_t w = B->w[k];
             pb[k] = malloc((size_t)(nte * w + 1) * sizeof *pb[k]);
@@ -454,14 +458,19 @@ static int fit_embedding(rdml_exp *ex, const enc_opts *o, const enc_subject *e,
             }
         }
         rdml_ridge_fact_free(fact);
+        t_fit += rdml_now() - t0;
         if (rc && ctx->code != RDML_ECANCELLED) rdml_ctx_prefix(ctx, "outer fold %lld", (long long)f);
         rc = rdml_agree(ctx, ex->comm, rc);
+        t0 = rdml_now();
         if (!rc) rc = enc_pred_rdm(ctx, ex->comm, o, nte, V, B->nbt, B->nblk, B->lo, B->w, pb, &R->rdm[f]);
+        t_rdm += rdml_now() - t0;
         for (int k = 0; k < B->nblk; k++) {
             free(pb[k]);
             pb[k] = NULL;
         }
     }
+    rdml_debug(ctx, "encode subj%02d: rank 0 spent %.2f s factorising, %.2f s fitting its %d "
+               "block(s), %.2f s on the predicted RDMs", e->id, t_fact, t_fit, B->nblk, t_rdm);
     if (!rc) rc = or_gather(ctx, ex->comm, R->alpha, nf * V);
     if (!rc) rc = or_gather(ctx, ex->comm, R->r, nf * V);
     if (!rc) rc = or_gather(ctx, ex->comm, R->r2, nf * V);
@@ -867,7 +876,10 @@ int rdml_exp_encode_stage(rdml_exp *ex) {
             enc_blocks B;
             memset(&B, 0, sizeof B);
             rc = rdml_agree(ctx, ex->comm, rdml_subject_select(ctx, subj[i], sels[k], &sel));
+            double tr0 = rdml_now();
             if (!rc) rc = blocks_read(ex, &o, &es, &sel, &B);
+            if (!rc) rdml_debug(ctx, "encode subj%02d %s: read my %d block(s) in %.2f s", ids[i], name,
+                                B.nblk, rdml_now() - tr0);
             for (int64_t t = 0; t < es.nemb && !rc; t++) {
                 float *X = NULL;
                 int64_t d = 0;
