@@ -109,8 +109,11 @@
  * folds than training images, an inner fold id out of range, an empty inner fold or fewer
  * than 2 inner training rows are RDML_EDATA/RDML_ECONFIG with the numbers. d > ntrain is
  * allowed (the ridge penalty makes it well posed). Test rows may be any rows.
- * Results do not depend on how the targets are split into blocks (each target is computed
- * from its own column only) up to float32 summation order inside BLAS.
+ * Each target is computed from its own column only: another cut of the targets into blocks
+ * changes its results only by float32 rounding (OpenBLAS may sum in another order for another
+ * matrix width); the same blocks give the same bits. A caller whose results must not depend
+ * on the number of ranks cuts the targets into fixed blocks and deals those out (the encode
+ * stage does).
  */
 #ifndef RDML_RIDGE_H
 #define RDML_RIDGE_H
