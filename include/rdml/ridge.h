@@ -70,34 +70,50 @@
  * constant test column 1 when the predictions equal it exactly and 0 otherwise, sklearn's
  * force_finite). With ntest = 0 they are NaN and pred is not written.
  *
- * Cost. Let n = ntrain, r = min(n, d), A = nalphas, V = targets in total. The factorisation
- * (rdml_ridge_fact_new, once per outer fold) forms the smaller Gram matrix Xc'Xc (d x d) or
- * XcXc' (n x n) in double (n d min(n,d) flops) and its eigendecomposition (~9 r^3 flops, in
- * double), then U (n x r, float32) and the leverages of every alpha (n r A). Per target the
- * LOO mode needs Z = U'Y (2 n r flops) and the LOO residual of every alpha,
- * Y - U diag(d_a) Z: one float32 SGEMM of U against [diag(d_1) Z ... diag(d_A) Z]
- * (2 n r A flops), done on row panels so each panel of residuals is squared, divided by the
- * leverage term and summed while still in cache — no n x V x A array is ever formed. In all
- * 2 n r (A + 1) flops per target, plus the refit 2 r d + the test predictions 2 ntest d.
- * (The weighted sum over rows of squared residuals couples every row's leverage with every
- * direction of U, so no r x r shortcut is exact: U' diag(w_a) Y costs the same n r per target
- * and alpha; see docs/encode.md "Ridge solver".) The k-fold mode costs, per inner fold, a
- * factorisation of the inner training rows and 2 n_k r (1 + A n_test_k/n_k)... in all about
- * 2 n r (K + A) flops per target for K inner folds.
+ * Cost. Let n = ntrain, r = min(n, d) (the rank kept: eigenvalues above lam_max * max(n,d) *
+ * DBL_EPSILON), A = nalphas, V = targets in total, nt = ntest. The factorisation
+ * (rdml_ridge_fact_new, once per outer fold) forms the smaller Gram matrix, Xc'Xc (d x d) when
+ * n > d as sklearn's "svd" mode, else XcXc' (n x n) as its "eigen" mode, and its
+ * eigendecomposition, in double: n d min(n, d) + ~9 min(n, d)^3 flops, plus U (n x r) and the
+ * leverages h_i(a) of every alpha (n r A). Per target, the LOO mode costs
+ *     2 n r (A + 1) flops:
+ * Z = U'y (2 n r) and the LOO residual of every alpha, y - U diag(lam/(lam + a)) Z (or, when U
+ * and the constant vector span all n rows, exactly U diag(a/(lam + a)) Z, which avoids the
+ * cancellation of y against its near-perfect fit), as ONE float32 SGEMM of a row panel of U
+ * (256 rows) against [c_1 Z ... c_A Z] (2 n r A); each panel of residuals is divided by
+ * 1 - h_i(a), squared and summed while in cache, so no n x A x V array exists. This is
+ * sklearn's own count (2 n (r+1) per target and alpha, in float64) without its n x V
+ * temporaries. No exact formulation with fewer flops was found: the squared LOO residual
+ * weights every row by its own 1/(1 - h_i(a))^2, so sum_i w_i(a) e_i(a)^2 needs
+ * U' diag(w(a)) y (n r per target and alpha) even when the unweighted parts are reduced to
+ * r x r quantities; docs/encode.md "Ridge solver" gives the analysis and the measured rate.
+ * The refit costs 2 r (d + nt) per target (weights and test predictions). The k-fold mode
+ * costs, per target, 2 n r (A + K) for K inner folds (U_k'y on each inner training side,
+ * every alpha's held-out predictions, the refit), plus K factorisations per fact.
  *
- * Memory per fact: 4 (n d + n r + d r + ntest d) + 8 (d^2 or n^2, during factoring) bytes.
- * Per rdml_ridge_fit call: 4 vb (2 n + (r + 2) + ntest) + 4 P A vbi + 8 A vb bytes, where vbi
- * (<= vb, opts.block) is the internal target sub-block and P the row panel (256), all freed
- * on return. The caller's Y block (n x vb) is read in place (only rows train and test).
+ * Memory. A fact holds 4 (n r + d r + nt r + A n) bytes (LOO; k-fold adds K inner facts of
+ * 4 (n_k r + n_te,k r)), plus 2 d doubles; rdml_ridge_fact_new needs 8 (n d + nt d + g^2 +
+ * n r + d r) bytes of double scratch while factoring (g = min(n, d)). rdml_ridge_fit
+ * allocates rdml_ridge_fit_bytes(f, vb) bytes, about 4 w (n + r (A + 1) + 256 A + nt + d)
+ * for its internal target sub-block w (opts.block; default 1024 / A rounded to 16), freed on
+ * return; the caller's Y block (n x vb) is read in place (only rows train and test). So a
+ * rank that keeps the 5 facts of a 9,841-image subject (d = 512, 20 alphas) and reads
+ * 2,048-vertex blocks needs about 5 x 21 MB + 6 MB + its 80 MB block of Y.
  *
- * Threads: the GEMMs use OpenBLAS's threads (OPENBLAS_NUM_THREADS); the rest is serial.
+ * Threads: the GEMMs use OpenBLAS's threads (OPENBLAS_NUM_THREADS); the rest is serial. A
+ * fact is read-only after rdml_ridge_fact_new: several threads may fit blocks with it at once.
  * Nothing here is collective or uses MPI: the caller decides which rank fits which block.
  * Bad input: NaN or Inf in X (rows train or test) or in Y (rows train or test) is
  * RDML_EDATA naming the row (image) and column (feature, or vertex col0 + j); vb < 1,
- * ntrain < 2, a row index outside [0, n), a k-fold with an empty inner fold or fewer than 2
- * inner training rows are RDML_EDATA/RDML_ECONFIG with the numbers. d > ntrain is allowed.
- * Results do not depend on how the targets are split into blocks (each target is computed
- * from its own column only) up to float32 summation order inside BLAS.
+ * ntrain < 2, a row index outside [0, n), a training row given twice, a k-fold with more
+ * folds than training images, an inner fold id out of range, an empty inner fold or fewer
+ * than 2 inner training rows are RDML_EDATA/RDML_ECONFIG with the numbers. d > ntrain is
+ * allowed (the ridge penalty makes it well posed). Test rows may be any rows.
+ * Each target is computed from its own column only: another cut of the targets into blocks
+ * changes its results only by float32 rounding (OpenBLAS may sum in another order for another
+ * matrix width); the same blocks give the same bits. A caller whose results must not depend
+ * on the number of ranks cuts the targets into fixed blocks and deals those out (the encode
+ * stage does).
  */
 #ifndef RDML_RIDGE_H
 #define RDML_RIDGE_H

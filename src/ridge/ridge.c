@@ -458,11 +458,11 @@ static int64_t max_inner_te(const rdml_ridge_fact *f) {
 }
 
 int64_t rdml_ridge_fit_bytes(const rdml_ridge_fact *f, int64_t vb) {
-    int64_t w = sub_block(f, vb), A = f->nalphas, r = max_rank(f), n = f->ntrain;
+    int64_t w = sub_block(f, vb), A = f->nalphas, r = max_rank(f), n = f->ntrain, d = f->d;
     int64_t P = f->cv == RDML_RIDGE_LOO ? (n < RIDGE_PANEL ? n : RIDGE_PANEL) : max_inner_te(f);
-    int64_t fl = n * w * 2 + r * w * (A + 2) + P * A * w + (f->ntest ? f->ntest : 1) * w;
-    int64_t db = A * w * 2 + 4 * w;
-    return 4 * fl + 8 * db;
+    int64_t fl = n * w * (f->K ? 2 : 1) + r * w * (A + 1) + P * A * w + (f->ntest ? f->ntest : 1) * w +
+                 (d > r ? d : r) * w;
+    return 4 * fl + 8 * (2 * A * w + 3 * w) + 4 * w;
 }
 
 /* Work buffers of one call. */
@@ -502,10 +502,11 @@ static void gather_centre(const rdml_ridge_fact *f, const float *Y, int64_t ldy,
 }
 
 /* LOO: acc[a][t] = sum_i ((y_it - yhat_it(a)) / (1 - h_i(a)))^2 over all training rows.
- * The residual is computed as y_perp + U diag(alpha / (lam + alpha)) Z with y_perp = y - U Z
- * (Z = U'y): no cancellation between y and a prediction close to it, and y_perp = 0 exactly
- * when U and the constant vector span all n rows (d >= n - 1 and full rank). On return W->Y
- * holds y_perp and W->Z holds Z. */
+ * The residual is y - U diag(lam / (lam + alpha)) Z (Z = U'y), or, when U and the constant
+ * vector span all n rows (r = n - 1: d >= n - 1 at full rank), U diag(alpha / (lam + alpha)) Z
+ * exactly (y lies in that span): no cancellation between y and a prediction equal to it up to
+ * rounding. Either way one GEMM U x [c_1 Z ... c_A Z] per row panel, the residual is
+ * y_base + panel (y_base = y or 0). On return W->Z holds Z; W->Y may be zeroed. */
 static void loo_errors(const rdml_ridge_fact *f, rwork *W, int64_t w) {
     int64_t n = f->ntrain, r = f->F.r, A = f->nalphas, Aw = A * w;
     const rfac *F = &f->F;
@@ -513,16 +514,15 @@ static void loo_errors(const rdml_ridge_fact *f, rwork *W, int64_t w) {
     if (r > 0) {
         /* Z = U' Y */
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)r, (int)w, (int)n, 1.0f, F->U, (int)r, W->Y, (int)w, 0.0f, W->Z, (int)w);
-        if (r >= n - 1) memset(W->Y, 0, (size_t)(n * w) * sizeof *W->Y);
-        else /* y_perp = Y - U Z */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)w, (int)r, -1.0f, F->U, (int)r, W->Z, (int)w, 1.0f, W->Y, (int)w);
-        /* DZ[:, a] = diag(alpha_a / (lam + alpha_a)) Z */
+        int span = r >= n - 1;
+        if (span) memset(W->Y, 0, (size_t)(n * w) * sizeof *W->Y);
         for (int64_t j = 0; j < r; j++) {
             for (int64_t a = 0; a < A; a++) {
-                float gj = (float)(f->alphas[a] / (F->lam[j] + f->alphas[a]));
+                double l = F->lam[j], al = f->alphas[a];
+                float cj = (float)(span ? al / (l + al) : -l / (l + al));
                 float *o = W->DZ + j * Aw + a * w;
                 const float *z = W->Z + j * w;
-                for (int64_t t = 0; t < w; t++) o[t] = gj * z[t];
+                for (int64_t t = 0; t < w; t++) o[t] = cj * z[t];
             }
         }
     }
