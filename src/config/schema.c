@@ -256,7 +256,8 @@ static const rdml_cfg_key schema[] = {
     {"encode", "block", RDML_CFG_INT, "1024", RANGE(1, 1e9), NULL,
      "vertices per block: blocks are the unit of work and are dealt to the ranks in turn; "
      "each rank reads only its blocks' columns of the fMRI files. Results do not depend on "
-     "the number of ranks."},
+     "the number of ranks; the block size can change their last bits (float32 summation "
+     "order inside BLAS)."},
 
     /* ---- [svm] ---- */
     {"svm", "kernel", RDML_CFG_CHOICE, "poly", NR, "linear|poly|rbf|sigmoid",
