@@ -376,6 +376,8 @@ static int fit_embedding(rdml_exp *ex, const enc_opts *o, const enc_subject *e,
                          const enc_blocks *B, const float *X, int64_t d, enc_result *R) {
     rdml_ctx *ctx = ex->ctx;
     const int64_t n = e->n, nf = e->S.nfolds, V = B->V;
+    int P;
+    MPI_Comm_size(ex->comm, &P);
     memset(R, 0, sizeof *R);
     R->nf = nf;
     R->V = V;
@@ -425,12 +427,21 @@ static int fit_embedding(rdml_exp *ex, const enc_opts *o, const enc_subject *e,
         if (!rc) rc = rdml_ridge_fact_new(ctx, X, n, d, d, tr, ntr, R->test[f], nte, &ro, &fact);
         t_fact += rdml_now() - t0;
         t0 = rdml_now();
-        for (int k = 0; k < B->nblk && !rc; k++) {
+        /* rounds of one block per rank, a stop boundary each: every rank knows how many */
+        const int64_t rounds = (B->nbt + P - 1) / P;
+        for (int64_t k = 0; k < rounds; k++) {
+            rc = rdml_stop_agree(ctx, ex->comm, rc, "in outer fold %lld of %lld (%lld of %lld "
+                                 "vertex blocks done)", (long long)f, (long long)nf,
+                                 (long long)(k * P < B->nbt ? k * P : B->nbt), (long long)B->nbt);
+            if (rc || k >= B->nblk) {
+                if (rc) break; /* every rank breaks in the same round */
+                continue;
+            }
             const int64_t w = B->w[k];
             pb[k] = malloc((size_t)(nte * w + 1) * sizeof *pb[k]);
             if (!pb[k]) {
                 rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for the test predictions");
-                break;
+                continue;
             }
             rdml_ridge_out out;
             memset(&out, 0, sizeof out);
@@ -439,7 +450,7 @@ static int fit_embedding(rdml_exp *ex, const enc_opts *o, const enc_subject *e,
             out.r = r;
             out.r2 = r2;
             rc = rdml_ridge_fit(ctx, fact, B->Y[k], w, w, B->lo[k], &out);
-            if (rc) break;
+            if (rc) continue;
             for (int64_t v = 0; v < w; v++) {
                 const int64_t c = f * V + B->lo[k] + v;
                 R->alpha[c] = o->alphas[ia[v]];
