@@ -6,6 +6,7 @@
 #    own features (synth_truth/subjNN_features.npy) reach a noise-normalised accuracy near
 #    100% (median > 75%: the rest is the ridge fit's estimation error on 480 images);
 #  - the outer folds' test images are the svm stage's image folds for the same [split];
+#  - the chosen alphas are RidgeCV(alpha_per_target=True)'s (but for LOO near-ties < 1e-5);
 #  - predictions equal sklearn Ridge(chosen alpha) on the same training rows: r of every
 #    vertex and the predicted RDM (correlation, and spearman) recomputed with numpy;
 #  - the stored noise ceiling equals the dataset's file, NaN outside the selection;
@@ -130,6 +131,29 @@ def check(grp, emb, metric, std_feat):
         assert keep.sum() > 0.8 * len(te)
         d = np.abs(got - R)[np.ix_(keep, keep)].max()
         assert d < 1e-5, (k, metric, d)
+# loo: every chosen alpha is RidgeCV(alpha_per_target=True)'s, up to near-ties of the LOO
+# error below float32 precision (gabor features are tiny and rank-deficient: flat curves)
+from sklearn.linear_model import RidgeCV
+g = f["/encode/truth/subj01/V1"]
+X = f["/subjects/subj01/embeddings/truth"][()].astype(np.float64)
+cols = {h: np.where(~np.isnan(g[f"r_{h}"][()]))[0] for h in ("lh", "rh")}
+Y = np.concatenate([np.load(f"{ds}/subj01/training_split/training_fmri/{h}_training_fmri.npy")[:, cols[h]]
+                    for h in ("lh", "rh")], axis=1).astype(np.float64)
+te = g["fold_1/test_images"][()]
+tr = np.setdiff1d(np.arange(len(X)), te)
+grid = g["alphas"][()]
+got = np.concatenate([g[f"fold_1/alpha_{h}"][()][cols[h]] for h in ("lh", "rh")])
+try:
+    m = RidgeCV(alphas=grid, alpha_per_target=True, store_cv_results=True).fit(X[tr], Y[tr]); cv = m.cv_results_
+except TypeError:
+    m = RidgeCV(alphas=grid, alpha_per_target=True, store_cv_values=True).fit(X[tr], Y[tr]); cv = m.cv_values_
+mse = cv.mean(0)
+ours = np.array([np.argmin(np.abs(np.log(grid / a))) for a in got])
+excess = mse[np.arange(len(ours)), ours] / mse.min(1) - 1
+same = np.isclose(m.alpha_, got)
+print(f"chosen alphas equal RidgeCV's for {same.mean():.0%} of {len(same)} V1 vertices (true features), "
+      f"largest LOO excess of the others {excess.max():.1e}")
+assert same.mean() > 0.9 and excess.max() < 1e-5, (same.mean(), excess.max())
 check(f["/encode/gabor/subj01/V1"], "gabor", "correlation", False)
 check(fk["/encode/gabor/subj01/V1"], "gabor", "spearman", True)
 assert fk["/encode/gabor/subj01/V1/fold_0/pred_rdm"].attrs["metric"] == "spearman"
