@@ -3,7 +3,7 @@
 # per target) against scikit-learn RidgeCV(alphas, alpha_per_target=True) on the SAME data and
 # alphas, with the same BLAS kernel and thread count (bench/common/blas_env.sh; printed).
 # usage: bench/encode/run.sh [N V D NALPHAS]     (default 2000 20000 512 20)
-#        bench/encode/run.sh --full [N V D FOLDS NALPHAS]
+#        bench/encode/run.sh --full [N V D FOLDS NALPHAS [loo|kfold]]
 #                                 (default 9841 39548 512 5 20: the full subject, rdmlearn
 #                                  only, RANKS ranks with one BLAS thread each; prints time and
 #                                  peak RSS per rank)
@@ -31,13 +31,13 @@ ROOT=()
 
 if [ "${1:-}" = "--full" ]; then
   shift
-  N=${1:-9841}; V=${2:-39548}; D=${3:-512}; F=${4:-5}; A=${5:-20}
+  N=${1:-9841}; V=${2:-39548}; D=${3:-512}; F=${4:-5}; A=${5:-20}; SEL=${6:-loo}
   export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
   echo "BLAS kernel: rdmlearn $(bench_kernel exe "$DIR/build/ridge_bench")"
   echo "== full subject: $RANKS ranks x 1 BLAS thread"
   /usr/bin/time -f "wall %e s, peak RSS of the largest process %M kB" \
     "$MPIEXEC" "${ROOT[@]}" --oversubscribe --bind-to none -n "$RANKS" \
-    "$DIR/build/ridge_bench" full "$N" "$V" "$D" "$F" "$A" 2048
+    "$DIR/build/ridge_bench" full "$N" "$V" "$D" "$F" "$A" 2048 "$SEL"
   exit 0
 fi
 

@@ -358,6 +358,40 @@ static void test_constant_columns(void) {
     fx_close(&f);
 }
 
+/* Constant features (rank 0): every alpha ties (LOO: the first wins, as in sklearn; k-fold:
+ * the largest, himalaya's 1e-10 ln(alpha) tie-break), the weights are 0 and the predictions
+ * are the training mean. */
+static void test_constant_features(void) {
+    fx f = fx_open("tall");
+    for (int64_t i = 0; i < f.n * f.d; i++) f.X[i] = 3.0f;
+    for (int cv = 0; cv < 2; cv++) {
+        rdml_ctx ctx;
+        rdml_ctx_init(&ctx);
+        rdml_ridge_opts o;
+        rdml_ridge_opts_default(&o);
+        o.alphas = f.alphas;
+        o.nalphas = f.nalphas;
+        o.standardize = 1;
+        o.cv = cv ? RDML_RIDGE_KFOLD : RDML_RIDGE_LOO;
+        o.inner_k = 4;
+        o.inner_fold = f.fold;
+        res a = res_new(&f);
+        CHECK_EQ_I(run(&ctx, &f, &o, f.v, &a), RDML_OK);
+        for (int64_t t = 0; t < f.v; t++) {
+            double m = 0;
+            for (int64_t i = 0; i < f.ntrain; i++) m += f.Y[f.train[i] * f.v + t];
+            m /= (double)f.ntrain;
+            CHECK_EQ_I(a.best[t], cv ? f.nalphas - 1 : 0);
+            CHECK(isnan(a.r[t]));
+            CHECK_NEAR(a.pred[t], m, 1e-5 * fmax(1, fabs(m)));
+            CHECK_NEAR(a.b[t], m, 1e-5 * fmax(1, fabs(m)));
+            for (int64_t k = 0; k < f.d; k++) CHECK(a.w[k * f.v + t] == 0.0f);
+        }
+        res_free(&a);
+    }
+    fx_close(&f);
+}
+
 static void test_bad_input(void) {
     fx f = fx_open("tall");
     rdml_ctx ctx;
@@ -436,6 +470,7 @@ int main(void) {
     RUN(test_blocks);
     RUN(test_kfold_seeded);
     RUN(test_constant_columns);
+    RUN(test_constant_features);
     RUN(test_bad_input);
     return test_summary();
 }
