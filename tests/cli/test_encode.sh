@@ -13,6 +13,7 @@
 #  - identical results (tools/compare_results.py) at 1 and 3 ranks, loo and kfold;
 #  - the report draws the encoding section (per-ROI table, r by ROI, chosen alphas);
 #  - `rdmlearn run` runs encode after embed when run.stages lists it, and skips it after;
+#  - SIGTERM to one rank stops every rank with status 10, the results file unchanged;
 #  - bad input (a non-positive alpha, a selection with no vertices, NaN embeddings,
 #    embeddings of other images than the fMRI rows, an unknown embedding) fails on every
 #    rank with a clear message and leaves the results file untouched.
@@ -176,6 +177,25 @@ printf '[data]\nroot = %s\nrois = V1\n[run]\nstages = rdm, embed, encode\noutput
   || { bad "run with encode"; tail -5 "$W/job/log1"; }
 "$RDMLEARN" run "$W/job/job.ini" >"$W/job/log2" 2>&1 && grep -q 'stage encode is up to date' "$W/job/log2" \
   && ok || { bad "encode not skipped when up to date"; tail -5 "$W/job/log2"; }
+
+# SIGTERM to one rank in the middle of the stage (1000 alphas make it last seconds): every
+# rank stops at the next round of vertex blocks with status 10, the file is as it was
+cp "$B" "$W/term.h5"
+before=$(md5sum <"$W/term.h5")
+"${MPI[@]}" -n 2 "$RDMLEARN" encode "$W/ds" --set data.rois=all --set encode.block=16 \
+  --set encode.n_alphas=1000 --set encode.embeddings=truth --set run.output="$W/term.h5" >"$W/logterm" 2>&1 &
+pid=$!
+for _ in $(seq 1 600); do ls "$W"/term.h5.tmp-* >/dev/null 2>&1 && break; sleep 0.1; done
+sleep 1
+t0=$(date +%s%N)
+kill -TERM "$(pgrep -f "^$RDMLEARN encode $W/ds" | head -1)"
+wait $pid; st=$?
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+echo "encode: exit status $st ${ms} ms after SIGTERM"
+[[ $st == 10 ]] && grep -q "stopped by SIGTERM .*stage encode did not finish" "$W/logterm" && ok \
+  || { bad "SIGTERM during encode: status $st"; tail -3 "$W/logterm"; }
+[[ "$(md5sum <"$W/term.h5")" == "$before" ]] && ! ls "$W"/term.h5.tmp* >/dev/null 2>&1 && ok \
+  || bad "SIGTERM changed the results file or left a temporary file"
 
 # ---- bad input: every rank stops with the message, the results file is untouched ----
 expect_fail() { # NP SUBSTRING args...
