@@ -21,7 +21,7 @@
  *       return rc;                                               // the same on every rank
  *   }
  *
- * Every stage of the pipeline (rdm, embed, svm, train, report) and a whole job (run: stage
+ * Every stage of the pipeline (rdm, embed, encode, svm, train, report) and a whole job (run: stage
  * caching, includes, run.experiments) is a function over an explicit communicator and a
  * resolved configuration (rdml/config.h), for the command line, tests, benchmarks and other
  * programs alike. A stage reads the dataset at data.root and writes into run.output
@@ -57,7 +57,8 @@ typedef struct rdml_exp_opts {
                                 * run.output aside instead of refusing it */
     int64_t array_index;       /* with array_count > 0: compute only the model tasks t with */
     int64_t array_count;       /* t % array_count == array_index into the journal (run) */
-    const char *until;         /* run: the last stage to run (rdm, embed, svm, train, report) */
+    const char *until;         /* run: the last stage to run (rdm, embed, encode, svm, train,
+                                * report) */
     /* run with run.experiments: the layers every experiment's configuration gets on top of
      * the job and experiment files, in order (the command line's --config files, then its
      * --set assignments; a "run.stages=..." assignment is left out) */
@@ -78,6 +79,10 @@ void rdml_exp_opts_init(rdml_exp_opts *o);
  * /meta/done. */
 int rdml_exp_rdm(rdml_ctx *ctx, MPI_Comm comm, const rdml_config *cfg, const rdml_exp_opts *o);
 int rdml_exp_embed(rdml_ctx *ctx, MPI_Comm comm, const rdml_config *cfg, const rdml_exp_opts *o);
+/* The voxelwise encoding models ([encode], docs/encode.md): per subject x selection x
+ * embedding of run.output, ridge from the embedding to each selected vertex over the pair
+ * models' image folds; writes /encode/<embedding>/subjNN/<selection>. Needs embed first. */
+int rdml_exp_encode(rdml_ctx *ctx, MPI_Comm comm, const rdml_config *cfg, const rdml_exp_opts *o);
 int rdml_exp_svm(rdml_ctx *ctx, MPI_Comm comm, const rdml_config *cfg, const rdml_exp_opts *o);
 int rdml_exp_train(rdml_ctx *ctx, MPI_Comm comm, const rdml_config *cfg, const rdml_exp_opts *o);
 /* The report of results file `results` into out_dir (NULL: <results stem>/report); the image

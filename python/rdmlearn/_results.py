@@ -15,6 +15,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
     raise ImportError("rdmlearn needs h5py: apt-get install python3-h5py (Debian/Ubuntu) or "
                       "pip install h5py") from exc
 
+from ._encode import _EncodeMixin
 from ._tables import make_table, resolve_format
 
 __all__ = ["Results", "RDM", "Embeddings", "NotFound"]
@@ -196,7 +197,7 @@ class Embeddings(_ArrayView):
         return f"<Embeddings subj{self.subject:02d} {self.name}: {n} images x {d} ({self.attrs.get('backend', '?')})>"
 
 
-class Results:
+class Results(_EncodeMixin):
     """An rdmlearn results file (docs/results.md), read with h5py.
 
     Parameters

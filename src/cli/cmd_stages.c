@@ -29,6 +29,7 @@ static int stage_cmd(rdml_cli *cli, stage_fn fn) {
 
 int rdml_cmd_rdm(rdml_cli *cli) { return stage_cmd(cli, rdml_exp_rdm); }
 int rdml_cmd_embed(rdml_cli *cli) { return stage_cmd(cli, rdml_exp_embed); }
+int rdml_cmd_encode(rdml_cli *cli) { return stage_cmd(cli, rdml_exp_encode); }
 int rdml_cmd_svm(rdml_cli *cli) { return stage_cmd(cli, rdml_exp_svm); }
 int rdml_cmd_train(rdml_cli *cli) { return stage_cmd(cli, rdml_exp_train); }
 

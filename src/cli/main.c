@@ -52,6 +52,16 @@ static const rdml_command commands[] = {
      "  /subjects/subjNN/embeddings/<embed.name> with attributes backend, model, dims,\n"
      "  preprocessing. Identical for any number of ranks. See docs/embed.md.\n",
      0, 1, rdml_cmd_embed},
+    {"encode", "voxelwise encoding models: ridge from each embedding to every selected vertex",
+     "rdmlearn encode [ROOT] [options]\n"
+     "  For each subject of data.subjects, selection of data.rois and embedding of\n"
+     "  encode.embeddings in run.output: ridge regression from the embedding to every selected\n"
+     "  vertex, the penalty chosen per vertex (encode.mode: leave-one-out or inner k-fold) over\n"
+     "  the pair models' image folds ([split]); vertex blocks are dealt to the ranks, each\n"
+     "  reading only its columns. Writes per fold and vertex the alpha, test r and R^2 (and\n"
+     "  r^2 / noise ceiling where the dataset has one), per-ROI summaries and each fold's\n"
+     "  predicted RDM under /encode/<embedding>/subjNN/<selection>. See docs/encode.md.\n",
+     0, 1, rdml_cmd_encode},
     {"svm", "pair SVM (the paper's classification) with image-disjoint folds",
      "rdmlearn svm [ROOT] [options]\n"
      "  For each subject of data.subjects and selection of data.rois: reads the RDM and the\n"
@@ -90,9 +100,10 @@ static const rdml_command commands[] = {
      "  --dry-run    write the scripts and say where, submit nothing\n"
      "  See docs/slurm.md.\n",
      1, 1, rdml_cmd_submit},
-    {"run", "run a job file: stages rdm, embed, svm, train, report, cached and resumable",
+    {"run", "run a job file: stages rdm, embed, encode, svm, train, report, cached and resumable",
      "rdmlearn run JOB.ini [--force] [--until STAGE] [--array I/N] [options]\n"
-     "  Runs the stages of run.stages in order (rdm -> embed -> svm -> train -> report) on the\n"
+     "  Runs the stages of run.stages in order (rdm -> embed -> encode -> svm -> train ->\n"
+     "  report) on the\n"
      "  job's configuration (JOB.ini, then --config files, then --set). A stage whose output in\n"
      "  run.output was made from the same configuration and the same input files (a hash of\n"
      "  the keys it depends on and of its input files' paths, sizes and modification times,\n"
@@ -235,8 +246,8 @@ static int parse_args(rdml_cli *cli, const rdml_command *cmd, int argc, char **a
             cli->dry_run = 1;
         } else if (strcmp(a, "--until") == 0 && strcmp(cmd->name, "run") == 0) {
             if (i + 1 >= argc)
-                rc = RDML_FAIL(ctx, RDML_EUSAGE, "--until needs a stage (rdm, embed, svm, train "
-                               "or report)");
+                rc = RDML_FAIL(ctx, RDML_EUSAGE, "--until needs a stage (rdm, embed, encode, svm, "
+                               "train or report)");
             else
                 cli->until = argv[++i];
         } else if (strcmp(a, "--array") == 0 && strcmp(cmd->name, "run") == 0) {
@@ -276,8 +287,9 @@ static int parse_args(rdml_cli *cli, const rdml_command *cmd, int argc, char **a
                          cmd->name, cmd->min_pos, cmd->max_pos, cli->npos, cmd->usage);
     }
     /* a ROOT argument is data.root: stored with the results like every other setting */
-    static const char *const takes_root[] = {"info", "check", "rdm", "embed", "svm", "train"};
-    for (int i = 0; i < 6 && cli->npos == 1; i++)
+    static const char *const takes_root[] = {"info", "check", "rdm", "embed", "encode", "svm",
+                                             "train"};
+    for (int i = 0; i < 7 && cli->npos == 1; i++)
         if (strcmp(cmd->name, takes_root[i]) == 0) {
             char *as = malloc(strlen(cli->pos[0]) + 16);
             if (!as) return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
@@ -366,8 +378,8 @@ int main(int argc, char **argv) {
             /* the commands that write results stop at their next task, batch or panel
              * boundary on SIGTERM / SIGUSR1, writing nothing of the unfinished stage (exit
              * status 10); the experiment layer holds run.output's lock while a stage runs */
-            static const char *const writers[] = {"rdm", "embed", "svm", "train", "run"};
-            for (int i = 0; i < 5; i++)
+            static const char *const writers[] = {"rdm", "embed", "encode", "svm", "train", "run"};
+            for (int i = 0; i < 6; i++)
                 if (strcmp(cmd->name, writers[i]) == 0) rdml_stop_install();
             rc = cmd->run(&cli);
             rc = rdml_agree(ctx, cli.comm, rc);

@@ -253,6 +253,38 @@ static const rdml_cfg_key schema[] = {
     {"split", "allow_pair_leakage", RDML_CFG_BOOL, "false", NR, NULL,
      "permit scheme = pairs, to measure how much a pair-level split leaks."},
 
+    /* ---- [encode] ---- */
+    {"encode", "embeddings", RDML_CFG_LIST, "all", NR, NULL,
+     "the embeddings (names under /subjects/subjNN/embeddings in run.output, as embed.name "
+     "wrote them) that get an encoding model, e.g. gabor,clip; all: every embedding of the "
+     "subject in the results file. The encode stage fits, for every subject x selection x "
+     "embedding, a ridge regression from the embedding to each selected vertex (docs/encode.md)."},
+    {"encode", "alphas", RDML_CFG_LIST, "logspace", NR, NULL,
+     "the ridge penalties searched per vertex: logspace (alpha_min .. alpha_max, n_alphas "
+     "values evenly spaced in log10, numpy.logspace) or an explicit list of positive numbers "
+     "such as 0.1,1,10,100."},
+    {"encode", "alpha_min", RDML_CFG_REAL, "0.01", NR, NULL,
+     "alphas = logspace: the smallest penalty (positive)."},
+    {"encode", "alpha_max", RDML_CFG_REAL, "1000000", NR, NULL,
+     "alphas = logspace: the largest penalty (positive, >= alpha_min)."},
+    {"encode", "n_alphas", RDML_CFG_INT, "17", RANGE(1, 1000), NULL,
+     "alphas = logspace: how many penalties (17: two per decade from 0.01 to 10^6)."},
+    {"encode", "mode", RDML_CFG_CHOICE, "loo", NR, "loo|kfold",
+     "how each vertex's penalty is chosen on the training images of an outer fold. loo: the "
+     "efficient leave-one-out error (scikit-learn RidgeCV(alpha_per_target=True)); kfold: "
+     "the mean squared error over inner_folds image folds (himalaya's RidgeCV)."},
+    {"encode", "inner_folds", RDML_CFG_INT, "5", RANGE(2, 1000), NULL,
+     "mode = kfold: inner folds over each outer fold's training images (from run.seed and "
+     "the outer fold)."},
+    {"encode", "standardize_features", RDML_CFG_BOOL, "false", NR, NULL,
+     "scale each embedding column to unit variance over the training images (it is always "
+     "centred on them); the test images get the training images' mean and scale."},
+    {"encode", "block", RDML_CFG_INT, "1024", RANGE(1, 1e9), NULL,
+     "vertices per block: blocks are the unit of work and are dealt to the ranks in turn; "
+     "each rank reads only its blocks' columns of the fMRI files. Results do not depend on "
+     "the number of ranks; the block size can change their last bits (float32 summation "
+     "order inside BLAS)."},
+
     /* ---- [svm] ---- */
     {"svm", "kernel", RDML_CFG_CHOICE, "poly", NR, "linear|poly|rbf|sigmoid",
      "SVM kernel on the concatenated pair embeddings [e_i ; e_j], as sklearn.svm.SVC names "
@@ -494,8 +526,9 @@ static const rdml_cfg_key schema[] = {
      "experiments (the RDMs, the embeddings) run once. Relative paths are taken from the job "
      "file's folder. Empty: the job file is the one experiment."},
     {"run", "stages", RDML_CFG_LIST, "rdm,embed,svm,train,report", NR,
-     "rdm|embed|svm|train|report",
-     "the stages `rdmlearn run` runs, always in the order rdm, embed, svm, train, report. A "
+     "rdm|embed|encode|svm|train|report",
+     "the stages `rdmlearn run` runs, always in the order rdm, embed, encode, svm, train, "
+     "report (encode, the voxelwise encoding models, runs only when listed). A "
      "stage whose output in run.output was made from the same configuration is skipped "
      "(--force redoes it); svm and train run as a resumable sweep over data.subjects x "
      "data.rois x folds."},
@@ -509,7 +542,7 @@ static const rdml_cfg_key schema[] = {
      "source location of errors."},
 };
 
-static const char *const sections[] = {"data", "synth", "rdm", "embed", "pairs", "split", "svm", "grid", "train", "slurm", "run"};
+static const char *const sections[] = {"data", "synth", "rdm", "embed", "pairs", "split", "encode", "svm", "grid", "train", "slurm", "run"};
 static const char *const section_help[] = {
     "the fMRI dataset: where it is and which subjects, ROIs and images are used",
     "the synthetic dataset written by `rdmlearn synth`: the Algonauts 2023 layout at toy size",
@@ -517,6 +550,7 @@ static const char *const section_help[] = {
     "image embeddings: backend (gabor, pixels, file, clip-vit, torchvision), model, layers, pooling, weights, batch, normalisation",
     "image pairs and their labels: the paper's pair sets (extremes, balanced, colours) and more",
     "training and test sets over images (leakage-free k-fold, holdout) or, flagged, over pairs",
+    "voxelwise encoding models: ridge from each embedding to every selected vertex",
     "the pair SVM (sklearn SVC's parameters), trained from the image Gram matrix",
     "hyperparameter grids: lists of values searched by nested cross-validation",
     "neural pair models (siamese network, concatenated-embedding MLP) regressing RDM values",
@@ -752,7 +786,40 @@ static int check_output(char *const *items, int n, char *why, size_t len) {
     return 1;
 }
 
+/* [encode] alphas: "logspace" alone, or positive numbers. */
+static int positive_number(const char *it, char *why, size_t len, const char *what) {
+    char *end;
+    double v = strtod(it, &end);
+    if (end == it || *end != '\0' || !isfinite(v)) {
+        snprintf(why, len, "%s\"%s\" is not a number (hint: ridge penalties are positive numbers "
+                 "such as 0.1,1,10)", what, it);
+        return 1;
+    }
+    if (v <= 0) {
+        snprintf(why, len, "%s%s is not positive: a ridge penalty must be > 0 (alpha = 0 is "
+                 "unregularised least squares, which the grid leaves out; hint: use a small "
+                 "positive value such as 1e-3)", what, it);
+        return 1;
+    }
+    return 0;
+}
+static int check_alphas(char *const *items, int n, char *why, size_t len) {
+    if (n == 1 && strcmp(items[0], "logspace") == 0) return 0;
+    for (int i = 0; i < n; i++) {
+        char what[64];
+        snprintf(what, sizeof what, "item %d ", i + 1);
+        if (strcmp(items[i], "logspace") == 0) {
+            snprintf(why, len, "logspace (alpha_min .. alpha_max) must stand alone; otherwise "
+                     "list positive numbers such as 0.1,1,10");
+            return 1;
+        }
+        if (positive_number(items[i], why, len, what)) return 1;
+    }
+    return 0;
+}
+
 static const rdml_cfg_extra extra[] = {
+    {"encode", "alphas", check_alphas},
     {"pairs", "experiment", check_experiment},
     {"embed", "name", check_embed_name},
     {"run", "output", check_output},

@@ -367,9 +367,10 @@ static int finalize(rdml_ctx *ctx, const rdml_synth_params *p, const char *root,
     RDML_TRY(pathf(ctx, a, "%s/synth_truth", root));
     RDML_TRY(mkdir_one(ctx, a));
     RDML_TRY(write_provenance(ctx, p, root));
-    static const char *const kinds[4] = {"category", "color", "test_category", "test_color"};
+    static const char *const kinds[5] = {"category", "color", "test_category", "test_color",
+                                         "features"};
     for (int s = 1; s <= p->subjects; s++)
-        for (int k = 0; k < 4; k++) {
+        for (int k = 0; k < 5; k++) {
             RDML_TRY(pathf(ctx, a, "%s/synth_truth/subj%02d_%s.npy", tmp, s, kinds[k]));
             RDML_TRY(pathf(ctx, b, "%s/synth_truth/subj%02d_%s.npy", root, s, kinds[k]));
             if (rename(a, b) != 0)
@@ -522,6 +523,53 @@ static int write_truth(rdml_ctx *ctx, const char *tmp, int s, const char *kind,
     return rc;
 }
 
+/* The true standardised features z_k(i) of the training images (N x SYN_NFEAT float32,
+ * docs/synth.md "Image features"), for encoding models of the generative features. */
+static int write_features(rdml_ctx *ctx, const char *tmp, int s, const double *feat, int64_t n,
+                          const syn_fstats *st) {
+    char path[PATHLEN];
+    float *z = rdml_malloc(ctx, (size_t)(n * SYN_NFEAT + 1) * sizeof *z, "synthetic features");
+    if (!z) return ctx->code;
+    for (int64_t i = 0; i < n; i++)
+        for (int k = 0; k < SYN_NFEAT; k++)
+            z[i * SYN_NFEAT + k] =
+                st->sd[k] > 0 ? (float)((feat[i * SYN_NFEAT + k] - st->mean[k]) / st->sd[k]) : 0.0f;
+    int64_t shape[2] = {n, SYN_NFEAT};
+    int rc = pathf(ctx, path, "%s/synth_truth/subj%02d_features.npy", tmp, s);
+    if (!rc) rc = rdml_npy_save(ctx, path, RDML_DT_F4, 0, 2, shape, z);
+    free(z);
+    return rc;
+}
+
+/* Each vertex's noise ceiling in percent, as NSD defines it (Allen et al. 2022): with
+ * ncsnr = signal sd / trial-noise sd = 1 / sigma_v and A, B, C images of 3, 2, 1 repeats,
+ * NC = 100 ncsnr^2 / (ncsnr^2 + (A/3 + B/2 + C/1) / (A + B + C)), which for this model is
+ * exactly the share of the released responses' variance over the images that the signal
+ * s_v(i) carries: 100 / (1 + sigma_v^2 mean_i(1 / R_i)) (docs/synth.md "Noise ceiling").
+ * Written as <sdir>/training_split/training_fmri/{lh,rh}_noise_ceiling.npy, '<f4' (V_hemi). */
+static int write_noise_ceiling(rdml_ctx *ctx, const rdml_synth_params *p, const syn_subject_plan *sp,
+                               const syn_tuning tun[2], const char *sdir) {
+    static const char *const hn[2] = {"lh", "rh"};
+    double inv = 0;
+    for (int64_t i = 0; i < sp->n; i++) inv += 1.0 / syn_repeats(p->seed, sp->id, sp->nsd[i]);
+    inv /= (double)sp->n;
+    int rc = RDML_OK;
+    for (int h = 0; h < 2 && !rc; h++) {
+        int64_t nv = tun[h].nv;
+        float *nc = rdml_malloc(ctx, (size_t)(nv + 1) * sizeof *nc, "noise ceiling");
+        if (!nc) return ctx->code;
+        for (int64_t v = 0; v < nv; v++) {
+            double sd = tun[h].noise_sd[v];
+            nc[v] = (float)(100.0 / (1.0 + sd * sd * inv));
+        }
+        char path[PATHLEN];
+        rc = pathf(ctx, path, "%s/training_split/training_fmri/%s_noise_ceiling.npy", sdir, hn[h]);
+        if (!rc) rc = rdml_npy_save(ctx, path, RDML_DT_F4, 0, 1, &nv, nc);
+        free(nc);
+    }
+    return rc;
+}
+
 #define FMRI_BLOCK 32
 
 static int write_subject(rdml_ctx *ctx, MPI_Comm comm, const rdml_synth_params *p,
@@ -621,6 +669,8 @@ static int write_subject(rdml_ctx *ctx, MPI_Comm comm, const rdml_synth_params *
         if (!rc) rc = write_truth(ctx, tmp, s, "color", truth_all, sp->n, 1);
         if (!rc) rc = write_truth(ctx, tmp, s, "test_category", ttruth_all, sp->ntest, 0);
         if (!rc) rc = write_truth(ctx, tmp, s, "test_color", ttruth_all, sp->ntest, 1);
+        if (!rc) rc = write_features(ctx, tmp, s, feat_all, sp->n, &st);
+        if (!rc) rc = write_noise_ceiling(ctx, p, sp, tun, sdir);
     }
     rc = rdml_agree(ctx, comm, rc);
     if (!rc)

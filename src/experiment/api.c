@@ -44,6 +44,10 @@ int rdml_exp_embed(rdml_ctx *ctx, MPI_Comm comm, const rdml_config *cfg, const r
     return locked_stage(ctx, comm, cfg, o, "embed", rdml_exp_embed_stage);
 }
 
+int rdml_exp_encode(rdml_ctx *ctx, MPI_Comm comm, const rdml_config *cfg, const rdml_exp_opts *o) {
+    return locked_stage(ctx, comm, cfg, o, "encode", rdml_exp_encode_stage);
+}
+
 int rdml_exp_svm(rdml_ctx *ctx, MPI_Comm comm, const rdml_config *cfg, const rdml_exp_opts *o) {
     return locked_stage(ctx, comm, cfg, o, "svm", svm_whole);
 }

@@ -119,6 +119,7 @@ int rdml_exp_read_rdm(rdml_ctx *ctx, MPI_Comm comm, struct rdml_h5 *h, const cha
 static const char *const stage_deps[][9] = {
     {"rdm", "data", "rdm", NULL},
     {"embed", "data", "embed", NULL},
+    {"encode", "data", "rdm", "embed", "pairs", "split", "encode", NULL},
     {"svm", "data", "rdm", "embed", "pairs", "split", "svm", "grid", NULL},
     {"train", "data", "rdm", "embed", "pairs", "split", "train", "grid", NULL},
     {"report", "data", "rdm", "embed", "pairs", "split", "svm", "train", "grid"},
@@ -202,7 +203,8 @@ static int pick_stage(const char *sec, const char *line, const void *u) {
     if (!line) return keep;
     int run = strcmp(sec, "run") == 0, seed = run && strncmp(line, "seed ", 5) == 0;
     if (row < 0 && run) return seed || strncmp(line, "stages ", 7) == 0;
-    int model = strcmp(stage, "svm") == 0 || strcmp(stage, "train") == 0 || strcmp(stage, "report") == 0;
+    int model = strcmp(stage, "svm") == 0 || strcmp(stage, "train") == 0 ||
+                strcmp(stage, "report") == 0 || strcmp(stage, "encode") == 0;
     return keep || (model && seed);
 }
 

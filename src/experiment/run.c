@@ -1,5 +1,5 @@
 /* `rdmlearn run JOB.ini`: the whole pipeline from one job file. The stages of run.stages run
- * in the fixed order rdm -> embed -> svm -> train -> report; each is skipped when run.output
+ * in the fixed order rdm -> embed -> encode -> svm -> train -> report; each is skipped when run.output
  * already holds its output made from the same configuration and input files (the stage's
  * stamp, rdml_exp_stage_stamp, stored by every stage in /meta/done), unless --force. The
  * model stages are sweeps on the task farm with a journal (sweep.c), so a run killed at any
@@ -25,8 +25,8 @@
 #include "rdml/report.h"
 
 
-static const char *const stage_order[] = {"rdm", "embed", "svm", "train", "report"};
-enum { NSTAGES = 5 };
+static const char *const stage_order[] = {"rdm", "embed", "encode", "svm", "train", "report"};
+enum { NSTAGES = 6 };
 
 /* want[s] = 1 for each stage of cfg's run.stages (the others 0). */
 static int stage_mask(rdml_ctx *ctx, const rdml_config *cfg, int want[NSTAGES]) {
@@ -88,7 +88,7 @@ static int run_stages(rdml_exp *ex, const char *label, const int *job_want, int 
                          "data.root at the Algonauts folder holding subj01..., or make a "
                          "synthetic one with `rdmlearn synth %s`)", label ? label : "",
                          label ? ": " : "", root, root);
-    for (int s = 0; s <= until && s < 4; s++) {
+    for (int s = 0; s <= until && s < 5; s++) {
         if (!want[s]) continue;
         const char *name = stage_order[s];
         char hex[17];
@@ -97,19 +97,20 @@ static int run_stages(rdml_exp *ex, const char *label, const int *job_want, int 
         RDML_TRY(stage_current(ex, name, hex, &current));
         if (acount) {
             /* an array element: the preparation must be done, and only model tasks run */
+            if (s == 2) continue; /* encode is no sweep: the merging run (no --array) runs it */
             if (s <= 1 && !current)
                 return RDML_FAIL(ctx, RDML_EDATA, "run --array: stage %s is not done for this "
                                  "configuration in %s (hint: run `rdmlearn run JOB.ini --until "
                                  "embed` first; `rdmlearn submit --array` does)", name, output);
-            if (s == 2) RDML_TRY(rdml_exp_svm_stage(ex, aidx, acount));
-            if (s == 3) RDML_TRY(rdml_exp_train_stage(ex, aidx, acount));
+            if (s == 3) RDML_TRY(rdml_exp_svm_stage(ex, aidx, acount));
+            if (s == 4) RDML_TRY(rdml_exp_train_stage(ex, aidx, acount));
             continue;
         }
         if (current && !ex->opts.force) {
             rdml_info(ctx, "run: %s%sstage %s is up to date in %s (config and inputs %s); skipped",
                       label ? label : "", label ? ": " : "", name, output, hex);
             /* records a command killed after its commit left behind */
-            if (s >= 2) RDML_TRY(rdml_exp_journal_prune(ex, name, hex));
+            if (s >= 3) RDML_TRY(rdml_exp_journal_prune(ex, name, hex));
             continue;
         }
         /* a stop that came while the previous stage finished: do not start this one */
@@ -123,7 +124,8 @@ static int run_stages(rdml_exp *ex, const char *label, const int *job_want, int 
         switch (s) {
         case 0: rc = rdml_exp_rdm_stage(ex); break;
         case 1: rc = rdml_exp_embed_stage(ex); break;
-        case 2: rc = rdml_exp_svm_stage(ex, 0, 0); break;
+        case 2: rc = rdml_exp_encode_stage(ex); break;
+        case 3: rc = rdml_exp_svm_stage(ex, 0, 0); break;
         default: rc = rdml_exp_train_stage(ex, 0, 0); break;
         }
         if (rc) {
@@ -161,15 +163,15 @@ int rdml_exp_run_job(rdml_exp *ex, const char *job) {
     RDML_TRY(rdml_config_str(ctx, ex->cfg, "run", "experiments", &exps));
     int job_want[NSTAGES];
     RDML_TRY(stage_mask(ctx, ex->cfg, job_want));
-    const int want_report = job_want[4];
+    const int want_report = job_want[5];
     int until = NSTAGES - 1;
     if (ex->opts.until) {
         until = -1;
         for (int s = 0; s < NSTAGES; s++)
             if (strcmp(ex->opts.until, stage_order[s]) == 0) until = s;
         if (until < 0)
-            return RDML_FAIL(ctx, RDML_EUSAGE, "--until %s: not a stage (rdm, embed, svm, train, "
-                             "report)", ex->opts.until);
+            return RDML_FAIL(ctx, RDML_EUSAGE, "--until %s: not a stage (rdm, embed, encode, svm, "
+                             "train, report)", ex->opts.until);
     }
     int64_t aidx = 0, acount = 0;
     if (ex->opts.array_count > 0) {
@@ -225,7 +227,7 @@ int rdml_exp_run_job(rdml_exp *ex, const char *job) {
          * stages run from the job's own configuration; pass 1 runs the experiments in order */
         for (int pass = 0; pass < 2 && !rc; pass++) {
             if (pass == 1) {
-                int shared[NSTAGES] = {job_want[0], job_want[1], 0, 0, 0};
+                int shared[NSTAGES] = {job_want[0], job_want[1], job_want[2], 0, 0, 0};
                 rc = run_stages(ex, NULL, shared, until, aidx, acount, &ran_any);
                 rdml_strlcpy(list, exps, strlen(exps) + 1); /* strtok_r cut it in pass 0 */
             }
@@ -258,7 +260,11 @@ int rdml_exp_run_job(rdml_exp *ex, const char *job) {
                 }
                 if (pass == 1) {
                     ex->cfg = cfg;
-                    rc = run_stages(ex, label, job_want, until, aidx, acount, &ran_any);
+                    /* encode, like rdm and embed, is the job's: it ran with the shared stages */
+                    int exp_want[NSTAGES];
+                    memcpy(exp_want, job_want, sizeof exp_want);
+                    exp_want[2] = 0;
+                    rc = run_stages(ex, label, exp_want, until, aidx, acount, &ran_any);
                     ex->cfg = base;
                 }
                 rdml_config_destroy(&cfg);
@@ -267,7 +273,7 @@ int rdml_exp_run_job(rdml_exp *ex, const char *job) {
         free(list);
     }
     if (rc) return rc;
-    if (want_report && until >= 4 && !acount) {
+    if (want_report && until >= 5 && !acount) {
         char hex[17];
         int current = 0;
         RDML_TRY(rdml_exp_stage_stamp(ex, "report", hex));

@@ -9,6 +9,8 @@
  *                 embed.weights and the config.json beside it (clip-vit);
  *   svm, train    both sets: they read the RDMs and embeddings made from them (the CNN reads
  *                 the images itself);
+ *   encode        both sets too: it reads the fMRI (and noise ceilings) itself and the
+ *                 embeddings made from the images;
  *   report        none (it reads the results file, and reruns whenever a stage ran).
  * Size and time, not content: hashing the data would read every image and gigabytes of fMRI on
  * each run, while a regenerated dataset or new weights always get a new modification time
@@ -86,7 +88,8 @@ static void add_named(walk *w, const char *path) {
 /* Rank 0: the inputs of stage under cfg into w. */
 static void stage_inputs(const rdml_config *cfg, const char *stage, walk *w) {
     int rdm = strcmp(stage, "rdm") == 0, embed = strcmp(stage, "embed") == 0;
-    int model = strcmp(stage, "svm") == 0 || strcmp(stage, "train") == 0;
+    int model = strcmp(stage, "svm") == 0 || strcmp(stage, "train") == 0 ||
+                strcmp(stage, "encode") == 0;
     if (!rdm && !embed && !model) return;
     rdml_ctx tmp;
     rdml_ctx_init(&tmp);

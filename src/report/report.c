@@ -1308,6 +1308,7 @@ static int write_report(rdml_rep *d, const char *results_path) {
     d->html = mb;
     if (!rc) rc = rdml_rep_experiments(d);
     if (!rc) rc = rdml_rep_sweep(d);
+    if (!rc) rc = rdml_rep_encode(d);
     if (!rc) rc = section_rdms(d);
     if (!rc) rc = section_embeddings(d);
     if (!rc) rc = section_provenance(d, rdml_now() - t0);
@@ -1329,6 +1330,9 @@ static int write_report(rdml_rep *d, const char *results_path) {
               "<li><a href=\"#absent\">Absent parts</a></li>\n"
               "<li><a href=\"#experiments\">Experiments: tables and figures per model</a></li>\n"
               "<li><a href=\"#sweep\">Sweep tables</a></li>\n", h);
+        if (rdml_rh5_exists(d->r, "/encode"))
+            fputs("<li><a href=\"#encode\">Encoding models: accuracy by ROI, chosen "
+                  "alphas</a></li>\n", h);
         fprintf(h, "<li><a href=\"#rdm\">RDMs: table, %d figure(s), extreme pairs, colour "
                 "classes</a></li>\n", d->nrdmfig);
         fputs("<li><a href=\"#embeddings\">Embeddings</a></li>\n"

@@ -214,5 +214,7 @@ int rdml_rep_experiments(rdml_rep *d);
 /* The model-score table at the top of the report; *rows = results listed (0: none). */
 int rdml_rep_summary(rdml_rep *d, int *rows);
 int rdml_rep_sweep(rdml_rep *d);
+/* the encoding models (report_encode.c); nothing when the file has no /encode */
+int rdml_rep_encode(rdml_rep *d);
 
 #endif

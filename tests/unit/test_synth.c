@@ -289,6 +289,33 @@ static void test_write(void) {
     free(x);
     CHECK(worst_mean < 1e-5);
     CHECK(worst_sd < 1e-5);
+    /* noise = 0: every vertex's noise ceiling is 100 % (all variance is signal); the true
+     * features are the standardised ones: mean 0 and sd 1 (or a constant 0) per column. */
+    snprintf(path, sizeof path, "%s/subj01/training_split/training_fmri/rh_noise_ceiling.npy", a);
+    CHECK_EQ_I(rdml_npy_open(&ctx, path, 0, &f), RDML_OK);
+    CHECK(f.ndim == 1 && f.shape[0] == 70 && f.dtype == RDML_DT_F4);
+    float nc[70];
+    CHECK_EQ_I(rdml_npy_read_f32(&ctx, &f, 0, 70, NULL, 1, nc), RDML_OK);
+    rdml_npy_close(&f);
+    int nc_ok = 1;
+    for (int v = 0; v < 70; v++) nc_ok &= nc[v] == 100.0f;
+    CHECK(nc_ok);
+    snprintf(path, sizeof path, "%s/synth_truth/subj02_features.npy", a);
+    CHECK_EQ_I(rdml_npy_open(&ctx, path, 0, &f), RDML_OK);
+    CHECK(f.ndim == 2 && f.shape[0] == 24 && f.shape[1] == SYN_NFEAT);
+    double *z = malloc(24 * SYN_NFEAT * sizeof *z);
+    CHECK_EQ_I(rdml_npy_read_f64(&ctx, &f, 0, 24, NULL, SYN_NFEAT, z), RDML_OK);
+    rdml_npy_close(&f);
+    double zworst = 0;
+    for (int k = 0; k < SYN_NFEAT; k++) {
+        double m = 0, s2 = 0;
+        for (int i = 0; i < 24; i++) m += z[i * SYN_NFEAT + k] / 24;
+        for (int i = 0; i < 24; i++) s2 += (z[i * SYN_NFEAT + k] - m) * (z[i * SYN_NFEAT + k] - m) / 24;
+        double e = fabs(m) + (s2 > 0 ? fabs(sqrt(s2) - 1) : 0);
+        if (e > zworst) zworst = e;
+    }
+    free(z);
+    CHECK(zworst < 1e-5);
     /* The mapping file reads back with the release's names. */
     rdml_pymap m;
     snprintf(path, sizeof path, "%s/subj01/roi_masks/mapping_prf-visualrois.npy", a);
@@ -314,7 +341,7 @@ static void test_write(void) {
     CHECK_EQ_I(count_entries(path, "subj"), 1);
     CHECK_EQ_I(count_entries(path, ".synth-tmp"), 0);
     snprintf(path2, sizeof path2, "%s/synth_truth", path);
-    CHECK_EQ_I(count_entries(path2, "subj01_"), 4);
+    CHECK_EQ_I(count_entries(path2, "subj01_"), 5); /* category, color, test_*, features */
     /* An output path under a regular file: a readable error, nothing left behind. */
     snprintf(path, sizeof path, "%s/plainfile", tmpdir);
     FILE *pf = fopen(path, "w");
