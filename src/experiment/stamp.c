@@ -9,6 +9,8 @@
  *                 embed.weights and the config.json beside it (clip-vit);
  *   svm, train    both sets: they read the RDMs and embeddings made from them (the CNN reads
  *                 the images itself);
+ *   evaluate      none: it reads only the results file; `run` reruns it whenever a stage
+ *                 before it ran (like the report);
  *   report        none (it reads the results file, and reruns whenever a stage ran).
  * Size and time, not content: hashing the data would read every image and gigabytes of fMRI on
  * each run, while a regenerated dataset or new weights always get a new modification time
