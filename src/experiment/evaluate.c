@@ -34,6 +34,7 @@
 #include "rdml/h5.h"
 #include "rdml/mpiutil.h"
 #include "rdml/rdm.h"
+#include "rdml/sched.h"
 #include "rdml/rsa.h"
 
 /* Fewer images than this make a bootstrap sample too often degenerate (a resample of a
@@ -159,50 +160,80 @@ static int cmp_str(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* An in-memory embedding (m x D) as the RDM module's reader. */
-typedef struct emb_src {
-    const float *x;
-    int64_t d;
-} emb_src;
-
-static int emb_read(rdml_ctx *ctx, void *user, int64_t r0, int64_t r1, const int64_t *cols,
-                    int64_t ncols, float *out) {
-    (void)ctx;
-    const emb_src *e = user;
-    for (int64_t r = r0; r < r1; r++)
-        for (int64_t c = 0; c < ncols; c++) out[(r - r0) * ncols + c] = e->x[r * e->d + cols[c]];
-    return RDML_OK;
-}
-
-/* Collective. The m x m model RDM of an embedding's first m rows, on every rank. */
+/* Collective. The m x m model RDM of an embedding's first m rows, on every rank. Each entry
+ * is computed in double by the same loop whichever rank computes it (rows spread over the
+ * ranks in blocks, then gathered), so the matrix is bit-identical for any number of ranks
+ * (rdml_rdm_compute_from's BLAS panels agree only within 1e-6). Correlation and cosine: rows
+ * centred (correlation) and scaled to unit norm in double, then 1 - dot product; a constant
+ * row has distance 1 to every other row (its r taken as 0, the RDM module's policy). */
 static int model_rdm(rdml_exp *ex, rdml_h5 *h, const ev_opts *o, const char *epath, int64_t m,
                      int64_t d, float *out) {
     rdml_ctx *ctx = ex->ctx;
     float *x = rdml_malloc(ctx, (size_t)(m * d + 1) * sizeof *x, "embedding rows");
-    RDML_TRY(rdml_agree(ctx, ex->comm, x ? RDML_OK : ctx->code));
-    int rc = rdml_h5_read_rows_f32(ctx, h, epath, 0, m, x);
-    rdml_rdm_params p;
-    rdml_rdm_defaults(&p);
-    p.metric = o->metric;
-    p.standardize = 0;
-    p.zero_variance_error = 0; /* a constant embedding row: distances 1 (the documented policy) */
-    rdml_rdm r = {0};
-    emb_src src = {x, d};
-    if (!rc) rc = rdml_rdm_compute_from(ctx, ex->comm, m, d, emb_read, &src, &p, &r);
-    free(x);
-    if (rc) return rc;
+    double *z = rdml_malloc(ctx, (size_t)(m * d + 1) * sizeof *z, "embedding rows");
+    int *ok = rdml_malloc(ctx, (size_t)(m + 1) * sizeof *ok, "embedding rows");
     int *counts = calloc((size_t)ctx->nranks, sizeof *counts), *displs = calloc((size_t)ctx->nranks, sizeof *displs);
-    rc = counts && displs ? RDML_OK : RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
+    int rc = x && z && ok && counts && displs ? RDML_OK : RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
+    rc = rdml_agree(ctx, ex->comm, rc);
+    if (!rc) rc = rdml_h5_read_rows_f32(ctx, h, epath, 0, m, x);
+    const int eucl = o->metric == RDML_RDM_EUCLIDEAN;
+    for (int64_t i = 0; i < m && !rc; i++) {
+        double mu = 0, ss = 0;
+        const float *xi = x + i * d;
+        double *zi = z + i * d;
+        if (o->metric == RDML_RDM_CORRELATION) {
+            for (int64_t k = 0; k < d; k++) mu += xi[k];
+            mu /= (double)d;
+        }
+        for (int64_t k = 0; k < d; k++) {
+            zi[k] = (double)xi[k] - mu;
+            ss += zi[k] * zi[k];
+        }
+        ok[i] = eucl || ss > 0;
+        if (!eucl && ss > 0) {
+            double inv = 1.0 / sqrt(ss);
+            for (int64_t k = 0; k < d; k++) zi[k] *= inv;
+        }
+    }
+    int64_t lo, hi;
+    rdml_part_block(m, ctx->rank, ctx->nranks, &lo, &hi);
+    for (int64_t i = lo; i < hi && !rc; i++) {
+        const double *zi = z + i * d;
+        float *row = out + i * m;
+        for (int64_t j = 0; j < m; j++) {
+            if (j == i) {
+                row[j] = 0;
+                continue;
+            }
+            const double *zj = z + j * d;
+            /* (i, j) and (j, i) by the same expression in the order of the smaller row
+             * first, so the matrix is exactly symmetric */
+            const double *za = i < j ? zi : zj, *zb = i < j ? zj : zi;
+            double acc = 0;
+            if (eucl) {
+                for (int64_t k = 0; k < d; k++) acc += (za[k] - zb[k]) * (za[k] - zb[k]);
+                row[j] = (float)sqrt(acc);
+            } else if (!ok[i] || !ok[j]) {
+                row[j] = 1.0f;
+            } else {
+                for (int64_t k = 0; k < d; k++) acc += za[k] * zb[k];
+                double dist = 1.0 - acc;
+                row[j] = (float)(dist < 0 ? 0 : dist);
+            }
+        }
+    }
     rc = rdml_agree(ctx, ex->comm, rc);
     if (!rc) {
-        int mine = (int)((r.row_hi - r.row_lo) * m);
+        int mine = (int)((hi - lo) * m);
         MPI_Allgather(&mine, 1, MPI_INT, counts, 1, MPI_INT, ex->comm);
         for (int k = 1; k < ctx->nranks; k++) displs[k] = displs[k - 1] + counts[k - 1];
-        MPI_Allgatherv(r.rows, mine, MPI_FLOAT, out, counts, displs, MPI_FLOAT, ex->comm);
+        MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_FLOAT, out, counts, displs, MPI_FLOAT, ex->comm);
     }
+    free(x);
+    free(z);
+    free(ok);
     free(counts);
     free(displs);
-    rdml_rdm_free(&r);
     return rc;
 }
 
@@ -263,7 +294,7 @@ typedef struct ev_unit {
     int sel, subj;
     int64_t m;
     int M;                 /* models: the selection's embeddings */
-    eval_res res[3];       /* per method */
+    rdml_stats_result res[3]; /* per method */
     double *q[3], *dq[3];  /* corrected p (M) and differences' p (M x M) */
 } ev_unit;
 
@@ -278,6 +309,10 @@ typedef struct ev_sel {
     float **shared;        /* per subject: the shared images' sub-RDM (nc_images^2) */
     int64_t **shared_ids;  /* per subject: NSD ids of the shared images, ascending */
     int64_t **shared_rows; /* per subject: their rows */
+    float **shmod;         /* [s * M + k]: subject s's model RDM k on the shared images */
+    rdml_stats_result grp[3]; /* per method: the subjects together on the shared images */
+    int has_grp[3];
+    char grp_reason[3][512];
 } ev_sel;
 
 static void sel_free(ev_sel *s) {
@@ -286,6 +321,9 @@ static void sel_free(ev_sel *s) {
         if (s->shared_ids) free(s->shared_ids[i]);
         if (s->shared_rows) free(s->shared_rows[i]);
     }
+    for (int i = 0; s->shmod && i < s->nsubj * s->models.n; i++) free(s->shmod[i]);
+    free(s->shmod);
+    for (int mi = 0; mi < 3; mi++) rdml_stats_result_free(&s->grp[mi]);
     free(s->shared);
     free(s->shared_ids);
     free(s->shared_rows);
@@ -386,12 +424,105 @@ static int prepare_sel(rdml_exp *ex, rdml_h5 *h, const ev_opts *o, const int *su
         }
         free(full);
     }
-    for (int mi = 0; mi < o->nmethods && !rc && S->nc_images; mi++)
-        rc = eval_noise_ceiling(ctx, ex->comm, (const float *const *)S->shared, ns2, m, o->methods[mi],
-                                o->pool, o->nboot, o->ci, o->seed, key_of(k, 0, mi, 1), S->nc[mi]);
+    (void)k;
+    (void)o;
     for (int i = 0; lists && i < ns2; i++) free(lists[i]);
     free(lists);
     free(lens);
+    return rc;
+}
+
+/* Collective. The selection's subjects together on the images they all saw: the noise
+ * ceiling with its interval and, with embeddings, the mean score over subjects with its
+ * interval (images, and with evaluate.bootstrap_subjects subjects, resampled), p and the
+ * paired differences (rdml_stats_evaluate with one model RDM per subject). Without
+ * embeddings, or when a model RDM is constant on the shared images, the noise ceiling alone
+ * (no interval) and the reason. */
+static int group_stats(rdml_exp *ex, const ev_opts *o, ev_sel *S, int k) {
+    rdml_ctx *ctx = ex->ctx;
+    const int ns = S->nsubj, M = S->models.n;
+    const int64_t m = S->nc_images;
+    if (ns < 2 || !m) return RDML_OK;
+    int64_t *pi = NULL, *pj = NULL, P = 0;
+    double **vec = calloc((size_t)(ns + ns * M) + 1, sizeof *vec);
+    int rc = vec ? eval_all_pairs(ctx, m, &pi, &pj, &P) : RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
+    int models_ok = M > 0 && S->shmod;
+    for (int i = 0; models_ok && i < ns * M; i++) models_ok = S->shmod[i] != NULL;
+    for (int i = 0; i < ns + (models_ok ? ns * M : 0) && !rc; i++) {
+        vec[i] = rdml_malloc(ctx, (size_t)(P + 1) * sizeof **vec, "RDM values");
+        if (!vec[i]) rc = ctx->code;
+        /* models[k * S + s]: model k of subject s */
+        else if (i < ns) rdml_rsa_upper(S->shared[i], m, vec[i]);
+        else {
+            int kk = (i - ns) / ns, s = (i - ns) % ns;
+            rdml_rsa_upper(S->shmod[s * M + kk], m, vec[i]);
+        }
+    }
+    rc = rdml_agree(ctx, ex->comm, rc);
+    char names[8][16];
+    const char *snames[8];
+    for (int i = 0; i < ns && i < 8; i++) {
+        snprintf(names[i], sizeof names[i], "subj%02d", S->subj[i]);
+        snames[i] = names[i];
+    }
+    for (int mi = 0; mi < o->nmethods && !rc; mi++) {
+        rdml_stats_data d = {0};
+        d.n = m;
+        d.npairs = P;
+        d.pi = pi;
+        d.pj = pj;
+        d.nsubj = ns;
+        d.brain = (const double *const *)vec;
+        d.subject_names = ns <= 8 ? snames : NULL;
+        double *nc = S->nc[mi];
+        if (models_ok) {
+            d.nmodels = M;
+            d.models = (const double *const *)(vec + ns);
+            d.models_per_subject = 1;
+            d.model_names = (const char *const *)S->models.s;
+            rdml_stats_opts so;
+            rdml_stats_opts_default(&so);
+            so.method = o->methods[mi];
+            so.pool = o->pool;
+            so.seed = o->seed;
+            so.key = key_of(k, 0, mi, 1);
+            so.nboot = o->nboot;
+            so.boot_subjects = o->boot_subjects;
+            so.nperm = o->nperm;
+            so.level = o->ci;
+            so.keep_samples = o->save_boot;
+            rc = rdml_stats_evaluate(ctx, ex->comm, &d, &so, &S->grp[mi]);
+            if (rc == RDML_EDATA) {
+                /* e.g. a model RDM constant on the few shared images: the ceiling alone */
+                snprintf(S->grp_reason[mi], sizeof S->grp_reason[mi], "%s", ctx->msg);
+                rdml_ctx_clear(ctx);
+                rdml_stats_result_free(&S->grp[mi]);
+                rc = RDML_OK;
+            } else if (!rc) {
+                S->has_grp[mi] = 1;
+                const rdml_stats_result *g = &S->grp[mi];
+                nc[0] = g->nc_lower;
+                nc[1] = g->nc_upper;
+                nc[2] = g->nc_lower_ci[0];
+                nc[3] = g->nc_lower_ci[1];
+                nc[4] = g->nc_upper_ci[0];
+                nc[5] = g->nc_upper_ci[1];
+            }
+        } else {
+            snprintf(S->grp_reason[mi], sizeof S->grp_reason[mi], "%s",
+                     M ? "an embedding does not cover every shared image (evaluate.image_sets = shared)"
+                       : "no embeddings to score");
+        }
+        if (!rc && !S->has_grp[mi]) {
+            int r2 = ctx->rank == 0 ? rdml_stats_noise_ceiling(ctx, &d, o->methods[mi], o->pool, &nc[0], &nc[1]) : RDML_OK;
+            rc = rdml_agree(ctx, ex->comm, r2);
+            MPI_Bcast(nc, 2, MPI_DOUBLE, 0, ex->comm);
+        }
+    }
+    for (int i = 0; vec && i < ns + ns * M; i++) free(vec[i]);
+    free(vec);
+    free(pi);
+    free(pj);
     return rc;
 }
 
@@ -414,7 +545,7 @@ static void subj_free(ev_subj *d) {
 }
 
 /* Collective. Load subject id's brain RDM and compute its model RDMs. */
-static int load_subject(rdml_exp *ex, rdml_h5 *h, const ev_opts *o, const ev_sel *S, int id,
+static int load_subject(rdml_exp *ex, rdml_h5 *h, const ev_opts *o, ev_sel *S, int si, int id,
                         ev_subj *d) {
     rdml_ctx *ctx = ex->ctx;
     memset(d, 0, sizeof *d);
@@ -480,9 +611,40 @@ static int load_subject(rdml_exp *ex, rdml_h5 *h, const ev_opts *o, const ev_sel
                            S->models.s[e], rdml_rdm_metric_name(o->metric), (double)d->models[e][1],
                            epath);
     }
+    /* the model RDMs on the images every subject saw, for the group statistics */
+    int cover = S->nc_images > 0 && S->shmod;
+    for (int64_t t = 0; cover && t < S->nc_images; t++) cover = S->shared_rows[si][t] < m;
+    for (int e = 0; e < d->M && !rc && cover; e++) {
+        float *sub = malloc((size_t)(S->nc_images * S->nc_images) * sizeof *sub + 8);
+        if (!sub) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
+        else rdml_rsa_subrdm(d->models[e], m, S->shared_rows[si], S->nc_images, sub);
+        S->shmod[si * d->M + e] = sub;
+    }
+    rc = rdml_agree(ctx, ex->comm, rc);
     free(ne);
     free(de);
     if (rc) subj_free(d);
+    return rc;
+}
+
+/* ---- writing ---- */
+
+static int write_f64_2d(rdml_ctx *ctx, rdml_h5 *h, const char *g, const char *name, int64_t r,
+                        int64_t c, const double *v, const char *meaning) {
+    char path[1200];
+    snprintf(path, sizeof path, "%s/%s", g, name);
+    int rc = rdml_h5_delete(ctx, h, path);
+    if (!rc) rc = rdml_h5_write_rows_f64(ctx, h, path, r, c, 0, ctx->rank == 0 ? r : 0, v);
+    if (!rc && meaning) rc = rdml_h5_attr_str(ctx, h, path, "meaning", meaning);
+    return rc;
+}
+
+static int write_f64_1d(rdml_ctx *ctx, rdml_h5 *h, const char *g, const char *name, int64_t n,
+                        const double *v, const char *meaning) {
+    char path[1200];
+    snprintf(path, sizeof path, "%s/%s", g, name);
+    int rc = rdml_h5_write_vec_f64(ctx, h, path, n, v);
+    if (!rc && meaning) rc = rdml_h5_attr_str(ctx, h, path, "meaning", meaning);
     return rc;
 }
 
@@ -524,7 +686,7 @@ static double score_vec(rdml_ctx *ctx, rdml_rsa_method m, const double *a, const
 
 /* Collective. The fold tables of experiment exp for one subject x selection. */
 static int folds_part(rdml_exp *ex, rdml_h5 *h, const ev_opts *o, const ev_sel *S, int si,
-                      const ev_subj *d, const char *exp, const strlist *encodes, int *wrote) {
+                      const ev_subj *d, const char *exp, const strlist *encodes, strlist *fold_groups) {
     rdml_ctx *ctx = ex->ctx;
     char pg[800], path[1200];
     snprintf(pg, sizeof pg, "/experiments/%s/pairs/subj%02d/%s", exp, d->id, S->name);
@@ -583,12 +745,20 @@ static int folds_part(rdml_exp *ex, rdml_h5 *h, const ev_opts *o, const ev_sel *
     const int C = cols.n, NM = o->nmethods;
     double *score = calloc((size_t)(F * C * NM) + 1, sizeof *score);
     double *ncv = calloc((size_t)(F * 2 * NM) + 1, sizeof *ncv);
+    double *fci_lo = malloc((size_t)(F * C * NM) * sizeof *fci_lo + 8);
+    double *fci_hi = malloc((size_t)(F * C * NM) * sizeof *fci_hi + 8);
+    double *fp = malloc((size_t)(F * C * NM) * sizeof *fp + 8);
+    double *fdiff = malloc((size_t)(4 * F * NM * C * C) * sizeof *fdiff + 8);
+    char **fscheme = calloc((size_t)(F * NM) + 1, sizeof *fscheme);
+    for (int64_t t = 0; fci_lo && fci_hi && fp && t < F * C * NM; t++) fci_lo[t] = fci_hi[t] = fp[t] = NAN;
+    for (int64_t t = 0; fdiff && t < 4 * F * NM * C * C; t++) fdiff[t] = NAN;
     int64_t *ntest = calloc((size_t)F + 1, sizeof *ntest), *ncimg = calloc((size_t)F + 1, sizeof *ncimg);
     int64_t *folds = calloc((size_t)F + 1, sizeof *folds);
     char **reasons = calloc((size_t)F + 1, sizeof *reasons);
     /* row -> position among the selection's shared images, for the noise ceiling */
     int64_t *shpos = calloc((size_t)d->n + 1, sizeof *shpos);
-    if (!rc && (!score || !ncv || !ntest || !ncimg || !folds || !reasons || !shpos))
+    if (!rc && (!score || !ncv || !ntest || !ncimg || !folds || !reasons || !shpos || !fci_lo ||
+                !fci_hi || !fp || !fdiff || !fscheme))
         rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for the fold scores");
     rc = rdml_agree(ctx, ex->comm, rc);
     for (int64_t r = 0; r < d->n && !rc; r++) shpos[r] = -1;
@@ -620,9 +790,9 @@ static int folds_part(rdml_exp *ex, rdml_h5 *h, const ev_opts *o, const ev_sel *
         }
         nfound++;
         ntest[f] = T;
-        double *tgt = malloc((size_t)(T + 1) * sizeof *tgt), *col = malloc((size_t)(T + 1) * sizeof *col);
-        int64_t *buf = malloc((size_t)(T + 1) * sizeof *buf);
-        rc = tgt && col && buf ? RDML_OK : RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
+        double *tgt = malloc((size_t)(T + 1) * sizeof *tgt), *colv = malloc((size_t)(C * T + 1) * sizeof *colv);
+        int64_t *buf = malloc((size_t)(2 * T + 1) * sizeof *buf);
+        rc = tgt && colv && buf ? RDML_OK : RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
         rc = rdml_agree(ctx, ex->comm, rc);
         for (int64_t t = 0; t < T && !rc; t++) {
             if (tp[t] < 0 || tp[t] >= P) {
@@ -634,6 +804,7 @@ static int folds_part(rdml_exp *ex, rdml_h5 *h, const ev_opts *o, const ev_sel *
             tgt[t] = value[tp[t]];
         }
         for (int c = 0; c < C && !rc; c++) {
+            double *col = colv + (int64_t)c * T;
             for (int64_t t = 0; t < T; t++) col[t] = NAN;
             if (c < mods.n) {
                 char fg[1100];
@@ -695,8 +866,92 @@ static int folds_part(rdml_exp *ex, rdml_h5 *h, const ev_opts *o, const ev_sel *
                 free(pr);
                 free(pos);
             }
-            for (int mi = 0; mi < NM && !rc; mi++)
-                score[(f * NM + mi) * C + c] = score_vec(ctx, o->methods[mi], tgt, col, T);
+        }
+        /* the fold's statistics (rdml_stats_evaluate) over the models with a value for every
+         * test pair: intervals from a bootstrap over the fold's test images, permutation p
+         * (image labels through the brain RDM when the pairs are not all pairs of the test
+         * images), paired differences */
+        int64_t *fpi = buf, *fpj = buf + T;
+        int full_ok = 1;
+        for (int64_t t = 0; t < T && !rc; t++) {
+            fpi[t] = ij[2 * tp[t]];
+            fpj[t] = ij[2 * tp[t] + 1];
+            full_ok &= fpi[t] >= 0 && fpj[t] >= 0 && fpi[t] < d->m && fpj[t] < d->m;
+        }
+        for (int mi = 0; mi < NM && !rc; mi++) {
+            const double **mv = calloc((size_t)C + 1, sizeof *mv);
+            const char **mn = calloc((size_t)C + 1, sizeof *mn);
+            int *use = calloc((size_t)C + 1, sizeof *use), nuse = 0;
+            if (!mv || !mn || !use) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
+            for (int c = 0; c < C && !rc; c++) {
+                const double *col = colv + (int64_t)c * T;
+                double sc = score_vec(ctx, o->methods[mi], tgt, col, T); /* NaN: missing or constant */
+                score[(f * NM + mi) * C + c] = sc;
+                if (isfinite(sc)) {
+                    use[nuse] = c;
+                    mv[nuse] = col;
+                    mn[nuse++] = cols.s[c];
+                }
+            }
+            char why_stats[600] = "";
+            if (!rc && nuse > 0 && isfinite(score_vec(ctx, o->methods[mi], tgt, tgt, T))) {
+                rdml_stats_data sd = {0};
+                const double *bv[1] = {tgt};
+                const float *bf[1] = {d->brain};
+                sd.n = full_ok ? d->m : d->n;
+                sd.npairs = T;
+                sd.pi = fpi;
+                sd.pj = fpj;
+                sd.nsubj = 1;
+                sd.brain = bv;
+                sd.nmodels = nuse;
+                sd.models = mv;
+                sd.model_names = mn;
+                sd.brain_full = full_ok ? bf : NULL;
+                rdml_stats_opts so;
+                rdml_stats_opts_default(&so);
+                so.method = o->methods[mi];
+                so.pool = o->pool;
+                so.seed = o->seed;
+                char kt[1200];
+                snprintf(kt, sizeof kt, "folds:%s:%s:subj%02d:fold_%lld:%s", exp, S->name, d->id,
+                         (long long)f, rdml_rsa_method_name(o->methods[mi]));
+                so.key = rdml_hash_str(kt, 0);
+                so.nboot = o->nboot;
+                so.nperm = o->nperm;
+                so.level = o->ci;
+                so.keep_samples = 0;
+                rdml_stats_result sr;
+                rc = rdml_stats_evaluate(ctx, ex->comm, &sd, &so, &sr);
+                if (rc == RDML_EDATA) {
+                    snprintf(why_stats, sizeof why_stats, "%s", ctx->msg);
+                    rdml_ctx_clear(ctx);
+                    rc = RDML_OK;
+                } else if (!rc) {
+                    for (int a = 0; a < nuse; a++) {
+                        int64_t x = (f * NM + mi) * C + use[a];
+                        fci_lo[x] = sr.ci_lo[a];
+                        fci_hi[x] = sr.ci_hi[a];
+                        fp[x] = sr.perm_p[a];
+                        for (int b2 = 0; b2 < nuse; b2++) {
+                            int64_t y = ((f * NM + mi) * C + use[a]) * C + use[b2];
+                            fdiff[4 * y] = sr.diff[a * nuse + b2];
+                            fdiff[4 * y + 1] = sr.diff_lo[a * nuse + b2];
+                            fdiff[4 * y + 2] = sr.diff_hi[a * nuse + b2];
+                            fdiff[4 * y + 3] = sr.pair_p[a * nuse + b2];
+                        }
+                    }
+                    snprintf(why_stats, sizeof why_stats, "%s", rdml_stats_perm_scheme_name(sr.perm_scheme));
+                    rdml_stats_result_free(&sr);
+                }
+            }
+            if (!rc) {
+                fscheme[f * NM + mi] = rdml_strdup(ctx, why_stats);
+                if (!fscheme[f * NM + mi]) rc = ctx->code;
+            }
+            free(mv);
+            free(mn);
+            free(use);
         }
         /* the noise ceiling on the fold's test images every subject saw */
         char why[512] = "";
@@ -744,7 +999,7 @@ static int folds_part(rdml_exp *ex, rdml_h5 *h, const ev_opts *o, const ev_sel *
             if (!reasons[f]) rc = ctx->code;
         }
         free(tgt);
-        free(col);
+        free(colv);
         free(buf);
         free(tp);
         rc = rdml_agree(ctx, ex->comm, rc);
@@ -753,7 +1008,7 @@ static int folds_part(rdml_exp *ex, rdml_h5 *h, const ev_opts *o, const ev_sel *
     char g[1000];
     snprintf(g, sizeof g, "/evaluate/folds/%s/%s/subj%02d", exp, S->name, d->id);
     if (!rc && nfound) {
-        *wrote = 1;
+        rc = sl_add(ctx, fold_groups, g);
         int64_t sid = d->id;
         rc = rdml_h5_group(ctx, h, g);
         if (!rc) rc = rdml_h5_attr_i64(ctx, h, g, "subject", &sid, 1);
@@ -802,6 +1057,40 @@ static int folds_part(rdml_exp *ex, rdml_h5 *h, const ev_opts *o, const ev_sel *
             snprintf(path, sizeof path, "%s/noise_ceiling", mg);
             if (!rc) rc = rdml_h5_write_rows_f64(ctx, h, path, F, 2, 0, ctx->rank == 0 ? F : 0, nc);
             if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "columns", "lower,upper");
+            const double *arr[3] = {fci_lo, fci_hi, fp};
+            static const char *const an[3] = {"ci_low", "ci_high", "p"};
+            static const char *const am[3] = {
+                "folds x models: percentile bootstrap interval over the fold's test images (evaluate.ci), lower end",
+                "upper end",
+                "folds x models: one-sided permutation p of score > 0 (the test images' labels permuted; see perm_scheme); q: ../q"};
+            for (int x = 0; x < 3 && !rc; x++) {
+                for (int64_t f = 0; f < F; f++)
+                    for (int c = 0; c < C; c++) tmp[f * C + c] = arr[x][(f * NM + mi) * C + c];
+                snprintf(path, sizeof path, "%s/%s", mg, an[x]);
+                rc = rdml_h5_write_rows_f64(ctx, h, path, F, C, 0, ctx->rank == 0 ? F : 0, tmp);
+                if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", am[x]);
+            }
+            const char **sch = calloc((size_t)F + 1, sizeof *sch);
+            if (!rc && !sch) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
+            for (int64_t f = 0; f < F && !rc; f++) sch[f] = fscheme[f * NM + mi] ? fscheme[f * NM + mi] : "";
+            snprintf(path, sizeof path, "%s/perm_scheme", mg);
+            if (!rc) rc = rdml_h5_write_strings(ctx, h, path, sch, F);
+            if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", "per fold: how the permutation test permuted (images: all pairs of the test images; images_full: through the brain RDM; pairs: values shuffled over pairs, liberal), or why the fold has no statistics");
+            free(sch);
+            for (int64_t f = 0; f < F && !rc; f++) {
+                char fg[1300];
+                snprintf(fg, sizeof fg, "%s/fold_%lld", mg, (long long)f);
+                rc = rdml_h5_group(ctx, h, fg);
+                static const char *const dn[4] = {"diff", "diff_ci_low", "diff_ci_high", "diff_p"};
+                double *dm = malloc((size_t)(C * C) * sizeof *dm + 8);
+                if (!rc && !dm) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
+                for (int x = 0; x < 4 && !rc; x++) {
+                    for (int64_t y = 0; y < (int64_t)C * C; y++) dm[y] = fdiff[4 * ((f * NM + mi) * C * C + y) + x];
+                    rc = write_f64_2d(ctx, h, fg, dn[x], C, C, dm,
+                                      x == 0 ? "models x models: score[row] - score[column] on the fold's test pairs (bootstrap pair test p in diff_p; NaN: a model without values)" : NULL);
+                }
+                free(dm);
+            }
         }
         free(tmp);
     }
@@ -809,6 +1098,12 @@ static int folds_part(rdml_exp *ex, rdml_h5 *h, const ev_opts *o, const ev_sel *
     free(value);
     free(score);
     free(ncv);
+    free(fci_lo);
+    free(fci_hi);
+    free(fp);
+    free(fdiff);
+    for (int64_t t = 0; fscheme && t < F * NM; t++) free(fscheme[t]);
+    free(fscheme);
     free(ntest);
     free(ncimg);
     free(folds);
@@ -821,24 +1116,34 @@ static int folds_part(rdml_exp *ex, rdml_h5 *h, const ev_opts *o, const ev_sel *
     return rc;
 }
 
-/* ---- writing part 1 ---- */
-
-static int write_f64_2d(rdml_ctx *ctx, rdml_h5 *h, const char *g, const char *name, int64_t r,
-                        int64_t c, const double *v, const char *meaning) {
-    char path[1200];
-    snprintf(path, sizeof path, "%s/%s", g, name);
-    int rc = rdml_h5_delete(ctx, h, path);
-    if (!rc) rc = rdml_h5_write_rows_f64(ctx, h, path, r, c, 0, ctx->rank == 0 ? r : 0, v);
-    if (!rc && meaning) rc = rdml_h5_attr_str(ctx, h, path, "meaning", meaning);
-    return rc;
-}
-
-static int write_f64_1d(rdml_ctx *ctx, rdml_h5 *h, const char *g, const char *name, int64_t n,
-                        const double *v, const char *meaning) {
-    char path[1200];
-    snprintf(path, sizeof path, "%s/%s", g, name);
-    int rc = rdml_h5_write_vec_f64(ctx, h, path, n, v);
-    if (!rc && meaning) rc = rdml_h5_attr_str(ctx, h, path, "meaning", meaning);
+/* The results of one comparison family (a subject, or the group) under group mg. */
+static int write_result(rdml_ctx *ctx, rdml_h5 *h, const char *mg, const ev_opts *o,
+                        const rdml_stats_result *r, const double *q, const double *dq,
+                        const char *what) {
+    const int M = r->nmodels;
+    char meaning[600];
+    snprintf(meaning, sizeof meaning, "the method's correlation of each model RDM (embedding, "
+             "evaluate.metric) with the brain RDM on every pair of the images (%s)", what);
+    int rc = rdml_h5_group(ctx, h, mg);
+    if (!rc) rc = write_f64_1d(ctx, h, mg, "score", M, r->score, meaning);
+    if (!rc) rc = write_f64_1d(ctx, h, mg, "ci_low", M, r->ci_lo, "percentile bootstrap interval (evaluate.ci) over the images (and subjects with evaluate.bootstrap_subjects), lower end");
+    if (!rc) rc = write_f64_1d(ctx, h, mg, "ci_high", M, r->ci_hi, "upper end");
+    if (!rc) rc = write_f64_1d(ctx, h, mg, "p", M, r->perm_p, "one-sided permutation p of score > 0 (image labels permuted)");
+    if (!rc) rc = write_f64_1d(ctx, h, mg, "q", M, q, "p corrected across subjects x selections x models (evaluate.correction)");
+    if (!rc) rc = write_f64_1d(ctx, h, mg, "boot_p_zero", M, r->boot_p_zero, "rsatoolbox's bootstrap test of score <= 0");
+    if (!rc) rc = write_f64_2d(ctx, h, mg, "diff", M, M, r->diff, "score[row] - score[column]");
+    if (!rc) rc = write_f64_2d(ctx, h, mg, "diff_ci_low", M, M, r->diff_lo, "percentile bootstrap interval of the difference (the same samples for both models), lower end");
+    if (!rc) rc = write_f64_2d(ctx, h, mg, "diff_ci_high", M, M, r->diff_hi, "upper end");
+    if (!rc) rc = write_f64_2d(ctx, h, mg, "diff_p", M, M, r->pair_p, "two-sided bootstrap pair test p (rsatoolbox's bootstrap_pair_tests)");
+    if (!rc) rc = write_f64_2d(ctx, h, mg, "diff_q", M, M, dq, "diff_p corrected across every pair of models x subjects x selections (evaluate.correction)");
+    int64_t iv[4] = {r->boot_valid, r->boot_dropped, r->perm_valid, r->u};
+    if (!rc) rc = rdml_h5_attr_i64(ctx, h, mg, "boot_valid", &iv[0], 1);
+    if (!rc) rc = rdml_h5_attr_i64(ctx, h, mg, "boot_dropped", &iv[1], 1);
+    if (!rc) rc = rdml_h5_attr_i64(ctx, h, mg, "perm_valid", &iv[2], 1);
+    if (!rc) rc = rdml_h5_attr_i64(ctx, h, mg, "n_images", &iv[3], 1);
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, mg, "perm_scheme", rdml_stats_perm_scheme_name(r->perm_scheme));
+    if (!rc && o->save_boot && r->boot_scores)
+        rc = write_f64_2d(ctx, h, mg, "bootstrap", r->nboot, M, r->boot_scores, "bootstrap samples x models: each sample's score (NaN rows: dropped samples)");
     return rc;
 }
 
@@ -856,35 +1161,23 @@ static int write_unit(rdml_ctx *ctx, rdml_h5 *h, const ev_opts *o, const ev_sel 
     snprintf(path, sizeof path, "%s/models", g);
     if (!rc) rc = rdml_h5_write_strings(ctx, h, path, (const char *const *)S->models.s, M);
     for (int mi = 0; mi < o->nmethods && !rc; mi++) {
-        const eval_res *r = &u->res[mi];
         snprintf(mg, sizeof mg, "%s/%s", g, rdml_rsa_method_name(o->methods[mi]));
-        rc = rdml_h5_group(ctx, h, mg);
-        if (!rc) rc = write_f64_1d(ctx, h, mg, "score", M, r->score, "the method's correlation of the model RDM (embedding, evaluate.metric) with the brain RDM, upper triangles");
-        if (!rc) rc = write_f64_1d(ctx, h, mg, "ci_low", M, r->ci_low, "percentile bootstrap interval over images (evaluate.ci), lower end");
-        if (!rc) rc = write_f64_1d(ctx, h, mg, "ci_high", M, r->ci_high, "upper end");
-        if (!rc) rc = write_f64_1d(ctx, h, mg, "p", M, r->p, "one-sided permutation p of score > 0 (image labels of the model RDM permuted)");
-        if (!rc) rc = write_f64_1d(ctx, h, mg, "q", M, u->q[mi], "p corrected across subjects x selections x models (evaluate.correction)");
-        if (!rc) rc = write_f64_2d(ctx, h, mg, "diff", M, M, r->diff, "score[row] - score[column]");
-        if (!rc) rc = write_f64_2d(ctx, h, mg, "diff_ci_low", M, M, r->diff_low, "percentile bootstrap interval of the difference (the same samples for both models), lower end");
-        if (!rc) rc = write_f64_2d(ctx, h, mg, "diff_ci_high", M, M, r->diff_high, "upper end");
-        if (!rc) rc = write_f64_2d(ctx, h, mg, "diff_p", M, M, r->diff_p, "two-sided bootstrap p of difference != 0");
-        if (!rc) rc = write_f64_2d(ctx, h, mg, "diff_q", M, M, u->dq[mi], "diff_p corrected across every pair of models x subjects x selections (evaluate.correction)");
-        if (!rc && r->boot && o->save_boot) rc = write_f64_2d(ctx, h, mg, "bootstrap", r->nboot, M, r->boot, "bootstrap samples x models: each sample's score (NaN: undefined)");
+        rc = write_result(ctx, h, mg, o, &u->res[mi], u->q[mi], u->dq[mi], "all images of the subject");
     }
     return rc;
 }
 
-/* The selection's group /evaluate/rdm/<sel>: the subjects x models tables, the noise
- * ceiling, and the group mean. */
+/* The selection's group /evaluate/rdm/<sel>: the subjects x models tables, the noise ceiling,
+ * and the group analysis on the images every subject saw. */
 static int write_sel(rdml_ctx *ctx, rdml_h5 *h, const ev_opts *o, const ev_sel *S, ev_unit *const *units,
-                     int nu) {
+                     int nu, double *const *gq, double *const *gdq) {
     char g[800], mg[900], path[1000];
     snprintf(g, sizeof g, "/evaluate/rdm/%s", S->name);
     const int M = S->models.n;
     int rc = rdml_h5_group(ctx, h, g);
     if (!rc) rc = rdml_h5_attr_str(ctx, h, g, "selection", S->name);
     int64_t *sid = calloc((size_t)nu + 1, sizeof *sid), *nim = calloc((size_t)nu + 1, sizeof *nim);
-    double *tab = calloc((size_t)(5 * nu * M + 4 * M) + 1, sizeof *tab);
+    double *tab = calloc((size_t)(5 * nu * M) + 1, sizeof *tab);
     if (!rc && (!sid || !nim || !tab)) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
     for (int i = 0; i < nu && !rc; i++) {
         sid[i] = units[i]->subj;
@@ -903,11 +1196,11 @@ static int write_sel(rdml_ctx *ctx, rdml_h5 *h, const ev_opts *o, const ev_sel *
         for (int k = 0; k < 5; k++) t[k] = tab + (int64_t)k * nu * M;
         for (int i = 0; i < nu; i++)
             for (int e = 0; e < M; e++) {
-                const eval_res *r = &units[i]->res[mi];
+                const rdml_stats_result *r = &units[i]->res[mi];
                 t[0][i * M + e] = r->score[e];
-                t[1][i * M + e] = r->ci_low[e];
-                t[2][i * M + e] = r->ci_high[e];
-                t[3][i * M + e] = r->p[e];
+                t[1][i * M + e] = r->ci_lo[e];
+                t[2][i * M + e] = r->ci_hi[e];
+                t[3][i * M + e] = r->perm_p[e];
                 t[4][i * M + e] = units[i]->q[mi][e];
             }
         static const char *const names[5] = {"score", "ci_low", "ci_high", "p", "q"};
@@ -915,41 +1208,23 @@ static int write_sel(rdml_ctx *ctx, rdml_h5 *h, const ev_opts *o, const ev_sel *
             rc = write_f64_2d(ctx, h, mg, names[k], nu, M, t[k],
                               k == 0 ? "subjects x models (rows: ../subjects, columns: ../models); the "
                                        "same values as subjNN/<method>/ (docs/evaluate.md)" : NULL);
-        /* the group: mean over subjects, interval from a bootstrap over subjects */
-        double *gm = tab + 5 * nu * M, *glo = gm + M, *ghi = glo + M;
-        for (int e = 0; e < M; e++) {
-            gm[e] = mean_finite(t[0] + e, nu, M, NULL);
-            glo[e] = ghi[e] = NAN;
-        }
-        if (o->boot_subjects && nu >= 2 && o->nboot > 0) {
-            double *bs = malloc((size_t)(o->nboot * M + 1) * sizeof *bs);
-            if (!bs) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
-            for (int64_t b = 0; b < o->nboot && !rc; b++) {
-                rdml_rng gr = rdml_rng_make(o->seed, rdml_rng_substream(RDML_STREAM_SHUFFLE, key_of(0, 0, mi, 3)),
-                                            (uint64_t)b * (uint64_t)nu * 4);
-                for (int e = 0; e < M; e++) bs[b * M + e] = 0;
-                for (int i = 0; i < nu; i++) {
-                    int s = (int)rdml_rng_below(&gr, (uint64_t)nu);
-                    /* the subject's score in this bootstrap sample of its images too */
-                    const eval_res *r = &units[s]->res[mi];
-                    for (int e = 0; e < M; e++)
-                        bs[b * M + e] += (r->boot ? r->boot[b * M + e] : r->score[e]) / nu;
-                }
-            }
-            for (int e = 0; e < M && !rc; e++) eval_percentile_ci(bs + e, o->nboot, M, o->ci, &glo[e], &ghi[e]);
-            free(bs);
-        }
-        if (!rc) rc = write_f64_1d(ctx, h, mg, "group_score", M, gm, "mean score over the subjects");
-        if (!rc) rc = write_f64_1d(ctx, h, mg, "group_ci_low", M, glo, "percentile interval of the mean from a bootstrap over subjects and images (evaluate.bootstrap_subjects; NaN when off or one subject)");
-        if (!rc) rc = write_f64_1d(ctx, h, mg, "group_ci_high", M, ghi, "upper end");
         /* noise ceiling */
         const double *nc = S->nc[mi];
         double ncb[2] = {nc[0], nc[1]}, nci[4] = {nc[2], nc[3], nc[4], nc[5]};
-        if (!rc) rc = write_f64_1d(ctx, h, mg, "noise_ceiling", 2, ncb, "lower, upper: leave-one-subject-out noise ceiling (rdm.noise_ceiling pooling) on the images every subject saw; NaN with noise_ceiling_reason when unavailable");
-        if (!rc) rc = write_f64_2d(ctx, h, mg, "noise_ceiling_ci", 2, 2, nci, "rows lower, upper; columns ci_low, ci_high (bootstrap over the shared images)");
+        if (!rc) rc = write_f64_1d(ctx, h, mg, "noise_ceiling", 2, ncb, "lower, upper: leave-one-subject-out noise ceiling (rdm.noise_ceiling pooling) on the images every subject saw; NaN with the attribute reason when unavailable");
+        if (!rc) rc = write_f64_2d(ctx, h, mg, "noise_ceiling_ci", 2, 2, nci, "rows lower, upper; columns ci_low, ci_high (bootstrap over the shared images, and subjects with evaluate.bootstrap_subjects); NaN without embeddings or bootstrap");
         snprintf(path, sizeof path, "%s/noise_ceiling", mg);
         if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "reason", S->nc_reason);
         if (!rc) rc = rdml_h5_attr_i64(ctx, h, path, "n_images", &S->nc_images, 1);
+        /* the subjects together on the shared images */
+        snprintf(path, sizeof path, "%s/group", mg);
+        if (!rc && S->has_grp[mi])
+            rc = write_result(ctx, h, path, o, &S->grp[mi], gq[mi], gdq[mi],
+                              "the images every subject saw; score = mean over the subjects");
+        if (!rc && !S->has_grp[mi] && S->nsubj >= 2) {
+            rc = rdml_h5_group(ctx, h, path);
+            if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "reason", S->grp_reason[mi][0] ? S->grp_reason[mi] : S->nc_reason);
+        }
     }
     free(sid);
     free(nim);
@@ -1040,7 +1315,10 @@ int rdml_exp_evaluate_stage(rdml_exp *ex) {
     strlist exps = {0}, encodes = {0}, file_subjects = {0};
     ev_sel *S = NULL;
     ev_unit **units = NULL;
-    int nunits = 0, wrote_folds = 0;
+    int nunits = 0;
+    strlist fold_groups = {0};
+    double *gq[3][1] = {{0}}, *gdq[3][1] = {{0}};
+    double **selq[3] = {0}, **seldq[3] = {0}; /* per method, per selection: the group's q */
     rc = rdml_exp_results_open(ex, "evaluate", &h);
     if (!rc) rc = rdml_exp_selections(ctx, ex->cfg, &sels, &nsel);
     if (!rc) rc = rdml_config_list(ctx, ex->cfg, "data", "subjects", &subj_items, &nsubj_items);
@@ -1093,14 +1371,14 @@ int rdml_exp_evaluate_stage(rdml_exp *ex) {
         if (!rc && !sk->models.n)
             rdml_warn(ctx, "%s: no embeddings in %s: only the experiments' models are scored "
                       "(hint: run `rdmlearn embed` first)", sk->name, output);
-        if (!rc && sk->nc_images)
-            rdml_info(ctx, "%s: noise ceiling (%s) [%.3f, %.3f] on the %lld images all %d subjects saw",
-                      sk->name, rdml_rsa_method_name(o.methods[0]), sk->nc[0][0], sk->nc[0][1],
-                      (long long)sk->nc_images, sk->nsubj);
+        if (!rc && sk->nc_images && sk->models.n) {
+            sk->shmod = calloc((size_t)(sk->nsubj * sk->models.n), sizeof *sk->shmod);
+            if (!sk->shmod) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
+        }
         for (int si = 0; si < sk->nsubj && !rc; si++) {
             rc = rdml_stop_agree(ctx, ex->comm, rc, "before subj%02d %s (evaluate)", sk->subj[si], sk->name);
             ev_subj d;
-            if (!rc) rc = load_subject(ex, h, &o, sk, sk->subj[si], &d);
+            if (!rc) rc = load_subject(ex, h, &o, sk, si, sk->subj[si], &d);
             if (rc) break;
             ev_unit *u = calloc(1, sizeof *u);
             if (!u) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
@@ -1112,44 +1390,82 @@ int rdml_exp_evaluate_stage(rdml_exp *ex) {
                 u->M = d.M;
             }
             for (int mi = 0; mi < o.nmethods && !rc && d.M > 0; mi++) {
-                eval_cmp c = {d.m, d.brain, (const float *const *)d.models, d.M, o.methods[mi],
-                              o.nboot, o.nperm, o.ci, o.seed, key_of(k, d.id, mi, 0)};
-                rc = eval_compare_models(ctx, ex->comm, &c, o.save_boot || o.boot_subjects, &u->res[mi]);
-                if (!rc && !o.save_boot && !o.boot_subjects) u->res[mi].boot = NULL;
+                rdml_stats_opts so;
+                rdml_stats_opts_default(&so);
+                so.method = o.methods[mi];
+                so.pool = o.pool;
+                so.seed = o.seed;
+                so.key = key_of(k, d.id, mi, 0);
+                so.nboot = o.nboot;
+                so.nperm = o.nperm;
+                so.level = o.ci;
+                so.keep_samples = o.save_boot;
+                rc = eval_rdm_stats(ctx, ex->comm, d.m, d.brain, (const float *const *)d.models, d.M,
+                                    (const char *const *)sk->models.s, &so, &u->res[mi]);
+                if (rc) rdml_ctx_prefix(ctx, "subj%02d %s %s", d.id, sk->name, rdml_rsa_method_name(o.methods[mi]));
                 for (int e = 0; e < d.M && !rc; e++)
                     rdml_info(ctx, "subj%02d %-12s %-12s %s %.4f [%.4f, %.4f] p %.4g (%lld images)", d.id,
                               sk->name, sk->models.s[e], rdml_rsa_method_name(o.methods[mi]),
-                              u->res[mi].score[e], u->res[mi].ci_low[e], u->res[mi].ci_high[e],
-                              u->res[mi].p[e], (long long)d.m);
+                              u->res[mi].score[e], u->res[mi].ci_lo[e], u->res[mi].ci_hi[e],
+                              u->res[mi].perm_p[e], (long long)d.m);
             }
             for (int x = 0; x < exps.n && !rc; x++)
-                rc = folds_part(ex, h, &o, sk, si, &d, exps.s[x], &encodes, &wrote_folds);
+                rc = folds_part(ex, h, &o, sk, si, &d, exps.s[x], &encodes, &fold_groups);
             subj_free(&d);
             rdml_progress_update(&prog, (int64_t)k * ns + si + 1);
         }
+        if (!rc) rc = group_stats(ex, &o, sk, k);
+        if (!rc && sk->nc_images)
+            rdml_info(ctx, "%s: noise ceiling (%s) [%.3f, %.3f] on the %lld images all %d subjects saw",
+                      sk->name, rdml_rsa_method_name(o.methods[0]), sk->nc[0][0], sk->nc[0][1],
+                      (long long)sk->nc_images, sk->nsubj);
     }
     if (!rc) rdml_progress_end(&prog);
     /* the corrections, per method: scores > 0 over subjects x selections x models, and the
-     * differences over every pair of models x subjects x selections */
+     * differences over every pair of models x subjects x selections; the group analyses
+     * (subjects together) over selections x models, a family of their own */
     for (int mi = 0; mi < o.nmethods && !rc; mi++) {
-        int64_t np = 0, nd = 0;
+        int64_t np = 0, nd = 0, gp = 0, gd = 0;
         for (int i = 0; i < nunits; i++) {
             np += units[i]->M;
             nd += units[i]->M * (units[i]->M - 1) / 2;
         }
-        double *p = calloc((size_t)(np + nd) + 1, sizeof *p), *q = calloc((size_t)(np + nd) + 1, sizeof *q);
-        if (!p || !q) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
-        int64_t a = 0, b = np;
+        for (int k = 0; k < nsel; k++)
+            if (S[k].has_grp[mi]) {
+                gp += S[k].models.n;
+                gd += S[k].models.n * (S[k].models.n - 1) / 2;
+            }
+        const int64_t tot = np + nd + gp + gd;
+        double *p = calloc((size_t)tot + 1, sizeof *p), *q = calloc((size_t)tot + 1, sizeof *q);
+        selq[mi] = calloc((size_t)nsel + 1, sizeof *selq[mi]);
+        seldq[mi] = calloc((size_t)nsel + 1, sizeof *seldq[mi]);
+        if (!p || !q || !selq[mi] || !seldq[mi]) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
+        int64_t a = 0, b = np, c = np + nd, e2 = np + nd + gp;
         for (int i = 0; i < nunits && !rc; i++) {
-            const eval_res *r = &units[i]->res[mi];
-            for (int e = 0; e < units[i]->M; e++) p[a++] = r->p[e];
-            for (int e = 0; e < units[i]->M; e++)
-                for (int f = e + 1; f < units[i]->M; f++) p[b++] = r->diff_p[e * units[i]->M + f];
+            const rdml_stats_result *r = &units[i]->res[mi];
+            const int M = units[i]->M;
+            for (int e = 0; e < M; e++) p[a++] = r->perm_p[e];
+            for (int e = 0; e < M; e++)
+                for (int f = e + 1; f < M; f++) p[b++] = r->pair_p[e * M + f];
         }
-        if (!rc) rc = eval_correct(ctx, o.correction, p, np, q);
-        if (!rc) rc = eval_correct(ctx, o.correction, p + np, nd, q + np);
+        for (int k = 0; k < nsel && !rc; k++) {
+            if (!S[k].has_grp[mi]) continue;
+            const rdml_stats_result *r = &S[k].grp[mi];
+            const int M = S[k].models.n;
+            for (int e = 0; e < M; e++) p[c++] = r->perm_p[e];
+            for (int e = 0; e < M; e++)
+                for (int f = e + 1; f < M; f++) p[e2++] = r->pair_p[e * M + f];
+        }
+        if (!rc) {
+            eval_correct(o.correction, p, np, q);
+            eval_correct(o.correction, p + np, nd, q + np);
+            eval_correct(o.correction, p + np + nd, gp, q + np + nd);
+            eval_correct(o.correction, p + np + nd + gp, gd, q + np + nd + gp);
+        }
         a = 0;
         b = np;
+        c = np + nd;
+        e2 = np + nd + gp;
         for (int i = 0; i < nunits && !rc; i++) {
             const int M = units[i]->M;
             units[i]->q[mi] = calloc((size_t)M + 1, sizeof(double));
@@ -1163,6 +1479,20 @@ int rdml_exp_evaluate_stage(rdml_exp *ex) {
             for (int e = 0; e < M; e++)
                 for (int f = e + 1; f < M; f++) units[i]->dq[mi][e * M + f] = units[i]->dq[mi][f * M + e] = q[b++];
         }
+        for (int k = 0; k < nsel && !rc; k++) {
+            if (!S[k].has_grp[mi]) continue;
+            const int M = S[k].models.n;
+            selq[mi][k] = calloc((size_t)M + 1, sizeof(double));
+            seldq[mi][k] = calloc((size_t)(M * M) + 1, sizeof(double));
+            if (!selq[mi][k] || !seldq[mi][k]) {
+                rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
+                break;
+            }
+            for (int e = 0; e < M; e++) selq[mi][k][e] = q[c++];
+            for (int e = 0; e < M; e++) seldq[mi][k][e * M + e] = NAN;
+            for (int e = 0; e < M; e++)
+                for (int f = e + 1; f < M; f++) seldq[mi][k][e * M + f] = seldq[mi][k][f * M + e] = q[e2++];
+        }
         free(p);
         free(q);
     }
@@ -1173,8 +1503,59 @@ int rdml_exp_evaluate_stage(rdml_exp *ex) {
         for (int i = 0; i < nunits && !rc; i++)
             if (units[i]->sel == k && units[i]->M > 0) us[nu++] = units[i];
         for (int i = 0; i < nu && !rc; i++) rc = write_unit(ctx, h, &o, &S[k], us[i]);
-        if (!rc && nu) rc = write_sel(ctx, h, &o, &S[k], us, nu);
+        double *kq[3] = {0}, *kdq[3] = {0};
+        for (int mi = 0; mi < o.nmethods; mi++) {
+            kq[mi] = selq[mi] ? selq[mi][k] : NULL;
+            kdq[mi] = seldq[mi] ? seldq[mi][k] : NULL;
+        }
+        if (!rc && nu) rc = write_sel(ctx, h, &o, &S[k], us, nu, kq, kdq);
         free(us);
+    }
+    /* the folds' p, corrected per method over every experiment x subject x selection x fold x
+     * model, read back from the groups just written */
+    for (int mi = 0; mi < o.nmethods && !rc && fold_groups.n; mi++) {
+        int64_t tot = 0, *len = calloc((size_t)fold_groups.n, sizeof *len);
+        double *p = NULL, *q = NULL;
+        char path[1400];
+        const char *mn = rdml_rsa_method_name(o.methods[mi]);
+        if (!len) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
+        for (int i = 0; i < fold_groups.n && !rc; i++) {
+            int nd = 0;
+            int64_t dims[8] = {0};
+            snprintf(path, sizeof path, "%s/%s/p", fold_groups.s[i], mn);
+            rc = rdml_h5_dims(ctx, h, path, &nd, dims);
+            len[i] = nd == 2 ? dims[0] * dims[1] : 0;
+            tot += len[i];
+        }
+        if (!rc) {
+            p = calloc((size_t)tot + 1, sizeof *p);
+            q = calloc((size_t)tot + 1, sizeof *q);
+            if (!p || !q) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
+        }
+        int64_t off = 0;
+        for (int i = 0; i < fold_groups.n && !rc; i++) {
+            snprintf(path, sizeof path, "%s/%s/p", fold_groups.s[i], mn);
+            int nd = 0;
+            int64_t dims[8] = {0};
+            rc = rdml_h5_dims(ctx, h, path, &nd, dims);
+            if (!rc) rc = rdml_h5_read_rows_f64(ctx, h, path, 0, dims[0], p + off);
+            off += len[i];
+        }
+        if (!rc) eval_correct(o.correction, p, tot, q);
+        off = 0;
+        for (int i = 0; i < fold_groups.n && !rc; i++) {
+            snprintf(path, sizeof path, "%s/%s/p", fold_groups.s[i], mn);
+            int nd = 0;
+            int64_t dims[8] = {0};
+            rc = rdml_h5_dims(ctx, h, path, &nd, dims);
+            snprintf(path, sizeof path, "%s/%s", fold_groups.s[i], mn);
+            if (!rc) rc = write_f64_2d(ctx, h, path, "q", dims[0], dims[1], q + off,
+                                       "p corrected across every experiment x subject x selection x fold x model (evaluate.correction)");
+            off += len[i];
+        }
+        free(len);
+        free(p);
+        free(q);
     }
     if (!rc && !nunits)
         rc = RDML_FAIL(ctx, RDML_EDATA, "%s: nothing to evaluate for data.subjects x data.rois",
@@ -1186,10 +1567,18 @@ int rdml_exp_evaluate_stage(rdml_exp *ex) {
         rdml_h5_abort(&h);
         rdml_exp_stopped(ex, "evaluate");
     }
-    (void)wrote_folds;
+    for (int mi = 0; mi < 3; mi++) {
+        for (int k = 0; selq[mi] && k < nsel; k++) free(selq[mi][k]);
+        for (int k = 0; seldq[mi] && k < nsel; k++) free(seldq[mi][k]);
+        free(selq[mi]);
+        free(seldq[mi]);
+    }
+    (void)gq;
+    (void)gdq;
+    sl_free(&fold_groups);
     for (int i = 0; i < nunits; i++) {
         for (int mi = 0; mi < 3; mi++) {
-            eval_res_free(&units[i]->res[mi]);
+            rdml_stats_result_free(&units[i]->res[mi]);
             free(units[i]->q[mi]);
             free(units[i]->dq[mi]);
         }
