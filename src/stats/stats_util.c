@@ -126,3 +126,22 @@ void rdml_stats_bonferroni(const double *p, int64_t m, double *q) {
         q[i] = v > 1.0 ? 1.0 : v;
     }
 }
+
+void rdml_stats_result_free(rdml_stats_result *r) {
+    if (!r) return;
+    free(r->score);
+    free(r->score_subject);
+    free(r->ci_lo);
+    free(r->ci_hi);
+    free(r->boot_p_zero);
+    free(r->boot_p_nc);
+    free(r->diff);
+    free(r->diff_lo);
+    free(r->diff_hi);
+    free(r->pair_p);
+    free(r->boot_scores);
+    free(r->boot_nc);
+    free(r->perm_p);
+    free(r->perm_null);
+    memset(r, 0, sizeof *r);
+}
