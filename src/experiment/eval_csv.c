@@ -1,5 +1,7 @@
 /* <run.output stem>.evaluate.csv: the /evaluate group of the committed results file in long
- * format, one row per analysis x subject x selection x model x method, kept equal to the file
+ * format, one row per analysis x subject x selection x model x method (analysis rdm: one
+ * subject's images; rdm-group: the subjects together on the images they all saw, subject 0;
+ * folds:<experiment>: the mean over the outer folds), kept equal to the file
  * by rdml_exp_tables_sync like the sweep tables (written when missing or different, removed
  * when the file holds no /evaluate, through a synced temporary file and a rename). */
 #include <errno.h>
@@ -69,6 +71,21 @@ static int rows_rdm(rdml_ctx *ctx, rdml_h5 *h, const char *sel, const char *cons
                 rdml_strbuf_printf(b, "\n");
                 ++*nrows;
             }
+        /* the subjects together on the shared images: subject 0 */
+        snprintf(p, sizeof p, "%s/%s/group/score", g, methods[mi]);
+        if (!rc) rc = rdml_h5_exists(ctx, h, p, &ex);
+        for (int k = 0; k < 5 && !rc && ex; k++) {
+            snprintf(p, sizeof p, "%s/%s/group/%s", g, methods[mi], names[k]);
+            rc = rdml_h5_read_rows_f64(ctx, h, p, 0, nmod, t + k * nmod);
+        }
+        for (int64_t e = 0; e < nmod && !rc && ex; e++) {
+            rdml_strbuf_printf(b, "rdm-group,0,%s,%s,%s", sel, models[e], methods[mi]);
+            for (int k = 0; k < 5; k++) num(b, t[k * nmod + e]);
+            num(b, nc[0]);
+            num(b, nc[1]);
+            rdml_strbuf_printf(b, "\n");
+            ++*nrows;
+        }
     }
     rdml_h5_free_strings(models, nmod);
     free(subj);

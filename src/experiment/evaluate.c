@@ -514,6 +514,12 @@ static int group_stats(rdml_exp *ex, const ev_opts *o, ev_sel *S, int k) {
                        : "no embeddings to score");
         }
         if (!rc && !S->has_grp[mi]) {
+            /* rdml_stats_noise_ceiling checks the data as a whole comparison, which needs a
+             * model: the first subject's brain vector stands in (the ceiling ignores it) */
+            d.nmodels = 1;
+            d.models = (const double *const *)vec;
+            d.models_per_subject = 0;
+            d.model_names = NULL;
             int r2 = ctx->rank == 0 ? rdml_stats_noise_ceiling(ctx, &d, o->methods[mi], o->pool, &nc[0], &nc[1]) : RDML_OK;
             rc = rdml_agree(ctx, ex->comm, r2);
             MPI_Bcast(nc, 2, MPI_DOUBLE, 0, ex->comm);
