@@ -214,5 +214,7 @@ int rdml_rep_experiments(rdml_rep *d);
 /* The model-score table at the top of the report; *rows = results listed (0: none). */
 int rdml_rep_summary(rdml_rep *d, int *rows);
 int rdml_rep_sweep(rdml_rep *d);
+/* the model comparison (report_eval.c, /evaluate) */
+int rdml_rep_evaluate(rdml_rep *d);
 
 #endif
