@@ -394,7 +394,7 @@ static const rdml_cfg_key schema[] = {
      "the embeddings whose model RDMs are compared with the brain RDMs: all (every "
      "/subjects/subjNN/embeddings/<name> in run.output) or a list of names (embed.name), e.g. "
      "gabor,pixels."},
-    {"evaluate", "experiments", RDML_CFG_LIST, "all", NR, NULL,
+    {"evaluate", "fold_experiments", RDML_CFG_LIST, "all", NR, NULL,
      "the experiments (pairs.experiment) whose models are scored fold by fold on their test "
      "pairs, beside the embedding RDMs on the same pairs: all (every /experiments/<name> in "
      "run.output), none, or a list of names."},

@@ -89,7 +89,7 @@ static int read_opts(rdml_exp *ex, ev_opts *o) {
     } else {
         free(items);
     }
-    RDML_TRY(rdml_config_list(ctx, cfg, "evaluate", "experiments", &items, &n));
+    RDML_TRY(rdml_config_list(ctx, cfg, "evaluate", "fold_experiments", &items, &n));
     if (n == 1 && strcmp(items[0], "none") == 0) {
         o->no_exps = 1;
         free(items);
@@ -1342,7 +1342,7 @@ int rdml_exp_evaluate_stage(rdml_exp *ex) {
         }
     }
     if (!rc && !o.no_exps)
-        rc = pick_names(ctx, h, "/experiments", o.exps, o.nexps, "evaluate.experiments",
+        rc = pick_names(ctx, h, "/experiments", o.exps, o.nexps, "evaluate.fold_experiments",
                         "list experiments that `rdmlearn svm` or `train` wrote, or all", &exps);
     if (!rc) rc = pick_names(ctx, h, "/encode", NULL, 0, "encode", "", &encodes);
     if (!rc) rc = write_settings(ctx, h, &o);
