@@ -108,13 +108,13 @@ def make_data(rs, n, S, pairs, ties):
         b = d0 + rs.normal(scale=0.8, size=(n, n))
         b = (b + b.T) / 2
         np.fill_diagonal(b, 0)
-        if ties:
-            b = np.round(b * 4) / 4  # ties within and across subjects
+        # ties within and across subjects; else multiples of 2^-12 (exact and short in JSON)
+        b = np.round(b * 4) / 4 if ties else np.round(b * 4096) / 4096
         brain_full.append(b.astype(np.float32).astype(float))
     m_good = d0 + rs.normal(scale=0.3, size=(n, n))
     m_weak = d0 + rs.normal(scale=14.0, size=(n, n))  # weak: p-values off the floor
     m_ties = np.round(d0)  # few levels: many ties
-    models_full = [(m + m.T) / 2 for m in (m_good, m_weak, m_ties)]
+    models_full = [np.round((m + m.T) / 2 * 4096) / 4096 for m in (m_good, m_weak, m_ties)]
     pi, pj = pairs
     brain = [b[pi, pj] for b in brain_full]
     models = [m[pi, pj] for m in models_full]
@@ -154,7 +154,8 @@ def run_case(name, method, pooling, n, S, mps, boot_subj, nboot, nperm, seed, ke
         pi, pj = extreme_pairs(n, (base + base.T) / 2, 3)
     brain_full, brain, models_full, models = make_data(rs, n, S, (pi, pj), ties)
     if mps:  # per-subject models: a subject-specific perturbation
-        models = [m + rs.normal(scale=0.2, size=len(m)) for m in models for _ in range(S)]
+        models = [np.round((m + rs.normal(scale=0.2, size=len(m))) * 4096) / 4096
+                  for m in models for _ in range(S)]
     M = 3
     images, la, lb = ref.local_pairs(pi, pj)
     u = len(images)

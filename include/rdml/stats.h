@@ -77,8 +77,8 @@
  * same sample b resamples both, as rsatoolbox's bootstrap_sample): the model score is the
  * d-weighted mean over subjects; the noise ceiling pools with multiplicity d and averages
  * over the distinct sampled subjects (rsatoolbox's sets_leave_one_out_rdm leaves out every
- * copy of a subject); a sample with one distinct subject has no noise ceiling (counted in
- * nc_dropped, its model scores are kept). Intervals are percentiles of the valid samples,
+ * copy of a subject); a sample with one distinct subject has no noise ceiling (nc_valid
+ * counts the samples that have one; its model scores are kept). Intervals are percentiles of the valid samples,
  * numpy.quantile's default ("linear") at (1 - level) / 2 and (1 + level) / 2.
  *
  * ## Permutation test of each model > 0
@@ -124,6 +124,16 @@
  * computes the same intervals and p-values: results are bit-identical for any rank count.
  * tools/rsa_stats_reference.py is a numpy port of rsatoolbox's procedures that takes these
  * indices (tools/make_stats_fixtures.py ports the RNG) and agrees within 1e-10.
+ *
+ * ## Cost
+ * Every rank holds the whole problem. Memory per pair and rank, roughly: 8 (2S + Mv) + 40
+ * bytes of work vectors (Mv = M, or M S with per-subject models), plus 20 (S + Mv) for
+ * spearman's sort orders (12 for kendall), plus for the permutation test 8 Mv + 16 S (the
+ * brain matrix cache, see max_matrix_bytes): ~200 bytes per pair for S = 1, M = 3 spearman
+ * (100 MB for a 1,000-image RDM; a 9,841-image RDM's 48 million pairs need ~10 GB per rank:
+ * evaluate a subset of images). Time (bench/evaluate/run.sh, 1,000 images, 3 models,
+ * spearman): ~6 ms of CPU per bootstrap sample and ~0.6 ms per permutation. The noise
+ * ceiling re-ranks a pooled RDM per subject and sample: 8 subjects, 300 images, ~17 ms.
  */
 #ifndef RDML_STATS_H
 #define RDML_STATS_H
@@ -176,6 +186,10 @@ typedef struct rdml_stats_opts {
     int64_t nperm;          /* permutations, default 10000; 0: no permutation test */
     double level;           /* interval level in (0, 1), default 0.95 */
     int keep_samples;       /* keep the bootstrap / null distributions in the result, default 1 */
+    int64_t max_matrix_bytes; /* permutation test (complete list): largest S x u x u brain
+                             * matrix cache, default 256 MiB; above it the brain's upper
+                             * triangle is indexed instead (half the memory, slower; same
+                             * results bit for bit) */
 } rdml_stats_opts;
 
 void rdml_stats_opts_default(rdml_stats_opts *o);

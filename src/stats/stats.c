@@ -211,6 +211,7 @@ typedef struct stx {
     double *pt;          /* S x P: pool transforms of each subject */
     double *pool, *poolc, *tmp; /* P each */
     int64_t *w, *c;      /* P weights, u counts */
+    int64_t wsum;        /* sum of w */
     int *dcount;         /* S subject counts */
     double *scores;      /* M */
 } stx;
@@ -289,16 +290,28 @@ static int stx_make(rdml_ctx *ctx, const rdml_stats_data *d, rdml_rsa_method met
         for (int s = 0; !rc && s < x->S; s++) rc = stats_wsort_make(ctx, d->brain[s], P, &x->wb[s]);
         for (int k = 0; !rc && k < x->Mv; k++) rc = stats_wsort_make(ctx, d->models[k], P, &x->wm[k]);
     }
+    if (method == RDML_RSA_SPEARMAN) { /* the bootstrap's weights come from image counts */
+        for (int s = 0; !rc && s < x->S; s++) rc = stats_wsort_attach_pairs(ctx, &x->wb[s], x->la, x->lb);
+        for (int k = 0; !rc && k < x->Mv; k++) rc = stats_wsort_attach_pairs(ctx, &x->wm[k], x->la, x->lb);
+    }
     if (rc) stx_free(x);
     return rc;
+}
+
+/* Every image once: weights 1 (the observed data). */
+static void stx_unit_weights(stx *x) {
+    for (int64_t a = 0; a < x->u; a++) x->c[a] = 1;
+    for (int64_t p = 0; p < x->P; p++) x->w[p] = 1;
+    x->wsum = x->P;
 }
 
 /* The method's transform of x under weights w, centred, into out; its norm. 0: constant. */
 static int wtransform(const stx *x, const double *v, const stats_wsort *ws, const int64_t *w,
                      double *out, double *norm) {
     if (x->method == RDML_RSA_SPEARMAN) {
-        if (!stats_wrank(ws, w, out)) return 0;
-        return stats_wcenter(out, w, x->P, out, norm);
+        if (w == x->w && ws->sa) /* a bootstrap sample: weights c_i c_j from the counts */
+            return stats_wrank_counts(ws, x->c, x->wsum, x->tmp, out, norm);
+        return stats_wrank_centered(ws, w, x->tmp, out, norm);
     }
     return stats_wcenter(v, w, x->P, out, norm);
 }
@@ -323,7 +336,7 @@ static int wcompare_fresh(rdml_ctx *ctx, stx *x, const double *ca, double na,
         return rc;
     }
     double nb;
-    int ok = stats_wrank(&sb, w, x->poolc) && stats_wcenter(x->poolc, w, P, x->poolc, &nb);
+    int ok = stats_wrank_centered(&sb, w, x->tmp, x->poolc, &nb);
     stats_wsort_free(&sb);
     if (ok) *out = stats_clamp(stats_wdot(ca, x->poolc, w, P) / (na * nb));
     return RDML_OK;
@@ -417,7 +430,7 @@ int rdml_stats_noise_ceiling(rdml_ctx *ctx, const rdml_stats_data *d, rdml_rsa_m
                          d->nsubj);
     stx x;
     RDML_TRY(stx_make(ctx, d, method, pool, &x));
-    for (int64_t p = 0; p < x.P; p++) x.w[p] = 1;
+    stx_unit_weights(&x);
     prep_brains(&x, x.w, NULL);
     int rc = wnoise_ceiling(ctx, &x, x.w, NULL, lower, upper);
     stx_free(&x);
@@ -439,7 +452,8 @@ static int boot_sample(rdml_ctx *ctx, stx *x, const rdml_stats_opts *o, int64_t 
     int64_t distinct = 0;
     for (int64_t a = 0; a < u; a++) distinct += x->c[idx[a]]++ == 0;
     if (distinct < RDML_STATS_MIN_IMAGES) return RDML_OK;
-    for (int64_t p = 0; p < P; p++) x->w[p] = x->c[x->la[p]] * x->c[x->lb[p]];
+    x->wsum = 0;
+    for (int64_t p = 0; p < P; p++) x->wsum += x->w[p] = x->c[x->la[p]] * x->c[x->lb[p]];
     int *dc = NULL;
     if (o->boot_subjects) {
         rdml_stats_boot_subjects(o->seed, o->key, b, S, sidx);
@@ -501,7 +515,9 @@ typedef struct ptx {
     rdml_rsa_method method;
     const rdml_stats_data *d;
     const int64_t *la, *lb, *images;
-    double *T;      /* IMAGES: S x u x u brain values (normalised transforms; raw for kendall) */
+    double *T;      /* IMAGES: S x u x u brain values (normalised transforms; raw for kendall),
+                     * or with tri S x P in canonical upper-triangle order */
+    int tri;
     double *zm;     /* Mv x P: models, normalised transforms (canonical order for IMAGES) */
     double *zb;     /* PAIRS: S x P normalised brain transforms (raw for kendall) */
     double *mraw;   /* kendall: Mv x P raw model values (canonical order for IMAGES) */
@@ -592,7 +608,7 @@ static int complete_pairs(rdml_ctx *ctx, const stx *x, int64_t **canon, int *com
     return RDML_OK;
 }
 
-static int ptx_make(rdml_ctx *ctx, const stx *x, ptx *t) {
+static int ptx_make(rdml_ctx *ctx, const stx *x, int64_t max_matrix_bytes, ptx *t) {
     memset(t, 0, sizeof *t);
     const rdml_stats_data *d = x->d;
     t->P = x->P;
@@ -638,15 +654,19 @@ static int ptx_make(rdml_ctx *ctx, const stx *x, ptx *t) {
     }
     int rc = RDML_OK;
     if (t->scheme == RDML_STATS_PERM_IMAGES) {
-        t->T = rdml_malloc(ctx, (size_t)(x->S * u * u) * sizeof *t->T, "brain matrices");
+        /* the full symmetric matrix reads a permuted row from one place (fast); above the
+         * limit the upper triangle (half the memory) is indexed instead */
+        t->tri = (double)x->S * (double)u * (double)u * sizeof(double) > (double)max_matrix_bytes;
+        const int64_t per = t->tri ? P : u * u;
+        t->T = rdml_malloc(ctx, (size_t)(x->S * per) * sizeof *t->T, "brain matrices");
         if (!t->T) rc = ctx->code;
         for (int s = 0; !rc && s < x->S; s++) {
-            double *o = t->g, *Ts = t->T + (int64_t)s * u * u;
+            double *o = t->tri ? t->T + (int64_t)s * P : t->g, *Ts = t->T + (int64_t)s * per;
             for (int64_t q = 0; q < P; q++) o[q] = d->brain[s][canon[q]];
             if (!kendall && !normalise(ctx, x->method, o, P, o, &err))
                 rc = err ? ctx->code : RDML_FAIL(ctx, RDML_EINTERNAL, "stats: constant brain");
             int64_t q = 0;
-            for (int64_t a = 0; !rc && a < u; a++) {
+            for (int64_t a = 0; !rc && !t->tri && a < u; a++) {
                 Ts[a * u + a] = 0;
                 for (int64_t b = a + 1; b < u; b++, q++) Ts[a * u + b] = Ts[b * u + a] = o[q];
             }
@@ -687,6 +707,23 @@ static int ptx_make(rdml_ctx *ctx, const stx *x, ptx *t) {
     return rc;
 }
 
+/* The permuted brain values of canonical row a (pairs (a, b), b > a) of subject s into g. */
+static void gather_row(const ptx *t, int s, const int64_t *q, int64_t a, double *g) {
+    const int64_t u = t->u, len = u - a - 1;
+    if (!t->tri) {
+        const double *row = t->T + (int64_t)s * u * u + q[a] * u;
+        for (int64_t bb = 0; bb < len; bb++) g[bb] = row[q[a + 1 + bb]];
+        return;
+    }
+    const double *tv = t->T + (int64_t)s * t->P;
+    const int64_t pa = q[a];
+    const int64_t base_a = pa * (2 * u - pa - 1) / 2 - pa - 1; /* + pb: entry (pa, pb > pa) */
+    for (int64_t bb = 0; bb < len; bb++) {
+        const int64_t pb = q[a + 1 + bb];
+        g[bb] = pb > pa ? tv[base_a + pb] : tv[pb * (2 * u - pb - 1) / 2 + pa - pb - 1];
+    }
+}
+
 /* Null scores of permutation b (b < 0: the identity, i.e. the observed value through the same
  * kernel) into out[M]; NaN when undefined. */
 static int perm_scores(rdml_ctx *ctx, ptx *t, const rdml_stats_opts *o, int64_t b, double *out) {
@@ -705,12 +742,31 @@ static int perm_scores(rdml_ctx *ctx, ptx *t, const rdml_stats_opts *o, int64_t 
     for (int k = 0; k < M; k++) out[k] = 0;
     for (int s = 0; s < S; s++) {
         double *g = t->g;
-        if (t->scheme == RDML_STATS_PERM_IMAGES) {
-            const double *Ts = t->T + (int64_t)s * u * u;
+        if (t->scheme == RDML_STATS_PERM_IMAGES && !kendall) {
+            /* row by row: gather the permuted row segment (stays in L1), then every model's
+             * dot product with its canonical segment; no P-long temporary */
+            double acc[8];
             int64_t c = 0;
-            for (int64_t a = 0; a < u; a++) {
-                const double *row = Ts + q[a] * u;
-                for (int64_t bb = a + 1; bb < u; bb++) g[c++] = row[q[bb]];
+            for (int k0 = 0; k0 < M; k0 += 8) {
+                const int k1 = k0 + 8 < M ? k0 + 8 : M;
+                for (int k = k0; k < k1; k++) acc[k - k0] = 0;
+                c = 0;
+                for (int64_t a = 0; a + 1 < u; a++) {
+                    const int64_t len = u - a - 1;
+                    gather_row(t, s, q, a, g);
+                    for (int k = k0; k < k1; k++)
+                        acc[k - k0] += dot4(g, t->zm + (int64_t)mvi(d, k, s) * P + c, len);
+                    c += len;
+                }
+                for (int k = k0; k < k1; k++) out[k] += stats_clamp(acc[k - k0]);
+            }
+            continue;
+        }
+        if (t->scheme == RDML_STATS_PERM_IMAGES) {
+            int64_t c = 0;
+            for (int64_t a = 0; a + 1 < u; a++) {
+                gather_row(t, s, q, a, g + c);
+                c += u - a - 1;
             }
         } else if (t->scheme == RDML_STATS_PERM_PAIRS) {
             const double *zb = t->zb + (int64_t)s * P;
@@ -948,13 +1004,14 @@ int rdml_stats_evaluate(rdml_ctx *ctx, MPI_Comm comm, const rdml_stats_data *d,
     if (!rc) rc = rdml_stats_scores(ctx, d, o->method, out->score, out->score_subject);
     out->nc_lower = out->nc_upper = NAN;
     if (!rc && S >= 2) {
-        for (int64_t p = 0; p < x.P; p++) x.w[p] = 1;
+        stx_unit_weights(&x);
         prep_brains(&x, x.w, NULL);
         rc = wnoise_ceiling(ctx, &x, x.w, NULL, &out->nc_lower, &out->nc_upper);
         out->has_nc = !rc && !isnan(out->nc_lower) && !isnan(out->nc_upper);
     }
     rc = rdml_agree(ctx, comm, rc);
     /* bootstrap: my block of samples */
+    double t_boot = rdml_now(), t_perm = 0;
     if (!rc && nboot > 0) {
         int64_t lo, hi;
         rdml_part_block(nboot, me, nr, &lo, &hi);
@@ -966,9 +1023,11 @@ int rdml_stats_evaluate(rdml_ctx *ctx, MPI_Comm comm, const rdml_stats_data *d,
         if (!rc) rc = gather_rows(ctx, comm, nboot, M + 2, mine, boot);
         rc = rdml_agree(ctx, comm, rc);
     }
+    t_boot = rdml_now() - t_boot;
     /* permutations */
+    t_perm = rdml_now();
     if (!rc && nperm > 0) {
-        rc = ptx_make(ctx, &x, &t);
+        rc = ptx_make(ctx, &x, o->max_matrix_bytes, &t);
         out->perm_scheme = t.scheme;
         if (!rc) rc = perm_scores(ctx, &t, o, -1, obsp);
         int64_t lo = 0, hi = 0;
@@ -993,7 +1052,18 @@ int rdml_stats_evaluate(rdml_ctx *ctx, MPI_Comm comm, const rdml_stats_data *d,
                            "on more images; the pairs touch %lld)",
                            (long long)nboot, RDML_STATS_MIN_IMAGES, (long long)x.u);
     }
-    if (!rc) summarise(out, boot, null, nboot, nperm, obsp, col);
+    t_perm = rdml_now() - t_perm;
+    if (!rc) {
+        summarise(out, boot, null, nboot, nperm, obsp, col);
+        rdml_debug(ctx,
+                   "stats (%s, %lld pairs over %lld images, %d subjects, %d models, %d ranks): "
+                   "%lld bootstrap samples (%lld dropped, %lld with a noise ceiling) in %.2f s; "
+                   "%lld permutations (scheme %s) in %.2f s",
+                   rdml_rsa_method_name(o->method), (long long)x.P, (long long)x.u, S, M, nr,
+                   (long long)nboot, (long long)out->boot_dropped, (long long)out->nc_valid,
+                   t_boot, (long long)nperm, rdml_stats_perm_scheme_name(out->perm_scheme),
+                   t_perm);
+    }
     if (rc) rdml_stats_result_free(out);
     ptx_free(&t);
     stx_free(&x);

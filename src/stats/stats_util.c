@@ -13,6 +13,7 @@ void rdml_stats_opts_default(rdml_stats_opts *o) {
     o->nperm = 10000;
     o->level = 0.95;
     o->keep_samples = 1;
+    o->max_matrix_bytes = (int64_t)256 << 20;
 }
 
 const char *rdml_stats_perm_scheme_name(rdml_stats_perm_scheme s) {
