@@ -21,7 +21,7 @@
  *       return rc;                                               // the same on every rank
  *   }
  *
- * Every stage of the pipeline (rdm, embed, svm, train, report) and a whole job (run: stage
+ * Every stage of the pipeline (rdm, embed, svm, train, evaluate, report) and a whole job (run: stage
  * caching, includes, run.experiments) is a function over an explicit communicator and a
  * resolved configuration (rdml/config.h), for the command line, tests, benchmarks and other
  * programs alike. A stage reads the dataset at data.root and writes into run.output
