@@ -160,6 +160,9 @@ static int cmp_str(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+static int pick_names(rdml_ctx *ctx, rdml_h5 *h, const char *group, char **want, int nwant,
+                      const char *what, const char *hint, strlist *out);
+
 /* Collective. The m x m model RDM of an embedding's first m rows, on every rank. Each entry
  * is computed in double by the same loop whichever rank computes it (rows spread over the
  * ranks in blocks, then gathered), so the matrix is bit-identical for any number of ranks
@@ -571,10 +574,20 @@ static int load_subject(rdml_exp *ex, rdml_h5 *h, const ev_opts *o, ev_sel *S, i
         snprintf(epath, sizeof epath, "/subjects/subj%02d/embeddings/%s", id, S->models.s[e]);
         int ok = 0;
         rc = rdml_h5_exists(ctx, h, epath, &ok);
-        if (!rc && !ok)
-            rc = RDML_FAIL(ctx, RDML_EDATA, "%s has no embedding %s for subj%02d (hint: run `rdmlearn "
-                           "embed` for this subject, or list the embeddings to compare in "
-                           "evaluate.embeddings)", rdml_h5_path(h), S->models.s[e], id);
+        if (!rc && !ok) {
+            strlist have = {0};
+            char g[256], list[600] = "";
+            snprintf(g, sizeof g, "/subjects/subj%02d/embeddings", id);
+            rc = pick_names(ctx, h, g, NULL, 0, "", "", &have);
+            for (int i = 0; !rc && i < have.n && strlen(list) + strlen(have.s[i]) + 4 < sizeof list; i++)
+                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", have.s[i]);
+            sl_free(&have);
+            if (!rc)
+                rc = RDML_FAIL(ctx, RDML_EDATA, "%s has no embedding %s for subj%02d (it has: %s; hint: "
+                               "run `rdmlearn embed` for this subject, or list the embeddings to "
+                               "compare in evaluate.embeddings)", rdml_h5_path(h), S->models.s[e], id,
+                               *list ? list : "none");
+        }
         if (!rc) rc = rdml_h5_dims(ctx, h, epath, &nd, dims);
         if (!rc && nd != 2)
             rc = RDML_FAIL(ctx, RDML_EFORMAT, "%s: %s is not a matrix", rdml_h5_path(h), epath);
@@ -1287,8 +1300,8 @@ static int pick_names(rdml_ctx *ctx, rdml_h5 *h, const char *group, char **want,
                 char have[600] = "";
                 for (int64_t j = 0; j < n && strlen(have) + strlen(names[j]) + 4 < sizeof have; j++)
                     snprintf(have + strlen(have), sizeof have - strlen(have), "%s%s", j ? ", " : "", names[j]);
-                rc = RDML_FAIL(ctx, RDML_ECONFIG, "%s = %s: %s has no %s %s/%s (it holds: %s; hint: %s)",
-                               what, want[i], rdml_h5_path(h), what, group, want[i], *have ? have : "none", hint);
+                rc = RDML_FAIL(ctx, RDML_ECONFIG, "%s = %s: %s has no %s/%s (it holds: %s; hint: %s)",
+                               what, want[i], rdml_h5_path(h), group, want[i], *have ? have : "none", hint);
             } else {
                 rc = sl_add(ctx, out, want[i]);
             }
