@@ -18,11 +18,15 @@
  * present; with the noise ceiling on the fold's test images that every subject saw, or NaN
  * and the reason.
  *
- * All ranks hold the RDMs of one subject at a time (the model RDMs are computed on the
- * ranks' 2-D grid by rdml_rdm_compute_from and gathered); the resamples are spread over the
- * ranks (eval_stats.c), so every number is the same for any rank count. Errors (a missing
- * RDM or embedding, image sets that differ, too few images, a constant model RDM) abort the
- * results file, so run.output stays as it was. */
+ * The stage goes subject by subject: every rank holds one subject's brain RDM and model RDMs
+ * at a time, the model RDMs computed once (the same DSYRK on every rank, so they do not
+ * depend on the rank count) and reused for all the subject's selections; then the
+ * selections' group analyses on the images every subject saw. The statistics are
+ * rdml_stats_evaluate's (rdml/stats.h; the resamples spread over the ranks, each a function of
+ * run.seed and a key hashed from the analysis' names), so every number is the same for any
+ * rank count and any order of data.rois. Errors (a missing RDM or embedding, image sets that
+ * differ, too few images, a constant model RDM) abort the results file, so run.output stays
+ * as it was. */
 #include <cblas.h>
 #include <math.h>
 #include <stdio.h>
@@ -544,8 +548,26 @@ typedef struct ev_subj {
     int M;
 } ev_subj;
 
+/* One subject's model RDMs, kept across its selections (computing them is the costly part:
+ * m^2 D / 2 multiply-adds each); an entry is recomputed only when a selection compares on a
+ * different number of images. */
+typedef struct ev_cache {
+    int n;
+    char *name[64];
+    int64_t m[64];
+    float *rdm[64];
+} ev_cache;
+
+static void cache_free(ev_cache *c) {
+    for (int i = 0; i < c->n; i++) {
+        free(c->name[i]);
+        free(c->rdm[i]);
+    }
+    memset(c, 0, sizeof *c);
+}
+
 static void subj_free(ev_subj *d) {
-    for (int e = 0; d->models && e < d->M; e++) free(d->models[e]);
+    /* the model RDMs belong to the subject's cache */
     free(d->models);
     free(d->brain);
     free(d->ids);
@@ -554,7 +576,7 @@ static void subj_free(ev_subj *d) {
 
 /* Collective. Load subject id's brain RDM and compute its model RDMs. */
 static int load_subject(rdml_exp *ex, rdml_h5 *h, const ev_opts *o, ev_sel *S, int si, int id,
-                        ev_subj *d) {
+                        ev_cache *cache, ev_subj *d) {
     rdml_ctx *ctx = ex->ctx;
     memset(d, 0, sizeof *d);
     d->id = id;
@@ -617,10 +639,29 @@ static int load_subject(rdml_exp *ex, rdml_h5 *h, const ev_opts *o, ev_sel *S, i
                        "images: no comparison is defined (hint: check the selection's vertices)",
                        id, S->name, rpath, (long long)m);
     for (int e = 0; e < d->M && !rc; e++) {
-        d->models[e] = rdml_malloc(ctx, (size_t)(m * m) * sizeof **d->models + 8, "model RDM");
-        rc = rdml_agree(ctx, ex->comm, d->models[e] ? RDML_OK : ctx->code);
+        int c = 0;
+        while (c < cache->n && strcmp(cache->name[c], S->models.s[e]) != 0) c++;
+        if (c < cache->n && cache->m[c] == m) {
+            d->models[e] = cache->rdm[c];
+            continue;
+        }
+        if (c == cache->n) {
+            if (c == 64) {
+                rc = RDML_FAIL(ctx, RDML_ECONFIG, "more than 64 embeddings to compare (hint: list "
+                               "fewer in evaluate.embeddings)");
+                break;
+            }
+            cache->name[c] = rdml_strdup(ctx, S->models.s[e]);
+            cache->n++;
+        }
+        free(cache->rdm[c]);
+        cache->m[c] = m;
+        cache->rdm[c] = d->models[e] = rdml_malloc(ctx, (size_t)(m * m) * sizeof **d->models + 8, "model RDM");
+        rc = rdml_agree(ctx, ex->comm, d->models[e] && cache->name[c] ? RDML_OK : ctx->code);
+        if (rc) cache->m[c] = -1;
         snprintf(epath, sizeof epath, "/subjects/subj%02d/embeddings/%s", id, S->models.s[e]);
         if (!rc) rc = model_rdm(ex, h, o, epath, m, de[e], d->models[e]);
+        if (rc) cache->m[c] = -1; /* not a valid entry */
         if (!rc && is_constant(d->models[e], m))
             rc = RDML_FAIL(ctx, RDML_EDATA, "subj%02d %s: the model RDM of embedding %s (%s "
                            "distance) is constant (every pair %g), so its correlation with the "
@@ -1365,8 +1406,8 @@ int rdml_exp_evaluate_stage(rdml_exp *ex) {
         units = calloc((size_t)(nsel * (ns + 1)) + 1, sizeof *units);
         if (!S || !units) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
     }
-    rdml_progress prog;
-    rdml_progress_begin(&prog, ctx, "evaluate", (int64_t)nsel * ns);
+    /* the selections: their subjects, shared images and embeddings */
+    int64_t nwork = 0;
     for (int k = 0; k < nsel && !rc; k++) {
         ev_sel *sk = &S[k];
         rdml_strlcpy(sk->name, sels[k], sizeof sk->name);
@@ -1393,10 +1434,24 @@ int rdml_exp_evaluate_stage(rdml_exp *ex) {
             sk->shmod = calloc((size_t)(sk->nsubj * sk->models.n), sizeof *sk->shmod);
             if (!sk->shmod) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
         }
-        for (int si = 0; si < sk->nsubj && !rc; si++) {
+        nwork += sk->nsubj;
+    }
+    /* subject by subject (each one's model RDMs computed once for all its selections), then
+     * the selections' group analyses */
+    rdml_progress prog;
+    rdml_progress_begin(&prog, ctx, "evaluate", nwork);
+    int64_t done = 0;
+    for (int i = 0; i < ns && !rc; i++) {
+        ev_cache cache;
+        memset(&cache, 0, sizeof cache);
+        for (int k = 0; k < nsel && !rc; k++) {
+            ev_sel *sk = &S[k];
+            int si = 0;
+            while (si < sk->nsubj && sk->subj[si] != subjects[i]) si++;
+            if (si == sk->nsubj) continue;
             rc = rdml_stop_agree(ctx, ex->comm, rc, "before subj%02d %s (evaluate)", sk->subj[si], sk->name);
             ev_subj d;
-            if (!rc) rc = load_subject(ex, h, &o, sk, si, sk->subj[si], &d);
+            if (!rc) rc = load_subject(ex, h, &o, sk, si, sk->subj[si], &cache, &d);
             if (rc) break;
             ev_unit *u = calloc(1, sizeof *u);
             if (!u) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
@@ -1430,9 +1485,13 @@ int rdml_exp_evaluate_stage(rdml_exp *ex) {
             for (int x = 0; x < exps.n && !rc; x++)
                 rc = folds_part(ex, h, &o, sk, si, &d, exps.s[x], &encodes, &fold_groups);
             subj_free(&d);
-            rdml_progress_update(&prog, (int64_t)k * ns + si + 1);
+            rdml_progress_update(&prog, ++done);
         }
-        if (!rc) rc = group_stats(ex, &o, sk);
+        cache_free(&cache);
+    }
+    for (int k = 0; k < nsel && !rc; k++) {
+        ev_sel *sk = &S[k];
+        rc = group_stats(ex, &o, sk);
         if (!rc && sk->nc_images)
             rdml_info(ctx, "%s: noise ceiling (%s) [%.3f, %.3f] on the %lld images all %d subjects saw",
                       sk->name, rdml_rsa_method_name(o.methods[0]), sk->nc[0][0], sk->nc[0][1],
