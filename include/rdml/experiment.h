@@ -21,8 +21,8 @@
  *       return rc;                                               // the same on every rank
  *   }
  *
- * Every stage of the pipeline (rdm, embed, encode, svm, train, report) and a whole job (run: stage
- * caching, includes, run.experiments) is a function over an explicit communicator and a
+ * Every stage of the pipeline (rdm, embed, encode, svm, train, evaluate, report) and a whole
+ * job (run: stage caching, includes, run.experiments) is a function over an explicit communicator and a
  * resolved configuration (rdml/config.h), for the command line, tests, benchmarks and other
  * programs alike. A stage reads the dataset at data.root and writes into run.output
  * (docs/results.md); it holds the lock on run.output while it runs and commits the file only
@@ -58,7 +58,7 @@ typedef struct rdml_exp_opts {
     int64_t array_index;       /* with array_count > 0: compute only the model tasks t with */
     int64_t array_count;       /* t % array_count == array_index into the journal (run) */
     const char *until;         /* run: the last stage to run (rdm, embed, encode, svm, train,
-                                * report) */
+                                * evaluate, report) */
     /* run with run.experiments: the layers every experiment's configuration gets on top of
      * the job and experiment files, in order (the command line's --config files, then its
      * --set assignments; a "run.stages=..." assignment is left out) */
@@ -85,6 +85,11 @@ int rdml_exp_embed(rdml_ctx *ctx, MPI_Comm comm, const rdml_config *cfg, const r
 int rdml_exp_encode(rdml_ctx *ctx, MPI_Comm comm, const rdml_config *cfg, const rdml_exp_opts *o);
 int rdml_exp_svm(rdml_ctx *ctx, MPI_Comm comm, const rdml_config *cfg, const rdml_exp_opts *o);
 int rdml_exp_train(rdml_ctx *ctx, MPI_Comm comm, const rdml_config *cfg, const rdml_exp_opts *o);
+/* Model comparison ([evaluate], docs/evaluate.md): reads only run.output (the RDMs, the
+ * embeddings, the experiments' fold predictions, /encode) and writes /evaluate with scores,
+ * bootstrap intervals, permutation p, corrected q, paired differences and noise ceilings,
+ * and <run.output stem>.evaluate.csv. */
+int rdml_exp_evaluate(rdml_ctx *ctx, MPI_Comm comm, const rdml_config *cfg, const rdml_exp_opts *o);
 /* The report of results file `results` into out_dir (NULL: <results stem>/report); the image
  * figures read data.root when cfg sets it (else the root stored in the file). */
 int rdml_exp_report(rdml_ctx *ctx, MPI_Comm comm, const rdml_config *cfg, const char *results,

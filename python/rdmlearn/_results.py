@@ -254,7 +254,7 @@ class Results(_EncodeMixin):
 
     @property
     def stages(self) -> list:
-        """Stages that wrote into the file (rdm, embed, svm, train, report)."""
+        """Stages that wrote into the file (rdm, embed, svm, train, evaluate, report)."""
         with self.open() as f:
             return list(f["meta/stages"]) if "meta/stages" in f else []
 
@@ -685,6 +685,109 @@ class Results(_EncodeMixin):
                             out["std"].append(float(std[r, c]))
                             out["folds_finished"].append(finished.get((int(subj[r]), sel[r]), 0))
         return self._table(out)
+
+    def evaluation(self, per_fold=False):
+        """The model comparison of ``rdmlearn evaluate`` (``/evaluate``, docs/evaluate.md;
+        also ``<output stem>.evaluate.csv``).
+
+        Default: one row per analysis x subject x selection x model x method, the rows of
+        the CSV table, with columns ``analysis`` (``rdm``: the embedding's model RDM against
+        one subject's brain RDM on all its images; ``rdm-group``: the subjects together on
+        the images they all saw, ``subject`` 0; ``folds:<experiment>``: the mean over the
+        outer folds of the scores on each fold's test pairs), ``subject``, ``selection``,
+        ``model`` (an embedding name; for folds also the experiment's models, e.g. ``svm``,
+        ``siamese``, and ``embedding:<name>``, ``encode:<name>``), ``method`` (spearman,
+        pearson, kendall_tau_a), ``score``, ``ci_low``, ``ci_high`` (percentile bootstrap
+        interval), ``p`` (permutation test of score > 0), ``q`` (corrected,
+        evaluate.correction), ``noise_ceiling_lower``, ``noise_ceiling_upper``. NaN where a
+        value does not apply (folds rows: the interval, p and q are per fold).
+
+        ``per_fold=True``: the folds analyses fold by fold, with columns ``experiment``,
+        ``subject``, ``selection``, ``fold``, ``model``, ``method``, ``score``, ``ci_low``,
+        ``ci_high``, ``p``, ``q``, ``noise_ceiling_lower``, ``noise_ceiling_upper``,
+        ``perm_scheme``.
+        """
+        with self.open() as f:
+            if "evaluate" not in f:
+                raise NotFound(f"{self.path} holds no model comparison (/evaluate): run "
+                               "`rdmlearn evaluate` (or the evaluate stage of `rdmlearn run`)")
+            ev = f["evaluate"]
+            if per_fold:
+                keys = ("experiment", "subject", "selection", "fold", "model", "method", "score", "ci_low",
+                        "ci_high", "p", "q", "noise_ceiling_lower", "noise_ceiling_upper", "perm_scheme")
+                out = {k: [] for k in keys}
+                for e, eg in ev.get("folds", {}).items():
+                    for sel, sg in eg.items():
+                        for subj, g in sg.items():
+                            models = list(_strings(g["models"]))
+                            folds = g["folds"][()]
+                            for method, mg in g.items():
+                                if not isinstance(mg, h5py.Group):
+                                    continue
+                                vals = {k: mg[k][()] for k in ("score", "ci_low", "ci_high", "p", "q")}
+                                nc = mg["noise_ceiling"][()]
+                                scheme = _strings(mg["perm_scheme"])
+                                for fi, fold in enumerate(folds):
+                                    for c, model in enumerate(models):
+                                        out["experiment"].append(e)
+                                        out["subject"].append(int(subj[4:]))
+                                        out["selection"].append(sel)
+                                        out["fold"].append(int(fold))
+                                        out["model"].append(model)
+                                        out["method"].append(method)
+                                        for k, v in vals.items():
+                                            out[k].append(float(v[fi, c]))
+                                        out["noise_ceiling_lower"].append(float(nc[fi, 0]))
+                                        out["noise_ceiling_upper"].append(float(nc[fi, 1]))
+                                        out["perm_scheme"].append(scheme[fi])
+                return self._table(out)
+            keys = ("analysis", "subject", "selection", "model", "method", "score", "ci_low", "ci_high", "p", "q",
+                    "noise_ceiling_lower", "noise_ceiling_upper")
+            out = {k: [] for k in keys}
+            stats = ("score", "ci_low", "ci_high", "p", "q")
+
+            def row(analysis, subject, sel, model, method, vals, nc):
+                out["analysis"].append(analysis)
+                out["subject"].append(int(subject))
+                out["selection"].append(sel)
+                out["model"].append(model)
+                out["method"].append(method)
+                for k, v in zip(stats, vals):
+                    out[k].append(float(v))
+                out["noise_ceiling_lower"].append(float(nc[0]))
+                out["noise_ceiling_upper"].append(float(nc[1]))
+
+            for sel, g in ev.get("rdm", {}).items():
+                models = list(_strings(g["models"]))
+                subjects = g["subjects"][()]
+                for method in ("spearman", "pearson", "kendall_tau_a"):
+                    if method not in g:
+                        continue
+                    mg = g[method]
+                    nc = mg["noise_ceiling"][()]
+                    tab = [mg[k][()] for k in stats]
+                    for i, s in enumerate(subjects):
+                        for e, model in enumerate(models):
+                            row("rdm", s, sel, model, method, [t[i, e] for t in tab], nc)
+                    if "group" in mg and "score" in mg["group"]:
+                        gt = [mg["group"][k][()] for k in stats]
+                        for e, model in enumerate(models):
+                            row("rdm-group", 0, sel, model, method, [t[e] for t in gt], nc)
+            nan4 = [np.nan] * 4
+            for e, eg in ev.get("folds", {}).items():
+                for sel, sg in eg.items():
+                    for subj, g in sg.items():
+                        models = list(_strings(g["models"]))
+                        for method in ("spearman", "pearson", "kendall_tau_a"):
+                            if method not in g:
+                                continue
+                            mg = g[method]
+                            nc = mg["noise_ceiling"][()]
+                            ok = np.all(np.isfinite(nc), axis=1)
+                            ncm = nc[ok].mean(axis=0) if ok.any() else [np.nan, np.nan]
+                            for c, model in enumerate(models):
+                                row(f"folds:{e}", subj[4:], sel, model, method, [mg["mean"][c]] + nan4, ncm)
+            return self._table(out)
 
     def config(self, stage, raw=False):
         """The resolved configuration a stage ran with (``/meta/stages/<stage>@config``).

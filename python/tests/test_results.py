@@ -359,3 +359,42 @@ def test_example_script(results_path):
                        capture_output=True, text=True, env=env)
     assert p.returncode == 0, p.stderr
     assert "== svm / svm: 20 folds, metric accuracy" in p.stdout and "== grid of svm-grid/svm" in p.stdout
+
+
+def test_evaluation(results_path, binary, tmp_path):
+    """Results.evaluation() against the /evaluate datasets and <stem>.evaluate.csv."""
+    import shutil
+    import subprocess
+    path = tmp_path / "ev.h5"
+    shutil.copy(results_path, path)
+    with pytest.raises(rdmlearn.NotFound, match="rdmlearn evaluate"):
+        rdmlearn.Results(path).evaluation()
+    p = subprocess.run([binary, "evaluate", "--set", f"run.output={path}", "--set", "evaluate.bootstrap=50",
+                        "--set", "evaluate.permutations=100", "--set", "evaluate.methods=spearman,pearson",
+                        "--set", "data.rois=V1,class:Faces", "-q"], capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+    r = rdmlearn.Results(path, tables="pandas")
+    t = r.evaluation()
+    assert list(t.columns) == ["analysis", "subject", "selection", "model", "method", "score", "ci_low", "ci_high",
+                               "p", "q", "noise_ceiling_lower", "noise_ceiling_upper"]
+    rows = read_csv(str(path)[:-3] + ".evaluate.csv")
+    assert len(rows) == len(t) > 20
+    for a, b in zip(t.itertuples(index=False), rows):
+        assert (a.analysis, a.subject, a.selection, a.model, a.method) == \
+            (b["analysis"], int(b["subject"]), b["selection"], b["model"], b["method"])
+        for k in ("score", "ci_low", "ci_high", "p", "q", "noise_ceiling_lower", "noise_ceiling_upper"):
+            assert same(getattr(a, k), float(b[k])), (a, k)
+    with h5py.File(path, "r") as f:
+        g = f["/evaluate/rdm/V1"]
+        sub = t[(t.analysis == "rdm") & (t.selection == "V1") & (t.method == "spearman")]
+        assert same(sub.score.to_numpy(), g["spearman/score"][()].reshape(-1))
+        assert same(sub.q.to_numpy(), g["spearman/q"][()].reshape(-1))
+        assert set(t[t.analysis == "rdm"].model) == set(f["/subjects/subj01/embeddings"])
+        # every experiment's folds, each model beside the embedding's values on the same pairs
+        assert {a for a in t.analysis if a.startswith("folds:")} == {f"folds:{e}" for e in f["/experiments"]}
+        folds = r.evaluation(per_fold=True)
+        g = f["/evaluate/folds/svr/V1/subj01"]
+        s = folds[(folds.experiment == "svr") & (folds.subject == 1) & (folds.selection == "V1") &
+                  (folds.method == "pearson") & (folds.model == "svm")]
+        assert same(s.score.to_numpy(), g["pearson/score"][()][:, 0]) and len(s) == 5
+        assert set(folds.model) >= {"svm", "siamese", "mlp", "embedding:gabor"}

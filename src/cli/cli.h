@@ -50,6 +50,7 @@ int rdml_cmd_ls(rdml_cli *cli);
 int rdml_cmd_run(rdml_cli *cli);
 int rdml_cmd_submit(rdml_cli *cli);
 int rdml_cmd_train(rdml_cli *cli);
+int rdml_cmd_evaluate(rdml_cli *cli);
 int rdml_cmd_svm(rdml_cli *cli);
 int rdml_cmd_encode(rdml_cli *cli);
 int rdml_cmd_embed(rdml_cli *cli);

@@ -32,6 +32,7 @@ int rdml_cmd_embed(rdml_cli *cli) { return stage_cmd(cli, rdml_exp_embed); }
 int rdml_cmd_encode(rdml_cli *cli) { return stage_cmd(cli, rdml_exp_encode); }
 int rdml_cmd_svm(rdml_cli *cli) { return stage_cmd(cli, rdml_exp_svm); }
 int rdml_cmd_train(rdml_cli *cli) { return stage_cmd(cli, rdml_exp_train); }
+int rdml_cmd_evaluate(rdml_cli *cli) { return stage_cmd(cli, rdml_exp_evaluate); }
 
 /* `report RESULTS.h5 [-o DIR]`: data.root only when given (--set or --config). */
 int rdml_cmd_report(rdml_cli *cli) {

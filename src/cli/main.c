@@ -86,6 +86,17 @@ static const rdml_command commands[] = {
      "  shuffled targets) under /experiments/<pairs.experiment>/<train.model>/. Identical for\n"
      "  any number of ranks. See docs/nn.md.\n",
      0, 1, rdml_cmd_train},
+    {"evaluate", "does a model explain the brain? model RDMs vs brain RDMs with intervals and p",
+     "rdmlearn evaluate [ROOT] [options]\n"
+     "  Reads run.output only. For each selection of data.rois and subject: the model RDM of\n"
+     "  each embedding (evaluate.embeddings, evaluate.metric) against the brain RDM on the\n"
+     "  images both cover, by evaluate.methods (spearman, pearson, kendall_tau_a), with a\n"
+     "  bootstrap interval over images, a permutation p of score > 0, paired differences\n"
+     "  between embeddings, BH/Bonferroni-corrected q values and the noise ceiling; and every\n"
+     "  experiment's models (svm, siamese, mlp, cnn) beside the embedding RDMs and /encode's\n"
+     "  predicted RDMs on each outer fold's test pairs. Writes /evaluate and <stem>.evaluate.csv.\n"
+     "  Identical for any number of ranks. See docs/evaluate.md.\n",
+     0, 1, rdml_cmd_evaluate},
     {"submit", "write SLURM job scripts for a job file and submit them with sbatch",
      "rdmlearn submit JOB.ini [--array N] [--dry-run] [options]\n"
      "  Writes sbatch scripts running `rdmlearn run JOB.ini` (with the same --config/--set)\n"
@@ -100,10 +111,10 @@ static const rdml_command commands[] = {
      "  --dry-run    write the scripts and say where, submit nothing\n"
      "  See docs/slurm.md.\n",
      1, 1, rdml_cmd_submit},
-    {"run", "run a job file: stages rdm, embed, encode, svm, train, report, cached and resumable",
+    {"run", "run a job file: stages rdm .. evaluate, report; cached and resumable",
      "rdmlearn run JOB.ini [--force] [--until STAGE] [--array I/N] [options]\n"
      "  Runs the stages of run.stages in order (rdm -> embed -> encode -> svm -> train ->\n"
-     "  report) on the\n"
+     "  evaluate -> report) on the\n"
      "  job's configuration (JOB.ini, then --config files, then --set). A stage whose output in\n"
      "  run.output was made from the same configuration and the same input files (a hash of\n"
      "  the keys it depends on and of its input files' paths, sizes and modification times,\n"
@@ -247,7 +258,7 @@ static int parse_args(rdml_cli *cli, const rdml_command *cmd, int argc, char **a
         } else if (strcmp(a, "--until") == 0 && strcmp(cmd->name, "run") == 0) {
             if (i + 1 >= argc)
                 rc = RDML_FAIL(ctx, RDML_EUSAGE, "--until needs a stage (rdm, embed, encode, svm, "
-                               "train or report)");
+                               "train, evaluate or report)");
             else
                 cli->until = argv[++i];
         } else if (strcmp(a, "--array") == 0 && strcmp(cmd->name, "run") == 0) {
@@ -288,7 +299,7 @@ static int parse_args(rdml_cli *cli, const rdml_command *cmd, int argc, char **a
     }
     /* a ROOT argument is data.root: stored with the results like every other setting */
     static const char *const takes_root[] = {"info", "check", "rdm", "embed", "encode", "svm",
-                                             "train"};
+                                             "train", "evaluate"};
     for (int i = 0; i < 7 && cli->npos == 1; i++)
         if (strcmp(cmd->name, takes_root[i]) == 0) {
             char *as = malloc(strlen(cli->pos[0]) + 16);
@@ -378,7 +389,8 @@ int main(int argc, char **argv) {
             /* the commands that write results stop at their next task, batch or panel
              * boundary on SIGTERM / SIGUSR1, writing nothing of the unfinished stage (exit
              * status 10); the experiment layer holds run.output's lock while a stage runs */
-            static const char *const writers[] = {"rdm", "embed", "encode", "svm", "train", "run"};
+            static const char *const writers[] = {"rdm", "embed", "encode", "svm", "train",
+                                                  "evaluate", "run"};
             for (int i = 0; i < 6; i++)
                 if (strcmp(cmd->name, writers[i]) == 0) rdml_stop_install();
             rc = cmd->run(&cli);

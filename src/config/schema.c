@@ -440,6 +440,49 @@ static const rdml_cfg_key schema[] = {
      "(no test image is used). false feeds the embeddings as stored, as the paper does with "
      "CLIP features; small-scale embeddings (gabor) barely train without it."},
 
+    /* ---- [evaluate] ---- */
+    {"evaluate", "methods", RDML_CFG_LIST, "spearman", NR, "spearman|pearson|kendall_tau_a",
+     "how a model's dissimilarities are compared with the brain RDM's (docs/evaluate.md): "
+     "spearman, pearson or kendall_tau_a (rsatoolbox's tau-a), one or several. Each method gets "
+     "its own scores, intervals, p-values and corrections."},
+    {"evaluate", "metric", RDML_CFG_CHOICE, "correlation", NR, "correlation|cosine|euclidean",
+     "the dissimilarity of an embedding's model RDM: 1 - Pearson r between two images' "
+     "embedding vectors (correlation), 1 - cosine, or the Euclidean distance."},
+    {"evaluate", "embeddings", RDML_CFG_LIST, "all", NR, NULL,
+     "the embeddings whose model RDMs are compared with the brain RDMs: all (every "
+     "/subjects/subjNN/embeddings/<name> in run.output) or a list of names (embed.name), e.g. "
+     "gabor,pixels."},
+    {"evaluate", "fold_experiments", RDML_CFG_LIST, "all", NR, NULL,
+     "the experiments (pairs.experiment) whose models are scored fold by fold on their test "
+     "pairs, beside the embedding RDMs on the same pairs: all (every /experiments/<name> in "
+     "run.output), none, or a list of names."},
+    {"evaluate", "image_sets", RDML_CFG_CHOICE, "equal", NR, "equal|shared",
+     "equal: a brain RDM and an embedding must cover the same images, else an error names the "
+     "NSD ids one of them lacks; shared: compare them on the images both have (matched by NSD "
+     "id)."},
+    {"evaluate", "bootstrap", RDML_CFG_INT, "1000", RANGE(0, 1e7), NULL,
+     "bootstrap samples of the images (rsatoolbox's bootstrap_sample_rdm: resampled with "
+     "replacement, the self-pairs of repeated images dropped) for the percentile intervals of "
+     "scores, differences and noise ceilings; 0 leaves the intervals out (NaN)."},
+    {"evaluate", "bootstrap_subjects", RDML_CFG_BOOL, "false", NR, NULL,
+     "with several subjects, also resample the subjects (with the images) for the group "
+     "mean's interval, as rsatoolbox's bootstrap over subjects and patterns."},
+    {"evaluate", "permutations", RDML_CFG_INT, "10000", RANGE(0, 1e8), NULL,
+     "permutations of the image labels of the model RDM for the p-value of each score > 0 "
+     "(one-sided, (1 + #{null >= score}) / (1 + permutations)); 0 leaves p out (NaN)."},
+    {"evaluate", "ci", RDML_CFG_REAL, "0.95", RANGE(0.5, 0.9999), NULL,
+     "coverage of the percentile bootstrap intervals."},
+    {"evaluate", "correction", RDML_CFG_CHOICE, "bh", NR, "bh|bonferroni|none",
+     "multiple-comparison correction of the p-values across subjects x selections x models "
+     "(and across every pair of models for the differences), per method: Benjamini-Hochberg "
+     "false discovery rate (bh), Bonferroni, or none. The raw p and the corrected q are "
+     "both stored."},
+    {"evaluate", "alpha", RDML_CFG_REAL, "0.05", RANGE(1e-12, 0.5), NULL,
+     "significance level of the marks in the report (q < alpha after correction)."},
+    {"evaluate", "save_bootstrap", RDML_CFG_BOOL, "false", NR, NULL,
+     "also store every bootstrap sample's scores (samples x models per subject, selection and "
+     "method) in run.output, for your own intervals."},
+
     /* ---- [slurm] ---- */
     {"slurm", "partition", RDML_CFG_STRING, "", NR, NULL,
      "SLURM partition (sbatch --partition) of every job `rdmlearn submit` writes; empty "
@@ -526,9 +569,10 @@ static const rdml_cfg_key schema[] = {
      "experiments (the RDMs, the embeddings) run once. Relative paths are taken from the job "
      "file's folder. Empty: the job file is the one experiment."},
     {"run", "stages", RDML_CFG_LIST, "rdm,embed,svm,train,report", NR,
-     "rdm|embed|encode|svm|train|report",
+     "rdm|embed|encode|svm|train|evaluate|report",
      "the stages `rdmlearn run` runs, always in the order rdm, embed, encode, svm, train, "
-     "report (encode, the voxelwise encoding models, runs only when listed). A "
+     "evaluate, report (encode, the voxelwise encoding models, runs only when listed; evaluate "
+     "runs after every experiment of run.experiments). A "
      "stage whose output in run.output was made from the same configuration is skipped "
      "(--force redoes it); svm and train run as a resumable sweep over data.subjects x "
      "data.rois x folds."},
@@ -542,7 +586,8 @@ static const rdml_cfg_key schema[] = {
      "source location of errors."},
 };
 
-static const char *const sections[] = {"data", "synth", "rdm", "embed", "pairs", "split", "encode", "svm", "grid", "train", "slurm", "run"};
+static const char *const sections[] = {"data", "synth", "rdm",  "embed",    "pairs", "split", "encode",
+                                       "svm",  "grid",  "train", "evaluate", "slurm", "run"};
 static const char *const section_help[] = {
     "the fMRI dataset: where it is and which subjects, ROIs and images are used",
     "the synthetic dataset written by `rdmlearn synth`: the Algonauts 2023 layout at toy size",
@@ -554,6 +599,7 @@ static const char *const section_help[] = {
     "the pair SVM (sklearn SVC's parameters), trained from the image Gram matrix",
     "hyperparameter grids: lists of values searched by nested cross-validation",
     "neural pair models (siamese network, concatenated-embedding MLP) regressing RDM values",
+    "model comparison: every model's RDM against the brain's, with intervals, p and q values",
     "SLURM jobs written by `rdmlearn submit`: resources, launcher, array, requeue",
     "how a run executes: seed, results file, threads and logging",
 };

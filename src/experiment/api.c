@@ -56,6 +56,10 @@ int rdml_exp_train(rdml_ctx *ctx, MPI_Comm comm, const rdml_config *cfg, const r
     return locked_stage(ctx, comm, cfg, o, "train", train_whole);
 }
 
+int rdml_exp_evaluate(rdml_ctx *ctx, MPI_Comm comm, const rdml_config *cfg, const rdml_exp_opts *o) {
+    return locked_stage(ctx, comm, cfg, o, "evaluate", rdml_exp_evaluate_stage);
+}
+
 int rdml_exp_report(rdml_ctx *ctx, MPI_Comm comm, const rdml_config *cfg, const char *results,
                     const char *out_dir) {
     rdml_report_params p;

@@ -32,6 +32,8 @@ void rdml_exp_end(rdml_exp *ex);
 int rdml_exp_rdm_stage(rdml_exp *ex);
 int rdml_exp_embed_stage(rdml_exp *ex);
 int rdml_exp_encode_stage(rdml_exp *ex);
+/* Model comparison over the results file (evaluate.c, docs/evaluate.md). */
+int rdml_exp_evaluate_stage(rdml_exp *ex);
 /* A job (rdml_exp_run): takes the output lock itself. */
 int rdml_exp_run_job(rdml_exp *ex, const char *job);
 

@@ -116,13 +116,15 @@ int rdml_exp_read_rdm(rdml_ctx *ctx, MPI_Comm comm, struct rdml_h5 *h, const cha
 /* The sections each stage's output depends on ("run.seed" is added for the model stages).
  * Keys that change how, not what, is computed (run.threads, run.log_level, run.output) and
  * the [slurm] and [synth] sections never enter a hash. */
-static const char *const stage_deps[][9] = {
+enum { NDEPS = 12 };
+static const char *const stage_deps[][NDEPS] = {
     {"rdm", "data", "rdm", NULL},
     {"embed", "data", "embed", NULL},
     {"encode", "data", "rdm", "embed", "pairs", "split", "encode", NULL},
     {"svm", "data", "rdm", "embed", "pairs", "split", "svm", "grid", NULL},
     {"train", "data", "rdm", "embed", "pairs", "split", "train", "grid", NULL},
-    {"report", "data", "rdm", "embed", "pairs", "split", "svm", "train", "grid"},
+    {"evaluate", "data", "rdm", "embed", "pairs", "split", "svm", "train", "grid", "evaluate", NULL},
+    {"report", "data", "rdm", "embed", "pairs", "split", "svm", "train", "grid", "evaluate", NULL},
 };
 
 /* Hash "key = v1, v2" with each value normalised: numbers as %.17g (so 1, 1.0 and 1e0 are
@@ -197,14 +199,15 @@ static int pick_stage(const char *sec, const char *line, const void *u) {
     for (int i = 0; i < (int)(sizeof stage_deps / sizeof stage_deps[0]); i++)
         if (strcmp(stage_deps[i][0], stage) == 0) row = i;
     int keep = 0;
-    for (int k = 1; row >= 0 && k < 9 && stage_deps[row][k]; k++)
+    for (int k = 1; row >= 0 && k < NDEPS && stage_deps[row][k]; k++)
         if (strcmp(stage_deps[row][k], sec) == 0) keep = 1;
     if (row < 0) keep = strcmp(sec, "slurm") != 0 && strcmp(sec, "synth") != 0;
     if (!line) return keep;
     int run = strcmp(sec, "run") == 0, seed = run && strncmp(line, "seed ", 5) == 0;
     if (row < 0 && run) return seed || strncmp(line, "stages ", 7) == 0;
     int model = strcmp(stage, "svm") == 0 || strcmp(stage, "train") == 0 ||
-                strcmp(stage, "report") == 0 || strcmp(stage, "encode") == 0;
+                strcmp(stage, "report") == 0 || strcmp(stage, "encode") == 0 ||
+                strcmp(stage, "evaluate") == 0;
     return keep || (model && seed);
 }
 

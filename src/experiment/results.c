@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "eval_priv.h"
 #include "exp_priv.h"
 #include "rdml/dataset.h"
 #include "rdml/h5.h"
@@ -64,10 +65,12 @@ static int check_damaged(rdml_exp *ex, const char *output, int may_move) {
                          "aside to %s: %s", output, why, aside, strerror(errno));
     char csv[2][4200], csv_aside[4300];
     rdml_exp_csv_paths(output, csv[0], csv[1], sizeof csv[0]);
-    for (int i = 0; i < 2; i++) {
-        snprintf(csv_aside, sizeof csv_aside, "%s.damaged-%s", csv[i], when);
-        if (access(csv[i], F_OK) == 0 && rename(csv[i], csv_aside) != 0)
-            rdml_warn(ctx, "cannot move %s aside to %s: %s", csv[i], csv_aside, strerror(errno));
+    for (int i = 0; i < 3; i++) {
+        if (i == 2) rdml_exp_eval_csv_path(output, csv[0], sizeof csv[0]); /* <stem>.evaluate.csv */
+        const char *c = csv[i == 2 ? 0 : i];
+        snprintf(csv_aside, sizeof csv_aside, "%s.damaged-%s", c, when);
+        if (access(c, F_OK) == 0 && rename(c, csv_aside) != 0)
+            rdml_warn(ctx, "cannot move %s aside to %s: %s", c, csv_aside, strerror(errno));
     }
     rdml_warn(ctx, "run.output = %s was damaged (%s); --force: kept it as %s (its CSV tables "
               "likewise) and starting a fresh results file", output, why, aside);

@@ -1,5 +1,6 @@
 /* `rdmlearn run JOB.ini`: the whole pipeline from one job file. The stages of run.stages run
- * in the fixed order rdm -> embed -> encode -> svm -> train -> report; each is skipped when run.output
+ * in the fixed order rdm -> embed -> encode -> svm -> train -> evaluate -> report; each is
+ * skipped when run.output
  * already holds its output made from the same configuration and input files (the stage's
  * stamp, rdml_exp_stage_stamp, stored by every stage in /meta/done), unless --force. The
  * model stages are sweeps on the task farm with a journal (sweep.c), so a run killed at any
@@ -25,8 +26,16 @@
 #include "rdml/report.h"
 
 
-static const char *const stage_order[] = {"rdm", "embed", "encode", "svm", "train", "report"};
-enum { NSTAGES = 6 };
+static const char *const stage_order[] = {"rdm",   "embed",    "encode", "svm",
+                                          "train", "evaluate", "report"};
+enum { NSTAGES = 7 };
+
+/* The index of a stage in stage_order. */
+static int stage_index(const char *name) {
+    for (int s = 0; s < NSTAGES; s++)
+        if (strcmp(stage_order[s], name) == 0) return s;
+    return -1;
+}
 
 /* want[s] = 1 for each stage of cfg's run.stages (the others 0). */
 static int stage_mask(rdml_ctx *ctx, const rdml_config *cfg, int want[NSTAGES]) {
@@ -163,7 +172,8 @@ int rdml_exp_run_job(rdml_exp *ex, const char *job) {
     RDML_TRY(rdml_config_str(ctx, ex->cfg, "run", "experiments", &exps));
     int job_want[NSTAGES];
     RDML_TRY(stage_mask(ctx, ex->cfg, job_want));
-    const int want_report = job_want[5];
+    const int want_report = job_want[stage_index("report")];
+    const int want_evaluate = job_want[stage_index("evaluate")];
     int until = NSTAGES - 1;
     if (ex->opts.until) {
         until = -1;
@@ -171,7 +181,7 @@ int rdml_exp_run_job(rdml_exp *ex, const char *job) {
             if (strcmp(ex->opts.until, stage_order[s]) == 0) until = s;
         if (until < 0)
             return RDML_FAIL(ctx, RDML_EUSAGE, "--until %s: not a stage (rdm, embed, encode, svm, "
-                             "train, report)", ex->opts.until);
+                             "train, evaluate, report)", ex->opts.until);
     }
     int64_t aidx = 0, acount = 0;
     if (ex->opts.array_count > 0) {
@@ -227,7 +237,7 @@ int rdml_exp_run_job(rdml_exp *ex, const char *job) {
          * stages run from the job's own configuration; pass 1 runs the experiments in order */
         for (int pass = 0; pass < 2 && !rc; pass++) {
             if (pass == 1) {
-                int shared[NSTAGES] = {job_want[0], job_want[1], job_want[2], 0, 0, 0};
+                int shared[NSTAGES] = {job_want[0], job_want[1], job_want[2], 0, 0, 0, 0};
                 rc = run_stages(ex, NULL, shared, until, aidx, acount, &ran_any);
                 rdml_strlcpy(list, exps, strlen(exps) + 1); /* strtok_r cut it in pass 0 */
             }
@@ -273,7 +283,30 @@ int rdml_exp_run_job(rdml_exp *ex, const char *job) {
         free(list);
     }
     if (rc) return rc;
-    if (want_report && until >= 5 && !acount) {
+    /* evaluate compares every experiment's models: once, after all of them, from the job's
+     * configuration; like the report it reads only run.output, so it reruns whenever a stage
+     * before it ran */
+    const int ev = stage_index("evaluate");
+    if (want_evaluate && until >= ev && !acount) {
+        char hex[17];
+        int current = 0;
+        RDML_TRY(rdml_exp_stage_stamp(ex, "evaluate", hex));
+        RDML_TRY(stage_current(ex, "evaluate", hex, &current));
+        if (current && !ran_any && !ex->opts.force) {
+            rdml_info(ctx, "run: stage evaluate is up to date in %s (config %s); skipped", output, hex);
+        } else {
+            RDML_TRY(rdml_stop_agree(ctx, ex->comm, RDML_OK, "before stage evaluate (the stages "
+                                     "finished so far are kept in %s; hint: run the same command "
+                                     "again to continue)", output));
+            rdml_info(ctx, "run: stage evaluate");
+            double ts = rdml_now();
+            rc = rdml_exp_evaluate_stage(ex);
+            if (rc) return rdml_ctx_prefix(ctx, "stage evaluate");
+            ran_any = 1;
+            rdml_info(ctx, "run: stage evaluate done in %.1f s", rdml_now() - ts);
+        }
+    }
+    if (want_report && until >= stage_index("report") && !acount) {
         char hex[17];
         int current = 0;
         RDML_TRY(rdml_exp_stage_stamp(ex, "report", hex));

@@ -11,6 +11,8 @@
  *                 the images itself);
  *   encode        both sets too: it reads the fMRI (and noise ceilings) itself and the
  *                 embeddings made from the images;
+ *   evaluate      none: it reads only the results file; `run` reruns it whenever a stage
+ *                 before it ran (like the report);
  *   report        none (it reads the results file, and reruns whenever a stage ran).
  * Size and time, not content: hashing the data would read every image and gigabytes of fMRI on
  * each run, while a regenerated dataset or new weights always get a new modification time

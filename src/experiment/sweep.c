@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "eval_priv.h"
 #include "exp_priv.h"
 #include "rdml/strbuf.h"
 #include "rdml/dataset.h"
@@ -252,6 +253,7 @@ static int tables_sync_local(rdml_ctx *ctx, const char *output) {
     }
     rdml_strbuf_free(&text[0]);
     rdml_strbuf_free(&text[1]);
+    if (!rc) rc = rdml_exp_eval_csv_sync(ctx, output); /* <stem>.evaluate.csv (eval_csv.c) */
     return rc;
 }
 

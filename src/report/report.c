@@ -1304,6 +1304,7 @@ static int write_report(rdml_rep *d, const char *results_path) {
     }
     d->html = mt;
     int rc = section_summary(d);
+    if (!rc) rc = rdml_rep_evaluate(d);
     if (!rc) rc = section_rsa(d);
     d->html = mb;
     if (!rc) rc = rdml_rep_experiments(d);
@@ -1326,6 +1327,7 @@ static int write_report(rdml_rep *d, const char *results_path) {
               "click a figure for its SVG.</p>\n", h);
         fputs("<nav id=\"contents\"><b>Contents</b>\n<ol>\n"
               "<li><a href=\"#summary\">Summary: model scores</a></li>\n"
+              "<li><a href=\"#evaluate\">Model comparison (evaluate)</a></li>\n"
               "<li><a href=\"#rsa\">Inter-subject consistency (RSA) and noise ceilings</a></li>\n"
               "<li><a href=\"#absent\">Absent parts</a></li>\n"
               "<li><a href=\"#experiments\">Experiments: tables and figures per model</a></li>\n"

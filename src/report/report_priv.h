@@ -216,5 +216,7 @@ int rdml_rep_summary(rdml_rep *d, int *rows);
 int rdml_rep_sweep(rdml_rep *d);
 /* the encoding models (report_encode.c); nothing when the file has no /encode */
 int rdml_rep_encode(rdml_rep *d);
+/* the model comparison (report_eval.c, /evaluate) */
+int rdml_rep_evaluate(rdml_rep *d);
 
 #endif

@@ -46,6 +46,8 @@ E=("${D[@]}" --set embed.backend=gabor --set run.output="$W/r.h5")
   --set grid.svm_c=0.1,1 --set grid.inner_folds=2 || { echo "svm grid failed"; exit 1; }
 "$RDMLEARN" train "${E[@]}" --set data.rois=V1 --set pairs.experiment=net --set pairs.set=all --set train.tower=16,8 --set train.head=8 \
   --set train.epochs=3 || { echo "train failed"; exit 1; }
+"$RDMLEARN" evaluate "${E[@]}" --set data.rois=V1,hV4 --set evaluate.bootstrap=50 --set evaluate.permutations=100 \
+  || { echo "evaluate failed"; exit 1; }
 
 t0=$(date +%s%N)
 "$RDMLEARN" report "$W/r.h5" -o "$W/rep1" -q && ok || bad "report"
@@ -72,7 +74,9 @@ expect = {"fig_rdm_subj01_V1": (1760, 520), "fig_rdm_subj01_hV4": (1760, 520),
           "fig_folds_net_siamese_subj01_V1": (1330, 450), "fig_folds_net_siamese_subj02_V1": (1330, 450),
           "fig_scatter_net_siamese_subj01_V1": (760, 540), "fig_loss_net_siamese_subj02_V1": (760, 480),
           "fig_sweep_main_svm": None, "fig_sweep_net_siamese": None,
-          "fig_rsa_V1": None, "fig_rsa_hV4": None}
+          "fig_rsa_V1": None, "fig_rsa_hV4": None,
+          "fig_eval_V1_spearman": None, "fig_eval_hV4_spearman": None,
+          "fig_evalfolds_main_V1_spearman": None, "fig_evalfolds_net_V1_spearman": None}
 imgs = re.findall(r'<img src="([^"]+)\.png" width="(\d+)" height="(\d+)"', html)
 shown = {n: (int(w), int(h)) for n, w, h in imgs}
 for name, size in expect.items():
@@ -120,6 +124,12 @@ for exp, subj in (("main", "subj01"), ("net", "subj02")):
     s = "%s <code>V1</code>: the first %d images, %d pairs" % (subj, pg.attrs["n_images"], pg.attrs["n_pairs"])
     assert s in html, s
 assert "Absent parts" in html and "None: the file holds every part" in html
+# the model comparison: each subject's score, interval, p and q as stored (/evaluate)
+ev = f["/evaluate/rdm/V1/spearman"]
+row = "<td>V1</td><td>subj02</td><td>gabor</td><td>spearman</td><td>%.3f</td><td>[%.3f, %.3f]</td>" % (
+    ev["score"][1, 0], ev["ci_low"][1, 0], ev["ci_high"][1, 0])
+assert row in html, row
+assert "<td>net</td><td>V1</td><td>subj01</td><td>siamese</td><td>spearman</td>" in html
 assert "Grid search of grid: subj01 V1" in html and 'class="chosen"' in html
 # the sweep engine's summary, when the stages wrote one (src/experiment/sweep.c)
 if "/sweep/main/svm/summary/mean" in f:
@@ -130,7 +140,7 @@ if "/sweep/main/svm/summary/mean" in f:
 # sections in reading order: the model scores and RSA first, the RDM figures after the
 # experiments; a table of contents links them
 pos = [html.find(f'<section id="{s}">') for s in
-       ("summary", "rsa", "absent", "experiments", "sweep", "rdm", "embeddings", "provenance")]
+       ("summary", "evaluate", "rsa", "absent", "experiments", "sweep", "rdm", "embeddings", "provenance")]
 assert all(p >= 0 for p in pos) and pos == sorted(pos), pos
 first_rdm_fig = html.find('<figure id="fig_rdm_')
 assert first_rdm_fig > html.find('<figure id="fig_rsa_V1"') > html.find("Model scores"), "figure order"
