@@ -300,7 +300,7 @@ static int parse_args(rdml_cli *cli, const rdml_command *cmd, int argc, char **a
     /* a ROOT argument is data.root: stored with the results like every other setting */
     static const char *const takes_root[] = {"info", "check", "rdm", "embed", "encode", "svm",
                                              "train", "evaluate"};
-    for (int i = 0; i < 7 && cli->npos == 1; i++)
+    for (size_t i = 0; i < sizeof takes_root / sizeof takes_root[0] && cli->npos == 1; i++)
         if (strcmp(cmd->name, takes_root[i]) == 0) {
             char *as = malloc(strlen(cli->pos[0]) + 16);
             if (!as) return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
@@ -391,7 +391,7 @@ int main(int argc, char **argv) {
              * status 10); the experiment layer holds run.output's lock while a stage runs */
             static const char *const writers[] = {"rdm", "embed", "encode", "svm", "train",
                                                   "evaluate", "run"};
-            for (int i = 0; i < 6; i++)
+            for (size_t i = 0; i < sizeof writers / sizeof writers[0]; i++)
                 if (strcmp(cmd->name, writers[i]) == 0) rdml_stop_install();
             rc = cmd->run(&cli);
             rc = rdml_agree(ctx, cli.comm, rc);
