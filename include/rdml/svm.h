@@ -156,7 +156,7 @@ int rdml_svm_train_svr(rdml_ctx *ctx, const rdml_svm_params *p, const rdml_svm_i
  * constant bias feature 1 (LIBLINEAR's -B 1), and LIBLINEAR's dual coordinate descent for
  * the L1 (hinge) loss with C_i = C weight[y_i] and shrinking. The weight vector is kept as a
  * 2K x 2K symmetric matrix, so a coordinate step costs O(K^2) and pair features are never
- * built. Supported kernels: linear, poly with degree <= 2 and coef0 >= 0 (rdml_svm_check);
+ * built (docs/svm.md: method, cost, accuracy against K). Supported kernels: linear, poly with degree <= 2 and coef0 >= 0 (rdml_svm_check);
  * no SVR, no symmetric_kernel. info.n_sv counts alpha > 0; rdml_svm_support gives them. */
 int rdml_svm_train_lowrank(rdml_ctx *ctx, const rdml_svm_params *p, const rdml_svm_images *im,
                            int64_t l, const int64_t *ij, const int8_t *y, rdml_svm_model **out);

@@ -18,8 +18,9 @@
  * 1 is appended for the bias (LIBLINEAR's -B 1: the bias is regularised with weight 1/2 b^2).
  * The weight vector w = sum_i d_i phi(z_i) (d_i = y_i alpha_i) is kept as M = sum d_i z_i z_i^T
  * (2K x 2K symmetric), v = sum d_i z_i and w0 = sum d_i, so w.phi(z) = s2^2 z^T M z +
- * s1^2 v.z + (s0^2 + 1) w0: one DSYMV and one DSYR (O(K^2)) per coordinate step, and the
- * ~2K^2 pair features are never built.
+ * s1^2 v.z + (s0^2 + 1) w0 = s2^2 (f_a'A f_a + 2 f_a'B f_b + f_b'C f_b) + ...: O(K^2) per
+ * coordinate step (pairs visited in chunks sharing f_a, so A and B are touched once per chunk
+ * and a step is one K x K DSYMV and DSYR on C), and the ~2K^2 pair features are never built.
  *
  * The solver: LIBLINEAR's solve_l2r_l1l2_svc for the L1 loss: upper bound C_i = C weight[y_i]
  * per pair, a random order of the active pairs per epoch, shrinking by the previous epoch's
@@ -255,7 +256,7 @@ int rdml_svm_train_lowrank(rdml_ctx *ctx, const rdml_svm_params *p, const rdml_s
         wt1 = (double)l / (2.0 * (double)cnt[1]);
     }
     const double Cp = p->C * wt1, Cn = p->C * wt0;
-    const int64_t K = p->rank, m = 2 * K;
+    const int64_t K = p->rank, m = 2 * K, n = im->n;
     const double gamma = svm_gamma_of(p, im, l, ij);
     struct svm_lowrank *lr = calloc(1, sizeof *lr);
     if (!lr) return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for a lowrank SVM");
@@ -268,16 +269,22 @@ int rdml_svm_train_lowrank(rdml_ctx *ctx, const rdml_svm_params *p, const rdml_s
     lr->M = calloc((size_t)(m * m), sizeof *lr->M);
     lr->v = calloc((size_t)m, sizeof *lr->v);
     double *alpha = calloc((size_t)l, sizeof *alpha), *QD = malloc((size_t)l * sizeof *QD);
-    double *bound = malloc((size_t)l * sizeof *bound), *z = malloc((size_t)m * sizeof *z);
-    double *Mz = malloc((size_t)m * sizeof *Mz);
-    int64_t *index = malloc((size_t)l * sizeof *index);
-    if (!rc && (!lr->M || !lr->v || !alpha || !QD || !bound || !z || !Mz || !index))
+    double *bound = malloc((size_t)l * sizeof *bound);
+    double *A = calloc((size_t)(K * K), sizeof *A), *B = calloc((size_t)(K * K), sizeof *B);
+    double *Cm = calloc((size_t)(K * K), sizeof *Cm), *wk = malloc((size_t)(3 * K) * sizeof *wk);
+    int64_t *index = malloc((size_t)l * sizeof *index), *tmp = malloc((size_t)l * sizeof *tmp);
+    int64_t *key = malloc((size_t)n * sizeof *key), *gcnt = malloc((size_t)(n + 1) * sizeof *gcnt);
+    char *gone = calloc((size_t)l, 1);
+    int64_t *chs = malloc((size_t)(l + 1) * sizeof *chs), *cord = malloc((size_t)(l + 1) * sizeof *cord);
+    const int64_t chunk = 8; /* 8: measured ~10% more steps than a free order, 4x cheaper ones */
+    if (!rc && (!lr->M || !lr->v || !alpha || !QD || !bound || !A || !B || !Cm || !wk || !index ||
+                !tmp || !key || !gcnt || !gone || !chs || !cord))
         rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for a lowrank SVM of %lld training pairs", (long long)l);
     int64_t epoch = 0;
     int conv = 0;
     if (!rc) {
         const double s22 = lr->s2 * lr->s2, s12 = lr->s1 * lr->s1, c2 = lr->c2;
-        double *M = lr->M, *v = lr->v;
+        double *M = lr->M, *v = lr->v, *ua = wk, *g = wk + K, *Cf = wk + 2 * K;
         for (int64_t t = 0; t < l; t++) {
             const double *fa = F + ij[2 * t] * K, *fb = F + ij[2 * t + 1] * K;
             double q = cblas_ddot((int)K, fa, 1, fa, 1) + cblas_ddot((int)K, fb, 1, fb, 1);
@@ -291,35 +298,73 @@ int rdml_svm_train_lowrank(rdml_ctx *ctx, const rdml_svm_params *p, const rdml_s
         double PGmax_old = INFINITY, PGmin_old = -INFINITY;
         while (epoch < p->max_epochs) {
             double PGmax_new = -INFINITY, PGmin_new = INFINITY;
+            /* a random order of the active pairs in chunks of up to 8 pairs with the same first
+             * image (chunks in a random order): within a chunk the A and B blocks of M change
+             * only along f_a, so their part of z^T M z is kept in O(K) per step and written
+             * back once per chunk; a step costs one K x K DSYMV and DSYR (the C block) instead
+             * of 2K x 2K ones. (Whole per-image groups need ~1.6x the steps of a free order,
+             * chunks of 8 ~1.1x.) */
             rdml_rng_shuffle(&r, index, active);
-            for (int64_t s = 0; s < active; s++) {
-                const int64_t i = index[s];
+            for (int64_t i = 0; i < n; i++) key[i] = i;
+            rdml_rng_shuffle(&r, key, n);
+            memset(gcnt, 0, (size_t)(n + 1) * sizeof *gcnt);
+            for (int64_t s = 0; s < active; s++) gcnt[key[ij[2 * index[s]]] + 1]++;
+            for (int64_t i = 0; i < n; i++) gcnt[i + 1] += gcnt[i];
+            for (int64_t s = 0; s < active; s++) tmp[gcnt[key[ij[2 * index[s]]]]++] = index[s];
+            /* chunks of at most `chunk` pairs of one image, in a random order */
+            int64_t nch = 0;
+            for (int64_t s = 0; s < active; s++)
+                if (s == 0 || ij[2 * tmp[s]] != ij[2 * tmp[s - 1]] || s - chs[nch - 1] >= chunk) chs[nch++] = s;
+            chs[nch] = active;
+            for (int64_t c = 0; c < nch; c++) cord[c] = c;
+            rdml_rng_shuffle(&r, cord, nch);
+            for (int64_t c = 0, o = 0; c < nch; c++)
+                for (int64_t s = chs[cord[c]]; s < chs[cord[c] + 1]; s++) index[o++] = tmp[s];
+            int64_t cur = -1;
+            const double *fa = NULL;
+            double na = 0, ra = 0, Da = 0;
+            for (int64_t s = 0; s <= active; s++) {
+                const int64_t i = s < active ? index[s] : -1;
+                const int64_t a = i >= 0 ? ij[2 * i] : -1;
+                if (a != cur) {
+                    if (cur >= 0 && s22 != 0 && Da != 0) { /* write the group's A, B back */
+                        cblas_dsyr(CblasRowMajor, CblasUpper, (int)K, Da, fa, 1, A, (int)K);
+                        cblas_dger(CblasRowMajor, (int)K, (int)K, 1.0, fa, 1, g, 1, B, (int)K);
+                    }
+                    if (i < 0) break;
+                    cur = a;
+                    fa = F + a * K;
+                    na = cblas_ddot((int)K, fa, 1, fa, 1);
+                    Da = 0;
+                    memset(g, 0, (size_t)K * sizeof *g);
+                    if (s22 != 0) {
+                        cblas_dsymv(CblasRowMajor, CblasUpper, (int)K, 1.0, A, (int)K, fa, 1, 0.0, ua, 1);
+                        ra = cblas_ddot((int)K, fa, 1, ua, 1);
+                        cblas_dgemv(CblasRowMajor, CblasTrans, (int)K, (int)K, 1.0, B, (int)K, fa, 1, 0.0, ua, 1);
+                    }
+                }
                 const double yi = y[i] ? 1.0 : -1.0;
-                const double *fa = F + ij[2 * i] * K, *fb = F + ij[2 * i + 1] * K;
-                memcpy(z, fa, (size_t)K * sizeof *z);
-                memcpy(z + K, fb, (size_t)K * sizeof *z);
+                const double *fb = F + ij[2 * i + 1] * K;
                 double wx = c2 * lr->w0;
                 if (s22 != 0) {
-                    cblas_dsymv(CblasRowMajor, CblasUpper, (int)m, 1.0, M, (int)m, z, 1, 0.0, Mz, 1);
-                    wx += s22 * cblas_ddot((int)m, z, 1, Mz, 1);
+                    /* z^T M z = f_a'A f_a + 2 f_a'B f_b + f_b'C f_b, A and B as of the group
+                     * start plus the group's own updates Da f_a f_a' and f_a g' */
+                    cblas_dsymv(CblasRowMajor, CblasUpper, (int)K, 1.0, Cm, (int)K, fb, 1, 0.0, Cf, 1);
+                    double q = ra + Da * na * na + 2 * cblas_ddot((int)K, ua, 1, fb, 1) +
+                               2 * na * cblas_ddot((int)K, g, 1, fb, 1) + cblas_ddot((int)K, fb, 1, Cf, 1);
+                    wx += s22 * q;
                 }
-                if (s12 != 0) wx += s12 * cblas_ddot((int)m, z, 1, v, 1);
+                if (s12 != 0) wx += s12 * (cblas_ddot((int)K, v, 1, fa, 1) + cblas_ddot((int)K, v + K, 1, fb, 1));
                 const double G = yi * wx - 1.0, Ci = bound[i];
                 double PG = 0;
                 if (alpha[i] == 0) {
                     if (shrink && G > PGmax_old) {
-                        active--;
-                        index[s] = index[active];
-                        index[active] = i;
-                        s--;
+                        gone[i] = 1;
                         continue;
                     } else if (G < 0) PG = G;
                 } else if (alpha[i] == Ci) {
                     if (shrink && G < PGmin_old) {
-                        active--;
-                        index[s] = index[active];
-                        index[active] = i;
-                        s--;
+                        gone[i] = 1;
                         continue;
                     } else if (G > 0) PG = G;
                 } else PG = G;
@@ -327,16 +372,34 @@ int rdml_svm_train_lowrank(rdml_ctx *ctx, const rdml_svm_params *p, const rdml_s
                 if (PG < PGmin_new) PGmin_new = PG;
                 if (fabs(PG) > 1e-12) {
                     const double old = alpha[i];
-                    double a = old - G / QD[i];
-                    alpha[i] = a < 0 ? 0 : a > Ci ? Ci : a;
+                    double na_ = old - G / QD[i];
+                    alpha[i] = na_ < 0 ? 0 : na_ > Ci ? Ci : na_;
                     const double d = (alpha[i] - old) * yi;
                     if (d != 0) {
-                        if (s22 != 0) cblas_dsyr(CblasRowMajor, CblasUpper, (int)m, d, z, 1, M, (int)m);
-                        if (s12 != 0) cblas_daxpy((int)m, d, z, 1, v, 1);
+                        if (s22 != 0) {
+                            Da += d;
+                            cblas_daxpy((int)K, d, fb, 1, g, 1);
+                            cblas_dsyr(CblasRowMajor, CblasUpper, (int)K, d, fb, 1, Cm, (int)K);
+                        }
+                        if (s12 != 0) {
+                            cblas_daxpy((int)K, d, fa, 1, v, 1);
+                            cblas_daxpy((int)K, d, fb, 1, v + K, 1);
+                        }
                         lr->w0 += d;
                     }
                 }
             }
+            /* drop the shrunk pairs, keeping the order */
+            int64_t kept = 0;
+            for (int64_t s = 0; s < active; s++) {
+                if (!gone[index[s]]) index[kept++] = index[s];
+                else tmp[s - kept] = index[s];
+            }
+            for (int64_t s = kept; s < active; s++) {
+                index[s] = tmp[s - kept];
+                gone[index[s]] = 0;
+            }
+            active = kept;
             epoch++;
             if (PGmax_new - PGmin_new <= p->lr_tol) {
                 if (active == l) {
@@ -354,9 +417,13 @@ int rdml_svm_train_lowrank(rdml_ctx *ctx, const rdml_svm_params *p, const rdml_s
         if (!conv)
             rdml_warn(ctx, "lowrank SVM: %lld epochs (svm.max_epochs) without reaching svm.lowrank_tol "
                       "= %g on %lld pairs", (long long)epoch, p->lr_tol, (long long)l);
-        /* M full; the dual objective 1/2 |w|^2 - sum alpha */
-        for (int64_t a = 0; a < m; a++)
-            for (int64_t b = 0; b < a; b++) M[a * m + b] = M[b * m + a];
+        /* M = [A B; B' C] full; the dual objective 1/2 |w|^2 - sum alpha */
+        for (int64_t a = 0; a < K; a++)
+            for (int64_t b = 0; b < K; b++) {
+                M[a * m + b] = a <= b ? A[a * K + b] : A[b * K + a];
+                M[(K + a) * m + K + b] = a <= b ? Cm[a * K + b] : Cm[b * K + a];
+                M[a * m + K + b] = M[(K + b) * m + a] = B[a * K + b];
+            }
         double ww = c2 * lr->w0 * lr->w0 + s12 * cblas_ddot((int)m, v, 1, v, 1), sa = 0;
         if (s22 != 0) ww += s22 * cblas_ddot((int)(m * m), M, 1, M, 1);
         for (int64_t t = 0; t < l; t++) {
@@ -367,11 +434,12 @@ int rdml_svm_train_lowrank(rdml_ctx *ctx, const rdml_svm_params *p, const rdml_s
         rc = svm_make_model(ctx, &k, im->n, l, ij, alpha, bound, 0.5 * ww - sa, -lr->w0, epoch,
                             conv, t0, out);
     }
+    free(A), free(B), free(Cm), free(wk), free(tmp), free(key), free(gcnt), free(gone), free(chs), free(cord);
     if (!rc) {
         (*out)->lr = lr;
         (*out)->info.seconds = rdml_now() - t0;
     } else svm_lowrank_free(lr);
-    free(F), free(alpha), free(QD), free(bound), free(z), free(Mz), free(index);
+    free(F), free(alpha), free(QD), free(bound), free(index);
     return rc;
 }
 
