@@ -89,7 +89,7 @@ typedef struct rdml_svm_params {
     double cache_mb;     /* kernel-row cache in MB (sklearn cache_size 200) */
     int64_t max_iter;    /* 0: libsvm's default max(10^7, 100 l) */
     int symmetric;       /* order-symmetric pair kernel: (k(ab, cd) + k(ab, dc)) / 2 */
-    /* solver = RDML_SVM_LOWRANK only (rdml_svm_defaults: smo, rank 50, eigen, 0.1, 1000) */
+    /* solver = RDML_SVM_LOWRANK only (rdml_svm_defaults: smo, rank 50, eigen, 1.0, 1000) */
     rdml_svm_solver solver;
     int rank;            /* K: columns of the image factor, 1 <= K <= training images (and D) */
     rdml_svm_factor factor;

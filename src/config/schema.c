@@ -271,9 +271,10 @@ static const rdml_cfg_key schema[] = {
     {"svm", "factor", RDML_CFG_CHOICE, "eigen", NR, "eigen|nystrom",
      "lowrank: eigen = the top K eigenvectors of the training images' Gram matrix (the best "
      "rank-K approximation); nystrom = K landmark training images drawn from run.seed."},
-    {"svm", "lowrank_tol", RDML_CFG_REAL, "0.1", RANGE(1e-12, 1e6), NULL,
+    {"svm", "lowrank_tol", RDML_CFG_REAL, "1", RANGE(1e-12, 1e6), NULL,
      "lowrank: stop when the largest minus the smallest projected gradient of an epoch is "
-     "at most this (LIBLINEAR's eps, default 0.1)."},
+     "at most this (LIBLINEAR's eps; 1 rather than its 0.1: the same test accuracy on 2,000 "
+     "and 9,841 images, and 0.1 did not converge in 1000 epochs at 955,000 pairs)."},
     {"svm", "max_epochs", RDML_CFG_INT, "1000", RANGE(1, 1e9), NULL,
      "lowrank: at most this many passes over the training pairs (LIBLINEAR's 1000); hitting "
      "it warns and stores converged = 0."},

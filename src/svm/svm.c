@@ -37,7 +37,7 @@ void rdml_svm_defaults(rdml_svm_params *p) {
     p->solver = RDML_SVM_SMO;
     p->rank = 50;
     p->factor = RDML_SVM_FACTOR_EIGEN;
-    p->lr_tol = 0.1;
+    p->lr_tol = 1.0;
     p->max_epochs = 1000;
 }
 
