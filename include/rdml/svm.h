@@ -8,12 +8,13 @@
  *   int svm_pairs(rdml_ctx *ctx, int64_t n, int64_t d, const float *E, int64_t ntrain,
  *                 const int64_t *ij_train, const int8_t *y_train, int64_t ntest,
  *                 const int64_t *ij_test, double *dec) {
- *       rdml_svm_images im;
- *       RDML_TRY(rdml_svm_images_make(ctx, n, d, E, &im));  // G, squared norms, row sums
  *       rdml_svm_params sp;
  *       rdml_svm_defaults(&sp);                         // sklearn SVC(): rbf, C=1, 'scale'
  *       sp.kernel = RDML_SVM_POLY;                      // the paper's SVC(kernel='poly', degree=2)
  *       sp.degree = 2;
+ *       if (ntrain > 100000) sp.solver = RDML_SVM_LOWRANK; // rank-50 factor + dual CD (sp.rank)
+ *       rdml_svm_images im;                             // G (smo) or the embeddings (lowrank)
+ *       RDML_TRY(rdml_svm_images_make_ex(ctx, n, d, E, rdml_svm_images_needs(&sp), &im));
  *       rdml_svm_model *m = NULL;
  *       int rc = rdml_svm_train(ctx, &sp, &im, ntrain, ij_train, y_train, &m);
  *       if (!rc) rc = rdml_svm_decision(ctx, m, &im, ntest, ij_test, dec);  // > 0: class 1
