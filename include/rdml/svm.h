@@ -8,12 +8,13 @@
  *   int svm_pairs(rdml_ctx *ctx, int64_t n, int64_t d, const float *E, int64_t ntrain,
  *                 const int64_t *ij_train, const int8_t *y_train, int64_t ntest,
  *                 const int64_t *ij_test, double *dec) {
- *       rdml_svm_images im;
- *       RDML_TRY(rdml_svm_images_make(ctx, n, d, E, &im));  // G, squared norms, row sums
  *       rdml_svm_params sp;
  *       rdml_svm_defaults(&sp);                         // sklearn SVC(): rbf, C=1, 'scale'
  *       sp.kernel = RDML_SVM_POLY;                      // the paper's SVC(kernel='poly', degree=2)
  *       sp.degree = 2;
+ *       if (ntrain > 100000) sp.solver = RDML_SVM_LOWRANK; // rank-50 factor + dual CD (sp.rank)
+ *       rdml_svm_images im;                             // G (smo) or the embeddings (lowrank)
+ *       RDML_TRY(rdml_svm_images_make_ex(ctx, n, d, E, rdml_svm_images_needs(&sp), &im));
  *       rdml_svm_model *m = NULL;
  *       int rc = rdml_svm_train(ctx, &sp, &im, ntrain, ij_train, y_train, &m);
  *       if (!rc) rc = rdml_svm_decision(ctx, m, &im, ntest, ij_test, dec);  // > 0: class 1
@@ -60,6 +61,19 @@ typedef enum rdml_svm_type {
     RDML_SVM_EPSILON_SVR  /* regression of a real target (sklearn SVR): libsvm's epsilon-SVR */
 } rdml_svm_type;
 
+/* How a model is fitted: exact SMO on the pair kernel (the reference), or a linear SVM on the
+ * explicit feature map of a rank-K factor of the image Gram matrix (src/svm/lowrank.c). */
+typedef enum rdml_svm_solver {
+    RDML_SVM_SMO = 0,     /* libsvm's SMO on the exact kernel (sklearn.svm.SVC) */
+    RDML_SVM_LOWRANK      /* rank-K image factor + dual coordinate descent (scales to ~1M pairs) */
+} rdml_svm_solver;
+
+/* lowrank: the rank-K factor F = E P of the images (P: D x K) */
+typedef enum rdml_svm_factor {
+    RDML_SVM_FACTOR_EIGEN = 0, /* top-K eigenvectors of the training images' Gram (truncated SVD) */
+    RDML_SVM_FACTOR_NYSTROM    /* K landmark training images drawn by the counter RNG */
+} rdml_svm_factor;
+
 typedef struct rdml_svm_params {
     rdml_svm_type type;  /* C-SVC (default) or epsilon-SVR */
     rdml_svm_kernel kernel;
@@ -76,6 +90,13 @@ typedef struct rdml_svm_params {
     double cache_mb;     /* kernel-row cache in MB (sklearn cache_size 200) */
     int64_t max_iter;    /* 0: libsvm's default max(10^7, 100 l) */
     int symmetric;       /* order-symmetric pair kernel: (k(ab, cd) + k(ab, dc)) / 2 */
+    /* solver = RDML_SVM_LOWRANK only (rdml_svm_defaults: smo, rank 50, eigen, 1.0, 1000) */
+    rdml_svm_solver solver;
+    int rank;            /* K: columns of the image factor, 1 <= K <= training images (and D) */
+    rdml_svm_factor factor;
+    double lr_tol;       /* dual CD stop: max - min projected gradient over an epoch (LIBLINEAR eps) */
+    int64_t max_epochs;  /* dual CD epoch cap; hitting it sets info.converged = 0 */
+    uint64_t seed;       /* landmarks and the coordinate order (counter RNG); never the rank */
 } rdml_svm_params;
 
 /* sklearn.svm.SVC()'s defaults: rbf, degree 3, gamma 'scale', coef0 0, C 1, tol 1e-3,
@@ -86,6 +107,11 @@ int rdml_svm_check(rdml_ctx *ctx, const rdml_svm_params *p);
 /* "linear" ... "sigmoid" -> kernel, -1 when unknown. */
 int rdml_svm_kernel_parse(const char *name);
 const char *rdml_svm_kernel_name(rdml_svm_kernel k);
+/* "smo" / "lowrank" -> solver, "eigen" / "nystrom" -> factor; -1 when unknown. */
+int rdml_svm_solver_parse(const char *name);
+const char *rdml_svm_solver_name(rdml_svm_solver s);
+int rdml_svm_factor_parse(const char *name);
+const char *rdml_svm_factor_name(rdml_svm_factor f);
 /* "c_svc" / "epsilon_svr" -> type, -1 when unknown. */
 int rdml_svm_type_parse(const char *name);
 const char *rdml_svm_type_name(rdml_svm_type t);
@@ -94,7 +120,8 @@ const char *rdml_svm_type_name(rdml_svm_type t);
 typedef struct rdml_svm_images {
     int64_t n;       /* N images */
     int64_t d;       /* D embedding width (a pair has 2D features) */
-    double *gram;    /* N x N, G = E E^T (double sums of float products) */
+    double *gram;    /* N x N, G = E E^T (double sums of float products); NULL without GRAM */
+    float *emb;      /* N x D copy of the embeddings (only with RDML_SVM_IMAGES_EMB: lowrank) */
     double *sqnorm;  /* N: |e_i|^2 */
     double *rowsum;  /* N: sum_k e_ik (for gamma = 'scale') */
 } rdml_svm_images;
@@ -102,6 +129,13 @@ typedef struct rdml_svm_images {
 /* From N x D float embeddings (row-major), with one DSYRK. */
 int rdml_svm_images_make(rdml_ctx *ctx, int64_t n, int64_t d, const float *emb,
                          rdml_svm_images *out);
+/* What to keep: the Gram matrix (SMO needs it: 8 N^2 bytes) and/or a copy of the embeddings
+ * (the lowrank solver needs only these: 4 N D bytes). Norms and sums are always made. */
+enum { RDML_SVM_IMAGES_GRAM = 1, RDML_SVM_IMAGES_EMB = 2 };
+int rdml_svm_images_make_ex(rdml_ctx *ctx, int64_t n, int64_t d, const float *emb, int what,
+                            rdml_svm_images *out);
+/* The `what` a solver needs: GRAM for smo, EMB for lowrank. */
+int rdml_svm_images_needs(const rdml_svm_params *p);
 void rdml_svm_images_free(rdml_svm_images *im);
 
 typedef struct rdml_svm_model rdml_svm_model;
@@ -116,7 +150,19 @@ int rdml_svm_train(rdml_ctx *ctx, const rdml_svm_params *p, const rdml_svm_image
  * p->type must be RDML_SVM_EPSILON_SVR. */
 int rdml_svm_train_svr(rdml_ctx *ctx, const rdml_svm_params *p, const rdml_svm_images *im,
                        int64_t l, const int64_t *ij, const double *target, rdml_svm_model **out);
-/* Either of the two by p->type: target is 0/1 (C-SVC, > 0.5 is class 1) or real (SVR). */
+/* C-SVC by the lowrank solver (p->solver = RDML_SVM_LOWRANK; im made with
+ * RDML_SVM_IMAGES_EMB): the images' rank-K factor F = E P (P from the training pairs' images
+ * only), the explicit feature map of the kernel on the pair vectors z = [f_a; f_b] (linear:
+ * z; poly degree 1 or 2 with coef0 >= 0: [gamma z (x) z, sqrt(2 gamma coef0) z, coef0]), a
+ * constant bias feature 1 (LIBLINEAR's -B 1), and LIBLINEAR's dual coordinate descent for
+ * the L1 (hinge) loss with C_i = C weight[y_i] and shrinking. The weight vector is kept as a
+ * 2K x 2K symmetric matrix, so a coordinate step costs O(K^2) and pair features are never
+ * built (docs/svm.md: method, cost, accuracy against K). Supported kernels: linear, poly with degree <= 2 and coef0 >= 0 (rdml_svm_check);
+ * no SVR, no symmetric_kernel. info.n_sv counts alpha > 0; rdml_svm_support gives them. */
+int rdml_svm_train_lowrank(rdml_ctx *ctx, const rdml_svm_params *p, const rdml_svm_images *im,
+                           int64_t l, const int64_t *ij, const int8_t *y, rdml_svm_model **out);
+/* Either of the two by p->type: target is 0/1 (C-SVC, > 0.5 is class 1) or real (SVR);
+ * p->solver = lowrank goes to rdml_svm_train_lowrank. */
 int rdml_svm_fit(rdml_ctx *ctx, const rdml_svm_params *p, const rdml_svm_images *im,
                  int64_t l, const int64_t *ij, const double *target, rdml_svm_model **out);
 /* Decision values f(x) = sum_i coef_i K(sv_i, x) - rho for n pairs (same image set `im` as

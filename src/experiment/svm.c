@@ -171,6 +171,15 @@ static int read_opts(rdml_exp *ex, svm_opts *o) {
     RDML_TRY(rdml_config_int(ctx, cfg, "svm", "max_iter", &o->svm.max_iter));
     RDML_TRY(rdml_config_bool(ctx, cfg, "svm", "symmetric_kernel", &b));
     o->svm.symmetric = b;
+    RDML_TRY(rdml_config_str(ctx, cfg, "svm", "solver", &s));
+    o->svm.solver = (rdml_svm_solver)rdml_svm_solver_parse(s);
+    RDML_TRY(rdml_config_int(ctx, cfg, "svm", "rank", &v));
+    o->svm.rank = (int)v;
+    RDML_TRY(rdml_config_str(ctx, cfg, "svm", "factor", &s));
+    o->svm.factor = (rdml_svm_factor)rdml_svm_factor_parse(s);
+    RDML_TRY(rdml_config_real(ctx, cfg, "svm", "lowrank_tol", &o->svm.lr_tol));
+    RDML_TRY(rdml_config_int(ctx, cfg, "svm", "max_epochs", &o->svm.max_epochs));
+    o->svm.seed = (uint64_t)seed;
     RDML_TRY(rdml_svm_check(ctx, &o->svm));
     RDML_TRY(read_grid(ctx, cfg, o));
 
@@ -531,6 +540,36 @@ static int check_inner(rdml_ctx *ctx, const void *user, int64_t f, int64_t k, in
     return RDML_OK;
 }
 
+/* svm.solver = lowrank: svm.rank must not exceed the images of any fold's training pairs
+ * (nor the embedding width for the eigen factor); checked before any training. */
+static int check_rank(rdml_ctx *ctx, const svm_opts *o, const svm_group *g) {
+    const int64_t K = o->svm.rank;
+    if (o->svm.factor == RDML_SVM_FACTOR_EIGEN && K > g->d)
+        return RDML_FAIL(ctx, RDML_ECONFIG, "svm.rank = %lld is larger than the embedding width %lld "
+                         "of %s (hint: svm.rank <= %lld, or svm.factor = nystrom)", (long long)K,
+                         (long long)g->d, o->embedding, (long long)g->d);
+    char *used = calloc((size_t)g->n + 1, 1);
+    if (!used) return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
+    int rc = RDML_OK;
+    for (int64_t f = 0; f < g->F.nf && !rc; f++) {
+        memset(used, 0, (size_t)g->n);
+        int64_t cnt = 0;
+        for (int64_t t = 0; t < g->F.ntr[f]; t++)
+            for (int h = 0; h < 2; h++) {
+                int64_t i = g->P.ij[2 * g->F.tr[f][t] + h];
+                cnt += !used[i];
+                used[i] = 1;
+            }
+        if (K > cnt)
+            rc = RDML_FAIL(ctx, RDML_ECONFIG, "svm.rank = %lld is larger than the %lld images of fold "
+                           "%lld's training pairs (%lld images in all): the image factor has at most "
+                           "that many columns (hint: svm.rank <= %lld)", (long long)K, (long long)cnt,
+                           (long long)f, (long long)g->n, (long long)cnt);
+    }
+    free(used);
+    return rc;
+}
+
 /* Collective over comm: the RDM, embeddings, pairs, folds and (with a grid) inner folds of a
  * group, every check made before any training. Pure: every rank builds the same group. */
 static int svm_prepare(rdml_ctx *ctx, MPI_Comm comm, rdml_h5 *h, const void *opts,
@@ -583,6 +622,7 @@ static int svm_prepare(rdml_ctx *ctx, MPI_Comm comm, rdml_h5 *h, const void *opt
     if (!rc) rc = rdml_cv_folds_make(ctx, &g->S, &g->P, o->grid ? o->inner_folds : 0, o->sp.seed,
                                       is_svr(o) ? NULL : check_outer, is_svr(o) ? NULL : check_inner,
                                       g, &g->F);
+    if (!rc && o->svm.solver == RDML_SVM_LOWRANK) rc = check_rank(ctx, o, g);
     return rc;
 }
 
@@ -606,7 +646,8 @@ static int grid_fit_score(rdml_ctx *ctx, void *user, int64_t s, int64_t k, const
 static int svm_task(rdml_ctx *ctx, const void *opts, const void *group, int64_t f, rdml_rec *out) {
     const svm_opts *o = opts;
     svm_group *g = (svm_group *)group; /* the Gram matrix is cached in the group */
-    if (!g->im.gram) RDML_TRY(rdml_svm_images_make(ctx, g->n, g->d, g->E, &g->im));
+    if (!g->im.sqnorm)
+        RDML_TRY(rdml_svm_images_make_ex(ctx, g->n, g->d, g->E, rdml_svm_images_needs(&o->svm), &g->im));
     out->n = rec_len(o, g, f);
     out->v = calloc((size_t)out->n, sizeof *out->v);
     if (!out->v) return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for a fold record");
@@ -707,6 +748,14 @@ static int svm_write(rdml_ctx *ctx, rdml_h5 *h, const void *opts, const void *gr
                                                              : "accuracy,precision,recall,f1,roc_auc");
     if (!rc) rc = rdml_h5_attr_str(ctx, h, gs, "type", rdml_svm_type_name(o->svm.type));
     if (!rc) rc = rdml_h5_attr_str(ctx, h, gs, "kernel", rdml_svm_kernel_name(o->svm.kernel));
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, gs, "solver", rdml_svm_solver_name(o->svm.solver));
+    if (!rc && o->svm.solver == RDML_SVM_LOWRANK) {
+        int64_t rk = o->svm.rank, me = o->svm.max_epochs;
+        rc = rdml_h5_attr_i64(ctx, h, gs, "rank", &rk, 1);
+        if (!rc) rc = rdml_h5_attr_str(ctx, h, gs, "factor", rdml_svm_factor_name(o->svm.factor));
+        if (!rc) rc = rdml_h5_attr_f64(ctx, h, gs, "lowrank_tol", &o->svm.lr_tol, 1);
+        if (!rc) rc = rdml_h5_attr_i64(ctx, h, gs, "max_epochs", &me, 1);
+    }
     double pv[4] = {o->svm.C, (double)o->svm.degree, o->svm.coef0, o->svm.epsilon};
     const char *pn[4] = {"C", "degree", "coef0", "epsilon"};
     for (int i = 0; i < (is_svr(o) ? 4 : 3) && !rc; i++) rc = rdml_h5_attr_f64(ctx, h, gs, pn[i], &pv[i], 1);

@@ -34,6 +34,30 @@ void rdml_svm_defaults(rdml_svm_params *p) {
     p->tol = 1e-3;
     p->shrinking = 1;
     p->cache_mb = 200;
+    p->solver = RDML_SVM_SMO;
+    p->rank = 50;
+    p->factor = RDML_SVM_FACTOR_EIGEN;
+    p->lr_tol = 1.0;
+    p->max_epochs = 1000;
+}
+
+static const char *const solver_names[] = {"smo", "lowrank"};
+int rdml_svm_solver_parse(const char *name) {
+    for (int i = 0; i < 2; i++)
+        if (name && strcasecmp(name, solver_names[i]) == 0) return i;
+    return -1;
+}
+const char *rdml_svm_solver_name(rdml_svm_solver v) {
+    return (int)v >= 0 && (int)v < 2 ? solver_names[v] : "?";
+}
+static const char *const factor_names[] = {"eigen", "nystrom"};
+int rdml_svm_factor_parse(const char *name) {
+    for (int i = 0; i < 2; i++)
+        if (name && strcasecmp(name, factor_names[i]) == 0) return i;
+    return -1;
+}
+const char *rdml_svm_factor_name(rdml_svm_factor f) {
+    return (int)f >= 0 && (int)f < 2 ? factor_names[f] : "?";
 }
 
 static const char *const kernel_names[] = {"linear", "poly", "rbf", "sigmoid"};
@@ -73,6 +97,9 @@ int rdml_svm_check(rdml_ctx *ctx, const rdml_svm_params *p) {
     if (!(p->weight[0] > 0 && p->weight[1] > 0))
         return RDML_FAIL(ctx, RDML_ECONFIG, "class weights %g, %g must be > 0", p->weight[0], p->weight[1]);
     if (!(p->cache_mb > 0)) return RDML_FAIL(ctx, RDML_ECONFIG, "svm.cache_mb = %g must be > 0", p->cache_mb);
+    if ((int)p->solver < 0 || (int)p->solver > 1)
+        return RDML_FAIL(ctx, RDML_ECONFIG, "svm.solver %d is not smo or lowrank", (int)p->solver);
+    if (p->solver == RDML_SVM_LOWRANK) return svm_lowrank_check(ctx, p);
     return RDML_OK;
 }
 
@@ -83,20 +110,33 @@ void rdml_svm_images_free(rdml_svm_images *im) {
     free(im->gram);
     free(im->sqnorm);
     free(im->rowsum);
+    free(im->emb);
     memset(im, 0, sizeof *im);
+}
+
+int rdml_svm_images_needs(const rdml_svm_params *p) {
+    return p->solver == RDML_SVM_LOWRANK ? RDML_SVM_IMAGES_EMB : RDML_SVM_IMAGES_GRAM;
 }
 
 int rdml_svm_images_make(rdml_ctx *ctx, int64_t n, int64_t d, const float *emb,
                          rdml_svm_images *out) {
+    return rdml_svm_images_make_ex(ctx, n, d, emb, RDML_SVM_IMAGES_GRAM, out);
+}
+
+int rdml_svm_images_make_ex(rdml_ctx *ctx, int64_t n, int64_t d, const float *emb, int what,
+                            rdml_svm_images *out) {
     memset(out, 0, sizeof *out);
     if (n < 1 || d < 1)
         return RDML_FAIL(ctx, RDML_EDATA, "embeddings of %lld images x %lld dims: need at least 1 x 1",
                          (long long)n, (long long)d);
-    double *e = rdml_malloc(ctx, (size_t)(n * d) * sizeof *e, "embeddings (double)");
-    out->gram = rdml_malloc(ctx, (size_t)(n * n) * sizeof *out->gram, "image Gram matrix");
+    const int gram = (what & RDML_SVM_IMAGES_GRAM) != 0;
+    double *e = gram ? rdml_malloc(ctx, (size_t)(n * d) * sizeof *e, "embeddings (double)") : NULL;
+    if (gram) out->gram = rdml_malloc(ctx, (size_t)(n * n) * sizeof *out->gram, "image Gram matrix");
+    if (what & RDML_SVM_IMAGES_EMB) out->emb = rdml_malloc(ctx, (size_t)(n * d) * sizeof *out->emb, "embeddings");
     out->sqnorm = rdml_malloc(ctx, (size_t)n * sizeof *out->sqnorm, "image norms");
     out->rowsum = rdml_malloc(ctx, (size_t)n * sizeof *out->rowsum, "image sums");
-    if (!e || !out->gram || !out->sqnorm || !out->rowsum) {
+    if ((gram && (!e || !out->gram)) || ((what & RDML_SVM_IMAGES_EMB) && !out->emb) || !out->sqnorm ||
+        !out->rowsum) {
         free(e);
         rdml_svm_images_free(out);
         return ctx->code;
@@ -111,23 +151,27 @@ int rdml_svm_images_make(rdml_ctx *ctx, int64_t n, int64_t d, const float *emb,
             return RDML_FAIL(ctx, RDML_EDATA, "embedding of image %lld, dimension %lld is not finite",
                              (long long)r, (long long)c);
         }
-        e[i] = emb[i];
+        if (e) e[i] = emb[i];
     }
+    if (out->emb) memcpy(out->emb, emb, (size_t)(n * d) * sizeof *emb);
     /* row-major E (n x d) is column-major E^T (d x n): G = (E^T)^T E^T */
-    cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, (int)n, (int)d, 1.0, e, (int)d, 0.0,
-                out->gram, (int)n);
-    /* column-major upper = row-major lower; mirror to a full symmetric matrix */
-    for (int64_t i = 0; i < n; i++)
-        for (int64_t j = 0; j < i; j++) out->gram[j * n + i] = out->gram[i * n + j];
+    if (gram) {
+        cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, (int)n, (int)d, 1.0, e, (int)d, 0.0,
+                    out->gram, (int)n);
+        /* column-major upper = row-major lower; mirror to a full symmetric matrix */
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t j = 0; j < i; j++) out->gram[j * n + i] = out->gram[i * n + j];
+    }
     for (int64_t i = 0; i < n; i++) {
         double s = 0, q = 0;
         for (int64_t k = 0; k < d; k++) {
-            s += e[i * d + k];
-            q += e[i * d + k] * e[i * d + k];
+            double x = emb[i * d + k];
+            s += x;
+            q += x * x;
         }
         out->rowsum[i] = s;
         out->sqnorm[i] = q;
-        out->gram[i * n + i] = q;
+        if (gram) out->gram[i * n + i] = q;
     }
     free(e);
     return RDML_OK;
@@ -478,21 +522,12 @@ static double calculate_rho(const solver *s) {
     return nr_free > 0 ? sum_free / (double)nr_free : (ub + lb) / 2;
 }
 
-struct rdml_svm_model {
-    svm_kern k;          /* G and sq pointers are cleared: supplied again at decision time */
-    int64_t n_images;
-    int64_t nsv;
-    int64_t *sv_index;   /* into the training set */
-    int64_t *sv_ij;      /* nsv x 2 */
-    double *coef;        /* y alpha */
-    rdml_svm_info info;
-};
-
 void rdml_svm_free(rdml_svm_model **m) {
     if (!m || !*m) return;
     free((*m)->sv_index);
     free((*m)->sv_ij);
     free((*m)->coef);
+    svm_lowrank_free((*m)->lr);
     free(*m);
     *m = NULL;
 }
@@ -624,7 +659,7 @@ static int solve(rdml_ctx *ctx, solver *s, int shrinking, int64_t max_iter_cfg, 
     return RDML_OK;
 }
 
-static double gamma_of(const rdml_svm_params *p, const rdml_svm_images *im, int64_t l,
+double svm_gamma_of(const rdml_svm_params *p, const rdml_svm_images *im, int64_t l,
                        const int64_t *ij) {
     double nfeat = 2.0 * (double)im->d;
     if (p->gamma_mode == RDML_GAMMA_VALUE) return p->gamma;
@@ -641,7 +676,7 @@ static double gamma_of(const rdml_svm_params *p, const rdml_svm_images *im, int6
 
 /* The model from a solution: coef[t] (l values, 0 = not a support vector) in training order.
  * bound[t] is the C that makes pair t a bounded support vector. */
-static int make_model(rdml_ctx *ctx, const svm_kern *k, int64_t n_images, int64_t l,
+int svm_make_model(rdml_ctx *ctx, const svm_kern *k, int64_t n_images, int64_t l,
                       const int64_t *ij, const double *coef, const double *bound, double obj,
                       double rho, int64_t iters, int conv, double t0, rdml_svm_model **out) {
     rdml_svm_model *m = calloc(1, sizeof *m);
@@ -677,7 +712,7 @@ static int make_model(rdml_ctx *ctx, const svm_kern *k, int64_t n_images, int64_
     return RDML_OK;
 }
 
-static int check_pairs(rdml_ctx *ctx, const rdml_svm_images *im, int64_t l, const int64_t *ij) {
+int svm_check_pairs(rdml_ctx *ctx, const rdml_svm_images *im, int64_t l, const int64_t *ij) {
     if (l < 1) return RDML_FAIL(ctx, RDML_EDATA, "SVM training set is empty");
     for (int64_t t = 0; t < l; t++)
         if (ij[2 * t] < 0 || ij[2 * t] >= im->n || ij[2 * t + 1] < 0 || ij[2 * t + 1] >= im->n)
@@ -721,7 +756,11 @@ int rdml_svm_train(rdml_ctx *ctx, const rdml_svm_params *p, const rdml_svm_image
     if (p->type != RDML_SVM_C_SVC)
         return RDML_FAIL(ctx, RDML_EINTERNAL, "rdml_svm_train is C-SVC; svm.type = %s needs "
                          "rdml_svm_train_svr", rdml_svm_type_name(p->type));
-    RDML_TRY(check_pairs(ctx, im, l, ij));
+    if (p->solver == RDML_SVM_LOWRANK) return rdml_svm_train_lowrank(ctx, p, im, l, ij, y, out);
+    if (!im->gram)
+        return RDML_FAIL(ctx, RDML_EINTERNAL, "SMO without the image Gram matrix (hint: "
+                         "rdml_svm_images_make_ex with RDML_SVM_IMAGES_GRAM)");
+    RDML_TRY(svm_check_pairs(ctx, im, l, ij));
     int64_t cnt[2] = {0, 0};
     for (int64_t t = 0; t < l; t++) {
         if (y[t] != 0 && y[t] != 1)
@@ -745,7 +784,7 @@ int rdml_svm_train(rdml_ctx *ctx, const rdml_svm_params *p, const rdml_svm_image
     s.Cp = p->C * w1;
     s.Cn = p->C * w0;
     s.eps = p->tol;
-    s.k = (svm_kern){p->kernel, p->degree, p->symmetric, gamma_of(p, im, l, ij), p->coef0,
+    s.k = (svm_kern){p->kernel, p->degree, p->symmetric, svm_gamma_of(p, im, l, ij), p->coef0,
                      im->n, im->gram, im->sqnorm};
     double *alpha = malloc((size_t)l * sizeof *alpha), *bound = malloc((size_t)l * sizeof *bound);
     int rc = solver_alloc(ctx, &s, l, l, p->cache_mb, 0);
@@ -768,7 +807,7 @@ int rdml_svm_train(rdml_ctx *ctx, const rdml_svm_params *p, const rdml_svm_image
                 bound[t] = y[t] ? s.Cp : s.Cn;
                 alpha[t] = alpha[t] > 0 ? (y[t] ? 1.0 : -1.0) * alpha[t] : 0;
             }
-            rc = make_model(ctx, &s.k, im->n, l, ij, alpha, bound, obj, rho, iters, conv, t0, out);
+            rc = svm_make_model(ctx, &s.k, im->n, l, ij, alpha, bound, obj, rho, iters, conv, t0, out);
         }
     }
     solver_free(&s);
@@ -784,7 +823,10 @@ int rdml_svm_train_svr(rdml_ctx *ctx, const rdml_svm_params *p, const rdml_svm_i
     if (p->type != RDML_SVM_EPSILON_SVR)
         return RDML_FAIL(ctx, RDML_EINTERNAL, "rdml_svm_train_svr is epsilon-SVR; svm.type = %s "
                          "needs rdml_svm_train", rdml_svm_type_name(p->type));
-    RDML_TRY(check_pairs(ctx, im, l, ij));
+    if (!im->gram)
+        return RDML_FAIL(ctx, RDML_EINTERNAL, "SMO without the image Gram matrix (hint: "
+                         "rdml_svm_images_make_ex with RDML_SVM_IMAGES_GRAM)");
+    RDML_TRY(svm_check_pairs(ctx, im, l, ij));
     for (int64_t t = 0; t < l; t++)
         if (!isfinite(target[t]))
             return RDML_FAIL(ctx, RDML_EDATA, "SVR target %g of training pair %lld is not finite",
@@ -794,7 +836,7 @@ int rdml_svm_train_svr(rdml_ctx *ctx, const rdml_svm_params *p, const rdml_svm_i
     memset(&s, 0, sizeof s);
     s.Cp = s.Cn = p->C;
     s.eps = p->tol;
-    s.k = (svm_kern){p->kernel, p->degree, p->symmetric, gamma_of(p, im, l, ij), p->coef0,
+    s.k = (svm_kern){p->kernel, p->degree, p->symmetric, svm_gamma_of(p, im, l, ij), p->coef0,
                      im->n, im->gram, im->sqnorm};
     s.ra = malloc((size_t)l * sizeof *s.ra);
     s.rb = malloc((size_t)l * sizeof *s.rb);
@@ -826,7 +868,7 @@ int rdml_svm_train_svr(rdml_ctx *ctx, const rdml_svm_params *p, const rdml_svm_i
                 alpha2[t] = alpha2[t] - alpha2[t + l];
                 bound[t] = p->C;
             }
-            rc = make_model(ctx, &s.k, im->n, l, ij, alpha2, bound, obj, rho, iters, conv, t0, out);
+            rc = svm_make_model(ctx, &s.k, im->n, l, ij, alpha2, bound, obj, rho, iters, conv, t0, out);
         }
     }
     free(s.ra);
@@ -841,6 +883,14 @@ int rdml_svm_fit(rdml_ctx *ctx, const rdml_svm_params *p, const rdml_svm_images 
                  int64_t l, const int64_t *ij, const double *target, rdml_svm_model **out) {
     *out = NULL;
     if (p->type == RDML_SVM_EPSILON_SVR) return rdml_svm_train_svr(ctx, p, im, l, ij, target, out);
+    if (p->solver == RDML_SVM_LOWRANK) {
+        int8_t *yl = rdml_malloc(ctx, (size_t)(l ? l : 1), "SVM labels");
+        if (!yl) return ctx->code;
+        for (int64_t t = 0; t < l; t++) yl[t] = target[t] > 0.5;
+        int rc = rdml_svm_train_lowrank(ctx, p, im, l, ij, yl, out);
+        free(yl);
+        return rc;
+    }
     int8_t *y = rdml_malloc(ctx, (size_t)(l ? l : 1), "SVM labels");
     if (!y) return ctx->code;
     for (int64_t t = 0; t < l; t++) y[t] = target[t] > 0.5;
@@ -854,6 +904,10 @@ int rdml_svm_decision(rdml_ctx *ctx, const rdml_svm_model *m, const rdml_svm_ima
     if (im->n != m->n_images)
         return RDML_FAIL(ctx, RDML_EINTERNAL, "SVM trained on %lld images, decision asked on %lld",
                          (long long)m->n_images, (long long)im->n);
+    if (m->lr) return svm_lowrank_decision(ctx, m, im, n, ij, out);
+    if (!im->gram)
+        return RDML_FAIL(ctx, RDML_EINTERNAL, "SMO decision without the image Gram matrix (hint: "
+                         "rdml_svm_images_make_ex with RDML_SVM_IMAGES_GRAM)");
     svm_kern k = m->k;
     k.G = im->gram;
     k.sq = im->sqnorm;

@@ -47,4 +47,29 @@ static inline double svm_pair_kernel(const svm_kern *k, int64_t a, int64_t b, in
     return v;
 }
 
+struct svm_lowrank;
+
+struct rdml_svm_model {
+    svm_kern k;          /* G and sq pointers are cleared: supplied again at decision time */
+    int64_t n_images;
+    int64_t nsv;
+    int64_t *sv_index;   /* into the training set */
+    int64_t *sv_ij;      /* nsv x 2 */
+    double *coef;        /* y alpha */
+    rdml_svm_info info;
+    struct svm_lowrank *lr; /* the lowrank solver's model (NULL for SMO) */
+};
+
+/* shared by svm.c and lowrank.c */
+double svm_gamma_of(const rdml_svm_params *p, const rdml_svm_images *im, int64_t l,
+                    const int64_t *ij);
+int svm_make_model(rdml_ctx *ctx, const svm_kern *k, int64_t n_images, int64_t l,
+                   const int64_t *ij, const double *coef, const double *bound, double obj,
+                   double rho, int64_t iters, int conv, double t0, rdml_svm_model **out);
+int svm_check_pairs(rdml_ctx *ctx, const rdml_svm_images *im, int64_t l, const int64_t *ij);
+int svm_lowrank_check(rdml_ctx *ctx, const rdml_svm_params *p);
+int svm_lowrank_decision(rdml_ctx *ctx, const rdml_svm_model *m, const rdml_svm_images *im,
+                         int64_t n, const int64_t *ij, double *out);
+void svm_lowrank_free(struct svm_lowrank *lr);
+
 #endif
