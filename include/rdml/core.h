@@ -161,6 +161,7 @@ enum {
     RDML_STREAM_DROPOUT,
     RDML_STREAM_SHUFFLE,
     RDML_STREAM_PROJECTION, /* zoo: random projection of flattened layers (rdml/zoo.h) */
+    RDML_STREAM_NULL,       /* the pair models' null distribution of R^2 (rdml_cv_null_r2) */
     RDML_STREAM_USER = 1000
 };
 

@@ -143,6 +143,17 @@ double rdml_cv_train_mean(const double *target, const int64_t *train, int64_t nt
  * predictions are scored against for the shuffled-target chance level. */
 int rdml_cv_shuffled_targets(rdml_ctx *ctx, uint64_t seed, int64_t fold, int64_t n,
                              const double *y, double *out);
+/* The null distribution of a fold's test R^2: null[b] (b < nshuffles) is the R^2
+ * (rdml_metrics_r2) of the predictions pred against y[perm_b[q]], where perm_b is a
+ * Fisher-Yates permutation of the n test targets drawn from
+ * rdml_rng_make(seed, rdml_rng_substream(rdml_rng_substream(RDML_STREAM_NULL, fold), b), 0).
+ * Each shuffle is a function of (seed, fold, b) only. The permutation p-value of an observed
+ * R^2 is (1 + #{b: null[b] >= observed}) / (1 + nshuffles) (rdml_cv_null_p). */
+int rdml_cv_null_r2(rdml_ctx *ctx, uint64_t seed, int64_t fold, int64_t n, const double *y,
+                    const double *pred, int64_t nshuffles, double *null);
+/* (1 + #{b: null[b] >= observed}) / (1 + n); NaN when observed is NaN. NaN null values count
+ * as not exceeding. */
+double rdml_cv_null_p(double observed, const double *null, int64_t n);
 
 #ifdef __cplusplus
 }

@@ -406,6 +406,11 @@ static const rdml_cfg_key schema[] = {
      "weight by about lr whatever its gradient; on a layer fed by ReLU outputs (all >= 0) that "
      "shifts whole units off, and full-size steps from the start can kill a whole layer: the "
      "fold then predicts a constant (status \"collapsed\", docs/nn.md)."},
+    {"train", "null_shuffles", RDML_CFG_INT, "1000", RANGE(0, 1e7), NULL,
+     "seeded permutations of each fold's test targets that the predictions are scored against: "
+     "the null distribution of the test R^2 (fold_<f>/null_r2, its 2.5/50/97.5 percentiles and "
+     "the permutation p-value p_r2; and of the mean R^2 over folds), drawn in the report's fold "
+     "figure. Costs about one R^2 per shuffle (test pairs x shuffles operations); 0 = none."},
     {"train", "batch", RDML_CFG_INT, "1024", RANGE(1, 1e8), NULL,
      "pairs per optimiser step (the paper: 32). With mode = decomposed a large batch is cheap: "
      "the tower runs once per distinct image of the batch (see train.batching)."},

@@ -187,3 +187,32 @@ int rdml_cv_shuffled_targets(rdml_ctx *ctx, uint64_t seed, int64_t fold, int64_t
     free(perm);
     return RDML_OK;
 }
+
+int rdml_cv_null_r2(rdml_ctx *ctx, uint64_t seed, int64_t fold, int64_t n, const double *y,
+                    const double *pred, int64_t nshuffles, double *null) {
+    int64_t *perm = rdml_malloc(ctx, (size_t)(n + 1) * sizeof *perm, "a permutation");
+    double *yp = rdml_malloc(ctx, (size_t)(n + 1) * sizeof *yp, "shuffled targets");
+    if (!perm || !yp) {
+        free(perm);
+        free(yp);
+        return ctx->code;
+    }
+    const uint64_t base = rdml_rng_substream(RDML_STREAM_NULL, (uint64_t)fold);
+    for (int64_t b = 0; b < nshuffles; b++) {
+        for (int64_t q = 0; q < n; q++) perm[q] = q;
+        rdml_rng r = rdml_rng_make(seed, rdml_rng_substream(base, (uint64_t)b), 0);
+        rdml_rng_shuffle(&r, perm, n);
+        for (int64_t q = 0; q < n; q++) yp[q] = y[perm[q]];
+        null[b] = rdml_metrics_r2(n, yp, pred);
+    }
+    free(perm);
+    free(yp);
+    return RDML_OK;
+}
+
+double rdml_cv_null_p(double observed, const double *null, int64_t n) {
+    if (isnan(observed)) return NAN;
+    int64_t k = 0;
+    for (int64_t b = 0; b < n; b++) k += null[b] >= observed;
+    return (double)(1 + k) / (double)(1 + n);
+}

@@ -68,6 +68,7 @@ typedef struct train_opts {
     int grid;
     train_set *set;
     int64_t nset, inner_folds, max_epochs;
+    int64_t null_shuffles;   /* train.null_shuffles: target shuffles of the R^2 null */
     rdml_cv_scoring scoring;
     char axes[128];
 } train_opts;
@@ -274,6 +275,7 @@ static int read_opts(rdml_exp *ex, train_opts *o) {
     RDML_TRY(rdml_config_real(ctx, cfg, "train", "lr", &b->lr));
     RDML_TRY(rdml_config_real(ctx, cfg, "train", "momentum", &o->opt.momentum));
     RDML_TRY(rdml_config_real(ctx, cfg, "train", "warmup", &o->warmup_epochs));
+    RDML_TRY(rdml_config_int(ctx, cfg, "train", "null_shuffles", &o->null_shuffles));
     RDML_TRY(rdml_config_real(ctx, cfg, "train", "weight_decay", &b->weight_decay));
 
     RDML_TRY(rdml_config_str(ctx, cfg, "embed", "name", &s));
@@ -330,7 +332,14 @@ enum { STOP_NONE = RDML_FIT_FINISHED, STOP_LOSS = RDML_FIT_DIVERGED_LOSS, STOP_P
 static const char *const metric_names[4] = {"r2", "mse", "pearson", "spearman"};
 
 static int64_t rec_len(const train_opts *o, const train_group *g, int64_t f) {
-    return ST_N + g->F.nte[f] + 2 * o->max_epochs + (o->grid ? o->nset * o->inner_folds : 0);
+    return ST_N + g->F.nte[f] + 2 * o->max_epochs + (o->grid ? o->nset * o->inner_folds : 0) +
+           o->null_shuffles;
+}
+
+/* The record's last train.null_shuffles values: the fold's R^2 null distribution. */
+static const double *rec_null(const train_opts *o, const train_group *g, int64_t f,
+                              const double *rec) {
+    return rec + rec_len(o, g, f) - o->null_shuffles;
 }
 
 static void four(int64_t n, const double *y, const double *p, double *dst) {
@@ -481,6 +490,8 @@ static int run_fold(rdml_ctx *ctx, const train_opts *o, const train_group *g, in
     for (int i = 0; i < ST_N; i++) st[i] = NAN;
     for (int64_t q = 0; q < nte; q++) pred[q] = NAN;
     for (int64_t e = 0; e < 2 * E_; e++) tl[e] = NAN;
+    double *null = (double *)rec_null(o, g, f, rec);
+    for (int64_t b = 0; b < o->null_shuffles; b++) null[b] = NAN;
     st[ST_OK] = 0;
     st[ST_STOP_KIND] = STOP_NONE;
     int64_t chosen = 0;
@@ -520,6 +531,10 @@ static int run_fold(rdml_ctx *ctx, const train_opts *o, const train_group *g, in
     }
     if (!rc) {
         four(nte, tmp, pred, st + ST_SHUF_R2);
+        /* the null distribution of R^2: many target shuffles instead of one */
+        rc = rdml_cv_null_r2(ctx, o->seed, f, nte, yte, pred, o->null_shuffles, null);
+    }
+    if (!rc) {
         st[ST_TRAIN_R2] = fr.train_r2;
         st[ST_OK] = 1;
         /* a finished fit whose predictions are (nearly) constant on the training or the test
@@ -555,6 +570,47 @@ static int write_set_attrs(rdml_ctx *ctx, rdml_h5 *h, const char *obj, const tra
     if (!rc) rc = rdml_h5_attr_str(ctx, h, obj, "tower", w);
     widths_text(t->head, t->nhead, w, sizeof w);
     if (!rc) rc = rdml_h5_attr_str(ctx, h, obj, "head", w);
+    return rc;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The R^2 null distribution null (n values; NaN for a stopped fold) under obj: the dataset
+ * <obj>/<name> unless name is NULL, and the attributes p_r2 (permutation p-value of the
+ * observed R^2), null_r2_q025, null_r2_q500, null_r2_q975 (numpy's linear percentiles). */
+static int write_null(rdml_ctx *ctx, rdml_h5 *h, const char *obj, const char *name, double observed,
+                      const double *null, int64_t n) {
+    if (n == 0) return RDML_OK;
+    double q[3] = {NAN, NAN, NAN}, p = NAN;
+    double *srt = malloc((size_t)n * sizeof *srt);
+    if (!srt) return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for the R^2 null");
+    memcpy(srt, null, (size_t)n * sizeof *srt);
+    if (!isnan(srt[0]) && !isnan(observed)) {
+        qsort(srt, (size_t)n, sizeof *srt, cmp_double);
+        const double at[3] = {0.025, 0.5, 0.975};
+        for (int i = 0; i < 3; i++) {
+            double x = at[i] * (double)(n - 1);
+            int64_t lo = (int64_t)floor(x), hi = lo + 1 < n ? lo + 1 : lo;
+            q[i] = srt[lo] + (x - (double)lo) * (srt[hi] - srt[lo]);
+        }
+        p = rdml_cv_null_p(observed, null, n);
+    }
+    free(srt);
+    int rc = RDML_OK;
+    if (name) {
+        char path[1100];
+        snprintf(path, sizeof path, "%s/%s", obj, name);
+        rc = rdml_h5_write_vec_f64(ctx, h, path, n, null);
+        if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", "R^2 of the predictions against "
+                                       "train.null_shuffles seeded permutations of the test targets "
+                                       "(the null distribution; NaN: the fold stopped)");
+    }
+    if (!rc) rc = rdml_h5_attr_f64(ctx, h, obj, "p_r2", &p, 1);
+    const char *qn[3] = {"null_r2_q025", "null_r2_q500", "null_r2_q975"};
+    for (int i = 0; i < 3 && !rc; i++) rc = rdml_h5_attr_f64(ctx, h, obj, qn[i], &q[i], 1);
     return rc;
 }
 
@@ -606,6 +662,7 @@ static int write_fold(rdml_ctx *ctx, rdml_h5 *h, const char *gs, const train_opt
     if (!rc) rc = rdml_h5_attr_i64(ctx, h, fg, "n_test", &iv[1], 1);
     if (!rc && o->grid) rc = rdml_h5_attr_i64(ctx, h, fg, "chosen", &iv[2], 1);
     if (!rc && o->grid) rc = write_set_attrs(ctx, h, fg, o, &o->set[iv[2]]);
+    if (!rc) rc = write_null(ctx, h, fg, "null_r2", st[ST_R2], rec_null(o, g, f, rec), o->null_shuffles);
     free(tgt);
     return rc;
 }
@@ -869,6 +926,26 @@ static int group_write(rdml_ctx *ctx, rdml_h5 *h, const train_opts *o, const tra
         if (k) rdml_metrics_mean_std(k, col, &r2nc, &sd);
     }
     if (!rc) rc = rdml_h5_attr_f64(ctx, h, gs, "mean_r2_not_collapsed", &r2nc, 1);
+    /* the null of the mean R^2 over the finished folds: shuffle b of every fold, averaged */
+    if (!rc) rc = rdml_h5_attr_i64(ctx, h, gs, "null_shuffles", &o->null_shuffles, 1);
+    if (!rc && o->null_shuffles > 0) {
+        double *mn = calloc((size_t)o->null_shuffles, sizeof *mn);
+        if (!mn) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for the R^2 null");
+        double msum = 0;
+        for (int64_t b = 0; b < o->null_shuffles && mn; b++) {
+            double sum = 0;
+            msum = 0;
+            for (int64_t f = 0; f < nf; f++)
+                if (recs[f][ST_OK] == 1) {
+                    sum += rec_null(o, g, f, recs[f])[b];
+                    msum += recs[f][ST_R2];
+                }
+            mn[b] = nok ? sum / (double)nok : NAN;
+        }
+        if (!rc) rc = write_null(ctx, h, gs, "null_mean_r2", nok ? msum / (double)nok : NAN, mn,
+                                 o->null_shuffles);
+        free(mn);
+    }
     double pv[4] = {o->base.lr, (double)o->batch, o->base.dropout, o->base.weight_decay};
     const char *pn[5] = {"lr", "batch", "dropout", "weight_decay"};
     for (int i = 0; i < 4 && !rc; i++) rc = rdml_h5_attr_f64(ctx, h, gs, pn[i], &pv[i], 1);

@@ -271,6 +271,7 @@ static int scatter_figure(rdml_rep *d, const char *g, const char *label, const c
 typedef struct fold_fig {
     int k;
     double v[2][MAXK];       /* r2, mse per fold */
+    double nlo[MAXK], nhi[MAXK]; /* the fold's R^2 null: 2.5 and 97.5 percentiles (NaN: none) */
     double mean[2], mp[2], sh[2];
     char title[200];
 } fold_fig;
@@ -282,6 +283,9 @@ static void draw_folds(cairo_t *cr, void *user) {
         double lo = 0, hi = 0;
         for (int f = 0; f < g->k; f++)
             if (isfinite(g->v[m][f])) lo = fmin(lo, g->v[m][f]), hi = fmax(hi, g->v[m][f]);
+        for (int f = 0; f < g->k && m == 0; f++)
+            if (isfinite(g->nlo[f]) && isfinite(g->nhi[f]))
+                lo = fmin(lo, g->nlo[f]), hi = fmax(hi, g->nhi[f]);
         double refs[3] = {g->mean[m], g->mp[m], g->sh[m]};
         for (int i = 0; i < 3; i++)
             if (isfinite(refs[i])) lo = fmin(lo, refs[i]), hi = fmax(hi, refs[i]);
@@ -307,6 +311,13 @@ static void draw_folds(cairo_t *cr, void *user) {
             rdml_plot_set_rgb(cr, rgb);
             cairo_rectangle(cr, px - bw / 2, fmin(y0, y1), bw, fabs(y1 - y0));
             cairo_fill(cr);
+            if (m == 0 && isfinite(g->nlo[f]) && isfinite(g->nhi[f])) {
+                /* the central 95% of the R^2 null (target shuffles): a grey band over the bar */
+                double ya = rdml_plot_py(&a, g->nhi[f]), yb = rdml_plot_py(&a, g->nlo[f]);
+                cairo_set_source_rgba(cr, 0.25, 0.25, 0.25, 0.55);
+                cairo_rectangle(cr, px - bw * 0.7, ya, bw * 1.4, fmax(yb - ya, 1.5));
+                cairo_fill(cr);
+            }
         }
         cairo_set_source_rgb(cr, 0.3, 0.3, 0.3);
         cairo_set_line_width(cr, 1);
@@ -794,14 +805,15 @@ static int nn_cell(rdml_rep *d, const char *exp, const char *model, const cell *
     ff->k = k;
     rdml_rep_table_open(d, "Per fold: test metrics, chance levels, training R^2 and status.");
     fputs("<tr><th>fold</th><th>R^2</th><th>MSE</th><th>Pearson</th><th>Spearman</th><th>mean-"
-          "predictor R^2</th><th>shuffled R^2</th><th>train R^2</th><th>train / test pairs</th>"
+          "predictor R^2</th><th>shuffled R^2</th><th>p (R^2 null)</th><th>train R^2</th><th>train / test pairs</th>"
           "<th>fit s</th><th>status</th></tr>\n", d->html);
     for (int f = 0; f < k; f++) {
         char fg[1024];
         snprintf(fg, sizeof fg, "%s/fold_%d", g, f);
         fprintf(d->html, "<tr><td>%d</td>", f);
-        const char *cols[7] = {"r2", "mse", "pearson", "spearman", "mean_predictor_r2", "shuffled_r2", "train_r2"};
-        for (int m = 0; m < 7; m++) {
+        const char *cols[8] = {"r2",          "mse",  "pearson", "spearman", "mean_predictor_r2",
+                               "shuffled_r2", "p_r2", "train_r2"};
+        for (int m = 0; m < 8; m++) {
             fputs("<td>", d->html);
             rdml_rep_num(d->html, rdml_rh5_num(d->r, fg, cols[m], NAN));
             fputs("</td>", d->html);
@@ -817,6 +829,8 @@ static int nn_cell(rdml_rep *d, const char *exp, const char *model, const cell *
         /* a stopped fold has NaN metrics: drawn as "stopped" */
         ff->v[0][f] = rdml_rh5_num(d->r, fg, "r2", NAN);
         ff->v[1][f] = rdml_rh5_num(d->r, fg, "mse", NAN);
+        ff->nlo[f] = rdml_rh5_num(d->r, fg, "null_r2_q025", NAN);
+        ff->nhi[f] = rdml_rh5_num(d->r, fg, "null_r2_q975", NAN);
     }
     rdml_rep_table_close(d);
     ff->mean[0] = rdml_rh5_num(d->r, g, "mean_r2", NAN);
@@ -833,7 +847,9 @@ static int nn_cell(rdml_rep *d, const char *exp, const char *model, const cell *
                  "%s: test R^2 (left) and MSE (right) of each fold (bars), their mean (solid line), "
                  "and the chance levels averaged over folds: predicting the training targets' mean "
                  "(orange dashed) and scoring the predictions against shuffled targets (red dashed) "
-                 "(cf. the paper's Figure 6).", elabel);
+                 "(cf. the paper's Figure 6); grey band over a bar: the central 95%% of that fold's "
+                 "R^2 null distribution (train.null_shuffles target shuffles; p in the table).",
+                 elabel);
         rc = rdml_rep_figure(d, name, 1330, 450, draw_folds, ff, cap);
     }
     free(ff);

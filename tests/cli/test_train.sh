@@ -84,10 +84,13 @@ for np in 2 3 4; do
   $PY "$W/same.py" "$W/np1.h5" "$W/np$np.h5" >"$W/log" 2>&1 && ok || { bad "np1 vs np$np differ"; cat "$W/log"; }
 done
 
-$PY - "$W/np1.h5" <<'PYEOF' >"$W/log" 2>&1 && ok || { bad "fold checks against sklearn/scipy"; cat "$W/log"; }
+$PY - "$W/np1.h5" "$(dirname "$0")/../../tools" <<'PYEOF' >"$W/log" 2>&1 && ok || { bad "fold checks against sklearn/scipy"; cat "$W/log"; }
 import sys, h5py, numpy as np
 from sklearn import metrics as M
 from scipy import stats
+sys.path.insert(0, sys.argv[2])
+import make_stats_fixtures as R   # the port of the counter RNG
+NSHUF, SEED, STREAM_NULL = 1000, 42, 11   # train.null_shuffles, run.seed, RDML_STREAM_NULL
 f = h5py.File(sys.argv[1], "r")
 pg = f["/experiments/main/pairs/subj01/V1"]
 ij, val, fold = pg["ij"][()], pg["value"][()], pg["fold"][()]
@@ -116,7 +119,23 @@ for model in ("siamese", "mlp"):
         tl, vl = fg["train_loss"][()], fg["test_loss"][()]
         assert len(tl) == 15 and np.all(np.isfinite(tl)) and np.all(np.isfinite(vl))
         assert abs(vl[-1] - M.mean_squared_error(y, p)) < 1e-5 * vl[-1]
+        # the R^2 null (train.null_shuffles target shuffles): the first shuffles are exactly the
+        # R^2 of p against y permuted by the counter RNG (ported in tools/make_stats_fixtures.py)
+        null = fg["null_r2"][()]
+        assert null.shape == (NSHUF,) and np.all(np.isfinite(null)), null.shape
+        for b in range(3):
+            perm = np.array(R.Rng.shuffle(R.Rng(SEED, R.substream(R.substream(STREAM_NULL, k), b)), list(range(len(y)))))
+            assert abs(null[b] - M.r2_score(y[perm], p)) < 1e-12, (b, null[b], M.r2_score(y[perm], p))
+        assert fg.attrs["p_r2"] == (1 + np.sum(null >= fg.attrs["r2"])) / (1 + NSHUF)
+        assert abs(fg.attrs["null_r2_q975"] - np.percentile(null, 97.5)) < 1e-12
+        # E[null] = -(sum (p - mean p)^2 + n (mean y - mean p)^2) / sum (y - mean y)^2 exactly
+        ss = np.sum((y - y.mean()) ** 2)
+        e = -(np.sum((p - p.mean()) ** 2) + len(y) * (y.mean() - p.mean()) ** 2) / ss
+        assert abs(null.mean() - e) < 6 * null.std() / np.sqrt(NSHUF) + 1e-12, (null.mean(), e)
         r2s.append(fg.attrs["r2"])
+    if model == "siamese":   # learns: far outside the null in every fold
+        assert all(g[f"fold_{k}"].attrs["p_r2"] == 1 / (1 + NSHUF) for k in range(5))
+        assert g.attrs["p_r2"] == 1 / (1 + NSHUF) and g.attrs["null_shuffles"] == NSHUF
     t = g["table"][()]
     assert t.shape == (3, 8)
     assert abs(t[0, 0] - np.mean(r2s)) < 1e-12 and abs(t[0, 1] - np.std(r2s)) < 1e-12
