@@ -199,8 +199,9 @@ static int layout_init(rdml_ctx *ctx, MPI_Comm comm, int64_t n, int64_t v, int p
         rc = RDML_FAIL(ctx, RDML_EDATA,
                        "RDM of %lld images x %lld vertices exceeds ScaLAPACK's 32-bit sizes",
                        (long long)n, (long long)v);
-    if (rc == RDML_OK) {
-        /* ScaLAPACK works on S = A^T (see rdm_priv.h): a pc x pr grid in column-major
+    if (rc == RDML_OK && pr > 1) {
+        /* Only the pr > 1 engine uses ScaLAPACK (the 1 x P one is local BLAS and MPI).
+         * ScaLAPACK works on S = A^T (see rdm_priv.h): a pc x pr grid in column-major
          * order puts rank myrow*pc + mycol at BLACS coordinates (mycol, myrow). */
         L->sys = Csys2blacs_handle(comm);
         L->ctxt = L->sys;
@@ -270,6 +271,7 @@ int rdm_compute_core(rdml_ctx *ctx, MPI_Comm comm, int64_t n, int64_t v, rdml_rd
     double t0 = rdml_now();
     rdm_layout L;
     rc = layout_init(ctx, comm, n, v, pr, pc, b, &L);
+    rdml_log_any(ctx, RDML_LOG_DEBUG, "RDM layout (grid %d x %d): %.3f s", pr, pc, rdml_now() - t0);
     float *a = NULL;
     rdm_stats st = {0};
     if (rc == RDML_OK) {
