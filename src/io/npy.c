@@ -609,6 +609,12 @@ static int read_any(rdml_ctx *ctx, const rdml_npy *f, int64_t lo, int64_t hi,
     if (ncols < 0)
         return RDML_FAIL(ctx, RDML_EINTERNAL, "%s: negative column count %" PRId64, path, ncols);
     if (hi == lo || ncols == 0) return RDML_OK;
+    /* consecutive ascending columns inside the array: checked without building the selection
+     * (the RDM asks for the same span of thousands of columns a few rows at a time) */
+    int span = f->dtype == RDML_DT_F4 && !f->swap && otype == OUT_F32 &&
+               !(f->fortran_order && f->ndim == 2) && (!cols || (cols[0] >= 0 && cols[0] + ncols <= C));
+    for (int64_t k = 1; span && cols && k < ncols; k++) span = cols[k] == cols[0] + k;
+    if (span) return read_f32_span(ctx, f, lo, hi, C, cols ? cols[0] : 0, ncols, out);
     sel *s = rdml_malloc(ctx, (size_t)ncols * sizeof *s, "npy column selection");
     if (!s) return ctx->code;
     for (int64_t k = 0; k < ncols; k++) {
@@ -621,13 +627,6 @@ static int read_any(rdml_ctx *ctx, const rdml_npy *f, int64_t lo, int64_t hi,
                              " columns",
                              path, cols[k], C);
         }
-    }
-    int span = f->dtype == RDML_DT_F4 && !f->swap && otype == OUT_F32 &&
-               !(f->fortran_order && f->ndim == 2);
-    for (int64_t k = 1; span && k < ncols; k++) span = s[k].col == s[0].col + k;
-    if (span) {
-        free(s);
-        return read_f32_span(ctx, f, lo, hi, C, cols ? cols[0] : 0, ncols, out);
     }
     if (cols) qsort(s, (size_t)ncols, sizeof *s, sel_cmp);
     /* Every pread is at most one chunk and at most the rows x columns span asked for. */

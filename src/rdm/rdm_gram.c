@@ -4,7 +4,8 @@
  *    cut into panels of rows that lie inside one rank's slab; for each panel every rank runs
  *    SGEMM (columns left of the panel) + SSYRK (the diagonal block) on its vertices in chunks
  *    of RDM_KCHUNK vertices, accumulates the chunk results in double, and an MPI_Reduce in
- *    double sums the partial Grams onto the slab's owner, which turns them into distances.
+ *    double (in place on the owner) sums the partial Grams onto the slab's owner, which turns
+ *    them into distances.
  *    Flops are N^2 V / (2P) per rank, nothing but the N x N result is communicated.
  *  - pr x pc grid with pr > 1: PSSYRK('U', 'T') of S = A^T (the row-major local blocks
  *    are S's column-major local blocks on a pc x pr BLACS grid) on K chunks accumulated in
@@ -52,9 +53,7 @@ static int gram_panels(rdml_ctx *ctx, const rdm_layout *L, const rdml_rdm_params
     const int64_t M = rdm_panel_rows(n);
     float *tmp = rdml_malloc(ctx, (size_t)(M * n) * sizeof *tmp, "Gram panel");
     double *acc = rdml_malloc(ctx, (size_t)(M * n) * sizeof *acc, "Gram panel (double)");
-    double *sum = L->nranks > 1 ? rdml_malloc(ctx, (size_t)(M * n) * sizeof *sum, "Gram panel sum")
-                                : acc;
-    int rc = (!tmp || !acc || !sum) ? ctx->code : RDML_OK;
+    int rc = (!tmp || !acc) ? ctx->code : RDML_OK;
     rc = rdml_agree(ctx, L->comm, rc);
     double t_blas = 0, t_add = 0, t_red = 0, t_dist = 0, t0;
     int64_t npanels = 0, panel = 0;
@@ -96,8 +95,9 @@ static int gram_panels(rdml_ctx *ctx, const rdm_layout *L, const rdml_rdm_params
             }
             t0 = rdml_now();
             if (L->nranks > 1) {
-                int mrc = MPI_Reduce(acc, L->rank == o ? sum : NULL, (int)(mp * w), MPI_DOUBLE,
-                                     MPI_SUM, o, L->comm);
+                /* in place on the owner: no second panel buffer to fault in */
+                int mrc = MPI_Reduce(L->rank == o ? MPI_IN_PLACE : acc, L->rank == o ? acc : NULL,
+                                     (int)(mp * w), MPI_DOUBLE, MPI_SUM, o, L->comm);
                 if (mrc != MPI_SUCCESS) rc = rdml_mpi_check(ctx, mrc, "MPI_Reduce (Gram panel)");
             }
             t_red += rdml_now() - t0;
@@ -106,7 +106,7 @@ static int gram_panels(rdml_ctx *ctx, const rdm_layout *L, const rdml_rdm_params
                 for (int64_t i = 0; i < mp; i++) {
                     const int64_t gi = g0 + i;
                     float *row = out->rows + (gi - out->row_lo) * n;
-                    const double *sr = sum + i * w;
+                    const double *sr = acc + i * w;
                     for (int64_t j = 0; j < gi; j++)
                         row[j] = (float)rdm_distance(p->metric, sr[j], st, gi, j);
                     row[gi] = 0.0f;
@@ -118,7 +118,6 @@ static int gram_panels(rdml_ctx *ctx, const rdm_layout *L, const rdml_rdm_params
     rdml_log_any(ctx, RDML_LOG_DEBUG, "RDM Gram panels: BLAS %.2f s, double accumulation %.2f s, "
                  "reductions %.2f s, distances %.2f s", t_blas, t_add, t_red, t_dist);
     free(tmp);
-    if (sum != acc) free(sum);
     free(acc);
     return rdml_agree(ctx, L->comm, rc);
 }
