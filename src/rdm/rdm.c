@@ -48,6 +48,7 @@ void rdml_rdm_defaults(rdml_rdm_params *p) {
     p->block = 0;
     p->grid_rows = p->grid_cols = 0;
     p->max_bytes_per_rank = 0;
+    p->panel_rows = 0;
 }
 
 void rdml_rdm_free(rdml_rdm *r) {
@@ -101,10 +102,14 @@ int rdm_resolve(int64_t n, int64_t v, int nranks, const rdml_rdm_params *p, int 
  * n-wide row, at least 256 rows (the panel SGEMM lost 5% at 128 rows, none at 256, at
  * N = 4000) and at most 1024. Smaller panel buffers are fewer fresh pages to fault in
  * (2^22 entries cost ~10 ms of page faults per rank at N = 2000). */
-int64_t rdm_panel_rows(int64_t n) {
+int64_t rdm_panel_rows(int64_t n, const rdml_rdm_params *p) {
     int64_t m = ((int64_t)1 << 20) / (n > 0 ? n : 1);
     if (m < 256) m = 256;
     if (m > 1024) m = 1024;
+    if (p && p->panel_rows > 0) m = p->panel_rows;
+    /* counts of one panel's reduction and one mirror chunk stay within MPI's int */
+    const int64_t cap = ((int64_t)1 << 28) / (n > 0 ? n : 1);
+    if (m > cap) m = cap > 0 ? cap : 1;
     return m < n ? m : (n > 0 ? n : 1);
 }
 
@@ -123,7 +128,7 @@ int64_t rdml_rdm_plan_bytes(int64_t n, int64_t v, int nranks, const rdml_rdm_par
     double nloc = (double)rdml_part_numroc(v, b, 0, 0, pc);
     double in = mloc * nloc * f;
     double slab = (double)((n + nranks - 1) / nranks) * (double)n * f;
-    double m = (double)rdm_panel_rows(n);
+    double m = (double)rdm_panel_rows(n, p);
     /* per-image vectors, index maps, the gathered image statistics of the process row */
     double small = (double)n * d * 3 + (mloc + nloc) * 8 + 2.0 * mloc * (pc + 1) * d;
     double mirror = 2 * m * (double)n * f;

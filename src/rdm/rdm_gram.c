@@ -50,7 +50,7 @@ double rdm_distance(rdml_rdm_metric m, double g, const rdm_stats *st, int64_t i,
 static int gram_panels(rdml_ctx *ctx, const rdm_layout *L, const rdml_rdm_params *p,
                        const float *a, const rdm_stats *st, rdml_rdm *out) {
     const int64_t n = L->n, nloc = L->nloc, ld = nloc > 0 ? nloc : 1;
-    const int64_t M = rdm_panel_rows(n);
+    const int64_t M = rdm_panel_rows(n, p);
     float *tmp = rdml_malloc(ctx, (size_t)(M * n) * sizeof *tmp, "Gram panel");
     double *acc = rdml_malloc(ctx, (size_t)(M * n) * sizeof *acc, "Gram panel (double)");
     int rc = (!tmp || !acc) ? ctx->code : RDML_OK;
@@ -205,14 +205,15 @@ static int gram_pblas(rdml_ctx *ctx, const rdm_layout *L, const rdml_rdm_params 
 
 /* ---- mirror: upper triangle of every slab from the owners' lower triangles ---- */
 
-static int mirror_upper(rdml_ctx *ctx, const rdm_layout *L, rdml_rdm *out) {
+static int mirror_upper(rdml_ctx *ctx, const rdm_layout *L, const rdml_rdm_params *p,
+                        rdml_rdm *out) {
     const int64_t n = L->n, lo = out->row_lo, hi = out->row_hi;
     float *r = out->rows;
     for (int64_t i = lo; i < hi; i++)
         for (int64_t j = i + 1; j < hi; j++) r[(i - lo) * n + j] = r[(j - lo) * n + i];
     if (L->nranks == 1) return RDML_OK;
     const int P = L->nranks;
-    const int64_t M = rdm_panel_rows(n);
+    const int64_t M = rdm_panel_rows(n, p);
     float *send = rdml_malloc(ctx, (size_t)(M * n) * sizeof *send, "mirror buffer");
     float *recv = rdml_malloc(ctx, (size_t)(M * n) * sizeof *recv, "mirror buffer");
     int *cnt = rdml_calloc(ctx, (size_t)P * 2, sizeof *cnt, "mirror counts");
@@ -273,7 +274,7 @@ int rdm_gram_to_slabs(rdml_ctx *ctx, const rdm_layout *L, const rdml_rdm_params 
     }
     if (rc != RDML_OK) return rc;
     double t0 = rdml_now();
-    rc = mirror_upper(ctx, L, out);
+    rc = mirror_upper(ctx, L, p, out);
     rdml_log_any(ctx, RDML_LOG_DEBUG, "RDM mirror: %.2f s", rdml_now() - t0);
     return rc;
 }
