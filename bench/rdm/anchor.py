@@ -37,7 +37,7 @@ def main():
         t = time.perf_counter()
         Z = X - X.mean(1, keepdims=True); Z /= np.linalg.norm(Z, axis=1, keepdims=True)
         R = 1 - Z @ Z.T; t = time.perf_counter() - t
-        print(f"numpy float32 z@z.T n={n} v={v}: {t:.3f} s  ({2.0*n*n*v/t/1e9:.1f} GF/s gemm-equivalent)",
+        print(f"numpy float32 z@z.T n={n} v={v}: {t:.3f} s  ({float(n)*(n+1)*v/t/1e9:.1f} GF/s useful: N(N+1)V flops)",
               flush=True)
         del Z
     if len(sys.argv) > 3:

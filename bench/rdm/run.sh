@@ -6,8 +6,10 @@
 # env:   RDML_BENCH_DIR (work dir, default /tmp/rdml-bench), REPS (default 3),
 #        RANKS (default 2), MPIEXEC (default mpirun), PYTHON (default /usr/bin/python3),
 #        BENCH_CORETYPE (the OpenBLAS kernel of BOTH programs: bench/common/blas_env.sh)
-# Prints median times, the ratio numpy/rdmlearn (>= 1.0 means rdmlearn is at least as fast),
-# GFLOP/s counted as the anchor does (2 N^2 V), peak RSS per rank against its share of
+# Prints the kernel, the bare SGEMM peak of this run (rdm_bench measures it on all ranks at
+# once, one BLAS thread each, before every repetition), median times, the ratio numpy/rdmlearn
+# (>= 1.0 means rdmlearn is at least as fast), useful GFLOP/s (N(N+1)V: the N(N+1)/2
+# distinct Gram entries x 2V flops, = N^2 V to 0.05%) and their % of that peak, peak RSS per rank against its share of
 # input + output, the HDF5 write time of the result, and the largest difference between the
 # two RDMs. Both programs run in one BLAS environment (bench/common/blas_env.sh): the kernel
 # each of them reports is printed, and the run stops when they differ.
@@ -70,12 +72,22 @@ for k, val in re.findall(r"RESULT (\S+) (.*)", log):
     res.setdefault(k, []).append(val)
 tw = statistics.median(float(x) for x in res["h5_write_s"])
 mn, mr = statistics.median(tn), statistics.median(tr)
-fl = 2.0 * n * n * v
-print(f"N={n} V={v}: numpy median {mn:.3f} s ({fl/mn/1e9:.1f} GF/s), "
-      f"rdmlearn {ranks} ranks median {mr:.3f} s ({fl/mr/1e9:.1f} GF/s)")
+peak = statistics.median(float(x) for x in res["sgemm_peak_gflops"])
+fl = float(n) * (n + 1) * v  # useful flops: N(N+1)/2 Gram entries x 2V (= N^2 V to 0.05%)
+kn = sorted(set(re.findall(r"numpy \S+ BLAS: kernel (\S+),", open(f"{d}/numpy.log").read())))
+print(f"kernel (both sides): {', '.join(kn)}")
+print(f"bare SGEMM peak ({ranks} ranks x 1 thread, median): {peak:.1f} GFLOP/s")
+print(f"N={n} V={v}, useful flops N(N+1)V = {fl/1e9:.1f} GFLOP")
+print(f"numpy median {mn:.3f} s: {fl/mn/1e9:.1f} GFLOP/s useful = {100*fl/mn/1e9/peak:.0f}% of peak")
+print(f"rdmlearn ({ranks} ranks) median {mr:.3f} s: {fl/mr/1e9:.1f} GFLOP/s useful = "
+      f"{100*fl/mr/1e9/peak:.0f}% of peak (whole stage: reading the file, preparation, Gram, "
+      f"distances, mirror)")
+print(f"rdmlearn in CPU time (less disturbed by other processes): the stage's useful flops per "
+      f"CPU second of its ranks are {statistics.median(float(x) for x in res['cpu_time_pct_of_peak']):.0f}% "
+      f"of the SGEMM's per CPU second (median)")
 tl = statistics.median(float(m) for m in re.findall(r"numpy load of \S+: ([0-9.]+) s", open(f"{d}/numpy.log").read()))
-print(f"ratio numpy/rdmlearn = {mn/mr:.2f}  (>= 1.0 wanted; rdmlearn's time includes reading "
-      f"the file, numpy's excludes np.load as the anchor does)")
+print(f"ratio numpy/rdmlearn = {mn/mr:.2f}  (>= 1.0: rdmlearn faster; rdmlearn's time includes "
+      f"reading the file, numpy's excludes np.load as the anchor does)")
 print(f"from the file: numpy np.load + compute {tl + mn:.3f} s, ratio {(tl + mn)/mr:.2f}")
 print(f"HDF5 write of the {n}x{n} result (median): {tw:.2f} s; compute + write {mr + tw:.1f} s")
 share = float(res["share_mb"][0])
@@ -88,7 +100,6 @@ with h5py.File(f"{d}/r_rdml.h5", "r") as h:
 b = np.load(f"{d}/r_numpy.npy")
 np.fill_diagonal(b, 0)
 print(f"max |rdmlearn - numpy| = {np.abs(a - b).max():.2e}; symmetric: {bool((a == a.T).all())}")
-kn = sorted(set(re.findall(r"numpy \S+ BLAS: kernel (\S+),", open(f"{d}/numpy.log").read())))
 kr = sorted(set(re.findall(r"rdmlearn BLAS: kernel (\S+),", log)))
 print(f"OpenBLAS kernel as each program reported it: numpy {', '.join(kn)}; rdmlearn {', '.join(kr)}")
 assert kn == kr and len(kn) == 1, "the two programs ran different BLAS kernels"

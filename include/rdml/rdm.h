@@ -68,6 +68,10 @@ typedef struct rdml_rdm_params {
                                    = derived from the other and the rank count */
     int64_t max_bytes_per_rank; /* refuse (with the numbers) when the plan needs more than this
                                    per rank; 0 = MemAvailable / ranks on the node */
+    int64_t panel_rows;         /* rows of one Gram panel (1 x P grid) and of one mirror chunk;
+                                   <= 0 = auto (about 2^21 entries, 512..1024 rows); the result
+                                   does not depend on it beyond rounding (tests use small
+                                   values to cross panel and chunk edges) */
 } rdml_rdm_params;
 
 void rdml_rdm_defaults(rdml_rdm_params *p);

@@ -562,6 +562,22 @@ static int read_f_order(rdml_ctx *ctx, const rdml_npy *f, int64_t lo, int64_t hi
     return RDML_OK;
 }
 
+/* Native float32 in C order to float32, the selection one run of consecutive ascending
+ * columns [c0, c0 + ncols) in request order: every row is one pread straight into its place in
+ * out (all rows in one pread when the whole row is wanted), no bounce buffer and no per-element
+ * copy. The RDM reads its blocks this way. */
+static int read_f32_span(rdml_ctx *ctx, const rdml_npy *f, int64_t lo, int64_t hi, int64_t C,
+                         int64_t c0, int64_t ncols, float *out) {
+    if (c0 == 0 && ncols == C)
+        return rdml_npy_pread_all(ctx, f->path, f->fd, out, (size_t)((hi - lo) * C) * sizeof *out,
+                                  f->data_offset + lo * C * (int64_t)sizeof *out);
+    for (int64_t r = lo; r < hi; r++)
+        RDML_TRY(rdml_npy_pread_all(ctx, f->path, f->fd, out + (r - lo) * ncols,
+                                    (size_t)ncols * sizeof *out,
+                                    f->data_offset + (r * C + c0) * (int64_t)sizeof *out));
+    return RDML_OK;
+}
+
 static int read_any(rdml_ctx *ctx, const rdml_npy *f, int64_t lo, int64_t hi,
                     const int64_t *cols, int64_t ncols, int otype, void *out) {
     const char *path = f->path ? f->path : "(npy)";
@@ -593,6 +609,12 @@ static int read_any(rdml_ctx *ctx, const rdml_npy *f, int64_t lo, int64_t hi,
     if (ncols < 0)
         return RDML_FAIL(ctx, RDML_EINTERNAL, "%s: negative column count %" PRId64, path, ncols);
     if (hi == lo || ncols == 0) return RDML_OK;
+    /* consecutive ascending columns inside the array: checked without building the selection
+     * (the RDM asks for the same span of thousands of columns a few rows at a time) */
+    int span = f->dtype == RDML_DT_F4 && !f->swap && otype == OUT_F32 &&
+               !(f->fortran_order && f->ndim == 2) && (!cols || (cols[0] >= 0 && cols[0] + ncols <= C));
+    for (int64_t k = 1; span && cols && k < ncols; k++) span = cols[k] == cols[0] + k;
+    if (span) return read_f32_span(ctx, f, lo, hi, C, cols ? cols[0] : 0, ncols, out);
     sel *s = rdml_malloc(ctx, (size_t)ncols * sizeof *s, "npy column selection");
     if (!s) return ctx->code;
     for (int64_t k = 0; k < ncols; k++) {

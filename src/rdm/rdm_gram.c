@@ -4,7 +4,8 @@
  *    cut into panels of rows that lie inside one rank's slab; for each panel every rank runs
  *    SGEMM (columns left of the panel) + SSYRK (the diagonal block) on its vertices in chunks
  *    of RDM_KCHUNK vertices, accumulates the chunk results in double, and an MPI_Reduce in
- *    double sums the partial Grams onto the slab's owner, which turns them into distances.
+ *    double (in place on the owner) sums the partial Grams onto the slab's owner, which turns
+ *    them into distances.
  *    Flops are N^2 V / (2P) per rank, nothing but the N x N result is communicated.
  *  - pr x pc grid with pr > 1: PSSYRK('U', 'T') of S = A^T (the row-major local blocks
  *    are S's column-major local blocks on a pc x pr BLACS grid) on K chunks accumulated in
@@ -49,12 +50,10 @@ double rdm_distance(rdml_rdm_metric m, double g, const rdm_stats *st, int64_t i,
 static int gram_panels(rdml_ctx *ctx, const rdm_layout *L, const rdml_rdm_params *p,
                        const float *a, const rdm_stats *st, rdml_rdm *out) {
     const int64_t n = L->n, nloc = L->nloc, ld = nloc > 0 ? nloc : 1;
-    const int64_t M = rdm_panel_rows(n);
+    const int64_t M = rdm_panel_rows(n, p);
     float *tmp = rdml_malloc(ctx, (size_t)(M * n) * sizeof *tmp, "Gram panel");
     double *acc = rdml_malloc(ctx, (size_t)(M * n) * sizeof *acc, "Gram panel (double)");
-    double *sum = L->nranks > 1 ? rdml_malloc(ctx, (size_t)(M * n) * sizeof *sum, "Gram panel sum")
-                                : acc;
-    int rc = (!tmp || !acc || !sum) ? ctx->code : RDML_OK;
+    int rc = (!tmp || !acc) ? ctx->code : RDML_OK;
     rc = rdml_agree(ctx, L->comm, rc);
     double t_blas = 0, t_add = 0, t_red = 0, t_dist = 0, t0;
     int64_t npanels = 0, panel = 0;
@@ -96,8 +95,9 @@ static int gram_panels(rdml_ctx *ctx, const rdm_layout *L, const rdml_rdm_params
             }
             t0 = rdml_now();
             if (L->nranks > 1) {
-                int mrc = MPI_Reduce(acc, L->rank == o ? sum : NULL, (int)(mp * w), MPI_DOUBLE,
-                                     MPI_SUM, o, L->comm);
+                /* in place on the owner: no second panel buffer to fault in */
+                int mrc = MPI_Reduce(L->rank == o ? MPI_IN_PLACE : acc, L->rank == o ? acc : NULL,
+                                     (int)(mp * w), MPI_DOUBLE, MPI_SUM, o, L->comm);
                 if (mrc != MPI_SUCCESS) rc = rdml_mpi_check(ctx, mrc, "MPI_Reduce (Gram panel)");
             }
             t_red += rdml_now() - t0;
@@ -106,7 +106,7 @@ static int gram_panels(rdml_ctx *ctx, const rdm_layout *L, const rdml_rdm_params
                 for (int64_t i = 0; i < mp; i++) {
                     const int64_t gi = g0 + i;
                     float *row = out->rows + (gi - out->row_lo) * n;
-                    const double *sr = sum + i * w;
+                    const double *sr = acc + i * w;
                     for (int64_t j = 0; j < gi; j++)
                         row[j] = (float)rdm_distance(p->metric, sr[j], st, gi, j);
                     row[gi] = 0.0f;
@@ -118,7 +118,6 @@ static int gram_panels(rdml_ctx *ctx, const rdm_layout *L, const rdml_rdm_params
     rdml_log_any(ctx, RDML_LOG_DEBUG, "RDM Gram panels: BLAS %.2f s, double accumulation %.2f s, "
                  "reductions %.2f s, distances %.2f s", t_blas, t_add, t_red, t_dist);
     free(tmp);
-    if (sum != acc) free(sum);
     free(acc);
     return rdml_agree(ctx, L->comm, rc);
 }
@@ -206,14 +205,15 @@ static int gram_pblas(rdml_ctx *ctx, const rdm_layout *L, const rdml_rdm_params 
 
 /* ---- mirror: upper triangle of every slab from the owners' lower triangles ---- */
 
-static int mirror_upper(rdml_ctx *ctx, const rdm_layout *L, rdml_rdm *out) {
+static int mirror_upper(rdml_ctx *ctx, const rdm_layout *L, const rdml_rdm_params *p,
+                        rdml_rdm *out) {
     const int64_t n = L->n, lo = out->row_lo, hi = out->row_hi;
     float *r = out->rows;
     for (int64_t i = lo; i < hi; i++)
         for (int64_t j = i + 1; j < hi; j++) r[(i - lo) * n + j] = r[(j - lo) * n + i];
     if (L->nranks == 1) return RDML_OK;
     const int P = L->nranks;
-    const int64_t M = rdm_panel_rows(n);
+    const int64_t M = rdm_panel_rows(n, p);
     float *send = rdml_malloc(ctx, (size_t)(M * n) * sizeof *send, "mirror buffer");
     float *recv = rdml_malloc(ctx, (size_t)(M * n) * sizeof *recv, "mirror buffer");
     int *cnt = rdml_calloc(ctx, (size_t)P * 2, sizeof *cnt, "mirror counts");
@@ -274,7 +274,7 @@ int rdm_gram_to_slabs(rdml_ctx *ctx, const rdm_layout *L, const rdml_rdm_params 
     }
     if (rc != RDML_OK) return rc;
     double t0 = rdml_now();
-    rc = mirror_upper(ctx, L, out);
+    rc = mirror_upper(ctx, L, p, out);
     rdml_log_any(ctx, RDML_LOG_DEBUG, "RDM mirror: %.2f s", rdml_now() - t0);
     return rc;
 }

@@ -44,23 +44,59 @@ void rdm_stats_free(rdm_stats *st) {
 
 /* ---- reading ---- */
 
+/* Sum and sum of squared deviations about the row's own mean of x[0..n), in double with 8
+ * independent partial sums (so the compiler can keep them in vector registers; the order is
+ * fixed, so the bits depend only on the row). */
+static void row_sum_m2(const float *x, int64_t n, double *sum_out, double *m2_out) {
+    double s[8] = {0};
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int q = 0; q < 8; q++) s[q] += x[j + q];
+    double sum = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+    for (; j < n; j++) sum += x[j];
+    const double c = n > 0 ? sum / (double)n : 0.0;
+    double m[8] = {0};
+    for (j = 0; j + 8 <= n; j += 8)
+        for (int q = 0; q < 8; q++) {
+            double d = (double)x[j + q] - c;
+            m[q] += d * d;
+        }
+    double m2 = ((m[0] + m[4]) + (m[1] + m[5])) + ((m[2] + m[6]) + (m[3] + m[7]));
+    for (; j < n; j++) {
+        double d = (double)x[j] - c;
+        m2 += d * d;
+    }
+    *sum_out = sum;
+    *m2_out = m2;
+}
+
+/* Reads my block in chunks of rows of about 256 kB (so a chunk is still in cache when it is
+ * checked) and checks every value is finite. With rs (2 mloc doubles), also the per-row sum
+ * and squared deviations about the local row mean (row_sum_m2) of each row while it is in
+ * cache, so row_stats needs no pass of its own over the block. */
 static int read_block(rdml_ctx *ctx, const rdm_layout *L, rdml_rdm_reader read, void *user,
-                      float *a) {
+                      float *a, double *rs, double *t_read) {
     const int64_t nloc = L->nloc;
+    if (rs) memset(rs, 0, (size_t)(2 * L->mloc) * sizeof *rs); /* no columns: empty sums */
     if (L->mloc == 0 || nloc == 0) return RDML_OK;
+    int64_t per = ((int64_t)1 << 16) / nloc;
+    if (per < 1) per = 1;
+    if (per > READ_ROWS) per = READ_ROWS;
     int rc = RDML_OK;
     for (int64_t il = 0; il < L->mloc && rc == RDML_OK;) {
         /* Local rows inside one block map to consecutive global rows. */
         int64_t cnt = L->b - il % L->b;
         if (cnt > L->mloc - il) cnt = L->mloc - il;
-        if (cnt > READ_ROWS) cnt = READ_ROWS;
+        if (cnt > per) cnt = per;
         int64_t g = L->grows[il];
         float *dst = a + il * nloc;
         /* no collective in this loop: a local stop, spread by rdm_prepare's next agree */
         rc = rdml_stop_check(ctx, "while reading image rows [%lld, %lld)", (long long)g,
                              (long long)(g + cnt));
         if (rc) break;
+        double t0 = rdml_now();
         rc = read(ctx, user, g, g + cnt, L->gcols, nloc, dst);
+        *t_read += rdml_now() - t0;
         if (rc != RDML_OK) {
             if (ctx->code == RDML_OK)
                 rc = RDML_FAIL(ctx, rc, "RDM reader failed on rows [%lld, %lld)", (long long)g,
@@ -69,11 +105,20 @@ static int read_block(rdml_ctx *ctx, const rdm_layout *L, rdml_rdm_reader read, 
         }
         for (int64_t r = 0; r < cnt && rc == RDML_OK; r++) {
             const float *row = dst + r * nloc;
-            int bad = 0;
-            for (int64_t j = 0; j < nloc; j++) bad |= !isfinite(row[j]);
-            if (!bad) continue;
             int64_t j = 0;
-            while (isfinite(row[j])) j++;
+            if (rs) {
+                /* a NaN or inf makes the sum NaN or inf: one loop checks and sums; a non-finite
+                 * sum of finite values (overflow) is found finite by the scan below */
+                double *q = &rs[2 * (il + r)];
+                row_sum_m2(row, nloc, &q[0], &q[1]);
+                if (isfinite(q[0]) && isfinite(q[1])) continue;
+            } else {
+                int bad = 0;
+                for (j = 0; j < nloc; j++) bad |= !isfinite(row[j]);
+                if (!bad) continue;
+            }
+            for (j = 0; j < nloc && isfinite(row[j]);) j++;
+            if (j == nloc) continue;
             rc = RDML_FAIL(ctx, RDML_EDATA,
                            "input value at image row %lld, vertex column %lld is %s (hint: RDMs "
                            "need finite data; check the file)",
@@ -300,7 +345,7 @@ static int row_squares(rdml_ctx *ctx, const rdm_layout *L, const float *a, doubl
  * of the process row combine their parts exactly (Chan et al.'s pairwise update, in member
  * order, so every member gets the same bits). */
 static int row_stats(rdml_ctx *ctx, const rdm_layout *L, const float *a, int centre,
-                     double *mean, double *ssd) {
+                     const double *pre, double *mean, double *ssd) {
     const int64_t m = L->mloc, nl = L->nloc;
     const int pc = L->pc;
     double *mine = rdml_malloc(ctx, (size_t)(2 * m + 1) * sizeof *mine, "image statistics");
@@ -309,13 +354,17 @@ static int row_stats(rdml_ctx *ctx, const rdm_layout *L, const float *a, int cen
     rc = rdml_agree(ctx, L->comm, rc);
     if (rc == RDML_OK) {
         for (int64_t i = 0; i < m; i++) {
-            const float *row = a + i * nl;
-            double sum = 0, m2 = 0;
-            for (int64_t j = 0; j < nl; j++) sum += row[j];
-            const double c = centre && nl > 0 ? sum / (double)nl : 0.0;
-            for (int64_t j = 0; j < nl; j++) {
-                double d = (double)row[j] - c;
-                m2 += d * d;
+            double sum, m2;
+            if (pre) {
+                sum = pre[2 * i];
+                m2 = pre[2 * i + 1];
+            } else {
+                row_sum_m2(a + i * nl, nl, &sum, &m2);
+            }
+            if (!centre && nl > 0) {
+                /* about 0: both terms are >= 0, nothing cancels */
+                const double c = sum / (double)nl;
+                m2 += (double)nl * c * c;
             }
             mine[2 * i] = sum;
             mine[2 * i + 1] = m2;
@@ -357,14 +406,26 @@ int rdm_prepare(rdml_ctx *ctx, const rdm_layout *L, rdml_rdm_reader read, void *
     *nbad = 0;
     st->sq = st->mean = NULL;
     double t0 = rdml_now();
-    int rc = read_block(ctx, L, read, user, a);
-    rdml_log_any(ctx, RDML_LOG_DEBUG, "RDM read of %lld x %lld block: %.2f s", (long long)L->mloc,
-                 (long long)L->nloc, rdml_now() - t0);
+    const int euclid = met == RDML_RDM_EUCLIDEAN || met == RDML_RDM_SQEUCLIDEAN;
+    /* image statistics taken while reading, when nothing changes the block in between */
+    const int fused = !p->standardize && !euclid && met != RDML_RDM_SPEARMAN;
+    double *pre = fused ? rdml_malloc(ctx, (size_t)(2 * m + 1) * sizeof *pre, "image statistics")
+                        : NULL;
+    int rc = fused && !pre ? ctx->code : RDML_OK;
+    double t_read = 0;
+    if (rc == RDML_OK) rc = read_block(ctx, L, read, user, a, pre, &t_read);
+    rdml_log_any(ctx, RDML_LOG_DEBUG, "RDM read of %lld x %lld block: %.2f s (reader %.2f s, "
+                 "finiteness checks%s %.2f s)", (long long)L->mloc, (long long)L->nloc,
+                 rdml_now() - t0, t_read, fused ? " and image statistics" : "",
+                 rdml_now() - t0 - t_read);
     rc = rdml_agree(ctx, L->comm, rc);
-    if (rc != RDML_OK) return rc;
+    if (rc != RDML_OK) {
+        free(pre);
+        return rc;
+    }
+    t0 = rdml_now();
     if (p->standardize) RDML_TRY(standardize_cols(ctx, L, a));
     if (met == RDML_RDM_SPEARMAN) RDML_TRY(rank_rows(ctx, L, a));
-    const int euclid = met == RDML_RDM_EUCLIDEAN || met == RDML_RDM_SQEUCLIDEAN;
     if (euclid && !p->standardize) RDML_TRY(centre_cols(ctx, L, a));
 
     double *s1 = rdml_malloc(ctx, (size_t)(m ? m : 1) * sizeof *s1, "image sums");
@@ -378,7 +439,7 @@ int rdm_prepare(rdml_ctx *ctx, const rdm_layout *L, rdml_rdm_reader read, void *
         /* centre rows too; keep their means and the centred squared norms */
         double *gmean = rdml_calloc(ctx, (size_t)n, sizeof *gmean, "image means");
         rc = rdml_agree(ctx, L->comm, gmean ? RDML_OK : ctx->code);
-        if (rc == RDML_OK) rc = row_stats(ctx, L, a, 1, s1, s2);
+        if (rc == RDML_OK) rc = row_stats(ctx, L, a, 1, NULL, s1, s2);
         if (rc == RDML_OK) {
             for (int64_t i = 0; i < m; i++) {
                 float *row = a + i * nl;
@@ -408,7 +469,9 @@ int rdm_prepare(rdml_ctx *ctx, const rdm_layout *L, rdml_rdm_reader read, void *
 
     /* correlation / spearman centre; cosine does not */
     const int centre = met != RDML_RDM_COSINE;
-    rc = row_stats(ctx, L, a, centre, s1, s2);
+    rc = row_stats(ctx, L, a, centre, pre, s1, s2);
+    free(pre);
+    pre = NULL;
     if (rc != RDML_OK) goto fail;
     /* s2 becomes the multiplier; zero-variance rows get 0 */
     int64_t first = INT64_MAX, cnt = 0;
@@ -457,8 +520,10 @@ int rdm_prepare(rdml_ctx *ctx, const rdm_layout *L, rdml_rdm_reader read, void *
     free(s1);
     free(s2);
     free(glob);
+    rdml_log_any(ctx, RDML_LOG_DEBUG, "RDM image statistics and row scaling: %.2f s", rdml_now() - t0);
     return RDML_OK;
 fail:
+    free(pre);
     free(s1);
     free(s2);
     free(glob);

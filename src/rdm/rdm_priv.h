@@ -104,8 +104,8 @@ double rdm_distance(rdml_rdm_metric m, double g, const rdm_stats *st, int64_t i,
 int rdm_compute_core(rdml_ctx *ctx, MPI_Comm comm, int64_t n, int64_t v, rdml_rdm_reader read,
                      void *user, const rdml_rdm_params *p, rdml_rdm *out, int64_t *bad_row);
 
-/* Rows of one Gram panel (1 x P path) and of one mirror chunk: about 2^22 entries. */
-int64_t rdm_panel_rows(int64_t n);
+/* Rows of one Gram panel (1 x P path) and of one mirror chunk: about 2^21 entries, 512..1024. */
+int64_t rdm_panel_rows(int64_t n, const rdml_rdm_params *p);
 
 /* Human-readable byte count: "1.9 GB", "310 MB", "12 kB". */
 void rdm_fmt_bytes(char *buf, size_t len, double bytes);

@@ -520,6 +520,43 @@ static void test_create_and_write_rows(void) {
 
 /* Files bigger than the 4 MiB read chunk: multi-row chunks, rows split into several spans,
  * far-apart columns, and Fortran columns read in several chunks. */
+/* Runs of consecutive columns of native float32 are read with one pread per row straight into
+ * the output (the RDM's block reads): a span inside the row, at its end, whole rows, one
+ * column; the same values as element by element, and a truncated file still fails with the
+ * named error. */
+static void test_f32_column_spans(void) {
+    rdml_ctx ctx;
+    rdml_ctx_init(&ctx);
+    const int64_t R = 9, C = 13;
+    float data[9 * 13], got[9 * 13];
+    for (int64_t k = 0; k < R * C; k++) data[k] = (float)k * 0.5f - 7.0f;
+    const char *p = tmp_path("spans.npy");
+    int64_t sh[2] = {R, C};
+    CHECK_EQ_I(rdml_npy_save(&ctx, p, RDML_DT_F4, 0, 2, sh, data), RDML_OK);
+    rdml_npy f;
+    CHECK_EQ_I(rdml_npy_open(&ctx, p, 0, &f), RDML_OK);
+    const int64_t spans[][2] = {{3, 5}, {8, 5}, {0, 13}, {12, 1}, {0, 1}};
+    for (int q = 0; q < 5; q++) {
+        const int64_t c0 = spans[q][0], nc = spans[q][1];
+        int64_t cols[13];
+        for (int64_t k = 0; k < nc; k++) cols[k] = c0 + k;
+        memset(got, 0, sizeof got);
+        CHECK_EQ_I(rdml_npy_read_f32(&ctx, &f, 2, 7, cols, nc, got), RDML_OK);
+        int bad = 0;
+        for (int64_t r = 2; r < 7; r++)
+            for (int64_t k = 0; k < nc; k++) bad += got[(r - 2) * nc + k] != data[r * C + c0 + k];
+        CHECK_EQ_I(bad, 0);
+    }
+    /* the file is cut inside row 8 after it was opened: the span read of rows [6, 9) names
+     * the missing bytes */
+    CHECK_EQ_I(truncate(p, (off_t)(f.data_offset + (8 * C + 4) * 4)), 0);
+    const int64_t cols[] = {2, 3, 4, 5, 6, 7, 8};
+    CHECK_EQ_I(rdml_npy_read_f32(&ctx, &f, 6, 9, cols, 7, got), RDML_EIO);
+    CHECK_STR_HAS(ctx.msg, "file ends at byte");
+    rdml_npy_close(&f);
+    unlink(p);
+}
+
 static void test_chunked_reads_of_large_files(void) {
     rdml_ctx ctx;
     rdml_ctx_init(&ctx);
@@ -600,6 +637,7 @@ int main(void) {
     RUN(test_save_byte_identical_to_numpy);
     RUN(test_create_and_write_rows);
     RUN(test_chunked_reads_of_large_files);
+    RUN(test_f32_column_spans);
     rmdir(tmpdir);
     return test_summary();
 }
