@@ -318,6 +318,11 @@ static const rdml_cfg_key schema[] = {
      "class_weight does not apply."},
     {"svm", "epsilon", RDML_CFG_REAL, "0.1", RANGE(0, 1e12), NULL,
      "epsilon_svr: errors smaller than epsilon cost nothing (sklearn SVR's epsilon)."},
+    {"svm", "null_shuffles", RDML_CFG_INT, "1000", RANGE(0, 1e7), NULL,
+     "epsilon_svr: seeded permutations of each fold's test targets that the predictions are "
+     "scored against: the null distribution of the test R^2 (fold_<f>/null_r2, percentiles, "
+     "permutation p-value p_r2; and of the mean R^2 over folds), as train.null_shuffles does "
+     "for the networks. 0 = none."},
     {"svm", "solver", RDML_CFG_CHOICE, "smo", NR, "smo|lowrank",
      "smo: libsvm's exact SMO on the pair kernel (sklearn's SVC; time and memory grow with "
      "the square of the pairs). lowrank: a rank-K factor of the image Gram matrix and "
@@ -998,6 +1003,7 @@ static const rdml_cfg_applies applies[] = {
     {"svm", "coef0", "svm.kernel", "poly|sigmoid", "grid.svm_kernel"},
     {"svm", "gamma", "svm.kernel", "poly|rbf|sigmoid", "grid.svm_kernel"},
     {"svm", "epsilon", "svm.type", "epsilon_svr", NULL},
+    {"svm", "null_shuffles", "svm.type", "epsilon_svr", NULL},
     {"svm", "class_weight", "svm.type", "c_svc", NULL},
     {"svm", "rank", "svm.solver", "lowrank", NULL},
     {"svm", "factor", "svm.solver", "lowrank", NULL},

@@ -173,6 +173,13 @@ typedef struct rdml_sweep_model {
 int rdml_sweep_run(rdml_exp *ex, const rdml_sweep_model *m, int64_t array_index,
                    int64_t array_count);
 
+/* Collective. The R^2 null distribution null (n values, e.g. rdml_cv_null_r2; NaN for a
+ * stopped fold) of a model whose observed R^2 is observed, under obj: the dataset <obj>/<name>
+ * (unless name is NULL) and the attributes p_r2 (the permutation p-value of observed),
+ * null_r2_q025, null_r2_q500, null_r2_q975 (numpy's linear percentiles). n = 0: nothing. */
+int rdml_exp_write_null(rdml_ctx *ctx, struct rdml_h5 *h, const char *obj, const char *name,
+                        double observed, const double *null, int64_t n);
+
 /* The svm and train stages as sweeps (also what `rdmlearn svm` / `train` run). */
 int rdml_exp_svm_stage(rdml_exp *ex, int64_t array_index, int64_t array_count);
 int rdml_exp_train_stage(rdml_exp *ex, int64_t array_index, int64_t array_count);

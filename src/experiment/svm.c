@@ -35,6 +35,8 @@ typedef struct svm_opts {
     double color_fraction;
     int64_t nimages;
     int64_t pair_images; /* pairs.images: 0 = all */
+    uint64_t seed;
+    int64_t null_shuffles; /* epsilon_svr: svm.null_shuffles target shuffles of the R^2 null */
     /* [grid]: settings (1 = no grid), the inner folds and score */
     int grid;
     rdml_svm_params *set;
@@ -133,6 +135,8 @@ static int read_opts(rdml_exp *ex, svm_opts *o) {
     int64_t v, seed;
     int b;
     RDML_TRY(rdml_config_int(ctx, cfg, "run", "seed", &seed));
+    o->seed = (uint64_t)seed;
+    RDML_TRY(rdml_config_int(ctx, cfg, "svm", "null_shuffles", &o->null_shuffles));
     RDML_TRY(rdml_config_int(ctx, cfg, "data", "images", &o->nimages));
     RDML_TRY(rdml_exp_pairs_opts(ctx, cfg, (uint64_t)seed, &o->experiment, &o->pp, &o->pair_images,
                                  &o->color_fraction, &o->sp));
@@ -720,6 +724,34 @@ static int svm_write(rdml_ctx *ctx, rdml_h5 *h, const void *opts, const void *gr
                       "acc %.3f f1 %.3f auc %.3f (%.2f s)%s", id, name, (long long)f, (long long)nf,
                       (long long)g->F.ntr[f], (long long)g->F.nte[f], (long long)st[ST_NSV], st[0],
                       st[3], st[4], st[ST_SECONDS], set);
+    }
+    /* epsilon_svr: the null distribution of each fold's R^2 and of the mean over folds (the
+     * same shuffles as the networks', train.c; every rank draws them, in a fixed order) */
+    if (!rc && is_svr(o) && o->null_shuffles > 0) {
+        const int64_t NS = o->null_shuffles;
+        double *nul = calloc((size_t)(NS * nf + 1), sizeof *nul), *mn = calloc((size_t)NS + 1, sizeof *mn);
+        double *tg = nul && mn ? malloc((size_t)(g->P.n + 1) * sizeof *tg) : NULL;
+        if (!tg) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for the R^2 null");
+        double msum = 0;
+        for (int64_t f = 0; f < nf && !rc; f++) {
+            const int64_t nte = g->F.nte[f];
+            for (int64_t t = 0; t < nte; t++) tg[t] = g->P.label[g->F.te[f][t]];
+            rc = rdml_cv_null_r2(ctx, o->seed, f, nte, tg, recs[f].v + ST_N + 1, NS, nul + f * NS);
+            char fg[800];
+            snprintf(fg, sizeof fg, "%s/fold_%lld", gs, (long long)f);
+            if (!rc) rc = rdml_exp_write_null(ctx, h, fg, "null_r2", recs[f].v[0], nul + f * NS, NS);
+            msum += recs[f].v[0];
+        }
+        for (int64_t b = 0; b < NS && !rc; b++) {
+            double sum = 0;
+            for (int64_t f = 0; f < nf; f++) sum += nul[f * NS + b];
+            mn[b] = sum / (double)nf;
+        }
+        if (!rc) rc = rdml_exp_write_null(ctx, h, gs, "null_mean_r2", msum / (double)nf, mn, NS);
+        if (!rc) rc = rdml_h5_attr_i64(ctx, h, gs, "null_shuffles", &o->null_shuffles, 1);
+        free(nul);
+        free(mn);
+        free(tg);
     }
     /* summary: per-fold table and mean / std (ddof 0) */
     const int nm = n_metrics(o);

@@ -573,47 +573,6 @@ static int write_set_attrs(rdml_ctx *ctx, rdml_h5 *h, const char *obj, const tra
     return rc;
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* The R^2 null distribution null (n values; NaN for a stopped fold) under obj: the dataset
- * <obj>/<name> unless name is NULL, and the attributes p_r2 (permutation p-value of the
- * observed R^2), null_r2_q025, null_r2_q500, null_r2_q975 (numpy's linear percentiles). */
-static int write_null(rdml_ctx *ctx, rdml_h5 *h, const char *obj, const char *name, double observed,
-                      const double *null, int64_t n) {
-    if (n == 0) return RDML_OK;
-    double q[3] = {NAN, NAN, NAN}, p = NAN;
-    double *srt = malloc((size_t)n * sizeof *srt);
-    if (!srt) return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for the R^2 null");
-    memcpy(srt, null, (size_t)n * sizeof *srt);
-    if (!isnan(srt[0]) && !isnan(observed)) {
-        qsort(srt, (size_t)n, sizeof *srt, cmp_double);
-        const double at[3] = {0.025, 0.5, 0.975};
-        for (int i = 0; i < 3; i++) {
-            double x = at[i] * (double)(n - 1);
-            int64_t lo = (int64_t)floor(x), hi = lo + 1 < n ? lo + 1 : lo;
-            q[i] = srt[lo] + (x - (double)lo) * (srt[hi] - srt[lo]);
-        }
-        p = rdml_cv_null_p(observed, null, n);
-    }
-    free(srt);
-    int rc = RDML_OK;
-    if (name) {
-        char path[1100];
-        snprintf(path, sizeof path, "%s/%s", obj, name);
-        rc = rdml_h5_write_vec_f64(ctx, h, path, n, null);
-        if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "meaning", "R^2 of the predictions against "
-                                       "train.null_shuffles seeded permutations of the test targets "
-                                       "(the null distribution; NaN: the fold stopped)");
-    }
-    if (!rc) rc = rdml_h5_attr_f64(ctx, h, obj, "p_r2", &p, 1);
-    const char *qn[3] = {"null_r2_q025", "null_r2_q500", "null_r2_q975"};
-    for (int i = 0; i < 3 && !rc; i++) rc = rdml_h5_attr_f64(ctx, h, obj, qn[i], &q[i], 1);
-    return rc;
-}
-
 static int write_fold(rdml_ctx *ctx, rdml_h5 *h, const char *gs, const train_opts *o,
                       const train_group *g, int64_t f, const double *rec) {
     const int64_t nte = g->F.nte[f], E_ = o->max_epochs;
@@ -662,7 +621,7 @@ static int write_fold(rdml_ctx *ctx, rdml_h5 *h, const char *gs, const train_opt
     if (!rc) rc = rdml_h5_attr_i64(ctx, h, fg, "n_test", &iv[1], 1);
     if (!rc && o->grid) rc = rdml_h5_attr_i64(ctx, h, fg, "chosen", &iv[2], 1);
     if (!rc && o->grid) rc = write_set_attrs(ctx, h, fg, o, &o->set[iv[2]]);
-    if (!rc) rc = write_null(ctx, h, fg, "null_r2", st[ST_R2], rec_null(o, g, f, rec), o->null_shuffles);
+    if (!rc) rc = rdml_exp_write_null(ctx, h, fg, "null_r2", st[ST_R2], rec_null(o, g, f, rec), o->null_shuffles);
     free(tgt);
     return rc;
 }
@@ -942,7 +901,7 @@ static int group_write(rdml_ctx *ctx, rdml_h5 *h, const train_opts *o, const tra
                 }
             mn[b] = nok ? sum / (double)nok : NAN;
         }
-        if (!rc) rc = write_null(ctx, h, gs, "null_mean_r2", nok ? msum / (double)nok : NAN, mn,
+        if (!rc) rc = rdml_exp_write_null(ctx, h, gs, "null_mean_r2", nok ? msum / (double)nok : NAN, mn,
                                  o->null_shuffles);
         free(mn);
     }

@@ -125,9 +125,12 @@ cp "$W/base.h5" "$W/plain.h5"
 "${MPI[@]}" -n 2 "$RDMLEARN" svm "$W/ds" --set data.rois=V1 --set embed.backend=gabor --set pairs.k=8 -q \
   --set pairs.labels=continuous --set svm.type=epsilon_svr --set svm.epsilon=0.05 --set run.output="$W/plain.h5" \
   && ok || bad "svr without grid"
-$PY - "$W/plain.h5" <<'PYEOF' >"$W/log" 2>&1 && { ok; cat "$W/log"; } || { bad "plain svr against sklearn"; cat "$W/log"; }
+$PY - "$W/plain.h5" "$(dirname "$0")/../../tools" <<'PYEOF' >"$W/log" 2>&1 && { ok; cat "$W/log"; } || { bad "plain svr against sklearn"; cat "$W/log"; }
 import sys, h5py, numpy as np
 from sklearn.svm import SVR
+from sklearn.metrics import r2_score
+sys.path.insert(0, sys.argv[2])
+import make_stats_fixtures as R   # the port of the counter RNG
 f = h5py.File(sys.argv[1], "r")
 E = f["/subjects/subj01/embeddings/gabor"][()].astype(np.float64)
 X = lambda ij: np.hstack([E[ij[:, 0]], E[ij[:, 1]]])
@@ -144,6 +147,17 @@ for k in (0, 3):
     dp = np.abs(m.predict(X(ij[fg["test_pairs"][()]])) - fg["prediction"][()]).max()
     print(k, "obj", fg.attrs["dual_objective"], obj, "max|pred diff|", dp)
     assert abs(fg.attrs["dual_objective"] - obj) <= 1e-3 * abs(obj) and dp <= 1e-3
+    # the R^2 null (svm.null_shuffles = 1000): shuffle b of fold k permutes the test targets
+    # with the stream (run.seed 42, RDML_STREAM_NULL = 11, k, b), as for the networks
+    y, p, null = fg["target"][()], fg["prediction"][()], fg["null_r2"][()]
+    assert null.shape == (1000,) and np.isfinite(null).all()
+    for b in range(2):
+        perm = np.array(R.Rng.shuffle(R.Rng(42, R.substream(R.substream(11, k), b)), list(range(len(y)))))
+        assert abs(null[b] - r2_score(y[perm], p)) < 1e-12, (k, b)
+    assert fg.attrs["p_r2"] == (1 + np.sum(null >= fg.attrs["r2"])) / 1001
+nm = np.mean([sg[f"fold_{k}/null_r2"][()] for k in range(sg.attrs["n_folds"] if "n_folds" in sg.attrs else 5)], axis=0)
+assert np.allclose(sg["null_mean_r2"][()], nm, rtol=0, atol=1e-12) and sg.attrs["null_shuffles"] == 1000
+assert sg.attrs["p_r2"] == (1 + np.sum(nm >= sg.attrs["mean_r2"])) / 1001
 PYEOF
 
 # ---- bad input ----
