@@ -188,10 +188,12 @@ static const rdml_cfg_key schema[] = {
      "entry. Values: auto, cls, mean, gap, flatten, project."},
     {"embed", "heads", RDML_CFG_INT, "0", RANGE(0, 1024), NULL,
      "clip-vit backend: attention heads; 0 takes num_attention_heads from config.json beside "
-     "the weights, else width / 64 (true of all OpenAI CLIP models)."},
+     "the weights (or width / head_width from OpenCLIP's open_clip_config.json), else width / "
+     "64 (true of all OpenAI CLIP models)."},
     {"embed", "hidden_act", RDML_CFG_CHOICE, "auto", NR, "auto|quick_gelu|gelu",
-     "clip-vit backend: MLP activation; auto takes config.json's hidden_act, else quick_gelu "
-     "(OpenAI models; LAION models use gelu)."},
+     "clip-vit backend: MLP activation; auto takes config.json's hidden_act, or OpenCLIP's "
+     "open_clip_config.json's quick_gelu (gelu when false or absent), else quick_gelu (OpenAI "
+     "models; LAION models use gelu)."},
 
     /* ---- [pairs] ---- */
     {"pairs", "experiment", RDML_CFG_STRING, "main", NR, NULL,

@@ -150,6 +150,64 @@ expect_err "wrong shape" "tensor 'blocks.2.mlp.fc2.weight' has shape [384, 1000]
 expect_err "dinov2 weights as vit_b_16" "tensor 'class_token' is missing: not torchvision's ViT weights" embed 1 "$W/x.h5" vit_b_16 "$W/dn/dinov2.pth" heads auto
 expect_err "unknown layer" "dinov2 has no layer 'blocks.3' (its layers, as torchvision names the modules: blocks.0, blocks.1, blocks.2, norm)" embed 2 "$W/x.h5" dinov2 "$W/dn/dinov2.pth" blocks.3 auto
 expect_err "gap on tokens" "pooling = gap does not apply to dinov2 layer norm" embed 1 "$W/x.h5" dinov2 "$W/dn/dinov2.pth" norm gap
+
+# ---- OpenCLIP naming (visual.*, the text tower beside it), open_clip_config.json, a .pth ----
+mkdir -p "$W/oc"
+$PY - "$W" "${PNGS[@]}" <<'PYEOF' || fail "OpenCLIP reference"
+import sys, os, json, torch, numpy as np
+from PIL import Image
+sys.path.insert(0, os.environ["RDML_SRC"] + "/tools")
+import clip_reference as cr
+W, pngs = sys.argv[1], sys.argv[2:]
+torch.manual_seed(4)
+sd = {}
+for name, shape in cr.vitgen_tensors(image=64, patch=16, width=128, layers=2, mlp=512, proj=64):
+    if name.endswith("norm.weight") or "layrnorm.weight" in name or "layer_norm" in name and name.endswith(".weight"):
+        sd[name] = 1 + 0.1 * torch.randn(shape)
+    elif name.endswith(".bias") or len(shape) == 1:
+        sd[name] = 0.1 * torch.randn(shape)
+    else:
+        sd[name] = torch.randn(shape) * (1.5 / np.sqrt(np.prod(shape[1:])) if len(shape) > 1 else 0.1)
+x = torch.from_numpy(np.stack([cr.preprocess(Image.open(p), 64)[0] for p in pngs]))
+with torch.no_grad():
+    for act in ("gelu", "quick_gelu"):
+        proj, hidden = cr.CLIPVisionRef(sd, 2, act=act)(x)
+        np.save(f"{W}/oc/ref_{act}_proj.npy", proj.numpy())
+        np.save(f"{W}/oc/ref_{act}_block1_mean.npy", hidden[2][:, 1:].mean(1).numpy())
+oc = cr.hf_to_openai(sd)
+for k, shape in [("token_embedding.weight", (50, 32)), ("positional_embedding", (8, 32)),
+                 ("transformer.resblocks.0.ln_1.weight", (32,)), ("ln_final.weight", (32,)),
+                 ("text_projection", (32, 64)), ("logit_scale", ()), ("logit_bias", ())]:
+    oc[k] = torch.randn(shape)
+torch.save(oc, f"{W}/oc/open_clip_pytorch_model.bin")
+cfg = {"model_cfg": {"embed_dim": 64, "quick_gelu": False,
+                     "vision_cfg": {"image_size": 64, "layers": 2, "width": 128, "patch_size": 16},
+                     "text_cfg": {"context_length": 8, "vocab_size": 50, "width": 32, "heads": 1, "layers": 1}},
+       "preprocess_cfg": {"mean": list(cr.MEAN), "std": list(cr.STD)}}
+json.dump(cfg, open(f"{W}/oc/open_clip_config.json", "w"))
+cfg["model_cfg"]["embed_dim"] = 32
+os.makedirs(f"{W}/oc_bad", exist_ok=True)
+json.dump(cfg, open(f"{W}/oc_bad/open_clip_config.json", "w"))
+os.link(f"{W}/oc/open_clip_pytorch_model.bin", f"{W}/oc_bad/open_clip_pytorch_model.bin")
+PYEOF
+OC=(--set embed.backend=clip-vit --set embed.batch=2 --set data.images=3 --set embed.layers=visual.transformer.resblocks.1,visual.proj --set embed.pooling=mean,auto)
+"${MPI[@]}" -n 1 "$RDMLEARN" embed "$W/ds" -q "${OC[@]}" --set embed.weights="$W/oc/open_clip_pytorch_model.bin" --set run.output="$W/oc.h5" || fail "OpenCLIP .pth"
+"${MPI[@]}" -n 1 "$RDMLEARN" embed "$W/ds" -q "${OC[@]}" --set embed.weights="$W/oc/open_clip_pytorch_model.bin" --set embed.hidden_act=quick_gelu --set run.output="$W/ocq.h5" || fail "OpenCLIP .pth, quick_gelu"
+$PY - "$W" <<'PYEOF' || fail "OpenCLIP features differ from the reference"
+import sys, h5py, numpy as np
+W = sys.argv[1]
+for out, act in (("oc", "gelu"), ("ocq", "quick_gelu")):
+    g = h5py.File(f"{W}/{out}.h5")["/subjects/subj01/embeddings"]
+    for name, ref in (("visual.transformer.resblocks.1", "block1_mean"), ("visual.proj", "proj")):
+        got, want = g["clip-vit." + name][()].astype(np.float64), np.load(f"{W}/oc/ref_{act}_{ref}.npy").astype(np.float64)
+        other = np.load(f"{W}/oc/ref_{'quick_gelu' if act == 'gelu' else 'gelu'}_{ref}.npy")
+        rel = np.abs(got - want).max() / np.abs(want).max()
+        assert got.shape == want.shape and rel < 1e-4, (act, name, rel)
+        assert np.abs(got - other).max() / np.abs(want).max() > 1e-3, (act, name, "act makes no difference")
+    print(f"OpenCLIP naming ({act}): visual.transformer.resblocks.1 (mean), visual.proj within 1e-4 of the reference")
+PYEOF
+expect_err "open_clip_config.json of another model" "open_clip_config.json: embed_dim = 32 but the weights" \
+  "${MPI[@]}" -n 1 "$RDMLEARN" embed "$W/ds" -q "${OC[@]}" --set embed.weights="$W/oc_bad/open_clip_pytorch_model.bin" --set run.output="$W/x.h5"
 [ -e "$W/x.h5" ] && fail "a failed embed wrote $W/x.h5"
 
 out=$("$RDMLEARN" models 2>&1 | tr -s ' ') || fail "rdmlearn models"
