@@ -1,6 +1,7 @@
 /* rdml/zoo.h — the model zoo: torchvision's convolutional networks (AlexNet, VGG-16,
- * ResNet-18, ResNet-50) with weights from safetensors or a PyTorch .pth state dict, any list
- * of their modules extracted in one forward pass, and the per-layer pooling shared by every
+ * ResNet-18, ResNet-50) and vision transformers (torchvision's vit_b_16, facebookresearch's
+ * DINOv2 S/B/L/14 with or without registers; the same rdml_convnet handle) with weights
+ * from safetensors or a PyTorch .pth state dict, any list of their modules extracted in one forward pass, and the per-layer pooling shared by every
  * network of the zoo (global average pool, flatten, flatten + seeded random projection; CLS
  * and mean token for ViTs).
  *

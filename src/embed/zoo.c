@@ -338,11 +338,18 @@ int rdml_zoo_catalogue(rdml_ctx *ctx, const char *only, char **out) {
                    "clip-vit  (embed.backend = clip-vit)\n"
                    "  weights: a CLIP model.safetensors in Hugging Face or OpenAI naming, e.g.\n"
                    "           https://huggingface.co/openai/clip-vit-base-patch32 (model.safetensors "
-                   "and config.json)\n"
+                   "and config.json),\n"
+                   "           or an OpenCLIP checkpoint (visual.*; open_clip_pytorch_model.bin and "
+                   "open_clip_config.json), e.g.\n"
+                   "           https://huggingface.co/laion/CLIP-ViT-B-16-laion2B-s34B-b88K\n"
                    "  preprocessing: CLIPImageProcessor: Pillow BICUBIC resize of the short side, "
                    "centre crop, CLIP mean/std\n"
                    "  layers: embed.layer = -1 (get_image_features) or k = hidden state after "
-                   "encoder layer k, pooled cls or mean\n\n");
+                   "encoder layer k, pooled cls or mean;\n"
+                   "          embed.layers: vision_model.pre_layrnorm, vision_model.encoder.layers.K, "
+                   "visual_projection\n"
+                   "          (OpenAI/OpenCLIP: visual.ln_pre, visual.transformer.resblocks.K, "
+                   "visual.proj)\n\n");
     }
     if (!err && !shown) {
         free(b);

@@ -213,7 +213,7 @@ expect_err "open_clip_config.json of another model" "open_clip_config.json: embe
 out=$("$RDMLEARN" models 2>&1 | tr -s ' ') || fail "rdmlearn models"
 for s in "vit_b_16 (embed.backend = torchvision" "encoder.layers.encoder_layer_11 197 x 768 cls" "heads 1000 the vector" \
          "https://download.pytorch.org/models/vit_b_16-c867db91.pth" "dinov2 (embed.backend" \
-         "blocks.11 257 x 768 cls" "dinov2_vit{s,b,l}14_reg4_pretrain.pth" "Resize(256, BICUBIC)"; do
+         "blocks.11 257 x 768 cls" "dinov2_vit{s,b,l}14_reg4_pretrain.pth" "Resize(256, BICUBIC)" "open_clip_pytorch_model.bin and open_clip_config.json"; do
   grep -qF "$s" <<<"$out" || fail "rdmlearn models lacks '$s'"
 done
 
