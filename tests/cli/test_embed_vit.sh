@@ -2,14 +2,15 @@
 # The zoo's vision transformers (embed.backend = torchvision; issue 17): torchvision 0.14's
 # vit_b_16 at full size (random weights, tools/vit_reference.py) and DINOv2 against
 # tools/vit_reference.py's port of facebookresearch/dinov2 (random weights; ViT-S/14 width at
-# reduced depth: the loader takes any depth from the tensors), with 4 registers and a 37 x 37
-# position table interpolated to the 16 x 16 grid, and without registers and with a 16 x 16
+# reduced depth: the loader takes any depth from the tensors; L/14 width at depth 1), with 4
+# registers and a 37 x 37 position table interpolated to the 16 x 16 grid, and without registers and with a 16 x 16
 # table (no interpolation), on non-square PNGs: every listed layer pooled cls / mean / flatten
 # within 1e-4 of the largest reference value; DINOv2's and torchvision's preprocessing within
 # 1 grey level; vit_b_16's .pth in the pre-0.12 MLP naming (mlp.linear_1/2) = its safetensors
 # bit for bit; 1 and 2 ranks identical; a missing, a surplus and a misshapen tensor, weights
 # of the other family, an unknown layer and gap on tokens are errors naming them;
-# `rdmlearn models` lists both.
+# OpenCLIP naming (clip-vit): a .pth with a text tower and open_clip_config.json against
+# tools/clip_reference.py; `rdmlearn models` lists them all.
 set -uo pipefail
 : "${RDMLEARN:?}" "${MPIEXEC:?}" "${RDML_SRC:?}"
 PY=/usr/bin/python3
@@ -117,6 +118,11 @@ done
 compare "$W/dr1.h5" "$W/dr" dinov2 blocks.0,blocks.2,norm cls,flatten,mean 5 || fail "dinov2 with registers"
 embed 1 "$W/dn.h5" dinov2 "$W/dn/dinov2.pth" blocks.0,blocks.2,norm mean,cls,auto &&
   compare "$W/dn.h5" "$W/dn" dinov2 blocks.0,blocks.2,norm mean,cls,auto 1 || fail "dinov2 without registers"
+# L/14 width (1024, 16 heads), 4 registers, one block
+$PY "$RDML_SRC/tools/vit_reference.py" "$W/dl" dinov2 blocks.0,norm "${PNGS[@]}" --width 1024 --depth 1 --registers 4 --seed 5 || fail "dinov2 L reference"
+embed 1 "$W/dl.h5" dinov2 "$W/dl/dinov2.safetensors" blocks.0,norm mean,cls &&
+  compare "$W/dl.h5" "$W/dl" dinov2 blocks.0,norm mean,cls 5 || fail "dinov2 L/14 width"
+rm -f "$W"/dl/*.safetensors
 "$RDML_BUILD/tests/test_zoo" --preprocess-dinov2 "$W/pre_dino.npy" "${PNGS[@]}" && grey "$W/pre_dino.npy" "$W/dr/dinov2.input.npy" || fail "dinov2 preprocessing"
 $PY - "$W" <<'PYEOF' || fail "dinov2 ranks"
 import sys, h5py, numpy as np
