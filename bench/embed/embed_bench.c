@@ -11,9 +11,9 @@
  *       32 (1600 x 3072 x 768, 1600 x 768 x 3072, 1600 x 2304 x 768) and a square 2048^3;
  *       prints the best GFLOP/s of REPS calls of each.
  *   embed_bench convnet ARCH WEIGHTS PIXELS.npy REPS OUT.npy
- *       the same for a torchvision network of the zoo (rdml/zoo.h; bench/embed/run_resnet50.sh):
- *       PIXELS.npy is B x 3*224*224 (torchvision's ImageNet transform), the output is the
- *       last module (fc / classifier.6).
+ *       the same for a network of the zoo (rdml/zoo.h; bench/embed/run_resnet50.sh, run_vit.sh):
+ *       PIXELS.npy is B x 3*224*224 (the architecture's transform), the output is the
+ *       last module (fc / classifier.6 / heads; DINOv2's norm: all tokens, B x T*D).
  * Threads: OPENBLAS_NUM_THREADS (run.sh sets it). No MPI: one process. */
 #include <cblas.h>
 #include <stdio.h>
@@ -93,13 +93,14 @@ static int convnet(char **argv) {
         fprintf(stderr, "%s: expected B x %lld float32\n", argv[4], (long long)per);
         return 1;
     }
-    float *px = malloc((size_t)(B * per) * sizeof *px), *out = malloc((size_t)(B * L->c) * sizeof *out);
+    const int64_t dims = L->c * L->h * L->w; /* ViT tokens: T x D */
+    float *px = malloc((size_t)(B * per) * sizeof *px), *out = malloc((size_t)(B * dims) * sizeof *out);
     if (!px || !out || rdml_npy_read_f32(&ctx, &f, 0, B, NULL, per, px)) {
         fprintf(stderr, "%s\n", ctx.msg);
         return 1;
     }
     rdml_npy_close(&f);
-    printf("rdml model: %s, output %s (%lld); load %.2f s\n", argv[2], L->name, (long long)L->c, tl);
+    printf("rdml model: %s, output %s (%lld); load %.2f s\n", argv[2], L->name, (long long)dims, tl);
     sink s = {out};
     if (rdml_convnet_forward(&ctx, m, 2 < B ? 2 : B, px, 1, &last, keep, &s)) { /* warm-up */
         fprintf(stderr, "%s\n", ctx.msg);
@@ -115,7 +116,7 @@ static int convnet(char **argv) {
         t = now_s() - t;
         printf("rdml batch=%lld seconds=%.4f images/s=%.2f\n", (long long)B, t, (double)B / t);
     }
-    int64_t shape[2] = {B, L->c};
+    int64_t shape[2] = {B, dims};
     if (rdml_npy_save(&ctx, argv[6], RDML_DT_F4, 0, 2, shape, out)) {
         fprintf(stderr, "%s\n", ctx.msg);
         return 1;

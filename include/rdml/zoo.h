@@ -1,6 +1,7 @@
 /* rdml/zoo.h — the model zoo: torchvision's convolutional networks (AlexNet, VGG-16,
- * ResNet-18, ResNet-50) with weights from safetensors or a PyTorch .pth state dict, any list
- * of their modules extracted in one forward pass, and the per-layer pooling shared by every
+ * ResNet-18, ResNet-50) and vision transformers (torchvision's vit_b_16, facebookresearch's
+ * DINOv2 S/B/L/14 with or without registers; the same rdml_convnet handle) with weights
+ * from safetensors or a PyTorch .pth state dict, any list of their modules extracted in one forward pass, and the per-layer pooling shared by every
  * network of the zoo (global average pool, flatten, flatten + seeded random projection; CLS
  * and mean token for ViTs).
  *
@@ -57,10 +58,12 @@ typedef enum rdml_zoo_arch {
     RDML_ZOO_VGG16,       /* torchvision.models.vgg16 (no batch norm) */
     RDML_ZOO_RESNET18,    /* torchvision.models.resnet18 */
     RDML_ZOO_RESNET50,    /* torchvision.models.resnet50 */
+    RDML_ZOO_VIT_B_16,    /* torchvision.models.vit_b_16 (any torchvision ViT by its shapes) */
+    RDML_ZOO_DINOV2,      /* facebookresearch/dinov2 ViT-S/B/L/14, with or without registers */
     RDML_ZOO_NARCH
 } rdml_zoo_arch;
 
-/* "alexnet", "vgg16", "resnet18", "resnet50"; parse fails (RDML_ECONFIG) listing them. */
+/* "alexnet", "vgg16", "resnet18", "resnet50", "vit_b_16", "dinov2"; parse fails (RDML_ECONFIG) listing them. */
 const char *rdml_zoo_arch_name(rdml_zoo_arch a);
 int rdml_zoo_arch_parse(rdml_ctx *ctx, const char *s, rdml_zoo_arch *out);
 /* torchvision's ImageNet weights for the architecture (IMAGENET1K_V1), for `rdmlearn models`. */
@@ -84,19 +87,21 @@ int rdml_weights_read_f32(rdml_ctx *ctx, const rdml_weights *w, const rdml_st_te
 /* ---- layers and pooling (every network of the zoo) ---- */
 
 /* One addressable module output. vec = 1: a vector (C features, h = w = 1), e.g. fc;
- * vec = 0: a C x H x W map (tokens: H = tokens, W = 1, for ViTs). depth: the module's
- * position in forward order (0 = the first listed module). */
+ * vec = 0: a C x H x W map; tokens = 1: a ViT's token sequence, handed over as T x C (torch's
+ * B x T x D order) with h = T tokens, w = 1, of which the first `prefix` are the class token
+ * and registers. depth: the module's position in forward order (0 = the first listed). */
 typedef struct rdml_zoo_layer {
     char name[48];
     int64_t c, h, w;
     int vec;
     int depth;
+    int tokens, prefix;
 } rdml_zoo_layer;
 
 typedef enum rdml_pool {
-    RDML_POOL_AUTO = 0, /* conv map: gap; vector: flatten; ViT: cls */
+    RDML_POOL_AUTO = 0, /* conv map: gap; vector: flatten; ViT tokens: cls */
     RDML_POOL_CLS,      /* ViT: the class token */
-    RDML_POOL_MEAN,     /* ViT: the mean of the patch tokens */
+    RDML_POOL_MEAN,     /* ViT: the mean of the patch tokens (class token, registers left out) */
     RDML_POOL_GAP,      /* global average pool of a C x H x W map: C features */
     RDML_POOL_FLATTEN,  /* torch.flatten(x, 1): C * H * W features */
     RDML_POOL_PROJECT,  /* flatten, then a Gaussian random projection to `dims` features */
@@ -109,7 +114,7 @@ int rdml_pool_parse(rdml_ctx *ctx, const char *s, rdml_pool *out);
 /* The pooling `auto` stands for on a convolutional layer (gap, or flatten for a vector). */
 rdml_pool rdml_pool_resolve(rdml_pool p, const rdml_zoo_layer *L);
 /* Output width of pooling p on L (dims: the projection's width); -1 when p does not apply
- * (cls/mean on a conv map, gap on a vector is allowed and is the identity). */
+ * (cls/mean on a conv map, gap on tokens; gap on a vector is allowed and is the identity). */
 int64_t rdml_pool_dims(rdml_pool p, const rdml_zoo_layer *L, int64_t dims);
 
 /* The random projection of `project` pooling: a dims x D matrix R with entries
@@ -126,7 +131,7 @@ int rdml_projection_make(rdml_ctx *ctx, uint64_t seed, const char *key, int64_t 
                          int64_t out, rdml_projection *p);
 void rdml_projection_free(rdml_projection *p);
 
-/* Pool B items of layer L (x: B x C x H x W in torch order) into out (B x dims). proj is
+/* Pool B items of layer L (x: B x C x H x W in torch order, B x T x D for tokens) into out (B x dims). proj is
  * needed for RDML_POOL_PROJECT (NULL otherwise); p must not be AUTO (resolve it first). */
 int rdml_zoo_pool(rdml_ctx *ctx, rdml_pool p, const rdml_zoo_layer *L, int64_t B,
                   const float *x, const rdml_projection *proj, int64_t dims, float *out);
@@ -171,6 +176,11 @@ int rdml_convnet_forward(rdml_ctx *ctx, const rdml_convnet *m, int64_t B, const 
 #define RDML_ZOO_IMAGE 224
 int rdml_zoo_imagenet_preprocess(rdml_ctx *ctx, const rdml_image *im, float *out);
 const char *rdml_zoo_imagenet_preprocessing(void);
+/* The architecture's own preprocessing: the above for torchvision's networks (vit_b_16's
+ * ViT_B_16_Weights transform is the same), DINOv2's make_classification_eval_transform for
+ * dinov2 (the same with Pillow BICUBIC resizing). */
+int rdml_zoo_preprocess(rdml_ctx *ctx, rdml_zoo_arch a, const rdml_image *im, float *out);
+const char *rdml_zoo_preprocessing(rdml_zoo_arch a);
 
 /* The text of `rdmlearn models`: every architecture (or only the one named, which may also
  * be "clip-vit") with its layer names and shapes, preprocessing and where to get weights.

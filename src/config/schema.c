@@ -125,16 +125,18 @@ static const rdml_cfg_key schema[] = {
      "early visual cortex (512-d, no weights needed); pixels the grayscale image resized and "
      "min-max normalised (the paper's CNN input); file imports precomputed features (embed.file); "
      "clip-vit runs the CLIP ViT image tower from embed.weights (the paper's features); "
-     "torchvision runs the convolutional network embed.model (AlexNet, VGG-16, ResNet-18/50) "
+     "torchvision runs the zoo network embed.model (AlexNet, VGG-16, ResNet-18/50, ViT-B/16, DINOv2) "
      "from embed.weights and stores every layer of embed.layers (`rdmlearn models` lists them)."},
-    {"embed", "model", RDML_CFG_CHOICE, "resnet50", NR, "alexnet|vgg16|resnet18|resnet50",
-     "torchvision backend: the architecture, as torchvision.models names it; embed.weights "
-     "must be its state dict (every tensor is checked against it)."},
+    {"embed", "model", RDML_CFG_CHOICE, "resnet50", NR, "alexnet|vgg16|resnet18|resnet50|vit_b_16|dinov2",
+     "torchvision backend: the architecture, as torchvision.models names it (dinov2: "
+     "facebookresearch/dinov2's ViT-S/B/L/14, with or without registers, sized from the "
+     "weights); embed.weights must be its state dict (every tensor is checked against it)."},
     {"embed", "layers", RDML_CFG_STRING, "", NR, NULL,
      "torchvision backend: the modules whose outputs are stored, comma-separated, as torchvision "
-     "names them (e.g. features.10, classifier.4, layer3, layer4.1, avgpool, fc), all from one forward "
+     "names them (e.g. features.10, classifier.4, layer3, layer4.1, avgpool, fc, "
+     "encoder.layers.encoder_layer_6, blocks.8, norm), all from one forward "
      "pass; with several, each becomes the embedding NAME.LAYER (NAME: embed.name, else the "
-     "backend). Empty means the last module (fc or classifier.6). `rdmlearn models` lists the "
+     "backend). Empty means the last module (fc, classifier.6, heads or norm). `rdmlearn models` lists the "
      "valid names. clip-vit backend: the checkpoint's module names (vision_model.pre_layrnorm, "
      "vision_model.encoder.layers.K, visual_projection; OpenAI: visual.ln_pre, "
      "visual.transformer.resblocks.K, visual.proj) instead of embed.layer, pooled cls or mean."},
@@ -181,14 +183,17 @@ static const rdml_cfg_key schema[] = {
      "backend: gap (global average pool of a C x H x W map: C features), flatten "
      "(torch.flatten: C*H*W features), project (flatten, then a seeded Gaussian random "
      "projection to embed.dims features), auto (gap for maps, the vector itself for linear "
-     "layers); one value for every layer, or a comma-separated list with one per embed.layers "
+     "layers, cls for ViT tokens); ViT layers (vit_b_16, dinov2): cls, mean (the patch tokens "
+     "without the class token and registers), flatten (T*D) or project; one value for every layer, or a comma-separated list with one per embed.layers "
      "entry. Values: auto, cls, mean, gap, flatten, project."},
     {"embed", "heads", RDML_CFG_INT, "0", RANGE(0, 1024), NULL,
      "clip-vit backend: attention heads; 0 takes num_attention_heads from config.json beside "
-     "the weights, else width / 64 (true of all OpenAI CLIP models)."},
+     "the weights (or width / head_width from OpenCLIP's open_clip_config.json), else width / "
+     "64 (true of all OpenAI CLIP models)."},
     {"embed", "hidden_act", RDML_CFG_CHOICE, "auto", NR, "auto|quick_gelu|gelu",
-     "clip-vit backend: MLP activation; auto takes config.json's hidden_act, else quick_gelu "
-     "(OpenAI models; LAION models use gelu)."},
+     "clip-vit backend: MLP activation; auto takes config.json's hidden_act, or OpenCLIP's "
+     "open_clip_config.json's quick_gelu (gelu when false or absent), else quick_gelu (OpenAI "
+     "models; LAION models use gelu)."},
 
     /* ---- [pairs] ---- */
     {"pairs", "experiment", RDML_CFG_STRING, "main", NR, NULL,

@@ -1,14 +1,16 @@
 /* CLIP ViT image tower (Hugging Face CLIPVisionModelWithProjection.get_image_features and the
- * OpenAI VisionTransformer) in C on OpenBLAS. Loading: the safetensors file in either naming
+ * OpenAI / OpenCLIP VisionTransformer) in C on OpenBLAS. Loading: a safetensors or .pth file
+ * (rdml_weights_open) in either naming
  * (vision_model.* + visual_projection, or visual.*), the architecture taken from tensor
  * shapes (width, patch, tokens, MLP, projection; layers = 1 + the largest layer index of any
  * tensor, and every tensor of every layer must be there) and heads / hidden_act /
  * layer_norm_eps from a config.json beside the weights (top level or "vision_config"), whose
  * stated sizes (num_hidden_layers, hidden_size, intermediate_size, patch_size, image_size,
- * projection_dim) must match the tensors; without one the CLIP conventions (heads = width /
- * 64, quick_gelu, 1e-5). Every tensor of the file is accounted for: read into the model, or a
- * known unused part of a full CLIP checkpoint (text tower, logit_scale, position_ids and
- * OpenAI's scalars); anything else is an error listing it. Every tensor read is checked
+ * projection_dim) must match the tensors; without one OpenCLIP's open_clip_config.json
+ * (model_cfg.vision_cfg sizes, head_width, embed_dim, quick_gelu: gelu unless true), without
+ * either the CLIP conventions (heads = width / 64, quick_gelu, 1e-5). Every tensor of the file is accounted for: read into the model, or a
+ * known unused part of a full CLIP checkpoint (text tower, also OpenCLIP's text.*,
+ * logit_scale, logit_bias, position_ids and OpenAI's scalars); anything else is an error listing it. Every tensor read is checked
  * against the shape the architecture implies and converted to float32
  * (q/k/v fused into one [3D, D] matrix; OpenAI's in_proj is already fused, its proj is
  * transposed). Preprocessing is CLIPImageProcessor's (Pillow-exact antialiased bicubic resize
@@ -30,7 +32,9 @@
 #include <time.h>
 
 #include "embed/embed_priv.h"
+#include "embed/vecmath.h"
 #include "rdml/safetensors.h"
+#include "rdml/zoo.h"
 
 typedef struct clip_layer {
     float *ln1_w, *ln1_b; /* D */
@@ -60,7 +64,7 @@ static const double clip_std[3] = {0.26862954, 0.26130258, 0.27577711};
 
 typedef struct loader {
     rdml_ctx *ctx;
-    rdml_safetensors *st;
+    rdml_weights *st; /* safetensors or a .pth state dict (rdml/zoo.h) */
     int oa;        /* OpenAI naming */
     uint8_t *used; /* per tensor of the file: read into the model */
 } loader;
@@ -87,9 +91,10 @@ static int ignorable(const char *name, int oa) {
     static const char *const oan[] = {"token_embedding.weight", "positional_embedding",
                                       "ln_final.weight", "ln_final.bias", "text_projection",
                                       "logit_scale", "input_resolution", "context_length",
-                                      "vocab_size"};
+                                      "vocab_size", "logit_bias", "attn_mask"};
     if (!oa && strncmp(name, "text_model.", 11) == 0) return 1;
     if (oa && strncmp(name, "transformer.", 12) == 0) return 1;
+    if (oa && strncmp(name, "text.", 5) == 0) return 1; /* OpenCLIP's CustomTextCLIP */
     const char *const *list = oa ? oan : hf;
     size_t n = oa ? sizeof oan / sizeof *oan : sizeof hf / sizeof *hf;
     for (size_t i = 0; i < n; i++)
@@ -103,10 +108,10 @@ static const char *naming(const loader *ld) {
 
 /* The tensor `name` (NULL when absent), marked as used. */
 static const rdml_st_tensor *lookup(loader *ld, const char *name) {
-    int64_t i = rdml_safetensors_index(ld->st, name);
+    int64_t i = rdml_weights_index(ld->st, name);
     if (i < 0) return NULL;
     ld->used[i] = 1;
-    return rdml_safetensors_at(ld->st, i);
+    return rdml_weights_at(ld->st, i);
 }
 
 static void shape_str(char *buf, size_t len, int ndim, const int64_t *shape) {
@@ -125,7 +130,7 @@ static int get(loader *ld, const char *name, int ndim, const int64_t *shape, flo
         return RDML_FAIL(ld->ctx, RDML_EFORMAT,
                          "%s: tensor '%s' (shape %s) is missing (hint: a CLIP checkpoint in %s "
                          "naming is expected; see docs/embed.md)",
-                         rdml_safetensors_path(ld->st), name, want, naming(ld));
+                         rdml_weights_path(ld->st), name, want, naming(ld));
     int same = t->ndim == ndim;
     for (int i = 0; i < ndim && same; i++) same = t->shape[i] == shape[i];
     if (!same) {
@@ -133,9 +138,9 @@ static int get(loader *ld, const char *name, int ndim, const int64_t *shape, flo
         return RDML_FAIL(ld->ctx, RDML_EFORMAT,
                          "%s: tensor '%s' has shape %s but %s is expected for this architecture "
                          "(from the shapes of the embedding tensors)",
-                         rdml_safetensors_path(ld->st), name, got, want);
+                         rdml_weights_path(ld->st), name, got, want);
     }
-    return rdml_safetensors_read_f32(ld->ctx, ld->st, t, dst);
+    return rdml_weights_read_f32(ld->ctx, ld->st, t, dst);
 }
 static int get1(loader *ld, const char *name, int64_t n0, float *dst) {
     int64_t s[1] = {n0};
@@ -150,7 +155,7 @@ static const rdml_st_tensor *need(loader *ld, const char *name, int ndim) {
     const rdml_st_tensor *t = lookup(ld, name);
     if (!t) {
         RDML_FAIL(ld->ctx, RDML_EFORMAT, "%s: tensor '%s' is missing (hint: a CLIP checkpoint "
-                  "in %s naming is expected; see docs/embed.md)", rdml_safetensors_path(ld->st),
+                  "in %s naming is expected; see docs/embed.md)", rdml_weights_path(ld->st),
                   name, naming(ld));
         return NULL;
     }
@@ -158,7 +163,7 @@ static const rdml_st_tensor *need(loader *ld, const char *name, int ndim) {
         char got[128];
         shape_str(got, sizeof got, t->ndim, t->shape);
         RDML_FAIL(ld->ctx, RDML_EFORMAT, "%s: tensor '%s' has shape %s but a %d-d tensor is "
-                  "expected", rdml_safetensors_path(ld->st), name, got, ndim);
+                  "expected", rdml_weights_path(ld->st), name, got, ndim);
         return NULL;
     }
     return t;
@@ -171,8 +176,8 @@ static int count_layers(loader *ld, int64_t *layers) {
     const char *pre = ld->oa ? OA_LAYER_PREFIX : HF_LAYER_PREFIX;
     const size_t np = strlen(pre);
     int64_t top = -1;
-    for (int64_t i = 0; i < rdml_safetensors_count(ld->st); i++) {
-        const char *name = rdml_safetensors_at(ld->st, i)->name;
+    for (int64_t i = 0; i < rdml_weights_count(ld->st); i++) {
+        const char *name = rdml_weights_at(ld->st, i)->name;
         if (strncmp(name, pre, np) != 0 || name[np] < '0' || name[np] > '9') continue;
         char *end;
         long long l = strtoll(name + np, &end, 10);
@@ -189,7 +194,7 @@ static int count_layers(loader *ld, int64_t *layers) {
         for (int k = 0; k < ns; k++) {
             char n[256];
             snprintf(n, sizeof n, "%s%lld.%s", pre, (long long)l, sfx[k]);
-            if (rdml_safetensors_index(ld->st, n) >= 0) continue;
+            if (rdml_weights_index(ld->st, n) >= 0) continue;
             if (!missing++) rdml_strlcpy(first, n, sizeof first);
         }
     if (missing)
@@ -197,7 +202,7 @@ static int count_layers(loader *ld, int64_t *layers) {
                          "%s: tensor '%s' is missing (%lld tensor%s of the %lld encoder layers "
                          "missing in all; the file has tensors of layers 0 to %lld, each needs "
                          "%d) (hint: the file is incomplete or not a CLIP ViT checkpoint in %s "
-                         "naming; see docs/embed.md)", rdml_safetensors_path(ld->st), first,
+                         "naming; see docs/embed.md)", rdml_weights_path(ld->st), first,
                          (long long)missing, missing == 1 ? "" : "s", (long long)*layers,
                          (long long)top, ns, naming(ld));
     return RDML_OK;
@@ -210,8 +215,8 @@ static int check_unused(loader *ld) {
     int64_t bad = 0;
     char list[600] = "";
     size_t o = 0;
-    for (int64_t i = 0; i < rdml_safetensors_count(ld->st); i++) {
-        const char *name = rdml_safetensors_at(ld->st, i)->name;
+    for (int64_t i = 0; i < rdml_weights_count(ld->st); i++) {
+        const char *name = rdml_weights_at(ld->st, i)->name;
         if (ld->used[i] || ignorable(name, ld->oa)) continue;
         if (bad++ < 4 && o < sizeof list)
             o += (size_t)snprintf(list + o, sizeof list - o, "%s'%s'", bad > 1 ? ", " : "", name);
@@ -222,7 +227,7 @@ static int check_unused(loader *ld) {
                      "(%s naming): %s%s (hint: another architecture or a mixed file; only the "
                      "image tower, its projection and a full checkpoint's text tower and "
                      "logit_scale are accepted; see docs/embed.md)",
-                     rdml_safetensors_path(ld->st), (long long)bad, bad == 1 ? " is" : "s are",
+                     rdml_weights_path(ld->st), (long long)bad, bad == 1 ? " is" : "s are",
                      naming(ld), list, bad > 4 ? ", ..." : "");
 }
 
@@ -230,7 +235,7 @@ static int check_unused(loader *ld) {
  * sizes that must agree with the tensors (-1 when absent). */
 typedef struct clip_config {
     char path[4096];
-    int present;
+    int present, open_clip; /* open_clip: the file is OpenCLIP's open_clip_config.json */
     int64_t heads, layers, width, mlp, patch, image, proj;
 } clip_config;
 
@@ -243,15 +248,58 @@ static int config_int(rdml_ctx *ctx, const char *path, json_t *obj, const char *
     return RDML_OK;
 }
 
+/* OpenCLIP's open_clip_config.json beside the weights (as its Hugging Face hub repositories
+ * ship it), read when there is no config.json: model_cfg.vision_cfg's layers, width,
+ * patch_size, image_size, head_width (default 64) and mlp_ratio (default 4), model_cfg.embed_dim,
+ * and model_cfg.quick_gelu (default false: OpenCLIP's nn.GELU; only OpenAI's weights use
+ * quick_gelu). */
+static int read_open_clip_config(rdml_ctx *ctx, const char *weights, clip_config *c,
+                                 rdml_clip_act *act) {
+    const char *slash = strrchr(weights, '/');
+    if (slash) snprintf(c->path, sizeof c->path, "%.*s/open_clip_config.json", (int)(slash - weights), weights);
+    else snprintf(c->path, sizeof c->path, "open_clip_config.json");
+    FILE *f = fopen(c->path, "rb");
+    if (!f) return RDML_OK;
+    fclose(f);
+    c->present = c->open_clip = 1;
+    json_error_t err;
+    json_t *root = json_load_file(c->path, 0, &err);
+    json_t *mc = root ? json_object_get(root, "model_cfg") : NULL;
+    json_t *vc = mc ? json_object_get(mc, "vision_cfg") : NULL;
+    if (!json_is_object(mc) || !json_is_object(vc)) {
+        json_decref(root);
+        return RDML_FAIL(ctx, RDML_EFORMAT, "%s: no model_cfg.vision_cfg object (%s) (hint: "
+                         "OpenCLIP's open_clip_config.json is expected)", c->path,
+                         root ? "missing" : err.text);
+    }
+    int64_t hw = 64;
+    int rc = config_int(ctx, c->path, vc, "layers", &c->layers);
+    if (!rc) rc = config_int(ctx, c->path, vc, "width", &c->width);
+    if (!rc) rc = config_int(ctx, c->path, vc, "patch_size", &c->patch);
+    if (!rc) rc = config_int(ctx, c->path, vc, "image_size", &c->image);
+    if (!rc) rc = config_int(ctx, c->path, vc, "head_width", &hw);
+    if (!rc) rc = config_int(ctx, c->path, mc, "embed_dim", &c->proj);
+    if (!rc && c->width > 0) {
+        c->heads = c->width / hw;
+        json_t *r = json_object_get(vc, "mlp_ratio");
+        double ratio = json_is_number(r) ? json_number_value(r) : 4.0;
+        c->mlp = (int64_t)(ratio * (double)c->width);
+    }
+    json_t *q = json_object_get(mc, "quick_gelu");
+    if (!rc) *act = json_is_true(q) ? RDML_ACT_QUICK_GELU : RDML_ACT_GELU;
+    json_decref(root);
+    return rc;
+}
+
 static int read_config(rdml_ctx *ctx, const char *weights, clip_config *c, rdml_clip_act *act,
                        double *eps) {
     const char *slash = strrchr(weights, '/');
     if (slash) snprintf(c->path, sizeof c->path, "%.*s/config.json", (int)(slash - weights), weights);
     else snprintf(c->path, sizeof c->path, "config.json");
-    c->present = 0;
+    c->present = c->open_clip = 0;
     c->heads = c->layers = c->width = c->mlp = c->patch = c->image = c->proj = -1;
     FILE *f = fopen(c->path, "rb");
-    if (!f) return RDML_OK;
+    if (!f) return read_open_clip_config(ctx, weights, c, act);
     fclose(f);
     c->present = 1;
     const char *path = c->path;
@@ -291,8 +339,11 @@ static int read_config(rdml_ctx *ctx, const char *weights, clip_config *c, rdml_
 static int check_config(rdml_ctx *ctx, const clip_config *c, const rdml_clip_arch *a,
                         const char *weights) {
     if (!c->present) return RDML_OK;
-    const char *key[6] = {"num_hidden_layers", "hidden_size", "intermediate_size", "patch_size",
-                          "image_size", "projection_dim"};
+    const char *hf_key[6] = {"num_hidden_layers", "hidden_size", "intermediate_size", "patch_size",
+                             "image_size", "projection_dim"};
+    const char *oc_key[6] = {"vision_cfg.layers", "vision_cfg.width", "vision_cfg.width * mlp_ratio",
+                             "vision_cfg.patch_size", "vision_cfg.image_size", "embed_dim"};
+    const char *const *key = c->open_clip ? oc_key : hf_key;
     const int64_t cfg[6] = {c->layers, c->width, c->mlp, c->patch, c->image, c->proj};
     const int64_t got[6] = {a->layers, a->width, a->mlp, a->patch, a->image, a->proj};
     const char *what[6] = {"encoder layers", "as hidden width", "as MLP width", "as patch size",
@@ -311,17 +362,17 @@ int rdml_clip_load(rdml_ctx *ctx, const char *path, int64_t heads, rdml_clip_act
                    rdml_clip **out) {
     *out = NULL;
     loader ld = {ctx, NULL, 0, NULL};
-    RDML_TRY(rdml_safetensors_open(ctx, path, &ld.st));
+    RDML_TRY(rdml_weights_open(ctx, path, &ld.st));
     rdml_clip *m = calloc(1, sizeof *m);
-    ld.used = calloc((size_t)rdml_safetensors_count(ld.st) + 1, 1);
+    ld.used = calloc((size_t)rdml_weights_count(ld.st) + 1, 1);
     int rc = m && ld.used ? RDML_OK : RDML_FAIL(ctx, RDML_ENOMEM, "out of memory loading %s", path);
     char n[256];
     rdml_clip_arch *a = m ? &m->a : NULL;
     clip_config cc;
     memset(&cc, 0, sizeof cc);
     if (!rc) {
-        if (rdml_safetensors_find(ld.st, "vision_model.embeddings.class_embedding")) ld.oa = 0;
-        else if (rdml_safetensors_find(ld.st, "visual.class_embedding")) ld.oa = 1;
+        if (rdml_weights_index(ld.st, "vision_model.embeddings.class_embedding") >= 0) ld.oa = 0;
+        else if (rdml_weights_index(ld.st, "visual.class_embedding") >= 0) ld.oa = 1;
         else
             rc = RDML_FAIL(ctx, RDML_EFORMAT, "%s: neither 'vision_model.embeddings.class_embedding' "
                            "(Hugging Face naming) nor 'visual.class_embedding' (OpenAI naming) is "
@@ -470,7 +521,7 @@ int rdml_clip_load(rdml_ctx *ctx, const char *path, int64_t heads, rdml_clip_act
         }
     }
     if (!rc) rc = check_unused(&ld);
-    rdml_safetensors_close(&ld.st);
+    rdml_weights_close(&ld.st);
     free(ld.used);
     if (rc) {
         rdml_clip_free(&m);
@@ -528,52 +579,10 @@ int rdml_clip_preprocess(rdml_ctx *ctx, const rdml_clip *m, const rdml_image *im
 
 /* ---- forward ---- */
 
-/* exp on 4 floats at a time (GCC/clang vector extensions: SSE2 on any x86-64, NEON on arm64),
- * Cephes expf: n = round(x log2 e), r = x - n ln 2 in two parts, a degree-5 polynomial,
- * times 2^n from the exponent bits; within 1 ulp of glibc expf on [-87.3, 88] (inputs
- * outside are clamped, so exp(-inf) gives ~1e-38 instead of 0 and large inputs exp(88)).
- * Scalar expf made quick_gelu ~10% of a ViT-B/32 batch; this cuts it about 3x. */
-typedef float v4f __attribute__((vector_size(16)));
-typedef int32_t v4i __attribute__((vector_size(16)));
-
-static inline v4f v4_set(float a) { return (v4f){a, a, a, a}; }
-static inline v4f v4_load(const float *p) {
-    v4f v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-static inline void v4_store(float *p, v4f v) { memcpy(p, &v, sizeof v); }
-static inline v4f v4_select(v4i mask, v4f a, v4f b) { /* mask ? a : b */
-    return (v4f)(((v4i)a & mask) | ((v4i)b & ~mask));
-}
-
-static inline v4f exp4(v4f x) {
-    const v4f magic = v4_set(12582912.0f); /* 1.5 * 2^23: adding it rounds to an integer */
-    x = v4_select(x > v4_set(88.0f), v4_set(88.0f), x);
-    x = v4_select(x < v4_set(-87.3f), v4_set(-87.3f), x);
-    v4f t = x * v4_set(1.44269504088896341f) + magic;
-    v4f fx = t - magic;
-    v4i n = (v4i)t - (v4i)magic;
-    v4f r = x - fx * v4_set(0.693359375f);
-    r = r - fx * v4_set(-2.12194440e-4f);
-    v4f z = r * r;
-    v4f y = v4_set(1.9875691500e-4f);
-    y = y * r + v4_set(1.3981999507e-3f);
-    y = y * r + v4_set(8.3334519073e-3f);
-    y = y * r + v4_set(4.1665795894e-2f);
-    y = y * r + v4_set(1.6666665459e-1f);
-    y = y * r + v4_set(5.0000001201e-1f);
-    y = y * z + r + v4_set(1.0f);
-    return y * (v4f)((n + 127) << 23);
-}
-
 /* y[i] = act(y[i] + b[i]), i < n. */
 static void bias_act(float *y, const float *b, int64_t n, rdml_clip_act act) {
     if (act == RDML_ACT_GELU) {
-        for (int64_t i = 0; i < n; i++) {
-            float v = y[i] + b[i];
-            y[i] = 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
-        }
+        bias_gelu(y, b, n);
         return;
     }
     /* quick_gelu: v sigmoid(1.702 v); the tail goes through a padded vector */
@@ -590,29 +599,6 @@ static void bias_act(float *y, const float *b, int64_t n, rdml_clip_act act) {
         v4_store(t, v / (v4_set(1.0f) + exp4(v * v4_set(-1.702f))));
         memcpy(y + i, t, (size_t)(n - i) * sizeof *t);
     }
-}
-
-/* In-place softmax of a row of n scores. */
-static void softmax_row(float *r, int64_t n) {
-    float mx = r[0];
-    for (int64_t u = 1; u < n; u++) mx = r[u] > mx ? r[u] : mx;
-    v4f acc = v4_set(0.0f), m4 = v4_set(mx);
-    int64_t u = 0;
-    for (; u + 4 <= n; u += 4) {
-        v4f e = exp4(v4_load(r + u) - m4);
-        acc += e;
-        v4_store(r + u, e);
-    }
-    if (u < n) {
-        float t[4] = {mx, mx, mx, mx};
-        memcpy(t, r + u, (size_t)(n - u) * sizeof *t);
-        v4f e = exp4(v4_load(t) - m4);
-        v4_store(t, e);
-        for (int64_t k = 0; k < n - u; k++) acc[k] += t[k];
-        memcpy(r + u, t, (size_t)(n - u) * sizeof *t);
-    }
-    float inv = 1.0f / (acc[0] + acc[1] + acc[2] + acc[3]);
-    for (int64_t k = 0; k < n; k++) r[k] *= inv;
 }
 
 static double *prof_acc; /* rdml_clip_forward_profile */
@@ -637,35 +623,6 @@ static void prof_mark(double *t, int ph) {
     double n = prof_now();
     prof_acc[ph] += n - *t;
     *t = n;
-}
-
-/* LayerNorm of `rows` rows of D: mean and variance (two passes, float with 4 partial sums,
- * accurate to ~1e-7 relative for D in the thousands), then (x - mean) rstd w + b. */
-static void layer_norm(float *out, const float *in, const float *w, const float *b, int64_t rows,
-                       int64_t D, double eps) {
-    const int64_t D4 = D & ~(int64_t)3;
-    for (int64_t r = 0; r < rows; r++) {
-        const float *x = in + r * D;
-        float *y = out + r * D;
-        v4f acc = v4_set(0.0f);
-        for (int64_t i = 0; i < D4; i += 4) acc += v4_load(x + i);
-        float sum = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-        for (int64_t i = D4; i < D; i++) sum += x[i];
-        float mu = sum / (float)D;
-        v4f m4 = v4_set(mu);
-        acc = v4_set(0.0f);
-        for (int64_t i = 0; i < D4; i += 4) {
-            v4f d = v4_load(x + i) - m4;
-            acc += d * d;
-        }
-        float ss = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-        for (int64_t i = D4; i < D; i++) ss += (x[i] - mu) * (x[i] - mu);
-        float rstd = (float)(1.0 / sqrt((double)ss / (double)D + eps));
-        v4f r4 = v4_set(rstd);
-        for (int64_t i = 0; i < D4; i += 4)
-            v4_store(y + i, (v4_load(x + i) - m4) * r4 * v4_load(w + i) + v4_load(b + i));
-        for (int64_t i = D4; i < D; i++) y[i] = (x[i] - mu) * rstd * w[i] + b[i];
-    }
 }
 
 static void add_bias(float *y, const float *b, int64_t rows, int64_t n) {

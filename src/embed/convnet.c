@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "rdml/zoo.h"
+#include "embed/vit.h"
 
 #define CHUNK ((int64_t)8 << 20) /* im2col floats per SGEMM chunk (32 MiB) */
 
@@ -47,14 +48,18 @@ struct rdml_convnet {
     int nl, capl;
     int *layer_op; /* the op producing layer i */
     int err;
+    rdml_vit *vit; /* vit_b_16 / dinov2: the transformer (ops unused) */
 };
 
-static const char *const arch_names[] = {"alexnet", "vgg16", "resnet18", "resnet50"};
+static const char *const arch_names[] = {"alexnet", "vgg16", "resnet18", "resnet50",
+                                         "vit_b_16", "dinov2"};
 static const char *const arch_urls[] = {
     "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
     "https://download.pytorch.org/models/vgg16-397923af.pth",
     "https://download.pytorch.org/models/resnet18-f37072fd.pth",
-    "https://download.pytorch.org/models/resnet50-0676ba61.pth"};
+    "https://download.pytorch.org/models/resnet50-0676ba61.pth",
+    "https://download.pytorch.org/models/vit_b_16-c867db91.pth",
+    "https://dl.fbaipublicfiles.com/dinov2/dinov2_vitb14/dinov2_vitb14_pretrain.pth"};
 
 const char *rdml_zoo_arch_name(rdml_zoo_arch a) {
     return (int)a >= 0 && a < RDML_ZOO_NARCH ? arch_names[a] : "?";
@@ -70,7 +75,7 @@ int rdml_zoo_arch_parse(rdml_ctx *ctx, const char *s, rdml_zoo_arch *out) {
             return RDML_OK;
         }
     return RDML_FAIL(ctx, RDML_ECONFIG, "[embed] model = %s is not one of alexnet, vgg16, "
-                     "resnet18, resnet50 (hint: `rdmlearn models` lists them with their layers)",
+                     "resnet18, resnet50, vit_b_16, dinov2 (hint: `rdmlearn models` lists them with their layers)",
                      s);
 }
 
@@ -319,6 +324,22 @@ static void build_resnet(rdml_convnet *m, int bottleneck) {
     linear(m, x, m->classes, "fc", "fc");
 }
 
+/* The transformer's layer list as the network's (find, list and the catalogue use it). */
+static int vit_wrap(rdml_ctx *ctx, rdml_convnet *m, rdml_convnet **out) {
+    const rdml_zoo_layer *L;
+    int64_t n;
+    rdml_vit_layers(m->vit, &L, &n);
+    m->L = rdml_malloc(ctx, (size_t)n * sizeof *m->L, "layers");
+    if (!m->L) {
+        rdml_convnet_free(&m);
+        return ctx->code;
+    }
+    memcpy(m->L, L, (size_t)n * sizeof *L);
+    m->nl = m->capl = (int)n;
+    *out = m;
+    return RDML_OK;
+}
+
 int rdml_convnet_create(rdml_ctx *ctx, rdml_zoo_arch a, int64_t classes, rdml_convnet **out) {
     *out = NULL;
     if ((int)a < 0 || a >= RDML_ZOO_NARCH)
@@ -329,6 +350,14 @@ int rdml_convnet_create(rdml_ctx *ctx, rdml_zoo_arch a, int64_t classes, rdml_co
     if (!m) return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory building %s", arch_names[a]);
     m->arch = a;
     m->classes = classes;
+    if (a == RDML_ZOO_VIT_B_16 || a == RDML_ZOO_DINOV2) {
+        int rc = rdml_vit_create(ctx, a == RDML_ZOO_DINOV2, &m->vit);
+        if (rc) {
+            free(m);
+            return rc;
+        }
+        return vit_wrap(ctx, m, out);
+    }
     switch (a) {
     case RDML_ZOO_ALEXNET: build_alexnet(m); break;
     case RDML_ZOO_VGG16: build_vgg16(m); break;
@@ -353,6 +382,7 @@ void rdml_convnet_free(rdml_convnet **pm) {
     free(m->ops);
     free(m->L);
     free(m->layer_op);
+    rdml_vit_free(&m->vit);
     free(m);
     *pm = NULL;
 }
@@ -497,6 +527,17 @@ int rdml_convnet_load(rdml_ctx *ctx, rdml_zoo_arch a, const char *path, rdml_con
     *out = NULL;
     rdml_weights *w = NULL;
     RDML_TRY(rdml_weights_open(ctx, path, &w));
+    if (a == RDML_ZOO_VIT_B_16 || a == RDML_ZOO_DINOV2) {
+        rdml_convnet *m = calloc(1, sizeof *m);
+        int rc = m ? RDML_OK : RDML_FAIL(ctx, RDML_ENOMEM, "out of memory loading %s", path);
+        if (!rc) {
+            m->arch = a;
+            rc = rdml_vit_load(ctx, a == RDML_ZOO_DINOV2, w, &m->vit);
+            if (rc) free(m);
+        }
+        rdml_weights_close(&w);
+        return rc ? rc : vit_wrap(ctx, m, out);
+    }
     const char *last = a == RDML_ZOO_ALEXNET || a == RDML_ZOO_VGG16 ? "classifier.6.weight" : "fc.weight";
     int64_t li = rdml_weights_index(w, last);
     int rc = RDML_OK;
@@ -697,6 +738,7 @@ static void to_nchw(int64_t B, int64_t H, int64_t W, int64_t C, const float *x, 
 
 int rdml_convnet_forward(rdml_ctx *ctx, const rdml_convnet *m, int64_t B, const float *pixels,
                          int64_t n, const int64_t *layers, rdml_zoo_emit emit, void *arg) {
+    if (m->vit) return rdml_vit_forward(ctx, m->vit, B, pixels, n, layers, emit, arg);
     if (B < 1 || n < 1) return RDML_OK;
     const int nops = m->nops;
     int last = -1;

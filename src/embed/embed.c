@@ -342,7 +342,7 @@ static int torchvision_open(rdml_ctx *ctx, MPI_Comm comm, rdml_embedder *e) {
     for (int64_t k = 0; k < nl && o < sizeof e->model; k++)
         o += (size_t)snprintf(e->model + o, sizeof e->model - o, " %s (%s, %lld)", e->outs[k].layer,
                               e->outs[k].pooling, (long long)e->outs[k].dims);
-    snprintf(e->prep, sizeof e->prep, "%s", rdml_zoo_imagenet_preprocessing());
+    snprintf(e->prep, sizeof e->prep, "%s", rdml_zoo_preprocessing(arch));
     return RDML_OK;
 }
 
@@ -539,7 +539,7 @@ static int image_compute(rdml_ctx *ctx, MPI_Comm comm, rdml_embedder *e, int64_t
             rdml_image im = {0};
             rc = rdml_png_read(ctx, items[b0 + i].path, clip || tv ? 3 : 1, &im);
             if (!rc && clip) rc = rdml_clip_preprocess(ctx, e->clip, &im, px + i * 3 * S * S);
-            else if (!rc && tv) rc = rdml_zoo_imagenet_preprocess(ctx, &im, px + i * 3 * S * S);
+            else if (!rc && tv) rc = rdml_zoo_preprocess(ctx, rdml_convnet_arch(e->cnn), &im, px + i * 3 * S * S);
             else if (!rc && p->backend == RDML_EMBED_GABOR) rc = rdml_embed_gabor(ctx, &im, out + (b0 + i) * e->dims);
             else if (!rc) rc = rdml_embed_pixels(ctx, &im, p->size, out + (b0 + i) * e->dims);
             rdml_image_free(&im);

@@ -88,12 +88,14 @@ int rdml_pool_parse(rdml_ctx *ctx, const char *s, rdml_pool *out) {
 
 rdml_pool rdml_pool_resolve(rdml_pool p, const rdml_zoo_layer *L) {
     if (p != RDML_POOL_AUTO) return p;
-    return L->vec ? RDML_POOL_FLATTEN : RDML_POOL_GAP;
+    return L->tokens ? RDML_POOL_CLS : L->vec ? RDML_POOL_FLATTEN : RDML_POOL_GAP;
 }
 
 int64_t rdml_pool_dims(rdml_pool p, const rdml_zoo_layer *L, int64_t dims) {
     switch (rdml_pool_resolve(p, L)) {
-    case RDML_POOL_GAP: return L->c;
+    case RDML_POOL_CLS: return L->tokens ? L->c : -1;
+    case RDML_POOL_MEAN: return L->tokens && L->h > L->prefix ? L->c : -1;
+    case RDML_POOL_GAP: return L->tokens ? -1 : L->c;
     case RDML_POOL_FLATTEN: return L->c * L->h * L->w;
     case RDML_POOL_PROJECT: return dims;
     default: return -1;
@@ -153,6 +155,18 @@ static int project_streamed(rdml_ctx *ctx, const rdml_projection *p, int64_t B, 
 int rdml_zoo_pool(rdml_ctx *ctx, rdml_pool p, const rdml_zoo_layer *L, int64_t B,
                   const float *x, const rdml_projection *proj, int64_t dims, float *out) {
     const int64_t C = L->c, HW = L->h * L->w, D = C * HW;
+    if (L->tokens && (p == RDML_POOL_CLS || p == RDML_POOL_MEAN)) { /* x: B x T x C */
+        const int64_t T = L->h, P0 = p == RDML_POOL_CLS ? 0 : L->prefix;
+        const int64_t P1 = p == RDML_POOL_CLS ? 1 : T;
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t c = 0; c < C; c++) {
+                double acc = 0;
+                for (int64_t t = P0; t < P1; t++) acc += x[(b * T + t) * C + c];
+                out[b * C + c] = (float)(acc / (double)(P1 - P0));
+            }
+        return RDML_OK;
+    }
+    if (L->tokens && p == RDML_POOL_GAP) p = RDML_POOL_N; /* not for tokens: the error below */
     switch (p) {
     case RDML_POOL_GAP:
         for (int64_t b = 0; b < B; b++)
@@ -177,9 +191,9 @@ int rdml_zoo_pool(rdml_ctx *ctx, rdml_pool p, const rdml_zoo_layer *L, int64_t B
         return project_streamed(ctx, proj, B, x, out);
     default:
         return RDML_FAIL(ctx, RDML_ECONFIG, "[embed] pooling = %s does not apply to layer %s "
-                         "(a %lld x %lld x %lld map; hint: gap, flatten or project)",
-                         rdml_pool_name(p), L->name, (long long)L->c, (long long)L->h,
-                         (long long)L->w);
+                         "(%s; hint: %s)", rdml_pool_name(p), L->name,
+                         L->tokens ? "a token sequence" : "a feature map",
+                         L->tokens ? "cls, mean, flatten or project" : "gap, flatten or project");
     }
 }
 
@@ -195,7 +209,26 @@ const char *rdml_zoo_imagenet_preprocessing(void) {
            "0.485, 0.456, 0.406; std 0.229, 0.224, 0.225)";
 }
 
+static int imagenet_preprocess(rdml_ctx *ctx, const rdml_image *im, rdml_resample filter, float *out);
+
 int rdml_zoo_imagenet_preprocess(rdml_ctx *ctx, const rdml_image *im, float *out) {
+    return imagenet_preprocess(ctx, im, RDML_RESAMPLE_BILINEAR, out);
+}
+
+int rdml_zoo_preprocess(rdml_ctx *ctx, rdml_zoo_arch a, const rdml_image *im, float *out) {
+    return imagenet_preprocess(ctx, im, a == RDML_ZOO_DINOV2 ? RDML_RESAMPLE_BICUBIC
+                                                             : RDML_RESAMPLE_BILINEAR, out);
+}
+
+const char *rdml_zoo_preprocessing(rdml_zoo_arch a) {
+    if (a == RDML_ZOO_DINOV2)
+        return "DINOv2 make_classification_eval_transform: RGB; Resize(256, BICUBIC): Pillow "
+               "BICUBIC (antialiased) resize of the short side to 256; CenterCrop(224); "
+               "ToTensor; Normalize(ImageNet mean 0.485, 0.456, 0.406; std 0.229, 0.224, 0.225)";
+    return rdml_zoo_imagenet_preprocessing();
+}
+
+static int imagenet_preprocess(rdml_ctx *ctx, const rdml_image *im, rdml_resample filter, float *out) {
     if (im->channels != 3)
         return RDML_FAIL(ctx, RDML_EINTERNAL, "ImageNet preprocessing needs RGB, got %d channels",
                          im->channels);
@@ -210,7 +243,7 @@ int rdml_zoo_imagenet_preprocess(rdml_ctx *ctx, const rdml_image *im, float *out
     }
     uint8_t *rs = rdml_malloc(ctx, (size_t)(ow * oh * 3), "resized image");
     if (!rs) return ctx->code;
-    int rc = rdml_embed_resize_u8(ctx, im->px, w, h, 3, rs, ow, oh, RDML_RESAMPLE_BILINEAR);
+    int rc = rdml_embed_resize_u8(ctx, im->px, w, h, 3, rs, ow, oh, filter);
     if (!rc) {
         /* torchvision center_crop: int(round((H - S) / 2.0)), Python's round half to even */
         const int64_t top = (int64_t)nearbyint((double)(oh - S) / 2.0);
@@ -266,20 +299,35 @@ int rdml_zoo_catalogue(rdml_ctx *ctx, const char *only, char **out) {
         shown++;
         err |= cat(&b, &len, &cap, "%s  (embed.backend = torchvision, embed.model = %s)\n",
                    rdml_zoo_arch_name((rdml_zoo_arch)a), rdml_zoo_arch_name((rdml_zoo_arch)a));
-        err |= cat(&b, &len, &cap, "  weights: torchvision IMAGENET1K_V1 state dict, %s\n"
-                   "           (download it yourself; embed.weights reads the .pth as is, or "
-                   "convert it with tools/pth_to_safetensors.py)\n",
-                   rdml_zoo_weights_url((rdml_zoo_arch)a));
-        err |= cat(&b, &len, &cap, "  preprocessing: %s\n", rdml_zoo_imagenet_preprocessing());
-        err |= cat(&b, &len, &cap, "  layers (embed.layers; output shape; auto pooling):\n");
+        if (a == RDML_ZOO_DINOV2)
+            err |= cat(&b, &len, &cap, "  weights: facebookresearch/dinov2 backbones (the architecture "
+                       "is read from the tensors), e.g.\n"
+                       "           https://dl.fbaipublicfiles.com/dinov2/dinov2_vit{s,b,l}14/"
+                       "dinov2_vit{s,b,l}14_pretrain.pth\n"
+                       "           https://dl.fbaipublicfiles.com/dinov2/dinov2_vit{s,b,l}14/"
+                       "dinov2_vit{s,b,l}14_reg4_pretrain.pth (4 registers)\n"
+                       "           (download them yourself; embed.weights reads the .pth as is)\n");
+        else
+            err |= cat(&b, &len, &cap, "  weights: torchvision IMAGENET1K_V1 state dict, %s\n"
+                       "           (download it yourself; embed.weights reads the .pth as is, or "
+                       "convert it with tools/pth_to_safetensors.py)\n",
+                       rdml_zoo_weights_url((rdml_zoo_arch)a));
+        err |= cat(&b, &len, &cap, "  preprocessing: %s\n", rdml_zoo_preprocessing((rdml_zoo_arch)a));
+        if (a == RDML_ZOO_VIT_B_16 || a == RDML_ZOO_DINOV2)
+            err |= cat(&b, &len, &cap, "  layers of the %s (K < depth, read from the weights; "
+                       "pooling cls, mean of the patch tokens, flatten or project):\n",
+                       a == RDML_ZOO_DINOV2 ? "B/14, 12 blocks" : "B/16, 12 blocks");
+        else err |= cat(&b, &len, &cap, "  layers (embed.layers; output shape; auto pooling):\n");
         for (int64_t i = 0; i < rdml_convnet_nlayers(m) && !err; i++) {
             const rdml_zoo_layer *L = rdml_convnet_layer(m, i);
             char shape[64];
             if (L->vec) snprintf(shape, sizeof shape, "%lld", (long long)L->c);
+            else if (L->tokens) snprintf(shape, sizeof shape, "%lld x %lld", (long long)L->h,
+                                         (long long)L->c);
             else snprintf(shape, sizeof shape, "%lld x %lld x %lld", (long long)L->c,
                           (long long)L->h, (long long)L->w);
-            err |= cat(&b, &len, &cap, "    %-14s %-16s %s\n", L->name, shape,
-                       L->vec ? "the vector" : "gap");
+            err |= cat(&b, &len, &cap, "    %-*s %-16s %s\n", L->tokens || L->depth > 30 ? 32 : 14, L->name, shape,
+                       L->vec ? "the vector" : L->tokens ? "cls" : "gap");
         }
         err |= cat(&b, &len, &cap, "\n");
         rdml_convnet_free(&m);
@@ -290,16 +338,23 @@ int rdml_zoo_catalogue(rdml_ctx *ctx, const char *only, char **out) {
                    "clip-vit  (embed.backend = clip-vit)\n"
                    "  weights: a CLIP model.safetensors in Hugging Face or OpenAI naming, e.g.\n"
                    "           https://huggingface.co/openai/clip-vit-base-patch32 (model.safetensors "
-                   "and config.json)\n"
+                   "and config.json),\n"
+                   "           or an OpenCLIP checkpoint (visual.*; open_clip_pytorch_model.bin and "
+                   "open_clip_config.json), e.g.\n"
+                   "           https://huggingface.co/laion/CLIP-ViT-B-16-laion2B-s34B-b88K\n"
                    "  preprocessing: CLIPImageProcessor: Pillow BICUBIC resize of the short side, "
                    "centre crop, CLIP mean/std\n"
                    "  layers: embed.layer = -1 (get_image_features) or k = hidden state after "
-                   "encoder layer k, pooled cls or mean\n\n");
+                   "encoder layer k, pooled cls or mean;\n"
+                   "          embed.layers: vision_model.pre_layrnorm, vision_model.encoder.layers.K, "
+                   "visual_projection\n"
+                   "          (OpenAI/OpenCLIP: visual.ln_pre, visual.transformer.resblocks.K, "
+                   "visual.proj)\n\n");
     }
     if (!err && !shown) {
         free(b);
         return RDML_FAIL(ctx, RDML_EUSAGE, "no model %s (hint: one of alexnet, vgg16, resnet18, "
-                         "resnet50, clip-vit; `rdmlearn models` lists them all)", only);
+                         "resnet50, vit_b_16, dinov2, clip-vit; `rdmlearn models` lists them all)", only);
     }
     if (err) {
         free(b);

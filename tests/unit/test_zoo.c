@@ -92,7 +92,7 @@ static void test_layers(void) {
 static void test_pooling(void) {
     rdml_ctx ctx;
     rdml_ctx_init(&ctx);
-    rdml_zoo_layer L = {"x", 2, 2, 3, 0, 0};
+    rdml_zoo_layer L = {"x", 2, 2, 3, 0, 0, 0, 0};
     float x[2 * 12], out[2 * 12];
     for (int i = 0; i < 24; i++) x[i] = (float)i;
     CHECK(rdml_pool_resolve(RDML_POOL_AUTO, &L) == RDML_POOL_GAP);
@@ -126,7 +126,7 @@ static void test_projection(void) {
     double ss = 0;
     for (int64_t i = 0; i < D * O; i++) ss += (double)a.r[i] * a.r[i];
     CHECK_NEAR(ss / (double)D, 1.0, 0.01); /* column norms^2 average 1 */
-    rdml_zoo_layer L = {"layer3", 25, 10, 10, 0, 0};
+    rdml_zoo_layer L = {"layer3", 25, 10, 10, 0, 0, 0, 0};
     float *x = malloc((size_t)(B * D) * sizeof *x), *y1 = malloc((size_t)(B * O) * sizeof *y1),
           *y2 = malloc((size_t)(B * O) * sizeof *y2);
     for (int64_t i = 0; i < B * D; i++) x[i] = (float)((i * 37 % 101) - 50) / 50.0f;
@@ -222,8 +222,43 @@ static void test_pth_pickle(void) {
     }
 }
 
-/* rdmlearn's torchvision preprocessing of PNGs into OUT.npy (N x 3 x 224 x 224). */
+/* ViT token sequences (B x T x D): cls is token 0, mean skips the class token and registers,
+ * gap does not apply, auto is cls; the ViT layer lists name the publishers' modules. */
+static void test_token_pooling(void) {
+    rdml_ctx ctx;
+    rdml_ctx_init(&ctx);
+    rdml_zoo_layer L = {"blocks.3", 2, 4, 1, 0, 3, 1, 2}; /* D 2, T 4: cls, 1 register, 2 patches */
+    const float x[2 * 4 * 2] = {1, 2, 100, 200, 3, 5, 7, 9, /* image 0 */
+                                -1, 0, 50, 50, 2, 2, 4, 0};
+    float out[4];
+    CHECK(rdml_pool_resolve(RDML_POOL_AUTO, &L) == RDML_POOL_CLS);
+    CHECK_EQ_I(rdml_pool_dims(RDML_POOL_MEAN, &L, 0), 2);
+    CHECK_EQ_I(rdml_pool_dims(RDML_POOL_FLATTEN, &L, 0), 8);
+    CHECK_EQ_I(rdml_pool_dims(RDML_POOL_GAP, &L, 0), -1);
+    CHECK(rdml_zoo_pool(&ctx, RDML_POOL_CLS, &L, 2, x, NULL, 0, out) == RDML_OK);
+    CHECK(out[0] == 1 && out[1] == 2 && out[2] == -1 && out[3] == 0);
+    CHECK(rdml_zoo_pool(&ctx, RDML_POOL_MEAN, &L, 2, x, NULL, 0, out) == RDML_OK);
+    CHECK(out[0] == 5 && out[1] == 7 && out[2] == 3 && out[3] == 1);
+    CHECK(rdml_zoo_pool(&ctx, RDML_POOL_GAP, &L, 2, x, NULL, 0, out) == RDML_ECONFIG);
+    CHECK_STR_HAS(ctx.msg, "hint: cls, mean, flatten or project");
+    rdml_convnet *m = NULL;
+    CHECK(rdml_convnet_create(&ctx, RDML_ZOO_VIT_B_16, 1000, &m) == RDML_OK);
+    CHECK_EQ_I(rdml_convnet_nlayers(m), 14);
+    CHECK_EQ_I(rdml_convnet_find(m, "encoder.layers.encoder_layer_11"), 11);
+    CHECK_EQ_I(rdml_convnet_find(m, "heads"), 13);
+    CHECK_EQ_I(rdml_convnet_layer(m, 12)->h, 197);
+    rdml_convnet_free(&m);
+    CHECK(rdml_convnet_create(&ctx, RDML_ZOO_DINOV2, 1000, &m) == RDML_OK);
+    CHECK_EQ_I(rdml_convnet_find(m, "norm"), 12);
+    CHECK_EQ_I(rdml_convnet_layer(m, 12)->h, 257);
+    rdml_convnet_free(&m);
+}
+
+/* rdmlearn's torchvision (or, with --preprocess-dinov2, DINOv2) preprocessing of PNGs into
+ * OUT.npy (N x 3 x 224 x 224). */
 static int preprocess(int argc, char **argv) {
+    const rdml_zoo_arch arch = strcmp(argv[1], "--preprocess-dinov2") == 0 ? RDML_ZOO_DINOV2
+                                                                           : RDML_ZOO_RESNET50;
     rdml_ctx ctx;
     rdml_ctx_init(&ctx);
     const int64_t n = argc - 3, per = 3 * RDML_ZOO_IMAGE * RDML_ZOO_IMAGE;
@@ -232,7 +267,7 @@ static int preprocess(int argc, char **argv) {
     for (int64_t i = 0; i < n && !rc; i++) {
         rdml_image im = {0};
         rc = rdml_png_read(&ctx, argv[3 + i], 3, &im);
-        if (!rc) rc = rdml_zoo_imagenet_preprocess(&ctx, &im, px + i * per);
+        if (!rc) rc = rdml_zoo_preprocess(&ctx, arch, &im, px + i * per);
         rdml_image_free(&im);
     }
     int64_t shape[4] = {n, 3, RDML_ZOO_IMAGE, RDML_ZOO_IMAGE};
@@ -243,7 +278,8 @@ static int preprocess(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
-    if (argc >= 4 && strcmp(argv[1], "--preprocess") == 0) return preprocess(argc, argv);
+    if (argc >= 4 && strncmp(argv[1], "--preprocess", 12) == 0) return preprocess(argc, argv);
+    RUN(test_token_pooling);
     RUN(test_layers);
     RUN(test_pooling);
     RUN(test_projection);
