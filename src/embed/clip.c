@@ -693,16 +693,7 @@ int rdml_clip_forward_multi(rdml_ctx *ctx, const rdml_clip *m, int64_t B, const 
     double tp = prof_acc ? prof_now() : 0;
 
     /* patch embedding: im2col rows (b, patch row, patch col), columns (channel, y, x) */
-    for (int64_t b = 0; b < B; b++)
-        for (int64_t gy = 0; gy < g; gy++)
-            for (int64_t gx = 0; gx < g; gx++) {
-                float *row = big + ((b * g + gy) * g + gx) * pp;
-                for (int64_t c = 0; c < 3; c++)
-                    for (int64_t y = 0; y < p; y++)
-                        memcpy(row + (c * p + y) * p,
-                               pixels + ((b * 3 + c) * S + gy * p + y) * S + gx * p,
-                               (size_t)p * sizeof *row);
-            }
+    vit_patches(big, pixels, B, g, p, S);
     linear(x, big, m->patch_w, B * g * g, D, pp, 0.0f);
     for (int64_t b = 0; b < B; b++) {
         float *hb = h + b * T * D;

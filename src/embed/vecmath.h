@@ -120,6 +120,24 @@ static inline v4f gelu4(v4f v) {
     return v4_set(0.5f) * v * (v4_set(1.0f) + e);
 }
 
+/* The ViT patch embedding's im2col: for B images of 3 x S x S floats (pixels), g x g patches
+ * of p x p; row (b, patch row, patch col) of rows (B g^2 rows of 3 p^2) holds the patch's
+ * pixels in (channel, y, x) order, the order of a conv weight [D, 3, p, p]. */
+static inline void vit_patches(float *rows, const float *pixels, int64_t B, int64_t g, int64_t p,
+                               int64_t S) {
+    const int64_t pp = 3 * p * p;
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t gy = 0; gy < g; gy++)
+            for (int64_t gx = 0; gx < g; gx++) {
+                float *row = rows + ((b * g + gy) * g + gx) * pp;
+                for (int64_t c = 0; c < 3; c++)
+                    for (int64_t yy = 0; yy < p; yy++)
+                        memcpy(row + (c * p + yy) * p,
+                               pixels + ((b * 3 + c) * S + gy * p + yy) * S + gx * p,
+                               (size_t)p * sizeof *row);
+            }
+}
+
 static inline void bias_gelu(float *y, const float *b, int64_t n) {
     int64_t i = 0;
     for (; i + 4 <= n; i += 4) v4_store(y + i, gelu4(v4_load(y + i) + v4_load(b + i)));

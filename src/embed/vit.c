@@ -473,16 +473,7 @@ int rdml_vit_forward(rdml_ctx *ctx, const rdml_vit *m, int64_t B, const float *p
     int rc = h && x && y && big && att ? RDML_OK : ctx->code;
     if (rc) goto done;
     /* patch embedding: im2col rows (b, patch row, patch col), columns (channel, y, x) */
-    for (int64_t b = 0; b < B; b++)
-        for (int64_t gy = 0; gy < g; gy++)
-            for (int64_t gx = 0; gx < g; gx++) {
-                float *row = big + ((b * g + gy) * g + gx) * pp;
-                for (int64_t c = 0; c < 3; c++)
-                    for (int64_t yy = 0; yy < p; yy++)
-                        memcpy(row + (c * p + yy) * p,
-                               pixels + ((b * 3 + c) * S + gy * p + yy) * S + gx * p,
-                               (size_t)p * sizeof *row);
-            }
+    vit_patches(big, pixels, B, g, p, S);
     linear(x, big, m->patch_w, B * g * g, D, pp, 0.0f);
     for (int64_t b = 0; b < B; b++) {
         float *hb = h + b * T * D;

@@ -237,18 +237,8 @@ int rdml_svm_train_lowrank(rdml_ctx *ctx, const rdml_svm_params *p, const rdml_s
         return RDML_FAIL(ctx, RDML_EINTERNAL, "svm.solver = lowrank needs the embeddings (hint: "
                          "rdml_svm_images_make_ex with RDML_SVM_IMAGES_EMB)");
     RDML_TRY(svm_check_pairs(ctx, im, l, ij));
-    int64_t cnt[2] = {0, 0};
-    for (int64_t t = 0; t < l; t++) {
-        if (y[t] != 0 && y[t] != 1)
-            return RDML_FAIL(ctx, RDML_EDATA, "SVM label %d of training pair %lld is not 0 or 1",
-                             y[t], (long long)t);
-        cnt[y[t]]++;
-    }
-    if (cnt[0] == 0 || cnt[1] == 0)
-        return RDML_FAIL(ctx, RDML_EDATA,
-                         "SVM training set of %lld pairs has %lld of class 0 (similar) and %lld of "
-                         "class 1 (dissimilar); a classifier needs both (hint: another pair set, "
-                         "threshold, or more images)", (long long)l, (long long)cnt[0], (long long)cnt[1]);
+    int64_t cnt[2];
+    RDML_TRY(svm_check_labels(ctx, l, y, cnt));
     double t0 = rdml_now();
     double wt0 = p->weight[0], wt1 = p->weight[1];
     if (p->balanced) {

@@ -712,6 +712,22 @@ int svm_make_model(rdml_ctx *ctx, const svm_kern *k, int64_t n_images, int64_t l
     return RDML_OK;
 }
 
+int svm_check_labels(rdml_ctx *ctx, int64_t l, const int8_t *y, int64_t cnt[2]) {
+    cnt[0] = cnt[1] = 0;
+    for (int64_t t = 0; t < l; t++) {
+        if (y[t] != 0 && y[t] != 1)
+            return RDML_FAIL(ctx, RDML_EDATA, "SVM label %d of training pair %lld is not 0 or 1",
+                             y[t], (long long)t);
+        cnt[y[t]]++;
+    }
+    if (cnt[0] == 0 || cnt[1] == 0)
+        return RDML_FAIL(ctx, RDML_EDATA,
+                         "SVM training set of %lld pairs has %lld of class 0 (similar) and %lld of "
+                         "class 1 (dissimilar); a classifier needs both (hint: another pair set, "
+                         "threshold, or more images)", (long long)l, (long long)cnt[0], (long long)cnt[1]);
+    return RDML_OK;
+}
+
 int svm_check_pairs(rdml_ctx *ctx, const rdml_svm_images *im, int64_t l, const int64_t *ij) {
     if (l < 1) return RDML_FAIL(ctx, RDML_EDATA, "SVM training set is empty");
     for (int64_t t = 0; t < l; t++)
@@ -761,18 +777,8 @@ int rdml_svm_train(rdml_ctx *ctx, const rdml_svm_params *p, const rdml_svm_image
         return RDML_FAIL(ctx, RDML_EINTERNAL, "SMO without the image Gram matrix (hint: "
                          "rdml_svm_images_make_ex with RDML_SVM_IMAGES_GRAM)");
     RDML_TRY(svm_check_pairs(ctx, im, l, ij));
-    int64_t cnt[2] = {0, 0};
-    for (int64_t t = 0; t < l; t++) {
-        if (y[t] != 0 && y[t] != 1)
-            return RDML_FAIL(ctx, RDML_EDATA, "SVM label %d of training pair %lld is not 0 or 1",
-                             y[t], (long long)t);
-        cnt[y[t]]++;
-    }
-    if (cnt[0] == 0 || cnt[1] == 0)
-        return RDML_FAIL(ctx, RDML_EDATA,
-                         "SVM training set of %lld pairs has %lld of class 0 (similar) and %lld of "
-                         "class 1 (dissimilar); a classifier needs both (hint: another pair set, "
-                         "threshold, or more images)", (long long)l, (long long)cnt[0], (long long)cnt[1]);
+    int64_t cnt[2];
+    RDML_TRY(svm_check_labels(ctx, l, y, cnt));
     double t0 = rdml_now();
     double w0 = p->weight[0], w1 = p->weight[1];
     if (p->balanced) {

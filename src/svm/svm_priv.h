@@ -67,6 +67,8 @@ int svm_make_model(rdml_ctx *ctx, const svm_kern *k, int64_t n_images, int64_t l
                    const int64_t *ij, const double *coef, const double *bound, double obj,
                    double rho, int64_t iters, int conv, double t0, rdml_svm_model **out);
 int svm_check_pairs(rdml_ctx *ctx, const rdml_svm_images *im, int64_t l, const int64_t *ij);
+/* The labels y (l pairs) are 0 or 1 and both classes occur: cnt[c] = pairs of class c. */
+int svm_check_labels(rdml_ctx *ctx, int64_t l, const int8_t *y, int64_t cnt[2]);
 int svm_lowrank_check(rdml_ctx *ctx, const rdml_svm_params *p);
 int svm_lowrank_decision(rdml_ctx *ctx, const rdml_svm_model *m, const rdml_svm_images *im,
                          int64_t n, const int64_t *ij, double *out);
