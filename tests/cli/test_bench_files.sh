@@ -50,7 +50,7 @@ check(True, "outside references")
 bench = [f for f in files if f.startswith("bench/")]
 check(any(f.endswith(".sh") for f in bench), "no bench scripts found")
 std = set(sys.stdlib_module_names)
-known = {"numpy", "scipy", "sklearn", "h5py", "torch", "PIL", "threadpoolctl"}
+known = {"numpy", "scipy", "sklearn", "h5py", "torch", "torchvision", "PIL", "threadpoolctl"}
 for f in bench:
     p = os.path.join(src, f)
     here = os.path.dirname(p)
