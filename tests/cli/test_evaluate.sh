@@ -241,10 +241,18 @@ def one(seed):
         q = f["/evaluate/rdm/V1/spearman/q"][()]
     os.remove(path)
     assert q.shape == (1, 2) and np.isfinite(q).all(), q
-    return bool((q < 0.05).any())
+    return [bool(x) for x in q[0] < 0.05]
 with ThreadPoolExecutor(2) as pool:
-    hits = sum(pool.map(one, range(100)))
-print(f"null check: {hits} of 100 null datasets have a model significant after correction")
+    res = list(pool.map(one, range(100)))
+hits = sum(any(r) for r in res)
+per_model = [sum(r[k] for r in res) for k in range(2)]
+print(f"null check: {hits} of 100 null datasets have a model significant after correction; "
+      f"per model {per_model}")
+# The criterion, per unrelated model: not significant after correction in >= 95 of the
+# 100 datasets (measured: 99 and 95; over seeds 1000-1999 97.4% and 97.1%). BH over the two
+# models gives each about half the level; P(Binomial(100, 0.03) >= 8) < 1%, so a bound of 7
+# only fails for a broken procedure, not for another draw of the seeds.
+assert max(per_model) <= 7, per_model
 # A valid level-0.05 procedure makes Binomial(100, <= 0.05) such datasets: 5 on average, more
 # than 10 with probability 1.1%. (The "at least 95 of 100" is the nominal level
 # itself, which a seeded set of 100 exceeds by chance about half the time; docs/evaluate.md.)
