@@ -80,6 +80,10 @@ int rdml_rsa_pearson(rdml_ctx *ctx, const double *a, const double *b, int64_t p,
 int rdml_rsa_spearman(rdml_ctx *ctx, const double *a, const double *b, int64_t p, double *rho);
 int rdml_rsa_kendall_tau_a(rdml_ctx *ctx, const double *a, const double *b, int64_t p,
                            double *tau);
+/* The correlation of a and b (p values) by method: rdml_rsa_spearman, _pearson or
+ * _kendall_tau_a, with their errors. */
+int rdml_rsa_correlate(rdml_ctx *ctx, rdml_rsa_method method, const double *a, const double *b,
+                       int64_t p, double *out);
 /* Compare two n x n RDMs (upper triangles, n >= 3) with a method. Works on the float values
  * directly (4 bytes per pair per RDM of extra memory, on top of the method's workspace). */
 int rdml_rsa_compare(rdml_ctx *ctx, const float *a, const float *b, int64_t n,

@@ -617,3 +617,13 @@ int rdml_rsa_compare(rdml_ctx *ctx, const float *a, const float *b, int64_t n,
     free(ub);
     return rc;
 }
+
+int rdml_rsa_correlate(rdml_ctx *ctx, rdml_rsa_method method, const double *a, const double *b,
+                       int64_t p, double *out) {
+    switch (method) {
+    case RDML_RSA_SPEARMAN: return rdml_rsa_spearman(ctx, a, b, p, out);
+    case RDML_RSA_PEARSON: return rdml_rsa_pearson(ctx, a, b, p, out);
+    case RDML_RSA_KENDALL_A: return rdml_rsa_kendall_tau_a(ctx, a, b, p, out);
+    }
+    return RDML_FAIL(ctx, RDML_EINTERNAL, "unknown RDM comparison method %d", (int)method);
+}

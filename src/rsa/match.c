@@ -224,15 +224,6 @@ static int pool_transform(rdml_ctx *ctx, rdml_rsa_method method, const float *rd
     return RDML_OK;
 }
 
-static int correlate(rdml_ctx *ctx, rdml_rsa_method method, const double *a, const double *b,
-                     int64_t p, double *out) {
-    switch (method) {
-    case RDML_RSA_SPEARMAN: return rdml_rsa_spearman(ctx, a, b, p, out);
-    case RDML_RSA_PEARSON: return rdml_rsa_pearson(ctx, a, b, p, out);
-    case RDML_RSA_KENDALL_A: return rdml_rsa_kendall_tau_a(ctx, a, b, p, out);
-    }
-    return RDML_FAIL(ctx, RDML_EINTERNAL, "noise ceiling: unknown method %d", (int)method);
-}
 
 int rdml_rsa_noise_ceiling(rdml_ctx *ctx, const float *const *rdms, int s, int64_t m,
                            rdml_rsa_method method, rdml_rsa_pool pool, double *lower,
@@ -280,8 +271,8 @@ int rdml_rsa_noise_ceiling(rdml_ctx *ctx, const float *const *rdms, int s, int64
             for (int64_t t = 0; rc == RDML_OK && t < p; t++)
                 oth[t] = (sum[t] - oth[t]) / (double)(s - 1);
         }
-        if (rc == RDML_OK) rc = correlate(ctx, method, one, all, p, &cu);
-        if (rc == RDML_OK) rc = correlate(ctx, method, one, oth, p, &cl);
+        if (rc == RDML_OK) rc = rdml_rsa_correlate(ctx, method, one, all, p, &cu);
+        if (rc == RDML_OK) rc = rdml_rsa_correlate(ctx, method, one, oth, p, &cl);
         if (rc != RDML_OK) {
             bad = k;
             break;

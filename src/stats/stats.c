@@ -153,16 +153,6 @@ int rdml_stats_check(rdml_ctx *ctx, const rdml_stats_data *d, const rdml_stats_o
 
 /* ---- observed scores ---- */
 
-static int correlate(rdml_ctx *ctx, rdml_rsa_method m, const double *a, const double *b,
-                     int64_t p, double *out) {
-    switch (m) {
-    case RDML_RSA_SPEARMAN: return rdml_rsa_spearman(ctx, a, b, p, out);
-    case RDML_RSA_PEARSON: return rdml_rsa_pearson(ctx, a, b, p, out);
-    case RDML_RSA_KENDALL_A: return rdml_rsa_kendall_tau_a(ctx, a, b, p, out);
-    }
-    return RDML_FAIL(ctx, RDML_ECONFIG, "stats: unknown comparison method %d", (int)m);
-}
-
 int rdml_stats_scores(rdml_ctx *ctx, const rdml_stats_data *d, rdml_rsa_method method,
                       double *score, double *per_subject) {
     rdml_stats_opts o;
@@ -175,7 +165,8 @@ int rdml_stats_scores(rdml_ctx *ctx, const rdml_stats_data *d, rdml_rsa_method m
         double sum = 0;
         for (int s = 0; s < S; s++) {
             double r;
-            int rc = correlate(ctx, method, d->brain[s], d->models[mvi(d, k, s)], d->npairs, &r);
+            int rc = rdml_rsa_correlate(ctx, method, d->brain[s], d->models[mvi(d, k, s)],
+                                        d->npairs, &r);
             if (rc) {
                 char nb[64], sb[64];
                 return rdml_ctx_prefix(ctx, "stats: %s of model '%s' with %s",
