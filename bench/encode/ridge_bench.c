@@ -48,6 +48,21 @@ static int cmp_d(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+/* The distribution of the number of alphas evaluated exactly per target (LOO pruning). */
+static void print_evals(const int32_t *ev, int64_t v, int64_t na, const char *who) {
+    int64_t h[65] = {0};
+    double s = 0;
+    for (int64_t t = 0; t < v; t++) {
+        h[ev[t] < 64 ? ev[t] : 64]++;
+        s += ev[t];
+    }
+    printf("%s: alphas evaluated exactly per target: mean %.2f of %lld (exact flops %.0f%% of exhaustive: (1 + mean) / (1 + A)); histogram",
+           who, s / (double)v, (long long)na, 100.0 * (1.0 + s / (double)v) / (1.0 + (double)na));
+    for (int64_t k = 1; k <= (na < 64 ? na : 64); k++)
+        if (h[k]) printf(" %lld:%lld", (long long)k, (long long)h[k]);
+    printf("\n");
+}
+
 static int anchor(const char *dir, int reps) {
     bench_print_blas("rdmlearn");
     rdml_ctx ctx;
@@ -68,6 +83,9 @@ static int anchor(const char *dir, int reps) {
     rdml_ridge_opts_default(&o);
     o.alphas = alphas;
     o.nalphas = na;
+    o.loo_exhaustive = getenv("BENCH_EXHAUSTIVE") && atoi(getenv("BENCH_EXHAUSTIVE"));
+    int32_t *evals = malloc((size_t)v * sizeof *evals);
+    double *cvb = malloc((size_t)v * sizeof *cvb);
     for (int rep = 0; rep < reps; rep++) {
         double t0 = rdml_now();
         rdml_ridge_fact *f = NULL;
@@ -77,6 +95,8 @@ static int anchor(const char *dir, int reps) {
         out.alpha_index = best;
         out.weights = W;
         out.intercept = b;
+        out.loo_evals = evals;
+        out.cv_best = cvb;
         if (!rc) rc = rdml_ridge_fit(&ctx, f, Y, v, v, 0, &out);
         times[rep] = rdml_now() - t0;
         rdml_ridge_fact_free(f);
@@ -92,11 +112,16 @@ static int anchor(const char *dir, int reps) {
     printf("rdmlearn median of %d: %.2f s  (%lld images x %lld targets x %lld features, %lld alphas; %.1f GFLOP/s on the 2 n r (A+1) V model)\n",
            reps, med, (long long)n, (long long)v, (long long)d, (long long)na,
            2.0 * (double)n * (double)(d < n ? d : n) * (double)(na + 1) * (double)v / med / 1e9);
+    print_evals(evals, v, na, "rdmlearn");
     int64_t *b64 = malloc((size_t)v * sizeof *b64);
     for (int64_t t = 0; t < v; t++) b64[t] = best[t];
     char path[4096];
     snprintf(path, sizeof path, "%s/best_rdml.npy", dir);
     int64_t shape[1] = {v};
+    if (rdml_npy_save(&ctx, path, RDML_DT_I8, 0, 1, shape, b64)) fprintf(stderr, "ridge_bench: %s\n", ctx.msg);
+    snprintf(path, sizeof path, "%s/cvbest_rdml%s.npy", dir, o.loo_exhaustive ? "_exh" : "");
+    if (rdml_npy_save(&ctx, path, RDML_DT_F8, 0, 1, shape, cvb)) fprintf(stderr, "ridge_bench: %s\n", ctx.msg);
+    snprintf(path, sizeof path, "%s/best_rdml%s.npy", dir, o.loo_exhaustive ? "_exh" : "");
     if (rdml_npy_save(&ctx, path, RDML_DT_I8, 0, 1, shape, b64)) fprintf(stderr, "ridge_bench: %s\n", ctx.msg);
     snprintf(path, sizeof path, "%s/rdml_times.txt", dir); /* one line per run, appended */
     FILE *tf = fopen(path, "a");
@@ -164,6 +189,7 @@ static int full(int argc, char **argv) {
         o.inner_k = 5;
         o.seed = 1;
     }
+    o.loo_exhaustive = getenv("BENCH_EXHAUSTIVE") && atoi(getenv("BENCH_EXHAUSTIVE"));
     rdml_ridge_fact **F = calloc((size_t)NF, sizeof *F);
     int64_t **te = calloc((size_t)NF, sizeof *te), *nte = calloc((size_t)NF, sizeof *nte);
     double tf0 = rdml_now();
@@ -186,7 +212,8 @@ static int full(int argc, char **argv) {
     int32_t *best = malloc((size_t)CH * sizeof *best);
     double *r = malloc((size_t)CH * sizeof *r), *r2 = malloc((size_t)CH * sizeof *r2), rsum = 0;
     float *pred = malloc((size_t)(N * CH) * sizeof *pred);
-    int64_t hist[64] = {0};
+    int64_t hist[64] = {0}, ehist[65] = {0}, esum = 0, ecount = 0;
+    int32_t *evals = malloc((size_t)CH * sizeof *evals);
     for (int64_t c0 = lo; c0 < hi && !rc; c0 += CH) {
         int64_t w = hi - c0 < CH ? hi - c0 : CH;
         double tg = rdml_now();
@@ -212,10 +239,14 @@ static int full(int argc, char **argv) {
             out.pred = pred;
             out.r = r;
             out.r2 = r2;
+            out.loo_evals = evals;
             rc = rdml_ridge_fit(&ctx, F[f], Y, w, w, c0, &out);
             for (int64_t t = 0; t < w && !rc; t++) {
                 hist[best[t]]++;
                 rsum += r[t];
+                ehist[evals[t] < 64 ? evals[t] : 64]++;
+                esum += evals[t];
+                ecount++;
             }
         }
         tfit += rdml_now() - tt;
@@ -231,6 +262,10 @@ static int full(int argc, char **argv) {
                    rc ? 0.0 : (double)rdml_ridge_fit_bytes(F[0], CH) / 1048576.0, rsum / (double)((hi - lo) * NF));
             printf("rank %d: chosen alpha histogram:", rank);
             for (int64_t a = 0; a < NA; a++) printf(" %lld", (long long)hist[a]);
+            printf("\nrank %d: alphas evaluated exactly per target and fold: mean %.2f of %lld; histogram", rank,
+                   (double)esum / (double)(ecount ? ecount : 1), (long long)NA);
+            for (int64_t k = 1; k <= (NA < 64 ? NA : 64); k++)
+                if (ehist[k]) printf(" %lld:%lld", (long long)k, (long long)ehist[k]);
             printf("\n");
             fflush(stdout);
         }
@@ -255,6 +290,7 @@ static int full(int argc, char **argv) {
     free(r2);
     free(pred);
     free(perm);
+    free(evals);
     return rc ? 1 : 0;
 }
 

@@ -149,6 +149,10 @@ typedef struct rdml_ridge_opts {
     int64_t outer_fold;        /* the outer fold, keys the seeded inner folds */
     rdml_ridge_score score;    /* default RDML_RIDGE_SCORE_NEG_MSE */
     int64_t block;             /* internal target sub-block of rdml_ridge_fit; 0 = automatic */
+    /* LOO only: 1 = evaluate every alpha of every target exactly (no pruning). The default
+     * (0) evaluates exactly only the alphas whose bound on the LOO error can still beat the
+     * best exact one; the chosen alphas and their LOO errors are the same bits either way. */
+    int loo_exhaustive;
 } rdml_ridge_opts;
 
 void rdml_ridge_opts_default(rdml_ridge_opts *o);
@@ -178,6 +182,8 @@ typedef struct rdml_ridge_out {
     float *pred;          /* ntest x vb (ld = vb): predictions for the test rows */
     double *r;            /* vb: Pearson r on the test rows */
     double *r2;           /* vb: R^2 on the test rows */
+    int32_t *loo_evals;   /* vb: LOO: alphas whose LOO error was evaluated exactly (nalphas
+                           * when exhaustive); k-fold: nalphas */
 } rdml_ridge_out;
 
 /* Fit vb targets: Y is n x vb float32, row-major with leading dimension ldy >= vb, the same

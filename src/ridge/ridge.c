@@ -58,6 +58,11 @@ struct rdml_ridge_fact {
     double *mean, *scale; /* d: training mean and scale of the raw features */
     rfac F;               /* all training rows; F.T = the test rows */
     float *inv1mh;        /* LOO: nalphas x ntrain, 1 / (1 - h_i(a)) */
+    /* LOO pruning (see loo_pruned): d_ai = inv1mh[a][i], m_a = the mean of d_a.^2 */
+    int exhaustive;
+    float *dd;            /* 2 nalphas x ntrain: d_ai^2, then (d_ai^2 - m_a)^2 */
+    double *dstat;        /* 4 x nalphas: min d^2, max d^2, m_a, mean d^2 */
+    double *cc;           /* 2 nalphas x r: c_aj = lam_j / (lam_j + a), then c_aj^2 */
     int64_t K;            /* k-fold: inner folds */
     rinner *inner;
 };
@@ -79,6 +84,9 @@ void rdml_ridge_fact_free(rdml_ridge_fact *f) {
     free(f->scale);
     rfac_free(&f->F);
     free(f->inv1mh);
+    free(f->dd);
+    free(f->dstat);
+    free(f->cc);
     if (f->inner)
         for (int64_t k = 0; k < f->K; k++) {
             free(f->inner[k].tr);
@@ -320,6 +328,7 @@ int rdml_ridge_fact_new(rdml_ctx *ctx, const float *X, int64_t n, int64_t d, int
     f->cv = opts->cv;
     f->score = opts->score;
     f->block = opts->block;
+    f->exhaustive = opts->loo_exhaustive != 0;
     f->K = K;
     f->alphas = rdml_malloc(ctx, (size_t)f->nalphas * sizeof *f->alphas, "ridge alphas");
     f->train = rdml_malloc(ctx, (size_t)ntrain * sizeof *f->train, "ridge rows");
@@ -383,6 +392,37 @@ int rdml_ridge_fact_new(rdml_ctx *ctx, const float *X, int64_t n, int64_t d, int
             }
         }
         free(dj);
+        /* what the pruning bounds need (from the float weights the exact sums use) */
+        f->dd = rc ? NULL : rdml_malloc(ctx, (size_t)(2 * A) * (size_t)ntrain * sizeof *f->dd, "ridge LOO bounds");
+        f->dstat = rc ? NULL : rdml_malloc(ctx, (size_t)(4 * A) * sizeof *f->dstat, "ridge LOO bounds");
+        f->cc = rc ? NULL : rdml_malloc(ctx, (size_t)(2 * A) * (size_t)(r ? r : 1) * sizeof *f->cc, "ridge LOO bounds");
+        if (!rc && !(f->dd && f->dstat && f->cc)) rc = ctx->code;
+        for (int64_t a = 0; a < A && !rc; a++) {
+            double lo = INFINITY, hi = 0, mean = 0;
+            for (int64_t i = 0; i < ntrain; i++) {
+                double v = (double)f->inv1mh[a * ntrain + i];
+                v *= v;
+                lo = v < lo ? v : lo;
+                hi = v > hi ? v : hi;
+                mean += v;
+            }
+            double mid = mean / (double)ntrain;
+            for (int64_t i = 0; i < ntrain; i++) {
+                double v = (double)f->inv1mh[a * ntrain + i];
+                v *= v;
+                f->dd[a * ntrain + i] = (float)v;
+                f->dd[(A + a) * ntrain + i] = (float)((v - mid) * (v - mid));
+            }
+            f->dstat[a] = lo;
+            f->dstat[A + a] = hi;
+            f->dstat[2 * A + a] = mid;
+            f->dstat[3 * A + a] = mean / (double)ntrain;
+            for (int64_t j = 0; j < r; j++) {
+                double c = f->F.lam[j] / (f->F.lam[j] + f->alphas[a]);
+                f->cc[a * r + j] = c;
+                f->cc[(A + a) * r + j] = c * c;
+            }
+        }
     }
     free(Ud);
     if (!rc && K > 0) {
@@ -457,12 +497,21 @@ static int64_t max_inner_te(const rdml_ridge_fact *f) {
     return m;
 }
 
+static int64_t prune_block(const rdml_ridge_fact *f, int64_t vb);
+static int64_t pwork_floats(const rdml_ridge_fact *f, int64_t w);
+
 int64_t rdml_ridge_fit_bytes(const rdml_ridge_fact *f, int64_t vb) {
     int64_t w = sub_block(f, vb), A = f->nalphas, r = max_rank(f), n = f->ntrain, d = f->d;
     int64_t P = f->cv == RDML_RIDGE_LOO ? (n < RIDGE_PANEL ? n : RIDGE_PANEL) : max_inner_te(f);
     int64_t fl = n * w * (f->K ? 2 : 1) + r * w * (A + 1) + P * A * w + (f->ntest ? f->ntest : 1) * w +
                  (d > r ? d : r) * w;
-    return 4 * fl + 8 * (2 * A * w + 3 * w) + 4 * w;
+    int64_t ex = 4 * fl + 8 * (2 * A * w + 3 * w) + 4 * w;
+    if (f->cv != RDML_RIDGE_LOO || f->exhaustive || A < 2 || f->F.r == 0) return ex;
+    /* pruned LOO (rdml_ridge_fit without cv_scores): its own sub-block */
+    w = prune_block(f, vb);
+    fl = n * w + r * w + (f->ntest ? f->ntest : 1) * w + (d > r ? d : r) * w + 1 * A * w + r * w;
+    int64_t pr = 4 * fl + 8 * (2 * A * w + 3 * w) + 4 * w + 4 * pwork_floats(f, w);
+    return ex > pr ? ex : pr;
 }
 
 /* Work buffers of one call. */
@@ -552,6 +601,248 @@ static void loo_errors(const rdml_ridge_fact *f, rwork *W, int64_t w) {
                 for (int64_t t = 0; t < tw; t++) acc[t0 + t] += part[t];
             }
         }
+    }
+}
+
+/* ---- LOO with pruning ----
+ *
+ * For target y (centred), z = U'y, c_a = lam / (lam + a), the residual of alpha a is
+ * e_a = y - U (c_a o z) and its LOO error L_a = ||D_a e_a||^2 with D_a = diag(d_a),
+ * d_ai = 1 / (1 - h_i(a)). Once the residual e_b of one alpha b is computed exactly (an
+ * "anchor"), every other alpha's residual is e_a = e_b + U delta, delta = (c_b - c_a) o z, so
+ * with D_a^2 = m_a I + R_a (m_a the mean of d_a^2) and U'e_b = (1 - c_b) o z:
+ *     L_a = ||D_a e_b||^2 + 2 m_a ((1 - c_b) o z)'delta + 2 e_b' R_a U delta + ||D_a U delta||^2
+ * where |e_b' R_a U delta| <= ||R_a e_b|| ||delta|| (Cauchy-Schwarz, U has orthonormal
+ * columns) and min d_a^2 ||delta||^2 <= ||D_a U delta||^2 <= max d_a^2 ||delta||^2. The two
+ * norms ||D_a e_b||^2 and ||R_a e_b||^2 of every alpha are one small GEMM of the fact's
+ * [d^2; (d^2 - m)^2] (2A x n) with e_b o e_b; ||delta||^2 and the cross term are r-space sums
+ * (one A x r GEMM per round). Before any anchor, L_a lies in [min d_a^2, max d_a^2] ||e_a||^2
+ * with ||e_a||^2 = ||y_perp||^2 + ||(1 - c_a) o z||^2.
+ * Per target: evaluate exactly the alpha with the best estimate, tighten every alpha's bounds
+ * with the new anchor, and repeat with the best remaining candidate (the smallest midpoint of
+ * its bounds) while some unevaluated alpha's lower bound is <= the smallest upper bound plus a
+ * rounding allowance. The exact evaluations are the exhaustive path's own sums (the same
+ * float products, GEMM dot products and panel reduction order), so the chosen alpha and its
+ * LOO error are the same bits: an alpha not evaluated cannot be (or tie with) the minimum. */
+
+/* Rounding allowances (docs/encode.md): relative, for the float32 sums of the exact errors and
+ * of the bound GEMM; and the error of float32 residuals relative to ||y||. */
+#define PRUNE_REL 1e-4
+#define PRUNE_GEMM 2e-5
+#define PRUNE_RES 3e-5
+
+typedef struct pwork {
+    float *P;       /* n x w: the round's residuals, then their squares */
+    float *DZ;      /* r x w: the round's columns c_a o z (the exhaustive path's floats) */
+    float *cf;      /* A x r: the exhaustive path's float coefficients */
+    float *SB;      /* 2A x w: ||D_a e_b||^2, ||R_a e_b||^2 */
+    float *part;    /* w */
+    double *ZZ;     /* r x w: z o z per target */
+    double *ZB;     /* r x w: c_b o z o z per round column */
+    double *Q0;     /* 2A x w: C zz, C^2 zz per target */
+    double *H;      /* A x w: C (c_b o zz) per round column */
+    double *lo, *up, *acc; /* A x w */
+    double *yy, *accm;     /* w */
+    uint8_t *done;  /* A x w */
+    int32_t *next, *ct, *ca; /* w */
+} pwork;
+
+static int64_t prune_block(const rdml_ridge_fact *f, int64_t vb) {
+    int64_t w = f->block > 0 ? f->block : 512;
+    return w < vb ? w : vb;
+}
+
+static int64_t pwork_floats(const rdml_ridge_fact *f, int64_t w) {
+    int64_t n = f->ntrain, r = f->F.r ? f->F.r : 1, A = f->nalphas;
+    /* floats + doubles (x2) + bytes/ints rounded up */
+    return n * w + r * w + A * r + 2 * A * w + w + 2 * (2 * r * w + 2 * A * w + A * w + 3 * A * w + 2 * w) +
+           (A * w + 3) / 4 + 3 * w;
+}
+
+static void pwork_free(pwork *p) {
+    free(p->P);
+    free(p->DZ);
+    free(p->cf);
+    free(p->SB);
+    free(p->part);
+    free(p->ZZ);
+    free(p->ZB);
+    free(p->Q0);
+    free(p->H);
+    free(p->lo);
+    free(p->up);
+    free(p->acc);
+    free(p->yy);
+    free(p->accm);
+    free(p->done);
+    free(p->next);
+    free(p->ct);
+    free(p->ca);
+}
+
+static int pwork_new(rdml_ctx *ctx, const rdml_ridge_fact *f, int64_t w, pwork *p) {
+    int64_t n = f->ntrain, r = f->F.r ? f->F.r : 1, A = f->nalphas;
+    memset(p, 0, sizeof *p);
+    p->P = rdml_malloc(ctx, (size_t)(n * w) * sizeof(float), "ridge LOO residuals");
+    p->DZ = rdml_malloc(ctx, (size_t)(r * w) * sizeof(float), "ridge LOO columns");
+    p->cf = rdml_malloc(ctx, (size_t)(A * r) * sizeof(float), "ridge LOO coefficients");
+    p->SB = rdml_malloc(ctx, (size_t)(2 * A * w) * sizeof(float), "ridge LOO bounds");
+    p->part = rdml_malloc(ctx, (size_t)w * sizeof(float), "ridge LOO sums");
+    p->ZZ = rdml_malloc(ctx, (size_t)(r * w) * sizeof(double), "ridge LOO bounds");
+    p->ZB = rdml_malloc(ctx, (size_t)(r * w) * sizeof(double), "ridge LOO bounds");
+    p->Q0 = rdml_malloc(ctx, (size_t)(2 * A * w) * sizeof(double), "ridge LOO bounds");
+    p->H = rdml_malloc(ctx, (size_t)(A * w) * sizeof(double), "ridge LOO bounds");
+    p->lo = rdml_malloc(ctx, (size_t)(A * w) * sizeof(double), "ridge LOO bounds");
+    p->up = rdml_malloc(ctx, (size_t)(A * w) * sizeof(double), "ridge LOO bounds");
+    p->acc = rdml_malloc(ctx, (size_t)(A * w) * sizeof(double), "ridge LOO errors");
+    p->yy = rdml_malloc(ctx, (size_t)w * sizeof(double), "ridge LOO bounds");
+    p->accm = rdml_malloc(ctx, (size_t)w * sizeof(double), "ridge LOO errors");
+    p->done = rdml_malloc(ctx, (size_t)(A * w), "ridge LOO flags");
+    p->next = rdml_malloc(ctx, (size_t)w * sizeof(int32_t), "ridge LOO flags");
+    p->ct = rdml_malloc(ctx, (size_t)w * sizeof(int32_t), "ridge LOO flags");
+    p->ca = rdml_malloc(ctx, (size_t)w * sizeof(int32_t), "ridge LOO flags");
+    if (!(p->P && p->DZ && p->cf && p->SB && p->part && p->ZZ && p->ZB && p->Q0 && p->H && p->lo &&
+          p->up && p->acc && p->yy && p->accm && p->done && p->next && p->ct && p->ca)) {
+        pwork_free(p);
+        return ctx->code;
+    }
+    int span = f->F.r >= n - 1;
+    for (int64_t a = 0; a < A; a++)
+        for (int64_t j = 0; j < f->F.r; j++) {
+            double l = f->F.lam[j], al = f->alphas[a];
+            p->cf[a * r + j] = (float)(span ? al / (l + al) : -l / (l + al));
+        }
+    return RDML_OK;
+}
+
+/* The next alpha to evaluate for target t (-1: none can still win). */
+static int32_t prune_next(const rdml_ridge_fact *f, const pwork *p, int64_t w, int64_t t) {
+    int64_t A = f->nalphas;
+    double ustar = INFINITY, dtop = 0;
+    for (int64_t a = 0; a < A; a++) {
+        ustar = p->up[a * w + t] < ustar ? p->up[a * w + t] : ustar;
+        dtop = f->dstat[A + a] > dtop ? f->dstat[A + a] : dtop;
+    }
+    double ee = PRUNE_RES * sqrt(p->yy[t] * dtop);
+    double lim = ustar + PRUNE_REL * ustar + 2 * sqrt(ustar) * ee + ee * ee;
+    int32_t nx = -1;
+    double bm = INFINITY;
+    for (int64_t a = 0; a < A; a++) {
+        if (p->done[a * w + t] || !(p->lo[a * w + t] <= lim)) continue;
+        double mid = 0.5 * (p->lo[a * w + t] + p->up[a * w + t]);
+        if (nx < 0 || mid < bm) {
+            nx = (int32_t)a;
+            bm = mid;
+        }
+    }
+    return nx;
+}
+
+/* W->Y: the centred targets (n x w). Fills acc (W->acc, A x w: exact where evaluated),
+ * best (w) and evals (w). W->Z receives Z = U'Y. */
+static void loo_pruned(const rdml_ridge_fact *f, rwork *W, pwork *p, int64_t w, int32_t *best,
+                       int32_t *evals) {
+    int64_t n = f->ntrain, r = f->F.r, A = f->nalphas;
+    const rfac *F = &f->F;
+    const double *dmin2 = f->dstat, *dmax2 = f->dstat + A, *dmid = f->dstat + 2 * A, *dmean = f->dstat + 3 * A;
+    int span = r >= n - 1;
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)r, (int)w, (int)n, 1.0f, F->U, (int)r, W->Y, (int)w, 0.0f, W->Z, (int)w);
+    for (int64_t t = 0; t < w; t++) p->yy[t] = 0;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t t = 0; t < w; t++) p->yy[t] += (double)W->Y[i * w + t] * (double)W->Y[i * w + t];
+    for (int64_t j = 0; j < r * w; j++) p->ZZ[j] = (double)W->Z[j] * (double)W->Z[j];
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(2 * A), (int)w, (int)r, 1.0, f->cc, (int)r, p->ZZ, (int)w, 0.0, p->Q0, (int)w);
+    /* before any anchor: L_a in [min d^2, max d^2] ||e_a||^2 */
+    for (int64_t t = 0; t < w; t++) {
+        double szz = 0;
+        for (int64_t j = 0; j < r; j++) szz += p->ZZ[j * w + t];
+        double yp = span ? 0 : (p->yy[t] - szz > 0 ? p->yy[t] - szz : 0), slack = 1e-5 * p->yy[t];
+        double be = INFINITY;
+        p->next[t] = 0;
+        for (int64_t a = 0; a < A; a++) {
+            double e2 = yp + szz - 2 * p->Q0[a * w + t] + p->Q0[(A + a) * w + t];
+            e2 = e2 > 0 ? e2 : 0;
+            p->lo[a * w + t] = dmin2[a] * (e2 > slack ? e2 - slack : 0);
+            p->up[a * w + t] = dmax2[a] * (e2 + slack);
+            p->done[a * w + t] = 0;
+            double est = dmean[a] * e2;
+            if (est < be) {
+                be = est;
+                p->next[t] = (int32_t)a;
+            }
+        }
+    }
+    for (;;) {
+        int64_t m = 0;
+        for (int64_t t = 0; t < w; t++)
+            if (p->next[t] >= 0) {
+                p->ct[m] = (int32_t)t;
+                p->ca[m++] = p->next[t];
+            }
+        if (m == 0) break;
+        /* exact: the exhaustive path's columns, dot products and panel sums */
+        for (int64_t j = 0; j < r; j++)
+            for (int64_t k = 0; k < m; k++) p->DZ[j * m + k] = p->cf[p->ca[k] * r + j] * W->Z[j * w + p->ct[k]];
+        for (int64_t k = 0; k < m; k++) p->accm[k] = 0;
+        for (int64_t i0 = 0; i0 < n; i0 += RIDGE_PANEL) {
+            int64_t np = n - i0 < RIDGE_PANEL ? n - i0 : RIDGE_PANEL;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)np, (int)m, (int)r, 1.0f, F->U + i0 * r, (int)r, p->DZ, (int)m, 0.0f, p->P + i0 * m, (int)m);
+            for (int64_t k = 0; k < m; k++) p->part[k] = 0;
+            for (int64_t i = i0; i < i0 + np; i++) {
+                float *pr = p->P + i * m;
+                const float *y = W->Y + i * w;
+                for (int64_t k = 0; k < m; k++) {
+                    float v = (span ? 0.0f : y[p->ct[k]]) + pr[k];
+                    float e = v * f->inv1mh[p->ca[k] * n + i];
+                    p->part[k] += e * e;
+                    pr[k] = v * v;
+                }
+            }
+            for (int64_t k = 0; k < m; k++) p->accm[k] += p->part[k];
+        }
+        /* the anchors' bounds on every alpha */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(2 * A), (int)m, (int)n, 1.0f, f->dd, (int)n, p->P, (int)m, 0.0f, p->SB, (int)m);
+        for (int64_t j = 0; j < r; j++)
+            for (int64_t k = 0; k < m; k++) p->ZB[j * m + k] = f->cc[p->ca[k] * r + j] * p->ZZ[j * w + p->ct[k]];
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)A, (int)m, (int)r, 1.0, f->cc, (int)r, p->ZB, (int)m, 0.0, p->H, (int)m);
+        for (int64_t k = 0; k < m; k++) {
+            int64_t t = p->ct[k], b = p->ca[k];
+            p->acc[b * w + t] = p->accm[k];
+            p->lo[b * w + t] = p->up[b * w + t] = p->accm[k];
+            p->done[b * w + t] = 1;
+            double cb = p->Q0[b * w + t], cbb = p->Q0[(A + b) * w + t];
+            double ee = PRUNE_RES * sqrt(p->yy[t]);
+            for (int64_t a = 0; a < A; a++) {
+                if (p->done[a * w + t]) continue;
+                double h = p->H[a * m + k];
+                double d2 = cbb - 2 * h + p->Q0[(A + a) * w + t];
+                d2 = d2 > 0 ? d2 : 0;
+                double dn = sqrt(d2), gd = cb - cbb - p->Q0[a * w + t] + h;
+                double S = p->SB[a * m + k], T = p->SB[(A + a) * m + k];
+                double cross = 2 * dmid[a] * gd, Q = S + cross;
+                double X = 2 * sqrt(T > 0 ? T : 0) * dn + 2 * dmid[a] * ee * dn + PRUNE_GEMM * (S + fabs(cross));
+                double lo = Q - X + dmin2[a] * d2, up = Q + X + dmax2[a] * d2;
+                if (lo > p->lo[a * w + t]) p->lo[a * w + t] = lo;
+                if (up < p->up[a * w + t]) p->up[a * w + t] = up;
+            }
+        }
+        for (int64_t k = 0; k < m; k++) p->next[p->ct[k]] = prune_next(f, p, w, p->ct[k]);
+    }
+    /* the exhaustive rule over the evaluated alphas: first maximum of -acc/n */
+    for (int64_t t = 0; t < w; t++) {
+        int32_t b = -1, ne = 0;
+        double bs = 0;
+        for (int64_t a = 0; a < A; a++) {
+            if (!p->done[a * w + t]) continue;
+            ne++;
+            double s = -p->acc[a * w + t] / (double)n;
+            if (b < 0 || s > bs) {
+                bs = s;
+                b = (int32_t)a;
+            }
+        }
+        best[t] = b;
+        if (evals) evals[t] = ne;
     }
 }
 
@@ -666,14 +957,17 @@ int rdml_ridge_fit(rdml_ctx *ctx, const rdml_ridge_fact *f, const float *Y, int6
                     return RDML_FAIL(ctx, RDML_EDATA, "ridge: the responses have %s at image %lld (row), vertex %lld (column) (hint: drop or impute that vertex before encoding)", isnan(y[t]) ? "NaN" : "Inf", (long long)rows[i], (long long)(col0 + t));
         }
     }
-    int64_t A = f->nalphas, wmax = sub_block(f, vb), r = max_rank(f), n = f->ntrain, d = f->d;
-    int64_t P = f->cv == RDML_RIDGE_LOO ? (n < RIDGE_PANEL ? n : RIDGE_PANEL) : max_inner_te(f);
+    /* pruned LOO unless asked for every alpha's score (or nothing to prune) */
+    int prune = f->cv == RDML_RIDGE_LOO && !f->exhaustive && !out->cv_scores && f->nalphas > 1 && f->F.r > 0;
+    int64_t A = f->nalphas, wmax = prune ? prune_block(f, vb) : sub_block(f, vb), r = max_rank(f), n = f->ntrain, d = f->d;
+    int64_t P = prune ? 1 : f->cv == RDML_RIDGE_LOO ? (n < RIDGE_PANEL ? n : RIDGE_PANEL) : max_inner_te(f);
+    int64_t AD = prune ? 1 : A; /* columns of W.DZ per target */
     int64_t nt = f->ntest ? f->ntest : 1;
     rwork W = {0};
     W.Y = rdml_malloc(ctx, (size_t)(n * wmax) * sizeof(float), "ridge targets");
     W.Yk = f->K ? rdml_malloc(ctx, (size_t)(n * wmax) * sizeof(float), "ridge inner targets") : NULL;
     W.Z = rdml_malloc(ctx, (size_t)(r * wmax) * sizeof(float), "ridge U'Y");
-    W.DZ = rdml_malloc(ctx, (size_t)(r * A * wmax) * sizeof(float), "ridge scaled U'Y");
+    W.DZ = rdml_malloc(ctx, (size_t)(r * AD * wmax) * sizeof(float), "ridge scaled U'Y");
     W.P = rdml_malloc(ctx, (size_t)(P * A * wmax) * sizeof(float), "ridge prediction panel");
     W.Pt = rdml_malloc(ctx, (size_t)(nt * wmax) * sizeof(float), "ridge test predictions");
     W.acc = rdml_malloc(ctx, (size_t)(A * wmax) * sizeof(double), "ridge LOO errors");
@@ -687,11 +981,21 @@ int rdml_ridge_fit(rdml_ctx *ctx, const rdml_ridge_fact *f, const float *Y, int6
                      W.ym2 && W.bsc && W.best && Bw
                  ? RDML_OK
                  : ctx->code;
+    pwork PW;
+    memset(&PW, 0, sizeof PW);
+    if (!rc && prune) rc = pwork_new(ctx, f, wmax, &PW);
     const rfac *F = &f->F;
     for (int64_t c0 = 0; c0 < vb && !rc; c0 += wmax) {
         int64_t w = vb - c0 < wmax ? vb - c0 : wmax;
         /* 1. the score of every alpha, larger is better */
-        if (f->cv == RDML_RIDGE_LOO) {
+        if (prune) {
+            gather_centre(f, Y, ldy, c0, w, NULL, n, W.Y, W.ym);
+            loo_pruned(f, &W, &PW, w, W.best, out->loo_evals ? out->loo_evals + c0 : NULL);
+            for (int64_t t = 0; t < w; t++) {
+                if (out->alpha_index) out->alpha_index[c0 + t] = W.best[t];
+                if (out->cv_best) out->cv_best[c0 + t] = -PW.acc[W.best[t] * w + t] / (double)n;
+            }
+        } else if (f->cv == RDML_RIDGE_LOO) {
             gather_centre(f, Y, ldy, c0, w, NULL, n, W.Y, W.ym);
             loo_errors(f, &W, w);
             for (int64_t i = 0; i < A * w; i++) W.score[i] = -W.acc[i] / (double)n;
@@ -701,7 +1005,9 @@ int rdml_ridge_fit(rdml_ctx *ctx, const rdml_ridge_fact *f, const float *Y, int6
         }
         /* 2. the chosen alpha: sklearn keeps the first of equal scores; himalaya adds
          * 1e-10 ln(alpha) to the mean score and takes the first maximum */
-        for (int64_t t = 0; t < w; t++) {
+        if (out->loo_evals && !prune)
+            for (int64_t t = 0; t < w; t++) out->loo_evals[c0 + t] = (int32_t)A;
+        for (int64_t t = 0; t < w && !prune; t++) {
             int32_t b = 0;
             double bs = W.score[t] + (f->cv == RDML_RIDGE_KFOLD ? 1e-10 * log(f->alphas[0]) : 0);
             for (int64_t a = 1; a < A; a++) {
@@ -776,5 +1082,6 @@ int rdml_ridge_fit(rdml_ctx *ctx, const rdml_ridge_fact *f, const float *Y, int6
     free(W.bsc);
     free(W.best);
     free(Bw);
+    pwork_free(&PW);
     return rc;
 }

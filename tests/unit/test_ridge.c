@@ -103,8 +103,11 @@ static void res_free(res *o) {
     free(o->pred);
 }
 
-/* Fit all targets of f in blocks of `blk` columns (internal sub-block `sub`). */
-static int run(rdml_ctx *ctx, const fx *f, rdml_ridge_opts *o, int64_t blk, res *out) {
+/* Fit all targets of f in blocks of `blk` columns (internal sub-block `sub`). With scores = 0
+ * cv_scores is not asked for (leave-one-out then prunes alphas; out->cvs is left alone) and
+ * out->evals (if set) receives the number of exactly evaluated alphas per target. */
+static int run_x(rdml_ctx *ctx, const fx *f, rdml_ridge_opts *o, int64_t blk, res *out, int scores,
+                 int32_t *evals) {
     rdml_ridge_fact *fa = NULL;
     int rc = rdml_ridge_fact_new(ctx, f->X, f->n, f->d, f->d, f->train, f->ntrain, f->test,
                                  f->ntest, o, &fa);
@@ -112,17 +115,22 @@ static int run(rdml_ctx *ctx, const fx *f, rdml_ridge_opts *o, int64_t blk, res 
     double *cs = malloc((size_t)(f->nalphas * blk) * sizeof *cs);
     for (int64_t c0 = 0; c0 < f->v && !rc; c0 += blk) {
         int64_t vb = f->v - c0 < blk ? f->v - c0 : blk;
-        rdml_ridge_out ro = {out->best + c0, out->cvb + c0, cs, w, out->b + c0, p, out->r + c0, out->r2 + c0};
+        rdml_ridge_out ro = {out->best + c0, out->cvb + c0, scores ? cs : NULL, w, out->b + c0, p, out->r + c0, out->r2 + c0, evals ? evals + c0 : NULL};
         rc = rdml_ridge_fit(ctx, fa, f->Y + c0, f->v, vb, c0, &ro);
         for (int64_t k = 0; k < f->d; k++) memcpy(out->w + k * f->v + c0, w + k * vb, (size_t)vb * sizeof *w);
         for (int64_t q = 0; q < f->ntest; q++) memcpy(out->pred + q * f->v + c0, p + q * vb, (size_t)vb * sizeof *p);
-        for (int64_t a = 0; a < f->nalphas; a++) memcpy(out->cvs + a * f->v + c0, cs + a * vb, (size_t)vb * sizeof *cs);
+        if (scores)
+            for (int64_t a = 0; a < f->nalphas; a++) memcpy(out->cvs + a * f->v + c0, cs + a * vb, (size_t)vb * sizeof *cs);
     }
     free(w);
     free(p);
     free(cs);
     rdml_ridge_fact_free(fa);
     return rc;
+}
+
+static int run(rdml_ctx *ctx, const fx *f, rdml_ridge_opts *o, int64_t blk, res *out) {
+    return run_x(ctx, f, o, blk, out, 1, NULL);
 }
 
 /* max_q |a - ref| / max_q |ref| per column, the worst over columns */
@@ -183,6 +191,18 @@ static void check_case(const char *c, rdml_ridge_cv cv, int std, const char *sco
     if (worst > 1e-5) fprintf(stderr, "%s: cv scores differ by %g relative\n", pre, worst);
     CHECK(worst <= 1e-5);
     for (int64_t t = 0; t < f.v; t++) CHECK_NEAR(out.cvb[t], sc[best[t] * f.v + t], 1e-5 * fmax(fabs(sc[best[t] * f.v + t]), floor_));
+    if (cv == RDML_RIDGE_LOO) { /* without cv_scores: the pruned path, the same alphas as sklearn */
+        res pr = res_new(&f);
+        CHECK_EQ_I(run_x(&ctx, &f, &o, blk, &pr, 0, NULL), RDML_OK);
+        int pm = 0;
+        for (int64_t t = 0; t < f.v; t++) {
+            pm += pr.best[t] != best[t];
+            CHECK_NEAR(pr.cvb[t], sc[best[t] * f.v + t], 1e-5 * fmax(fabs(sc[best[t] * f.v + t]), floor_));
+        }
+        if (pm) fprintf(stderr, "%s (pruned): %d of %lld chosen alphas differ\n", pre, pm, (long long)f.v);
+        CHECK_EQ_I(pm, 0);
+        res_free(&pr);
+    }
     snprintf(b, sizeof b, "%s_pred", pre);
     double *pred = load(b, 0, NULL, NULL);
     double pr = col_rel(out.pred, pred, f.ntest, f.v);
@@ -284,6 +304,148 @@ static void test_blocks(void) {
             res_free(&b);
             fx_close(&f);
         }
+}
+
+
+/* ---- leave-one-out pruning: the same chosen alphas and LOO errors as the exhaustive path ----
+ * Synthetic data from the counter-based RNG: features with a decaying spectrum and a few
+ * high-leverage rows; targets of 8 kinds: pure noise, strong / weak / tiny-variance-direction
+ * signal, a near-perfect fit (float cancellation), a rescaled and shifted target, the sum of a
+ * strong and a weak direction (LOO curves with two dips), constant columns. The check asserts
+ * that the data has near-ties (best and second best within 1e-4 relative) and non-monotone
+ * LOO curves, and that the pruning pruned. */
+static void gen_case(uint64_t seed, int64_t n, int64_t d, int64_t v, float **Xo, float **Yo) {
+    float *X = malloc((size_t)(n * d) * sizeof *X), *Y = malloc((size_t)(n * v) * sizeof *Y);
+    for (int64_t i = 0; i < n; i++) {
+        rdml_rng g = rdml_rng_make(seed, rdml_rng_substream(RDML_STREAM_USER, (uint64_t)i), 0);
+        double big = i < 3 ? 4.0 : 1.0; /* high-leverage rows */
+        for (int64_t k = 0; k < d; k++) X[i * d + k] = (float)(big * rdml_rng_normal(&g) * (0.2 + 3.0 * exp(-(double)k / 5.0)));
+    }
+    for (int64_t t = 0; t < v; t++) {
+        rdml_rng g = rdml_rng_make(seed + 1, rdml_rng_substream(RDML_STREAM_USER, (uint64_t)t), 0);
+        double b[8];
+        for (int k = 0; k < 8; k++) b[k] = rdml_rng_normal(&g);
+        int kind = (int)(t % 8);
+        double noise = 0.5 + (double)(t % 5) * 0.5;
+        for (int64_t i = 0; i < n; i++) {
+            const float *x = X + i * d;
+            double e = rdml_rng_normal(&g), y = 0;
+            switch (kind) {
+            case 0: y = e; break;
+            case 1: for (int k = 0; k < 8; k++) y += b[k] * x[k]; y += noise * e; break;
+            case 2: for (int k = 0; k < 8; k++) y += 0.05 * b[k] * x[k]; y += noise * e; break;
+            case 3: y = 2.0 * x[d - 1] + 2.0 * x[d - 2] + 0.3 * e; break;
+            case 4: for (int k = 0; k < 8; k++) y += b[k] * x[k]; y += 1e-4 * e; break;
+            case 5: for (int k = 0; k < 8; k++) y += b[k] * x[k]; y = 100.0 + 1e-3 * (y + noise * e); break;
+            case 6: y = 1.5 * x[0] + 0.8 * (x[d - 1] + x[d - 3]) + noise * e; break;
+            default: y = t % 16 == 7 ? 3.0 : 0.2 * x[1] + e; break;
+            }
+            Y[i * v + t] = (float)y;
+        }
+    }
+    *Xo = X;
+    *Yo = Y;
+}
+
+static void check_prune(const char *name, uint64_t seed, int64_t n, int64_t d, int64_t v, double a0,
+                        double a1, int64_t na, int std, int64_t sub, int *ties, int *nonmono,
+                        int64_t *evals, int64_t *cells) {
+    fx f;
+    memset(&f, 0, sizeof f);
+    gen_case(seed, n, d, v, &f.X, &f.Y);
+    f.n = n;
+    f.d = d;
+    f.v = v;
+    f.ntrain = n - n / 5;
+    f.ntest = n / 5;
+    f.train = malloc((size_t)f.ntrain * sizeof *f.train);
+    f.test = malloc((size_t)f.ntest * sizeof *f.test);
+    for (int64_t i = 0; i < n; i++) {
+        if (i % 5 == 4) f.test[i / 5] = i;
+        else f.train[i - i / 5] = i;
+    }
+    f.nalphas = na;
+    f.alphas = malloc((size_t)na * sizeof *f.alphas);
+    for (int64_t a = 0; a < na; a++) f.alphas[a] = a0 * pow(a1 / a0, (double)a / (double)(na - 1));
+    rdml_ctx ctx;
+    rdml_ctx_init(&ctx);
+    rdml_ridge_opts o;
+    rdml_ridge_opts_default(&o);
+    o.alphas = f.alphas;
+    o.nalphas = na;
+    o.standardize = std;
+    o.block = sub;
+    res ex = res_new(&f), ex2 = res_new(&f), pr = res_new(&f);
+    int32_t *ev = calloc((size_t)v, sizeof *ev), *ev2 = calloc((size_t)v, sizeof *ev2);
+    o.loo_exhaustive = 1;
+    CHECK_EQ_I(run_x(&ctx, &f, &o, v, &ex, 1, NULL), RDML_OK);    /* with every alpha's score */
+    CHECK_EQ_I(run_x(&ctx, &f, &o, v, &ex2, 0, ev2), RDML_OK);    /* the flag alone */
+    o.loo_exhaustive = 0;
+    CHECK_EQ_I(run_x(&ctx, &f, &o, v, &pr, 0, ev), RDML_OK);
+    /* The exact LOO errors of the two paths come from differently shaped SGEMMs, so they agree
+     * to float32 rounding, not bit for bit (as for two block widths, test_blocks): two alphas
+     * whose exhaustive errors are within that rounding are a float tie either path may break
+     * either way. tol: the float32 rounding of a mean squared LOO error s for a target of mean
+     * square yy (relative, plus the residuals' rounding, ~eps ||y||, against sqrt(s)). */
+    int mism = 0, lmism = 0, nev = 0, ftie = 0;
+    for (int64_t t = 0; t < v; t++) {
+        double my = 0, yy = 0;
+        for (int64_t q = 0; q < f.ntrain; q++) my += f.Y[f.train[q] * v + t];
+        my /= (double)f.ntrain;
+        for (int64_t q = 0; q < f.ntrain; q++) yy += (f.Y[f.train[q] * v + t] - my) * (f.Y[f.train[q] * v + t] - my);
+        yy /= (double)f.ntrain;
+        double se = -ex.cvb[t], tol = 2e-6 * se + 4e-6 * sqrt(se * yy);
+        int tie = fabs(ex.cvs[pr.best[t] * v + t] - ex.cvb[t]) <= tol;
+        ftie += ex.best[t] != pr.best[t] && tie;
+        mism += (ex.best[t] != pr.best[t] && !tie) || ex2.best[t] != ex.best[t];
+        lmism += fabs(pr.cvb[t] - ex.cvb[t]) > tol || ex2.cvb[t] != ex.cvb[t];
+        nev += ev[t];
+        CHECK_EQ_I(ev2[t], (int)na);
+        CHECK(ev[t] >= 1 && ev[t] <= na);
+        if (ex.best[t] != pr.best[t])
+            fprintf(stderr, "%s: target %lld: exhaustive alpha %d, pruned %d (%d evaluated); exhaustive scores %.9g %.9g, pruned %.9g (%s)\n", name, (long long)t, ex.best[t], pr.best[t], ev[t], ex.cvs[ex.best[t] * v + t], ex.cvs[pr.best[t] * v + t], pr.cvb[t], tie ? "a float32 tie" : "NOT a tie");
+        /* near-ties and non-monotone curves (minus the mean squared LOO error) */
+        double b1 = -INFINITY, b2 = -INFINITY;
+        int peaks = 0;
+        for (int64_t a = 0; a < na; a++) {
+            double sc = ex.cvs[a * v + t];
+            if (sc > b1) {
+                b2 = b1;
+                b1 = sc;
+            } else if (sc > b2) b2 = sc;
+            double lft = a > 0 ? ex.cvs[(a - 1) * v + t] : -INFINITY, rgt = a + 1 < na ? ex.cvs[(a + 1) * v + t] : -INFINITY;
+            peaks += sc > lft && sc > rgt;
+        }
+        *ties += b1 != 0 && (b1 - b2) < 1e-4 * fabs(b1);
+        *nonmono += peaks > 1;
+    }
+    fprintf(stderr, "%s: %lld targets x %lld alphas: %.2f alphas evaluated per target on average (%d chosen alphas differ beyond float32 ties, %d float32 ties broken the other way, %d LOO errors differ)\n",
+            name, (long long)v, (long long)na, (double)nev / (double)v, mism, ftie, lmism);
+    CHECK_EQ_I(mism, 0);
+    CHECK_EQ_I(lmism, 0);
+    CHECK(ftie <= 2);
+    *evals += nev;
+    *cells += v * na;
+    free(ev);
+    free(ev2);
+    res_free(&ex);
+    res_free(&ex2);
+    res_free(&pr);
+    fx_close(&f);
+}
+
+static void test_loo_prune(void) {
+    int ties = 0, nonmono = 0;
+    int64_t ev = 0, cells = 0, ev_w = 0, cells_w = 0;
+    check_prune("tall", 11, 400, 60, 240, 1e-2, 1e5, 20, 0, 0, &ties, &nonmono, &ev, &cells);
+    check_prune("tall std, sub-blocks of 7", 12, 400, 60, 240, 1e-2, 1e5, 20, 1, 7, &ties, &nonmono, &ev, &cells);
+    check_prune("dense grid", 13, 300, 40, 240, 1e-3, 1e5, 60, 0, 0, &ties, &nonmono, &ev, &cells);
+    check_prune("wide (D > N)", 14, 60, 90, 240, 1e-2, 1e4, 13, 1, 0, &ties, &nonmono, &ev_w, &cells_w);
+    fprintf(stderr, "prune: %d near-ties, %d non-monotone LOO curves; %.0f%% of the (target, alpha) pairs evaluated (D > N: %.0f%%)\n",
+            ties, nonmono, 100.0 * (double)ev / (double)cells, 100.0 * (double)ev_w / (double)cells_w);
+    CHECK(ties > 0);
+    CHECK(nonmono > 0);
+    CHECK(2 * ev < cells); /* it did prune */
 }
 
 static void test_kfold(void) {
@@ -466,6 +628,7 @@ int main(void) {
     RUN(test_loo_tall);
     RUN(test_loo_wide);
     RUN(test_loo_blocks);
+    RUN(test_loo_prune);
     RUN(test_kfold);
     RUN(test_blocks);
     RUN(test_kfold_seeded);
