@@ -51,6 +51,7 @@
  *    and leaves unpenalised, in both its "svd" and "eigen" modes). The alpha with the smallest
  *    mean squared LOO residual wins; ties go to the first alpha of the grid (sklearn updates
  *    only on a strictly better score). cv_scores holds minus that mean (sklearn's score).
+ *    Alphas that provably cannot win are pruned (see Cost): the result is the same.
  *  - RDML_RIDGE_KFOLD: himalaya's solve_ridge_cv_svd semantics: for each inner fold k the
  *    features and targets are centred on the inner training rows (the standardisation stays
  *    the outer training rows' one, as in a Pipeline(StandardScaler, RidgeCV)), ridge is fit
@@ -76,29 +77,37 @@
  * n > d as sklearn's "svd" mode, else XcXc' (n x n) as its "eigen" mode, and its
  * eigendecomposition, in double: n d min(n, d) + ~9 min(n, d)^3 flops, plus U (n x r) and the
  * leverages h_i(a) of every alpha (n r A). Per target, the LOO mode costs
- *     2 n r (A + 1) flops:
- * Z = U'y (2 n r) and the LOO residual of every alpha, y - U diag(lam/(lam + a)) Z (or, when U
- * and the constant vector span all n rows, exactly U diag(a/(lam + a)) Z, which avoids the
- * cancellation of y against its near-perfect fit), as ONE float32 SGEMM of a row panel of U
- * (256 rows) against [c_1 Z ... c_A Z] (2 n r A); each panel of residuals is divided by
- * 1 - h_i(a), squared and summed while in cache, so no n x A x V array exists. This is
- * sklearn's own count (2 n (r+1) per target and alpha, in float64) without its n x V
- * temporaries. No exact formulation with fewer flops was found: the squared LOO residual
- * weights every row by its own 1/(1 - h_i(a))^2, so sum_i w_i(a) e_i(a)^2 needs
- * U' diag(w(a)) y (n r per target and alpha) even when the unweighted parts are reduced to
- * r x r quantities; docs/encode.md "Ridge solver" gives the analysis and the measured rate.
+ *     2 n r (1 + E) + 4 A n E flops (E = alphas evaluated exactly, 1 <= E <= A):
+ * Z = U'y (2 n r), and for each evaluated alpha a the exact LOO residuals
+ * y - U diag(lam/(lam + a)) Z (or, when U and the constant vector span all n rows, exactly
+ * U diag(a/(lam + a)) Z, which avoids the cancellation of y against its near-perfect fit), as
+ * float32 SGEMMs of 256-row panels of U against the c_a Z columns of all targets at once
+ * (2 n r), divided by 1 - h_i(a), squared and summed per panel; plus bounds on every other
+ * alpha's LOO error from that residual (one (2A x n) x (n x w) SGEMM, 4 A n per target, and
+ * r-space sums). Alpha selection: evaluate the alpha with the best estimate, bound the others
+ * from its residual, evaluate the best remaining candidate while some lower bound can still
+ * beat the best exact LOO error (docs/encode.md "Ridge solver" gives the bounds). The chosen
+ * alpha and its LOO error are the exhaustive evaluation's (up to float32 rounding, as for
+ * another block width: two alphas within rounding of each other may swap). On embedding-like
+ * features E is about 1.2-1.4 (bench/encode), so the LOO mode costs about 2.3 n r instead of
+ * the exhaustive 2 n r (A + 1), sklearn's own count (2 n (r+1) per target and alpha in
+ * float64). With opts.loo_exhaustive, or when cv_scores is asked for (every alpha's score is
+ * then needed), E = A: one SGEMM of each 256-row panel against [c_1 Z ... c_A Z].
  * The refit costs 2 r (d + nt) per target (weights and test predictions). The k-fold mode
  * costs, per target, 2 n r (A + K) for K inner folds (U_k'y on each inner training side,
  * every alpha's held-out predictions, the refit), plus K factorisations per fact.
  *
- * Memory. A fact holds 4 (n r + d r + nt r + A n) bytes (LOO; k-fold adds K inner facts of
- * 4 (n_k r + n_te,k r)), plus 2 d doubles; rdml_ridge_fact_new needs 8 (n d + nt d + g^2 +
- * n r + d r) bytes of double scratch while factoring (g = min(n, d)). rdml_ridge_fit
- * allocates rdml_ridge_fit_bytes(f, vb) bytes, about 4 w (n + r (A + 1) + 256 A + nt + d)
- * for its internal target sub-block w (opts.block; default 1024 / A rounded to 16), freed on
- * return; the caller's Y block (n x vb) is read in place (only rows train and test). So a
- * rank that keeps the 5 facts of a 9,841-image subject (d = 512, 20 alphas) and reads
- * 2,048-vertex blocks needs about 5 x 21 MB + 6 MB + its 80 MB block of Y.
+ * Memory. A fact holds 4 (n r + d r + nt r + 3 A n) + 16 A r bytes (LOO; k-fold: 4 (n r +
+ * d r + nt r) plus K inner facts of 4 (n_k r + n_te,k r)), plus 2 d doubles;
+ * rdml_ridge_fact_new needs 8 (n d + nt d + g^2 + n r + d r) bytes of double scratch while
+ * factoring (g = min(n, d)). rdml_ridge_fit allocates rdml_ridge_fit_bytes(f, vb) bytes,
+ * freed on return: for the pruned LOO about
+ * 4 w (2 n + nt + d + 3 r) + 16 w r for its internal target sub-block w (opts.block; default
+ * 512), for the exhaustive LOO and k-fold about 4 w (n + r (A + 1) + 256 A + nt + d) (w =
+ * opts.block, default 1024 / A rounded to 16); the caller's Y block (n x vb) is read in place
+ * (only rows train and test). The LOO pruning adds 4 (2 A n) + 16 A r bytes to the fact. So
+ * a rank that keeps the 5 facts of a 9,841-image subject (d = 512, 20 alphas) and reads
+ * 2,048-vertex blocks needs about 5 x 22 MB + 45 MB + its 80 MB block of Y.
  *
  * Threads: the GEMMs use OpenBLAS's threads (OPENBLAS_NUM_THREADS); the rest is serial. A
  * fact is read-only after rdml_ridge_fact_new: several threads may fit blocks with it at once.

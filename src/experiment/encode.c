@@ -390,7 +390,8 @@ static int fit_embedding(rdml_exp *ex, const enc_opts *o, const enc_subject *e,
     int64_t wmax = 1;
     for (int k = 0; k < B->nblk; k++) wmax = B->w[k] > wmax ? B->w[k] : wmax;
     int64_t *tr = malloc((size_t)(n + 1) * sizeof *tr);
-    int32_t *ia = malloc((size_t)(wmax + 1) * sizeof *ia);
+    int32_t *ia = malloc((size_t)(2 * wmax + 2) * sizeof *ia), *nev = ia ? ia + wmax + 1 : NULL;
+    double nev_sum = 0, nev_n = 0; /* alphas evaluated exactly (LOO pruning), for the log */
     double *r = malloc((size_t)(wmax + 1) * sizeof *r), *r2 = malloc((size_t)(wmax + 1) * sizeof *r2);
     float **pb = calloc((size_t)B->nblk + 1, sizeof *pb);
     int rc = R->alpha && R->r && R->r2 && R->rdm && R->test && R->ntest && tr && ia && r && r2 && pb
@@ -449,8 +450,11 @@ static int fit_embedding(rdml_exp *ex, const enc_opts *o, const enc_subject *e,
             out.pred = pb[k];
             out.r = r;
             out.r2 = r2;
+            out.loo_evals = nev;
             rc = rdml_ridge_fit(ctx, fact, B->Y[k], w, w, B->lo[k], &out);
             if (rc) continue;
+            for (int64_t v = 0; v < w; v++) nev_sum += nev[v];
+            nev_n += (double)w;
             for (int64_t v = 0; v < w; v++) {
                 const int64_t c = f * V + B->lo[k] + v;
                 R->alpha[c] = o->alphas[ia[v]];
@@ -458,15 +462,26 @@ static int fit_embedding(rdml_exp *ex, const enc_opts *o, const enc_subject *e,
                 R->r2[c] = r2[v];
             }
             if (!o->standardize) continue;
-            for (int64_t v = 0; v < w; v++) {
-                const float *Y = B->Y[k];
-                double mu = 0, ss = 0;
-                for (int64_t t = 0; t < ntr; t++) mu += Y[tr[t] * w + v];
-                mu /= (double)ntr;
-                for (int64_t t = 0; t < ntr; t++) ss += (Y[tr[t] * w + v] - mu) * (Y[tr[t] * w + v] - mu);
-                double sd = sqrt(ss / (double)ntr), sc = sd > 0 ? 1.0 / sd : 0.0;
-                for (int64_t t = 0; t < nte; t++) pb[k][t * w + v] = (float)((pb[k][t * w + v] - mu) * sc);
+            /* per vertex: training mean and std (row by row: contiguous reads; per vertex the
+             * sums run over the training rows in order) */
+            double *mu = calloc((size_t)(2 * w), sizeof *mu), *sc = mu ? mu + w : NULL;
+            if (!mu) {
+                rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for the test predictions");
+                continue;
             }
+            const float *Y = B->Y[k];
+            for (int64_t t = 0; t < ntr; t++)
+                for (int64_t v = 0; v < w; v++) mu[v] += Y[tr[t] * w + v];
+            for (int64_t v = 0; v < w; v++) mu[v] /= (double)ntr;
+            for (int64_t t = 0; t < ntr; t++)
+                for (int64_t v = 0; v < w; v++) sc[v] += (Y[tr[t] * w + v] - mu[v]) * (Y[tr[t] * w + v] - mu[v]);
+            for (int64_t v = 0; v < w; v++) {
+                double sd = sqrt(sc[v] / (double)ntr);
+                sc[v] = sd > 0 ? 1.0 / sd : 0.0;
+            }
+            for (int64_t t = 0; t < nte; t++)
+                for (int64_t v = 0; v < w; v++) pb[k][t * w + v] = (float)((pb[k][t * w + v] - mu[v]) * sc[v]);
+            free(mu);
         }
         rdml_ridge_fact_free(fact);
         t_fit += rdml_now() - t0;
@@ -481,7 +496,9 @@ static int fit_embedding(rdml_exp *ex, const enc_opts *o, const enc_subject *e,
         }
     }
     rdml_debug(ctx, "encode subj%02d: rank 0 spent %.2f s factorising, %.2f s fitting its %d "
-               "block(s), %.2f s on the predicted RDMs", e->id, t_fact, t_fit, B->nblk, t_rdm);
+               "block(s) (%.2f of %d alphas evaluated exactly per vertex and fold), %.2f s on "
+               "the predicted RDMs", e->id, t_fact, t_fit, B->nblk,
+               nev_sum / (nev_n > 0 ? nev_n : 1), (int)o->nalpha, t_rdm);
     if (!rc) rc = or_gather(ctx, ex->comm, R->alpha, nf * V);
     if (!rc) rc = or_gather(ctx, ex->comm, R->r, nf * V);
     if (!rc) rc = or_gather(ctx, ex->comm, R->r2, nf * V);

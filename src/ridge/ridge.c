@@ -505,12 +505,12 @@ int64_t rdml_ridge_fit_bytes(const rdml_ridge_fact *f, int64_t vb) {
     int64_t P = f->cv == RDML_RIDGE_LOO ? (n < RIDGE_PANEL ? n : RIDGE_PANEL) : max_inner_te(f);
     int64_t fl = n * w * (f->K ? 2 : 1) + r * w * (A + 1) + P * A * w + (f->ntest ? f->ntest : 1) * w +
                  (d > r ? d : r) * w;
-    int64_t ex = 4 * fl + 8 * (2 * A * w + 3 * w) + 4 * w;
+    int64_t ex = 4 * fl + 8 * (2 * A * w + 9 * w) + 4 * w;
     if (f->cv != RDML_RIDGE_LOO || f->exhaustive || A < 2 || f->F.r == 0) return ex;
     /* pruned LOO (rdml_ridge_fit without cv_scores): its own sub-block */
     w = prune_block(f, vb);
     fl = n * w + r * w + (f->ntest ? f->ntest : 1) * w + (d > r ? d : r) * w + 1 * A * w + r * w;
-    int64_t pr = 4 * fl + 8 * (2 * A * w + 3 * w) + 4 * w + 4 * pwork_floats(f, w);
+    int64_t pr = 4 * fl + 8 * (2 * A * w + 9 * w) + 4 * w + 4 * pwork_floats(f, w);
     return ex > pr ? ex : pr;
 }
 
@@ -528,6 +528,7 @@ typedef struct rwork {
     double *ym2;  /* w */
     int32_t *best;/* w */
     double *bsc;  /* w */
+    double *macc; /* 6 w: test metrics */
 } rwork;
 
 /* Centre the w columns [c0, c0+w) of the rows `rows` (positions into f->train) of Y into dst
@@ -908,34 +909,47 @@ static void kfold_scores(const rdml_ridge_fact *f, const float *Y, int64_t ldy, 
     }
 }
 
-/* r and R^2 of target t on the test rows: P holds the predictions without the intercept
- * (training mean ym), so r is computed without the rounding of adding it. */
+/* r and R^2 of the w targets on the test rows: P holds the predictions without the intercept
+ * (training means ym), so r is computed without the rounding of adding it. Row by row over
+ * all targets (contiguous reads); per target the sums run over the rows in order. acc: 6 w
+ * doubles of scratch. */
 static void test_metrics(int64_t nt, const float *Y, int64_t ldy, const int64_t *rows, int64_t c0,
-                         const float *P, int64_t ldp, double ym, double *r, double *r2, int64_t t) {
-    double my = 0, mp = 0;
+                         const float *P, int64_t ldp, const double *ym, double *r, double *r2,
+                         int64_t w, double *acc) {
+    double *my = acc, *mp = acc + w, *syy = acc + 2 * w, *spp = acc + 3 * w, *syp = acc + 4 * w, *sse = acc + 5 * w;
+    for (int64_t i = 0; i < 6 * w; i++) acc[i] = 0;
     for (int64_t q = 0; q < nt; q++) {
-        my += Y[rows[q] * ldy + c0 + t];
-        mp += P[q * ldp + t];
-    }
-    my /= (double)nt;
-    mp /= (double)nt;
-    double syy = 0, spp = 0, syp = 0, sse = 0;
-    for (int64_t q = 0; q < nt; q++) {
-        double y = Y[rows[q] * ldy + c0 + t], p = P[q * ldp + t];
-        double e = (y - ym) - p;
-        syy += (y - my) * (y - my);
-        spp += (p - mp) * (p - mp);
-        syp += (y - my) * (p - mp);
-        sse += e * e;
-    }
-    if (r) {
-        if (syy == 0 || spp == 0) *r = NAN;
-        else {
-            double v = syp / sqrt(syy * spp);
-            *r = v > 1 ? 1 : (v < -1 ? -1 : v);
+        const float *y = Y + rows[q] * ldy + c0, *p = P + q * ldp;
+        for (int64_t t = 0; t < w; t++) {
+            my[t] += y[t];
+            mp[t] += p[t];
         }
     }
-    if (r2) *r2 = syy == 0 ? (sse == 0 ? 1.0 : 0.0) : 1.0 - sse / syy;
+    for (int64_t t = 0; t < w; t++) {
+        my[t] /= (double)nt;
+        mp[t] /= (double)nt;
+    }
+    for (int64_t q = 0; q < nt; q++) {
+        const float *yr = Y + rows[q] * ldy + c0, *pr = P + q * ldp;
+        for (int64_t t = 0; t < w; t++) {
+            double y = yr[t], p = pr[t];
+            double e = (y - ym[t]) - p;
+            syy[t] += (y - my[t]) * (y - my[t]);
+            spp[t] += (p - mp[t]) * (p - mp[t]);
+            syp[t] += (y - my[t]) * (p - mp[t]);
+            sse[t] += e * e;
+        }
+    }
+    for (int64_t t = 0; t < w; t++) {
+        if (r) {
+            if (syy[t] == 0 || spp[t] == 0) r[t] = NAN;
+            else {
+                double v = syp[t] / sqrt(syy[t] * spp[t]);
+                r[t] = v > 1 ? 1 : (v < -1 ? -1 : v);
+            }
+        }
+        if (r2) r2[t] = syy[t] == 0 ? (sse[t] == 0 ? 1.0 : 0.0) : 1.0 - sse[t] / syy[t];
+    }
 }
 
 int rdml_ridge_fit(rdml_ctx *ctx, const rdml_ridge_fact *f, const float *Y, int64_t ldy,
@@ -976,9 +990,10 @@ int rdml_ridge_fit(rdml_ctx *ctx, const rdml_ridge_fact *f, const float *Y, int6
     W.ym2 = rdml_malloc(ctx, (size_t)wmax * sizeof(double), "ridge means");
     W.bsc = rdml_malloc(ctx, (size_t)wmax * sizeof(double), "ridge scores");
     W.best = rdml_malloc(ctx, (size_t)wmax * sizeof(int32_t), "ridge chosen alphas");
+    W.macc = rdml_malloc(ctx, (size_t)(6 * wmax) * sizeof(double), "ridge test metrics");
     float *Bw = rdml_malloc(ctx, (size_t)(d > r ? d : r) * (size_t)wmax * sizeof(float), "ridge weights");
     int rc = W.Y && (!f->K || W.Yk) && W.Z && W.DZ && W.P && W.Pt && W.acc && W.score && W.ym &&
-                     W.ym2 && W.bsc && W.best && Bw
+                     W.ym2 && W.bsc && W.best && W.macc && Bw
                  ? RDML_OK
                  : ctx->code;
     pwork PW;
@@ -1057,8 +1072,7 @@ int rdml_ridge_fit(rdml_ctx *ctx, const rdml_ridge_fact *f, const float *Y, int6
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)f->ntest, (int)w, (int)rf, 1.0f, F->T, (int)rf, W.DZ, (int)w, 0.0f, W.Pt, (int)w);
             else
                 memset(W.Pt, 0, (size_t)(f->ntest * w) * sizeof *W.Pt);
-            for (int64_t t = 0; t < w; t++)
-                test_metrics(f->ntest, Y, ldy, f->test, c0, W.Pt, w, W.ym[t], out->r ? out->r + c0 + t : NULL, out->r2 ? out->r2 + c0 + t : NULL, t);
+            test_metrics(f->ntest, Y, ldy, f->test, c0, W.Pt, w, W.ym, out->r ? out->r + c0 : NULL, out->r2 ? out->r2 + c0 : NULL, w, W.macc);
             if (out->pred)
                 for (int64_t q = 0; q < f->ntest; q++)
                     for (int64_t t = 0; t < w; t++) out->pred[q * vb + c0 + t] = (float)((double)W.Pt[q * w + t] + W.ym[t]);
@@ -1081,6 +1095,7 @@ int rdml_ridge_fit(rdml_ctx *ctx, const rdml_ridge_fact *f, const float *Y, int6
     free(W.ym2);
     free(W.bsc);
     free(W.best);
+    free(W.macc);
     free(Bw);
     pwork_free(&PW);
     return rc;
