@@ -5,8 +5,10 @@
  *       every target on all N rows with leave-one-out alpha selection (what sklearn
  *       RidgeCV(alphas, alpha_per_target=True).fit(X, Y) computes: chosen alpha, weights,
  *       intercept), REPS times; prints the times and their median and writes
- *       DIR/best_rdml.npy (chosen alpha index per target) and appends the times to
- *       DIR/rdml_times.txt.
+ *       DIR/best_rdml.npy (chosen alpha index per target), cvbest_rdml.npy (its minus mean
+ *       squared LOO error), evals_rdml.npy (alphas evaluated exactly per target; the files
+ *       end in _exh with BENCH_EXHAUSTIVE=1, which evaluates every alpha) and appends the
+ *       times to DIR/rdml_times.txt.
  *
  *   mpirun -n R ridge_bench full [N V D FOLDS NALPHAS CHUNK [loo|kfold]]
  *       the full-subject size (default 9,841 images x 39,548 vertices x 512 features, 5 outer
@@ -122,6 +124,9 @@ static int anchor(const char *dir, int reps) {
     snprintf(path, sizeof path, "%s/cvbest_rdml%s.npy", dir, o.loo_exhaustive ? "_exh" : "");
     if (rdml_npy_save(&ctx, path, RDML_DT_F8, 0, 1, shape, cvb)) fprintf(stderr, "ridge_bench: %s\n", ctx.msg);
     snprintf(path, sizeof path, "%s/best_rdml%s.npy", dir, o.loo_exhaustive ? "_exh" : "");
+    if (rdml_npy_save(&ctx, path, RDML_DT_I8, 0, 1, shape, b64)) fprintf(stderr, "ridge_bench: %s\n", ctx.msg);
+    for (int64_t t = 0; t < v; t++) b64[t] = evals[t];
+    snprintf(path, sizeof path, "%s/evals_rdml%s.npy", dir, o.loo_exhaustive ? "_exh" : "");
     if (rdml_npy_save(&ctx, path, RDML_DT_I8, 0, 1, shape, b64)) fprintf(stderr, "ridge_bench: %s\n", ctx.msg);
     snprintf(path, sizeof path, "%s/rdml_times.txt", dir); /* one line per run, appended */
     FILE *tf = fopen(path, "a");

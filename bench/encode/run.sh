@@ -9,7 +9,9 @@
 #                                  peak RSS per rank)
 # env:   RDML_BENCH_DIR (default /tmp/rdml-bench-encode), REPS (default 3), THREADS (BLAS/OMP
 #        threads of both sides, default 1), RANKS (default 2), MPIEXEC (default mpirun),
-#        PYTHON, BENCH_CORETYPE (the OpenBLAS kernel of both sides)
+#        PYTHON, BENCH_CORETYPE (the OpenBLAS kernel of both sides), BENCH_EXHAUSTIVE=1
+#        (rdmlearn evaluates every alpha's LOO error instead of pruning by bounds)
+# rdmlearn prints how many alphas it evaluated exactly per target (mean and histogram).
 # Repetitions alternate between the two programs, so load from other processes hits both.
 set -euo pipefail
 PY=${PYTHON:-/usr/bin/python3}
