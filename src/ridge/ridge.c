@@ -61,7 +61,7 @@ struct rdml_ridge_fact {
     /* LOO pruning (see loo_pruned): d_ai = inv1mh[a][i], m_a = the mean of d_a.^2 */
     int exhaustive;
     float *dd;            /* 2 nalphas x ntrain: d_ai^2, then (d_ai^2 - m_a)^2 */
-    double *dstat;        /* 4 x nalphas: min d^2, max d^2, m_a, mean d^2 */
+    double *dstat;        /* 4 x nalphas: min d^2, max d^2, m_a, mean d^2 (m_a = the mean) */
     double *cc;           /* 2 nalphas x r: c_aj = lam_j / (lam_j + a), then c_aj^2 */
     int64_t K;            /* k-fold: inner folds */
     rinner *inner;
@@ -622,9 +622,11 @@ static void loo_errors(const rdml_ridge_fact *f, rwork *W, int64_t w) {
  * Per target: evaluate exactly the alpha with the best estimate, tighten every alpha's bounds
  * with the new anchor, and repeat with the best remaining candidate (the smallest midpoint of
  * its bounds) while some unevaluated alpha's lower bound is <= the smallest upper bound plus a
- * rounding allowance. The exact evaluations are the exhaustive path's own sums (the same
- * float products, GEMM dot products and panel reduction order), so the chosen alpha and its
- * LOO error are the same bits: an alpha not evaluated cannot be (or tie with) the minimum. */
+ * rounding allowance. An alpha not evaluated can then neither beat nor tie the minimum. The
+ * exact evaluations are the exhaustive path's own sums (the same float products and panel
+ * reduction order) in SGEMMs of another width, so the chosen alpha and its LOO error are the
+ * exhaustive path's up to float32 rounding, as for another block width (OpenBLAS may sum in
+ * another order): only two alphas within rounding of each other may swap. */
 
 /* Rounding allowances (docs/encode.md): relative, for the float32 sums of the exact errors and
  * of the bound GEMM; and the error of float32 residuals relative to ||y||. */
