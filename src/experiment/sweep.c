@@ -56,6 +56,14 @@ static const void *group_opts(const sweep_state *s, int g) {
     return s->m->nvariants > 0 ? s->m->variants[g % s->m->nvariants].opts : s->m->opts;
 }
 
+/* " embedding <name>" for the messages of a group of several embeddings' sweep, else "". */
+static const char *group_emb(const sweep_state *s, int g) {
+    static _Thread_local char buf[400];
+    if (s->m->nvariants < 2) return "";
+    snprintf(buf, sizeof buf, " embedding %s", s->m->variants[g % s->m->nvariants].embedding);
+    return buf;
+}
+
 static int prepare(rdml_ctx *ctx, MPI_Comm comm, const sweep_state *s, rdml_h5 *h, int g,
                    void *group) {
     rdml_subject *subj = NULL;
@@ -80,12 +88,12 @@ static int sweep_task(rdml_ctx *ctx, int64_t t, void *user, rdml_rec *out) {
         int rc = prepare(ctx, MPI_COMM_SELF, s, s->hself, g, s->group);
         if (rc) {
             s->m->release(s->group);
-            return rdml_ctx_prefix(ctx, "subj%02d %s", s->gsubj[g], s->gname[g]);
+            return rdml_ctx_prefix(ctx, "subj%02d %s%s", s->gsubj[g], s->gname[g], group_emb(s, g));
         }
         s->cached = g;
     }
     int rc = s->m->task(ctx, group_opts(s, g), s->group, t - s->gfirst[g], out);
-    if (rc) rdml_ctx_prefix(ctx, "subj%02d %s %s fold %lld", s->gsubj[g], s->gname[g], s->m->stage,
+    if (rc) rdml_ctx_prefix(ctx, "subj%02d %s%s %s fold %lld", s->gsubj[g], s->gname[g], group_emb(s, g), s->m->stage,
                             (long long)(t - s->gfirst[g]));
     return rc;
 }
@@ -584,7 +592,7 @@ int rdml_sweep_run(rdml_exp *ex, const rdml_sweep_model *m, int64_t array_index,
         memset(s.group, 0, m->group_size);
         rc = prepare(ctx, ex->comm, &s, h, g, s.group);
         if (!rc) rc = m->write(ctx, h, group_opts(&s, g), s.group, recs + s.gfirst[g]);
-        if (rc) rdml_ctx_prefix(ctx, "subj%02d %s", s.gsubj[g], s.gname[g]);
+        if (rc) rdml_ctx_prefix(ctx, "subj%02d %s%s", s.gsubj[g], s.gname[g], group_emb(&s, g));
         m->release(s.group);
     }
     if (!rc && m->finish) rc = m->finish(ctx, h, m->opts);

@@ -132,8 +132,12 @@ static void draw_layers(cairo_t *cr, void *user) {
         if (!isfinite(lo)) lo = 0, hi = 1;
         rdml_plot_nice_range(&lo, &hi);
         rdml_plot_axes a = {80, top + p * (ph + 110) + 30, 560, ph, -0.05, 1.05, lo, hi};
-        rdml_plot_frame(cr, &a, p == f->np - 1 ? "relative layer depth (0 = first module, 1 = last)" : "",
-                        P->ylabel, P->title, 0);
+        rdml_plot_frame(cr, &a, "", P->ylabel, P->title, 0);
+        if (p == f->np - 1) { /* below the rotated layer names */
+            cairo_set_source_rgb(cr, 0, 0, 0);
+            rdml_plot_text(cr, a.x + a.w / 2, a.y + a.h + 78, "relative layer depth (0 = first "
+                           "module, 1 = last); layer names in their network's colour", 12, 0.5, 0, 0);
+        }
         double lastx = -1e9;
         /* tick labels: every point's layer name in its network's colour, where it fits */
         int order[LMAX], n = 0;
@@ -511,7 +515,7 @@ int rdml_rep_layers(rdml_rep *d) {
                      "with the brain RDM and its bootstrap interval; encode: the median test r "
                      "over the selection's vertices). Table %d lists the values.",
                      e1, d->ntab + 1);
-            rc = rdml_rep_figure(d, name, 800, 40 + fig->np * 390, draw_layers, fig, cap);
+            rc = rdml_rep_figure(d, name, 800, 60 + fig->np * 390, draw_layers, fig, cap);
             if (rc) break;
             snprintf(cap, sizeof cap, "Layer scores, selection %s (NaN: the source did not score "
                      "that embedding).", e1);

@@ -9,7 +9,8 @@
 #    architecture, layer and depth columns; its CSV copy the same; every embedding has its
 #    own results group /experiments/zoo/svm@<embedding>, equal to the sweep table, and all
 #    share the pairs and folds;
-#  - evaluate scores each per-embedding SVR (its model name says the embedding);
+#  - evaluate scores each per-embedding SVR (its model name says the embedding); the train
+#    stage takes the same axis (an MLP on two embeddings);
 #  - the report has the layer-curve figure (score against layer depth) and its table;
 #  - the svm stage's results are identical at 1 and 3 ranks (tools/compare_results.py);
 #  - a second run is up to date; embeddings recomputed by an experiment rerun the svm stage;
@@ -167,6 +168,24 @@ for e in ("dinov2.norm", "alexnet.features.2"):
                           b[f"/experiments/zoo/svm@{e}/subj01/V1/fold_metrics"][()])
     assert same == e.startswith("alexnet"), e
 print("recomputed embeddings reran the svm stage (dinov2 changed, alexnet the same)")
+PYEOF
+
+# the train stage takes the same axis (a 2-epoch MLP on two embeddings; `rdmlearn train`)
+cp np3/r.h5 tr.h5
+"${MPI[@]}" -n 2 "$RDMLEARN" train --config job.ini --set run.output="$W/tr.h5" --set pairs.experiment=nets \
+  --set pairs.embeddings="alexnet.features.2, resnet18.layer4" --set pairs.set=all --set pairs.labels=continuous \
+  --set train.model=mlp --set train.epochs=2 --set train.null_shuffles=10 --set split.folds=3 >log.train 2>&1 \
+  || { fail "train with pairs.embeddings"; tail -5 log.train; }
+$PY - tr.h5 <<'PYEOF' || fail "train: per-embedding results"
+import sys, h5py, numpy as np
+f = h5py.File(sys.argv[1], "r")
+assert sorted(f["/experiments/nets"]) == ["mlp@alexnet.features.2", "mlp@resnet18.layer4", "pairs"], list(f["/experiments/nets"])
+t = f["/sweep/nets/mlp/tasks"]
+assert list(t["embedding"].asstr()[()]) == ["alexnet.features.2"] * 3 + ["resnet18.layer4"] * 3
+for e in ("alexnet.features.2", "resnet18.layer4"):
+    g = f[f"/experiments/nets/mlp@{e}/subj01/V1"]
+    assert g.attrs["embedding"] == e and g.attrs["model"] == "mlp"
+print("train: one MLP per embedding")
 PYEOF
 
 # a name that does not exist: every rank stops with the available ones, the file unchanged
