@@ -346,8 +346,9 @@ static int evaluate_source(rdml_rep *d, lstate *st, lsource *S) {
             }
             snprintf(S->title, sizeof S->title, "embedding RDM vs brain RDM (evaluate, %s)", method);
             snprintf(S->ylabel, sizeof S->ylabel, "RDM %s", method);
-            snprintf(S->what, sizeof S->what, "RDM %s with the subjects%s (bootstrap interval)",
-                     method, *part ? " together" : "' mean");
+            snprintf(S->what, sizeof S->what, "RDM %s, %s", method,
+                     *part ? "the subjects together (bootstrap interval)"
+                     : S_ == 1 ? "one subject (bootstrap interval)" : "the subjects' mean");
             S->band = 1;
         }
         free(sc);
@@ -536,7 +537,8 @@ int rdml_rep_layers(rdml_rep *d) {
                 fputs("</td><td><code>", d->html);
                 rdml_html_escape(d->html, e->name);
                 fputs("</code></td><td>", d->html);
-                rdml_rep_num(d->html, e->depth);
+                if (isfinite(e->depth)) fprintf(d->html, "%.0f", e->depth);
+                else fputs("n/a", d->html);
                 fputs("</td><td>", d->html);
                 rdml_rep_num(d->html, e->x);
                 fputs("</td>", d->html);
