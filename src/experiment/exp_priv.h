@@ -198,6 +198,12 @@ typedef struct rdml_pair_embs {
  * (an unknown name is an error listing the available ones); empty: dflt alone. */
 int rdml_exp_pair_embs(rdml_exp *ex, const char *stage, const char *dflt, rdml_pair_embs *out);
 void rdml_exp_pair_embs_free(rdml_pair_embs *e);
+/* Collective. Remove the results groups of model in /experiments/<experiment> that this run
+ * does not write: <model>@<name> for a name pe does not list, and <model> itself when pe is
+ * explicit (so that a changed pairs.embeddings leaves no stale models for evaluate and the
+ * report). */
+int rdml_exp_prune_model_groups(rdml_ctx *ctx, struct rdml_h5 *h, const char *experiment,
+                                const char *model, const rdml_pair_embs *pe);
 /* Fill variants[i] (n of them) from e, with opts[i] (each opts_size bytes). */
 void rdml_exp_pair_variants(const rdml_pair_embs *e, const void *opts, size_t opts_size,
                             struct rdml_sweep_variant *variants);

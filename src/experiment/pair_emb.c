@@ -272,6 +272,34 @@ uint64_t rdml_exp_pair_embs_stamp(const rdml_config *cfg) {
     return hsum ? hsum : 1;
 }
 
+int rdml_exp_prune_model_groups(rdml_ctx *ctx, rdml_h5 *h, const char *experiment, const char *model,
+                                const rdml_pair_embs *pe) {
+    char g[600];
+    snprintf(g, sizeof g, "/experiments/%s", experiment);
+    char **kids = NULL;
+    int64_t nk = 0;
+    RDML_TRY(rdml_h5_list(ctx, h, g, &kids, &nk));
+    const size_t ml = strlen(model);
+    int rc = RDML_OK;
+    for (int64_t i = 0; i < nk && !rc; i++) {
+        const char *k = kids[i];
+        int mine = strcmp(k, model) == 0, variant = strncmp(k, model, ml) == 0 && k[ml] == '@';
+        if (!mine && !variant) continue;
+        int keep = mine ? !pe->explicit_ : 0;
+        for (int e = 0; variant && pe->explicit_ && e < pe->n && !keep; e++)
+            keep = strcmp(k + ml + 1, pe->name[e]) == 0;
+        if (keep) continue;
+        char p[1200];
+        snprintf(p, sizeof p, "%s/%s", g, k);
+        rc = rdml_h5_delete(ctx, h, p);
+        if (!rc)
+            rdml_info(ctx, "removed %s: results of an embedding this run's pairs.embeddings does not "
+                      "list", p);
+    }
+    rdml_h5_free_strings(kids, nk);
+    return rc;
+}
+
 /* ---- the sweep table's variant columns ---- */
 
 int rdml_exp_sweep_variant_cols(rdml_ctx *ctx, rdml_h5 *h, const char *base, const rdml_sweep_model *m,

@@ -34,6 +34,7 @@ typedef struct svm_opts {
     char embedding[256];
     char resname[320]; /* the results group: svm, or svm@<embedding> (pairs.embeddings) */
     int variant;       /* the embedding's index: only the first writes the shared pairs */
+    const struct rdml_pair_embs *embs; /* every embedding of the run (stale groups are removed) */
     double color_fraction;
     int64_t nimages;
     int64_t pair_images; /* pairs.images: 0 = all */
@@ -808,6 +809,12 @@ static int svm_write(rdml_ctx *ctx, rdml_h5 *h, const void *opts, const void *gr
     return rc;
 }
 
+/* After the groups: the results of embeddings this run does not fit go (pairs.embeddings). */
+static int svm_finish(rdml_ctx *ctx, rdml_h5 *h, const void *opts) {
+    const svm_opts *o = opts;
+    return rdml_exp_prune_model_groups(ctx, h, o->experiment, "svm", o->embs);
+}
+
 static void svm_metrics(const void *opts, const void *group, int64_t fold, const rdml_rec *rec,
                         double *out) {
     (void)group;
@@ -830,13 +837,14 @@ int rdml_exp_svm_stage(rdml_exp *ex, int64_t array_index, int64_t array_count) {
     for (int i = 0; i < pe.n && !rc; i++) {
         vo[i] = o;
         vo[i].variant = i;
+        vo[i].embs = &pe;
         rdml_strlcpy(vo[i].embedding, pe.name[i], sizeof vo[i].embedding);
         if (pe.explicit_) snprintf(vo[i].resname, sizeof vo[i].resname, "svm@%.300s", pe.name[i]);
     }
     if (!rc) {
         rdml_exp_pair_variants(&pe, vo, sizeof *vo, vv);
         rdml_sweep_model m = {"svm", &vo[0], sizeof(svm_group), svm_nfolds, svm_prepare, svm_release,
-                              svm_task, svm_write, NULL, o.experiment, is_svr(&o) ? "svr" : "svm", n_metrics(&o),
+                              svm_task, svm_write, svm_finish, o.experiment, is_svr(&o) ? "svr" : "svm", n_metrics(&o),
                               is_svr(&o) ? reg_metrics : class_metrics, svm_metrics, pe.n, vv};
         rc = rdml_sweep_run(ex, &m, array_index, array_count);
     }

@@ -59,6 +59,7 @@ typedef struct train_opts {
     char embedding[256];
     char resname[320]; /* the results group: the model, or <model>@<embedding> (pairs.embeddings) */
     int variant;       /* the embedding's index: only the first writes the shared pairs */
+    const struct rdml_pair_embs *embs; /* every embedding of the run (stale groups are removed) */
     int64_t batch, input_dim, block_images;
     int64_t pair_images;     /* pairs.images: 0 = all */
     double max_memory_gb;    /* train.max_memory_gb: 0 = the node's available share */
@@ -1003,6 +1004,12 @@ static int tr_write(rdml_ctx *ctx, rdml_h5 *h, const void *opts, const void *gro
     return rc;
 }
 
+/* After the groups: the results of embeddings this run does not fit go (pairs.embeddings). */
+static int tr_finish(rdml_ctx *ctx, rdml_h5 *h, const void *opts) {
+    const train_opts *o = opts;
+    return rdml_exp_prune_model_groups(ctx, h, o->experiment, o->model, o->embs);
+}
+
 static const char *const tr_columns[6] = {"r2", "mse", "pearson", "spearman", "mean_predictor_r2",
                                           "shuffled_r2"};
 
@@ -1073,13 +1080,14 @@ int rdml_exp_train_stage(rdml_exp *ex, int64_t array_index, int64_t array_count)
     for (int i = 0; i < pe.n && !rc; i++) {
         vo[i] = o;
         vo[i].variant = i;
+        vo[i].embs = &pe;
         if (!o.is_cnn) rdml_strlcpy(vo[i].embedding, pe.name[i], sizeof vo[i].embedding);
         if (pe.explicit_) snprintf(vo[i].resname, sizeof vo[i].resname, "%s@%.300s", o.model, pe.name[i]);
     }
     if (!rc) {
         rdml_exp_pair_variants(&pe, vo, sizeof *vo, vv);
         rdml_sweep_model m = {"train", &vo[0], sizeof(train_group), tr_nfolds, tr_prepare, tr_release,
-                              tr_task, tr_write, NULL, o.experiment, o.model, 6, tr_columns,
+                              tr_task, tr_write, tr_finish, o.experiment, o.model, 6, tr_columns,
                               tr_metrics, pe.n, vv};
         rc = rdml_sweep_run(ex, &m, array_index, array_count);
     }

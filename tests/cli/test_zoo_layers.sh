@@ -10,7 +10,7 @@
 #    own results group /experiments/zoo/svm@<embedding>, equal to the sweep table, and all
 #    share the pairs and folds;
 #  - evaluate scores each per-embedding SVR (its model name says the embedding); the train
-#    stage takes the same axis (an MLP on two embeddings);
+#    stage takes the same axis (an MLP on two embeddings, then on one: the other's results go);
 #  - the report has the layer-curve figure (score against layer depth) and its table;
 #  - the svm stage's results are identical at 1 and 3 ranks (tools/compare_results.py);
 #  - a second run is up to date; embeddings recomputed by an experiment rerun the svm stage;
@@ -187,6 +187,13 @@ for e in ("alexnet.features.2", "resnet18.layer4"):
     assert g.attrs["embedding"] == e and g.attrs["model"] == "mlp"
 print("train: one MLP per embedding")
 PYEOF
+# fewer embeddings: the results of the one left out go (no stale model for evaluate, report)
+"${MPI[@]}" -n 2 "$RDMLEARN" train --config job.ini --set run.output="$W/tr.h5" --set pairs.experiment=nets \
+  --set pairs.embeddings=alexnet.features.2 --set pairs.set=all --set pairs.labels=continuous \
+  --set train.model=mlp --set train.epochs=2 --set train.null_shuffles=10 --set split.folds=3 >log.train2 2>&1 \
+  || { fail "train with one embedding"; tail -5 log.train2; }
+$PY -c "import h5py, sys; k = sorted(h5py.File('tr.h5')['/experiments/nets']); sys.exit(k != ['mlp@alexnet.features.2', 'pairs'])" \
+  || fail "train: a dropped embedding's results stayed"
 
 # a name that does not exist: every rank stops with the available ones, the file unchanged
 cp np3/r.h5 before.h5
