@@ -12,7 +12,8 @@
 #  - evaluate scores each per-embedding SVR (its model name says the embedding); the train
 #    stage takes the same axis (an MLP on two embeddings, then on one: the other's results go);
 #  - the report has the layer-curve figure (score against layer depth) and its table;
-#  - the svm stage's results are identical at 1 and 3 ranks (tools/compare_results.py);
+#  - the svm stage's results are identical at 1 and 3 ranks (tools/compare_results.py), and
+#    for two --array shares and a merge;
 #  - a second run is up to date; embeddings recomputed by an experiment rerun the svm stage;
 #  - pairs.embeddings naming an embedding that does not exist fails on every rank with the
 #    available ones listed, and leaves the results file as it was.
@@ -92,6 +93,14 @@ run 3 --set run.output="$W/np3/r.h5" >log.np3 2>&1 || { fail "run at 3 ranks"; c
 echo "embed (2 ranks) $(echo "$t1 - $t0" | bc) s; svm, evaluate, report (1 rank) $(echo "$t2 - $t1" | bc) s"
 $PY "$RDML_SRC/tools/compare_results.py" np1/r.h5 np3/r.h5 --ignore config --ignore ranks >cmp.log 2>&1 \
   && echo "1 and 3 ranks: identical results" || { fail "results differ between 1 and 3 ranks"; head -20 cmp.log; }
+
+# a SLURM-array split of the 12 x 3 tasks (two shares, then the merge) gives the same file
+mkdir -p arr; cp prep/r.h5 arr/r.h5
+for i in 0 1; do run 1 --set run.output="$W/arr/r.h5" --array $i/2 >log.arr$i 2>&1 || { fail "array share $i"; tail -3 log.arr$i; }; done
+run 2 --set run.output="$W/arr/r.h5" --set run.log_level=info >log.merge 2>&1 || { fail "array merge"; tail -3 log.merge; }
+grep -q "svm: 36 tasks: 36 from the journal, 0 computed" log.merge || fail "the merge recomputed tasks: $(grep 'svm: 36' log.merge)"
+$PY "$RDML_SRC/tools/compare_results.py" np1/r.h5 arr/r.h5 --ignore config --ignore ranks >cmp2.log 2>&1 \
+  || { fail "array shares + merge differ from one run"; head -5 cmp2.log; }
 
 $PY - "$W/np1/r.h5" "$W/np1/r.sweep.csv" "$W/np1/r.summary.csv" <<'PYEOF' || fail "sweep table / results layout"
 import sys, csv, h5py, numpy as np
