@@ -123,6 +123,7 @@ typedef struct rdml_embed_output {
     const char *pooling; /* "gap", "flatten", "project", ... ("" when none applies) */
     int64_t depth;       /* the layer's position in the network's module list, -1 */
     int64_t dims;
+    int64_t nmodules;    /* how many addressable modules the network has (depth < nmodules), 0 */
 } rdml_embed_output;
 int64_t rdml_embed_noutputs(const rdml_embedder *e);
 const rdml_embed_output *rdml_embed_get_output(const rdml_embedder *e, int64_t k);

@@ -89,6 +89,24 @@ def _fold_names(group) -> list:
     return sorted((n for n in group if _fold_index(n) is not None), key=_fold_index)
 
 
+EMBEDDING_COLUMNS = ("embedding", "architecture", "layer", "depth", "relative_depth")
+
+
+def _embedding_columns(g) -> dict:
+    """The sweep table part g's embedding columns (tasks/ or summary/ of /sweep/<exp>/<model>),
+    one value per row: "" and NaN where the table has none (written before they existed)."""
+    key = "subject"
+    n = g[key].shape[0]
+    out = {}
+    for k in EMBEDDING_COLUMNS:
+        if k in g and g[k].shape[0] == n:
+            out[k] = list(_strings(g[k])) if k in ("embedding", "architecture", "layer") else \
+                [float(x) for x in g[k][()]]
+        else:
+            out[k] = [""] * n if k in ("embedding", "architecture", "layer") else [float("nan")] * n
+    return out
+
+
 def _columns_attr(ds, fallback):
     cols = ds.attrs.get("columns")
     if cols is None:
@@ -322,7 +340,7 @@ class Results(_EncodeMixin):
     def _model_group(self, f, experiment, model):
         """(h5py group of the model's results, model name as in the sweep tables)."""
         e = self._experiment(f, experiment)
-        group = "svm" if model == "svr" else model
+        group = "svm" if model == "svr" else "svm@" + model[4:] if model.startswith("svr@") else model
         if group == "pairs" or group not in e:
             raise NotFound(f"{self.path}: experiment {experiment!r} has no model {model!r} "
                            f"(models: {', '.join(self._models(f, experiment)) or 'none'})")
@@ -612,8 +630,17 @@ class Results(_EncodeMixin):
 
         Long format (default): one row per task x metric with columns ``experiment``,
         ``model``, ``subject``, ``selection``, ``fold``, ``metric``, ``value`` (NaN for a
-        fold that stopped). ``wide=True``: one row per task, a column per metric (NaN where a
-        model has no such metric).
+        fold that stopped), then the embedding the model was fitted on: ``embedding`` (its
+        name under ``/subjects/subjNN/embeddings``; with ``pairs.embeddings`` one model per
+        embedding, docs/run.md), ``architecture``, ``layer``, ``depth`` and
+        ``relative_depth`` (the embedding's attributes: "" and NaN when it has none, e.g. a
+        single-output backend, or a table written before these columns). ``wide=True``: one
+        row per task, a column per metric (NaN where a model has no such metric).
+
+        The layer curve of a pair model, per network and selection::
+
+            t = r.sweep(wide=True)
+            t.groupby(["architecture", "selection", "relative_depth", "layer"])["r2"].mean()
         """
         tasks = []
         with self.open() as f:
@@ -622,14 +649,15 @@ class Results(_EncodeMixin):
                     t = g["tasks"]
                     tasks.append((e, m, t["subject"][()].astype(np.int64), _strings(t["selection"]),
                                   t["fold"][()].astype(np.int64), t["metrics"][()],
-                                  _columns_attr(t["metrics"], [])))
+                                  _columns_attr(t["metrics"], []), _embedding_columns(t)))
         if wide:
             metrics = []
-            for *_, cols in tasks:
+            for *_, cols, _v in tasks:
                 metrics += [c for c in cols if c not in metrics]
             out = {k: [] for k in ("experiment", "model", "subject", "selection", "fold")}
             out.update({m: [] for m in metrics})
-            for e, m, subj, sel, fold, M, cols in tasks:
+            out.update({k: [] for k in EMBEDDING_COLUMNS})
+            for e, m, subj, sel, fold, M, cols, V in tasks:
                 n = len(subj)
                 out["experiment"] += [e] * n
                 out["model"] += [m] * n
@@ -638,9 +666,12 @@ class Results(_EncodeMixin):
                 out["fold"] += fold.tolist()
                 for c in metrics:
                     out[c] += M[:, cols.index(c)].tolist() if c in cols else [np.nan] * n
+                for k in EMBEDDING_COLUMNS:
+                    out[k] += list(V[k])
             return self._table(out)
-        out = {k: [] for k in ("experiment", "model", "subject", "selection", "fold", "metric", "value")}
-        for e, m, subj, sel, fold, M, cols in tasks:
+        out = {k: [] for k in ("experiment", "model", "subject", "selection", "fold", "metric", "value")
+               + EMBEDDING_COLUMNS}
+        for e, m, subj, sel, fold, M, cols, V in tasks:
             for t in range(len(subj)):
                 for c, name in enumerate(cols):
                     out["experiment"].append(e)
@@ -650,6 +681,8 @@ class Results(_EncodeMixin):
                     out["fold"].append(int(fold[t]))
                     out["metric"].append(name)
                     out["value"].append(float(M[t, c]))
+                    for k in EMBEDDING_COLUMNS:
+                        out[k].append(V[k][t])
         return self._table(out)
 
     def summary(self):
@@ -659,9 +692,10 @@ class Results(_EncodeMixin):
         ``std`` and ``folds_finished``, the number of folds they are over: those whose
         metrics are not all NaN in the sweep table; a network's fold that stopped has none.
         The ``folds`` column of ``<stem>.summary.csv`` is the number of outer folds
-        instead)."""
+        instead), then the embedding columns of :meth:`sweep` (one row per embedding with
+        ``pairs.embeddings``)."""
         out = {k: [] for k in ("experiment", "model", "subject", "selection", "metric", "mean", "std",
-                               "folds_finished")}
+                               "folds_finished") + EMBEDDING_COLUMNS}
         with self.open() as f:
             for e, eg in f.get("sweep", {}).items():
                 for m, g in eg.items():
@@ -671,9 +705,12 @@ class Results(_EncodeMixin):
                     cols = _columns_attr(s["mean"], [])
                     t = g["tasks"]
                     done = ~np.all(np.isnan(t["metrics"][()]), axis=1)
+                    V, TV = _embedding_columns(s), _embedding_columns(t)
                     finished = {}
-                    for ts, tsel, ok in zip(t["subject"][()], _strings(t["selection"]), done):
-                        finished[(int(ts), tsel)] = finished.get((int(ts), tsel), 0) + int(ok)
+                    for ts, tsel, temb, ok in zip(t["subject"][()], _strings(t["selection"]),
+                                                  TV["embedding"], done):
+                        key = (int(ts), tsel, temb)
+                        finished[key] = finished.get(key, 0) + int(ok)
                     for r in range(len(subj)):
                         for c, name in enumerate(cols):
                             out["experiment"].append(e)
@@ -683,7 +720,10 @@ class Results(_EncodeMixin):
                             out["metric"].append(name)
                             out["mean"].append(float(mean[r, c]))
                             out["std"].append(float(std[r, c]))
-                            out["folds_finished"].append(finished.get((int(subj[r]), sel[r]), 0))
+                            out["folds_finished"].append(
+                                finished.get((int(subj[r]), sel[r], V["embedding"][r]), 0))
+                            for k in EMBEDDING_COLUMNS:
+                                out[k].append(V[k][r])
         return self._table(out)
 
     def evaluation(self, per_fold=False):

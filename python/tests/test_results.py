@@ -224,7 +224,12 @@ def read_csv(path):
 def test_sweep_and_summary(res, h5, results_path):
     stem = str(results_path)[:-3]
     t = res.sweep()
-    assert list(t.columns) == ["experiment", "model", "subject", "selection", "fold", "metric", "value"]
+    assert list(t.columns) == ["experiment", "model", "subject", "selection", "fold", "metric", "value",
+                               "embedding", "architecture", "layer", "depth", "relative_depth"]
+    # one embedding per model here (pairs.embeddings empty): its name, no layer
+    for r in t.itertuples():
+        want = "" if r.model == "cnn" else h5[f"/experiments/{r.experiment}/{'svm' if r.model == 'svr' else r.model}/subj{r.subject:02d}/{r.selection}"].attrs["embedding"]
+        assert r.embedding == want and r.layer == "" and math.isnan(r.depth), r
     ours = sorted((r.experiment, r.model, r.subject, r.selection, r.fold, r.metric, r.value) for r in t.itertuples())
     theirs = sorted((r["experiment"], r["model"], int(r["subject"]), r["selection"], int(r["fold"]), r["metric"],
                      float(r["value"])) for r in read_csv(stem + ".sweep.csv"))

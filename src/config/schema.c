@@ -200,6 +200,14 @@ static const rdml_cfg_key schema[] = {
      "name of the experiment: pairs, folds and model results go under /experiments/NAME in "
      "the results file. Letters, digits, '-', '_' and '.' only, not empty, and not . or .. "
      "(checked when the configuration is read, before any stage runs)."},
+    {"pairs", "embeddings", RDML_CFG_STRING, "", NR, NULL,
+     "the embeddings the svm and train stages fit their pair models on, one model per "
+     "embedding (a sweep axis, e.g. every layer of several networks): empty (the default) uses "
+     "embed.name and writes /experiments/NAME/<model>; all (every "
+     "/subjects/subjNN/embeddings/<name> of the first subject of data.subjects in run.output) "
+     "or a list of names writes /experiments/NAME/<model>@<embedding> for each, on the same "
+     "pairs and folds, and the sweep table gets a row per embedding (docs/run.md, "
+     "\"Models and layers as a sweep axis\"). The cnn reads the images and ignores it."},
     {"pairs", "set", RDML_CFG_CHOICE, "extremes", NR, "all|extremes|balanced|colors|percentile",
      "which image pairs are used. all: every pair i < j. extremes (the paper's): for each "
      "image its k most similar and k most dissimilar partners, as ordered pairs (i, j), "

@@ -270,7 +270,7 @@ static int clip_layers_open(rdml_ctx *ctx, rdml_embedder *e) {
         e->outs[k] = (rdml_embed_output){"clip-vit", e->names[k],
                                          h < 0 ? "projection" : e->clip_mean[k] ? "mean" : "cls",
                                          h < 0 ? rdml_clip_get_arch(e->clip)->layers + 1 : h,
-                                         rdml_clip_dims(e->clip, h)};
+                                         rdml_clip_dims(e->clip, h), rdml_clip_get_arch(e->clip)->layers + 2};
     }
     e->dims = e->outs[0].dims;
     return RDML_OK;
@@ -332,7 +332,7 @@ static int torchvision_open(rdml_ctx *ctx, MPI_Comm comm, rdml_embedder *e) {
             rc = rdml_projection_make(ctx, p->seed, L->name, L->c * L->h * L->w, p->dims, &e->proj[k]);
         e->pools[k] = pool;
         e->outs[k] = (rdml_embed_output){rdml_zoo_arch_name(arch), L->name, rdml_pool_name(pool),
-                                         L->depth, d};
+                                         L->depth, d, rdml_convnet_nlayers(e->cnn)};
     }
     rc = rdml_agree(ctx, comm, rc);
     if (rc) return rc;
@@ -420,7 +420,7 @@ int rdml_embed_create(rdml_ctx *ctx, MPI_Comm comm, const rdml_embed_params *p,
             rc = RDML_FAIL(ctx, RDML_EINTERNAL, "unknown embedding backend %d", (int)p->backend);
         }
     rc = rdml_agree(ctx, comm, rc);
-    if (!rc && e->nout == 0) e->out1 = (rdml_embed_output){"", "", "", -1, e->dims};
+    if (!rc && e->nout == 0) e->out1 = (rdml_embed_output){"", "", "", -1, e->dims, 0};
     if (!rc && p->normalize && strlen(e->prep) + 40 < sizeof e->prep)
         strcat(e->prep, "; rows L2-normalised");
     if (rc) {

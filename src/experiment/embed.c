@@ -9,6 +9,7 @@
  * (SIGTERM) ends the stage at the next batch boundary; the subjects finished by then are
  * committed with their stamp (configuration and inputs) and the stage is marked incomplete,
  * so the next run embeds only the other subjects. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,6 +179,11 @@ static int one_subject(rdml_exp *ex, rdml_h5 *h, rdml_embedder *e, const rdml_su
             if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "pooling", o->pooling);
             if (!rc) rc = rdml_h5_attr_i64(ctx, h, path, "depth", &depth, 1);
             if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "architecture", o->arch);
+            /* the x axis of the report's layer curves (docs/embed.md) */
+            int64_t nm = o->nmodules;
+            double rel = nm > 1 ? (double)o->depth / (double)(nm - 1) : NAN;
+            if (!rc && nm > 0) rc = rdml_h5_attr_i64(ctx, h, path, "n_modules", &nm, 1);
+            if (!rc && nm > 1) rc = rdml_h5_attr_f64(ctx, h, path, "relative_depth", &rel, 1);
         }
         if (!rc) rc = rdml_h5_attr_f64(ctx, h, path, "seconds", &secs, 1);
         if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "stamp", stamp);

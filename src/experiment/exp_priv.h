@@ -166,12 +166,66 @@ typedef struct rdml_sweep_model {
     const char *const *metric_names;
     void (*metrics)(const void *opts, const void *group, int64_t fold, const struct rdml_rec *rec,
                     double *out);
+    /* Optional (0 / NULL: one model with opts): the model's variants, a sweep axis after the
+     * selection (pairs.embeddings: one variant per embedding). Groups are then (subject,
+     * selection, variant); every callback of a group gets its variant's opts (nfolds the
+     * first variant's: all variants share the pairs and folds), and the sweep table gets the
+     * columns embedding, architecture, layer, depth, relative_depth (pair_emb.c). */
+    int nvariants;
+    const struct rdml_sweep_variant *variants;
 } rdml_sweep_model;
+typedef struct rdml_sweep_variant {
+    const void *opts;
+    const char *embedding, *architecture, *layer; /* "" when unknown */
+    double depth, relative_depth;                 /* NaN when unknown */
+} rdml_sweep_variant;
 /* Collective. Run the model over data.subjects x data.rois x folds as a journaled task farm
  * and write the results into run.output; with array_count > 0 only the tasks t with
  * t % array_count == array_index, recorded in the journal and not written. */
 int rdml_sweep_run(rdml_exp *ex, const rdml_sweep_model *m, int64_t array_index,
                    int64_t array_count);
+
+/* pairs.embeddings (pair_emb.c): the embeddings a model stage fits one model each on. */
+typedef struct rdml_pair_embs {
+    int n;            /* >= 1 */
+    int explicit_;    /* 0: pairs.embeddings empty, the one embedding is embed.name */
+    char **name;      /* n names; result groups <model>@<name> when explicit_ */
+    char **arch, **layer;             /* the embeddings' attributes, "" when absent */
+    double *depth, *relative_depth;   /* NaN when absent */
+} rdml_pair_embs;
+/* Collective. Resolve pairs.embeddings against run.output: all (the first subject's
+ * embeddings, sorted by name) or the list, each checked for every subject of data.subjects
+ * (an unknown name is an error listing the available ones); empty: dflt alone. */
+int rdml_exp_pair_embs(rdml_exp *ex, const char *stage, const char *dflt, rdml_pair_embs *out);
+void rdml_exp_pair_embs_free(rdml_pair_embs *e);
+/* Collective. Remove the results groups of model in /experiments/<experiment> that this run
+ * does not write: <model>@<name> for a name pe does not list, and <model> itself when pe is
+ * explicit (so that a changed pairs.embeddings leaves no stale models for evaluate and the
+ * report). */
+int rdml_exp_prune_model_groups(rdml_ctx *ctx, struct rdml_h5 *h, const char *experiment,
+                                const char *model, const rdml_pair_embs *pe);
+/* Fill variants[i] (n of them) from e, with opts[i] (each opts_size bytes). */
+void rdml_exp_pair_variants(const rdml_pair_embs *e, const void *opts, size_t opts_size,
+                            struct rdml_sweep_variant *variants);
+/* Rank 0, not collective: a hash of the stamps of the embeddings pairs.embeddings names in
+ * run.output (0 when the key is empty): what the svm / train stamp adds, so that a changed or
+ * added embedding reruns the stage (stamp.c). */
+uint64_t rdml_exp_pair_embs_stamp(const rdml_config *cfg);
+/* Collective. The variant columns of the sweep table base (/sweep/<exp>/<model>): tasks/ and
+ * summary/ {embedding, architecture, layer} (strings) and {depth, relative_depth} (float64),
+ * for G groups (subject x selection x variant) of nf tasks each. */
+int rdml_exp_sweep_variant_cols(rdml_ctx *ctx, struct rdml_h5 *h, const char *base,
+                                const rdml_sweep_model *m, int64_t G, int64_t nf);
+/* Rank 0, not collective: the variant columns of the sweep table base for its T task rows
+ * and G summary rows, as malloc'd arrays (strings "" and NaN when the table has none). */
+typedef struct rdml_sweep_vcols {
+    char **emb, **arch, **layer; /* T (tasks) then G (summary) entries each */
+    double *depth, *rel;
+    int64_t T, G;
+} rdml_sweep_vcols;
+int rdml_exp_sweep_vcols_read(rdml_ctx *ctx, struct rdml_h5 *h, const char *base, int64_t T, int64_t G,
+                              rdml_sweep_vcols *v);
+void rdml_exp_sweep_vcols_free(rdml_sweep_vcols *v);
 
 /* Collective. The R^2 null distribution null (n values, e.g. rdml_cv_null_r2; NaN for a
  * stopped fold) of a model whose observed R^2 is observed, under obj: the dataset <obj>/<name>

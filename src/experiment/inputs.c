@@ -190,6 +190,14 @@ static int hash_config(const rdml_config *cfg, const char *label, line_pick pick
     return RDML_OK;
 }
 
+/* pairs.embeddings left empty (its default: embed.name, as before the key existed). */
+static int unset_embeddings(const char *sec, const char *line) {
+    if (strcmp(sec, "pairs") != 0 || strncmp(line, "embeddings", 10) != 0) return 0;
+    const char *p = line + 10;
+    while (*p == ' ' || *p == '\t' || *p == '=') p++;
+    return *p == 0;
+}
+
 /* A stage's lines: the sections it depends on (every section but [slurm] and [synth] for a
  * stage without a row), plus run.seed for the model stages (run.seed and run.stages for a
  * stage without a row). */
@@ -203,6 +211,7 @@ static int pick_stage(const char *sec, const char *line, const void *u) {
         if (strcmp(stage_deps[row][k], sec) == 0) keep = 1;
     if (row < 0) keep = strcmp(sec, "slurm") != 0 && strcmp(sec, "synth") != 0;
     if (!line) return keep;
+    if (unset_embeddings(sec, line)) return 0; /* results made before the key stay current */
     int run = strcmp(sec, "run") == 0, seed = run && strncmp(line, "seed ", 5) == 0;
     if (row < 0 && run) return seed || strncmp(line, "stages ", 7) == 0;
     int model = strcmp(stage, "svm") == 0 || strcmp(stage, "train") == 0 ||
@@ -222,6 +231,8 @@ static int pick_pairs(const char *sec, const char *line, const void *u) {
     int keep = !strcmp(sec, "data") || !strcmp(sec, "rdm") || !strcmp(sec, "pairs") || !strcmp(sec, "split");
     if (!line) return keep;
     if (strcmp(sec, "run") == 0) return strncmp(line, "seed ", 5) == 0;
+    /* pairs.embeddings chooses the models' inputs, not the pairs */
+    if (strcmp(sec, "pairs") == 0 && strncmp(line, "embeddings ", 11) == 0) return 0;
     return keep && !(strcmp(sec, "data") == 0 && (strncmp(line, "rois ", 5) == 0 ||
                                                   strncmp(line, "subjects ", 9) == 0));
 }

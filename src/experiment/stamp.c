@@ -8,7 +8,8 @@
  *                 for embed.backend = file), plus embed.file and embed.ids (file) or
  *                 embed.weights and the config.json beside it (clip-vit);
  *   svm, train    both sets: they read the RDMs and embeddings made from them (the CNN reads
- *                 the images itself);
+ *                 the images itself); with pairs.embeddings also the `stamp` attribute of every
+ *                 embedding it names in run.output (other experiments' embed stages make them);
  *   encode        both sets too: it reads the fMRI (and noise ceilings) itself and the
  *                 embeddings made from the images;
  *   evaluate      none: it reads only the results file; `run` reruns it whenever a stage
@@ -116,6 +117,13 @@ static void stage_inputs(const rdml_config *cfg, const char *stage, walk *w) {
             if (slash) snprintf(cj, sizeof cj, "%.*s/config.json", (int)(slash - s), s);
             else snprintf(cj, sizeof cj, "config.json");
             add_named(w, cj);
+        }
+    }
+    if (model && strcmp(stage, "encode") != 0) { /* pairs.embeddings: the embeddings' stamps */
+        uint64_t eh = rdml_exp_pair_embs_stamp(cfg);
+        if (eh) {
+            w->sum += eh;
+            w->count++;
         }
     }
     rdml_dataset *ds = NULL;

@@ -32,6 +32,9 @@ typedef struct svm_opts {
     rdml_svm_params svm;
     const char *experiment;
     char embedding[256];
+    char resname[320]; /* the results group: svm, or svm@<embedding> (pairs.embeddings) */
+    int variant;       /* the embedding's index: only the first writes the shared pairs */
+    const struct rdml_pair_embs *embs; /* every embedding of the run (stale groups are removed) */
     double color_fraction;
     int64_t nimages;
     int64_t pair_images; /* pairs.images: 0 = all */
@@ -190,6 +193,7 @@ static int read_opts(rdml_exp *ex, svm_opts *o) {
     RDML_TRY(rdml_config_str(ctx, cfg, "embed", "name", &s));
     if (!*s) RDML_TRY(rdml_config_str(ctx, cfg, "embed", "backend", &s));
     rdml_strlcpy(o->embedding, s, sizeof o->embedding);
+    rdml_strlcpy(o->resname, "svm", sizeof o->resname);
     return RDML_OK;
 }
 
@@ -688,7 +692,10 @@ static int svm_write(rdml_ctx *ctx, rdml_h5 *h, const void *opts, const void *gr
                              (long long)recs[f].n, (long long)rec_len(o, g, f));
     char gp[900], gs[900];
     snprintf(gp, sizeof gp, "/experiments/%s/pairs/subj%02d/%s", o->experiment, id, name);
-    snprintf(gs, sizeof gs, "/experiments/%s/svm/subj%02d/%s", o->experiment, id, name);
+    snprintf(gs, sizeof gs, "/experiments/%s/%s/subj%02d/%s", o->experiment, o->resname, id, name);
+    char lab[600]; /* the log's name: the selection, and the embedding of a variant */
+    snprintf(lab, sizeof lab, "%s%s%s", name, strchr(o->resname, '@') ? " " : "",
+             strchr(o->resname, '@') ? o->embedding : "");
     int64_t *chosen = calloc((size_t)nf + 1, sizeof *chosen);
     const int64_t ns = o->nset, K = o->inner_folds;
     double *scores = o->grid ? calloc((size_t)(nf * ns * K + 1), sizeof *scores) : NULL;
@@ -697,7 +704,7 @@ static int svm_write(rdml_ctx *ctx, rdml_h5 *h, const void *opts, const void *gr
         chosen[f] = (int64_t)recs[f].v[ST_N];
         if (o->grid) memcpy(scores + f * ns * K, recs[f].v + ST_N + 1 + g->F.nte[f], (size_t)(ns * K) * sizeof *scores);
     }
-    if (!rc) rc = write_pairs(ctx, h, gp, o, &g->P, &g->S, g->n, g->thr, g->colors, g->share);
+    if (!rc && o->variant == 0) rc = write_pairs(ctx, h, gp, o, &g->P, &g->S, g->n, g->thr, g->colors, g->share);
     if (!rc) rc = rdml_h5_delete(ctx, h, gs);
     if (!rc) rc = rdml_h5_group(ctx, h, gs);
     if (!rc && o->grid) rc = write_grid(ctx, h, gs, o, &g->S, g->F.ifold, scores, chosen);
@@ -716,12 +723,12 @@ static int svm_write(rdml_ctx *ctx, rdml_h5 *h, const void *opts, const void *gr
         }
         if (!rc && is_svr(o))
             rdml_info(ctx, "subj%02d %-12s fold %lld of %lld: %lld train / %lld test pairs, nSV %lld, "
-                      "R^2 %.3f r %.3f rho %.3f (%.2f s)%s", id, name, (long long)f, (long long)nf,
+                      "R^2 %.3f r %.3f rho %.3f (%.2f s)%s", id, lab, (long long)f, (long long)nf,
                       (long long)g->F.ntr[f], (long long)g->F.nte[f], (long long)st[ST_NSV], st[0], st[2],
                       st[3], st[ST_SECONDS], set);
         else if (!rc)
             rdml_info(ctx, "subj%02d %-12s fold %lld of %lld: %lld train / %lld test pairs, nSV %lld, "
-                      "acc %.3f f1 %.3f auc %.3f (%.2f s)%s", id, name, (long long)f, (long long)nf,
+                      "acc %.3f f1 %.3f auc %.3f (%.2f s)%s", id, lab, (long long)f, (long long)nf,
                       (long long)g->F.ntr[f], (long long)g->F.nte[f], (long long)st[ST_NSV], st[0],
                       st[3], st[4], st[ST_SECONDS], set);
     }
@@ -768,7 +775,7 @@ static int svm_write(rdml_ctx *ctx, rdml_h5 *h, const void *opts, const void *gr
         snprintf(an, sizeof an, "std_%s", metric_name(o, i));
         if (!rc) rc = rdml_h5_attr_f64(ctx, h, gs, an, &sd, 1);
         if (!rc && i == 0)
-            rdml_info(ctx, "subj%02d %-12s %s, %lld pairs, %s x %lld: %s %.3f +- %.3f", id, name,
+            rdml_info(ctx, "subj%02d %-12s %s, %lld pairs, %s x %lld: %s %.3f +- %.3f", id, lab,
                       rdml_pairs_set_name(o->pp.set), (long long)g->P.n,
                       rdml_split_scheme_name(g->S.scheme), (long long)nf,
                       is_svr(o) ? "R^2" : "accuracy", mean, sd);
@@ -802,6 +809,12 @@ static int svm_write(rdml_ctx *ctx, rdml_h5 *h, const void *opts, const void *gr
     return rc;
 }
 
+/* After the groups: the results of embeddings this run does not fit go (pairs.embeddings). */
+static int svm_finish(rdml_ctx *ctx, rdml_h5 *h, const void *opts) {
+    const svm_opts *o = opts;
+    return rdml_exp_prune_model_groups(ctx, h, o->experiment, "svm", o->embs);
+}
+
 static void svm_metrics(const void *opts, const void *group, int64_t fold, const rdml_rec *rec,
                         double *out) {
     (void)group;
@@ -813,12 +826,31 @@ int rdml_exp_svm_stage(rdml_exp *ex, int64_t array_index, int64_t array_count) {
     svm_opts o;
     memset(&o, 0, sizeof o);
     int rc = read_opts(ex, &o);
+    /* pairs.embeddings: one SVM per embedding, a variant of the sweep (pair_emb.c) */
+    rdml_pair_embs pe;
+    memset(&pe, 0, sizeof pe);
+    if (!rc) rc = rdml_exp_pair_embs(ex, "svm", o.embedding, &pe);
+    svm_opts *vo = rc ? NULL : calloc((size_t)pe.n, sizeof *vo);
+    rdml_sweep_variant *vv = rc ? NULL : calloc((size_t)pe.n, sizeof *vv);
+    if (!rc && (!vo || !vv)) rc = RDML_FAIL(ex->ctx, RDML_ENOMEM, "out of memory");
+    rc = rdml_agree(ex->ctx, ex->comm, rc);
+    for (int i = 0; i < pe.n && !rc; i++) {
+        vo[i] = o;
+        vo[i].variant = i;
+        vo[i].embs = &pe;
+        rdml_strlcpy(vo[i].embedding, pe.name[i], sizeof vo[i].embedding);
+        if (pe.explicit_) snprintf(vo[i].resname, sizeof vo[i].resname, "svm@%.300s", pe.name[i]);
+    }
     if (!rc) {
-        rdml_sweep_model m = {"svm", &o, sizeof(svm_group), svm_nfolds, svm_prepare, svm_release,
-                              svm_task, svm_write, NULL, o.experiment, is_svr(&o) ? "svr" : "svm", n_metrics(&o),
-                              is_svr(&o) ? reg_metrics : class_metrics, svm_metrics};
+        rdml_exp_pair_variants(&pe, vo, sizeof *vo, vv);
+        rdml_sweep_model m = {"svm", &vo[0], sizeof(svm_group), svm_nfolds, svm_prepare, svm_release,
+                              svm_task, svm_write, svm_finish, o.experiment, is_svr(&o) ? "svr" : "svm", n_metrics(&o),
+                              is_svr(&o) ? reg_metrics : class_metrics, svm_metrics, pe.n, vv};
         rc = rdml_sweep_run(ex, &m, array_index, array_count);
     }
+    free(vo);
+    free(vv);
+    rdml_exp_pair_embs_free(&pe);
     opts_free(&o);
     return rc;
 }

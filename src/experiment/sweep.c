@@ -51,12 +51,25 @@ static int group_of(const sweep_state *s, int64_t t) {
     return lo;
 }
 
+/* The opts of group g: its variant's (groups are subject x selection x variant). */
+static const void *group_opts(const sweep_state *s, int g) {
+    return s->m->nvariants > 0 ? s->m->variants[g % s->m->nvariants].opts : s->m->opts;
+}
+
+/* " embedding <name>" for the messages of a group of several embeddings' sweep, else "". */
+static const char *group_emb(const sweep_state *s, int g) {
+    static _Thread_local char buf[400];
+    if (s->m->nvariants < 2) return "";
+    snprintf(buf, sizeof buf, " embedding %s", s->m->variants[g % s->m->nvariants].embedding);
+    return buf;
+}
+
 static int prepare(rdml_ctx *ctx, MPI_Comm comm, const sweep_state *s, rdml_h5 *h, int g,
                    void *group) {
     rdml_subject *subj = NULL;
     int rc = rdml_subject_open(ctx, s->ds, s->gsubj[g], &subj);
     rc = rdml_agree(ctx, comm, rc);
-    if (!rc) rc = s->m->prepare(ctx, comm, h, s->m->opts, subj, s->gname[g], group);
+    if (!rc) rc = s->m->prepare(ctx, comm, h, group_opts(s, g), subj, s->gname[g], group);
     rdml_subject_close(&subj);
     return rc;
 }
@@ -75,12 +88,12 @@ static int sweep_task(rdml_ctx *ctx, int64_t t, void *user, rdml_rec *out) {
         int rc = prepare(ctx, MPI_COMM_SELF, s, s->hself, g, s->group);
         if (rc) {
             s->m->release(s->group);
-            return rdml_ctx_prefix(ctx, "subj%02d %s", s->gsubj[g], s->gname[g]);
+            return rdml_ctx_prefix(ctx, "subj%02d %s%s", s->gsubj[g], s->gname[g], group_emb(s, g));
         }
         s->cached = g;
     }
-    int rc = s->m->task(ctx, s->m->opts, s->group, t - s->gfirst[g], out);
-    if (rc) rdml_ctx_prefix(ctx, "subj%02d %s %s fold %lld", s->gsubj[g], s->gname[g], s->m->stage,
+    int rc = s->m->task(ctx, group_opts(s, g), s->group, t - s->gfirst[g], out);
+    if (rc) rdml_ctx_prefix(ctx, "subj%02d %s%s %s fold %lld", s->gsubj[g], s->gname[g], group_emb(s, g), s->m->stage,
                             (long long)(t - s->gfirst[g]));
     return rc;
 }
@@ -188,15 +201,24 @@ static int tables_text(rdml_ctx *ctx, rdml_h5 *h, rdml_strbuf *rows, rdml_strbuf
                                "metric names for %lld columns, %lld/%lld selections for %lld/%lld "
                                "rows)", rdml_h5_path(h), base, (long long)nnames, (long long)M,
                                (long long)nts, (long long)ngs, (long long)T, (long long)G);
+            rdml_sweep_vcols vc; /* embedding, architecture, layer, depth (pair_emb.c) */
+            memset(&vc, 0, sizeof vc);
+            if (!rc) rc = rdml_exp_sweep_vcols_read(ctx, h, base, T, G, &vc);
+#define VS(a, i) ((a)[i] ? (a)[i] : "")
             for (int64_t t = 0; t < T && !rc; t++)
                 for (int64_t i = 0; i < M; i++)
-                    rdml_strbuf_printf(rows, "%s,%s,%lld,%s,%lld,%s,%.17g\n", exps[e], models[k],
-                              (long long)tsubj[t], tsel[t], (long long)tfold[t], names[i], val[t * M + i]);
+                    rdml_strbuf_printf(rows, "%s,%s,%lld,%s,%lld,%s,%.17g,%s,%s,%s,%.17g,%.17g\n", exps[e],
+                              models[k], (long long)tsubj[t], tsel[t], (long long)tfold[t], names[i],
+                              val[t * M + i], VS(vc.emb, t), VS(vc.arch, t), VS(vc.layer, t),
+                              vc.depth[t], vc.rel[t]);
             for (int64_t g = 0; g < G && !rc; g++)
                 for (int64_t i = 0; i < M; i++)
-                    rdml_strbuf_printf(sums, "%s,%s,%lld,%s,%s,%.17g,%.17g,%lld\n", exps[e], models[k],
-                              (long long)gsubj[g], gsel[g], names[i], mean[g * M + i], sd[g * M + i],
-                              (long long)nf);
+                    rdml_strbuf_printf(sums, "%s,%s,%lld,%s,%s,%.17g,%.17g,%lld,%s,%s,%s,%.17g,%.17g\n",
+                              exps[e], models[k], (long long)gsubj[g], gsel[g], names[i],
+                              mean[g * M + i], sd[g * M + i], (long long)nf, VS(vc.emb, T + g),
+                              VS(vc.arch, T + g), VS(vc.layer, T + g), vc.depth[T + g], vc.rel[T + g]);
+#undef VS
+            rdml_exp_sweep_vcols_free(&vc);
             if (!rc) {
                 ++*ntables;
             } else if (rc != RDML_ENOMEM) {
@@ -234,8 +256,10 @@ static int tables_sync_local(rdml_ctx *ctx, const char *output) {
     struct stat st;
     if (stat(output, &st) != 0) return RDML_OK; /* nothing committed yet */
     rdml_strbuf text[2] = {{0}, {0}};
-    rdml_strbuf_printf(&text[0], "experiment,model,subject,selection,fold,metric,value\n");
-    rdml_strbuf_printf(&text[1], "experiment,model,subject,selection,metric,mean,std,folds\n");
+    rdml_strbuf_printf(&text[0], "experiment,model,subject,selection,fold,metric,value,"
+                       "embedding,architecture,layer,depth,relative_depth\n");
+    rdml_strbuf_printf(&text[1], "experiment,model,subject,selection,metric,mean,std,folds,"
+                       "embedding,architecture,layer,depth,relative_depth\n");
     rdml_h5 *h = NULL;
     int ntables = 0;
     int rc = rdml_h5_open(ctx, MPI_COMM_SELF, output, 0, &h);
@@ -307,7 +331,7 @@ static int write_table(rdml_ctx *ctx, rdml_h5 *h, const rdml_sweep_model *m,
             subj[t] = s->gsubj[g];
             fold[t] = f;
             sel[t] = s->gname[g];
-            m->metrics(m->opts, NULL, f, &recs[t], val + t * M);
+            m->metrics(group_opts(s, g), NULL, f, &recs[t], val + t * M);
         }
         for (int64_t i = 0; i < M; i++) {
             int64_t k = 0;
@@ -351,6 +375,7 @@ static int write_table(rdml_ctx *ctx, rdml_h5 *h, const rdml_sweep_model *m,
                                    "finished folds");
     int64_t nfl = nf;
     if (!rc) rc = rdml_h5_attr_i64(ctx, h, base, "folds", &nfl, 1);
+    if (!rc && m->nvariants > 0) rc = rdml_exp_sweep_variant_cols(ctx, h, base, m, s->ngroups, nf);
     free(val);
     free(mean);
     free(sd);
@@ -484,7 +509,8 @@ int rdml_sweep_run(rdml_exp *ex, const rdml_sweep_model *m, int64_t array_index,
         rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory hashing the config");
     if (!rc) rc = check_pairs_owner(ctx, ex->comm, output, m, phash);
     s.ds = ds;
-    s.ngroups = nids * nsel;
+    const int nvar = m->nvariants > 0 ? m->nvariants : 1;
+    s.ngroups = nids * nsel * nvar;
     if (!rc) {
         s.gsubj = calloc((size_t)s.ngroups + 1, sizeof *s.gsubj);
         s.gname = calloc((size_t)s.ngroups + 1, sizeof *s.gname);
@@ -496,9 +522,9 @@ int rdml_sweep_run(rdml_exp *ex, const rdml_sweep_model *m, int64_t array_index,
             rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory listing the sweep");
     }
     for (int i = 0, g = 0; i < nids && !rc; i++)
-        for (int k = 0; k < nsel && !rc; k++, g++) {
+        for (int k = 0; k < nsel * nvar && !rc; k++, g++) {
             s.gsubj[g] = ids[i];
-            s.gname[g] = rdml_strdup(ctx, sels[k]);
+            s.gname[g] = rdml_strdup(ctx, sels[k / nvar]);
             if (!s.gname[g]) {
                 rc = ctx->code;
                 break;
@@ -508,8 +534,9 @@ int rdml_sweep_run(rdml_exp *ex, const rdml_sweep_model *m, int64_t array_index,
             s.gfirst[g] = (int64_t)g * nf;
             for (int64_t f = 0; f < nf && !rc; f++) {
                 char key[1024];
-                snprintf(key, sizeof key, "%s|%s|subj%02d|%s|fold %lld of %lld", m->stage, hex,
-                         ids[i], s.gname[g], (long long)f, (long long)nf);
+                snprintf(key, sizeof key, "%s|%s|subj%02d|%s|fold %lld of %lld%s%s", m->stage, hex,
+                         ids[i], s.gname[g], (long long)f, (long long)nf, m->nvariants ? "|" : "",
+                         m->nvariants ? m->variants[k % nvar].embedding : "");
                 keys[g * nf + f] = rdml_strdup(ctx, key);
                 if (!keys[g * nf + f]) rc = ctx->code;
             }
@@ -535,8 +562,10 @@ int rdml_sweep_run(rdml_exp *ex, const rdml_sweep_model *m, int64_t array_index,
         rdml_farm_opts fo = {.journal = j, .keys = (const char *const *)keys,
                              .array_index = array_index, .array_count = array_count,
                              .gather = array_count == 0, .label = label};
-        rdml_info(ctx, "%s: %d subject(s) x %d selection(s) x %lld fold(s) = %lld tasks on %d "
-                  "rank(s)%s", m->stage, nids, nsel, (long long)nf, (long long)ntasks, ctx->nranks,
+        char xv[64] = "";
+        if (m->nvariants > 1) snprintf(xv, sizeof xv, " x %d embeddings", m->nvariants);
+        rdml_info(ctx, "%s: %d subject(s) x %d selection(s)%s x %lld fold(s) = %lld tasks on %d "
+                  "rank(s)%s", m->stage, nids, nsel, xv, (long long)nf, (long long)ntasks, ctx->nranks,
                   array_count ? " (array share)" : "");
         rc = rdml_farm_run(ctx, ex->comm, ntasks, sweep_task, &s, &fo, recs, &fst);
         if (s.cached >= 0) m->release(s.group);
@@ -562,8 +591,8 @@ int rdml_sweep_run(rdml_exp *ex, const rdml_sweep_model *m, int64_t array_index,
     for (int g = 0; g < s.ngroups && !rc; g++) {
         memset(s.group, 0, m->group_size);
         rc = prepare(ctx, ex->comm, &s, h, g, s.group);
-        if (!rc) rc = m->write(ctx, h, m->opts, s.group, recs + s.gfirst[g]);
-        if (rc) rdml_ctx_prefix(ctx, "subj%02d %s", s.gsubj[g], s.gname[g]);
+        if (!rc) rc = m->write(ctx, h, group_opts(&s, g), s.group, recs + s.gfirst[g]);
+        if (rc) rdml_ctx_prefix(ctx, "subj%02d %s%s", s.gsubj[g], s.gname[g], group_emb(&s, g));
         m->release(s.group);
     }
     if (!rc && m->finish) rc = m->finish(ctx, h, m->opts);

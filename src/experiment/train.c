@@ -57,6 +57,9 @@ typedef struct train_opts {
     rdml_optim opt;          /* the non-grid optimiser parameters */
     const char *model, *experiment;
     char embedding[256];
+    char resname[320]; /* the results group: the model, or <model>@<embedding> (pairs.embeddings) */
+    int variant;       /* the embedding's index: only the first writes the shared pairs */
+    const struct rdml_pair_embs *embs; /* every embedding of the run (stale groups are removed) */
     int64_t batch, input_dim, block_images;
     int64_t pair_images;     /* pairs.images: 0 = all */
     double max_memory_gb;    /* train.max_memory_gb: 0 = the node's available share */
@@ -281,6 +284,7 @@ static int read_opts(rdml_exp *ex, train_opts *o) {
     RDML_TRY(rdml_config_str(ctx, cfg, "embed", "name", &s));
     if (!*s) RDML_TRY(rdml_config_str(ctx, cfg, "embed", "backend", &s));
     rdml_strlcpy(o->embedding, s, sizeof o->embedding);
+    rdml_strlcpy(o->resname, o->model, sizeof o->resname);
     return read_grid(ctx, cfg, o);
 }
 
@@ -794,8 +798,8 @@ static int group_write(rdml_ctx *ctx, rdml_h5 *h, const train_opts *o, const tra
     const int64_t nf = g->F.nf;
     char gp[900], gs[900];
     snprintf(gp, sizeof gp, "/experiments/%s/pairs/subj%02d/%s", o->experiment, id, name);
-    snprintf(gs, sizeof gs, "/experiments/%s/%s/subj%02d/%s", o->experiment, o->model, id, name);
-    int rc = write_pairs(ctx, h, gp, o, g);
+    snprintf(gs, sizeof gs, "/experiments/%s/%s/subj%02d/%s", o->experiment, o->resname, id, name);
+    int rc = o->variant == 0 ? write_pairs(ctx, h, gp, o, g) : RDML_OK;
     if (!rc) rc = rdml_h5_delete(ctx, h, gs);
     if (!rc) rc = rdml_h5_group(ctx, h, gs);
     if (!rc && o->grid) rc = write_grid(ctx, h, gs, o, g, recs);
@@ -818,19 +822,19 @@ static int group_write(rdml_ctx *ctx, rdml_h5 *h, const train_opts *o, const tra
             ncol++;
             char status[512];
             status_text(st, status, sizeof status);
-            rdml_warn(ctx, "subj%02d %s %s fold %lld/%lld (test R2 %.3f, train %.3f) %s%s", id, name, o->model,
+            rdml_warn(ctx, "subj%02d %s %s fold %lld/%lld (test R2 %.3f, train %.3f) %s%s", id, name, o->resname,
                       (long long)f + 1, (long long)nf, st[ST_R2], st[ST_TRAIN_R2], status, set);
         } else if (st[ST_OK] == 1) {
             nok++;
             rdml_info(ctx, "subj%02d %-12s %s fold %lld of %lld: %lld train / %lld test pairs, test R2 %.3f "
                       "(train %.3f; mean predictor %.3f, shuffled %.3f), %.0f pairs/s%s", id, name,
-                      o->model, (long long)f, (long long)nf, (long long)g->F.ntr[f], (long long)g->F.nte[f],
+                      o->resname, (long long)f, (long long)nf, (long long)g->F.ntr[f], (long long)g->F.nte[f],
                       st[ST_R2], st[ST_TRAIN_R2], st[ST_MEAN_R2], st[ST_SHUF_R2], st[ST_PAIRS_PER_S], set);
         } else {
             char status[512];
             status_text(st, status, sizeof status);
             rdml_warn(ctx, "subj%02d %s %s fold %lld of %lld stopped, the other folds go on: %s%s", id,
-                      name, o->model, (long long)f, (long long)nf, status, set);
+                      name, o->resname, (long long)f, (long long)nf, status, set);
         }
     }
     /* table: rows model / mean predictor / shuffled targets; columns mean and std of each metric
@@ -933,17 +937,17 @@ static int group_write(rdml_ctx *ctx, rdml_h5 *h, const train_opts *o, const tra
                  "without: test R2 %.3f)", (long long)ncol, r2nc);
     if (!rc && ncol)
         rdml_warn(ctx, "subj%02d %-12s %s, %lld pairs, %lld/%lld folds%s: test R2 %.3f +- %.3f | mean "
-                  "predictor %.3f | shuffled targets %.3f", id, name, o->model, (long long)g->P.n,
+                  "predictor %.3f | shuffled targets %.3f", id, name, o->resname, (long long)g->P.n,
                   (long long)nok, (long long)nf, coltxt, table[0], table[1], table[8], table[16]);
     else if (!rc)
         rdml_info(ctx, "subj%02d %-12s %s, %lld pairs, %lld/%lld folds: test R2 %.3f +- %.3f | mean "
-                  "predictor %.3f | shuffled targets %.3f", id, name, o->model, (long long)g->P.n,
+                  "predictor %.3f | shuffled targets %.3f", id, name, o->resname, (long long)g->P.n,
                   (long long)nok, (long long)nf, table[0], table[1], table[8], table[16]);
     if (!rc && nok == 0) {
         char status[512] = "does not exist";
         if (nf) status_text(recs[0], status, sizeof status);
         rc = RDML_FAIL(ctx, RDML_EDATA, "subj%02d %s: no fold of %s finished; fold 0 %s", id, name,
-                       o->model, status);
+                       o->resname, status);
     }
     free(col);
     free(fm);
@@ -1000,6 +1004,12 @@ static int tr_write(rdml_ctx *ctx, rdml_h5 *h, const void *opts, const void *gro
     return rc;
 }
 
+/* After the groups: the results of embeddings this run does not fit go (pairs.embeddings). */
+static int tr_finish(rdml_ctx *ctx, rdml_h5 *h, const void *opts) {
+    const train_opts *o = opts;
+    return rdml_exp_prune_model_groups(ctx, h, o->experiment, o->model, o->embs);
+}
+
 static const char *const tr_columns[6] = {"r2", "mse", "pearson", "spearman", "mean_predictor_r2",
                                           "shuffled_r2"};
 
@@ -1013,6 +1023,24 @@ static void tr_metrics(const void *opts, const void *group, int64_t f, const rdm
     const double v[6] = {st[ST_R2], st[ST_MSE], st[ST_PEARSON], st[ST_SPEARMAN], st[ST_MEAN_R2],
                          st[ST_SHUF_R2]};
     for (int i = 0; i < 6; i++) out[i] = ok ? v[i] : NAN; /* a fold that stopped: NaN */
+}
+
+/* The cnn's one variant: the images (no embedding; the table's embedding column is empty). */
+static int embs_none(rdml_ctx *ctx, rdml_pair_embs *pe) {
+    pe->n = 1;
+    pe->name = calloc(2, sizeof *pe->name);
+    pe->arch = calloc(2, sizeof *pe->arch);
+    pe->layer = calloc(2, sizeof *pe->layer);
+    pe->depth = calloc(2, sizeof *pe->depth);
+    pe->relative_depth = calloc(2, sizeof *pe->relative_depth);
+    if (pe->name) pe->name[0] = rdml_strdup(ctx, "");
+    if (pe->arch) pe->arch[0] = rdml_strdup(ctx, "");
+    if (pe->layer) pe->layer[0] = rdml_strdup(ctx, "");
+    if (!pe->name || !pe->arch || !pe->layer || !pe->depth || !pe->relative_depth || !pe->name[0] ||
+        !pe->arch[0] || !pe->layer[0])
+        return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
+    pe->depth[0] = pe->relative_depth[0] = NAN;
+    return RDML_OK;
 }
 
 int rdml_exp_train_stage(rdml_exp *ex, int64_t array_index, int64_t array_count) {
@@ -1037,12 +1065,35 @@ int rdml_exp_train_stage(rdml_exp *ex, int64_t array_index, int64_t array_count)
         rc = rdml_pairnet_check(ctx, &chk);
         if (rc && o.grid) rdml_ctx_prefix(ctx, "[grid] setting %lld", (long long)s);
     }
+    /* pairs.embeddings: one network per embedding, a variant of the sweep (pair_emb.c); the
+     * cnn reads the images and has one */
+    rdml_pair_embs pe;
+    memset(&pe, 0, sizeof pe);
+    if (!rc && o.is_cnn && rdml_config_is_set(ex->cfg, "pairs", "embeddings"))
+        rdml_info(ctx, "train: the cnn reads the images: pairs.embeddings does not apply to it");
+    if (!rc && o.is_cnn) rc = embs_none(ctx, &pe);
+    else if (!rc) rc = rdml_exp_pair_embs(ex, "train", o.embedding, &pe);
+    train_opts *vo = rc ? NULL : calloc((size_t)pe.n, sizeof *vo);
+    rdml_sweep_variant *vv = rc ? NULL : calloc((size_t)pe.n, sizeof *vv);
+    if (!rc && (!vo || !vv)) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
+    rc = rdml_agree(ctx, ex->comm, rc);
+    for (int i = 0; i < pe.n && !rc; i++) {
+        vo[i] = o;
+        vo[i].variant = i;
+        vo[i].embs = &pe;
+        if (!o.is_cnn) rdml_strlcpy(vo[i].embedding, pe.name[i], sizeof vo[i].embedding);
+        if (pe.explicit_) snprintf(vo[i].resname, sizeof vo[i].resname, "%s@%.300s", o.model, pe.name[i]);
+    }
     if (!rc) {
-        rdml_sweep_model m = {"train", &o, sizeof(train_group), tr_nfolds, tr_prepare, tr_release,
-                              tr_task, tr_write, NULL, o.experiment, o.model, 6, tr_columns,
-                              tr_metrics};
+        rdml_exp_pair_variants(&pe, vo, sizeof *vo, vv);
+        rdml_sweep_model m = {"train", &vo[0], sizeof(train_group), tr_nfolds, tr_prepare, tr_release,
+                              tr_task, tr_write, tr_finish, o.experiment, o.model, 6, tr_columns,
+                              tr_metrics, pe.n, vv};
         rc = rdml_sweep_run(ex, &m, array_index, array_count);
     }
+    free(vo);
+    free(vv);
+    rdml_exp_pair_embs_free(&pe);
     free(o.set);
     return rc;
 }

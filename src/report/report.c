@@ -1305,6 +1305,9 @@ static int write_report(rdml_rep *d, const char *results_path) {
     d->html = mt;
     int rc = section_summary(d);
     if (!rc) rc = rdml_rep_evaluate(d);
+    long layers_at = ftell(mt);
+    if (!rc) rc = rdml_rep_layers(d);
+    int have_layers = ftell(mt) > layers_at;
     if (!rc) rc = section_rsa(d);
     d->html = mb;
     if (!rc) rc = rdml_rep_experiments(d);
@@ -1325,13 +1328,15 @@ static int write_report(rdml_rep *d, const char *results_path) {
         rdml_html_escape(h, results_path);
         fputs("</code>. Every figure and table is drawn from this file alone (nothing is recomputed); "
               "click a figure for its SVG.</p>\n", h);
-        fputs("<nav id=\"contents\"><b>Contents</b>\n<ol>\n"
+        fprintf(h, "<nav id=\"contents\"><b>Contents</b>\n<ol>\n"
               "<li><a href=\"#summary\">Summary: model scores</a></li>\n"
               "<li><a href=\"#evaluate\">Model comparison (evaluate)</a></li>\n"
+              "%s"
               "<li><a href=\"#rsa\">Inter-subject consistency (RSA) and noise ceilings</a></li>\n"
               "<li><a href=\"#absent\">Absent parts</a></li>\n"
               "<li><a href=\"#experiments\">Experiments: tables and figures per model</a></li>\n"
-              "<li><a href=\"#sweep\">Sweep tables</a></li>\n", h);
+              "<li><a href=\"#sweep\">Sweep tables</a></li>\n",
+                have_layers ? "<li><a href=\"#layers\">Layer curves: score against layer depth</a></li>\n" : "");
         if (rdml_rh5_exists(d->r, "/encode"))
             fputs("<li><a href=\"#encode\">Encoding models: accuracy by ROI, chosen "
                   "alphas</a></li>\n", h);

@@ -1026,7 +1026,14 @@ static int sweep_summary_table(rdml_rep *d, const char *model) {
     if (!bad) bad = rdml_rh5_read_i64(&q, d->r, o, &subj, &ns);
     snprintf(o, sizeof o, "%s/selection", g);
     if (!bad) bad = rdml_rh5_read_strings(&q, d->r, o, &sel, &nsel);
+    /* one model per embedding (pairs.embeddings): a column naming it */
+    char **emb = NULL;
+    int64_t nemb = 0;
+    snprintf(o, sizeof o, "%s/embedding", g);
+    if (!bad && rdml_rh5_exists(d->r, o) && rdml_rh5_read_strings(&q, d->r, o, &emb, &nemb)) nemb = 0;
     int64_t G = dims[0], M = dims[1];
+    int embcol = 0;
+    for (int64_t i = 1; i < nemb && nemb == G; i++) embcol |= strcmp(emb[i], emb[0]) != 0;
     if (bad || ns != G || nsel != G || (sd && nsd != nm)) {
         fprintf(d->html, "<p class=\"note\"><code>%s</code> has a layout this report does not "
                 "know; not shown.</p>\n", g);
@@ -1036,13 +1043,19 @@ static int sweep_summary_table(rdml_rep *d, const char *model) {
                  "metrics per subject and selection, mean &plusmn; population std over the "
                  "finished folds.", rdml_html_esc(model, e1, sizeof e1), g);
         rdml_rep_table_open(d, cap);
-        fputs("<tr><th>subject</th><th>selection</th>", d->html);
+        fputs(embcol ? "<tr><th>subject</th><th>selection</th><th>embedding</th>"
+                     : "<tr><th>subject</th><th>selection</th>", d->html);
         header_cells(d, cols, M, "metric ");
         fputs("</tr>\n", d->html);
         for (int64_t i = 0; i < G; i++) {
             fprintf(d->html, "<tr><td>subj%02lld</td><td>", (long long)subj[i]);
             rdml_html_escape(d->html, sel[i]);
             fputs("</td>", d->html);
+            if (embcol) {
+                fputs("<td>", d->html);
+                rdml_html_escape(d->html, emb[i]);
+                fputs("</td>", d->html);
+            }
             for (int64_t j = 0; j < M; j++) {
                 fputs("<td>", d->html);
                 rdml_rep_pm(d->html, mean[i * M + j], sd ? sd[i * M + j] : NAN);
@@ -1057,6 +1070,7 @@ static int sweep_summary_table(rdml_rep *d, const char *model) {
     free(sd);
     free(cols);
     rdml_rh5_free_names(sel, (int)nsel);
+    rdml_rh5_free_names(emb, (int)nemb);
     return RDML_OK;
 }
 

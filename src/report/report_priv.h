@@ -218,5 +218,8 @@ int rdml_rep_sweep(rdml_rep *d);
 int rdml_rep_encode(rdml_rep *d);
 /* the model comparison (report_eval.c, /evaluate) */
 int rdml_rep_evaluate(rdml_rep *d);
+/* the layer curves: score against layer depth per network and selection (report_layers.c);
+ * nothing when no source scores two or more embeddings with a depth */
+int rdml_rep_layers(rdml_rep *d);
 
 #endif
