@@ -207,10 +207,11 @@ int rdml_exp_prune_model_groups(rdml_ctx *ctx, struct rdml_h5 *h, const char *ex
 /* Fill variants[i] (n of them) from e, with opts[i] (each opts_size bytes). */
 void rdml_exp_pair_variants(const rdml_pair_embs *e, const void *opts, size_t opts_size,
                             struct rdml_sweep_variant *variants);
-/* Rank 0, not collective: a hash of the stamps of the embeddings pairs.embeddings names in
- * run.output (0 when the key is empty): what the svm / train stamp adds, so that a changed or
- * added embedding reruns the stage (stamp.c). */
-uint64_t rdml_exp_pair_embs_stamp(const rdml_config *cfg);
+/* Rank 0, not collective: a hash of the stamps of the embeddings <section>.embeddings names
+ * in run.output (a list or all; 0 when the key is empty): what the svm / train stamp adds for
+ * pairs.embeddings and the encode stamp for encode.embeddings, so that a changed or added
+ * embedding reruns the stage (stamp.c). */
+uint64_t rdml_exp_embs_stamp(const rdml_config *cfg, const char *section);
 /* Collective. The variant columns of the sweep table base (/sweep/<exp>/<model>): tasks/ and
  * summary/ {embedding, architecture, layer} (strings) and {depth, relative_depth} (float64),
  * for G groups (subject x selection x variant) of nf tasks each. */

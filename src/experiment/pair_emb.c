@@ -20,16 +20,17 @@
 
 /* pairs.embeddings split on commas, items trimmed, empty ones dropped; *items malloc'd (one
  * block: free(*items) frees all). */
-static int key_list(rdml_ctx *ctx, const rdml_config *cfg, char ***items, int *n) {
+static int key_list(rdml_ctx *ctx, const rdml_config *cfg, const char *section, char ***items,
+                    int *n) {
     const char *v;
     *items = NULL;
     *n = 0;
-    RDML_TRY(rdml_config_str(ctx, cfg, "pairs", "embeddings", &v));
+    RDML_TRY(rdml_config_str(ctx, cfg, section, "embeddings", &v));
     const size_t len = strlen(v);
     int cap = 1;
     for (const char *p = v; *p; p++) cap += *p == ',';
     char **it = malloc((size_t)cap * sizeof *it + len + 1);
-    if (!it) return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory (pairs.embeddings)");
+    if (!it) return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory (%s.embeddings)", section);
     char *buf = (char *)(it + cap);
     memcpy(buf, v, len + 1);
     for (char *sv = NULL, *t = strtok_r(buf, ",", &sv); t; t = strtok_r(NULL, ",", &sv)) {
@@ -125,7 +126,7 @@ int rdml_exp_pair_embs(rdml_exp *ex, const char *stage, const char *dflt, rdml_p
     int nitems = 0;
     RDML_TRY(rdml_config_str(ctx, ex->cfg, "data", "root", &root));
     RDML_TRY(rdml_config_str(ctx, ex->cfg, "run", "output", &output));
-    RDML_TRY(key_list(ctx, ex->cfg, &items, &nitems));
+    RDML_TRY(key_list(ctx, ex->cfg, "pairs", &items, &nitems));
     int all = nitems == 1 && strcmp(items[0], "all") == 0;
     int exists = 0;
     if (ctx->rank == 0) {
@@ -223,19 +224,21 @@ void rdml_exp_pair_variants(const rdml_pair_embs *e, const void *opts, size_t op
                                     e->arch[i], e->layer[i], e->depth[i], e->relative_depth[i]};
 }
 
-uint64_t rdml_exp_pair_embs_stamp(const rdml_config *cfg) {
+uint64_t rdml_exp_embs_stamp(const rdml_config *cfg, const char *section) {
     rdml_ctx tmp;
     rdml_ctx_init(&tmp);
     tmp.log_level = RDML_LOG_QUIET;
     char **items = NULL;
     int nitems = 0;
     const char *output = "";
-    if (key_list(&tmp, cfg, &items, &nitems) || nitems == 0 ||
+    if (key_list(&tmp, cfg, section, &items, &nitems) || nitems == 0 ||
         rdml_config_str(&tmp, cfg, "run", "output", &output)) {
         free(items);
         return 0;
     }
-    uint64_t hsum = rdml_hash_str("pairs.embeddings", 0);
+    char kname[64];
+    snprintf(kname, sizeof kname, "%s.embeddings", section);
+    uint64_t hsum = rdml_hash_str(kname, 0);
     struct stat st;
     rdml_h5 *h = NULL;
     char **subj = NULL, **names = NULL;

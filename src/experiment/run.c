@@ -1,7 +1,8 @@
 /* `rdmlearn run JOB.ini`: the whole pipeline from one job file. The stages of run.stages run
- * in the fixed order rdm -> embed -> encode -> svm -> train -> evaluate -> report; each is
- * skipped when run.output
- * already holds its output made from the same configuration and input files (the stage's
+ * in the fixed order rdm -> embed -> encode -> svm -> train -> evaluate -> report (in a job
+ * with run.experiments: the job's rdm and embed, then each experiment's stages, then the
+ * job's encode, evaluate and report, which see every experiment's embeddings); each is
+ * skipped when run.output already holds its output made from the same configuration and input files (the stage's
  * stamp, rdml_exp_stage_stamp, stored by every stage in /meta/done), unless --force. The
  * model stages are sweeps on the task farm with a journal (sweep.c), so a run killed at any
  * moment resumes where it stopped; SIGTERM stops any stage at its next task, batch or panel
@@ -237,7 +238,7 @@ int rdml_exp_run_job(rdml_exp *ex, const char *job) {
          * stages run from the job's own configuration; pass 1 runs the experiments in order */
         for (int pass = 0; pass < 2 && !rc; pass++) {
             if (pass == 1) {
-                int shared[NSTAGES] = {job_want[0], job_want[1], job_want[2], 0, 0, 0, 0};
+                int shared[NSTAGES] = {job_want[0], job_want[1], 0, 0, 0, 0, 0};
                 rc = run_stages(ex, NULL, shared, until, aidx, acount, &ran_any);
                 rdml_strlcpy(list, exps, strlen(exps) + 1); /* strtok_r cut it in pass 0 */
             }
@@ -270,7 +271,7 @@ int rdml_exp_run_job(rdml_exp *ex, const char *job) {
                 }
                 if (pass == 1) {
                     ex->cfg = cfg;
-                    /* encode, like rdm and embed, is the job's: it ran with the shared stages */
+                    /* encode is the job's: it runs once after the experiments */
                     int exp_want[NSTAGES];
                     memcpy(exp_want, job_want, sizeof exp_want);
                     exp_want[2] = 0;
@@ -281,6 +282,13 @@ int rdml_exp_run_job(rdml_exp *ex, const char *job) {
             }
         }
         free(list);
+        /* encode, from the job's configuration, after the experiments: their embed stages may
+         * add embeddings (several networks, one per experiment) that encode.embeddings = all
+         * covers; its stamp includes those embeddings' stamps (stamp.c) */
+        if (!rc && job_want[2]) {
+            int enc[NSTAGES] = {0, 0, 1, 0, 0, 0, 0};
+            rc = run_stages(ex, NULL, enc, until, aidx, acount, &ran_any);
+        }
     }
     if (rc) return rc;
     /* evaluate compares every experiment's models: once, after all of them, from the job's

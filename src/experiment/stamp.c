@@ -11,7 +11,9 @@
  *                 the images itself); with pairs.embeddings also the `stamp` attribute of every
  *                 embedding it names in run.output (other experiments' embed stages make them);
  *   encode        both sets too: it reads the fMRI (and noise ceilings) itself and the
- *                 embeddings made from the images;
+ *                 embeddings made from the images; also the `stamp` attribute of every
+ *                 embedding encode.embeddings names (in a job with experiments it runs after
+ *                 them, and their embed stages may add or change embeddings);
  *   evaluate      none: it reads only the results file; `run` reruns it whenever a stage
  *                 before it ran (like the report);
  *   report        none (it reads the results file, and reruns whenever a stage ran).
@@ -119,8 +121,8 @@ static void stage_inputs(const rdml_config *cfg, const char *stage, walk *w) {
             add_named(w, cj);
         }
     }
-    if (model && strcmp(stage, "encode") != 0) { /* pairs.embeddings: the embeddings' stamps */
-        uint64_t eh = rdml_exp_pair_embs_stamp(cfg);
+    if (model) { /* pairs.embeddings, encode.embeddings: the embeddings' stamps */
+        uint64_t eh = rdml_exp_embs_stamp(cfg, strcmp(stage, "encode") == 0 ? "encode" : "pairs");
         if (eh) {
             w->sum += eh;
             w->count++;

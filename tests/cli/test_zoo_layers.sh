@@ -9,6 +9,7 @@
 #    architecture, layer and depth columns; its CSV copy the same; every embedding has its
 #    own results group /experiments/zoo/svm@<embedding>, equal to the sweep table, and all
 #    share the pairs and folds;
+#  - encode (a job-level stage run after the experiments) fits all 12 embeddings;
 #  - evaluate scores each per-embedding SVR (its model name says the embedding); the train
 #    stage takes the same axis (an MLP on two embeddings, then on one: the other's results go);
 #  - the report has the layer-curve figure (score against layer depth) and its table;
@@ -145,7 +146,12 @@ ev = f["/evaluate/folds/zoo/V1/subj01"]
 models = list(ev["models"].asstr()[()])
 for e in names:
     assert f"svm@{e}" in models and f"embedding:{e}" in models, (e, models)
-print(f"sweep table: {M.shape[0]} rows = 12 embeddings x 3 folds; CSV, groups and evaluate agree")
+# encode ran after the experiments: an encoding model for every one of the 12 embeddings
+enc = sorted(f["/encode"].keys())
+assert enc == names, ("encode did not see every experiment's embeddings", enc)
+for e in names:
+    assert "V1" in f[f"/encode/{e}/subj01"], e
+print(f"sweep table: {M.shape[0]} rows = 12 embeddings x 3 folds; CSV, groups, encode and evaluate agree")
 PYEOF
 
 # the report: the layer-curve figure and table
@@ -157,6 +163,7 @@ for l in features.12 layer3 blocks.1; do
   grep -q "<td>$l</td>" "$R" || fail "the layer table lacks $l"
 done
 grep -q 'RDM spearman' "$R" || fail "the layer table lacks the evaluate column"
+grep -q 'encoding median r' "$R" || fail "the layer curves lack the encoding models"
 
 # a second run: every stage up to date
 run 2 --set run.output="$W/np1/r.h5" --set run.log_level=info >log.again 2>&1 || fail "second run"
