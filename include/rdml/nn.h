@@ -69,6 +69,19 @@ void rdml_nn_sigmoid_backward(float *dinp, const float *dout, const float *out, 
 void rdml_nn_dropout_forward(float *out, float *mask, const float *inp, int64_t B, int64_t C,
                              double p, uint64_t seed, const uint64_t *row_key);
 void rdml_nn_dropout_backward(float *dinp, const float *dout, const float *mask, int64_t n);
+/* The kept value 1 / (1 - p) of a mask (1 for p <= 0). */
+float rdml_nn_dropout_scale(double p);
+/* ReLU then dropout in one pass, without storing the mask: out = relu(inp) * mask with the
+ * masks of rdml_nn_dropout_forward (same seed and row keys); p <= 0 is the ReLU alone. In
+ * place (out == inp) is allowed. The backward needs only this output: a unit passed the
+ * gradient iff its output is > 0 (scale >= 1 keeps a positive ReLU output positive). */
+void rdml_nn_relu_dropout_forward(float *out, const float *inp, int64_t B, int64_t C, double p,
+                                  uint64_t seed, const uint64_t *row_key);
+/* dinp = out > 0 ? dout * scale : 0 over n values, the backward of relu_dropout_forward
+ * (scale = rdml_nn_dropout_scale(p)) and, with scale 1, of a plain ReLU. WRITES dinp (no
+ * accumulation, so no zeroing pass is needed); dinp must not overlap dout or out. */
+void rdml_nn_relu_dropout_backward(float *dinp, const float *dout, const float *out, float scale,
+                                   int64_t n);
 
 /* 2-D convolution, stride 1, no padding ("valid", Keras' default and PyTorch padding=0):
  * inp (B, C, H, W) -> out (B, OC, H-K+1, W-K+1); w (OC, C, K, K), b (OC). Computed as im2col

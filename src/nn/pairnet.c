@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "rdml/nn.h"
+#include "nn_priv.h"
 
 #define ML RDML_PAIRNET_MAXLAYERS
 
@@ -30,9 +31,15 @@ struct rdml_pairnet {
     int64_t *rows, *la, *lb;     /* distinct image rows, pair -> local index */
     uint64_t *keys;
     float *x0;                   /* m x D gathered embeddings */
-    float *tr[ML], *td[ML], *tm[ML]; /* tower relu out, dropped out, masks: m x width */
+    /* tower and head layers: tr/hr the ReLU output (eval) or the pre-activation (train with
+     * dropout), td/hd the output after dropout (train); tout/hout point at what the next layer
+     * reads, tscale/hscale the dropout's kept value (1 without dropout). The backward needs
+     * only tout/hout: a unit passed its gradient iff its output is > 0. */
+    float *tr[ML], *td[ML];      /* m x width */
     float *U, *V, *dU, *dV;      /* m x H1 */
-    float *hr[ML], *hd[ML], *hm[ML]; /* head relu out, dropped, masks: B x width */
+    float *hr[ML], *hd[ML];      /* B x width */
+    const float *tout[ML], *hout[ML];
+    float tscale[ML], hscale[ML];
     float *o, *pred, *dpred, *dtmp; /* B */
     float *ga, *gb;              /* m x maxwidth scratch gradients */
     int64_t maxw;
@@ -97,11 +104,9 @@ static void free_work(rdml_pairnet *n) {
     for (int l = 0; l < ML; l++) {
         free(n->tr[l]);
         free(n->td[l]);
-        free(n->tm[l]);
         free(n->hr[l]);
         free(n->hd[l]);
-        free(n->hm[l]);
-        n->tr[l] = n->td[l] = n->tm[l] = n->hr[l] = n->hd[l] = n->hm[l] = NULL;
+        n->tr[l] = n->td[l] = n->hr[l] = n->hd[l] = NULL;
     }
     free(n->U);
     free(n->V);
@@ -135,10 +140,7 @@ static int ensure_work(rdml_ctx *ctx, rdml_pairnet *n, int64_t B) {
     A(n->x0, M * D);
     for (int l = 0; l < p->ntower; l++) {
         A(n->tr[l], M * p->tower[l]);
-        if (l < p->ntower - 1 && p->tower_dropout > 0) {
-            A(n->td[l], M * p->tower[l]);
-            A(n->tm[l], M * p->tower[l]);
-        }
+        if (l < p->ntower - 1 && p->tower_dropout > 0) A(n->td[l], M * p->tower[l]);
     }
     A(n->U, M * n->H1);
     A(n->V, M * n->H1);
@@ -146,10 +148,7 @@ static int ensure_work(rdml_ctx *ctx, rdml_pairnet *n, int64_t B) {
     A(n->dV, M * n->H1);
     for (int l = 0; l < p->nhead; l++) {
         A(n->hr[l], B * p->head[l]);
-        if (p->head_dropout > 0) {
-            A(n->hd[l], B * p->head[l]);
-            A(n->hm[l], B * p->head[l]);
-        }
+        if (p->head_dropout > 0) A(n->hd[l], B * p->head[l]);
     }
     A(n->o, B);
     A(n->pred, B);
@@ -304,16 +303,19 @@ static int forward(rdml_ctx *ctx, rdml_pairnet *n, const float *E, int64_t B, co
     for (int l = 0; l < p->ntower; l++) {
         int64_t w = p->tower[l];
         rdml_nn_linear_forward(n->tr[l], x, n->param + n->tw[l], n->param + n->tb[l], m, in, w);
-        rdml_nn_relu_forward(n->tr[l], n->tr[l], m * w);
-        x = n->tr[l];
-        if (n->td[l]) {
-            double dp = train ? p->tower_dropout : 0.0;
+        double dp = n->td[l] && train ? p->tower_dropout : 0.0;
+        if (dp > 0) {
             for (int64_t i = 0; i < m; i++)
                 n->keys[i] = rdml_rng_substream(rdml_rng_substream(key, (uint64_t)l),
                                                 dedup ? (uint64_t)n->rows[i] : (uint64_t)i + (1ull << 62));
-            rdml_nn_dropout_forward(n->td[l], n->tm[l], n->tr[l], m, w, dp, drop_seed, n->keys);
-            x = n->td[l];
+            rdml_nn_relu_dropout_forward(n->td[l], n->tr[l], m, w, dp, drop_seed, n->keys);
+            n->tout[l] = n->td[l];
+        } else {
+            rdml_nn_relu_forward(n->tr[l], n->tr[l], m * w);
+            n->tout[l] = n->tr[l];
         }
+        n->tscale[l] = rdml_nn_dropout_scale(dp);
+        x = n->tout[l];
         in = w;
     }
     /* U = z Wa^T, V = z Wb^T: W1 is (H1, 2Z), Wa its left half, Wb its right half */
@@ -331,23 +333,26 @@ static int forward(rdml_ctx *ctx, rdml_pairnet *n, const float *E, int64_t B, co
             h[k] = s > 0.0f ? s : 0.0f;
         }
     }
-    const float *h = n->hr[0];
     for (int l = 0; l <= p->nhead; l++) {
         if (l > 0) {
             int64_t w = l < p->nhead ? p->head[l] : 1;
             float *dst = l < p->nhead ? n->hr[l] : n->o;
-            rdml_nn_linear_forward(dst, h, n->param + n->hw[l], n->param + n->hb[l], B, n->hin[l], w);
+            rdml_nn_linear_forward(dst, n->hout[l - 1], n->param + n->hw[l], n->param + n->hb[l], B,
+                                   n->hin[l], w);
             if (l == p->nhead) break;
-            rdml_nn_relu_forward(dst, dst, B * w);
-            h = dst;
         }
-        if (n->hd[l]) {
-            double dp = train ? p->head_dropout : 0.0;
+        /* layer 0's ReLU is done above (a second one is the identity) */
+        double dp = n->hd[l] && train ? p->head_dropout : 0.0;
+        if (dp > 0) {
             for (int64_t q = 0; q < B; q++)
                 n->keys[q] = rdml_rng_substream(rdml_rng_substream(key, 1000 + (uint64_t)l), (uint64_t)q);
-            rdml_nn_dropout_forward(n->hd[l], n->hm[l], n->hr[l], B, p->head[l], dp, drop_seed, n->keys);
-            h = n->hd[l];
+            rdml_nn_relu_dropout_forward(n->hd[l], n->hr[l], B, p->head[l], dp, drop_seed, n->keys);
+            n->hout[l] = n->hd[l];
+        } else {
+            if (l > 0) rdml_nn_relu_forward(n->hr[l], n->hr[l], B * p->head[l]);
+            n->hout[l] = n->hr[l];
         }
+        n->hscale[l] = rdml_nn_dropout_scale(dp);
     }
     if (p->sigmoid_out) {
         rdml_nn_sigmoid_forward(n->pred, n->o, B);
@@ -383,54 +388,59 @@ static void backward(rdml_pairnet *n, const float *y, int64_t B) {
         }
         dout = n->dtmp;
     }
-    /* head layers from the output down to layer 1; ga/gb hold B x width gradients */
-    float *dcur = dout, *dnext = n->ga;
-    for (int l = p->nhead; l >= 1; l--) {
-        int64_t w = l < p->nhead ? p->head[l] : 1, win = n->hin[l];
-        const float *hin = n->hd[l - 1] ? n->hd[l - 1] : n->hr[l - 1];
-        if (l < p->nhead) {
-            /* dcur is the gradient of layer l's output after dropout: back to its pre-activation */
-            float *t = dcur == n->ga ? n->gb : n->ga;
-            memset(t, 0, (size_t)(B * w) * sizeof(float));
-            if (n->hd[l]) {
-                rdml_nn_dropout_backward(t, dcur, n->hm[l], B * w);
-                memcpy(dcur, t, (size_t)(B * w) * sizeof(float));
-                memset(t, 0, (size_t)(B * w) * sizeof(float));
-            }
-            rdml_nn_relu_backward(t, dcur, n->hr[l], B * w);
-            dcur = t;
-        }
-        dnext = dcur == n->ga ? n->gb : n->ga;
-        memset(dnext, 0, (size_t)(B * win) * sizeof(float));
-        rdml_nn_linear_backward(dnext, g + n->hw[l], g + n->hb[l], dcur, hin, n->param + n->hw[l], B, win, w);
-        dcur = dnext;
-    }
-    /* layer 0: dcur = d(dropped h0) -> d pre1 */
-    {
-        float *t = dcur == n->ga ? n->gb : n->ga;
-        memset(t, 0, (size_t)(B * H1) * sizeof(float));
-        if (n->hd[0]) {
-            rdml_nn_dropout_backward(t, dcur, n->hm[0], B * H1);
-            memcpy(dcur, t, (size_t)(B * H1) * sizeof(float));
-            memset(t, 0, (size_t)(B * H1) * sizeof(float));
-        }
-        rdml_nn_relu_backward(t, dcur, n->hr[0], B * H1);
-        dcur = t;
-    }
+    /* the output layer: dw_out += dout^T h, db_out += sum dout; the gradient of the last hidden
+     * layer's pre-activation is (h > 0) * dout w_out * scale, fused below */
+    const int L = p->nhead;
+    const float *wout = n->param + n->hw[L];
+    rdml_nn_linear_backward(NULL, g + n->hw[L], g + n->hb[L], dout, n->hout[L - 1], wout, B, n->hin[L], 1);
     float *gb1 = g + n->hb[0];
     memset(n->dU, 0, (size_t)(m * H1) * sizeof(float));
     memset(n->dV, 0, (size_t)(m * H1) * sizeof(float));
-    for (int64_t q = 0; q < B; q++) {
-        const float *d = dcur + q * H1;
-        float *du = n->dU + n->la[q] * H1, *dv = n->dV + n->lb[q] * H1;
-        for (int64_t k = 0; k < H1; k++) {
-            gb1[k] += d[k];
-            du[k] += d[k];
-            dv[k] += d[k];
+    if (L == 1) {
+        /* one pass per pair: the head's hidden gradient, then db1, dU and dV */
+        const float *h0 = n->hout[0];
+        const float s0 = n->hscale[0];
+        for (int64_t q = 0; q < B; q++) {
+            const float dq = dout[q], *h = h0 + q * H1;
+            float *du = n->dU + n->la[q] * H1, *dv = n->dV + n->lb[q] * H1;
+            for (int64_t k = 0; k < H1; k++) {
+                float d = rdml_nn_sel(h[k] > 0.0f, dq * wout[k] * s0);
+                gb1[k] += d;
+                du[k] += d;
+                dv[k] += d;
+            }
+        }
+    } else {
+        /* hidden head layers from L - 1 down to 1; ga/gb hold B x width gradients */
+        int64_t wl = p->head[L - 1];
+        float *dcur = n->ga;
+        for (int64_t q = 0; q < B; q++) {
+            const float dq = dout[q], *h = n->hout[L - 1] + q * wl;
+            const float sl = n->hscale[L - 1];
+            float *d = dcur + q * wl;
+            for (int64_t k = 0; k < wl; k++) d[k] = rdml_nn_sel(h[k] > 0.0f, dq * wout[k] * sl);
+        }
+        for (int l = L - 1; l >= 1; l--) {
+            int64_t w = p->head[l], win = n->hin[l];
+            float *dx = dcur == n->ga ? n->gb : n->ga;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)B, (int)win, (int)w, 1.0f, dcur,
+                        (int)w, n->param + n->hw[l], (int)win, 0.0f, dx, (int)win);
+            rdml_nn_linear_backward(NULL, g + n->hw[l], g + n->hb[l], dcur, n->hout[l - 1],
+                                    n->param + n->hw[l], B, win, w);
+            rdml_nn_relu_dropout_backward(dcur, dx, n->hout[l - 1], n->hscale[l - 1], B * win);
+        }
+        for (int64_t q = 0; q < B; q++) {
+            const float *d = dcur + q * H1;
+            float *du = n->dU + n->la[q] * H1, *dv = n->dV + n->lb[q] * H1;
+            for (int64_t k = 0; k < H1; k++) {
+                gb1[k] += d[k];
+                du[k] += d[k];
+                dv[k] += d[k];
+            }
         }
     }
     /* dWa += dU^T z, dWb += dV^T z, dz = dU Wa + dV Wb */
-    const float *z = p->ntower ? (n->td[p->ntower - 1] ? n->td[p->ntower - 1] : n->tr[p->ntower - 1]) : n->x0;
+    const float *z = p->ntower ? n->tout[p->ntower - 1] : n->x0;
     const float *W1 = n->param + n->hw[0];
     float *gW1 = g + n->hw[0];
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)H1, (int)Z, (int)m, 1.0f, n->dU, (int)H1, z,
@@ -443,25 +453,17 @@ static void backward(rdml_pairnet *n, const float *y, int64_t B) {
                 (int)(2 * Z), 0.0f, dz, (int)Z);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)Z, (int)H1, 1.0f, n->dV, (int)H1,
                 W1 + Z, (int)(2 * Z), 1.0f, dz, (int)Z);
-    dcur = dz;
+    float *dcur = dz;
     for (int l = p->ntower - 1; l >= 0; l--) {
         int64_t w = p->tower[l], win = l ? p->tower[l - 1] : D;
+        /* dcur: the gradient of layer l's output -> t: of its pre-activation */
         float *t = dcur == n->ga ? n->gb : n->ga;
-        memset(t, 0, (size_t)(m * w) * sizeof(float));
-        if (n->td[l]) {
-            rdml_nn_dropout_backward(t, dcur, n->tm[l], m * w);
-            memcpy(dcur, t, (size_t)(m * w) * sizeof(float));
-            memset(t, 0, (size_t)(m * w) * sizeof(float));
-        }
-        rdml_nn_relu_backward(t, dcur, n->tr[l], m * w);
-        const float *xin = l == 0 ? n->x0 : (n->td[l - 1] ? n->td[l - 1] : n->tr[l - 1]);
-        float *dx = NULL;
-        if (l > 0) {
-            dx = t == n->ga ? n->gb : n->ga;
-            memset(dx, 0, (size_t)(m * win) * sizeof(float));
-        }
-        rdml_nn_linear_backward(dx, g + n->tw[l], g + n->tb[l], t, xin, n->param + n->tw[l], m, win, w);
-        dcur = dx;
+        rdml_nn_relu_dropout_backward(t, dcur, n->tout[l], n->tscale[l], m * w);
+        const float *xin = l == 0 ? n->x0 : n->tout[l - 1];
+        if (l > 0) /* dx = t W into dcur's buffer, no longer needed */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)win, (int)w, 1.0f, t, (int)w,
+                        n->param + n->tw[l], (int)win, 0.0f, dcur, (int)win);
+        rdml_nn_linear_backward(NULL, g + n->tw[l], g + n->tb[l], t, xin, n->param + n->tw[l], m, win, w);
     }
 }
 
