@@ -61,7 +61,7 @@ float rdml_nn_dropout_scale(double p) { return p <= 0.0 ? 1.0f : p < 1.0 ? (floa
 
 /* m (k values) <- the mask values (0 or scale) of the next k draws of g. The 64-bit
  * comparison u >= thr is done on 32-bit halves, which SSE2 vectorises. */
-static void dropout_mask_chunk(float *restrict m, rdml_rng *g, int64_t k, double p, float scale) {
+RDML_NN_CLONES static void dropout_mask_chunk(float *restrict m, rdml_rng *g, int64_t k, double p, float scale) {
     uint64_t u[256];
     rdml_rng_fill_u64(g, k, u);
     if (p >= 1.0) {
@@ -117,7 +117,7 @@ void rdml_nn_relu_dropout_forward(float *out, const float *inp, int64_t B, int64
     }
 }
 
-void rdml_nn_relu_dropout_backward(float *restrict dinp, const float *restrict dout,
+RDML_NN_CLONES void rdml_nn_relu_dropout_backward(float *restrict dinp, const float *restrict dout,
                                    const float *restrict out, float scale, int64_t n) {
     for (int64_t i = 0; i < n; i++) dinp[i] = rdml_nn_sel(out[i] > 0.0f, dout[i] * scale);
 }
@@ -331,7 +331,7 @@ static double step_lr(const rdml_optim *o, int64_t t) {
     return o->lr * (double)(t < 1 ? 1 : t) / (double)o->warmup;
 }
 
-void rdml_optim_update(const rdml_optim *o, float *param, const float *grad, float *state,
+RDML_NN_CLONES void rdml_optim_update(const rdml_optim *o, float *param, const float *grad, float *state,
                        int64_t n, int64_t t) {
     float wd = (float)o->weight_decay;
     if (o->kind == RDML_OPTIM_SGD) {

@@ -17,4 +17,16 @@ static inline float rdml_nn_sel(int c, float v) {
     return v;
 }
 
+/* The hot element-wise loops of a training step (Adam, ReLU/dropout) are built twice on x86-64
+ * with GCC, for AVX2 and for the baseline (SSE2), and the loader picks the one the CPU runs
+ * (function multiversioning): twice the vector width without -march=native. Both compute the
+ * same IEEE operations in the same order (no FMA: the library is built as ISO C, where GCC
+ * does not contract a * b + c), so results do not depend on the CPU. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__ELF__) && \
+    !defined(RDML_NN_NO_CLONES)
+#define RDML_NN_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define RDML_NN_CLONES
+#endif
+
 #endif
