@@ -9,10 +9,12 @@
  * mode), so in decomposed mode one image shares its tower mask across the pairs of a batch.
  * Left out: multi-threading beyond BLAS, mixed precision, other activations. */
 #include <cblas.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "rdml/mpiutil.h"
 #include "rdml/nn.h"
 #include "nn_priv.h"
 
@@ -41,6 +43,10 @@ struct rdml_pairnet {
     const float *tout[ML], *hout[ML];
     float tscale[ML], hscale[ML];
     float *o, *pred, *dpred, *dtmp; /* B */
+    const float *dout;           /* d loss / d output: dpred or dtmp */
+    /* sharded steps: S parameter-gradient parts (S x nparam), S x [dU_k | dV_k] (m x H1 each) */
+    float *part, *dUk;
+    int64_t capS, capSrows;
     float *ga, *gb;              /* m x maxwidth scratch gradients */
     int64_t maxw;
     /* image-row dedup: stamp[row] == epoch -> loc[row] */
@@ -228,6 +234,8 @@ void rdml_pairnet_free(rdml_pairnet **net) {
     free(n->state);
     free(n->stamp);
     free(n->loc);
+    free(n->part);
+    free(n->dUk);
     free(n);
     *net = NULL;
 }
@@ -289,43 +297,51 @@ static int plan_rows(rdml_ctx *ctx, rdml_pairnet *n, int64_t B, const int64_t *i
     return RDML_OK;
 }
 
-/* Forward of B pairs into n->pred. train: dropout on, keyed by (drop_seed, key). */
-static int forward(rdml_ctx *ctx, rdml_pairnet *n, const float *E, int64_t B, const int64_t *ij,
-                   int train, int dedup, uint64_t drop_seed, uint64_t key) {
+/* The tower and U, V of the images rows [r0, r1) of the planned batch (n->rows). train:
+ * dropout on, keyed by (drop_seed, key, layer, image row). Row results do not depend on
+ * which other rows run in the same call. */
+static void tower_fwd(rdml_pairnet *n, const float *E, int64_t r0, int64_t r1, int train, int dedup,
+                      uint64_t drop_seed, uint64_t key) {
     const rdml_pairnet_params *p = &n->p;
-    int64_t D = p->in_dim, H1 = n->H1, Z = n->Z;
-    RDML_TRY(ensure_work(ctx, n, B));
-    RDML_TRY(plan_rows(ctx, n, B, ij, dedup));
-    int64_t m = n->m;
-    for (int64_t i = 0; i < m; i++) memcpy(n->x0 + i * D, E + n->rows[i] * D, (size_t)D * sizeof(float));
-    const float *x = n->x0;
+    int64_t D = p->in_dim, H1 = n->H1, Z = n->Z, mr = r1 - r0;
+    if (mr <= 0) return;
+    for (int64_t i = r0; i < r1; i++) memcpy(n->x0 + i * D, E + n->rows[i] * D, (size_t)D * sizeof(float));
+    const float *x = n->x0 + r0 * D;
     int64_t in = D;
     for (int l = 0; l < p->ntower; l++) {
         int64_t w = p->tower[l];
-        rdml_nn_linear_forward(n->tr[l], x, n->param + n->tw[l], n->param + n->tb[l], m, in, w);
+        float *tr = n->tr[l] + r0 * w;
+        rdml_nn_linear_forward(tr, x, n->param + n->tw[l], n->param + n->tb[l], mr, in, w);
         double dp = n->td[l] && train ? p->tower_dropout : 0.0;
         if (dp > 0) {
-            for (int64_t i = 0; i < m; i++)
+            for (int64_t i = r0; i < r1; i++)
                 n->keys[i] = rdml_rng_substream(rdml_rng_substream(key, (uint64_t)l),
                                                 dedup ? (uint64_t)n->rows[i] : (uint64_t)i + (1ull << 62));
-            rdml_nn_relu_dropout_forward(n->td[l], n->tr[l], m, w, dp, drop_seed, n->keys);
+            rdml_nn_relu_dropout_forward(n->td[l] + r0 * w, tr, mr, w, dp, drop_seed, n->keys + r0);
             n->tout[l] = n->td[l];
         } else {
-            rdml_nn_relu_forward(n->tr[l], n->tr[l], m * w);
+            rdml_nn_relu_forward(tr, tr, mr * w);
             n->tout[l] = n->tr[l];
         }
         n->tscale[l] = rdml_nn_dropout_scale(dp);
-        x = n->tout[l];
+        x = n->tout[l] + r0 * w;
         in = w;
     }
     /* U = z Wa^T, V = z Wb^T: W1 is (H1, 2Z), Wa its left half, Wb its right half */
     const float *W1 = n->param + n->hw[0];
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)H1, (int)Z, 1.0f, x, (int)Z, W1,
-                (int)(2 * Z), 0.0f, n->U, (int)H1);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)H1, (int)Z, 1.0f, x, (int)Z,
-                W1 + Z, (int)(2 * Z), 0.0f, n->V, (int)H1);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)mr, (int)H1, (int)Z, 1.0f, x, (int)Z, W1,
+                (int)(2 * Z), 0.0f, n->U + r0 * H1, (int)H1);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)mr, (int)H1, (int)Z, 1.0f, x, (int)Z,
+                W1 + Z, (int)(2 * Z), 0.0f, n->V + r0 * H1, (int)H1);
+}
+
+/* The head of pairs [q0, q1) from U, V (all rows the pairs name) into n->pred. */
+static void head_fwd(rdml_pairnet *n, int64_t q0, int64_t q1, int train, uint64_t drop_seed, uint64_t key) {
+    const rdml_pairnet_params *p = &n->p;
+    int64_t H1 = n->H1, B = q1 - q0;
+    if (B <= 0) return;
     const float *b1 = n->param + n->hb[0];
-    for (int64_t q = 0; q < B; q++) {
+    for (int64_t q = q0; q < q1; q++) {
         const float *u = n->U + n->la[q] * H1, *v = n->V + n->lb[q] * H1;
         float *h = n->hr[0] + q * H1;
         for (int64_t k = 0; k < H1; k++) {
@@ -336,30 +352,40 @@ static int forward(rdml_ctx *ctx, rdml_pairnet *n, const float *E, int64_t B, co
     for (int l = 0; l <= p->nhead; l++) {
         if (l > 0) {
             int64_t w = l < p->nhead ? p->head[l] : 1;
-            float *dst = l < p->nhead ? n->hr[l] : n->o;
-            rdml_nn_linear_forward(dst, n->hout[l - 1], n->param + n->hw[l], n->param + n->hb[l], B,
-                                   n->hin[l], w);
+            float *dst = l < p->nhead ? n->hr[l] + q0 * w : n->o + q0;
+            rdml_nn_linear_forward(dst, n->hout[l - 1] + q0 * n->hin[l], n->param + n->hw[l],
+                                   n->param + n->hb[l], B, n->hin[l], w);
             if (l == p->nhead) break;
         }
         /* layer 0's ReLU is done above (a second one is the identity) */
+        int64_t w = p->head[l];
         double dp = n->hd[l] && train ? p->head_dropout : 0.0;
         if (dp > 0) {
-            for (int64_t q = 0; q < B; q++)
+            for (int64_t q = q0; q < q1; q++)
                 n->keys[q] = rdml_rng_substream(rdml_rng_substream(key, 1000 + (uint64_t)l), (uint64_t)q);
-            rdml_nn_relu_dropout_forward(n->hd[l], n->hr[l], B, p->head[l], dp, drop_seed, n->keys);
+            rdml_nn_relu_dropout_forward(n->hd[l] + q0 * w, n->hr[l] + q0 * w, B, w, dp, drop_seed, n->keys + q0);
             n->hout[l] = n->hd[l];
         } else {
-            if (l > 0) rdml_nn_relu_forward(n->hr[l], n->hr[l], B * p->head[l]);
+            if (l > 0) rdml_nn_relu_forward(n->hr[l] + q0 * w, n->hr[l] + q0 * w, B * w);
             n->hout[l] = n->hr[l];
         }
         n->hscale[l] = rdml_nn_dropout_scale(dp);
     }
     if (p->sigmoid_out) {
-        rdml_nn_sigmoid_forward(n->pred, n->o, B);
-        for (int64_t q = 0; q < B; q++) n->pred[q] *= 2.0f;
+        rdml_nn_sigmoid_forward(n->pred + q0, n->o + q0, B);
+        for (int64_t q = q0; q < q1; q++) n->pred[q] *= 2.0f;
     } else {
-        memcpy(n->pred, n->o, (size_t)B * sizeof(float));
+        memcpy(n->pred + q0, n->o + q0, (size_t)B * sizeof(float));
     }
+}
+
+/* Forward of B pairs into n->pred, every row and pair here. */
+static int forward(rdml_ctx *ctx, rdml_pairnet *n, const float *E, int64_t B, const int64_t *ij,
+                   int train, int dedup, uint64_t drop_seed, uint64_t key) {
+    RDML_TRY(ensure_work(ctx, n, B));
+    RDML_TRY(plan_rows(ctx, n, B, ij, dedup));
+    tower_fwd(n, E, 0, n->m, train, dedup, drop_seed, key);
+    head_fwd(n, 0, B, train, drop_seed, key);
     return RDML_OK;
 }
 
@@ -370,39 +396,47 @@ static double loss_of(const rdml_pairnet *n, const float *y, int64_t B) {
     return l;
 }
 
-/* Backward of the last forward into n->grad (accumulating). */
-static void backward(rdml_pairnet *n, const float *y, int64_t B) {
+/* d loss / d output of all B pairs (needs every prediction: the Pearson part is not a sum over
+ * pairs) into n->dout. */
+static void loss_backward(rdml_pairnet *n, const float *y, int64_t B) {
     const rdml_pairnet_params *p = &n->p;
-    int64_t D = p->in_dim, H1 = n->H1, Z = n->Z, m = n->m;
     double mix = p->pearson_mix;
-    float *g = n->grad;
     memset(n->dpred, 0, (size_t)B * sizeof(float));
     if (mix < 1) rdml_nn_mse_backward(n->dpred, n->pred, y, B, (float)(1 - mix));
     if (mix > 0) rdml_nn_pearson_backward(n->dpred, n->pred, y, B, (float)mix);
-    float *dout = n->dpred;
+    n->dout = n->dpred;
     if (p->sigmoid_out) {
         /* pred = 2 s: d o = d pred * 2 s (1 - s), s = pred / 2 */
         for (int64_t q = 0; q < B; q++) {
             float s = n->pred[q] * 0.5f;
-            n->dtmp[q] = dout[q] * 2.0f * s * (1.0f - s);
+            n->dtmp[q] = n->dpred[q] * 2.0f * s * (1.0f - s);
         }
-        dout = n->dtmp;
+        n->dout = n->dtmp;
     }
+}
+
+/* Backward of the head over pairs [q0, q1): the head's parameter gradients into g (a full
+ * parameter vector: b1, the hidden head layers, the output), d loss / d U and d V of their
+ * images into dU, dV (m x H1, accumulated). */
+static void head_bwd(rdml_pairnet *n, int64_t q0, int64_t q1, float *g, float *dU, float *dV) {
+    const rdml_pairnet_params *p = &n->p;
+    int64_t H1 = n->H1, B = q1 - q0;
+    if (B <= 0) return;
+    const float *dout = n->dout + q0;
     /* the output layer: dw_out += dout^T h, db_out += sum dout; the gradient of the last hidden
      * layer's pre-activation is (h > 0) * dout w_out * scale, fused below */
     const int L = p->nhead;
     const float *wout = n->param + n->hw[L];
-    rdml_nn_linear_backward(NULL, g + n->hw[L], g + n->hb[L], dout, n->hout[L - 1], wout, B, n->hin[L], 1);
+    rdml_nn_linear_backward(NULL, g + n->hw[L], g + n->hb[L], dout, n->hout[L - 1] + q0 * n->hin[L], wout, B,
+                            n->hin[L], 1);
     float *gb1 = g + n->hb[0];
-    memset(n->dU, 0, (size_t)(m * H1) * sizeof(float));
-    memset(n->dV, 0, (size_t)(m * H1) * sizeof(float));
     if (L == 1) {
         /* one pass per pair: the head's hidden gradient, then db1, dU and dV */
         const float *h0 = n->hout[0];
         const float s0 = n->hscale[0];
-        for (int64_t q = 0; q < B; q++) {
-            const float dq = dout[q], *h = h0 + q * H1;
-            float *du = n->dU + n->la[q] * H1, *dv = n->dV + n->lb[q] * H1;
+        for (int64_t q = q0; q < q1; q++) {
+            const float dq = n->dout[q], *h = h0 + q * H1;
+            float *du = dU + n->la[q] * H1, *dv = dV + n->lb[q] * H1;
             for (int64_t k = 0; k < H1; k++) {
                 float d = rdml_nn_sel(h[k] > 0.0f, dq * wout[k] * s0);
                 gb1[k] += d;
@@ -410,85 +444,226 @@ static void backward(rdml_pairnet *n, const float *y, int64_t B) {
                 dv[k] += d;
             }
         }
-    } else {
-        /* hidden head layers from L - 1 down to 1; ga/gb hold B x width gradients */
-        int64_t wl = p->head[L - 1];
-        float *dcur = n->ga;
-        for (int64_t q = 0; q < B; q++) {
-            const float dq = dout[q], *h = n->hout[L - 1] + q * wl;
-            const float sl = n->hscale[L - 1];
-            float *d = dcur + q * wl;
-            for (int64_t k = 0; k < wl; k++) d[k] = rdml_nn_sel(h[k] > 0.0f, dq * wout[k] * sl);
-        }
-        for (int l = L - 1; l >= 1; l--) {
-            int64_t w = p->head[l], win = n->hin[l];
-            float *dx = dcur == n->ga ? n->gb : n->ga;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)B, (int)win, (int)w, 1.0f, dcur,
-                        (int)w, n->param + n->hw[l], (int)win, 0.0f, dx, (int)win);
-            rdml_nn_linear_backward(NULL, g + n->hw[l], g + n->hb[l], dcur, n->hout[l - 1],
-                                    n->param + n->hw[l], B, win, w);
-            rdml_nn_relu_dropout_backward(dcur, dx, n->hout[l - 1], n->hscale[l - 1], B * win);
-        }
-        for (int64_t q = 0; q < B; q++) {
-            const float *d = dcur + q * H1;
-            float *du = n->dU + n->la[q] * H1, *dv = n->dV + n->lb[q] * H1;
-            for (int64_t k = 0; k < H1; k++) {
-                gb1[k] += d[k];
-                du[k] += d[k];
-                dv[k] += d[k];
-            }
+        return;
+    }
+    /* hidden head layers from L - 1 down to 1; ga/gb hold B x width gradients */
+    int64_t wl = p->head[L - 1];
+    float *dcur = n->ga;
+    for (int64_t q = 0; q < B; q++) {
+        const float dq = dout[q], *h = n->hout[L - 1] + (q0 + q) * wl;
+        const float sl = n->hscale[L - 1];
+        float *d = dcur + q * wl;
+        for (int64_t k = 0; k < wl; k++) d[k] = rdml_nn_sel(h[k] > 0.0f, dq * wout[k] * sl);
+    }
+    for (int l = L - 1; l >= 1; l--) {
+        int64_t w = p->head[l], win = n->hin[l];
+        float *dx = dcur == n->ga ? n->gb : n->ga;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)B, (int)win, (int)w, 1.0f, dcur,
+                    (int)w, n->param + n->hw[l], (int)win, 0.0f, dx, (int)win);
+        rdml_nn_linear_backward(NULL, g + n->hw[l], g + n->hb[l], dcur, n->hout[l - 1] + q0 * win,
+                                n->param + n->hw[l], B, win, w);
+        rdml_nn_relu_dropout_backward(dcur, dx, n->hout[l - 1] + q0 * win, n->hscale[l - 1], B * win);
+    }
+    for (int64_t q = 0; q < B; q++) {
+        const float *d = dcur + q * H1;
+        float *du = dU + n->la[q0 + q] * H1, *dv = dV + n->lb[q0 + q] * H1;
+        for (int64_t k = 0; k < H1; k++) {
+            gb1[k] += d[k];
+            du[k] += d[k];
+            dv[k] += d[k];
         }
     }
+}
+
+/* Backward of the tower over image rows [r0, r1), from n->dU, n->dV (complete for those rows):
+ * the gradients of W1 and of the tower layers into g. */
+static void tower_bwd(rdml_pairnet *n, int64_t r0, int64_t r1, float *g) {
+    const rdml_pairnet_params *p = &n->p;
+    int64_t D = p->in_dim, H1 = n->H1, Z = n->Z, mr = r1 - r0;
+    if (mr <= 0) return;
+    const float *dU = n->dU + r0 * H1, *dV = n->dV + r0 * H1;
     /* dWa += dU^T z, dWb += dV^T z, dz = dU Wa + dV Wb */
-    const float *z = p->ntower ? n->tout[p->ntower - 1] : n->x0;
+    const float *z = (p->ntower ? n->tout[p->ntower - 1] : n->x0) + r0 * Z;
     const float *W1 = n->param + n->hw[0];
     float *gW1 = g + n->hw[0];
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)H1, (int)Z, (int)m, 1.0f, n->dU, (int)H1, z,
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)H1, (int)Z, (int)mr, 1.0f, dU, (int)H1, z,
                 (int)Z, 1.0f, gW1, (int)(2 * Z));
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)H1, (int)Z, (int)m, 1.0f, n->dV, (int)H1, z,
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)H1, (int)Z, (int)mr, 1.0f, dV, (int)H1, z,
                 (int)Z, 1.0f, gW1 + Z, (int)(2 * Z));
     if (p->ntower == 0) return;
     float *dz = n->ga;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)Z, (int)H1, 1.0f, n->dU, (int)H1, W1,
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)mr, (int)Z, (int)H1, 1.0f, dU, (int)H1, W1,
                 (int)(2 * Z), 0.0f, dz, (int)Z);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)Z, (int)H1, 1.0f, n->dV, (int)H1,
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)mr, (int)Z, (int)H1, 1.0f, dV, (int)H1,
                 W1 + Z, (int)(2 * Z), 1.0f, dz, (int)Z);
     float *dcur = dz;
     for (int l = p->ntower - 1; l >= 0; l--) {
         int64_t w = p->tower[l], win = l ? p->tower[l - 1] : D;
         /* dcur: the gradient of layer l's output -> t: of its pre-activation */
         float *t = dcur == n->ga ? n->gb : n->ga;
-        rdml_nn_relu_dropout_backward(t, dcur, n->tout[l], n->tscale[l], m * w);
-        const float *xin = l == 0 ? n->x0 : n->tout[l - 1];
+        rdml_nn_relu_dropout_backward(t, dcur, n->tout[l] + r0 * w, n->tscale[l], mr * w);
+        const float *xin = (l == 0 ? n->x0 : n->tout[l - 1]) + r0 * win;
         if (l > 0) /* dx = t W into dcur's buffer, no longer needed */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)win, (int)w, 1.0f, t, (int)w,
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)mr, (int)win, (int)w, 1.0f, t, (int)w,
                         n->param + n->tw[l], (int)win, 0.0f, dcur, (int)win);
-        rdml_nn_linear_backward(NULL, g + n->tw[l], g + n->tb[l], t, xin, n->param + n->tw[l], m, win, w);
+        rdml_nn_linear_backward(NULL, g + n->tw[l], g + n->tb[l], t, xin, n->param + n->tw[l], mr, win, w);
     }
+}
+
+/* Shard k of S over n items: [k n / S, (k + 1) n / S). Owner of shard k among g ranks:
+ * k g / S (contiguous runs of shards per rank). */
+static int64_t shard_lo(int64_t k, int64_t n, int64_t S) { return k * n / S; }
+static int shard_owner(int64_t k, int g, int64_t S) { return (int)(k * g / S); }
+
+/* The ranks' contiguous slices of n items split in S shards: counts / displacements of
+ * `unit` values each, for MPI_Allgatherv. */
+static int slices(rdml_ctx *ctx, int g, int64_t S, int64_t n, int64_t unit, int *cnt, int *dsp) {
+    for (int r = 0; r < g; r++) {
+        int64_t k0 = (r * S + g - 1) / g, k1 = ((r + 1) * S + g - 1) / g; /* shards of rank r */
+        int64_t lo = shard_lo(k0, n, S) * unit, hi = shard_lo(k1, n, S) * unit;
+        if (hi > INT_MAX)
+            return RDML_FAIL(ctx, RDML_ENOMEM, "a data-parallel step exchanges %lld values; at most %d "
+                             "(hint: lower train.batch)", (long long)hi, INT_MAX);
+        cnt[r] = (int)(hi - lo);
+        dsp[r] = (int)lo;
+    }
+    return RDML_OK;
+}
+
+/* Every rank's slice of buf (n items of `unit` floats in S shards) to every rank. Collective;
+ * the slices are the same on every rank, so a failure is on every rank alike. */
+static int allgather(rdml_ctx *ctx, MPI_Comm comm, int g, int64_t S, int64_t n, int64_t unit, float *buf) {
+    int *cnt = malloc(2 * (size_t)g * sizeof *cnt);
+    int rc = cnt ? slices(ctx, g, S, n, unit, cnt, cnt + g) : RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
+    if (!rc)
+        rc = rdml_mpi_check(ctx, MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_FLOAT, buf, cnt, cnt + g, MPI_FLOAT, comm),
+                            "MPI_Allgatherv");
+    free(cnt);
+    return rc;
+}
+
+static int ensure_shards(rdml_ctx *ctx, rdml_pairnet *n, int64_t S, int64_t B) {
+    if (S > n->capS || 2 * B > n->capSrows) {
+        free(n->part);
+        free(n->dUk);
+        n->part = malloc((size_t)(S * n->nparam) * sizeof(float));
+        n->dUk = malloc((size_t)(S * 2 * 2 * B * n->H1) * sizeof(float));
+        if (!n->part || !n->dUk) {
+            free(n->part);
+            free(n->dUk);
+            n->part = n->dUk = NULL;
+            n->capS = n->capSrows = 0;
+            return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for %lld gradient shards of a batch of %lld "
+                             "pairs (hint: lower train.batch)", (long long)S, (long long)B);
+        }
+        n->capS = S;
+        n->capSrows = 2 * B;
+    }
+    return RDML_OK;
+}
+
+/* The gradient of the batch loss into n->grad, unsharded (S <= 1: one pass over the batch) or as
+ * the sum of S shard gradients in shard order: shard k runs the tower on the k-th S-th of the
+ * batch's images and the head on the k-th S-th of its pairs; with comm of g > 1 ranks the rank
+ * owning shard k computes it and every rank adds all of them in the same order, so the result
+ * is the same for every g. Collective over comm when g > 1. */
+static int batch_grad(rdml_ctx *ctx, rdml_pairnet *n, const float *E, int64_t B, const int64_t *ij,
+                      const float *y, int train, uint64_t drop_seed, uint64_t key, int64_t S,
+                      MPI_Comm comm, double *loss) {
+    int g = 1, rank = 0;
+    if (comm != NULL && comm != MPI_COMM_NULL) {
+        MPI_Comm_size(comm, &g);
+        MPI_Comm_rank(comm, &rank);
+    }
+    if (S > RDML_FIT_MAX_SHARDS)
+        return RDML_FAIL(ctx, RDML_ECONFIG, "%lld gradient shards: at most %d", (long long)S, RDML_FIT_MAX_SHARDS);
+    if (g > 1 && S <= 1) S = 1; /* every rank runs the whole batch */
+    int dedup = n->p.mode == RDML_PAIRNET_DECOMPOSED;
+    int rc = B < 1 ? RDML_FAIL(ctx, RDML_EDATA, "empty batch") : RDML_OK;
+    if (!rc) rc = ensure_work(ctx, n, B);
+    if (!rc) rc = plan_rows(ctx, n, B, ij, dedup);
+    if (!rc && S > 1) rc = ensure_shards(ctx, n, S, B);
+    if (g > 1) RDML_TRY(rdml_agree(ctx, comm, rc));
+    else RDML_TRY(rc);
+    const int64_t m = n->m, H1 = n->H1, np = n->nparam;
+    if (S <= 1) { /* today's arithmetic: one pass */
+        tower_fwd(n, E, 0, m, train, dedup, drop_seed, key);
+        head_fwd(n, 0, B, train, drop_seed, key);
+        *loss = loss_of(n, y, B);
+        loss_backward(n, y, B);
+        memset(n->grad, 0, (size_t)np * sizeof(float));
+        memset(n->dU, 0, (size_t)(m * H1) * sizeof(float));
+        memset(n->dV, 0, (size_t)(m * H1) * sizeof(float));
+        head_bwd(n, 0, B, n->grad, n->dU, n->dV);
+        tower_bwd(n, 0, m, n->grad);
+        return RDML_OK;
+    }
+    /* forward: the own shards' images, then everybody's U, V; the own pairs, then all predictions */
+    for (int64_t k = 0; k < S; k++)
+        if (shard_owner(k, g, S) == rank)
+            tower_fwd(n, E, shard_lo(k, m, S), shard_lo(k + 1, m, S), train, dedup, drop_seed, key);
+    if (g > 1) {
+        RDML_TRY(allgather(ctx, comm, g, S, m, H1, n->U));
+        RDML_TRY(allgather(ctx, comm, g, S, m, H1, n->V));
+    }
+    for (int64_t k = 0; k < S; k++)
+        if (shard_owner(k, g, S) == rank) head_fwd(n, shard_lo(k, B, S), shard_lo(k + 1, B, S), train, drop_seed, key);
+    if (g > 1) RDML_TRY(allgather(ctx, comm, g, S, B, 1, n->pred));
+    *loss = loss_of(n, y, B);
+    loss_backward(n, y, B);
+    /* backward: shard k's head into its gradient part and its dU_k, dV_k; dU, dV = their sum in
+     * shard order; then shard k's tower into its part; grad = the parts' sum in shard order */
+    const int64_t du_sz = 2 * m * H1;
+    for (int64_t k = 0; k < S; k++) {
+        if (shard_owner(k, g, S) != rank) continue;
+        float *part = n->part + k * np, *duk = n->dUk + k * du_sz;
+        memset(part, 0, (size_t)np * sizeof(float));
+        memset(duk, 0, (size_t)du_sz * sizeof(float));
+        head_bwd(n, shard_lo(k, B, S), shard_lo(k + 1, B, S), part, duk, duk + m * H1);
+    }
+    if (g > 1) RDML_TRY(allgather(ctx, comm, g, S, S, du_sz, n->dUk)); /* S shards of du_sz: unit per shard */
+    memcpy(n->dU, n->dUk, (size_t)(m * H1) * sizeof(float));
+    memcpy(n->dV, n->dUk + m * H1, (size_t)(m * H1) * sizeof(float));
+    for (int64_t k = 1; k < S; k++) {
+        const float *du = n->dUk + k * du_sz, *dv = du + m * H1;
+        for (int64_t i = 0; i < m * H1; i++) n->dU[i] += du[i];
+        for (int64_t i = 0; i < m * H1; i++) n->dV[i] += dv[i];
+    }
+    for (int64_t k = 0; k < S; k++)
+        if (shard_owner(k, g, S) == rank) tower_bwd(n, shard_lo(k, m, S), shard_lo(k + 1, m, S), n->part + k * np);
+    if (g > 1) RDML_TRY(allgather(ctx, comm, g, S, S, np, n->part));
+    memcpy(n->grad, n->part, (size_t)np * sizeof(float));
+    for (int64_t k = 1; k < S; k++) {
+        const float *pk = n->part + k * np;
+        for (int64_t i = 0; i < np; i++) n->grad[i] += pk[i];
+    }
+    return RDML_OK;
 }
 
 int rdml_pairnet_grad(rdml_ctx *ctx, rdml_pairnet *net, const float *E, int64_t B,
                       const int64_t *ij, const float *y, int train, uint64_t drop_seed,
                       uint64_t key, double *loss) {
-    if (B < 1) return RDML_FAIL(ctx, RDML_EDATA, "empty batch");
-    RDML_TRY(forward(ctx, net, E, B, ij, train, net->p.mode == RDML_PAIRNET_DECOMPOSED, drop_seed, key));
-    *loss = loss_of(net, y, B);
-    memset(net->grad, 0, (size_t)net->nparam * sizeof(float));
-    backward(net, y, B);
-    return RDML_OK;
+    return batch_grad(ctx, net, E, B, ij, y, train, drop_seed, key, 1, NULL, loss);
 }
 
-int rdml_pairnet_step(rdml_ctx *ctx, rdml_pairnet *net, const rdml_optim *opt, const float *E,
-                      int64_t B, const int64_t *ij, const float *y, uint64_t drop_seed,
-                      uint64_t key, double *loss) {
-    RDML_TRY(rdml_pairnet_grad(ctx, net, E, B, ij, y, 1, drop_seed, key, loss));
-    /* a loss beyond float range means float predictions are about to overflow */
+int rdml_pairnet_step_sharded(rdml_ctx *ctx, rdml_pairnet *net, const rdml_optim *opt, const float *E,
+                              int64_t B, const int64_t *ij, const float *y, uint64_t drop_seed,
+                              uint64_t key, int64_t shards, MPI_Comm comm, double *loss) {
+    RDML_TRY(batch_grad(ctx, net, E, B, ij, y, 1, drop_seed, key, shards, comm, loss));
+    /* a loss beyond float range means float predictions are about to overflow (the loss is the
+     * same on every rank: every rank stops alike) */
     if (!isfinite(*loss) || *loss > 3.0e38)
         return RDML_FAIL(ctx, RDML_EDATA, "the training loss became %g at step %lld (diverged; "
                          "hint: lower train.lr)", *loss, (long long)net->t + 1);
     net->t++;
     rdml_optim_update(opt, net->param, net->grad, net->state, net->nparam, net->t);
     return RDML_OK;
+}
+
+int rdml_pairnet_step(rdml_ctx *ctx, rdml_pairnet *net, const rdml_optim *opt, const float *E,
+                      int64_t B, const int64_t *ij, const float *y, uint64_t drop_seed,
+                      uint64_t key, double *loss) {
+    return rdml_pairnet_step_sharded(ctx, net, opt, E, B, ij, y, drop_seed, key, 1, NULL, loss);
 }
 
 int rdml_pairnet_predict(rdml_ctx *ctx, rdml_pairnet *net, const float *E, int64_t P,
