@@ -45,7 +45,7 @@ struct rdml_pairnet {
     float *o, *pred, *dpred, *dtmp; /* B */
     const float *dout;           /* d loss / d output: dpred or dtmp */
     /* sharded steps: S parameter-gradient parts (S x nparam), S x [dU_k | dV_k] (m x H1 each) */
-    float *part, *dUk;
+    float *part, *dUk, *gbuf;    /* gbuf: the exchanged tree nodes (S x nparam) */
     int64_t capS, capSrows;
     float *ga, *gb;              /* m x maxwidth scratch gradients */
     int64_t maxw;
@@ -236,6 +236,7 @@ void rdml_pairnet_free(rdml_pairnet **net) {
     free(n->loc);
     free(n->part);
     free(n->dUk);
+    free(n->gbuf);
     free(n);
     *net = NULL;
 }
@@ -542,16 +543,96 @@ static int allgather(rdml_ctx *ctx, MPI_Comm comm, int g, int64_t S, int64_t n, 
     return rc;
 }
 
+/* The parameter-gradient parts are added as a fixed binary tree over the S shards: the value
+ * of node [lo, hi) is node [lo, mid) + node [mid, hi), mid = (lo + hi) / 2, kept in part[lo].
+ * A rank computes the maximal nodes whose shards it owns (its contiguous run of shards),
+ * the ranks exchange only those (for 2 ranks and 4 shards: one vector each, not two), and
+ * every rank completes the tree alike: the same sums in the same order as the serial tree. */
+static void tree_own(rdml_pairnet *n, int64_t lo, int64_t hi) {
+    if (hi - lo < 2) return;
+    int64_t mid = (lo + hi) / 2, np = n->nparam;
+    tree_own(n, lo, mid);
+    tree_own(n, mid, hi);
+    float *a = n->part + lo * np;
+    const float *b = n->part + mid * np;
+    for (int64_t i = 0; i < np; i++) a[i] += b[i];
+}
+
+/* The maximal nodes inside shards [k0, k1), in order: their count, and (if out) their lo, hi. */
+static int64_t tree_nodes(int64_t lo, int64_t hi, int64_t k0, int64_t k1, int64_t *out) {
+    if (hi <= k0 || lo >= k1 || hi <= lo) return 0;
+    if (k0 <= lo && hi <= k1) {
+        if (out) {
+            out[0] = lo;
+            out[1] = hi;
+        }
+        return 1;
+    }
+    int64_t mid = (lo + hi) / 2, c = tree_nodes(lo, mid, k0, k1, out);
+    return c + tree_nodes(mid, hi, k0, k1, out ? out + 2 * c : NULL);
+}
+
+/* Complete node [lo, hi) into part[lo] from the exchanged maximal nodes (nodes: 2 x nn, their
+ * values in gbuf in the same order). */
+static void tree_finish(rdml_pairnet *n, int64_t lo, int64_t hi, const int64_t *nodes, int64_t nn) {
+    int64_t np = n->nparam;
+    for (int64_t j = 0; j < nn; j++)
+        if (nodes[2 * j] == lo && nodes[2 * j + 1] == hi) {
+            memcpy(n->part + lo * np, n->gbuf + j * np, (size_t)np * sizeof(float));
+            return;
+        }
+    int64_t mid = (lo + hi) / 2;
+    tree_finish(n, lo, mid, nodes, nn);
+    tree_finish(n, mid, hi, nodes, nn);
+    float *a = n->part + lo * np;
+    const float *b = n->part + mid * np;
+    for (int64_t i = 0; i < np; i++) a[i] += b[i];
+}
+
+/* The sum of the S parts into part[0] (collective over comm when g > 1). */
+static int tree_sum(rdml_ctx *ctx, rdml_pairnet *n, int64_t S, int g, int rank, MPI_Comm comm) {
+    if (g <= 1) {
+        tree_own(n, 0, S);
+        return RDML_OK;
+    }
+    const int64_t np = n->nparam;
+    int64_t nodes[4 * RDML_FIT_MAX_SHARDS], nn = 0;
+    int *cnt = malloc(2 * (size_t)g * sizeof *cnt);
+    if (!cnt) return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
+    for (int r = 0; r < g; r++) {
+        int64_t k0 = ((int64_t)r * S + g - 1) / g, k1 = ((int64_t)(r + 1) * S + g - 1) / g;
+        int64_t c = tree_nodes(0, S, k0, k1, nodes + 2 * nn);
+        if (r == rank) {
+            for (int64_t j = 0; j < c; j++) {
+                int64_t lo = nodes[2 * (nn + j)], hi = nodes[2 * (nn + j) + 1];
+                tree_own(n, lo, hi);
+                memcpy(n->gbuf + (nn + j) * np, n->part + lo * np, (size_t)np * sizeof(float));
+            }
+        }
+        cnt[r] = (int)(c * np);
+        cnt[g + r] = (int)(nn * np);
+        nn += c;
+    }
+    int rc = rdml_mpi_check(ctx, MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_FLOAT, n->gbuf, cnt, cnt + g, MPI_FLOAT, comm),
+                            "MPI_Allgatherv");
+    free(cnt);
+    if (!rc) tree_finish(n, 0, S, nodes, nn);
+    return rc;
+}
+
 static int ensure_shards(rdml_ctx *ctx, rdml_pairnet *n, int64_t S, int64_t B) {
     if (S > n->capS || 2 * B > n->capSrows) {
         free(n->part);
         free(n->dUk);
+        free(n->gbuf);
         n->part = malloc((size_t)(S * n->nparam) * sizeof(float));
+        n->gbuf = malloc((size_t)(S * n->nparam) * sizeof(float));
         n->dUk = malloc((size_t)(S * 2 * 2 * B * n->H1) * sizeof(float));
-        if (!n->part || !n->dUk) {
+        if (!n->part || !n->gbuf || !n->dUk) {
             free(n->part);
             free(n->dUk);
-            n->part = n->dUk = NULL;
+            free(n->gbuf);
+            n->part = n->dUk = n->gbuf = NULL;
             n->capS = n->capSrows = 0;
             return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for %lld gradient shards of a batch of %lld "
                              "pairs (hint: lower train.batch)", (long long)S, (long long)B);
@@ -578,6 +659,9 @@ static int batch_grad(rdml_ctx *ctx, rdml_pairnet *n, const float *E, int64_t B,
     if (S > RDML_FIT_MAX_SHARDS)
         return RDML_FAIL(ctx, RDML_ECONFIG, "%lld gradient shards: at most %d", (long long)S, RDML_FIT_MAX_SHARDS);
     if (g > 1 && S <= 1) S = 1; /* every rank runs the whole batch */
+    if (g > 1 && S > 1 && S * n->nparam > INT_MAX)
+        return RDML_FAIL(ctx, RDML_ECONFIG, "a data-parallel step of %lld parameters in %lld shards exchanges "
+                         "more than %d values (hint: fewer shards)", (long long)n->nparam, (long long)S, INT_MAX);
     int dedup = n->p.mode == RDML_PAIRNET_DECOMPOSED;
     int rc = B < 1 ? RDML_FAIL(ctx, RDML_EDATA, "empty batch") : RDML_OK;
     if (!rc) rc = ensure_work(ctx, n, B);
@@ -631,12 +715,8 @@ static int batch_grad(rdml_ctx *ctx, rdml_pairnet *n, const float *E, int64_t B,
     }
     for (int64_t k = 0; k < S; k++)
         if (shard_owner(k, g, S) == rank) tower_bwd(n, shard_lo(k, m, S), shard_lo(k + 1, m, S), n->part + k * np);
-    if (g > 1) RDML_TRY(allgather(ctx, comm, g, S, S, np, n->part));
+    RDML_TRY(tree_sum(ctx, n, S, g, rank, comm));
     memcpy(n->grad, n->part, (size_t)np * sizeof(float));
-    for (int64_t k = 1; k < S; k++) {
-        const float *pk = n->part + k * np;
-        for (int64_t i = 0; i < np; i++) n->grad[i] += pk[i];
-    }
     return RDML_OK;
 }
 
