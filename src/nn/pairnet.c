@@ -47,6 +47,7 @@ struct rdml_pairnet {
     /* sharded steps: S parameter-gradient parts (S x nparam), S x [dU_k | dV_k] (m x H1 each) */
     float *part, *dUk, *gbuf;    /* gbuf: the exchanged tree nodes (S x nparam) */
     int64_t capS, capSrows;
+    int *cnt, capg;              /* 2 x capg ints: MPI_Allgatherv counts, displacements */
     float *ga, *gb;              /* m x maxwidth scratch gradients */
     int64_t maxw;
     /* image-row dedup: stamp[row] == epoch -> loc[row] */
@@ -237,6 +238,7 @@ void rdml_pairnet_free(rdml_pairnet **net) {
     free(n->part);
     free(n->dUk);
     free(n->gbuf);
+    free(n->cnt);
     free(n);
     *net = NULL;
 }
@@ -533,14 +535,12 @@ static int slices(rdml_ctx *ctx, int g, int64_t S, int64_t n, int64_t unit, int 
 
 /* Every rank's slice of buf (n items of `unit` floats in S shards) to every rank. Collective;
  * the slices are the same on every rank, so a failure is on every rank alike. */
-static int allgather(rdml_ctx *ctx, MPI_Comm comm, int g, int64_t S, int64_t n, int64_t unit, float *buf) {
-    int *cnt = malloc(2 * (size_t)g * sizeof *cnt);
-    int rc = cnt ? slices(ctx, g, S, n, unit, cnt, cnt + g) : RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
-    if (!rc)
-        rc = rdml_mpi_check(ctx, MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_FLOAT, buf, cnt, cnt + g, MPI_FLOAT, comm),
-                            "MPI_Allgatherv");
-    free(cnt);
-    return rc;
+static int allgather(rdml_ctx *ctx, rdml_pairnet *nt, MPI_Comm comm, int g, int64_t S, int64_t n, int64_t unit,
+                     float *buf) {
+    int *cnt = nt->cnt;
+    RDML_TRY(slices(ctx, g, S, n, unit, cnt, cnt + g));
+    return rdml_mpi_check(ctx, MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_FLOAT, buf, cnt, cnt + g, MPI_FLOAT, comm),
+                          "MPI_Allgatherv");
 }
 
 /* The parameter-gradient parts are added as a fixed binary tree over the S shards: the value
@@ -597,8 +597,7 @@ static int tree_sum(rdml_ctx *ctx, rdml_pairnet *n, int64_t S, int g, int rank, 
     }
     const int64_t np = n->nparam;
     int64_t nodes[4 * RDML_FIT_MAX_SHARDS], nn = 0;
-    int *cnt = malloc(2 * (size_t)g * sizeof *cnt);
-    if (!cnt) return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
+    int *cnt = n->cnt;
     for (int r = 0; r < g; r++) {
         int64_t k0 = ((int64_t)r * S + g - 1) / g, k1 = ((int64_t)(r + 1) * S + g - 1) / g;
         int64_t c = tree_nodes(0, S, k0, k1, nodes + 2 * nn);
@@ -615,12 +614,17 @@ static int tree_sum(rdml_ctx *ctx, rdml_pairnet *n, int64_t S, int g, int rank, 
     }
     int rc = rdml_mpi_check(ctx, MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_FLOAT, n->gbuf, cnt, cnt + g, MPI_FLOAT, comm),
                             "MPI_Allgatherv");
-    free(cnt);
     if (!rc) tree_finish(n, 0, S, nodes, nn);
     return rc;
 }
 
-static int ensure_shards(rdml_ctx *ctx, rdml_pairnet *n, int64_t S, int64_t B) {
+static int ensure_shards(rdml_ctx *ctx, rdml_pairnet *n, int64_t S, int64_t B, int g) {
+    if (g > n->capg) { /* MPI_Allgatherv's counts and displacements */
+        int *c = realloc(n->cnt, 2 * (size_t)g * sizeof *c);
+        if (!c) return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for %d ranks", g);
+        n->cnt = c;
+        n->capg = g;
+    }
     if (S > n->capS || 2 * B > n->capSrows) {
         free(n->part);
         free(n->dUk);
@@ -666,7 +670,7 @@ static int batch_grad(rdml_ctx *ctx, rdml_pairnet *n, const float *E, int64_t B,
     int rc = B < 1 ? RDML_FAIL(ctx, RDML_EDATA, "empty batch") : RDML_OK;
     if (!rc) rc = ensure_work(ctx, n, B);
     if (!rc) rc = plan_rows(ctx, n, B, ij, dedup);
-    if (!rc && S > 1) rc = ensure_shards(ctx, n, S, B);
+    if (!rc && S > 1) rc = ensure_shards(ctx, n, S, B, g);
     if (g > 1) RDML_TRY(rdml_agree(ctx, comm, rc));
     else RDML_TRY(rc);
     const int64_t m = n->m, H1 = n->H1, np = n->nparam;
@@ -687,12 +691,12 @@ static int batch_grad(rdml_ctx *ctx, rdml_pairnet *n, const float *E, int64_t B,
         if (shard_owner(k, g, S) == rank)
             tower_fwd(n, E, shard_lo(k, m, S), shard_lo(k + 1, m, S), train, dedup, drop_seed, key);
     if (g > 1) {
-        RDML_TRY(allgather(ctx, comm, g, S, m, H1, n->U));
-        RDML_TRY(allgather(ctx, comm, g, S, m, H1, n->V));
+        RDML_TRY(allgather(ctx, n, comm, g, S, m, H1, n->U));
+        RDML_TRY(allgather(ctx, n, comm, g, S, m, H1, n->V));
     }
     for (int64_t k = 0; k < S; k++)
         if (shard_owner(k, g, S) == rank) head_fwd(n, shard_lo(k, B, S), shard_lo(k + 1, B, S), train, drop_seed, key);
-    if (g > 1) RDML_TRY(allgather(ctx, comm, g, S, B, 1, n->pred));
+    if (g > 1) RDML_TRY(allgather(ctx, n, comm, g, S, B, 1, n->pred));
     *loss = loss_of(n, y, B);
     loss_backward(n, y, B);
     /* backward: shard k's head into its gradient part and its dU_k, dV_k; dU, dV = their sum in
@@ -705,7 +709,7 @@ static int batch_grad(rdml_ctx *ctx, rdml_pairnet *n, const float *E, int64_t B,
         memset(duk, 0, (size_t)du_sz * sizeof(float));
         head_bwd(n, shard_lo(k, B, S), shard_lo(k + 1, B, S), part, duk, duk + m * H1);
     }
-    if (g > 1) RDML_TRY(allgather(ctx, comm, g, S, S, du_sz, n->dUk)); /* S shards of du_sz: unit per shard */
+    if (g > 1) RDML_TRY(allgather(ctx, n, comm, g, S, S, du_sz, n->dUk)); /* S shards of du_sz: unit per shard */
     memcpy(n->dU, n->dUk, (size_t)(m * H1) * sizeof(float));
     memcpy(n->dV, n->dUk + m * H1, (size_t)(m * H1) * sizeof(float));
     for (int64_t k = 1; k < S; k++) {
