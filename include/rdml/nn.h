@@ -330,7 +330,8 @@ void rdml_cnn_set_output_bias(rdml_cnn *net, double value);
  * (divergence) without an error. After training the test predictions and, when asked, the
  * predictions on the training pairs with the network's health (for the collapse check,
  * rdml_nn_collapsed). Deterministic: the batch order and the dropout masks are streams of
- * (seed, key), so two fits with the same inputs are equal bit for bit. Not collective. */
+ * (seed, key), so two fits with the same inputs are equal bit for bit. Not collective, unless
+ * opts.comm has more than one rank (a data-parallel fit: every rank of it calls, below). */
 typedef struct rdml_fit_opts {
     int64_t epochs;
     int64_t batch;          /* pairs per batch; with blocks the least per batch */
