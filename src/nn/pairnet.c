@@ -38,7 +38,8 @@ struct rdml_pairnet {
      * reads, tscale/hscale the dropout's kept value (1 without dropout). The backward needs
      * only tout/hout: a unit passed its gradient iff its output is > 0. */
     float *tr[ML], *td[ML];      /* m x width */
-    float *U, *V, *dU, *dV;      /* m x H1 */
+    float *U;                    /* m x 2 H1: row i is [U_i | V_i] (one block per row to exchange) */
+    float *dU, *dV;              /* m x H1 */
     float *hr[ML], *hd[ML];      /* B x width */
     const float *tout[ML], *hout[ML];
     float tscale[ML], hscale[ML];
@@ -116,7 +117,6 @@ static void free_work(rdml_pairnet *n) {
         n->tr[l] = n->td[l] = n->hr[l] = n->hd[l] = NULL;
     }
     free(n->U);
-    free(n->V);
     free(n->dU);
     free(n->dV);
     free(n->o);
@@ -127,7 +127,7 @@ static void free_work(rdml_pairnet *n) {
     free(n->gb);
     n->rows = n->la = n->lb = NULL;
     n->keys = NULL;
-    n->x0 = n->U = n->V = n->dU = n->dV = n->o = n->pred = n->dpred = n->dtmp = n->ga = n->gb = NULL;
+    n->x0 = n->U = n->dU = n->dV = n->o = n->pred = n->dpred = n->dtmp = n->ga = n->gb = NULL;
     n->capB = 0;
 }
 
@@ -149,8 +149,7 @@ static int ensure_work(rdml_ctx *ctx, rdml_pairnet *n, int64_t B) {
         A(n->tr[l], M * p->tower[l]);
         if (l < p->ntower - 1 && p->tower_dropout > 0) A(n->td[l], M * p->tower[l]);
     }
-    A(n->U, M * n->H1);
-    A(n->V, M * n->H1);
+    A(n->U, M * 2 * n->H1); /* row i: [U_i | V_i] */
     A(n->dU, M * n->H1);
     A(n->dV, M * n->H1);
     for (int l = 0; l < p->nhead; l++) {
@@ -332,10 +331,11 @@ static void tower_fwd(rdml_pairnet *n, const float *E, int64_t r0, int64_t r1, i
     }
     /* U = z Wa^T, V = z Wb^T: W1 is (H1, 2Z), Wa its left half, Wb its right half */
     const float *W1 = n->param + n->hw[0];
+    float *uv = n->U + r0 * 2 * H1;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)mr, (int)H1, (int)Z, 1.0f, x, (int)Z, W1,
-                (int)(2 * Z), 0.0f, n->U + r0 * H1, (int)H1);
+                (int)(2 * Z), 0.0f, uv, (int)(2 * H1));
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)mr, (int)H1, (int)Z, 1.0f, x, (int)Z,
-                W1 + Z, (int)(2 * Z), 0.0f, n->V + r0 * H1, (int)H1);
+                W1 + Z, (int)(2 * Z), 0.0f, uv + H1, (int)(2 * H1));
 }
 
 /* The head of pairs [q0, q1) from U, V (all rows the pairs name) into n->pred. */
@@ -345,7 +345,7 @@ static void head_fwd(rdml_pairnet *n, int64_t q0, int64_t q1, int train, uint64_
     if (B <= 0) return;
     const float *b1 = n->param + n->hb[0];
     for (int64_t q = q0; q < q1; q++) {
-        const float *u = n->U + n->la[q] * H1, *v = n->V + n->lb[q] * H1;
+        const float *u = n->U + n->la[q] * 2 * H1, *v = n->U + n->lb[q] * 2 * H1 + H1;
         float *h = n->hr[0] + q * H1;
         for (int64_t k = 0; k < H1; k++) {
             float s = u[k] + v[k] + b1[k];
@@ -548,14 +548,14 @@ static int allgather(rdml_ctx *ctx, rdml_pairnet *nt, MPI_Comm comm, int g, int6
  * A rank computes the maximal nodes whose shards it owns (its contiguous run of shards),
  * the ranks exchange only those (for 2 ranks and 4 shards: one vector each, not two), and
  * every rank completes the tree alike: the same sums in the same order as the serial tree. */
-static void tree_own(rdml_pairnet *n, int64_t lo, int64_t hi) {
+static void tree_own(rdml_pairnet *n, int64_t lo, int64_t hi, int64_t off, int64_t len) {
     if (hi - lo < 2) return;
     int64_t mid = (lo + hi) / 2, np = n->nparam;
-    tree_own(n, lo, mid);
-    tree_own(n, mid, hi);
-    float *a = n->part + lo * np;
-    const float *b = n->part + mid * np;
-    for (int64_t i = 0; i < np; i++) a[i] += b[i];
+    tree_own(n, lo, mid, off, len);
+    tree_own(n, mid, hi, off, len);
+    float *a = n->part + lo * np + off;
+    const float *b = n->part + mid * np + off;
+    for (int64_t i = 0; i < len; i++) a[i] += b[i];
 }
 
 /* The maximal nodes inside shards [k0, k1), in order: their count, and (if out) their lo, hi. */
@@ -574,28 +574,29 @@ static int64_t tree_nodes(int64_t lo, int64_t hi, int64_t k0, int64_t k1, int64_
 
 /* Complete node [lo, hi) into part[lo] from the exchanged maximal nodes (nodes: 2 x nn, their
  * values in gbuf in the same order). */
-static void tree_finish(rdml_pairnet *n, int64_t lo, int64_t hi, const int64_t *nodes, int64_t nn) {
+static void tree_finish(rdml_pairnet *n, int64_t lo, int64_t hi, const int64_t *nodes, int64_t nn, int64_t len) {
     int64_t np = n->nparam;
     for (int64_t j = 0; j < nn; j++)
         if (nodes[2 * j] == lo && nodes[2 * j + 1] == hi) {
-            memcpy(n->part + lo * np, n->gbuf + j * np, (size_t)np * sizeof(float));
+            memcpy(n->part + lo * np, n->gbuf + j * len, (size_t)len * sizeof(float));
             return;
         }
     int64_t mid = (lo + hi) / 2;
-    tree_finish(n, lo, mid, nodes, nn);
-    tree_finish(n, mid, hi, nodes, nn);
+    tree_finish(n, lo, mid, nodes, nn, len);
+    tree_finish(n, mid, hi, nodes, nn, len);
     float *a = n->part + lo * np;
     const float *b = n->part + mid * np;
-    for (int64_t i = 0; i < np; i++) a[i] += b[i];
+    for (int64_t i = 0; i < len; i++) a[i] += b[i];
 }
 
-/* The sum of the S parts into part[0] (collective over comm when g > 1). */
-static int tree_sum(rdml_ctx *ctx, rdml_pairnet *n, int64_t S, int g, int rank, MPI_Comm comm) {
+/* The sum of the S parts' first len values (the tower's region) into part[0] (collective over
+ * comm when g > 1). */
+static int tree_sum(rdml_ctx *ctx, rdml_pairnet *n, int64_t S, int g, int rank, MPI_Comm comm, int64_t len) {
     if (g <= 1) {
-        tree_own(n, 0, S);
+        tree_own(n, 0, S, 0, len);
         return RDML_OK;
     }
-    const int64_t np = n->nparam;
+    const int64_t np = len;
     int64_t nodes[4 * RDML_FIT_MAX_SHARDS], nn = 0;
     int *cnt = n->cnt;
     for (int r = 0; r < g; r++) {
@@ -604,8 +605,8 @@ static int tree_sum(rdml_ctx *ctx, rdml_pairnet *n, int64_t S, int g, int rank, 
         if (r == rank) {
             for (int64_t j = 0; j < c; j++) {
                 int64_t lo = nodes[2 * (nn + j)], hi = nodes[2 * (nn + j) + 1];
-                tree_own(n, lo, hi);
-                memcpy(n->gbuf + (nn + j) * np, n->part + lo * np, (size_t)np * sizeof(float));
+                tree_own(n, lo, hi, 0, len);
+                memcpy(n->gbuf + (nn + j) * np, n->part + lo * n->nparam, (size_t)np * sizeof(float));
             }
         }
         cnt[r] = (int)(c * np);
@@ -614,7 +615,7 @@ static int tree_sum(rdml_ctx *ctx, rdml_pairnet *n, int64_t S, int g, int rank, 
     }
     int rc = rdml_mpi_check(ctx, MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_FLOAT, n->gbuf, cnt, cnt + g, MPI_FLOAT, comm),
                             "MPI_Allgatherv");
-    if (!rc) tree_finish(n, 0, S, nodes, nn);
+    if (!rc) tree_finish(n, 0, S, nodes, nn, len);
     return rc;
 }
 
@@ -686,30 +687,27 @@ static int batch_grad(rdml_ctx *ctx, rdml_pairnet *n, const float *E, int64_t B,
         tower_bwd(n, 0, m, n->grad);
         return RDML_OK;
     }
-    /* forward: the own shards' images, then everybody's U, V; the own pairs, then all predictions */
+    /* forward: the own shards' images, then everybody's [U | V] rows (the only exchange of the
+     * forward); the head of every shard on every rank (it costs ~B H1 operations per layer
+     * against the tower's ~m million, and saves exchanging predictions and dU, dV) */
     for (int64_t k = 0; k < S; k++)
         if (shard_owner(k, g, S) == rank)
             tower_fwd(n, E, shard_lo(k, m, S), shard_lo(k + 1, m, S), train, dedup, drop_seed, key);
-    if (g > 1) {
-        RDML_TRY(allgather(ctx, n, comm, g, S, m, H1, n->U));
-        RDML_TRY(allgather(ctx, n, comm, g, S, m, H1, n->V));
-    }
-    for (int64_t k = 0; k < S; k++)
-        if (shard_owner(k, g, S) == rank) head_fwd(n, shard_lo(k, B, S), shard_lo(k + 1, B, S), train, drop_seed, key);
-    if (g > 1) RDML_TRY(allgather(ctx, n, comm, g, S, B, 1, n->pred));
+    if (g > 1) RDML_TRY(allgather(ctx, n, comm, g, S, m, 2 * H1, n->U));
+    for (int64_t k = 0; k < S; k++) head_fwd(n, shard_lo(k, B, S), shard_lo(k + 1, B, S), train, drop_seed, key);
     *loss = loss_of(n, y, B);
     loss_backward(n, y, B);
-    /* backward: shard k's head into its gradient part and its dU_k, dV_k; dU, dV = their sum in
-     * shard order; then shard k's tower into its part; grad = the parts' sum in shard order */
-    const int64_t du_sz = 2 * m * H1;
+    /* backward: shard k's head into its gradient part (the head's region, from b1 on) and its
+     * dU_k, dV_k, on every rank; dU, dV = their sum in shard order; then the own shards' tower
+     * into their parts (the region before b1: the tower and W1); grad = the parts' sum as a
+     * fixed tree over the shards, of which only the tower's region is exchanged */
+    const int64_t du_sz = 2 * m * H1, nt = n->hb[0];
     for (int64_t k = 0; k < S; k++) {
-        if (shard_owner(k, g, S) != rank) continue;
         float *part = n->part + k * np, *duk = n->dUk + k * du_sz;
         memset(part, 0, (size_t)np * sizeof(float));
         memset(duk, 0, (size_t)du_sz * sizeof(float));
         head_bwd(n, shard_lo(k, B, S), shard_lo(k + 1, B, S), part, duk, duk + m * H1);
     }
-    if (g > 1) RDML_TRY(allgather(ctx, n, comm, g, S, S, du_sz, n->dUk)); /* S shards of du_sz: unit per shard */
     memcpy(n->dU, n->dUk, (size_t)(m * H1) * sizeof(float));
     memcpy(n->dV, n->dUk + m * H1, (size_t)(m * H1) * sizeof(float));
     for (int64_t k = 1; k < S; k++) {
@@ -719,7 +717,8 @@ static int batch_grad(rdml_ctx *ctx, rdml_pairnet *n, const float *E, int64_t B,
     }
     for (int64_t k = 0; k < S; k++)
         if (shard_owner(k, g, S) == rank) tower_bwd(n, shard_lo(k, m, S), shard_lo(k + 1, m, S), n->part + k * np);
-    RDML_TRY(tree_sum(ctx, n, S, g, rank, comm));
+    tree_own(n, 0, S, nt, np - nt); /* the head's region: every rank has every part */
+    RDML_TRY(tree_sum(ctx, n, S, g, rank, comm, nt));
     memcpy(n->grad, n->part, (size_t)np * sizeof(float));
     return RDML_OK;
 }
