@@ -704,7 +704,8 @@ static int batch_grad(rdml_ctx *ctx, rdml_pairnet *n, const float *E, int64_t B,
     const int64_t du_sz = 2 * m * H1, nt = n->hb[0];
     for (int64_t k = 0; k < S; k++) {
         float *part = n->part + k * np, *duk = n->dUk + k * du_sz;
-        memset(part, 0, (size_t)np * sizeof(float));
+        if (shard_owner(k, g, S) == rank) memset(part, 0, (size_t)np * sizeof(float));
+        else memset(part + nt, 0, (size_t)(np - nt) * sizeof(float)); /* the head's region only */
         memset(duk, 0, (size_t)du_sz * sizeof(float));
         head_bwd(n, shard_lo(k, B, S), shard_lo(k + 1, B, S), part, duk, duk + m * H1);
     }
