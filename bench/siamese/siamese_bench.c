@@ -2,7 +2,7 @@
  * 512-128-1, MSE, Adam) with rdml_pairnet on the pairs written by anchor.py, and prints
  * training pairs/s and train/test R^2 in the anchor's format. The data are those of
  * torch_anchor.py (bench_data.py). usage: siamese_bench DIR EPOCHS [batch=32] [lr=0.01]
- * [mode=decomposed|perpair|blocks] [dropout=0.5]. blocks: decomposed, batches of all
+ * [mode=decomposed|perpair|blocks] [dropout=0.5] [warmup=0 epochs]. blocks: decomposed, batches of all
  * training pairs between two blocks of ceil(sqrt(batch)) images (rdml_nn_block_batches, as
  * `rdmlearn train` with train.batching = blocks); the others: shuffled pairs. The training
  * is rdml_pairnet_fit, the same function `rdmlearn train` runs per fold. */
@@ -31,7 +31,7 @@ static void *load(rdml_ctx *ctx, const char *dir, const char *name, int kind, in
 
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: siamese_bench DIR EPOCHS [batch] [lr] [decomposed|perpair|blocks] [dropout]\n");
+        fprintf(stderr, "usage: siamese_bench DIR EPOCHS [batch] [lr] [decomposed|perpair|blocks] [dropout] [warmup]\n");
         return 2;
     }
     bench_print_blas("rdmlearn");
@@ -44,6 +44,7 @@ int main(int argc, char **argv) {
     int perpair = argc > 5 && strcmp(argv[5], "perpair") == 0;
     int blocks = argc > 5 && strcmp(argv[5], "blocks") == 0;
     double dropout = argc > 6 ? atof(argv[6]) : 0.5;
+    double warmup = argc > 7 ? atof(argv[7]) : 0.0; /* epochs of linear lr warm-up (train.warmup) */
     float *E = load(&ctx, argv[1], "emb", 0, &n, &d);
     int64_t *trij = load(&ctx, argv[1], "train_ij", 1, &ntr, &c), *teij = load(&ctx, argv[1], "test_ij", 1, &nte, &c);
     float *ytr = load(&ctx, argv[1], "train_y", 0, &ntr, &c), *yte = load(&ctx, argv[1], "test_y", 0, &nte, &c);
@@ -80,7 +81,8 @@ int main(int argc, char **argv) {
     for (int64_t i = 0; i < nte; i++) yte_d[i] = yte[i];
     int64_t ntr_eval = ntr < 200000 ? ntr : 200000;
     rdml_fit_opts fo = {.epochs = epochs, .batch = B, .blocks = blocks,
-                        .block_images = (int64_t)ceil(sqrt((double)B)), .seed = 0, .key = 0,
+                        .block_images = (int64_t)ceil(sqrt((double)B)), .warmup_epochs = warmup,
+                        .seed = 0, .key = 0,
                         .n_eval = ntr_eval, .eval_train = 1};
     rdml_fit_result res;
     if (rdml_pairnet_fit(&ctx, net, NULL, &o, &fo, E, n, ntr, trij, ytr_d, nte, teij, yte_d, pred,
@@ -93,9 +95,9 @@ int main(int argc, char **argv) {
         return 1;
     }
     double dt = res.seconds;
-    printf("rdmlearn %s siamese n_images=%lld train_pairs=%lld batch=%lld lr=%g epochs=%d: %.2f s "
+    printf("rdmlearn %s siamese n_images=%lld train_pairs=%lld batch=%lld lr=%g warmup=%g epochs=%d: %.2f s "
            "(%.2f s/epoch, %.0f pairs/s) R2 train %.3f test %.3f\n", perpair ? "perpair" : blocks ? "blocks" : "decomposed",
-           (long long)n, (long long)ntr, (long long)B, lr, epochs, dt, dt / epochs, res.pairs_per_s,
+           (long long)n, (long long)ntr, (long long)B, lr, warmup, epochs, dt, dt / epochs, res.pairs_per_s,
            res.train_r2, rdml_metrics_r2(nte, yte_d, pred));
     rdml_pairnet_free(&net);
     free(ytr_d); free(yte_d); free(pred); free(E); free(trij); free(teij); free(ytr); free(yte);

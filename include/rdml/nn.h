@@ -36,6 +36,7 @@
 #ifndef RDML_NN_H
 #define RDML_NN_H
 
+#include <mpi.h>
 #include <stdint.h>
 
 #include "rdml/core.h"
@@ -69,6 +70,19 @@ void rdml_nn_sigmoid_backward(float *dinp, const float *dout, const float *out, 
 void rdml_nn_dropout_forward(float *out, float *mask, const float *inp, int64_t B, int64_t C,
                              double p, uint64_t seed, const uint64_t *row_key);
 void rdml_nn_dropout_backward(float *dinp, const float *dout, const float *mask, int64_t n);
+/* The kept value 1 / (1 - p) of a mask (1 for p <= 0). */
+float rdml_nn_dropout_scale(double p);
+/* ReLU then dropout in one pass, without storing the mask: out = relu(inp) * mask with the
+ * masks of rdml_nn_dropout_forward (same seed and row keys); p <= 0 is the ReLU alone. In
+ * place (out == inp) is allowed. The backward needs only this output: a unit passed the
+ * gradient iff its output is > 0 (scale >= 1 keeps a positive ReLU output positive). */
+void rdml_nn_relu_dropout_forward(float *out, const float *inp, int64_t B, int64_t C, double p,
+                                  uint64_t seed, const uint64_t *row_key);
+/* dinp = out > 0 ? dout * scale : 0 over n values, the backward of relu_dropout_forward
+ * (scale = rdml_nn_dropout_scale(p)) and, with scale 1, of a plain ReLU. WRITES dinp (no
+ * accumulation, so no zeroing pass is needed); dinp must not overlap dout or out. */
+void rdml_nn_relu_dropout_backward(float *dinp, const float *dout, const float *out, float scale,
+                                   int64_t n);
 
 /* 2-D convolution, stride 1, no padding ("valid", Keras' default and PyTorch padding=0):
  * inp (B, C, H, W) -> out (B, OC, H-K+1, W-K+1); w (OC, C, K, K), b (OC). Computed as im2col
@@ -207,6 +221,18 @@ void rdml_pairnet_set_output_bias(rdml_pairnet *net, double value);
 int rdml_pairnet_step(rdml_ctx *ctx, rdml_pairnet *net, const rdml_optim *opt, const float *E,
                       int64_t B, const int64_t *ij, const float *y, uint64_t drop_seed,
                       uint64_t key, double *loss);
+/* rdml_pairnet_step with the gradient computed as the sum of `shards` shard gradients added in
+ * shard order (shard k: the tower on the k-th of `shards` equal slices of the batch's distinct
+ * images, the head on the k-th slice of its pairs; shards <= 1: one pass, rdml_pairnet_step's
+ * arithmetic). With comm of g > 1 ranks (NULL / MPI_COMM_NULL / 1 rank: serial) shard k is
+ * computed by rank k g / shards and every rank adds all shards in the same order, so the
+ * parameters after the step are the same bit for bit for every g and equal to the serial
+ * step with the same `shards` (with shards <= 1 every rank runs the whole batch). Collective
+ * over comm (every rank passes the same batch); an error on one rank reaches all. At most
+ * RDML_FIT_MAX_SHARDS shards. */
+int rdml_pairnet_step_sharded(rdml_ctx *ctx, rdml_pairnet *net, const rdml_optim *opt, const float *E,
+                              int64_t B, const int64_t *ij, const float *y, uint64_t drop_seed,
+                              uint64_t key, int64_t shards, MPI_Comm comm, double *loss);
 /* Forward only, dropout off, in chunks; pred: P values. */
 int rdml_pairnet_predict(rdml_ctx *ctx, rdml_pairnet *net, const float *E, int64_t P,
                          const int64_t *ij, float *pred);
@@ -304,7 +330,8 @@ void rdml_cnn_set_output_bias(rdml_cnn *net, double value);
  * (divergence) without an error. After training the test predictions and, when asked, the
  * predictions on the training pairs with the network's health (for the collapse check,
  * rdml_nn_collapsed). Deterministic: the batch order and the dropout masks are streams of
- * (seed, key), so two fits with the same inputs are equal bit for bit. Not collective. */
+ * (seed, key), so two fits with the same inputs are equal bit for bit. Not collective, unless
+ * opts.comm has more than one rank (a data-parallel fit: every rank of it calls, below). */
 typedef struct rdml_fit_opts {
     int64_t epochs;
     int64_t batch;          /* pairs per batch; with blocks the least per batch */
@@ -318,7 +345,21 @@ typedef struct rdml_fit_opts {
     int64_t n_eval;         /* training pairs (the first n_eval) for the health check and the
                              * training predictions */
     int eval_train;         /* after training: train_r2, train_spread and the dead units */
+    /* Data-parallel training of a pair network (docs/nn.md, "A fit on several ranks"): with
+     * comm NULL, MPI_COMM_NULL or of size 1 the fit is serial; with g > 1 ranks every step's
+     * gradient is computed as `shards` shard gradients spread over the ranks and added in shard
+     * order on every rank (rdml_pairnet_step_sharded), and every rank ends with the same
+     * network and results. shards = 0 or 1: one pass (today's arithmetic; with g > 1 every
+     * rank then runs the whole fit). The results depend on `shards`, not on g: a caller that
+     * may run a fit on 1 or on g ranks sets the same shards (e.g. RDML_FIT_SHARDS) for both.
+     * The CNN trains serially on every rank. Collective over comm when g > 1. */
+    MPI_Comm comm;
+    int64_t shards;
 } rdml_fit_opts;
+
+/* The shard count for data-parallel fits (up to 4 ranks share a step's work evenly). */
+#define RDML_FIT_SHARDS 4
+#define RDML_FIT_MAX_SHARDS 256
 
 /* Why a fit stopped early (rdml_fit_result.stop_kind). */
 enum { RDML_FIT_FINISHED = 0, RDML_FIT_DIVERGED_LOSS = 1, RDML_FIT_DIVERGED_PRED = 2 };

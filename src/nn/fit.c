@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "rdml/metrics.h"
+#include "rdml/mpiutil.h"
 #include "rdml/nn.h"
 
 /* std(pred) / std(y) over n values (population std; NaN when y is constant). */
@@ -59,6 +60,12 @@ int rdml_pairnet_fit(rdml_ctx *ctx, rdml_pairnet *net, rdml_cnn *cnn, const rdml
     double *pev = malloc((size_t)(nbuf + 1) * sizeof *pev);
     int rc = order && starts && pf && pev ? RDML_OK
              : RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for a fit of %lld pairs", (long long)ntr);
+    /* data-parallel over comm: every rank runs this loop with the same batches; the steps are
+     * collective and the ranks agree on errors at every epoch's boundaries */
+    int g = 1;
+    if (o->comm != NULL && o->comm != MPI_COMM_NULL) MPI_Comm_size(o->comm, &g);
+    MPI_Comm comm = g > 1 ? o->comm : NULL;
+    if (comm) rc = rdml_agree(ctx, comm, rc);
     if (!rc && net) rc = debug_health(ctx, net, E, nev, trij, key, 0);
 
     double t0 = rdml_now();
@@ -87,6 +94,7 @@ int rdml_pairnet_fit(rdml_ctx *ctx, rdml_pairnet *net, rdml_cnn *cnn, const rdml
             cap = maxb;
             if (!ijb || !yb) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for a batch of %lld pairs", (long long)maxb);
         }
+        if (comm) rc = rdml_agree(ctx, comm, rc);
         /* one step per batch: zero the gradients, forward, backward, update */
         double sum = 0;
         for (int64_t bi = 0; bi < nb && !rc; bi++) {
@@ -101,7 +109,8 @@ int rdml_pairnet_fit(rdml_ctx *ctx, rdml_pairnet *net, rdml_cnn *cnn, const rdml
             uint64_t bkey = rdml_rng_substream(rdml_rng_substream(key, (uint64_t)ep), (uint64_t)bi);
             step++;
             rc = cnn ? rdml_cnn_step(ctx, cnn, &opt, E, bsz, ijb, yb, &loss)
-                     : rdml_pairnet_step(ctx, net, &opt, E, bsz, ijb, yb, o->seed, bkey, &loss);
+                     : rdml_pairnet_step_sharded(ctx, net, &opt, E, bsz, ijb, yb, o->seed, bkey, o->shards,
+                                                 comm, &loss);
             /* divergence: stop this fit, not the stage */
             if (rc == RDML_EDATA && (!isfinite(loss) || loss > 3.0e38)) {
                 res->stop_kind = RDML_FIT_DIVERGED_LOSS;
@@ -127,7 +136,8 @@ int rdml_pairnet_fit(rdml_ctx *ctx, rdml_pairnet *net, rdml_cnn *cnn, const rdml
                        (long long)ep + 1, sum / (double)ntr, test_loss[ep]);
         }
         if (!rc && net) rc = debug_health(ctx, net, E, nev, trij, key, ep + 1);
-        res->epochs_done = ep + 1;
+        if (comm) rc = rdml_agree(ctx, comm, rc);
+        if (!rc) res->epochs_done = ep + 1;
     }
     res->seconds = rdml_now() - t0;
     res->pairs_per_s = res->seconds > 0 ? (double)seen / res->seconds : 0;
@@ -167,6 +177,7 @@ int rdml_pairnet_fit(rdml_ctx *ctx, rdml_pairnet *net, rdml_cnn *cnn, const rdml
         }
         free(yev);
     }
+    if (comm) rc = rdml_agree(ctx, comm, rc);
     free(order);
     free(starts);
     free(ijb);

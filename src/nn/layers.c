@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "rdml/nn.h"
+#include "nn_priv.h"
 
 void rdml_nn_linear_forward(float *out, const float *inp, const float *w, const float *b,
                             int64_t B, int64_t C, int64_t OC) {
@@ -39,7 +40,7 @@ void rdml_nn_relu_forward(float *out, const float *inp, int64_t n) {
 }
 
 void rdml_nn_relu_backward(float *dinp, const float *dout, const float *out, int64_t n) {
-    for (int64_t i = 0; i < n; i++) dinp[i] += out[i] > 0.0f ? dout[i] : 0.0f; /* vectorises */
+    for (int64_t i = 0; i < n; i++) dinp[i] += out[i] > 0.0f ? dout[i] : 0.0f;
 }
 
 void rdml_nn_sigmoid_forward(float *out, const float *inp, int64_t n) {
@@ -50,24 +51,43 @@ void rdml_nn_sigmoid_backward(float *dinp, const float *dout, const float *out, 
     for (int64_t i = 0; i < n; i++) dinp[i] += dout[i] * out[i] * (1.0f - out[i]);
 }
 
+/* Inverted dropout with rate p: a draw u keeps its unit when rdml_rng_uniform's (u >> 11) *
+ * 2^-53 >= p; with u >> 11 an integer below 2^53 that is (u >> 11) >= ceil(p * 2^53), i.e.
+ * u >= thr = ceil(p * 2^53) * 2^11 (thr = 2^64 when p >= 1: never kept). */
+float rdml_nn_dropout_scale(double p) { return p <= 0.0 ? 1.0f : p < 1.0 ? (float)(1.0 / (1.0 - p)) : 0.0f; }
+
+/* The element-wise kernels below have no data-dependent branches (rdml_nn_sel), so that the
+ * compiler vectorises them. */
+
+/* m (k values) <- the mask values (0 or scale) of the next k draws of g. The 64-bit
+ * comparison u >= thr is done on 32-bit halves, which SSE2 vectorises. */
+RDML_NN_CLONES static void dropout_mask_chunk(float *restrict m, rdml_rng *g, int64_t k, double p, float scale) {
+    uint64_t u[256];
+    rdml_rng_fill_u64(g, k, u);
+    if (p >= 1.0) {
+        for (int64_t c = 0; c < k; c++) m[c] = 0.0f;
+        return;
+    }
+    const uint64_t thr = (uint64_t)ceil(p * 0x1.0p53) << 11;
+    const uint32_t th = (uint32_t)(thr >> 32), tl = (uint32_t)thr;
+    for (int64_t c = 0; c < k; c++) {
+        uint32_t hi = (uint32_t)(u[c] >> 32), lo = (uint32_t)u[c];
+        int keep = (hi > th) | ((hi == th) & (lo >= tl));
+        m[c] = rdml_nn_sel(keep, scale);
+    }
+}
+
 void rdml_nn_dropout_forward(float *out, float *mask, const float *inp, int64_t B, int64_t C,
                              double p, uint64_t seed, const uint64_t *row_key) {
-    float scale = p < 1.0 ? (float)(1.0 / (1.0 - p)) : 0.0f;
+    const float scale = rdml_nn_dropout_scale(p);
     for (int64_t r = 0; r < B; r++) {
         float *m = mask + r * C;
         if (p <= 0.0) {
             for (int64_t c = 0; c < C; c++) m[c] = 1.0f;
         } else {
-            /* rdml_rng_uniform's draws in chunks: (x >> 11) * 2^-53 < p, with x >> 11 an
-             * integer below 2^53, is exactly (x >> 11) < ceil(p * 2^53) */
             rdml_rng g = rdml_rng_make(seed, rdml_rng_substream(RDML_STREAM_DROPOUT, row_key[r]), 0);
-            const uint64_t thr = p >= 1.0 ? (1ULL << 53) : (uint64_t)ceil(p * 0x1.0p53);
-            uint64_t u[256];
-            for (int64_t c0 = 0; c0 < C; c0 += 256) {
-                int64_t k = C - c0 < 256 ? C - c0 : 256;
-                rdml_rng_fill_u64(&g, k, u);
-                for (int64_t c = 0; c < k; c++) m[c0 + c] = (u[c] >> 11) < thr ? 0.0f : scale;
-            }
+            for (int64_t c0 = 0; c0 < C; c0 += 256)
+                dropout_mask_chunk(m + c0, &g, C - c0 < 256 ? C - c0 : 256, p, scale);
         }
         for (int64_t c = 0; c < C; c++) out[r * C + c] = inp[r * C + c] * m[c];
     }
@@ -75,6 +95,31 @@ void rdml_nn_dropout_forward(float *out, float *mask, const float *inp, int64_t 
 
 void rdml_nn_dropout_backward(float *dinp, const float *dout, const float *mask, int64_t n) {
     for (int64_t i = 0; i < n; i++) dinp[i] += dout[i] * mask[i];
+}
+
+void rdml_nn_relu_dropout_forward(float *out, const float *inp, int64_t B, int64_t C, double p,
+                                  uint64_t seed, const uint64_t *row_key) {
+    if (p <= 0.0) {
+        rdml_nn_relu_forward(out, inp, B * C);
+        return;
+    }
+    const float scale = rdml_nn_dropout_scale(p);
+    float m[256];
+    for (int64_t r = 0; r < B; r++) {
+        rdml_rng g = rdml_rng_make(seed, rdml_rng_substream(RDML_STREAM_DROPOUT, row_key[r]), 0);
+        for (int64_t c0 = 0; c0 < C; c0 += 256) {
+            int64_t k = C - c0 < 256 ? C - c0 : 256;
+            dropout_mask_chunk(m, &g, k, p, scale);
+            const float *x = inp + r * C + c0;
+            float *o = out + r * C + c0;
+            for (int64_t c = 0; c < k; c++) o[c] = rdml_nn_sel(x[c] > 0.0f, x[c]) * m[c];
+        }
+    }
+}
+
+RDML_NN_CLONES void rdml_nn_relu_dropout_backward(float *restrict dinp, const float *restrict dout,
+                                   const float *restrict out, float scale, int64_t n) {
+    for (int64_t i = 0; i < n; i++) dinp[i] = rdml_nn_sel(out[i] > 0.0f, dout[i] * scale);
 }
 
 /* col (C*K*K, OH*OW): row (c, ki, kj), column (y, x) = inp[c][y+ki][x+kj]. */
@@ -286,7 +331,7 @@ static double step_lr(const rdml_optim *o, int64_t t) {
     return o->lr * (double)(t < 1 ? 1 : t) / (double)o->warmup;
 }
 
-void rdml_optim_update(const rdml_optim *o, float *param, const float *grad, float *state,
+RDML_NN_CLONES void rdml_optim_update(const rdml_optim *o, float *param, const float *grad, float *state,
                        int64_t n, int64_t t) {
     float wd = (float)o->weight_decay;
     if (o->kind == RDML_OPTIM_SGD) {
@@ -303,7 +348,8 @@ void rdml_optim_update(const rdml_optim *o, float *param, const float *grad, flo
     }
     /* torch.optim.Adam, single-tensor path: m.lerp_(g, 1 - b1); v = b2 v + (1 - b2) g^2;
      * denom = sqrt(v) / sqrt(1 - b2^t) + eps; p -= lr / (1 - b1^t) * m / denom */
-    float *m = state, *v = state + n;
+    float *restrict m = state, *restrict v = state + n, *restrict pr = param;
+    const float *restrict gr = grad;
     /* 1 - beta in double, then rounded (as PyTorch passes Python floats): 1 - 0.999f in float
      * would be off by 1e-5 relative */
     float w1 = (float)(1.0 - o->beta1), b2 = (float)o->beta2, w2 = (float)(1.0 - o->beta2);
@@ -311,11 +357,11 @@ void rdml_optim_update(const rdml_optim *o, float *param, const float *grad, flo
     double bc1 = 1.0 - pow(o->beta1, (double)t), bc2 = 1.0 - pow(o->beta2, (double)t);
     float step = (float)(step_lr(o, t) / bc1), bc2s = (float)sqrt(bc2);
     for (int64_t i = 0; i < n; i++) {
-        float g = grad[i] + wd * param[i];
+        float g = gr[i] + wd * pr[i];
         m[i] += w1 * (g - m[i]);
         v[i] = v[i] * b2 + w2 * g * g;
         float denom = sqrtf(v[i]) / bc2s + eps;
-        param[i] -= step * (m[i] / denom);
+        pr[i] -= step * (m[i] / denom);
     }
 }
 

@@ -9,11 +9,14 @@
  * mode), so in decomposed mode one image shares its tower mask across the pairs of a batch.
  * Left out: multi-threading beyond BLAS, mixed precision, other activations. */
 #include <cblas.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "rdml/mpiutil.h"
 #include "rdml/nn.h"
+#include "nn_priv.h"
 
 #define ML RDML_PAIRNET_MAXLAYERS
 
@@ -30,10 +33,22 @@ struct rdml_pairnet {
     int64_t *rows, *la, *lb;     /* distinct image rows, pair -> local index */
     uint64_t *keys;
     float *x0;                   /* m x D gathered embeddings */
-    float *tr[ML], *td[ML], *tm[ML]; /* tower relu out, dropped out, masks: m x width */
-    float *U, *V, *dU, *dV;      /* m x H1 */
-    float *hr[ML], *hd[ML], *hm[ML]; /* head relu out, dropped, masks: B x width */
+    /* tower and head layers: tr/hr the ReLU output (eval) or the pre-activation (train with
+     * dropout), td/hd the output after dropout (train); tout/hout point at what the next layer
+     * reads, tscale/hscale the dropout's kept value (1 without dropout). The backward needs
+     * only tout/hout: a unit passed its gradient iff its output is > 0. */
+    float *tr[ML], *td[ML];      /* m x width */
+    float *U;                    /* m x 2 H1: row i is [U_i | V_i] (one block per row to exchange) */
+    float *dU, *dV;              /* m x H1 */
+    float *hr[ML], *hd[ML];      /* B x width */
+    const float *tout[ML], *hout[ML];
+    float tscale[ML], hscale[ML];
     float *o, *pred, *dpred, *dtmp; /* B */
+    const float *dout;           /* d loss / d output: dpred or dtmp */
+    /* sharded steps: S parameter-gradient parts (S x nparam), S x [dU_k | dV_k] (m x H1 each) */
+    float *part, *dUk, *gbuf;    /* gbuf: the exchanged tree nodes (S x nparam) */
+    int64_t capS, capSrows;
+    int *cnt, capg;              /* 2 x capg ints: MPI_Allgatherv counts, displacements */
     float *ga, *gb;              /* m x maxwidth scratch gradients */
     int64_t maxw;
     /* image-row dedup: stamp[row] == epoch -> loc[row] */
@@ -97,14 +112,11 @@ static void free_work(rdml_pairnet *n) {
     for (int l = 0; l < ML; l++) {
         free(n->tr[l]);
         free(n->td[l]);
-        free(n->tm[l]);
         free(n->hr[l]);
         free(n->hd[l]);
-        free(n->hm[l]);
-        n->tr[l] = n->td[l] = n->tm[l] = n->hr[l] = n->hd[l] = n->hm[l] = NULL;
+        n->tr[l] = n->td[l] = n->hr[l] = n->hd[l] = NULL;
     }
     free(n->U);
-    free(n->V);
     free(n->dU);
     free(n->dV);
     free(n->o);
@@ -115,7 +127,7 @@ static void free_work(rdml_pairnet *n) {
     free(n->gb);
     n->rows = n->la = n->lb = NULL;
     n->keys = NULL;
-    n->x0 = n->U = n->V = n->dU = n->dV = n->o = n->pred = n->dpred = n->dtmp = n->ga = n->gb = NULL;
+    n->x0 = n->U = n->dU = n->dV = n->o = n->pred = n->dpred = n->dtmp = n->ga = n->gb = NULL;
     n->capB = 0;
 }
 
@@ -135,21 +147,14 @@ static int ensure_work(rdml_ctx *ctx, rdml_pairnet *n, int64_t B) {
     A(n->x0, M * D);
     for (int l = 0; l < p->ntower; l++) {
         A(n->tr[l], M * p->tower[l]);
-        if (l < p->ntower - 1 && p->tower_dropout > 0) {
-            A(n->td[l], M * p->tower[l]);
-            A(n->tm[l], M * p->tower[l]);
-        }
+        if (l < p->ntower - 1 && p->tower_dropout > 0) A(n->td[l], M * p->tower[l]);
     }
-    A(n->U, M * n->H1);
-    A(n->V, M * n->H1);
+    A(n->U, M * 2 * n->H1); /* row i: [U_i | V_i] */
     A(n->dU, M * n->H1);
     A(n->dV, M * n->H1);
     for (int l = 0; l < p->nhead; l++) {
         A(n->hr[l], B * p->head[l]);
-        if (p->head_dropout > 0) {
-            A(n->hd[l], B * p->head[l]);
-            A(n->hm[l], B * p->head[l]);
-        }
+        if (p->head_dropout > 0) A(n->hd[l], B * p->head[l]);
     }
     A(n->o, B);
     A(n->pred, B);
@@ -229,6 +234,10 @@ void rdml_pairnet_free(rdml_pairnet **net) {
     free(n->state);
     free(n->stamp);
     free(n->loc);
+    free(n->part);
+    free(n->dUk);
+    free(n->gbuf);
+    free(n->cnt);
     free(n);
     *net = NULL;
 }
@@ -290,71 +299,96 @@ static int plan_rows(rdml_ctx *ctx, rdml_pairnet *n, int64_t B, const int64_t *i
     return RDML_OK;
 }
 
-/* Forward of B pairs into n->pred. train: dropout on, keyed by (drop_seed, key). */
-static int forward(rdml_ctx *ctx, rdml_pairnet *n, const float *E, int64_t B, const int64_t *ij,
-                   int train, int dedup, uint64_t drop_seed, uint64_t key) {
+/* The tower and U, V of the images rows [r0, r1) of the planned batch (n->rows). train:
+ * dropout on, keyed by (drop_seed, key, layer, image row). Row results do not depend on
+ * which other rows run in the same call. */
+static void tower_fwd(rdml_pairnet *n, const float *E, int64_t r0, int64_t r1, int train, int dedup,
+                      uint64_t drop_seed, uint64_t key) {
     const rdml_pairnet_params *p = &n->p;
-    int64_t D = p->in_dim, H1 = n->H1, Z = n->Z;
-    RDML_TRY(ensure_work(ctx, n, B));
-    RDML_TRY(plan_rows(ctx, n, B, ij, dedup));
-    int64_t m = n->m;
-    for (int64_t i = 0; i < m; i++) memcpy(n->x0 + i * D, E + n->rows[i] * D, (size_t)D * sizeof(float));
-    const float *x = n->x0;
+    int64_t D = p->in_dim, H1 = n->H1, Z = n->Z, mr = r1 - r0;
+    if (mr <= 0) return;
+    for (int64_t i = r0; i < r1; i++) memcpy(n->x0 + i * D, E + n->rows[i] * D, (size_t)D * sizeof(float));
+    const float *x = n->x0 + r0 * D;
     int64_t in = D;
     for (int l = 0; l < p->ntower; l++) {
         int64_t w = p->tower[l];
-        rdml_nn_linear_forward(n->tr[l], x, n->param + n->tw[l], n->param + n->tb[l], m, in, w);
-        rdml_nn_relu_forward(n->tr[l], n->tr[l], m * w);
-        x = n->tr[l];
-        if (n->td[l]) {
-            double dp = train ? p->tower_dropout : 0.0;
-            for (int64_t i = 0; i < m; i++)
+        float *tr = n->tr[l] + r0 * w;
+        rdml_nn_linear_forward(tr, x, n->param + n->tw[l], n->param + n->tb[l], mr, in, w);
+        double dp = n->td[l] && train ? p->tower_dropout : 0.0;
+        if (dp > 0) {
+            for (int64_t i = r0; i < r1; i++)
                 n->keys[i] = rdml_rng_substream(rdml_rng_substream(key, (uint64_t)l),
                                                 dedup ? (uint64_t)n->rows[i] : (uint64_t)i + (1ull << 62));
-            rdml_nn_dropout_forward(n->td[l], n->tm[l], n->tr[l], m, w, dp, drop_seed, n->keys);
-            x = n->td[l];
+            rdml_nn_relu_dropout_forward(n->td[l] + r0 * w, tr, mr, w, dp, drop_seed, n->keys + r0);
+            n->tout[l] = n->td[l];
+        } else {
+            rdml_nn_relu_forward(tr, tr, mr * w);
+            n->tout[l] = n->tr[l];
         }
+        n->tscale[l] = rdml_nn_dropout_scale(dp);
+        x = n->tout[l] + r0 * w;
         in = w;
     }
     /* U = z Wa^T, V = z Wb^T: W1 is (H1, 2Z), Wa its left half, Wb its right half */
     const float *W1 = n->param + n->hw[0];
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)H1, (int)Z, 1.0f, x, (int)Z, W1,
-                (int)(2 * Z), 0.0f, n->U, (int)H1);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)H1, (int)Z, 1.0f, x, (int)Z,
-                W1 + Z, (int)(2 * Z), 0.0f, n->V, (int)H1);
+    float *uv = n->U + r0 * 2 * H1;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)mr, (int)H1, (int)Z, 1.0f, x, (int)Z, W1,
+                (int)(2 * Z), 0.0f, uv, (int)(2 * H1));
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)mr, (int)H1, (int)Z, 1.0f, x, (int)Z,
+                W1 + Z, (int)(2 * Z), 0.0f, uv + H1, (int)(2 * H1));
+}
+
+/* The head of pairs [q0, q1) from U, V (all rows the pairs name) into n->pred. */
+static void head_fwd(rdml_pairnet *n, int64_t q0, int64_t q1, int train, uint64_t drop_seed, uint64_t key) {
+    const rdml_pairnet_params *p = &n->p;
+    int64_t H1 = n->H1, B = q1 - q0;
+    if (B <= 0) return;
     const float *b1 = n->param + n->hb[0];
-    for (int64_t q = 0; q < B; q++) {
-        const float *u = n->U + n->la[q] * H1, *v = n->V + n->lb[q] * H1;
+    for (int64_t q = q0; q < q1; q++) {
+        const float *u = n->U + n->la[q] * 2 * H1, *v = n->U + n->lb[q] * 2 * H1 + H1;
         float *h = n->hr[0] + q * H1;
         for (int64_t k = 0; k < H1; k++) {
             float s = u[k] + v[k] + b1[k];
             h[k] = s > 0.0f ? s : 0.0f;
         }
     }
-    const float *h = n->hr[0];
     for (int l = 0; l <= p->nhead; l++) {
         if (l > 0) {
             int64_t w = l < p->nhead ? p->head[l] : 1;
-            float *dst = l < p->nhead ? n->hr[l] : n->o;
-            rdml_nn_linear_forward(dst, h, n->param + n->hw[l], n->param + n->hb[l], B, n->hin[l], w);
+            float *dst = l < p->nhead ? n->hr[l] + q0 * w : n->o + q0;
+            rdml_nn_linear_forward(dst, n->hout[l - 1] + q0 * n->hin[l], n->param + n->hw[l],
+                                   n->param + n->hb[l], B, n->hin[l], w);
             if (l == p->nhead) break;
-            rdml_nn_relu_forward(dst, dst, B * w);
-            h = dst;
         }
-        if (n->hd[l]) {
-            double dp = train ? p->head_dropout : 0.0;
-            for (int64_t q = 0; q < B; q++)
+        /* layer 0's ReLU is done above (a second one is the identity) */
+        int64_t w = p->head[l];
+        double dp = n->hd[l] && train ? p->head_dropout : 0.0;
+        if (dp > 0) {
+            for (int64_t q = q0; q < q1; q++)
                 n->keys[q] = rdml_rng_substream(rdml_rng_substream(key, 1000 + (uint64_t)l), (uint64_t)q);
-            rdml_nn_dropout_forward(n->hd[l], n->hm[l], n->hr[l], B, p->head[l], dp, drop_seed, n->keys);
-            h = n->hd[l];
+            rdml_nn_relu_dropout_forward(n->hd[l] + q0 * w, n->hr[l] + q0 * w, B, w, dp, drop_seed, n->keys + q0);
+            n->hout[l] = n->hd[l];
+        } else {
+            if (l > 0) rdml_nn_relu_forward(n->hr[l] + q0 * w, n->hr[l] + q0 * w, B * w);
+            n->hout[l] = n->hr[l];
         }
+        n->hscale[l] = rdml_nn_dropout_scale(dp);
     }
     if (p->sigmoid_out) {
-        rdml_nn_sigmoid_forward(n->pred, n->o, B);
-        for (int64_t q = 0; q < B; q++) n->pred[q] *= 2.0f;
+        rdml_nn_sigmoid_forward(n->pred + q0, n->o + q0, B);
+        for (int64_t q = q0; q < q1; q++) n->pred[q] *= 2.0f;
     } else {
-        memcpy(n->pred, n->o, (size_t)B * sizeof(float));
+        memcpy(n->pred + q0, n->o + q0, (size_t)B * sizeof(float));
     }
+}
+
+/* Forward of B pairs into n->pred, every row and pair here. */
+static int forward(rdml_ctx *ctx, rdml_pairnet *n, const float *E, int64_t B, const int64_t *ij,
+                   int train, int dedup, uint64_t drop_seed, uint64_t key) {
+    RDML_TRY(ensure_work(ctx, n, B));
+    RDML_TRY(plan_rows(ctx, n, B, ij, dedup));
+    tower_fwd(n, E, 0, n->m, train, dedup, drop_seed, key);
+    head_fwd(n, 0, B, train, drop_seed, key);
     return RDML_OK;
 }
 
@@ -365,128 +399,355 @@ static double loss_of(const rdml_pairnet *n, const float *y, int64_t B) {
     return l;
 }
 
-/* Backward of the last forward into n->grad (accumulating). */
-static void backward(rdml_pairnet *n, const float *y, int64_t B) {
+/* d loss / d output of all B pairs (needs every prediction: the Pearson part is not a sum over
+ * pairs) into n->dout. */
+static void loss_backward(rdml_pairnet *n, const float *y, int64_t B) {
     const rdml_pairnet_params *p = &n->p;
-    int64_t D = p->in_dim, H1 = n->H1, Z = n->Z, m = n->m;
     double mix = p->pearson_mix;
-    float *g = n->grad;
     memset(n->dpred, 0, (size_t)B * sizeof(float));
     if (mix < 1) rdml_nn_mse_backward(n->dpred, n->pred, y, B, (float)(1 - mix));
     if (mix > 0) rdml_nn_pearson_backward(n->dpred, n->pred, y, B, (float)mix);
-    float *dout = n->dpred;
+    n->dout = n->dpred;
     if (p->sigmoid_out) {
         /* pred = 2 s: d o = d pred * 2 s (1 - s), s = pred / 2 */
         for (int64_t q = 0; q < B; q++) {
             float s = n->pred[q] * 0.5f;
-            n->dtmp[q] = dout[q] * 2.0f * s * (1.0f - s);
+            n->dtmp[q] = n->dpred[q] * 2.0f * s * (1.0f - s);
         }
-        dout = n->dtmp;
+        n->dout = n->dtmp;
     }
-    /* head layers from the output down to layer 1; ga/gb hold B x width gradients */
-    float *dcur = dout, *dnext = n->ga;
-    for (int l = p->nhead; l >= 1; l--) {
-        int64_t w = l < p->nhead ? p->head[l] : 1, win = n->hin[l];
-        const float *hin = n->hd[l - 1] ? n->hd[l - 1] : n->hr[l - 1];
-        if (l < p->nhead) {
-            /* dcur is the gradient of layer l's output after dropout: back to its pre-activation */
-            float *t = dcur == n->ga ? n->gb : n->ga;
-            memset(t, 0, (size_t)(B * w) * sizeof(float));
-            if (n->hd[l]) {
-                rdml_nn_dropout_backward(t, dcur, n->hm[l], B * w);
-                memcpy(dcur, t, (size_t)(B * w) * sizeof(float));
-                memset(t, 0, (size_t)(B * w) * sizeof(float));
-            }
-            rdml_nn_relu_backward(t, dcur, n->hr[l], B * w);
-            dcur = t;
-        }
-        dnext = dcur == n->ga ? n->gb : n->ga;
-        memset(dnext, 0, (size_t)(B * win) * sizeof(float));
-        rdml_nn_linear_backward(dnext, g + n->hw[l], g + n->hb[l], dcur, hin, n->param + n->hw[l], B, win, w);
-        dcur = dnext;
-    }
-    /* layer 0: dcur = d(dropped h0) -> d pre1 */
-    {
-        float *t = dcur == n->ga ? n->gb : n->ga;
-        memset(t, 0, (size_t)(B * H1) * sizeof(float));
-        if (n->hd[0]) {
-            rdml_nn_dropout_backward(t, dcur, n->hm[0], B * H1);
-            memcpy(dcur, t, (size_t)(B * H1) * sizeof(float));
-            memset(t, 0, (size_t)(B * H1) * sizeof(float));
-        }
-        rdml_nn_relu_backward(t, dcur, n->hr[0], B * H1);
-        dcur = t;
-    }
+}
+
+/* Backward of the head over pairs [q0, q1): the head's parameter gradients into g (a full
+ * parameter vector: b1, the hidden head layers, the output), d loss / d U and d V of their
+ * images into dU, dV (m x H1, accumulated). */
+static void head_bwd(rdml_pairnet *n, int64_t q0, int64_t q1, float *g, float *dU, float *dV) {
+    const rdml_pairnet_params *p = &n->p;
+    int64_t H1 = n->H1, B = q1 - q0;
+    if (B <= 0) return;
+    const float *dout = n->dout + q0;
+    /* the output layer: dw_out += dout^T h, db_out += sum dout; the gradient of the last hidden
+     * layer's pre-activation is (h > 0) * dout w_out * scale, fused below */
+    const int L = p->nhead;
+    const float *wout = n->param + n->hw[L];
+    rdml_nn_linear_backward(NULL, g + n->hw[L], g + n->hb[L], dout, n->hout[L - 1] + q0 * n->hin[L], wout, B,
+                            n->hin[L], 1);
     float *gb1 = g + n->hb[0];
-    memset(n->dU, 0, (size_t)(m * H1) * sizeof(float));
-    memset(n->dV, 0, (size_t)(m * H1) * sizeof(float));
+    if (L == 1) {
+        /* one pass per pair: the head's hidden gradient, then db1, dU and dV */
+        const float *h0 = n->hout[0];
+        const float s0 = n->hscale[0];
+        for (int64_t q = q0; q < q1; q++) {
+            const float dq = n->dout[q], *h = h0 + q * H1;
+            float *du = dU + n->la[q] * H1, *dv = dV + n->lb[q] * H1;
+            for (int64_t k = 0; k < H1; k++) {
+                float d = rdml_nn_sel(h[k] > 0.0f, dq * wout[k] * s0);
+                gb1[k] += d;
+                du[k] += d;
+                dv[k] += d;
+            }
+        }
+        return;
+    }
+    /* hidden head layers from L - 1 down to 1; ga/gb hold B x width gradients */
+    int64_t wl = p->head[L - 1];
+    float *dcur = n->ga;
+    for (int64_t q = 0; q < B; q++) {
+        const float dq = dout[q], *h = n->hout[L - 1] + (q0 + q) * wl;
+        const float sl = n->hscale[L - 1];
+        float *d = dcur + q * wl;
+        for (int64_t k = 0; k < wl; k++) d[k] = rdml_nn_sel(h[k] > 0.0f, dq * wout[k] * sl);
+    }
+    for (int l = L - 1; l >= 1; l--) {
+        int64_t w = p->head[l], win = n->hin[l];
+        float *dx = dcur == n->ga ? n->gb : n->ga;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)B, (int)win, (int)w, 1.0f, dcur,
+                    (int)w, n->param + n->hw[l], (int)win, 0.0f, dx, (int)win);
+        rdml_nn_linear_backward(NULL, g + n->hw[l], g + n->hb[l], dcur, n->hout[l - 1] + q0 * win,
+                                n->param + n->hw[l], B, win, w);
+        rdml_nn_relu_dropout_backward(dcur, dx, n->hout[l - 1] + q0 * win, n->hscale[l - 1], B * win);
+    }
     for (int64_t q = 0; q < B; q++) {
         const float *d = dcur + q * H1;
-        float *du = n->dU + n->la[q] * H1, *dv = n->dV + n->lb[q] * H1;
+        float *du = dU + n->la[q0 + q] * H1, *dv = dV + n->lb[q0 + q] * H1;
         for (int64_t k = 0; k < H1; k++) {
             gb1[k] += d[k];
             du[k] += d[k];
             dv[k] += d[k];
         }
     }
+}
+
+/* Backward of the tower over image rows [r0, r1), from n->dU, n->dV (complete for those rows):
+ * the gradients of W1 and of the tower layers into g. */
+static void tower_bwd(rdml_pairnet *n, int64_t r0, int64_t r1, float *g) {
+    const rdml_pairnet_params *p = &n->p;
+    int64_t D = p->in_dim, H1 = n->H1, Z = n->Z, mr = r1 - r0;
+    if (mr <= 0) return;
+    const float *dU = n->dU + r0 * H1, *dV = n->dV + r0 * H1;
     /* dWa += dU^T z, dWb += dV^T z, dz = dU Wa + dV Wb */
-    const float *z = p->ntower ? (n->td[p->ntower - 1] ? n->td[p->ntower - 1] : n->tr[p->ntower - 1]) : n->x0;
+    const float *z = (p->ntower ? n->tout[p->ntower - 1] : n->x0) + r0 * Z;
     const float *W1 = n->param + n->hw[0];
     float *gW1 = g + n->hw[0];
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)H1, (int)Z, (int)m, 1.0f, n->dU, (int)H1, z,
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)H1, (int)Z, (int)mr, 1.0f, dU, (int)H1, z,
                 (int)Z, 1.0f, gW1, (int)(2 * Z));
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)H1, (int)Z, (int)m, 1.0f, n->dV, (int)H1, z,
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)H1, (int)Z, (int)mr, 1.0f, dV, (int)H1, z,
                 (int)Z, 1.0f, gW1 + Z, (int)(2 * Z));
     if (p->ntower == 0) return;
     float *dz = n->ga;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)Z, (int)H1, 1.0f, n->dU, (int)H1, W1,
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)mr, (int)Z, (int)H1, 1.0f, dU, (int)H1, W1,
                 (int)(2 * Z), 0.0f, dz, (int)Z);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)Z, (int)H1, 1.0f, n->dV, (int)H1,
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)mr, (int)Z, (int)H1, 1.0f, dV, (int)H1,
                 W1 + Z, (int)(2 * Z), 1.0f, dz, (int)Z);
-    dcur = dz;
+    float *dcur = dz;
     for (int l = p->ntower - 1; l >= 0; l--) {
         int64_t w = p->tower[l], win = l ? p->tower[l - 1] : D;
+        /* dcur: the gradient of layer l's output -> t: of its pre-activation */
         float *t = dcur == n->ga ? n->gb : n->ga;
-        memset(t, 0, (size_t)(m * w) * sizeof(float));
-        if (n->td[l]) {
-            rdml_nn_dropout_backward(t, dcur, n->tm[l], m * w);
-            memcpy(dcur, t, (size_t)(m * w) * sizeof(float));
-            memset(t, 0, (size_t)(m * w) * sizeof(float));
-        }
-        rdml_nn_relu_backward(t, dcur, n->tr[l], m * w);
-        const float *xin = l == 0 ? n->x0 : (n->td[l - 1] ? n->td[l - 1] : n->tr[l - 1]);
-        float *dx = NULL;
-        if (l > 0) {
-            dx = t == n->ga ? n->gb : n->ga;
-            memset(dx, 0, (size_t)(m * win) * sizeof(float));
-        }
-        rdml_nn_linear_backward(dx, g + n->tw[l], g + n->tb[l], t, xin, n->param + n->tw[l], m, win, w);
-        dcur = dx;
+        rdml_nn_relu_dropout_backward(t, dcur, n->tout[l] + r0 * w, n->tscale[l], mr * w);
+        const float *xin = (l == 0 ? n->x0 : n->tout[l - 1]) + r0 * win;
+        if (l > 0) /* dx = t W into dcur's buffer, no longer needed */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)mr, (int)win, (int)w, 1.0f, t, (int)w,
+                        n->param + n->tw[l], (int)win, 0.0f, dcur, (int)win);
+        rdml_nn_linear_backward(NULL, g + n->tw[l], g + n->tb[l], t, xin, n->param + n->tw[l], mr, win, w);
     }
+}
+
+/* Shard k of S over n items: [k n / S, (k + 1) n / S). Owner of shard k among g ranks:
+ * k g / S (contiguous runs of shards per rank). */
+static int64_t shard_lo(int64_t k, int64_t n, int64_t S) { return k * n / S; }
+static int shard_owner(int64_t k, int g, int64_t S) { return (int)(k * g / S); }
+
+/* The ranks' contiguous slices of n items split in S shards: counts / displacements of
+ * `unit` values each, for MPI_Allgatherv. */
+static int slices(rdml_ctx *ctx, int g, int64_t S, int64_t n, int64_t unit, int *cnt, int *dsp) {
+    for (int r = 0; r < g; r++) {
+        int64_t k0 = (r * S + g - 1) / g, k1 = ((r + 1) * S + g - 1) / g; /* shards of rank r */
+        int64_t lo = shard_lo(k0, n, S) * unit, hi = shard_lo(k1, n, S) * unit;
+        if (hi > INT_MAX)
+            return RDML_FAIL(ctx, RDML_ENOMEM, "a data-parallel step exchanges %lld values; at most %d "
+                             "(hint: lower train.batch)", (long long)hi, INT_MAX);
+        cnt[r] = (int)(hi - lo);
+        dsp[r] = (int)lo;
+    }
+    return RDML_OK;
+}
+
+/* Every rank's slice of buf (n items of `unit` floats in S shards) to every rank. Collective;
+ * the slices are the same on every rank, so a failure is on every rank alike. */
+static int allgather(rdml_ctx *ctx, rdml_pairnet *nt, MPI_Comm comm, int g, int64_t S, int64_t n, int64_t unit,
+                     float *buf) {
+    int *cnt = nt->cnt;
+    RDML_TRY(slices(ctx, g, S, n, unit, cnt, cnt + g));
+    return rdml_mpi_check(ctx, MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_FLOAT, buf, cnt, cnt + g, MPI_FLOAT, comm),
+                          "MPI_Allgatherv");
+}
+
+/* The parameter-gradient parts are added as a fixed binary tree over the S shards: the value
+ * of node [lo, hi) is node [lo, mid) + node [mid, hi), mid = (lo + hi) / 2, kept in part[lo].
+ * A rank computes the maximal nodes whose shards it owns (its contiguous run of shards),
+ * the ranks exchange only those (for 2 ranks and 4 shards: one vector each, not two), and
+ * every rank completes the tree alike: the same sums in the same order as the serial tree. */
+static void tree_own(rdml_pairnet *n, int64_t lo, int64_t hi, int64_t off, int64_t len) {
+    if (hi - lo < 2) return;
+    int64_t mid = (lo + hi) / 2, np = n->nparam;
+    tree_own(n, lo, mid, off, len);
+    tree_own(n, mid, hi, off, len);
+    float *a = n->part + lo * np + off;
+    const float *b = n->part + mid * np + off;
+    for (int64_t i = 0; i < len; i++) a[i] += b[i];
+}
+
+/* The maximal nodes inside shards [k0, k1), in order: their count, and (if out) their lo, hi. */
+static int64_t tree_nodes(int64_t lo, int64_t hi, int64_t k0, int64_t k1, int64_t *out) {
+    if (hi <= k0 || lo >= k1 || hi <= lo) return 0;
+    if (k0 <= lo && hi <= k1) {
+        if (out) {
+            out[0] = lo;
+            out[1] = hi;
+        }
+        return 1;
+    }
+    int64_t mid = (lo + hi) / 2, c = tree_nodes(lo, mid, k0, k1, out);
+    return c + tree_nodes(mid, hi, k0, k1, out ? out + 2 * c : NULL);
+}
+
+/* Complete node [lo, hi) into part[lo] from the exchanged maximal nodes (nodes: 2 x nn, their
+ * values in gbuf in the same order). */
+static void tree_finish(rdml_pairnet *n, int64_t lo, int64_t hi, const int64_t *nodes, int64_t nn, int64_t len) {
+    int64_t np = n->nparam;
+    for (int64_t j = 0; j < nn; j++)
+        if (nodes[2 * j] == lo && nodes[2 * j + 1] == hi) {
+            memcpy(n->part + lo * np, n->gbuf + j * len, (size_t)len * sizeof(float));
+            return;
+        }
+    int64_t mid = (lo + hi) / 2;
+    tree_finish(n, lo, mid, nodes, nn, len);
+    tree_finish(n, mid, hi, nodes, nn, len);
+    float *a = n->part + lo * np;
+    const float *b = n->part + mid * np;
+    for (int64_t i = 0; i < len; i++) a[i] += b[i];
+}
+
+/* The sum of the S parts' first len values (the tower's region) into part[0] (collective over
+ * comm when g > 1). */
+static int tree_sum(rdml_ctx *ctx, rdml_pairnet *n, int64_t S, int g, int rank, MPI_Comm comm, int64_t len) {
+    if (g <= 1) {
+        tree_own(n, 0, S, 0, len);
+        return RDML_OK;
+    }
+    const int64_t np = len;
+    int64_t nodes[4 * RDML_FIT_MAX_SHARDS], nn = 0;
+    int *cnt = n->cnt;
+    for (int r = 0; r < g; r++) {
+        int64_t k0 = ((int64_t)r * S + g - 1) / g, k1 = ((int64_t)(r + 1) * S + g - 1) / g;
+        int64_t c = tree_nodes(0, S, k0, k1, nodes + 2 * nn);
+        if (r == rank) {
+            for (int64_t j = 0; j < c; j++) {
+                int64_t lo = nodes[2 * (nn + j)], hi = nodes[2 * (nn + j) + 1];
+                tree_own(n, lo, hi, 0, len);
+                memcpy(n->gbuf + (nn + j) * np, n->part + lo * n->nparam, (size_t)np * sizeof(float));
+            }
+        }
+        cnt[r] = (int)(c * np);
+        cnt[g + r] = (int)(nn * np);
+        nn += c;
+    }
+    int rc = rdml_mpi_check(ctx, MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_FLOAT, n->gbuf, cnt, cnt + g, MPI_FLOAT, comm),
+                            "MPI_Allgatherv");
+    if (!rc) tree_finish(n, 0, S, nodes, nn, len);
+    return rc;
+}
+
+static int ensure_shards(rdml_ctx *ctx, rdml_pairnet *n, int64_t S, int64_t B, int g) {
+    if (g > n->capg) { /* MPI_Allgatherv's counts and displacements */
+        int *c = realloc(n->cnt, 2 * (size_t)g * sizeof *c);
+        if (!c) return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for %d ranks", g);
+        n->cnt = c;
+        n->capg = g;
+    }
+    if (S > n->capS || 2 * B > n->capSrows) {
+        free(n->part);
+        free(n->dUk);
+        free(n->gbuf);
+        n->part = malloc((size_t)(S * n->nparam) * sizeof(float));
+        n->gbuf = malloc((size_t)(S * n->nparam) * sizeof(float));
+        n->dUk = malloc((size_t)(S * 2 * 2 * B * n->H1) * sizeof(float));
+        if (!n->part || !n->gbuf || !n->dUk) {
+            free(n->part);
+            free(n->dUk);
+            free(n->gbuf);
+            n->part = n->dUk = n->gbuf = NULL;
+            n->capS = n->capSrows = 0;
+            return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for %lld gradient shards of a batch of %lld "
+                             "pairs (hint: lower train.batch)", (long long)S, (long long)B);
+        }
+        n->capS = S;
+        n->capSrows = 2 * B;
+    }
+    return RDML_OK;
+}
+
+/* The gradient of the batch loss into n->grad, unsharded (S <= 1: one pass over the batch) or as
+ * the sum of S shard gradients in shard order: shard k runs the tower on the k-th S-th of the
+ * batch's images and the head on the k-th S-th of its pairs; with comm of g > 1 ranks the rank
+ * owning shard k computes it and every rank adds all of them in the same order, so the result
+ * is the same for every g. Collective over comm when g > 1. */
+static int batch_grad(rdml_ctx *ctx, rdml_pairnet *n, const float *E, int64_t B, const int64_t *ij,
+                      const float *y, int train, uint64_t drop_seed, uint64_t key, int64_t S,
+                      MPI_Comm comm, double *loss) {
+    int g = 1, rank = 0;
+    if (comm != NULL && comm != MPI_COMM_NULL) {
+        MPI_Comm_size(comm, &g);
+        MPI_Comm_rank(comm, &rank);
+    }
+    if (S > RDML_FIT_MAX_SHARDS)
+        return RDML_FAIL(ctx, RDML_ECONFIG, "%lld gradient shards: at most %d", (long long)S, RDML_FIT_MAX_SHARDS);
+    if (g > 1 && S <= 1) S = 1; /* every rank runs the whole batch */
+    if (g > 1 && S > 1 && S * n->nparam > INT_MAX)
+        return RDML_FAIL(ctx, RDML_ECONFIG, "a data-parallel step of %lld parameters in %lld shards exchanges "
+                         "more than %d values (hint: fewer shards)", (long long)n->nparam, (long long)S, INT_MAX);
+    int dedup = n->p.mode == RDML_PAIRNET_DECOMPOSED;
+    int rc = B < 1 ? RDML_FAIL(ctx, RDML_EDATA, "empty batch") : RDML_OK;
+    if (!rc) rc = ensure_work(ctx, n, B);
+    if (!rc) rc = plan_rows(ctx, n, B, ij, dedup);
+    if (!rc && S > 1) rc = ensure_shards(ctx, n, S, B, g);
+    if (g > 1) RDML_TRY(rdml_agree(ctx, comm, rc));
+    else RDML_TRY(rc);
+    const int64_t m = n->m, H1 = n->H1, np = n->nparam;
+    if (S <= 1) { /* today's arithmetic: one pass */
+        tower_fwd(n, E, 0, m, train, dedup, drop_seed, key);
+        head_fwd(n, 0, B, train, drop_seed, key);
+        *loss = loss_of(n, y, B);
+        loss_backward(n, y, B);
+        memset(n->grad, 0, (size_t)np * sizeof(float));
+        memset(n->dU, 0, (size_t)(m * H1) * sizeof(float));
+        memset(n->dV, 0, (size_t)(m * H1) * sizeof(float));
+        head_bwd(n, 0, B, n->grad, n->dU, n->dV);
+        tower_bwd(n, 0, m, n->grad);
+        return RDML_OK;
+    }
+    /* forward: the own shards' images, then everybody's [U | V] rows (the only exchange of the
+     * forward); the head of every shard on every rank (it costs ~B H1 operations per layer
+     * against the tower's ~m million, and saves exchanging predictions and dU, dV) */
+    for (int64_t k = 0; k < S; k++)
+        if (shard_owner(k, g, S) == rank)
+            tower_fwd(n, E, shard_lo(k, m, S), shard_lo(k + 1, m, S), train, dedup, drop_seed, key);
+    if (g > 1) RDML_TRY(allgather(ctx, n, comm, g, S, m, 2 * H1, n->U));
+    for (int64_t k = 0; k < S; k++) head_fwd(n, shard_lo(k, B, S), shard_lo(k + 1, B, S), train, drop_seed, key);
+    *loss = loss_of(n, y, B);
+    loss_backward(n, y, B);
+    /* backward: shard k's head into its gradient part (the head's region, from b1 on) and its
+     * dU_k, dV_k, on every rank; dU, dV = their sum in shard order; then the own shards' tower
+     * into their parts (the region before b1: the tower and W1); grad = the parts' sum as a
+     * fixed tree over the shards, of which only the tower's region is exchanged */
+    const int64_t du_sz = 2 * m * H1, nt = n->hb[0];
+    for (int64_t k = 0; k < S; k++) {
+        float *part = n->part + k * np, *duk = n->dUk + k * du_sz;
+        if (shard_owner(k, g, S) == rank) memset(part, 0, (size_t)np * sizeof(float));
+        else memset(part + nt, 0, (size_t)(np - nt) * sizeof(float)); /* the head's region only */
+        memset(duk, 0, (size_t)du_sz * sizeof(float));
+        head_bwd(n, shard_lo(k, B, S), shard_lo(k + 1, B, S), part, duk, duk + m * H1);
+    }
+    memcpy(n->dU, n->dUk, (size_t)(m * H1) * sizeof(float));
+    memcpy(n->dV, n->dUk + m * H1, (size_t)(m * H1) * sizeof(float));
+    for (int64_t k = 1; k < S; k++) {
+        const float *du = n->dUk + k * du_sz, *dv = du + m * H1;
+        for (int64_t i = 0; i < m * H1; i++) n->dU[i] += du[i];
+        for (int64_t i = 0; i < m * H1; i++) n->dV[i] += dv[i];
+    }
+    for (int64_t k = 0; k < S; k++)
+        if (shard_owner(k, g, S) == rank) tower_bwd(n, shard_lo(k, m, S), shard_lo(k + 1, m, S), n->part + k * np);
+    tree_own(n, 0, S, nt, np - nt); /* the head's region: every rank has every part */
+    RDML_TRY(tree_sum(ctx, n, S, g, rank, comm, nt));
+    memcpy(n->grad, n->part, (size_t)np * sizeof(float));
+    return RDML_OK;
 }
 
 int rdml_pairnet_grad(rdml_ctx *ctx, rdml_pairnet *net, const float *E, int64_t B,
                       const int64_t *ij, const float *y, int train, uint64_t drop_seed,
                       uint64_t key, double *loss) {
-    if (B < 1) return RDML_FAIL(ctx, RDML_EDATA, "empty batch");
-    RDML_TRY(forward(ctx, net, E, B, ij, train, net->p.mode == RDML_PAIRNET_DECOMPOSED, drop_seed, key));
-    *loss = loss_of(net, y, B);
-    memset(net->grad, 0, (size_t)net->nparam * sizeof(float));
-    backward(net, y, B);
-    return RDML_OK;
+    return batch_grad(ctx, net, E, B, ij, y, train, drop_seed, key, 1, NULL, loss);
 }
 
-int rdml_pairnet_step(rdml_ctx *ctx, rdml_pairnet *net, const rdml_optim *opt, const float *E,
-                      int64_t B, const int64_t *ij, const float *y, uint64_t drop_seed,
-                      uint64_t key, double *loss) {
-    RDML_TRY(rdml_pairnet_grad(ctx, net, E, B, ij, y, 1, drop_seed, key, loss));
-    /* a loss beyond float range means float predictions are about to overflow */
+int rdml_pairnet_step_sharded(rdml_ctx *ctx, rdml_pairnet *net, const rdml_optim *opt, const float *E,
+                              int64_t B, const int64_t *ij, const float *y, uint64_t drop_seed,
+                              uint64_t key, int64_t shards, MPI_Comm comm, double *loss) {
+    RDML_TRY(batch_grad(ctx, net, E, B, ij, y, 1, drop_seed, key, shards, comm, loss));
+    /* a loss beyond float range means float predictions are about to overflow (the loss is the
+     * same on every rank: every rank stops alike) */
     if (!isfinite(*loss) || *loss > 3.0e38)
         return RDML_FAIL(ctx, RDML_EDATA, "the training loss became %g at step %lld (diverged; "
                          "hint: lower train.lr)", *loss, (long long)net->t + 1);
     net->t++;
     rdml_optim_update(opt, net->param, net->grad, net->state, net->nparam, net->t);
     return RDML_OK;
+}
+
+int rdml_pairnet_step(rdml_ctx *ctx, rdml_pairnet *net, const rdml_optim *opt, const float *E,
+                      int64_t B, const int64_t *ij, const float *y, uint64_t drop_seed,
+                      uint64_t key, double *loss) {
+    return rdml_pairnet_step_sharded(ctx, net, opt, E, B, ij, y, drop_seed, key, 1, NULL, loss);
 }
 
 int rdml_pairnet_predict(rdml_ctx *ctx, rdml_pairnet *net, const float *E, int64_t P,

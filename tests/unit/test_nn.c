@@ -132,6 +132,47 @@ static void test_dropout_masks(void) {
     free(x); free(o); free(m); free(m2);
 }
 
+/* The fused ReLU + dropout passes of the pair network's step equal the separate kernels, and
+ * their masks are exactly rdml_rng_uniform(row stream) < p (the branch-free 64-bit threshold
+ * done on 32-bit halves), for rates whose threshold has non-zero low bits too. */
+static void test_fused_relu_dropout(void) {
+    enum { B = 4, C = 700 };
+    static float x[B * C], r[B * C], ref[B * C], m[B * C], fused[B * C], d[B * C], t[B * C], gref[B * C],
+        gfused[B * C];
+    rdml_rng g = rdml_rng_make(3, 4, 0);
+    for (int i = 0; i < B * C; i++) x[i] = (float)(2 * rdml_rng_uniform(&g) - 1);
+    x[0] = 0.0f, x[1] = -0.0f, x[2] = NAN, x[3] = 1e-40f; /* zero, -0, NaN, a denormal */
+    for (int i = 0; i < B * C; i++) d[i] = (float)(2 * rdml_rng_uniform(&g) - 1);
+    uint64_t keys[B] = {11, 12, 11, 99};
+    const double ps[] = {0.5, 0.3, 0.1 + 1e-12, 0.9, 0.0};
+    for (int pi = 0; pi < 5; pi++) {
+        double p = ps[pi];
+        float scale = rdml_nn_dropout_scale(p);
+        CHECK(scale == (p > 0 ? (float)(1.0 / (1.0 - p)) : 1.0f));
+        rdml_nn_relu_forward(r, x, B * C);
+        rdml_nn_dropout_forward(ref, m, r, B, C, p, 42, keys);
+        /* the masks against the definition */
+        int64_t bad = 0;
+        for (int b = 0; b < B && p > 0; b++) {
+            rdml_rng u = rdml_rng_make(42, rdml_rng_substream(RDML_STREAM_DROPOUT, keys[b]), 0);
+            for (int c = 0; c < C; c++) bad += m[b * C + c] != (rdml_rng_uniform(&u) < p ? 0.0f : scale);
+        }
+        CHECK_EQ_I(bad, 0);
+        memcpy(fused, x, sizeof x);
+        rdml_nn_relu_dropout_forward(fused, fused, B, C, p, 42, keys); /* in place */
+        CHECK(memcmp(fused, ref, sizeof ref) == 0);
+        /* backward: dropout then ReLU (accumulating into zeros) against the fused pass */
+        memset(t, 0, sizeof t);
+        memset(gref, 0, sizeof gref);
+        rdml_nn_dropout_backward(t, d, m, B * C);
+        rdml_nn_relu_backward(gref, t, r, B * C);
+        rdml_nn_relu_dropout_backward(gfused, d, fused, scale, B * C);
+        bad = 0;
+        for (int i = 0; i < B * C; i++) bad += !(gfused[i] == gref[i]);
+        CHECK_EQ_I(bad, 0);
+    }
+}
+
 /* ---- conv2d, maxpool, concat ---- */
 typedef struct { float *x, *w, *b, *out, *R, *col; int64_t B, C, H, W, OC; } conv_st;
 static double conv_loss(void *p) {
@@ -502,6 +543,7 @@ int main(void) {
     RUN(test_linear_grad);
     RUN(test_elementwise_grads);
     RUN(test_dropout_masks);
+    RUN(test_fused_relu_dropout);
     RUN(test_conv2d_grad);
     RUN(test_maxpool_grad);
     RUN(test_concat_grad);
