@@ -19,9 +19,9 @@ static inline uint64_t rdml_radix_key_double(double x) {
 /* Sorts the p keys *key ascending on their bits [lo_bit, 64) (lower bits are ignored: ties),
  * stably, carrying the optional uint32 payload *pay (NULL: none) alongside. *kbuf (and *pbuf)
  * are scratch arrays of p elements; the arrays are swapped as the passes go, so on return
- * *key / *pay point to the sorted data and *kbuf / *pbuf to the other arrays. 11-bit digits,
- * histograms of all digits in one read; a digit that is equal in every key costs no pass.
- * No allocation (96 KiB of stack). */
+ * *key / *pay point to the sorted data and *kbuf / *pbuf to the other arrays. 11-bit digits;
+ * a digit that is equal in every key costs a count but no pass.
+ * No allocation (16 KiB of stack). */
 void rdml_radix_sort_u64(uint64_t **key, uint64_t **kbuf, uint32_t **pay, uint32_t **pbuf,
                          int64_t p, int lo_bit);
 
