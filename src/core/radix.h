@@ -1,6 +1,8 @@
 /* core/radix.h (internal) — the one stable LSD radix sort of 64-bit keys, shared by the
- * rank statistics (stats/weighted.c: the bootstrap's sort order of a pooled RDM) and the
- * RDM comparisons (rsa/corr.c: Spearman and Kendall tau-a orders, dense ranks of doubles). */
+ * rank statistics (stats/weighted.c: the bootstrap's sort order of a pooled RDM), the RDM
+ * comparisons (rsa/corr.c: Spearman and Kendall tau-a orders, dense ranks of doubles), and
+ * the order-preserving keys of doubles and floats (also the Spearman RDM's rank transform,
+ * rdm/rdm_prep.c, whose short rows sort faster with its own 8-bit digits). */
 #ifndef RDML_CORE_RADIX_H
 #define RDML_CORE_RADIX_H
 
@@ -14,6 +16,14 @@ static inline uint64_t rdml_radix_key_double(double x) {
     uint64_t u;
     memcpy(&u, &x, sizeof u);
     return (u >> 63) ? ~u : (u | ((uint64_t)1 << 63));
+}
+
+/* The same for a float, in 32 bits. */
+static inline uint32_t rdml_radix_key_float(float x) {
+    if (x == 0.0f) x = 0.0f;
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    return (u >> 31) ? ~u : (u | 0x80000000u);
 }
 
 /* Sorts the p keys *key ascending on their bits [lo_bit, 64) (lower bits are ignored: ties),

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/radix.h"
 #include "rdm/rdm_priv.h"
 #include "rdml/mpiutil.h"
 
@@ -213,20 +214,15 @@ static int centre_cols(rdml_ctx *ctx, const rdm_layout *L, float *a) {
 
 /* ---- rank transform ---- */
 
-static inline uint32_t float_key(float x) {
-    if (x == 0.0f) x = 0.0f; /* -0 and +0 are equal: same key */
-    uint32_t u;
-    memcpy(&u, &x, sizeof u);
-    return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
-}
-
 void rdm_rank_avg(const float *x, int64_t n, float *r, uint32_t *scratch) {
     uint32_t *ka = scratch, *kb = scratch + n, *ia = scratch + 2 * n, *ib = scratch + 3 * n;
     for (int64_t i = 0; i < n; i++) {
-        ka[i] = float_key(x[i]);
+        ka[i] = rdml_radix_key_float(x[i]); /* -0 and +0: same key */
         ia[i] = (uint32_t)i;
     }
-    /* LSD radix sort, 4 passes of 8 bits; stable, so equal keys keep index order. */
+    /* LSD radix sort, 4 passes of 8 bits; stable, so equal keys keep index order. (Not
+     * core/radix.h's 11-bit sort of 64-bit words: on one 39548-vertex row that was 15%
+     * slower, 0.305 against 0.265 ms.) */
     for (int shift = 0; shift < 32; shift += 8) {
         int64_t count[257] = {0};
         for (int64_t i = 0; i < n; i++) count[((ka[i] >> shift) & 0xffu) + 1]++;

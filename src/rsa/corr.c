@@ -187,16 +187,7 @@ int rdml_rsa_pearson(rdml_ctx *ctx, const double *a, const double *b, int64_t p,
     return pearson_vec(ctx, (vec){a, NULL}, (vec){b, NULL}, p, r);
 }
 
-/* ---- order-preserving 32-bit keys ---- */
-
-/* Unsigned order of the key = numeric order of the value; -0.0 keys like 0.0, so equal values
- * get equal keys. The callers have excluded NaN. */
-static inline uint32_t key32_of_float(float x) {
-    if (x == 0.0f) x = 0.0f;
-    uint32_t u;
-    memcpy(&u, &x, sizeof u);
-    return (u >> 31) ? ~u : (u | 0x80000000u);
-}
+/* ---- order-preserving 32-bit keys (core/radix.h; the callers have excluded NaN) ---- */
 
 /* keys[i]: a 32-bit key whose order is the order of x (ties equal). When every value is a
  * float (RDM entries always are) that is the float's key, with no sorting; otherwise the
@@ -206,7 +197,7 @@ static int dense_keys(rdml_ctx *ctx, const char *what, const char *which, vec x,
     if (x.f) {
         for (int64_t i = 0; i < p; i++) {
             if (isnan(x.f[i])) return fail_nan(ctx, what, which, i);
-            keys[i] = key32_of_float(x.f[i]);
+            keys[i] = rdml_radix_key_float(x.f[i]);
         }
         return RDML_OK;
     }
@@ -216,7 +207,7 @@ static int dense_keys(rdml_ctx *ctx, const char *what, const char *which, vec x,
         is_float &= (double)(float)x.d[i] == x.d[i];
     }
     if (is_float) {
-        for (int64_t i = 0; i < p; i++) keys[i] = key32_of_float((float)x.d[i]);
+        for (int64_t i = 0; i < p; i++) keys[i] = rdml_radix_key_float((float)x.d[i]);
         return RDML_OK;
     }
     /* general doubles: sort (key, index) with the index carried in a second array */
