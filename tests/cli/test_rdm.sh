@@ -184,7 +184,7 @@ ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 echo "rdm: exit status $st ${ms} ms after SIGTERM"
 [[ $st == 10 && $ms -lt 8000 ]] && ok || { bad "SIGTERM during rdm: status $st after $ms ms"; cat "$W/logterm"; }
 [[ $(cat "$W"/st/*.status 2>/dev/null | cut -d' ' -f1 | sort -u) == 10 ]] && ok || bad "rank statuses after SIGTERM: $(cat "$W"/st/*.status)"
-grep -Eq "stopped by SIGTERM (before the RDM of subj01 .* \([1-7] of 8 RDMs done\)|after [0-9]+ of [0-9]+ RDM panels|while reading image rows|after reading the RDM input).*stage rdm did not finish" "$W/logterm" \
+grep -Eq "stopped by SIGTERM (before the RDM of subj01 .* \([0-7] of 8 RDMs done\)|after [0-9]+ of [0-9]+ RDM panels|while reading image rows|after reading the RDM input).*stage rdm did not finish" "$W/logterm" \
   && grep -q "run the same command again" "$W/logterm" && ok || { bad "SIGTERM message"; cat "$W/logterm"; }
 [[ "$(md5sum <"$W/np1.h5")" == "$before" ]] && ok || bad "SIGTERM changed the results file"
 ls "$W"/np1.h5.tmp* >/dev/null 2>&1 && bad "SIGTERM left a temporary file" || ok
