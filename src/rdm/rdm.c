@@ -3,7 +3,8 @@
  * memory a rank may use, and rdml_rdm_compute_from, which sets up the BLACS grid and the
  * row / column communicators, then runs preparation (rdm_prep.c) and the Gram / distance /
  * redistribution stage (rdm_gram.c), agreeing on errors across ranks between phases. The
- * auto grid is 1 x P (every rank holds all images and one contiguous block of vertices)
+ * auto grid is 1 x P (every rank holds all images and a contiguous run of whole vertex
+ * chunks, fixed by V alone so that the result is the same bits on any number of ranks)
  * because that lets each rank run large local SSYRK/SGEMM calls panel by panel and only the
  * N x N result is communicated; an explicit pr x pc grid with pr > 1 goes through ScaLAPACK's
  * PSSYRK and PSGEMR2D instead (docs/rdm.md compares the two). Left out: out-of-core
@@ -82,16 +83,14 @@ int rdm_resolve(int64_t n, int64_t v, int nranks, const rdml_rdm_params *p, int 
     *pc = c;
     if (r < 1 || c < 1 || (int64_t)r * c != nranks) return 0;
     int64_t blk = p ? p->block : 0;
-    if (blk <= 0) {
-        if (r == 1) {
-            /* Columns only: one contiguous block of vertices per rank, so each rank's read
-             * of a row is one span of the file and nothing it does not keep. */
-            int64_t per = (v + c - 1) / c;
-            blk = per > 0 ? per : 1;
-        } else {
-            /* PBLAS panels: 64 was within 10% of the best of 32..1024 on 2 ranks. */
-            blk = 64;
-        }
+    if (r == 1) {
+        /* Columns only: one contiguous run of whole vertex chunks per rank (rdm_chunk_width;
+         * rdm.block does not apply), so each rank's read of a row is one span of the file,
+         * and the chunks, hence the bits of the result, do not depend on the rank count. */
+        const int64_t nch = rdm_nchunks(v);
+        blk = rdm_chunk_width(v) * ((nch + c - 1) / c);
+    } else if (blk <= 0) {
+        blk = 64; /* PBLAS panels: 64 was within 10% of the best of 32..1024 on 2 ranks */
     }
     (void)n;
     *b = blk;
@@ -132,6 +131,8 @@ int64_t rdml_rdm_plan_bytes(int64_t n, int64_t v, int nranks, const rdml_rdm_par
     double m = (double)rdm_panel_rows(n, p);
     /* per-image vectors, index maps, the gathered image statistics of the process row */
     double small = (double)n * d * 3 + (mloc + nloc) * 8 + 2.0 * mloc * (pc + 1) * d;
+    if (pr == 1) /* the image statistics per vertex chunk (rdm_prep.c) */
+        small += 2.0 * mloc * (double)(rdm_nchunks(v) + nloc / rdm_chunk_width(v) + 2) * d;
     double mirror = 2 * m * (double)n * f;
     double prep = 0;
     if (p && p->metric == RDML_RDM_SPEARMAN) {

@@ -1,11 +1,12 @@
 /* From the prepared local block to finished RDM row slabs. Two engines, both ending with the
  * lower triangle (j <= i) of each rank's rows [lo, hi) in place as distances:
- *  - 1 x P grid (every rank has all images, a share of the vertices): the lower triangle is
- *    cut into panels of rows that lie inside one rank's slab; for each panel every rank runs
- *    SGEMM (columns left of the panel) + SSYRK (the diagonal block) on its vertices in chunks
- *    of RDM_KCHUNK vertices, accumulates the chunk results in double, and an MPI_Reduce in
- *    double (in place on the owner) sums the partial Grams onto the slab's owner, which turns
- *    them into distances.
+ *  - 1 x P grid (every rank has all images and whole vertex chunks, rdm_priv.h): the lower
+ *    triangle is cut into panels of rows at fixed places; for each panel every rank runs
+ *    SGEMM (columns left of the panel) + SSYRK (the diagonal block) on each of its chunks,
+ *    adds the chunk results exactly (rounded in double to a common quantum: chunk_quantum),
+ *    and MPI_Reduce (in place on the owner) sums the partial Grams onto the owners of the
+ *    panel's rows, which turn them into distances. Every entry is computed by the same BLAS
+ *    call shapes and summed exactly, so the result is the same bits on any number of ranks.
  *    Flops are N^2 V / (2P) per rank, nothing but the N x N result is communicated.
  *  - pr x pc grid with pr > 1: PSSYRK('U', 'T') of S = A^T (the row-major local blocks
  *    are S's column-major local blocks on a pc x pr BLACS grid) on K chunks accumulated in
@@ -47,75 +48,95 @@ double rdm_distance(rdml_rdm_metric m, double g, const rdm_stats *st, int64_t i,
 
 /* ---- 1 x P engine ---- */
 
+/* The quantum of the exact accumulation: every chunk's float32 partial Gram is rounded to a
+ * multiple q of a power of two (in double, as (x + C) - C with C = 1.5 * 2^52 q), so that
+ * every sum of them, in any order and over any ranks, is exact while below 2^52 q. By
+ * Cauchy-Schwarz any sum of chunk partials of G[i, j] is at most |a_i| |a_j| <= S = the
+ * largest squared norm of a prepared image (1 for the normalised metrics; the centred
+ * squared norms for euclidean), and a chunk's float32 rounding is far smaller; q = 2^(e + 2
+ * - 52) with S < 2^e leaves twice that room. S is the same bits on every rank and for any
+ * rank count, so is C; the rounding error q / 2 per chunk is about 2^-51 S, far below the
+ * float32 result. Returns C (1.5 * 2^52 when S = 0). */
+static double chunk_quantum(const rdm_layout *L, const rdml_rdm_params *p, const rdm_stats *st) {
+    double s = 1.0;
+    if (p->metric == RDML_RDM_EUCLIDEAN || p->metric == RDML_RDM_SQEUCLIDEAN) {
+        s = 0;
+        for (int64_t i = 0; i < L->n; i++)
+            if (st->sq[i] > s) s = st->sq[i];
+    }
+    int e = 0;
+    if (s > 0) frexp(s, &e); /* s < 2^e */
+    return ldexp(1.5, s > 0 ? e + 2 : 52);
+}
+
 static int gram_panels(rdml_ctx *ctx, const rdm_layout *L, const rdml_rdm_params *p,
                        const float *a, const rdm_stats *st, rdml_rdm *out) {
     const int64_t n = L->n, nloc = L->nloc, ld = nloc > 0 ? nloc : 1;
-    const int64_t M = rdm_panel_rows(n, p);
+    const int64_t M = rdm_panel_rows(n, p), w = rdm_chunk_width(L->v);
     float *tmp = rdml_malloc(ctx, (size_t)(M * n) * sizeof *tmp, "Gram panel");
     double *acc = rdml_malloc(ctx, (size_t)(M * n) * sizeof *acc, "Gram panel (double)");
     int rc = (!tmp || !acc) ? ctx->code : RDML_OK;
     rc = rdml_agree(ctx, L->comm, rc);
+    const double C = chunk_quantum(L, p, st);
     double t_blas = 0, t_add = 0, t_red = 0, t_dist = 0, t0;
-    int64_t npanels = 0, panel = 0;
-    for (int o = 0; o < L->nranks; o++) {
-        int64_t lo, hi;
-        rdm_slab(n, o, L->nranks, &lo, &hi);
-        npanels += (hi - lo + M - 1) / M;
-    }
-    for (int o = 0; o < L->nranks && rc == RDML_OK; o++) {
-        int64_t lo, hi;
-        rdm_slab(n, o, L->nranks, &lo, &hi);
-        for (int64_t g0 = lo; g0 < hi && rc == RDML_OK; g0 += M) {
-            /* a stop boundary: every rank runs every panel */
-            rc = rdml_stop_agree(ctx, L->comm, rc, "after %lld of %lld RDM panels", (long long)panel++,
-                                 (long long)npanels);
-            if (rc) break;
-            const int64_t g1 = g0 + M < hi ? g0 + M : hi, mp = g1 - g0, w = g1;
-            memset(acc, 0, (size_t)(mp * w) * sizeof *acc);
-            for (int64_t k0 = 0; k0 < nloc; k0 += RDM_KCHUNK) {
-                const int64_t kk = nloc - k0 < RDM_KCHUNK ? nloc - k0 : RDM_KCHUNK;
-                const float *ak = a + k0; /* rows of a from vertex k0 on */
-                t0 = rdml_now();
-                /* a is row-major n x nloc = column-major S = A^T (nloc x n). Column-major
-                 * results with ld w read as row-major panel rows: tmp[i*w + j] = G[g0+i, j]. */
-                if (g0 > 0)
-                    cblas_sgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)g0, (int)mp, (int)kk,
-                                1.0f, ak, (int)ld, ak + g0 * ld, (int)ld, 0.0f, tmp, (int)w);
-                cblas_ssyrk(CblasColMajor, CblasUpper, CblasTrans, (int)mp, (int)kk, 1.0f,
-                            ak + g0 * ld, (int)ld, 0.0f, tmp + g0, (int)w);
-                t_blas += rdml_now() - t0;
-                t0 = rdml_now();
-                for (int64_t i = 0; i < mp; i++) {
-                    double *ar = acc + i * w;
-                    const float *tr = tmp + i * w;
-                    const int64_t jn = g0 + i + 1;
-                    for (int64_t j = 0; j < jn; j++) ar[j] += tr[j];
-                }
-                t_add += rdml_now() - t0;
-            }
+    const int64_t npanels = (n + M - 1) / M;
+    /* Panels of M rows at fixed places (multiples of M) and chunks of w vertices at fixed
+     * places: every entry is computed by the same BLAS call shape on any number of ranks
+     * (OpenBLAS's float32 sums depend on the call's shape), then reduced exactly. */
+    for (int64_t g0 = 0, panel = 0; g0 < n && rc == RDML_OK; g0 += M) {
+        /* a stop boundary: every rank runs every panel */
+        rc = rdml_stop_agree(ctx, L->comm, rc, "after %lld of %lld RDM panels", (long long)panel++,
+                             (long long)npanels);
+        if (rc) break;
+        const int64_t g1 = g0 + M < n ? g0 + M : n, mp = g1 - g0, wd = g1;
+        memset(acc, 0, (size_t)(mp * wd) * sizeof *acc);
+        for (int64_t k0 = 0; k0 < nloc; k0 += w) {
+            const int64_t kk = nloc - k0 < w ? nloc - k0 : w;
+            const float *ak = a + k0; /* rows of a from vertex k0 on */
             t0 = rdml_now();
-            if (L->nranks > 1) {
-                /* in place on the owner: no second panel buffer to fault in */
-                int mrc = MPI_Reduce(L->rank == o ? MPI_IN_PLACE : acc, L->rank == o ? acc : NULL,
-                                     (int)(mp * w), MPI_DOUBLE, MPI_SUM, o, L->comm);
-                if (mrc != MPI_SUCCESS) rc = rdml_mpi_check(ctx, mrc, "MPI_Reduce (Gram panel)");
-            }
-            t_red += rdml_now() - t0;
+            /* a is row-major n x nloc = column-major S = A^T (nloc x n). Column-major
+             * results with ld wd read as row-major panel rows: tmp[i*wd + j] = G[g0+i, j]. */
+            if (g0 > 0)
+                cblas_sgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)g0, (int)mp, (int)kk,
+                            1.0f, ak, (int)ld, ak + g0 * ld, (int)ld, 0.0f, tmp, (int)wd);
+            cblas_ssyrk(CblasColMajor, CblasUpper, CblasTrans, (int)mp, (int)kk, 1.0f,
+                        ak + g0 * ld, (int)ld, 0.0f, tmp + g0, (int)wd);
+            t_blas += rdml_now() - t0;
             t0 = rdml_now();
-            if (rc == RDML_OK && L->rank == o) {
-                for (int64_t i = 0; i < mp; i++) {
-                    const int64_t gi = g0 + i;
-                    float *row = out->rows + (gi - out->row_lo) * n;
-                    const double *sr = acc + i * w;
-                    for (int64_t j = 0; j < gi; j++)
-                        row[j] = (float)rdm_distance(p->metric, sr[j], st, gi, j);
-                    row[gi] = 0.0f;
-                }
+            for (int64_t i = 0; i < mp; i++) {
+                double *ar = acc + i * wd;
+                const float *tr = tmp + i * wd;
+                const int64_t jn = g0 + i + 1;
+                for (int64_t j = 0; j < jn; j++) ar[j] += ((double)tr[j] + C) - C;
             }
-            t_dist += rdml_now() - t0;
+            t_add += rdml_now() - t0;
         }
+        /* rows [g0, g1) to their owners: the panel may cross the boundary of a slab */
+        t0 = rdml_now();
+        for (int o = 0; o < L->nranks && rc == RDML_OK && L->nranks > 1; o++) {
+            int64_t lo, hi;
+            rdm_slab(n, o, L->nranks, &lo, &hi);
+            const int64_t r0 = lo > g0 ? lo : g0, r1 = hi < g1 ? hi : g1;
+            if (r0 >= r1) continue;
+            double *part = acc + (r0 - g0) * wd;
+            /* in place on the owner: no second panel buffer to fault in */
+            int mrc = MPI_Reduce(L->rank == o ? MPI_IN_PLACE : part, L->rank == o ? part : NULL,
+                                 (int)((r1 - r0) * wd), MPI_DOUBLE, MPI_SUM, o, L->comm);
+            if (mrc != MPI_SUCCESS) rc = rdml_mpi_check(ctx, mrc, "MPI_Reduce (Gram panel)");
+        }
+        t_red += rdml_now() - t0;
+        t0 = rdml_now();
+        const int64_t r0 = out->row_lo > g0 ? out->row_lo : g0, r1 = out->row_hi < g1 ? out->row_hi : g1;
+        for (int64_t gi = r0; rc == RDML_OK && gi < r1; gi++) {
+            float *row = out->rows + (gi - out->row_lo) * n;
+            const double *sr = acc + (gi - g0) * wd;
+            for (int64_t j = 0; j < gi; j++)
+                row[j] = (float)rdm_distance(p->metric, sr[j], st, gi, j);
+            row[gi] = 0.0f;
+        }
+        t_dist += rdml_now() - t0;
     }
-    rdml_log_any(ctx, RDML_LOG_DEBUG, "RDM Gram panels: BLAS %.2f s, double accumulation %.2f s, "
+    rdml_log_any(ctx, RDML_LOG_DEBUG, "RDM Gram panels: BLAS %.2f s, exact accumulation %.2f s, "
                  "reductions %.2f s, distances %.2f s", t_blas, t_add, t_red, t_dist);
     free(tmp);
     free(acc);

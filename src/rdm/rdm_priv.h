@@ -34,6 +34,25 @@ void psgemr2d_(const int *m, const int *n, const float *a, const int *ia, const 
 #define RDM_KCHUNK 2048
 #endif
 
+/* The 1 x P grid's vertex chunks: global, fixed by v alone (never by the rank count), so
+ * that the RDM is the same bits on any number of ranks: max(12, ceil(v / RDM_KCHUNK)) chunks
+ * of nearly equal width (a multiple of 8, at least 256), so that 2, 3, 4 or 6 ranks get the
+ * same number of chunks when v is below 12 RDM_KCHUNK; chunk c is vertices [c w, (c+1) w),
+ * each rank holds a contiguous run of whole chunks, and every per-chunk result (a float32
+ * partial Gram, a row sum) is combined with the others exactly or in chunk order
+ * (docs/rdm.md "Determinism"). */
+static inline int64_t rdm_chunk_width(int64_t v) {
+    const int64_t want = (v + RDM_KCHUNK - 1) / RDM_KCHUNK, nch = want > 12 ? want : 12;
+    int64_t w = ((v + nch - 1) / nch + 7) / 8 * 8;
+    if (w < 256) w = 256;
+    if (w > RDM_KCHUNK) w = RDM_KCHUNK;
+    return w;
+}
+static inline int64_t rdm_nchunks(int64_t v) {
+    const int64_t w = rdm_chunk_width(v);
+    return (v + w - 1) / w;
+}
+
 /* Where one rank stands in the computation. Logical grid pr x pc over (images x vertices),
  * rank = myrow*pc + mycol. The local block is row-major mloc x nloc (ld = nloc), which is the
  * column-major local block of the transposed V x N matrix S = A^T; ScaLAPACK therefore sees

@@ -5,7 +5,10 @@
  * embeddings (name, backend, dims per subject), experiments x models with the headline metric
  * of every subject x selection (mean and std over folds: accuracy for the C-SVC, R^2 for the
  * SVR and the networks; folds finished / diverged / collapsed / not converged, as the fold
- * groups say), grid searches and sweep tables. `--json` prints that document; the text form
+ * groups say), grid searches, sweep tables, the encoding models (sizes and the statistics of
+ * the whole selection from roi_summary) and the model comparison of /evaluate (each subject's
+ * and the group's score per selection x method x model with interval, p, q and the noise
+ * ceiling; the folds' mean and std per column). `--json` prints that document; the text form
  * is rendered from the same document as aligned tables, so the two never disagree.
  * Read-only and serial: only rank 0 opens the file (HDF5 read-only, no lock), nothing is
  * written. Left out: per-fold numbers and RDM values (rdmlearn report draws those). */
@@ -55,7 +58,8 @@ static int subject_id(const char *name) {
 
 /* ---- reading the file into the document ---- */
 
-static const char *const stage_order[] = {"rdm", "embed", "svm", "train", "report", NULL};
+static const char *const stage_order[] = {"rdm", "embed", "encode", "svm", "train", "evaluate",
+                                           "report", NULL};
 
 static int read_meta(rdml_ctx *ctx, const rdml_rh5 *r, json_t *doc) {
     set(doc, "rdmlearn_version", jattr_str(r, "/meta", "rdmlearn_version"));
@@ -436,6 +440,230 @@ static int read_sweeps(rdml_ctx *ctx, const rdml_rh5 *r, json_t *doc) {
     return rc;
 }
 
+/* A 1-D or 2-D float64 dataset of `want` values (NULL and no error when absent or of
+ * another size: the listing shows "-"). */
+static int opt_f64(rdml_ctx *ctx, const rdml_rh5 *r, const char *ds, int64_t want, double **v) {
+    *v = NULL;
+    if (rdml_rh5_kind(r, ds) != 1) return RDML_OK;
+    int64_t n = 0;
+    RDML_TRY(rdml_rh5_read_f64(ctx, r, ds, v, &n));
+    if (n != want) {
+        free(*v);
+        *v = NULL;
+    }
+    return RDML_OK;
+}
+
+static json_t *jat(const double *v, int64_t i) { return v ? jnum(v[i]) : json_null(); }
+
+/* Calls fn(path, names) for every group `depth` (1..4) levels below root, in name order;
+ * names[k] is the name at level k. A missing root holds none. */
+typedef int (*walk_fn)(rdml_ctx *ctx, const rdml_rh5 *r, const char *path, char **names,
+                       void *user);
+
+static int walk_at(rdml_ctx *ctx, const rdml_rh5 *r, const char *path, int level, int depth,
+                   char **names, walk_fn fn, void *user) {
+    if (level == depth) return rdml_rh5_kind(r, path) == 0 ? fn(ctx, r, path, names, user) : RDML_OK;
+    char **kids = NULL;
+    int nk = 0;
+    RDML_TRY(rdml_rh5_list(ctx, r, path, &kids, &nk));
+    int rc = RDML_OK;
+    for (int i = 0; i < nk && !rc; i++) {
+        char sub[2048];
+        snprintf(sub, sizeof sub, "%s/%s", path, kids[i]);
+        names[level] = kids[i];
+        rc = walk_at(ctx, r, sub, level + 1, depth, names, fn, user);
+    }
+    rdml_rh5_free_names(kids, nk);
+    return rc;
+}
+
+static int walk(rdml_ctx *ctx, const rdml_rh5 *r, const char *root, int depth, walk_fn fn,
+                void *user) {
+    char *names[4] = {0};
+    return walk_at(ctx, r, root, 0, depth, names, fn, user);
+}
+
+/* /encode/<embedding>/subjNN/<selection>: sizes, folds and the selection's row of
+ * roi_summary (statistics over its vertices of the fold-mean r). */
+static int encode_one(rdml_ctx *ctx, const rdml_rh5 *r, const char *g, char **names, void *enc) {
+    static const char *const stat[] = {"median_r", "mean_r", "share_positive", "median_r2",
+                                       "median_noise_normalized"};
+    char rs[2200], ds[2400];
+    json_t *j = json_object();
+    set(j, "embedding", jstr(names[0]));
+    set(j, "subject", json_integer(subject_id(names[1])));
+    set(j, "selection", jstr(names[2]));
+    set(j, "n_images", jint(rdml_rh5_num(r, g, "n_images", NAN)));
+    set(j, "n_features", jint(rdml_rh5_num(r, g, "n_features", NAN)));
+    set(j, "n_vertices", jint(rdml_rh5_num(r, g, "n_vertices", NAN)));
+    set(j, "n_folds", jint(rdml_rh5_num(r, g, "n_folds", NAN)));
+    set(j, "mode", jattr_str(r, g, "mode"));
+    set(j, "noise_ceiling_source", jattr_str(r, g, "noise_ceiling_source"));
+    json_array_append_new(enc, j);
+    /* the roi_summary row of the whole selection: its last row */
+    snprintf(rs, sizeof rs, "%s/roi_summary", g);
+    snprintf(ds, sizeof ds, "%s/n_vertices", rs);
+    int nd = 0, rc = RDML_OK;
+    int64_t dims[8] = {0};
+    if (rdml_rh5_kind(r, ds) == 1) rc = rdml_rh5_dims(ctx, r, ds, &nd, dims);
+    const int64_t rows = nd == 1 ? dims[0] : 0;
+    for (size_t k = 0; k < sizeof stat / sizeof *stat && !rc; k++) {
+        double *v = NULL;
+        snprintf(ds, sizeof ds, "%s/%s", rs, stat[k]);
+        if (rows > 0) rc = opt_f64(ctx, r, ds, rows, &v);
+        set(j, stat[k], jat(v, rows - 1));
+        free(v);
+    }
+    return rc;
+}
+
+static int read_encode(rdml_ctx *ctx, const rdml_rh5 *r, json_t *doc) {
+    json_t *enc = json_array();
+    set(doc, "encode", enc);
+    return walk(ctx, r, "/encode", 3, encode_one, enc);
+}
+
+/* The methods of an /evaluate group: its child groups that are not subjects. */
+static int is_method(const rdml_rh5 *r, const char *g, const char *name) {
+    char m[2048];
+    snprintf(m, sizeof m, "%s/%s", g, name);
+    return rdml_rh5_kind(r, m) == 0 && subject_id(name) == 0;
+}
+
+/* /evaluate/rdm/<selection>/<method>: one row per subject (0: the group) x model. */
+static int read_evaluate_rdm(rdml_ctx *ctx, const rdml_rh5 *r, json_t *out) {
+    static const char *const q[] = {"score", "ci_low", "ci_high", "p", "q"};
+    enum { NQ = sizeof q / sizeof *q };
+    char **sel = NULL;
+    int nsel = 0;
+    RDML_TRY(rdml_rh5_list(ctx, r, "/evaluate/rdm", &sel, &nsel));
+    int rc = RDML_OK;
+    for (int i = 0; i < nsel && !rc; i++) {
+        char g[512], ds[1024];
+        snprintf(g, sizeof g, "/evaluate/rdm/%s", sel[i]);
+        if (rdml_rh5_kind(r, g) != 0) continue;
+        char **models = NULL, **kids = NULL;
+        int64_t nm = 0, ns = 0;
+        int64_t *subs = NULL;
+        int nk = 0;
+        snprintf(ds, sizeof ds, "%s/models", g);
+        if (rdml_rh5_kind(r, ds) == 1) rc = rdml_rh5_read_strings(ctx, r, ds, &models, &nm);
+        snprintf(ds, sizeof ds, "%s/subjects", g);
+        if (!rc && rdml_rh5_kind(r, ds) == 1) rc = rdml_rh5_read_i64(ctx, r, ds, &subs, &ns);
+        if (!rc) rc = rdml_rh5_list(ctx, r, g, &kids, &nk);
+        for (int k = 0; k < nk && !rc; k++) {
+            if (!is_method(r, g, kids[k])) continue;
+            char mg[1024], gg[1100];
+            snprintf(mg, sizeof mg, "%s/%s", g, kids[k]);
+            snprintf(gg, sizeof gg, "%s/group", mg);
+            double *v[NQ] = {0}, *w[NQ] = {0}, *nc = NULL;
+            for (int x = 0; x < NQ && !rc; x++) {
+                snprintf(ds, sizeof ds, "%s/%s", mg, q[x]);
+                rc = opt_f64(ctx, r, ds, ns * nm, &v[x]);
+                snprintf(ds, sizeof ds, "%s/%s", gg, q[x]);
+                if (!rc) rc = opt_f64(ctx, r, ds, nm, &w[x]);
+            }
+            snprintf(ds, sizeof ds, "%s/noise_ceiling", mg);
+            if (!rc) rc = opt_f64(ctx, r, ds, 2, &nc);
+            /* the subjects' rows, then the group's (subject 0) when it was computed */
+            for (int64_t s = 0; s <= ns && !rc; s++) {
+                double **src = s < ns ? v : w;
+                if (s == ns && !w[0]) break;
+                for (int64_t m = 0; m < nm; m++) {
+                    json_t *j = json_object();
+                    set(j, "selection", jstr(sel[i]));
+                    set(j, "method", jstr(kids[k]));
+                    set(j, "subject", json_integer(s < ns ? subs[s] : 0));
+                    set(j, "model", jstr(models[m]));
+                    for (int x = 0; x < NQ; x++)
+                        set(j, q[x], jat(src[x], s < ns ? s * nm + m : m));
+                    set(j, "noise_ceiling_lower", jat(nc, 0));
+                    set(j, "noise_ceiling_upper", jat(nc, 1));
+                    json_array_append_new(out, j);
+                }
+            }
+            for (int x = 0; x < NQ; x++) {
+                free(v[x]);
+                free(w[x]);
+            }
+            free(nc);
+        }
+        rdml_rh5_free_names(kids, nk);
+        rdml_rh5_free_names(models, (int)nm);
+        free(subs);
+    }
+    rdml_rh5_free_names(sel, nsel);
+    return rc;
+}
+
+/* /evaluate/folds/<experiment>/<selection>/subjNN/<method>: each column's mean and std over
+ * the folds and how many folds have a score. */
+static int folds_one(rdml_ctx *ctx, const rdml_rh5 *r, const char *g, char **names, void *out) {
+    char **models = NULL, **kids = NULL, ds[2400];
+    int64_t nm = 0;
+    int nk = 0, nd = 0, rc = RDML_OK;
+    int64_t dims[8] = {0};
+    snprintf(ds, sizeof ds, "%s/models", g);
+    if (rdml_rh5_kind(r, ds) == 1) rc = rdml_rh5_read_strings(ctx, r, ds, &models, &nm);
+    snprintf(ds, sizeof ds, "%s/folds", g);
+    if (!rc && rdml_rh5_kind(r, ds) == 1) rc = rdml_rh5_dims(ctx, r, ds, &nd, dims);
+    const int64_t nf = nd == 1 ? dims[0] : 0;
+    if (!rc) rc = rdml_rh5_list(ctx, r, g, &kids, &nk);
+    for (int k = 0; k < nk && !rc; k++) {
+        if (!is_method(r, g, kids[k])) continue;
+        double *mean = NULL, *sd = NULL, *score = NULL;
+        snprintf(ds, sizeof ds, "%s/%s/mean", g, kids[k]);
+        rc = opt_f64(ctx, r, ds, nm, &mean);
+        snprintf(ds, sizeof ds, "%s/%s/std", g, kids[k]);
+        if (!rc) rc = opt_f64(ctx, r, ds, nm, &sd);
+        snprintf(ds, sizeof ds, "%s/%s/score", g, kids[k]);
+        if (!rc) rc = opt_f64(ctx, r, ds, nf * nm, &score);
+        for (int64_t m = 0; m < nm && !rc; m++) {
+            int64_t scored = 0;
+            for (int64_t f = 0; score && f < nf; f++) scored += isfinite(score[f * nm + m]);
+            json_t *j = json_object();
+            set(j, "experiment", jstr(names[0]));
+            set(j, "selection", jstr(names[1]));
+            set(j, "subject", json_integer(subject_id(names[2])));
+            set(j, "method", jstr(kids[k]));
+            set(j, "model", jstr(models[m]));
+            set(j, "mean", jat(mean, m));
+            set(j, "std", jat(sd, m));
+            set(j, "folds_scored", score ? json_integer(scored) : json_null());
+            set(j, "folds", json_integer(nf));
+            json_array_append_new(out, j);
+        }
+        free(mean);
+        free(sd);
+        free(score);
+    }
+    rdml_rh5_free_names(kids, nk);
+    rdml_rh5_free_names(models, (int)nm);
+    return rc;
+}
+
+/* /evaluate: its settings, the model RDMs against the brain RDMs, the pair models' folds;
+ * null when the stage has not run. */
+static int read_evaluate(rdml_ctx *ctx, const rdml_rh5 *r, json_t *doc) {
+    if (rdml_rh5_kind(r, "/evaluate") != 0) {
+        set(doc, "evaluate", json_null());
+        return RDML_OK;
+    }
+    json_t *ev = json_object(), *rdm = json_array(), *folds = json_array();
+    set(ev, "methods", jattr_str(r, "/evaluate", "methods"));
+    set(ev, "metric", jattr_str(r, "/evaluate", "metric"));
+    set(ev, "n_bootstrap", jint(rdml_rh5_num(r, "/evaluate", "n_bootstrap", NAN)));
+    set(ev, "n_permutations", jint(rdml_rh5_num(r, "/evaluate", "n_permutations", NAN)));
+    set(ev, "ci", jnum(rdml_rh5_num(r, "/evaluate", "ci", NAN)));
+    set(ev, "correction", jattr_str(r, "/evaluate", "correction"));
+    set(ev, "rdm", rdm);
+    set(ev, "folds", folds);
+    set(doc, "evaluate", ev);
+    RDML_TRY(read_evaluate_rdm(ctx, r, rdm));
+    return walk(ctx, r, "/evaluate/folds", 3, folds_one, folds);
+}
+
 static int ls_doc(rdml_ctx *ctx, const char *results_path, json_t **out) {
     *out = NULL;
     rdml_rh5 *r;
@@ -453,6 +681,8 @@ static int ls_doc(rdml_ctx *ctx, const char *results_path, json_t **out) {
     if (!rc) rc = read_rsa(ctx, r, doc);
     if (!rc) rc = read_experiments(ctx, r, doc);
     if (!rc) rc = read_sweeps(ctx, r, doc);
+    if (!rc) rc = read_encode(ctx, r, doc);
+    if (!rc) rc = read_evaluate(ctx, r, doc);
     rdml_rh5_close(&r);
     if (rc) {
         json_decref(doc);
@@ -679,6 +909,35 @@ static void print_text(FILE *f, const json_t *doc) {
         tbl_print(f, &t);
     }
 
+    /* encoding models */
+    const json_t *enc = json_object_get(doc, "encode");
+    section(f, "Encoding models", "/encode/<embedding>/subjNN/<selection>; over the selection's "
+            "vertices, of the fold-mean test r");
+    if (json_array_size(enc) == 0) {
+        fputs("  none (rdmlearn encode writes them)\n", f);
+    } else {
+        tbl t = {.ncol = 11, .right = 0x7f8u};
+        tbl_row(&t, "embedding", "subject", "selection", "images", "features", "vertices", "folds",
+                "median r", "r > 0", "median R^2", "noise-normalized");
+        json_array_foreach (enc, i, s) {
+            char c[6][64];
+            snprintf(b1, sizeof b1, "subj%02lld",
+                     (long long)json_integer_value(json_object_get(s, "subject")));
+            const json_t *sp = json_object_get(s, "share_positive"),
+                         *nn = json_object_get(s, "median_noise_normalized");
+            if (json_is_number(sp)) snprintf(b4, sizeof b4, "%.0f%%", 100 * json_number_value(sp));
+            else snprintf(b4, sizeof b4, "-");
+            if (json_is_number(nn)) snprintf(b5, sizeof b5, "%.1f%%", json_number_value(nn));
+            else snprintf(b5, sizeof b5, "-");
+            tbl_row(&t, js(s, "embedding"), b1, js(s, "selection"),
+                    jfmt(s, "n_images", 0, c[0], sizeof c[0]), jfmt(s, "n_features", 0, c[1], sizeof c[1]),
+                    jfmt(s, "n_vertices", 0, c[2], sizeof c[2]), jfmt(s, "n_folds", 0, c[3], sizeof c[3]),
+                    jfmt(s, "median_r", 3, c[4], sizeof c[4]), b4,
+                    jfmt(s, "median_r2", 3, c[5], sizeof c[5]), b5);
+        }
+        tbl_print(f, &t);
+    }
+
     /* experiments */
     const json_t *exps = json_object_get(doc, "experiments");
     section(f, "Experiments",
@@ -771,6 +1030,74 @@ static void print_text(FILE *f, const json_t *doc) {
         json_array_foreach (sw, i, s)
             tbl_row(&t, js(s, "experiment"), js(s, "model"), jfmt(s, "tasks", 0, b1, sizeof b1));
         tbl_print(f, &t);
+    }
+    /* model comparison */
+    const json_t *ev = json_object_get(doc, "evaluate");
+    if (!json_is_object(ev)) {
+        section(f, "Model comparison", "/evaluate");
+        fputs("  none (rdmlearn evaluate writes it)\n", f);
+    } else {
+        const json_t *rdm = json_object_get(ev, "rdm"), *fo = json_object_get(ev, "folds");
+        char where[256];
+        if (json_is_number(json_object_get(ev, "ci")))
+            snprintf(b1, sizeof b1, "%g", 100 * json_number_value(json_object_get(ev, "ci")));
+        else
+            snprintf(b1, sizeof b1, "-");
+        snprintf(where, sizeof where, "/evaluate/rdm/<selection>/<method>: each model's RDM (%s) "
+                 "against the brain RDM; %s%% interval; q %s-corrected", js(ev, "metric"), b1,
+                 js(ev, "correction"));
+        section(f, "Model comparison", where);
+        if (json_array_size(rdm) == 0) fputs("  no model RDMs compared\n", f);
+        else {
+            tbl t = {.ncol = 9, .right = (1u << 4) | (1u << 6) | (1u << 7)};
+            tbl_row(&t, "selection", "method", "subject", "model", "score", "interval", "p", "q",
+                    "noise ceiling");
+            char last[512] = "";
+            json_array_foreach (rdm, i, s) {
+                /* selection, method and noise ceiling on the first row of their block */
+                char key[512], c[4][64], nc[160] = "";
+                snprintf(key, sizeof key, "%s/%s", js(s, "selection"), js(s, "method"));
+                const int first = strcmp(key, last) != 0;
+                if (first) {
+                    snprintf(nc, sizeof nc, "%s - %s",
+                             jfmt(s, "noise_ceiling_lower", 3, c[0], sizeof c[0]),
+                             jfmt(s, "noise_ceiling_upper", 3, c[1], sizeof c[1]));
+                    snprintf(last, sizeof last, "%s", key);
+                }
+                long long sj = (long long)json_integer_value(json_object_get(s, "subject"));
+                if (sj) snprintf(b1, sizeof b1, "subj%02lld", sj);
+                else snprintf(b1, sizeof b1, "group");
+                snprintf(b5, sizeof b5, "[%s, %s]", jfmt(s, "ci_low", 3, c[2], sizeof c[2]),
+                         jfmt(s, "ci_high", 3, c[3], sizeof c[3]));
+                tbl_row(&t, first ? js(s, "selection") : "", first ? js(s, "method") : "", b1,
+                        js(s, "model"), jfmt(s, "score", 3, b2, sizeof b2), b5,
+                        jfmt(s, "p", -1, b3, sizeof b3), jfmt(s, "q", -1, b4, sizeof b4), nc);
+            }
+            tbl_print(f, &t);
+        }
+        if (json_array_size(fo) > 0) {
+            section(f, "Model comparison on the pair models' folds",
+                    "/evaluate/folds/<experiment>/<selection>/subjNN/<method>; mean ± std over "
+                    "the folds");
+            tbl t = {.ncol = 7, .right = 0};
+            tbl_row(&t, "experiment", "selection", "subject", "method", "model", "mean ± std",
+                    "folds scored");
+            json_array_foreach (fo, i, s) {
+                const json_t *mu = json_object_get(s, "mean"), *sd = json_object_get(s, "std");
+                if (json_is_number(mu))
+                    snprintf(b5, sizeof b5, "% .3f ± %.3f", json_number_value(mu),
+                             json_is_number(sd) ? json_number_value(sd) : NAN);
+                else
+                    snprintf(b5, sizeof b5, "n/a");
+                snprintf(b1, sizeof b1, "subj%02lld",
+                         (long long)json_integer_value(json_object_get(s, "subject")));
+                snprintf(b4, sizeof b4, "%s/%s", jfmt(s, "folds_scored", 0, b2, sizeof b2),
+                         jfmt(s, "folds", 0, b3, sizeof b3));
+                tbl_row(&t, js(s, "experiment"), js(s, "selection"), b1, js(s, "method"),
+                        js(s, "model"), b5, b4);
+            }
+            tbl_print(f, &t);
+        }
     }
 }
 

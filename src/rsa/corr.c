@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/radix.h"
 #include "rdml/rsa.h"
 
 static const char *const method_names[] = {"spearman", "pearson", "kendall_tau_a"};
@@ -186,58 +187,7 @@ int rdml_rsa_pearson(rdml_ctx *ctx, const double *a, const double *b, int64_t p,
     return pearson_vec(ctx, (vec){a, NULL}, (vec){b, NULL}, p, r);
 }
 
-/* ---- order-preserving 32-bit keys ---- */
-
-/* Unsigned order of the key = numeric order of the value; -0.0 keys like 0.0, so equal values
- * get equal keys. The callers have excluded NaN. */
-static inline uint32_t key32_of_float(float x) {
-    if (x == 0.0f) x = 0.0f;
-    uint32_t u;
-    memcpy(&u, &x, sizeof u);
-    return (u >> 31) ? ~u : (u | 0x80000000u);
-}
-
-static inline uint64_t key64_of_double(double x) {
-    if (x == 0.0) x = 0.0;
-    uint64_t u;
-    memcpy(&u, &x, sizeof u);
-    return (u >> 63) ? ~u : (u | ((uint64_t)1 << 63));
-}
-
-/* Stable LSD radix sort of 64-bit words on bits [8 * first_digit, 64), 8-bit digits. Digits
- * that are equal in every word (e.g. the low digits of small dense ranks) cost no pass. On
- * return *a points to the sorted words and *buf to the other array. */
-static int radix_sort64(rdml_ctx *ctx, uint64_t **a, uint64_t **buf, int64_t p, int first_digit) {
-    int64_t(*hist)[256] = rdml_calloc(ctx, 8, sizeof *hist, "radix histograms");
-    if (!hist) return ctx->code;
-    const uint64_t *s = *a;
-    for (int64_t i = 0; i < p; i++) {
-        uint64_t v = s[i];
-        for (int d = first_digit; d < 8; d++) hist[d][(v >> (8 * d)) & 255u]++;
-    }
-    for (int d = first_digit; d < 8; d++) {
-        int64_t *h = hist[d], sum = 0;
-        int trivial = 0;
-        for (int c = 0; c < 256; c++) {
-            if (h[c] == p) trivial = 1;
-            int64_t t = h[c];
-            h[c] = sum;
-            sum += t;
-        }
-        if (trivial) continue;
-        const uint64_t *src = *a;
-        uint64_t *dst = *buf;
-        const int shift = 8 * d;
-        for (int64_t i = 0; i < p; i++) {
-            uint64_t v = src[i];
-            dst[h[(v >> shift) & 255u]++] = v;
-        }
-        *buf = *a;
-        *a = dst;
-    }
-    free(hist);
-    return RDML_OK;
-}
+/* ---- order-preserving 32-bit keys (core/radix.h; the callers have excluded NaN) ---- */
 
 /* keys[i]: a 32-bit key whose order is the order of x (ties equal). When every value is a
  * float (RDM entries always are) that is the float's key, with no sorting; otherwise the
@@ -247,7 +197,7 @@ static int dense_keys(rdml_ctx *ctx, const char *what, const char *which, vec x,
     if (x.f) {
         for (int64_t i = 0; i < p; i++) {
             if (isnan(x.f[i])) return fail_nan(ctx, what, which, i);
-            keys[i] = key32_of_float(x.f[i]);
+            keys[i] = rdml_radix_key_float(x.f[i]);
         }
         return RDML_OK;
     }
@@ -257,7 +207,7 @@ static int dense_keys(rdml_ctx *ctx, const char *what, const char *which, vec x,
         is_float &= (double)(float)x.d[i] == x.d[i];
     }
     if (is_float) {
-        for (int64_t i = 0; i < p; i++) keys[i] = key32_of_float((float)x.d[i]);
+        for (int64_t i = 0; i < p; i++) keys[i] = rdml_radix_key_float((float)x.d[i]);
         return RDML_OK;
     }
     /* general doubles: sort (key, index) with the index carried in a second array */
@@ -272,35 +222,12 @@ static int dense_keys(rdml_ctx *ctx, const char *what, const char *which, vec x,
         return ctx->code;
     }
     for (int64_t i = 0; i < p; i++) {
-        k[i] = key64_of_double(x.d[i]);
+        k[i] = rdml_radix_key_double(x.d[i]);
         ix[i] = (uint32_t)i;
     }
     uint64_t *k0 = k, *kb0 = kb;
     uint32_t *ix0 = ix, *ib0 = ib;
-    for (int d = 0; d < 8; d++) {
-        int64_t h[256] = {0}, sum = 0;
-        const int shift = 8 * d;
-        for (int64_t i = 0; i < p; i++) h[(k[i] >> shift) & 255u]++;
-        int trivial = 0;
-        for (int c = 0; c < 256; c++) {
-            if (h[c] == p) trivial = 1;
-            int64_t t = h[c];
-            h[c] = sum;
-            sum += t;
-        }
-        if (trivial) continue;
-        for (int64_t i = 0; i < p; i++) {
-            int64_t pos = h[(k[i] >> shift) & 255u]++;
-            kb[pos] = k[i];
-            ib[pos] = ix[i];
-        }
-        uint64_t *tk = k;
-        k = kb;
-        kb = tk;
-        uint32_t *ti = ix;
-        ix = ib;
-        ib = ti;
-    }
+    rdml_radix_sort_u64(&k, &kb, &ix, &ib, p, 0);
     uint32_t r = 0;
     for (int64_t t = 0; t < p; t++) {
         if (t > 0 && k[t] != k[t - 1]) r++;
@@ -323,7 +250,7 @@ static int sort_with_index(rdml_ctx *ctx, const char *what, const char *which, v
     RDML_TRY(dense_keys(ctx, what, which, x, p, keys));
     for (int64_t i = 0; i < p; i++) w0[i] = ((uint64_t)keys[i] << 32) | (uint64_t)i;
     uint64_t *s = w0, *buf = w1;
-    RDML_TRY(radix_sort64(ctx, &s, &buf, p, 4));
+    rdml_radix_sort_u64(&s, &buf, NULL, NULL, p, 32);
     *sorted = s;
     return RDML_OK;
 }
@@ -526,7 +453,7 @@ static int kendall_vec(rdml_ctx *ctx, vec a, vec b, int64_t p, double *tau) {
     if (rc == RDML_OK) rc = dense_keys(ctx, what, "b", b, p, kb);
     if (rc == RDML_OK) {
         for (int64_t i = 0; i < p; i++) w0[i] = ((uint64_t)ka[i] << 32) | kb[i];
-        rc = radix_sort64(ctx, &w0, &w1, p, 0);
+        rdml_radix_sort_u64(&w0, &w1, NULL, NULL, p, 0);
     }
     if (rc == RDML_OK) {
         /* sorted by (a, b): pairs tied in a (n1) and in both (n3); b's keys in that order */

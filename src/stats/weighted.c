@@ -8,47 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/radix.h"
 #include "stats_priv.h"
-
-/* Order-preserving 64-bit key of a double (no NaN here): -0.0 keys like 0.0. */
-static inline uint64_t key_of(double x) {
-    if (x == 0.0) x = 0.0;
-    uint64_t u;
-    memcpy(&u, &x, sizeof u);
-    return (u >> 63) ? ~u : (u | 0x8000000000000000ULL);
-}
-
-/* Stable LSD radix sort of the indices 0..p-1 by key (11-bit digits; a digit that is the same
- * for every key is skipped), ascending; keys sorted alongside. The bootstrap sorts a pooled
- * RDM per subject and sample, so this is several times faster than a comparison sort. */
-static void radix_order(uint64_t *key, uint64_t *kbuf, uint32_t *order, uint32_t *obuf,
-                        int64_t p, uint32_t **out) {
-    enum { BITS = 11, R = 1 << BITS };
-    int64_t cnt[R];
-    for (int shift = 0; shift < 64; shift += BITS) {
-        memset(cnt, 0, sizeof cnt);
-        for (int64_t i = 0; i < p; i++) cnt[(key[i] >> shift) & (R - 1)]++;
-        if (p > 0 && cnt[(key[0] >> shift) & (R - 1)] == p) continue;
-        int64_t sum = 0;
-        for (int d = 0; d < R; d++) {
-            const int64_t c = cnt[d];
-            cnt[d] = sum;
-            sum += c;
-        }
-        for (int64_t i = 0; i < p; i++) {
-            const int64_t pos = cnt[(key[i] >> shift) & (R - 1)]++;
-            kbuf[pos] = key[i];
-            obuf[pos] = order[i];
-        }
-        uint64_t *tk = key;
-        key = kbuf;
-        kbuf = tk;
-        uint32_t *to = order;
-        order = obuf;
-        obuf = to;
-    }
-    *out = order;
-}
 
 int stats_wsort_make(rdml_ctx *ctx, const double *x, int64_t p, stats_wsort *out) {
     memset(out, 0, sizeof *out);
@@ -67,12 +28,13 @@ int stats_wsort_make(rdml_ctx *ctx, const double *x, int64_t p, stats_wsort *out
         return ctx->code;
     }
     for (int64_t i = 0; i < p; i++) {
-        k0[i] = key_of(x[i]);
+        k0[i] = rdml_radix_key_double(x[i]);
         o0[i] = (uint32_t)i;
     }
-    uint32_t *order;
-    radix_order(k0, k1, o0, o1, p, &order);
-    uint32_t *spare = order == o0 ? o1 : o0;
+    /* the sort order (a radix sort: the bootstrap sorts a pooled RDM per subject and sample,
+     * several times faster than a comparison sort) */
+    rdml_radix_sort_u64(&k0, &k1, &o0, &o1, p, 0);
+    uint32_t *order = o0, *spare = o1;
     /* group[t]: the tie group of sorted position t (in the spare buffer); dense in input order */
     uint32_t g = 0;
     for (int64_t t = 0; t < p; t++) {

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # `rdmlearn ls RESULTS.h5 [--json]` on a small results file built by the stages (synth -> rdm
-# -> embed -> svm [+ grid, + SVR] -> train):
+# -> embed -> encode -> svm [+ grid, + SVR] -> train -> evaluate):
 #  - it runs without mpirun; --json is valid JSON whose values equal h5py reads of the same
 #    file (subjects, images, RDM sizes / vertices / metric / threshold, RSA noise ceilings,
 #    embeddings, every model result's headline mean and std and folds, grid choices, stages
-#    with their config hashes, /meta/done, version);
+#    with their config hashes in pipeline order, /meta/done, version, every encoding model's
+#    sizes and selection statistics, every /evaluate score of the model RDMs (per subject and
+#    group, with interval, p, q, noise ceiling) and of the folds);
 #  - the text form holds the same numbers in aligned columns;
 #  - on 2 ranks only rank 0 prints (the same bytes as on one rank);
 #  - the file's bytes are unchanged (md5sum);
@@ -29,6 +31,7 @@ D=(--set data.root="$W/ds" -q)
 cp "$W/only_rdm.h5" "$W/r.h5"
 E=("${D[@]}" --set embed.backend=gabor --set run.output="$W/r.h5")
 "$RDMLEARN" embed "${E[@]}" --set data.rois=V1 || { echo "embed failed"; exit 1; }
+"$RDMLEARN" encode "${E[@]}" --set data.rois=V1 --set encode.mode=kfold || { echo "encode failed"; exit 1; }
 "$RDMLEARN" svm "${E[@]}" --set data.rois=V1,hV4 --set pairs.k=8 || { echo "svm failed"; exit 1; }
 "$RDMLEARN" svm "${E[@]}" --set data.subjects=1 --set data.rois=V1 --set pairs.k=8 --set pairs.experiment=grid \
   --set grid.svm_c=0.1,1 --set grid.inner_folds=2 || { echo "svm grid failed"; exit 1; }
@@ -36,6 +39,9 @@ E=("${D[@]}" --set embed.backend=gabor --set run.output="$W/r.h5")
   --set pairs.labels=continuous --set svm.type=epsilon_svr || { echo "svm svr failed"; exit 1; }
 "$RDMLEARN" train "${E[@]}" --set data.rois=V1 --set pairs.experiment=net --set pairs.set=all \
   --set train.tower=16,8 --set train.head=8 --set train.epochs=2 || { echo "train failed"; exit 1; }
+"$RDMLEARN" evaluate "${E[@]}" --set data.rois=V1,hV4 --set evaluate.methods=spearman,pearson \
+  --set evaluate.bootstrap=50 --set evaluate.permutations=100 --set evaluate.fold_experiments=main \
+  || { echo "evaluate failed"; exit 1; }
 
 sum0=$(md5sum <"$W/r.h5")
 # serial, no mpirun
@@ -64,7 +70,7 @@ assert doc["rdmlearn_version"] == s(f["/meta"].attrs["rdmlearn_version"])
 # provenance
 st = {x["stage"]: x for x in doc["stages"]}
 assert sorted(st) == sorted(f["/meta/stages"].keys()), (sorted(st), list(f["/meta/stages"]))
-assert [x["stage"] for x in doc["stages"]][:3] == ["rdm", "embed", "svm"]
+assert [x["stage"] for x in doc["stages"]] == ["rdm", "embed", "encode", "svm", "train", "evaluate"]
 for k, g in f["/meta/stages"].items():
     assert st[k]["config_hash"] == s(g.attrs["config_hash"]) and st[k]["ranks"] == int(g.attrs["ranks"])
     assert st[k]["started"] == s(g.attrs["started"])
@@ -136,6 +142,50 @@ assert gr["axes"] == s(g.attrs["axes"]) and gr["inner_folds"] == int(g.attrs["in
 # sweeps
 assert {(x["experiment"], x["model"], x["tasks"]) for x in doc["sweeps"]} == \
     {(e, m, len(f[f"/sweep/{e}/{m}/tasks/fold"])) for e in f["/sweep"] for m in f[f"/sweep/{e}"]}
+# encoding models: every /encode group, its sizes and the selection's row of roi_summary
+enc_seen = set()
+for x in doc["encode"]:
+    path = f"/encode/{x['embedding']}/subj{x['subject']:02d}/{x['selection']}"
+    g = f[path]; enc_seen.add(path); rs = g["roi_summary"]
+    assert s(rs["roi_class"][-1]) == "selection"
+    for k in ("n_images", "n_features", "n_vertices", "n_folds"): assert x[k] == int(g.attrs[k]), (path, k)
+    for k in ("median_r", "mean_r", "share_positive", "median_r2", "median_noise_normalized"):
+        assert same(x[k], rs[k][-1]), (path, k, x[k], rs[k][-1])
+    assert re.search(rf"{x['embedding']}\s+subj{x['subject']:02d}\s+{x['selection']}\s+{x['n_images']}\s+"
+                     rf"{x['n_features']}\s+{x['n_vertices']}\s+{x['n_folds']}\s+{rs['median_r'][-1]:.3f}\s", text), path
+assert enc_seen == {f"/encode/gabor/{n}/V1" for n in ("subj01", "subj02")}, enc_seen
+# model comparison: every subject x model score of /evaluate/rdm, the group's, the folds' means
+ev = f["/evaluate"]; e = doc["evaluate"]
+assert e["methods"] == s(ev.attrs["methods"]) and e["n_bootstrap"] == int(ev.attrs["n_bootstrap"])
+rows = {(x["selection"], x["method"], x["subject"], x["model"]): x for x in e["rdm"]}
+ev_want = set()
+for sel in ev["rdm"]:
+    g = ev["rdm"][sel]; models = [s(m) for m in g["models"][()]]
+    for meth in ("spearman", "pearson"):
+        mg = g[meth]; nc = mg["noise_ceiling"][()]
+        for si, subj in enumerate(list(g["subjects"][()]) + [0]):
+            src = mg["group"] if subj == 0 else None
+            for mi, m in enumerate(models):
+                x = rows[(sel, meth, int(subj), m)]; ev_want.add((sel, meth, int(subj), m))
+                for k in ("score", "ci_low", "ci_high", "p", "q"):
+                    v = src[k][mi] if subj == 0 else mg[k][si, mi]
+                    assert same(x[k], v), (sel, meth, subj, m, k, x[k], v)
+                assert same(x["noise_ceiling_lower"], nc[0]) and same(x["noise_ceiling_upper"], nc[1])
+                assert f"{x['score']: .3f}  [{x['ci_low']:.3f}, {x['ci_high']:.3f}]" in text, (sel, meth, subj, m)
+assert set(rows) == ev_want and len(ev_want) == 2 * 2 * 3, sorted(ev_want)
+fo = {(x["experiment"], x["selection"], x["subject"], x["method"], x["model"]): x for x in e["folds"]}
+n = 0
+for sel in ev["folds/main"]:
+    for subj in ev[f"folds/main/{sel}"]:
+        g = ev[f"folds/main/{sel}/{subj}"]
+        for meth in ("spearman", "pearson"):
+            for mi, m in enumerate(s(v) for v in g["models"][()]):
+                x = fo[("main", sel, int(subj[4:]), meth, m)]; n += 1
+                assert same(x["mean"], g[meth]["mean"][mi]) and same(x["std"], g[meth]["std"][mi])
+                assert x["folds"] == len(g["folds"]) and x["folds_scored"] == int(np.isfinite(g[meth]["score"][:, mi]).sum())
+                assert re.search(rf"\b{sel}\s+{subj}\s+{meth}\s+{m}\s+{x['mean']: .3f} ± {x['std']:.3f}\s+"
+                                 rf"{x['folds_scored']}/{x['folds']}\n", text), (sel, subj, meth, m)
+assert n == len(fo) > 0, (n, len(fo))
 # the text tables are aligned: in each table every row starts its columns where the header does
 lines = text.split("\n")
 for i, l in enumerate(lines):
@@ -175,12 +225,14 @@ grep -q "3/5 (2 diverged)" "$W/div.txt" && grep -q "5/5 (1 not converged)" "$W/d
 
 # a file with the RDM stage only; an empty HDF5 file
 "$RDMLEARN" ls "$W/only_rdm.h5" >"$W/o.txt" 2>&1 && grep -q "none (rdmlearn embed writes them)" "$W/o.txt" \
-  && grep -q "none (rdmlearn svm and rdmlearn train write them)" "$W/o.txt" && grep -q "subj02" "$W/o.txt" && ok \
+  && grep -q "none (rdmlearn svm and rdmlearn train write them)" "$W/o.txt" && grep -q "subj02" "$W/o.txt" \
+  && grep -q "none (rdmlearn encode writes them)" "$W/o.txt" && grep -q "none (rdmlearn evaluate writes it)" "$W/o.txt" && ok \
   || { bad "RDM-only file"; cat "$W/o.txt"; }
 $PY -c "import h5py, sys; h5py.File(sys.argv[1], 'w').close()" "$W/empty.h5"
 "$RDMLEARN" ls "$W/empty.h5" --json >"$W/e.json" 2>&1 && $PY -c "
 import json, sys; d = json.load(open(sys.argv[1]))
-assert d['subjects'] == [] and d['experiments'] == [] and d['stages'] == [] and d['rdmlearn_version'] is None, d" "$W/e.json" \
+assert d['subjects'] == [] and d['experiments'] == [] and d['stages'] == [] and d['rdmlearn_version'] is None, d
+assert d['encode'] == [] and d['evaluate'] is None, d" "$W/e.json" \
   && ok || { bad "empty HDF5 file"; cat "$W/e.json"; }
 
 # bad input: exit status (docs: 5 = I/O, 6 = format) and a message naming the file with a hint

@@ -1,6 +1,10 @@
 /* Unit tests of the core module: error recording, RNG, partition arithmetic, string helpers. */
 #include <stdint.h>
 
+#include <math.h>
+#include <stdlib.h>
+
+#include "core/radix.h"
 #include "rdml/core.h"
 #include "test.h"
 
@@ -171,7 +175,50 @@ static void test_edit_distance_and_nearest(void) {
     CHECK(strcmp(buf, "abc") == 0);
 }
 
+/* The shared radix sort (core/radix.h) against a stable insertion sort: random keys with few
+ * and many distinct values, every lo_bit the callers use and others (ties on the low bits
+ * keep input order), with and without a payload; the double keys order like the values. */
+static void test_radix_sort(void) {
+    enum { P = 3000 };
+    uint64_t *k = malloc(P * sizeof *k), *kb = malloc(P * sizeof *kb), *ref = malloc(P * sizeof *ref);
+    uint32_t *ix = malloc(P * sizeof *ix), *ib = malloc(P * sizeof *ib), *rix = malloc(P * sizeof *rix);
+    uint64_t *k0 = k, *kb0 = kb;
+    uint32_t *ix0 = ix, *ib0 = ib;
+    rdml_rng r = rdml_rng_make(5, 1, 0);
+    const int lo_bits[] = {0, 1, 11, 32, 40, 63};
+    for (int trial = 0; trial < 24; trial++) {
+        const int64_t p = trial % 4 == 0 ? trial : P;
+        const int lo = lo_bits[trial % 6];
+        const uint64_t distinct = trial % 3 == 0 ? 5 : trial % 3 == 1 ? 1 : 0; /* 0: any */
+        for (int64_t i = 0; i < p; i++) {
+            uint64_t v = rdml_rng_next(&r);
+            if (distinct) v = (v % distinct) << 50 | (v & 0xffff);
+            ref[i] = k[i] = v;
+            rix[i] = ix[i] = (uint32_t)i;
+        }
+        const uint64_t m = lo ? ~(((uint64_t)1 << lo) - 1) : ~(uint64_t)0;
+        for (int64_t i = 1; i < p; i++) /* stable insertion sort on the masked keys */
+            for (int64_t j = i; j > 0 && (ref[j - 1] & m) > (ref[j] & m); j--) {
+                uint64_t t = ref[j]; ref[j] = ref[j - 1]; ref[j - 1] = t;
+                uint32_t u = rix[j]; rix[j] = rix[j - 1]; rix[j - 1] = u;
+            }
+        const int with_payload = trial % 2;
+        rdml_radix_sort_u64(&k, &kb, with_payload ? &ix : NULL, with_payload ? &ib : NULL, p, lo);
+        int same = 1;
+        for (int64_t i = 0; i < p; i++) same &= k[i] == ref[i] && (!with_payload || ix[i] == rix[i]);
+        CHECK(same);
+        CHECK((k == k0 && kb == kb0) || (k == kb0 && kb == k0));
+        CHECK((ix == ix0 && ib == ib0) || (ix == ib0 && ib == ix0));
+    }
+    const double v[] = {-INFINITY, -1e300, -2.5, -1e-310, -0.0, 0.0, 1e-310, 3.0, 1e300, INFINITY};
+    for (int i = 0; i + 1 < 10; i++)
+        CHECK(rdml_radix_key_double(v[i]) < rdml_radix_key_double(v[i + 1]) || (v[i] == v[i + 1] &&
+              rdml_radix_key_double(v[i]) == rdml_radix_key_double(v[i + 1])));
+    free(k0); free(kb0); free(ref); free(ix0); free(ib0); free(rix);
+}
+
 int main(void) {
+    RUN(test_radix_sort);
     RUN(test_first_error_wins_and_prefix);
     RUN(test_status_names_and_exit_codes);
     RUN(test_calloc_overflow_is_reported);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "rdml/core.h"
+#include "rdml/pth.h"
 #include "rdml/pymap.h"
 #include "test.h"
 
@@ -277,6 +278,49 @@ static void test_parse_from_memory(void) {
     CHECK_STR_HAS(ctx.msg, "evil: pickle opcode 'c' (GLOBAL posix.system) at byte 0");
 }
 
+/* The ROI-mapping reader and the .pth state-dict reader are two builders on one restricted
+ * unpickler (src/io/pickle.c): the same hostile or broken bytes are refused by both with the
+ * same finding (opcode name, global, byte offset), each in its own reader's wording. */
+static void test_one_machine_for_both_readers(void) {
+    char longname[400] = "\x80\x02" "c";
+    for (int i = 0; i < 200; i++) strcat(longname, "m");
+    strcat(longname, "\nsystem\n.");
+#define PK(lit) lit, sizeof lit - 1
+    const struct { const char *pkl; size_t len; const char *msg; } cases[] = {
+        {PK("\x80\x02" "cos\nsystem\nX\x02\x00\x00\x00ls\x85R."), "os.system"},
+        {PK("\x80\x02" "(ios\nsystem\n."), "'i' (INST) at byte 3"},
+        {PK("\x80\x02" "N)\x81."), "(NEWOBJ) at byte 4"},
+        {PK("\x80\x02" "(N)o."), "'o' (OBJ) at byte 5"},
+        {PK("\x80\x02" "\x82\x01."), "(EXT1) at byte 2"},
+        {PK("\x80\x02" "P1\n."), "'P' (PERSID) at byte 2"},
+        {PK("\x80\x05" "\x8f."), "(EMPTY_SET) at byte 2"},
+        {PK("\x80\x05" "\x97."), "(NEXT_BUFFER) at byte 2"},
+        {PK("\x80\x02" "))R."), "REDUCE calls something that is not an allowed global"},
+        {PK("\x80\x02" "NN."), "STOP with 2 values left on the stack"},
+        {PK("\x80\x02" "N.N"), "1 bytes of trailing data after STOP"},
+        {PK("\x80\x02" "X\xff\xff\x00\x00ab"), "truncated"},
+        {PK("\x80\x01" "N."), "pickle protocol 1"},
+        {longname, 0, "mmm..."},
+    };
+#undef PK
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const size_t len = cases[i].len ? cases[i].len : strlen(cases[i].pkl);
+        rdml_ctx a, b;
+        rdml_ctx_init(&a);
+        rdml_ctx_init(&b);
+        a.log_level = b.log_level = RDML_LOG_QUIET;
+        rdml_pymap m;
+        int64_t nt = -1;
+        CHECK_EQ_I(rdml_pymap_parse(&a, "map", (const uint8_t *)cases[i].pkl, len, &m), RDML_EFORMAT);
+        CHECK_EQ_I(rdml_pth_parse_pickle(&b, "pth", (const uint8_t *)cases[i].pkl, len, &nt), RDML_EFORMAT);
+        CHECK_STR_HAS(a.msg, cases[i].msg);
+        CHECK_STR_HAS(b.msg, cases[i].msg);
+        CHECK(strlen(a.msg) < 700 && strlen(b.msg) < 900); /* long names are cut */
+        CHECK_EQ_I(m.n, 0);
+        CHECK_EQ_I(nt, 0);
+    }
+}
+
 int main(void) {
     const char *t = getenv("TMPDIR");
     snprintf(tmpdir, sizeof tmpdir, "%s/rdml-pymap-XXXXXX", t && *t ? t : "/tmp");
@@ -289,6 +333,7 @@ int main(void) {
     RUN(test_empty_single_large_and_memo);
     RUN(test_writer_byte_identical_to_np_save);
     RUN(test_hostile_and_broken_pickles_refused);
+    RUN(test_one_machine_for_both_readers);
     RUN(test_parse_from_memory);
     rmdir(tmpdir);
     return test_summary();

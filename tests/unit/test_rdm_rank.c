@@ -65,9 +65,24 @@ static void test_resolve(void) {
     CHECK(rdm_resolve(100, 1000, 4, &p, &pr, &pc, &b));
     CHECK_EQ_I(pr, 1); /* auto: all images on every rank */
     CHECK_EQ_I(pc, 4);
-    CHECK_EQ_I(b, 250); /* one contiguous block of ceil(1000 / 4) vertices per rank */
+    /* one contiguous run of whole vertex chunks per rank: max(12, ceil(V / 2048)) chunks of
+     * nearly equal width (multiples of 8, at least 256): 1000 vertices are 4 chunks of 256,
+     * one per rank; 39548 are 20 of 1984; 20000 are 12 of 1672, 4 per rank on 3 ranks */
+    CHECK_EQ_I(rdm_chunk_width(1000), 256);
+    CHECK_EQ_I(b, 256);
     CHECK(rdm_resolve(100, 39548, 2, &p, &pr, &pc, &b));
-    CHECK_EQ_I(b, 19774);
+    CHECK_EQ_I(rdm_chunk_width(39548), 1984);
+    CHECK_EQ_I(rdm_nchunks(39548), 20);
+    CHECK_EQ_I(b, 10 * 1984);
+    CHECK(rdm_resolve(100, 20000, 3, &p, &pr, &pc, &b));
+    CHECK_EQ_I(rdm_chunk_width(20000), 1672);
+    CHECK_EQ_I(rdm_nchunks(20000), 12);
+    CHECK_EQ_I(b, 4 * 1672);
+    CHECK_EQ_I(rdm_chunk_width(100000), 2048); /* at most RDM_KCHUNK */
+    p.block = 7; /* rdm.block applies to the ScaLAPACK grids only */
+    CHECK(rdm_resolve(100, 20000, 3, &p, &pr, &pc, &b));
+    CHECK_EQ_I(b, 4 * 1672);
+    p.block = 0;
     p.grid_rows = 2;
     CHECK(rdm_resolve(100, 1000, 4, &p, &pr, &pc, &b));
     CHECK_EQ_I(pc, 2);
