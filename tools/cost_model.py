@@ -64,6 +64,12 @@ CLASS_FILES = {"Visual": "prf-visualrois", "Bodies": "floc-bodies", "Faces": "fl
 EMBED_GFLOP = {"clip-vit": 8.82, "alexnet": 1.43, "vgg16": 30.9, "resnet18": 3.64,
                "resnet50": 8.21, "vit_b_16": 35.1, "dinov2_vits14": 11.0,
                "dinov2_vitb14": 46.0}
+# the lowrank SVM's epochs grow with the pairs: time per fit ~ P^(1 + SVM_EPOCH_EXP), the
+# exponent from the calibration runs' largest fit (38,000 training pairs, 0.15 s/1,000
+# pairs per fold) and the documented full-size fits (docs/svm.md: ~800,000 training pairs,
+# ~72 CPU s per fold, 132-193 epochs): 3.8x the time per pair at 21x the pairs
+SVM_EPOCH_EXP = 0.44
+SVM_EPOCH_REF = 1e5
 # what no calibration run measures, from the documented runs (loaded machine, docs/svm.md):
 # exact SMO, 92 s at 82,000 pairs, time ~ pairs^2
 SMO_S_PER_PAIR2 = 92.0 / 82000.0 ** 2
@@ -313,7 +319,6 @@ def predict(c, exps, subjects, ranks, coef, image_size=425, data=None, nodes=1, 
     n_emb = sum(x[2] for x in embs)
     rows = []
     base = M.base_mb * 1e6
-    per_node = ranks / max(1, nodes)
 
     def sizes():
         for (sid, n, v) in subjects:
@@ -387,7 +392,8 @@ def predict(c, exps, subjects, ranks, coef, image_size=425, data=None, nodes=1, 
                         kk = e.num("svm.rank")
                         feat = (2 * kk) ** (e.num("svm.degree") if e.get("svm.kernel") == "poly"
                                             else 1) / 1e4
-                        task = M.t("svm_lowrank", 1, ptr * feat + pte, 1, 1)
+                        conv = (ptr / SVM_EPOCH_REF) ** SVM_EPOCH_EXP
+                        task = M.t("svm_lowrank", 1, ptr * feat * conv + pte, 1, 1)
                         tm = 4 * n * n + 60 * ptr + 4 * n * 512
                     else:
                         task = K["svm_lowrank"][0] + SMO_S_PER_PAIR2 * ptr ** 2
@@ -501,10 +507,12 @@ def parse_log(text):
 
 
 def blas_kernel(exe):
+    """the OpenBLAS kernel rdmlearn runs here (bench/common/blas_probe.py)."""
     try:
-        r = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=30)
-        m = re.search(r"(OpenBLAS[^\n]*)", r.stdout + r.stderr)
-        return m.group(1) if m else (r.stdout.strip().splitlines() or ["?"])[-1]
+        r = subprocess.run([sys.executable, os.path.join(SRC, "bench", "common", "blas_probe.py"),
+                            "exe", exe], capture_output=True, text=True, timeout=60,
+                           env=dict(os.environ, OPENBLAS_NUM_THREADS="1"))
+        return r.stdout.strip().split(": ", 1)[-1] or "?"
     except OSError:
         return "?"
 
@@ -705,8 +713,6 @@ def main(argv=None):
         subs = c.get("data.subjects")
         ns = args.subjects or (len(listv(subs)) if subs != "all" else 1)
         subjects = [(i + 1, args.images or 9841, args.vertices or 39548) for i in range(ns)]
-    if args.data is None and args.nsd is False and (args.images or args.vertices):
-        pass
     nodes = args.nodes or 1
     ranks = args.nodes * args.cores if args.nodes else args.ranks
     rows = predict(c, exps, subjects, ranks, coef, args.image_size, args.data, nodes)
