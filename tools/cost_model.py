@@ -415,12 +415,15 @@ def predict(c, exps, subjects, ranks, coef, image_size=425, data=None, nodes=1, 
                     dims = [512.0] + tower + [e.num("train.head")]
                     net = sum(a * b for a, b in zip(dims[:-1], dims[1:])) / (
                         512 * 512 + 512 * 256 + 256 * 128)
+                    # each of train.null_shuffles shuffled-target R^2 goes over the test
+                    # pairs (docs/nn.md): ~1/100 of a training pair-step per pair
+                    nulls = e.num("train.null_shuffles") / 100.0
                     if model == "siamese":
-                        w = (ptr * ep + pte * 2) * (0.3 + 0.7 * net)
+                        w = (ptr * ep + pte * (2 + nulls)) * (0.3 + 0.7 * net)
                         task = M.t("siamese", 1, w, 1, 1)
                     else:
                         # MLP / CNN: per-pair network passes, not decomposed (docs/nn.md)
-                        w = (ptr * ep + pte) * (8 if model == "cnn" else 2)
+                        w = (ptr * ep + pte * (1 + nulls)) * (8 if model == "cnn" else 2)
                         task = M.t("siamese", 1, w, 1, 1)
                     tm = 4 * n * n + 24 * ptr + 4 * n * 512
                     note = (f"{name}: {model} {ep:g} epochs, {tasks} tasks x "
@@ -447,7 +450,7 @@ def predict(c, exps, subjects, ranks, coef, image_size=425, data=None, nodes=1, 
             t += gram
             for vsel in vs:
                 w = meth * (P * (1 + n_emb) * math.log2(P) +
-                            nb * P * math.log2(P) * (1 + n_emb) + npm * P * n_emb)
+                            nb * P * math.log2(P) * (1 + n_emb) + npm * 4 * P * n_emb)
                 t += M.t("evaluate", 1, w, nb + npm, ranks)
             mem = max(mem, P * (16 + 8 * (n_emb + 1)) + 8 * n * n + 4 * n * n * (1 + n_emb))
         rows.append(("evaluate", t, mem + base,
@@ -635,7 +638,8 @@ def fit(meas, workdir):
                 cc = unit_coef()
                 cc["coefficients"][key] = ab
                 cc["coefficients"]["blas_s_per_flop"] = 0.0
-                c, exps = job_configs(job, [])
+                c, exps = job_configs(m.get("job_file") and os.path.join(SRC, m["job_file"])
+                                      or job, m.get("set", []))
                 subs = [(1, m["images"], m["vertices"])]
                 pr = predict(c, exps, subs, m["ranks"], cc, m["image_size"])
                 cols.append(sum(t for s, t, _, _ in pr if s == stage))
@@ -694,6 +698,8 @@ def main(argv=None):
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--calibrate", action="store_true",
                     help="measure the calibration runs (1 and 2 ranks) and fit --out")
+    ap.add_argument("--add-run", metavar="LOG",
+                    help="add a measured run of JOB (its rdmlearn log) to --coef, then refit")
     ap.add_argument("--refit", action="store_true",
                     help="fit --out again from the measurements stored in --coef")
     ap.add_argument("--rdmlearn", default=os.path.join(SRC, "build", "rdmlearn"))
@@ -703,6 +709,22 @@ def main(argv=None):
     if args.calibrate:
         calibrate(args)
         return 0
+    if args.add_run:
+        # a measured `rdmlearn run` of a committed job (its log) joins the calibration
+        with open(args.coef) as f:
+            old = json.load(f)
+        with open(args.add_run) as f:
+            st = parse_log(f.read())
+        if not args.job or not args.images or not args.vertices:
+            ap.error("--add-run needs the JOB, --images, --vertices (and --ranks, --set)")
+        old["measurements"].append(dict(
+            job_file=os.path.relpath(os.path.abspath(args.job), SRC), set=args.set,
+            images=args.images, vertices=args.vertices, image_size=args.image_size,
+            ranks=args.ranks, stages=st))
+        with open(args.coef, "w") as f:
+            json.dump(old, f, indent=1, sort_keys=True)
+            f.write("\n")
+        args.refit = True
     if args.refit:
         # fit again from the measurements stored in --coef (after a change of the formulas)
         with open(args.coef) as f:
