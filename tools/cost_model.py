@@ -5,6 +5,9 @@
                       [--data DIR] [--set sec.key=value ...] [--ranks R | --nodes K --cores C]
                       [--nsd] [--json]
   tools/cost_model.py --calibrate [--rdmlearn build/rdmlearn] [--out tools/cost_model.json]
+  tools/cost_model.py JOB.ini --add-run LOG --images N --vertices V --ranks R [--set ...]
+                      (a measured `rdmlearn run` of JOB joins the calibration; refit)
+  tools/cost_model.py --refit    (fit again from the measurements stored in the json)
 
 Every stage's time is  fixed x units + coefficient x work / parallel ranks, with `work` a
 count of flops, pairs or bytes (docs/scaling.md lists each formula) and the coefficients
@@ -693,7 +696,8 @@ def main(argv=None):
     ap.add_argument("--ranks", type=int, default=2)
     ap.add_argument("--nodes", type=int, help="K cluster nodes (ranks = nodes x cores)")
     ap.add_argument("--cores", type=int, default=64, help="cores (ranks) per node (64)")
-    ap.add_argument("--node-mem-gib", type=float, default=None)
+    ap.add_argument("--node-mem-gib", type=float, default=None,
+                    help="warn when the ranks of a node need more than this")
     ap.add_argument("--coef", default=COEF_FILE)
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--calibrate", action="store_true",
@@ -738,6 +742,10 @@ def main(argv=None):
         return 0
     if not args.job:
         ap.error("a job file (or --calibrate)")
+    for path, what in ((args.job, "job file"), (args.coef, "coefficient file")):
+        if not os.path.isfile(path):
+            raise SystemExit(f"cost_model: {what} {path} not found (hint: a job of jobs/, "
+                             f"or --calibrate to make {COEF_FILE})")
     with open(args.coef) as f:
         coef = json.load(f)
     c, exps = job_configs(args.job, args.set)
@@ -772,6 +780,9 @@ def main(argv=None):
         print(f"  {s:9s} {fmt_t(t):>12s} {m / 2 ** 30:8.2f} GiB  {n}")
     print(f"  {'total':9s} {fmt_t(total):>12s} {peak / 2 ** 30:8.2f} GiB  "
           f"(node: {peak * per_node / 2 ** 30:.1f} GiB for {per_node} ranks)")
+    if args.node_mem_gib and peak * per_node > args.node_mem_gib * 2 ** 30:
+        print(f"  warning: {per_node} ranks need {peak * per_node / 2 ** 30:.1f} GiB of a "
+              f"node's {args.node_mem_gib:g} GiB (hint: fewer ranks per node, or data.images)")
     return 0
 
 

@@ -112,6 +112,15 @@ n4 = run([full, "--nsd", "--nodes", "4", "--cores", "64"])
 check(len(n1["subjects"]) == 8 and n1["subjects"][3][1] == 8779, "the NSD's 8 subjects")
 check(n4["total_seconds"] < n1["total_seconds"], "NSD: 4 nodes faster than 1")
 
+bad = subprocess.run([sys.executable, os.path.join(src, "tools", "cost_model.py"),
+                      os.path.join(src, "jobs", "no-such-job.ini")], capture_output=True, text=True)
+check(bad.returncode != 0 and "no-such-job.ini not found" in bad.stderr + bad.stdout,
+      f"a missing job file is named: {bad.returncode} {bad.stderr[-200:]}")
+warn = io.StringIO()
+with contextlib.redirect_stdout(warn):
+    cm.main([full, "--nsd", "--nodes", "1", "--cores", "64", "--node-mem-gib", "64"])
+check("warning: 64 ranks need" in warn.getvalue(), "node memory warning (evaluate's pair list)")
+
 log = """run: stage rdm
 run: stage rdm done in 2.6 s
 run: svm: stage svm done in 10.4 s
