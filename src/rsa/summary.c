@@ -311,6 +311,41 @@ void rdml_rdm_summary_free(rdml_rdm_summary *s) {
     memset(s, 0, sizeof *s);
 }
 
+/* Collective. The sum over the rows 0..n-1 of rs[i - row_lo] (each rank holds the rows
+ * row_lo..row_hi - 1; the slabs are disjoint), added in row order on every rank, so the
+ * result does not depend on how the rows are split over the ranks. */
+static int ordered_row_sum(rdml_ctx *ctx, MPI_Comm comm, int64_t n, int64_t row_lo, int64_t row_hi,
+                           const double *rs, double *out) {
+    int np;
+    MPI_Comm_size(comm, &np);
+    int *cnt = rdml_malloc(ctx, (size_t)(2 * np) * sizeof *cnt, "row sums");
+    double *all = cnt ? rdml_calloc(ctx, (size_t)(n + 1), sizeof *all, "row sums") : NULL;
+    int rc = rdml_agree(ctx, comm, all ? RDML_OK : ctx->code);
+    int mine[2] = {(int)(row_hi - row_lo), (int)row_lo}, mrc = MPI_SUCCESS;
+    int *lay = NULL;
+    if (!rc) {
+        lay = rdml_malloc(ctx, (size_t)(2 * np) * sizeof *lay, "row sums");
+        rc = rdml_agree(ctx, comm, lay ? RDML_OK : ctx->code);
+    }
+    if (!rc) mrc = MPI_Allgather(mine, 2, MPI_INT, lay, 2, MPI_INT, comm);
+    if (!rc && mrc == MPI_SUCCESS) {
+        int *displ = cnt + np;
+        for (int r = 0; r < np; r++) {
+            cnt[r] = lay[2 * r];
+            displ[r] = lay[2 * r + 1];
+        }
+        mrc = MPI_Allgatherv(rs, mine[0], MPI_DOUBLE, all, cnt, displ, MPI_DOUBLE, comm);
+    }
+    if (!rc && mrc != MPI_SUCCESS) rc = rdml_agree(ctx, comm, rdml_mpi_check(ctx, mrc, "MPI_Allgatherv (RDM summary)"));
+    double sum = 0;
+    for (int64_t i = 0; i < n && !rc; i++) sum += all[i];
+    *out = sum;
+    free(cnt);
+    free(all);
+    free(lay);
+    return rc;
+}
+
 int rdml_rsa_summarize(rdml_ctx *ctx, MPI_Comm comm, int64_t n, int64_t row_lo,
                        int64_t row_hi, const float *rows, int nbins, int k,
                        rdml_rdm_summary *out) {
@@ -331,6 +366,7 @@ int rdml_rsa_summarize(rdml_ctx *ctx, MPI_Comm comm, int64_t n, int64_t row_lo,
     for (int64_t i = row_lo; i < row_hi; i++) lcount += n - 1 - i;
     const int64_t cap = kk < lcount ? kk : lcount;
     rdml_rdm_pair *hlo = NULL, *hhi = NULL;
+    double *rsum = NULL;
     if (rc == RDML_OK) {
         out->edges = rdml_malloc(ctx, (size_t)(nbins + 1) * sizeof *out->edges, "histogram edges");
         out->hist = out->edges ? rdml_calloc(ctx, (size_t)nbins, sizeof *out->hist, "histogram") : NULL;
@@ -346,6 +382,9 @@ int rdml_rsa_summarize(rdml_ctx *ctx, MPI_Comm comm, int64_t n, int64_t row_lo,
     /* pass 1: min, max, sum; the extreme-pair heaps */
     double mn = INFINITY, mx = -INFINITY, sum = 0;
     int64_t nlo = 0, nhi = 0;
+    rsum = rdml_malloc(ctx, (size_t)(row_hi - row_lo + 1) * sizeof *rsum, "row sums");
+    rc = rdml_agree(ctx, comm, rsum ? RDML_OK : ctx->code);
+    if (rc) goto fail;
     for (int64_t i = row_lo; i < row_hi; i++) {
         const float *r = rows + (i - row_lo) * n;
         double rs = 0;
@@ -360,11 +399,13 @@ int rdml_rsa_summarize(rdml_ctx *ctx, MPI_Comm comm, int64_t n, int64_t row_lo,
                 heap_offer(hhi, &nhi, cap, pr, 1);
             }
         }
-        sum += rs;
+        rsum[i - row_lo] = rs;
     }
+    /* the sums in row order: the same bits on any number of ranks */
+    rc = ordered_row_sum(ctx, comm, n, row_lo, row_hi, rsum, &sum);
+    if (rc) goto fail;
     double red[3] = {mn, -mx, sum};
     int mrc = MPI_Allreduce(MPI_IN_PLACE, red, 2, MPI_DOUBLE, MPI_MIN, comm);
-    if (mrc == MPI_SUCCESS) mrc = MPI_Allreduce(MPI_IN_PLACE, &red[2], 1, MPI_DOUBLE, MPI_SUM, comm);
     if (mrc != MPI_SUCCESS) {
         rc = rdml_agree(ctx, comm, rdml_mpi_check(ctx, mrc, "MPI_Allreduce (RDM summary)"));
         goto fail;
@@ -394,11 +435,11 @@ int rdml_rsa_summarize(rdml_ctx *ctx, MPI_Comm comm, int64_t n, int64_t row_lo,
             rs += d * d;
             out->hist[hist_bin(v, first, norm, out->edges, nbins)]++;
         }
-        ssd += rs;
+        rsum[i - row_lo] = rs;
     }
-    mrc = MPI_Allreduce(MPI_IN_PLACE, &ssd, 1, MPI_DOUBLE, MPI_SUM, comm);
-    if (mrc == MPI_SUCCESS)
-        mrc = MPI_Allreduce(MPI_IN_PLACE, out->hist, nbins, MPI_INT64_T, MPI_SUM, comm);
+    rc = ordered_row_sum(ctx, comm, n, row_lo, row_hi, rsum, &ssd);
+    if (rc) goto fail;
+    mrc = MPI_Allreduce(MPI_IN_PLACE, out->hist, nbins, MPI_INT64_T, MPI_SUM, comm);
     if (mrc != MPI_SUCCESS) {
         rc = rdml_agree(ctx, comm, rdml_mpi_check(ctx, mrc, "MPI_Allreduce (RDM histogram)"));
         goto fail;
@@ -411,10 +452,12 @@ int rdml_rsa_summarize(rdml_ctx *ctx, MPI_Comm comm, int64_t n, int64_t row_lo,
     if (rc) goto fail;
     free(hlo);
     free(hhi);
+    free(rsum);
     return RDML_OK;
 fail:
     free(hlo);
     free(hhi);
+    free(rsum);
     rdml_rdm_summary_free(out);
     return rc;
 }
