@@ -114,7 +114,9 @@ static const rdml_cfg_key schema[] = {
      "MPI process grid over images x vertices, as ROWSxCOLS (e.g. 2x2), whose product is the "
      "number of ranks; auto picks a near-square grid with rows >= cols."},
     {"rdm", "block", RDML_CFG_INT, "0", RANGE(0, 65536), NULL,
-     "block size of the block-cyclic distribution (ScaLAPACK); 0 picks one."},
+     "block size of the block-cyclic distribution (ScaLAPACK) on a grid with more than one "
+     "process row (rdm.grid); 0 picks one. The default 1 x P grid cuts the vertices into chunks "
+     "fixed by their number alone, so the RDM has the same bits on any number of ranks."},
     {"rdm", "max_memory_gb", RDML_CFG_REAL, "0", RANGE(0, 1e6), NULL,
      "memory one rank may use, in GB; 0 takes the node's available memory shared among the "
      "ranks on it. A job that would need more stops before allocating, with the numbers."},
