@@ -166,6 +166,13 @@ typedef struct rdml_sweep_model {
     const char *const *metric_names;
     void (*metrics)(const void *opts, const void *group, int64_t fold, const struct rdml_rec *rec,
                     double *out);
+    /* Optional (NULL: every task runs on one rank): task collective over comm, a group of the
+     * stage's ranks (the farm's tail, rdml/sched.h rdml_farm_opts.group_fn), for the tasks of
+     * a stage that has fewer tasks left than ranks. Same record as task for any size of comm
+     * (1 included): split the work into shards fixed by the task alone, reduced in a fixed
+     * order; rank 0's record counts. Agree on errors over comm. */
+    int (*task_group)(rdml_ctx *ctx, MPI_Comm comm, const void *opts, const void *group,
+                      int64_t fold, struct rdml_rec *out);
 } rdml_sweep_model;
 /* Collective. Run the model over data.subjects x data.rois x folds as a journaled task farm
  * and write the results into run.output; with array_count > 0 only the tasks t with

@@ -816,7 +816,7 @@ int rdml_exp_svm_stage(rdml_exp *ex, int64_t array_index, int64_t array_count) {
     if (!rc) {
         rdml_sweep_model m = {"svm", &o, sizeof(svm_group), svm_nfolds, svm_prepare, svm_release,
                               svm_task, svm_write, NULL, o.experiment, is_svr(&o) ? "svr" : "svm", n_metrics(&o),
-                              is_svr(&o) ? reg_metrics : class_metrics, svm_metrics};
+                              is_svr(&o) ? reg_metrics : class_metrics, svm_metrics, NULL};
         rc = rdml_sweep_run(ex, &m, array_index, array_count);
     }
     opts_free(&o);

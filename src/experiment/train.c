@@ -1040,7 +1040,7 @@ int rdml_exp_train_stage(rdml_exp *ex, int64_t array_index, int64_t array_count)
     if (!rc) {
         rdml_sweep_model m = {"train", &o, sizeof(train_group), tr_nfolds, tr_prepare, tr_release,
                               tr_task, tr_write, NULL, o.experiment, o.model, 6, tr_columns,
-                              tr_metrics};
+                              tr_metrics, NULL};
         rc = rdml_sweep_run(ex, &m, array_index, array_count);
     }
     free(o.set);
