@@ -36,6 +36,7 @@
 #ifndef RDML_NN_H
 #define RDML_NN_H
 
+#include <mpi.h>
 #include <stdint.h>
 
 #include "rdml/core.h"
@@ -318,6 +319,9 @@ typedef struct rdml_fit_opts {
     int64_t n_eval;         /* training pairs (the first n_eval) for the health check and the
                              * training predictions */
     int eval_train;         /* after training: train_r2, train_spread and the dead units */
+    MPI_Comm comm;          /* NULL, MPI_COMM_NULL or size 1: serial; size g > 1: every rank
+                             * of comm calls the fit (data-parallel over a fixed shard
+                             * decomposition, the same result for any g) */
 } rdml_fit_opts;
 
 /* Why a fit stopped early (rdml_fit_result.stop_kind). */

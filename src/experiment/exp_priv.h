@@ -180,6 +180,14 @@ typedef struct rdml_sweep_model {
 int rdml_sweep_run(rdml_exp *ex, const rdml_sweep_model *m, int64_t array_index,
                    int64_t array_count);
 
+/* Collective over comm (MPI_COMM_NULL or size 1: rdml_cv_grid_search itself). The nested grid
+ * search of one outer fold with its nset x K fits split over the ranks of comm (contiguous
+ * blocks of the items k * nset + s, each fit by one rank, the scores allgathered): every rank
+ * gets the serial search's scores and chosen setting, for any size of comm. */
+int rdml_exp_grid_search(rdml_ctx *ctx, MPI_Comm comm, int64_t nset, int64_t K, int64_t l,
+                         const int64_t *ij, const int64_t *image_fold, const int64_t *pair_fold,
+                         rdml_cv_fit_score fn, void *user, double *scores, int64_t *chosen);
+
 /* Collective. The R^2 null distribution null (n values, e.g. rdml_cv_null_r2; NaN for a
  * stopped fold) of a model whose observed R^2 is observed, under obj: the dataset <obj>/<name>
  * (unless name is NULL) and the attributes p_r2 (the permutation p-value of observed),
