@@ -645,33 +645,60 @@ static int grid_fit_score(rdml_ctx *ctx, void *user, int64_t s, int64_t k, const
     return rc;
 }
 
-/* One outer fold: the inner grid search (every setting x inner fold, serially) picks the
- * setting, then the fold's SVM is trained on its training pairs and scored on its test pairs. */
-static int svm_task(rdml_ctx *ctx, const void *opts, const void *group, int64_t f, rdml_rec *out) {
+/* One outer fold: the inner grid search (every setting x inner fold) picks the setting, then
+ * the fold's SVM is trained on its training pairs and scored on its test pairs. comm: NULL for
+ * a task of one rank; a group of ranks (the sweep's tail, svm_task_group) splits the grid's
+ * fits over the group (rdml_exp_grid_search) and its rank 0 alone trains the chosen setting
+ * (the others return an empty record). */
+static int svm_fold(rdml_ctx *ctx, MPI_Comm comm, const void *opts, const void *group, int64_t f,
+                    rdml_rec *out) {
     const svm_opts *o = opts;
     svm_group *g = (svm_group *)group; /* the Gram matrix is cached in the group */
+    int grank = 0;
+    if (comm != MPI_COMM_NULL) MPI_Comm_rank(comm, &grank);
+    int rc = RDML_OK;
     if (!g->im.sqnorm)
-        RDML_TRY(rdml_svm_images_make_ex(ctx, g->n, g->d, g->E, rdml_svm_images_needs(&o->svm), &g->im));
+        rc = rdml_svm_images_make_ex(ctx, g->n, g->d, g->E, rdml_svm_images_needs(&o->svm), &g->im);
     out->n = rec_len(o, g, f);
-    out->v = calloc((size_t)out->n, sizeof *out->v);
-    if (!out->v) return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for a fold record");
+    out->v = rc ? NULL : calloc((size_t)out->n, sizeof *out->v);
+    if (!rc && !out->v) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for a fold record");
+    if (comm != MPI_COMM_NULL) rc = rdml_agree(ctx, comm, rc);
+    if (rc) {
+        rdml_rec_free(out);
+        return rc;
+    }
     double *st = out->v, *dec = out->v + ST_N + 1, *scores = dec + g->F.nte[f];
     int64_t chosen = 0;
-    int rc = RDML_OK;
     if (o->grid) {
         const int64_t nu = g->S.nunits;
         const int by_pairs = g->S.scheme == RDML_SPLIT_PAIRS;
         grid_user u = {o, g};
-        rc = rdml_cv_grid_search(ctx, o->nset, o->inner_folds, g->P.n, g->P.ij,
-                                 by_pairs ? NULL : g->F.ifold + f * nu,
-                                 by_pairs ? g->F.ifold + f * nu : NULL, grid_fit_score, &u, scores,
-                                 &chosen);
+        rc = rdml_exp_grid_search(ctx, comm, o->nset, o->inner_folds, g->P.n, g->P.ij,
+                                  by_pairs ? NULL : g->F.ifold + f * nu,
+                                  by_pairs ? g->F.ifold + f * nu : NULL, grid_fit_score, &u, scores,
+                                  &chosen);
+    }
+    if (!rc && grank != 0) { /* the group's rank 0 trains the chosen setting */
+        rdml_rec_free(out);
+        return RDML_OK;
     }
     if (!rc) rc = run_fold(ctx, &o->set[chosen], &g->im, &g->P, g->F.tr[f], g->F.ntr[f], g->F.te[f],
                            g->F.nte[f], st, dec);
     st[ST_N] = (double)chosen;
     if (rc) rdml_rec_free(out);
     return rc;
+}
+
+static int svm_task(rdml_ctx *ctx, const void *opts, const void *group, int64_t f, rdml_rec *out) {
+    return svm_fold(ctx, MPI_COMM_NULL, opts, group, f, out);
+}
+
+/* A fold on a group of ranks (the sweep's tail): with a grid, its inner fits split over the
+ * group; the same record as svm_task. */
+static int svm_task_group(rdml_ctx *ctx, MPI_Comm comm, const void *opts, const void *group,
+                          int64_t f, rdml_rec *out) {
+    int rc = svm_fold(ctx, comm, opts, group, f, out);
+    return rdml_agree(ctx, comm, rc);
 }
 
 static int svm_write(rdml_ctx *ctx, rdml_h5 *h, const void *opts, const void *group,
@@ -816,7 +843,9 @@ int rdml_exp_svm_stage(rdml_exp *ex, int64_t array_index, int64_t array_count) {
     if (!rc) {
         rdml_sweep_model m = {"svm", &o, sizeof(svm_group), svm_nfolds, svm_prepare, svm_release,
                               svm_task, svm_write, NULL, o.experiment, is_svr(&o) ? "svr" : "svm", n_metrics(&o),
-                              is_svr(&o) ? reg_metrics : class_metrics, svm_metrics, NULL};
+                              is_svr(&o) ? reg_metrics : class_metrics, svm_metrics,
+                              /* without a grid a fold is one SMO fit: nothing to split */
+                              o.grid ? svm_task_group : NULL};
         rc = rdml_sweep_run(ex, &m, array_index, array_count);
     }
     opts_free(&o);
