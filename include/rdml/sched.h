@@ -102,9 +102,10 @@ typedef int (*rdml_task_fn)(rdml_ctx *ctx, int64_t t, void *user, rdml_rec *out)
  * is the task's record (journaled once, by that rank); the other ranks' records are freed. It
  * must give the same record for any group size (a fixed decomposition of the work into
  * shards, reduced in a fixed order), agree on errors over comm (rdml_agree) and use no other
- * communicator. */
+ * communicator. *waited (0 on entry) gets the seconds this rank only waited for the others
+ * (e.g. while one rank does a part that does not split): the farm counts them as idle. */
 typedef int (*rdml_task_group_fn)(rdml_ctx *ctx, MPI_Comm comm, int64_t t, void *user,
-                                  rdml_rec *out);
+                                  rdml_rec *out, double *waited);
 
 typedef struct rdml_farm_opts {
     rdml_journal *journal;   /* NULL: no journal */
@@ -128,7 +129,8 @@ typedef struct rdml_farm_stats {
     int64_t computed;  /* computed by this call, all ranks */
     int64_t mine;      /* computed by this rank (a group task counts for its group's rank 0) */
     int64_t grouped;   /* of computed: tasks run on groups of ranks (group_fn) */
-    double busy_seconds, seconds; /* this rank: inside tasks; whole call */
+    double busy_seconds, seconds; /* this rank: inside tasks (less the waits group tasks
+                                   * report); whole call */
 } rdml_farm_stats;
 
 /* Collective. Run every selected task that is not in the journal, journaling each as it

@@ -170,9 +170,10 @@ typedef struct rdml_sweep_model {
      * stage's ranks (the farm's tail, rdml/sched.h rdml_farm_opts.group_fn), for the tasks of
      * a stage that has fewer tasks left than ranks. Same record as task for any size of comm
      * (1 included): split the work into shards fixed by the task alone, reduced in a fixed
-     * order; rank 0's record counts. Agree on errors over comm. */
+     * order; rank 0's record counts. Agree on errors over comm. *waited (0 on entry): the
+     * seconds this rank only waited for the others (counted as idle in the busy figure). */
     int (*task_group)(rdml_ctx *ctx, MPI_Comm comm, const void *opts, const void *group,
-                      int64_t fold, struct rdml_rec *out);
+                      int64_t fold, struct rdml_rec *out, double *waited);
 } rdml_sweep_model;
 /* Collective. Run the model over data.subjects x data.rois x folds as a journaled task farm
  * and write the results into run.output; with array_count > 0 only the tasks t with

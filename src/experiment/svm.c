@@ -11,6 +11,7 @@
  * its test pairs. The records are gathered and written by all ranks under
  * /experiments/<pairs.experiment>/. A result never depends on where it ran. With pairs.set =
  * colors the PNGs are classified by the paper's pixel rule, each rank a block of images. */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -246,9 +247,42 @@ static const char *metric_name(const svm_opts *o, int i) {
     return is_svr(o) ? reg_metrics[i] : class_metrics[i];
 }
 
+/* Decision values of the n pairs ij, split over the ranks of comm (contiguous blocks, each
+ * value computed whole by one rank, allgathered): the same values for any size of comm. */
+static int decision_comm(rdml_ctx *ctx, MPI_Comm comm, const rdml_svm_model *m,
+                         const rdml_svm_images *im, int64_t n, const int64_t *ij, double *dec) {
+    int rank = 0, size = 1;
+    if (comm != MPI_COMM_NULL) {
+        MPI_Comm_rank(comm, &rank);
+        MPI_Comm_size(comm, &size);
+    }
+    if (size == 1) return rdml_svm_decision(ctx, m, im, n, ij, dec);
+    int64_t lo, hi;
+    rdml_part_block(n, rank, size, &lo, &hi);
+    int *counts = malloc((size_t)size * sizeof *counts), *displs = malloc((size_t)size * sizeof *displs);
+    int rc = counts && displs ? RDML_OK : RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
+    if (!rc && n > INT_MAX) rc = RDML_FAIL(ctx, RDML_ECONFIG, "%lld test pairs on a group of ranks: at "
+                                           "most %d", (long long)n, INT_MAX);
+    if (!rc) rc = rdml_svm_decision(ctx, m, im, hi - lo, ij + 2 * lo, dec + lo);
+    rc = rdml_agree(ctx, comm, rc);
+    if (!rc) {
+        for (int r = 0; r < size; r++) {
+            int64_t a, b;
+            rdml_part_block(n, r, size, &a, &b);
+            counts[r] = (int)(b - a);
+            displs[r] = (int)a;
+        }
+        MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, dec, counts, displs, MPI_DOUBLE, comm);
+    }
+    free(counts);
+    free(displs);
+    return rc;
+}
+
 /* Train the outer fold with setting p and fill st (ST_N values) and dec (ntest decision
- * values, or SVR predictions). */
-static int run_fold(rdml_ctx *ctx, const rdml_svm_params *p, const rdml_svm_images *im,
+ * values, or SVR predictions). Collective over comm (MPI_COMM_NULL: this rank alone): the fit
+ * (rdml_svm_fit_comm) and the decision values split over the group, the same record. */
+static int run_fold(rdml_ctx *ctx, MPI_Comm comm, const rdml_svm_params *p, const rdml_svm_images *im,
                     const rdml_pairs *P, const int64_t *tr, int64_t ntr, const int64_t *te,
                     int64_t nte, double *st, double *dec) {
     int64_t *ij_tr = malloc((size_t)ntr * 2 * sizeof *ij_tr), *ij_te = malloc((size_t)nte * 2 * sizeof *ij_te);
@@ -261,8 +295,14 @@ static int run_fold(rdml_ctx *ctx, const rdml_svm_params *p, const rdml_svm_imag
         rdml_cv_gather(ntr, tr, P->ij, P->label, ij_tr, y_tr);
         rdml_cv_gather(nte, te, P->ij, P->label, ij_te, y_te);
     }
-    if (!rc) rc = rdml_svm_fit(ctx, p, im, ntr, ij_tr, y_tr, &m);
-    if (!rc) rc = rdml_svm_decision(ctx, m, im, nte, ij_te, dec);
+    if (comm != MPI_COMM_NULL) {
+        rc = rdml_agree(ctx, comm, rc);
+        if (!rc) rc = rdml_svm_fit_comm(ctx, comm, p, im, ntr, ij_tr, y_tr, &m);
+        if (!rc) rc = decision_comm(ctx, comm, m, im, nte, ij_te, dec);
+    } else {
+        if (!rc) rc = rdml_svm_fit(ctx, p, im, ntr, ij_tr, y_tr, &m);
+        if (!rc) rc = rdml_svm_decision(ctx, m, im, nte, ij_te, dec);
+    }
     double v[ST_N];
     memset(v, 0, sizeof v);
     if (!rc && p->type == RDML_SVM_EPSILON_SVR) {
@@ -646,12 +686,13 @@ static int grid_fit_score(rdml_ctx *ctx, void *user, int64_t s, int64_t k, const
 }
 
 /* One outer fold: the inner grid search (every setting x inner fold) picks the setting, then
- * the fold's SVM is trained on its training pairs and scored on its test pairs. comm: NULL for
- * a task of one rank; a group of ranks (the sweep's tail, svm_task_group) splits the grid's
- * fits over the group (rdml_exp_grid_search) and its rank 0 alone trains the chosen setting
- * (the others return an empty record). */
+ * the fold's SVM is trained on its training pairs and scored on its test pairs. comm:
+ * MPI_COMM_NULL for a task of one rank; a group of ranks (the sweep's tail, svm_task_group)
+ * splits the grid's fits over the group (rdml_exp_grid_search), then the chosen setting's fit
+ * (C-SVC by SMO: rdml_svm_fit_comm) and its decision values; a fit that does not split (SVR,
+ * lowrank) is trained by the group's rank 0 alone (the others return an empty record). */
 static int svm_fold(rdml_ctx *ctx, MPI_Comm comm, const void *opts, const void *group, int64_t f,
-                    rdml_rec *out) {
+                    rdml_rec *out, int *left_out) {
     const svm_opts *o = opts;
     svm_group *g = (svm_group *)group; /* the Gram matrix is cached in the group */
     int grank = 0;
@@ -678,11 +719,13 @@ static int svm_fold(rdml_ctx *ctx, MPI_Comm comm, const void *opts, const void *
                                   by_pairs ? g->F.ifold + f * nu : NULL, grid_fit_score, &u, scores,
                                   &chosen);
     }
-    if (!rc && grank != 0) { /* the group's rank 0 trains the chosen setting */
+    const int split = comm != MPI_COMM_NULL && rdml_svm_fit_splits(&o->set[chosen], g->F.ntr[f]);
+    if (!rc && grank != 0 && !split) { /* the group's rank 0 trains the chosen setting */
         rdml_rec_free(out);
+        *left_out = 1;
         return RDML_OK;
     }
-    if (!rc) rc = run_fold(ctx, &o->set[chosen], &g->im, &g->P, g->F.tr[f], g->F.ntr[f], g->F.te[f],
+    if (!rc) rc = run_fold(ctx, split ? comm : MPI_COMM_NULL, &o->set[chosen], &g->im, &g->P, g->F.tr[f], g->F.ntr[f], g->F.te[f],
                            g->F.nte[f], st, dec);
     st[ST_N] = (double)chosen;
     if (rc) rdml_rec_free(out);
@@ -690,15 +733,21 @@ static int svm_fold(rdml_ctx *ctx, MPI_Comm comm, const void *opts, const void *
 }
 
 static int svm_task(rdml_ctx *ctx, const void *opts, const void *group, int64_t f, rdml_rec *out) {
-    return svm_fold(ctx, MPI_COMM_NULL, opts, group, f, out);
+    int left_out = 0;
+    return svm_fold(ctx, MPI_COMM_NULL, opts, group, f, out, &left_out);
 }
 
-/* A fold on a group of ranks (the sweep's tail): with a grid, its inner fits split over the
- * group; the same record as svm_task. */
+/* A fold on a group of ranks (the sweep's tail): the grid's fits and a large C-SVC's SMO
+ * iterations split over the group; the same record as svm_task. A rank left out of a fit that
+ * does not split reports its wait (the busy figure counts it as idle). */
 static int svm_task_group(rdml_ctx *ctx, MPI_Comm comm, const void *opts, const void *group,
-                          int64_t f, rdml_rec *out) {
-    int rc = svm_fold(ctx, comm, opts, group, f, out);
-    return rdml_agree(ctx, comm, rc);
+                          int64_t f, rdml_rec *out, double *waited) {
+    int left_out = 0;
+    int rc = svm_fold(ctx, comm, opts, group, f, out, &left_out);
+    double t0 = rdml_now();
+    rc = rdml_agree(ctx, comm, rc);
+    if (left_out) *waited = rdml_now() - t0;
+    return rc;
 }
 
 static int svm_write(rdml_ctx *ctx, rdml_h5 *h, const void *opts, const void *group,
@@ -844,8 +893,8 @@ int rdml_exp_svm_stage(rdml_exp *ex, int64_t array_index, int64_t array_count) {
         rdml_sweep_model m = {"svm", &o, sizeof(svm_group), svm_nfolds, svm_prepare, svm_release,
                               svm_task, svm_write, NULL, o.experiment, is_svr(&o) ? "svr" : "svm", n_metrics(&o),
                               is_svr(&o) ? reg_metrics : class_metrics, svm_metrics,
-                              /* without a grid a fold is one SMO fit: nothing to split */
-                              o.grid ? svm_task_group : NULL};
+                              /* a grid's fits or one C-SVC's SMO iterations split */
+                              o.grid || rdml_svm_fit_splits(&o.svm, INT64_MAX) ? svm_task_group : NULL};
         rc = rdml_sweep_run(ex, &m, array_index, array_count);
     }
     opts_free(&o);

@@ -93,11 +93,13 @@ static int sweep_task(rdml_ctx *ctx, int64_t t, void *user, rdml_rec *out) {
 
 /* A task on a group of ranks (comm): each rank loads the group on its own, then the model's
  * task_group runs collectively. */
-static int sweep_task_group(rdml_ctx *ctx, MPI_Comm comm, int64_t t, void *user, rdml_rec *out) {
+static int sweep_task_group(rdml_ctx *ctx, MPI_Comm comm, int64_t t, void *user, rdml_rec *out,
+                            double *waited) {
     sweep_state *s = user;
     int g = group_of(s, t);
     int rc = rdml_agree(ctx, comm, ensure_group(ctx, s, g));
-    if (!rc) rc = s->m->task_group(ctx, comm, s->m->opts, s->group, t - s->gfirst[g], out);
+    if (!rc) rc = s->m->task_group(ctx, comm, s->m->opts, s->group, t - s->gfirst[g], out,
+                                           waited);
     if (rc && !strstr(ctx->msg, "fold "))
         rdml_ctx_prefix(ctx, "subj%02d %s %s fold %lld", s->gsubj[g], s->gname[g], s->m->stage,
                         (long long)(t - s->gfirst[g]));

@@ -988,7 +988,8 @@ static int tr_task(rdml_ctx *ctx, const void *opts, const void *group, int64_t f
 
 /* A fold on a group of ranks (the sweep's tail: fewer folds left than ranks). */
 static int tr_task_group(rdml_ctx *ctx, MPI_Comm comm, const void *opts, const void *group,
-                         int64_t f, rdml_rec *out) {
+                         int64_t f, rdml_rec *out, double *waited) {
+    (void)waited; /* every rank of the group works on the fit */
     const train_opts *o = opts;
     const train_group *g = group;
     out->n = rec_len(o, g, f);

@@ -142,9 +142,9 @@ int rdml_farm_run(rdml_ctx *ctx, MPI_Comm comm, int64_t ntasks, rdml_task_fn fn,
             const int64_t t = pending[ndyn + color];
             rdml_progress_update(&pr, ndyn + color);
             rdml_rec r = {0, NULL};
-            double tb = rdml_now();
-            int lrc = opts->group_fn(ctx, g, t, user, &r);
-            st.busy_seconds += rdml_now() - tb;
+            double tb = rdml_now(), waited = 0;
+            int lrc = opts->group_fn(ctx, g, t, user, &r, &waited);
+            st.busy_seconds += rdml_now() - tb - waited;
             if (!lrc && grank == 0 && j) lrc = rdml_journal_put(ctx, j, opts->keys[t], &r);
             lrc = rdml_agree(ctx, g, lrc);
             if (lrc || grank != 0 || !opts->gather) rdml_rec_free(&r);

@@ -42,7 +42,9 @@ typedef struct gud {
     int fail_group; /* task that fails on one rank of its group, -1 none */
 } gud;
 
-static int task_group(rdml_ctx *ctx, MPI_Comm comm, int64_t t, void *user, rdml_rec *out) {
+static int task_group(rdml_ctx *ctx, MPI_Comm comm, int64_t t, void *user, rdml_rec *out,
+                      double *waited) {
+    (void)waited;
     gud *g = user;
     int gr, gs;
     MPI_Comm_rank(comm, &gr);
