@@ -9,9 +9,11 @@
  * (lr, dropout, epochs, weight decay, tower and head widths), keeps the setting with the best
  * mean inner score (R^2 by default) and refits it on the whole outer training set. One outer
  * fold's work (inner grid: rdml_cv_grid_search; the fits: rdml_pairnet_fit; metrics and the
- * chance levels: rdml/cv.h) is one non-collective function (run_fold) that fills a flat
- * record; the outer folds are tasks of the sweep engine's dynamic task farm, so a result
- * never depends on the rank count (weights from (run.seed, fit key), batch order from
+ * chance levels: rdml/cv.h) is one function (run_fold) that fills a flat record; the outer
+ * folds are tasks of the sweep engine's dynamic task farm, and the farm's last folds (fewer
+ * left than ranks) run on groups of ranks (tr_task_group: the inner fits split over the
+ * group, the final fit given the group's communicator), so a result never depends on the
+ * rank count (weights from (run.seed, fit key), batch order from
  * (run.seed, fit key, epoch), dropout masks from (run.seed, fit key, epoch, batch, image); the
  * final fit's key is the fold number, inner fits add the inner fold). Per fold it stores the
  * per-epoch train/test loss, the test predictions, R^2 / MSE / Pearson / Spearman, and the two
