@@ -38,6 +38,12 @@ for np in 1 2 3 4; do
   "${MPI[@]}" -n $np "$RDMLEARN" train "$W/ds" "${COMMON[@]}" --set train.epochs=3 --set pairs.experiment=det \
     --set run.output="$W/np$np.h5" && ok || bad "train siamese at $np ranks"
 done
+# the whole files too: 5 folds on 2 ranks put the last on both, on 3 ranks the last two on
+# groups of 2 and 1, on 4 ranks the last on all four
+for np in 2 3 4; do
+  $PY "$RDML_SRC/tools/compare_results.py" "$W/np1.h5" "$W/np$np.h5" --ignore config ranks >"$W/log" 2>&1 && ok \
+    || { bad "5 folds: 1 vs $np ranks differ"; cat "$W/log"; }
+done
 # a stage with fewer tasks than ranks: one holdout fold with a grid runs on a group of all the
 # ranks (its inner fits split over the group, the final fit given the group): the results
 # files are identical at 1, 2 and 3 ranks (tools/compare_results.py), the log says the fold ran
@@ -64,7 +70,7 @@ for path, nr in zip(sys.argv[1:], (1, 3)):
     assert b.shape == (nr,) and np.all((b >= 0) & (b <= 1)), b
     assert abs(g.attrs["ranks_busy_mean"] - b.mean()) < 1e-12 and g.attrs["stage_seconds"] > 0
     if nr == 1:
-        assert b[0] > 0.95, b  # one rank never waits for a task
+        assert b[0] > 0.8, b  # one rank never waits for a task (the farm's own steps aside)
 PYEOF
 # journal and resume with tasks on groups of ranks (`run`, 5 folds): an array share computes
 # folds 0 and 3, the 2-rank merge computes 1 and 2 on the farm and 4 on both ranks; a run
