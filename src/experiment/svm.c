@@ -284,7 +284,7 @@ static int decision_comm(rdml_ctx *ctx, MPI_Comm comm, const rdml_svm_model *m,
  * (rdml_svm_fit_comm) and the decision values split over the group, the same record. */
 static int run_fold(rdml_ctx *ctx, MPI_Comm comm, const rdml_svm_params *p, const rdml_svm_images *im,
                     const rdml_pairs *P, const int64_t *tr, int64_t ntr, const int64_t *te,
-                    int64_t nte, double *st, double *dec) {
+                    int64_t nte, double *st, double *dec, double *waited) {
     int64_t *ij_tr = malloc((size_t)ntr * 2 * sizeof *ij_tr), *ij_te = malloc((size_t)nte * 2 * sizeof *ij_te);
     double *y_tr = malloc((size_t)ntr * sizeof *y_tr), *y_te = malloc((size_t)nte * sizeof *y_te);
     int8_t *yb = malloc((size_t)nte), *pred = malloc((size_t)nte);
@@ -325,6 +325,7 @@ static int run_fold(rdml_ctx *ctx, MPI_Comm comm, const rdml_svm_params *p, cons
     if (!rc) {
         rdml_svm_info info;
         rdml_svm_get_info(m, &info);
+        *waited = info.waited;
         double w[8] = {info.objective, info.rho, info.gamma, (double)info.n_sv, (double)info.n_bsv,
                        (double)info.iterations, info.converged, info.seconds};
         memcpy(v + ST_OBJ, w, sizeof w);
@@ -692,7 +693,7 @@ static int grid_fit_score(rdml_ctx *ctx, void *user, int64_t s, int64_t k, const
  * (C-SVC by SMO: rdml_svm_fit_comm) and its decision values; a fit that does not split (SVR,
  * lowrank) is trained by the group's rank 0 alone (the others return an empty record). */
 static int svm_fold(rdml_ctx *ctx, MPI_Comm comm, const void *opts, const void *group, int64_t f,
-                    rdml_rec *out, int *left_out) {
+                    rdml_rec *out, int *left_out, double *waited) {
     const svm_opts *o = opts;
     svm_group *g = (svm_group *)group; /* the Gram matrix is cached in the group */
     int grank = 0;
@@ -726,7 +727,7 @@ static int svm_fold(rdml_ctx *ctx, MPI_Comm comm, const void *opts, const void *
         return RDML_OK;
     }
     if (!rc) rc = run_fold(ctx, split ? comm : MPI_COMM_NULL, &o->set[chosen], &g->im, &g->P, g->F.tr[f], g->F.ntr[f], g->F.te[f],
-                           g->F.nte[f], st, dec);
+                           g->F.nte[f], st, dec, waited);
     st[ST_N] = (double)chosen;
     if (rc) rdml_rec_free(out);
     return rc;
@@ -734,7 +735,8 @@ static int svm_fold(rdml_ctx *ctx, MPI_Comm comm, const void *opts, const void *
 
 static int svm_task(rdml_ctx *ctx, const void *opts, const void *group, int64_t f, rdml_rec *out) {
     int left_out = 0;
-    return svm_fold(ctx, MPI_COMM_NULL, opts, group, f, out, &left_out);
+    double waited = 0;
+    return svm_fold(ctx, MPI_COMM_NULL, opts, group, f, out, &left_out, &waited);
 }
 
 /* A fold on a group of ranks (the sweep's tail): the grid's fits and a large C-SVC's SMO
@@ -743,10 +745,11 @@ static int svm_task(rdml_ctx *ctx, const void *opts, const void *group, int64_t 
 static int svm_task_group(rdml_ctx *ctx, MPI_Comm comm, const void *opts, const void *group,
                           int64_t f, rdml_rec *out, double *waited) {
     int left_out = 0;
-    int rc = svm_fold(ctx, comm, opts, group, f, out, &left_out);
+    double fit_wait = 0;
+    int rc = svm_fold(ctx, comm, opts, group, f, out, &left_out, &fit_wait);
     double t0 = rdml_now();
     rc = rdml_agree(ctx, comm, rc);
-    if (left_out) *waited = rdml_now() - t0;
+    *waited = fit_wait + (left_out ? rdml_now() - t0 : 0);
     return rc;
 }
 

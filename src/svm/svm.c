@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "rdml/mpiutil.h"
 #include "svm/svm_priv.h"
@@ -562,6 +563,10 @@ static void solver_free(solver *s) {
 }
 
 /* The SMO main loop; alpha is returned in s->alpha in ORIGINAL order via active_set. */
+static int solve_from(rdml_ctx *ctx, solver *s, int shrinking, int64_t max_iter_cfg, int64_t iter,
+                      int64_t counter, int64_t *iters, int *converged, double *obj, double *rho,
+                      double *alpha_out);
+
 static int solve(rdml_ctx *ctx, solver *s, int shrinking, int64_t max_iter_cfg, int64_t *iters,
                  int *converged, double *obj, double *rho, double *alpha_out) {
     int64_t l = s->l;
@@ -574,9 +579,17 @@ static int solve(rdml_ctx *ctx, solver *s, int shrinking, int64_t max_iter_cfg, 
     }
     s->active_size = l;
     /* alpha starts at 0: no gradient initialisation needed */
-    int64_t iter = 0;
+    return solve_from(ctx, s, shrinking, max_iter_cfg, 0, (l < 1000 ? l : 1000) + 1, iters,
+                      converged, obj, rho, alpha_out);
+}
+
+/* The main loop from a state (iteration iter, shrinking counter): a fit on a group of ranks
+ * that does not pay hands its state to one rank here. */
+static int solve_from(rdml_ctx *ctx, solver *s, int shrinking, int64_t max_iter_cfg, int64_t iter,
+                      int64_t counter, int64_t *iters, int *converged, double *obj, double *rho,
+                      double *alpha_out) {
+    int64_t l = s->l;
     int64_t max_iter = max_iter_cfg > 0 ? max_iter_cfg : (100 * l > 10000000 ? 100 * l : 10000000);
-    int64_t counter = (l < 1000 ? l : 1000) + 1;
     *converged = 1;
     while (iter < max_iter) {
         if (--counter == 0) {
@@ -710,7 +723,7 @@ int svm_make_model(rdml_ctx *ctx, const svm_kern *k, int64_t n_images, int64_t l
             m->coef[q] = coef[t];
             q++;
         }
-    m->info = (rdml_svm_info){obj, rho, k->gamma, nsv, nbsv, iters, conv, rdml_now() - t0};
+    m->info = (rdml_svm_info){obj, rho, k->gamma, nsv, nbsv, iters, conv, rdml_now() - t0, 0};
     *out = m;
     return RDML_OK;
 }
@@ -954,7 +967,9 @@ int rdml_svm_decision(rdml_ctx *ctx, const rdml_svm_model *m, const rdml_svm_ima
  * formula; at a shrinking step (every min(l, 1000) iterations) and at the end G and G_bar are
  * gathered and the serial code runs on the full arrays (the swaps, the gradient
  * reconstruction, rho, the objective). Kernel rows are cached per rank as ranges of
- * positions. */
+ * positions. After 64 iterations the group checks that the split pays (the ranks' compute
+ * time summed >= 1.2 x the wall time); if not, rank 0 continues alone with the serial loop
+ * from the same state (gs_handoff), the others wait without spinning. */
 
 typedef struct grow {
     struct grow *prev, *next;
@@ -972,6 +987,8 @@ typedef struct gsolve {
     int64_t budget; /* floats still available */
     int *counts, *displs;
     float one;      /* a valid pointer for an empty range */
+    double comm_s;  /* seconds in the scans' exchanges */
+    double waited;  /* seconds waiting for rank 0 after a hand-over */
 } gsolve;
 
 static void grow_unlink(grow *h) {
@@ -1179,7 +1196,9 @@ static int gs_wss(solver *s, gsolve *g, int64_t *out_i, int64_t *out_j, double *
         }
     }
     double mine[6] = {Gmax, (double)idx, idx >= 0 ? s->G[idx] : 0, (double)s->oom, 0, 0};
+    double tc = rdml_now();
     MPI_Allgather(mine, 6, MPI_DOUBLE, all, 6, MPI_DOUBLE, g->comm);
+    g->comm_s += rdml_now() - tc;
     Gmax = -INFINITY;
     int64_t i = -1;
     int oom = 0;
@@ -1238,7 +1257,9 @@ static int gs_wss(solver *s, gsolve *g, int64_t *out_i, int64_t *out_j, double *
     }
     double m2[6] = {Gmax2, odmin, (double)jdx, jdx >= 0 ? s->G[jdx] : 0,
                     jdx >= 0 ? (double)Qi[jdx - a] : 0, (double)s->oom};
+    tc = rdml_now();
     MPI_Allgather(m2, 6, MPI_DOUBLE, all, 6, MPI_DOUBLE, g->comm);
+    g->comm_s += rdml_now() - tc;
     Gmax2 = -INFINITY;
     odmin = INFINITY;
     int64_t j = -1;
@@ -1263,9 +1284,49 @@ static int gs_wss(solver *s, gsolve *g, int64_t *out_i, int64_t *out_j, double *
     return 0;
 }
 
+/* The rest of the fit on rank 0 alone, from the state every rank holds (G and G_bar full):
+ * the others wait for alpha and the statistics. */
+static int gs_handoff(rdml_ctx *ctx, gsolve *g, solver *s, int shrinking, int64_t max_iter_cfg,
+                      int64_t iter, int64_t counter, int64_t *iters, int *converged, double *obj,
+                      double *rho, double *alpha_out) {
+    for (grow *h = g->lru.next; h != &g->lru;) { /* rank 0's serial cache takes over */
+        grow *next = h->next;
+        grow_drop(g, h);
+        h = next;
+    }
+    double tw = rdml_now();
+    int rc = RDML_OK;
+    if (g->rank == 0)
+        rc = solve_from(ctx, s, shrinking, max_iter_cfg, iter, counter, iters, converged, obj, rho,
+                        alpha_out);
+    /* the others wait without spinning (a core kept busy polling would slow rank 0 down on a
+     * loaded machine) */
+    double st[5] = {(double)rc, *obj, *rho, (double)*iters, (double)*converged};
+    MPI_Request req;
+    MPI_Ibcast(st, 5, MPI_DOUBLE, 0, g->comm, &req);
+    for (int done = 0; !done;) {
+        MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+        if (!done) {
+            struct timespec ts = {0, 500000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    rc = rdml_agree(ctx, g->comm, g->rank == 0 ? rc : (int)st[0]); /* rank 0's message */
+    if (!rc) {
+        MPI_Bcast(alpha_out, (int)s->l, MPI_DOUBLE, 0, g->comm);
+        *obj = st[1];
+        *rho = st[2];
+        *iters = (int64_t)st[3];
+        *converged = (int)st[4];
+    }
+    if (g->rank != 0) g->waited = rdml_now() - tw;
+    return rc;
+}
+
 /* solve() on a group of ranks: the same iterations, the same result. */
 static int gs_solve(rdml_ctx *ctx, gsolve *g, solver *s, int shrinking, int64_t max_iter_cfg,
-                    int64_t *iters, int *converged, double *obj, double *rho, double *alpha_out) {
+                    int split_mode, int64_t *iters, int *converged, double *obj, double *rho,
+                    double *alpha_out) {
     const int64_t l = s->l;
     for (int64_t i = 0; i < l; i++) {
         s->alpha[i] = 0;
@@ -1283,7 +1344,35 @@ static int gs_solve(rdml_ctx *ctx, gsolve *g, solver *s, int shrinking, int64_t 
     int64_t max_iter = max_iter_cfg > 0 ? max_iter_cfg : (100 * l > 10000000 ? 100 * l : 10000000);
     int64_t counter = (l < 1000 ? l : 1000) + 1;
     *converged = 1;
+    int checked = 0;
+    const double t0 = rdml_now();
     while (iter < max_iter && allv) {
+        if (!checked && iter >= 64) {
+            /* does the split pay? Every rank's compute time (not in the exchanges) summed
+             * against the wall time: on cores of their own the ranks compute most of the time;
+             * on oversubscribed ones they mostly wait for each other */
+            int handoff = 0;
+            {
+                checked = 1;
+                double wall = rdml_now() - t0, comp = wall - g->comm_s, sum = 0, wmax = 0;
+                int oom = s->oom, any = 0;
+                MPI_Allreduce(&comp, &sum, 1, MPI_DOUBLE, MPI_SUM, g->comm);
+                MPI_Allreduce(&wall, &wmax, 1, MPI_DOUBLE, MPI_MAX, g->comm);
+                MPI_Allreduce(&oom, &any, 1, MPI_INT, MPI_MAX, g->comm);
+                if (any) { /* a rank skipped its part of an update: stop here */
+                    s->oom = 1;
+                    break;
+                }
+                handoff = split_mode == 2 || (split_mode == 0 && sum < 1.2 * wmax);
+            }
+            if (handoff) { /* at an iteration's start: the serial loop goes on from here */
+                gs_gather(g, s->G, 0, s->active_size);
+                gs_gather(g, s->G_bar, 0, l);
+                if (allv != all) free(allv);
+                return gs_handoff(ctx, g, s, shrinking, max_iter_cfg, iter, counter, iters,
+                                  converged, obj, rho, alpha_out);
+            }
+        }
         if (--counter == 0) {
             counter = l < 1000 ? l : 1000;
             if (shrinking) {
@@ -1441,7 +1530,7 @@ int rdml_svm_fit_comm(rdml_ctx *ctx, MPI_Comm comm, const rdml_svm_params *p,
     g.counts = malloc((size_t)size * sizeof *g.counts);
     g.displs = malloc((size_t)size * sizeof *g.displs);
     double *alpha = malloc((size_t)l * sizeof *alpha), *bound = malloc((size_t)l * sizeof *bound);
-    rc = solver_alloc(ctx, &s, l, l, 0, 0); /* the serial cache stays empty */
+    rc = solver_alloc(ctx, &s, l, l, p->cache_mb, 0); /* serial cache: used after a hand-over */
     if (!rc && (!alpha || !bound || !g.rows || !g.counts || !g.displs))
         rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for an SVM of %lld training pairs", (long long)l);
     rc = rdml_agree(ctx, comm, rc);
@@ -1456,13 +1545,15 @@ int rdml_svm_fit_comm(rdml_ctx *ctx, MPI_Comm comm, const rdml_svm_params *p,
         int64_t iters = 0;
         int conv = 1;
         double obj = 0, rho = 0;
-        rc = gs_solve(ctx, &g, &s, p->shrinking, p->max_iter, &iters, &conv, &obj, &rho, alpha);
+        rc = gs_solve(ctx, &g, &s, p->shrinking, p->max_iter, p->split_mode, &iters, &conv, &obj,
+                      &rho, alpha);
         if (!rc) {
             for (int64_t t = 0; t < l; t++) {
                 bound[t] = y[t] ? s.Cp : s.Cn;
                 alpha[t] = alpha[t] > 0 ? (y[t] ? 1.0 : -1.0) * alpha[t] : 0;
             }
             rc = svm_make_model(ctx, &s.k, im->n, l, ij, alpha, bound, obj, rho, iters, conv, t0, out);
+            if (!rc) (*out)->info.waited = g.waited;
         }
         rc = rdml_agree(ctx, comm, rc);
         if (rc) rdml_svm_free(out);

@@ -2,7 +2,9 @@
  * 1-4 ranks: support vectors, coefficients, rho, objective and iterations, for the paper's
  * poly-2 kernel and the others, with shrinking (and the gradient reconstruction it needs),
  * class weights, a kernel cache too small for two rows of every rank's slice, and an
- * iteration limit. Other types fall back to the serial fit on every rank. */
+ * iteration limit; split to the end (split_mode 1) and handed to rank 0 after the first 1000
+ * iterations (split_mode 2, as when the split does not pay: the others report their wait).
+ * Other types fall back to the serial fit on every rank. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,16 +89,21 @@ static void test_fit_comm_equals_serial(void) {
         p.split_min = 0; /* split this small set too */
         rdml_svm_model *ms = NULL, *mg = NULL;
         CHECK(rdml_svm_fit(&ctx, &p, &im, l, ij, y, &ms) == RDML_OK);
-        CHECK(rdml_svm_fit_comm(&ctx, MPI_COMM_WORLD, &p, &im, l, ij, y, &mg) == RDML_OK);
         CHECK(rdml_svm_fit_splits(&p, l));
-        if (ms && mg) same_model(ms, mg);
-        if (c == 0 && ms) {
-            rdml_svm_info info;
-            rdml_svm_get_info(ms, &info);
-            CHECK(info.iterations > 1000); /* long enough to shrink */
+        for (int mode = 1; mode <= 2; mode++) {
+            p.split_mode = mode;
+            CHECK(rdml_svm_fit_comm(&ctx, MPI_COMM_WORLD, &p, &im, l, ij, y, &mg) == RDML_OK);
+            if (ms && mg) same_model(ms, mg);
+            if (c == 0 && ms && mg) {
+                rdml_svm_info info, ig;
+                rdml_svm_get_info(ms, &info);
+                rdml_svm_get_info(mg, &ig);
+                CHECK(info.iterations > 1000); /* long enough to shrink and to hand over */
+                CHECK(mode == 2 && ctx.rank > 0 ? ig.waited > 0 : ig.waited == 0);
+            }
+            rdml_svm_free(&mg);
         }
         rdml_svm_free(&ms);
-        rdml_svm_free(&mg);
     }
     /* epsilon-SVR: not split, every rank fits it; the same model */
     rdml_svm_params p;
