@@ -83,7 +83,10 @@ int rdml_farm_run(rdml_ctx *ctx, MPI_Comm comm, int64_t ntasks, rdml_task_fn fn,
 
     /* the tail: with a group function, the last np % R pending tasks run on groups of ranks
      * after the dynamic part, so that no rank idles while the last tasks finish */
-    const int64_t tail = opts->group_fn && ctx->nranks > 1 ? np % ctx->nranks : 0;
+    int crank = 0, csize = 1;
+    MPI_Comm_rank(comm, &crank);
+    MPI_Comm_size(comm, &csize);
+    const int64_t tail = opts->group_fn && csize > 1 ? np % csize : 0;
     const int64_t ndyn = np - tail;
 
     int64_t *base = NULL;
@@ -134,9 +137,9 @@ int rdml_farm_run(rdml_ctx *ctx, MPI_Comm comm, int64_t ntasks, rdml_task_fn fn,
         int go = !rc && !stopped_by, all = 0;
         MPI_Allreduce(&go, &all, 1, MPI_INT, MPI_MIN, comm);
         if (all) {
-            const int color = (int)((int64_t)ctx->rank * tail / ctx->nranks);
+            const int color = (int)((int64_t)crank * tail / csize);
             MPI_Comm g;
-            MPI_Comm_split(comm, color, ctx->rank, &g);
+            MPI_Comm_split(comm, color, crank, &g);
             int grank = 0;
             MPI_Comm_rank(g, &grank);
             const int64_t t = pending[ndyn + color];
@@ -151,7 +154,7 @@ int rdml_farm_run(rdml_ctx *ctx, MPI_Comm comm, int64_t ntasks, rdml_task_fn fn,
             if (!lrc && grank == 0) {
                 st.mine++;
                 st.grouped++;
-                owner[t] = ctx->rank;
+                owner[t] = crank;
                 if (opts->gather) recs[t] = r;
             }
             rc = lrc;
