@@ -967,9 +967,10 @@ int rdml_svm_decision(rdml_ctx *ctx, const rdml_svm_model *m, const rdml_svm_ima
  * formula; at a shrinking step (every min(l, 1000) iterations) and at the end G and G_bar are
  * gathered and the serial code runs on the full arrays (the swaps, the gradient
  * reconstruction, rho, the objective). Kernel rows are cached per rank as ranges of
- * positions. After 64 iterations the group checks that the split pays (the ranks' compute
- * time summed >= 1.2 x the wall time); if not, rank 0 continues alone with the serial loop
- * from the same state (gs_handoff), the others wait without spinning. */
+ * positions. After 64 iterations and then every 1000 the group checks that the split pays
+ * (the ranks' CPU time outside the exchanges, summed, >= 1.2 x the window's wall time); if
+ * not, rank 0 continues alone with the serial loop from the same state (gs_handoff), the
+ * others wait without spinning. */
 
 typedef struct grow {
     struct grow *prev, *next;
@@ -987,7 +988,7 @@ typedef struct gsolve {
     int64_t budget; /* floats still available */
     int *counts, *displs;
     float one;      /* a valid pointer for an empty range */
-    double comm_s;  /* seconds in the scans' exchanges */
+    double comm_cpu; /* CPU seconds of this thread in the scans' exchanges */
     double waited;  /* seconds waiting for rank 0 after a hand-over */
 } gsolve;
 
@@ -1095,6 +1096,13 @@ static void grow_swap(gsolve *g, int64_t i, int64_t j) {
     }
 }
 
+/* CPU seconds of this thread (its compute; a descheduled rank's wait is not in it). */
+static double gs_cpu(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static void gs_swap(solver *s, gsolve *g, int64_t i, int64_t j) {
     swap_index(s, i, j); /* the serial cache is empty here */
     grow_swap(g, i, j);
@@ -1196,9 +1204,9 @@ static int gs_wss(solver *s, gsolve *g, int64_t *out_i, int64_t *out_j, double *
         }
     }
     double mine[6] = {Gmax, (double)idx, idx >= 0 ? s->G[idx] : 0, (double)s->oom, 0, 0};
-    double tc = rdml_now();
+    double tc = gs_cpu();
     MPI_Allgather(mine, 6, MPI_DOUBLE, all, 6, MPI_DOUBLE, g->comm);
-    g->comm_s += rdml_now() - tc;
+    g->comm_cpu += gs_cpu() - tc;
     Gmax = -INFINITY;
     int64_t i = -1;
     int oom = 0;
@@ -1257,9 +1265,9 @@ static int gs_wss(solver *s, gsolve *g, int64_t *out_i, int64_t *out_j, double *
     }
     double m2[6] = {Gmax2, odmin, (double)jdx, jdx >= 0 ? s->G[jdx] : 0,
                     jdx >= 0 ? (double)Qi[jdx - a] : 0, (double)s->oom};
-    tc = rdml_now();
+    tc = gs_cpu();
     MPI_Allgather(m2, 6, MPI_DOUBLE, all, 6, MPI_DOUBLE, g->comm);
-    g->comm_s += rdml_now() - tc;
+    g->comm_cpu += gs_cpu() - tc;
     Gmax2 = -INFINITY;
     odmin = INFINITY;
     int64_t j = -1;
@@ -1344,17 +1352,23 @@ static int gs_solve(rdml_ctx *ctx, gsolve *g, solver *s, int shrinking, int64_t 
     int64_t max_iter = max_iter_cfg > 0 ? max_iter_cfg : (100 * l > 10000000 ? 100 * l : 10000000);
     int64_t counter = (l < 1000 ? l : 1000) + 1;
     *converged = 1;
-    int checked = 0;
-    const double t0 = rdml_now();
+    int64_t next_check = 64;
+    double w0 = rdml_now(), c0 = gs_cpu();
+    g->comm_cpu = 0;
     while (iter < max_iter && allv) {
-        if (!checked && iter >= 64) {
-            /* does the split pay? Every rank's compute time (not in the exchanges) summed
-             * against the wall time: on cores of their own the ranks compute most of the time;
-             * on oversubscribed ones they mostly wait for each other */
+        if (iter >= next_check) {
+            /* does the split pay? In the window since the last check, every rank's CPU time
+             * outside the exchanges (its share of the work) summed against the wall time: on
+             * cores of their own the ranks do close to g serial seconds of work per second; on
+             * loaded or oversubscribed ones they wait for each other (and for the cores) */
             int handoff = 0;
             {
-                checked = 1;
-                double wall = rdml_now() - t0, comp = wall - g->comm_s, sum = 0, wmax = 0;
+                next_check = iter + 1000;
+                double now = rdml_now(), cpu = gs_cpu();
+                double wall = now - w0, comp = (cpu - c0) - g->comm_cpu, sum = 0, wmax = 0;
+                w0 = now;
+                c0 = cpu;
+                g->comm_cpu = 0;
                 int oom = s->oom, any = 0;
                 MPI_Allreduce(&comp, &sum, 1, MPI_DOUBLE, MPI_SUM, g->comm);
                 MPI_Allreduce(&wall, &wmax, 1, MPI_DOUBLE, MPI_MAX, g->comm);
