@@ -14,7 +14,8 @@ import numpy as np
 VOLATILE = {"fit_seconds", "pairs_per_second", "elapsed", "seconds", "date", "time",
             "started", "finished", "created", "command", "host", "hostname", "wall_seconds",
             "load_seconds", "task_seconds", "seconds_per_epoch", "epoch_seconds",
-            "rdmlearn_version", "version", "git", "cwd", "user"}
+            "rdmlearn_version", "version", "git", "cwd", "user",
+            "ranks_busy", "ranks_busy_mean"}
 # /meta/done holds each stage's stamp, which hashes the input files' modification times
 VOLATILE_PATHS = ("/meta/done",)
 

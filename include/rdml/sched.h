@@ -97,6 +97,16 @@ void rdml_journal_close(rdml_journal **j, MPI_Comm comm, int remove_dir);
  * farm on every rank after their current task, with this message. */
 typedef int (*rdml_task_fn)(rdml_ctx *ctx, int64_t t, void *user, rdml_rec *out);
 
+/* Optional: compute task t into *out collectively over comm, a group of the farm's ranks
+ * (MPI_Comm_split of the farm's communicator; size 1 is possible). The record of comm's rank 0
+ * is the task's record (journaled once, by that rank); the other ranks' records are freed. It
+ * must give the same record for any group size (a fixed decomposition of the work into
+ * shards, reduced in a fixed order), agree on errors over comm (rdml_agree) and use no other
+ * communicator. *waited (0 on entry) gets the seconds this rank only waited for the others
+ * (e.g. while one rank does a part that does not split): the farm counts them as idle. */
+typedef int (*rdml_task_group_fn)(rdml_ctx *ctx, MPI_Comm comm, int64_t t, void *user,
+                                  rdml_rec *out, double *waited);
+
 typedef struct rdml_farm_opts {
     rdml_journal *journal;   /* NULL: no journal */
     const char *const *keys; /* ntasks keys; required with a journal */
@@ -104,14 +114,23 @@ typedef struct rdml_farm_opts {
     int64_t array_count;     /*   run (SLURM job arrays); 0: every task */
     int gather;              /* 1: on return every rank holds every selected task's record */
     const char *label;       /* progress label; NULL: "tasks" */
+    /* With group_fn and more than one rank, no rank idles at the end of the farm: of the P
+     * pending tasks (selected, not journaled) the first P - P % R (R ranks) go to the dynamic
+     * farm as usual, then the last P % R tasks run at the same time, task i of them on the
+     * ranks r with r * (P % R) / R == i (groups of R / (P % R) ranks, rounded), each group
+     * calling group_fn on its own communicator. Which rank or group computed a task never
+     * changes its record; the journal, resume and array semantics stay the same. */
+    rdml_task_group_fn group_fn;
 } rdml_farm_opts;
 
 typedef struct rdml_farm_stats {
     int64_t selected;  /* tasks of this call (after the array selection) */
     int64_t journaled; /* found in the journal at the start */
     int64_t computed;  /* computed by this call, all ranks */
-    int64_t mine;      /* computed by this rank */
-    double busy_seconds, seconds; /* this rank: inside tasks; whole call */
+    int64_t mine;      /* computed by this rank (a group task counts for its group's rank 0) */
+    int64_t grouped;   /* of computed: tasks run on groups of ranks (group_fn) */
+    double busy_seconds, seconds; /* this rank: inside tasks (less the waits group tasks
+                                   * report); whole call */
 } rdml_farm_stats;
 
 /* Collective. Run every selected task that is not in the journal, journaling each as it

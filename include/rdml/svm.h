@@ -38,6 +38,7 @@
 #ifndef RDML_SVM_H
 #define RDML_SVM_H
 
+#include <mpi.h>
 #include <stdint.h>
 
 #include "rdml/core.h"
@@ -97,6 +98,14 @@ typedef struct rdml_svm_params {
     double lr_tol;       /* dual CD stop: max - min projected gradient over an epoch (LIBLINEAR eps) */
     int64_t max_epochs;  /* dual CD epoch cap; hitting it sets info.converged = 0 */
     uint64_t seed;       /* landmarks and the coordinate order (counter RNG); never the rank */
+    int64_t split_min;   /* rdml_svm_fit_comm splits a C-SVC fit of at least this many pairs
+                          * (default RDML_SVM_SPLIT_MIN_PAIRS: an iteration on fewer is too
+                          * short to share between ranks) */
+    int split_mode;      /* rdml_svm_fit_comm after the first min(l, 1000) iterations: 0
+                          * measures and hands the fit to the group's first rank when the split
+                          * does not pay (the ranks' compute time summed < 1.2 x the wall
+                          * time, e.g. on oversubscribed cores); 1 always splits; 2 always hands
+                          * it over (tests) */
 } rdml_svm_params;
 
 /* sklearn.svm.SVC()'s defaults: rbf, degree 3, gamma 'scale', coef0 0, C 1, tol 1e-3,
@@ -165,6 +174,19 @@ int rdml_svm_train_lowrank(rdml_ctx *ctx, const rdml_svm_params *p, const rdml_s
  * p->solver = lowrank goes to rdml_svm_train_lowrank. */
 int rdml_svm_fit(rdml_ctx *ctx, const rdml_svm_params *p, const rdml_svm_images *im,
                  int64_t l, const int64_t *ij, const double *target, rdml_svm_model **out);
+/* Collective over comm: rdml_svm_fit with the work of one fit split over the ranks of comm.
+ * For C-SVC with the smo solver on at least p->split_min pairs (rdml_svm_fit_splits) every SMO iteration's working-set scans,
+ * gradient updates and kernel rows are split into contiguous blocks of the training pairs and
+ * the choices reduced in a fixed order (two small allgathers per iteration; the gradients are
+ * gathered only when the solver shrinks), so every rank gets the model of rdml_svm_fit bit
+ * for bit, for any size of comm. A split that does not pay is handed to rank 0 of comm, which
+ * goes on alone from the same state (p->split_mode; info.waited on the others). Other types and solvers run rdml_svm_fit on every rank. */
+int rdml_svm_fit_comm(rdml_ctx *ctx, MPI_Comm comm, const rdml_svm_params *p,
+                      const rdml_svm_images *im, int64_t l, const int64_t *ij,
+                      const double *target, rdml_svm_model **out);
+/* Does rdml_svm_fit_comm split a fit of p on l training pairs over its ranks? */
+#define RDML_SVM_SPLIT_MIN_PAIRS 4096
+int rdml_svm_fit_splits(const rdml_svm_params *p, int64_t l);
 /* Decision values f(x) = sum_i coef_i K(sv_i, x) - rho for n pairs (same image set `im` as
  * in training); for C-SVC f > 0 predicts class 1, as sklearn's decision_function; for
  * epsilon-SVR f is the prediction, as sklearn SVR's predict. */
@@ -182,6 +204,8 @@ typedef struct rdml_svm_info {
     int64_t iterations;
     int converged;       /* 0 when max_iter stopped it */
     double seconds;      /* wall time of the fit */
+    double waited;       /* rdml_svm_fit_comm: seconds this rank only waited (a fit handed to
+                          * the group's first rank) */
 } rdml_svm_info;
 void rdml_svm_get_info(const rdml_svm_model *m, rdml_svm_info *out);
 /* Support vectors in training order: indices into the training set and coefficients y_i

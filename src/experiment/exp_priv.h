@@ -173,6 +173,14 @@ typedef struct rdml_sweep_model {
      * columns embedding, architecture, layer, depth, relative_depth (pair_emb.c). */
     int nvariants;
     const struct rdml_sweep_variant *variants;
+    /* Optional (NULL: every task runs on one rank): task collective over comm, a group of the
+     * stage's ranks (the farm's tail, rdml/sched.h rdml_farm_opts.group_fn), for the tasks of
+     * a stage that has fewer tasks left than ranks. Same record as task for any size of comm
+     * (1 included): split the work into shards fixed by the task alone, reduced in a fixed
+     * order; rank 0's record counts. Agree on errors over comm. *waited (0 on entry): the
+     * seconds this rank only waited for the others (counted as idle in the busy figure). */
+    int (*task_group)(rdml_ctx *ctx, MPI_Comm comm, const void *opts, const void *group,
+                      int64_t fold, struct rdml_rec *out, double *waited);
 } rdml_sweep_model;
 typedef struct rdml_sweep_variant {
     const void *opts;
@@ -227,6 +235,13 @@ typedef struct rdml_sweep_vcols {
 int rdml_exp_sweep_vcols_read(rdml_ctx *ctx, struct rdml_h5 *h, const char *base, int64_t T, int64_t G,
                               rdml_sweep_vcols *v);
 void rdml_exp_sweep_vcols_free(rdml_sweep_vcols *v);
+/* Collective over comm (MPI_COMM_NULL or size 1: rdml_cv_grid_search itself). The nested grid
+ * search of one outer fold with its nset x K fits split over the ranks of comm (contiguous
+ * blocks of the items k * nset + s, each fit by one rank, the scores allgathered): every rank
+ * gets the serial search's scores and chosen setting, for any size of comm. */
+int rdml_exp_grid_search(rdml_ctx *ctx, MPI_Comm comm, int64_t nset, int64_t K, int64_t l,
+                         const int64_t *ij, const int64_t *image_fold, const int64_t *pair_fold,
+                         rdml_cv_fit_score fn, void *user, double *scores, int64_t *chosen);
 
 /* Collective. The R^2 null distribution null (n values, e.g. rdml_cv_null_r2; NaN for a
  * stopped fold) of a model whose observed R^2 is observed, under obj: the dataset <obj>/<name>

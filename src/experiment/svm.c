@@ -11,6 +11,7 @@
  * its test pairs. The records are gathered and written by all ranks under
  * /experiments/<pairs.experiment>/. A result never depends on where it ran. With pairs.set =
  * colors the PNGs are classified by the paper's pixel rule, each rank a block of images. */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -250,11 +251,44 @@ static const char *metric_name(const svm_opts *o, int i) {
     return is_svr(o) ? reg_metrics[i] : class_metrics[i];
 }
 
+/* Decision values of the n pairs ij, split over the ranks of comm (contiguous blocks, each
+ * value computed whole by one rank, allgathered): the same values for any size of comm. */
+static int decision_comm(rdml_ctx *ctx, MPI_Comm comm, const rdml_svm_model *m,
+                         const rdml_svm_images *im, int64_t n, const int64_t *ij, double *dec) {
+    int rank = 0, size = 1;
+    if (comm != MPI_COMM_NULL) {
+        MPI_Comm_rank(comm, &rank);
+        MPI_Comm_size(comm, &size);
+    }
+    if (size == 1) return rdml_svm_decision(ctx, m, im, n, ij, dec);
+    int64_t lo, hi;
+    rdml_part_block(n, rank, size, &lo, &hi);
+    int *counts = malloc((size_t)size * sizeof *counts), *displs = malloc((size_t)size * sizeof *displs);
+    int rc = counts && displs ? RDML_OK : RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
+    if (!rc && n > INT_MAX) rc = RDML_FAIL(ctx, RDML_ECONFIG, "%lld test pairs on a group of ranks: at "
+                                           "most %d", (long long)n, INT_MAX);
+    if (!rc) rc = rdml_svm_decision(ctx, m, im, hi - lo, ij + 2 * lo, dec + lo);
+    rc = rdml_agree(ctx, comm, rc);
+    if (!rc) {
+        for (int r = 0; r < size; r++) {
+            int64_t a, b;
+            rdml_part_block(n, r, size, &a, &b);
+            counts[r] = (int)(b - a);
+            displs[r] = (int)a;
+        }
+        MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, dec, counts, displs, MPI_DOUBLE, comm);
+    }
+    free(counts);
+    free(displs);
+    return rc;
+}
+
 /* Train the outer fold with setting p and fill st (ST_N values) and dec (ntest decision
- * values, or SVR predictions). */
-static int run_fold(rdml_ctx *ctx, const rdml_svm_params *p, const rdml_svm_images *im,
+ * values, or SVR predictions). Collective over comm (MPI_COMM_NULL: this rank alone): the fit
+ * (rdml_svm_fit_comm) and the decision values split over the group, the same record. */
+static int run_fold(rdml_ctx *ctx, MPI_Comm comm, const rdml_svm_params *p, const rdml_svm_images *im,
                     const rdml_pairs *P, const int64_t *tr, int64_t ntr, const int64_t *te,
-                    int64_t nte, double *st, double *dec) {
+                    int64_t nte, double *st, double *dec, double *waited) {
     int64_t *ij_tr = malloc((size_t)ntr * 2 * sizeof *ij_tr), *ij_te = malloc((size_t)nte * 2 * sizeof *ij_te);
     double *y_tr = malloc((size_t)ntr * sizeof *y_tr), *y_te = malloc((size_t)nte * sizeof *y_te);
     int8_t *yb = malloc((size_t)nte), *pred = malloc((size_t)nte);
@@ -265,8 +299,14 @@ static int run_fold(rdml_ctx *ctx, const rdml_svm_params *p, const rdml_svm_imag
         rdml_cv_gather(ntr, tr, P->ij, P->label, ij_tr, y_tr);
         rdml_cv_gather(nte, te, P->ij, P->label, ij_te, y_te);
     }
-    if (!rc) rc = rdml_svm_fit(ctx, p, im, ntr, ij_tr, y_tr, &m);
-    if (!rc) rc = rdml_svm_decision(ctx, m, im, nte, ij_te, dec);
+    if (comm != MPI_COMM_NULL) {
+        rc = rdml_agree(ctx, comm, rc);
+        if (!rc) rc = rdml_svm_fit_comm(ctx, comm, p, im, ntr, ij_tr, y_tr, &m);
+        if (!rc) rc = decision_comm(ctx, comm, m, im, nte, ij_te, dec);
+    } else {
+        if (!rc) rc = rdml_svm_fit(ctx, p, im, ntr, ij_tr, y_tr, &m);
+        if (!rc) rc = rdml_svm_decision(ctx, m, im, nte, ij_te, dec);
+    }
     double v[ST_N];
     memset(v, 0, sizeof v);
     if (!rc && p->type == RDML_SVM_EPSILON_SVR) {
@@ -289,6 +329,7 @@ static int run_fold(rdml_ctx *ctx, const rdml_svm_params *p, const rdml_svm_imag
     if (!rc) {
         rdml_svm_info info;
         rdml_svm_get_info(m, &info);
+        *waited = info.waited;
         double w[8] = {info.objective, info.rho, info.gamma, (double)info.n_sv, (double)info.n_bsv,
                        (double)info.iterations, info.converged, info.seconds};
         memcpy(v + ST_OBJ, w, sizeof w);
@@ -649,32 +690,70 @@ static int grid_fit_score(rdml_ctx *ctx, void *user, int64_t s, int64_t k, const
     return rc;
 }
 
-/* One outer fold: the inner grid search (every setting x inner fold, serially) picks the
- * setting, then the fold's SVM is trained on its training pairs and scored on its test pairs. */
-static int svm_task(rdml_ctx *ctx, const void *opts, const void *group, int64_t f, rdml_rec *out) {
+/* One outer fold: the inner grid search (every setting x inner fold) picks the setting, then
+ * the fold's SVM is trained on its training pairs and scored on its test pairs. comm:
+ * MPI_COMM_NULL for a task of one rank; a group of ranks (the sweep's tail, svm_task_group)
+ * splits the grid's fits over the group (rdml_exp_grid_search), then the chosen setting's fit
+ * (C-SVC by SMO: rdml_svm_fit_comm) and its decision values; a fit that does not split (SVR,
+ * lowrank) is trained by the group's rank 0 alone (the others return an empty record). */
+static int svm_fold(rdml_ctx *ctx, MPI_Comm comm, const void *opts, const void *group, int64_t f,
+                    rdml_rec *out, int *left_out, double *waited) {
     const svm_opts *o = opts;
     svm_group *g = (svm_group *)group; /* the Gram matrix is cached in the group */
+    int grank = 0;
+    if (comm != MPI_COMM_NULL) MPI_Comm_rank(comm, &grank);
+    int rc = RDML_OK;
     if (!g->im.sqnorm)
-        RDML_TRY(rdml_svm_images_make_ex(ctx, g->n, g->d, g->E, rdml_svm_images_needs(&o->svm), &g->im));
+        rc = rdml_svm_images_make_ex(ctx, g->n, g->d, g->E, rdml_svm_images_needs(&o->svm), &g->im);
     out->n = rec_len(o, g, f);
-    out->v = calloc((size_t)out->n, sizeof *out->v);
-    if (!out->v) return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for a fold record");
+    out->v = rc ? NULL : calloc((size_t)out->n, sizeof *out->v);
+    if (!rc && !out->v) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for a fold record");
+    if (comm != MPI_COMM_NULL) rc = rdml_agree(ctx, comm, rc);
+    if (rc) {
+        rdml_rec_free(out);
+        return rc;
+    }
     double *st = out->v, *dec = out->v + ST_N + 1, *scores = dec + g->F.nte[f];
     int64_t chosen = 0;
-    int rc = RDML_OK;
     if (o->grid) {
         const int64_t nu = g->S.nunits;
         const int by_pairs = g->S.scheme == RDML_SPLIT_PAIRS;
         grid_user u = {o, g};
-        rc = rdml_cv_grid_search(ctx, o->nset, o->inner_folds, g->P.n, g->P.ij,
-                                 by_pairs ? NULL : g->F.ifold + f * nu,
-                                 by_pairs ? g->F.ifold + f * nu : NULL, grid_fit_score, &u, scores,
-                                 &chosen);
+        rc = rdml_exp_grid_search(ctx, comm, o->nset, o->inner_folds, g->P.n, g->P.ij,
+                                  by_pairs ? NULL : g->F.ifold + f * nu,
+                                  by_pairs ? g->F.ifold + f * nu : NULL, grid_fit_score, &u, scores,
+                                  &chosen);
     }
-    if (!rc) rc = run_fold(ctx, &o->set[chosen], &g->im, &g->P, g->F.tr[f], g->F.ntr[f], g->F.te[f],
-                           g->F.nte[f], st, dec);
+    const int split = comm != MPI_COMM_NULL && rdml_svm_fit_splits(&o->set[chosen], g->F.ntr[f]);
+    if (!rc && grank != 0 && !split) { /* the group's rank 0 trains the chosen setting */
+        rdml_rec_free(out);
+        *left_out = 1;
+        return RDML_OK;
+    }
+    if (!rc) rc = run_fold(ctx, split ? comm : MPI_COMM_NULL, &o->set[chosen], &g->im, &g->P, g->F.tr[f], g->F.ntr[f], g->F.te[f],
+                           g->F.nte[f], st, dec, waited);
     st[ST_N] = (double)chosen;
     if (rc) rdml_rec_free(out);
+    return rc;
+}
+
+static int svm_task(rdml_ctx *ctx, const void *opts, const void *group, int64_t f, rdml_rec *out) {
+    int left_out = 0;
+    double waited = 0;
+    return svm_fold(ctx, MPI_COMM_NULL, opts, group, f, out, &left_out, &waited);
+}
+
+/* A fold on a group of ranks (the sweep's tail): the grid's fits and a large C-SVC's SMO
+ * iterations split over the group; the same record as svm_task. A rank left out of a fit that
+ * does not split reports its wait (the busy figure counts it as idle). */
+static int svm_task_group(rdml_ctx *ctx, MPI_Comm comm, const void *opts, const void *group,
+                          int64_t f, rdml_rec *out, double *waited) {
+    int left_out = 0;
+    double fit_wait = 0;
+    int rc = svm_fold(ctx, comm, opts, group, f, out, &left_out, &fit_wait);
+    double t0 = rdml_now();
+    rc = rdml_agree(ctx, comm, rc);
+    *waited = fit_wait + (left_out ? rdml_now() - t0 : 0);
     return rc;
 }
 
@@ -845,7 +924,9 @@ int rdml_exp_svm_stage(rdml_exp *ex, int64_t array_index, int64_t array_count) {
         rdml_exp_pair_variants(&pe, vo, sizeof *vo, vv);
         rdml_sweep_model m = {"svm", &vo[0], sizeof(svm_group), svm_nfolds, svm_prepare, svm_release,
                               svm_task, svm_write, svm_finish, o.experiment, is_svr(&o) ? "svr" : "svm", n_metrics(&o),
-                              is_svr(&o) ? reg_metrics : class_metrics, svm_metrics, pe.n, vv};
+                              is_svr(&o) ? reg_metrics : class_metrics, svm_metrics, pe.n, vv,
+                              /* a grid's fits or one C-SVC's SMO iterations split */
+                              o.grid || rdml_svm_fit_splits(&o.svm, INT64_MAX) ? svm_task_group : NULL};
         rc = rdml_sweep_run(ex, &m, array_index, array_count);
     }
     free(vo);

@@ -74,9 +74,8 @@ static int prepare(rdml_ctx *ctx, MPI_Comm comm, const sweep_state *s, rdml_h5 *
     return rc;
 }
 
-static int sweep_task(rdml_ctx *ctx, int64_t t, void *user, rdml_rec *out) {
-    sweep_state *s = user;
-    int g = group_of(s, t);
+/* This rank's copy of group g (prepared on this rank alone, kept for the next task). */
+static int ensure_group(rdml_ctx *ctx, sweep_state *s, int g) {
     if (s->cached != g) {
         if (s->cached >= 0) s->m->release(s->group);
         s->cached = -1;
@@ -92,10 +91,57 @@ static int sweep_task(rdml_ctx *ctx, int64_t t, void *user, rdml_rec *out) {
         }
         s->cached = g;
     }
+    return RDML_OK;
+}
+
+static int sweep_task(rdml_ctx *ctx, int64_t t, void *user, rdml_rec *out) {
+    sweep_state *s = user;
+    int g = group_of(s, t);
+    RDML_TRY(ensure_group(ctx, s, g));
     int rc = s->m->task(ctx, group_opts(s, g), s->group, t - s->gfirst[g], out);
     if (rc) rdml_ctx_prefix(ctx, "subj%02d %s%s %s fold %lld", s->gsubj[g], s->gname[g], group_emb(s, g), s->m->stage,
                             (long long)(t - s->gfirst[g]));
     return rc;
+}
+
+/* A task on a group of ranks (comm): each rank loads the group on its own, then the model's
+ * task_group runs collectively. */
+static int sweep_task_group(rdml_ctx *ctx, MPI_Comm comm, int64_t t, void *user, rdml_rec *out,
+                            double *waited) {
+    sweep_state *s = user;
+    int g = group_of(s, t);
+    int rc = rdml_agree(ctx, comm, ensure_group(ctx, s, g));
+    if (!rc) rc = s->m->task_group(ctx, comm, group_opts(s, g), s->group, t - s->gfirst[g], out,
+                                   waited);
+    if (rc && !strstr(ctx->msg, "fold "))
+        rdml_ctx_prefix(ctx, "subj%02d %s%s %s fold %lld", s->gsubj[g], s->gname[g], group_emb(s, g),
+                        s->m->stage, (long long)(t - s->gfirst[g]));
+    return rc;
+}
+
+/* Collective. How busy the ranks were: rank r's busy time is the stage's wall time (since t0)
+ * minus the time it waited in the farm without a task; every rank gets every rank's fraction
+ * (busy, nranks values) and the stage's seconds. Logs "<stage>: ranks busy NN% ...". */
+static int busy_figure(rdml_ctx *ctx, MPI_Comm comm, const char *stage, double t0, double idle,
+                       double *busy, double *seconds) {
+    int nr = 1;
+    MPI_Comm_size(comm, &nr);
+    double wall = rdml_now() - t0;
+    MPI_Allreduce(MPI_IN_PLACE, &wall, 1, MPI_DOUBLE, MPI_MAX, comm);
+    double mine = wall > 0 ? (wall - idle) / wall : 1.0;
+    if (mine < 0) mine = 0;
+    MPI_Allgather(&mine, 1, MPI_DOUBLE, busy, 1, MPI_DOUBLE, comm);
+    char per[512] = "";
+    double mean = 0;
+    for (int r = 0; r < nr; r++) {
+        mean += busy[r] / nr;
+        size_t l = strlen(per);
+        if (r < 16) snprintf(per + l, sizeof per - l, "%srank %d: %.0f%%", r ? ", " : "", r, 100 * busy[r]);
+        else if (r == 16) snprintf(per + l, sizeof per - l, ", ...");
+    }
+    *seconds = wall;
+    rdml_info(ctx, "%s: ranks busy %.0f%% of the stage time (%s; %.1f s)", stage, 100 * mean, per, wall);
+    return RDML_OK;
 }
 
 void rdml_exp_csv_paths(const char *output, char *sweep, char *summary, size_t len) {
@@ -314,7 +360,8 @@ int rdml_exp_journal_prune(rdml_exp *ex, const char *stage, const char *hex) {
 /* Collective. /sweep/<experiment>/<model>/{tasks,summary} (the CSV tables are made from them,
  * rdml_exp_tables_sync). */
 static int write_table(rdml_ctx *ctx, rdml_h5 *h, const rdml_sweep_model *m,
-                       const sweep_state *s, const rdml_rec *recs, int64_t nf) {
+                       const sweep_state *s, const rdml_rec *recs, int64_t nf, const double *busy,
+                       int nr, double seconds) {
     const int64_t T = (int64_t)s->ngroups * nf, M = m->nmetrics, G = s->ngroups;
     double *val = malloc((size_t)(T * M + 1) * sizeof *val);
     double *mean = malloc((size_t)(G * M + 1) * sizeof *mean), *sd = malloc((size_t)(G * M + 1) * sizeof *sd);
@@ -376,6 +423,14 @@ static int write_table(rdml_ctx *ctx, rdml_h5 *h, const rdml_sweep_model *m,
     int64_t nfl = nf;
     if (!rc) rc = rdml_h5_attr_i64(ctx, h, base, "folds", &nfl, 1);
     if (!rc && m->nvariants > 0) rc = rdml_exp_sweep_variant_cols(ctx, h, base, m, s->ngroups, nf);
+    /* how busy the ranks were (docs/results.md): a property of the run, not of the results */
+    if (!rc && busy) {
+        double bmean = 0;
+        for (int r = 0; r < nr; r++) bmean += busy[r] / nr;
+        rc = rdml_h5_attr_f64(ctx, h, base, "ranks_busy", busy, nr);
+        if (!rc) rc = rdml_h5_attr_f64(ctx, h, base, "ranks_busy_mean", &bmean, 1);
+        if (!rc) rc = rdml_h5_attr_f64(ctx, h, base, "stage_seconds", &seconds, 1);
+    }
     free(val);
     free(mean);
     free(sd);
@@ -475,6 +530,7 @@ static int mark_pairs_owner(rdml_ctx *ctx, rdml_h5 *h, const rdml_sweep_model *m
 int rdml_sweep_run(rdml_exp *ex, const rdml_sweep_model *m, int64_t array_index,
                    int64_t array_count) {
     rdml_ctx *ctx = ex->ctx;
+    const double t0 = rdml_now();
     const char *root, *output;
     RDML_TRY(rdml_config_str(ctx, ex->cfg, "data", "root", &root));
     RDML_TRY(rdml_config_str(ctx, ex->cfg, "run", "output", &output));
@@ -556,12 +612,14 @@ int rdml_sweep_run(rdml_exp *ex, const rdml_sweep_model *m, int64_t array_index,
     rc = rdml_agree(ctx, ex->comm, rc);
     rdml_farm_stats fst;
     memset(&fst, 0, sizeof fst);
+    double idle = 0;
     if (!rc) {
         char label[64];
         snprintf(label, sizeof label, "%s folds", m->stage);
         rdml_farm_opts fo = {.journal = j, .keys = (const char *const *)keys,
                              .array_index = array_index, .array_count = array_count,
-                             .gather = array_count == 0, .label = label};
+                             .gather = array_count == 0, .label = label,
+                             .group_fn = m->task_group ? sweep_task_group : NULL};
         char xv[64] = "";
         if (m->nvariants > 1) snprintf(xv, sizeof xv, " x %d embeddings", m->nvariants);
         rdml_info(ctx, "%s: %d subject(s) x %d selection(s)%s x %lld fold(s) = %lld tasks on %d "
@@ -574,12 +632,25 @@ int rdml_sweep_run(rdml_exp *ex, const rdml_sweep_model *m, int64_t array_index,
         rc = rdml_agree(ctx, ex->comm, rc);
         double busy = fst.busy_seconds, tot = 0;
         MPI_Allreduce(&busy, &tot, 1, MPI_DOUBLE, MPI_SUM, ex->comm);
+        char grouped[96] = "";
+        if (fst.grouped)
+            snprintf(grouped, sizeof grouped, ", %lld of them on groups of ranks",
+                     (long long)fst.grouped);
         if (!rc)
-            rdml_info(ctx, "%s: %lld tasks: %lld from the journal, %lld computed in %.1f s (%.0f%% "
+            rdml_info(ctx, "%s: %lld tasks: %lld from the journal, %lld computed%s in %.1f s (%.0f%% "
                       "of the ranks' time in tasks)", m->stage, (long long)fst.selected,
-                      (long long)fst.journaled, (long long)fst.computed, fst.seconds,
+                      (long long)fst.journaled, (long long)fst.computed, grouped, fst.seconds,
                       fst.seconds > 0 ? 100.0 * tot / (fst.seconds * ctx->nranks) : 0.0);
+        /* a rank is idle while it waits in the farm without a task */
+        idle = fst.seconds - fst.busy_seconds;
+        if (idle < 0) idle = 0;
     }
+    int nr = 1;
+    MPI_Comm_size(ex->comm, &nr);
+    double *busyv = calloc((size_t)nr, sizeof *busyv), stage_s = 0;
+    if (!rc && !busyv) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
+    rc = rdml_agree(ctx, ex->comm, rc);
+    if (!rc && array_count) busy_figure(ctx, ex->comm, m->stage, t0, idle, busyv, &stage_s);
     if (!rc && array_count) {
         rdml_info(ctx, "%s: array share %lld of %lld done; its records are in %s (the merge job, "
                   "`rdmlearn run` without --array, writes the results)", m->stage,
@@ -597,7 +668,8 @@ int rdml_sweep_run(rdml_exp *ex, const rdml_sweep_model *m, int64_t array_index,
     }
     if (!rc && m->finish) rc = m->finish(ctx, h, m->opts);
     if (!rc) rc = mark_pairs_owner(ctx, h, m, phash);
-    if (!rc && m->metrics) rc = write_table(ctx, h, m, &s, recs, nf);
+    if (!rc) busy_figure(ctx, ex->comm, m->stage, t0, idle, busyv, &stage_s);
+    if (!rc && m->metrics) rc = write_table(ctx, h, m, &s, recs, nf, busyv, nr, stage_s);
     if (!rc) {
         rc = rdml_exp_results_commit(ctx, &h, m->stage);
     } else {
@@ -609,6 +681,7 @@ int rdml_sweep_run(rdml_exp *ex, const rdml_sweep_model *m, int64_t array_index,
     if (!rc && ctx->rank == 0)
         for (int64_t t = 0; t < ntasks; t++) rdml_journal_remove(ctx, j, keys[t]);
 out:
+    free(busyv);
     if (j) rdml_journal_close(&j, ex->comm, !rc && !array_count);
     rdml_recs_free(recs, ntasks);
     for (int64_t t = 0; keys && t < ntasks; t++) free(keys[t]);

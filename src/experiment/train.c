@@ -9,9 +9,11 @@
  * (lr, dropout, epochs, weight decay, tower and head widths), keeps the setting with the best
  * mean inner score (R^2 by default) and refits it on the whole outer training set. One outer
  * fold's work (inner grid: rdml_cv_grid_search; the fits: rdml_pairnet_fit; metrics and the
- * chance levels: rdml/cv.h) is one non-collective function (run_fold) that fills a flat
- * record; the outer folds are tasks of the sweep engine's dynamic task farm, so a result
- * never depends on the rank count (weights from (run.seed, fit key), batch order from
+ * chance levels: rdml/cv.h) is one function (run_fold) that fills a flat record; the outer
+ * folds are tasks of the sweep engine's dynamic task farm, and the farm's last folds (fewer
+ * left than ranks) run on groups of ranks (tr_task_group: the inner fits split over the
+ * group, the final fit given the group's communicator), so a result never depends on the
+ * rank count (weights from (run.seed, fit key), batch order from
  * (run.seed, fit key, epoch), dropout masks from (run.seed, fit key, epoch, batch, image); the
  * final fit's key is the fold number, inner fits add the inner fold). Per fold it stores the
  * per-epoch train/test loss, the test predictions, R^2 / MSE / Pearson / Spearman, and the two
@@ -72,6 +74,7 @@ typedef struct train_opts {
     train_set *set;
     int64_t nset, inner_folds, max_epochs;
     int64_t null_shuffles;   /* train.null_shuffles: target shuffles of the R^2 null */
+    int64_t shards;          /* train.shards: parts of every step, for a fit over ranks */
     rdml_cv_scoring scoring;
     char axes[128];
 } train_opts;
@@ -279,6 +282,7 @@ static int read_opts(rdml_exp *ex, train_opts *o) {
     RDML_TRY(rdml_config_real(ctx, cfg, "train", "momentum", &o->opt.momentum));
     RDML_TRY(rdml_config_real(ctx, cfg, "train", "warmup", &o->warmup_epochs));
     RDML_TRY(rdml_config_int(ctx, cfg, "train", "null_shuffles", &o->null_shuffles));
+    RDML_TRY(rdml_config_int(ctx, cfg, "train", "shards", &o->shards));
     RDML_TRY(rdml_config_real(ctx, cfg, "train", "weight_decay", &b->weight_decay));
 
     RDML_TRY(rdml_config_str(ctx, cfg, "embed", "name", &s));
@@ -384,8 +388,9 @@ typedef rdml_fit_result fit_res;
  * key seeds the weights, the batch order and the dropout masks. pred (nte) gets the final
  * predictions; train_loss / test_loss (t->epochs, may be NULL) the per-epoch losses; with
  * want_train_r2 the training R^2 on at most 200000 (cnn 2000) training pairs. A diverging run
- * is not an error: res->stop_kind says what happened. Not collective. */
-static int fit(rdml_ctx *ctx, const train_opts *o, const train_set *t, uint64_t key,
+ * is not an error: res->stop_kind says what happened. Collective over comm (MPI_COMM_NULL:
+ * this rank alone; a group of ranks: the data-parallel fit, rdml_fit_opts.comm). */
+static int fit(rdml_ctx *ctx, MPI_Comm comm, const train_opts *o, const train_set *t, uint64_t key,
                const train_group *g, const int64_t *tr, int64_t ntr, const int64_t *te, int64_t nte,
                double *pred, double *train_loss, double *test_loss, int want_train_r2, fit_res *res) {
     const int64_t n = g->n, d = g->d;
@@ -445,7 +450,8 @@ static int fit(rdml_ctx *ctx, const train_opts *o, const train_set *t, uint64_t 
     else if (!rc) rdml_pairnet_set_output_bias(net, mean);
     rdml_fit_opts fo = {.epochs = t->epochs, .batch = o->batch, .blocks = o->blocks,
                         .block_images = o->block_images, .warmup_epochs = o->warmup_epochs,
-                        .seed = o->seed, .key = key, .n_eval = nev, .eval_train = want_train_r2};
+                        .seed = o->seed, .key = key, .n_eval = nev, .eval_train = want_train_r2,
+                        .comm = comm, .shards = o->shards};
     if (!rc) rc = rdml_pairnet_fit(ctx, net, cnn, &opt, &fo, E, n, ntr, trij, ytr, nte, teij, yte, pred,
                                    train_loss, test_loss, res);
     rdml_pairnet_free(&net);
@@ -474,7 +480,7 @@ static int grid_fit_score(rdml_ctx *ctx, void *user, int64_t s, int64_t k, const
     for (int64_t q = 0; q < nite && !rc; q++) iy[q] = u->g->target[ite[q]];
     uint64_t ikey = (uint64_t)u->f + ((uint64_t)(k + 1) << 32);
     fit_res fr;
-    if (!rc) rc = fit(ctx, u->o, &u->o->set[s], ikey, u->g, itr, nitr, ite, nite, ip, NULL, NULL, 0, &fr);
+    if (!rc) rc = fit(ctx, MPI_COMM_NULL, u->o, &u->o->set[s], ikey, u->g, itr, nitr, ite, nite, ip, NULL, NULL, 0, &fr);
     if (!rc && !fr.stop_kind) rc = rdml_cv_score(ctx, u->o->scoring, nite, iy, ip, score);
     else if (!rc) *score = NAN; /* diverged: ranks last */
     free(ip);
@@ -486,8 +492,11 @@ static int grid_fit_score(rdml_ctx *ctx, void *user, int64_t s, int64_t k, const
  * is fit on every inner fold of the fold's training images and scored on the inner test
  * pairs; the best mean inner score picks the setting; it is refit on the whole outer training
  * set and scored on the outer test pairs, with the two chance levels. Fills rec (rec_len
- * values, allocated by the caller). Not collective: no MPI here. */
-static int run_fold(rdml_ctx *ctx, const train_opts *o, const train_group *g, int64_t f, double *rec) {
+ * values, allocated by the caller). Collective over comm: MPI_COMM_NULL for a task of one rank;
+ * on a group of ranks (the sweep's task_group) the inner fits are split over the group
+ * (rdml_exp_grid_search) and the final fit is data-parallel over it; the record is the same. */
+static int run_fold(rdml_ctx *ctx, MPI_Comm comm, const train_opts *o, const train_group *g,
+                    int64_t f, double *rec) {
     const int64_t nte = g->F.nte[f], ntr = g->F.ntr[f], E_ = o->max_epochs;
     const int64_t *tr = g->F.tr[f], *te = g->F.te[f];
     double *st = rec, *pred = rec + ST_N, *tl = pred + nte, *vl = tl + E_, *scores = vl + E_;
@@ -504,14 +513,14 @@ static int run_fold(rdml_ctx *ctx, const train_opts *o, const train_group *g, in
         const int64_t nu = g->S.nunits;
         const int by_pairs = g->S.scheme == RDML_SPLIT_PAIRS;
         grid_user u = {o, g, f};
-        rc = rdml_cv_grid_search(ctx, o->nset, o->inner_folds, g->P.n, g->P.ij,
-                                 by_pairs ? NULL : g->F.ifold + f * nu,
-                                 by_pairs ? g->F.ifold + f * nu : NULL, grid_fit_score, &u, scores,
-                                 &chosen);
+        rc = rdml_exp_grid_search(ctx, comm, o->nset, o->inner_folds, g->P.n, g->P.ij,
+                                  by_pairs ? NULL : g->F.ifold + f * nu,
+                                  by_pairs ? g->F.ifold + f * nu : NULL, grid_fit_score, &u, scores,
+                                  &chosen);
     }
     st[ST_CHOSEN] = (double)chosen;
     fit_res fr;
-    if (!rc) rc = fit(ctx, o, &o->set[chosen], (uint64_t)f, g, tr, ntr, te, nte, pred, tl, vl, 1, &fr);
+    if (!rc) rc = fit(ctx, comm, o, &o->set[chosen], (uint64_t)f, g, tr, ntr, te, nte, pred, tl, vl, 1, &fr);
     if (rc) return rc;
     st[ST_SECONDS] = fr.seconds;
     st[ST_PAIRS_PER_S] = fr.pairs_per_s;
@@ -980,7 +989,29 @@ static int tr_task(rdml_ctx *ctx, const void *opts, const void *group, int64_t f
     out->n = rec_len(o, g, f);
     out->v = malloc((size_t)out->n * sizeof *out->v);
     if (!out->v) return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for a fold record");
-    int rc = run_fold(ctx, o, g, f, out->v);
+    int rc = run_fold(ctx, MPI_COMM_NULL, o, g, f, out->v);
+    if (rc) rdml_rec_free(out);
+    return rc;
+}
+
+/* A fold on a group of ranks (the sweep's tail: fewer folds left than ranks). */
+static int tr_task_group(rdml_ctx *ctx, MPI_Comm comm, const void *opts, const void *group,
+                         int64_t f, rdml_rec *out, double *waited) {
+    const train_opts *o = opts;
+    const train_group *g = group;
+    out->n = rec_len(o, g, f);
+    out->v = malloc((size_t)out->n * sizeof *out->v);
+    int rc = rdml_agree(ctx, comm, out->v ? RDML_OK : RDML_FAIL(ctx, RDML_ENOMEM, "out of memory "
+                                                                  "for a fold record"));
+    if (!rc) rc = run_fold(ctx, comm, o, g, f, out->v);
+    rc = rdml_agree(ctx, comm, rc);
+    /* a fit in one pass (train.shards = 1, or the cnn) runs whole on every rank of the group:
+     * the group's grid fits were shared, its final fit only by rank 0's record, so the
+     * others count that time as waiting (the busy figure stays honest) */
+    int gr = 0;
+    MPI_Comm_rank(comm, &gr);
+    if (!rc && gr > 0 && (o->shards <= 1 || o->is_cnn) && isfinite(out->v[ST_SECONDS]))
+        *waited = out->v[ST_SECONDS];
     if (rc) rdml_rec_free(out);
     return rc;
 }
@@ -1088,7 +1119,7 @@ int rdml_exp_train_stage(rdml_exp *ex, int64_t array_index, int64_t array_count)
         rdml_exp_pair_variants(&pe, vo, sizeof *vo, vv);
         rdml_sweep_model m = {"train", &vo[0], sizeof(train_group), tr_nfolds, tr_prepare, tr_release,
                               tr_task, tr_write, tr_finish, o.experiment, o.model, 6, tr_columns,
-                              tr_metrics, pe.n, vv};
+                              tr_metrics, pe.n, vv, tr_task_group};
         rc = rdml_sweep_run(ex, &m, array_index, array_count);
     }
     free(vo);

@@ -7,7 +7,11 @@
  * component, on rank 0 reaching its next fetch. After the loop the records are broadcast from
  * the rank that computed each (or read from the journal by rank 0), so every rank can take
  * part in the collective HDF5 writes. Leaves out: cost-ordered scheduling (the caller orders
- * its tasks) and retries of failed tasks (a failure stops the farm with the task's message). */
+ * its tasks) and retries of failed tasks (a failure stops the farm with the task's message).
+ * With a group function (rdml_farm_opts.group_fn) the last P % R pending tasks run after the
+ * dynamic part, each on a fixed group of ranks with its own communicator (MPI_Comm_split), so
+ * that a stage with fewer tasks than ranks (one holdout fold on two ranks), or the fifth fold
+ * of five on two ranks, keeps every rank working. */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +81,14 @@ int rdml_farm_run(rdml_ctx *ctx, MPI_Comm comm, int64_t ntasks, rdml_task_fn fn,
         else pending[np++] = t;
     }
 
+    /* the tail: with a group function, the last np % R pending tasks run on groups of ranks
+     * after the dynamic part, so that no rank idles while the last tasks finish */
+    int crank = 0, csize = 1;
+    MPI_Comm_rank(comm, &crank);
+    MPI_Comm_size(comm, &csize);
+    const int64_t tail = opts->group_fn && csize > 1 ? np % csize : 0;
+    const int64_t ndyn = np - tail;
+
     int64_t *base = NULL;
     MPI_Win win;
     MPI_Win_allocate(ctx->rank == 0 ? 2 * (MPI_Aint)sizeof(int64_t) : 0, sizeof(int64_t),
@@ -99,7 +111,7 @@ int rdml_farm_run(rdml_ctx *ctx, MPI_Comm comm, int64_t ntasks, rdml_task_fn fn,
             break;
         }
         int64_t k = win_op(win, SLOT_NEXT, 1, MPI_SUM);
-        if (k >= np) break;
+        if (k >= ndyn) break;
         int64_t t = pending[k];
         rdml_progress_update(&pr, k);
         rdml_rec r = {0, NULL};
@@ -119,10 +131,44 @@ int rdml_farm_run(rdml_ctx *ctx, MPI_Comm comm, int64_t ntasks, rdml_task_fn fn,
     }
     MPI_Win_unlock_all(win);
     MPI_Win_free(&win);
+    if (tail > 0) {
+        /* every rank agrees to go on: no error, no stop on any rank */
+        if (!stopped_by && rdml_stop_requested()) stopped_by = STOP_SIGNAL;
+        int go = !rc && !stopped_by, all = 0;
+        MPI_Allreduce(&go, &all, 1, MPI_INT, MPI_MIN, comm);
+        if (all) {
+            const int color = (int)((int64_t)crank * tail / csize);
+            MPI_Comm g;
+            MPI_Comm_split(comm, color, crank, &g);
+            int grank = 0;
+            MPI_Comm_rank(g, &grank);
+            const int64_t t = pending[ndyn + color];
+            rdml_progress_update(&pr, ndyn + color);
+            rdml_rec r = {0, NULL};
+            double tb = rdml_now(), waited = 0;
+            int lrc = opts->group_fn(ctx, g, t, user, &r, &waited);
+            st.busy_seconds += rdml_now() - tb - waited;
+            if (!lrc && grank == 0 && j) lrc = rdml_journal_put(ctx, j, opts->keys[t], &r);
+            lrc = rdml_agree(ctx, g, lrc);
+            if (lrc || grank != 0 || !opts->gather) rdml_rec_free(&r);
+            if (!lrc && grank == 0) {
+                st.mine++;
+                st.grouped++;
+                owner[t] = crank;
+                if (opts->gather) recs[t] = r;
+            }
+            rc = lrc;
+            MPI_Comm_free(&g);
+        }
+    }
     rdml_progress_end(&pr);
 
     rc = rdml_agree(ctx, comm, rc);
     MPI_Allreduce(&st.mine, &st.computed, 1, MPI_INT64_T, MPI_SUM, comm);
+    {
+        int64_t gl = st.grouped;
+        MPI_Allreduce(&gl, &st.grouped, 1, MPI_INT64_T, MPI_SUM, comm);
+    }
     if (!rc) {
         int sig = stopped_by == STOP_SIGNAL, any = 0;
         MPI_Allreduce(&sig, &any, 1, MPI_INT, MPI_MAX, comm);

@@ -14,11 +14,14 @@
  * scaling), multiclass one-vs-one. */
 #include <cblas.h>
 #include <float.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
+#include "rdml/mpiutil.h"
 #include "svm/svm_priv.h"
 
 #define TAU 1e-12
@@ -39,6 +42,7 @@ void rdml_svm_defaults(rdml_svm_params *p) {
     p->factor = RDML_SVM_FACTOR_EIGEN;
     p->lr_tol = 1.0;
     p->max_epochs = 1000;
+    p->split_min = RDML_SVM_SPLIT_MIN_PAIRS;
 }
 
 static const char *const solver_names[] = {"smo", "lowrank"};
@@ -559,6 +563,10 @@ static void solver_free(solver *s) {
 }
 
 /* The SMO main loop; alpha is returned in s->alpha in ORIGINAL order via active_set. */
+static int solve_from(rdml_ctx *ctx, solver *s, int shrinking, int64_t max_iter_cfg, int64_t iter,
+                      int64_t counter, int64_t *iters, int *converged, double *obj, double *rho,
+                      double *alpha_out);
+
 static int solve(rdml_ctx *ctx, solver *s, int shrinking, int64_t max_iter_cfg, int64_t *iters,
                  int *converged, double *obj, double *rho, double *alpha_out) {
     int64_t l = s->l;
@@ -571,9 +579,17 @@ static int solve(rdml_ctx *ctx, solver *s, int shrinking, int64_t max_iter_cfg, 
     }
     s->active_size = l;
     /* alpha starts at 0: no gradient initialisation needed */
-    int64_t iter = 0;
+    return solve_from(ctx, s, shrinking, max_iter_cfg, 0, (l < 1000 ? l : 1000) + 1, iters,
+                      converged, obj, rho, alpha_out);
+}
+
+/* The main loop from a state (iteration iter, shrinking counter): a fit on a group of ranks
+ * that does not pay hands its state to one rank here. */
+static int solve_from(rdml_ctx *ctx, solver *s, int shrinking, int64_t max_iter_cfg, int64_t iter,
+                      int64_t counter, int64_t *iters, int *converged, double *obj, double *rho,
+                      double *alpha_out) {
+    int64_t l = s->l;
     int64_t max_iter = max_iter_cfg > 0 ? max_iter_cfg : (100 * l > 10000000 ? 100 * l : 10000000);
-    int64_t counter = (l < 1000 ? l : 1000) + 1;
     *converged = 1;
     while (iter < max_iter) {
         if (--counter == 0) {
@@ -707,7 +723,7 @@ int svm_make_model(rdml_ctx *ctx, const svm_kern *k, int64_t n_images, int64_t l
             m->coef[q] = coef[t];
             q++;
         }
-    m->info = (rdml_svm_info){obj, rho, k->gamma, nsv, nbsv, iters, conv, rdml_now() - t0};
+    m->info = (rdml_svm_info){obj, rho, k->gamma, nsv, nbsv, iters, conv, rdml_now() - t0, 0};
     *out = m;
     return RDML_OK;
 }
@@ -937,4 +953,632 @@ int rdml_svm_decision(rdml_ctx *ctx, const rdml_svm_model *m, const rdml_svm_ima
         out[t] = sum - m->info.rho;
     }
     return RDML_OK;
+}
+
+/* ---- one C-SVC fit on a group of ranks (rdml_svm_fit_comm) ----
+ *
+ * Every rank keeps the solver's small per-variable state (labels, pairs, alpha, status, the
+ * permutation) and makes the same decisions; what costs O(l) per iteration is split: rank r
+ * owns the positions rdml_part_block(active_size, r, g) of the active set for the working-set
+ * scans, the gradient G and its kernel-row slices, and rdml_part_block(l, r, g) of all
+ * positions for G_bar. The two scans of the working-set selection reduce (value, position)
+ * pairs in rank order with the serial scan's tie rule (the last position wins), so the choice
+ * is the serial one. Each G value is updated by the one rank that owns it with the serial
+ * formula; at a shrinking step (every min(l, 1000) iterations) and at the end G and G_bar are
+ * gathered and the serial code runs on the full arrays (the swaps, the gradient
+ * reconstruction, rho, the objective). Kernel rows are cached per rank as ranges of
+ * positions. After 64 iterations and then every 1000 the group checks that the split pays
+ * (the ranks' CPU time outside the exchanges, summed, >= 1.2 x the window's wall time); if
+ * not, rank 0 continues alone with the serial loop from the same state (gs_handoff), the
+ * others wait without spinning. */
+
+typedef struct grow {
+    struct grow *prev, *next;
+    float *data;
+    int64_t lo, hi; /* positions held: [lo, hi) */
+} grow;
+
+typedef struct gsolve {
+    MPI_Comm comm;
+    int rank, size;
+    int64_t alo, ahi; /* my active positions */
+    int64_t flo, fhi; /* my positions of [0, l) */
+    grow *rows;
+    grow lru;
+    int64_t budget; /* floats still available */
+    int *counts, *displs;
+    float one;      /* a valid pointer for an empty range */
+    double comm_cpu; /* CPU seconds of this thread in the scans' exchanges */
+    double waited;  /* seconds waiting for rank 0 after a hand-over */
+} gsolve;
+
+static void grow_unlink(grow *h) {
+    h->prev->next = h->next;
+    h->next->prev = h->prev;
+}
+static void grow_link(gsolve *g, grow *h) {
+    h->next = &g->lru;
+    h->prev = g->lru.prev;
+    h->prev->next = h;
+    h->next->prev = h;
+}
+static void grow_drop(gsolve *g, grow *h) {
+    grow_unlink(h);
+    free(h->data);
+    g->budget += h->hi - h->lo;
+    h->data = NULL;
+    h->lo = h->hi = 0;
+}
+
+/* Q_it (the serial get_Q's formula) for positions t in [a, b) into dst[t - a]. */
+static void q_fill(const solver *s, int64_t i, int64_t a, int64_t b, float *dst) {
+    const svm_kern *k = &s->k;
+    const int64_t pa = s->pa[i], pb = s->pb[i], n = k->n;
+    const double yi = s->y[i];
+    const double *Ga = k->G + pa * n, *Gb = k->G + pb * n;
+    if (k->type == RDML_SVM_POLY && !k->symmetric) {
+        const double gm = k->gamma, c0 = k->coef0;
+        const int deg = k->degree;
+        if (deg == 2) {
+            for (int64_t j = a; j < b; j++) {
+                double t = gm * (Ga[s->pa[j]] + Gb[s->pb[j]]) + c0;
+                dst[j - a] = (float)(yi * s->y[j] * (t * t));
+            }
+        } else {
+            for (int64_t j = a; j < b; j++)
+                dst[j - a] = (float)(yi * s->y[j] * svm_powi(gm * (Ga[s->pa[j]] + Gb[s->pb[j]]) + c0, deg));
+        }
+    } else {
+        for (int64_t j = a; j < b; j++)
+            dst[j - a] = (float)(yi * s->y[j] * svm_pair_kernel(k, pa, pb, s->pa[j], s->pb[j]));
+    }
+}
+
+/* Row i at positions [a, b): ptr[t - a]; NULL when out of memory (s->oom set). */
+static const float *grow_get(gsolve *g, solver *s, int64_t i, int64_t a, int64_t b) {
+    if (a >= b) return &g->one;
+    grow *h = &g->rows[i];
+    if (h->data) {
+        grow_unlink(h);
+        if (h->lo <= a && b <= h->hi) {
+            grow_link(g, h);
+            return h->data + (a - h->lo);
+        }
+    }
+    int keep = h->data && a <= h->hi && h->lo <= b; /* overlapping: extend to the union */
+    int64_t nlo = keep ? (a < h->lo ? a : h->lo) : a, nhi = keep ? (b > h->hi ? b : h->hi) : b;
+    int64_t old = h->data ? h->hi - h->lo : 0, need = (nhi - nlo) - old;
+    while (g->budget < need && g->lru.next != &g->lru) grow_drop(g, g->lru.next);
+    float *nd = malloc((size_t)(nhi - nlo) * sizeof *nd);
+    if (!nd) {
+        if (h->data) grow_link(g, h);
+        s->oom = 1;
+        return NULL;
+    }
+    if (keep) {
+        memcpy(nd + (h->lo - nlo), h->data, (size_t)old * sizeof *nd);
+        if (nlo < h->lo) q_fill(s, i, nlo, h->lo, nd);
+        if (h->hi < nhi) q_fill(s, i, h->hi, nhi, nd + (h->hi - nlo));
+    } else {
+        q_fill(s, i, nlo, nhi, nd);
+    }
+    free(h->data);
+    g->budget -= need;
+    h->data = nd;
+    h->lo = nlo;
+    h->hi = nhi;
+    grow_link(g, h);
+    return h->data + (a - nlo);
+}
+
+/* The cached rows follow a swap of positions i and j (libsvm's Cache::swap_index). */
+static void grow_swap(gsolve *g, int64_t i, int64_t j) {
+    if (i == j) return;
+    grow *hi_ = &g->rows[i], *hj = &g->rows[j];
+    if (hi_->data) grow_unlink(hi_);
+    if (hj->data) grow_unlink(hj);
+    grow t = *hi_;
+    hi_->data = hj->data, hi_->lo = hj->lo, hi_->hi = hj->hi;
+    hj->data = t.data, hj->lo = t.lo, hj->hi = t.hi;
+    if (hi_->data) grow_link(g, hi_);
+    if (hj->data) grow_link(g, hj);
+    for (grow *h = g->lru.next; h != &g->lru;) {
+        grow *next = h->next;
+        int in_i = h->lo <= i && i < h->hi, in_j = h->lo <= j && j < h->hi;
+        if (in_i && in_j) {
+            float v = h->data[i - h->lo];
+            h->data[i - h->lo] = h->data[j - h->lo];
+            h->data[j - h->lo] = v;
+        } else if (in_i || in_j) {
+            grow_drop(g, h);
+        }
+        h = next;
+    }
+}
+
+/* CPU seconds of this thread (its compute; a descheduled rank's wait is not in it). */
+static double gs_cpu(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void gs_swap(solver *s, gsolve *g, int64_t i, int64_t j) {
+    swap_index(s, i, j); /* the serial cache is empty here */
+    grow_swap(g, i, j);
+}
+
+/* Every rank: v[lo, lo + n) from the owners of rdml_part_block(n, r, size) blocks. */
+static void gs_gather(gsolve *g, double *v, int64_t lo, int64_t n) {
+    for (int r = 0; r < g->size; r++) {
+        int64_t a, b;
+        rdml_part_block(n, r, g->size, &a, &b);
+        g->counts[r] = (int)(b - a);
+        g->displs[r] = (int)a;
+    }
+    MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, v + lo, g->counts, g->displs, MPI_DOUBLE,
+                   g->comm);
+}
+
+static void gs_part(solver *s, gsolve *g) {
+    rdml_part_block(s->active_size, g->rank, g->size, &g->alo, &g->ahi);
+}
+
+/* reconstruct_gradient with the full G and G_bar on every rank: the same sums in the same
+ * order, the positions split; then G[as, l) gathered. */
+static void gs_reconstruct(solver *s, gsolve *g) {
+    const int64_t l = s->l, as = s->active_size;
+    if (as == l) return;
+    int64_t nr_free = 0;
+    for (int64_t j = as; j < l; j++) s->G[j] = s->G_bar[j] + s->p[j];
+    for (int64_t j = 0; j < as; j++) nr_free += IS_FREE(s, j);
+    int64_t a, b;
+    rdml_part_block(l - as, g->rank, g->size, &a, &b);
+    a += as;
+    b += as;
+    if (nr_free * l > 2 * as * (l - as)) {
+        for (int64_t i = a; i < b && !s->oom; i++) {
+            const float *Qi = grow_get(g, s, i, 0, as);
+            if (!Qi) break;
+            for (int64_t j = 0; j < as; j++)
+                if (IS_FREE(s, j)) s->G[i] += s->alpha[j] * Qi[j];
+        }
+    } else {
+        for (int64_t i = 0; i < as && !s->oom; i++)
+            if (IS_FREE(s, i)) {
+                const float *Qi = grow_get(g, s, i, a, b);
+                if (!Qi) break;
+                double ai = s->alpha[i];
+                for (int64_t j = a; j < b; j++) s->G[j] += ai * Qi[j - a];
+            }
+    }
+    gs_gather(g, s->G, as, l - as);
+}
+
+/* do_shrinking on the full arrays (gathered by the caller). */
+static void gs_shrink(solver *s, gsolve *g) {
+    double Gmax1 = -INFINITY, Gmax2 = -INFINITY;
+    for (int64_t i = 0; i < s->active_size; i++) {
+        if (s->y[i] == 1) {
+            if (!IS_UPPER(s, i) && -s->G[i] >= Gmax1) Gmax1 = -s->G[i];
+            if (!IS_LOWER(s, i) && s->G[i] >= Gmax2) Gmax2 = s->G[i];
+        } else {
+            if (!IS_UPPER(s, i) && -s->G[i] >= Gmax2) Gmax2 = -s->G[i];
+            if (!IS_LOWER(s, i) && s->G[i] >= Gmax1) Gmax1 = s->G[i];
+        }
+    }
+    if (!s->unshrink && Gmax1 + Gmax2 <= s->eps * 10) {
+        s->unshrink = 1;
+        gs_reconstruct(s, g);
+        s->active_size = s->l;
+    }
+    for (int64_t i = 0; i < s->active_size; i++)
+        if (be_shrunk(s, i, Gmax1, Gmax2)) {
+            s->active_size--;
+            while (s->active_size > i) {
+                if (!be_shrunk(s, s->active_size, Gmax1, Gmax2)) {
+                    gs_swap(s, g, i, s->active_size);
+                    break;
+                }
+                s->active_size--;
+            }
+        }
+}
+
+/* select_working_set over my positions, the candidates reduced in rank order; also gives
+ * G[i], G[j] and Q_ij from their owners. Returns 1 when optimal (or out of memory: s->oom). */
+static int gs_wss(solver *s, gsolve *g, int64_t *out_i, int64_t *out_j, double *Gi, double *Gj,
+                  double *Qij, double *all) {
+    const int64_t a = g->alo, b = g->ahi;
+    double Gmax = -INFINITY;
+    int64_t idx = -1;
+    for (int64_t t = a; t < b; t++) {
+        if (s->y[t] == 1) {
+            if (!IS_UPPER(s, t) && -s->G[t] >= Gmax) {
+                Gmax = -s->G[t];
+                idx = t;
+            }
+        } else if (!IS_LOWER(s, t) && s->G[t] >= Gmax) {
+            Gmax = s->G[t];
+            idx = t;
+        }
+    }
+    double mine[6] = {Gmax, (double)idx, idx >= 0 ? s->G[idx] : 0, (double)s->oom, 0, 0};
+    double tc = gs_cpu();
+    MPI_Allgather(mine, 6, MPI_DOUBLE, all, 6, MPI_DOUBLE, g->comm);
+    g->comm_cpu += gs_cpu() - tc;
+    Gmax = -INFINITY;
+    int64_t i = -1;
+    int oom = 0;
+    for (int r = 0; r < g->size; r++) {
+        const double *v = all + 6 * r;
+        if (v[1] >= 0 && v[0] >= Gmax) {
+            Gmax = v[0];
+            i = (int64_t)v[1];
+            *Gi = v[2];
+        }
+        oom |= v[3] != 0;
+    }
+    if (oom) {
+        s->oom = 1;
+        return 1;
+    }
+    const float *Qi = NULL;
+    if (i != -1) Qi = grow_get(g, s, i, a, b); /* NULL: s->oom, told to all below */
+    double Gmax2 = -INFINITY, odmin = INFINITY;
+    int64_t jdx = -1;
+    for (int64_t j = a; j < b && Qi; j++) {
+        if (s->y[j] == 1) {
+            if (!IS_LOWER(s, j)) {
+                double grad_diff = Gmax + s->G[j];
+                if (s->G[j] >= Gmax2) Gmax2 = s->G[j];
+                if (grad_diff > 0) {
+                    double quad = s->QD[i] + s->QD[j] - 2.0 * s->y[i] * Qi[j - a];
+                    double od = quad > 0 ? -(grad_diff * grad_diff) / quad : -(grad_diff * grad_diff) / TAU;
+                    if (od <= odmin) {
+                        jdx = j;
+                        odmin = od;
+                    }
+                }
+            }
+        } else if (!IS_UPPER(s, j)) {
+            double grad_diff = Gmax - s->G[j];
+            if (-s->G[j] >= Gmax2) Gmax2 = -s->G[j];
+            if (grad_diff > 0) {
+                double quad = s->QD[i] + s->QD[j] + 2.0 * s->y[i] * Qi[j - a];
+                double od = quad > 0 ? -(grad_diff * grad_diff) / quad : -(grad_diff * grad_diff) / TAU;
+                if (od <= odmin) {
+                    jdx = j;
+                    odmin = od;
+                }
+            }
+        }
+    }
+    if (i == -1) { /* no i: the serial scan still takes Gmax2 over every position */
+        for (int64_t j = a; j < b; j++) {
+            if (s->y[j] == 1) {
+                if (!IS_LOWER(s, j) && s->G[j] >= Gmax2) Gmax2 = s->G[j];
+            } else if (!IS_UPPER(s, j) && -s->G[j] >= Gmax2) {
+                Gmax2 = -s->G[j];
+            }
+        }
+    }
+    double m2[6] = {Gmax2, odmin, (double)jdx, jdx >= 0 ? s->G[jdx] : 0,
+                    jdx >= 0 ? (double)Qi[jdx - a] : 0, (double)s->oom};
+    tc = gs_cpu();
+    MPI_Allgather(m2, 6, MPI_DOUBLE, all, 6, MPI_DOUBLE, g->comm);
+    g->comm_cpu += gs_cpu() - tc;
+    Gmax2 = -INFINITY;
+    odmin = INFINITY;
+    int64_t j = -1;
+    for (int r = 0; r < g->size; r++) {
+        const double *v = all + 6 * r;
+        if (v[0] > Gmax2) Gmax2 = v[0];
+        if (v[2] >= 0 && v[1] <= odmin) {
+            odmin = v[1];
+            j = (int64_t)v[2];
+            *Gj = v[3];
+            *Qij = v[4];
+        }
+        oom |= v[5] != 0;
+    }
+    if (oom) {
+        s->oom = 1;
+        return 1;
+    }
+    if (Gmax + Gmax2 < s->eps || j == -1) return 1;
+    *out_i = i;
+    *out_j = j;
+    return 0;
+}
+
+/* The rest of the fit on rank 0 alone, from the state every rank holds (G and G_bar full):
+ * the others wait for alpha and the statistics. */
+static int gs_handoff(rdml_ctx *ctx, gsolve *g, solver *s, int shrinking, int64_t max_iter_cfg,
+                      int64_t iter, int64_t counter, int64_t *iters, int *converged, double *obj,
+                      double *rho, double *alpha_out) {
+    for (grow *h = g->lru.next; h != &g->lru;) { /* rank 0's serial cache takes over */
+        grow *next = h->next;
+        grow_drop(g, h);
+        h = next;
+    }
+    double tw = rdml_now();
+    int rc = RDML_OK;
+    if (g->rank == 0)
+        rc = solve_from(ctx, s, shrinking, max_iter_cfg, iter, counter, iters, converged, obj, rho,
+                        alpha_out);
+    /* the others wait without spinning (a core kept busy polling would slow rank 0 down on a
+     * loaded machine) */
+    double st[5] = {(double)rc, *obj, *rho, (double)*iters, (double)*converged};
+    MPI_Request req;
+    MPI_Ibcast(st, 5, MPI_DOUBLE, 0, g->comm, &req);
+    for (int done = 0; !done;) {
+        MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+        if (!done) {
+            struct timespec ts = {0, 500000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    rc = rdml_agree(ctx, g->comm, g->rank == 0 ? rc : (int)st[0]); /* rank 0's message */
+    if (!rc) {
+        MPI_Bcast(alpha_out, (int)s->l, MPI_DOUBLE, 0, g->comm);
+        *obj = st[1];
+        *rho = st[2];
+        *iters = (int64_t)st[3];
+        *converged = (int)st[4];
+    }
+    if (g->rank != 0) g->waited = rdml_now() - tw;
+    return rc;
+}
+
+/* solve() on a group of ranks: the same iterations, the same result. */
+static int gs_solve(rdml_ctx *ctx, gsolve *g, solver *s, int shrinking, int64_t max_iter_cfg,
+                    int split_mode, int64_t *iters, int *converged, double *obj, double *rho,
+                    double *alpha_out) {
+    const int64_t l = s->l;
+    for (int64_t i = 0; i < l; i++) {
+        s->alpha[i] = 0;
+        update_status(s, i);
+        s->active_set[i] = i;
+        s->G[i] = s->p[i];
+        s->G_bar[i] = 0;
+    }
+    s->active_size = l;
+    gs_part(s, g);
+    double all[6 * 64];
+    double *allv = g->size <= 64 ? all : malloc((size_t)g->size * 6 * sizeof *allv);
+    if (!allv) s->oom = 1;
+    int64_t iter = 0;
+    int64_t max_iter = max_iter_cfg > 0 ? max_iter_cfg : (100 * l > 10000000 ? 100 * l : 10000000);
+    int64_t counter = (l < 1000 ? l : 1000) + 1;
+    *converged = 1;
+    int64_t next_check = 64;
+    double w0 = rdml_now(), c0 = gs_cpu();
+    g->comm_cpu = 0;
+    while (iter < max_iter && allv) {
+        if (iter >= next_check) {
+            /* does the split pay? In the window since the last check, every rank's CPU time
+             * outside the exchanges (its share of the work) summed against the wall time: on
+             * cores of their own the ranks do close to g serial seconds of work per second; on
+             * loaded or oversubscribed ones they wait for each other (and for the cores) */
+            int handoff = 0;
+            {
+                next_check = iter + 1000;
+                double now = rdml_now(), cpu = gs_cpu();
+                double wall = now - w0, comp = (cpu - c0) - g->comm_cpu, sum = 0, wmax = 0;
+                w0 = now;
+                c0 = cpu;
+                g->comm_cpu = 0;
+                int oom = s->oom, any = 0;
+                MPI_Allreduce(&comp, &sum, 1, MPI_DOUBLE, MPI_SUM, g->comm);
+                MPI_Allreduce(&wall, &wmax, 1, MPI_DOUBLE, MPI_MAX, g->comm);
+                MPI_Allreduce(&oom, &any, 1, MPI_INT, MPI_MAX, g->comm);
+                if (any) { /* a rank skipped its part of an update: stop here */
+                    s->oom = 1;
+                    break;
+                }
+                handoff = split_mode == 2 || (split_mode == 0 && sum < 1.2 * wmax);
+            }
+            if (handoff) { /* at an iteration's start: the serial loop goes on from here */
+                gs_gather(g, s->G, 0, s->active_size);
+                gs_gather(g, s->G_bar, 0, l);
+                if (allv != all) free(allv);
+                return gs_handoff(ctx, g, s, shrinking, max_iter_cfg, iter, counter, iters,
+                                  converged, obj, rho, alpha_out);
+            }
+        }
+        if (--counter == 0) {
+            counter = l < 1000 ? l : 1000;
+            if (shrinking) {
+                gs_gather(g, s->G, 0, s->active_size);
+                gs_gather(g, s->G_bar, 0, l);
+                gs_shrink(s, g);
+                gs_part(s, g);
+            }
+        }
+        int64_t i = 0, j = 0;
+        double Gi = 0, Gj = 0, Qij = 0;
+        if (gs_wss(s, g, &i, &j, &Gi, &Gj, &Qij, allv) != 0) {
+            if (s->oom) break;
+            gs_gather(g, s->G, 0, s->active_size);
+            gs_gather(g, s->G_bar, 0, l);
+            gs_reconstruct(s, g);
+            s->active_size = l;
+            gs_part(s, g);
+            if (gs_wss(s, g, &i, &j, &Gi, &Gj, &Qij, allv) != 0) break;
+            counter = 1;
+        }
+        if (s->oom) break;
+        ++iter;
+        const int64_t a = g->alo, b = g->ahi;
+        const float *Qi = grow_get(g, s, i, a, b);
+        const float *Qj = Qi ? grow_get(g, s, j, a, b) : NULL;
+        if (!Qi || !Qj) continue; /* s->oom: every rank learns it at the next scan */
+        double Ci = get_C(s, i), Cj = get_C(s, j);
+        double oai = s->alpha[i], oaj = s->alpha[j];
+        double *al = s->alpha;
+        if (s->y[i] != s->y[j]) {
+            double quad = s->QD[i] + s->QD[j] + 2 * (float)Qij;
+            if (quad <= 0) quad = TAU;
+            double delta = (-Gi - Gj) / quad, diff = al[i] - al[j];
+            al[i] += delta;
+            al[j] += delta;
+            if (diff > 0) {
+                if (al[j] < 0) { al[j] = 0; al[i] = diff; }
+            } else if (al[i] < 0) { al[i] = 0; al[j] = -diff; }
+            if (diff > Ci - Cj) {
+                if (al[i] > Ci) { al[i] = Ci; al[j] = Ci - diff; }
+            } else if (al[j] > Cj) { al[j] = Cj; al[i] = Cj + diff; }
+        } else {
+            double quad = s->QD[i] + s->QD[j] - 2 * (float)Qij;
+            if (quad <= 0) quad = TAU;
+            double delta = (Gi - Gj) / quad, sum = al[i] + al[j];
+            al[i] -= delta;
+            al[j] += delta;
+            if (sum > Ci) {
+                if (al[i] > Ci) { al[i] = Ci; al[j] = sum - Ci; }
+            } else if (al[j] < 0) { al[j] = 0; al[i] = sum; }
+            if (sum > Cj) {
+                if (al[j] > Cj) { al[j] = Cj; al[i] = sum - Cj; }
+            } else if (al[i] < 0) { al[i] = 0; al[j] = sum; }
+        }
+        double dai = al[i] - oai, daj = al[j] - oaj;
+        for (int64_t t = a; t < b; t++) s->G[t] += Qi[t - a] * dai + Qj[t - a] * daj;
+        int ui = IS_UPPER(s, i), uj = IS_UPPER(s, j);
+        update_status(s, i);
+        update_status(s, j);
+        if (ui != IS_UPPER(s, i)) {
+            const float *Q = grow_get(g, s, i, g->flo, g->fhi);
+            if (!Q) continue;
+            for (int64_t t = g->flo; t < g->fhi; t++) s->G_bar[t] += (ui ? -Ci : Ci) * Q[t - g->flo];
+        }
+        if (uj != IS_UPPER(s, j)) {
+            const float *Q = grow_get(g, s, j, g->flo, g->fhi);
+            if (!Q) continue;
+            for (int64_t t = g->flo; t < g->fhi; t++) s->G_bar[t] += (uj ? -Cj : Cj) * Q[t - g->flo];
+        }
+    }
+    if (allv != all) free(allv);
+    int oom = s->oom, any = 0;
+    MPI_Allreduce(&oom, &any, 1, MPI_INT, MPI_MAX, g->comm);
+    if (any)
+        return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for the SVM kernel cache (%lld pairs; "
+                         "hint: lower svm.cache_mb)", (long long)l);
+    gs_gather(g, s->G, 0, s->active_size);
+    if (iter >= max_iter) {
+        *converged = 0;
+        if (s->active_size < l) {
+            gs_gather(g, s->G_bar, 0, l);
+            gs_reconstruct(s, g);
+            s->active_size = l;
+        }
+        if (g->rank == 0)
+            rdml_log_any(ctx, RDML_LOG_WARN, "SVM reached the iteration limit (%lld) before the "
+                         "tolerance; raise svm.max_iter or svm.tol", (long long)max_iter);
+    }
+    *rho = calculate_rho(s);
+    double v = 0;
+    for (int64_t i = 0; i < l; i++) v += s->alpha[i] * (s->G[i] + s->p[i]);
+    *obj = v / 2;
+    for (int64_t i = 0; i < l; i++) alpha_out[s->active_set[i]] = s->alpha[i];
+    *iters = iter;
+    return RDML_OK;
+}
+
+int rdml_svm_fit_splits(const rdml_svm_params *p, int64_t l) {
+    return p->type == RDML_SVM_C_SVC && p->solver == RDML_SVM_SMO && l >= p->split_min;
+}
+
+int rdml_svm_fit_comm(rdml_ctx *ctx, MPI_Comm comm, const rdml_svm_params *p,
+                      const rdml_svm_images *im, int64_t l, const int64_t *ij,
+                      const double *target, rdml_svm_model **out) {
+    *out = NULL;
+    int size = 1, rank = 0;
+    if (comm != MPI_COMM_NULL) {
+        MPI_Comm_size(comm, &size);
+        MPI_Comm_rank(comm, &rank);
+    }
+    if (size == 1 || !rdml_svm_fit_splits(p, l))
+        return rdml_svm_fit(ctx, p, im, l, ij, target, out);
+    /* the checks of rdml_svm_train, on every rank (same inputs: same outcome) */
+    RDML_TRY(rdml_svm_check(ctx, p));
+    if (!im->gram)
+        return RDML_FAIL(ctx, RDML_EINTERNAL, "SMO without the image Gram matrix (hint: "
+                         "rdml_svm_images_make_ex with RDML_SVM_IMAGES_GRAM)");
+    RDML_TRY(svm_check_pairs(ctx, im, l, ij));
+    if (l > INT_MAX) return RDML_FAIL(ctx, RDML_ECONFIG, "an SVM of %lld pairs on a group of ranks: "
+                                      "at most %d", (long long)l, INT_MAX);
+    int8_t *y = rdml_malloc(ctx, (size_t)(l ? l : 1), "SVM labels");
+    if (!y) return ctx->code;
+    for (int64_t t = 0; t < l; t++) y[t] = target[t] > 0.5;
+    int64_t cnt[2];
+    int rc = svm_check_labels(ctx, l, y, cnt);
+    if (rc) {
+        free(y);
+        return rc;
+    }
+    double t0 = rdml_now();
+    double w0 = p->weight[0], w1 = p->weight[1];
+    if (p->balanced) {
+        w0 = (double)l / (2.0 * (double)cnt[0]);
+        w1 = (double)l / (2.0 * (double)cnt[1]);
+    }
+    solver s;
+    memset(&s, 0, sizeof s);
+    s.Cp = p->C * w1;
+    s.Cn = p->C * w0;
+    s.eps = p->tol;
+    s.k = (svm_kern){p->kernel, p->degree, p->symmetric, svm_gamma_of(p, im, l, ij), p->coef0,
+                     im->n, im->gram, im->sqnorm};
+    gsolve g;
+    memset(&g, 0, sizeof g);
+    g.comm = comm;
+    g.rank = rank;
+    g.size = size;
+    g.lru.next = g.lru.prev = &g.lru;
+    rdml_part_block(l, rank, size, &g.flo, &g.fhi);
+    /* the cache: svm.cache_mb on each rank, two full rows at least */
+    g.budget = (int64_t)(p->cache_mb * (1 << 20)) / (int64_t)sizeof(float);
+    if (g.budget < 2 * l) g.budget = 2 * l;
+    g.rows = calloc((size_t)l, sizeof *g.rows);
+    g.counts = malloc((size_t)size * sizeof *g.counts);
+    g.displs = malloc((size_t)size * sizeof *g.displs);
+    double *alpha = malloc((size_t)l * sizeof *alpha), *bound = malloc((size_t)l * sizeof *bound);
+    rc = solver_alloc(ctx, &s, l, l, p->cache_mb, 0); /* serial cache: used after a hand-over */
+    if (!rc && (!alpha || !bound || !g.rows || !g.counts || !g.displs))
+        rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for an SVM of %lld training pairs", (long long)l);
+    rc = rdml_agree(ctx, comm, rc);
+    if (!rc) {
+        for (int64_t t = 0; t < l; t++) {
+            s.y[t] = y[t] ? 1 : -1;
+            s.pa[t] = ij[2 * t];
+            s.pb[t] = ij[2 * t + 1];
+            s.p[t] = -1.0;
+            s.QD[t] = svm_pair_kernel(&s.k, s.pa[t], s.pb[t], s.pa[t], s.pb[t]);
+        }
+        int64_t iters = 0;
+        int conv = 1;
+        double obj = 0, rho = 0;
+        rc = gs_solve(ctx, &g, &s, p->shrinking, p->max_iter, p->split_mode, &iters, &conv, &obj,
+                      &rho, alpha);
+        if (!rc) {
+            for (int64_t t = 0; t < l; t++) {
+                bound[t] = y[t] ? s.Cp : s.Cn;
+                alpha[t] = alpha[t] > 0 ? (y[t] ? 1.0 : -1.0) * alpha[t] : 0;
+            }
+            rc = svm_make_model(ctx, &s.k, im->n, l, ij, alpha, bound, obj, rho, iters, conv, t0, out);
+            if (!rc) (*out)->info.waited = g.waited;
+        }
+        rc = rdml_agree(ctx, comm, rc);
+        if (rc) rdml_svm_free(out);
+    }
+    for (grow *h = g.lru.next; h && h != &g.lru; h = h->next) free(h->data);
+    free(g.rows);
+    free(g.counts);
+    free(g.displs);
+    solver_free(&s);
+    free(alpha);
+    free(bound);
+    free(y);
+    return rc;
 }

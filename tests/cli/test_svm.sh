@@ -2,6 +2,8 @@
 # `rdmlearn svm` end to end on a synthetic dataset (synth -> rdm -> embed gabor -> svm):
 #  - results under /experiments/<name> are bit-identical at 1, 2, 3 and 4 ranks (every
 #    dataset and attribute except the fit time), for kfold/extremes and holdout/colors;
+#  - one holdout fit of more than 4096 pairs runs on a group of all the ranks (its SMO split,
+#    rdml_svm_fit_comm): identical results files at 1, 2 and 3 ranks (tools/compare_results.py);
 #  - the stored folds are image-disjoint, the metrics agree with sklearn.metrics computed
 #    from the stored labels and decision values, and one fold's SVM agrees with
 #    sklearn.svm.SVC retrained on the same concatenated pairs (>= 99.5% predictions);
@@ -35,6 +37,27 @@ for np in 1 2 3 4; do
   "${MPI[@]}" -n $np "$RDMLEARN" svm "$W/ds" "${COMMON[@]}" --set pairs.set=colors --set split.scheme=holdout \
     --set pairs.experiment=colors --set svm.kernel=rbf --set run.output="$W/np$np.h5" \
     && ok || bad "svm colors holdout at $np ranks"
+done
+
+# one holdout C-SVC fit of more than 4096 training pairs (all pairs of 160 images) on a group
+# of all the ranks (rdml_svm_fit_comm: its SMO iterations split): identical results files at
+# 1, 2 and 3 ranks, and the log says the fold ran on a group
+"$RDMLEARN" synth "$W/big" -q --set synth.subjects=1 --set synth.images=160 --set synth.image_size=24 \
+  --set synth.lh_vertices=300 --set synth.rh_vertices=300 --set synth.test_images=0 || { echo "synth failed"; exit 1; }
+"$RDMLEARN" rdm "$W/big" -q --set data.rois=V1 --set run.output="$W/bigbase.h5" || { echo "rdm failed"; exit 1; }
+"$RDMLEARN" embed "$W/big" -q --set data.rois=V1 --set embed.backend=gabor --set run.output="$W/bigbase.h5" \
+  || { echo "embed failed"; exit 1; }
+for np in 1 2 3; do
+  mkdir -p "$W/big$np" && cp "$W/bigbase.h5" "$W/big$np/out.h5"
+  (cd "$W/big$np" && "${MPI[@]}" -n $np "$RDMLEARN" svm "$W/big" --set data.rois=V1 --set embed.backend=gabor \
+    --set pairs.set=all --set split.scheme=holdout --set run.output=out.h5 --set run.log_level=info) \
+    >"$W/big$np.log" 2>&1 && ok || { bad "svm holdout (split fit) at $np ranks"; tail -5 "$W/big$np.log"; }
+done
+grep -Eq "fold 0 of 1: ([5-9][0-9]{3}|[0-9]{5,}) train" "$W/big1.log" && ok || { bad "the split fit has too few pairs"; grep "fold 0" "$W/big1.log"; }
+for np in 2 3; do
+  grep -q "1 computed, 1 of them on groups of ranks" "$W/big$np.log" && ok || bad "svm holdout at $np ranks: not on a group"
+  $PY "$RDML_SRC/tools/compare_results.py" "$W/big1/out.h5" "$W/big$np/out.h5" --ignore ranks >"$W/log" 2>&1 && ok \
+    || { bad "svm holdout (split fit): 1 vs $np ranks differ"; cat "$W/log"; }
 done
 
 cat >"$W/same.py" <<'PYEOF'

@@ -32,12 +32,91 @@ bad() { echo "FAIL: $*"; fails=$((fails+1)); }
 COMMON=(--set data.rois=V1 --set embed.backend=gabor --set pairs.set=all --set train.tower=64,32
         --set train.head=32 --set train.batch=256 --set train.lr=0.001 --set train.epochs=15 -q)
 
-# rank-count independence on a short run (experiment "det", 3 epochs, dropout on)
+# rank-count independence on a short run (experiment "det", 3 epochs, dropout on); with
+# train.shards = 4 a fold on a group of ranks is one data-parallel fit (nn.h, rdml_fit_opts)
 for np in 1 2 3 4; do
   cp "$W/base.h5" "$W/np$np.h5"
   "${MPI[@]}" -n $np "$RDMLEARN" train "$W/ds" "${COMMON[@]}" --set train.epochs=3 --set pairs.experiment=det \
+    --set train.shards=4 \
     --set run.output="$W/np$np.h5" && ok || bad "train siamese at $np ranks"
 done
+# the whole files too: 5 folds on 2 ranks put the last on both, on 3 ranks the last two on
+# groups of 2 and 1, on 4 ranks the last on all four
+for np in 2 3 4; do
+  $PY "$RDML_SRC/tools/compare_results.py" "$W/np1.h5" "$W/np$np.h5" --ignore config ranks >"$W/log" 2>&1 && ok \
+    || { bad "5 folds: 1 vs $np ranks differ"; cat "$W/log"; }
+done
+# a stage with fewer tasks than ranks: one holdout fold with a grid runs on a group of all the
+# ranks (its inner fits split over the group, the final fit given the group): the results
+# files are identical at 1, 2 and 3 ranks (tools/compare_results.py), the log says the fold ran
+# on a group and how busy the ranks were, and /sweep stores the per-rank figure
+for np in 1 2 3; do
+  mkdir -p "$W/ho$np" && cp "$W/base.h5" "$W/ho$np/out.h5"
+  (cd "$W/ho$np" && "${MPI[@]}" -n $np "$RDMLEARN" train "$W/ds" --set data.rois=V1 --set embed.backend=gabor \
+    --set pairs.set=all --set train.tower=64,32 --set train.head=32 --set train.batch=256 --set train.epochs=2 \
+    --set pairs.experiment=ho --set split.scheme=holdout --set grid.train_lr=0.001,0.003 --set grid.inner_folds=2 \
+    --set run.output=out.h5 --set run.log_level=info) >"$W/ho$np.log" 2>&1 && ok || { bad "holdout at $np ranks"; tail -5 "$W/ho$np.log"; }
+done
+for np in 2 3; do
+  $PY "$RDML_SRC/tools/compare_results.py" "$W/ho1/out.h5" "$W/ho$np/out.h5" --ignore ranks >"$W/log" 2>&1 && ok \
+    || { bad "holdout: 1 vs $np ranks differ"; cat "$W/log"; }
+  grep -q "1 computed, 1 of them on groups of ranks" "$W/ho$np.log" && ok || { bad "holdout at $np ranks: not on a group"; cat "$W/ho$np.log"; }
+  grep -qE "train: ranks busy [0-9]+% of the stage time \(rank 0: [0-9]+%, rank 1: [0-9]+%" "$W/ho$np.log" && ok \
+    || bad "holdout at $np ranks: no busy figure in the log"
+done
+$PY - "$W/ho1/out.h5" "$W/ho3/out.h5" <<'PYEOF' >"$W/log" 2>&1 && ok || { bad "busy figure not stored"; cat "$W/log"; }
+import sys, h5py, numpy as np
+for path, nr in zip(sys.argv[1:], (1, 3)):
+    g = h5py.File(path, "r")["/sweep/ho/siamese"]
+    b = np.atleast_1d(g.attrs["ranks_busy"])
+    assert b.shape == (nr,) and np.all((b >= 0) & (b <= 1)), b
+    assert abs(g.attrs["ranks_busy_mean"] - b.mean()) < 1e-12 and g.attrs["stage_seconds"] > 0
+    if nr == 1:
+        assert b[0] > 0.8, b  # one rank never waits for a task (the farm's own steps aside)
+PYEOF
+# journal and resume with tasks on groups of ranks (`run`, 5 folds): an array share computes
+# folds 0 and 3, the 2-rank merge computes 1 and 2 on the farm and 4 on both ranks; a run
+# killed (kill -9) once 4 folds are journaled resumes with the last fold on both ranks; both
+# files equal a plain 1-rank run
+cat >"$W/arr.ini" <<EOF
+[data]
+root = $W/ds
+rois = V1
+[embed]
+backend = gabor
+[pairs]
+set = all
+experiment = arr
+[train]
+tower = 64, 32
+head = 32
+batch = 256
+epochs = 4
+[run]
+stages = train
+output = out.h5
+log_level = info
+EOF
+for d in ref arr kill; do mkdir -p "$W/$d" && cp "$W/base.h5" "$W/$d/out.h5"; done
+(cd "$W/ref" && "${MPI[@]}" -n 1 "$RDMLEARN" run "$W/arr.ini") >"$W/arr_ref.log" 2>&1 && ok || { bad "run ref"; tail -5 "$W/arr_ref.log"; }
+(cd "$W/arr" && "${MPI[@]}" -n 1 "$RDMLEARN" run "$W/arr.ini" --array 0/3 && "${MPI[@]}" -n 2 "$RDMLEARN" run "$W/arr.ini") \
+  >"$W/arr.log" 2>&1 && ok || { bad "array share + merge"; tail -5 "$W/arr.log"; }
+grep -q "5 tasks: 2 from the journal, 3 computed, 1 of them on groups of ranks" "$W/arr.log" && ok \
+  || { bad "merge: the last fold not on a group"; grep "tasks" "$W/arr.log"; }
+(cd "$W/kill" && exec "${MPI[@]}" -n 2 "$RDMLEARN" run "$W/arr.ini") >"$W/kill1.log" 2>&1 &
+kpid=$!
+for _ in $(seq 1 600); do
+  [[ $(ls "$W/kill/out.h5.journal" 2>/dev/null | grep -c '\.rec$') -ge 4 ]] && break
+  sleep 0.05
+done
+kill -9 $kpid 2>/dev/null; pkill -9 -f "^$RDMLEARN run $W/arr.ini"; wait $kpid 2>/dev/null
+(cd "$W/kill" && "${MPI[@]}" -n 2 "$RDMLEARN" run "$W/arr.ini") >"$W/kill2.log" 2>&1 && ok || { bad "resume after kill"; tail -5 "$W/kill2.log"; }
+grep -E "train: 5 tasks" "$W/kill2.log"
+for d in arr kill; do
+  $PY "$RDML_SRC/tools/compare_results.py" "$W/ref/out.h5" "$W/$d/out.h5" --ignore ranks >"$W/log" 2>&1 && ok \
+    || { bad "$d: results differ from a plain 1-rank run"; cat "$W/log"; }
+done
+
 # the full run for the metric checks, on 2 ranks
 "${MPI[@]}" -n 2 "$RDMLEARN" train "$W/ds" "${COMMON[@]}" --set run.output="$W/np1.h5" && ok || bad "train siamese"
 "${MPI[@]}" -n 2 "$RDMLEARN" train "$W/ds" "${COMMON[@]}" --set train.model=mlp --set train.mlp_widths=64,32 \

@@ -33,6 +33,40 @@ static int task(rdml_ctx *ctx, int64_t t, void *user, rdml_rec *out) {
     return RDML_OK;
 }
 
+/* The same record as task(), computed collectively over comm: element i by the group rank
+ * i % size, reduced to the group's rank 0 (x + 0 is exact, so any group size gives the same
+ * record). Counts the calls per group size in user (gsize[size]). */
+typedef struct gud {
+    ud u;
+    int calls[8];   /* calls on this rank, by group size */
+    int fail_group; /* task that fails on one rank of its group, -1 none */
+} gud;
+
+static int task_group(rdml_ctx *ctx, MPI_Comm comm, int64_t t, void *user, rdml_rec *out,
+                      double *waited) {
+    (void)waited;
+    gud *g = user;
+    int gr, gs;
+    MPI_Comm_rank(comm, &gr);
+    MPI_Comm_size(comm, &gs);
+    g->calls[gs < 8 ? gs : 7]++;
+    int rc = t == g->fail_group && gr == gs - 1
+                 ? RDML_FAIL(ctx, RDML_EDATA, "group task %lld failed on purpose", (long long)t) : RDML_OK;
+    rc = rdml_agree(ctx, comm, rc);
+    if (rc) return rc;
+    usleep(4000);
+    int64_t n = t % 5 + 1;
+    double part[5] = {0, 0, 0, 0, 0}, sum[5];
+    for (int64_t i = gr; i < n; i += gs) part[i] = (double)t * 1000 + (double)i + 0.25;
+    MPI_Reduce(part, sum, (int)n, MPI_DOUBLE, MPI_SUM, 0, comm);
+    if (gr != 0) return RDML_OK; /* the farm keeps rank 0's record */
+    out->n = n;
+    out->v = malloc((size_t)n * sizeof *out->v);
+    if (!out->v) return RDML_FAIL(ctx, RDML_ENOMEM, "oom");
+    memcpy(out->v, sum, (size_t)n * sizeof *out->v);
+    return RDML_OK;
+}
+
 static int check_recs(const rdml_rec *r, int64_t acount, int64_t aindex) {
     for (int64_t t = 0; t < NT; t++) {
         if (acount && t % acount != aindex) {
@@ -208,6 +242,77 @@ static void test_farm_journal_resume_stop(void) {
         rdml_ctx_clear(&ctx);
         rdml_rec_free(&five);
         for (int t = 0; t < NT; t++) rdml_journal_remove(&ctx, j, keys[t]);
+    }
+    /* 6. the tail on groups of ranks: of P pending tasks the last P % R run on groups, each
+     * task once, journaled once; the records are the same as on one rank; a rerun after some
+     * tasks were journaled groups the new tail; an error in a group stops every rank */
+    MPI_Barrier(comm);
+    {
+        gud g;
+        memset(&g, 0, sizeof g);
+        g.u = (ud){-1, -1, -1};
+        g.fail_group = -1;
+        rdml_farm_opts fg = {.journal = j, .keys = (const char *const *)keys, .gather = 1,
+                             .group_fn = task_group};
+        r = calloc(NT, sizeof *r);
+        CHECK(rdml_farm_run(&ctx, comm, NT, task, &g.u, &fg, r, &st) == RDML_OK);
+        CHECK(check_recs(r, 0, 0));
+        CHECK_EQ_I(st.computed, NT);
+        CHECK_EQ_I(st.grouped, ctx.nranks > 1 ? NT % ctx.nranks : 0);
+        rdml_recs_free(r, NT);
+        int njr = 0;
+        for (int t = 0; t < NT; t++) njr += rdml_journal_has(j, keys[t]);
+        CHECK_EQ_I(njr, NT); /* every task journaled, the group tasks too */
+        /* the group sizes: R ranks over NT % R tasks, as even as possible */
+        int tail = ctx.nranks > 1 ? NT % ctx.nranks : 0, allcalls[8];
+        MPI_Allreduce(g.calls, allcalls, 8, MPI_INT, MPI_SUM, comm);
+        int ncalls = 0;
+        for (int k = 1; k < 8; k++) ncalls += allcalls[k];
+        CHECK_EQ_I(ncalls, tail ? ctx.nranks : 0);
+        /* keep 2 journaled, so P = 39 pending: the tail is 39 % R (a stage with fewer
+         * tasks than ranks: keep NT - 1, one task on every rank) */
+        MPI_Barrier(comm);
+        for (int t = 2; t < NT && ctx.rank == 0; t++)
+            if (t != 7 || ctx.nranks == 1) rdml_journal_remove(&ctx, j, keys[t]);
+        MPI_Barrier(comm);
+        memset(g.calls, 0, sizeof g.calls);
+        r = calloc(NT, sizeof *r);
+        CHECK(rdml_farm_run(&ctx, comm, NT, task, &g.u, &fg, r, &st) == RDML_OK);
+        CHECK(check_recs(r, 0, 0));
+        int64_t pend = ctx.nranks == 1 ? NT - 2 : NT - 3;
+        CHECK_EQ_I(st.computed, pend);
+        CHECK_EQ_I(st.grouped, ctx.nranks > 1 ? pend % ctx.nranks : 0);
+        rdml_recs_free(r, NT);
+        /* one pending task on all ranks */
+        MPI_Barrier(comm);
+        if (ctx.rank == 0) rdml_journal_remove(&ctx, j, keys[40]);
+        MPI_Barrier(comm);
+        memset(g.calls, 0, sizeof g.calls);
+        r = calloc(NT, sizeof *r);
+        CHECK(rdml_farm_run(&ctx, comm, NT, task, &g.u, &fg, r, &st) == RDML_OK);
+        CHECK(check_recs(r, 0, 0));
+        CHECK_EQ_I(st.computed, 1);
+        CHECK_EQ_I(st.grouped, ctx.nranks > 1);
+        if (ctx.nranks > 1) CHECK_EQ_I(g.calls[ctx.nranks < 8 ? ctx.nranks : 7], 1);
+        rdml_recs_free(r, NT);
+        /* an error on one rank of a group: every rank stops with its message */
+        MPI_Barrier(comm);
+        if (ctx.rank == 0) rdml_journal_remove(&ctx, j, keys[40]);
+        MPI_Barrier(comm);
+        g.fail_group = ctx.nranks > 1 ? 40 : -1;
+        r = calloc(NT, sizeof *r);
+        rc = rdml_farm_run(&ctx, comm, NT, task, &g.u, &fg, r, &st);
+        if (ctx.nranks > 1) {
+            CHECK_EQ_I(rc, RDML_EDATA);
+            CHECK_STR_HAS(ctx.msg, "group task 40 failed on purpose");
+            CHECK(!rdml_journal_has(j, keys[40]));
+        } else {
+            CHECK_EQ_I(rc, RDML_OK);
+        }
+        rdml_recs_free(r, NT);
+        rdml_ctx_clear(&ctx);
+        MPI_Barrier(comm);
+        for (int t = 0; t < NT && ctx.rank == 0; t++) rdml_journal_remove(&ctx, j, keys[t]);
     }
     MPI_Barrier(comm);
     rdml_journal_close(&j, comm, 1);
