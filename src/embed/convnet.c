@@ -648,22 +648,21 @@ static void cache_free(bufcache *c) {
 typedef struct conv_job {
     const zop *o;
     const float *x;
-    float *y;
-    int64_t H, W, m0;
+    float *y, *col;
+    int64_t H, W, m0, M, rows;
     int mode; /* fill: rows = bias; post: rows = ReLU(rows (+ bias)) */
 } conv_job;
 
 enum { CJ_FILL, CJ_RELU, CJ_BIAS_RELU };
 
-static void conv_rows(void *arg, int thread, int64_t r0, int64_t r1) {
-    const conv_job *j = arg;
-    const int64_t Co = j->o->cout;
-    const float *b = j->o->b;
-    for (int64_t r = r0; r < r1; r++) {
-        float *row = j->y + r * Co;
-        if (j->mode == CJ_FILL)
+static void conv_pass(const zop *o, float *y, int64_t rows, int mode) {
+    const int64_t Co = o->cout;
+    const float *b = o->b;
+    for (int64_t r = 0; r < rows; r++) {
+        float *row = y + r * Co;
+        if (mode == CJ_FILL)
             memcpy(row, b, (size_t)Co * sizeof *row);
-        else if (j->mode == CJ_RELU)
+        else if (mode == CJ_RELU)
             for (int64_t c = 0; c < Co; c++) row[c] = row[c] > 0.0f ? row[c] : 0.0f;
         else
             for (int64_t c = 0; c < Co; c++) {
@@ -673,41 +672,99 @@ static void conv_rows(void *arg, int thread, int64_t r0, int64_t r1) {
     }
 }
 
-/* im2col rows m0 + r0 .. m0 + r1 of the chunk in j->y: (ky, kx, cin), zeros outside */
-static void im2col_rows(void *arg, int thread, int64_t r0, int64_t r1) {
+static void conv_rows(void *arg, int thread, int64_t r0, int64_t r1) {
     const conv_job *j = arg;
-    const zop *o = j->o;
-    const int64_t Ci = o->cin, OH = o->h, OW = o->wd, H = j->H, W = j->W,
-                  K = (int64_t)o->k * o->k * Ci;
-    for (int64_t r = r0; r < r1; r++) {
-        const int64_t mm = j->m0 + r, b = mm / (OH * OW), oy = (mm / OW) % OH, ox = mm % OW;
-        float *c = j->y + r * K;
+    conv_pass(j->o, j->y + r0 * j->o->cout, r1 - r0, j->mode);
+}
+
+/* im2col of output rows m0 .. m0 + mr - 1 into col: (ky, kx, cin), zeros outside */
+static void im2col(const zop *o, const float *x, int64_t H, int64_t W, int64_t m0, int64_t mr,
+                   float *col) {
+    const int64_t Ci = o->cin, OH = o->h, OW = o->wd, K = (int64_t)o->k * o->k * Ci;
+    for (int64_t r = 0; r < mr; r++) {
+        const int64_t mm = m0 + r, b = mm / (OH * OW), oy = (mm / OW) % OH, ox = mm % OW;
+        float *c = col + r * K;
+        const int64_t ix0 = ox * o->s - o->pad;
         for (int ky = 0; ky < o->k; ky++) {
             const int64_t iy = oy * o->s - o->pad + ky;
+            if (iy >= 0 && iy < H && ix0 >= 0 && ix0 + o->k <= W) { /* the row's k taps at once */
+                memcpy(c, x + ((b * H + iy) * W + ix0) * Ci, (size_t)(o->k * Ci) * sizeof *c);
+                c += o->k * Ci;
+                continue;
+            }
             for (int kx = 0; kx < o->k; kx++, c += Ci) {
-                const int64_t ix = ox * o->s - o->pad + kx;
+                const int64_t ix = ix0 + kx;
                 if (iy < 0 || iy >= H || ix < 0 || ix >= W)
                     memset(c, 0, (size_t)Ci * sizeof *c);
                 else
-                    memcpy(c, j->x + ((b * H + iy) * W + ix) * Ci, (size_t)Ci * sizeof *c);
+                    memcpy(c, x + ((b * H + iy) * W + ix) * Ci, (size_t)Ci * sizeof *c);
             }
         }
     }
 }
 
+static void im2col_rows(void *arg, int thread, int64_t r0, int64_t r1) {
+    const conv_job *j = arg;
+    const int64_t K = (int64_t)j->o->k * j->o->k * j->o->cin;
+    im2col(j->o, j->x, j->H, j->W, j->m0 + r0, r1 - r0, j->col + r0 * K);
+}
+
+static int is_1x1(const zop *o) { return o->k == 1 && o->s == 1 && o->pad == 0; }
+
+/* Tiles of `rows` output rows, one thread and one BLAS thread each: im2col into the thread's
+ * buffer, y = bias (or the residual already there), the GEMM adds onto it, then the ReLU,
+ * all while the tile is in cache. */
+static void conv_tiles(void *arg, int thread, int64_t t0, int64_t t1) {
+    const conv_job *j = arg;
+    const zop *o = j->o;
+    const int64_t Co = o->cout, K = (int64_t)o->k * o->k * o->cin;
+    for (int64_t t = t0; t < t1; t++) {
+        const int64_t m0 = t * j->rows, mr = j->M - m0 < j->rows ? j->M - m0 : j->rows;
+        const float *a = j->x + m0 * K;
+        if (!is_1x1(o)) {
+            a = j->col + (int64_t)thread * j->rows * K;
+            im2col(o, j->x, j->H, j->W, m0, mr, j->col + (int64_t)thread * j->rows * K);
+        }
+        float *yt = j->y + m0 * Co;
+        if (j->mode == CJ_FILL) conv_pass(o, yt, mr, CJ_FILL);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)mr, (int)Co, (int)K, 1.0f, a,
+                    (int)K, o->wt, (int)K, 1.0f, yt, (int)Co);
+        if (j->mode == CJ_BIAS_RELU || o->relu) conv_pass(o, yt, mr, j->mode == CJ_FILL ? CJ_RELU : CJ_BIAS_RELU);
+    }
+}
+
 /* y[M x cout] = im2col(x)[M x K] @ w^T + b (+ y when accumulate: a ResNet block's residual),
- * ReLU when asked; x is B x H x W x cin. y starts as the bias (or the residual) and the GEMMs
- * add onto it (beta = 1: OpenBLAS then skips its pass over C), so the only other pass is the
- * ReLU (with the bias, for a residual). */
+ * ReLU when asked; x is B x H x W x cin (a 1x1 stride-1 convolution reads it as is). y starts
+ * as the bias (or the residual) and the GEMMs add onto it (beta = 1: OpenBLAS then skips its
+ * pass over C), so the only other pass is the ReLU (with the bias, for a residual). A large
+ * convolution runs as tiles of TILE floats (at least 2 cout rows), each on one thread from
+ * im2col to ReLU in cache (im2col into a 32 MiB buffer, then the packing GEMM, cost ~20% more
+ * for ResNet's 3 x 3 layers); a small one (under 8 tiles: ResNet's last stage) as whole
+ * passes and one multi-threaded GEMM per CHUNK of im2col rows. Which way depends on the
+ * shapes only, and the GEMMs never split K, so results do not depend on the threads. */
+#define TILE ((int64_t)1 << 19)
 static int run_conv(rdml_ctx *ctx, bufcache *bc, const zop *o, const zop *src_shape, int64_t B,
                     const float *x, float *y, int accumulate) {
     const int64_t H = src_shape ? src_shape->h : RDML_ZOO_IMAGE;
     const int64_t W = src_shape ? src_shape->wd : RDML_ZOO_IMAGE;
     const int64_t OH = o->h, OW = o->wd, Co = o->cout;
     const int64_t K = (int64_t)o->k * o->k * o->cin, M = B * OH * OW;
-    conv_job j = {o, x, y, H, W, 0, CJ_FILL};
+    conv_job j = {o, x, y, NULL, H, W, 0, M, 0, accumulate ? CJ_BIAS_RELU : CJ_FILL};
+    j.rows = TILE / (K > Co ? K : Co);
+    if (j.rows < 2 * Co) j.rows = 2 * Co;
+    const int64_t tiles = (M + j.rows - 1) / j.rows;
+    if (tiles >= 8) {
+        int64_t ccap = 0;
+        if (!is_1x1(o)) {
+            j.col = cache_get(ctx, bc, rdml_par_threads() * j.rows * K, &ccap, "im2col");
+            if (!j.col) return ctx->code;
+        }
+        rdml_par_for(tiles, 1, 1, conv_tiles, &j);
+        cache_put(bc, j.col, ccap);
+        return RDML_OK;
+    }
     if (!accumulate) rdml_par_for(M, 256, 0, conv_rows, &j);
-    if (o->k == 1 && o->s == 1 && o->pad == 0) {
+    if (is_1x1(o)) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)Co, (int)K, 1.0f, x,
                     (int)K, o->wt, (int)K, 1.0f, y, (int)Co);
     } else {
@@ -719,7 +776,7 @@ static int run_conv(rdml_ctx *ctx, bufcache *bc, const zop *o, const zop *src_sh
         if (!col) return ctx->code;
         for (int64_t m0 = 0; m0 < M; m0 += rows) {
             const int64_t mr = M - m0 < rows ? M - m0 : rows;
-            conv_job c = {o, x, col, H, W, m0, 0};
+            conv_job c = {o, x, NULL, col, H, W, m0, M, 0, 0};
             rdml_par_for(mr, 64, 0, im2col_rows, &c);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)mr, (int)Co, (int)K, 1.0f,
                         col, (int)K, o->wt, (int)K, 1.0f, y + m0 * Co, (int)Co);
