@@ -8,6 +8,17 @@
 #include "embed/embed_priv.h"
 #include "embed/vecmath.h"
 
+/* the loops below again for AVX2 (vecmath.h: the same operations, the same bits; building
+ * with -DCLONES= leaves them out) */
+#if !defined(CLONES) && defined(__x86_64__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define CLONES __attribute__((target_clones("avx2", "default")))
+#endif
+#endif
+#ifndef CLONES
+#define CLONES
+#endif
+
 /* ---- attention ---- */
 
 typedef struct attn_job {
@@ -19,7 +30,7 @@ typedef struct attn_job {
 
 /* items are (image, head) pairs: add q|k|v's bias to the head's columns of the image's rows
  * (no other item touches them), scores = scale Q K^T, row softmax, out = P V */
-static void attn_items(void *arg, int thread, int64_t i0, int64_t i1) {
+CLONES static void attn_items(void *arg, int thread, int64_t i0, int64_t i1) {
     const attn_job *j = arg;
     const int64_t T = j->T, D = j->D, H = j->H, hd = D / H, ld = 3 * D;
     float *att = j->scratch + (int64_t)thread * T * T;
@@ -56,7 +67,7 @@ typedef struct ln_job {
     double eps;
 } ln_job;
 
-static void ln_rows(void *arg, int thread, int64_t r0, int64_t r1) {
+CLONES static void ln_rows(void *arg, int thread, int64_t r0, int64_t r1) {
     const ln_job *j = arg;
     layer_norm(j->out + r0 * j->D, j->in + r0 * j->D, j->w, j->b, r1 - r0, j->D, j->eps);
 }
@@ -76,26 +87,14 @@ typedef struct act_job {
     int act;
 } act_job;
 
-static void act_rows(void *arg, int thread, int64_t r0, int64_t r1) {
+CLONES static void act_rows(void *arg, int thread, int64_t r0, int64_t r1) {
     const act_job *j = arg;
     for (int64_t r = r0; r < r1; r++) {
         float *y = j->y + r * j->n;
         if (j->act == RDML_TF_GELU) {
-            bias_gelu(y, j->b, j->n);
-        } else if (j->act == RDML_TF_QUICK_GELU) { /* v sigmoid(1.702 v) */
-            int64_t i = 0;
-            for (; i + 4 <= j->n; i += 4) {
-                v4f v = v4_load(y + i) + v4_load(j->b + i);
-                v4_store(y + i, v / (v4_set(1.0f) + exp4(v * v4_set(-1.702f))));
-            }
-            if (i < j->n) { /* the tail through a padded vector */
-                float t[4] = {0}, u[4] = {0};
-                memcpy(t, y + i, (size_t)(j->n - i) * sizeof *t);
-                memcpy(u, j->b + i, (size_t)(j->n - i) * sizeof *u);
-                v4f v = v4_load(t) + v4_load(u);
-                v4_store(t, v / (v4_set(1.0f) + exp4(v * v4_set(-1.702f))));
-                memcpy(y + i, t, (size_t)(j->n - i) * sizeof *t);
-            }
+            BIAS_ACT(y, j->b, j->n, vf_gelu);
+        } else if (j->act == RDML_TF_QUICK_GELU) {
+            BIAS_ACT(y, j->b, j->n, vf_quick_gelu);
         } else {
             for (int64_t i = 0; i < j->n; i++) y[i] += j->b[i];
         }
@@ -115,7 +114,7 @@ typedef struct res_job {
     int64_t D;
 } res_job;
 
-static void res_rows(void *arg, int thread, int64_t r0, int64_t r1) {
+CLONES static void res_rows(void *arg, int thread, int64_t r0, int64_t r1) {
     const res_job *j = arg;
     const int64_t D = j->D;
     for (int64_t r = r0; r < r1; r++) {
