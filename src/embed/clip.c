@@ -16,10 +16,11 @@
  * transposed). Preprocessing is CLIPImageProcessor's (Pillow-exact antialiased bicubic resize
  * of the short side, centre crop with floor, CLIP mean/std). The forward pass runs a batch of
  * B images as (B*T) x D activations: im2col + one SGEMM for the patch convolution, one SGEMM
- * for q|k|v, per (image, head) two small SGEMMs for attention with an fp32 softmax, one SGEMM
- * each for out_proj, fc1 and fc2 (bias-free GEMMs accumulate into the residual stream with
- * beta = 1); LayerNorm, softmax and quick_gelu run 4 floats at a time (vector extensions, a
- * Cephes exp within 1 ulp of expf), so the non-GEMM work stays ~15% of a ViT-B/32 batch;
+ * for q|k|v, per (image, head) two small SGEMMs for attention with an fp32 softmax (the pairs
+ * spread over the threads, one BLAS thread each: tfops.c), one SGEMM each for out_proj, fc1
+ * and fc2 (bias-free GEMMs accumulate into the residual stream with beta = 1); LayerNorm,
+ * softmax and quick_gelu run 8 floats at a time (vector extensions, AVX2 clones, a Cephes exp
+ * within 1 ulp of expf) on all threads (rdml_par_for);
  * rdml_clip_forward_profile times the phases for bench/embed. Left out: attention masks,
  * interpolated position embeddings for other input sizes, the text tower, half-precision
  * compute, and open_clip's attentional pooler. */

@@ -5,11 +5,12 @@
  * (torchvision's module name: features.3, layer2.1, avgpool, fc, ...; containers such as
  * `features` or `layer3` are the output of their last child). Loading checks every tensor of
  * the state dict against the architecture in module order and folds batch norm into the
- * convolution before it. Activations are channels-last (B x H x W x C): a 1x1 stride-1
- * convolution and a linear layer are one SGEMM over the batch; other convolutions build
- * im2col rows (ky, kx, cin) in chunks of at most CHUNK floats, one SGEMM per chunk, with
- * the bias and ReLU fused into the pass over the result. Buffers are freed after their last
- * reader; the pass stops after the last requested layer. Left out: batch-norm VGG variants,
+ * convolution before it. Activations are channels-last (B x H x W x C): a convolution is
+ * a GEMM of its im2col rows (ky, kx, cin; a 1x1 stride-1 convolution reads its input as is)
+ * against the weights, run in tiles of output rows, one thread each (run_conv), onto the
+ * bias or, at the end of a ResNet block, onto the residual, with the ReLU in the same pass
+ * over the tile; a linear layer is one SGEMM over the batch. Buffers are freed after their
+ * last reader; the pass stops after the last requested layer. Left out: batch-norm VGG variants,
  * inputs other than 224 x 224, ResNet's unfolded conv1 (its output before bn1 is not
  * addressable: `bn1` is). */
 #include <cblas.h>
@@ -722,8 +723,9 @@ static void conv_tiles(void *arg, int thread, int64_t t0, int64_t t1) {
         const int64_t m0 = t * j->rows, mr = j->M - m0 < j->rows ? j->M - m0 : j->rows;
         const float *a = j->x + m0 * K;
         if (!is_1x1(o)) {
-            a = j->col + (int64_t)thread * j->rows * K;
-            im2col(o, j->x, j->H, j->W, m0, mr, j->col + (int64_t)thread * j->rows * K);
+            float *col = j->col + (int64_t)thread * j->rows * K;
+            im2col(o, j->x, j->H, j->W, m0, mr, col);
+            a = col;
         }
         float *yt = j->y + m0 * Co;
         if (j->mode == CJ_FILL) conv_pass(o, yt, mr, CJ_FILL);
