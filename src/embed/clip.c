@@ -16,10 +16,11 @@
  * transposed). Preprocessing is CLIPImageProcessor's (Pillow-exact antialiased bicubic resize
  * of the short side, centre crop with floor, CLIP mean/std). The forward pass runs a batch of
  * B images as (B*T) x D activations: im2col + one SGEMM for the patch convolution, one SGEMM
- * for q|k|v, per (image, head) two small SGEMMs for attention with an fp32 softmax, one SGEMM
- * each for out_proj, fc1 and fc2 (bias-free GEMMs accumulate into the residual stream with
- * beta = 1); LayerNorm, softmax and quick_gelu run 4 floats at a time (vector extensions, a
- * Cephes exp within 1 ulp of expf), so the non-GEMM work stays ~15% of a ViT-B/32 batch;
+ * for q|k|v, per (image, head) two small SGEMMs for attention with an fp32 softmax (the pairs
+ * spread over the threads, one BLAS thread each: tfops.c), one SGEMM each for out_proj, fc1
+ * and fc2 (bias-free GEMMs accumulate into the residual stream with beta = 1); LayerNorm,
+ * softmax and quick_gelu run 8 floats at a time (vector extensions, AVX2 clones, a Cephes exp
+ * within 1 ulp of expf) on all threads (rdml_par_for);
  * rdml_clip_forward_profile times the phases for bench/embed. Left out: attention masks,
  * interpolated position embeddings for other input sizes, the text tower, half-precision
  * compute, and open_clip's attentional pooler. */
@@ -579,28 +580,6 @@ int rdml_clip_preprocess(rdml_ctx *ctx, const rdml_clip *m, const rdml_image *im
 
 /* ---- forward ---- */
 
-/* y[i] = act(y[i] + b[i]), i < n. */
-static void bias_act(float *y, const float *b, int64_t n, rdml_clip_act act) {
-    if (act == RDML_ACT_GELU) {
-        bias_gelu(y, b, n);
-        return;
-    }
-    /* quick_gelu: v sigmoid(1.702 v); the tail goes through a padded vector */
-    int64_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        v4f v = v4_load(y + i) + v4_load(b + i);
-        v4_store(y + i, v / (v4_set(1.0f) + exp4(v * v4_set(-1.702f))));
-    }
-    if (i < n) {
-        float t[4] = {0}, u[4] = {0};
-        memcpy(t, y + i, (size_t)(n - i) * sizeof *t);
-        memcpy(u, b + i, (size_t)(n - i) * sizeof *u);
-        v4f v = v4_load(t) + v4_load(u);
-        v4_store(t, v / (v4_set(1.0f) + exp4(v * v4_set(-1.702f))));
-        memcpy(y + i, t, (size_t)(n - i) * sizeof *t);
-    }
-}
-
 static double *prof_acc; /* rdml_clip_forward_profile */
 
 void rdml_clip_forward_profile(double *acc) { prof_acc = acc; }
@@ -623,11 +602,6 @@ static void prof_mark(double *t, int ph) {
     double n = prof_now();
     prof_acc[ph] += n - *t;
     *t = n;
-}
-
-static void add_bias(float *y, const float *b, int64_t rows, int64_t n) {
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t i = 0; i < n; i++) y[r * n + i] += b[i];
 }
 
 /* y = x W^T (+ beta y): x rows x k, W n x k (PyTorch Linear layout). */
@@ -687,7 +661,7 @@ int rdml_clip_forward_multi(rdml_ctx *ctx, const rdml_clip *m, int64_t B, const 
     float *h = rdml_malloc(ctx, (size_t)(BT * D) * sizeof *h, "CLIP activations");
     float *x = rdml_malloc(ctx, (size_t)(BT * D) * sizeof *x, "CLIP activations");
     float *big = rdml_malloc(ctx, (size_t)(BT * wide) * sizeof *big, "CLIP activations");
-    float *att = rdml_malloc(ctx, (size_t)(T * T) * sizeof *att, "CLIP attention");
+    float *att = rdml_malloc(ctx, (size_t)(rdml_par_threads() * T * T) * sizeof *att, "CLIP attention");
     int rc = h && x && big && att ? RDML_OK : ctx->code;
     if (rc) goto done;
     double tp = prof_acc ? prof_now() : 0;
@@ -702,7 +676,7 @@ int rdml_clip_forward_multi(rdml_ctx *ctx, const rdml_clip *m, int64_t B, const 
             for (int64_t i = 0; i < D; i++)
                 hb[t * D + i] = x[(b * g * g + t - 1) * D + i] + m->pos[t * D + i];
     }
-    layer_norm(h, h, m->pre_w, m->pre_b, BT, D, a->eps);
+    rdml_tf_layer_norm(h, h, m->pre_w, m->pre_b, BT, D, a->eps);
     prof_mark(&tp, RDML_CLIP_PH_PATCH);
     pool_outputs(m, h, B, 0, n, layers, pool_mean, outs);
     if (last == 0) goto done;
@@ -713,35 +687,25 @@ int rdml_clip_forward_multi(rdml_ctx *ctx, const rdml_clip *m, int64_t B, const 
         rc = rdml_stop_check(ctx, "in CLIP layer %lld of %lld", (long long)l, (long long)a->layers);
         if (rc) goto done;
         const clip_layer *L = &m->L[l];
-        layer_norm(x, h, L->ln1_w, L->ln1_b, BT, D, a->eps);
+        rdml_tf_layer_norm(x, h, L->ln1_w, L->ln1_b, BT, D, a->eps);
         prof_mark(&tp, RDML_CLIP_PH_LN);
         float *qkv = big; /* BT x 3D */
         linear(qkv, x, L->qkv_w, BT, 3 * D, D, 0.0f);
-        add_bias(qkv, L->qkv_b, BT, 3 * D);
         prof_mark(&tp, RDML_CLIP_PH_QKV);
-        for (int64_t b = 0; b < B; b++)
-            for (int64_t hh = 0; hh < H; hh++) {
-                const float *Q = qkv + b * T * 3 * D + hh * hd, *K = Q + D, *V = Q + 2 * D;
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)T, (int)hd,
-                            scale, Q, (int)(3 * D), K, (int)(3 * D), 0.0f, att, (int)T);
-                for (int64_t t = 0; t < T; t++) softmax_row(att + t * T, T);
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)hd, (int)T,
-                            1.0f, att, (int)T, V, (int)(3 * D), 0.0f, x + b * T * D + hh * hd,
-                            (int)D);
-            }
+        rdml_tf_attention(qkv, L->qkv_b, x, att, B, T, D, H, scale); /* + q|k|v's bias */
         prof_mark(&tp, RDML_CLIP_PH_ATTN);
         linear(h, x, L->o_w, BT, D, D, 1.0f);
-        add_bias(h, L->o_b, BT, D);
+        rdml_tf_bias_act(h, L->o_b, BT, D, RDML_TF_NONE);
         prof_mark(&tp, RDML_CLIP_PH_OUT);
-        layer_norm(x, h, L->ln2_w, L->ln2_b, BT, D, a->eps);
+        rdml_tf_layer_norm(x, h, L->ln2_w, L->ln2_b, BT, D, a->eps);
         prof_mark(&tp, RDML_CLIP_PH_LN);
         float *f = big; /* BT x M */
         linear(f, x, L->fc1_w, BT, M, D, 0.0f);
         prof_mark(&tp, RDML_CLIP_PH_FC1);
-        for (int64_t r = 0; r < BT; r++) bias_act(f + r * M, L->fc1_b, M, a->act);
+        rdml_tf_bias_act(f, L->fc1_b, BT, M, a->act == RDML_ACT_GELU ? RDML_TF_GELU : RDML_TF_QUICK_GELU);
         prof_mark(&tp, RDML_CLIP_PH_ACT);
         linear(h, f, L->fc2_w, BT, D, M, 1.0f);
-        add_bias(h, L->fc2_b, BT, D);
+        rdml_tf_bias_act(h, L->fc2_b, BT, D, RDML_TF_NONE);
         prof_mark(&tp, RDML_CLIP_PH_FC2);
         pool_outputs(m, h, B, l + 1, n, layers, pool_mean, outs);
         if (last == l + 1) goto done;

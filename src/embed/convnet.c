@@ -5,11 +5,12 @@
  * (torchvision's module name: features.3, layer2.1, avgpool, fc, ...; containers such as
  * `features` or `layer3` are the output of their last child). Loading checks every tensor of
  * the state dict against the architecture in module order and folds batch norm into the
- * convolution before it. Activations are channels-last (B x H x W x C): a 1x1 stride-1
- * convolution and a linear layer are one SGEMM over the batch; other convolutions build
- * im2col rows (ky, kx, cin) in chunks of at most CHUNK floats, one SGEMM per chunk, with
- * the bias and ReLU fused into the pass over the result. Buffers are freed after their last
- * reader; the pass stops after the last requested layer. Left out: batch-norm VGG variants,
+ * convolution before it. Activations are channels-last (B x H x W x C): a convolution is
+ * a GEMM of its im2col rows (ky, kx, cin; a 1x1 stride-1 convolution reads its input as is)
+ * against the weights, run in tiles of output rows, one thread each (run_conv), onto the
+ * bias or, at the end of a ResNet block, onto the residual, with the ReLU in the same pass
+ * over the tile; a linear layer is one SGEMM over the batch. Buffers are freed after their
+ * last reader; the pass stops after the last requested layer. Left out: batch-norm VGG variants,
  * inputs other than 224 x 224, ResNet's unfolded conv1 (its output before bn1 is not
  * addressable: `bn1` is). */
 #include <cblas.h>
@@ -20,6 +21,7 @@
 #include <string.h>
 
 #include "rdml/zoo.h"
+#include "embed/embed_priv.h"
 #include "embed/vit.h"
 
 #define CHUNK ((int64_t)8 << 20) /* im2col floats per SGEMM chunk (32 MiB) */
@@ -32,6 +34,8 @@ typedef struct zop {
     int64_t cin, cout;  /* conv / linear */
     int k, s, pad;      /* conv / maxpool */
     int relu;           /* conv: ReLU fused (inside ResNet blocks) */
+                        /* conv with res >= 0: ReLU(conv + bias + op res's output), the end of
+                         * a ResNet block, accumulated by the GEMM onto the residual */
     char w[48], bn[48]; /* tensor prefixes: "features.0" (weight, bias) / "bn1" (folded) */
     int layer;          /* index into the layer list of the module output, -1 */
     int64_t c, h, wd;   /* output shape (channels-last) */
@@ -308,11 +312,20 @@ static void build_resnet(rdml_convnet *m, int bottleneck) {
                 idn = conv(m, in, planes * exp, 1, stride, 0, w, bn, 0, NULL);
             }
             snprintf(name, sizeof name, "%s", p);
-            int r = add_op(m, Z_ADDRELU, y, name);
-            if (r >= 0) {
-                m->ops[r].res = idn;
-                finish_op(m, r, name);
+            /* the block's last convolution (conv3, or the downsample when there is one: the
+             * later of the two) accumulates onto the other's output in its GEMM and applies
+             * bias + ReLU in its pass over the result; the block output is that buffer */
+            const int last = y > idn ? y : idn, other = y > idn ? idn : y;
+            int r;
+            if (!m->err && last == m->nops - 1 && m->ops[last].kind == Z_CONV && !m->ops[last].relu) {
+                m->ops[last].res = other;
+                m->ops[last].relu = 1;
+                r = add_op(m, Z_ID, last, name);
+            } else {
+                r = add_op(m, Z_ADDRELU, y, name);
+                if (r >= 0) m->ops[r].res = idn;
             }
+            if (r >= 0) finish_op(m, r, name);
             x = r;
         }
         char name[16];
@@ -632,16 +645,130 @@ static void cache_free(bufcache *c) {
     c->cnt = 0;
 }
 
-/* out[M x cout] = im2col(x)[M x K] @ w^T + b, ReLU when asked; x is B x H x W x cin. */
+/* Row passes of a convolution, on rdml_par_for's threads. */
+typedef struct conv_job {
+    const zop *o;
+    const float *x;
+    float *y, *col;
+    int64_t H, W, m0, M, rows;
+    int mode; /* fill: rows = bias; post: rows = ReLU(rows (+ bias)) */
+} conv_job;
+
+enum { CJ_FILL, CJ_RELU, CJ_BIAS_RELU };
+
+static void conv_pass(const zop *o, float *y, int64_t rows, int mode) {
+    const int64_t Co = o->cout;
+    const float *b = o->b;
+    for (int64_t r = 0; r < rows; r++) {
+        float *row = y + r * Co;
+        if (mode == CJ_FILL)
+            memcpy(row, b, (size_t)Co * sizeof *row);
+        else if (mode == CJ_RELU)
+            for (int64_t c = 0; c < Co; c++) row[c] = row[c] > 0.0f ? row[c] : 0.0f;
+        else
+            for (int64_t c = 0; c < Co; c++) {
+                float v = row[c] + b[c];
+                row[c] = v > 0.0f ? v : 0.0f;
+            }
+    }
+}
+
+static void conv_rows(void *arg, int thread, int64_t r0, int64_t r1) {
+    const conv_job *j = arg;
+    conv_pass(j->o, j->y + r0 * j->o->cout, r1 - r0, j->mode);
+}
+
+/* im2col of output rows m0 .. m0 + mr - 1 into col: (ky, kx, cin), zeros outside */
+static void im2col(const zop *o, const float *x, int64_t H, int64_t W, int64_t m0, int64_t mr,
+                   float *col) {
+    const int64_t Ci = o->cin, OH = o->h, OW = o->wd, K = (int64_t)o->k * o->k * Ci;
+    for (int64_t r = 0; r < mr; r++) {
+        const int64_t mm = m0 + r, b = mm / (OH * OW), oy = (mm / OW) % OH, ox = mm % OW;
+        float *c = col + r * K;
+        const int64_t ix0 = ox * o->s - o->pad;
+        for (int ky = 0; ky < o->k; ky++) {
+            const int64_t iy = oy * o->s - o->pad + ky;
+            if (iy >= 0 && iy < H && ix0 >= 0 && ix0 + o->k <= W) { /* the row's k taps at once */
+                memcpy(c, x + ((b * H + iy) * W + ix0) * Ci, (size_t)(o->k * Ci) * sizeof *c);
+                c += o->k * Ci;
+                continue;
+            }
+            for (int kx = 0; kx < o->k; kx++, c += Ci) {
+                const int64_t ix = ix0 + kx;
+                if (iy < 0 || iy >= H || ix < 0 || ix >= W)
+                    memset(c, 0, (size_t)Ci * sizeof *c);
+                else
+                    memcpy(c, x + ((b * H + iy) * W + ix) * Ci, (size_t)Ci * sizeof *c);
+            }
+        }
+    }
+}
+
+static void im2col_rows(void *arg, int thread, int64_t r0, int64_t r1) {
+    const conv_job *j = arg;
+    const int64_t K = (int64_t)j->o->k * j->o->k * j->o->cin;
+    im2col(j->o, j->x, j->H, j->W, j->m0 + r0, r1 - r0, j->col + r0 * K);
+}
+
+static int is_1x1(const zop *o) { return o->k == 1 && o->s == 1 && o->pad == 0; }
+
+/* Tiles of `rows` output rows, one thread and one BLAS thread each: im2col into the thread's
+ * buffer, y = bias (or the residual already there), the GEMM adds onto it, then the ReLU,
+ * all while the tile is in cache. */
+static void conv_tiles(void *arg, int thread, int64_t t0, int64_t t1) {
+    const conv_job *j = arg;
+    const zop *o = j->o;
+    const int64_t Co = o->cout, K = (int64_t)o->k * o->k * o->cin;
+    for (int64_t t = t0; t < t1; t++) {
+        const int64_t m0 = t * j->rows, mr = j->M - m0 < j->rows ? j->M - m0 : j->rows;
+        const float *a = j->x + m0 * K;
+        if (!is_1x1(o)) {
+            float *col = j->col + (int64_t)thread * j->rows * K;
+            im2col(o, j->x, j->H, j->W, m0, mr, col);
+            a = col;
+        }
+        float *yt = j->y + m0 * Co;
+        if (j->mode == CJ_FILL) conv_pass(o, yt, mr, CJ_FILL);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)mr, (int)Co, (int)K, 1.0f, a,
+                    (int)K, o->wt, (int)K, 1.0f, yt, (int)Co);
+        if (j->mode == CJ_BIAS_RELU || o->relu) conv_pass(o, yt, mr, j->mode == CJ_FILL ? CJ_RELU : CJ_BIAS_RELU);
+    }
+}
+
+/* y[M x cout] = im2col(x)[M x K] @ w^T + b (+ y when accumulate: a ResNet block's residual),
+ * ReLU when asked; x is B x H x W x cin (a 1x1 stride-1 convolution reads it as is). y starts
+ * as the bias (or the residual) and the GEMMs add onto it (beta = 1: OpenBLAS then skips its
+ * pass over C), so the only other pass is the ReLU (with the bias, for a residual). A large
+ * convolution runs as tiles of TILE floats (at least 2 cout rows), each on one thread from
+ * im2col to ReLU in cache (im2col into a 32 MiB buffer, then the packing GEMM, cost ~20% more
+ * for ResNet's 3 x 3 layers); a small one (under 8 tiles: ResNet's last stage) as whole
+ * passes and one multi-threaded GEMM per CHUNK of im2col rows. Which way depends on the
+ * shapes only, and the GEMMs never split K, so results do not depend on the threads. */
+#define TILE ((int64_t)1 << 19)
 static int run_conv(rdml_ctx *ctx, bufcache *bc, const zop *o, const zop *src_shape, int64_t B,
-                    const float *x, float *y) {
+                    const float *x, float *y, int accumulate) {
     const int64_t H = src_shape ? src_shape->h : RDML_ZOO_IMAGE;
     const int64_t W = src_shape ? src_shape->wd : RDML_ZOO_IMAGE;
-    const int64_t Ci = o->cin, OH = o->h, OW = o->wd, Co = o->cout;
-    const int64_t K = (int64_t)o->k * o->k * Ci, M = B * OH * OW;
-    if (o->k == 1 && o->s == 1 && o->pad == 0) {
+    const int64_t OH = o->h, OW = o->wd, Co = o->cout;
+    const int64_t K = (int64_t)o->k * o->k * o->cin, M = B * OH * OW;
+    conv_job j = {o, x, y, NULL, H, W, 0, M, 0, accumulate ? CJ_BIAS_RELU : CJ_FILL};
+    j.rows = TILE / (K > Co ? K : Co);
+    if (j.rows < 2 * Co) j.rows = 2 * Co;
+    const int64_t tiles = (M + j.rows - 1) / j.rows;
+    if (tiles >= 8) {
+        int64_t ccap = 0;
+        if (!is_1x1(o)) {
+            j.col = cache_get(ctx, bc, rdml_par_threads() * j.rows * K, &ccap, "im2col");
+            if (!j.col) return ctx->code;
+        }
+        rdml_par_for(tiles, 1, 1, conv_tiles, &j);
+        cache_put(bc, j.col, ccap);
+        return RDML_OK;
+    }
+    if (!accumulate) rdml_par_for(M, 256, 0, conv_rows, &j);
+    if (is_1x1(o)) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)Co, (int)K, 1.0f, x,
-                    (int)K, o->wt, (int)K, 0.0f, y, (int)Co);
+                    (int)K, o->wt, (int)K, 1.0f, y, (int)Co);
     } else {
         int64_t rows = CHUNK / K;
         if (rows < 1) rows = 1;
@@ -651,56 +778,67 @@ static int run_conv(rdml_ctx *ctx, bufcache *bc, const zop *o, const zop *src_sh
         if (!col) return ctx->code;
         for (int64_t m0 = 0; m0 < M; m0 += rows) {
             const int64_t mr = M - m0 < rows ? M - m0 : rows;
-            for (int64_t r = 0; r < mr; r++) {
-                const int64_t mm = m0 + r, b = mm / (OH * OW), oy = (mm / OW) % OH, ox = mm % OW;
-                float *c = col + r * K;
-                for (int ky = 0; ky < o->k; ky++) {
-                    const int64_t iy = oy * o->s - o->pad + ky;
-                    for (int kx = 0; kx < o->k; kx++, c += Ci) {
-                        const int64_t ix = ox * o->s - o->pad + kx;
-                        if (iy < 0 || iy >= H || ix < 0 || ix >= W)
-                            memset(c, 0, (size_t)Ci * sizeof *c);
-                        else
-                            memcpy(c, x + ((b * H + iy) * W + ix) * Ci, (size_t)Ci * sizeof *c);
-                    }
-                }
-            }
+            conv_job c = {o, x, NULL, col, H, W, m0, M, 0, 0};
+            rdml_par_for(mr, 64, 0, im2col_rows, &c);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)mr, (int)Co, (int)K, 1.0f,
-                        col, (int)K, o->wt, (int)K, 0.0f, y + m0 * Co, (int)Co);
+                        col, (int)K, o->wt, (int)K, 1.0f, y + m0 * Co, (int)Co);
         }
         cache_put(bc, col, ccap);
     }
-    for (int64_t r = 0; r < M; r++) {
-        float *row = y + r * Co;
-        if (o->relu)
-            for (int64_t c = 0; c < Co; c++) {
-                float v = row[c] + o->b[c];
-                row[c] = v > 0.0f ? v : 0.0f;
-            }
-        else
-            for (int64_t c = 0; c < Co; c++) row[c] += o->b[c];
+    if (accumulate || o->relu) {
+        j.mode = accumulate ? CJ_BIAS_RELU : CJ_RELU;
+        rdml_par_for(M, 256, 0, conv_rows, &j);
     }
     return RDML_OK;
 }
 
-static void run_maxpool(const zop *o, const zop *in, int64_t B, const float *x, float *y) {
+typedef struct pool_job {
+    const zop *o, *in;
+    const float *x, *r;
+    float *y;
+} pool_job;
+
+/* output rows (b, oy) r0 .. r1 */
+static void maxpool_rows(void *arg, int thread, int64_t r0, int64_t r1) {
+    const pool_job *j = arg;
+    const zop *o = j->o, *in = j->in;
+    const float *x = j->x;
+    float *y = j->y;
     const int64_t H = in->h, W = in->wd, C = in->c, OH = o->h, OW = o->wd;
-    for (int64_t b = 0; b < B; b++)
-        for (int64_t oy = 0; oy < OH; oy++)
-            for (int64_t ox = 0; ox < OW; ox++) {
-                float *d = y + ((b * OH + oy) * OW + ox) * C;
-                for (int64_t c = 0; c < C; c++) d[c] = -FLT_MAX;
-                for (int ky = 0; ky < o->k; ky++) {
-                    const int64_t iy = oy * o->s - o->pad + ky;
-                    if (iy < 0 || iy >= H) continue;
-                    for (int kx = 0; kx < o->k; kx++) {
-                        const int64_t ix = ox * o->s - o->pad + kx;
-                        if (ix < 0 || ix >= W) continue;
-                        const float *s = x + ((b * H + iy) * W + ix) * C;
-                        for (int64_t c = 0; c < C; c++) d[c] = s[c] > d[c] ? s[c] : d[c];
-                    }
+    for (int64_t row = r0; row < r1; row++) {
+        const int64_t b = row / OH, oy = row % OH;
+        for (int64_t ox = 0; ox < OW; ox++) {
+            float *d = y + ((b * OH + oy) * OW + ox) * C;
+            for (int64_t c = 0; c < C; c++) d[c] = -FLT_MAX;
+            for (int ky = 0; ky < o->k; ky++) {
+                const int64_t iy = oy * o->s - o->pad + ky;
+                if (iy < 0 || iy >= H) continue;
+                for (int kx = 0; kx < o->k; kx++) {
+                    const int64_t ix = ox * o->s - o->pad + kx;
+                    if (ix < 0 || ix >= W) continue;
+                    const float *s = x + ((b * H + iy) * W + ix) * C;
+                    for (int64_t c = 0; c < C; c++) d[c] = s[c] > d[c] ? s[c] : d[c];
                 }
             }
+        }
+    }
+}
+
+static void run_maxpool(const zop *o, const zop *in, int64_t B, const float *x, float *y) {
+    pool_job j = {o, in, x, NULL, y};
+    rdml_par_for(B * o->h, 4, 0, maxpool_rows, &j);
+}
+
+/* element-wise passes over n floats: ReLU(x), ReLU(x + r) */
+static void relu_span(void *arg, int thread, int64_t i0, int64_t i1) {
+    const pool_job *j = arg;
+    if (j->r)
+        for (int64_t i = i0; i < i1; i++) {
+            float v = j->x[i] + j->r[i];
+            j->y[i] = v > 0.0f ? v : 0.0f;
+        }
+    else
+        for (int64_t i = i0; i < i1; i++) j->y[i] = j->x[i] > 0.0f ? j->x[i] : 0.0f;
 }
 
 /* AdaptiveAvgPool2d: bin i covers [floor(i H / OH), ceil((i + 1) H / OH)). */
@@ -728,12 +866,30 @@ static int run_avgpool(rdml_ctx *ctx, const zop *o, const zop *in, int64_t B, co
     return RDML_OK;
 }
 
-/* channels-last B x H x W x C -> torch order B x C x H x W */
+/* channels-last B x H x W x C <-> torch order B x C x H x W, per image */
+typedef struct perm_job {
+    int64_t HW, C;
+    const float *x;
+    float *y;
+    int to_nchw;
+} perm_job;
+
+static void perm_images(void *arg, int thread, int64_t b0, int64_t b1) {
+    const perm_job *j = arg;
+    const int64_t HW = j->HW, C = j->C;
+    for (int64_t b = b0; b < b1; b++)
+        for (int64_t i = 0; i < HW; i++)
+            for (int64_t c = 0; c < C; c++) {
+                if (j->to_nchw)
+                    j->y[(b * C + c) * HW + i] = j->x[(b * HW + i) * C + c];
+                else
+                    j->y[(b * HW + i) * C + c] = j->x[(b * C + c) * HW + i];
+            }
+}
+
 static void to_nchw(int64_t B, int64_t H, int64_t W, int64_t C, const float *x, float *y) {
-    for (int64_t b = 0; b < B; b++)
-        for (int64_t i = 0; i < H * W; i++)
-            for (int64_t c = 0; c < C; c++)
-                y[(b * C + c) * H * W + i] = x[(b * H * W + i) * C + c];
+    perm_job j = {H * W, C, x, y, 1};
+    rdml_par_for(B, 1, 0, perm_images, &j);
 }
 
 int rdml_convnet_forward(rdml_ctx *ctx, const rdml_convnet *m, int64_t B, const float *pixels,
@@ -763,10 +919,8 @@ int rdml_convnet_forward(rdml_ctx *ctx, const rdml_convnet *m, int64_t B, const 
         const int64_t S = RDML_ZOO_IMAGE;
         img = rdml_malloc(ctx, (size_t)(B * 3 * S * S) * sizeof *img, "input images");
         if (!img) rc = ctx->code;
-        for (int64_t b = 0; b < B && !rc; b++)
-            for (int64_t i = 0; i < S * S; i++)
-                for (int c = 0; c < 3; c++)
-                    img[(b * S * S + i) * 3 + c] = pixels[(b * 3 + c) * S * S + i];
+        perm_job pj = {S * S, 3, pixels, img, 0};
+        if (!rc) rdml_par_for(B, 1, 0, perm_images, &pj);
     }
     int64_t maxsz = 0;
     for (int i = 0; i <= last; i++) {
@@ -793,6 +947,10 @@ int rdml_convnet_forward(rdml_ctx *ctx, const rdml_convnet *m, int64_t B, const 
             y = buf[o->in];
             cap[i] = cap[o->in];
             buf[o->in] = NULL;
+        } else if (o->kind == Z_CONV && o->res >= 0 && lastuse[o->res] == i) {
+            y = buf[o->res]; /* the residual, accumulated onto */
+            cap[i] = cap[o->res];
+            buf[o->res] = NULL;
         } else {
             y = cache_get(ctx, &bc, sz, &cap[i], "activations");
             if (!y) {
@@ -801,10 +959,16 @@ int rdml_convnet_forward(rdml_ctx *ctx, const rdml_convnet *m, int64_t B, const 
             }
         }
         switch (o->kind) {
-        case Z_CONV: rc = run_conv(ctx, &bc, o, in, B, x, y); break;
-        case Z_RELU:
-            for (int64_t j = 0; j < sz; j++) y[j] = x[j] > 0.0f ? x[j] : 0.0f;
+        case Z_CONV:
+            if (o->res >= 0 && buf[o->res]) /* the residual is read later: a copy */
+                memcpy(y, buf[o->res], (size_t)sz * sizeof *y);
+            rc = run_conv(ctx, &bc, o, in, B, x, y, o->res >= 0);
             break;
+        case Z_RELU: {
+            pool_job j = {o, in, x, NULL, y};
+            rdml_par_for(sz, 1 << 14, 0, relu_span, &j);
+            break;
+        }
         case Z_ID:
             if (y != x) memcpy(y, x, (size_t)sz * sizeof *y);
             break;
@@ -819,11 +983,8 @@ int rdml_convnet_forward(rdml_ctx *ctx, const rdml_convnet *m, int64_t B, const 
                 for (int64_t c = 0; c < o->cout; c++) y[b * o->cout + c] += o->b[c];
             break;
         case Z_ADDRELU: {
-            const float *r = buf[o->res];
-            for (int64_t j = 0; j < sz; j++) {
-                float v = x[j] + r[j];
-                y[j] = v > 0.0f ? v : 0.0f;
-            }
+            pool_job j = {o, in, x, buf[o->res], y};
+            rdml_par_for(sz, 1 << 14, 0, relu_span, &j);
             break;
         }
         default: rc = RDML_FAIL(ctx, RDML_EINTERNAL, "unknown module kind %d", o->kind);

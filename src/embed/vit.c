@@ -439,19 +439,6 @@ static void linear(float *y, const float *x, const float *W, int64_t rows, int64
                 (int)k, W, (int)k, beta, y, (int)n);
 }
 
-/* h += (y + b) * gamma (gamma NULL: 1), rows of D. */
-static void residual(float *h, const float *y, const float *b, const float *gamma, int64_t rows,
-                     int64_t D) {
-    for (int64_t r = 0; r < rows; r++) {
-        float *hr = h + r * D;
-        const float *yr = y + r * D;
-        if (gamma)
-            for (int64_t i = 0; i < D; i++) hr[i] += (yr[i] + b[i]) * gamma[i];
-        else
-            for (int64_t i = 0; i < D; i++) hr[i] += yr[i] + b[i];
-    }
-}
-
 int rdml_vit_forward(rdml_ctx *ctx, const rdml_vit *m, int64_t B, const float *pixels, int64_t n,
                      const int64_t *layers, rdml_zoo_emit emit, void *arg) {
     if (B < 1 || n < 1) return RDML_OK;
@@ -469,7 +456,7 @@ int rdml_vit_forward(rdml_ctx *ctx, const rdml_vit *m, int64_t B, const float *p
     float *x = rdml_malloc(ctx, (size_t)(BT * D) * sizeof *x, "ViT activations");
     float *y = rdml_malloc(ctx, (size_t)(BT * D) * sizeof *y, "ViT activations");
     float *big = rdml_malloc(ctx, (size_t)(BT * wide) * sizeof *big, "ViT activations");
-    float *att = rdml_malloc(ctx, (size_t)(T * T) * sizeof *att, "ViT attention");
+    float *att = rdml_malloc(ctx, (size_t)(rdml_par_threads() * T * T) * sizeof *att, "ViT attention");
     int rc = h && x && y && big && att ? RDML_OK : ctx->code;
     if (rc) goto done;
     /* patch embedding: im2col rows (b, patch row, patch col), columns (channel, y, x) */
@@ -488,35 +475,24 @@ int rdml_vit_forward(rdml_ctx *ctx, const rdml_vit *m, int64_t B, const float *p
         rc = rdml_stop_check(ctx, "in ViT block %lld of %lld", (long long)l, (long long)m->depth);
         if (rc) goto done;
         const vit_block *L = &m->blk[l];
-        layer_norm(x, h, L->ln1_w, L->ln1_b, BT, D, m->eps);
+        rdml_tf_layer_norm(x, h, L->ln1_w, L->ln1_b, BT, D, m->eps);
         float *qkv = big;
         linear(qkv, x, L->qkv_w, BT, 3 * D, D, 0.0f);
-        for (int64_t r = 0; r < BT; r++)
-            for (int64_t i = 0; i < 3 * D; i++) qkv[r * 3 * D + i] += L->qkv_b[i];
-        for (int64_t b = 0; b < B; b++)
-            for (int64_t hh = 0; hh < H; hh++) {
-                const float *Q = qkv + b * T * 3 * D + hh * hd, *K = Q + D, *V = Q + 2 * D;
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)T, (int)hd,
-                            scale, Q, (int)(3 * D), K, (int)(3 * D), 0.0f, att, (int)T);
-                for (int64_t t = 0; t < T; t++) softmax_row(att + t * T, T);
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)hd, (int)T,
-                            1.0f, att, (int)T, V, (int)(3 * D), 0.0f, x + b * T * D + hh * hd,
-                            (int)D);
-            }
+        rdml_tf_attention(qkv, L->qkv_b, x, att, B, T, D, H, scale);
         linear(y, x, L->o_w, BT, D, D, 0.0f);
-        residual(h, y, L->o_b, L->ls1, BT, D);
-        layer_norm(x, h, L->ln2_w, L->ln2_b, BT, D, m->eps);
+        rdml_tf_residual(h, y, L->o_b, L->ls1, BT, D);
+        rdml_tf_layer_norm(x, h, L->ln2_w, L->ln2_b, BT, D, m->eps);
         float *f = big;
         linear(f, x, L->fc1_w, BT, M, D, 0.0f);
-        for (int64_t r = 0; r < BT; r++) bias_gelu(f + r * M, L->fc1_b, M);
+        rdml_tf_bias_act(f, L->fc1_b, BT, M, RDML_TF_GELU);
         linear(y, f, L->fc2_w, BT, D, M, 0.0f);
-        residual(h, y, L->fc2_b, L->ls2, BT, D);
+        rdml_tf_residual(h, y, L->fc2_b, L->ls2, BT, D);
         for (int64_t k = 0; k < n && !rc; k++)
             if (layers[k] == l) rc = emit(arg, k, B, &m->L[l], h);
         if (rc) goto done;
     }
     if (last >= m->depth) {
-        layer_norm(h, h, m->norm_w, m->norm_b, BT, D, m->eps);
+        rdml_tf_layer_norm(h, h, m->norm_w, m->norm_b, BT, D, m->eps);
         for (int64_t k = 0; k < n && !rc; k++)
             if (layers[k] == m->depth) rc = emit(arg, k, B, &m->L[m->depth], h);
     }

@@ -7,7 +7,8 @@
 # table (no interpolation), on non-square PNGs: every listed layer pooled cls / mean / flatten
 # within 1e-4 of the largest reference value; DINOv2's and torchvision's preprocessing within
 # 1 grey level; vit_b_16's .pth in the pre-0.12 MLP naming (mlp.linear_1/2) = its safetensors
-# bit for bit; 1 and 2 ranks identical; a missing, a surplus and a misshapen tensor, weights
+# bit for bit; 1 and 2 ranks identical; DINOv2 at run.threads=2 within 1e-4 of the reference and
+# 1e-5 of run.threads=1; a missing, a surplus and a misshapen tensor, weights
 # of the other family, an unknown layer and gap on tokens are errors naming them;
 # OpenCLIP naming (clip-vit): a .pth with a text tower and open_clip_config.json against
 # tools/clip_reference.py; `rdmlearn models` lists them all.
@@ -116,6 +117,28 @@ for np in 1 2; do
     --set run.output="$W/dr$np.h5" || fail "dinov2 with registers at $np ranks"
 done
 compare "$W/dr1.h5" "$W/dr" dinov2 blocks.0,blocks.2,norm cls,flatten,mean 5 || fail "dinov2 with registers"
+# run.threads = 2: attention, LayerNorm, GELU and residual passes on 2 threads (tfops.c) give
+# torch's features within 1e-4 and the 1-thread ones within 1e-5 (same batch; the weight
+# GEMMs' threads change the last bits)
+for t in 1 2; do
+  "${MPI[@]}" -n 1 "$RDMLEARN" embed "$W/ds" -q --set embed.backend=torchvision --set embed.model=dinov2 \
+    --set embed.weights="$W/dr/dinov2.safetensors" --set data.images=3 --set embed.batch=3 \
+    --set embed.layers=blocks.0,blocks.2,norm --set embed.pooling=cls,flatten,mean --set run.threads=$t \
+    --set run.output="$W/drt$t.h5" || fail "dinov2 at run.threads=$t"
+done
+compare "$W/drt2.h5" "$W/dr" dinov2 blocks.0,blocks.2,norm cls,flatten,mean 5 || fail "dinov2 at run.threads=2"
+$PY - "$W/drt1.h5" "$W/drt2.h5" <<'PYEOF' || fail "dinov2: run.threads=2 differs from run.threads=1"
+import sys, h5py, numpy as np
+a, b = (h5py.File(f)["/subjects/subj01/embeddings"] for f in sys.argv[1:3])
+assert sorted(a) == sorted(b) and len(a) == 3, sorted(a)
+worst = 0
+for k in a:  # OpenBLAS's threaded GEMMs round differently in the last bits; a race would not
+    x, y = a[k][()].astype(np.float64), b[k][()].astype(np.float64)
+    rel = np.abs(x - y).max() / np.abs(x).max()
+    assert rel < 1e-5, (k, rel)
+    worst = max(worst, rel)
+print(f"dinov2: run.threads=2 = run.threads=1 within {worst:.1e} (3 layers, max |diff| / max)")
+PYEOF
 embed 1 "$W/dn.h5" dinov2 "$W/dn/dinov2.pth" blocks.0,blocks.2,norm mean,cls,auto &&
   compare "$W/dn.h5" "$W/dn" dinov2 blocks.0,blocks.2,norm mean,cls,auto 1 || fail "dinov2 without registers"
 # L/14 width (1024, 16 heads), 4 registers, one block

@@ -6,7 +6,9 @@
 # 1e-4 of the largest reference value, and the preprocessed images within 1 grey level of
 # torchvision's transform (test_zoo --preprocess); the .pth state dict gives bit-identical features to
 # its safetensors copy; ResNet-50 with 6 layers (one of them `project`) is bit-identical at 1
-# and 3 ranks and the projection keeps distances; crafted malicious .pth files (a posix.system
+# and 3 ranks and the projection keeps distances; at run.threads=2 (convolution tiles on both
+# threads) it equals torchvision's within 1e-4 and the 1-thread run within 1e-5, and CLIP's
+# named layers equal the 1-thread ones bit for bit; crafted malicious .pth files (a posix.system
 # global, a REDUCE payload on an allowed callable, builtins.eval via STACK_GLOBAL, INST, an
 # unknown opcode, a truncated archive and a truncated pickle) are refused naming what, and
 # execute nothing (the marker file they would create stays absent); weights of another
@@ -103,6 +105,26 @@ for np in 1 3; do
   embed $np "$W/r50_$np.h5" resnet50 "$W/fx/resnet50.safetensors" "$R50" gap,gap,project,flatten,auto,auto 5 --set embed.dims=256 || fail "resnet50 at $np ranks"
 done
 compare "$W/r50_1.h5" resnet50 maxpool,layer1,layer4,avgpool,fc gap,gap,flatten,auto,auto 5 || fail "resnet50"
+# run.threads = 2 with all 5 images in one batch, so that most convolutions run as tiles on
+# both threads (run_conv): torchvision's within 1e-4, the 1-thread run within 1e-5 (OpenBLAS's
+# threaded GEMMs of the small convolutions change the last bits)
+for t in 1 2; do
+  embed 1 "$W/r50t$t.h5" resnet50 "$W/fx/resnet50.safetensors" "$R50" gap,gap,project,flatten,auto,auto 5 \
+    --set embed.dims=256 --set embed.batch=5 --set run.threads=$t || fail "resnet50 at run.threads=$t"
+done
+compare "$W/r50t2.h5" resnet50 maxpool,layer1,layer4,avgpool,fc gap,gap,flatten,auto,auto 5 || fail "resnet50 at run.threads=2"
+$PY - "$W/r50t1.h5" "$W/r50t2.h5" <<'PYEOF' || fail "resnet50: run.threads=2 differs from run.threads=1"
+import sys, h5py, numpy as np
+a, b = (h5py.File(f)["/subjects/subj01/embeddings"] for f in sys.argv[1:3])
+assert sorted(a) == sorted(b) and len(a) == 6, sorted(a)
+worst = 0
+for k in a:  # OpenBLAS's threaded GEMMs round differently in the last bits; a race would not
+    x, y = a[k][()].astype(np.float64), b[k][()].astype(np.float64)
+    rel = np.abs(x - y).max() / np.abs(x).max()
+    assert rel < 1e-5, (k, rel)
+    worst = max(worst, rel)
+print(f"resnet50: run.threads=2 = run.threads=1 within {worst:.1e} (6 layers, max |diff| / max)")
+PYEOF
 $PY - "$W" <<'PYEOF' || fail ".pth = safetensors; ranks; projection"
 import sys, h5py, numpy as np
 W = sys.argv[1]
@@ -217,6 +239,18 @@ C=(--set embed.backend=clip-vit --set embed.weights="$FX/clip_hf/model.safetenso
 "${MPI[@]}" -n 1 "$RDMLEARN" embed "$W/ds" -q "${C[@]}" --set embed.layer=0 --set embed.name=l0 --set run.output="$W/clip1.h5" &&
 "${MPI[@]}" -n 1 "$RDMLEARN" embed "$W/ds" -q "${C[@]}" --set embed.layer=1 --set embed.pooling=mean --set embed.name=l1 --set run.output="$W/clip1.h5" &&
 "${MPI[@]}" -n 1 "$RDMLEARN" embed "$W/ds" -q "${C[@]}" --set embed.name=proj --set run.output="$W/clip1.h5" || fail "clip-vit single layers"
+# run.threads = 2 (attention, LayerNorm, quick_gelu on 2 threads) = run.threads = 1, bit for bit
+for t in 1 2; do
+  "${MPI[@]}" -n 1 "$RDMLEARN" embed "$W/ds" -q "${C[@]}" --set embed.batch=5 --set run.threads=$t --set embed.layers="$CL" \
+    --set embed.pooling=cls,mean,auto --set run.output="$W/clipt$t.h5" || fail "clip-vit at run.threads=$t"
+done
+$PY - "$W/clipt1.h5" "$W/clipt2.h5" <<'PYEOF' || fail "clip-vit: run.threads=2 differs from run.threads=1"
+import sys, h5py, numpy as np
+a, b = (h5py.File(f)["/subjects/subj01/embeddings"] for f in sys.argv[1:3])
+assert sorted(a) == sorted(b) and len(a) == 3, sorted(a)
+for k in a: assert np.array_equal(a[k][()], b[k][()]), (k, np.abs(a[k][()] - b[k][()]).max())
+print("clip-vit: run.threads=2 = run.threads=1 bit for bit (3 layers)")
+PYEOF
 $PY - "$W" <<'PYEOF' || fail "clip-vit layers differ from the single-layer runs"
 import sys, h5py, numpy as np
 W = sys.argv[1]
