@@ -478,7 +478,8 @@ static int be_shrunk(const solver *s, int64_t i, double Gmax1, double Gmax2) {
     return 0;
 }
 
-static void do_shrinking(solver *s) {
+/* The two maxima of the shrinking rule over the active set (LIBSVM's do_shrinking). */
+static void shrink_gmax(const solver *s, double *g1, double *g2) {
     double Gmax1 = -INFINITY, Gmax2 = -INFINITY;
     for (int64_t i = 0; i < s->active_size; i++) {
         if (s->y[i] == 1) {
@@ -489,22 +490,40 @@ static void do_shrinking(solver *s) {
             if (!IS_LOWER(s, i) && s->G[i] >= Gmax1) Gmax1 = s->G[i];
         }
     }
-    if (!s->unshrink && Gmax1 + Gmax2 <= s->eps * 10) {
-        s->unshrink = 1;
-        reconstruct_gradient(s);
-        s->active_size = s->l;
-    }
+    *g1 = Gmax1;
+    *g2 = Gmax2;
+}
+
+/* Move the variables to shrink behind the active set, swapping with swap(s, u, i, j). */
+static void shrink_tail(solver *s, double Gmax1, double Gmax2,
+                        void (*swap)(solver *, void *, int64_t, int64_t), void *u) {
     for (int64_t i = 0; i < s->active_size; i++)
         if (be_shrunk(s, i, Gmax1, Gmax2)) {
             s->active_size--;
             while (s->active_size > i) {
                 if (!be_shrunk(s, s->active_size, Gmax1, Gmax2)) {
-                    swap_index(s, i, s->active_size);
+                    swap(s, u, i, s->active_size);
                     break;
                 }
                 s->active_size--;
             }
         }
+}
+
+static void swap_plain(solver *s, void *u, int64_t i, int64_t j) {
+    (void)u;
+    swap_index(s, i, j);
+}
+
+static void do_shrinking(solver *s) {
+    double Gmax1, Gmax2;
+    shrink_gmax(s, &Gmax1, &Gmax2);
+    if (!s->unshrink && Gmax1 + Gmax2 <= s->eps * 10) {
+        s->unshrink = 1;
+        reconstruct_gradient(s);
+        s->active_size = s->l;
+    }
+    shrink_tail(s, Gmax1, Gmax2, swap_plain, NULL);
 }
 
 static double calculate_rho(const solver *s) {
@@ -781,6 +800,45 @@ static int solver_alloc(rdml_ctx *ctx, solver *s, int64_t nv, int64_t nreal, dou
     return RDML_OK;
 }
 
+/* A C-SVC solver's settings: the class weights (balanced: l / (2 count)), C per class, the
+ * tolerance and the pair kernel. */
+static void csvc_setup(solver *s, const rdml_svm_params *p, const rdml_svm_images *im, int64_t l,
+                       const int64_t *ij, const int64_t cnt[2]) {
+    double w0 = p->weight[0], w1 = p->weight[1];
+    if (p->balanced) {
+        w0 = (double)l / (2.0 * (double)cnt[0]);
+        w1 = (double)l / (2.0 * (double)cnt[1]);
+    }
+    memset(s, 0, sizeof *s);
+    s->Cp = p->C * w1;
+    s->Cn = p->C * w0;
+    s->eps = p->tol;
+    s->k = (svm_kern){p->kernel, p->degree, p->symmetric, svm_gamma_of(p, im, l, ij), p->coef0,
+                      im->n, im->gram, im->sqnorm};
+}
+
+/* The C-SVC dual's variables: labels +-1, the pairs, p = -1 and the kernel's diagonal. */
+static void csvc_fill(solver *s, int64_t l, const int64_t *ij, const int8_t *y) {
+    for (int64_t t = 0; t < l; t++) {
+        s->y[t] = y[t] ? 1 : -1;
+        s->pa[t] = ij[2 * t];
+        s->pb[t] = ij[2 * t + 1];
+        s->p[t] = -1.0;
+        s->QD[t] = svm_pair_kernel(&s->k, s->pa[t], s->pb[t], s->pa[t], s->pb[t]);
+    }
+}
+
+/* The model of a solved C-SVC: signed coefficients y alpha and each variable's bound. */
+static int csvc_model(rdml_ctx *ctx, const solver *s, const rdml_svm_images *im, int64_t l,
+                      const int64_t *ij, const int8_t *y, double *alpha, double *bound, double obj,
+                      double rho, int64_t iters, int conv, double t0, rdml_svm_model **out) {
+    for (int64_t t = 0; t < l; t++) {
+        bound[t] = y[t] ? s->Cp : s->Cn;
+        alpha[t] = alpha[t] > 0 ? (y[t] ? 1.0 : -1.0) * alpha[t] : 0;
+    }
+    return svm_make_model(ctx, &s->k, im->n, l, ij, alpha, bound, obj, rho, iters, conv, t0, out);
+}
+
 int rdml_svm_train(rdml_ctx *ctx, const rdml_svm_params *p, const rdml_svm_images *im,
                    int64_t l, const int64_t *ij, const int8_t *y, rdml_svm_model **out) {
     *out = NULL;
@@ -796,40 +854,20 @@ int rdml_svm_train(rdml_ctx *ctx, const rdml_svm_params *p, const rdml_svm_image
     int64_t cnt[2];
     RDML_TRY(svm_check_labels(ctx, l, y, cnt));
     double t0 = rdml_now();
-    double w0 = p->weight[0], w1 = p->weight[1];
-    if (p->balanced) {
-        w0 = (double)l / (2.0 * (double)cnt[0]);
-        w1 = (double)l / (2.0 * (double)cnt[1]);
-    }
     solver s;
-    memset(&s, 0, sizeof s);
-    s.Cp = p->C * w1;
-    s.Cn = p->C * w0;
-    s.eps = p->tol;
-    s.k = (svm_kern){p->kernel, p->degree, p->symmetric, svm_gamma_of(p, im, l, ij), p->coef0,
-                     im->n, im->gram, im->sqnorm};
+    csvc_setup(&s, p, im, l, ij, cnt);
     double *alpha = malloc((size_t)l * sizeof *alpha), *bound = malloc((size_t)l * sizeof *bound);
     int rc = solver_alloc(ctx, &s, l, l, p->cache_mb, 0);
     if (!rc && (!alpha || !bound))
         rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for an SVM of %lld training pairs", (long long)l);
     if (!rc) {
-        for (int64_t t = 0; t < l; t++) {
-            s.y[t] = y[t] ? 1 : -1;
-            s.pa[t] = ij[2 * t];
-            s.pb[t] = ij[2 * t + 1];
-            s.p[t] = -1.0;
-            s.QD[t] = svm_pair_kernel(&s.k, s.pa[t], s.pb[t], s.pa[t], s.pb[t]);
-        }
+        csvc_fill(&s, l, ij, y);
         int64_t iters = 0;
         int conv = 1;
         double obj = 0, rho = 0;
         rc = solve(ctx, &s, p->shrinking, p->max_iter, &iters, &conv, &obj, &rho, alpha);
         if (!rc) {
-            for (int64_t t = 0; t < l; t++) {
-                bound[t] = y[t] ? s.Cp : s.Cn;
-                alpha[t] = alpha[t] > 0 ? (y[t] ? 1.0 : -1.0) * alpha[t] : 0;
-            }
-            rc = svm_make_model(ctx, &s.k, im->n, l, ij, alpha, bound, obj, rho, iters, conv, t0, out);
+            rc = csvc_model(ctx, &s, im, l, ij, y, alpha, bound, obj, rho, iters, conv, t0, out);
         }
     }
     solver_free(&s);
@@ -1108,6 +1146,8 @@ static void gs_swap(solver *s, gsolve *g, int64_t i, int64_t j) {
     grow_swap(g, i, j);
 }
 
+static void gs_swap_cb(solver *s, void *u, int64_t i, int64_t j) { gs_swap(s, u, i, j); }
+
 /* Every rank: v[lo, lo + n) from the owners of rdml_part_block(n, r, size) blocks. */
 static void gs_gather(gsolve *g, double *v, int64_t lo, int64_t n) {
     for (int r = 0; r < g->size; r++) {
@@ -1157,32 +1197,14 @@ static void gs_reconstruct(solver *s, gsolve *g) {
 
 /* do_shrinking on the full arrays (gathered by the caller). */
 static void gs_shrink(solver *s, gsolve *g) {
-    double Gmax1 = -INFINITY, Gmax2 = -INFINITY;
-    for (int64_t i = 0; i < s->active_size; i++) {
-        if (s->y[i] == 1) {
-            if (!IS_UPPER(s, i) && -s->G[i] >= Gmax1) Gmax1 = -s->G[i];
-            if (!IS_LOWER(s, i) && s->G[i] >= Gmax2) Gmax2 = s->G[i];
-        } else {
-            if (!IS_UPPER(s, i) && -s->G[i] >= Gmax2) Gmax2 = -s->G[i];
-            if (!IS_LOWER(s, i) && s->G[i] >= Gmax1) Gmax1 = s->G[i];
-        }
-    }
+    double Gmax1, Gmax2;
+    shrink_gmax(s, &Gmax1, &Gmax2);
     if (!s->unshrink && Gmax1 + Gmax2 <= s->eps * 10) {
         s->unshrink = 1;
         gs_reconstruct(s, g);
         s->active_size = s->l;
     }
-    for (int64_t i = 0; i < s->active_size; i++)
-        if (be_shrunk(s, i, Gmax1, Gmax2)) {
-            s->active_size--;
-            while (s->active_size > i) {
-                if (!be_shrunk(s, s->active_size, Gmax1, Gmax2)) {
-                    gs_swap(s, g, i, s->active_size);
-                    break;
-                }
-                s->active_size--;
-            }
-        }
+    shrink_tail(s, Gmax1, Gmax2, gs_swap_cb, g);
 }
 
 /* select_working_set over my positions, the candidates reduced in rank order; also gives
@@ -1518,18 +1540,8 @@ int rdml_svm_fit_comm(rdml_ctx *ctx, MPI_Comm comm, const rdml_svm_params *p,
         return rc;
     }
     double t0 = rdml_now();
-    double w0 = p->weight[0], w1 = p->weight[1];
-    if (p->balanced) {
-        w0 = (double)l / (2.0 * (double)cnt[0]);
-        w1 = (double)l / (2.0 * (double)cnt[1]);
-    }
     solver s;
-    memset(&s, 0, sizeof s);
-    s.Cp = p->C * w1;
-    s.Cn = p->C * w0;
-    s.eps = p->tol;
-    s.k = (svm_kern){p->kernel, p->degree, p->symmetric, svm_gamma_of(p, im, l, ij), p->coef0,
-                     im->n, im->gram, im->sqnorm};
+    csvc_setup(&s, p, im, l, ij, cnt);
     gsolve g;
     memset(&g, 0, sizeof g);
     g.comm = comm;
@@ -1549,24 +1561,14 @@ int rdml_svm_fit_comm(rdml_ctx *ctx, MPI_Comm comm, const rdml_svm_params *p,
         rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for an SVM of %lld training pairs", (long long)l);
     rc = rdml_agree(ctx, comm, rc);
     if (!rc) {
-        for (int64_t t = 0; t < l; t++) {
-            s.y[t] = y[t] ? 1 : -1;
-            s.pa[t] = ij[2 * t];
-            s.pb[t] = ij[2 * t + 1];
-            s.p[t] = -1.0;
-            s.QD[t] = svm_pair_kernel(&s.k, s.pa[t], s.pb[t], s.pa[t], s.pb[t]);
-        }
+        csvc_fill(&s, l, ij, y);
         int64_t iters = 0;
         int conv = 1;
         double obj = 0, rho = 0;
         rc = gs_solve(ctx, &g, &s, p->shrinking, p->max_iter, p->split_mode, &iters, &conv, &obj,
                       &rho, alpha);
         if (!rc) {
-            for (int64_t t = 0; t < l; t++) {
-                bound[t] = y[t] ? s.Cp : s.Cn;
-                alpha[t] = alpha[t] > 0 ? (y[t] ? 1.0 : -1.0) * alpha[t] : 0;
-            }
-            rc = svm_make_model(ctx, &s.k, im->n, l, ij, alpha, bound, obj, rho, iters, conv, t0, out);
+            rc = csvc_model(ctx, &s, im, l, ij, y, alpha, bound, obj, rho, iters, conv, t0, out);
             if (!rc) (*out)->info.waited = g.waited;
         }
         rc = rdml_agree(ctx, comm, rc);
