@@ -57,6 +57,11 @@ int rdml_mpi_check(rdml_ctx *ctx, int mpi_rc, const char *call);
 /* Collective. MemAvailable of this node divided by the ranks of comm on this node, the
  * smallest over comm's nodes; -1 if unknown (no /proc/meminfo). */
 int64_t rdml_mem_available_share(MPI_Comm comm);
+/* Collective. v holds n doubles split over the ranks of comm in rdml_part_block blocks, each
+ * rank having filled its own block: afterwards every rank has all n (one in-place
+ * MPI_Allgatherv). counts and displs: work arrays of size(comm) ints; n <= INT_MAX. Returns the
+ * MPI return code. */
+int rdml_allgather_blocks(MPI_Comm comm, double *v, int64_t n, int *counts, int *displs);
 
 #ifdef __cplusplus
 }

@@ -90,3 +90,15 @@ int64_t rdml_mem_available_share(MPI_Comm comm) {
     MPI_Allreduce(&mine, &least, 1, MPI_INT64_T, MPI_MIN, comm);
     return least == INT64_MAX ? -1 : least;
 }
+
+int rdml_allgather_blocks(MPI_Comm comm, double *v, int64_t n, int *counts, int *displs) {
+    int size = 1;
+    MPI_Comm_size(comm, &size);
+    for (int r = 0; r < size; r++) {
+        int64_t a, b;
+        rdml_part_block(n, r, size, &a, &b);
+        counts[r] = (int)(b - a);
+        displs[r] = (int)a;
+    }
+    return MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, v, counts, displs, MPI_DOUBLE, comm);
+}

@@ -43,13 +43,7 @@ int rdml_exp_grid_search(rdml_ctx *ctx, MPI_Comm comm, int64_t nset, int64_t K, 
     }
     rc = rdml_agree(ctx, comm, rc);
     if (!rc) {
-        for (int r = 0; r < size; r++) {
-            int64_t a, b;
-            rdml_part_block(n, r, size, &a, &b);
-            counts[r] = (int)(b - a);
-            displs[r] = (int)a;
-        }
-        MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, all, counts, displs, MPI_DOUBLE, comm);
+        rdml_allgather_blocks(comm, all, n, counts, displs);
         for (int64_t k = 0; k < K; k++)
             for (int64_t s = 0; s < nset; s++) scores[s * K + k] = all[k * nset + s];
         if (chosen) rdml_cv_grid_select(nset, K, scores, NULL, NULL, chosen);

@@ -269,15 +269,7 @@ static int decision_comm(rdml_ctx *ctx, MPI_Comm comm, const rdml_svm_model *m,
                                            "most %d", (long long)n, INT_MAX);
     if (!rc) rc = rdml_svm_decision(ctx, m, im, hi - lo, ij + 2 * lo, dec + lo);
     rc = rdml_agree(ctx, comm, rc);
-    if (!rc) {
-        for (int r = 0; r < size; r++) {
-            int64_t a, b;
-            rdml_part_block(n, r, size, &a, &b);
-            counts[r] = (int)(b - a);
-            displs[r] = (int)a;
-        }
-        MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, dec, counts, displs, MPI_DOUBLE, comm);
-    }
+    if (!rc) rdml_allgather_blocks(comm, dec, n, counts, displs);
     free(counts);
     free(displs);
     return rc;

@@ -1150,14 +1150,7 @@ static void gs_swap_cb(solver *s, void *u, int64_t i, int64_t j) { gs_swap(s, u,
 
 /* Every rank: v[lo, lo + n) from the owners of rdml_part_block(n, r, size) blocks. */
 static void gs_gather(gsolve *g, double *v, int64_t lo, int64_t n) {
-    for (int r = 0; r < g->size; r++) {
-        int64_t a, b;
-        rdml_part_block(n, r, g->size, &a, &b);
-        g->counts[r] = (int)(b - a);
-        g->displs[r] = (int)a;
-    }
-    MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, v + lo, g->counts, g->displs, MPI_DOUBLE,
-                   g->comm);
+    rdml_allgather_blocks(g->comm, v + lo, n, g->counts, g->displs);
 }
 
 static void gs_part(solver *s, gsolve *g) {
