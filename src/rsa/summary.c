@@ -318,18 +318,14 @@ static int ordered_row_sum(rdml_ctx *ctx, MPI_Comm comm, int64_t n, int64_t row_
                            const double *rs, double *out) {
     int np;
     MPI_Comm_size(comm, &np);
-    int *cnt = rdml_malloc(ctx, (size_t)(2 * np) * sizeof *cnt, "row sums");
-    double *all = cnt ? rdml_calloc(ctx, (size_t)(n + 1), sizeof *all, "row sums") : NULL;
+    /* lay: each rank's (count, first row); then counts and displacements for the gather */
+    int *lay = rdml_malloc(ctx, (size_t)(4 * np) * sizeof *lay, "row sums");
+    double *all = lay ? rdml_calloc(ctx, (size_t)(n + 1), sizeof *all, "row sums") : NULL;
     int rc = rdml_agree(ctx, comm, all ? RDML_OK : ctx->code);
     int mine[2] = {(int)(row_hi - row_lo), (int)row_lo}, mrc = MPI_SUCCESS;
-    int *lay = NULL;
-    if (!rc) {
-        lay = rdml_malloc(ctx, (size_t)(2 * np) * sizeof *lay, "row sums");
-        rc = rdml_agree(ctx, comm, lay ? RDML_OK : ctx->code);
-    }
     if (!rc) mrc = MPI_Allgather(mine, 2, MPI_INT, lay, 2, MPI_INT, comm);
     if (!rc && mrc == MPI_SUCCESS) {
-        int *displ = cnt + np;
+        int *cnt = lay + 2 * np, *displ = lay + 3 * np;
         for (int r = 0; r < np; r++) {
             cnt[r] = lay[2 * r];
             displ[r] = lay[2 * r + 1];
@@ -340,9 +336,8 @@ static int ordered_row_sum(rdml_ctx *ctx, MPI_Comm comm, int64_t n, int64_t row_
     double sum = 0;
     for (int64_t i = 0; i < n && !rc; i++) sum += all[i];
     *out = sum;
-    free(cnt);
-    free(all);
     free(lay);
+    free(all);
     return rc;
 }
 
