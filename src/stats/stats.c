@@ -232,8 +232,10 @@ static void stx_free(stx *x) {
     memset(x, 0, sizeof *x);
 }
 
+/* sorts: the sort orders of every vector (the bootstrap's and the noise ceiling's weighted
+ * ranks); 0 when neither runs (a P log P radix sort per vector saved). */
 static int stx_make(rdml_ctx *ctx, const rdml_stats_data *d, rdml_rsa_method method,
-                    rdml_rsa_pool pool, stx *x) {
+                    rdml_rsa_pool pool, int sorts, stx *x) {
     memset(x, 0, sizeof *x);
     x->d = d;
     x->method = method;
@@ -277,11 +279,11 @@ static int stx_make(rdml_ctx *ctx, const rdml_stats_data *d, rdml_rsa_method met
         x->lb[p] = pos[d->pj[p]];
     }
     free(pos);
-    if (method != RDML_RSA_PEARSON) {
+    if (method != RDML_RSA_PEARSON && sorts) {
         for (int s = 0; !rc && s < x->S; s++) rc = stats_wsort_make(ctx, d->brain[s], P, &x->wb[s]);
         for (int k = 0; !rc && k < x->Mv; k++) rc = stats_wsort_make(ctx, d->models[k], P, &x->wm[k]);
     }
-    if (method == RDML_RSA_SPEARMAN) { /* the bootstrap's weights come from image counts */
+    if (method == RDML_RSA_SPEARMAN && sorts) { /* the bootstrap's weights come from image counts */
         for (int s = 0; !rc && s < x->S; s++) rc = stats_wsort_attach_pairs(ctx, &x->wb[s], x->la, x->lb);
         for (int k = 0; !rc && k < x->Mv; k++) rc = stats_wsort_attach_pairs(ctx, &x->wm[k], x->la, x->lb);
     }
@@ -420,7 +422,7 @@ int rdml_stats_noise_ceiling(rdml_ctx *ctx, const rdml_stats_data *d, rdml_rsa_m
                          "pairs, got %d",
                          d->nsubj);
     stx x;
-    RDML_TRY(stx_make(ctx, d, method, pool, &x));
+    RDML_TRY(stx_make(ctx, d, method, pool, 1, &x));
     stx_unit_weights(&x);
     prep_brains(&x, x.w, NULL);
     int rc = wnoise_ceiling(ctx, &x, x.w, NULL, lower, upper);
@@ -509,6 +511,15 @@ typedef struct ptx {
     double *T;      /* IMAGES: S x u x u brain values (normalised transforms; raw for kendall),
                      * or with tri S x P in canonical upper-triangle order */
     int tri;
+    /* IMAGES above max_matrix_bytes: the full S x u x u matrix of the transforms before
+     * normalisation in 4 bytes per value when they are exact there (spearman: twice the
+     * average rank, a uint32; pearson and kendall: the value as a float, true of float32
+     * RDMs); a permuted row is then read from one place, as with T, and decoded by the
+     * normalisation's own arithmetic, so the null scores are T's bit for bit. The triangle
+     * (tri) indexes across rows: a cache miss per value, ~5x slower at 9841 images. */
+    uint32_t *Tk;   /* spearman: 2 x rank */
+    float *Tf;      /* pearson, kendall */
+    double *cmean, *cnrm; /* S: the normalisation of each subject's transform (kendall: 0, 1) */
     double *zm;     /* Mv x P: models, normalised transforms (canonical order for IMAGES) */
     double *zb;     /* PAIRS: S x P normalised brain transforms (raw for kendall) */
     double *mraw;   /* kendall: Mv x P raw model values (canonical order for IMAGES) */
@@ -518,12 +529,36 @@ typedef struct ptx {
 
 static void ptx_free(ptx *t) {
     free(t->T);
+    free(t->Tk);
+    free(t->Tf);
+    free(t->cmean);
+    free(t->cnrm);
     free(t->zm);
     free(t->zb);
     free(t->mraw);
     free(t->g);
     free(t->q);
     memset(t, 0, sizeof *t);
+}
+
+/* The mean of x and the norm of x - mean; 0 when x is constant. normalise's arithmetic, which
+ * the compact permutation matrices (ptx.Tk, .Tf) repeat value by value. */
+static int moments(const double *x, int64_t p, double *mean, double *nrm) {
+    double s = 0;
+    int constant = 1;
+    for (int64_t i = 0; i < p; i++) {
+        s += x[i];
+        constant &= x[i] == x[0];
+    }
+    if (constant) return 0;
+    *mean = s / (double)p;
+    double ss = 0;
+    for (int64_t i = 0; i < p; i++) {
+        const double v = x[i] - *mean;
+        ss += v * v;
+    }
+    *nrm = sqrt(ss);
+    return 1;
 }
 
 /* x -> (t(x) - mean) / sqrt(sum (t(x) - mean)^2) with t = average ranks (spearman) or
@@ -538,22 +573,9 @@ static int normalise(rdml_ctx *ctx, rdml_rsa_method m, const double *x, int64_t 
         }
         x = out;
     }
-    double s = 0;
-    int constant = 1;
-    for (int64_t i = 0; i < p; i++) {
-        s += x[i];
-        constant &= x[i] == x[0];
-    }
-    if (constant) return 0;
-    const double mean = s / (double)p;
-    double ss = 0;
-    for (int64_t i = 0; i < p; i++) {
-        const double v = x[i] - mean;
-        out[i] = v;
-        ss += v * v;
-    }
-    const double nrm = sqrt(ss);
-    for (int64_t i = 0; i < p; i++) out[i] /= nrm;
+    double mean, nrm;
+    if (!moments(x, p, &mean, &nrm)) return 0;
+    for (int64_t i = 0; i < p; i++) out[i] = (x[i] - mean) / nrm;
     return 1;
 }
 
@@ -597,6 +619,66 @@ static int complete_pairs(rdml_ctx *ctx, const stx *x, int64_t **canon, int *com
     *canon = c;
     *complete = 1;
     return RDML_OK;
+}
+
+/* The compact full matrices of the IMAGES scheme (ptx.Tk / .Tf): 1 when built, 0 when some
+ * value is not exact in 4 bytes (nothing kept; the caller indexes the triangle), -1 on an
+ * error (ctx set). t->g is the P-long scratch. */
+static int ptx_compact(rdml_ctx *ctx, const stx *x, const int64_t *canon, ptx *t) {
+    const rdml_stats_data *d = x->d;
+    const int64_t P = t->P, u = t->u, uu = u * u;
+    const int S = x->S;
+    const int spear = x->method == RDML_RSA_SPEARMAN, kendall = x->method == RDML_RSA_KENDALL_A;
+    double *o = t->g;
+    t->cmean = rdml_malloc(ctx, (size_t)S * sizeof *t->cmean, "permutation norms");
+    t->cnrm = t->cmean ? rdml_malloc(ctx, (size_t)S * sizeof *t->cnrm, "permutation norms") : NULL;
+    if (!t->cnrm) return -1;
+    if (spear) t->Tk = rdml_malloc(ctx, (size_t)(S * uu) * sizeof *t->Tk, "brain matrices");
+    else t->Tf = rdml_malloc(ctx, (size_t)(S * uu) * sizeof *t->Tf, "brain matrices");
+    if (!t->Tk && !t->Tf) return -1;
+    int exact = 1;
+    for (int s = 0; s < S && exact; s++) {
+        for (int64_t q = 0; q < P; q++) o[q] = d->brain[s][canon[q]];
+        if (spear && rdml_rsa_rank(ctx, o, P, o)) return -1;
+        if (kendall) {
+            t->cmean[s] = 0;
+            t->cnrm[s] = 1;
+        } else if (!moments(o, P, &t->cmean[s], &t->cnrm[s])) {
+            RDML_FAIL(ctx, RDML_EINTERNAL, "stats: constant brain");
+            return -1;
+        }
+        uint32_t *K = spear ? t->Tk + (int64_t)s * uu : NULL;
+        float *F = spear ? NULL : t->Tf + (int64_t)s * uu;
+        int64_t q = 0;
+        for (int64_t a = 0; a < u && exact; a++) {
+            if (K) K[a * u + a] = 0;
+            else F[a * u + a] = 0;
+            for (int64_t b = a + 1; b < u; b++, q++) {
+                if (K) {
+                    const double k2 = 2.0 * o[q];
+                    const uint32_t k = k2 >= 0 && k2 < 4294967296.0 ? (uint32_t)k2 : 0;
+                    exact &= (double)k * 0.5 == o[q];
+                    K[a * u + b] = K[b * u + a] = k;
+                } else {
+                    const float f = (float)o[q];
+                    exact &= (double)f == o[q];
+                    F[a * u + b] = F[b * u + a] = f;
+                }
+            }
+        }
+    }
+    if (exact) {
+        t->tri = 0;
+        return 1;
+    }
+    free(t->Tk);
+    free(t->Tf);
+    free(t->cmean);
+    free(t->cnrm);
+    t->Tk = NULL;
+    t->Tf = NULL;
+    t->cmean = t->cnrm = NULL;
+    return 0;
 }
 
 static int ptx_make(rdml_ctx *ctx, const stx *x, int64_t max_matrix_bytes, ptx *t) {
@@ -646,8 +728,21 @@ static int ptx_make(rdml_ctx *ctx, const stx *x, int64_t max_matrix_bytes, ptx *
     int rc = RDML_OK;
     if (t->scheme == RDML_STATS_PERM_IMAGES) {
         /* the full symmetric matrix reads a permuted row from one place (fast); above the
-         * limit the upper triangle (half the memory) is indexed instead */
+         * limit the full matrix in 4 bytes per value (the memory of the triangle) when every
+         * value is exact there, else the upper triangle is indexed */
         t->tri = (double)x->S * (double)u * (double)u * sizeof(double) > (double)max_matrix_bytes;
+        if (t->tri) {
+            int crc = ptx_compact(ctx, x, canon, t);
+            if (crc < 0) {
+                free(canon);
+                ptx_free(t);
+                return ctx->code;
+            }
+            if (crc == 1) {
+                free(canon);
+                return RDML_OK;
+            }
+        }
         const int64_t per = t->tri ? P : u * u;
         t->T = rdml_malloc(ctx, (size_t)(x->S * per) * sizeof *t->T, "brain matrices");
         if (!t->T) rc = ctx->code;
@@ -701,6 +796,21 @@ static int ptx_make(rdml_ctx *ctx, const stx *x, int64_t max_matrix_bytes, ptx *
 /* The permuted brain values of canonical row a (pairs (a, b), b > a) of subject s into g. */
 static void gather_row(const ptx *t, int s, const int64_t *q, int64_t a, double *g) {
     const int64_t u = t->u, len = u - a - 1;
+    if (t->Tk || t->Tf) { /* normalise's arithmetic on the exact stored transform */
+        const double mean = t->cmean[s], nrm = t->cnrm[s];
+        const int64_t *qb = q + a + 1;
+        if (t->Tk) {
+            const uint32_t *row = t->Tk + (int64_t)s * u * u + q[a] * u;
+            for (int64_t bb = 0; bb < len; bb++) g[bb] = ((double)row[qb[bb]] * 0.5 - mean) / nrm;
+        } else if (t->method == RDML_RSA_KENDALL_A) {
+            const float *row = t->Tf + (int64_t)s * u * u + q[a] * u;
+            for (int64_t bb = 0; bb < len; bb++) g[bb] = (double)row[qb[bb]];
+        } else {
+            const float *row = t->Tf + (int64_t)s * u * u + q[a] * u;
+            for (int64_t bb = 0; bb < len; bb++) g[bb] = ((double)row[qb[bb]] - mean) / nrm;
+        }
+        return;
+    }
     if (!t->tri) {
         const double *row = t->T + (int64_t)s * u * u + q[a] * u;
         for (int64_t bb = 0; bb < len; bb++) g[bb] = row[q[a + 1 + bb]];
@@ -960,7 +1070,7 @@ int rdml_stats_evaluate(rdml_ctx *ctx, MPI_Comm comm, const rdml_stats_data *d,
     stx x;
     ptx t;
     memset(&t, 0, sizeof t);
-    rc = stx_make(ctx, d, o->method, o->pool, &x);
+    rc = stx_make(ctx, d, o->method, o->pool, o->nboot > 0 || (d && d->nsubj >= 2), &x);
     if (rc) memset(&x, 0, sizeof x);
     const int64_t nboot = o->nboot, nperm = o->nperm;
     double *boot = NULL, *null = NULL, *mine = NULL, *col = NULL;
