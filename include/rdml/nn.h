@@ -314,10 +314,31 @@ float *rdml_cnn_params_buf(rdml_cnn *net, int64_t *n);
  * more than p.max_bytes; RDML_EDATA for a negative image row or a non-finite loss. */
 int rdml_cnn_step(rdml_ctx *ctx, rdml_cnn *net, const rdml_optim *opt, const float *imgs,
                   int64_t B, const int64_t *ij, const float *y, double *loss);
+/* rdml_cnn_step, data-parallel (docs/nn.md, "A fit on several ranks"): the batch's distinct
+ * images (ascending row) are cut into `shards` fixed contiguous shards; with comm of g > 1
+ * ranks (NULL / MPI_COMM_NULL / 1 rank: serial) rank k g / shards runs shard k's towers,
+ * forward and backward, and holds only their activations (the memory limit applies to them
+ * per rank); the ranks exchange the per-image head scalars (w_a.f, w_b.f); every rank computes
+ * every pair's output, the loss and the pairs' gradients alike; each shard's parameter
+ * gradient is its own part, the parts are added as a fixed binary tree over the shards, and
+ * every rank takes the same optimiser step. The parameters after the step are the same bit for
+ * bit for every g and equal to the serial step with the same `shards`; shards <= 1 is
+ * rdml_cnn_step's one pass (with g > 1 every rank runs all of it). Collective over comm
+ * (every rank passes the same batch); an error on one rank reaches all. At most
+ * RDML_FIT_MAX_SHARDS shards. */
+int rdml_cnn_step_sharded(rdml_ctx *ctx, rdml_cnn *net, const rdml_optim *opt, const float *imgs,
+                          int64_t B, const int64_t *ij, const float *y, int64_t shards, MPI_Comm comm,
+                          double *loss);
 /* pred: P values; the branch runs once per distinct image of ij, in chunks of at most 64
  * images (fewer under p.max_bytes). */
 int rdml_cnn_predict(rdml_ctx *ctx, rdml_cnn *net, const float *imgs, int64_t P,
                      const int64_t *ij, float *pred);
+/* rdml_cnn_predict split over comm (NULL / MPI_COMM_NULL / 1 rank: rdml_cnn_predict): the same
+ * chunks of images, a contiguous run of them per rank, their head scalars exchanged; every
+ * rank gets every prediction, equal bit for bit to rdml_cnn_predict's. Collective over comm;
+ * an error on one rank reaches all. */
+int rdml_cnn_predict_comm(rdml_ctx *ctx, rdml_cnn *net, const float *imgs, int64_t P,
+                          const int64_t *ij, MPI_Comm comm, float *pred);
 const float *rdml_cnn_grads_buf(const rdml_cnn *net);
 /* As rdml_pairnet_set_output_bias. */
 void rdml_cnn_set_output_bias(rdml_cnn *net, double value);
@@ -345,14 +366,15 @@ typedef struct rdml_fit_opts {
     int64_t n_eval;         /* training pairs (the first n_eval) for the health check and the
                              * training predictions */
     int eval_train;         /* after training: train_r2, train_spread and the dead units */
-    /* Data-parallel training of a pair network (docs/nn.md, "A fit on several ranks"): with
-     * comm NULL, MPI_COMM_NULL or of size 1 the fit is serial; with g > 1 ranks every step's
-     * gradient is computed as `shards` shard gradients spread over the ranks and added in shard
-     * order on every rank (rdml_pairnet_step_sharded), and every rank ends with the same
-     * network and results. shards = 0 or 1: one pass (today's arithmetic; with g > 1 every
-     * rank then runs the whole fit). The results depend on `shards`, not on g: a caller that
-     * may run a fit on 1 or on g ranks sets the same shards (e.g. RDML_FIT_SHARDS) for both.
-     * The CNN trains serially on every rank. Collective over comm when g > 1. */
+    /* Data-parallel training of a pair network or a CNN (docs/nn.md, "A fit on several
+     * ranks"): with comm NULL, MPI_COMM_NULL or of size 1 the fit is serial; with g > 1 ranks
+     * every step's gradient is computed as `shards` shard gradients spread over the ranks and
+     * added as a fixed tree over the shards on every rank (rdml_pairnet_step_sharded,
+     * rdml_cnn_step_sharded), and every rank ends with the same network and results; a CNN's
+     * predictions are split over the ranks too (rdml_cnn_predict_comm). shards = 0 or 1: one
+     * pass (today's arithmetic; with g > 1 every rank then runs the whole fit). The results
+     * depend on `shards`, not on g: a caller that may run a fit on 1 or on g ranks sets the
+     * same shards (e.g. RDML_FIT_SHARDS) for both. Collective over comm when g > 1. */
     MPI_Comm comm;
     int64_t shards;
 } rdml_fit_opts;

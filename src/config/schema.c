@@ -432,7 +432,8 @@ static const rdml_cfg_key schema[] = {
      "group of ranks). The results depend on shards, never on the number of ranks. 1: one pass "
      "(a last fold then runs on one rank of its group while the others wait); 4: up to 4 ranks "
      "share a fit, for about 20% more CPU per fit at batch 1024 and 6% at 16384, and results "
-     "that differ from shards = 1 by rounding (docs/nn.md). The cnn trains in one pass."},
+     "that differ from shards = 1 by rounding (docs/nn.md). The cnn too: a shard is a part of a "
+     "batch's distinct images, whose towers run on one rank of the group."},
     {"train", "null_shuffles", RDML_CFG_INT, "1000", RANGE(0, 1e7), NULL,
      "seeded permutations of each fold's test targets that the predictions are scored against: "
      "the null distribution of the test R^2 (fold_<f>/null_r2, its 2.5/50/97.5 percentiles and "

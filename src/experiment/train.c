@@ -1005,12 +1005,13 @@ static int tr_task_group(rdml_ctx *ctx, MPI_Comm comm, const void *opts, const v
                                                                   "for a fold record"));
     if (!rc) rc = run_fold(ctx, comm, o, g, f, out->v);
     rc = rdml_agree(ctx, comm, rc);
-    /* a fit in one pass (train.shards = 1, or the cnn) runs whole on every rank of the group:
-     * the group's grid fits were shared, its final fit only by rank 0's record, so the
-     * others count that time as waiting (the busy figure stays honest) */
+    /* a fit in one pass (train.shards = 1) runs whole on every rank of the group: the group's
+     * grid fits were shared, its final fit only by rank 0's record, so the others count that
+     * time as waiting (the busy figure stays honest); with shards > 1 the pair networks and
+     * the cnn split every step over the group */
     int gr = 0;
     MPI_Comm_rank(comm, &gr);
-    if (!rc && gr > 0 && (o->shards <= 1 || o->is_cnn) && isfinite(out->v[ST_SECONDS]))
+    if (!rc && gr > 0 && o->shards <= 1 && isfinite(out->v[ST_SECONDS]))
         *waited = out->v[ST_SECONDS];
     if (rc) rdml_rec_free(out);
     return rc;

@@ -9,15 +9,23 @@
  * Per image only the pooled activations and their window argmax are kept (ReLU and pooling
  * fused); the conv outputs live in one image's scratch, conv2 is im2col + SGEMM, and conv1's
  * weight gradient is read from the pooled positions only (3/4 of its output gradient is 0).
- * The workspace is bounded by rdml_cnn_params.max_bytes. Left out: padding, dropout, batching
- * several images into one SGEMM (measured: no faster than one image's 64 x 3721 x 288), and
- * threading beyond BLAS's. */
+ * The workspace is bounded by rdml_cnn_params.max_bytes. Data-parallel over a communicator
+ * (rdml_cnn_step_sharded): the batch's distinct images are cut into S fixed shards (shard.c),
+ * the owner of a shard runs its towers (forward and backward, into the shard's gradient part),
+ * the ranks exchange the per-image head scalars (w_a.f, w_b.f), every rank computes all pair
+ * outputs, the loss and the per-image pair gradients alike, and the parts are added as the
+ * fixed tree over the shards: the result depends on S, not on the number of ranks. Left out:
+ * padding, dropout, batching several images into one SGEMM (measured: no faster than one
+ * image's 64 x 3721 x 288), and threading beyond BLAS's. */
 #include <cblas.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "rdml/mpiutil.h"
 #include "rdml/nn.h"
+#include "nn_priv.h"
 
 struct rdml_cnn {
     rdml_cnn_params p;
@@ -40,6 +48,11 @@ struct rdml_cnn {
     int64_t capB;
     int64_t *side, *urow;
     float *s, *gs, *pred, *dpred;
+    /* sharded steps: S gradient parts and the exchanged tree nodes (S x nparam each), the
+     * MPI_Allgatherv counts and displacements (2 x capg ints) */
+    float *part, *gbuf;
+    int64_t capS;
+    int *cnt, capg;
 };
 
 void rdml_cnn_defaults(rdml_cnn_params *p) {
@@ -100,9 +113,20 @@ static void cnn_free_pairs(rdml_cnn *n) {
     n->capB = 0;
 }
 
+static void cnn_free_shards(rdml_cnn *n) {
+    free(n->part);
+    free(n->gbuf);
+    n->part = n->gbuf = NULL;
+    n->capS = 0;
+}
+
 static void cnn_free_work(rdml_cnn *n) {
     cnn_free_images(n);
     cnn_free_pairs(n);
+    cnn_free_shards(n);
+    free(n->cnt);
+    n->cnt = NULL;
+    n->capg = 0;
     free(n->col);
     free(n->conv);
     free(n->dp1);
@@ -120,8 +144,14 @@ static int cnn_nomem(rdml_ctx *ctx, const rdml_cnn *n, int64_t U, const char *wh
                      (long long)n->S);
 }
 
-int rdml_cnn_check_memory(rdml_ctx *ctx, const rdml_cnn_params *p, int64_t U) {
-    int64_t per = rdml_cnn_bytes_per_image(p), fixed = rdml_cnn_bytes_fixed(p);
+/* Gradient parts and tree nodes of a step in S > 1 shards (2 S parameter vectors). */
+static int64_t cnn_bytes_shards(const rdml_cnn *n, int64_t S) {
+    return S > 1 ? 2 * S * n->nparam * (int64_t)sizeof(float) : 0;
+}
+
+/* rdml_cnn_check_memory with `extra` bytes of scratch on top of the fixed ones. */
+static int cnn_check_memory(rdml_ctx *ctx, const rdml_cnn_params *p, int64_t U, int64_t extra) {
+    int64_t per = rdml_cnn_bytes_per_image(p), fixed = rdml_cnn_bytes_fixed(p) + extra;
     if (p->max_bytes > 0 && U * per + fixed > p->max_bytes)
         return RDML_FAIL(ctx, RDML_ENOMEM, "a CNN batch touching %lld distinct %lldx%lld images needs "
                          "%.2f GB of activations (%.2f MB per image + %.1f MB of scratch) but "
@@ -132,9 +162,14 @@ int rdml_cnn_check_memory(rdml_ctx *ctx, const rdml_cnn_params *p, int64_t U) {
     return RDML_OK;
 }
 
-/* Room for U distinct images (checked against max_bytes first) and the fixed scratch. */
-static int cnn_images_work(rdml_ctx *ctx, rdml_cnn *n, int64_t U) {
-    RDML_TRY(rdml_cnn_check_memory(ctx, &n->p, U));
+int rdml_cnn_check_memory(rdml_ctx *ctx, const rdml_cnn_params *p, int64_t U) {
+    return cnn_check_memory(ctx, p, U, 0);
+}
+
+/* Room for U distinct images (checked against max_bytes first, with `extra` bytes of other
+ * scratch) and the fixed scratch. */
+static int cnn_images_work(rdml_ctx *ctx, rdml_cnn *n, int64_t U, int64_t extra) {
+    RDML_TRY(cnn_check_memory(ctx, &n->p, U, extra));
     if (!n->col) {
         int64_t N1 = 0, F = 0, col = 0, conv = 0;
         cnn_sizes(&n->p, &N1, &F, &col, &conv);
@@ -338,10 +373,10 @@ static void conv1_backward(float *dw, float *db, int64_t *pos, float *gv, const 
     }
 }
 
-/* The branch's backward on image x in slot u, whose features get d f = ga w_a + gb w_b. */
-static void tower_backward(rdml_cnn *n, const float *x, int64_t u, float ga, float gb) {
+/* The branch's backward on image x in slot u, whose features get d f = ga w_a + gb w_b; the
+ * parameter gradients accumulate into g (a whole parameter vector). */
+static void tower_backward(rdml_cnn *n, const float *x, int64_t u, float ga, float gb, float *g) {
     const float *P = n->param, *wa = P + n->wd, *wb = wa + n->F;
-    float *g = n->grad;
     int64_t C1 = n->p.c1, C2 = n->p.c2;
     const float *p1 = n->p1 + u * n->N1;
     for (int64_t k = 0; k < n->F; k++) n->df[k] = ga * wa[k] + gb * wb[k];
@@ -374,23 +409,78 @@ static void pair_outputs(const rdml_cnn *n, int64_t B, const int64_t *side, cons
     }
 }
 
-int rdml_cnn_step(rdml_ctx *ctx, rdml_cnn *n, const rdml_optim *opt, const float *imgs,
-                  int64_t B, const int64_t *ij, const float *y, double *loss) {
+/* Room for S gradient parts and tree nodes, and MPI_Allgatherv's counts for g ranks. */
+static int cnn_shards_work(rdml_ctx *ctx, rdml_cnn *n, int64_t S, int g) {
+    if (g > n->capg) {
+        int *c = realloc(n->cnt, 2 * (size_t)g * sizeof *c);
+        if (!c) return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for %d ranks", g);
+        n->cnt = c;
+        n->capg = g;
+    }
+    if (S <= 1 || S <= n->capS) return RDML_OK;
+    cnn_free_shards(n);
+    n->part = malloc((size_t)(S * n->nparam) * sizeof(float));
+    n->gbuf = malloc((size_t)(S * n->nparam) * sizeof(float));
+    if (!n->part || !n->gbuf) {
+        cnn_free_shards(n);
+        return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory for %lld CNN gradient shards of %lld parameters "
+                         "(hint: lower train.shards)", (long long)S, (long long)n->nparam);
+    }
+    n->capS = S;
+    return RDML_OK;
+}
+
+int rdml_cnn_step_sharded(rdml_ctx *ctx, rdml_cnn *n, const rdml_optim *opt, const float *imgs,
+                          int64_t B, const int64_t *ij, const float *y, int64_t shards, MPI_Comm comm,
+                          double *loss) {
     *loss = 0;
-    if (B < 1) return RDML_FAIL(ctx, RDML_EDATA, "empty batch");
-    int64_t U = 0, S2 = n->S * n->S, F = n->F;
-    RDML_TRY(cnn_pairs_work(ctx, n, B));
-    RDML_TRY(cnn_index(ctx, B, ij, n->side, n->urow, &U));
-    RDML_TRY(cnn_images_work(ctx, n, U));
+    int ranks = 1, rank = 0;
+    if (comm != NULL && comm != MPI_COMM_NULL) {
+        MPI_Comm_size(comm, &ranks);
+        MPI_Comm_rank(comm, &rank);
+    }
+    if (ranks <= 1) comm = NULL;
+    if (shards > RDML_FIT_MAX_SHARDS)
+        return RDML_FAIL(ctx, RDML_ECONFIG, "%lld gradient shards: at most %d", (long long)shards,
+                         RDML_FIT_MAX_SHARDS);
+    /* S = 1: one pass over the batch (with g > 1 every rank runs all of it, alone) */
+    const int64_t S = shards > 1 ? shards : 1;
+    const int ng = S > 1 ? ranks : 1, nr = S > 1 ? rank : 0;
+    if (ng > 1 && S * n->nparam > INT_MAX)
+        return RDML_FAIL(ctx, RDML_ECONFIG, "a data-parallel CNN step of %lld parameters in %lld shards "
+                         "exchanges more than %d values (hint: fewer shards)", (long long)n->nparam,
+                         (long long)S, INT_MAX);
+    int64_t U = 0, S2 = n->S * n->S, F = n->F, k0 = 0, k1 = 1, ua = 0, ub = 0;
+    int rc = B < 1 ? RDML_FAIL(ctx, RDML_EDATA, "empty batch") : RDML_OK;
+    if (!rc) rc = cnn_pairs_work(ctx, n, B);
+    if (!rc) rc = cnn_index(ctx, B, ij, n->side, n->urow, &U);
+    /* this rank's shards [k0, k1) hold its images [ua, ub): their activations live here, in
+     * slots u - ua */
+    rdml_nn_shard_range(nr, ng, S, &k0, &k1);
+    ua = rdml_nn_shard_lo(k0, U, S);
+    ub = rdml_nn_shard_lo(k1, U, S);
+    if (!rc) rc = cnn_images_work(ctx, n, ub - ua, cnn_bytes_shards(n, S));
+    if (!rc && S > 1) rc = cnn_shards_work(ctx, n, S, ng);
+    if (comm) RDML_TRY(rdml_agree(ctx, comm, rc));
+    else RDML_TRY(rc);
     const float *P = n->param;
-    for (int64_t u = 0; u < U; u++) tower_forward(n, imgs + n->urow[u] * S2, u);
-    rdml_nn_linear_forward(n->s, n->p2, P + n->wd, NULL, U, F, 2); /* s[u] = (w_a.f_u, w_b.f_u) */
+    const int64_t np = n->nparam;
+    /* forward: the own shards' towers and head scalars s[u] = (w_a.f_u, w_b.f_u), one SGEMM per
+     * shard; then every shard's scalars on every rank */
+    for (int64_t k = k0; k < k1; k++) {
+        int64_t u0 = rdml_nn_shard_lo(k, U, S), u1 = rdml_nn_shard_lo(k + 1, U, S);
+        if (u1 <= u0) continue; /* more shards than images */
+        for (int64_t u = u0; u < u1; u++) tower_forward(n, imgs + n->urow[u] * S2, u - ua);
+        rdml_nn_linear_forward(n->s + 2 * u0, n->p2 + (u0 - ua) * F, P + n->wd, NULL, u1 - u0, F, 2);
+    }
+    if (ng > 1) RDML_TRY(rdml_nn_shard_allgather(ctx, comm, ng, S, U, 2, n->s, n->cnt));
+    /* every rank: the pair outputs, the loss and its gradient for every pair */
     pair_outputs(n, B, n->side, n->s, n->pred);
     double mix = n->p.pearson_mix;
     if (mix < 1) *loss += (1 - mix) * rdml_nn_mse_forward(n->pred, y, B);
     if (mix > 0) *loss += mix * rdml_nn_pearson_forward(n->pred, y, B);
     float *g = n->grad;
-    memset(g, 0, (size_t)n->nparam * sizeof *g);
+    memset(g, 0, (size_t)np * sizeof *g);
     memset(n->dpred, 0, (size_t)B * sizeof(float));
     if (mix < 1) rdml_nn_mse_backward(n->dpred, n->pred, y, B, (float)(1 - mix));
     if (mix > 0) rdml_nn_pearson_backward(n->dpred, n->pred, y, B, (float)mix);
@@ -399,17 +489,32 @@ int rdml_cnn_step(rdml_ctx *ctx, rdml_cnn *n, const rdml_optim *opt, const float
             float s = n->pred[q] * 0.5f;
             n->dpred[q] *= 2.0f * s * (1.0f - s);
         }
-    /* g_a[u], g_b[u]: the output gradients of the pairs whose first / second image is u */
+    /* g_a[u], g_b[u]: the output gradients of the pairs whose first / second image is u; the
+     * output bias's gradient (every rank, over all pairs) */
     memset(n->gs, 0, (size_t)(2 * U) * sizeof(float));
     for (int64_t q = 0; q < B; q++) {
         n->gs[2 * n->side[2 * q]] += n->dpred[q];
         n->gs[2 * n->side[2 * q + 1] + 1] += n->dpred[q];
         g[n->bd] += n->dpred[q];
     }
-    rdml_nn_linear_backward(NULL, g + n->wd, NULL, n->gs, n->p2, NULL, U, F, 2);
-    for (int64_t u = 0; u < U; u++)
-        if (n->gs[2 * u] != 0.0f || n->gs[2 * u + 1] != 0.0f)
-            tower_backward(n, imgs + n->urow[u] * S2, u, n->gs[2 * u], n->gs[2 * u + 1]);
+    /* backward: each own shard's dense weights and towers into its gradient part (S = 1: the
+     * gradient itself), images in ascending order */
+    for (int64_t k = k0; k < k1; k++) {
+        int64_t u0 = rdml_nn_shard_lo(k, U, S), u1 = rdml_nn_shard_lo(k + 1, U, S);
+        float *gk = S > 1 ? n->part + k * np : g;
+        if (S > 1) memset(gk, 0, (size_t)np * sizeof *gk);
+        if (u1 <= u0) continue;
+        rdml_nn_linear_backward(NULL, gk + n->wd, NULL, n->gs + 2 * u0, n->p2 + (u0 - ua) * F, NULL, u1 - u0,
+                                F, 2);
+        for (int64_t u = u0; u < u1; u++)
+            if (n->gs[2 * u] != 0.0f || n->gs[2 * u + 1] != 0.0f)
+                tower_backward(n, imgs + n->urow[u] * S2, u - ua, n->gs[2 * u], n->gs[2 * u + 1], gk);
+    }
+    /* the parts' sum as the fixed tree over the shards; the output bias (last) is not in it */
+    if (S > 1) {
+        RDML_TRY(rdml_nn_tree_sum(ctx, n->part, n->gbuf, np, S, ng, nr, comm, n->bd, n->cnt));
+        memcpy(g, n->part, (size_t)n->bd * sizeof *g);
+    }
     if (!isfinite(*loss))
         return RDML_FAIL(ctx, RDML_EDATA, "the CNN training loss became %g at step %lld (diverged; "
                          "hint: lower train.lr)", *loss, (long long)n->t + 1);
@@ -420,29 +525,73 @@ int rdml_cnn_step(rdml_ctx *ctx, rdml_cnn *n, const rdml_optim *opt, const float
     return RDML_OK;
 }
 
-int rdml_cnn_predict(rdml_ctx *ctx, rdml_cnn *n, const float *imgs, int64_t P, const int64_t *ij,
-                     float *pred) {
+int rdml_cnn_step(rdml_ctx *ctx, rdml_cnn *n, const rdml_optim *opt, const float *imgs,
+                  int64_t B, const int64_t *ij, const float *y, double *loss) {
+    return rdml_cnn_step_sharded(ctx, n, opt, imgs, B, ij, y, 1, NULL, loss);
+}
+
+int rdml_cnn_predict_comm(rdml_ctx *ctx, rdml_cnn *n, const float *imgs, int64_t P, const int64_t *ij,
+                          MPI_Comm comm, float *pred) {
     if (P < 1) return RDML_OK;
+    int g = 1, rank = 0;
+    if (comm != NULL && comm != MPI_COMM_NULL) {
+        MPI_Comm_size(comm, &g);
+        MPI_Comm_rank(comm, &rank);
+    }
     int64_t *side = rdml_malloc(ctx, (size_t)(2 * P) * sizeof *side, "CNN prediction pairs");
     int64_t *urow = side ? rdml_malloc(ctx, (size_t)(2 * P) * sizeof *urow, "CNN prediction images") : NULL;
     float *s = NULL;
+    int *cnt = NULL;
     int64_t U = 0, S2 = n->S * n->S;
     int rc = urow ? cnn_index(ctx, P, ij, side, urow, &U) : ctx->code;
     if (!rc && !(s = rdml_malloc(ctx, (size_t)(2 * U) * sizeof *s, "CNN prediction scores"))) rc = ctx->code;
+    if (!rc && g > 1 && !(cnt = rdml_malloc(ctx, 2 * (size_t)g * sizeof *cnt, "CNN prediction counts")))
+        rc = ctx->code;
+    /* chunks of images (the same for every g, so the scores are too); with g > 1 ranks rank r
+     * runs the contiguous run of chunks c with c g / nc = r */
     int64_t chunk = U < 64 ? U : 64;
     if (!rc && n->p.max_bytes > 0) {
         int64_t fit = (n->p.max_bytes - rdml_cnn_bytes_fixed(&n->p)) / rdml_cnn_bytes_per_image(&n->p);
         if (fit < chunk) chunk = fit > 1 ? fit : 1; /* one image that does not fit fails below */
     }
-    if (!rc) rc = cnn_images_work(ctx, n, chunk);
-    for (int64_t u0 = 0; u0 < U && !rc; u0 += chunk) {
-        int64_t m = U - u0 < chunk ? U - u0 : chunk;
+    if (!rc) rc = cnn_images_work(ctx, n, chunk, 0);
+    if (g > 1) rc = rdml_agree(ctx, comm, rc);
+    int64_t nc = rc ? 0 : (U + chunk - 1) / chunk, c0 = 0, c1 = nc;
+    if (g > 1 && !rc) {
+        for (int r = 0; r < g; r++) {
+            int64_t a, b;
+            rdml_nn_shard_range(r, g, nc, &a, &b);
+            int64_t lo = a * chunk < U ? a * chunk : U, hi = b * chunk < U ? b * chunk : U;
+            if (2 * hi > INT_MAX) {
+                rc = RDML_FAIL(ctx, RDML_ENOMEM, "CNN predictions of %lld images exchange more than %d "
+                               "values", (long long)U, INT_MAX);
+                break;
+            }
+            cnt[r] = (int)(2 * (hi - lo));
+            cnt[g + r] = (int)(2 * lo);
+            if (r == rank) {
+                c0 = a;
+                c1 = b;
+            }
+        }
+    }
+    for (int64_t c = c0; c < c1 && !rc; c++) {
+        int64_t u0 = c * chunk, m = U - u0 < chunk ? U - u0 : chunk;
         for (int64_t k = 0; k < m; k++) tower_forward(n, imgs + urow[u0 + k] * S2, k);
         rdml_nn_linear_forward(s + 2 * u0, n->p2, n->param + n->wd, NULL, m, n->F, 2);
     }
+    if (g > 1 && !rc)
+        rc = rdml_mpi_check(ctx, MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_FLOAT, s, cnt, cnt + g, MPI_FLOAT, comm),
+                            "MPI_Allgatherv");
     if (!rc) pair_outputs(n, P, side, s, pred);
     free(side);
     free(urow);
     free(s);
+    free(cnt);
     return rc;
+}
+
+int rdml_cnn_predict(rdml_ctx *ctx, rdml_cnn *n, const float *imgs, int64_t P, const int64_t *ij,
+                     float *pred) {
+    return rdml_cnn_predict_comm(ctx, n, imgs, P, ij, NULL, pred);
 }

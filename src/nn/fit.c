@@ -33,10 +33,11 @@ static int debug_health(rdml_ctx *ctx, rdml_pairnet *net, const float *E, int64_
     return RDML_OK;
 }
 
-/* pf (P floats) <- the model's predictions for the P pairs ij. */
-static int predict(rdml_ctx *ctx, rdml_pairnet *net, rdml_cnn *cnn, const float *E, int64_t P,
-                   const int64_t *ij, float *pf) {
-    return cnn ? rdml_cnn_predict(ctx, cnn, E, P, ij, pf) : rdml_pairnet_predict(ctx, net, E, P, ij, pf);
+/* pf (P floats) <- the model's predictions for the P pairs ij (a CNN's split over comm:
+ * collective when comm is not NULL). */
+static int predict(rdml_ctx *ctx, rdml_pairnet *net, rdml_cnn *cnn, MPI_Comm comm, const float *E,
+                   int64_t P, const int64_t *ij, float *pf) {
+    return cnn ? rdml_cnn_predict_comm(ctx, cnn, E, P, ij, comm, pf) : rdml_pairnet_predict(ctx, net, E, P, ij, pf);
 }
 
 int rdml_pairnet_fit(rdml_ctx *ctx, rdml_pairnet *net, rdml_cnn *cnn, const rdml_optim *optim,
@@ -108,7 +109,7 @@ int rdml_pairnet_fit(rdml_ctx *ctx, rdml_pairnet *net, rdml_cnn *cnn, const rdml
             double loss = 0;
             uint64_t bkey = rdml_rng_substream(rdml_rng_substream(key, (uint64_t)ep), (uint64_t)bi);
             step++;
-            rc = cnn ? rdml_cnn_step(ctx, cnn, &opt, E, bsz, ijb, yb, &loss)
+            rc = cnn ? rdml_cnn_step_sharded(ctx, cnn, &opt, E, bsz, ijb, yb, o->shards, comm, &loss)
                      : rdml_pairnet_step_sharded(ctx, net, &opt, E, bsz, ijb, yb, o->seed, bkey, o->shards,
                                                  comm, &loss);
             /* divergence: stop this fit, not the stage */
@@ -128,7 +129,7 @@ int rdml_pairnet_fit(rdml_ctx *ctx, rdml_pairnet *net, rdml_cnn *cnn, const rdml
         /* the epoch's evaluation */
         if (train_loss) train_loss[ep] = sum / (double)ntr;
         if (test_loss) {
-            rc = predict(ctx, net, cnn, E, nte, teij, pf);
+            rc = predict(ctx, net, cnn, comm, E, nte, teij, pf);
             double mse = 0;
             for (int64_t q = 0; q < nte; q++) mse += ((double)pf[q] - yte[q]) * ((double)pf[q] - yte[q]);
             test_loss[ep] = mse / (double)nte;
@@ -144,7 +145,7 @@ int rdml_pairnet_fit(rdml_ctx *ctx, rdml_pairnet *net, rdml_cnn *cnn, const rdml
 
     /* the test predictions; a non-finite one is a divergence too */
     if (!rc && !res->stop_kind) {
-        rc = predict(ctx, net, cnn, E, nte, teij, pf);
+        rc = predict(ctx, net, cnn, comm, E, nte, teij, pf);
         for (int64_t q = 0; q < nte && !rc; q++) {
             pred[q] = pf[q];
             if (!isfinite(pred[q]) && !res->stop_kind) {
@@ -159,9 +160,10 @@ int rdml_pairnet_fit(rdml_ctx *ctx, rdml_pairnet *net, rdml_cnn *cnn, const rdml
     if (!rc && !res->stop_kind && o->eval_train) {
         double *yev = malloc((size_t)(nev + 1) * sizeof *yev);
         if (!yev) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
+        if (comm && cnn) rc = rdml_agree(ctx, comm, rc); /* the CNN's predictions are collective */
         for (int64_t q = 0; q < nev && !rc; q++) yev[q] = ytr[q];
         if (!rc && cnn) {
-            rc = rdml_cnn_predict(ctx, cnn, E, nev, trij, pf);
+            rc = rdml_cnn_predict_comm(ctx, cnn, E, nev, trij, comm, pf);
         } else if (!rc) {
             /* the predictions, and which ReLU units ever fire on the training pairs */
             rdml_pairnet_health hh;

@@ -513,110 +513,24 @@ static void tower_bwd(rdml_pairnet *n, int64_t r0, int64_t r1, float *g) {
     }
 }
 
-/* Shard k of S over n items: [k n / S, (k + 1) n / S). Owner of shard k among g ranks:
- * k g / S (contiguous runs of shards per rank). */
-static int64_t shard_lo(int64_t k, int64_t n, int64_t S) { return k * n / S; }
-static int shard_owner(int64_t k, int g, int64_t S) { return (int)(k * g / S); }
+/* The shard decomposition and the fixed tree over the shards' gradient parts are shared with
+ * the CNN (src/nn/shard.c, nn_priv.h); these wrappers name this network's buffers. */
+static int64_t shard_lo(int64_t k, int64_t n, int64_t S) { return rdml_nn_shard_lo(k, n, S); }
+static int shard_owner(int64_t k, int g, int64_t S) { return rdml_nn_shard_owner(k, g, S); }
 
-/* The ranks' contiguous slices of n items split in S shards: counts / displacements of
- * `unit` values each, for MPI_Allgatherv. */
-static int slices(rdml_ctx *ctx, int g, int64_t S, int64_t n, int64_t unit, int *cnt, int *dsp) {
-    for (int r = 0; r < g; r++) {
-        int64_t k0 = (r * S + g - 1) / g, k1 = ((r + 1) * S + g - 1) / g; /* shards of rank r */
-        int64_t lo = shard_lo(k0, n, S) * unit, hi = shard_lo(k1, n, S) * unit;
-        if (hi > INT_MAX)
-            return RDML_FAIL(ctx, RDML_ENOMEM, "a data-parallel step exchanges %lld values; at most %d "
-                             "(hint: lower train.batch)", (long long)hi, INT_MAX);
-        cnt[r] = (int)(hi - lo);
-        dsp[r] = (int)lo;
-    }
-    return RDML_OK;
-}
-
-/* Every rank's slice of buf (n items of `unit` floats in S shards) to every rank. Collective;
- * the slices are the same on every rank, so a failure is on every rank alike. */
 static int allgather(rdml_ctx *ctx, rdml_pairnet *nt, MPI_Comm comm, int g, int64_t S, int64_t n, int64_t unit,
                      float *buf) {
-    int *cnt = nt->cnt;
-    RDML_TRY(slices(ctx, g, S, n, unit, cnt, cnt + g));
-    return rdml_mpi_check(ctx, MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_FLOAT, buf, cnt, cnt + g, MPI_FLOAT, comm),
-                          "MPI_Allgatherv");
+    return rdml_nn_shard_allgather(ctx, comm, g, S, n, unit, buf, nt->cnt);
 }
 
-/* The parameter-gradient parts are added as a fixed binary tree over the S shards: the value
- * of node [lo, hi) is node [lo, mid) + node [mid, hi), mid = (lo + hi) / 2, kept in part[lo].
- * A rank computes the maximal nodes whose shards it owns (its contiguous run of shards),
- * the ranks exchange only those (for 2 ranks and 4 shards: one vector each, not two), and
- * every rank completes the tree alike: the same sums in the same order as the serial tree. */
 static void tree_own(rdml_pairnet *n, int64_t lo, int64_t hi, int64_t off, int64_t len) {
-    if (hi - lo < 2) return;
-    int64_t mid = (lo + hi) / 2, np = n->nparam;
-    tree_own(n, lo, mid, off, len);
-    tree_own(n, mid, hi, off, len);
-    float *a = n->part + lo * np + off;
-    const float *b = n->part + mid * np + off;
-    for (int64_t i = 0; i < len; i++) a[i] += b[i];
-}
-
-/* The maximal nodes inside shards [k0, k1), in order: their count, and (if out) their lo, hi. */
-static int64_t tree_nodes(int64_t lo, int64_t hi, int64_t k0, int64_t k1, int64_t *out) {
-    if (hi <= k0 || lo >= k1 || hi <= lo) return 0;
-    if (k0 <= lo && hi <= k1) {
-        if (out) {
-            out[0] = lo;
-            out[1] = hi;
-        }
-        return 1;
-    }
-    int64_t mid = (lo + hi) / 2, c = tree_nodes(lo, mid, k0, k1, out);
-    return c + tree_nodes(mid, hi, k0, k1, out ? out + 2 * c : NULL);
-}
-
-/* Complete node [lo, hi) into part[lo] from the exchanged maximal nodes (nodes: 2 x nn, their
- * values in gbuf in the same order). */
-static void tree_finish(rdml_pairnet *n, int64_t lo, int64_t hi, const int64_t *nodes, int64_t nn, int64_t len) {
-    int64_t np = n->nparam;
-    for (int64_t j = 0; j < nn; j++)
-        if (nodes[2 * j] == lo && nodes[2 * j + 1] == hi) {
-            memcpy(n->part + lo * np, n->gbuf + j * len, (size_t)len * sizeof(float));
-            return;
-        }
-    int64_t mid = (lo + hi) / 2;
-    tree_finish(n, lo, mid, nodes, nn, len);
-    tree_finish(n, mid, hi, nodes, nn, len);
-    float *a = n->part + lo * np;
-    const float *b = n->part + mid * np;
-    for (int64_t i = 0; i < len; i++) a[i] += b[i];
+    rdml_nn_tree_own(n->part, n->nparam, lo, hi, off, len);
 }
 
 /* The sum of the S parts' first len values (the tower's region) into part[0] (collective over
  * comm when g > 1). */
 static int tree_sum(rdml_ctx *ctx, rdml_pairnet *n, int64_t S, int g, int rank, MPI_Comm comm, int64_t len) {
-    if (g <= 1) {
-        tree_own(n, 0, S, 0, len);
-        return RDML_OK;
-    }
-    const int64_t np = len;
-    int64_t nodes[4 * RDML_FIT_MAX_SHARDS], nn = 0;
-    int *cnt = n->cnt;
-    for (int r = 0; r < g; r++) {
-        int64_t k0 = ((int64_t)r * S + g - 1) / g, k1 = ((int64_t)(r + 1) * S + g - 1) / g;
-        int64_t c = tree_nodes(0, S, k0, k1, nodes + 2 * nn);
-        if (r == rank) {
-            for (int64_t j = 0; j < c; j++) {
-                int64_t lo = nodes[2 * (nn + j)], hi = nodes[2 * (nn + j) + 1];
-                tree_own(n, lo, hi, 0, len);
-                memcpy(n->gbuf + (nn + j) * np, n->part + lo * n->nparam, (size_t)np * sizeof(float));
-            }
-        }
-        cnt[r] = (int)(c * np);
-        cnt[g + r] = (int)(nn * np);
-        nn += c;
-    }
-    int rc = rdml_mpi_check(ctx, MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_FLOAT, n->gbuf, cnt, cnt + g, MPI_FLOAT, comm),
-                            "MPI_Allgatherv");
-    if (!rc) tree_finish(n, 0, S, nodes, nn, len);
-    return rc;
+    return rdml_nn_tree_sum(ctx, n->part, n->gbuf, n->nparam, S, g, rank, comm, len, n->cnt);
 }
 
 static int ensure_shards(rdml_ctx *ctx, rdml_pairnet *n, int64_t S, int64_t B, int g) {

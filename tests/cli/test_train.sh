@@ -6,7 +6,9 @@
 #    scipy computed from the stored predictions and targets, mean/std with numpy;
 #  - the siamese test R^2 is well above both chance levels in the same table; the mean
 #    predictor gives R^2 ~ 0 and shuffled targets R^2 < 0;
-#  - the MLP, the CNN (rank-independent, 2*sigmoid output) and the per-pair mode run;
+#  - the MLP, the CNN (rank-independent, 2*sigmoid output) and the per-pair mode run; the
+#    CNN's holdout with train.shards = 2 on 2 ranks is one data-parallel fit (the same file
+#    as on 1 rank, both ranks busy);
 #    per-epoch losses are stored; a run where some folds diverge keeps the others; folds that
 #    collapse to a constant prediction are flagged (status, fold attributes, log warning, the
 #    report) and counted in the mean, and the summary says how many;
@@ -137,6 +139,25 @@ assert np.array_equal(a["fold_metrics"][()], b["fold_metrics"][()])
 for k in range(5):
     assert np.array_equal(a[f"fold_{k}/pred"][()], b[f"fold_{k}/pred"][()])
     assert np.all((a[f"fold_{k}/pred"][()] > 0) & (a[f"fold_{k}/pred"][()] < 2))  # 2 * sigmoid
+PYEOF
+# the CNN's holdout (one task) on 2 ranks with train.shards = 2: one data-parallel fit shared by
+# both ranks (rdml_cnn_step_sharded), the file equal to the 1-rank run with 2 shards, and
+# neither rank counts the fit as waiting; with shards = 1 the second rank waits for the fit
+for run in "1 2" "2 2" "2 1"; do
+  set -- $run
+  mkdir -p "$W/ch$1$2" && cp "$W/base.h5" "$W/ch$1$2/out.h5"
+  (cd "$W/ch$1$2" && "${MPI[@]}" -n $1 "$RDMLEARN" train "$W/ds" --set data.rois=V1 --set pairs.set=all \
+    --set train.model=cnn --set train.cnn_size=32 --set train.cnn_channels=4,8 --set train.epochs=3 \
+    --set train.batch=256 --set split.scheme=holdout --set pairs.experiment=cnnho --set train.shards=$2 \
+    --set run.output=out.h5 -q) && ok || bad "cnn holdout at $1 ranks, $2 shards"
+done
+$PY "$RDML_SRC/tools/compare_results.py" "$W/ch12/out.h5" "$W/ch22/out.h5" --ignore ranks >"$W/log" 2>&1 && ok \
+  || { bad "cnn holdout with 2 shards: 1 vs 2 ranks differ"; cat "$W/log"; }
+$PY - "$W/ch22/out.h5" "$W/ch21/out.h5" <<'PYEOF' >"$W/log" 2>&1 && ok || { bad "cnn holdout: busy figures"; cat "$W/log"; }
+import sys, h5py, numpy as np
+b2, b1 = (np.atleast_1d(h5py.File(x, "r")["/sweep/cnnho/cnn"].attrs["ranks_busy"]) for x in sys.argv[1:])
+assert b2.shape == (2,) and b2.min() > 0.8, b2          # both ranks share the fit
+assert b1[1] < b1[0] - 0.1, b1                            # one pass: rank 1 waits
 PYEOF
 "$RDMLEARN" train "$W/ds" "${COMMON[@]}" --set train.mode=perpair --set train.epochs=2 \
   --set pairs.experiment=perpair --set run.output="$W/np1.h5" && ok || bad "train per pair"
