@@ -7,7 +7,9 @@
  * batching; with dropout off both modes compute the same function and gradient. Dropout
  * masks are keyed by (batch key, layer, image row in decomposed mode / pair side in per-pair
  * mode), so in decomposed mode one image shares its tower mask across the pairs of a batch.
- * Left out: multi-threading beyond BLAS, mixed precision, other activations. */
+ * With several threads (run.threads) a step runs its independent pieces on a team of threads
+ * with one BLAS thread each (team.c; "the step on the team" below), with the same results for
+ * every thread count. Left out: mixed precision, other activations. */
 #include <cblas.h>
 #include <limits.h>
 #include <math.h>

@@ -5,7 +5,7 @@
  * forward, a layer's weight and input gradients, parts of Adam) as tasks on this team, one
  * BLAS thread each. A job is a list of tasks handed out by an atomic counter (a descheduled
  * thread takes fewer); the caller runs tasks too and returns when all are done. Idle workers
- * spin briefly, then sleep on a condition variable. Which thread runs a task never changes
+ * spin briefly, yield the core for ~50 us, then sleep on a condition variable. Which thread runs a task never changes
  * what the task computes, so results do not depend on the team's size. */
 #include <pthread.h>
 #include <sched.h>
@@ -60,11 +60,15 @@ static void take_tasks(rdml_nn_team *t) {
 static void *worker(void *p) {
     rdml_nn_team *t = p;
     for (;;) {
-        /* spin up to ~50 us, then sleep until a job has tasks left */
+        /* spin briefly, then yield the core (to the caller, when another process took the other
+         * core) up to ~50 us, then sleep until a job has tasks left */
         int64_t t0 = 0;
         for (int i = 0; !has_task(atomic_load(&t->ctr)) && !atomic_load(&t->quit); i++) {
-            relax();
-            if ((i & 255) != 255) continue;
+            if (i < 256) {
+                relax();
+                continue;
+            }
+            sched_yield();
             int64_t now = now_ns();
             if (!t0) t0 = now;
             else if (now - t0 > 50000) {
@@ -138,7 +142,7 @@ void rdml_nn_team_run(rdml_nn_team *t, int ntasks, rdml_nn_task_fn fn, void *arg
     }
     take_tasks(t);
     for (int i = 0; atomic_load(&t->done) < ntasks; i++) {
-        if (i < 4096) relax();
+        if (i < 256) relax();
         else sched_yield();
     }
 }
