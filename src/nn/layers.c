@@ -331,11 +331,15 @@ static double step_lr(const rdml_optim *o, int64_t t) {
     return o->lr * (double)(t < 1 ? 1 : t) / (double)o->warmup;
 }
 
-RDML_NN_CLONES void rdml_optim_update(const rdml_optim *o, float *param, const float *grad, float *state,
-                       int64_t n, int64_t t) {
+/* The update of n parameters whose optimiser state is m (SGD's momentum buffer; Adam's first
+ * moment) and v (Adam's second moment): rdml_optim_update on a range, so that a step can update
+ * disjoint ranges on several threads with the same arithmetic per element. */
+RDML_NN_CLONES void rdml_nn_optim_range(const rdml_optim *o, float *param, const float *grad, float *mstate,
+                                        float *vstate, int64_t n, int64_t t) {
     float wd = (float)o->weight_decay;
     if (o->kind == RDML_OPTIM_SGD) {
         float lr = (float)step_lr(o, t), mom = (float)o->momentum;
+        float *state = mstate;
         for (int64_t i = 0; i < n; i++) {
             float g = grad[i] + wd * param[i];
             if (mom != 0.0f) {
@@ -348,7 +352,7 @@ RDML_NN_CLONES void rdml_optim_update(const rdml_optim *o, float *param, const f
     }
     /* torch.optim.Adam, single-tensor path: m.lerp_(g, 1 - b1); v = b2 v + (1 - b2) g^2;
      * denom = sqrt(v) / sqrt(1 - b2^t) + eps; p -= lr / (1 - b1^t) * m / denom */
-    float *restrict m = state, *restrict v = state + n, *restrict pr = param;
+    float *restrict m = mstate, *restrict v = vstate, *restrict pr = param;
     const float *restrict gr = grad;
     /* 1 - beta in double, then rounded (as PyTorch passes Python floats): 1 - 0.999f in float
      * would be off by 1e-5 relative */
@@ -363,6 +367,11 @@ RDML_NN_CLONES void rdml_optim_update(const rdml_optim *o, float *param, const f
         float denom = sqrtf(v[i]) / bc2s + eps;
         pr[i] -= step * (m[i] / denom);
     }
+}
+
+void rdml_optim_update(const rdml_optim *o, float *param, const float *grad, float *state,
+                       int64_t n, int64_t t) {
+    rdml_nn_optim_range(o, param, grad, state, state + n, n, t);
 }
 
 void rdml_nn_im2col(float *col, const float *inp, int64_t C, int64_t H, int64_t W, int64_t K) {

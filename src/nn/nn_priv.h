@@ -62,4 +62,22 @@ void rdml_nn_tree_own(float *part, int64_t stride, int64_t lo, int64_t hi, int64
 int rdml_nn_tree_sum(rdml_ctx *ctx, float *part, float *gbuf, int64_t stride, int64_t S, int g, int rank,
                      MPI_Comm comm, int64_t len, int *cnt);
 
+/* rdml_optim_update of n parameters with separate state arrays (m: SGD's momentum / Adam's first
+ * moment, v: Adam's second moment), for disjoint ranges on several threads. */
+struct rdml_optim;
+void rdml_nn_optim_range(const struct rdml_optim *o, float *param, const float *grad, float *m, float *v,
+                         int64_t n, int64_t t);
+
+/* A persistent team of threads (team.c) for the pair network's step: rdml_nn_team_run runs
+ * tasks 0 .. ntasks - 1 of fn on the team's threads and the caller's, each task once, and
+ * returns when all are done (NULL team: on the caller, in order). Tasks must not depend on
+ * which thread runs them or in which order. rdml_nn_team_create returns NULL for fewer than
+ * 2 threads or when no thread can be started. */
+typedef struct rdml_nn_team rdml_nn_team;
+typedef void (*rdml_nn_task_fn)(void *arg, int task);
+rdml_nn_team *rdml_nn_team_create(int nthreads);
+void rdml_nn_team_free(rdml_nn_team **team);
+int rdml_nn_team_size(const rdml_nn_team *team);
+void rdml_nn_team_run(rdml_nn_team *team, int ntasks, rdml_nn_task_fn fn, void *arg);
+
 #endif

@@ -7,7 +7,9 @@
  * batching; with dropout off both modes compute the same function and gradient. Dropout
  * masks are keyed by (batch key, layer, image row in decomposed mode / pair side in per-pair
  * mode), so in decomposed mode one image shares its tower mask across the pairs of a batch.
- * Left out: multi-threading beyond BLAS, mixed precision, other activations. */
+ * With several threads (run.threads) a step runs its independent pieces on a team of threads
+ * with one BLAS thread each (team.c; "the step on the team" below), with the same results for
+ * every thread count. Left out: mixed precision, other activations. */
 #include <cblas.h>
 #include <limits.h>
 #include <math.h>
@@ -49,12 +51,16 @@ struct rdml_pairnet {
     float *part, *dUk, *gbuf;    /* gbuf: the exchanged tree nodes (S x nparam) */
     int64_t capS, capSrows;
     int *cnt, capg;              /* 2 x capg ints: MPI_Allgatherv counts, displacements */
-    float *ga, *gb;              /* m x maxwidth scratch gradients */
+    float *ga, *gb, *gc;         /* m x maxwidth scratch gradients */
     int64_t maxw;
     /* image-row dedup: stamp[row] == epoch -> loc[row] */
     int64_t nstamp, epoch;
     int64_t *stamp, *loc;
     int64_t m;                   /* distinct rows of the current batch */
+    /* the step's threads (one BLAS thread each; NULL: one thread), made for team_blas BLAS
+     * threads */
+    rdml_nn_team *team;
+    int team_blas;
 };
 
 void rdml_pairnet_defaults(rdml_pairnet_params *p) {
@@ -125,9 +131,10 @@ static void free_work(rdml_pairnet *n) {
     free(n->dtmp);
     free(n->ga);
     free(n->gb);
+    free(n->gc);
     n->rows = n->la = n->lb = NULL;
     n->keys = NULL;
-    n->x0 = n->U = n->dU = n->dV = n->o = n->pred = n->dpred = n->dtmp = n->ga = n->gb = NULL;
+    n->x0 = n->U = n->dU = n->dV = n->o = n->pred = n->dpred = n->dtmp = n->ga = n->gb = n->gc = NULL;
     n->capB = 0;
 }
 
@@ -162,6 +169,7 @@ static int ensure_work(rdml_ctx *ctx, rdml_pairnet *n, int64_t B) {
     A(n->dtmp, B);
     A(n->ga, M * n->maxw);
     A(n->gb, M * n->maxw);
+    A(n->gc, M * n->maxw);
 #undef A
     if (!ok) {
         free_work(n);
@@ -238,6 +246,7 @@ void rdml_pairnet_free(rdml_pairnet **net) {
     free(n->dUk);
     free(n->gbuf);
     free(n->cnt);
+    rdml_nn_team_free(&n->team);
     free(n);
     *net = NULL;
 }
@@ -299,6 +308,22 @@ static int plan_rows(rdml_ctx *ctx, rdml_pairnet *n, int64_t B, const int64_t *i
     return RDML_OK;
 }
 
+/* Where each layer's output is read from, and its dropout's kept value: set before a forward
+ * (train: dropout on), so that the row and pair passes below only read them. */
+static void set_outs(rdml_pairnet *n, int train) {
+    const rdml_pairnet_params *p = &n->p;
+    for (int l = 0; l < p->ntower; l++) {
+        double dp = n->td[l] && train ? p->tower_dropout : 0.0;
+        n->tout[l] = dp > 0 ? n->td[l] : n->tr[l];
+        n->tscale[l] = rdml_nn_dropout_scale(dp);
+    }
+    for (int l = 0; l < p->nhead; l++) {
+        double dp = n->hd[l] && train ? p->head_dropout : 0.0;
+        n->hout[l] = dp > 0 ? n->hd[l] : n->hr[l];
+        n->hscale[l] = rdml_nn_dropout_scale(dp);
+    }
+}
+
 /* The tower and U, V of the images rows [r0, r1) of the planned batch (n->rows). train:
  * dropout on, keyed by (drop_seed, key, layer, image row). Row results do not depend on
  * which other rows run in the same call. */
@@ -320,12 +345,9 @@ static void tower_fwd(rdml_pairnet *n, const float *E, int64_t r0, int64_t r1, i
                 n->keys[i] = rdml_rng_substream(rdml_rng_substream(key, (uint64_t)l),
                                                 dedup ? (uint64_t)n->rows[i] : (uint64_t)i + (1ull << 62));
             rdml_nn_relu_dropout_forward(n->td[l] + r0 * w, tr, mr, w, dp, drop_seed, n->keys + r0);
-            n->tout[l] = n->td[l];
         } else {
             rdml_nn_relu_forward(tr, tr, mr * w);
-            n->tout[l] = n->tr[l];
         }
-        n->tscale[l] = rdml_nn_dropout_scale(dp);
         x = n->tout[l] + r0 * w;
         in = w;
     }
@@ -367,12 +389,9 @@ static void head_fwd(rdml_pairnet *n, int64_t q0, int64_t q1, int train, uint64_
             for (int64_t q = q0; q < q1; q++)
                 n->keys[q] = rdml_rng_substream(rdml_rng_substream(key, 1000 + (uint64_t)l), (uint64_t)q);
             rdml_nn_relu_dropout_forward(n->hd[l] + q0 * w, n->hr[l] + q0 * w, B, w, dp, drop_seed, n->keys + q0);
-            n->hout[l] = n->hd[l];
-        } else {
-            if (l > 0) rdml_nn_relu_forward(n->hr[l] + q0 * w, n->hr[l] + q0 * w, B * w);
-            n->hout[l] = n->hr[l];
+        } else if (l > 0) {
+            rdml_nn_relu_forward(n->hr[l] + q0 * w, n->hr[l] + q0 * w, B * w);
         }
-        n->hscale[l] = rdml_nn_dropout_scale(dp);
     }
     if (p->sigmoid_out) {
         rdml_nn_sigmoid_forward(n->pred + q0, n->o + q0, B);
@@ -380,16 +399,6 @@ static void head_fwd(rdml_pairnet *n, int64_t q0, int64_t q1, int train, uint64_
     } else {
         memcpy(n->pred + q0, n->o + q0, (size_t)B * sizeof(float));
     }
-}
-
-/* Forward of B pairs into n->pred, every row and pair here. */
-static int forward(rdml_ctx *ctx, rdml_pairnet *n, const float *E, int64_t B, const int64_t *ij,
-                   int train, int dedup, uint64_t drop_seed, uint64_t key) {
-    RDML_TRY(ensure_work(ctx, n, B));
-    RDML_TRY(plan_rows(ctx, n, B, ij, dedup));
-    tower_fwd(n, E, 0, n->m, train, dedup, drop_seed, key);
-    head_fwd(n, 0, B, train, drop_seed, key);
-    return RDML_OK;
 }
 
 static double loss_of(const rdml_pairnet *n, const float *y, int64_t B) {
@@ -478,39 +487,257 @@ static void head_bwd(rdml_pairnet *n, int64_t q0, int64_t q1, float *g, float *d
     }
 }
 
-/* Backward of the tower over image rows [r0, r1), from n->dU, n->dV (complete for those rows):
- * the gradients of W1 and of the tower layers into g. */
-static void tower_bwd(rdml_pairnet *n, int64_t r0, int64_t r1, float *g) {
-    const rdml_pairnet_params *p = &n->p;
-    int64_t D = p->in_dim, H1 = n->H1, Z = n->Z, mr = r1 - r0;
-    if (mr <= 0) return;
-    const float *dU = n->dU + r0 * H1, *dV = n->dV + r0 * H1;
-    /* dWa += dU^T z, dWb += dV^T z, dz = dU Wa + dV Wb */
-    const float *z = (p->ntower ? n->tout[p->ntower - 1] : n->x0) + r0 * Z;
-    const float *W1 = n->param + n->hw[0];
-    float *gW1 = g + n->hw[0];
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)H1, (int)Z, (int)mr, 1.0f, dU, (int)H1, z,
-                (int)Z, 1.0f, gW1, (int)(2 * Z));
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)H1, (int)Z, (int)mr, 1.0f, dV, (int)H1, z,
-                (int)Z, 1.0f, gW1 + Z, (int)(2 * Z));
-    if (p->ntower == 0) return;
-    float *dz = n->ga;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)mr, (int)Z, (int)H1, 1.0f, dU, (int)H1, W1,
-                (int)(2 * Z), 0.0f, dz, (int)Z);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)mr, (int)Z, (int)H1, 1.0f, dV, (int)H1,
-                W1 + Z, (int)(2 * Z), 1.0f, dz, (int)Z);
-    float *dcur = dz;
-    for (int l = p->ntower - 1; l >= 0; l--) {
-        int64_t w = p->tower[l], win = l ? p->tower[l - 1] : D;
-        /* dcur: the gradient of layer l's output -> t: of its pre-activation */
-        float *t = dcur == n->ga ? n->gb : n->ga;
-        rdml_nn_relu_dropout_backward(t, dcur, n->tout[l] + r0 * w, n->tscale[l], mr * w);
-        const float *xin = (l == 0 ? n->x0 : n->tout[l - 1]) + r0 * win;
-        if (l > 0) /* dx = t W into dcur's buffer, no longer needed */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)mr, (int)win, (int)w, 1.0f, t, (int)w,
-                        n->param + n->tw[l], (int)win, 0.0f, dcur, (int)win);
-        rdml_nn_linear_backward(NULL, g + n->tw[l], g + n->tb[l], t, xin, n->param + n->tw[l], mr, win, w);
+/* ---- the step on the team of threads (team.c) ----
+ * Every pass below is cut into a FIXED number of pieces (NPIECE, not the number of threads)
+ * along dimensions that a GEMM does not sum over (rows of a forward, output units of a weight
+ * gradient, rows of an input gradient, columns of the head), at multiples of 16, and each
+ * piece is one task with one BLAS thread, whichever thread runs it. A BLAS call's values can
+ * depend on its shape and on how many threads OpenBLAS splits it over (kernel tails; measured:
+ * a fit with OpenBLAS on 1 and on 2 threads differed), so the pieces, not the threads, fix
+ * the arithmetic: the results are the same for every number of threads. The element-wise
+ * passes (zeroing, Adam) are split over the threads (any split gives the same values). */
+#define NPIECE 2
+
+/* Boundary k of P pieces of [0, n): at multiples of 16, the last at n. */
+static int64_t piece(int64_t k, int64_t n, int64_t P) {
+    if (k >= P) return n;
+    return k * n / P / 16 * 16;
+}
+
+static int team_n(const rdml_pairnet *n) { return rdml_nn_team_size(n->team); }
+
+/* The team for the BLAS threads the caller set (run.threads), and one BLAS thread for each of
+ * its threads until par_end. Returns the BLAS threads to restore. */
+static int par_begin(rdml_pairnet *n) {
+    int bt = openblas_get_num_threads();
+    if (bt != n->team_blas) {
+        rdml_nn_team_free(&n->team);
+        n->team = rdml_nn_team_create(bt);
+        n->team_blas = bt;
     }
+    if (n->team) openblas_set_num_threads(1);
+    return bt;
+}
+
+static void par_end(rdml_pairnet *n, int bt) {
+    if (n->team) openblas_set_num_threads(bt);
+}
+
+typedef struct fwd_job {
+    rdml_pairnet *n;
+    const float *E;
+    int64_t lo, len; /* rows (tower) or pairs (head) [lo, lo + len) */
+    int parts, train, dedup;
+    uint64_t drop_seed, key;
+    float *zero[3];  /* regions zeroed by tasks parts .. parts + zparts - 1 */
+    int64_t nzero[3];
+    int zparts;
+} fwd_job;
+
+static void tower_fwd_task(void *arg, int k) {
+    fwd_job *j = arg;
+    if (k < j->parts) {
+        tower_fwd(j->n, j->E, j->lo + piece(k, j->len, j->parts), j->lo + piece(k + 1, j->len, j->parts), j->train,
+                  j->dedup, j->drop_seed, j->key);
+        return;
+    }
+    k -= j->parts;
+    for (int z = 0; z < 3; z++) {
+        if (!j->zero[z]) continue;
+        int64_t a = piece(k, j->nzero[z], j->zparts), b = piece(k + 1, j->nzero[z], j->zparts);
+        memset(j->zero[z] + a, 0, (size_t)(b - a) * sizeof(float));
+    }
+}
+
+static void head_fwd_task(void *arg, int k) {
+    fwd_job *j = arg;
+    head_fwd(j->n, j->lo + piece(k, j->len, j->parts), j->lo + piece(k + 1, j->len, j->parts), j->train, j->drop_seed,
+             j->key);
+}
+
+/* tower_fwd of rows [r0, r1) on the team; with zero (up to 3 regions of nzero floats; NULL
+ * ends) also zeroes those, in tasks of their own. */
+static void tower_fwd_par(rdml_pairnet *n, const float *E, int64_t r0, int64_t r1, int train, int dedup,
+                          uint64_t drop_seed, uint64_t key, float *const *zero, const int64_t *nzero) {
+    int T = team_n(n);
+    fwd_job j = {.n = n, .E = E, .lo = r0, .len = r1 - r0, .parts = NPIECE, .train = train, .dedup = dedup,
+                 .drop_seed = drop_seed, .key = key, .zparts = 0};
+    for (int z = 0; z < 3 && zero && zero[z]; z++) {
+        j.zero[z] = zero[z];
+        j.nzero[z] = nzero[z];
+        j.zparts = T;
+    }
+    rdml_nn_team_run(n->team, j.parts + j.zparts, tower_fwd_task, &j);
+}
+
+static void head_fwd_par(rdml_pairnet *n, int64_t q0, int64_t q1, int train, uint64_t drop_seed, uint64_t key) {
+    fwd_job j = {.n = n, .lo = q0, .len = q1 - q0, .parts = NPIECE, .train = train, .drop_seed = drop_seed,
+                 .key = key};
+    rdml_nn_team_run(n->team, j.parts, head_fwd_task, &j);
+}
+
+/* Forward of B pairs into n->pred, every row and pair here. */
+static int forward(rdml_ctx *ctx, rdml_pairnet *n, const float *E, int64_t B, const int64_t *ij,
+                   int train, int dedup, uint64_t drop_seed, uint64_t key) {
+    RDML_TRY(ensure_work(ctx, n, B));
+    RDML_TRY(plan_rows(ctx, n, B, ij, dedup));
+    set_outs(n, train);
+    tower_fwd_par(n, E, 0, n->m, train, dedup, drop_seed, key, NULL, NULL);
+    head_fwd_par(n, 0, B, train, drop_seed, key);
+    return RDML_OK;
+}
+
+typedef struct hb_job {
+    rdml_pairnet *n;
+    int64_t q0, q1;
+    int parts;
+    float *g, *dU, *dV;
+} hb_job;
+
+/* Columns [k0, k1) of the one-hidden-layer head's backward (head_bwd's first branch): the
+ * output weights' gradient of those columns (and, in the piece at column 0, the output bias's),
+ * then per pair the hidden gradient, db1, dU and dV of those columns. */
+static void head_bwd_task(void *arg, int k) {
+    hb_job *j = arg;
+    rdml_pairnet *n = j->n;
+    const int L = n->p.nhead;
+    if (L != 1) {
+        head_bwd(n, j->q0, j->q1, j->g, j->dU, j->dV);
+        return;
+    }
+    const int64_t H1 = n->H1, B = j->q1 - j->q0, q0 = j->q0;
+    const int64_t k0 = piece(k, H1, j->parts), k1 = piece(k + 1, H1, j->parts);
+    if (B <= 0 || k1 <= k0) return;
+    const float *dout = n->dout + q0, *wout = n->param + n->hw[L], *h0 = n->hout[0];
+    float *g = j->g;
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, 1, (int)(k1 - k0), (int)B, 1.0f, dout, 1,
+                h0 + q0 * H1 + k0, (int)H1, 1.0f, g + n->hw[L] + k0, (int)H1);
+    if (k0 == 0)
+        for (int64_t r = 0; r < B; r++) g[n->hb[L]] += dout[r];
+    float *gb1 = g + n->hb[0];
+    const float s0 = n->hscale[0];
+    for (int64_t q = q0; q < j->q1; q++) {
+        const float dq = n->dout[q], *h = h0 + q * H1;
+        float *du = j->dU + n->la[q] * H1, *dv = j->dV + n->lb[q] * H1;
+        for (int64_t c = k0; c < k1; c++) {
+            float d = rdml_nn_sel(h[c] > 0.0f, dq * wout[c] * s0);
+            gb1[c] += d;
+            du[c] += d;
+            dv[c] += d;
+        }
+    }
+}
+
+static void head_bwd_par(rdml_pairnet *n, int64_t q0, int64_t q1, float *g, float *dU, float *dV) {
+    hb_job j = {.n = n, .q0 = q0, .q1 = q1, .parts = n->p.nhead == 1 ? NPIECE : 1, .g = g, .dU = dU, .dV = dV};
+    rdml_nn_team_run(n->team, j.parts, head_bwd_task, &j);
+}
+
+typedef struct tb_job {
+    rdml_pairnet *n;
+    int64_t r0, mr;
+    float *g;
+    int phase, l, s; /* phase 1: W1 and dz; 2: layer l's weights and input gradient */
+    float *t, *y, *t2; /* t: layer l's pre-activation gradient; y: dX scratch; t2: layer l - 1's */
+} tb_job;
+
+/* dW_l (+ db_l) of output units [o0, o1) from t, layer l's pre-activation gradient. */
+static void tower_dw(tb_job *j, int l, int64_t o0, int64_t o1) {
+    rdml_pairnet *n = j->n;
+    const rdml_pairnet_params *p = &n->p;
+    if (o1 <= o0) return;
+    int64_t w = p->tower[l], win = l ? p->tower[l - 1] : p->in_dim, mr = j->mr;
+    const float *xin = (l == 0 ? n->x0 : n->tout[l - 1]) + j->r0 * win;
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)(o1 - o0), (int)win, (int)mr, 1.0f, j->t + o0, (int)w,
+                xin, (int)win, 1.0f, j->g + n->tw[l] + o0 * win, (int)win);
+    float *db = j->g + n->tb[l];
+    for (int64_t r = 0; r < mr; r++)
+        for (int64_t o = o0; o < o1; o++) db[o] += j->t[r * w + o];
+}
+
+static void tower_bwd_task(void *arg, int k) {
+    tb_job *j = arg;
+    rdml_pairnet *n = j->n;
+    const rdml_pairnet_params *p = &n->p;
+    const int64_t H1 = n->H1, Z = n->Z, mr = j->mr, s = j->s;
+    const float *W1 = n->param + n->hw[0];
+    const float *dU = n->dU + j->r0 * H1, *dV = n->dV + j->r0 * H1;
+    if (j->phase == 1 && k < s) { /* dWa += dU^T z, dWb += dV^T z over head units [h0, h1) */
+        int64_t h0 = piece(k, H1, s), h1 = piece(k + 1, H1, s);
+        if (h1 <= h0) return;
+        const float *z = (p->ntower ? n->tout[p->ntower - 1] : n->x0) + j->r0 * Z;
+        float *gW1 = j->g + n->hw[0] + h0 * 2 * Z;
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)(h1 - h0), (int)Z, (int)mr, 1.0f, dU + h0, (int)H1,
+                    z, (int)Z, 1.0f, gW1, (int)(2 * Z));
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)(h1 - h0), (int)Z, (int)mr, 1.0f, dV + h0, (int)H1,
+                    z, (int)Z, 1.0f, gW1 + Z, (int)(2 * Z));
+    } else if (j->phase == 1) { /* rows [a, b): dz = dU Wa + dV Wb, then the last layer's ReLU/dropout */
+        int64_t a = piece(k - s, mr, s), b = piece(k - s + 1, mr, s), L = p->ntower - 1;
+        if (b <= a) return;
+        float *dz = j->y + a * Z;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(b - a), (int)Z, (int)H1, 1.0f, dU + a * H1,
+                    (int)H1, W1, (int)(2 * Z), 0.0f, dz, (int)Z);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(b - a), (int)Z, (int)H1, 1.0f, dV + a * H1,
+                    (int)H1, W1 + Z, (int)(2 * Z), 1.0f, dz, (int)Z);
+        rdml_nn_relu_dropout_backward(j->t + a * Z, dz, n->tout[L] + (j->r0 + a) * Z, n->tscale[L], (b - a) * Z);
+    } else if (k < s) { /* layer l's weight gradient, output units piece k */
+        int64_t w = p->tower[j->l];
+        tower_dw(j, j->l, piece(k, w, s), piece(k + 1, w, s));
+    } else { /* rows [a, b) of dX = t W_l, then layer l - 1's ReLU/dropout */
+        int l = j->l;
+        int64_t w = p->tower[l], win = p->tower[l - 1];
+        int64_t a = piece(k - s, mr, s), b = piece(k - s + 1, mr, s);
+        if (b <= a) return;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(b - a), (int)win, (int)w, 1.0f, j->t + a * w,
+                    (int)w, n->param + n->tw[l], (int)win, 0.0f, j->y + a * win, (int)win);
+        rdml_nn_relu_dropout_backward(j->t2 + a * win, j->y + a * win, n->tout[l - 1] + (j->r0 + a) * win,
+                                      n->tscale[l - 1], (b - a) * win);
+    }
+}
+
+/* tower_bwd on the team. Phase 1: W1's gradient (pieces of head units) next to dz = dU Wa + dV
+ * Wb and the last layer's ReLU/dropout backward (pieces of rows); then per tower layer its
+ * weight gradient (pieces of units) next to its input gradient and the previous layer's
+ * ReLU/dropout backward (pieces of rows): the two halves of a phase cost the same. The first
+ * layer's input gradient is not needed: its weight gradient is cut in NPIECE pieces. */
+static void tower_bwd_par(rdml_pairnet *n, int64_t r0, int64_t r1, float *g) {
+    const rdml_pairnet_params *p = &n->p;
+    const int T = NPIECE;
+    if (r1 <= r0) return;
+    tb_job j = {.n = n, .r0 = r0, .mr = r1 - r0, .g = g, .phase = 1, .s = T / 2 > 1 ? T / 2 : 1,
+                .t = n->gb, .y = n->ga, .t2 = n->gc};
+    if (p->ntower == 0) {
+        j.s = T;
+        rdml_nn_team_run(n->team, T, tower_bwd_task, &j);
+        return;
+    }
+    rdml_nn_team_run(n->team, 2 * (int)j.s, tower_bwd_task, &j);
+    j.phase = 2;
+    for (int l = p->ntower - 1; l >= 1; l--) {
+        j.l = l;
+        rdml_nn_team_run(n->team, 2 * (int)j.s, tower_bwd_task, &j);
+        float *t = j.t; /* layer l - 1's gradient is in t2; t and y are free */
+        j.t = j.t2;
+        j.t2 = j.y;
+        j.y = t;
+    }
+    j.l = 0;
+    j.s = T; /* only weight pieces */
+    rdml_nn_team_run(n->team, T, tower_bwd_task, &j);
+}
+
+typedef struct opt_job {
+    rdml_pairnet *n;
+    const rdml_optim *opt;
+    int parts;
+} opt_job;
+
+static void optim_task(void *arg, int k) {
+    opt_job *j = arg;
+    rdml_pairnet *n = j->n;
+    int64_t a = piece(k, n->nparam, j->parts), b = piece(k + 1, n->nparam, j->parts);
+    if (b > a)
+        rdml_nn_optim_range(j->opt, n->param + a, n->grad + a, n->state + a, n->state + n->nparam + a, b - a, n->t);
 }
 
 /* The shard decomposition and the fixed tree over the shards' gradient parts are shared with
@@ -589,16 +816,16 @@ static int batch_grad(rdml_ctx *ctx, rdml_pairnet *n, const float *E, int64_t B,
     if (g > 1) RDML_TRY(rdml_agree(ctx, comm, rc));
     else RDML_TRY(rc);
     const int64_t m = n->m, H1 = n->H1, np = n->nparam;
-    if (S <= 1) { /* today's arithmetic: one pass */
-        tower_fwd(n, E, 0, m, train, dedup, drop_seed, key);
-        head_fwd(n, 0, B, train, drop_seed, key);
+    set_outs(n, train);
+    if (S <= 1) { /* today's arithmetic: one pass (the gradients are zeroed next to the forward) */
+        float *zero[3] = {n->grad, n->dU, n->dV};
+        const int64_t nzero[3] = {np, m * H1, m * H1};
+        tower_fwd_par(n, E, 0, m, train, dedup, drop_seed, key, zero, nzero);
+        head_fwd_par(n, 0, B, train, drop_seed, key);
         *loss = loss_of(n, y, B);
         loss_backward(n, y, B);
-        memset(n->grad, 0, (size_t)np * sizeof(float));
-        memset(n->dU, 0, (size_t)(m * H1) * sizeof(float));
-        memset(n->dV, 0, (size_t)(m * H1) * sizeof(float));
-        head_bwd(n, 0, B, n->grad, n->dU, n->dV);
-        tower_bwd(n, 0, m, n->grad);
+        head_bwd_par(n, 0, B, n->grad, n->dU, n->dV);
+        tower_bwd_par(n, 0, m, n->grad);
         return RDML_OK;
     }
     /* forward: the own shards' images, then everybody's [U | V] rows (the only exchange of the
@@ -606,9 +833,9 @@ static int batch_grad(rdml_ctx *ctx, rdml_pairnet *n, const float *E, int64_t B,
      * against the tower's ~m million, and saves exchanging predictions and dU, dV) */
     for (int64_t k = 0; k < S; k++)
         if (shard_owner(k, g, S) == rank)
-            tower_fwd(n, E, shard_lo(k, m, S), shard_lo(k + 1, m, S), train, dedup, drop_seed, key);
+            tower_fwd_par(n, E, shard_lo(k, m, S), shard_lo(k + 1, m, S), train, dedup, drop_seed, key, NULL, NULL);
     if (g > 1) RDML_TRY(allgather(ctx, n, comm, g, S, m, 2 * H1, n->U));
-    for (int64_t k = 0; k < S; k++) head_fwd(n, shard_lo(k, B, S), shard_lo(k + 1, B, S), train, drop_seed, key);
+    for (int64_t k = 0; k < S; k++) head_fwd_par(n, shard_lo(k, B, S), shard_lo(k + 1, B, S), train, drop_seed, key);
     *loss = loss_of(n, y, B);
     loss_backward(n, y, B);
     /* backward: shard k's head into its gradient part (the head's region, from b1 on) and its
@@ -621,7 +848,7 @@ static int batch_grad(rdml_ctx *ctx, rdml_pairnet *n, const float *E, int64_t B,
         if (shard_owner(k, g, S) == rank) memset(part, 0, (size_t)np * sizeof(float));
         else memset(part + nt, 0, (size_t)(np - nt) * sizeof(float)); /* the head's region only */
         memset(duk, 0, (size_t)du_sz * sizeof(float));
-        head_bwd(n, shard_lo(k, B, S), shard_lo(k + 1, B, S), part, duk, duk + m * H1);
+        head_bwd_par(n, shard_lo(k, B, S), shard_lo(k + 1, B, S), part, duk, duk + m * H1);
     }
     memcpy(n->dU, n->dUk, (size_t)(m * H1) * sizeof(float));
     memcpy(n->dV, n->dUk + m * H1, (size_t)(m * H1) * sizeof(float));
@@ -631,7 +858,7 @@ static int batch_grad(rdml_ctx *ctx, rdml_pairnet *n, const float *E, int64_t B,
         for (int64_t i = 0; i < m * H1; i++) n->dV[i] += dv[i];
     }
     for (int64_t k = 0; k < S; k++)
-        if (shard_owner(k, g, S) == rank) tower_bwd(n, shard_lo(k, m, S), shard_lo(k + 1, m, S), n->part + k * np);
+        if (shard_owner(k, g, S) == rank) tower_bwd_par(n, shard_lo(k, m, S), shard_lo(k + 1, m, S), n->part + k * np);
     tree_own(n, 0, S, nt, np - nt); /* the head's region: every rank has every part */
     RDML_TRY(tree_sum(ctx, n, S, g, rank, comm, nt));
     memcpy(n->grad, n->part, (size_t)np * sizeof(float));
@@ -641,21 +868,29 @@ static int batch_grad(rdml_ctx *ctx, rdml_pairnet *n, const float *E, int64_t B,
 int rdml_pairnet_grad(rdml_ctx *ctx, rdml_pairnet *net, const float *E, int64_t B,
                       const int64_t *ij, const float *y, int train, uint64_t drop_seed,
                       uint64_t key, double *loss) {
-    return batch_grad(ctx, net, E, B, ij, y, train, drop_seed, key, 1, NULL, loss);
+    int bt = par_begin(net);
+    int rc = batch_grad(ctx, net, E, B, ij, y, train, drop_seed, key, 1, NULL, loss);
+    par_end(net, bt);
+    return rc;
 }
 
 int rdml_pairnet_step_sharded(rdml_ctx *ctx, rdml_pairnet *net, const rdml_optim *opt, const float *E,
                               int64_t B, const int64_t *ij, const float *y, uint64_t drop_seed,
                               uint64_t key, int64_t shards, MPI_Comm comm, double *loss) {
-    RDML_TRY(batch_grad(ctx, net, E, B, ij, y, 1, drop_seed, key, shards, comm, loss));
+    int bt = par_begin(net);
+    int rc = batch_grad(ctx, net, E, B, ij, y, 1, drop_seed, key, shards, comm, loss);
     /* a loss beyond float range means float predictions are about to overflow (the loss is the
      * same on every rank: every rank stops alike) */
-    if (!isfinite(*loss) || *loss > 3.0e38)
-        return RDML_FAIL(ctx, RDML_EDATA, "the training loss became %g at step %lld (diverged; "
-                         "hint: lower train.lr)", *loss, (long long)net->t + 1);
-    net->t++;
-    rdml_optim_update(opt, net->param, net->grad, net->state, net->nparam, net->t);
-    return RDML_OK;
+    if (!rc && (!isfinite(*loss) || *loss > 3.0e38))
+        rc = RDML_FAIL(ctx, RDML_EDATA, "the training loss became %g at step %lld (diverged; "
+                       "hint: lower train.lr)", *loss, (long long)net->t + 1);
+    if (!rc) { /* rdml_optim_update, in pieces on the team */
+        net->t++;
+        opt_job j = {.n = net, .opt = opt, .parts = team_n(net)};
+        rdml_nn_team_run(net->team, j.parts, optim_task, &j);
+    }
+    par_end(net, bt);
+    return rc;
 }
 
 int rdml_pairnet_step(rdml_ctx *ctx, rdml_pairnet *net, const rdml_optim *opt, const float *E,
@@ -667,12 +902,14 @@ int rdml_pairnet_step(rdml_ctx *ctx, rdml_pairnet *net, const rdml_optim *opt, c
 int rdml_pairnet_predict(rdml_ctx *ctx, rdml_pairnet *net, const float *E, int64_t P,
                          const int64_t *ij, float *pred) {
     const int64_t chunk = 4096;
-    for (int64_t s = 0; s < P; s += chunk) {
+    int bt = par_begin(net), rc = RDML_OK;
+    for (int64_t s = 0; s < P && !rc; s += chunk) {
         int64_t b = P - s < chunk ? P - s : chunk;
-        RDML_TRY(forward(ctx, net, E, b, ij + 2 * s, 0, 1, 0, 0));
-        memcpy(pred + s, net->pred, (size_t)b * sizeof *pred);
+        rc = forward(ctx, net, E, b, ij + 2 * s, 0, 1, 0, 0);
+        if (!rc) memcpy(pred + s, net->pred, (size_t)b * sizeof *pred);
     }
-    return RDML_OK;
+    par_end(net, bt);
+    return rc;
 }
 
 int rdml_nn_collapsed(double pred_std, double target_std) {
@@ -698,7 +935,7 @@ int rdml_pairnet_diagnose(rdml_ctx *ctx, rdml_pairnet *net, const float *E, int6
     if (!alive) return ctx->code;
     const int64_t chunk = 4096;
     double mean = 0, m2 = 0; /* Welford */
-    int rc = RDML_OK;
+    int rc = RDML_OK, bt = par_begin(net);
     for (int64_t s = 0; s < P && !rc; s += chunk) {
         int64_t b = P - s < chunk ? P - s : chunk;
         rc = forward(ctx, net, E, b, ij + 2 * s, 0, 1, 0, 0);
@@ -718,6 +955,7 @@ int rdml_pairnet_diagnose(rdml_ctx *ctx, rdml_pairnet *net, const float *E, int6
             if (pred) pred[s + q] = net->pred[q];
         }
     }
+    par_end(net, bt);
     if (!rc) {
         for (int l = 0; l < h->nlayers; l++) {
             for (int64_t k = 0; k < h->width[l]; k++) h->dead[l] += !alive[off[l] + k];
