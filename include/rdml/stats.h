@@ -187,9 +187,11 @@ typedef struct rdml_stats_opts {
     double level;           /* interval level in (0, 1), default 0.95 */
     int keep_samples;       /* keep the bootstrap / null distributions in the result, default 1 */
     int64_t max_matrix_bytes; /* permutation test (complete list): largest S x u x u brain
-                             * matrix cache, default 256 MiB; above it the brain's upper
-                             * triangle is indexed instead (half the memory, slower; same
-                             * results bit for bit) */
+                             * matrix of doubles, default 256 MiB; above it the full matrix
+                             * in 4 bytes per value when every value is exact there (2 x rank
+                             * for spearman, float otherwise: half the memory, as fast), else
+                             * the upper triangle is indexed (half the memory, ~3x slower);
+                             * the same results bit for bit in all three cases */
 } rdml_stats_opts;
 
 void rdml_stats_opts_default(rdml_stats_opts *o);
