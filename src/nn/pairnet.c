@@ -741,9 +741,7 @@ static void optim_task(void *arg, int k) {
 }
 
 /* The shard decomposition and the fixed tree over the shards' gradient parts are shared with
- * the CNN (src/nn/shard.c, nn_priv.h); these wrappers name this network's buffers. */
-static int64_t shard_lo(int64_t k, int64_t n, int64_t S) { return rdml_nn_shard_lo(k, n, S); }
-static int shard_owner(int64_t k, int g, int64_t S) { return rdml_nn_shard_owner(k, g, S); }
+ * the CNN (src/nn/shard.c, nn_priv.h); the wrappers below name this network's buffers. */
 
 static int allgather(rdml_ctx *ctx, rdml_pairnet *nt, MPI_Comm comm, int g, int64_t S, int64_t n, int64_t unit,
                      float *buf) {
@@ -832,10 +830,10 @@ static int batch_grad(rdml_ctx *ctx, rdml_pairnet *n, const float *E, int64_t B,
      * forward); the head of every shard on every rank (it costs ~B H1 operations per layer
      * against the tower's ~m million, and saves exchanging predictions and dU, dV) */
     for (int64_t k = 0; k < S; k++)
-        if (shard_owner(k, g, S) == rank)
-            tower_fwd_par(n, E, shard_lo(k, m, S), shard_lo(k + 1, m, S), train, dedup, drop_seed, key, NULL, NULL);
+        if (rdml_nn_shard_owner(k, g, S) == rank)
+            tower_fwd_par(n, E, rdml_nn_shard_lo(k, m, S), rdml_nn_shard_lo(k + 1, m, S), train, dedup, drop_seed, key, NULL, NULL);
     if (g > 1) RDML_TRY(allgather(ctx, n, comm, g, S, m, 2 * H1, n->U));
-    for (int64_t k = 0; k < S; k++) head_fwd_par(n, shard_lo(k, B, S), shard_lo(k + 1, B, S), train, drop_seed, key);
+    for (int64_t k = 0; k < S; k++) head_fwd_par(n, rdml_nn_shard_lo(k, B, S), rdml_nn_shard_lo(k + 1, B, S), train, drop_seed, key);
     *loss = loss_of(n, y, B);
     loss_backward(n, y, B);
     /* backward: shard k's head into its gradient part (the head's region, from b1 on) and its
@@ -845,10 +843,10 @@ static int batch_grad(rdml_ctx *ctx, rdml_pairnet *n, const float *E, int64_t B,
     const int64_t du_sz = 2 * m * H1, nt = n->hb[0];
     for (int64_t k = 0; k < S; k++) {
         float *part = n->part + k * np, *duk = n->dUk + k * du_sz;
-        if (shard_owner(k, g, S) == rank) memset(part, 0, (size_t)np * sizeof(float));
+        if (rdml_nn_shard_owner(k, g, S) == rank) memset(part, 0, (size_t)np * sizeof(float));
         else memset(part + nt, 0, (size_t)(np - nt) * sizeof(float)); /* the head's region only */
         memset(duk, 0, (size_t)du_sz * sizeof(float));
-        head_bwd_par(n, shard_lo(k, B, S), shard_lo(k + 1, B, S), part, duk, duk + m * H1);
+        head_bwd_par(n, rdml_nn_shard_lo(k, B, S), rdml_nn_shard_lo(k + 1, B, S), part, duk, duk + m * H1);
     }
     memcpy(n->dU, n->dUk, (size_t)(m * H1) * sizeof(float));
     memcpy(n->dV, n->dUk + m * H1, (size_t)(m * H1) * sizeof(float));
@@ -858,7 +856,7 @@ static int batch_grad(rdml_ctx *ctx, rdml_pairnet *n, const float *E, int64_t B,
         for (int64_t i = 0; i < m * H1; i++) n->dV[i] += dv[i];
     }
     for (int64_t k = 0; k < S; k++)
-        if (shard_owner(k, g, S) == rank) tower_bwd_par(n, shard_lo(k, m, S), shard_lo(k + 1, m, S), n->part + k * np);
+        if (rdml_nn_shard_owner(k, g, S) == rank) tower_bwd_par(n, rdml_nn_shard_lo(k, m, S), rdml_nn_shard_lo(k + 1, m, S), n->part + k * np);
     tree_own(n, 0, S, nt, np - nt); /* the head's region: every rank has every part */
     RDML_TRY(tree_sum(ctx, n, S, g, rank, comm, nt));
     memcpy(n->grad, n->part, (size_t)np * sizeof(float));
