@@ -77,6 +77,23 @@ static void cnn_params(int kind, rdml_cnn_params *cp) {
     cp->pearson_mix = kind == CNN_SIG ? 0.5 : 0.0;
 }
 
+/* One fit of a pair network or a CNN (the other NULL) on ntr training and nte test pairs
+ * (the test pairs follow the training ones), its results into out. */
+static void run_fit(rdml_ctx *ctx, rdml_pairnet *pn, rdml_cnn *cn, const rdml_optim *opt,
+                    const rdml_fit_opts *fo, const float *x, int64_t nx, int64_t ntr, const int64_t *pij,
+                    const double *py, int64_t nte, fit_out *out) {
+    rdml_fit_result res;
+    memset(out, 0, sizeof *out);
+    out->rc = rdml_pairnet_fit(ctx, pn, cn, opt, fo, x, nx, ntr, pij, py, nte, pij + 2 * ntr, py + ntr,
+                               out->pred, out->tl, out->vl, &res);
+    snprintf(out->msg, sizeof out->msg, "%s", ctx->msg);
+    float *w = pn ? rdml_pairnet_params_buf(pn, &out->nparam) : rdml_cnn_params_buf(cn, &out->nparam);
+    CHECK(out->nparam <= 4096);
+    memcpy(out->param, w, (size_t)out->nparam * sizeof(float));
+    out->train_r2 = res.train_r2;
+    out->dead = res.dead_units;
+}
+
 static void fit_cnn(int kind, int blocks, MPI_Comm comm, int64_t shards, fit_out *out) {
     rdml_ctx ctx;
     rdml_ctx_init(&ctx);
@@ -92,16 +109,7 @@ static void fit_cnn(int kind, int blocks, MPI_Comm comm, int64_t shards, fit_out
     rdml_fit_opts fo = {.epochs = EPOCHS, .batch = 40, .blocks = blocks, .block_images = 6,
                         .warmup_epochs = 1, .seed = 9, .key = 3, .n_eval = ntr, .eval_train = 1,
                         .comm = comm, .shards = shards};
-    rdml_fit_result res;
-    memset(out, 0, sizeof *out);
-    out->rc = rdml_pairnet_fit(&ctx, NULL, net, &opt, &fo, IMG, NI, ntr, cij, cy, nte, cij + 2 * ntr, cy + ntr,
-                               out->pred, out->tl, out->vl, &res);
-    snprintf(out->msg, sizeof out->msg, "%s", ctx.msg);
-    float *w = rdml_cnn_params_buf(net, &out->nparam);
-    CHECK(out->nparam <= 4096);
-    memcpy(out->param, w, (size_t)out->nparam * sizeof(float));
-    out->train_r2 = res.train_r2;
-    out->dead = res.dead_units;
+    run_fit(&ctx, NULL, net, &opt, &fo, IMG, NI, ntr, cij, cy, nte, out);
     rdml_cnn_free(&net);
 }
 
@@ -138,16 +146,7 @@ static void fit(int kind, int blocks, MPI_Comm comm, int64_t shards, fit_out *ou
     rdml_fit_opts fo = {.epochs = EPOCHS, .batch = 100, .blocks = blocks, .block_images = 10,
                         .warmup_epochs = 1, .seed = 9, .key = 3, .n_eval = ntr, .eval_train = 1,
                         .comm = comm, .shards = shards};
-    rdml_fit_result res;
-    memset(out, 0, sizeof *out);
-    out->rc = rdml_pairnet_fit(&ctx, net, NULL, &opt, &fo, E, N, ntr, ij, y, nte, ij + 2 * ntr, y + ntr,
-                               out->pred, out->tl, out->vl, &res);
-    snprintf(out->msg, sizeof out->msg, "%s", ctx.msg);
-    float *w = rdml_pairnet_params_buf(net, &out->nparam);
-    CHECK(out->nparam <= 4096);
-    memcpy(out->param, w, (size_t)out->nparam * sizeof(float));
-    out->train_r2 = res.train_r2;
-    out->dead = res.dead_units;
+    run_fit(&ctx, net, NULL, &opt, &fo, E, N, ntr, ij, y, nte, out);
     rdml_pairnet_free(&net);
 }
 
