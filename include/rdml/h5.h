@@ -15,6 +15,12 @@
  *       return rc;
  *   }
  *
+ * Numeric datasets of at least RDML_H5_SPLIT_BYTES bytes (default 16 MiB) written through a
+ * writable handle go into a side file, <path>.d/<job>.h5, linked from the results file by an
+ * HDF5 external link (h5py follows it), so that opening a large file for writing copies only
+ * the small file. Committed side files never change (changing such a dataset copies it into
+ * the handle's own side file); commit deletes those nothing links to; abort deletes its own.
+ *
  * Every function here is collective over the communicator given at create/open time and
  * returns the same status on every rank (errors are agreed with rdml_agree before returning),
  * so a failure never hangs. Intermediate groups are created as needed. h5py reads every

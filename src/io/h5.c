@@ -38,7 +38,20 @@ struct rdml_h5 {
     int writable; /* 1: file lives at tmp until commit */
     char *path;   /* final path */
     char *tmp;    /* temporary path (writable handles), else NULL */
+    /* Side file (writable handles): numeric datasets of at least `split` bytes live in
+     * <folder>/<base>.d/<suffix>.h5, linked into the results file by external links. */
+    hid_t side;       /* -1 until the first large dataset (and after commit/abort) */
+    int side_made;    /* the side file was created */
+    int64_t split;    /* bytes from which a dataset goes to the side file */
+    char *side_rel;   /* "<base>.d/<suffix>.h5": the name the links hold (relative) */
+    char *side_path;  /* the same file as a path to open */
+    char *side_dir;   /* "<folder>/<base>.d" */
+    char **old_sides; /* rank 0: side files the file this handle replaces linked to */
+    int64_t n_old;
+    hid_t lapl;       /* access: external files read-only, over this handle's communicator */
 };
+
+#define H5_SPLIT_DEFAULT ((int64_t)16 << 20)
 
 #define H5_CHUNK_BYTES ((int64_t)1 << 20)
 
@@ -189,8 +202,10 @@ static hid_t mpio_fapl(const rdml_h5 *h) {
     return fapl;
 }
 
-/* 1 if every component of obj resolves (a group chain ending in any object), 0 otherwise. */
-static int path_exists(hid_t file, const char *obj) {
+/* 1 if every component of obj resolves (a group chain ending in any object), 0 otherwise.
+ * With follow_last = 0 the last link only has to exist (an external link is not followed).
+ * lapl says how external links are followed (H5P_DEFAULT: as the file was opened). */
+static int path_exists(hid_t file, const char *obj, hid_t lapl, int follow_last) {
     size_t n = strlen(obj);
     char *buf = malloc(n + 1);
     if (!buf) return -1;
@@ -201,8 +216,9 @@ static int path_exists(hid_t file, const char *obj) {
         if (buf[i - 1] == '/') continue; /* leading or doubled slash */
         char save = buf[i];
         buf[i] = '\0';
-        htri_t e = H5Lexists(file, buf, H5P_DEFAULT);
-        if (e > 0) e = H5Oexists_by_name(file, buf, H5P_DEFAULT);
+        htri_t e = H5Lexists(file, buf, lapl);
+        int last = save == '\0' || (save == '/' && buf[i + 1] == '\0');
+        if (e > 0 && (follow_last || !last)) e = H5Oexists_by_name(file, buf, lapl);
         buf[i] = save;
         if (e <= 0) ok = 0;
     }
@@ -211,9 +227,12 @@ static int path_exists(hid_t file, const char *obj) {
     return ok;
 }
 
-static H5O_type_t obj_type(hid_t file, const char *obj) {
+static H5O_type_t obj_type(hid_t file, const char *obj, hid_t lapl) {
     H5O_info_t info;
-    if (H5Oget_info_by_name(file, obj, &info, H5P_DEFAULT) < 0) return H5O_TYPE_UNKNOWN;
+    if (H5Oget_info_by_name(file, obj, &info, lapl) < 0) {
+        H5Eclear2(H5E_DEFAULT);
+        return H5O_TYPE_UNKNOWN;
+    }
     return info.type;
 }
 
@@ -241,13 +260,453 @@ static hid_t vlen_str_type(void) {
     return t;
 }
 
+/* ---- side files ----
+ * Committing a stage copies the results file (rdml_h5_open, writable): at full scale that file
+ * holds tens of 388 MB RDMs, and every stage copied all of them to change a few records. So a
+ * writable handle stores each numeric dataset of at least `split` bytes (RDML_H5_SPLIT_BYTES,
+ * default 16 MiB) in a side file of its own, <folder>/<base>.d/<suffix>.h5, and links it into
+ * the results file with an HDF5 external link whose file name is relative to the results file's
+ * folder (HDF5 and h5py look there first). The copy is then small; the side file is written in
+ * place, synced before the results file is renamed into place, and never changed afterwards: a
+ * later handle that changes a dataset in an earlier side file writes it anew into its own
+ * (copy on write). After a commit, rank 0 deletes the side files that the replaced version
+ * linked to and the new one does not; an aborted handle deletes its own. External files are
+ * followed read-only, over the handle's communicator (h->lapl). */
+
+typedef struct name_list {
+    char **names;
+    int64_t n, cap;
+    int oom;
+} name_list;
+
+static herr_t name_list_cb(hid_t g, const char *name, const H5L_info_t *info, void *data) {
+    (void)g;
+    (void)info;
+    name_list *l = data;
+    if (l->n == l->cap) {
+        int64_t cap = l->cap ? 2 * l->cap : 16;
+        char **p = realloc(l->names, (size_t)cap * sizeof *p);
+        if (!p) {
+            l->oom = 1;
+            return -1;
+        }
+        l->names = p;
+        l->cap = cap;
+    }
+    if (!(l->names[l->n] = strdup(name))) {
+        l->oom = 1;
+        return -1;
+    }
+    l->n++;
+    return 0;
+}
+
+static int64_t split_default(rdml_ctx *ctx, int *rc) {
+    const char *s = getenv("RDML_H5_SPLIT_BYTES");
+    if (!s || !*s) return H5_SPLIT_DEFAULT;
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || !end || *end || v < 0) {
+        *rc = RDML_FAIL(ctx, RDML_ECONFIG, "environment variable RDML_H5_SPLIT_BYTES='%s' is "
+                        "not a byte count (hint: a whole number >= 0, e.g. 16777216; 0 puts "
+                        "every numeric dataset in a side file; or unset it for 16 MiB)", s);
+        return H5_SPLIT_DEFAULT;
+    }
+    return (int64_t)v;
+}
+
+/* Link and dataset access: external files opened read-only with this handle's MPI-IO access. */
+static hid_t make_lapl(const rdml_h5 *h) {
+    hid_t lapl = H5Pcreate(H5P_DATASET_ACCESS);
+    hid_t fapl = mpio_fapl(h);
+    if (lapl < 0 || fapl < 0 || H5Pset_elink_acc_flags(lapl, H5F_ACC_RDONLY) < 0 ||
+        H5Pset_elink_fapl(lapl, fapl) < 0) {
+        if (lapl >= 0) H5Pclose(lapl);
+        lapl = -1;
+    }
+    if (fapl >= 0) H5Pclose(fapl);
+    return lapl;
+}
+
+/* Names of the side file of a writable handle for `path` with job suffix `suffix`. */
+static int side_names(rdml_h5 *h, const char *path, const char *suffix) {
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    size_t nfold = slash ? (size_t)(slash - path) + 1 : 0, nb = strlen(base);
+    h->side_rel = malloc(nb + strlen(suffix) + 8);
+    h->side_dir = malloc(nfold + nb + 4);
+    h->side_path = malloc(nfold + nb + strlen(suffix) + 8);
+    if (!h->side_rel || !h->side_dir || !h->side_path) return -1;
+    sprintf(h->side_rel, "%s.d/%s.h5", base, suffix);
+    sprintf(h->side_dir, "%.*s%s.d", (int)nfold, path, base);
+    sprintf(h->side_path, "%.*s%s", (int)nfold, path, h->side_rel);
+    return 0;
+}
+
+/* Where obj really is: this handle's side file and the object's name there when obj's last
+ * link is an external link into it; else the results file and obj. *name is malloc'd (NULL
+ * when out of memory). *foreign: the last link is an external link into another file. */
+static hid_t locate(rdml_h5 *h, const char *obj, char **name, int *foreign) {
+    *foreign = 0;
+    hid_t loc = h->file;
+    const char *target = obj;
+    char *val = NULL;
+    H5L_info_t li;
+    if (H5Lget_info(h->file, obj, &li, H5P_DEFAULT) >= 0 && li.type == H5L_TYPE_EXTERNAL &&
+        (val = malloc(li.u.val_size ? li.u.val_size : 1))) {
+        const char *fname = NULL, *oname = NULL;
+        unsigned flags = 0;
+        if (H5Lget_val(h->file, obj, val, li.u.val_size, H5P_DEFAULT) >= 0 &&
+            H5Lunpack_elink_val(val, li.u.val_size, &flags, &fname, &oname) >= 0) {
+            if (h->side >= 0 && h->side_rel && strcmp(fname, h->side_rel) == 0) {
+                loc = h->side;
+                target = oname;
+            } else {
+                *foreign = 1;
+            }
+        }
+    }
+    H5Eclear2(H5E_DEFAULT);
+    *name = strdup(target);
+    free(val);
+    return loc;
+}
+
+/* Does obj exist (following an external link at its end)? -1 when out of memory. */
+static int h_exists(rdml_h5 *h, const char *obj) {
+    char *name;
+    int foreign;
+    hid_t loc = locate(h, obj, &name, &foreign);
+    if (!name) return -1;
+    int e = path_exists(loc, name, h->lapl, 1);
+    free(name);
+    return e;
+}
+
+static H5O_type_t h_type(rdml_h5 *h, const char *obj) {
+    char *name;
+    int foreign;
+    hid_t loc = locate(h, obj, &name, &foreign);
+    if (!name) return H5O_TYPE_UNKNOWN;
+    H5O_type_t t = obj_type(loc, name, h->lapl);
+    free(name);
+    return t;
+}
+
+/* When obj's last link is an external link whose file is missing (a results file copied
+ * without its side folder), record an error naming that file and return 1; else 0. */
+static int missing_side(rdml_ctx *ctx, rdml_h5 *h, const char *obj) {
+    H5L_info_t li;
+    int missing = 0;
+    if (H5Lget_info(h->file, obj, &li, H5P_DEFAULT) >= 0 && li.type == H5L_TYPE_EXTERNAL) {
+        char *val = malloc(li.u.val_size ? li.u.val_size : 1);
+        const char *fname = NULL, *oname = NULL;
+        unsigned flags = 0;
+        if (val && H5Lget_val(h->file, obj, val, li.u.val_size, H5P_DEFAULT) >= 0 &&
+            H5Lunpack_elink_val(val, li.u.val_size, &flags, &fname, &oname) >= 0) {
+            const char *slash = strrchr(h->path, '/');
+            int nfold = slash ? (int)(slash - h->path) + 1 : 0;
+            char full[4096];
+            if (fname[0] == '/') snprintf(full, sizeof full, "%s", fname);
+            else snprintf(full, sizeof full, "%.*s%s", nfold, h->path, fname);
+            const char *fs = strchr(fname, '/');
+            if (access(full, R_OK) != 0) {
+                missing = 1;
+                RDML_FAIL(ctx, RDML_EIO, "%s: '%s' is stored in %s, which is missing (hint: the "
+                          "large datasets of a results file live in the folder %.*s beside it; "
+                          "copy or move the two together, e.g. cp -r %s %.*s DEST/)", h->path,
+                          obj, full, fs ? (int)(fs - fname) : (int)strlen(fname), fname,
+                          h->path, nfold + (fs ? (int)(fs - fname) : 0), full);
+            }
+        }
+        free(val);
+    }
+    H5Eclear2(H5E_DEFAULT);
+    return missing;
+}
+
+/* Collective: create the side file (and its folder) on first use. */
+static int side_open(rdml_ctx *ctx, rdml_h5 *h) {
+    if (h->side >= 0) return RDML_OK;
+    int rc = RDML_OK;
+    if (h->rank == 0 && mkdir(h->side_dir, 0777) != 0 && errno != EEXIST)
+        rc = RDML_FAIL(ctx, RDML_EIO, "%s: cannot create the folder %s for its large datasets: "
+                       "%s (hint: make the results folder writable, or set "
+                       "RDML_H5_SPLIT_BYTES larger than any dataset to keep them in the file)",
+                       h->path, h->side_dir, strerror(errno));
+    RDML_TRY(rdml_agree(ctx, h->comm, rc));
+    hid_t fapl = mpio_fapl(h);
+    hid_t f = fapl < 0 ? -1 : H5Fcreate(h->side_path, H5F_ACC_EXCL, H5P_DEFAULT, fapl);
+    if (f < 0) rc = h5_fail(ctx, RDML_EIO, "%s: cannot create side file %s", h->path,
+                            h->side_path);
+    if (fapl >= 0) H5Pclose(fapl);
+    rc = rdml_agree(ctx, h->comm, rc);
+    if (rc && f >= 0) H5Fclose(f);
+    if (!rc) {
+        h->side = f;
+        h->side_made = 1;
+    }
+    return rc;
+}
+
+/* Collective: create dataset `dset` of `bytes` bytes: in the side file, linked from the
+ * results file, when it is that large; else in the results file. -1 on failure (ctx set for
+ * side-file failures only; the caller reports the rest). */
+static hid_t create_dataset(rdml_ctx *ctx, rdml_h5 *h, const char *dset, hid_t ftype, hid_t sp,
+                            hid_t lcpl, hid_t dcpl, int64_t bytes) {
+    if (!h->writable || bytes < h->split || bytes <= 0)
+        return H5Dcreate2(h->file, dset, ftype, sp, lcpl, dcpl, H5P_DEFAULT);
+    if (side_open(ctx, h)) return -1;
+    /* A name left in the side file by a deleted parent group is unreferenced: reuse it. */
+    if (path_exists(h->side, dset, H5P_DEFAULT, 0) > 0) H5Ldelete(h->side, dset, H5P_DEFAULT);
+    hid_t d = H5Dcreate2(h->side, dset, ftype, sp, lcpl, dcpl, H5P_DEFAULT);
+    if (d >= 0 && H5Lcreate_external(h->side_rel, dset, h->file, dset, lcpl, H5P_DEFAULT) < 0) {
+        H5Dclose(d);
+        H5Ldelete(h->side, dset, H5P_DEFAULT);
+        d = -1;
+    }
+    return d;
+}
+
+/* Remove obj's link from the results file, and the object from this handle's side file when
+ * it lives there (so its space is reused). <0 on failure. */
+static herr_t unlink_obj(rdml_h5 *h, const char *obj) {
+    char *name;
+    int foreign;
+    hid_t loc = locate(h, obj, &name, &foreign);
+    if (!name) return -1;
+    if (loc == h->side && path_exists(h->side, name, H5P_DEFAULT, 0) > 0)
+        H5Ldelete(h->side, name, H5P_DEFAULT);
+    free(name);
+    return H5Ldelete(h->file, obj, H5P_DEFAULT);
+}
+
+/* Copy the attributes of one object to another (same values, same types). */
+static herr_t copy_attr_cb(hid_t src, const char *aname, const H5A_info_t *ai, void *data) {
+    (void)ai;
+    hid_t dst = *(hid_t *)data;
+    herr_t e = -1;
+    hid_t a = H5Aopen(src, aname, H5P_DEFAULT);
+    hid_t t = a >= 0 ? H5Aget_type(a) : -1, sp = a >= 0 ? H5Aget_space(a) : -1;
+    hid_t mt = t >= 0 ? H5Tget_native_type(t, H5T_DIR_DEFAULT) : -1;
+    hssize_t np = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
+    size_t size = mt >= 0 ? H5Tget_size(mt) : 0;
+    void *buf = np >= 0 && size ? calloc((size_t)(np ? np : 1), size) : NULL;
+    if (buf && H5Aread(a, mt, buf) >= 0) {
+        hid_t b = H5Acreate2(dst, aname, t, sp, H5P_DEFAULT, H5P_DEFAULT);
+        if (b >= 0) {
+            e = H5Awrite(b, mt, buf);
+            H5Aclose(b);
+        }
+        if (H5Tdetect_class(mt, H5T_VLEN) > 0 || H5Tis_variable_str(mt) > 0)
+            H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, buf);
+    }
+    free(buf);
+    if (mt >= 0) H5Tclose(mt);
+    if (t >= 0) H5Tclose(t);
+    if (sp >= 0) H5Sclose(sp);
+    if (a >= 0) H5Aclose(a);
+    return e < 0 ? -1 : 0;
+}
+
+/* Collective: obj is an external link into an earlier side file, which must not change; copy
+ * the dataset (values and attributes) into this handle's side file and point the link there.
+ * Rows are copied in blocks of about 64 MiB, each rank a share of every block. */
+static int copy_on_write(rdml_ctx *ctx, rdml_h5 *h, const char *obj) {
+    int rc = RDML_OK;
+    hid_t src = H5Dopen2(h->file, obj, h->lapl);
+    hid_t sp = src >= 0 ? H5Dget_space(src) : -1, t = src >= 0 ? H5Dget_type(src) : -1;
+    hid_t dcpl = src >= 0 ? H5Dget_create_plist(src) : -1;
+    int nd = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
+    hsize_t dims[2] = {0, 1};
+    if (src < 0 || sp < 0 || t < 0 || dcpl < 0 || nd < 1 || nd > 2 ||
+        H5Sget_simple_extent_dims(sp, dims, NULL) < 0)
+        rc = h5_fail(ctx, RDML_EFORMAT, "%s: cannot open '%s' (stored in another file) to "
+                     "change it", h->path, obj);
+    rc = rdml_agree(ctx, h->comm, rc);
+    size_t el = t >= 0 ? H5Tget_size(t) : 0;
+    hid_t lcpl = intermediate_lcpl(), dst = -1;
+    if (!rc) rc = side_open(ctx, h);
+    if (!rc) {
+        if (path_exists(h->side, obj, H5P_DEFAULT, 0) > 0) H5Ldelete(h->side, obj, H5P_DEFAULT);
+        dst = H5Dcreate2(h->side, obj, t, sp, lcpl, dcpl, H5P_DEFAULT);
+        if (dst < 0) rc = h5_fail(ctx, RDML_EIO, "%s: cannot copy '%s' into %s", h->path, obj,
+                                  h->side_path);
+        rc = rdml_agree(ctx, h->comm, rc);
+    }
+    int64_t rows = (int64_t)dims[0], cols = nd == 2 ? (int64_t)dims[1] : 1;
+    int64_t row_bytes = cols * (int64_t)el, block = row_bytes > 0 ? ((int64_t)64 << 20) / row_bytes : 1;
+    if (block < h->nranks) block = h->nranks;
+    char *buf = NULL;
+    if (!rc && rows > 0 && row_bytes > 0) {
+        buf = malloc((size_t)((block + h->nranks - 1) / h->nranks) * (size_t)row_bytes);
+        if (!buf) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory copying '%s'", obj);
+        rc = rdml_agree(ctx, h->comm, rc);
+    }
+    for (int64_t b0 = 0; !rc && buf && b0 < rows; b0 += block) {
+        int64_t bn = rows - b0 < block ? rows - b0 : block;
+        int64_t lo = b0 + bn * h->rank / h->nranks, hi = b0 + bn * (h->rank + 1) / h->nranks;
+        hsize_t start[2] = {(hsize_t)lo, 0}, count[2] = {(hsize_t)(hi - lo), (hsize_t)cols};
+        hsize_t mcount = (hsize_t)((hi - lo) * cols);
+        hid_t fs = H5Scopy(sp), ms = H5Screate_simple(1, mcount ? &mcount : (hsize_t[]){1}, NULL);
+        hid_t rx = H5Pcreate(H5P_DATASET_XFER), wx = H5Pcreate(H5P_DATASET_XFER);
+        herr_t e = fs < 0 || ms < 0 || rx < 0 || wx < 0 ? -1 : 0;
+        if (e >= 0) e = H5Pset_dxpl_mpio(rx, H5FD_MPIO_INDEPENDENT);
+        if (e >= 0) e = H5Pset_dxpl_mpio(wx, H5FD_MPIO_COLLECTIVE);
+        if (e >= 0 && hi == lo) {
+            e = H5Sselect_none(fs);
+            if (e >= 0) e = H5Sselect_none(ms);
+        } else if (e >= 0) {
+            e = H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL);
+        }
+        if (e >= 0 && hi > lo) e = H5Dread(src, t, ms, fs, rx, buf);
+        if (e < 0)
+            rc = h5_fail(ctx, RDML_EIO, "%s: cannot read rows %lld..%lld of '%s' to copy them",
+                         h->path, (long long)lo, (long long)hi, obj);
+        rc = rdml_agree(ctx, h->comm, rc); /* the write is collective: all ranks or none */
+        if (!rc && H5Dwrite(dst, t, ms, fs, wx, buf) < 0)
+            rc = h5_fail(ctx, RDML_EIO, "%s: cannot copy rows %lld..%lld of '%s' into %s",
+                         h->path, (long long)lo, (long long)hi, obj, h->side_path);
+        if (fs >= 0) H5Sclose(fs);
+        if (ms >= 0) H5Sclose(ms);
+        if (rx >= 0) H5Pclose(rx);
+        if (wx >= 0) H5Pclose(wx);
+        rc = rdml_agree(ctx, h->comm, rc);
+    }
+    free(buf);
+    if (!rc) {
+        hsize_t idx = 0;
+        if (H5Aiterate2(src, H5_INDEX_NAME, H5_ITER_INC, &idx, copy_attr_cb, &dst) < 0)
+            rc = h5_fail(ctx, RDML_EIO, "%s: cannot copy the attributes of '%s'", h->path, obj);
+        rc = rdml_agree(ctx, h->comm, rc);
+    }
+    if (!rc && (H5Ldelete(h->file, obj, H5P_DEFAULT) < 0 ||
+                H5Lcreate_external(h->side_rel, obj, h->file, obj, lcpl, H5P_DEFAULT) < 0))
+        rc = h5_fail(ctx, RDML_EIO, "%s: cannot link '%s' to %s", h->path, obj, h->side_path);
+    rc = rdml_agree(ctx, h->comm, rc);
+    if (dst >= 0) H5Dclose(dst);
+    if (src >= 0) H5Dclose(src);
+    if (sp >= 0) H5Sclose(sp);
+    if (t >= 0) H5Tclose(t);
+    if (dcpl >= 0) H5Pclose(dcpl);
+    if (lcpl >= 0) H5Pclose(lcpl);
+    return rc;
+}
+
+/* Where to change obj: its location and name (malloc'd); an object in an earlier side file
+ * is first copied into this handle's own. Collective. */
+static int locate_for_write(rdml_ctx *ctx, rdml_h5 *h, const char *obj, hid_t *loc,
+                            char **name) {
+    int foreign;
+    *loc = locate(h, obj, name, &foreign);
+    if (!*name) return rdml_agree(ctx, h->comm, RDML_FAIL(ctx, RDML_ENOMEM, "out of memory"));
+    if (!foreign) return RDML_OK;
+    free(*name);
+    *name = NULL;
+    RDML_TRY(copy_on_write(ctx, h, obj));
+    *loc = locate(h, obj, name, &foreign);
+    if (!*name || foreign)
+        return rdml_agree(ctx, h->comm, RDML_FAIL(ctx, RDML_EINTERNAL, "%s: '%s' is still "
+                                                  "stored elsewhere after copying", h->path, obj));
+    return RDML_OK;
+}
+
+typedef struct side_set {
+    char prefix[512]; /* "<base>.d/" */
+    name_list l;
+} side_set;
+
+/* H5Lvisit callback: collect the distinct external-link files under prefix. */
+static herr_t side_set_cb(hid_t g, const char *name, const H5L_info_t *info, void *data) {
+    side_set *s = data;
+    if (info->type != H5L_TYPE_EXTERNAL) return 0;
+    char *val = malloc(info->u.val_size ? info->u.val_size : 1);
+    const char *fname = NULL, *oname = NULL;
+    unsigned flags = 0;
+    if (!val) return -1;
+    int keep = H5Lget_val(g, name, val, info->u.val_size, H5P_DEFAULT) >= 0 &&
+               H5Lunpack_elink_val(val, info->u.val_size, &flags, &fname, &oname) >= 0 &&
+               strncmp(fname, s->prefix, strlen(s->prefix)) == 0 && !strchr(fname + strlen(s->prefix), '/');
+    for (int64_t i = 0; keep && i < s->l.n; i++)
+        if (strcmp(s->l.names[i], fname) == 0) keep = 0;
+    herr_t r = keep ? name_list_cb(g, fname, info, &s->l) : 0;
+    free(val);
+    return r;
+}
+
+/* Rank 0, serial: the side files (as the links name them) that the file at path links to;
+ * -1 when the file cannot be read (then nothing may be deleted). */
+static int side_set_read(const char *path, const rdml_h5 *h, side_set *s) {
+    memset(s, 0, sizeof *s);
+    size_t np = (size_t)(strchr(h->side_rel, '/') - h->side_rel) + 1;
+    if (np >= sizeof s->prefix) return -1;
+    memcpy(s->prefix, h->side_rel, np);
+    s->prefix[np] = '\0';
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) {
+        H5Eclear2(H5E_DEFAULT);
+        return -1;
+    }
+    herr_t e = H5Lvisit(f, H5_INDEX_NAME, H5_ITER_INC, side_set_cb, s);
+    H5Fclose(f);
+    H5Eclear2(H5E_DEFAULT);
+    return e < 0 || s->l.oom ? -1 : 0;
+}
+
+static int side_set_has(const side_set *s, const char *rel) {
+    for (int64_t i = 0; i < s->l.n; i++)
+        if (strcmp(s->l.names[i], rel) == 0) return 1;
+    return 0;
+}
+
+/* Rank 0: delete side file `rel` ("<base>.d/<leaf>") from the side folder. */
+static void side_unlink(const rdml_h5 *h, const char *rel) {
+    const char *leaf = strchr(rel, '/');
+    size_t n = strlen(h->side_dir) + strlen(rel) + 2;
+    char *full = leaf ? malloc(n) : NULL;
+    if (!full) return;
+    snprintf(full, n, "%s%s", h->side_dir, leaf);
+    unlink(full);
+    free(full);
+}
+
+/* Rank 0, after the commit: delete the side files the replaced version linked to and the new
+ * one does not (and this handle's own, if nothing links to it); then the folder if empty. */
+static void side_collect(rdml_h5 *h) {
+    side_set now;
+    if (side_set_read(h->path, h, &now) == 0) {
+        for (int64_t i = 0; i < h->n_old; i++)
+            if (!side_set_has(&now, h->old_sides[i])) side_unlink(h, h->old_sides[i]);
+        if (h->side_made && !side_set_has(&now, h->side_rel)) side_unlink(h, h->side_rel);
+    }
+    rdml_h5_free_strings(now.l.names, now.l.n);
+    rmdir(h->side_dir); /* only when empty */
+}
+
+/* Rank 0: remember the side files that the file being replaced links to. */
+static void side_remember(rdml_h5 *h) {
+    side_set old;
+    if (side_set_read(h->path, h, &old) == 0) {
+        h->old_sides = old.l.names;
+        h->n_old = old.l.n;
+    } else {
+        rdml_h5_free_strings(old.l.names, old.l.n);
+    }
+}
+
 /* ---- create / open / commit / abort ---- */
 
 static void handle_free(rdml_h5 *h) {
     if (!h) return;
     if (h->comm != MPI_COMM_NULL) MPI_Comm_free(&h->comm);
+    if (h->lapl >= 0) H5Pclose(h->lapl);
     free(h->path);
     free(h->tmp);
+    free(h->side_rel);
+    free(h->side_path);
+    free(h->side_dir);
+    rdml_h5_free_strings(h->old_sides, h->n_old);
     free(h);
 }
 
@@ -259,6 +718,8 @@ static int handle_new(rdml_ctx *ctx, MPI_Comm comm, const char *path, int writab
     rdml_h5 *h = calloc(1, sizeof *h);
     if (!h) return rdml_agree(ctx, comm, RDML_FAIL(ctx, RDML_ENOMEM, "out of memory"));
     h->file = -1;
+    h->side = -1;
+    h->lapl = -1;
     h->comm = MPI_COMM_NULL;
     int rc = rdml_mpi_check(ctx, MPI_Comm_dup(comm, &h->comm), "MPI_Comm_dup");
     if (rc) {
@@ -283,8 +744,15 @@ static int handle_new(rdml_ctx *ctx, MPI_Comm comm, const char *path, int writab
         size_t n = strlen(path) + strlen(suffix) + 8;
         h->tmp = malloc(n);
         if (h->tmp) snprintf(h->tmp, n, "%s.tmp-%s", path, suffix);
+        h->split = split_default(ctx, &rc);
+        if (side_names(h, path, suffix) != 0 && !rc)
+            rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
     }
-    if (!h->path || (writable && !h->tmp)) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
+    h->lapl = make_lapl(h);
+    if (!rc && (!h->path || (writable && !h->tmp)))
+        rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
+    if (!rc && h->lapl < 0)
+        rc = h5_fail(ctx, RDML_EINTERNAL, "%s: cannot set up link access", path);
     rc = rdml_agree(ctx, h->comm, rc);
     if (rc) {
         handle_free(h);
@@ -324,6 +792,7 @@ int rdml_h5_create(rdml_ctx *ctx, MPI_Comm comm, const char *path, rdml_h5 **out
     int rc = not_a_folder(ctx, path);
     if (!rc) rc = check_folder(ctx, path);
     rc = rdml_agree(ctx, h->comm, rc);
+    if (!rc && h->rank == 0 && access(path, F_OK) == 0) side_remember(h); /* being replaced */
     if (!rc) {
         hid_t fapl = mpio_fapl(h);
         if (fapl < 0) rc = h5_fail(ctx, RDML_EIO, "%s: cannot set up MPI-IO file access", path);
@@ -401,6 +870,7 @@ int rdml_h5_open(rdml_ctx *ctx, MPI_Comm comm, const char *path, int writable, r
     else
         rc = not_a_folder(ctx, path);
     rc = rdml_agree(ctx, h->comm, rc);
+    if (!rc && writable && h->rank == 0) side_remember(h);
     if (!rc && writable) rc = rdml_agree(ctx, h->comm, h->rank == 0 ? copy_file(ctx, path, h->tmp) : RDML_OK);
     if (!rc) {
         hid_t fapl = mpio_fapl(h);
@@ -428,7 +898,25 @@ int rdml_h5_commit(rdml_ctx *ctx, rdml_h5 **hp) {
     rdml_h5 *h = *hp;
     *hp = NULL;
     int rc = RDML_OK;
-    if (h->file < 0) {
+    if (h->side >= 0) { /* the side file first: durable before anything links to it */
+        if (H5Fclose(h->side) < 0) rc = h5_fail(ctx, RDML_EIO, "%s: cannot close (flush) side "
+                                                "file %s", h->path, h->side_path);
+        h->side = -1;
+        rc = rdml_agree(ctx, h->comm, rc);
+        if (!rc && h->rank == 0) {
+            int fd = open(h->side_path, O_RDONLY);
+            if (fd < 0 || fsync(fd) != 0)
+                rc = RDML_FAIL(ctx, RDML_EIO, "%s: cannot sync %s: %s", h->path, h->side_path,
+                               strerror(errno));
+            if (fd >= 0) close(fd);
+        }
+        rc = rdml_agree(ctx, h->comm, rc);
+    }
+    if (rc) {
+        if (h->file >= 0) H5Fclose(h->file);
+        h->file = -1;
+        H5Eclear2(H5E_DEFAULT);
+    } else if (h->file < 0) {
         rc = RDML_FAIL(ctx, RDML_EIO, "%s: not committed: the file was closed after an earlier "
                        "error", h->path);
     } else {
@@ -451,7 +939,13 @@ int rdml_h5_commit(rdml_ctx *ctx, rdml_h5 **hp) {
                     rc = RDML_FAIL(ctx, RDML_EIO, "%s: cannot rename %s into place: %s",
                                    h->path, h->tmp, strerror(errno));
             }
-            if (rc) unlink(h->tmp);
+            if (rc) {
+                unlink(h->tmp);
+                if (h->side_made) unlink(h->side_path);
+                rmdir(h->side_dir);
+            } else {
+                side_collect(h);
+            }
         }
         rc = rdml_agree(ctx, h->comm, rc);
     }
@@ -464,10 +958,16 @@ void rdml_h5_abort(rdml_h5 **hp) {
     rdml_h5 *h = *hp;
     *hp = NULL;
     if (h->file >= 0) H5Fclose(h->file);
+    if (h->side >= 0) H5Fclose(h->side);
     H5Eclear2(H5E_DEFAULT);
     h->file = -1;
+    h->side = -1;
     MPI_Barrier(h->comm); /* everyone closed before the file disappears */
     if (h->writable && h->rank == 0 && h->tmp) unlink(h->tmp);
+    if (h->writable && h->rank == 0 && h->side_made) {
+        unlink(h->side_path);
+        rmdir(h->side_dir);
+    }
     MPI_Barrier(h->comm);
     handle_free(h);
 }
@@ -481,7 +981,7 @@ int rdml_h5_exists(rdml_ctx *ctx, rdml_h5 *h, const char *obj, int *exists) {
     *exists = 0;
     int rc = check_handle(ctx, h, obj, 0);
     if (!rc) {
-        int e = path_exists(h->file, obj);
+        int e = h_exists(h, obj);
         if (e < 0) rc = RDML_FAIL(ctx, RDML_ENOMEM, "out of memory");
         *exists = e > 0;
     }
@@ -491,7 +991,7 @@ int rdml_h5_exists(rdml_ctx *ctx, rdml_h5 *h, const char *obj, int *exists) {
 int rdml_h5_delete(rdml_ctx *ctx, rdml_h5 *h, const char *obj) {
     NEED_HANDLE(h);
     int rc = check_handle(ctx, h, obj, 1);
-    if (!rc && path_exists(h->file, obj) > 0 && H5Ldelete(h->file, obj, H5P_DEFAULT) < 0)
+    if (!rc && path_exists(h->file, obj, h->lapl, 0) > 0 && unlink_obj(h, obj) < 0)
         rc = h5_fail(ctx, RDML_EDATA, "%s: cannot delete '%s'", h->path, obj);
     return rdml_agree(ctx, h->comm, rc);
 }
@@ -500,8 +1000,8 @@ int rdml_h5_group(rdml_ctx *ctx, rdml_h5 *h, const char *group) {
     NEED_HANDLE(h);
     int rc = check_handle(ctx, h, group, 1);
     if (!rc && strcmp(group, "/") != 0) {
-        if (path_exists(h->file, group) > 0) {
-            if (obj_type(h->file, group) != H5O_TYPE_GROUP)
+        if (h_exists(h, group) > 0) {
+            if (h_type(h, group) != H5O_TYPE_GROUP)
                 rc = RDML_FAIL(ctx, RDML_EDATA, "%s: '%s' exists and is not a group", h->path,
                                group);
         } else {
@@ -517,42 +1017,14 @@ int rdml_h5_group(rdml_ctx *ctx, rdml_h5 *h, const char *group) {
     return rdml_agree(ctx, h->comm, rc);
 }
 
-typedef struct name_list {
-    char **names;
-    int64_t n, cap;
-    int oom;
-} name_list;
-
-static herr_t name_list_cb(hid_t g, const char *name, const H5L_info_t *info, void *data) {
-    (void)g;
-    (void)info;
-    name_list *l = data;
-    if (l->n == l->cap) {
-        int64_t cap = l->cap ? 2 * l->cap : 16;
-        char **p = realloc(l->names, (size_t)cap * sizeof *p);
-        if (!p) {
-            l->oom = 1;
-            return -1;
-        }
-        l->names = p;
-        l->cap = cap;
-    }
-    if (!(l->names[l->n] = strdup(name))) {
-        l->oom = 1;
-        return -1;
-    }
-    l->n++;
-    return 0;
-}
-
 int rdml_h5_list(rdml_ctx *ctx, rdml_h5 *h, const char *group, char ***names, int64_t *n) {
     NEED_HANDLE(h);
     *names = NULL;
     *n = 0;
     name_list l = {NULL, 0, 0, 0};
     int rc = check_handle(ctx, h, group, 0);
-    if (!rc && path_exists(h->file, group) > 0) {
-        hid_t g = H5Gopen2(h->file, group, H5P_DEFAULT);
+    if (!rc && h_exists(h, group) > 0) {
+        hid_t g = H5Gopen2(h->file, group, h->lapl);
         hsize_t idx = 0;
         if (g < 0) rc = h5_fail(ctx, RDML_EFORMAT, "%s: cannot open group '%s'", h->path, group);
         else if (H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &idx, name_list_cb, &l) < 0)
@@ -599,12 +1071,16 @@ static void chunk_dims(int64_t rows, int64_t cols, size_t elsize, hsize_t chunk[
 static hid_t open_or_create_2d(rdml_ctx *ctx, rdml_h5 *h, const char *dset, int64_t rows,
                                int64_t cols, hid_t ftype) {
     H5T_class_t want_class = H5Tget_class(ftype);
-    if (path_exists(h->file, dset) > 0) {
-        if (obj_type(h->file, dset) != H5O_TYPE_DATASET) {
+    if (h_exists(h, dset) > 0) {
+        if (h_type(h, dset) != H5O_TYPE_DATASET) {
             RDML_FAIL(ctx, RDML_EDATA, "%s: '%s' exists and is not a dataset", h->path, dset);
             return -1;
         }
-        hid_t d = H5Dopen2(h->file, dset, H5P_DEFAULT);
+        hid_t loc;
+        char *name;
+        if (locate_for_write(ctx, h, dset, &loc, &name)) return -1;
+        hid_t d = H5Dopen2(loc, name, h->lapl);
+        free(name);
         if (d < 0) {
             h5_fail(ctx, RDML_EFORMAT, "%s: cannot open dataset '%s'", h->path, dset);
             return -1;
@@ -651,7 +1127,9 @@ static hid_t open_or_create_2d(rdml_ctx *ctx, rdml_h5 *h, const char *dset, int6
             /* a checksum per chunk: a damaged byte is a read error, not a wrong number */
             if (e >= 0) e = H5Pset_fletcher32(dcpl);
         }
-        if (e >= 0) d = H5Dcreate2(h->file, dset, ftype, sp, lcpl, dcpl, H5P_DEFAULT);
+        if (e >= 0)
+            d = create_dataset(ctx, h, dset, ftype, sp, lcpl, dcpl,
+                               rows * cols * (int64_t)H5Tget_size(ftype));
     }
     if (d < 0)
         h5_fail(ctx, RDML_EDATA, "%s: cannot create dataset '%s' (%lld x %lld)", h->path, dset,
@@ -757,7 +1235,7 @@ static int write_vec(rdml_ctx *ctx, rdml_h5 *h, const char *dset, int64_t n, con
     if (!rc && (n < 0 || (n > 0 && !data)))
         rc = RDML_FAIL(ctx, RDML_EINTERNAL, "%s: dataset '%s': bad vector (n = %lld)", h->path,
                        dset, (long long)n);
-    if (!rc && path_exists(h->file, dset) > 0 && H5Ldelete(h->file, dset, H5P_DEFAULT) < 0)
+    if (!rc && path_exists(h->file, dset, h->lapl, 0) > 0 && unlink_obj(h, dset) < 0)
         rc = h5_fail(ctx, RDML_EDATA, "%s: cannot replace '%s'", h->path, dset);
     RDML_TRY(rdml_agree(ctx, h->comm, rc));
     hsize_t dims[1] = {(hsize_t)n}, chunk[1] = {(hsize_t)(n < 131072 ? n : 131072)};
@@ -766,7 +1244,9 @@ static int write_vec(rdml_ctx *ctx, rdml_h5 *h, const char *dset, int64_t n, con
     /* chunked for the checksum (Fletcher-32 needs chunks; an empty dataset has neither) */
     if (n > 0 && dcpl >= 0 && (H5Pset_chunk(dcpl, 1, chunk) < 0 || H5Pset_fletcher32(dcpl) < 0))
         rc = h5_fail(ctx, RDML_EINTERNAL, "%s: cannot set up dataset '%s'", h->path, dset);
-    hid_t d = rc || dcpl < 0 ? -1 : H5Dcreate2(h->file, dset, ftype, sp, lcpl, dcpl, H5P_DEFAULT);
+    hid_t d = rc || dcpl < 0 ? -1
+                            : create_dataset(ctx, h, dset, ftype, sp, lcpl, dcpl,
+                                             n * (int64_t)H5Tget_size(ftype));
     if (dcpl >= 0) H5Pclose(dcpl);
     if (d < 0 && !rc) rc = h5_fail(ctx, RDML_EDATA, "%s: cannot create dataset '%s'", h->path, dset);
     if (!rc && n > 0) {
@@ -799,16 +1279,21 @@ int rdml_h5_write_vec_f64(rdml_ctx *ctx, rdml_h5 *h, const char *dset, int64_t n
 
 /* Open an existing dataset with a clear message when it is missing. Not collective. */
 static hid_t open_dataset(rdml_ctx *ctx, rdml_h5 *h, const char *dset) {
-    if (path_exists(h->file, dset) <= 0) {
+    if (h_exists(h, dset) <= 0) {
+        if (missing_side(ctx, h, dset)) return -1;
         RDML_FAIL(ctx, RDML_EDATA, "%s: no dataset '%s' (hint: run the stage that writes it, "
                   "or check the name with h5ls -r)", h->path, dset);
         return -1;
     }
-    if (obj_type(h->file, dset) != H5O_TYPE_DATASET) {
+    if (h_type(h, dset) != H5O_TYPE_DATASET) {
         RDML_FAIL(ctx, RDML_EDATA, "%s: '%s' is a group, not a dataset", h->path, dset);
         return -1;
     }
-    hid_t d = H5Dopen2(h->file, dset, H5P_DEFAULT);
+    char *name;
+    int foreign;
+    hid_t loc = locate(h, dset, &name, &foreign);
+    hid_t d = name ? H5Dopen2(loc, name, h->lapl) : -1;
+    free(name);
     if (d < 0) h5_fail(ctx, RDML_EFORMAT, "%s: cannot open dataset '%s'", h->path, dset);
     return d;
 }
@@ -938,11 +1423,15 @@ int rdml_h5_dims(rdml_ctx *ctx, rdml_h5 *h, const char *dset, int *ndim, int64_t
  * callers on all ranks pass the same arguments. */
 static int attr_write(rdml_ctx *ctx, rdml_h5 *h, const char *obj, const char *name,
                       hid_t ftype, hid_t mtype, hid_t space, const void *buf) {
-    if (path_exists(h->file, obj) <= 0)
+    if (h_exists(h, obj) <= 0)
         return RDML_FAIL(ctx, RDML_EDATA, "%s: cannot set attribute '%s': no group or dataset "
                          "'%s'", h->path, name, obj);
-    int rc = RDML_OK;
-    hid_t o = H5Oopen(h->file, obj, H5P_DEFAULT);
+    hid_t loc;
+    char *where;
+    int rc = locate_for_write(ctx, h, obj, &loc, &where);
+    if (rc) return rc;
+    hid_t o = H5Oopen(loc, where, h->lapl);
+    free(where);
     if (o < 0) return h5_fail(ctx, RDML_EFORMAT, "%s: cannot open '%s'", h->path, obj);
     htri_t ex = H5Aexists(o, name);
     if (ex > 0 && H5Adelete(o, name) < 0)
@@ -1019,12 +1508,17 @@ int rdml_h5_attr_f64(rdml_ctx *ctx, rdml_h5 *h, const char *obj, const char *nam
 /* Open attribute `name` of `obj` (and the object). Not collective. */
 static hid_t attr_open(rdml_ctx *ctx, rdml_h5 *h, const char *obj, const char *name, hid_t *o) {
     *o = -1;
-    if (path_exists(h->file, obj) <= 0) {
+    if (h_exists(h, obj) <= 0) {
+        if (missing_side(ctx, h, obj)) return -1;
         RDML_FAIL(ctx, RDML_EDATA, "%s: cannot read attribute '%s': no group or dataset '%s'",
                   h->path, name, obj);
         return -1;
     }
-    *o = H5Oopen(h->file, obj, H5P_DEFAULT);
+    char *where;
+    int foreign;
+    hid_t loc = locate(h, obj, &where, &foreign);
+    *o = where ? H5Oopen(loc, where, h->lapl) : -1;
+    free(where);
     if (*o < 0) {
         h5_fail(ctx, RDML_EFORMAT, "%s: cannot open '%s'", h->path, obj);
         return -1;
@@ -1171,7 +1665,7 @@ static int write_strings_serial(rdml_ctx *ctx, rdml_h5 *h, hid_t file, const cha
     int rc = RDML_OK;
     hid_t t = vlen_str_type(), d = -1, sp = -1;
     if (t < 0) return h5_fail(ctx, RDML_EINTERNAL, "cannot make a string type");
-    if (path_exists(file, dset) > 0) {
+    if (path_exists(file, dset, H5P_DEFAULT, 1) > 0) {
         d = H5Dopen2(file, dset, H5P_DEFAULT);
         if (d < 0) rc = h5_fail(ctx, RDML_EFORMAT, "%s: cannot open dataset '%s'", h->path, dset);
         if (!rc) {
@@ -1215,7 +1709,7 @@ int rdml_h5_write_strings(rdml_ctx *ctx, rdml_h5 *h, const char *dset,
         if (!strs[i])
             rc = RDML_FAIL(ctx, RDML_EINTERNAL, "%s: dataset '%s': string %lld is NULL",
                            h->path, dset, (long long)i);
-    if (!rc && path_exists(h->file, dset) > 0 && obj_type(h->file, dset) != H5O_TYPE_DATASET)
+    if (!rc && h_exists(h, dset) > 0 && h_type(h, dset) != H5O_TYPE_DATASET)
         rc = RDML_FAIL(ctx, RDML_EDATA, "%s: '%s' exists and is not a dataset", h->path, dset);
     RDML_TRY(rdml_agree(ctx, h->comm, rc));
 

@@ -12,6 +12,7 @@
  *                            tests/cli/test_h5py.sh, which checks it with h5py)
  *   test_h5 --read-python P  only read the objects test_h5py.sh wrote with h5py into P */
 #include <dirent.h>
+#include <hdf5.h>
 #include <mpi.h>
 #include <stdint.h>
 #include <unistd.h>
@@ -44,6 +45,22 @@ static int leftover(const char *prefix) {
         if (strncmp(e->d_name, prefix, strlen(prefix)) == 0) found = 1;
     closedir(d);
     return found;
+}
+
+/* Delete a results file and its side folder (<path>.d) if any. */
+static void remove_results(const char *path) {
+    char dir[300], f[600];
+    unlink(path);
+    snprintf(dir, sizeof dir, "%s.d", path);
+    DIR *d = opendir(dir);
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d));)
+        if (e->d_name[0] != '.') {
+            snprintf(f, sizeof f, "%s/%s", dir, e->d_name);
+            unlink(f);
+        }
+    closedir(d);
+    rmdir(dir);
 }
 
 static void check_no_tmp(const char *path) {
@@ -283,7 +300,7 @@ static void test_mismatch_is_agreed(void) {
     rdml_ctx_init(&ctx);
     char path[256];
     name_of(path, sizeof path, "mismatch");
-    if (rank == 0) unlink(path);
+    if (rank == 0) remove_results(path);
     MPI_Barrier(comm);
     rdml_h5 *h = NULL;
     CHECK_EQ_I(rdml_h5_create(&ctx, comm, path, &h), RDML_OK);
@@ -375,7 +392,114 @@ static void test_abort_keeps_committed(void) {
     for (int64_t i = 0; i < (hi - lo) * 2; i++) CHECK(back[i] == 3.0);
     CHECK_EQ_I(rdml_h5_commit(&ctx, &h), 0);
     MPI_Barrier(comm);
-    if (rank == 0) unlink(path);
+    if (rank == 0) remove_results(path);
+}
+
+/* Number of files in folder `dir` (-1 when it does not exist). */
+static int files_in(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        if (e->d_name[0] != '.') n++;
+    closedir(d);
+    return n;
+}
+
+/* Large datasets in side files (RDML_H5_SPLIT_BYTES = 0 here): the results file links to
+ * <name>.d/<job>.h5; a later handle that changes such a dataset (rows or an attribute) copies
+ * it into a side file of its own, so the committed one never changes and an abort leaves it
+ * as it was; a commit deletes the side files nothing links to any more; a missing side file is
+ * an error that names it; a bad RDML_H5_SPLIT_BYTES is an error naming the variable. */
+static void test_side_files(void) {
+    rdml_ctx ctx;
+    rdml_ctx_init(&ctx);
+    char path[256], dir[300];
+    name_of(path, sizeof path, "side");
+    snprintf(dir, sizeof dir, "%s.d", path);
+    int64_t lo, hi;
+    rdml_part_block(7, rank, nranks, &lo, &hi);
+    double v[7 * 3], back[7 * 3];
+    rdml_h5 *h = NULL;
+    fill(v, 21, 1.0);
+    CHECK_EQ_I(rdml_h5_create(&ctx, comm, path, &h), 0);
+    CHECK_EQ_I(rdml_h5_write_rows_f64(&ctx, h, "/g/a", 7, 3, lo, hi - lo, v), 0);
+    CHECK_EQ_I(rdml_h5_attr_str(&ctx, h, "/g/a", "units", "m"), 0);
+    CHECK_EQ_I(rdml_h5_write_rows_f64(&ctx, h, "/g/b", 7, 3, lo, hi - lo, v), 0);
+    CHECK_EQ_I(rdml_h5_commit(&ctx, &h), 0);
+    MPI_Barrier(comm);
+    CHECK_EQ_I(files_in(dir), 1);
+    if (rank == 0) { /* the results file holds an external link, not the data */
+        hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+        H5L_info_t li;
+        CHECK(f >= 0 && H5Lget_info(f, "/g/a", &li, H5P_DEFAULT) >= 0 &&
+              li.type == H5L_TYPE_EXTERNAL);
+        if (f >= 0) H5Fclose(f);
+    }
+    /* change rows of /g/a: copied on write; abort first, then commit */
+    fill(v, 21, 2.0);
+    for (int pass = 0; pass < 2; pass++) {
+        CHECK_EQ_I(rdml_h5_open(&ctx, comm, path, 1, &h), 0);
+        CHECK_EQ_I(rdml_h5_write_rows_f64(&ctx, h, "/g/a", 7, 3, lo, lo + 1 <= hi ? 1 : 0, v), 0);
+        CHECK_EQ_I(rdml_h5_attr_str(&ctx, h, "/g/a", "note", "changed"), 0);
+        if (pass == 0) rdml_h5_abort(&h);
+        else CHECK_EQ_I(rdml_h5_commit(&ctx, &h), 0);
+        MPI_Barrier(comm);
+        CHECK_EQ_I(files_in(dir), pass + 1); /* abort: its copy gone; commit: a + the new one */
+    }
+    CHECK_EQ_I(rdml_h5_open(&ctx, comm, path, 0, &h), 0);
+    CHECK_EQ_I(rdml_h5_read_rows_f64(&ctx, h, "/g/a", lo, hi - lo, back), 0);
+    for (int64_t i = 0; i < (hi - lo) * 3; i++) CHECK(back[i] == (i < 3 ? 2.0 : 1.0));
+    CHECK_EQ_I(rdml_h5_read_rows_f64(&ctx, h, "/g/b", lo, hi - lo, back), 0);
+    for (int64_t i = 0; i < (hi - lo) * 3; i++) CHECK(back[i] == 1.0);
+    char *units = NULL, *note = NULL;
+    CHECK_EQ_I(rdml_h5_get_attr_str(&ctx, h, "/g/a", "units", &units), 0); /* copied along */
+    CHECK_EQ_I(rdml_h5_get_attr_str(&ctx, h, "/g/a", "note", &note), 0);
+    CHECK(units && strcmp(units, "m") == 0);
+    CHECK(note && strcmp(note, "changed") == 0);
+    free(units);
+    free(note);
+    CHECK_EQ_I(rdml_h5_commit(&ctx, &h), 0);
+    /* delete /g/b, then /g: the side files nothing links to are deleted, then the folder */
+    CHECK_EQ_I(rdml_h5_open(&ctx, comm, path, 1, &h), 0);
+    CHECK_EQ_I(rdml_h5_delete(&ctx, h, "/g/b"), 0);
+    CHECK_EQ_I(rdml_h5_commit(&ctx, &h), 0);
+    MPI_Barrier(comm);
+    CHECK_EQ_I(files_in(dir), 1);
+    CHECK_EQ_I(rdml_h5_open(&ctx, comm, path, 1, &h), 0);
+    CHECK_EQ_I(rdml_h5_delete(&ctx, h, "/g"), 0);
+    CHECK_EQ_I(rdml_h5_commit(&ctx, &h), 0);
+    MPI_Barrier(comm);
+    CHECK_EQ_I(files_in(dir), -1);
+    /* a side file that is missing (the results file copied without its folder) */
+    CHECK_EQ_I(rdml_h5_create(&ctx, comm, path, &h), 0);
+    CHECK_EQ_I(rdml_h5_write_rows_f64(&ctx, h, "/g/a", 7, 3, lo, hi - lo, v), 0);
+    CHECK_EQ_I(rdml_h5_commit(&ctx, &h), 0);
+    MPI_Barrier(comm);
+    char moved[320];
+    snprintf(moved, sizeof moved, "%s.moved", dir);
+    if (rank == 0) CHECK(rename(dir, moved) == 0);
+    MPI_Barrier(comm);
+    CHECK_EQ_I(rdml_h5_open(&ctx, comm, path, 0, &h), 0);
+    int rc = rdml_h5_read_rows_f64(&ctx, h, "/g/a", lo, hi - lo, back);
+    check_agreed_error(&ctx, rc, RDML_EIO, ".d/");
+    CHECK_EQ_I(rdml_h5_commit(&ctx, &h), 0);
+    MPI_Barrier(comm);
+    if (rank == 0) CHECK(rename(moved, dir) == 0);
+    MPI_Barrier(comm);
+    /* a bad RDML_H5_SPLIT_BYTES */
+    setenv("RDML_H5_SPLIT_BYTES", "12MB", 1);
+    rc = rdml_h5_open(&ctx, comm, path, 1, &h);
+    check_agreed_error(&ctx, rc, RDML_ECONFIG, "RDML_H5_SPLIT_BYTES");
+    CHECK(h == NULL);
+    setenv("RDML_H5_SPLIT_BYTES", "0", 1);
+    MPI_Barrier(comm);
+    check_no_tmp(path);
+    CHECK_EQ_I(rdml_h5_create(&ctx, comm, path, &h), 0); /* replaced: its side file goes */
+    CHECK_EQ_I(rdml_h5_commit(&ctx, &h), 0);
+    MPI_Barrier(comm);
+    CHECK_EQ_I(files_in(dir), -1);
+    if (rank == 0) remove_results(path);
 }
 
 static void test_open_errors(void) {
@@ -408,7 +532,7 @@ static void test_open_errors(void) {
     check_agreed_error(&ctx, rc, RDML_EFORMAT, path);
     MPI_Barrier(comm);
     check_no_tmp(path);
-    if (rank == 0) unlink(path);
+    if (rank == 0) remove_results(path);
 }
 
 /* --read-python PATH: read objects that h5py wrote (tests/cli/test_h5py.sh makes them): a 1-D
@@ -496,7 +620,7 @@ static void test_overlapping_reads(void) {
     CHECK_EQ_I(bad, 0);
     rdml_h5_abort(&h);
     MPI_Barrier(comm);
-    if (rank == 0) unlink(path);
+    if (rank == 0) remove_results(path);
 }
 
 int main(int argc, char **argv) {
@@ -517,11 +641,25 @@ int main(int argc, char **argv) {
     RUN(test_abort_keeps_committed);
     RUN(test_open_errors);
     RUN(test_overlapping_reads);
+    /* again with every numeric dataset in a side file */
+    setenv("RDML_H5_SPLIT_BYTES", "0", 1);
+    if (rank == 0) {
+        char path[256];
+        name_of(path, sizeof path, "main");
+        remove_results(keep_path ? keep_path : path);
+    }
+    MPI_Barrier(comm);
+    RUN(test_write_commit_read);
+    RUN(test_mismatch_is_agreed);
+    RUN(test_abort_keeps_committed);
+    RUN(test_open_errors);
+    RUN(test_overlapping_reads);
+    RUN(test_side_files);
     if (!keep_path) {
         char path[256];
         name_of(path, sizeof path, "main");
         MPI_Barrier(comm);
-        if (rank == 0) unlink(path);
+        if (rank == 0) remove_results(path);
     }
     int rc = test_summary_mpi(comm);
     MPI_Finalize();
