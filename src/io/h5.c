@@ -18,6 +18,7 @@
  * filtered datasets with collective transfers, which every write here is; cost on a 9841 x
  * 9841 float32 RDM, 388 MB: about +0.15 s to write and to read it, docs/results.md).
  * Left out: compression, datasets of more than 2 dims, extendible datasets, and references. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <hdf5.h>
@@ -671,14 +672,54 @@ static void side_unlink(const rdml_h5 *h, const char *rel) {
     free(full);
 }
 
+/* Rank 0: does another HDF5 file in the results file's folder link to side file `rel`? (A
+ * copy made with cp in the same folder links to the same side files.) -1: cannot tell. */
+static int side_used_elsewhere(const rdml_h5 *h, const char *rel) {
+    const char *slash = strrchr(h->path, '/');
+    size_t nfold = slash ? (size_t)(slash - h->path) + 1 : 0;
+    char *dir = malloc(nfold + 2);
+    if (!dir) return -1;
+    if (nfold) memcpy(dir, h->path, nfold);
+    else dir[nfold++] = '.';
+    dir[nfold] = '\0';
+    DIR *d = opendir(dir);
+    int used = d ? 0 : -1;
+    for (struct dirent *e; d && !used && (e = readdir(d));) {
+        size_t n = strlen(dir) + strlen(e->d_name) + 2;
+        char *f = malloc(n);
+        if (!f) {
+            used = -1;
+            break;
+        }
+        snprintf(f, n, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", e->d_name);
+        struct stat sb;
+        int skip = stat(f, &sb) != 0 || !S_ISREG(sb.st_mode) || strstr(e->d_name, ".tmp-") ||
+                   strcmp(e->d_name, slash ? slash + 1 : h->path) == 0;
+        if (!skip && H5Fis_hdf5(f) > 0) {
+            side_set other;
+            if (side_set_read(f, h, &other) != 0) used = -1; /* unreadable: keep the file */
+            else if (side_set_has(&other, rel)) used = 1;
+            rdml_h5_free_strings(other.l.names, other.l.n);
+        }
+        H5Eclear2(H5E_DEFAULT);
+        free(f);
+    }
+    if (d) closedir(d);
+    free(dir);
+    return used;
+}
+
 /* Rank 0, after the commit: delete the side files the replaced version linked to and the new
- * one does not (and this handle's own, if nothing links to it); then the folder if empty. */
+ * one does not (and this handle's own, if nothing links to it), unless another results file
+ * in the folder links to them; then the folder if empty. */
 static void side_collect(rdml_h5 *h) {
     side_set now;
     if (side_set_read(h->path, h, &now) == 0) {
-        for (int64_t i = 0; i < h->n_old; i++)
-            if (!side_set_has(&now, h->old_sides[i])) side_unlink(h, h->old_sides[i]);
-        if (h->side_made && !side_set_has(&now, h->side_rel)) side_unlink(h, h->side_rel);
+        for (int64_t i = 0; i <= h->n_old; i++) {
+            const char *rel = i < h->n_old ? h->old_sides[i] : (h->side_made ? h->side_rel : NULL);
+            if (rel && !side_set_has(&now, rel) && side_used_elsewhere(h, rel) == 0)
+                side_unlink(h, rel);
+        }
     }
     rdml_h5_free_strings(now.l.names, now.l.n);
     rmdir(h->side_dir); /* only when empty */

@@ -323,14 +323,23 @@ int rdml_rh5_read_strings(rdml_ctx *ctx, const rdml_rh5 *r, const char *dset, ch
     return RDML_OK;
 }
 
-static hid_t open_attr(const rdml_rh5 *r, const char *obj, const char *name) {
+/* The attribute and, in *o, its object, kept open while the attribute is read: an object
+ * reached through an external link (a large dataset in the side file, docs/results.md)
+ * lives in a file that stays open only as long as the object does. */
+static hid_t open_attr(const rdml_rh5 *r, const char *obj, const char *name, hid_t *o) {
+    *o = -1;
     if (!rdml_rh5_exists(r, obj)) return -1;
-    if (H5Aexists_by_name(r->file, obj, name, H5P_DEFAULT) <= 0) return -1;
-    return H5Aopen_by_name(r->file, obj, name, H5P_DEFAULT, H5P_DEFAULT);
+    *o = H5Oopen(r->file, obj, H5P_DEFAULT);
+    hid_t a = *o >= 0 && H5Aexists(*o, name) > 0 ? H5Aopen(*o, name, H5P_DEFAULT) : -1;
+    if (a < 0 && *o >= 0) {
+        H5Oclose(*o);
+        *o = -1;
+    }
+    return a;
 }
 
 double rdml_rh5_num(const rdml_rh5 *r, const char *obj, const char *name, double dflt) {
-    hid_t a = open_attr(r, obj, name);
+    hid_t o, a = open_attr(r, obj, name, &o);
     if (a < 0) return dflt;
     double v = dflt;
     hid_t t = H5Aget_type(a), sp = H5Aget_space(a);
@@ -343,11 +352,12 @@ double rdml_rh5_num(const rdml_rh5 *r, const char *obj, const char *name, double
     if (sp >= 0) H5Sclose(sp);
     if (t >= 0) H5Tclose(t);
     H5Aclose(a);
+    H5Oclose(o);
     return v;
 }
 
 char *rdml_rh5_str(const rdml_rh5 *r, const char *obj, const char *name) {
-    hid_t a = open_attr(r, obj, name);
+    hid_t o, a = open_attr(r, obj, name, &o);
     if (a < 0) return NULL;
     char *res = NULL;
     hid_t t = H5Aget_type(a);
@@ -374,6 +384,7 @@ char *rdml_rh5_str(const rdml_rh5 *r, const char *obj, const char *name) {
         H5Tclose(t);
         t = -1;
         H5Aclose(a);
+        H5Oclose(o);
         double v = rdml_rh5_num(r, obj, name, NAN);
         if (isnan(v)) return NULL;
         char buf[64];
@@ -382,5 +393,6 @@ char *rdml_rh5_str(const rdml_rh5 *r, const char *obj, const char *name) {
     }
     if (t >= 0) H5Tclose(t);
     H5Aclose(a);
+    H5Oclose(o);
     return res;
 }

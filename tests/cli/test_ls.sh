@@ -14,7 +14,11 @@
 #  - a file with the RDM stage only and an empty HDF5 file list what is absent;
 #  - a missing path (exit 5), a non-HDF5 and a truncated file (exit 6): clear errors with a
 #    hint, printed once on 2 ranks.
+# Every numeric dataset goes to the side file (RDML_H5_SPLIT_BYTES=0, docs/results.md), so ls
+# reads datasets and their attributes through external links, and the copies made with cp in
+# the same folder share side files that no command may delete.
 set -uo pipefail
+export RDML_H5_SPLIT_BYTES=0
 : "${RDMLEARN:?}" "${MPIEXEC:?}"
 PY=/usr/bin/python3
 W=$(mktemp -d); trap 'rm -rf "$W"' EXIT

@@ -471,6 +471,34 @@ static void test_side_files(void) {
     CHECK_EQ_I(rdml_h5_commit(&ctx, &h), 0);
     MPI_Barrier(comm);
     CHECK_EQ_I(files_in(dir), -1);
+    /* a copy in the same folder (cp) links to the same side file: deleting /g/a from the
+     * original keeps it for the copy */
+    CHECK_EQ_I(rdml_h5_create(&ctx, comm, path, &h), 0);
+    CHECK_EQ_I(rdml_h5_write_rows_f64(&ctx, h, "/g/a", 7, 3, lo, hi - lo, v), 0);
+    CHECK_EQ_I(rdml_h5_commit(&ctx, &h), 0);
+    char copy[300];
+    snprintf(copy, sizeof copy, "%s.copy.h5", path);
+    if (rank == 0) {
+        char cmd[700];
+        snprintf(cmd, sizeof cmd, "cp %s %s", path, copy);
+        CHECK(system(cmd) == 0);
+    }
+    MPI_Barrier(comm);
+    CHECK_EQ_I(rdml_h5_open(&ctx, comm, path, 1, &h), 0);
+    CHECK_EQ_I(rdml_h5_delete(&ctx, h, "/g/a"), 0);
+    CHECK_EQ_I(rdml_h5_commit(&ctx, &h), 0);
+    MPI_Barrier(comm);
+    CHECK_EQ_I(files_in(dir), 1);
+    CHECK_EQ_I(rdml_h5_open(&ctx, comm, copy, 0, &h), 0);
+    CHECK_EQ_I(rdml_h5_read_rows_f64(&ctx, h, "/g/a", lo, hi - lo, back), 0);
+    for (int64_t i = 0; i < (hi - lo) * 3; i++) CHECK(back[i] == 2.0);
+    CHECK_EQ_I(rdml_h5_commit(&ctx, &h), 0);
+    MPI_Barrier(comm);
+    if (rank == 0) {
+        unlink(copy);
+        remove_results(path);
+    }
+    MPI_Barrier(comm);
     /* a side file that is missing (the results file copied without its folder) */
     CHECK_EQ_I(rdml_h5_create(&ctx, comm, path, &h), 0);
     CHECK_EQ_I(rdml_h5_write_rows_f64(&ctx, h, "/g/a", 7, 3, lo, hi - lo, v), 0);
