@@ -452,10 +452,18 @@ def predict(c, exps, subjects, ranks, coef, image_size=425, data=None, nodes=1, 
             gram = M.t("rdm", 0, n * n * 512 * n_emb, 10 ** 9, ranks)
             t += gram
             for vsel in vs:
-                w = meth * (P * (1 + n_emb) * math.log2(P) +
-                            nb * P * math.log2(P) * (1 + n_emb) + npm * 4 * P * n_emb)
-                t += M.t("evaluate", 1, w, nb + npm, ranks)
-            mem = max(mem, P * (16 + 8 * (n_emb + 1)) + 8 * n * n + 4 * n * n * (1 + n_emb))
+                # the observed scores sort the brain and each model; a permutation test sorts
+                # them again for its own data (docs/evaluate.md): on 2+ ranks side by side
+                sort = meth * P * (1 + n_emb) * math.log2(P)
+                prep = (2 * sort, 2) if npm > 0 else (sort, 1)
+                t += M.t("evaluate", 1, prep[0], prep[1], ranks)
+                w = meth * (nb * P * math.log2(P) * (1 + n_emb) + npm * 4 * P * n_emb)
+                t += M.t("evaluate", 0, w, nb + npm, ranks)
+            # every rank: the brain RDM and each model RDM (float32, N^2), the pair list and
+            # its local positions (4 x int64 per pair), the brain and model values, the
+            # permutation data (canonical order, gathered values, standardised models, the
+            # 4-byte brain matrix) and a sort's two word arrays (docs/evaluate.md)
+            mem = max(mem, 4 * n * n * (2 + n_emb) + P * (64 + 16 * n_emb))
         rows.append(("evaluate", t, mem + base,
                      f"{nb:g} bootstrap, {npm:g} permutations, {n_emb} embedding(s)"))
     if "report" in run_stages:
