@@ -374,24 +374,24 @@ static hid_t locate(rdml_h5 *h, const char *obj, char **name, int *foreign) {
     return loc;
 }
 
-/* Does obj exist (following an external link at its end)? -1 when out of memory. */
-static int h_exists(rdml_h5 *h, const char *obj) {
+/* Does obj exist (following an external link at its end)? 1/0, -1 when out of memory; its
+ * type in *type when it exists and type is not NULL. */
+static int h_look(rdml_h5 *h, const char *obj, H5O_type_t *type) {
     char *name;
     int foreign;
     hid_t loc = locate(h, obj, &name, &foreign);
     if (!name) return -1;
     int e = path_exists(loc, name, h->lapl, 1);
+    if (e > 0 && type) *type = obj_type(loc, name, h->lapl);
     free(name);
     return e;
 }
 
+static int h_exists(rdml_h5 *h, const char *obj) { return h_look(h, obj, NULL); }
+
 static H5O_type_t h_type(rdml_h5 *h, const char *obj) {
-    char *name;
-    int foreign;
-    hid_t loc = locate(h, obj, &name, &foreign);
-    if (!name) return H5O_TYPE_UNKNOWN;
-    H5O_type_t t = obj_type(loc, name, h->lapl);
-    free(name);
+    H5O_type_t t = H5O_TYPE_UNKNOWN;
+    h_look(h, obj, &t);
     return t;
 }
 

@@ -681,20 +681,25 @@ static int ptx_compact(rdml_ctx *ctx, const stx *x, const int64_t *canon, ptx *t
     return 0;
 }
 
-static int ptx_make(rdml_ctx *ctx, const stx *x, int64_t max_matrix_bytes, ptx *t) {
+/* An empty ptx with the sizes and views of x. */
+static void ptx_init(ptx *t, const stx *x) {
     memset(t, 0, sizeof *t);
-    const rdml_stats_data *d = x->d;
     t->P = x->P;
     t->u = x->u;
-    t->n = d->n;
+    t->n = x->d->n;
     t->S = x->S;
     t->M = x->M;
     t->Mv = x->Mv;
     t->method = x->method;
-    t->d = d;
+    t->d = x->d;
     t->la = x->la;
     t->lb = x->lb;
     t->images = x->images;
+}
+
+static int ptx_make(rdml_ctx *ctx, const stx *x, int64_t max_matrix_bytes, ptx *t) {
+    ptx_init(t, x);
+    const rdml_stats_data *d = x->d;
     const int64_t P = t->P, u = t->u;
     const int kendall = x->method == RDML_RSA_KENDALL_A;
     int64_t *canon = NULL;
@@ -820,18 +825,7 @@ static int ptx_share(rdml_ctx *ctx, MPI_Comm comm, int root, const stx *x, ptx *
     const int64_t perT = h[1] ? P : u * u;
     int rc = RDML_OK;
     if (me != root) {
-        memset(t, 0, sizeof *t);
-        t->P = P;
-        t->u = u;
-        t->n = x->d->n;
-        t->S = x->S;
-        t->M = x->M;
-        t->Mv = x->Mv;
-        t->method = x->method;
-        t->d = x->d;
-        t->la = x->la;
-        t->lb = x->lb;
-        t->images = x->images;
+        ptx_init(t, x);
         t->scheme = (rdml_stats_perm_scheme)h[0];
         t->tri = (int)h[1];
         const int64_t nq = t->scheme == RDML_STATS_PERM_PAIRS ? P : u;
