@@ -117,6 +117,12 @@ int rdml_h5_read_strings(rdml_ctx *ctx, rdml_h5 *h, const char *dset, char ***st
                          int64_t *n);
 void rdml_h5_free_strings(char **strs, int64_t n);
 
+/* Not collective; call on one rank while no other command writes `path` (rdmlearn run does,
+ * holding the output lock). Deletes the side files in <path>.d that neither `path` nor any
+ * other HDF5 file in its folder links to: those of a command killed before its commit.
+ * Returns how many, or -1 when `path` cannot be read (then nothing is deleted). */
+int rdml_h5_remove_orphans(const char *path);
+
 /* The final path this handle writes to / reads from. */
 const char *rdml_h5_path(const rdml_h5 *h);
 

@@ -215,7 +215,10 @@ int rdml_exp_run_job(rdml_exp *ex, const char *job) {
      * only then are the temporary files beside it certainly a dead command's */
     RDML_TRY(rdml_exp_output_lock(ex, acount != 0));
     if (!acount) {
-        if (ctx->rank == 0) rdml_exp_remove_tmp(output);
+        if (ctx->rank == 0) {
+            rdml_exp_remove_tmp(output);
+            rdml_h5_remove_orphans(output); /* side files of a command killed before its commit */
+        }
         RDML_TRY(rdml_exp_tables_sync(ex)); /* a command killed before writing them */
     }
 

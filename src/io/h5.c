@@ -736,6 +736,42 @@ static void side_remember(rdml_h5 *h) {
     }
 }
 
+/* Not collective. See rdml/h5.h. */
+int rdml_h5_remove_orphans(const char *path) {
+    h5_quiet();
+    rdml_h5 t;
+    memset(&t, 0, sizeof t);
+    t.path = (char *)path;
+    int removed = -1;
+    if (path && path[0] && side_names(&t, path, "x") == 0) {
+        side_set now;
+        DIR *d = NULL;
+        if (side_set_read(path, &t, &now) == 0 && (d = opendir(t.side_dir))) {
+            size_t np = strlen(now.prefix);
+            removed = 0;
+            for (struct dirent *e; (e = readdir(d));) {
+                if (e->d_name[0] == '.') continue;
+                size_t n = np + strlen(e->d_name) + 1;
+                char *rel = malloc(n);
+                if (!rel) break;
+                snprintf(rel, n, "%s%s", now.prefix, e->d_name);
+                if (!side_set_has(&now, rel) && side_used_elsewhere(&t, rel) == 0) {
+                    side_unlink(&t, rel);
+                    removed++;
+                }
+                free(rel);
+            }
+            closedir(d);
+            rmdir(t.side_dir); /* only when empty */
+        }
+        rdml_h5_free_strings(now.l.names, now.l.n);
+    }
+    free(t.side_rel);
+    free(t.side_path);
+    free(t.side_dir);
+    return removed;
+}
+
 /* ---- create / open / commit / abort ---- */
 
 static void handle_free(rdml_h5 *h) {

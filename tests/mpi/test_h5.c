@@ -429,6 +429,16 @@ static void test_side_files(void) {
     CHECK_EQ_I(rdml_h5_commit(&ctx, &h), 0);
     MPI_Barrier(comm);
     CHECK_EQ_I(files_in(dir), 1);
+    if (rank == 0) { /* a killed command's side file (nothing links to it) is removed */
+        char cmd[800];
+        snprintf(cmd, sizeof cmd, "cp %s/*.h5 %s/dead.h5", dir, dir);
+        CHECK(system(cmd) == 0);
+        CHECK_EQ_I(files_in(dir), 2);
+        CHECK_EQ_I(rdml_h5_remove_orphans(path), 1);
+        CHECK_EQ_I(files_in(dir), 1);
+        CHECK_EQ_I(rdml_h5_remove_orphans("h5test_no_such_file.h5"), -1);
+    }
+    MPI_Barrier(comm);
     if (rank == 0) { /* the results file holds an external link, not the data */
         hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
         H5L_info_t li;
