@@ -260,6 +260,48 @@ class Results(_EncodeMixin):
         """The file opened read-only with h5py (close it, or use it in a ``with``)."""
         return h5py.File(self.path, "r")
 
+    @property
+    def side_folder(self):
+        """The folder of the file's large datasets (``<file>.d``, docs/results.md), or None."""
+        d = self.path + ".d"
+        return d if os.path.isdir(d) else None
+
+    def copy(self, dest, single_file=False) -> "Results":
+        """Copy the results file to ``dest`` (a file path, or a folder to copy it into) with
+        what it links to, and return the copy as a Results.
+
+        A large job keeps its big datasets (the RDMs) in side files, ``<file>.d/``, reached by
+        external links relative to the file's folder: a plain ``cp`` of the file alone leaves
+        those links dangling. By default the side folder is copied beside the new file under
+        the name the links hold. With ``single_file=True`` the copy is one self-contained file
+        with every link expanded (to send or archive it; it is as large as all the data).
+        """
+        import shutil
+        dest = os.path.abspath(os.fspath(dest))
+        if os.path.isdir(dest):
+            dest = os.path.join(dest, os.path.basename(self.path))
+        if dest == self.path:
+            raise ValueError(f"{dest}: copy onto itself")
+        if single_file:
+            tmp = dest + ".tmp-copy"
+            with h5py.File(self.path, "r") as src, h5py.File(tmp, "w") as dst:
+                for name in src:
+                    src.copy(name, dst, expand_external=True)
+                dst.attrs.update(src.attrs)
+            os.replace(tmp, dest)
+            return Results(dest, tables=self._fmt)
+        side = self.side_folder
+        if side:
+            # the links name <original file name>.d, relative to the file's folder
+            target = os.path.join(os.path.dirname(dest), os.path.basename(side))
+            if os.path.abspath(target) != os.path.abspath(side):
+                if os.path.exists(target):
+                    raise FileExistsError(f"{target} exists: the copy's links would point there "
+                                          "(hint: copy into another folder, or single_file=True)")
+                shutil.copytree(side, target)
+        shutil.copyfile(self.path, dest)
+        return Results(dest, tables=self._fmt)
+
     def _table(self, columns):
         return make_table(columns, self._fmt)
 

@@ -1,6 +1,7 @@
 """rdmlearn.Results against direct h5py reads of the same file (and the CSV tables)."""
 import csv
 import math
+import os
 import sys
 
 import h5py
@@ -403,3 +404,36 @@ def test_evaluation(results_path, binary, tmp_path):
                   (folds.method == "pearson") & (folds.model == "svm")]
         assert same(s.score.to_numpy(), g["pearson/score"][()][:, 0]) and len(s) == 5
         assert set(folds.model) >= {"svm", "siamese", "mlp", "embedding:gabor"}
+
+
+def test_copy_with_side_files(dataset, binary, tmp_path):
+    """A results file whose RDMs live in side files (RDML_H5_SPLIT_BYTES=0): a plain copy of
+    the file alone to another folder cannot read them; Results.copy brings the side folder,
+    or makes one self-contained file; the values are the same."""
+    import shutil
+    import subprocess
+    (tmp_path / "a").mkdir()
+    path = tmp_path / "a" / "r.h5"
+    env = dict(os.environ, RDML_H5_SPLIT_BYTES="0")
+    p = subprocess.run([binary, "rdm", str(dataset), "--set", f"run.output={path}", "--set", "data.rois=V1", "-q"],
+                       capture_output=True, text=True, env=env)
+    assert p.returncode == 0, p.stdout + p.stderr
+    r = rdmlearn.Results(path)
+    assert r.side_folder and os.listdir(r.side_folder)
+    with h5py.File(path, "r") as f:
+        assert isinstance(f["/subjects/subj01"].get("rdm", getlink=True), h5py.HardLink)
+        assert isinstance(f["/subjects/subj01/rdm"].get("V1", getlink=True), h5py.ExternalLink)
+    want = np.asarray(r.rdm(1, "V1"))
+    (tmp_path / "b").mkdir()
+    shutil.copy(path, tmp_path / "b" / "plain.h5")
+    with h5py.File(tmp_path / "b" / "plain.h5", "r") as f, pytest.raises(KeyError):
+        f["/subjects/subj01/rdm/V1"][()]
+    c = r.copy(tmp_path / "b")
+    assert np.array_equal(np.asarray(c.rdm(1, "V1")), want)
+    one = r.copy(tmp_path / "one.h5", single_file=True)
+    assert one.side_folder is None
+    with h5py.File(one.path, "r") as f:
+        assert isinstance(f["/subjects/subj01/rdm"].get("V1", getlink=True), h5py.HardLink)
+    assert np.array_equal(np.asarray(one.rdm(1, "V1")), want)
+    with pytest.raises(FileExistsError):
+        r.copy(tmp_path / "b" / "again.h5")
