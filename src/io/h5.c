@@ -345,30 +345,45 @@ static int side_names(rdml_h5 *h, const char *path, const char *suffix) {
     return 0;
 }
 
+/* When the link `name` in loc is an external link: its file and object names (pointing into
+ * the returned buffer, which the caller frees); NULL otherwise. li: the link's info when the
+ * caller has it, else NULL. */
+static char *elink_target(hid_t loc, const char *name, const H5L_info_t *li,
+                          const char **fname, const char **oname) {
+    H5L_info_t own;
+    if (!li) {
+        if (H5Lget_info(loc, name, &own, H5P_DEFAULT) < 0) {
+            H5Eclear2(H5E_DEFAULT);
+            return NULL;
+        }
+        li = &own;
+    }
+    if (li->type != H5L_TYPE_EXTERNAL) return NULL;
+    char *val = malloc(li->u.val_size ? li->u.val_size : 1);
+    unsigned flags = 0;
+    if (val && (H5Lget_val(loc, name, val, li->u.val_size, H5P_DEFAULT) < 0 ||
+                H5Lunpack_elink_val(val, li->u.val_size, &flags, fname, oname) < 0)) {
+        free(val);
+        val = NULL;
+    }
+    H5Eclear2(H5E_DEFAULT);
+    return val;
+}
+
 /* Where obj really is: this handle's side file and the object's name there when obj's last
  * link is an external link into it; else the results file and obj. *name is malloc'd (NULL
  * when out of memory). *foreign: the last link is an external link into another file. */
 static hid_t locate(rdml_h5 *h, const char *obj, char **name, int *foreign) {
     *foreign = 0;
     hid_t loc = h->file;
-    const char *target = obj;
-    char *val = NULL;
-    H5L_info_t li;
-    if (H5Lget_info(h->file, obj, &li, H5P_DEFAULT) >= 0 && li.type == H5L_TYPE_EXTERNAL &&
-        (val = malloc(li.u.val_size ? li.u.val_size : 1))) {
-        const char *fname = NULL, *oname = NULL;
-        unsigned flags = 0;
-        if (H5Lget_val(h->file, obj, val, li.u.val_size, H5P_DEFAULT) >= 0 &&
-            H5Lunpack_elink_val(val, li.u.val_size, &flags, &fname, &oname) >= 0) {
-            if (h->side >= 0 && h->side_rel && strcmp(fname, h->side_rel) == 0) {
-                loc = h->side;
-                target = oname;
-            } else {
-                *foreign = 1;
-            }
-        }
+    const char *target = obj, *fname = NULL, *oname = NULL;
+    char *val = elink_target(h->file, obj, NULL, &fname, &oname);
+    if (val && h->side >= 0 && h->side_rel && strcmp(fname, h->side_rel) == 0) {
+        loc = h->side;
+        target = oname;
+    } else if (val) {
+        *foreign = 1;
     }
-    H5Eclear2(H5E_DEFAULT);
     *name = strdup(target);
     free(val);
     return loc;
@@ -398,32 +413,22 @@ static H5O_type_t h_type(rdml_h5 *h, const char *obj) {
 /* When obj's last link is an external link whose file is missing (a results file copied
  * without its side folder), record an error naming that file and return 1; else 0. */
 static int missing_side(rdml_ctx *ctx, rdml_h5 *h, const char *obj) {
-    H5L_info_t li;
-    int missing = 0;
-    if (H5Lget_info(h->file, obj, &li, H5P_DEFAULT) >= 0 && li.type == H5L_TYPE_EXTERNAL) {
-        char *val = malloc(li.u.val_size ? li.u.val_size : 1);
-        const char *fname = NULL, *oname = NULL;
-        unsigned flags = 0;
-        if (val && H5Lget_val(h->file, obj, val, li.u.val_size, H5P_DEFAULT) >= 0 &&
-            H5Lunpack_elink_val(val, li.u.val_size, &flags, &fname, &oname) >= 0) {
-            const char *slash = strrchr(h->path, '/');
-            int nfold = slash ? (int)(slash - h->path) + 1 : 0;
-            char full[4096];
-            if (fname[0] == '/') snprintf(full, sizeof full, "%s", fname);
-            else snprintf(full, sizeof full, "%.*s%s", nfold, h->path, fname);
-            const char *fs = strchr(fname, '/');
-            if (access(full, R_OK) != 0) {
-                missing = 1;
-                RDML_FAIL(ctx, RDML_EIO, "%s: '%s' is stored in %s, which is missing (hint: the "
-                          "large datasets of a results file live in the folder %.*s beside it; "
-                          "copy or move the two together, e.g. cp -r %s %.*s DEST/)", h->path,
-                          obj, full, fs ? (int)(fs - fname) : (int)strlen(fname), fname,
-                          h->path, nfold + (fs ? (int)(fs - fname) : 0), full);
-            }
-        }
-        free(val);
-    }
-    H5Eclear2(H5E_DEFAULT);
+    const char *fname = NULL, *oname = NULL;
+    char *val = elink_target(h->file, obj, NULL, &fname, &oname);
+    if (!val) return 0;
+    const char *slash = strrchr(h->path, '/'), *fs = strchr(fname, '/');
+    const int nfold = slash ? (int)(slash - h->path) + 1 : 0;
+    const int nd = fs ? (int)(fs - fname) : (int)strlen(fname); /* the folder's name */
+    char full[4096];
+    if (fname[0] == '/') snprintf(full, sizeof full, "%s", fname);
+    else snprintf(full, sizeof full, "%.*s%s", nfold, h->path, fname);
+    const int missing = access(full, R_OK) != 0;
+    if (missing)
+        RDML_FAIL(ctx, RDML_EIO, "%s: '%s' is stored in %s, which is missing (hint: the large "
+                  "datasets of a results file live in the folder %.*s beside it; copy or move "
+                  "the two together, e.g. cp -r %s %.*s DEST/)", h->path, obj, full, nd, fname,
+                  h->path, nfold + nd, full);
+    free(val);
     return missing;
 }
 
@@ -621,14 +626,15 @@ typedef struct side_set {
 /* H5Lvisit callback: collect the distinct external-link files under prefix. */
 static herr_t side_set_cb(hid_t g, const char *name, const H5L_info_t *info, void *data) {
     side_set *s = data;
-    if (info->type != H5L_TYPE_EXTERNAL) return 0;
-    char *val = malloc(info->u.val_size ? info->u.val_size : 1);
     const char *fname = NULL, *oname = NULL;
-    unsigned flags = 0;
-    if (!val) return -1;
-    int keep = H5Lget_val(g, name, val, info->u.val_size, H5P_DEFAULT) >= 0 &&
-               H5Lunpack_elink_val(val, info->u.val_size, &flags, &fname, &oname) >= 0 &&
-               strncmp(fname, s->prefix, strlen(s->prefix)) == 0 && !strchr(fname + strlen(s->prefix), '/');
+    char *val = elink_target(g, name, info, &fname, &oname);
+    if (!val && info->type == H5L_TYPE_EXTERNAL) { /* unreadable: the set is not known */
+        s->l.oom = 1;
+        return -1;
+    }
+    if (!val) return 0;
+    const size_t np = strlen(s->prefix);
+    int keep = strncmp(fname, s->prefix, np) == 0 && !strchr(fname + np, '/');
     for (int64_t i = 0; keep && i < s->l.n; i++)
         if (strcmp(s->l.names[i], fname) == 0) keep = 0;
     herr_t r = keep ? name_list_cb(g, fname, info, &s->l) : 0;
@@ -636,14 +642,9 @@ static herr_t side_set_cb(hid_t g, const char *name, const H5L_info_t *info, voi
     return r;
 }
 
-/* Rank 0, serial: the side files (as the links name them) that the file at path links to;
+/* Rank 0, serial: add the side files (as the links name them) that the file at path links to;
  * -1 when the file cannot be read (then nothing may be deleted). */
-static int side_set_read(const char *path, const rdml_h5 *h, side_set *s) {
-    memset(s, 0, sizeof *s);
-    size_t np = (size_t)(strchr(h->side_rel, '/') - h->side_rel) + 1;
-    if (np >= sizeof s->prefix) return -1;
-    memcpy(s->prefix, h->side_rel, np);
-    s->prefix[np] = '\0';
+static int side_set_add(const char *path, side_set *s) {
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0) {
         H5Eclear2(H5E_DEFAULT);
@@ -653,6 +654,19 @@ static int side_set_read(const char *path, const rdml_h5 *h, side_set *s) {
     H5Fclose(f);
     H5Eclear2(H5E_DEFAULT);
     return e < 0 || s->l.oom ? -1 : 0;
+}
+
+/* An empty set for the side files of h's results file ("<base>.d/..."). */
+static void side_set_init(const rdml_h5 *h, side_set *s) {
+    memset(s, 0, sizeof *s);
+    size_t np = (size_t)(strchr(h->side_rel, '/') - h->side_rel) + 1;
+    if (np < sizeof s->prefix) memcpy(s->prefix, h->side_rel, np);
+}
+
+/* The side files the file at path links to; -1 when it cannot be read. */
+static int side_set_read(const char *path, const rdml_h5 *h, side_set *s) {
+    side_set_init(h, s);
+    return s->prefix[0] ? side_set_add(path, s) : -1;
 }
 
 static int side_set_has(const side_set *s, const char *rel) {
@@ -672,56 +686,69 @@ static void side_unlink(const rdml_h5 *h, const char *rel) {
     free(full);
 }
 
-/* Rank 0: does another HDF5 file in the results file's folder link to side file `rel`? (A
- * copy made with cp in the same folder links to the same side files.) -1: cannot tell. */
-static int side_used_elsewhere(const rdml_h5 *h, const char *rel) {
+/* Rank 0: the side files of h's results file that the other HDF5 files in its folder link
+ * to (a copy made with cp in the same folder links to the same side files), read once; -1
+ * when some file cannot be read (then nothing may be deleted). */
+static int side_set_others(const rdml_h5 *h, side_set *s) {
+    side_set_init(h, s);
     const char *slash = strrchr(h->path, '/');
     size_t nfold = slash ? (size_t)(slash - h->path) + 1 : 0;
     char *dir = malloc(nfold + 2);
-    if (!dir) return -1;
+    if (!dir || !s->prefix[0]) {
+        free(dir);
+        return -1;
+    }
     if (nfold) memcpy(dir, h->path, nfold);
     else dir[nfold++] = '.';
     dir[nfold] = '\0';
     DIR *d = opendir(dir);
-    int used = d ? 0 : -1;
-    for (struct dirent *e; d && !used && (e = readdir(d));) {
+    int rc = d ? 0 : -1;
+    for (struct dirent *e; d && !rc && (e = readdir(d));) {
         size_t n = strlen(dir) + strlen(e->d_name) + 2;
         char *f = malloc(n);
         if (!f) {
-            used = -1;
+            rc = -1;
             break;
         }
         snprintf(f, n, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", e->d_name);
         struct stat sb;
         int skip = stat(f, &sb) != 0 || !S_ISREG(sb.st_mode) || strstr(e->d_name, ".tmp-") ||
                    strcmp(e->d_name, slash ? slash + 1 : h->path) == 0;
-        if (!skip && H5Fis_hdf5(f) > 0) {
-            side_set other;
-            if (side_set_read(f, h, &other) != 0) used = -1; /* unreadable: keep the file */
-            else if (side_set_has(&other, rel)) used = 1;
-            rdml_h5_free_strings(other.l.names, other.l.n);
-        }
+        if (!skip && H5Fis_hdf5(f) > 0 && side_set_add(f, s) != 0) rc = -1; /* keep all */
         H5Eclear2(H5E_DEFAULT);
         free(f);
     }
     if (d) closedir(d);
     free(dir);
-    return used;
+    return rc;
+}
+
+/* Rank 0: delete side file rel unless `now` or (read on first need) the other files of the
+ * folder link to it. *others_rc: 1 until read, then side_set_others' status. */
+static int side_drop(const rdml_h5 *h, const char *rel, const side_set *now, side_set *others,
+                     int *others_rc) {
+    if (side_set_has(now, rel)) return 0;
+    if (*others_rc == 1) *others_rc = side_set_others(h, others);
+    if (*others_rc != 0 || side_set_has(others, rel)) return 0;
+    side_unlink(h, rel);
+    return 1;
 }
 
 /* Rank 0, after the commit: delete the side files the replaced version linked to and the new
  * one does not (and this handle's own, if nothing links to it), unless another results file
  * in the folder links to them; then the folder if empty. */
 static void side_collect(rdml_h5 *h) {
-    side_set now;
+    side_set now, others;
+    int others_rc = 1;
+    memset(&others, 0, sizeof others);
     if (side_set_read(h->path, h, &now) == 0) {
         for (int64_t i = 0; i <= h->n_old; i++) {
             const char *rel = i < h->n_old ? h->old_sides[i] : (h->side_made ? h->side_rel : NULL);
-            if (rel && !side_set_has(&now, rel) && side_used_elsewhere(h, rel) == 0)
-                side_unlink(h, rel);
+            if (rel) side_drop(h, rel, &now, &others, &others_rc);
         }
     }
     rdml_h5_free_strings(now.l.names, now.l.n);
+    rdml_h5_free_strings(others.l.names, others.l.n);
     rmdir(h->side_dir); /* only when empty */
 }
 
@@ -744,7 +771,9 @@ int rdml_h5_remove_orphans(const char *path) {
     t.path = (char *)path;
     int removed = -1;
     if (path && path[0] && side_names(&t, path, "x") == 0) {
-        side_set now;
+        side_set now, others;
+        int others_rc = 1;
+        memset(&others, 0, sizeof others);
         DIR *d = NULL;
         if (side_set_read(path, &t, &now) == 0 && (d = opendir(t.side_dir))) {
             size_t np = strlen(now.prefix);
@@ -755,16 +784,14 @@ int rdml_h5_remove_orphans(const char *path) {
                 char *rel = malloc(n);
                 if (!rel) break;
                 snprintf(rel, n, "%s%s", now.prefix, e->d_name);
-                if (!side_set_has(&now, rel) && side_used_elsewhere(&t, rel) == 0) {
-                    side_unlink(&t, rel);
-                    removed++;
-                }
+                removed += side_drop(&t, rel, &now, &others, &others_rc);
                 free(rel);
             }
             closedir(d);
             rmdir(t.side_dir); /* only when empty */
         }
         rdml_h5_free_strings(now.l.names, now.l.n);
+        rdml_h5_free_strings(others.l.names, others.l.n);
     }
     free(t.side_rel);
     free(t.side_path);
