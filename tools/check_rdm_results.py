@@ -57,7 +57,7 @@ def columns(root, subj, spec):
     return sorted(sel["lh"]), sorted(sel["rh"]), nlh
 
 
-def reference(root, res, subj, spec, metric="correlation"):
+def reference(root, res, subj, spec, metric="correlation", arith="float32"):
     f = h5py.File(res, "r")
     d = f[f"/subjects/subj{subj:02d}/rdm/{spec}"]
     R = d[()]
@@ -76,10 +76,15 @@ def reference(root, res, subj, spec, metric="correlation"):
         X = stats.rankdata(X, axis=1)
         metric = "correlation"
     Rref = squareform(pdist(X, metric))
-    # float32 output: 1e-5 absolute, relative to the value where it exceeds 1 (sqeuclidean)
+    # float32 output: 1e-5 absolute, relative to the value where it exceeds 1 (sqeuclidean);
+    # rdm.arithmetic = int16: 3e-3 / sqrt(V), twice the largest rounding error expected
+    # (docs/rdm.md "Arithmetic")
+    tol = 3e-3 / np.sqrt(X.shape[1]) if arith == "int16" else 1e-5
+    if d.attrs["arithmetic"] != arith:
+        fail(f"subj{subj:02d} {spec}: arithmetic attribute {d.attrs['arithmetic']!r}, expected {arith!r}")
     err = (np.abs(R - Rref) / np.maximum(1.0, np.abs(Rref))).max()
-    print(f"subj{subj:02d} {spec}: {n} images x {X.shape[1]} vertices, max |rdmlearn - scipy pdist| / max(1, |pdist|) = {err:.2e}")
-    if err > 1e-5:
+    print(f"subj{subj:02d} {spec}: {n} images x {X.shape[1]} vertices, max |rdmlearn - scipy pdist| / max(1, |pdist|) = {err:.2e} (tolerance {tol:.1e})")
+    if err > tol:
         fail(f"subj{subj:02d} {spec}: RDM differs from scipy pdist by {err:.3g}")
     if not (np.all(np.diag(R) == 0) and np.array_equal(R, R.T)):
         fail("RDM diagonal not exactly 0 or RDM not exactly symmetric")
@@ -178,7 +183,8 @@ def same(a, b):
 if __name__ == "__main__":
     if len(sys.argv) >= 6 and sys.argv[1] == "reference":
         reference(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5],
-                  sys.argv[6] if len(sys.argv) > 6 else "correlation")
+                  sys.argv[6] if len(sys.argv) > 6 else "correlation",
+                  sys.argv[7] if len(sys.argv) > 7 else "float32")
     elif len(sys.argv) == 4 and sys.argv[1] == "same":
         same(sys.argv[2], sys.argv[3])
     else:

@@ -3,7 +3,8 @@
  * file, repeated REPS times; then the parallel HDF5 write of the last result. Prints one
  * "RESULT key value" line per measurement for run.sh, including the peak RSS of every rank
  * (getrusage ru_maxrss) next to its share of input + output. Not a test: no assertions.
- * usage: mpirun -n P rdm_bench X.npy OUT.h5 [REPS [metric [grid_rows grid_cols]]] */
+ * usage: mpirun -n P rdm_bench X.npy OUT.h5 [REPS [metric [grid_rows grid_cols]]]
+ * env:   RDM_BENCH_ARITH=float32|int16 ([rdm] arithmetic, default float32) */
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,6 +87,14 @@ int main(int argc, char **argv) {
         p.grid_rows = atoi(argv[5]);
         p.grid_cols = atoi(argv[6]);
     }
+    const char *arith = getenv("RDM_BENCH_ARITH");
+    if (arith && strcmp(arith, "int16") == 0) p.arithmetic = RDML_RDM_INT16;
+    else if (arith && *arith && strcmp(arith, "float32") != 0) {
+        if (!rank) fprintf(stderr, "RDM_BENCH_ARITH=%s: use float32 or int16\n", arith);
+        MPI_Finalize();
+        return 2;
+    }
+    if (!rank) printf("RESULT arithmetic %s\n", rdml_rdm_arith_name(p.arithmetic));
     rdml_npy f;
     memset(&f, 0, sizeof f);
     f.fd = -1;

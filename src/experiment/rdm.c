@@ -41,6 +41,8 @@ static int read_opts(rdml_exp *ex, rdm_opts *o) {
     RDML_TRY(rdml_rdm_metric_parse(ctx, s, &o->p.metric));
     RDML_TRY(rdml_config_bool(ctx, cfg, "data", "standardize", &b));
     o->p.standardize = b;
+    RDML_TRY(rdml_config_str(ctx, cfg, "rdm", "arithmetic", &s));
+    o->p.arithmetic = strcmp(s, "int16") == 0 ? RDML_RDM_INT16 : RDML_RDM_FLOAT32;
     RDML_TRY(rdml_config_str(ctx, cfg, "rdm", "zero_variance", &s));
     o->p.zero_variance_error = strcmp(s, "error") == 0;
     RDML_TRY(rdml_config_int(ctx, cfg, "rdm", "block", &o->p.block));
@@ -264,6 +266,7 @@ static int one_rdm(rdml_exp *ex, rdml_h5 *h, const rdm_opts *o, const rdml_subje
     int64_t stdz = o->p.standardize;
     if (!rc) rc = rdml_h5_attr_i64(ctx, h, path, "standardized", &stdz, 1);
     if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "metric", rdml_rdm_metric_name(o->p.metric));
+    if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "arithmetic", rdml_rdm_arith_name(o->p.arithmetic));
     if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "selection", sel.spec);
     if (!rc) rc = rdml_h5_attr_f64(ctx, h, path, "threshold", &thr, 1);
     if (!rc) rc = rdml_h5_attr_str(ctx, h, path, "threshold_rule", rule);

@@ -41,6 +41,10 @@ int rdml_rdm_metric_parse(rdml_ctx *ctx, const char *name, rdml_rdm_metric *out)
                      near >= 0 ? metric_names[near] : "", near >= 0 ? "'?" : "");
 }
 
+const char *rdml_rdm_arith_name(rdml_rdm_arith a) {
+    return a == RDML_RDM_INT16 ? "int16" : a == RDML_RDM_FLOAT32 ? "float32" : "unknown";
+}
+
 void rdml_rdm_defaults(rdml_rdm_params *p) {
     memset(p, 0, sizeof *p);
     p->metric = RDML_RDM_CORRELATION;
@@ -50,6 +54,7 @@ void rdml_rdm_defaults(rdml_rdm_params *p) {
     p->grid_rows = p->grid_cols = 0;
     p->max_bytes_per_rank = 0;
     p->panel_rows = 0;
+    p->arithmetic = RDML_RDM_FLOAT32;
 }
 
 void rdml_rdm_free(rdml_rdm *r) {
@@ -269,6 +274,19 @@ int rdm_compute_core(rdml_ctx *ctx, MPI_Comm comm, int64_t n, int64_t v, rdml_rd
                        "RDM process grid %d x %d does not match %d ranks (hint: rows x "
                        "columns must equal the number of ranks, or leave both 0 for auto)",
                        p->grid_rows, p->grid_cols, nranks);
+    else if (p->arithmetic != RDML_RDM_FLOAT32 && p->arithmetic != RDML_RDM_INT16)
+        rc = RDML_FAIL(ctx, RDML_ECONFIG, "unknown RDM arithmetic number %d", (int)p->arithmetic);
+    else if (p->arithmetic == RDML_RDM_INT16 &&
+             (p->metric == RDML_RDM_EUCLIDEAN || p->metric == RDML_RDM_SQEUCLIDEAN))
+        rc = RDML_FAIL(ctx, RDML_ECONFIG,
+                       "[rdm] arithmetic = int16 does not support metric = %s: a distance "
+                       "between near images cancels most of the rounded digits (hint: use "
+                       "arithmetic = float32, or metric = correlation, cosine or spearman)",
+                       rdml_rdm_metric_name(p->metric));
+    else if (p->arithmetic == RDML_RDM_INT16 && pr > 1)
+        rc = RDML_FAIL(ctx, RDML_ECONFIG,
+                       "[rdm] arithmetic = int16 runs on the 1 x P process grid, not %d x %d "
+                       "(hint: set [rdm] grid = auto or 1x%d)", pr, pc, nranks);
     /* Parameters are the same on every rank, so the checks above agree without a message
      * exchange; one agree still guards against callers passing different values. */
     rc = rdml_agree(ctx, comm, rc);

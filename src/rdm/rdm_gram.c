@@ -69,13 +69,15 @@ static double chunk_quantum(const rdm_layout *L, const rdml_rdm_params *p, const
     return ldexp(1.5, s > 0 ? e + 2 : 52);
 }
 
+/* q16 == NULL: float32 chunks from a; else the int16 engine's rows (a unused). */
 static int gram_panels(rdml_ctx *ctx, const rdm_layout *L, const rdml_rdm_params *p,
-                       const float *a, const rdm_stats *st, rdml_rdm *out) {
+                       const float *a, const rdm_q16 *q16, const rdm_stats *st, rdml_rdm *out) {
     const int64_t n = L->n, nloc = L->nloc, ld = nloc > 0 ? nloc : 1;
     const int64_t M = rdm_panel_rows(n, p), w = rdm_chunk_width(L->v);
-    float *tmp = rdml_malloc(ctx, (size_t)(M * n) * sizeof *tmp, "Gram panel");
+    const int nthreads = q16 ? rdm_q16_threads() : 1;
+    float *tmp = q16 ? NULL : rdml_malloc(ctx, (size_t)(M * n) * sizeof *tmp, "Gram panel");
     double *acc = rdml_malloc(ctx, (size_t)(M * n) * sizeof *acc, "Gram panel (double)");
-    int rc = (!tmp || !acc) ? ctx->code : RDML_OK;
+    int rc = ((!q16 && !tmp) || !acc) ? ctx->code : RDML_OK;
     rc = rdml_agree(ctx, L->comm, rc);
     const double C = chunk_quantum(L, p, st);
     double t_blas = 0, t_add = 0, t_red = 0, t_dist = 0, t0;
@@ -90,7 +92,12 @@ static int gram_panels(rdml_ctx *ctx, const rdm_layout *L, const rdml_rdm_params
         if (rc) break;
         const int64_t g1 = g0 + M < n ? g0 + M : n, mp = g1 - g0, wd = g1;
         memset(acc, 0, (size_t)(mp * wd) * sizeof *acc);
-        for (int64_t k0 = 0; k0 < nloc; k0 += w) {
+        if (q16) { /* exact integers: no chunks, no quantum */
+            t0 = rdml_now();
+            rc = rdm_q16_panel(ctx, q16, g0, g1, acc, wd, nthreads);
+            t_blas += rdml_now() - t0;
+        }
+        for (int64_t k0 = 0; !q16 && k0 < nloc; k0 += w) {
             const int64_t kk = nloc - k0 < w ? nloc - k0 : w;
             const float *ak = a + k0; /* rows of a from vertex k0 on */
             t0 = rdml_now();
@@ -130,14 +137,19 @@ static int gram_panels(rdml_ctx *ctx, const rdm_layout *L, const rdml_rdm_params
         for (int64_t gi = r0; rc == RDML_OK && gi < r1; gi++) {
             float *row = out->rows + (gi - out->row_lo) * n;
             const double *sr = acc + (gi - g0) * wd;
-            for (int64_t j = 0; j < gi; j++)
-                row[j] = (float)rdm_distance(p->metric, sr[j], st, gi, j);
+            if (q16)
+                for (int64_t j = 0; j < gi; j++)
+                    row[j] = (float)rdm_distance(p->metric, sr[j] * q16->rn[gi] * q16->rn[j], st, gi, j);
+            else
+                for (int64_t j = 0; j < gi; j++)
+                    row[j] = (float)rdm_distance(p->metric, sr[j], st, gi, j);
             row[gi] = 0.0f;
         }
         t_dist += rdml_now() - t0;
     }
-    rdml_log_any(ctx, RDML_LOG_DEBUG, "RDM Gram panels: BLAS %.2f s, exact accumulation %.2f s, "
-                 "reductions %.2f s, distances %.2f s", t_blas, t_add, t_red, t_dist);
+    rdml_log_any(ctx, RDML_LOG_DEBUG, "RDM Gram panels: %s%s %.2f s, exact accumulation %.2f s, "
+                 "reductions %.2f s, distances %.2f s", q16 ? q16->kernel_name : "BLAS",
+                 q16 && nthreads > 1 ? " on threads" : "", t_blas, t_add, t_red, t_dist);
     free(tmp);
     free(acc);
     return rdml_agree(ctx, L->comm, rc);
@@ -286,8 +298,15 @@ int rdm_gram_to_slabs(rdml_ctx *ctx, const rdm_layout *L, const rdml_rdm_params 
     out->rows = rdml_malloc(ctx, (size_t)((hi - lo) * L->n) * sizeof *out->rows, "RDM rows");
     int rc = rdml_agree(ctx, L->comm, out->rows ? RDML_OK : ctx->code);
     if (rc != RDML_OK) return rc;
-    if (L->pr == 1) {
-        rc = gram_panels(ctx, L, p, *a, st, out);
+    if (L->pr == 1 && p->arithmetic == RDML_RDM_INT16) {
+        rdm_q16 q;
+        double t0 = rdml_now();
+        rc = rdm_q16_quantize(ctx, L, a, &q);
+        rdml_log_any(ctx, RDML_LOG_DEBUG, "RDM int16 rounding: %.2f s", rdml_now() - t0);
+        if (rc == RDML_OK) rc = gram_panels(ctx, L, p, NULL, &q, st, out);
+        rdm_q16_free(&q);
+    } else if (L->pr == 1) {
+        rc = gram_panels(ctx, L, p, *a, NULL, st, out);
         free(*a);
         *a = NULL;
     } else {

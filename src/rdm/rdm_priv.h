@@ -117,6 +117,24 @@ int rdm_gram_to_slabs(rdml_ctx *ctx, const rdm_layout *L, const rdml_rdm_params 
 /* Distance from a Gram entry g between prepared images i and j. */
 double rdm_distance(rdml_rdm_metric m, double g, const rdm_stats *st, int64_t i, int64_t j);
 
+/* ---- rdm_q16.c: the int16 Gram engine ([rdm] arithmetic = int16, 1 x P grid) ---- */
+typedef struct rdm_q16 {
+    int16_t *q;              /* n x ld rounded rows (my vertices, zero-padded to ld) */
+    int64_t n, ld;
+    double *rn;              /* n: 1 / sqrt(sum of q^2 over all vertices), 0 for a zero row */
+    int kernel;              /* 1: AVX-512 VNNI, 0: generic C */
+    const char *kernel_name;
+} rdm_q16;
+/* Collective. Rounds the prepared block *a (freed, *a set to NULL) to int16 rows. */
+int rdm_q16_quantize(rdml_ctx *ctx, const rdm_layout *L, float **a, rdm_q16 *q);
+void rdm_q16_free(rdm_q16 *q);
+/* acc[(i - g0) wd + j] += the exact integer Gram entry of my vertices, for the panel rows
+ * g0 <= i < g1 and at least every j <= i (some j > i too, which the caller ignores). */
+int rdm_q16_panel(rdml_ctx *ctx, const rdm_q16 *q, int64_t g0, int64_t g1, double *acc,
+                  int64_t wd, int nthreads);
+/* Threads of the int16 kernel: the caller's BLAS thread count. */
+int rdm_q16_threads(void);
+
 /* ---- rdm.c ---- */
 /* The core of rdml_rdm_compute_from; on a zero-variance error *bad_row names the image row
  * (so rdml_rdm_compute can name the file and NSD id), -1 otherwise. */

@@ -71,6 +71,22 @@ for m in euclidean cosine sqeuclidean spearman; do
     --set rdm.metric=$m --set data.images=90 --set run.output="$W/$m.h5" && ok || bad "metric $m"
   $CHECK reference "$W/ds" "$W/$m.h5" 1 V1 $m >"$W/log" 2>&1 && ok || { bad "reference $m"; cat "$W/log"; }
 done
+# rdm.arithmetic = int16: within its rounding of scipy (3e-3 / sqrt(V)), named in the RDM's
+# attributes, the same bits on 1 and 3 ranks
+for np in 1 3; do
+  "${MPI[@]}" -n $np "$RDMLEARN" rdm "$W/ds" -q --set data.rois=V1,all --set data.subjects=1 \
+    --set rdm.arithmetic=int16 --set run.output="$W/i16_$np.h5" && ok || bad "rdm.arithmetic=int16 at $np ranks"
+done
+for s in V1 all; do
+  $CHECK reference "$W/ds" "$W/i16_1.h5" 1 $s correlation int16 >"$W/log" 2>&1 && ok || { bad "int16 reference $s"; cat "$W/log"; }
+done
+$PY - "$W/i16_1.h5" "$W/i16_3.h5" <<'PYEOF' && ok || bad "int16 RDMs differ between 1 and 3 ranks"
+import sys, h5py
+a, b = (h5py.File(p, "r")["/subjects/subj01/rdm"] for p in sys.argv[1:])
+for s in ("V1", "all"):
+    assert a[s].attrs["arithmetic"] == "int16" and a[s][()].tobytes() == b[s][()].tobytes(), s
+PYEOF
+
 # the paper's euclidean threshold is the off-diagonal median
 $PY - "$W/euclidean.h5" <<'PYEOF' && ok || bad "euclidean threshold is not the median"
 import sys, h5py, numpy as np
@@ -161,6 +177,8 @@ for np in 1 3; do
   expect_fail $np 7 'ROIs with vertices: V1v' "$W/empty" --set data.rois=FFA-1 --set data.subjects=1
   expect_fail $np 7 'per rank' "$W/ds" --set data.rois=all --set rdm.max_memory_gb=0.0000001
   expect_fail $np 4 'grid' "$W/ds" --set rdm.grid=5x1
+  expect_fail $np 4 'arithmetic = int16 does not support metric = euclidean' "$W/ds" \
+    --set rdm.arithmetic=int16 --set rdm.metric=euclidean
   expect_fail $np 4 'rdm.noise_ceiling=rsatoolbx' "$W/ds" --set rdm.noise_ceiling=rsatoolbx
 done
 

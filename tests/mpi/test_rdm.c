@@ -17,6 +17,8 @@
 #include "rdm/rdm_priv.h"
 #include "test.h"
 
+void openblas_set_num_threads(int num_threads);
+
 static int g_rank, g_size;
 
 typedef struct memsrc {
@@ -450,6 +452,141 @@ static void test_panels(void) {
     }
 }
 
+/* [rdm] arithmetic = int16 (rdm_q16.c): correlation, cosine and spearman, with and without
+ * per-vertex standardisation, V = 301 (odd: the last vertex pair is padded), 2500 and 9001
+ * (several flush and packing blocks, vertex chunks spread over the ranks), N = 45 (12-row
+ * tiles end inside panels, the last tile past the last image) with panel_rows 0, 1, 7, 16.
+ * Against the double reference within the rounding's statistical size, 3e-3 / sqrt(V)
+ * (about twice the largest of ~1000 errors of rms 0.41 c / (4095 sqrt V), c = max|z| sqrt V
+ * ~ 3.5); the same bits for every panel size, on 1 rank, and from the generic C kernel;
+ * a zero-variance image under zero_variance = one at distance 1; euclidean and a 2-D grid
+ * refused with the key named. */
+static void test_int16(void) {
+    const int64_t n = 45, vs[] = {301, 2500, 9001};
+    const rdml_rdm_metric ms[] = {RDML_RDM_CORRELATION, RDML_RDM_COSINE, RDML_RDM_SPEARMAN};
+    for (int vi = 0; vi < 3; vi++) {
+        const int64_t v = vs[vi];
+        float *x = malloc((size_t)(n * v) * sizeof *x);
+        rdml_rng r = rdml_rng_make(23, RDML_STREAM_USER, (uint64_t)vi);
+        for (int64_t i = 0; i < n; i++) {
+            double off = 6 * rdml_rng_uniform(&r) - 3, scale = 0.5 + rdml_rng_uniform(&r);
+            for (int64_t j = 0; j < v; j++)
+                x[i * v + j] = (float)(off + scale * rdml_rng_normal(&r) + 0.5 * sin((double)(i * j % 89)));
+        }
+        const double tol = 3e-3 / sqrt((double)v);
+        for (int std = 0; std < 2; std++)
+            for (int mi = 0; mi < 3; mi++) {
+                const rdml_rdm_metric m = ms[mi];
+                float *ref = ref_rdm(x, n, v, m, std), *first = NULL;
+                const int64_t rows[] = {0, 1, 7, 16};
+                for (int q = 0; q < 4; q++) {
+                    rdml_rdm_params p;
+                    rdml_rdm_defaults(&p);
+                    p.metric = m;
+                    p.standardize = std;
+                    p.panel_rows = rows[q];
+                    p.arithmetic = RDML_RDM_INT16;
+                    memsrc src = {x, v, 0, -1, -1, -1, 0, -1};
+                    float *got = run(&src, n, v, &p);
+                    CHECK(got != NULL);
+                    if (!got) continue;
+                    check_shape(got, n);
+                    const double e = max_err(got, ref, n, m);
+                    if (e > tol && g_rank == 0)
+                        fprintf(stderr, "int16 %s std=%d v=%lld panel_rows %lld: %g vs reference "
+                                "(tolerance %g)\n", rdml_rdm_metric_name(m), std, (long long)v,
+                                (long long)rows[q], e, tol);
+                    CHECK(e <= tol);
+                    if (q == 0) CHECK(same_bits_as_one_rank(got, &src, n, v, &p));
+                    if (!first) {
+                        first = got;
+                        continue;
+                    }
+                    CHECK(memcmp(got, first, (size_t)(n * n) * sizeof *got) == 0);
+                    free(got);
+                }
+                if (first && mi == 0) { /* the generic kernel: the same integers */
+                    setenv("RDML_RDM_INT16_KERNEL", "generic", 1);
+                    rdml_rdm_params p;
+                    rdml_rdm_defaults(&p);
+                    p.metric = m;
+                    p.standardize = std;
+                    p.arithmetic = RDML_RDM_INT16;
+                    memsrc src = {x, v, 0, -1, -1, -1, 0, -1};
+                    float *got = run(&src, n, v, &p);
+                    unsetenv("RDML_RDM_INT16_KERNEL");
+                    CHECK(got && memcmp(got, first, (size_t)(n * n) * sizeof *got) == 0);
+                    free(got);
+                }
+                free(first);
+                free(ref);
+            }
+        if (vi == 0) { /* a constant image: distance 1 to every other under zero_variance = one */
+            for (int64_t j = 0; j < v; j++) x[5 * v + j] = 2.5f;
+            rdml_rdm_params p;
+            rdml_rdm_defaults(&p);
+            p.arithmetic = RDML_RDM_INT16;
+            p.zero_variance_error = 0;
+            memsrc src = {x, v, 0, -1, -1, -1, 0, -1};
+            float *got = run(&src, n, v, &p);
+            CHECK(got != NULL);
+            for (int64_t j = 0; got && j < n; j++) {
+                CHECK(got[5 * n + j] == (j == 5 ? 0.0f : 1.0f));
+                CHECK(got[j * n + 5] == (j == 5 ? 0.0f : 1.0f));
+            }
+            free(got);
+        }
+        free(x);
+    }
+    /* 600 images: three column blocks of 256, so 3 threads per rank share a panel; the same
+     * bits as 1 thread, and with panels of 100 rows */
+    {
+        const int64_t nb = 600, vb = 700;
+        float *x = malloc((size_t)(nb * vb) * sizeof *x);
+        rdml_rng r = rdml_rng_make(29, RDML_STREAM_USER, 0);
+        for (int64_t k = 0; k < nb * vb; k++) x[k] = (float)rdml_rng_normal(&r);
+        rdml_rdm_params p;
+        rdml_rdm_defaults(&p);
+        p.arithmetic = RDML_RDM_INT16;
+        memsrc src = {x, vb, 0, -1, -1, -1, 0, -1};
+        float *one = run(&src, nb, vb, &p);
+        openblas_set_num_threads(3);
+        float *three = run(&src, nb, vb, &p);
+        p.panel_rows = 100;
+        float *panels = run(&src, nb, vb, &p);
+        openblas_set_num_threads(1);
+        const size_t bytes = (size_t)(nb * nb) * sizeof(float);
+        CHECK(one && three && memcmp(one, three, bytes) == 0);
+        CHECK(one && panels && memcmp(one, panels, bytes) == 0);
+        free(one);
+        free(three);
+        free(panels);
+        free(x);
+    }
+    /* refused: a metric whose distance cancels the rounded digits, a 2-D grid */
+    float x[4 * 6] = {1, 2, 3, 4, 5, 6, 2, 1, 3, 5, 4, 6, 6, 5, 4, 3, 2, 1, 1, 3, 2, 5, 4, 6};
+    for (int k = 0; k < 2; k++) {
+        if (k == 1 && g_size < 2) continue;
+        rdml_rdm_params p;
+        rdml_rdm_defaults(&p);
+        p.arithmetic = RDML_RDM_INT16;
+        if (k == 0) p.metric = RDML_RDM_EUCLIDEAN;
+        else {
+            p.grid_rows = g_size;
+            p.grid_cols = 1;
+        }
+        rdml_ctx ctx;
+        rdml_ctx_init(&ctx);
+        rdml_rdm out;
+        memsrc src = {x, 6, 0, -1, -1, -1, 0, -1};
+        int rc = rdml_rdm_compute_from(&ctx, MPI_COMM_WORLD, 4, 6, mem_read, &src, &p, &out);
+        CHECK_EQ_I(rc, RDML_ECONFIG);
+        CHECK_STR_HAS(ctx.msg, "arithmetic = int16");
+        CHECK_STR_HAS(ctx.msg, k == 0 ? "euclidean" : "grid");
+        CHECK(out.rows == NULL);
+    }
+}
+
 static void test_odd_sizes(void) {
     const int64_t b1[] = {0, 2, 3, 5};
     grids_case("odd_x.npy", "odd_", "", 0, b1, 4); /* 37 x 7 */
@@ -676,6 +813,7 @@ int main(int argc, char **argv) {
     RUN(test_grid_shapes);
     RUN(test_wide_chunks);
     RUN(test_panels);
+    RUN(test_int16);
     RUN(test_odd_sizes);
     RUN(test_zero_variance);
     RUN(test_bad_input);
