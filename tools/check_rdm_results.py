@@ -77,9 +77,15 @@ def reference(root, res, subj, spec, metric="correlation", arith="float32"):
         metric = "correlation"
     Rref = squareform(pdist(X, metric))
     # float32 output: 1e-5 absolute, relative to the value where it exceeds 1 (sqeuclidean);
-    # rdm.arithmetic = int16: 3e-3 / sqrt(V), twice the largest rounding error expected
-    # (docs/rdm.md "Arithmetic")
-    tol = 3e-3 / np.sqrt(X.shape[1]) if arith == "int16" else 1e-5
+    # rdm.arithmetic = int16: 2 c / (4095 sqrt(V)) with c = sqrt(V) max |z| over the prepared
+    # (centred, unit-norm) rows, about 5x the rms of the rounding error (docs/rdm.md
+    # "Arithmetic")
+    tol = 1e-5
+    if arith == "int16":
+        Z = X - X.mean(1, keepdims=True) if metric == "correlation" else X
+        nz = np.linalg.norm(Z, axis=1, keepdims=True)
+        c = np.sqrt(X.shape[1]) * (np.abs(Z) / np.where(nz > 0, nz, 1)).max()
+        tol = 2 * c / (4095 * np.sqrt(X.shape[1]))
     if d.attrs["arithmetic"] != arith:
         fail(f"subj{subj:02d} {spec}: arithmetic attribute {d.attrs['arithmetic']!r}, expected {arith!r}")
     err = (np.abs(R - Rref) / np.maximum(1.0, np.abs(Rref))).max()
