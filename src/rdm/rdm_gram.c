@@ -101,6 +101,7 @@ static int gram_panels(rdml_ctx *ctx, const rdm_layout *L, const rdml_rdm_params
         if (q16) { /* exact integers: no chunks, no quantum */
             t0 = rdml_now();
             rc = rdm_q16_panel(ctx, q16, g0, g1, acc, wd, nthreads);
+            rc = rdml_agree(ctx, L->comm, rc); /* a failed buffer: no rank enters the reduce */
             t_blas += rdml_now() - t0;
         }
         for (int64_t k0 = 0; !q16 && k0 < nloc; k0 += w) {

@@ -241,7 +241,6 @@ typedef struct q16_job {
     int64_t np;            /* local vertex pairs (ld / 2) */
     int64_t g0, g1, wd;    /* panel rows and the accumulator's row length */
     double *acc;           /* mp x wd */
-    int32_t **pk;          /* one packing buffer per thread */
     _Atomic int64_t next;  /* next column block */
     int64_t nblocks;
 } q16_job;
