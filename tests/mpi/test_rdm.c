@@ -400,6 +400,19 @@ static void test_wide_chunks(void) {
     free(x);
 }
 
+/* n x v rows of Gaussian noise with a per-image offset in [-3, 3) and scale in [0.5, 1.5),
+ * plus amp sin(i j % mod) shared structure (seed and stream of the RNG). */
+static float *offset_rows(int64_t n, int64_t v, uint64_t seed, uint64_t stream, double amp, int mod) {
+    float *x = malloc((size_t)(n * v) * sizeof *x);
+    rdml_rng r = rdml_rng_make(seed, RDML_STREAM_USER, stream);
+    for (int64_t i = 0; i < n; i++) {
+        double off = 6 * rdml_rng_uniform(&r) - 3, scale = 0.5 + rdml_rng_uniform(&r);
+        for (int64_t j = 0; j < v; j++)
+            x[i * v + j] = (float)(off + scale * rdml_rng_normal(&r) + amp * sin((double)(i * j % mod)));
+    }
+    return x;
+}
+
 /* The 1 x P engine with small Gram panels and mirror chunks (panel_rows 1, 7, 16: N = 45 is
  * not a multiple of any, so panels end inside a rank's slab and at its edges), V below one K
  * chunk (300) and across two (2500, the last partial): every metric, with and without
@@ -408,13 +421,7 @@ static void test_panels(void) {
     const int64_t n = 45, vs[] = {300, 2500};
     for (int vi = 0; vi < 2; vi++) {
         const int64_t v = vs[vi];
-        float *x = malloc((size_t)(n * v) * sizeof *x);
-        rdml_rng r = rdml_rng_make(11, RDML_STREAM_USER, (uint64_t)vi);
-        for (int64_t i = 0; i < n; i++) {
-            double off = 6 * rdml_rng_uniform(&r) - 3, scale = 0.5 + rdml_rng_uniform(&r);
-            for (int64_t j = 0; j < v; j++)
-                x[i * v + j] = (float)(off + scale * rdml_rng_normal(&r) + 0.3 * sin((double)(i * j % 97)));
-        }
+        float *x = offset_rows(n, v, 11, (uint64_t)vi, 0.3, 97);
         for (int std = 0; std < 2; std++)
             for (int mi = 0; mi < 5; mi++) {
                 rdml_rdm_metric m = all_metrics[mi];
@@ -466,13 +473,7 @@ static void test_int16(void) {
     const rdml_rdm_metric ms[] = {RDML_RDM_CORRELATION, RDML_RDM_COSINE, RDML_RDM_SPEARMAN};
     for (int vi = 0; vi < 3; vi++) {
         const int64_t v = vs[vi];
-        float *x = malloc((size_t)(n * v) * sizeof *x);
-        rdml_rng r = rdml_rng_make(23, RDML_STREAM_USER, (uint64_t)vi);
-        for (int64_t i = 0; i < n; i++) {
-            double off = 6 * rdml_rng_uniform(&r) - 3, scale = 0.5 + rdml_rng_uniform(&r);
-            for (int64_t j = 0; j < v; j++)
-                x[i * v + j] = (float)(off + scale * rdml_rng_normal(&r) + 0.5 * sin((double)(i * j % 89)));
-        }
+        float *x = offset_rows(n, v, 23, (uint64_t)vi, 0.5, 89);
         const double tol = 3e-3 / sqrt((double)v);
         for (int std = 0; std < 2; std++)
             for (int mi = 0; mi < 3; mi++) {
