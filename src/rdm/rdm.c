@@ -148,11 +148,11 @@ int64_t rdml_rdm_plan_bytes(int64_t n, int64_t v, int nranks, const rdml_rdm_par
     double peak;
     if (pr == 1 && p && p->arithmetic == RDML_RDM_INT16) {
         /* rdm_q16.c: the slab is allocated before the rounding, which shrinks the block to
-         * int16 rows of a multiple of 32; then a double panel of 1020 rows (rdm_gram.c) and
-         * per-thread packing buffers */
-        double mq = p->panel_rows > 0 ? m : fmin(1020.0, (double)n);
+         * int16 rows of a multiple of 32; then a double panel (rdm_gram.c) and per-thread
+         * packing buffers */
+        double mq = p->panel_rows > 0 ? m : fmin(RDM_Q16_PANEL_ROWS, (double)n);
         double inq = mloc * ceil(nloc / 32.0) * 32.0 * 2.0;
-        double panel = mq * (double)n * d + 4.0 * 274432.0; /* up to 4 threads */
+        double panel = mq * (double)n * d + 4.0 * (double)rdm_q16_thread_bytes(); /* <= 4 threads */
         peak = in + fmax(prep, slab);
         peak = fmax(peak, inq + slab + panel);
         peak = fmax(peak, slab + mirror);

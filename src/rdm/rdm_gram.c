@@ -79,7 +79,7 @@ static int gram_panels(rdml_ctx *ctx, const rdm_layout *L, const rdml_rdm_params
      * panel that ends inside a tile runs one edge tile per column tile, 512-row panels at
      * full size ran 10% slower than 504-row ones; taller panels pack each column block
      * for more rows */
-    if (q16 && p->panel_rows <= 0) M = n < 1020 ? n : 1020;
+    if (q16 && p->panel_rows <= 0) M = n < RDM_Q16_PANEL_ROWS ? n : RDM_Q16_PANEL_ROWS;
     const int nthreads = q16 ? rdm_q16_threads() : 1;
     float *tmp = q16 ? NULL : rdml_malloc(ctx, (size_t)(M * n) * sizeof *tmp, "Gram panel");
     double *acc = rdml_malloc(ctx, (size_t)(M * n) * sizeof *acc, "Gram panel (double)");
@@ -310,14 +310,6 @@ int rdm_gram_to_slabs(rdml_ctx *ctx, const rdm_layout *L, const rdml_rdm_params 
         double t0 = rdml_now();
         rc = rdm_q16_quantize(ctx, L, a, &q);
         rdml_log_any(ctx, RDML_LOG_DEBUG, "RDM int16 rounding: %.2f s", rdml_now() - t0);
-        static int warned;
-        const char *forced = getenv("RDML_RDM_INT16_KERNEL");
-        if (rc == RDML_OK && !q.kernel && !warned && !(forced && strcmp(forced, "generic") == 0)) {
-            warned = 1;
-            rdml_warn(ctx, "[rdm] arithmetic = int16: this CPU has no AVX-512 VNNI, so the "
-                      "integer Gram runs a generic C kernel, about 13x slower than float32 "
-                      "(hint: set [rdm] arithmetic = float32)");
-        }
         if (rc == RDML_OK) rc = gram_panels(ctx, L, p, NULL, &q, st, out);
         rdm_q16_free(&q);
     } else if (L->pr == 1) {

@@ -118,14 +118,20 @@ int rdm_gram_to_slabs(rdml_ctx *ctx, const rdm_layout *L, const rdml_rdm_params 
 double rdm_distance(rdml_rdm_metric m, double g, const rdm_stats *st, int64_t i, int64_t j);
 
 /* ---- rdm_q16.c: the int16 Gram engine ([rdm] arithmetic = int16, 1 x P grid) ---- */
+/* Rows of an automatic int16 Gram panel: 85 whole tiles of 12 rows (rdm_q16.c). */
+#define RDM_Q16_PANEL_ROWS 1020
+
 typedef struct rdm_q16 {
     int16_t *q;              /* n x ld rounded rows (my vertices, zero-padded to ld) */
     int64_t n, ld;
     double *rn;              /* n: 1 / sqrt(sum of q^2 over all vertices), 0 for a zero row */
-    int kernel;              /* 1: AVX-512 VNNI, 0: generic C */
+    int vnni;                /* 1: the AVX-512 VNNI kernel, 0: the generic C one */
     const char *kernel_name;
 } rdm_q16;
-/* Collective. Rounds the prepared block *a (freed, *a set to NULL) to int16 rows. */
+/* Bytes of one thread's packing buffers in rdm_q16_panel. */
+size_t rdm_q16_thread_bytes(void);
+/* Collective. Rounds the prepared block *a (freed, *a set to NULL) to int16 rows and picks
+ * the kernel (warning once per process when the CPU has no VNNI and none was forced). */
 int rdm_q16_quantize(rdml_ctx *ctx, const rdm_layout *L, float **a, rdm_q16 *q);
 void rdm_q16_free(rdm_q16 *q);
 /* acc[(i - g0) wd + j] += the exact integer Gram entry of my vertices, for the panel rows

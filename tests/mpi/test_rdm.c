@@ -400,6 +400,17 @@ static void test_wide_chunks(void) {
     free(x);
 }
 
+/* Default parameters with the metric, per-vertex standardisation, panel rows and arithmetic. */
+static rdml_rdm_params params_of(rdml_rdm_metric m, int std, int64_t panel_rows, rdml_rdm_arith a) {
+    rdml_rdm_params p;
+    rdml_rdm_defaults(&p);
+    p.metric = m;
+    p.standardize = std;
+    p.panel_rows = panel_rows;
+    p.arithmetic = a;
+    return p;
+}
+
 /* n x v rows of Gaussian noise with a per-image offset in [-3, 3) and scale in [0.5, 1.5),
  * plus amp sin(i j % mod) shared structure (seed and stream of the RNG). */
 static float *offset_rows(int64_t n, int64_t v, uint64_t seed, uint64_t stream, double amp, int mod) {
@@ -428,11 +439,7 @@ static void test_panels(void) {
                 float *ref = ref_rdm(x, n, v, m, std), *first = NULL;
                 const int64_t rows[] = {0, 1, 7, 16};
                 for (int q = 0; q < 4; q++) {
-                    rdml_rdm_params p;
-                    rdml_rdm_defaults(&p);
-                    p.metric = m;
-                    p.standardize = std;
-                    p.panel_rows = rows[q];
+                    rdml_rdm_params p = params_of(m, std, rows[q], RDML_RDM_FLOAT32);
                     memsrc src = {x, v, 0, -1, -1, -1, 0, -1};
                     float *got = run(&src, n, v, &p);
                     CHECK(got != NULL);
@@ -481,12 +488,7 @@ static void test_int16(void) {
                 float *ref = ref_rdm(x, n, v, m, std), *first = NULL;
                 const int64_t rows[] = {0, 1, 7, 16};
                 for (int q = 0; q < 4; q++) {
-                    rdml_rdm_params p;
-                    rdml_rdm_defaults(&p);
-                    p.metric = m;
-                    p.standardize = std;
-                    p.panel_rows = rows[q];
-                    p.arithmetic = RDML_RDM_INT16;
+                    rdml_rdm_params p = params_of(m, std, rows[q], RDML_RDM_INT16);
                     memsrc src = {x, v, 0, -1, -1, -1, 0, -1};
                     float *got = run(&src, n, v, &p);
                     CHECK(got != NULL);
@@ -508,11 +510,7 @@ static void test_int16(void) {
                 }
                 if (first && mi == 0) { /* the generic kernel: the same integers */
                     setenv("RDML_RDM_INT16_KERNEL", "generic", 1);
-                    rdml_rdm_params p;
-                    rdml_rdm_defaults(&p);
-                    p.metric = m;
-                    p.standardize = std;
-                    p.arithmetic = RDML_RDM_INT16;
+                    rdml_rdm_params p = params_of(m, std, 0, RDML_RDM_INT16);
                     memsrc src = {x, v, 0, -1, -1, -1, 0, -1};
                     float *got = run(&src, n, v, &p);
                     unsetenv("RDML_RDM_INT16_KERNEL");
