@@ -54,6 +54,9 @@ int rdml_stop_agree(rdml_ctx *ctx, MPI_Comm comm, int rc, const char *fmt, ...)
 
 /* Turn an MPI error code into a recorded RDML_EMPI naming the call. */
 int rdml_mpi_check(rdml_ctx *ctx, int mpi_rc, const char *call);
+/* Collective. MPI_Bcast of `bytes` bytes from root in pieces of at most 1 GiB (MPI counts
+ * are int). Returns RDML_OK or the recorded RDML_EMPI (not agreed). */
+int rdml_bcast_bytes(rdml_ctx *ctx, MPI_Comm comm, void *buf, int64_t bytes, int root);
 /* Collective. MemAvailable of this node divided by the ranks of comm on this node, the
  * smallest over comm's nodes; -1 if unknown (no /proc/meminfo). */
 int64_t rdml_mem_available_share(MPI_Comm comm);

@@ -66,6 +66,16 @@ int rdml_mpi_check(rdml_ctx *ctx, int mpi_rc, const char *call) {
     return RDML_FAIL(ctx, RDML_EMPI, "%s failed: %s", call, err);
 }
 
+int rdml_bcast_bytes(rdml_ctx *ctx, MPI_Comm comm, void *buf, int64_t bytes, int root) {
+    char *c = buf;
+    for (int64_t off = 0; off < bytes;) {
+        const int64_t n = bytes - off < ((int64_t)1 << 30) ? bytes - off : ((int64_t)1 << 30);
+        RDML_TRY(rdml_mpi_check(ctx, MPI_Bcast(c + off, (int)n, MPI_BYTE, root, comm), "MPI_Bcast"));
+        off += n;
+    }
+    return RDML_OK;
+}
+
 int64_t rdml_mem_available_share(MPI_Comm comm) {
     FILE *fp = fopen("/proc/meminfo", "r");
     int64_t kb = -1;

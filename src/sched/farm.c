@@ -12,7 +12,6 @@
  * dynamic part, each on a fixed group of ranks with its own communicator (MPI_Comm_split), so
  * that a stage with fewer tasks than ranks (one holdout fold on two ranks), or the fifth fold
  * of five on two ranks, keeps every rank working. */
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,12 +42,7 @@ static int bcast_rec(rdml_ctx *ctx, MPI_Comm comm, int root, rdml_rec *r) {
     MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, comm);
     if (!all) return RDML_FAIL(ctx, RDML_ENOMEM, "out of memory receiving a task record of %lld "
                                "values", (long long)n);
-    for (int64_t off = 0; off < n;) {
-        int c = n - off > INT_MAX / 2 ? INT_MAX / 2 : (int)(n - off);
-        MPI_Bcast(r->v + off, c, MPI_DOUBLE, root, comm);
-        off += c;
-    }
-    return RDML_OK;
+    return rdml_bcast_bytes(ctx, comm, r->v, n * (int64_t)sizeof *r->v, root);
 }
 
 int rdml_farm_run(rdml_ctx *ctx, MPI_Comm comm, int64_t ntasks, rdml_task_fn fn, void *user,

@@ -798,18 +798,6 @@ static int ptx_make(rdml_ctx *ctx, const stx *x, int64_t max_matrix_bytes, ptx *
     return rc;
 }
 
-/* Collective: broadcast a buffer of any size in pieces of at most 1 GiB. */
-static int bcast_big(rdml_ctx *ctx, MPI_Comm comm, void *buf, int64_t bytes, int root) {
-    char *c = buf;
-    for (int64_t off = 0; off < bytes;) {
-        const int64_t n = bytes - off < ((int64_t)1 << 30) ? bytes - off : ((int64_t)1 << 30);
-        RDML_TRY(rdml_mpi_check(ctx, MPI_Bcast(c + off, (int)n, MPI_BYTE, root, comm),
-                                "MPI_Bcast"));
-        off += n;
-    }
-    return RDML_OK;
-}
-
 /* Collective: the permutation test's data (ptx_make's result on `root`) on every rank. The
  * same code made it, so every rank permutes the same bits as if it had made it itself. */
 static int ptx_share(rdml_ctx *ctx, MPI_Comm comm, int root, const stx *x, ptx *t) {
@@ -844,13 +832,13 @@ static int ptx_share(rdml_ctx *ctx, MPI_Comm comm, int root, const stx *x, ptx *
             rc = ctx->code;
     }
     RDML_TRY(rdml_agree(ctx, comm, rc));
-    if (!rc && h[2]) rc = bcast_big(ctx, comm, t->T, S * perT * (int64_t)sizeof *t->T, root);
-    if (!rc && h[3]) rc = bcast_big(ctx, comm, t->Tk, S * u * u * (int64_t)sizeof *t->Tk, root);
-    if (!rc && h[4]) rc = bcast_big(ctx, comm, t->Tf, S * u * u * (int64_t)sizeof *t->Tf, root);
-    if (!rc && h[5]) rc = bcast_big(ctx, comm, t->cmean, S * (int64_t)sizeof *t->cmean, root);
-    if (!rc && h[5]) rc = bcast_big(ctx, comm, t->cnrm, S * (int64_t)sizeof *t->cnrm, root);
-    if (!rc && h[6]) rc = bcast_big(ctx, comm, t->zb, S * P * (int64_t)sizeof *t->zb, root);
-    if (!rc) rc = bcast_big(ctx, comm, h[7] ? t->mraw : t->zm, Mv * P * (int64_t)sizeof(double), root);
+    if (!rc && h[2]) rc = rdml_bcast_bytes(ctx, comm, t->T, S * perT * (int64_t)sizeof *t->T, root);
+    if (!rc && h[3]) rc = rdml_bcast_bytes(ctx, comm, t->Tk, S * u * u * (int64_t)sizeof *t->Tk, root);
+    if (!rc && h[4]) rc = rdml_bcast_bytes(ctx, comm, t->Tf, S * u * u * (int64_t)sizeof *t->Tf, root);
+    if (!rc && h[5]) rc = rdml_bcast_bytes(ctx, comm, t->cmean, S * (int64_t)sizeof *t->cmean, root);
+    if (!rc && h[5]) rc = rdml_bcast_bytes(ctx, comm, t->cnrm, S * (int64_t)sizeof *t->cnrm, root);
+    if (!rc && h[6]) rc = rdml_bcast_bytes(ctx, comm, t->zb, S * P * (int64_t)sizeof *t->zb, root);
+    if (!rc) rc = rdml_bcast_bytes(ctx, comm, h[7] ? t->mraw : t->zm, Mv * P * (int64_t)sizeof(double), root);
     return rdml_agree(ctx, comm, rc);
 }
 
@@ -1197,9 +1185,9 @@ int rdml_stats_evaluate(rdml_ctx *ctx, MPI_Comm comm, const rdml_stats_data *d,
     if (!rc && split && me == 1) rc = ptx_make(ctx, &x, o->max_matrix_bytes, &t);
     rc = rdml_agree(ctx, comm, rc);
     if (!rc && split) {
-        rc = bcast_big(ctx, comm, out->score, (int64_t)M * (int64_t)sizeof(double), 0);
+        rc = rdml_bcast_bytes(ctx, comm, out->score, (int64_t)M * (int64_t)sizeof(double), 0);
         if (!rc)
-            rc = bcast_big(ctx, comm, out->score_subject, (int64_t)M * S * (int64_t)sizeof(double), 0);
+            rc = rdml_bcast_bytes(ctx, comm, out->score_subject, (int64_t)M * S * (int64_t)sizeof(double), 0);
         rc = rdml_agree(ctx, comm, rc);
         if (!rc) rc = ptx_share(ctx, comm, 1, &x, &t);
     }
